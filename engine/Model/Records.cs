@@ -1,0 +1,140 @@
+namespace AssocDB.Engine.Model;
+
+/// <summary>What a new collection is: its name, vector dimension, metric and storage precision.</summary>
+public sealed record CollectionSpec(
+    string Name,
+    int Dimension,
+    Metric Metric = Metric.Cosine,
+    StoragePrecision Precision = StoragePrecision.Float32);
+
+/// <summary>A collection's definition and current counts.</summary>
+public sealed record CollectionInfo(
+    string Name,
+    int Dimension,
+    Metric Metric,
+    StoragePrecision Precision,
+    long ConceptCount,
+    long RelationCount,
+    long FactCount);
+
+/// <summary>A concept to create or update. A missing vector keeps the existing one, or for a new
+/// concept gets a deterministic pseudo-random unit vector derived from the name.</summary>
+public sealed record ConceptInput(
+    string Name,
+    float[]? Vector = null,
+    IReadOnlyDictionary<string, string>? Metadata = null);
+
+/// <summary>A stored concept: its row id in the concept matrix, vector and metadata.</summary>
+public sealed record ConceptInfo(
+    int Id,
+    string Name,
+    float[] Vector,
+    IReadOnlyDictionary<string, string> Metadata,
+    int Degree);
+
+/// <summary>A composition rule <c>First ∘ Second ⇒ (the relation that holds the rule)</c>: if
+/// <c>a First b</c> and <c>b Second c</c> then <c>a R c</c>.</summary>
+public sealed record Composition(string First, string Second);
+
+/// <summary>A relation to define or update. Properties left null keep their current value (or
+/// their default, false / none, for a new relation).</summary>
+public sealed record RelationSpec(
+    string Name,
+    float[]? Vector = null,
+    bool? Symmetric = null,
+    bool? Transitive = null,
+    string? InverseOf = null,
+    IReadOnlyList<Composition>? Compositions = null);
+
+/// <summary>A relation with its declared properties.</summary>
+public sealed record RelationInfo(
+    int Id,
+    string Name,
+    float[]? Vector,
+    bool Symmetric,
+    bool Transitive,
+    string? InverseOf,
+    IReadOnlyList<Composition> Compositions,
+    long FactCount);
+
+/// <summary>A fact to add: <c>Head Relation Tail</c> with a weight and an optional payload.</summary>
+public sealed record FactInput(
+    string Head,
+    string Relation,
+    string Tail,
+    float Weight = 1f,
+    IReadOnlyDictionary<string, string>? Payload = null);
+
+/// <summary>Identifies a fact by its names.</summary>
+public sealed record FactKey(string Head, string Relation, string Tail)
+{
+    /// <inheritdoc />
+    public override string ToString() => $"{Head} {Relation} {Tail}";
+}
+
+/// <summary>Which way a stored edge points, seen from the concept it was reached from.</summary>
+public enum EdgeDirection
+{
+    /// <summary>The concept is the fact's head.</summary>
+    Outgoing,
+
+    /// <summary>The concept is the fact's tail.</summary>
+    Incoming,
+}
+
+/// <summary>A stored edge as seen from one of its endpoints.</summary>
+public sealed record EdgeView(
+    FactKey Fact,
+    EdgeDirection Direction,
+    string Other,
+    float Weight,
+    IReadOnlyDictionary<string, string> Payload);
+
+/// <summary>How an answer is known.</summary>
+public enum AnswerKind
+{
+    /// <summary>A stored edge states it, in the asked direction.</summary>
+    Stored,
+
+    /// <summary>It follows from stored edges by declared relation properties and rules.</summary>
+    Derived,
+
+    /// <summary>It follows by properties learned from the data, with a confidence below 1.</summary>
+    Learned,
+
+    /// <summary>Vectors alone suggest it; it carries a score, not a proof.</summary>
+    Predicted,
+}
+
+/// <summary>Why an answer holds: the stored facts used and the rules applied to them, in order.</summary>
+public sealed record Proof(IReadOnlyList<FactKey> Facts, IReadOnlyList<string> Rules)
+{
+    /// <inheritdoc />
+    public override string ToString() =>
+        string.Join("; ", Facts) + (Rules.Count > 0 ? " ⊢ " + string.Join(", ", Rules) : "");
+}
+
+/// <summary>One answer to a query.</summary>
+/// <param name="Concept">The answering concept's name.</param>
+/// <param name="Kind">Stored, derived, learned or predicted.</param>
+/// <param name="Proof">The proof (empty for predicted answers).</param>
+/// <param name="Score">Confidence for learned answers (product of rule confidences), similarity for
+/// predicted ones, 1 for stored and derived ones.</param>
+public sealed record Answer(string Concept, AnswerKind Kind, Proof Proof, double Score);
+
+/// <summary>Options of a <c>related</c> query.</summary>
+/// <param name="MaxDepth">The most rule applications in one proof (0 = stored edges only, via
+/// inverse and symmetric reading too).</param>
+/// <param name="Limit">The most answers returned.</param>
+public sealed record RelatedOptions(int MaxDepth = 4, int Limit = 1000)
+{
+    /// <summary>The defaults.</summary>
+    public static RelatedOptions Default { get; } = new();
+}
+
+/// <summary>What a write batch did.</summary>
+/// <param name="Applied">Items that changed state.</param>
+/// <param name="Unchanged">Items that were already so (a fact added twice is kept once).</param>
+/// <param name="CreatedConcepts">Concepts created implicitly by facts naming them.</param>
+/// <param name="CreatedRelations">Relations created implicitly by facts naming them.</param>
+public sealed record WriteSummary(int Applied, int Unchanged, int CreatedConcepts = 0, int CreatedRelations = 0);
