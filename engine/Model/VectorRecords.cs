@@ -48,6 +48,10 @@ public enum RecallDirection
 }
 
 /// <summary>A recall query against one relation's facts. Exactly one of Vector and Concept is set.</summary>
+/// <param name="Relation">The relation whose facts form the memory.</param>
+/// <param name="Vector">The input vector x.</param>
+/// <param name="Concept">A concept whose vector is the input x.</param>
+/// <param name="Direction">Forward, reverse or auto.</param>
 /// <param name="Beta">Inverse temperature β of the softmax; larger is sharper.</param>
 /// <param name="K">How many concepts nearest to the recalled vector to return.</param>
 public sealed record RecallQuery(
