@@ -1,0 +1,284 @@
+using System.Security.Cryptography;
+using System.Text;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+using AssocDB.Engine.Vectors;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TorchSharp;
+
+namespace AssocDB.Engine;
+
+/// <summary>
+/// An AssocDB database: a folder of collections, each durable on its own write-ahead log and state
+/// store. Open one per folder per process (a lock file enforces it); it is safe for concurrent use.
+/// </summary>
+public sealed class AssocDatabase : IDisposable, IAsyncDisposable
+{
+    private const string CollectionPrefix = "col-";
+    private const string LockFileName = "LOCK";
+    private readonly DatabaseOptions _options;
+    private readonly torch.Device _device;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly FileStream _lockFile;
+    private readonly Dictionary<string, Collection> _collections = new(StringComparer.Ordinal);
+    private readonly Lock _catalog = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _checkpointLoop;
+    private bool _disposed;
+
+    private AssocDatabase(DatabaseOptions options, torch.Device device, FileStream lockFile, ILoggerFactory loggerFactory)
+    {
+        _options = options;
+        _device = device;
+        _lockFile = lockFile;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<AssocDatabase>();
+        _checkpointLoop = options.CheckpointInterval > TimeSpan.Zero ? CheckpointPeriodicallyAsync(_stopping.Token) : Task.CompletedTask;
+    }
+
+    /// <summary>The device the concept matrices live on.</summary>
+    public string Device => _device.ToString();
+
+    /// <summary>
+    /// Opens (creating if needed) the database in <see cref="DatabaseOptions.DataDirectory"/> and
+    /// recovers every collection: last checkpoint, then the log after it.
+    /// </summary>
+    /// <exception cref="ArgumentException">The options are invalid (e.g. an unknown device).</exception>
+    /// <exception cref="IOException">The folder is in use by another process, or unreadable.</exception>
+    public static AssocDatabase Open(DatabaseOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.DataDirectory, nameof(options));
+        if (!ComputeDevice.TryResolve(options.Device, out torch.Device device, out string deviceError))
+        {
+            throw new ArgumentException(deviceError, nameof(options));
+        }
+
+        if (options.LogPageSizeBits is < 16 or > 30)
+        {
+            throw new ArgumentException($"LogPageSizeBits is {options.LogPageSizeBits}; it must be 16..30", nameof(options));
+        }
+
+        Directory.CreateDirectory(options.DataDirectory);
+        FileStream lockFile;
+        try
+        {
+            lockFile = new FileStream(Path.Combine(options.DataDirectory, LockFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException exception)
+        {
+            throw new IOException($"the data folder {options.DataDirectory} is in use by another process", exception);
+        }
+
+        var database = new AssocDatabase(options, device, lockFile, loggerFactory ?? NullLoggerFactory.Instance);
+        try
+        {
+            database.OpenCollections();
+            Log.DatabaseOpened(database._logger, options.DataDirectory, database.Device, database._collections.Count);
+            return database;
+        }
+        catch
+        {
+            database.Dispose();
+            throw;
+        }
+    }
+
+    private void OpenCollections()
+    {
+        foreach (string directory in Directory.EnumerateDirectories(_options.DataDirectory))
+        {
+            string name = Path.GetFileName(directory);
+            if (name.StartsWith('.'))
+            {
+                // A create or drop that did not finish: the collection never existed, or is gone.
+                Directory.Delete(directory, recursive: true);
+                continue;
+            }
+
+            if (name.StartsWith(CollectionPrefix, StringComparison.Ordinal))
+            {
+                var collection = Collection.Open(directory, _options, _device, _loggerFactory.CreateLogger<Collection>());
+                _collections.Add(collection.Name, collection);
+            }
+        }
+    }
+
+    /// <summary>Creates a collection.</summary>
+    public Result<CollectionInfo> CreateCollection(CollectionSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        EngineError? error = Validation.Name(spec.Name, "name")
+            ?? (spec.Dimension is < 1 or > Validation.MaxDimension
+                ? EngineError.Invalid("dimension", $"is {spec.Dimension}; it must be 1..{Validation.MaxDimension}")
+                : null)
+            ?? (Enum.IsDefined(spec.Metric) ? null : EngineError.Invalid("metric", $"{(int)spec.Metric} is not cosine, dot or l2"))
+            ?? (Enum.IsDefined(spec.Precision) ? null : EngineError.Invalid("precision", $"{(int)spec.Precision} is not float32, float16 or bfloat16"));
+        if (error is not null)
+        {
+            return error;
+        }
+
+        lock (_catalog)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_collections.ContainsKey(spec.Name))
+            {
+                return new EngineError(ErrorCode.AlreadyExists, "name", $"collection '{spec.Name}' already exists");
+            }
+
+            // Built under a dot-name and renamed into place, so a crash leaves either nothing or a
+            // whole collection (dot-folders are removed at open).
+            string directory = Path.Combine(_options.DataDirectory, DirectoryName(spec.Name));
+            string staging = Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(staging);
+            new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision).Write(staging);
+            Directory.Move(staging, directory);
+            var collection = Collection.Open(directory, _options, _device, _loggerFactory.CreateLogger<Collection>());
+            _collections.Add(spec.Name, collection);
+            return collection.Describe();
+        }
+    }
+
+    /// <summary>Every collection, by name.</summary>
+    public IReadOnlyList<CollectionInfo> ListCollections()
+    {
+        Collection[] collections;
+        lock (_catalog)
+        {
+            collections = [.. _collections.Values];
+        }
+
+        return collections.Select(collection => collection.Describe()).OrderBy(info => info.Name, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>A collection's definition and counts.</summary>
+    public Result<CollectionInfo> DescribeCollection(string name)
+    {
+        Result<Collection> collection = GetCollection(name);
+        return collection.IsOk ? collection.Value.Describe() : collection.Error!;
+    }
+
+    /// <summary>The collection to run operations on.</summary>
+    public Result<Collection> GetCollection(string name)
+    {
+        if (Validation.Name(name, "collection") is { } error)
+        {
+            return error;
+        }
+
+        lock (_catalog)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _collections.TryGetValue(name, out Collection? collection)
+                ? collection
+                : EngineError.NotFound("collection", $"collection '{name}' does not exist");
+        }
+    }
+
+    /// <summary>Drops a collection and deletes its files.</summary>
+    public async Task<Result<bool>> DropCollectionAsync(string name)
+    {
+        Collection collection;
+        lock (_catalog)
+        {
+            Result<Collection> found = GetCollection(name);
+            if (!found.IsOk)
+            {
+                return found.Error!;
+            }
+
+            collection = found.Value;
+            _collections.Remove(name);
+        }
+
+        await collection.CloseAsync(checkpoint: false);
+        string doomed = Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
+        Directory.Move(collection.Directory, doomed);
+        Directory.Delete(doomed, recursive: true);
+        return true;
+    }
+
+    /// <summary>Checkpoints every collection.</summary>
+    public async Task CheckpointAsync(CancellationToken cancellationToken = default)
+    {
+        Collection[] collections;
+        lock (_catalog)
+        {
+            collections = [.. _collections.Values];
+        }
+
+        foreach (Collection collection in collections)
+        {
+            await collection.CheckpointAsync(cancellationToken);
+        }
+    }
+
+    private async Task CheckpointPeriodicallyAsync(CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(_options.CheckpointInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping))
+            {
+                Collection[] collections;
+                lock (_catalog)
+                {
+                    collections = [.. _collections.Values];
+                }
+
+                foreach (Collection collection in collections.Where(collection => collection.HasUncheckpointedWrites))
+                {
+                    try
+                    {
+                        await collection.CheckpointAsync(stopping);
+                    }
+                    catch (Exception exception) when (exception is not OperationCanceledException)
+                    {
+                        // The log still holds every write, so a failed checkpoint loses nothing; it is retried next tick.
+                        Log.CheckpointFailed(_logger, exception, collection.Name);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>The folder of a collection: a hash of its name, since names may be long or hold any character.</summary>
+    private static string DirectoryName(string name) =>
+        CollectionPrefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(name)).AsSpan(0, 12));
+
+    /// <summary>Closes every collection (checkpointing first unless configured otherwise) and releases the folder.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Collection[] collections;
+        lock (_catalog)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            collections = [.. _collections.Values];
+            _collections.Clear();
+        }
+
+        await _stopping.CancelAsync();
+        await _checkpointLoop;
+        foreach (Collection collection in collections)
+        {
+            await collection.CloseAsync(_options.CheckpointOnClose);
+        }
+
+        _stopping.Dispose();
+        _lockFile.Dispose();
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+}

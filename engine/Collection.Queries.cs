@@ -1,0 +1,187 @@
+using AssocDB.Engine.Graph;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+
+namespace AssocDB.Engine;
+
+public sealed partial class Collection
+{
+    /// <summary>The most rule applications a <c>related</c> proof may use.</summary>
+    public const int MaxRelatedDepth = 16;
+
+    /// <summary>The most answers one <c>related</c> or <c>neighbors</c> call may return.</summary>
+    public const int MaxAnswers = 100_000;
+
+    /// <summary>A concept with its vector (bit-exact as stored), metadata and degree.</summary>
+    public Result<ConceptInfo> GetConcept(string name) => Read<ConceptInfo>(() =>
+    {
+        if (Validation.Name(name, "name") is { } error)
+        {
+            return error;
+        }
+
+        if (!_concepts.TryGetId(name, out int id))
+        {
+            return ConceptNotFound("name", name);
+        }
+
+        return new ConceptInfo(id, name, _matrix.GetRow(id), _concepts.Metadata(id), _edges.Degree(id));
+    });
+
+    /// <summary>A relation with its properties.</summary>
+    public Result<RelationInfo> GetRelation(string name) => Read<RelationInfo>(() =>
+    {
+        if (Validation.Name(name, "name") is { } error)
+        {
+            return error;
+        }
+
+        return _relations.TryGetId(name, out int id) ? ToInfo(_relations[id]) : (Result<RelationInfo>)RelationNotFound("name", name);
+    });
+
+    /// <summary>Every relation, in creation order.</summary>
+    public IReadOnlyList<RelationInfo> ListRelations() => ReadState(() => _relations.All.Select(ToInfo).ToList());
+
+    /// <summary>
+    /// Every x with <c>concept relation x</c>: stored edges read from either end, and answers derived
+    /// by inverse, symmetric, transitive and composition properties, each with its proof. Stored
+    /// answers come first, then derived ones by proof length, then by name.
+    /// </summary>
+    public Result<IReadOnlyList<Answer>> Related(string concept, string relation, RelatedOptions? options = null)
+    {
+        options ??= RelatedOptions.Default;
+        EngineError? error = Validation.Name(concept, "concept")
+            ?? Validation.Name(relation, "relation")
+            ?? (options.MaxDepth is < 0 or > MaxRelatedDepth ? EngineError.Invalid("max_depth", $"is {options.MaxDepth}; it must be 0..{MaxRelatedDepth}") : null)
+            ?? (options.Limit is < 1 or > MaxAnswers ? EngineError.Invalid("limit", $"is {options.Limit}; it must be 1..{MaxAnswers}") : null);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        return Read<IReadOnlyList<Answer>>(() =>
+        {
+            if (!_concepts.TryGetId(concept, out int conceptId))
+            {
+                return ConceptNotFound("concept", concept);
+            }
+
+            if (!_relations.TryGetId(relation, out int relationId))
+            {
+                return RelationNotFound("relation", relation);
+            }
+
+            var reasoner = new Reasoner(_relations, _edges);
+            return reasoner.Related(conceptId, relationId, options.MaxDepth)
+                .OrderBy(pair => pair.Value.Kind)
+                .ThenBy(pair => pair.Value.Steps)
+                .ThenBy(pair => _concepts.Name(pair.Key), StringComparer.Ordinal)
+                .Take(options.Limit)
+                .Select(pair => new Answer(_concepts.Name(pair.Key), pair.Value.Kind, ToProof(pair.Value), 1.0))
+                .ToList();
+        });
+    }
+
+    /// <summary>Every stored edge touching a concept, both directions, optionally of one relation,
+    /// ordered by when the fact was stored (edge id).</summary>
+    public Result<IReadOnlyList<EdgeView>> Neighbors(string concept, string? relation = null, int limit = 1000)
+    {
+        EngineError? error = Validation.Name(concept, "concept")
+            ?? (relation is null ? null : Validation.Name(relation, "relation"))
+            ?? (limit is < 1 or > MaxAnswers ? EngineError.Invalid("limit", $"is {limit}; it must be 1..{MaxAnswers}") : null);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        return Read<IReadOnlyList<EdgeView>>(() =>
+        {
+            if (!_concepts.TryGetId(concept, out int conceptId))
+            {
+                return ConceptNotFound("concept", concept);
+            }
+
+            int relationFilter = -1;
+            if (relation is not null && !_relations.TryGetId(relation, out relationFilter))
+            {
+                return RelationNotFound("relation", relation);
+            }
+
+            ReadOnlySpan<int> incident = _edges.EdgesOf(conceptId);
+            var selected = new List<int>(incident.Length);
+            foreach (int edge in incident)
+            {
+                if (relationFilter < 0 || _edges.Relation(edge) == relationFilter)
+                {
+                    selected.Add(edge);
+                }
+            }
+
+            selected.Sort();
+            var views = new List<EdgeView>(Math.Min(selected.Count, limit));
+            foreach (int edge in selected.Take(limit))
+            {
+                bool outgoing = _edges.Head(edge) == conceptId;
+                views.Add(new EdgeView(
+                    FactOf(edge),
+                    outgoing ? EdgeDirection.Outgoing : EdgeDirection.Incoming,
+                    _concepts.Name(outgoing ? _edges.Tail(edge) : _edges.Head(edge)),
+                    _edges.Weight(edge),
+                    _edges.Payload(edge)));
+            }
+
+            return views;
+        });
+    }
+
+    private T ReadState<T>(Func<T> read)
+    {
+        _state.EnterReadLock();
+        try
+        {
+            return read();
+        }
+        finally
+        {
+            _state.ExitReadLock();
+        }
+    }
+
+    private Result<T> Read<T>(Func<Result<T>> read)
+    {
+        _state.EnterReadLock();
+        try
+        {
+            return _closed ? EngineError.NotFound("collection", $"collection '{Name}' was dropped") : read();
+        }
+        finally
+        {
+            _state.ExitReadLock();
+        }
+    }
+
+    private FactKey FactOf(int edge) =>
+        new(_concepts.Name(_edges.Head(edge)), _relations[_edges.Relation(edge)].Name, _concepts.Name(_edges.Tail(edge)));
+
+    private Proof ToProof(Derivation derivation)
+    {
+        (List<int> edges, List<string> rules) = derivation.Flatten();
+        return new Proof(edges.Select(FactOf).ToList(), rules);
+    }
+
+    private RelationInfo ToInfo(RelationRecord relation) => new(
+        relation.Id,
+        relation.Name,
+        (float[]?)relation.Vector?.Clone(),
+        relation.Symmetric,
+        relation.Transitive,
+        relation.InverseId >= 0 ? _relations[relation.InverseId].Name : null,
+        relation.Compositions.Select(rule => new Composition(_relations[rule.First].Name, _relations[rule.Second].Name)).ToList(),
+        _relations.FactCount(relation.Id));
+
+    private static EngineError ConceptNotFound(string field, string name) =>
+        EngineError.NotFound(field, $"concept '{name}' does not exist");
+
+    private static EngineError RelationNotFound(string field, string name) =>
+        EngineError.NotFound(field, $"relation '{name}' does not exist");
+}

@@ -1,0 +1,364 @@
+using AssocDB.Engine.Graph;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+using AssocDB.Engine.Vectors;
+
+namespace AssocDB.Engine;
+
+public sealed partial class Collection
+{
+    /// <summary>Creates or updates concepts. A missing vector keeps the current one (or, for a new
+    /// concept, derives one from the name); missing metadata keeps the current metadata.</summary>
+    public Task<Result<WriteSummary>> UpsertConceptsAsync(IReadOnlyList<ConceptInput> concepts, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(concepts);
+        return WriteAsync(() => PlanConceptUpserts(concepts), cancellationToken);
+    }
+
+    /// <summary>Deletes concepts and every fact touching them; their row ids are freed for reuse.</summary>
+    public Task<Result<WriteSummary>> DeleteConceptsAsync(IReadOnlyList<string> names, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        return WriteAsync(() => PlanConceptDeletes(names), cancellationToken);
+    }
+
+    /// <summary>
+    /// Defines a relation or updates its properties. Declaring <c>A</c> inverse of <c>B</c> makes
+    /// <c>B</c> inverse of <c>A</c> (creating B if needed) and releases their previous partners; an
+    /// empty <see cref="RelationSpec.InverseOf"/> removes the inverse. Compositions given replace the
+    /// relation's rules and must name existing relations.
+    /// </summary>
+    public Task<Result<RelationInfo>> DefineRelationAsync(RelationSpec spec, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return WriteAsync(() => PlanRelation(spec), cancellationToken);
+    }
+
+    /// <summary>Adds facts. Unknown concepts and relations are created; a fact already stored is kept
+    /// once (its weight and payload are updated if they differ).</summary>
+    public Task<Result<WriteSummary>> AddFactsAsync(IReadOnlyList<FactInput> facts, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        return WriteAsync(() => PlanFactAdds(facts), cancellationToken);
+    }
+
+    /// <summary>Removes facts; facts that are not stored count as unchanged.</summary>
+    public Task<Result<WriteSummary>> RemoveFactsAsync(IReadOnlyList<FactKey> facts, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        return WriteAsync(() => PlanFactRemovals(facts), cancellationToken);
+    }
+
+    private Result<Planned<WriteSummary>> PlanConceptUpserts(IReadOnlyList<ConceptInput> concepts)
+    {
+        for (int i = 0; i < concepts.Count; i++)
+        {
+            ConceptInput input = concepts[i];
+            if (input is null)
+            {
+                return EngineError.Invalid($"concepts[{i}]", "must not be null");
+            }
+
+            EngineError? error = Validation.Name(input.Name, "name")
+                ?? Validation.Vector(input.Vector, Dimension, "vector")
+                ?? Validation.Map(input.Metadata, "metadata");
+            if (error is not null)
+            {
+                return error.At($"concepts[{i}]");
+            }
+        }
+
+        var batch = new List<Mutation>();
+        var ids = new IdAllocator(_concepts.FreeIds, _concepts.IdLimit);
+        var planned = new Dictionary<string, ConceptRecord>(StringComparer.Ordinal);
+        int applied = 0, unchanged = 0;
+        foreach (ConceptInput input in concepts)
+        {
+            ConceptRecord? current = planned.GetValueOrDefault(input.Name) ?? CurrentConcept(input.Name);
+            ConceptRecord record;
+            if (current is null)
+            {
+                record = new ConceptRecord(ids.Next(), input.Name, (float[]?)input.Vector?.Clone() ?? NameVector.For(input.Name, Dimension), CopyMap(input.Metadata));
+            }
+            else
+            {
+                bool sameVector = input.Vector is null || input.Vector.AsSpan().SequenceEqual(current.Vector);
+                bool sameMetadata = input.Metadata is null || SameMap(input.Metadata, current.Metadata);
+                if (sameVector && sameMetadata)
+                {
+                    unchanged++;
+                    continue;
+                }
+
+                record = current with
+                {
+                    Vector = (float[]?)input.Vector?.Clone() ?? current.Vector,
+                    Metadata = input.Metadata is null ? current.Metadata : CopyMap(input.Metadata),
+                };
+            }
+
+            planned[input.Name] = record;
+            batch.Add(new Mutation.PutConcept(record));
+            applied++;
+        }
+
+        return new Planned<WriteSummary>(batch, _ => new WriteSummary(applied, unchanged));
+    }
+
+    private ConceptRecord? CurrentConcept(string name) =>
+        _concepts.TryGetId(name, out int id) ? new ConceptRecord(id, name, _matrix.GetRow(id), _concepts.Metadata(id)) : null;
+
+    private Result<Planned<WriteSummary>> PlanConceptDeletes(IReadOnlyList<string> names)
+    {
+        var conceptIds = new SortedSet<int>();
+        for (int i = 0; i < names.Count; i++)
+        {
+            if (Validation.Name(names[i], $"names[{i}]") is { } error)
+            {
+                return error;
+            }
+
+            if (!_concepts.TryGetId(names[i], out int id))
+            {
+                return EngineError.NotFound($"names[{i}]", $"concept '{names[i]}' does not exist");
+            }
+
+            conceptIds.Add(id);
+        }
+
+        var edgeIds = new SortedSet<int>();
+        foreach (int id in conceptIds)
+        {
+            foreach (int edge in _edges.EdgesOf(id))
+            {
+                edgeIds.Add(edge);
+            }
+        }
+
+        var batch = new List<Mutation>(edgeIds.Count + conceptIds.Count);
+        batch.AddRange(edgeIds.Select(edge => new Mutation.DeleteEdge(edge)));
+        batch.AddRange(conceptIds.Select(id => new Mutation.DeleteConcept(id)));
+        int deleted = conceptIds.Count;
+        return new Planned<WriteSummary>(batch, _ => new WriteSummary(deleted, names.Count - deleted));
+    }
+
+    private Result<Planned<RelationInfo>> PlanRelation(RelationSpec spec)
+    {
+        EngineError? error = Validation.Name(spec.Name, "name")
+            ?? Validation.Vector(spec.Vector, Dimension, "vector")
+            ?? (spec.InverseOf is { Length: > 0 } inverseName ? Validation.Name(inverseName, "inverse_of") : null);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var compositions = new List<(int, int)>();
+        for (int i = 0; i < (spec.Compositions?.Count ?? 0); i++)
+        {
+            Composition rule = spec.Compositions![i];
+            if (rule is null)
+            {
+                return EngineError.Invalid($"compositions[{i}]", "must not be null");
+            }
+
+            int first = RuleRelation(rule.First, spec.Name);
+            int second = RuleRelation(rule.Second, spec.Name);
+            if (first == UnknownRelation || second == UnknownRelation)
+            {
+                string field = first == UnknownRelation ? "first" : "second";
+                return EngineError.NotFound($"compositions[{i}].{field}", $"relation '{(first == UnknownRelation ? rule.First : rule.Second)}' does not exist; define it first");
+            }
+
+            compositions.Add((first, second));
+        }
+
+        var planned = new Dictionary<int, RelationRecord>();
+        int nextId = _relations.Count;
+        RelationRecord Current(int id) => planned.GetValueOrDefault(id) ?? _relations[id];
+
+        bool exists = _relations.TryGetId(spec.Name, out int selfId);
+        RelationRecord self = exists ? _relations[selfId] : new RelationRecord(selfId = nextId++, spec.Name, null, false, false, -1, []);
+        self = self with
+        {
+            Vector = (float[]?)spec.Vector?.Clone() ?? self.Vector,
+            Symmetric = spec.Symmetric ?? self.Symmetric,
+            Transitive = spec.Transitive ?? self.Transitive,
+            Compositions = spec.Compositions is null ? self.Compositions : compositions.Select(rule => ResolveSelf(rule, selfId)).ToArray(),
+        };
+        planned[selfId] = self;
+
+        if (spec.InverseOf is not null)
+        {
+            int partner = -1;
+            if (spec.InverseOf.Length > 0)
+            {
+                if (spec.InverseOf == spec.Name)
+                {
+                    if (!self.Symmetric)
+                    {
+                        return EngineError.Invalid("inverse_of", $"'{spec.Name}' can be its own inverse only if it is symmetric; declare symmetric = true");
+                    }
+
+                    partner = selfId;
+                }
+                else if (!_relations.TryGetId(spec.InverseOf, out partner))
+                {
+                    partner = nextId++;
+                    planned[partner] = new RelationRecord(partner, spec.InverseOf, null, false, false, -1, []);
+                }
+            }
+
+            // Release the previous partners on both sides, then pair the two.
+            if (self.InverseId >= 0 && self.InverseId != partner && self.InverseId != selfId)
+            {
+                planned[self.InverseId] = Current(self.InverseId) with { InverseId = -1 };
+            }
+
+            if (partner >= 0 && partner != selfId)
+            {
+                RelationRecord other = Current(partner);
+                if (other.InverseId >= 0 && other.InverseId != selfId && other.InverseId != partner)
+                {
+                    planned[other.InverseId] = Current(other.InverseId) with { InverseId = -1 };
+                }
+
+                planned[partner] = other with { InverseId = selfId };
+            }
+
+            planned[selfId] = Current(selfId) with { InverseId = partner };
+        }
+        else if (self.Symmetric is false && self.InverseId == selfId)
+        {
+            return EngineError.Invalid("symmetric", $"'{spec.Name}' is its own inverse, so it must stay symmetric (clear inverse_of first)");
+        }
+
+        // New relations must be logged in id order: replay appends them.
+        var batch = planned.OrderBy(pair => pair.Key).Select(pair => (Mutation)new Mutation.PutRelation(pair.Value)).ToList();
+        return new Planned<RelationInfo>(batch, collection => collection.GetRelation(spec.Name).Value);
+    }
+
+    private const int UnknownRelation = -2;
+    private const int SelfRelation = -3;
+
+    /// <summary>A rule may name the relation being defined (e.g. <c>ancestor ∘ ancestor ⇒ ancestor</c>).</summary>
+    private int RuleRelation(string? name, string self) =>
+        name == self ? SelfRelation : name is not null && _relations.TryGetId(name, out int id) ? id : UnknownRelation;
+
+    private static (int, int) ResolveSelf((int First, int Second) rule, int selfId) =>
+        (rule.First == SelfRelation ? selfId : rule.First, rule.Second == SelfRelation ? selfId : rule.Second);
+
+    private Result<Planned<WriteSummary>> PlanFactAdds(IReadOnlyList<FactInput> facts)
+    {
+        for (int i = 0; i < facts.Count; i++)
+        {
+            FactInput fact = facts[i];
+            if (fact is null)
+            {
+                return EngineError.Invalid($"facts[{i}]", "must not be null");
+            }
+
+            EngineError? error = Validation.Name(fact.Head, "head")
+                ?? Validation.Name(fact.Relation, "relation")
+                ?? Validation.Name(fact.Tail, "tail")
+                ?? Validation.Weight(fact.Weight, "weight")
+                ?? Validation.Map(fact.Payload, "payload");
+            if (error is not null)
+            {
+                return error.At($"facts[{i}]");
+            }
+        }
+
+        var batch = new List<Mutation>(facts.Count);
+        var conceptIds = new IdAllocator(_concepts.FreeIds, _concepts.IdLimit);
+        var edgeIds = new IdAllocator(_edges.FreeIds, _edges.IdLimit);
+        var newConcepts = new Dictionary<string, int>(StringComparer.Ordinal);
+        var newRelations = new Dictionary<string, int>(StringComparer.Ordinal);
+        var plannedEdges = new Dictionary<(int, int, int), EdgeRecord>();
+        int applied = 0, unchanged = 0;
+
+        int Concept(string name)
+        {
+            if (_concepts.TryGetId(name, out int id) || newConcepts.TryGetValue(name, out id))
+            {
+                return id;
+            }
+
+            id = conceptIds.Next();
+            newConcepts[name] = id;
+            batch.Add(new Mutation.PutConcept(new ConceptRecord(id, name, NameVector.For(name, Dimension), RecordCodec.EmptyMap)));
+            return id;
+        }
+
+        int Relation(string name)
+        {
+            if (_relations.TryGetId(name, out int id) || newRelations.TryGetValue(name, out id))
+            {
+                return id;
+            }
+
+            id = _relations.Count + newRelations.Count;
+            newRelations[name] = id;
+            batch.Add(new Mutation.PutRelation(new RelationRecord(id, name, null, false, false, -1, [])));
+            return id;
+        }
+
+        foreach (FactInput fact in facts)
+        {
+            int head = Concept(fact.Head), relation = Relation(fact.Relation), tail = Concept(fact.Tail);
+            var key = (head, relation, tail);
+            IReadOnlyDictionary<string, string>? payload = fact.Payload is { Count: > 0 } ? CopyMap(fact.Payload) : null;
+            EdgeRecord? existing = plannedEdges.GetValueOrDefault(key)
+                ?? (_edges.TryFind(head, relation, tail, out int stored) ? new EdgeRecord(stored, head, relation, tail, _edges.Weight(stored), _edges.Payload(stored)) : null);
+            if (existing is not null && existing.Weight.Equals(fact.Weight) && SameMap(payload ?? RecordCodec.EmptyMap, existing.Payload ?? RecordCodec.EmptyMap))
+            {
+                unchanged++;
+                continue;
+            }
+
+            var edge = new EdgeRecord(existing?.Id ?? edgeIds.Next(), head, relation, tail, fact.Weight, payload);
+            plannedEdges[key] = edge;
+            batch.Add(new Mutation.PutEdge(edge));
+            applied++;
+        }
+
+        int createdConcepts = newConcepts.Count, createdRelations = newRelations.Count;
+        return new Planned<WriteSummary>(batch, _ => new WriteSummary(applied, unchanged, createdConcepts, createdRelations));
+    }
+
+    private Result<Planned<WriteSummary>> PlanFactRemovals(IReadOnlyList<FactKey> facts)
+    {
+        var edgeIds = new SortedSet<int>();
+        for (int i = 0; i < facts.Count; i++)
+        {
+            FactKey fact = facts[i];
+            if (fact is null)
+            {
+                return EngineError.Invalid($"facts[{i}]", "must not be null");
+            }
+
+            EngineError? error = Validation.Name(fact.Head, "head") ?? Validation.Name(fact.Relation, "relation") ?? Validation.Name(fact.Tail, "tail");
+            if (error is not null)
+            {
+                return error.At($"facts[{i}]");
+            }
+
+            if (_concepts.TryGetId(fact.Head, out int head)
+                && _relations.TryGetId(fact.Relation, out int relation)
+                && _concepts.TryGetId(fact.Tail, out int tail)
+                && _edges.TryFind(head, relation, tail, out int edge))
+            {
+                edgeIds.Add(edge);
+            }
+        }
+
+        var batch = edgeIds.Select(edge => (Mutation)new Mutation.DeleteEdge(edge)).ToList();
+        int removed = edgeIds.Count;
+        return new Planned<WriteSummary>(batch, _ => new WriteSummary(removed, facts.Count - removed));
+    }
+
+    private static Dictionary<string, string> CopyMap(IReadOnlyDictionary<string, string>? map) =>
+        map is null ? [] : new Dictionary<string, string>(map, StringComparer.Ordinal);
+
+    private static bool SameMap(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b) =>
+        a.Count == b.Count && a.All(pair => b.TryGetValue(pair.Key, out string? value) && value == pair.Value);
+}

@@ -1,0 +1,313 @@
+using AssocDB.Engine.Graph;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+using AssocDB.Engine.Vectors;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+
+namespace AssocDB.Engine;
+
+/// <summary>
+/// One collection: its concepts (rows of the concept matrix), relations and facts, durable in a
+/// write-ahead log plus a checkpointed state store.
+/// </summary>
+/// <remarks>
+/// Writes are serialized by a writer lock and go plan → log (durable) → apply: the plan reads the
+/// current state and resolves names to ids, the log entry is committed before anything changes in
+/// memory, and the apply step (under the state lock's write side) changes the tables, the matrix
+/// and the state store together. Readers hold the state lock's read side, so they never see half a
+/// batch. A batch that fails validation changes nothing and logs nothing.
+/// </remarks>
+public sealed partial class Collection
+{
+    private readonly CollectionManifest _manifest;
+    private readonly WriteAheadLog _log;
+    private readonly StateStore _store;
+    private readonly ConceptMatrix _matrix;
+    private readonly ConceptTable _concepts = new();
+    private readonly RelationTable _relations = new();
+    private readonly EdgeIndex _edges = new();
+    private readonly SemaphoreSlim _writer = new(1, 1);
+    private readonly ReaderWriterLockSlim _state = new(LockRecursionPolicy.NoRecursion);
+    private readonly ILogger _logger;
+    private bool _closed;
+
+    private Collection(string directory, CollectionManifest manifest, DatabaseOptions options, torch.Device device, ILogger logger)
+    {
+        Directory = directory;
+        _manifest = manifest;
+        _logger = logger;
+        _log = new WriteAheadLog(Path.Combine(directory, "wal"), options.LogPageSizeBits);
+        _store = new StateStore(Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes);
+        _matrix = new ConceptMatrix(manifest.Dimension, device);
+    }
+
+    /// <summary>The collection's name.</summary>
+    public string Name => _manifest.Name;
+
+    /// <summary>Vector dimension of concepts and relations.</summary>
+    public int Dimension => _manifest.Dimension;
+
+    internal string Directory { get; }
+
+    /// <summary>Whether writes have reached the log since the last checkpoint.</summary>
+    internal bool HasUncheckpointedWrites => _log.RetainedBytes > 0;
+
+    internal static Collection Open(string directory, DatabaseOptions options, torch.Device device, ILogger logger)
+    {
+        var collection = new Collection(directory, CollectionManifest.Read(directory), options, device, logger);
+        try
+        {
+            collection.Recover();
+            return collection;
+        }
+        catch
+        {
+            collection.ReleaseResources();
+            throw;
+        }
+    }
+
+    /// <summary>The definition and current counts.</summary>
+    public CollectionInfo Describe()
+    {
+        _state.EnterReadLock();
+        try
+        {
+            return new CollectionInfo(Name, Dimension, _manifest.Metric, _manifest.Precision, _concepts.Count, _relations.Count, _edges.Count);
+        }
+        finally
+        {
+            _state.ExitReadLock();
+        }
+    }
+
+    /// <summary>Writes the state store's checkpoint and drops the log it covers.</summary>
+    public async Task CheckpointAsync(CancellationToken cancellationToken = default)
+    {
+        await _writer.WaitAsync(cancellationToken);
+        try
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            // Holding the writer lock, every committed entry has been applied, so the store's state
+            // is exactly the log up to this address.
+            long covered = _log.CommittedUntil;
+            await _store.CheckpointAsync(covered, cancellationToken);
+            _log.TruncateUntil(covered);
+            Log.CheckpointTaken(_logger, Name, covered);
+        }
+        finally
+        {
+            _writer.Release();
+        }
+    }
+
+    /// <summary>Runs a planned write: validate and resolve, log durably, then apply.</summary>
+    private async Task<Result<T>> WriteAsync<T>(Func<Result<Planned<T>>> plan, CancellationToken cancellationToken)
+    {
+        await _writer.WaitAsync(cancellationToken);
+        try
+        {
+            if (_closed)
+            {
+                return EngineError.NotFound("collection", $"collection '{Name}' was dropped");
+            }
+
+            Result<Planned<T>> planned = plan();
+            if (!planned.IsOk)
+            {
+                return planned.Error!;
+            }
+
+            List<Mutation> batch = planned.Value.Batch;
+            if (batch.Count > 0)
+            {
+                byte[] entry = RecordCodec.EncodeBatch(batch);
+                if (entry.Length > _log.MaxEntryBytes)
+                {
+                    return new EngineError(
+                        ErrorCode.ResourceExhausted,
+                        "batch",
+                        $"the batch encodes to {entry.Length} bytes; one batch may hold at most {_log.MaxEntryBytes} (split it)");
+                }
+
+                cancellationToken.ThrowIfCancellationRequested();
+
+                // From here on the batch is committed: cancellation no longer applies.
+                await _log.AppendDurableAsync(entry);
+                Apply(batch);
+            }
+
+            return planned.Value.Outcome(this);
+        }
+        finally
+        {
+            _writer.Release();
+        }
+    }
+
+    private void Apply(List<Mutation> batch)
+    {
+        _state.EnterWriteLock();
+        try
+        {
+            ApplyUnlocked(batch);
+        }
+        finally
+        {
+            _state.ExitWriteLock();
+        }
+    }
+
+    private void ApplyUnlocked(List<Mutation> batch)
+    {
+        var pendingRows = new Dictionary<int, float[]>();
+        using StateStore.Writer store = _store.BeginWrites();
+        foreach (Mutation mutation in batch)
+        {
+            switch (mutation)
+            {
+                case Mutation.PutConcept { Concept: var concept }:
+                    _concepts.Put(concept);
+                    pendingRows[concept.Id] = concept.Vector;
+                    store.Upsert(RecordKind.Concept, concept.Id, RecordCodec.Encode(concept));
+                    break;
+                case Mutation.DeleteConcept { Id: var id }:
+                    pendingRows.Remove(id);
+                    _concepts.Delete(id);
+                    _matrix.Remove(id);
+                    store.Delete(RecordKind.Concept, id);
+                    break;
+                case Mutation.PutRelation { Relation: var relation }:
+                    _relations.Put(relation);
+                    store.Upsert(RecordKind.Relation, relation.Id, RecordCodec.Encode(relation));
+                    break;
+                case Mutation.PutEdge { Edge: var edge }:
+                    if (_edges.IsLive(edge.Id))
+                    {
+                        _relations.AddFacts(_edges.Relation(edge.Id), -1);
+                    }
+
+                    _edges.Put(edge);
+                    _relations.AddFacts(edge.Relation, 1);
+                    store.Upsert(RecordKind.Edge, edge.Id, RecordCodec.Encode(edge));
+                    break;
+                case Mutation.DeleteEdge { Id: var id }:
+                    if (_edges.IsLive(id))
+                    {
+                        _relations.AddFacts(_edges.Relation(id), -1);
+                        _edges.Delete(id);
+                        store.Delete(RecordKind.Edge, id);
+                    }
+
+                    break;
+                default:
+                    throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
+            }
+        }
+
+        SetMatrixRows(pendingRows);
+    }
+
+    private void SetMatrixRows(Dictionary<int, float[]> rows)
+    {
+        if (rows.Count == 0)
+        {
+            return;
+        }
+
+        int[] ids = [.. rows.Keys];
+        var flat = new float[ids.Length * Dimension];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            rows[ids[i]].CopyTo(flat, i * Dimension);
+        }
+
+        _matrix.SetRows(ids, flat);
+    }
+
+    /// <summary>Rebuilds memory from the last checkpoint, then replays the log after it.</summary>
+    private void Recover()
+    {
+        var relations = new List<RelationRecord>();
+        var pendingRows = new Dictionary<int, float[]>();
+        _store.ForEach((kind, id, bytes) =>
+        {
+            switch (kind)
+            {
+                case RecordKind.Concept:
+                    ConceptRecord concept = RecordCodec.DecodeConcept(bytes);
+                    _concepts.Put(concept);
+                    pendingRows[concept.Id] = concept.Vector;
+                    if (pendingRows.Count >= 65_536)
+                    {
+                        SetMatrixRows(pendingRows);
+                        pendingRows.Clear();
+                    }
+
+                    break;
+                case RecordKind.Relation:
+                    relations.Add(RecordCodec.DecodeRelation(bytes));
+                    break;
+                case RecordKind.Edge:
+                    _edges.Put(RecordCodec.DecodeEdge(bytes));
+                    break;
+                default:
+                    throw new InvalidDataException($"unknown record kind {(byte)kind} (id {id}) in the state store of '{Name}'");
+            }
+        });
+        SetMatrixRows(pendingRows);
+        foreach (RelationRecord relation in relations.OrderBy(relation => relation.Id))
+        {
+            _relations.Put(relation);
+        }
+
+        for (int edge = 0; edge < _edges.IdLimit; edge++)
+        {
+            if (_edges.IsLive(edge))
+            {
+                _relations.AddFacts(_edges.Relation(edge), 1);
+            }
+        }
+
+        int replayed = 0;
+        foreach ((byte[] entry, _) in _log.ReadCommitted(_store.RecoveredLogAddress))
+        {
+            ApplyUnlocked(RecordCodec.DecodeBatch(entry));
+            replayed++;
+        }
+
+        Log.CollectionRecovered(_logger, Name, _concepts.Count, _edges.Count, replayed);
+    }
+
+    /// <summary>Stops accepting work; waits for the write in progress and for readers to leave.</summary>
+    internal async Task CloseAsync(bool checkpoint)
+    {
+        if (checkpoint && !_closed)
+        {
+            await CheckpointAsync();
+        }
+
+        await _writer.WaitAsync();
+        _state.EnterWriteLock();
+        _closed = true;
+        _state.ExitWriteLock();
+        _writer.Release();
+        ReleaseResources();
+    }
+
+    private void ReleaseResources()
+    {
+        _closed = true;
+        _matrix.Dispose();
+        _store.Dispose();
+        _log.Dispose();
+    }
+
+    /// <summary>A resolved write: the mutations to log and apply, and the outcome to report after.</summary>
+    private sealed record Planned<T>(List<Mutation> Batch, Func<Collection, T> Outcome);
+}

@@ -1,0 +1,31 @@
+namespace AssocDB.Engine;
+
+/// <summary>How an <see cref="AssocDatabase"/> stores data and computes. Plain values: the engine
+/// never reads the command line or the environment.</summary>
+public sealed record DatabaseOptions
+{
+    /// <summary>Folder holding every collection (one sub-folder each). Created if missing.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>Compute device for the concept matrices: <c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
+    public string Device { get; init; } = "auto";
+
+    /// <summary>How often each collection with new writes is checkpointed (and its log truncated);
+    /// <see cref="TimeSpan.Zero"/> turns periodic checkpoints off. Shorter means faster reopen.</summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Whether closing the database checkpoints every collection first, so the next open
+    /// has no log to replay.</summary>
+    public bool CheckpointOnClose { get; init; } = true;
+
+    /// <summary>log2 of the write-ahead log's page size. One write batch must fit in a page, so
+    /// this bounds the encoded size of a batch: 25 → 32 MiB.</summary>
+    public int LogPageSizeBits { get; init; } = 25;
+
+    /// <summary>Bytes of the state store's hash index per collection (a power of two; 64 bytes per
+    /// bucket of 7 entries). Overflow buckets absorb more records, so this trades memory for speed.</summary>
+    public long StateIndexBytes { get; init; } = 1L << 22;
+
+    /// <summary>Bytes of the state store's in-memory log per collection; colder records stay on disk.</summary>
+    public long StateMemoryBytes { get; init; } = 1L << 27;
+}

@@ -1,0 +1,49 @@
+using AssocDB.Engine.Storage;
+
+namespace AssocDB.Engine.Graph;
+
+/// <summary>
+/// Relations by id and name, with their declared properties. Relations are never deleted (facts
+/// and rules refer to them by id), so ids are simply their creation order.
+/// </summary>
+internal sealed class RelationTable
+{
+    private readonly List<RelationRecord> _relations = [];
+    private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
+    private readonly List<long> _factCounts = [];
+
+    public int Count => _relations.Count;
+
+    public bool TryGetId(string name, out int id) => _ids.TryGetValue(name, out id);
+
+    public RelationRecord this[int id] => _relations[id];
+
+    public IEnumerable<RelationRecord> All => _relations;
+
+    public long FactCount(int id) => _factCounts[id];
+
+    public void AddFacts(int id, int delta) => _factCounts[id] += delta;
+
+    /// <summary>The inverse relation's id, or −1.</summary>
+    public int Inverse(int id) => _relations[id].InverseId;
+
+    public void Put(RelationRecord relation)
+    {
+        if (relation.Id == _relations.Count)
+        {
+            _relations.Add(relation);
+            _factCounts.Add(0);
+        }
+        else if (relation.Id < _relations.Count)
+        {
+            _ids.Remove(_relations[relation.Id].Name);
+            _relations[relation.Id] = relation;
+        }
+        else
+        {
+            throw new InvalidDataException($"relation id {relation.Id} skips ids (have {_relations.Count})");
+        }
+
+        _ids[relation.Name] = relation.Id;
+    }
+}

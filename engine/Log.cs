@@ -1,0 +1,19 @@
+using Microsoft.Extensions.Logging;
+
+namespace AssocDB.Engine;
+
+/// <summary>The engine's log events, source-generated so that disabled levels cost nothing.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Collection {Collection} recovered: {Concepts} concepts, {Facts} facts, {Replayed} log entries replayed")]
+    public static partial void CollectionRecovered(ILogger logger, string collection, int concepts, int facts, int replayed);
+
+    [LoggerMessage(2, LogLevel.Debug, "Collection {Collection} checkpointed through log address {Address}")]
+    public static partial void CheckpointTaken(ILogger logger, string collection, long address);
+
+    [LoggerMessage(3, LogLevel.Error, "Periodic checkpoint of {Collection} failed")]
+    public static partial void CheckpointFailed(ILogger logger, Exception exception, string collection);
+
+    [LoggerMessage(4, LogLevel.Information, "Database opened at {Directory} on device {Device} with {Collections} collections")]
+    public static partial void DatabaseOpened(ILogger logger, string directory, string device, int collections);
+}

@@ -1,0 +1,34 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using AssocDB.Engine.Model;
+
+namespace AssocDB.Engine.Storage;
+
+/// <summary>A collection's fixed definition, kept as <c>collection.json</c> in its folder.</summary>
+internal sealed record CollectionManifest(string Name, int Dimension, Metric Metric, StoragePrecision Precision, int FormatVersion = 1)
+{
+    public const string FileName = "collection.json";
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    /// <summary>Writes the manifest and flushes it to disk before returning.</summary>
+    public void Write(string directory)
+    {
+        string path = Path.Combine(directory, FileName);
+        using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        JsonSerializer.Serialize(file, this, Json);
+        file.Flush(flushToDisk: true);
+    }
+
+    public static CollectionManifest Read(string directory)
+    {
+        string path = Path.Combine(directory, FileName);
+        using var file = File.OpenRead(path);
+        return JsonSerializer.Deserialize<CollectionManifest>(file, Json)
+            ?? throw new InvalidDataException($"{path} is empty");
+    }
+}

@@ -1,0 +1,242 @@
+using System.Text;
+
+namespace AssocDB.Engine.Storage;
+
+/// <summary>
+/// Binary encoding of records and mutation batches, shared by the write-ahead log and the state
+/// store so that both hold the same bytes for the same record. Little-endian, length-prefixed UTF-8
+/// strings; a version byte heads every log entry so the format can evolve.
+/// </summary>
+internal static class RecordCodec
+{
+    private const byte BatchFormatVersion = 1;
+
+    private enum MutationTag : byte
+    {
+        PutConcept = 1,
+        DeleteConcept = 2,
+        PutRelation = 3,
+        PutEdge = 4,
+        DeleteEdge = 5,
+    }
+
+    public static byte[] EncodeBatch(IReadOnlyList<Mutation> batch)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(BatchFormatVersion);
+            writer.Write(batch.Count);
+            foreach (Mutation mutation in batch)
+            {
+                switch (mutation)
+                {
+                    case Mutation.PutConcept put:
+                        writer.Write((byte)MutationTag.PutConcept);
+                        Write(writer, put.Concept);
+                        break;
+                    case Mutation.DeleteConcept delete:
+                        writer.Write((byte)MutationTag.DeleteConcept);
+                        writer.Write(delete.Id);
+                        break;
+                    case Mutation.PutRelation put:
+                        writer.Write((byte)MutationTag.PutRelation);
+                        Write(writer, put.Relation);
+                        break;
+                    case Mutation.PutEdge put:
+                        writer.Write((byte)MutationTag.PutEdge);
+                        Write(writer, put.Edge);
+                        break;
+                    case Mutation.DeleteEdge delete:
+                        writer.Write((byte)MutationTag.DeleteEdge);
+                        writer.Write(delete.Id);
+                        break;
+                    default:
+                        throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
+                }
+            }
+        }
+
+        return stream.ToArray();
+    }
+
+    public static List<Mutation> DecodeBatch(ReadOnlySpan<byte> entry)
+    {
+        using var reader = new BinaryReader(new MemoryStream(entry.ToArray()), Encoding.UTF8);
+        byte version = reader.ReadByte();
+        if (version != BatchFormatVersion)
+        {
+            throw new InvalidDataException($"log entry format {version} is not supported (expected {BatchFormatVersion})");
+        }
+
+        int count = reader.ReadInt32();
+        var batch = new List<Mutation>(count);
+        for (int i = 0; i < count; i++)
+        {
+            var tag = (MutationTag)reader.ReadByte();
+            batch.Add(tag switch
+            {
+                MutationTag.PutConcept => new Mutation.PutConcept(ReadConcept(reader)),
+                MutationTag.DeleteConcept => new Mutation.DeleteConcept(reader.ReadInt32()),
+                MutationTag.PutRelation => new Mutation.PutRelation(ReadRelation(reader)),
+                MutationTag.PutEdge => new Mutation.PutEdge(ReadEdge(reader)),
+                MutationTag.DeleteEdge => new Mutation.DeleteEdge(reader.ReadInt32()),
+                _ => throw new InvalidDataException($"unknown mutation tag {(byte)tag}"),
+            });
+        }
+
+        return batch;
+    }
+
+    public static byte[] Encode(ConceptRecord concept) => EncodeWith(writer => Write(writer, concept));
+
+    public static byte[] Encode(RelationRecord relation) => EncodeWith(writer => Write(writer, relation));
+
+    public static byte[] Encode(EdgeRecord edge) => EncodeWith(writer => Write(writer, edge));
+
+    public static ConceptRecord DecodeConcept(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, ReadConcept);
+
+    public static RelationRecord DecodeRelation(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, ReadRelation);
+
+    public static EdgeRecord DecodeEdge(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, ReadEdge);
+
+    private static byte[] EncodeWith(Action<BinaryWriter> write)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            write(writer);
+        }
+
+        return stream.ToArray();
+    }
+
+    private static T DecodeWith<T>(ReadOnlySpan<byte> bytes, Func<BinaryReader, T> read)
+    {
+        using var reader = new BinaryReader(new MemoryStream(bytes.ToArray()), Encoding.UTF8);
+        return read(reader);
+    }
+
+    private static void Write(BinaryWriter writer, ConceptRecord concept)
+    {
+        writer.Write(concept.Id);
+        writer.Write(concept.Name);
+        WriteVector(writer, concept.Vector);
+        WriteMap(writer, concept.Metadata);
+    }
+
+    private static ConceptRecord ReadConcept(BinaryReader reader) =>
+        new(reader.ReadInt32(), reader.ReadString(), ReadVector(reader) ?? [], ReadMap(reader) ?? EmptyMap);
+
+    private static void Write(BinaryWriter writer, RelationRecord relation)
+    {
+        writer.Write(relation.Id);
+        writer.Write(relation.Name);
+        WriteVector(writer, relation.Vector);
+        writer.Write(relation.Symmetric);
+        writer.Write(relation.Transitive);
+        writer.Write(relation.InverseId);
+        writer.Write(relation.Compositions.Count);
+        foreach ((int first, int second) in relation.Compositions)
+        {
+            writer.Write(first);
+            writer.Write(second);
+        }
+    }
+
+    private static RelationRecord ReadRelation(BinaryReader reader)
+    {
+        int id = reader.ReadInt32();
+        string name = reader.ReadString();
+        float[]? vector = ReadVector(reader);
+        bool symmetric = reader.ReadBoolean();
+        bool transitive = reader.ReadBoolean();
+        int inverse = reader.ReadInt32();
+        int count = reader.ReadInt32();
+        var compositions = new (int, int)[count];
+        for (int i = 0; i < count; i++)
+        {
+            compositions[i] = (reader.ReadInt32(), reader.ReadInt32());
+        }
+
+        return new RelationRecord(id, name, vector, symmetric, transitive, inverse, compositions);
+    }
+
+    private static void Write(BinaryWriter writer, EdgeRecord edge)
+    {
+        writer.Write(edge.Id);
+        writer.Write(edge.Head);
+        writer.Write(edge.Relation);
+        writer.Write(edge.Tail);
+        writer.Write(edge.Weight);
+        WriteMap(writer, edge.Payload);
+    }
+
+    private static EdgeRecord ReadEdge(BinaryReader reader) =>
+        new(reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadSingle(), ReadMap(reader));
+
+    private static void WriteVector(BinaryWriter writer, float[]? vector)
+    {
+        if (vector is null)
+        {
+            writer.Write(-1);
+            return;
+        }
+
+        writer.Write(vector.Length);
+        writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(vector.AsSpan()));
+    }
+
+    private static float[]? ReadVector(BinaryReader reader)
+    {
+        int length = reader.ReadInt32();
+        if (length < 0)
+        {
+            return null;
+        }
+
+        var vector = new float[length];
+        int read = reader.Read(System.Runtime.InteropServices.MemoryMarshal.AsBytes(vector.AsSpan()));
+        if (read != length * sizeof(float))
+        {
+            throw new EndOfStreamException("truncated vector");
+        }
+
+        return vector;
+    }
+
+    private static void WriteMap(BinaryWriter writer, IReadOnlyDictionary<string, string>? map)
+    {
+        if (map is null || map.Count == 0)
+        {
+            writer.Write(0);
+            return;
+        }
+
+        writer.Write(map.Count);
+        foreach ((string key, string value) in map.OrderBy(pair => pair.Key, StringComparer.Ordinal))
+        {
+            writer.Write(key);
+            writer.Write(value);
+        }
+    }
+
+    private static Dictionary<string, string>? ReadMap(BinaryReader reader)
+    {
+        int count = reader.ReadInt32();
+        if (count == 0)
+        {
+            return null;
+        }
+
+        var map = new Dictionary<string, string>(count, StringComparer.Ordinal);
+        for (int i = 0; i < count; i++)
+        {
+            map[reader.ReadString()] = reader.ReadString();
+        }
+
+        return map;
+    }
+
+    public static IReadOnlyDictionary<string, string> EmptyMap { get; } = new Dictionary<string, string>();
+}

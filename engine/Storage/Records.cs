@@ -1,0 +1,41 @@
+namespace AssocDB.Engine.Storage;
+
+/// <summary>A concept as persisted: its row id, name, exact vector and metadata.</summary>
+internal sealed record ConceptRecord(int Id, string Name, float[] Vector, IReadOnlyDictionary<string, string> Metadata);
+
+/// <summary>A relation as persisted. <see cref="InverseId"/> is −1 when the relation has no inverse.
+/// Compositions are the rules <c>First ∘ Second ⇒ this relation</c>, as relation ids.</summary>
+internal sealed record RelationRecord(
+    int Id,
+    string Name,
+    float[]? Vector,
+    bool Symmetric,
+    bool Transitive,
+    int InverseId,
+    IReadOnlyList<(int First, int Second)> Compositions);
+
+/// <summary>A fact as persisted: one undirected edge with its orientation (head → tail).</summary>
+internal sealed record EdgeRecord(int Id, int Head, int Relation, int Tail, float Weight, IReadOnlyDictionary<string, string>? Payload);
+
+/// <summary>One state change. A write batch becomes a list of these, resolved to ids before it is
+/// logged, so that replaying the log reproduces exactly the same ids.</summary>
+internal abstract record Mutation
+{
+    internal sealed record PutConcept(ConceptRecord Concept) : Mutation;
+
+    internal sealed record DeleteConcept(int Id) : Mutation;
+
+    internal sealed record PutRelation(RelationRecord Relation) : Mutation;
+
+    internal sealed record PutEdge(EdgeRecord Edge) : Mutation;
+
+    internal sealed record DeleteEdge(int Id) : Mutation;
+}
+
+/// <summary>Record kinds; the first byte of every state-store key.</summary>
+internal enum RecordKind : byte
+{
+    Concept = 1,
+    Relation = 2,
+    Edge = 3,
+}

@@ -1,0 +1,77 @@
+using FASTER.core;
+
+namespace AssocDB.Engine.Storage;
+
+/// <summary>
+/// The collection's write-ahead log: one FASTER log entry per write batch, committed (flushed and
+/// its commit record written) before the batch is acknowledged. Recovery replays the entries after
+/// the address recorded in the last state-store checkpoint.
+/// </summary>
+/// <remarks>An entry must fit in one log page, so the page size bounds the encoded batch size.</remarks>
+internal sealed class WriteAheadLog : IDisposable
+{
+    private readonly FasterLogSettings _settings;
+    private readonly FasterLog _log;
+
+    public WriteAheadLog(string directory, int pageSizeBits)
+    {
+        Directory.CreateDirectory(directory);
+        _settings = new FasterLogSettings(directory)
+        {
+            PageSizeBits = pageSizeBits,
+            MemorySizeBits = pageSizeBits + 1,
+            SegmentSizeBits = Math.Max(30, pageSizeBits + 1),
+        };
+        _log = new FasterLog(_settings);
+        MaxEntryBytes = (1 << pageSizeBits) - 64;
+    }
+
+    /// <summary>The largest entry a page holds, less the entry header.</summary>
+    public int MaxEntryBytes { get; }
+
+    /// <summary>The address after the last committed entry.</summary>
+    public long CommittedUntil => _log.CommittedUntilAddress;
+
+    /// <summary>The first address still kept.</summary>
+    public long BeginAddress => _log.BeginAddress;
+
+    /// <summary>Bytes of log currently kept (written since the last truncation).</summary>
+    public long RetainedBytes => _log.TailAddress - _log.BeginAddress;
+
+    /// <summary>Appends one entry and waits until it is durable.</summary>
+    public async ValueTask AppendDurableAsync(byte[] entry)
+    {
+        _log.Enqueue(entry);
+        await _log.CommitAsync();
+    }
+
+    /// <summary>The committed entries at or after an address, in order, with the address after each.</summary>
+    public IEnumerable<(byte[] Entry, long NextAddress)> ReadCommitted(long fromAddress)
+    {
+        long start = Math.Max(fromAddress, _log.BeginAddress);
+        long end = _log.CommittedUntilAddress;
+        if (start >= end)
+        {
+            yield break;
+        }
+
+        using FasterLogScanIterator iterator = _log.Scan(start, end);
+        while (iterator.GetNext(out byte[] entry, out int length, out _, out long nextAddress))
+        {
+            yield return (length == entry.Length ? entry : entry[..length], nextAddress);
+        }
+    }
+
+    /// <summary>Drops entries before an address (already captured by a checkpoint) and commits that.</summary>
+    public void TruncateUntil(long address)
+    {
+        _log.TruncateUntil(address);
+        _log.Commit(spinWait: true);
+    }
+
+    public void Dispose()
+    {
+        _log.Dispose();
+        _settings.Dispose();
+    }
+}

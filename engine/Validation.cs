@@ -1,0 +1,106 @@
+using System.Text;
+using AssocDB.Engine.Model;
+
+namespace AssocDB.Engine;
+
+/// <summary>Input checks shared by every operation; each returns the error naming the field, or null.</summary>
+internal static class Validation
+{
+    /// <summary>Names are at most 1 KiB of UTF-8: long enough for IRIs, short enough to index cheaply.</summary>
+    public const int MaxNameBytes = 1024;
+
+    /// <summary>The largest vector dimension a collection may have.</summary>
+    public const int MaxDimension = 4096;
+
+    public static EngineError? Name(string? name, string field)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            return EngineError.Invalid(field, "must not be empty");
+        }
+
+        int bytes = Encoding.UTF8.GetByteCount(name);
+        if (bytes > MaxNameBytes)
+        {
+            return EngineError.Invalid(field, $"is {bytes} bytes of UTF-8; the limit is {MaxNameBytes}");
+        }
+
+        if (!IsWellFormed(name))
+        {
+            return EngineError.Invalid(field, "is not well-formed Unicode (unpaired surrogate)");
+        }
+
+        return null;
+    }
+
+    public static EngineError? Vector(float[]? vector, int dimension, string field)
+    {
+        if (vector is null)
+        {
+            return null;
+        }
+
+        if (vector.Length != dimension)
+        {
+            return EngineError.Invalid(field, $"has {vector.Length} components; the collection's dimension is {dimension}");
+        }
+
+        for (int i = 0; i < vector.Length; i++)
+        {
+            if (!float.IsFinite(vector[i]))
+            {
+                return EngineError.Invalid($"{field}[{i}]", $"is {vector[i]}; components must be finite");
+            }
+        }
+
+        return null;
+    }
+
+    public static EngineError? Weight(float weight, string field) =>
+        float.IsFinite(weight) ? null : EngineError.Invalid(field, $"is {weight}; weights must be finite");
+
+    public static EngineError? Map(IReadOnlyDictionary<string, string>? map, string field)
+    {
+        if (map is null)
+        {
+            return null;
+        }
+
+        foreach ((string key, string value) in map)
+        {
+            if (Name(key, $"{field}.key") is { } keyError)
+            {
+                return keyError;
+            }
+
+            if (value is null)
+            {
+                return EngineError.Invalid($"{field}[{key}]", "value must not be null");
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsWellFormed(string text)
+    {
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]))
+            {
+                if (i + 1 >= text.Length || !char.IsLowSurrogate(text[i + 1]))
+                {
+                    return false;
+                }
+
+                i++;
+            }
+            else if (char.IsLowSurrogate(text[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,56 @@
+using System.Text;
+
+namespace AssocDB.Engine.Vectors;
+
+/// <summary>
+/// The deterministic pseudo-random unit vector a concept gets when none is given: Gaussian
+/// components from a SplitMix64 stream seeded by the FNV-1a hash of the name's UTF-8 bytes, then
+/// normalized. The same name gives the same vector on every machine and version, since no
+/// framework RNG is involved.
+/// </summary>
+public static class NameVector
+{
+    /// <summary>The unit vector of a name in a given dimension.</summary>
+    public static float[] For(string name, int dimension)
+    {
+        ulong state = Fnv1a(Encoding.UTF8.GetBytes(name));
+        var vector = new float[dimension];
+        double norm = 0;
+        for (int i = 0; i < dimension; i++)
+        {
+            // Box–Muller; u1 is kept away from 0 so the log is finite.
+            double u1 = (NextUInt64(ref state) >> 11) * (1.0 / (1UL << 53));
+            double u2 = (NextUInt64(ref state) >> 11) * (1.0 / (1UL << 53));
+            double gaussian = Math.Sqrt(-2.0 * Math.Log(Math.Max(u1, 1e-300))) * Math.Cos(2 * Math.PI * u2);
+            vector[i] = (float)gaussian;
+            norm += gaussian * gaussian;
+        }
+
+        float scale = norm > 0 ? (float)(1.0 / Math.Sqrt(norm)) : 0f;
+        for (int i = 0; i < dimension; i++)
+        {
+            vector[i] *= scale;
+        }
+
+        return vector;
+    }
+
+    private static ulong Fnv1a(ReadOnlySpan<byte> bytes)
+    {
+        ulong hash = 14695981039346656037UL;
+        foreach (byte b in bytes)
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        return hash;
+    }
+
+    private static ulong NextUInt64(ref ulong state)
+    {
+        ulong z = state += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+}

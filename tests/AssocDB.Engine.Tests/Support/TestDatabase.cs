@@ -1,0 +1,68 @@
+using AssocDB.Engine.Model;
+
+namespace AssocDB.Engine.Tests.Support;
+
+/// <summary>Opens real on-disk databases in a temp folder, and reopens them as a restart would.</summary>
+public sealed class TestDatabase : IAsyncDisposable
+{
+    private readonly TempDirectory _folder = new();
+
+    public TestDatabase(TimeSpan? checkpointInterval = null)
+    {
+        Options = new DatabaseOptions
+        {
+            DataDirectory = _folder.Path,
+            Device = "cpu",
+            CheckpointInterval = checkpointInterval ?? TimeSpan.Zero,
+            StateMemoryBytes = 1L << 24,
+            StateIndexBytes = 1L << 16,
+            LogPageSizeBits = 22,
+        };
+        Database = AssocDatabase.Open(Options);
+    }
+
+    public DatabaseOptions Options { get; private set; }
+
+    public AssocDatabase Database { get; private set; }
+
+    public string Folder => _folder.Path;
+
+    /// <summary>Closes and reopens the same folder.</summary>
+    public async Task ReopenAsync(bool checkpointOnClose = true)
+    {
+        Options = Options with { CheckpointOnClose = checkpointOnClose };
+        await Database.DisposeAsync();
+        Database = AssocDatabase.Open(Options);
+    }
+
+    public Collection Create(string name = "test", int dimension = 8, Metric metric = Metric.Cosine)
+    {
+        Database.CreateCollection(new CollectionSpec(name, dimension, metric)).AssertOk();
+        return Database.GetCollection(name).AssertOk();
+    }
+
+    public Collection Get(string name = "test") => Database.GetCollection(name).AssertOk();
+
+    public async ValueTask DisposeAsync()
+    {
+        await Database.DisposeAsync();
+        _folder.Dispose();
+    }
+}
+
+public static class ResultAssertions
+{
+    public static T AssertOk<T>(this Result<T> result)
+    {
+        Xunit.Assert.True(result.IsOk, $"expected success, got {result.Error}");
+        return result.Value;
+    }
+
+    public static EngineError AssertError<T>(this Result<T> result, ErrorCode code, string field)
+    {
+        Xunit.Assert.False(result.IsOk, $"expected {code} on {field}, got success: {result}");
+        Xunit.Assert.Equal(code, result.Error!.Code);
+        Xunit.Assert.Equal(field, result.Error.Field);
+        return result.Error;
+    }
+}
