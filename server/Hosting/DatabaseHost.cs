@@ -31,12 +31,8 @@ internal sealed partial class DatabaseHost(
     /// <summary>The open database; UNAVAILABLE while it is still recovering.</summary>
     public AssocDatabase Database => _database ?? throw GrpcErrors.Recovering();
 
-    /// <summary>A collection by its request field <c>collection</c>; NOT_FOUND naming that field.</summary>
-    public Collection Collection(string name)
-    {
-        var result = Database.GetCollection(name);
-        return result.IsOk ? result.Value : throw GrpcErrors.ToRpcException(result.Error! with { Field = "collection" });
-    }
+    /// <summary>A collection named by a request's <c>collection</c> field; NOT_FOUND naming that field.</summary>
+    public Collection Collection(string name) => Database.GetCollection(name).Unwrap();
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -78,7 +74,8 @@ internal sealed partial class DatabaseHost(
     private void Open()
     {
         string directory = Path.GetFullPath(options.DataDirectory);
-        var databaseOptions = new DatabaseOptions { DataDirectory = directory, Device = options.Device };
+        // The shutdown checkpoint is taken in StoppedAsync, where it is logged and timed.
+        var databaseOptions = new DatabaseOptions { DataDirectory = directory, Device = options.Device, CheckpointOnClose = false };
         if (options.CheckpointInterval is TimeSpan interval)
         {
             databaseOptions = databaseOptions with { CheckpointInterval = interval };

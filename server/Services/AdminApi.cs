@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
 using AssocDB.Protocol.V1;
-using AssocDB.Server.Configuration;
 using AssocDB.Server.Hosting;
 using AssocDB.Server.Mapping;
 using AssocDB.Server.Metrics;
@@ -10,7 +9,7 @@ using Grpc.Core;
 namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.AdminService: statistics and checkpoints.</summary>
-internal sealed class AdminApi(DatabaseHost host, AssocServerOptions options) : AdminService.AdminServiceBase
+internal sealed class AdminApi(DatabaseHost host) : AdminService.AdminServiceBase
 {
     private static readonly string Version =
         typeof(AdminApi).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
@@ -21,7 +20,7 @@ internal sealed class AdminApi(DatabaseHost host, AssocServerOptions options) : 
         var response = new GetStatsResponse
         {
             Version = Version,
-            Device = options.Device,
+            Device = host.Database.Device,
             UptimeSeconds = host.Uptime.TotalSeconds,
             TotalConcepts = collections.Sum(c => c.ConceptCount),
             TotalFacts = collections.Sum(c => c.FactCount),

@@ -28,6 +28,6 @@ internal sealed class CollectionsApi(DatabaseHost host, RequestLimits limits) : 
     public override Task<DescribeCollectionResponse> DescribeCollection(DescribeCollectionRequest request, ServerCallContext context) =>
         Task.FromResult(new DescribeCollectionResponse { Collection = host.Database.DescribeCollection(request.Name).Unwrap().ToProto() });
 
-    public override Task<DropCollectionResponse> DropCollection(DropCollectionRequest request, ServerCallContext context) =>
-        Task.FromResult(new DropCollectionResponse { Dropped = host.Database.DropCollection(request.Name).Unwrap() });
+    public override async Task<DropCollectionResponse> DropCollection(DropCollectionRequest request, ServerCallContext context) =>
+        new() { Dropped = (await host.Database.DropCollectionAsync(request.Name)).Unwrap() };
 }
