@@ -8,8 +8,8 @@ namespace AssocDB.Client;
 /// <summary>
 /// An AssocDB connection: the generated service stubs (<see cref="Collections"/>, …) for full
 /// control, and async methods with plain parameters and typed results for the common calls.
-/// Failed calls throw <see cref="AssocDbException"/>; a cancelled token throws
-/// <see cref="OperationCanceledException"/>. Thread-safe; share one per server.
+/// Failed calls throw <see cref="AssocDbException"/>; a cancelled token or a passed
+/// <see cref="AssocDbClientOptions.Timeout"/> throws <see cref="OperationCanceledException"/>. Thread-safe; share one per server.
 /// </summary>
 public sealed class AssocDbClient : IDisposable
 {
@@ -26,7 +26,7 @@ public sealed class AssocDbClient : IDisposable
             HttpHandler = options.HttpHandler,
             DisposeHttpClient = true,
             MaxReceiveMessageSize = options.MaxReceiveMessageBytes,
-            // A cancelled token surfaces as OperationCanceledException, as everywhere in .NET.
+            // A cancelled token (or passed deadline) surfaces as OperationCanceledException, as everywhere in .NET.
             ThrowOperationCanceledOnCancellation = true,
         });
         CallInvoker invoker = _channel.CreateCallInvoker();

@@ -22,7 +22,10 @@ public sealed class RunningServer : IAsyncDisposable
         App = app;
         DataDirectory = dataDirectory;
         _ownsDirectory = ownsDirectory;
-        Address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        // Kestrel binds in the order the server listens: gRPC first, then metrics (when on).
+        ICollection<string> addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        Address = addresses.First();
+        MetricsAddress = addresses.Count > 1 ? addresses.Last() : null;
         Client = new AssocDbClient(new AssocDbClientOptions { Address = new Uri(Address), ApiKey = apiKey });
         Channel = GrpcChannel.ForAddress(Address);
     }
@@ -30,6 +33,9 @@ public sealed class RunningServer : IAsyncDisposable
     public WebApplication App { get; }
 
     public string Address { get; }
+
+    /// <summary>The HTTP/1.1 metrics endpoint, when the server was started with one.</summary>
+    public string? MetricsAddress { get; }
 
     public string DataDirectory { get; }
 
@@ -46,7 +52,7 @@ public sealed class RunningServer : IAsyncDisposable
     {
         bool owns = dataDirectory is null;
         dataDirectory ??= Path.Combine(Path.GetTempPath(), "assocdb-server-tests", Guid.NewGuid().ToString("N"));
-        List<string> args = ["--port", "0", "--metrics-port", "-1", "--data", dataDirectory, "--device", "cpu", .. extraArgs];
+        List<string> args = ["--port", "0", "--metrics-port", "-1", "--data", dataDirectory, "--device", "cpu", "--AssocDB:CheckpointInterval=00:10:00", .. extraArgs];
         if (apiKey is not null)
         {
             args.AddRange(["--api-key", apiKey]);
@@ -94,15 +100,21 @@ public sealed class RunningServer : IAsyncDisposable
 }
 
 /// <summary>One server shared by the tests of a class; each test uses its own collection.</summary>
-public sealed class ServerFixture : IAsyncLifetime
+public class ServerFixture : IAsyncLifetime
 {
     private RunningServer? _server;
+
+    /// <summary>The API key the server requires, if any.</summary>
+    protected virtual string? ApiKey => null;
+
+    /// <summary>Extra command-line arguments of the server.</summary>
+    protected virtual string[] Args => [];
 
     public RunningServer Server => _server ?? throw new InvalidOperationException("not started");
 
     public AssocDbClient Client => Server.Client;
 
-    public async Task InitializeAsync() => _server = await RunningServer.StartAsync();
+    public async Task InitializeAsync() => _server = await RunningServer.StartAsync(ApiKey, extraArgs: Args);
 
     public async Task DisposeAsync()
     {
