@@ -1,0 +1,44 @@
+using AssocDB.Engine;
+using AssocDB.Engine.Model;
+
+// Usage: AssocDB.CrashWriter DATA_DIR FIRST_BATCH
+// Writes batch FIRST_BATCH, FIRST_BATCH+1, … forever into collection "crash", printing
+// "ACK n" once batch n is acknowledged. Even batches add facts, odd ones upsert concepts with
+// vectors; a 100 ms checkpoint interval makes kills land during checkpoints too.
+if (args.Length != 2 || !int.TryParse(args[1], out int batch))
+{
+    Console.Error.WriteLine("usage: AssocDB.CrashWriter DATA_DIR FIRST_BATCH");
+    return 2;
+}
+
+var options = new DatabaseOptions
+{
+    DataDirectory = args[0],
+    Device = "cpu",
+    CheckpointInterval = TimeSpan.FromMilliseconds(100),
+    LogPageSizeBits = 22,
+    StateIndexBytes = 1L << 16,
+    StateMemoryBytes = 1L << 24,
+};
+await using AssocDatabase database = AssocDatabase.Open(options);
+if (!database.GetCollection(CrashBatches.Collection).IsOk)
+{
+    database.CreateCollection(new CollectionSpec(CrashBatches.Collection, CrashBatches.Dimension));
+}
+
+Collection collection = database.GetCollection(CrashBatches.Collection).Value;
+Console.WriteLine("READY");
+while (true)
+{
+    Result<WriteSummary> result = batch % 2 == 0
+        ? await collection.AddFactsAsync(CrashBatches.Facts(batch))
+        : await collection.UpsertConceptsAsync(CrashBatches.Concepts(batch));
+    if (!result.IsOk)
+    {
+        Console.Error.WriteLine($"batch {batch} failed: {result.Error}");
+        return 1;
+    }
+
+    Console.WriteLine($"ACK {batch}");
+    batch++;
+}

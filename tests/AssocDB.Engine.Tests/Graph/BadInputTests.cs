@@ -1,0 +1,139 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Graph;
+
+// Guards input validation: every bad input gets a typed error naming the field (and the batch
+// item), and changes nothing — not even the good items of the same batch.
+public sealed class BadInputTests : IAsyncLifetime
+{
+    private readonly TestDatabase _db = new();
+    private Collection _collection = null!;
+
+    public async Task InitializeAsync()
+    {
+        _collection = _db.Create(dimension: 4);
+        (await _collection.AddFactsAsync([new FactInput("a", "r", "b")])).AssertOk();
+    }
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    private async Task AssertNothingChangedAsync(Func<Task> attempt)
+    {
+        CollectionInfo before = _collection.Describe();
+        await attempt();
+        Assert.Equal(before, _collection.Describe());
+        Assert.Equal(NameVectorOf("a"), _collection.GetConcept("a").AssertOk().Vector);
+    }
+
+    private static float[] NameVectorOf(string name) => Vectors.NameVector.For(name, 4);
+
+    public static TheoryData<string, string> BadNames => new()
+    {
+        { "", "must not be empty" },
+        { new string('x', 1025), "is 1025 bytes of UTF-8; the limit is 1024" },
+        { new string('é', 513), "is 1026 bytes of UTF-8; the limit is 1024" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadNames))]
+    public async Task Bad_names_are_refused_naming_the_batch_item(string name, string message)
+    {
+        await AssertNothingChangedAsync(async () =>
+        {
+            EngineError error = (await _collection.AddFactsAsync([new FactInput("c", "r", "d"), new FactInput("c", "r", name)]))
+                .AssertError(ErrorCode.InvalidArgument, "facts[1].tail");
+            Assert.Contains(message, error.Message);
+            (await _collection.UpsertConceptsAsync([new ConceptInput(name)])).AssertError(ErrorCode.InvalidArgument, "concepts[0].name");
+            (await _collection.DefineRelationAsync(new RelationSpec(name))).AssertError(ErrorCode.InvalidArgument, "name");
+        });
+        _db.Database.CreateCollection(new CollectionSpec(name, 4)).AssertError(ErrorCode.InvalidArgument, "name");
+    }
+
+    [Fact]
+    public async Task Names_with_unpaired_surrogates_are_refused()
+    {
+        // Not a theory case: xunit would replace the lone surrogate while serializing the data.
+        await AssertNothingChangedAsync(async () =>
+        {
+            EngineError error = (await _collection.AddFactsAsync([new FactInput("bad\ud800name", "r", "d")]))
+                .AssertError(ErrorCode.InvalidArgument, "facts[0].head");
+            Assert.Contains("not well-formed", error.Message);
+        });
+    }
+
+    [Fact]
+    public async Task A_name_of_exactly_one_kibibyte_is_accepted()
+    {
+        (await _collection.UpsertConceptsAsync([new ConceptInput(new string('x', 1024))])).AssertOk();
+    }
+
+    [Fact]
+    public async Task Wrong_dimensions_and_non_finite_components_are_refused()
+    {
+        await AssertNothingChangedAsync(async () =>
+        {
+            EngineError error = (await _collection.UpsertConceptsAsync([new ConceptInput("a", [1, 2, 3, 4]), new ConceptInput("x", [1, 2, 3])]))
+                .AssertError(ErrorCode.InvalidArgument, "concepts[1].vector");
+            Assert.Contains("dimension is 4", error.Message);
+            (await _collection.UpsertConceptsAsync([new ConceptInput("a", [1, float.NaN, 3, 4])])).AssertError(ErrorCode.InvalidArgument, "concepts[0].vector[1]");
+            (await _collection.UpsertConceptsAsync([new ConceptInput("a", [1, 2, float.PositiveInfinity, 4])])).AssertError(ErrorCode.InvalidArgument, "concepts[0].vector[2]");
+            (await _collection.DefineRelationAsync(new RelationSpec("r", [1, 2]))).AssertError(ErrorCode.InvalidArgument, "vector");
+        });
+    }
+
+    [Fact]
+    public async Task Non_finite_weights_are_refused()
+    {
+        await AssertNothingChangedAsync(async () =>
+        {
+            (await _collection.AddFactsAsync([new FactInput("a", "r", "b", float.NaN)])).AssertError(ErrorCode.InvalidArgument, "facts[0].weight");
+            (await _collection.AddFactsAsync([new FactInput("x", "r", "y"), new FactInput("a", "r", "b", float.NegativeInfinity)]))
+                .AssertError(ErrorCode.InvalidArgument, "facts[1].weight");
+        });
+    }
+
+    [Fact]
+    public async Task Rules_naming_unknown_relations_are_refused()
+    {
+        await AssertNothingChangedAsync(async () =>
+            (await _collection.DefineRelationAsync(new RelationSpec("g", Compositions: [new Composition("r", "nope")])))
+                .AssertError(ErrorCode.NotFound, "compositions[0].second"));
+        _collection.GetRelation("g").AssertError(ErrorCode.NotFound, "name");
+    }
+
+    [Fact]
+    public async Task A_relation_may_be_its_own_inverse_only_when_symmetric()
+    {
+        await AssertNothingChangedAsync(async () =>
+            (await _collection.DefineRelationAsync(new RelationSpec("r", InverseOf: "r"))).AssertError(ErrorCode.InvalidArgument, "inverse_of"));
+
+        RelationInfo spouse = (await _collection.DefineRelationAsync(new RelationSpec("spouse_of", Symmetric: true, InverseOf: "spouse_of"))).AssertOk();
+        Assert.Equal("spouse_of", spouse.InverseOf);
+        (await _collection.DefineRelationAsync(new RelationSpec("spouse_of", Symmetric: false))).AssertError(ErrorCode.InvalidArgument, "symmetric");
+    }
+
+    [Fact]
+    public async Task Unknown_collections_concepts_and_relations_are_not_found()
+    {
+        _db.Database.GetCollection("nope").AssertError(ErrorCode.NotFound, "collection");
+        _collection.GetConcept("nope").AssertError(ErrorCode.NotFound, "name");
+        _collection.Related("nope", "r").AssertError(ErrorCode.NotFound, "concept");
+        _collection.Related("a", "nope").AssertError(ErrorCode.NotFound, "relation");
+        _collection.Neighbors("a", "nope").AssertError(ErrorCode.NotFound, "relation");
+        await AssertNothingChangedAsync(async () =>
+            (await _collection.DeleteConceptsAsync(["a", "nope"])).AssertError(ErrorCode.NotFound, "names[1]"));
+    }
+
+    [Fact]
+    public void Bad_collection_definitions_and_query_bounds_are_refused()
+    {
+        _db.Database.CreateCollection(new CollectionSpec("c", 0)).AssertError(ErrorCode.InvalidArgument, "dimension");
+        _db.Database.CreateCollection(new CollectionSpec("c", 4097)).AssertError(ErrorCode.InvalidArgument, "dimension");
+        _db.Database.CreateCollection(new CollectionSpec("c", 4, (Metric)7)).AssertError(ErrorCode.InvalidArgument, "metric");
+        _db.Database.CreateCollection(new CollectionSpec("test", 4)).AssertError(ErrorCode.AlreadyExists, "name");
+        _collection.Related("a", "r", new RelatedOptions(MaxDepth: -1)).AssertError(ErrorCode.InvalidArgument, "max_depth");
+        _collection.Related("a", "r", new RelatedOptions(Limit: 0)).AssertError(ErrorCode.InvalidArgument, "limit");
+        _collection.Neighbors("a", limit: 0).AssertError(ErrorCode.InvalidArgument, "limit");
+    }
+}

@@ -1,0 +1,119 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Graph;
+
+// Guards the graph's semantics: facts are unique, deletes cascade and free ids without leaking
+// them into answers, and the reasoner's symmetric/transitive/depth/limit rules terminate correctly.
+public sealed class GraphSemanticsTests : IAsyncLifetime
+{
+    private readonly TestDatabase _db = new();
+    private Collection _graph = null!;
+
+    public Task InitializeAsync()
+    {
+        _graph = _db.Create(dimension: 4);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    [Fact]
+    public async Task The_same_fact_added_twice_is_kept_once_and_implicit_names_are_created()
+    {
+        WriteSummary first = (await _graph.AddFactsAsync([new FactInput("a", "r", "b"), new FactInput("a", "r", "b")])).AssertOk();
+        Assert.Equal(new WriteSummary(1, 1, 2, 1), first);
+        Assert.Equal(new WriteSummary(0, 1), (await _graph.AddFactsAsync([new FactInput("a", "r", "b")])).AssertOk());
+        Assert.Equal(1, _graph.Describe().FactCount);
+
+        Assert.Equal(new WriteSummary(1, 0), (await _graph.AddFactsAsync([new FactInput("a", "r", "b", 2f)])).AssertOk());
+        Assert.Equal(2f, Assert.Single(_graph.Neighbors("a").AssertOk()).Weight);
+        Assert.Equal(1, _graph.GetRelation("r").AssertOk().FactCount);
+    }
+
+    [Fact]
+    public async Task Deleting_a_concept_removes_its_edges_and_reuses_its_row_id()
+    {
+        (await _graph.AddFactsAsync([new FactInput("a", "r", "b"), new FactInput("b", "r", "c"), new FactInput("c", "r", "a")])).AssertOk();
+        int freed = _graph.GetConcept("b").AssertOk().Id;
+
+        Assert.Equal(new WriteSummary(1, 0), (await _graph.DeleteConceptsAsync(["b"])).AssertOk());
+
+        Assert.Equal(1, _graph.Describe().FactCount);
+        Assert.Empty(_graph.Related("a", "r").AssertOk());
+        Assert.DoesNotContain(_graph.Neighbors("c").AssertOk(), edge => edge.Other == "b");
+        _graph.GetConcept("b").AssertError(ErrorCode.NotFound, "name");
+
+        (await _graph.UpsertConceptsAsync([new ConceptInput("z")])).AssertOk();
+        Assert.Equal(freed, _graph.GetConcept("z").AssertOk().Id);
+        Assert.Empty(_graph.Related("a", "r").AssertOk());
+    }
+
+    [Fact]
+    public async Task Removing_facts_is_idempotent()
+    {
+        (await _graph.AddFactsAsync([new FactInput("a", "r", "b")])).AssertOk();
+        Assert.Equal(new WriteSummary(1, 1), (await _graph.RemoveFactsAsync([new FactKey("a", "r", "b"), new FactKey("a", "r", "zzz")])).AssertOk());
+        Assert.Equal(new WriteSummary(0, 1), (await _graph.RemoveFactsAsync([new FactKey("a", "r", "b")])).AssertOk());
+        Assert.Empty(_graph.Neighbors("a").AssertOk());
+    }
+
+    [Fact]
+    public async Task Symmetric_relations_answer_from_either_end()
+    {
+        (await _graph.DefineRelationAsync(new RelationSpec("sibling_of", Symmetric: true))).AssertOk();
+        (await _graph.AddFactsAsync([new FactInput("a", "sibling_of", "b")])).AssertOk();
+
+        Answer answer = Assert.Single(_graph.Related("b", "sibling_of").AssertOk());
+        Assert.Equal(("a", AnswerKind.Derived), (answer.Concept, answer.Kind));
+        Assert.Equal(["symmetric(sibling_of)"], answer.Proof.Rules);
+        Assert.Equal(AnswerKind.Stored, Assert.Single(_graph.Related("a", "sibling_of").AssertOk()).Kind);
+    }
+
+    [Fact]
+    public async Task Transitive_closure_terminates_on_cycles_and_respects_depth()
+    {
+        (await _graph.DefineRelationAsync(new RelationSpec("ancestor_of", Transitive: true))).AssertOk();
+        (await _graph.AddFactsAsync([
+            new FactInput("a", "ancestor_of", "b"), new FactInput("b", "ancestor_of", "c"),
+            new FactInput("c", "ancestor_of", "d"), new FactInput("d", "ancestor_of", "a"),
+        ])).AssertOk();
+
+        Assert.Equal(["b", "c", "d"], _graph.Related("a", "ancestor_of").AssertOk().Select(answer => answer.Concept));
+        Assert.Equal(["b"], _graph.Related("a", "ancestor_of", new RelatedOptions(MaxDepth: 0)).AssertOk().Select(answer => answer.Concept));
+        Assert.Equal(["b", "c"], _graph.Related("a", "ancestor_of", new RelatedOptions(MaxDepth: 1)).AssertOk().Select(answer => answer.Concept));
+        Assert.Equal(["b", "c"], _graph.Related("a", "ancestor_of", new RelatedOptions(Limit: 2)).AssertOk().Select(answer => answer.Concept));
+
+        Answer far = _graph.Related("a", "ancestor_of").AssertOk().Single(answer => answer.Concept == "d");
+        Assert.Equal(3, far.Proof.Facts.Count);
+        Assert.Equal(["transitive(ancestor_of)"], far.Proof.Rules);
+    }
+
+    [Fact]
+    public async Task Changing_an_inverse_releases_the_previous_partner()
+    {
+        (await _graph.DefineRelationAsync(new RelationSpec("parent_of", InverseOf: "child_of"))).AssertOk();
+        (await _graph.DefineRelationAsync(new RelationSpec("parent_of", InverseOf: "offspring_of"))).AssertOk();
+        Assert.Null(_graph.GetRelation("child_of").AssertOk().InverseOf);
+        Assert.Equal("parent_of", _graph.GetRelation("offspring_of").AssertOk().InverseOf);
+
+        (await _graph.DefineRelationAsync(new RelationSpec("parent_of", InverseOf: ""))).AssertOk();
+        Assert.Null(_graph.GetRelation("offspring_of").AssertOk().InverseOf);
+        Assert.Null(_graph.GetRelation("parent_of").AssertOk().InverseOf);
+    }
+
+    [Fact]
+    public async Task Concepts_without_vectors_get_deterministic_unit_vectors_and_updates_keep_what_is_not_given()
+    {
+        (await _graph.UpsertConceptsAsync([new ConceptInput("a", Metadata: new Dictionary<string, string> { ["k"] = "v" })])).AssertOk();
+        float[] vector = _graph.GetConcept("a").AssertOk().Vector;
+        Assert.Equal(Vectors.NameVector.For("a", 4), vector);
+        Assert.Equal(1.0, Math.Sqrt(vector.Sum(x => (double)x * x)), 5);
+
+        Assert.Equal(new WriteSummary(0, 1), (await _graph.UpsertConceptsAsync([new ConceptInput("a")])).AssertOk());
+        (await _graph.UpsertConceptsAsync([new ConceptInput("a", [1, 2, 3, 4])])).AssertOk();
+        ConceptInfo updated = _graph.GetConcept("a").AssertOk();
+        Assert.Equal([1f, 2, 3, 4], updated.Vector);
+        Assert.Equal("v", updated.Metadata["k"]);
+    }
+}

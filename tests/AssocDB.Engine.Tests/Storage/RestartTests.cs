@@ -1,0 +1,117 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Storage;
+
+// Guards durability across restarts: what was acknowledged before a close — or before a checkpoint
+// followed by more writes — is exactly what a reopen finds, vectors bit for bit.
+public sealed class RestartTests : IAsyncLifetime
+{
+    private readonly TestDatabase _db = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    private static float[] Vector(int seed, int dimension)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, dimension).Select(_ => (float)(random.NextDouble() * 2 - 1) * 1e3f).ToArray();
+    }
+
+    private async Task WriteSampleAsync(Collection collection)
+    {
+        (await collection.UpsertConceptsAsync([
+            new ConceptInput("alice", Vector(1, 8), new Dictionary<string, string> { ["kind"] = "person" }),
+            new ConceptInput("bob", Vector(2, 8)),
+            new ConceptInput("carol"),
+        ])).AssertOk();
+        (await collection.DefineRelationAsync(new RelationSpec("knows", Vector(3, 8), Symmetric: true))).AssertOk();
+        (await collection.DefineRelationAsync(new RelationSpec("parent_of", InverseOf: "child_of"))).AssertOk();
+        (await collection.DefineRelationAsync(new RelationSpec("ancestor_of", Transitive: true,
+            Compositions: [new Composition("parent_of", "parent_of")]))).AssertOk();
+        (await collection.AddFactsAsync([
+            new FactInput("alice", "knows", "bob", 0.5f, new Dictionary<string, string> { ["since"] = "2019" }),
+            new FactInput("alice", "parent_of", "carol"),
+        ])).AssertOk();
+    }
+
+    private static void AssertSample(Collection collection)
+    {
+        ConceptInfo alice = collection.GetConcept("alice").AssertOk();
+        Assert.Equal(Vector(1, 8), alice.Vector);
+        Assert.Equal("person", alice.Metadata["kind"]);
+        Assert.Equal(Vector(2, 8), collection.GetConcept("bob").AssertOk().Vector);
+        Assert.Equal(Vectors.NameVector.For("carol", 8), collection.GetConcept("carol").AssertOk().Vector);
+
+        RelationInfo knows = collection.GetRelation("knows").AssertOk();
+        Assert.True(knows.Symmetric);
+        Assert.Equal(Vector(3, 8), knows.Vector);
+        Assert.Equal("child_of", collection.GetRelation("parent_of").AssertOk().InverseOf);
+        RelationInfo ancestor = collection.GetRelation("ancestor_of").AssertOk();
+        Assert.True(ancestor.Transitive);
+        Assert.Equal([new Composition("parent_of", "parent_of")], ancestor.Compositions);
+
+        EdgeView edge = Assert.Single(collection.Neighbors("bob").AssertOk());
+        Assert.Equal((new FactKey("alice", "knows", "bob"), 0.5f, "2019"), (edge.Fact, edge.Weight, edge.Payload["since"]));
+        Assert.Equal("alice", Assert.Single(collection.Related("carol", "child_of").AssertOk()).Concept);
+        Assert.Equal("alice", Assert.Single(collection.Related("bob", "knows").AssertOk()).Concept);
+    }
+
+    [Fact]
+    public async Task Everything_survives_a_clean_close_and_reopen()
+    {
+        await WriteSampleAsync(_db.Create());
+        await _db.ReopenAsync();
+        AssertSample(_db.Get());
+        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 3, 4, 2), _db.Get().Describe());
+    }
+
+    [Fact]
+    public async Task Writes_after_a_checkpoint_are_replayed_from_the_log()
+    {
+        Collection collection = _db.Create();
+        await WriteSampleAsync(collection);
+        await collection.CheckpointAsync();
+        (await collection.AddFactsAsync([new FactInput("carol", "parent_of", "dave")])).AssertOk();
+        (await collection.DeleteConceptsAsync(["bob"])).AssertOk();
+        (await collection.UpsertConceptsAsync([new ConceptInput("bob", Vector(2, 8))])).AssertOk();
+        (await collection.AddFactsAsync([new FactInput("alice", "knows", "bob", 0.5f, new Dictionary<string, string> { ["since"] = "2019" })])).AssertOk();
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+
+        collection = _db.Get();
+        AssertSample(collection);
+        Answer grandchild = Assert.Single(collection.Related("alice", "ancestor_of").AssertOk(), answer => answer.Concept == "dave");
+        Assert.Equal(AnswerKind.Derived, grandchild.Kind);
+    }
+
+    [Fact]
+    public async Task Reopening_without_any_checkpoint_replays_the_whole_log()
+    {
+        await WriteSampleAsync(_db.Create());
+        await _db.ReopenAsync(checkpointOnClose: false);
+        AssertSample(_db.Get());
+    }
+
+    [Fact]
+    public async Task Dropping_a_collection_deletes_its_files_and_it_stays_gone_after_reopen()
+    {
+        Collection collection = _db.Create("doomed");
+        await WriteSampleAsync(collection);
+        Assert.True((await _db.Database.DropCollectionAsync("doomed")).AssertOk());
+
+        Assert.Empty(Directory.EnumerateDirectories(_db.Folder));
+        _db.Database.GetCollection("doomed").AssertError(ErrorCode.NotFound, "collection");
+        await _db.ReopenAsync();
+        Assert.Empty(_db.Database.ListCollections());
+    }
+
+    [Fact]
+    public async Task A_second_process_cannot_open_a_folder_in_use()
+    {
+        _db.Create();
+        Assert.Throws<IOException>(() => AssocDatabase.Open(_db.Options));
+        await Task.CompletedTask;
+    }
+}
