@@ -120,7 +120,7 @@ public static class AssocServer
         }
         catch (InvalidOperationException e)
         {
-            throw new ServerConfigurationException([e.InnerException?.Message ?? e.Message]);
+            throw new ServerConfigurationException([e.InnerException is null ? e.Message : $"{e.Message} ({e.InnerException.Message})"]);
         }
     }
 }
