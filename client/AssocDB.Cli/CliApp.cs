@@ -1,0 +1,362 @@
+using System.CommandLine;
+using System.Globalization;
+using AssocDB.Client;
+using AssocDB.Protocol.V1;
+
+namespace AssocDB.Cli;
+
+/// <summary>
+/// The <c>assocdb</c> commands. Each parses its arguments, makes one or a few client calls and
+/// prints the result: a table by default, JSON with <c>--json</c>. Exit codes: 0 success, 1 the
+/// server refused or failed the call (status and field on stderr), 2 bad command line.
+/// </summary>
+public static class CliApp
+{
+    private static readonly Option<string> Server = new("--server")
+    {
+        Description = "Server address (env ASSOCDB_SERVER)",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ASSOCDB_SERVER") ?? "http://127.0.0.1:50051",
+    };
+
+    private static readonly Option<string?> ApiKey = new("--api-key")
+    {
+        Description = "API key, sent as a Bearer token (env ASSOCDB_API_KEY)",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ASSOCDB_API_KEY"),
+    };
+
+    private static readonly Option<bool> JsonOutput = new("--json") { Description = "Print JSON instead of tables", Recursive = true };
+
+    private static readonly Option<string> CollectionOption = new("--collection", "-c") { Description = "Collection name", Required = true };
+
+    /// <summary>Runs the tool; returns the exit code.</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        var root = new RootCommand("AssocDB command-line client: collections, concepts, relations, facts, queries, administration.");
+        root.Options.Add(Server);
+        root.Options.Add(ApiKey);
+        root.Options.Add(JsonOutput);
+        root.Subcommands.Add(CollectionCommands(output, error));
+        root.Subcommands.Add(ConceptCommands(output, error));
+        root.Subcommands.Add(RelationCommands(output, error));
+        root.Subcommands.Add(FactCommands(output, error));
+        foreach (Command query in QueryCommands(output, error))
+        {
+            root.Subcommands.Add(query);
+        }
+
+        root.Subcommands.Add(Action(new Command("stats", "Server and collection statistics"), output, error, async (r, client, o, ct) =>
+        {
+            GetStatsResponse stats = await client.GetStatsAsync(ct);
+            if (o.Json)
+            {
+                o.Message(stats);
+                return;
+            }
+
+            o.Message(stats, ("version", stats.Version), ("device", stats.Device), ("uptime_seconds", Output.Number(stats.UptimeSeconds)),
+                ("collections", stats.Collections.Count.ToString(CultureInfo.InvariantCulture)),
+                ("total_concepts", stats.TotalConcepts.ToString(CultureInfo.InvariantCulture)),
+                ("total_facts", stats.TotalFacts.ToString(CultureInfo.InvariantCulture)),
+                ("matrix_bytes", stats.MatrixBytes.ToString(CultureInfo.InvariantCulture)));
+        }));
+
+        var checkpointCollection = new Option<string?>("--collection", "-c") { Description = "Only this collection" };
+        var checkpoint = new Command("checkpoint", "Checkpoint one collection or all") { checkpointCollection };
+        root.Subcommands.Add(Action(checkpoint, output, error, async (r, client, o, ct) =>
+            o.Value("elapsed_seconds", Output.Number(await client.CheckpointAsync(r.GetValue(checkpointCollection), ct)))));
+
+        ParseResult parsed = root.Parse(args);
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+    }
+
+    private static Command CollectionCommands(TextWriter output, TextWriter error)
+    {
+        var name = new Argument<string>("name") { Description = "Collection name" };
+        var dimension = new Option<int>("--dim", "-d") { Description = "Vector dimension", Required = true };
+        var metric = new Option<Metric>("--metric") { Description = "cosine, dot or l2", DefaultValueFactory = _ => Metric.Cosine, CustomParser = r => ParseEnum<Metric>(r.Tokens[0].Value) };
+        var precision = new Option<StoragePrecision>("--precision")
+        {
+            Description = "float32, float16 or bfloat16",
+            DefaultValueFactory = _ => StoragePrecision.Float32,
+            CustomParser = r => ParseEnum<StoragePrecision>(r.Tokens[0].Value),
+        };
+        string[] headers = ["name", "dimension", "metric", "precision", "concepts", "relations", "facts"];
+        static string[] Row(CollectionInfo c) => [c.Name, $"{c.Dimension}", $"{c.Metric}", $"{c.Precision}", $"{c.ConceptCount}", $"{c.RelationCount}", $"{c.FactCount}"];
+
+        var create = new Command("create", "Create a collection") { name, dimension, metric, precision };
+        Action(create, output, error, async (r, client, o, ct) =>
+            o.List([await client.CreateCollectionAsync(r.GetValue(name)!, r.GetValue(dimension), r.GetValue(metric), r.GetValue(precision), ct)], headers, Row));
+        var list = Action(new Command("list", "List collections"), output, error, async (r, client, o, ct) =>
+            o.List(await client.ListCollectionsAsync(ct), headers, Row));
+        var describe = new Command("describe", "Describe a collection") { name };
+        Action(describe, output, error, async (r, client, o, ct) => o.List([await client.DescribeCollectionAsync(r.GetValue(name)!, ct)], headers, Row));
+        var drop = new Command("drop", "Drop a collection and everything in it") { name };
+        Action(drop, output, error, async (r, client, o, ct) => o.Value("dropped", await client.DropCollectionAsync(r.GetValue(name)!, ct)));
+        return new Command("collection", "Create, list, describe and drop collections") { create, list, describe, drop };
+    }
+
+    private static Command ConceptCommands(TextWriter output, TextWriter error)
+    {
+        var name = new Argument<string>("name") { Description = "Concept name" };
+        var names = new Argument<string[]>("names") { Description = "Concept names", Arity = ArgumentArity.OneOrMore };
+        var vector = VectorOption("The concept's vector (unset: keep it, or derive one from the name)");
+        var metadata = new Option<string[]>("--meta") { Description = "Metadata key=value (repeatable)", AllowMultipleArgumentsPerToken = true };
+
+        var upsert = new Command("upsert", "Create or update a concept") { CollectionOption, name, vector, metadata };
+        Action(upsert, output, error, async (r, client, o, ct) =>
+        {
+            var concept = new ConceptInput { Name = r.GetValue(name)! };
+            if (r.GetValue(vector) is { Length: > 0 } values)
+            {
+                concept.Vector = Vectors.Of(values);
+            }
+
+            foreach ((string key, string value) in Pairs(r.GetValue(metadata)))
+            {
+                concept.Metadata[key] = value;
+            }
+
+            PrintSummary(o, await client.UpsertConceptsAsync(r.GetValue(CollectionOption)!, [concept], ct));
+        });
+        var get = new Command("get", "Show a concept") { CollectionOption, name };
+        Action(get, output, error, async (r, client, o, ct) =>
+        {
+            ConceptInfo c = await client.GetConceptAsync(r.GetValue(CollectionOption)!, r.GetValue(name)!, ct);
+            o.Message(c, ("id", $"{c.Id}"), ("name", c.Name), ("degree", $"{c.Degree}"),
+                ("metadata", string.Join(", ", c.Metadata.Select(p => $"{p.Key}={p.Value}"))),
+                ("vector", string.Join(" ", c.Vector.Values.Select(v => Output.Number(v)))));
+        });
+        var delete = new Command("delete", "Delete concepts and their facts") { CollectionOption, names };
+        Action(delete, output, error, async (r, client, o, ct) =>
+            PrintSummary(o, await client.DeleteConceptsAsync(r.GetValue(CollectionOption)!, r.GetValue(names)!, ct)));
+        return new Command("concept", "Create, show and delete concepts") { upsert, get, delete };
+    }
+
+    private static Command RelationCommands(TextWriter output, TextWriter error)
+    {
+        var name = new Argument<string>("name") { Description = "Relation name" };
+        var symmetric = new Option<bool?>("--symmetric") { Description = "a R b implies b R a (true/false)" };
+        var transitive = new Option<bool?>("--transitive") { Description = "a R b and b R c imply a R c (true/false)" };
+        var inverse = new Option<string?>("--inverse-of") { Description = "The inverse relation" };
+        var compose = new Option<string[]>("--compose")
+        {
+            Description = "Composition rule FIRST,SECOND: a FIRST b and b SECOND c imply a R c (repeatable)",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var vector = VectorOption("The relation's vector");
+        string[] headers = ["name", "symmetric", "transitive", "inverse_of", "compositions", "facts"];
+        static string[] Row(RelationInfo r) =>
+            [r.Name, $"{r.Symmetric}", $"{r.Transitive}", r.InverseOf, string.Join(" ", r.Compositions.Select(c => $"{c.First}∘{c.Second}")), $"{r.FactCount}"];
+
+        var define = new Command("define", "Create a relation or update its properties") { CollectionOption, name, symmetric, transitive, inverse, compose, vector };
+        Action(define, output, error, async (r, client, o, ct) =>
+        {
+            string[]? rules = r.GetValue(compose);
+            IEnumerable<(string, string)>? compositions = rules is { Length: > 0 } ? rules.Select(ParseRule).ToList() : null;
+            RelationInfo info = await client.DefineRelationAsync(
+                r.GetValue(CollectionOption)!, r.GetValue(name)!, r.GetValue(symmetric), r.GetValue(transitive),
+                r.GetValue(inverse), compositions, r.GetValue(vector) is { Length: > 0 } v ? v : null, ct);
+            o.List([info], headers, Row);
+        });
+        var get = new Command("get", "Show a relation") { CollectionOption, name };
+        Action(get, output, error, async (r, client, o, ct) => o.List([await client.GetRelationAsync(r.GetValue(CollectionOption)!, r.GetValue(name)!, ct)], headers, Row));
+        var list = new Command("list", "List a collection's relations") { CollectionOption };
+        Action(list, output, error, async (r, client, o, ct) => o.List(await client.ListRelationsAsync(r.GetValue(CollectionOption)!, ct), headers, Row));
+        return new Command("relation", "Define, show and list relations") { define, get, list };
+    }
+
+    private static Command FactCommands(TextWriter output, TextWriter error)
+    {
+        var head = new Argument<string?>("head") { Description = "Head concept", Arity = ArgumentArity.ZeroOrOne };
+        var relation = new Argument<string?>("relation") { Description = "Relation", Arity = ArgumentArity.ZeroOrOne };
+        var tail = new Argument<string?>("tail") { Description = "Tail concept", Arity = ArgumentArity.ZeroOrOne };
+        var weight = new Option<float?>("--weight") { Description = "Edge weight (default 1)" };
+        var file = new Option<FileInfo?>("--file") { Description = "Tab-separated facts, one `head relation tail` per line, sent in batches" };
+        var batch = new Option<int>("--batch") { Description = "Facts per call with --file", DefaultValueFactory = _ => 1000 };
+
+        var add = new Command("add", "Add a fact, or every fact of a file") { CollectionOption, head, relation, tail, weight, file, batch };
+        Action(add, output, error, async (r, client, o, ct) =>
+        {
+            string collection = r.GetValue(CollectionOption)!;
+            IEnumerable<FactInput> facts = r.GetValue(file) is FileInfo source
+                ? File.ReadLines(source.FullName).Where(line => line.Length > 0).Select(ParseFactLine)
+                : [Triple(r.GetValue(head), r.GetValue(relation), r.GetValue(tail), r.GetValue(weight))];
+            var total = new WriteSummary();
+            foreach (FactInput[] chunk in facts.Chunk(Math.Max(1, r.GetValue(batch))))
+            {
+                WriteSummary s = await client.AddFactsAsync(collection, chunk, ct);
+                total.Applied += s.Applied;
+                total.Unchanged += s.Unchanged;
+                total.CreatedConcepts += s.CreatedConcepts;
+                total.CreatedRelations += s.CreatedRelations;
+            }
+
+            PrintSummary(o, total);
+        });
+        var remove = new Command("remove", "Remove a fact") { CollectionOption, head, relation, tail };
+        Action(remove, output, error, async (r, client, o, ct) =>
+        {
+            FactInput fact = Triple(r.GetValue(head), r.GetValue(relation), r.GetValue(tail), null);
+            PrintSummary(o, await client.RemoveFactsAsync(r.GetValue(CollectionOption)!, [new FactKey { Head = fact.Head, Relation = fact.Relation, Tail = fact.Tail }], ct));
+        });
+        return new Command("fact", "Add and remove facts") { add, remove };
+    }
+
+    private static IEnumerable<Command> QueryCommands(TextWriter output, TextWriter error)
+    {
+        var concept = new Argument<string>("concept") { Description = "Concept" };
+        var relationArg = new Argument<string>("relation") { Description = "Relation" };
+        var depth = new Option<int?>("--depth") { Description = "Most rule applications per proof" };
+        var limit = new Option<int?>("--limit") { Description = "Most answers" };
+        var k = new Option<int?>("-k", "--k") { Description = "How many results" };
+
+        var related = new Command("related", "Answers to `concept relation ?`, stored and derived, with proofs") { CollectionOption, concept, relationArg, depth, limit };
+        yield return Action(related, output, error, async (r, client, o, ct) =>
+            o.List(await client.RelatedAsync(r.GetValue(CollectionOption)!, r.GetValue(concept)!, r.GetValue(relationArg)!, r.GetValue(depth), r.GetValue(limit), ct),
+                ["concept", "kind", "score", "proof"], a => [a.Concept, Kind(a.Kind), Output.Number(a.Score), ProofText(a.Proof)]));
+
+        var onlyRelation = new Option<string?>("--relation") { Description = "Only edges of this relation" };
+        var neighbors = new Command("neighbors", "Stored edges touching a concept, both directions") { CollectionOption, concept, onlyRelation, limit };
+        yield return Action(neighbors, output, error, async (r, client, o, ct) =>
+            o.List(await client.NeighborsAsync(r.GetValue(CollectionOption)!, r.GetValue(concept)!, r.GetValue(onlyRelation), r.GetValue(limit), ct),
+                ["direction", "head", "relation", "tail", "weight"],
+                e => [e.Direction == EdgeDirection.Outgoing ? "out" : "in", e.Fact.Head, e.Fact.Relation, e.Fact.Tail, Output.Number(e.Weight)]));
+
+        var queryConcept = new Option<string?>("--concept") { Description = "Query from this concept's vector" };
+        var vector = VectorOption("Query vector");
+        var plus = new Option<string[]>("--plus") { Description = "Add these relations' vectors (c + r: what is r of c?)", AllowMultipleArgumentsPerToken = true };
+        var minus = new Option<string[]>("--minus") { Description = "Subtract these relations' vectors (c − r: whose r is c?)", AllowMultipleArgumentsPerToken = true };
+        var includeSelf = new Option<bool>("--include-self") { Description = "Keep the query concept in its results" };
+        var search = new Command("search", "Nearest concepts to a vector or a concept ± relations") { CollectionOption, queryConcept, vector, plus, minus, k, includeSelf };
+        yield return Action(search, output, error, async (r, client, o, ct) =>
+        {
+            SearchQuery query = r.GetValue(vector) is { Length: > 0 } values ? Queries.Vector(values) : Queries.Concept(r.GetValue(queryConcept) ?? "", r.GetValue(plus), r.GetValue(minus));
+            if (query.InputCase == SearchQuery.InputOneofCase.Vector)
+            {
+                query.Plus.AddRange(r.GetValue(plus) ?? []);
+                query.Minus.AddRange(r.GetValue(minus) ?? []);
+            }
+
+            IReadOnlyList<IReadOnlyList<SearchHit>> results = await client.SearchAsync(
+                r.GetValue(CollectionOption)!, [query], r.GetValue(k) ?? 10, r.GetValue(includeSelf), cancellationToken: ct);
+            PrintHits(o, results[0]);
+        });
+
+        var a = new Argument<string>("a") { Description = "First concept" };
+        var b = new Argument<string>("b") { Description = "Second concept" };
+        var relate = new Command("relate", "Relations between a and b: graph (with proofs) and vector reading") { CollectionOption, a, b, k, depth };
+        yield return Action(relate, output, error, async (r, client, o, ct) =>
+        {
+            RelateResponse result = await client.RelateAsync(r.GetValue(CollectionOption)!, r.GetValue(a)!, r.GetValue(b)!, r.GetValue(k), r.GetValue(depth), ct);
+            if (o.Json)
+            {
+                o.Message(result);
+                return;
+            }
+
+            o.List(result.Graph, ["relation", "kind", "score", "proof"], g => [g.Relation, Kind(g.Kind), Output.Number(g.Score), ProofText(g.Proof)]);
+            output.WriteLine();
+            o.List(result.VectorReading, ["relation (vector reading)", "cosine"], v => [v.Relation, Output.Number(v.Score)]);
+        });
+
+        var direction = new Option<RecallDirection>("--direction")
+        {
+            Description = "forward, reverse or auto",
+            DefaultValueFactory = _ => RecallDirection.Auto,
+            CustomParser = r => ParseEnum<RecallDirection>(r.Tokens[0].Value),
+        };
+        var beta = new Option<float?>("--beta") { Description = "Softmax sharpness β (default 32)" };
+        var recall = new Command("recall", "Read a relation's facts as a key–value memory") { CollectionOption, relationArg, queryConcept, vector, direction, beta, k };
+        yield return Action(recall, output, error, async (r, client, o, ct) =>
+        {
+            string collection = r.GetValue(CollectionOption)!, relation = r.GetValue(relationArg)!;
+            RecallResponse result = r.GetValue(vector) is { Length: > 0 } values
+                ? await client.RecallAsync(collection, relation, values, r.GetValue(direction), r.GetValue(beta), r.GetValue(k), ct)
+                : await client.RecallAsync(collection, relation, r.GetValue(queryConcept) ?? "", r.GetValue(direction), r.GetValue(beta), r.GetValue(k), ct);
+            if (o.Json)
+            {
+                o.Message(result);
+                return;
+            }
+
+            output.WriteLine($"forward weight α = {Output.Number(result.ForwardWeight)}");
+            PrintHits(o, result.Nearest);
+        });
+    }
+
+    private static Command Action(
+        Command command, TextWriter output, TextWriter error, Func<ParseResult, AssocDbClient, Output, CancellationToken, Task> body)
+    {
+        command.SetAction(async (ParseResult result, CancellationToken cancellationToken) =>
+        {
+            try
+            {
+                using var client = new AssocDbClient(new AssocDbClientOptions { Address = new Uri(result.GetValue(Server)!), ApiKey = result.GetValue(ApiKey) });
+                await body(result, client, new Output(output, result.GetValue(JsonOutput)), cancellationToken);
+                return 0;
+            }
+            catch (AssocDbException e)
+            {
+                await error.WriteLineAsync($"error: {e.StatusCode}: {e.Message}");
+                return 1;
+            }
+            catch (Exception e) when (e is FormatException or UriFormatException or IOException)
+            {
+                await error.WriteLineAsync($"error: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static Option<float[]?> VectorOption(string description) => new("--vector")
+    {
+        Description = description + ", as comma-separated numbers",
+        CustomParser = r => [.. r.Tokens[0].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(v => float.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture))],
+    };
+
+    private static T ParseEnum<T>(string text)
+        where T : struct, Enum =>
+        Enum.TryParse(text.Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out T value) && Convert.ToInt32(value, CultureInfo.InvariantCulture) != 0
+            ? value
+            : throw new FormatException($"'{text}' is not one of {string.Join(", ", Enum.GetNames<T>().Skip(1).Select(n => n.ToLowerInvariant()))}");
+
+    private static IEnumerable<(string Key, string Value)> Pairs(string[]? items) =>
+        (items ?? []).Select(item => item.Split('=', 2) is [var key, var value] ? (key, value) : throw new FormatException($"'{item}' is not key=value"));
+
+    private static (string, string) ParseRule(string rule) =>
+        rule.Split(',', 2, StringSplitOptions.TrimEntries) is [var first, var second] ? (first, second) : throw new FormatException($"'{rule}' is not FIRST,SECOND");
+
+    private static FactInput Triple(string? head, string? relation, string? tail, float? weight)
+    {
+        if (head is null || relation is null || tail is null)
+        {
+            throw new FormatException("give HEAD RELATION TAIL, or --file");
+        }
+
+        var fact = new FactInput { Head = head, Relation = relation, Tail = tail };
+        if (weight is float w)
+        {
+            fact.Weight = w;
+        }
+
+        return fact;
+    }
+
+    private static FactInput ParseFactLine(string line) =>
+        line.Split('\t') is [var head, var relation, var tail, ..] ? Triple(head, relation, tail, null) : throw new FormatException($"not `head<TAB>relation<TAB>tail`: {line}");
+
+    private static void PrintSummary(Output o, WriteSummary s) =>
+        o.Message(s, ("applied", $"{s.Applied}"), ("unchanged", $"{s.Unchanged}"), ("created_concepts", $"{s.CreatedConcepts}"), ("created_relations", $"{s.CreatedRelations}"));
+
+    private static void PrintHits(Output o, IEnumerable<SearchHit> hits) =>
+        o.List(hits, ["concept", "score", "id"], h => [h.Concept, Output.Number(h.Score), $"{h.Id}"]);
+
+    private static string Kind(AnswerKind kind) => kind.ToString().ToLowerInvariant();
+
+    private static string ProofText(Proof proof) =>
+        string.Join("; ", proof.Facts.Select(f => $"{f.Head} {f.Relation} {f.Tail}")) + (proof.Rules.Count > 0 ? " ⊢ " + string.Join(", ", proof.Rules) : "");
+}

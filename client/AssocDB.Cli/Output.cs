@@ -1,0 +1,56 @@
+using System.Globalization;
+using System.Text.Json;
+using Google.Protobuf;
+
+namespace AssocDB.Cli;
+
+/// <summary>Writes results as aligned tables for people, or as JSON (proto3 JSON mapping) for scripts.</summary>
+internal sealed class Output(TextWriter writer, bool json)
+{
+    private static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(true));
+
+    public bool Json => json;
+
+    /// <summary>One message: JSON, or a two-column table of its rendered fields.</summary>
+    public void Message(IMessage message, params (string Name, string Value)[] fields)
+    {
+        if (json)
+        {
+            writer.WriteLine(Formatter.Format(message));
+            return;
+        }
+
+        Table(["field", "value"], fields.Select(f => new[] { f.Name, f.Value }));
+    }
+
+    /// <summary>A list of messages: a JSON array, or a table of the given columns.</summary>
+    public void List<T>(IEnumerable<T> items, string[] headers, Func<T, string[]> row)
+        where T : IMessage
+    {
+        if (json)
+        {
+            writer.WriteLine("[" + string.Join(",", items.Select(i => Formatter.Format(i))) + "]");
+            return;
+        }
+
+        Table(headers, items.Select(row));
+    }
+
+    /// <summary>A plain value: JSON, or its text.</summary>
+    public void Value(string name, object value)
+    {
+        writer.WriteLine(json ? JsonSerializer.Serialize(new Dictionary<string, object> { [name] = value }) : Convert.ToString(value, CultureInfo.InvariantCulture));
+    }
+
+    public static string Number(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);
+
+    private void Table(string[] headers, IEnumerable<string[]> rows)
+    {
+        List<string[]> all = [headers, .. rows];
+        int[] widths = [.. headers.Select((_, c) => all.Max(r => r[c].Length))];
+        foreach (string[] row in all)
+        {
+            writer.WriteLine(string.Join("  ", row.Select((cell, c) => c == row.Length - 1 ? cell : cell.PadRight(widths[c]))).TrimEnd());
+        }
+    }
+}

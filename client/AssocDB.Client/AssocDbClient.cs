@@ -1,0 +1,318 @@
+using AssocDB.Protocol.V1;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Grpc.Net.Client;
+
+namespace AssocDB.Client;
+
+/// <summary>
+/// An AssocDB connection: the generated service stubs (<see cref="Collections"/>, …) for full
+/// control, and async methods with plain parameters and typed results for the common calls.
+/// Failed calls throw <see cref="AssocDbException"/>; a cancelled token or a passed
+/// <see cref="AssocDbClientOptions.Timeout"/> throws <see cref="OperationCanceledException"/>. Thread-safe; share one per server.
+/// </summary>
+public sealed class AssocDbClient : IDisposable
+{
+    private readonly GrpcChannel _channel;
+    private readonly TimeSpan? _timeout;
+
+    /// <summary>Connects (lazily, on the first call) to a server.</summary>
+    public AssocDbClient(AssocDbClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _timeout = options.Timeout;
+        _channel = GrpcChannel.ForAddress(options.Address, new GrpcChannelOptions
+        {
+            HttpHandler = options.HttpHandler,
+            DisposeHttpClient = true,
+            MaxReceiveMessageSize = options.MaxReceiveMessageBytes,
+            // A cancelled token (or passed deadline) surfaces as OperationCanceledException, as everywhere in .NET.
+            ThrowOperationCanceledOnCancellation = true,
+        });
+        CallInvoker invoker = _channel.CreateCallInvoker();
+        if (!string.IsNullOrEmpty(options.ApiKey))
+        {
+            string header = "Bearer " + options.ApiKey;
+            invoker = invoker.Intercept(metadata =>
+            {
+                metadata.Add("authorization", header);
+                return metadata;
+            });
+        }
+
+        Collections = new CollectionService.CollectionServiceClient(invoker);
+        Concepts = new ConceptService.ConceptServiceClient(invoker);
+        Relations = new RelationService.RelationServiceClient(invoker);
+        Facts = new FactService.FactServiceClient(invoker);
+        Query = new QueryService.QueryServiceClient(invoker);
+        Admin = new AdminService.AdminServiceClient(invoker);
+    }
+
+    /// <summary>Connects to a server by address, with an optional API key.</summary>
+    public AssocDbClient(string address, string? apiKey = null)
+        : this(new AssocDbClientOptions { Address = new Uri(address), ApiKey = apiKey })
+    {
+    }
+
+    /// <summary>The generated collection service stub.</summary>
+    public CollectionService.CollectionServiceClient Collections { get; }
+
+    /// <summary>The generated concept service stub.</summary>
+    public ConceptService.ConceptServiceClient Concepts { get; }
+
+    /// <summary>The generated relation service stub.</summary>
+    public RelationService.RelationServiceClient Relations { get; }
+
+    /// <summary>The generated fact service stub.</summary>
+    public FactService.FactServiceClient Facts { get; }
+
+    /// <summary>The generated query service stub.</summary>
+    public QueryService.QueryServiceClient Query { get; }
+
+    /// <summary>The generated administration service stub.</summary>
+    public AdminService.AdminServiceClient Admin { get; }
+
+    /// <summary>Creates a collection.</summary>
+    public async Task<CollectionInfo> CreateCollectionAsync(
+        string name, int dimension, Metric metric = Metric.Cosine,
+        StoragePrecision precision = StoragePrecision.Float32, CancellationToken cancellationToken = default)
+    {
+        var request = new CreateCollectionRequest { Name = name, Dimension = dimension, Metric = metric, Precision = precision };
+        return (await Call(o => Collections.CreateCollectionAsync(request, o), cancellationToken)).Collection;
+    }
+
+    /// <summary>Lists every collection.</summary>
+    public async Task<IReadOnlyList<CollectionInfo>> ListCollectionsAsync(CancellationToken cancellationToken = default) =>
+        (await Call(o => Collections.ListCollectionsAsync(new ListCollectionsRequest(), o), cancellationToken)).Collections;
+
+    /// <summary>Describes a collection.</summary>
+    public async Task<CollectionInfo> DescribeCollectionAsync(string name, CancellationToken cancellationToken = default) =>
+        (await Call(o => Collections.DescribeCollectionAsync(new DescribeCollectionRequest { Name = name }, o), cancellationToken)).Collection;
+
+    /// <summary>Drops a collection; true when it existed.</summary>
+    public async Task<bool> DropCollectionAsync(string name, CancellationToken cancellationToken = default) =>
+        (await Call(o => Collections.DropCollectionAsync(new DropCollectionRequest { Name = name }, o), cancellationToken)).Dropped;
+
+    /// <summary>Creates or updates concepts in one atomic batch.</summary>
+    public async Task<WriteSummary> UpsertConceptsAsync(string collection, IEnumerable<ConceptInput> concepts, CancellationToken cancellationToken = default)
+    {
+        var request = new UpsertConceptsRequest { Collection = collection };
+        request.Concepts.AddRange(concepts);
+        return (await Call(o => Concepts.UpsertConceptsAsync(request, o), cancellationToken)).Summary;
+    }
+
+    /// <summary>Reads a concept.</summary>
+    public async Task<ConceptInfo> GetConceptAsync(string collection, string name, CancellationToken cancellationToken = default) =>
+        (await Call(o => Concepts.GetConceptAsync(new GetConceptRequest { Collection = collection, Name = name }, o), cancellationToken)).Concept;
+
+    /// <summary>Deletes concepts (and their facts) in one atomic batch.</summary>
+    public async Task<WriteSummary> DeleteConceptsAsync(string collection, IEnumerable<string> names, CancellationToken cancellationToken = default)
+    {
+        var request = new DeleteConceptsRequest { Collection = collection };
+        request.Names.AddRange(names);
+        return (await Call(o => Concepts.DeleteConceptsAsync(request, o), cancellationToken)).Summary;
+    }
+
+    /// <summary>Creates or updates a relation; properties left null keep their current value.</summary>
+    public async Task<RelationInfo> DefineRelationAsync(
+        string collection, string name, bool? symmetric = null, bool? transitive = null, string? inverseOf = null,
+        IEnumerable<(string First, string Second)>? compositions = null, IEnumerable<float>? vector = null,
+        CancellationToken cancellationToken = default)
+    {
+        var request = new DefineRelationRequest { Collection = collection, Name = name };
+        if (symmetric is bool s)
+        {
+            request.Symmetric = s;
+        }
+
+        if (transitive is bool t)
+        {
+            request.Transitive = t;
+        }
+
+        if (inverseOf is not null)
+        {
+            request.InverseOf = inverseOf;
+        }
+
+        if (compositions is not null)
+        {
+            request.Compositions = new CompositionList();
+            request.Compositions.Rules.AddRange(compositions.Select(c => new Composition { First = c.First, Second = c.Second }));
+        }
+
+        if (vector is not null)
+        {
+            request.Vector = Vectors.Of(vector);
+        }
+
+        return (await Call(o => Relations.DefineRelationAsync(request, o), cancellationToken)).Relation;
+    }
+
+    /// <summary>Reads a relation.</summary>
+    public async Task<RelationInfo> GetRelationAsync(string collection, string name, CancellationToken cancellationToken = default) =>
+        (await Call(o => Relations.GetRelationAsync(new GetRelationRequest { Collection = collection, Name = name }, o), cancellationToken)).Relation;
+
+    /// <summary>Lists a collection's relations.</summary>
+    public async Task<IReadOnlyList<RelationInfo>> ListRelationsAsync(string collection, CancellationToken cancellationToken = default) =>
+        (await Call(o => Relations.ListRelationsAsync(new ListRelationsRequest { Collection = collection }, o), cancellationToken)).Relations;
+
+    /// <summary>Adds facts in one atomic batch.</summary>
+    public async Task<WriteSummary> AddFactsAsync(string collection, IEnumerable<FactInput> facts, CancellationToken cancellationToken = default)
+    {
+        var request = new AddFactsRequest { Collection = collection };
+        request.Facts.AddRange(facts);
+        return (await Call(o => Facts.AddFactsAsync(request, o), cancellationToken)).Summary;
+    }
+
+    /// <summary>Adds one fact <c>head relation tail</c>.</summary>
+    public Task<WriteSummary> AddFactAsync(string collection, string head, string relation, string tail, CancellationToken cancellationToken = default) =>
+        AddFactsAsync(collection, [new FactInput { Head = head, Relation = relation, Tail = tail }], cancellationToken);
+
+    /// <summary>Removes facts in one atomic batch.</summary>
+    public async Task<WriteSummary> RemoveFactsAsync(string collection, IEnumerable<FactKey> facts, CancellationToken cancellationToken = default)
+    {
+        var request = new RemoveFactsRequest { Collection = collection };
+        request.Facts.AddRange(facts);
+        return (await Call(o => Facts.RemoveFactsAsync(request, o), cancellationToken)).Summary;
+    }
+
+    /// <summary>The answers to <c>concept relation ?</c>: stored and derived, each with its proof.</summary>
+    public async Task<IReadOnlyList<Answer>> RelatedAsync(
+        string collection, string concept, string relation, int? maxDepth = null, int? limit = null,
+        CancellationToken cancellationToken = default)
+    {
+        var request = new RelatedRequest { Collection = collection, Concept = concept, Relation = relation };
+        if (maxDepth is int depth)
+        {
+            request.MaxDepth = depth;
+        }
+
+        if (limit is int l)
+        {
+            request.Limit = l;
+        }
+
+        return (await Call(o => Query.RelatedAsync(request, o), cancellationToken)).Answers;
+    }
+
+    /// <summary>The stored edges touching a concept, both directions.</summary>
+    public async Task<IReadOnlyList<Edge>> NeighborsAsync(
+        string collection, string concept, string? relation = null, int? limit = null, CancellationToken cancellationToken = default)
+    {
+        var request = new NeighborsRequest { Collection = collection, Concept = concept };
+        if (relation is not null)
+        {
+            request.Relation = relation;
+        }
+
+        if (limit is int l)
+        {
+            request.Limit = l;
+        }
+
+        return (await Call(o => Query.NeighborsAsync(request, o), cancellationToken)).Edges;
+    }
+
+    /// <summary>The k nearest concepts of each query, one list per query in order.</summary>
+    public async Task<IReadOnlyList<IReadOnlyList<SearchHit>>> SearchAsync(
+        string collection, IEnumerable<SearchQuery> queries, int k = 10, bool includeQueryConcepts = false,
+        IReadOnlyDictionary<string, string>? metadataFilter = null, CancellationToken cancellationToken = default)
+    {
+        var request = new SearchRequest { Collection = collection, K = k, IncludeQueryConcepts = includeQueryConcepts };
+        request.Queries.AddRange(queries);
+        if (metadataFilter is not null)
+        {
+            foreach ((string key, string value) in metadataFilter)
+            {
+                request.MetadataFilter[key] = value;
+            }
+        }
+
+        SearchResponse response = await Call(o => Query.SearchAsync(request, o), cancellationToken);
+        return response.Results.Select(r => (IReadOnlyList<SearchHit>)r.Hits).ToList();
+    }
+
+    /// <summary>The k nearest concepts of one query.</summary>
+    public async Task<IReadOnlyList<SearchHit>> SearchAsync(
+        string collection, SearchQuery query, int k = 10, CancellationToken cancellationToken = default) =>
+        (await SearchAsync(collection, [query], k, cancellationToken: cancellationToken))[0];
+
+    /// <summary>What relates a to b: graph relations with proofs and the vector reading.</summary>
+    public Task<RelateResponse> RelateAsync(
+        string collection, string a, string b, int? k = null, int? maxDepth = null, CancellationToken cancellationToken = default)
+    {
+        var request = new RelateRequest { Collection = collection, A = a, B = b };
+        if (k is int kk)
+        {
+            request.K = kk;
+        }
+
+        if (maxDepth is int depth)
+        {
+            request.MaxDepth = depth;
+        }
+
+        return Call(o => Query.RelateAsync(request, o), cancellationToken);
+    }
+
+    /// <summary>Recalls through a relation's facts from a concept.</summary>
+    public Task<RecallResponse> RecallAsync(
+        string collection, string relation, string concept, RecallDirection direction = RecallDirection.Auto,
+        float? beta = null, int? k = null, CancellationToken cancellationToken = default) =>
+        RecallAsync(new RecallRequest { Collection = collection, Relation = relation, Concept = concept, Direction = direction }, beta, k, cancellationToken);
+
+    /// <summary>Recalls through a relation's facts from a vector (which may be fuzzy).</summary>
+    public Task<RecallResponse> RecallAsync(
+        string collection, string relation, IEnumerable<float> vector, RecallDirection direction = RecallDirection.Auto,
+        float? beta = null, int? k = null, CancellationToken cancellationToken = default) =>
+        RecallAsync(new RecallRequest { Collection = collection, Relation = relation, Vector = Vectors.Of(vector), Direction = direction }, beta, k, cancellationToken);
+
+    /// <summary>Server and collection statistics.</summary>
+    public Task<GetStatsResponse> GetStatsAsync(CancellationToken cancellationToken = default) =>
+        Call(o => Admin.GetStatsAsync(new GetStatsRequest(), o), cancellationToken);
+
+    /// <summary>Checkpoints one collection, or all when null; returns the seconds it took.</summary>
+    public async Task<double> CheckpointAsync(string? collection = null, CancellationToken cancellationToken = default)
+    {
+        var request = new CheckpointRequest();
+        if (collection is not null)
+        {
+            request.Collection = collection;
+        }
+
+        return (await Call(o => Admin.CheckpointAsync(request, o), cancellationToken)).ElapsedSeconds;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _channel.Dispose();
+
+    private Task<RecallResponse> RecallAsync(RecallRequest request, float? beta, int? k, CancellationToken cancellationToken)
+    {
+        if (beta is float b)
+        {
+            request.Beta = b;
+        }
+
+        if (k is int kk)
+        {
+            request.K = kk;
+        }
+
+        return Call(o => Query.RecallAsync(request, o), cancellationToken);
+    }
+
+    private async Task<T> Call<T>(Func<CallOptions, AsyncUnaryCall<T>> start, CancellationToken cancellationToken)
+    {
+        DateTime? deadline = _timeout is TimeSpan timeout ? DateTime.UtcNow + timeout : null;
+        try
+        {
+            using AsyncUnaryCall<T> call = start(new CallOptions(deadline: deadline, cancellationToken: cancellationToken));
+            return await call.ResponseAsync.ConfigureAwait(false);
+        }
+        catch (RpcException e)
+        {
+            throw new AssocDbException(e);
+        }
+    }
+}

@@ -1,0 +1,20 @@
+namespace AssocDB.Client;
+
+/// <summary>Where and how an <see cref="AssocDbClient"/> connects.</summary>
+public sealed record AssocDbClientOptions
+{
+    /// <summary>The server address; <c>https://</c> for TLS.</summary>
+    public Uri Address { get; init; } = new("http://127.0.0.1:50051");
+
+    /// <summary>The API key sent as <c>authorization: Bearer …</c>; none when null or empty.</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>The deadline of each call, measured from its start; none when null.</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>The largest message received, in bytes (gRPC's default is 4 MiB).</summary>
+    public int MaxReceiveMessageBytes { get; init; } = 64 * 1024 * 1024;
+
+    /// <summary>A custom handler (e.g. to trust a private certificate); the client disposes it.</summary>
+    public HttpMessageHandler? HttpHandler { get; init; }
+}

@@ -1,0 +1,126 @@
+using AssocDB.Engine;
+using AssocDB.Server.Configuration;
+using AssocDB.Server.Errors;
+using AssocDB.Server.Hosting;
+using AssocDB.Server.Mapping;
+using AssocDB.Server.Metrics;
+using AssocDB.Server.Security;
+using AssocDB.Server.Services;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Prometheus;
+
+namespace AssocDB.Server;
+
+/// <summary>
+/// Builds and runs the AssocDB gRPC server. <see cref="Build"/> is what <c>Program</c> runs, and
+/// what tests start in-process on a loopback port.
+/// </summary>
+public static class AssocServer
+{
+    /// <summary>Builds the server from the command line (with appsettings.json and environment
+    /// variables beneath it). Throws <see cref="ServerConfigurationException"/> for bad settings.</summary>
+    /// <param name="args">Command-line arguments; see <see cref="ServerCommandLine"/>.</param>
+    /// <param name="configureServices">Replaces services after the defaults are registered (tests).</param>
+    public static WebApplication Build(string[] args, Action<IServiceCollection>? configureServices = null)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = ServerCommandLine.Normalize(args ?? []),
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+
+        IConfigurationSection endpoints = builder.Configuration.GetSection("Kestrel:Endpoints");
+        List<string> endpointUrls = [.. endpoints.GetChildren().Select(e => e["Url"] ?? "")];
+        AssocServerOptions options = Load(builder.Configuration);
+        IReadOnlyList<string> problems = options.Validate(endpointUrls);
+        if (problems.Count > 0)
+        {
+            throw new ServerConfigurationException(problems);
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            // Endpoints from Kestrel:Endpoints (e.g. with TLS certificates) speak HTTP/2 too.
+            kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = HttpProtocols.Http2);
+            AssocServerOptions.TryParseHost(options.Host, out var address);
+            if (endpointUrls.Count == 0)
+            {
+                kestrel.Listen(address, options.Port, listen => listen.Protocols = HttpProtocols.Http2);
+            }
+
+            if (options.MetricsPort >= 0)
+            {
+                kestrel.Listen(address, options.MetricsPort, listen => listen.Protocols = HttpProtocols.Http1);
+            }
+        });
+
+        IServiceCollection services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton<DatabaseOpener>((databaseOptions, loggerFactory) => AssocDatabase.Open(databaseOptions, loggerFactory));
+        services.AddSingleton<DatabaseHost>();
+        services.AddHostedService(provider => provider.GetRequiredService<DatabaseHost>());
+        services.AddSingleton<ServerMetrics>();
+        services.AddSingleton<RequestLimits>();
+        services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = options.Limits.MaxMessageBytes;
+            grpc.MaxSendMessageSize = options.Limits.MaxMessageBytes;
+            // Outermost first: metrics see the final status of every call, auth refusals included.
+            grpc.Interceptors.Add<CallMetricsInterceptor>();
+            grpc.Interceptors.Add<ErrorInterceptor>();
+            grpc.Interceptors.Add<ApiKeyInterceptor>();
+        });
+        services.AddGrpcReflection();
+        services.AddGrpcHealthChecks().AddCheck<DatabaseHealthCheck>("database");
+        services.AddSingleton<DatabaseHealthCheck>();
+        configureServices?.Invoke(services);
+
+        WebApplication app = builder.Build();
+        app.MapGrpcService<CollectionsApi>();
+        app.MapGrpcService<ConceptsApi>();
+        app.MapGrpcService<RelationsApi>();
+        app.MapGrpcService<FactsApi>();
+        app.MapGrpcService<QueriesApi>();
+        app.MapGrpcService<AdminApi>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        app.MapMetrics(registry: app.Services.GetRequiredService<ServerMetrics>().Registry);
+        return app;
+    }
+
+    /// <summary>Builds and runs the server until it is stopped (Ctrl+C, SIGTERM); returns the exit code.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        WebApplication app;
+        try
+        {
+            app = Build(args);
+        }
+        catch (ServerConfigurationException e)
+        {
+            await Console.Error.WriteLineAsync(e.Message);
+            return 2;
+        }
+
+        await using (app)
+        {
+            await app.RunAsync();
+        }
+
+        return Environment.ExitCode;
+    }
+
+    private static AssocServerOptions Load(IConfiguration configuration)
+    {
+        try
+        {
+            // Unknown keys are errors, so a misspelt setting is reported rather than ignored.
+            return configuration.GetSection(AssocServerOptions.Section).Get<AssocServerOptions>(binder => binder.ErrorOnUnknownConfiguration = true)
+                ?? new AssocServerOptions();
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ServerConfigurationException([e.InnerException is null ? e.Message : $"{e.Message} ({e.InnerException.Message})"]);
+        }
+    }
+}

@@ -1,0 +1,195 @@
+using System.Net;
+
+namespace AssocDB.Server.Configuration;
+
+/// <summary>
+/// The server's settings, section <c>AssocDB</c>: from appsettings.json, then environment variables
+/// (<c>ASSOCDB__PORT=50052</c>, <c>ASSOCDB__LIMITS__MAXK=100</c>), then the command line
+/// (<c>--port 50052</c>, <c>--AssocDB:Limits:MaxK=100</c>); later sources win. Checked by
+/// <see cref="Validate"/> before anything listens.
+/// </summary>
+public sealed class AssocServerOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "AssocDB";
+
+    /// <summary>The address the gRPC endpoint binds: an IP address or <c>localhost</c>. Ignored when
+    /// <c>Kestrel:Endpoints</c> is configured (e.g. for TLS), which then owns every gRPC endpoint.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>The gRPC port (HTTP/2); 0 picks a free one.</summary>
+    public int Port { get; set; } = 50051;
+
+    /// <summary>The HTTP/1.1 port serving Prometheus metrics at <c>/metrics</c> on <see cref="Host"/>;
+    /// -1 for none (metrics stay readable over HTTP/2 on the gRPC port); 0 picks a free one.</summary>
+    public int MetricsPort { get; set; } = 9464;
+
+    /// <summary>The data folder, created if missing; relative paths are from the working directory.</summary>
+    public string DataDirectory { get; set; } = "./data";
+
+    /// <summary>The compute device: <c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>The interval of the engine's periodic checkpoints; the engine's default when null.</summary>
+    public TimeSpan? CheckpointInterval { get; set; }
+
+    /// <summary>The API key clients send as <c>authorization: Bearer …</c>; no auth when empty.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Allows listening on a non-loopback address without an API key (<c>--insecure</c>).</summary>
+    public bool Insecure { get; set; }
+
+    /// <summary>Bounds on what one request may ask.</summary>
+    public LimitOptions Limits { get; set; } = new();
+
+    /// <summary>How concurrent search calls are coalesced.</summary>
+    public SearchBatchingOptions SearchBatching { get; set; } = new();
+
+    /// <summary>Every problem with these settings, each a sentence naming the setting; empty when valid.</summary>
+    /// <param name="kestrelEndpointUrls">The URLs under <c>Kestrel:Endpoints</c>, when configured.</param>
+    public IReadOnlyList<string> Validate(IReadOnlyList<string> kestrelEndpointUrls)
+    {
+        var problems = new List<string>();
+        IPAddress? address = null;
+        if (kestrelEndpointUrls.Count == 0 && !TryParseHost(Host, out address))
+        {
+            problems.Add($"{Section}:Host '{Host}' is not an IP address or 'localhost'.");
+        }
+
+        CheckPort(problems, nameof(Port), Port, allowNone: false);
+        CheckPort(problems, nameof(MetricsPort), MetricsPort, allowNone: true);
+        if (MetricsPort > 0 && MetricsPort == Port)
+        {
+            problems.Add($"{Section}:MetricsPort must differ from {Section}:Port ({Port}).");
+        }
+
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            problems.Add($"{Section}:DataDirectory must name a folder.");
+        }
+
+        if (string.IsNullOrWhiteSpace(Device))
+        {
+            problems.Add($"{Section}:Device must be auto, cpu, cuda or cuda:N.");
+        }
+
+        if (CheckpointInterval is TimeSpan interval && interval <= TimeSpan.Zero)
+        {
+            problems.Add($"{Section}:CheckpointInterval must be positive (got {interval}).");
+        }
+
+        if (string.IsNullOrEmpty(ApiKey) && !Insecure)
+        {
+            IEnumerable<string> exposed = kestrelEndpointUrls.Count > 0
+                ? kestrelEndpointUrls.Where(url => !IsLoopbackUrl(url))
+                : address is not null && !IPAddress.IsLoopback(address) ? [Host] : [];
+            foreach (string where in exposed)
+            {
+                problems.Add($"refusing to listen on non-loopback '{where}' without an API key: set {Section}:ApiKey (--api-key), or pass --insecure to accept unauthenticated clients.");
+            }
+        }
+
+        Limits.Validate(problems);
+        SearchBatching.Validate(problems);
+        return problems;
+    }
+
+    /// <summary>Parses <see cref="Host"/>: an IP address, or <c>localhost</c> for the IPv4 loopback.</summary>
+    public static bool TryParseHost(string host, out IPAddress address)
+    {
+        if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            address = IPAddress.Loopback;
+            return true;
+        }
+
+        return IPAddress.TryParse(host, out address!);
+    }
+
+    private static bool IsLoopbackUrl(string url)
+    {
+        // Kestrel URLs may use the wildcards '*' and '+', which Uri does not parse as hosts.
+        if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out Uri? uri))
+        {
+            return false;
+        }
+
+        return uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out IPAddress? ip) && IPAddress.IsLoopback(ip));
+    }
+
+    private static void CheckPort(List<string> problems, string name, int port, bool allowNone)
+    {
+        if (port is < 0 or > 65535 && !(allowNone && port == -1))
+        {
+            problems.Add($"{Section}:{name} must be 0..65535{(allowNone ? " or -1 for none" : "")} (got {port}).");
+        }
+    }
+}
+
+/// <summary>Bounds on one request. Violations are answered INVALID_ARGUMENT (a value out of range) or
+/// RESOURCE_EXHAUSTED (too much at once), naming the field.</summary>
+public sealed class LimitOptions
+{
+    /// <summary>The largest request or response message, in bytes.</summary>
+    public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>The largest k of search, relate and recall.</summary>
+    public int MaxK { get; set; } = 1000;
+
+    /// <summary>The most items in one batch (concepts, facts, names, queries).</summary>
+    public int MaxBatch { get; set; } = 10_000;
+
+    /// <summary>The deepest proof a related or relate query may ask for.</summary>
+    public int MaxDepth { get; set; } = 8;
+
+    /// <summary>The largest vector dimension of a new collection.</summary>
+    public int MaxDimension { get; set; } = 4096;
+
+    /// <summary>The most answers or edges one related or neighbors call returns.</summary>
+    public int MaxResults { get; set; } = 10_000;
+
+    internal void Validate(List<string> problems)
+    {
+        Check(problems, nameof(MaxMessageBytes), MaxMessageBytes, 1024);
+        Check(problems, nameof(MaxK), MaxK, 1);
+        Check(problems, nameof(MaxBatch), MaxBatch, 1);
+        Check(problems, nameof(MaxDepth), MaxDepth, 0);
+        Check(problems, nameof(MaxDimension), MaxDimension, 1);
+        Check(problems, nameof(MaxResults), MaxResults, 1);
+    }
+
+    private static void Check(List<string> problems, string name, int value, int min)
+    {
+        if (value < min)
+        {
+            problems.Add($"{AssocServerOptions.Section}:Limits:{name} must be at least {min} (got {value}).");
+        }
+    }
+}
+
+/// <summary>Micro-batching of search: concurrent calls are answered by one batched engine search.</summary>
+public sealed class SearchBatchingOptions
+{
+    /// <summary>Coalesce concurrent calls; when false each call searches on its own.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>The most queries in one engine search.</summary>
+    public int MaxBatch { get; set; } = 256;
+
+    /// <summary>How long the first call of a batch may wait for others, in microseconds. Calls that
+    /// arrive while a search runs are batched without any wait, so 0 still coalesces under load.</summary>
+    public int MaxDelayMicroseconds { get; set; } = 200;
+
+    internal void Validate(List<string> problems)
+    {
+        if (MaxBatch < 1)
+        {
+            problems.Add($"{AssocServerOptions.Section}:SearchBatching:MaxBatch must be at least 1 (got {MaxBatch}).");
+        }
+
+        if (MaxDelayMicroseconds is < 0 or > 1_000_000)
+        {
+            problems.Add($"{AssocServerOptions.Section}:SearchBatching:MaxDelayMicroseconds must be 0..1000000 (got {MaxDelayMicroseconds}).");
+        }
+    }
+}

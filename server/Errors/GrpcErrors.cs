@@ -1,0 +1,69 @@
+using AssocDB.Engine.Model;
+using Grpc.Core;
+
+namespace AssocDB.Server.Errors;
+
+/// <summary>
+/// The one place where outcomes become gRPC statuses: every engine <see cref="ErrorCode"/>, the
+/// server's own refusals (auth, recovery, limits) and cancellation. The field at fault travels in
+/// the message (<c>field: message</c>) and in the <see cref="FieldTrailer"/> trailer.
+/// </summary>
+public static class GrpcErrors
+{
+    /// <summary>The trailer naming the request field at fault.</summary>
+    public const string FieldTrailer = "assocdb-field";
+
+    /// <summary>The status code of an engine error code.</summary>
+    public static StatusCode ToStatusCode(ErrorCode code) => code switch
+    {
+        ErrorCode.NotFound => StatusCode.NotFound,
+        ErrorCode.AlreadyExists => StatusCode.AlreadyExists,
+        ErrorCode.InvalidArgument => StatusCode.InvalidArgument,
+        ErrorCode.FailedPrecondition => StatusCode.FailedPrecondition,
+        ErrorCode.ResourceExhausted => StatusCode.ResourceExhausted,
+        _ => throw new ArgumentOutOfRangeException(nameof(code), code, "an engine error code without a status mapping"),
+    };
+
+    /// <summary>The exception that answers a call with an engine error.</summary>
+    public static RpcException ToRpcException(EngineError error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        var trailers = new Metadata();
+        if (error.Field.Length > 0)
+        {
+            trailers.Add(FieldTrailer, error.Field);
+        }
+
+        return new RpcException(new Status(ToStatusCode(error.Code), error.ToString()), trailers);
+    }
+
+    /// <summary>The value of a successful result, or the mapped error thrown.</summary>
+    public static T Unwrap<T>(this Result<T> result) => result.IsOk ? result.Value : throw ToRpcException(result.Error!);
+
+    /// <summary>A request field outside its allowed values.</summary>
+    public static RpcException InvalidArgument(string field, string message) =>
+        ToRpcException(new EngineError(ErrorCode.InvalidArgument, field, message));
+
+    /// <summary>A request asking for more than a server limit allows.</summary>
+    public static RpcException ResourceExhausted(string field, string message) =>
+        ToRpcException(new EngineError(ErrorCode.ResourceExhausted, field, message));
+
+    /// <summary>A call without a valid API key.</summary>
+    public static RpcException Unauthenticated(string message) => new(new Status(StatusCode.Unauthenticated, message));
+
+    /// <summary>A call that arrived while the database is still opening (recovering from its log).</summary>
+    public static RpcException Recovering() =>
+        new(new Status(StatusCode.Unavailable, "the database is recovering; retry shortly"));
+
+    /// <summary>A call that arrived while the server is shutting down.</summary>
+    public static RpcException ShuttingDown() => new(new Status(StatusCode.Unavailable, "the server is shutting down"));
+
+    /// <summary>A call abandoned because its deadline passed or its client cancelled it.</summary>
+    public static RpcException Cancelled(ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.Deadline <= DateTime.UtcNow
+            ? new RpcException(new Status(StatusCode.DeadlineExceeded, "the deadline passed before the call completed"))
+            : new RpcException(new Status(StatusCode.Cancelled, "the client cancelled the call"));
+    }
+}

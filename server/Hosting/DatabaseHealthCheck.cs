@@ -1,0 +1,10 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace AssocDB.Server.Hosting;
+
+/// <summary>SERVING once the database is open; NOT_SERVING while it recovers.</summary>
+internal sealed class DatabaseHealthCheck(DatabaseHost host) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(host.IsOpen ? HealthCheckResult.Healthy() : HealthCheckResult.Unhealthy("the database is recovering"));
+}

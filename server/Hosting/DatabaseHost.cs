@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using AssocDB.Engine;
+using AssocDB.Server.Configuration;
+using AssocDB.Server.Errors;
+
+namespace AssocDB.Server.Hosting;
+
+/// <summary>
+/// Owns the database for the server's lifetime. It is opened in the background once the host
+/// starts, so the server listens at once and answers UNAVAILABLE (health: NOT_SERVING) while the
+/// engine recovers. After Kestrel has drained its calls at shutdown it takes a checkpoint, so the
+/// next start replays no log.
+/// </summary>
+internal sealed partial class DatabaseHost(
+    AssocServerOptions options,
+    DatabaseOpener opener,
+    ILoggerFactory loggerFactory,
+    IHostApplicationLifetime lifetime,
+    ILogger<DatabaseHost> logger) : IHostedLifecycleService, IAsyncDisposable
+{
+    private volatile AssocDatabase? _database;
+    private Task _opening = Task.CompletedTask;
+    private readonly long _started = Stopwatch.GetTimestamp();
+
+    /// <summary>Whether the database is open and serving.</summary>
+    public bool IsOpen => _database is not null;
+
+    /// <summary>Time since the server was built.</summary>
+    public TimeSpan Uptime => Stopwatch.GetElapsedTime(_started);
+
+    /// <summary>The open database; UNAVAILABLE while it is still recovering.</summary>
+    public AssocDatabase Database => _database ?? throw GrpcErrors.Recovering();
+
+    /// <summary>A collection named by a request's <c>collection</c> field; NOT_FOUND naming that field.</summary>
+    public Collection Collection(string name) => Database.GetCollection(name).Unwrap();
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _opening = Task.Run(Open, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public async Task StoppedAsync(CancellationToken cancellationToken)
+    {
+        await _opening.WaitAsync(cancellationToken);
+        if (_database is not { } database)
+        {
+            return;
+        }
+
+        var clock = Stopwatch.StartNew();
+        await database.CheckpointAsync(cancellationToken);
+        LogShutdownCheckpoint(clock.Elapsed.TotalSeconds);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _opening;
+        if (_database is { } database)
+        {
+            _database = null;
+            await database.DisposeAsync();
+        }
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private void Open()
+    {
+        string directory = Path.GetFullPath(options.DataDirectory);
+        // The shutdown checkpoint is taken in StoppedAsync, where it is logged and timed.
+        var databaseOptions = new DatabaseOptions { DataDirectory = directory, Device = options.Device, CheckpointOnClose = false };
+        if (options.CheckpointInterval is TimeSpan interval)
+        {
+            databaseOptions = databaseOptions with { CheckpointInterval = interval };
+        }
+
+        LogOpening(directory, options.Device);
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            _database = opener(databaseOptions, loggerFactory);
+            LogOpened(clock.Elapsed.TotalSeconds);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A fault, not an outcome: the server cannot serve without its data.
+            LogOpenFailed(e, directory);
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Opening the database in {Directory} on device {Device}")]
+    private partial void LogOpening(string directory, string device);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Database open and serving after {Seconds:F2} s")]
+    private partial void LogOpened(double seconds);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Could not open the database in {Directory}; stopping")]
+    private partial void LogOpenFailed(Exception exception, string directory);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Shutdown checkpoint taken in {Seconds:F2} s")]
+    private partial void LogShutdownCheckpoint(double seconds);
+}

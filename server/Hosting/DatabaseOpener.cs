@@ -1,0 +1,7 @@
+using AssocDB.Engine;
+
+namespace AssocDB.Server.Hosting;
+
+/// <summary>Opens (and recovers) the database; <see cref="AssocDatabase.Open"/> unless replaced,
+/// e.g. by a test that holds recovery open to observe the server while it recovers.</summary>
+public delegate AssocDatabase DatabaseOpener(DatabaseOptions options, ILoggerFactory loggerFactory);

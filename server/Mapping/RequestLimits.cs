@@ -1,0 +1,70 @@
+using AssocDB.Server.Configuration;
+using AssocDB.Server.Errors;
+
+namespace AssocDB.Server.Mapping;
+
+/// <summary>
+/// Checks a request against the server's <see cref="LimitOptions"/> before the engine sees it, and
+/// fills in the documented defaults of unset optional fields. What the engine itself validates
+/// (names, vector lengths, finiteness) is left to it.
+/// </summary>
+internal sealed class RequestLimits(AssocServerOptions options)
+{
+    private readonly LimitOptions _limits = options.Limits;
+
+    /// <summary>A batch of 1..MaxBatch items.</summary>
+    public void Batch(int count, string field)
+    {
+        if (count == 0)
+        {
+            throw GrpcErrors.InvalidArgument(field, "must hold at least one item");
+        }
+
+        if (count > _limits.MaxBatch)
+        {
+            throw GrpcErrors.ResourceExhausted(field, $"holds {count} items; the limit is {_limits.MaxBatch} per call");
+        }
+    }
+
+    /// <summary>k in 1..MaxK, or the default when unset.</summary>
+    public int K(bool isSet, int k, int defaultK, string field = "k")
+    {
+        if (!isSet)
+        {
+            return Math.Min(defaultK, _limits.MaxK);
+        }
+
+        return k >= 1 && k <= _limits.MaxK ? k : throw GrpcErrors.InvalidArgument(field, $"must be 1..{_limits.MaxK} (got {k})");
+    }
+
+    /// <summary>A proof depth in 0..MaxDepth, or the default (capped at the limit) when unset.</summary>
+    public int Depth(bool isSet, int depth, string field = "max_depth")
+    {
+        if (!isSet)
+        {
+            return Math.Min(Engine.Model.RelatedOptions.Default.MaxDepth, _limits.MaxDepth);
+        }
+
+        return depth >= 0 && depth <= _limits.MaxDepth ? depth : throw GrpcErrors.InvalidArgument(field, $"must be 0..{_limits.MaxDepth} (got {depth})");
+    }
+
+    /// <summary>A result count in 1..MaxResults, or the default (capped at the limit) when unset.</summary>
+    public int Results(bool isSet, int limit, string field = "limit")
+    {
+        if (!isSet)
+        {
+            return Math.Min(Engine.Model.RelatedOptions.Default.Limit, _limits.MaxResults);
+        }
+
+        return limit >= 1 && limit <= _limits.MaxResults ? limit : throw GrpcErrors.InvalidArgument(field, $"must be 1..{_limits.MaxResults} (got {limit})");
+    }
+
+    /// <summary>A new collection's dimension in 1..MaxDimension.</summary>
+    public void Dimension(int dimension, string field = "dimension")
+    {
+        if (dimension < 1 || dimension > _limits.MaxDimension)
+        {
+            throw GrpcErrors.InvalidArgument(field, $"must be 1..{_limits.MaxDimension} (got {dimension})");
+        }
+    }
+}

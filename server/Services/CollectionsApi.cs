@@ -1,0 +1,33 @@
+using AssocDB.Protocol.V1;
+using AssocDB.Server.Errors;
+using AssocDB.Server.Hosting;
+using AssocDB.Server.Mapping;
+using Grpc.Core;
+using E = AssocDB.Engine.Model;
+
+namespace AssocDB.Server.Services;
+
+/// <summary>assocdb.v1.CollectionService: validate → engine → map.</summary>
+internal sealed class CollectionsApi(DatabaseHost host, RequestLimits limits) : CollectionService.CollectionServiceBase
+{
+    public override Task<CreateCollectionResponse> CreateCollection(CreateCollectionRequest request, ServerCallContext context)
+    {
+        limits.Dimension(request.Dimension);
+        var spec = new E.CollectionSpec(request.Name, request.Dimension, request.Metric.ToEngine(), request.Precision.ToEngine());
+        E.CollectionInfo info = host.Database.CreateCollection(spec).Unwrap();
+        return Task.FromResult(new CreateCollectionResponse { Collection = info.ToProto() });
+    }
+
+    public override Task<ListCollectionsResponse> ListCollections(ListCollectionsRequest request, ServerCallContext context)
+    {
+        var response = new ListCollectionsResponse();
+        response.Collections.AddRange(host.Database.ListCollections().Select(c => c.ToProto()));
+        return Task.FromResult(response);
+    }
+
+    public override Task<DescribeCollectionResponse> DescribeCollection(DescribeCollectionRequest request, ServerCallContext context) =>
+        Task.FromResult(new DescribeCollectionResponse { Collection = host.Database.DescribeCollection(request.Name).Unwrap().ToProto() });
+
+    public override async Task<DropCollectionResponse> DropCollection(DropCollectionRequest request, ServerCallContext context) =>
+        new() { Dropped = (await host.Database.DropCollectionAsync(request.Name)).Unwrap() };
+}

@@ -1,0 +1,64 @@
+using AssocDB.Server.Configuration;
+
+namespace AssocDB.Server.Tests;
+
+/// <summary>Settings are checked before anything listens, and each problem is a sentence naming the
+/// setting; in particular the server refuses to expose itself without a key unless told --insecure.</summary>
+public sealed class ConfigurationTests
+{
+    [Fact]
+    public void Non_loopback_address_without_a_key_is_refused()
+    {
+        var e = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--host", "0.0.0.0", "--metrics-port", "-1"]));
+        Assert.Contains(e.Problems, p => p.Contains("--insecure", StringComparison.Ordinal) && p.Contains("0.0.0.0", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("--insecure")]
+    [InlineData("--api-key=k")]
+    public async Task Non_loopback_address_is_accepted_with_a_key_or_insecure(string flag)
+    {
+        await using var app = AssocServer.Build(["--host", "0.0.0.0", "--metrics-port", "-1", flag]);
+        Assert.NotNull(app);
+    }
+
+    [Fact]
+    public void Kestrel_endpoint_on_a_public_address_without_a_key_is_refused()
+    {
+        var e = Assert.Throws<ServerConfigurationException>(() =>
+            AssocServer.Build(["--Kestrel:Endpoints:Grpc:Url=https://*:5001", "--metrics-port", "-1"]));
+        Assert.Single(e.Problems);
+    }
+
+    [Fact]
+    public void Bad_values_and_unknown_settings_are_reported_by_name()
+    {
+        var bad = Assert.Throws<ServerConfigurationException>(() =>
+            AssocServer.Build(["--port", "70000", "--AssocDB:Limits:MaxK=0", "--AssocDB:SearchBatching:MaxBatch=0"]));
+        Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Port", StringComparison.Ordinal));
+        Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Limits:MaxK", StringComparison.Ordinal));
+        Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:SearchBatching:MaxBatch", StringComparison.Ordinal));
+
+        var unknown = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--AssocDB:Prot=1"]));
+        Assert.Contains("Prot", Assert.Single(unknown.Problems), StringComparison.Ordinal);
+        var notANumber = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--port", "many"]));
+        Assert.Contains("Port", Assert.Single(notANumber.Problems), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Short_switches_become_configuration_keys()
+    {
+        Assert.Equal(
+            ["--AssocDB:Port=1", "--AssocDB:DataDirectory=/d", "--AssocDB:Insecure=true", "--AssocDB:ApiKey=k", "--Kestrel:X=y"],
+            ServerCommandLine.Normalize(["--port", "1", "--data=/d", "--insecure", "--api-key", "k", "--Kestrel:X=y"]));
+        Assert.Throws<ServerConfigurationException>(() => ServerCommandLine.Normalize(["--port"]));
+    }
+
+    [Fact]
+    public void Defaults_listen_on_loopback_50051_with_data_in_the_working_folder()
+    {
+        var options = new AssocServerOptions();
+        Assert.Equal(("127.0.0.1", 50051, "./data", "auto"), (options.Host, options.Port, options.DataDirectory, options.Device));
+        Assert.Empty(options.Validate([]));
+    }
+}

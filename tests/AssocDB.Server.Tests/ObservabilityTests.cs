@@ -1,0 +1,58 @@
+using AssocDB.Protocol.V1;
+using Grpc.Health.V1;
+using Grpc.Reflection.V1Alpha;
+
+namespace AssocDB.Server.Tests;
+
+/// <summary>Standard tools work against the server: gRPC health, server reflection, and Prometheus
+/// metrics over HTTP/1.1 with per-method call counts and the stored data's size.</summary>
+public sealed class ObservabilityTests
+{
+    [Fact]
+    public async Task Health_reflection_and_metrics_answer()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--metrics-port", "0"]);
+        var health = await new Health.HealthClient(server.Channel).CheckAsync(new HealthCheckRequest());
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
+
+        var reflection = new ServerReflection.ServerReflectionClient(server.Channel).ServerReflectionInfo();
+        await reflection.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = "" });
+        await reflection.RequestStream.CompleteAsync();
+        Assert.True(await reflection.ResponseStream.MoveNext(CancellationToken.None));
+        var services = reflection.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
+        Assert.Contains("assocdb.v1.QueryService", services);
+        Assert.Contains("assocdb.v1.AdminService", services);
+
+        await server.Client.CreateCollectionAsync("metrics", 8);
+        await server.Client.AddFactAsync("metrics", "a", "r", "b");
+        using var http = new HttpClient();
+        string text = await http.GetStringAsync(new Uri(new Uri(server.MetricsAddress!), "/metrics"));
+        Assert.Contains("assocdb_grpc_requests_total{method=\"/assocdb.v1.FactService/AddFacts\",code=\"OK\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("assocdb_grpc_request_duration_seconds_count{method=\"/assocdb.v1.FactService/AddFacts\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("assocdb_facts_stored 1", text, StringComparison.Ordinal);
+        Assert.Contains("assocdb_matrix_bytes 64", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Graceful_shutdown_keeps_every_write_for_the_next_start()
+    {
+        string data = Path.Combine(Path.GetTempPath(), "assocdb-server-tests", Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using (RunningServer first = await RunningServer.StartAsync(dataDirectory: data))
+            {
+                await first.Client.CreateCollectionAsync("kept", 4);
+                await first.Client.DefineRelationAsync("kept", "mother_of", inverseOf: "child_of");
+                await first.Client.AddFactAsync("kept", "A", "mother_of", "B");
+            }
+
+            await using RunningServer second = await RunningServer.StartAsync(dataDirectory: data);
+            Answer answer = Assert.Single(await second.Client.RelatedAsync("kept", "B", "child_of"));
+            Assert.Equal("A", answer.Concept);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,104 @@
+using AssocDB.Client;
+using AssocDB.Protocol.V1;
+using Grpc.Core;
+
+namespace AssocDB.Server.Tests;
+
+/// <summary>Every operation of the v1 API answers over the wire with the engine's result, mapped
+/// field by field.</summary>
+public sealed class OperationTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    private readonly AssocDbClient _client = fixture.Client;
+
+    [Fact]
+    public async Task Collections_are_created_listed_described_and_dropped()
+    {
+        string name = ServerFixture.NewCollection("ops");
+        CollectionInfo created = await _client.CreateCollectionAsync(name, 16, Metric.Dot, StoragePrecision.Float16);
+        Assert.Equal((name, 16, Metric.Dot, StoragePrecision.Float16, 0L), (created.Name, created.Dimension, created.Metric, created.Precision, created.ConceptCount));
+        Assert.Contains(await _client.ListCollectionsAsync(), c => c.Name == name);
+        Assert.Equal(16, (await _client.DescribeCollectionAsync(name)).Dimension);
+        Assert.True(await _client.DropCollectionAsync(name));
+        var missing = await Assert.ThrowsAsync<AssocDbException>(() => _client.DescribeCollectionAsync(name));
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+    }
+
+    [Fact]
+    public async Task Concepts_are_upserted_read_and_deleted()
+    {
+        string c = ServerFixture.NewCollection("ops");
+        await _client.CreateCollectionAsync(c, 3);
+        var input = new ConceptInput { Name = "paris", Vector = Vectors.Of([1f, 0.5f, -2f]) };
+        input.Metadata["kind"] = "city";
+        WriteSummary upserted = await _client.UpsertConceptsAsync(c, [input, new ConceptInput { Name = "france" }]);
+        Assert.Equal(2, upserted.Applied);
+
+        ConceptInfo paris = await _client.GetConceptAsync(c, "paris");
+        Assert.Equal([1f, 0.5f, -2f], paris.Vector.Values);
+        Assert.Equal("city", paris.Metadata["kind"]);
+        Assert.Equal(3, (await _client.GetConceptAsync(c, "france")).Vector.Values.Count);
+
+        WriteSummary deleted = await _client.DeleteConceptsAsync(c, ["paris"]);
+        Assert.Equal(1, deleted.Applied);
+        var gone = await Assert.ThrowsAsync<AssocDbException>(() => _client.GetConceptAsync(c, "paris"));
+        Assert.Equal(StatusCode.NotFound, gone.StatusCode);
+    }
+
+    [Fact]
+    public async Task Relations_are_defined_read_and_listed_with_their_properties()
+    {
+        string c = ServerFixture.NewCollection("ops");
+        await _client.CreateCollectionAsync(c, 4);
+        RelationInfo spouse = await _client.DefineRelationAsync(c, "spouse_of", symmetric: true, vector: [0f, 1f, 0f, 0f]);
+        Assert.True(spouse.Symmetric);
+        Assert.Equal([0f, 1f, 0f, 0f], spouse.Vector.Values);
+        await _client.DefineRelationAsync(c, "ancestor_of", transitive: true);
+        await _client.DefineRelationAsync(c, "parent_of", inverseOf: "child_of");
+
+        RelationInfo parent = await _client.GetRelationAsync(c, "parent_of");
+        Assert.Equal("child_of", parent.InverseOf);
+        Assert.True((await _client.GetRelationAsync(c, "ancestor_of")).Transitive);
+        IReadOnlyList<RelationInfo> all = await _client.ListRelationsAsync(c);
+        Assert.Superset(new HashSet<string> { "spouse_of", "ancestor_of", "parent_of" }, all.Select(r => r.Name).ToHashSet());
+    }
+
+    [Fact]
+    public async Task Facts_are_added_removed_and_seen_from_both_ends()
+    {
+        string c = ServerFixture.NewCollection("ops");
+        await _client.CreateCollectionAsync(c, 4);
+        var fact = new FactInput { Head = "alice", Relation = "knows", Tail = "bob", Weight = 0.5f };
+        fact.Payload["since"] = "2020";
+        WriteSummary added = await _client.AddFactsAsync(c, [fact]);
+        Assert.Equal((1, 2, 1), (added.Applied, added.CreatedConcepts, added.CreatedRelations));
+        Assert.Equal(1, (await _client.AddFactsAsync(c, [fact])).Unchanged);
+
+        Edge fromBob = Assert.Single(await _client.NeighborsAsync(c, "bob"));
+        Assert.Equal((EdgeDirection.Incoming, "alice", 0.5f, "2020"), (fromBob.Direction, fromBob.Other, fromBob.Weight, fromBob.Payload["since"]));
+        Edge fromAlice = Assert.Single(await _client.NeighborsAsync(c, "alice", relation: "knows"));
+        Assert.Equal(EdgeDirection.Outgoing, fromAlice.Direction);
+        Assert.Equal("bob", Assert.Single(await _client.RelatedAsync(c, "alice", "knows", maxDepth: 0)).Concept);
+
+        WriteSummary removed = await _client.RemoveFactsAsync(c, [new FactKey { Head = "alice", Relation = "knows", Tail = "bob" }]);
+        Assert.Equal(1, removed.Applied);
+        Assert.Empty(await _client.NeighborsAsync(c, "bob"));
+    }
+
+    [Fact]
+    public async Task Stats_count_what_is_stored_and_checkpoints_complete()
+    {
+        string c = ServerFixture.NewCollection("ops");
+        await _client.CreateCollectionAsync(c, 8);
+        await _client.AddFactAsync(c, "x", "r", "y");
+        GetStatsResponse stats = await _client.GetStatsAsync();
+        CollectionInfo info = Assert.Single(stats.Collections, s => s.Name == c);
+        Assert.Equal((2L, 1L), (info.ConceptCount, info.FactCount));
+        Assert.True(stats.TotalFacts >= 1);
+        Assert.True(stats.MatrixBytes >= 2 * 8 * 4);
+        Assert.Equal("cpu", stats.Device);
+        Assert.False(string.IsNullOrEmpty(stats.Version));
+
+        Assert.True(await _client.CheckpointAsync(c) >= 0);
+        Assert.True(await _client.CheckpointAsync() >= 0);
+    }
+}
