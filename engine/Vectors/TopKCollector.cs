@@ -23,6 +23,9 @@ internal sealed class TopKCollector
     /// <summary>The capacity k.</summary>
     public int K => _scores.Length;
 
+    /// <summary>The kept rows, in heap order (not sorted).</summary>
+    public ReadOnlySpan<int> Rows => _rows.AsSpan(0, Count);
+
     /// <summary>A score must be at least this to be considered (−∞ until full).</summary>
     public float Threshold => Count < _scores.Length ? float.NegativeInfinity : _scores[0];
 

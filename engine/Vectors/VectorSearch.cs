@@ -23,7 +23,7 @@ public sealed class VectorSearch
     {
         _options = options ?? VectorSearchOptions.Default;
         Scan = new ScanKernel(_options.MaxDegreeOfParallelism);
-        Gemm = new ChunkedGemmKernel(Scan, _options.CoarseType);
+        Gemm = new ChunkedGemmKernel(Scan, _options.CoarseType, maxDegreeOfParallelism: _options.MaxDegreeOfParallelism);
         Device = new TorchTopKKernel();
     }
 

@@ -34,7 +34,8 @@ public sealed class ExactTopKTests
         // A tiny score budget forces many chunks, so the running candidate merge is exercised.
         var bf16 = new ChunkedGemmKernel(coarseType: StoragePrecision.BFloat16, maxScoreElements: 4096);
         var f16 = new ChunkedGemmKernel(coarseType: StoragePrecision.Float16, maxScoreElements: 4096);
-        ISearchKernel[] kernels = [new ScanKernel(), bf16, f16, new TorchTopKKernel(maxScoreElements: 4096)];
+        var f32 = new ChunkedGemmKernel(coarseType: StoragePrecision.Float32, maxScoreElements: 4096);
+        ISearchKernel[] kernels = [new ScanKernel(), bf16, f16, f32, new TorchTopKKernel(maxScoreElements: 4096)];
 
         using var matrix = new ConceptMatrix(Dimension, CPU, metric, precision, initialCapacity: 64);
         float[] reference = new float[2400 * Dimension];
@@ -65,6 +66,7 @@ public sealed class ExactTopKTests
         const long searched = 2 * 3 * 3 * QueryCount;
         Assert.True(bf16.FallbackQueries < searched / 4, $"bfloat16 fell back for {bf16.FallbackQueries} of {searched} queries");
         Assert.True(f16.FallbackQueries < searched / 4, $"float16 fell back for {f16.FallbackQueries} of {searched} queries");
+        Assert.True(f32.FallbackQueries < searched / 4, $"float32 fell back for {f32.FallbackQueries} of {searched} queries");
     }
 
     private static void CheckAll(ISearchKernel[] kernels, ConceptMatrix matrix, float[] reference, Random random, string stage)
