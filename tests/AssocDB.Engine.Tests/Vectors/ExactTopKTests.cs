@@ -10,7 +10,7 @@ namespace AssocDB.Engine.Tests.Vectors;
 public sealed class ExactTopKTests
 {
     private const int Dimension = 40;
-    private const int QueryCount = 16;
+    private const int QueryCount = 12;
 
     public static TheoryData<Metric, StoragePrecision> Cases()
     {
@@ -38,7 +38,7 @@ public sealed class ExactTopKTests
         ISearchKernel[] kernels = [new ScanKernel(), bf16, f16, f32, new TorchTopKKernel(maxScoreElements: 4096)];
 
         using var matrix = new ConceptMatrix(Dimension, CPU, metric, precision, initialCapacity: 64);
-        float[] reference = new float[2400 * Dimension];
+        float[] reference = new float[1600 * Dimension];
         void Write(int[] rows)
         {
             float[] vectors = VectorFixtures.Gaussian(random, rows.Length, Dimension);
@@ -49,16 +49,16 @@ public sealed class ExactTopKTests
             }
         }
 
-        Write(Enumerable.Range(0, 1000).ToArray());
+        Write(Enumerable.Range(0, 600).ToArray());
         CheckAll(kernels, matrix, reference, random, "initial");
 
-        for (int row = 0; row < 1000; row += 7)
+        for (int row = 0; row < 600; row += 7)
         {
             matrix.Remove(row);
         }
 
-        Write(Enumerable.Range(0, 1000).Where(r => r % 21 == 0).ToArray());
-        Write(Enumerable.Range(1000, 1400).ToArray());
+        Write(Enumerable.Range(0, 600).Where(r => r % 21 == 0).ToArray());
+        Write(Enumerable.Range(600, 1000).ToArray());
         CheckAll(kernels, matrix, reference, random, "after deletes, overwrites and growth");
 
         // The coarse pass must do the work: falling back to the scan for most queries would pass
