@@ -93,11 +93,11 @@ public sealed class VectorQueryTests(ServerFixture fixture) : IClassFixture<Serv
 
         Task<IReadOnlyList<SearchHit>>[] calls = [.. Enumerable.Range(0, 64).Select(i => _client.SearchAsync(_c, Queries.Concept(concepts[i % 4]), 1 + (i % 2)))];
         Task<IReadOnlyList<SearchHit>> bad = _client.SearchAsync(_c, Queries.Concept("nobody"));
-        await Task.WhenAll(calls);
-        for (int i = 0; i < calls.Length; i++)
+        IReadOnlyList<SearchHit>[] results = await Task.WhenAll(calls);
+        for (int i = 0; i < results.Length; i++)
         {
-            Assert.Equal(1 + (i % 2), calls[i].Result.Count);
-            Assert.Equal(alone[concepts[i % 4]], calls[i].Result[0].Concept);
+            Assert.Equal(1 + (i % 2), results[i].Count);
+            Assert.Equal(alone[concepts[i % 4]], results[i][0].Concept);
         }
 
         var e = await Assert.ThrowsAsync<AssocDbException>(() => bad);
