@@ -118,8 +118,11 @@ public sealed class EmbeddingModel
         if (Kind == EmbeddingModelKind.RotatE)
         {
             Tensor[] parts = diff.chunk(2, -1);
-            // norm over a stacked pair, not sqrt(re² + im²): its gradient at 0 is 0, not NaN.
-            return stack(parts, 0).norm(0).sum(-1);
+            // The modulus is √(re² + im² + ε), not hypot or a norm over a stacked pair: hypot's
+            // gradient is NaN where query and concept coincide (possible with warm-started
+            // vectors), and a norm over a size-2 dimension is ~15× slower on CPU. ε = 1e-12 shifts
+            // a distance by at most 1e-6 per coordinate.
+            return parts[0].square().add_(parts[1].square()).add_(1e-12f).sqrt_().sum(-1);
         }
 
         return Norm == DistanceNorm.L1 ? diff.abs().sum(-1) : diff.norm(-1);
