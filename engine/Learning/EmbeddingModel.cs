@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AssocDB.Engine.Learning;
@@ -128,11 +129,14 @@ public sealed class EmbeddingModel
         return Norm == DistanceNorm.L1 ? diff.abs().sum(-1) : diff.norm(-1);
     }
 
-    /// <summary>Distances from every query <c>[B, d]</c> to every concept <c>[n, d]</c>: <c>[B, n]</c>.</summary>
-    /// <remarks>TransE uses <c>cdist</c> (GEMM-based for L2). RotatE has no GEMM form, so it
-    /// materialises <c>[b, n, d/2]</c> differences in query chunks of at most
-    /// <paramref name="maxElements"/> elements to bound memory.</remarks>
-    internal Tensor DistanceToAll(Tensor queries, Tensor concepts, long maxElements = 1L << 24)
+    /// <summary>Distances from every query <c>[B, d]</c> to every concept <c>[n, d]</c>: <c>[B, n]</c>,
+    /// without gradients (for ranking).</summary>
+    /// <remarks>TransE uses <c>cdist</c> (GEMM-based for L2). RotatE has no GEMM form (a square
+    /// root per coordinate), so it materialises <c>[b, n, d/2]</c> differences for chunks of b
+    /// queries, at most <paramref name="maxElements"/> elements each, in place. The default is
+    /// device-dependent: ~1 M elements (4 MB) on a CPU, where cache-sized chunks measured 2–3×
+    /// faster than 16 M; 64 M on a GPU, where fewer, larger kernels win.</remarks>
+    internal Tensor DistanceToAll(Tensor queries, Tensor concepts, long maxElements = 0)
     {
         long batch = queries.shape[0];
         long n = concepts.shape[0];
@@ -141,25 +145,33 @@ public sealed class EmbeddingModel
             throw new ArgumentException($"expected [*, {Dimension}] queries and concepts, got {queries.shape[1]} and {concepts.shape[1]}");
         }
 
+        using IDisposable noGrad = no_grad();
         if (Kind == EmbeddingModelKind.TransE)
         {
             return cdist(queries, concepts, Norm == DistanceNorm.L1 ? 1 : 2);
         }
 
-        long chunk = Math.Max(1, maxElements / Math.Max(1, n * (Dimension / 2)));
-        if (chunk >= batch)
+        if (maxElements <= 0)
         {
-            return DistanceBatch(queries.unsqueeze(1), concepts.unsqueeze(0));
+            maxElements = concepts.device_type == DeviceType.CUDA ? 1L << 26 : 1L << 20;
         }
 
+        int half = Dimension / 2;
+        long chunk = Math.Max(1, maxElements / Math.Max(1, n * half));
+        using IDisposable scope = NewDisposeScope();
+        Tensor conceptsRe = concepts.narrow(1, 0, half).contiguous().unsqueeze(0);
+        Tensor conceptsIm = concepts.narrow(1, half, half).contiguous().unsqueeze(0);
         var pieces = new List<Tensor>();
         for (long start = 0; start < batch; start += chunk)
         {
             Tensor part = queries.narrow(0, start, Math.Min(chunk, batch - start));
-            pieces.Add(DistanceBatch(part.unsqueeze(1), concepts.unsqueeze(0)));
+            Tensor re = part.narrow(1, 0, half).unsqueeze(1) - conceptsRe;
+            Tensor im = part.narrow(1, half, half).unsqueeze(1) - conceptsIm;
+            // Same ε as DistanceBatch, so ranking and training agree on every distance.
+            pieces.Add(re.mul_(re).addcmul_(im, im, 1).add_(1e-12f).sqrt_().sum(-1));
         }
 
-        return cat(pieces, 0);
+        return cat(pieces, 0).MoveToOuterDisposeScope();
     }
 
     private Tensor Apply(Tensor concepts, Tensor relations, int sign)
