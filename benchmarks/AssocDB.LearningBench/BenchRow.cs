@@ -11,9 +11,9 @@ internal sealed record BenchRow(
     double GemmGflops,
     double Mrr,
     double HitsAt10,
-    double PaperMrr,
-    double PaperHitsAt10,
+    double? PaperMrr,
+    double? PaperHitsAt10,
     int TestTriples,
-    double ValidationMrr,
+    double? ValidationMrr,
     double TrainingSeconds,
     double EvaluationSeconds);

@@ -96,7 +96,7 @@ static BenchRow RunOne(
     double perCandidate = kind == EmbeddingModelKind.TransE ? 3 : 4;
     double flopsPerTriple = 3 * perCandidate * (1 + s.NegativeSamples) * s.Dimension
         + 15.0 * (data.Concepts.Count + data.Relations.Count) * s.Dimension / s.BatchSize;
-    (double Mrr, double Hits10) paper = BenchSettings.Published(name, kind) ?? (double.NaN, double.NaN);
+    (double Mrr, double Hits10)? paper = BenchSettings.Published(name, kind);
     return new BenchRow(
         name,
         kind.ToString(),
@@ -107,10 +107,10 @@ static BenchRow RunOne(
         gemm,
         result.Overall.Mrr,
         result.Overall.HitsAt10,
-        paper.Mrr,
-        paper.Hits10,
+        paper?.Mrr,
+        paper?.Hits10,
         test.Length,
-        trained.BestValidationMrr ?? double.NaN,
+        trained.BestValidationMrr,
         trained.Elapsed.TotalSeconds,
         result.Elapsed.TotalSeconds);
 }

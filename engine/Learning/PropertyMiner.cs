@@ -132,7 +132,7 @@ public sealed class PropertyMiner
         long[] bodySize = new long[m];
         long[] support = new long[m * m];
         long[] pcaBody = new long[m * m];
-        long[] pairsPerSecond = new long[m];
+        long[] pairsBySecond = new long[m];
         var paths = new List<long>();
         for (int first = 0; first < m; first++)
         {
@@ -156,7 +156,7 @@ public sealed class PropertyMiner
                 }
 
                 start = end;
-                CountDistinctEndpoints(graph, x, paths, bodySize, support, pcaBody, pairsPerSecond);
+                CountDistinctEndpoints(graph, x, paths, bodySize, support, pcaBody, pairsBySecond);
             }
 
             for (int second = 0; second < m; second++)
@@ -186,7 +186,7 @@ public sealed class PropertyMiner
     /// pair for rules with that Second; it supports every Head stored between x and y, and counts
     /// towards the PCA body of every Head that x has some fact of.</summary>
     private static void CountDistinctEndpoints(
-        FactIndex graph, int x, List<long> paths, long[] bodySize, long[] support, long[] pcaBody, long[] pairsPerSecond)
+        FactIndex graph, int x, List<long> paths, long[] bodySize, long[] support, long[] pcaBody, long[] pairsBySecond)
     {
         if (paths.Count == 0)
         {
@@ -209,7 +209,7 @@ public sealed class PropertyMiner
             int second = (int)(end / n);
             int y = (int)(end % n);
             bodySize[second]++;
-            pairsPerSecond[second]++;
+            pairsBySecond[second]++;
             foreach (int head in graph.RelationsBetween(x, y))
             {
                 support[second * m + head]++;
@@ -219,13 +219,13 @@ public sealed class PropertyMiner
         ReadOnlySpan<int> subjectRelations = graph.OutRelations(x);
         for (int second = 0; second < m; second++)
         {
-            long pairs = pairsPerSecond[second];
+            long pairs = pairsBySecond[second];
             if (pairs == 0)
             {
                 continue;
             }
 
-            pairsPerSecond[second] = 0;
+            pairsBySecond[second] = 0;
             foreach (int head in subjectRelations)
             {
                 pcaBody[second * m + head] += pairs;

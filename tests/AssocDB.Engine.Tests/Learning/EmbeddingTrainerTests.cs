@@ -92,6 +92,21 @@ public sealed class EmbeddingTrainerTests
     }
 
     [Fact]
+    public void Time_limit_before_the_first_scheduled_validation_still_validates()
+    {
+        // Regression: a run stopped by its time limit before epoch ValidateEvery returned no
+        // validation MRR (seen on FB15k-237 RotatE at 4 of 5 epochs).
+        TripleDataset nations = KgData.Load("nations");
+        var options = new TrainingOptions { Dimension = 8, ValidateEvery = 5, TimeLimit = TimeSpan.FromTicks(1) };
+        TrainedEmbedding trained = new EmbeddingTrainer(options, CPU)
+            .Train(nations.Train, nations.Validation, nations.Concepts.Count, nations.Relations.Count).Value;
+        Assert.Equal(TrainingStopReason.TimeLimit, trained.StopReason);
+        Assert.Equal(1, trained.EpochsRun);
+        Assert.Equal(1, trained.BestEpoch);
+        Assert.NotNull(trained.BestValidationMrr);
+    }
+
+    [Fact]
     public void Cancellation_stops_training_between_steps()
     {
         TripleDataset nations = KgData.Load("nations");
