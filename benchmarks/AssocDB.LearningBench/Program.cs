@@ -52,7 +52,7 @@ if (settings.JsonPath is { } jsonPath)
 {
     File.WriteAllText(jsonPath, JsonSerializer.Serialize(
         new { Device = device.type.ToString(), Threads = get_num_threads(), GemmGflops = gemm, Settings = settings, Results = rows },
-        new JsonSerializerOptions { WriteIndented = true }));
+        new JsonSerializerOptions { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } }));
 }
 
 return 0;
