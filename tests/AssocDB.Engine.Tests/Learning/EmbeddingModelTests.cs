@@ -1,5 +1,4 @@
 using AssocDB.Engine.Learning;
-using Xunit;
 using static TorchSharp.torch;
 
 namespace AssocDB.Engine.Tests.Learning;

@@ -1,5 +1,4 @@
 using AssocDB.Engine.Learning;
-using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 

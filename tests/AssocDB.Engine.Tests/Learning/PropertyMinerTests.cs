@@ -1,5 +1,4 @@
 using AssocDB.Engine.Learning;
-using Xunit;
 using Xunit.Abstractions;
 
 namespace AssocDB.Engine.Tests.Learning;

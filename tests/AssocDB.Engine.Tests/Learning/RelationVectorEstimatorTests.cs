@@ -1,5 +1,4 @@
 using AssocDB.Engine.Learning;
-using Xunit;
 
 namespace AssocDB.Engine.Tests.Learning;
 
