@@ -1,5 +1,5 @@
-using AssocDB.Engine.Model;
 using System.Runtime.Intrinsics;
+using AssocDB.Engine.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 
