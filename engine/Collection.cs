@@ -167,6 +167,7 @@ public sealed partial class Collection
     {
         var pendingRows = new Dictionary<int, float[]>();
         using StateStore.Writer store = _store.BeginWrites();
+        using var encoder = new RecordEncoder();
         foreach (Mutation mutation in batch)
         {
             switch (mutation)
@@ -174,7 +175,7 @@ public sealed partial class Collection
                 case Mutation.PutConcept { Concept: var concept }:
                     _concepts.Put(concept);
                     pendingRows[concept.Id] = concept.Vector;
-                    store.Upsert(RecordKind.Concept, concept.Id, RecordCodec.Encode(concept));
+                    store.Upsert(RecordKind.Concept, concept.Id, encoder.Encode(concept));
                     break;
                 case Mutation.DeleteConcept { Id: var id }:
                     pendingRows.Remove(id);
@@ -184,7 +185,7 @@ public sealed partial class Collection
                     break;
                 case Mutation.PutRelation { Relation: var relation }:
                     _relations.Put(relation);
-                    store.Upsert(RecordKind.Relation, relation.Id, RecordCodec.Encode(relation));
+                    store.Upsert(RecordKind.Relation, relation.Id, encoder.Encode(relation));
                     break;
                 case Mutation.PutEdge { Edge: var edge }:
                     if (_edges.IsLive(edge.Id))
@@ -194,7 +195,7 @@ public sealed partial class Collection
 
                     _edges.Put(edge);
                     _relations.AddFacts(edge.Relation, 1);
-                    store.Upsert(RecordKind.Edge, edge.Id, RecordCodec.Encode(edge));
+                    store.Upsert(RecordKind.Edge, edge.Id, encoder.Encode(edge));
                     break;
                 case Mutation.DeleteEdge { Id: var id }:
                     if (_edges.IsLive(id))

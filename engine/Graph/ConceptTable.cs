@@ -34,7 +34,11 @@ internal sealed class ConceptTable
     {
         while (_names.Count <= concept.Id)
         {
-            _free.Add(_names.Count);
+            if (_names.Count < concept.Id)
+            {
+                _free.Add(_names.Count);
+            }
+
             _names.Add(null);
             _metadata.Add(RecordCodec.EmptyMap);
         }
@@ -44,7 +48,11 @@ internal sealed class ConceptTable
             _ids.Remove(previous);
         }
 
-        _free.Remove(concept.Id);
+        if (_free.Count > 0)
+        {
+            _free.Remove(concept.Id);
+        }
+
         _names[concept.Id] = concept.Name;
         _metadata[concept.Id] = concept.Metadata;
         _ids[concept.Name] = concept.Id;

@@ -65,7 +65,11 @@ internal sealed class EdgeIndex
         }
 
         IdLimit = Math.Max(IdLimit, edge.Id + 1);
-        _free.Remove(edge.Id);
+        if (_free.Count > 0)
+        {
+            _free.Remove(edge.Id);
+        }
+
         _heads[edge.Id] = edge.Head;
         _relations[edge.Id] = edge.Relation;
         _tails[edge.Id] = edge.Tail;

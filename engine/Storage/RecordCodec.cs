@@ -88,28 +88,11 @@ internal static class RecordCodec
         return batch;
     }
 
-    public static byte[] Encode(ConceptRecord concept) => EncodeWith(writer => Write(writer, concept));
-
-    public static byte[] Encode(RelationRecord relation) => EncodeWith(writer => Write(writer, relation));
-
-    public static byte[] Encode(EdgeRecord edge) => EncodeWith(writer => Write(writer, edge));
-
     public static ConceptRecord DecodeConcept(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, ReadConcept);
 
     public static RelationRecord DecodeRelation(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, ReadRelation);
 
     public static EdgeRecord DecodeEdge(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, ReadEdge);
-
-    private static byte[] EncodeWith(Action<BinaryWriter> write)
-    {
-        using var stream = new MemoryStream();
-        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
-        {
-            write(writer);
-        }
-
-        return stream.ToArray();
-    }
 
     private static T DecodeWith<T>(ReadOnlySpan<byte> bytes, Func<BinaryReader, T> read)
     {
@@ -117,7 +100,7 @@ internal static class RecordCodec
         return read(reader);
     }
 
-    private static void Write(BinaryWriter writer, ConceptRecord concept)
+    internal static void Write(BinaryWriter writer, ConceptRecord concept)
     {
         writer.Write(concept.Id);
         writer.Write(concept.Name);
@@ -128,7 +111,7 @@ internal static class RecordCodec
     private static ConceptRecord ReadConcept(BinaryReader reader) =>
         new(reader.ReadInt32(), reader.ReadString(), ReadVector(reader) ?? [], ReadMap(reader) ?? EmptyMap);
 
-    private static void Write(BinaryWriter writer, RelationRecord relation)
+    internal static void Write(BinaryWriter writer, RelationRecord relation)
     {
         writer.Write(relation.Id);
         writer.Write(relation.Name);
@@ -162,7 +145,7 @@ internal static class RecordCodec
         return new RelationRecord(id, name, vector, symmetric, transitive, inverse, compositions);
     }
 
-    private static void Write(BinaryWriter writer, EdgeRecord edge)
+    internal static void Write(BinaryWriter writer, EdgeRecord edge)
     {
         writer.Write(edge.Id);
         writer.Write(edge.Head);

@@ -80,7 +80,7 @@ internal sealed class StateStore : IDisposable
     /// <summary>A short-lived session applying one batch of upserts and deletes.</summary>
     internal readonly struct Writer(ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> session) : IDisposable
     {
-        public unsafe void Upsert(RecordKind kind, int id, byte[] value)
+        public unsafe void Upsert(RecordKind kind, int id, ReadOnlySpan<byte> value)
         {
             Span<byte> keyBytes = stackalloc byte[KeyBytes];
             WriteKey(keyBytes, kind, id);

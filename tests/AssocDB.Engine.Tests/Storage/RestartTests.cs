@@ -108,6 +108,25 @@ public sealed class RestartTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Periodic_checkpoints_capture_writes_and_truncate_the_log()
+    {
+        await using var periodic = new TestDatabase(checkpointInterval: TimeSpan.FromMilliseconds(50));
+        Collection collection = periodic.Create();
+        await WriteSampleAsync(collection);
+        Assert.True(collection.HasUncheckpointedWrites);
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (collection.HasUncheckpointedWrites && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.False(collection.HasUncheckpointedWrites, "no periodic checkpoint truncated the log within 10 s");
+        await periodic.ReopenAsync(checkpointOnClose: false);
+        AssertSample(periodic.Get());
+    }
+
+    [Fact]
     public async Task A_second_process_cannot_open_a_folder_in_use()
     {
         _db.Create();
