@@ -1,7 +1,5 @@
-using AssocDB.Engine.Graph;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
-using AssocDB.Engine.Vectors;
 
 namespace AssocDB.Engine;
 
@@ -53,56 +51,41 @@ public sealed partial class Collection
     {
         for (int i = 0; i < concepts.Count; i++)
         {
-            ConceptInput input = concepts[i];
-            if (input is null)
+            if (ValidateConcept(concepts[i], i) is { } error)
             {
-                return EngineError.Invalid($"concepts[{i}]", "must not be null");
-            }
-
-            EngineError? error = Validation.Name(input.Name, "name")
-                ?? Validation.Vector(input.Vector, Dimension, "vector")
-                ?? Validation.Map(input.Metadata, "metadata");
-            if (error is not null)
-            {
-                return error.At($"concepts[{i}]");
+                return error;
             }
         }
 
-        var batch = new List<Mutation>();
-        var ids = new IdAllocator(_concepts.FreeIds, _concepts.IdLimit);
-        var planned = new Dictionary<string, ConceptRecord>(StringComparer.Ordinal);
-        int applied = 0, unchanged = 0;
-        foreach (ConceptInput input in concepts)
+        var planner = new BatchPlanner(this);
+        WriteSummary summary = planner.UpsertConcepts(concepts);
+        return new Planned<WriteSummary>(planner.Batch, _ => summary);
+    }
+
+    private EngineError? ValidateConcept(ConceptInput? input, int index)
+    {
+        if (input is null)
         {
-            ConceptRecord? current = planned.GetValueOrDefault(input.Name) ?? CurrentConcept(input.Name);
-            ConceptRecord record;
-            if (current is null)
-            {
-                record = new ConceptRecord(ids.Next(), input.Name, (float[]?)input.Vector?.Clone() ?? NameVector.For(input.Name, Dimension), CopyMap(input.Metadata));
-            }
-            else
-            {
-                bool sameVector = input.Vector is null || input.Vector.AsSpan().SequenceEqual(current.Vector);
-                bool sameMetadata = input.Metadata is null || SameMap(input.Metadata, current.Metadata);
-                if (sameVector && sameMetadata)
-                {
-                    unchanged++;
-                    continue;
-                }
-
-                record = current with
-                {
-                    Vector = (float[]?)input.Vector?.Clone() ?? current.Vector,
-                    Metadata = input.Metadata is null ? current.Metadata : CopyMap(input.Metadata),
-                };
-            }
-
-            planned[input.Name] = record;
-            batch.Add(new Mutation.PutConcept(record));
-            applied++;
+            return EngineError.Invalid($"concepts[{index}]", "must not be null");
         }
 
-        return new Planned<WriteSummary>(batch, _ => new WriteSummary(applied, unchanged));
+        return (Validation.Name(input.Name, "name")
+            ?? Validation.Vector(input.Vector, Dimension, "vector")
+            ?? Validation.Map(input.Metadata, "metadata"))?.At($"concepts[{index}]");
+    }
+
+    private static EngineError? ValidateFact(FactInput? fact, int index)
+    {
+        if (fact is null)
+        {
+            return EngineError.Invalid($"facts[{index}]", "must not be null");
+        }
+
+        return (Validation.Name(fact.Head, "head")
+            ?? Validation.Name(fact.Relation, "relation")
+            ?? Validation.Name(fact.Tail, "tail")
+            ?? Validation.Weight(fact.Weight, "weight")
+            ?? Validation.Map(fact.Payload, "payload"))?.At($"facts[{index}]");
     }
 
     private ConceptRecord? CurrentConcept(string name) =>
@@ -251,78 +234,15 @@ public sealed partial class Collection
     {
         for (int i = 0; i < facts.Count; i++)
         {
-            FactInput fact = facts[i];
-            if (fact is null)
+            if (ValidateFact(facts[i], i) is { } error)
             {
-                return EngineError.Invalid($"facts[{i}]", "must not be null");
-            }
-
-            EngineError? error = Validation.Name(fact.Head, "head")
-                ?? Validation.Name(fact.Relation, "relation")
-                ?? Validation.Name(fact.Tail, "tail")
-                ?? Validation.Weight(fact.Weight, "weight")
-                ?? Validation.Map(fact.Payload, "payload");
-            if (error is not null)
-            {
-                return error.At($"facts[{i}]");
+                return error;
             }
         }
 
-        var batch = new List<Mutation>(facts.Count);
-        var conceptIds = new IdAllocator(_concepts.FreeIds, _concepts.IdLimit);
-        var edgeIds = new IdAllocator(_edges.FreeIds, _edges.IdLimit);
-        var newConcepts = new Dictionary<string, int>(StringComparer.Ordinal);
-        var newRelations = new Dictionary<string, int>(StringComparer.Ordinal);
-        var plannedEdges = new Dictionary<(int, int, int), EdgeRecord>();
-        int applied = 0, unchanged = 0;
-
-        int Concept(string name)
-        {
-            if (_concepts.TryGetId(name, out int id) || newConcepts.TryGetValue(name, out id))
-            {
-                return id;
-            }
-
-            id = conceptIds.Next();
-            newConcepts[name] = id;
-            batch.Add(new Mutation.PutConcept(new ConceptRecord(id, name, NameVector.For(name, Dimension), RecordCodec.EmptyMap)));
-            return id;
-        }
-
-        int Relation(string name)
-        {
-            if (_relations.TryGetId(name, out int id) || newRelations.TryGetValue(name, out id))
-            {
-                return id;
-            }
-
-            id = _relations.Count + newRelations.Count;
-            newRelations[name] = id;
-            batch.Add(new Mutation.PutRelation(new RelationRecord(id, name, null, false, false, -1, [])));
-            return id;
-        }
-
-        foreach (FactInput fact in facts)
-        {
-            int head = Concept(fact.Head), relation = Relation(fact.Relation), tail = Concept(fact.Tail);
-            var key = (head, relation, tail);
-            IReadOnlyDictionary<string, string>? payload = fact.Payload is { Count: > 0 } ? CopyMap(fact.Payload) : null;
-            EdgeRecord? existing = plannedEdges.GetValueOrDefault(key)
-                ?? (_edges.TryFind(head, relation, tail, out int stored) ? new EdgeRecord(stored, head, relation, tail, _edges.Weight(stored), _edges.Payload(stored)) : null);
-            if (existing is not null && existing.Weight.Equals(fact.Weight) && SameMap(payload ?? RecordCodec.EmptyMap, existing.Payload ?? RecordCodec.EmptyMap))
-            {
-                unchanged++;
-                continue;
-            }
-
-            var edge = new EdgeRecord(existing?.Id ?? edgeIds.Next(), head, relation, tail, fact.Weight, payload);
-            plannedEdges[key] = edge;
-            batch.Add(new Mutation.PutEdge(edge));
-            applied++;
-        }
-
-        int createdConcepts = newConcepts.Count, createdRelations = newRelations.Count;
-        return new Planned<WriteSummary>(batch, _ => new WriteSummary(applied, unchanged, createdConcepts, createdRelations));
+        var planner = new BatchPlanner(this);
+        WriteSummary summary = planner.AddFacts(facts);
+        return new Planned<WriteSummary>(planner.Batch, _ => summary);
     }
 
     private Result<Planned<WriteSummary>> PlanFactRemovals(IReadOnlyList<FactKey> facts)
@@ -355,10 +275,4 @@ public sealed partial class Collection
         int removed = edgeIds.Count;
         return new Planned<WriteSummary>(batch, _ => new WriteSummary(removed, facts.Count - removed));
     }
-
-    private static Dictionary<string, string> CopyMap(IReadOnlyDictionary<string, string>? map) =>
-        map is null ? [] : new Dictionary<string, string>(map, StringComparer.Ordinal);
-
-    private static bool SameMap(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b) =>
-        a.Count == b.Count && a.All(pair => b.TryGetValue(pair.Key, out string? value) && value == pair.Value);
 }

@@ -27,6 +27,7 @@ public sealed partial class Collection
     private readonly ConceptTable _concepts = new();
     private readonly RelationTable _relations = new();
     private readonly EdgeIndex _edges = new();
+    private readonly Dictionary<string, IngestMark> _ingestMarks = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly ReaderWriterLockSlim _state = new(LockRecursionPolicy.NoRecursion);
     private readonly ILogger _logger;
@@ -206,6 +207,10 @@ public sealed partial class Collection
                     }
 
                     break;
+                case Mutation.PutIngestMark { Mark: var mark }:
+                    _ingestMarks[mark.Session] = mark;
+                    store.Upsert(RecordKind.IngestMark, mark.Id, encoder.Encode(mark));
+                    break;
                 default:
                     throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
             }
@@ -256,6 +261,10 @@ public sealed partial class Collection
                     break;
                 case RecordKind.Edge:
                     _edges.Put(RecordCodec.DecodeEdge(bytes));
+                    break;
+                case RecordKind.IngestMark:
+                    IngestMark mark = RecordCodec.DecodeIngestMark(bytes);
+                    _ingestMarks[mark.Session] = mark;
                     break;
                 default:
                     throw new InvalidDataException($"unknown record kind {(byte)kind} (id {id}) in the state store of '{Name}'");

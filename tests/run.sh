@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 needed=()
-for package in python3-grpcio python3-grpc-tools; do
+for package in python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || needed+=("$package")
 done
 if ((${#needed[@]})); then

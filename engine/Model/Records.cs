@@ -138,3 +138,20 @@ public sealed record RelatedOptions(int MaxDepth = 4, int Limit = 1000)
 /// <param name="CreatedConcepts">Concepts created implicitly by facts naming them.</param>
 /// <param name="CreatedRelations">Relations created implicitly by facts naming them.</param>
 public sealed record WriteSummary(int Applied, int Unchanged, int CreatedConcepts = 0, int CreatedRelations = 0);
+
+/// <summary>One batch of a bulk ingest. <paramref name="Session"/> is chosen by the client and
+/// <paramref name="Sequence"/> increases by batch, so a resumed ingest can skip what is stored.</summary>
+public sealed record IngestBatch(string Session, long Sequence, IReadOnlyList<ConceptInput> Concepts, IReadOnlyList<FactInput> Facts);
+
+/// <summary>An item of an ingest batch that was skipped, and why.</summary>
+/// <param name="Field">The item, as <c>concepts[i]…</c> or <c>facts[i]…</c>.</param>
+/// <param name="Message">Why it was skipped.</param>
+public sealed record IngestRejection(string Field, string Message);
+
+/// <summary>What an ingest batch did.</summary>
+/// <param name="AlreadyApplied">The session's batch with this sequence (or a later one) was already
+/// durable, so nothing was written.</param>
+/// <param name="Concepts">Concept upserts applied and unchanged.</param>
+/// <param name="Facts">Facts applied and unchanged (duplicates), with implicitly created names.</param>
+/// <param name="Rejected">Items skipped as invalid; the rest of the batch was applied.</param>
+public sealed record IngestResult(bool AlreadyApplied, WriteSummary Concepts, WriteSummary Facts, IReadOnlyList<IngestRejection> Rejected);

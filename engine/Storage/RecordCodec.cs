@@ -18,6 +18,7 @@ internal static class RecordCodec
         PutRelation = 3,
         PutEdge = 4,
         DeleteEdge = 5,
+        PutIngestMark = 6,
     }
 
     public static byte[] EncodeBatch(IReadOnlyList<Mutation> batch)
@@ -51,6 +52,10 @@ internal static class RecordCodec
                         writer.Write((byte)MutationTag.DeleteEdge);
                         writer.Write(delete.Id);
                         break;
+                    case Mutation.PutIngestMark put:
+                        writer.Write((byte)MutationTag.PutIngestMark);
+                        Write(writer, put.Mark);
+                        break;
                     default:
                         throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
                 }
@@ -81,6 +86,7 @@ internal static class RecordCodec
                 MutationTag.PutRelation => new Mutation.PutRelation(ReadRelation(reader)),
                 MutationTag.PutEdge => new Mutation.PutEdge(ReadEdge(reader)),
                 MutationTag.DeleteEdge => new Mutation.DeleteEdge(reader.ReadInt32()),
+                MutationTag.PutIngestMark => new Mutation.PutIngestMark(ReadIngestMark(reader)),
                 _ => throw new InvalidDataException($"unknown mutation tag {(byte)tag}"),
             });
         }
@@ -93,6 +99,8 @@ internal static class RecordCodec
     public static RelationRecord DecodeRelation(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, ReadRelation);
 
     public static EdgeRecord DecodeEdge(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, ReadEdge);
+
+    public static IngestMark DecodeIngestMark(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, ReadIngestMark);
 
     private static T DecodeWith<T>(ReadOnlySpan<byte> bytes, Func<BinaryReader, T> read)
     {
@@ -157,6 +165,15 @@ internal static class RecordCodec
 
     private static EdgeRecord ReadEdge(BinaryReader reader) =>
         new(reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadSingle(), ReadMap(reader));
+
+    internal static void Write(BinaryWriter writer, IngestMark mark)
+    {
+        writer.Write(mark.Id);
+        writer.Write(mark.Session);
+        writer.Write(mark.Sequence);
+    }
+
+    private static IngestMark ReadIngestMark(BinaryReader reader) => new(reader.ReadInt32(), reader.ReadString(), reader.ReadInt64());
 
     private static void WriteVector(BinaryWriter writer, float[]? vector)
     {

@@ -34,6 +34,13 @@ internal sealed class RecordEncoder : IDisposable
         return Written;
     }
 
+    public ReadOnlySpan<byte> Encode(IngestMark mark)
+    {
+        Reset();
+        RecordCodec.Write(_writer, mark);
+        return Written;
+    }
+
     private ReadOnlySpan<byte> Written
     {
         get

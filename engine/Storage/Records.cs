@@ -30,7 +30,13 @@ internal abstract record Mutation
     internal sealed record PutEdge(EdgeRecord Edge) : Mutation;
 
     internal sealed record DeleteEdge(int Id) : Mutation;
+
+    internal sealed record PutIngestMark(IngestMark Mark) : Mutation;
 }
+
+/// <summary>The last durable batch sequence of one bulk-ingest session, so a resumed ingest skips
+/// what is already stored. Logged in the same entry as the batch it marks.</summary>
+internal sealed record IngestMark(int Id, string Session, long Sequence);
 
 /// <summary>Record kinds; the first byte of every state-store key.</summary>
 internal enum RecordKind : byte
@@ -38,4 +44,5 @@ internal enum RecordKind : byte
     Concept = 1,
     Relation = 2,
     Edge = 3,
+    IngestMark = 4,
 }

@@ -1,3 +1,4 @@
+using AssocDB.Engine.Model;
 using static TorchSharp.torch;
 
 namespace AssocDB.Engine.Vectors;
@@ -5,28 +6,59 @@ namespace AssocDB.Engine.Vectors;
 /// <summary>
 /// The concept matrix <c>W [capacity, d]</c>: one tensor on the device whose row <c>i</c> is the
 /// vector of concept id <c>i</c>, exactly as stored (so reads are bit-exact). It is the single owner
-/// of that tensor. Rows that are free (never set, or removed) are tracked host-side and are never
-/// returned by search.
+/// of that tensor and of the per-row data search needs alongside it. Rows that are free (never set,
+/// or removed) are tracked host-side and are never returned by search.
 /// </summary>
 /// <remarks>
-/// Not thread-safe on its own: the owning collection mutates it under its write lock and reads it
-/// under its read lock. Growth doubles the capacity, so a run of inserts costs amortized O(1)
-/// copies per row.
+/// <para>Not thread-safe on its own: the owning collection mutates it under its write lock and reads
+/// it (searches included) under its read lock. Growth doubles the capacity, so a run of inserts costs
+/// amortized O(1) copies per row.</para>
+/// <para>W is never normalized in place, because reads must return what was written. Instead each
+/// row keeps a norm and a metric-specific scale and offset, so every kernel scores a row as
+/// <c>(w·q̃)·scale + offset − qOffset</c> (see <see cref="QueryBatch"/>). A removed row's offset is
+/// −∞ on the device, so device-side kernels rank it last without a separate mask.</para>
+/// <para>With a <see cref="StoragePrecision"/> other than float32 the matrix also keeps a search copy
+/// of the normalized rows <c>w/‖w‖</c> in that element type, which the low-precision GEMM kernel
+/// scans before it re-ranks candidates in float32 against W. W itself stays float32: it is the
+/// source of truth for reads and for exact scores, so lowering precision speeds search up but does
+/// not shrink memory.</para>
 /// </remarks>
 public sealed class ConceptMatrix : IDisposable
 {
     private Tensor _weights;
+    private Tensor _normsOnDevice;
+    private Tensor _scalesOnDevice;
+    private Tensor _offsetsOnDevice;
+    private Tensor? _searchCopy;
     private bool[] _live;
+    private float[] _norms;
+    private float[] _scales;
+    private float[] _offsets;
 
-    /// <summary>Creates an empty matrix of the given dimension on a device.</summary>
+    /// <summary>Creates an empty float32 matrix scored by cosine similarity.</summary>
     public ConceptMatrix(int dimension, Device device, int initialCapacity = 1024)
+        : this(dimension, device, Metric.Cosine, StoragePrecision.Float32, initialCapacity)
+    {
+    }
+
+    /// <summary>Creates an empty matrix of the given dimension, metric and search precision on a device.</summary>
+    public ConceptMatrix(int dimension, Device device, Metric metric, StoragePrecision precision, int initialCapacity = 1024)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(initialCapacity, 1);
         Dimension = dimension;
         Device = device;
+        Metric = metric;
+        Precision = precision;
         _weights = zeros(initialCapacity, dimension, ScalarType.Float32, device);
+        _normsOnDevice = zeros(initialCapacity, ScalarType.Float32, device);
+        _scalesOnDevice = zeros(initialCapacity, ScalarType.Float32, device);
+        _offsetsOnDevice = full(initialCapacity, float.NegativeInfinity, ScalarType.Float32, device);
+        _searchCopy = SearchCopyType is { } type ? zeros(initialCapacity, dimension, type, device) : null;
         _live = new bool[initialCapacity];
+        _norms = new float[initialCapacity];
+        _scales = new float[initialCapacity];
+        _offsets = new float[initialCapacity];
     }
 
     /// <summary>Vector dimension d.</summary>
@@ -34,6 +66,12 @@ public sealed class ConceptMatrix : IDisposable
 
     /// <summary>The device the matrix lives on.</summary>
     public Device Device { get; }
+
+    /// <summary>How rows are scored against a query.</summary>
+    public Metric Metric { get; }
+
+    /// <summary>Element type of the search copy (float32: no copy, search reads W directly).</summary>
+    public StoragePrecision Precision { get; }
 
     /// <summary>Rows allocated on the device.</summary>
     public int Capacity => _live.Length;
@@ -44,8 +82,43 @@ public sealed class ConceptMatrix : IDisposable
     /// <summary>One past the highest row ever set; search never looks beyond it.</summary>
     public int RowLimit { get; private set; }
 
+    /// <summary>Counts writes, so a reader can tell that what it derived from the matrix is stale.</summary>
+    public long Version { get; private set; }
+
     /// <summary>The weights tensor. Borrowed: callers must not dispose or keep it across a write.</summary>
     internal Tensor Weights => _weights;
+
+    /// <summary>‖w‖ per row (0 for free rows), on the device. Borrowed like <see cref="Weights"/>.</summary>
+    internal Tensor NormsOnDevice => _normsOnDevice;
+
+    /// <summary>Per-row score scale on the device (see <see cref="QueryBatch"/>). Borrowed.</summary>
+    internal Tensor ScalesOnDevice => _scalesOnDevice;
+
+    /// <summary>Per-row score offset on the device, −∞ for free rows. Borrowed.</summary>
+    internal Tensor OffsetsOnDevice => _offsetsOnDevice;
+
+    /// <summary>Normalized rows in <see cref="Precision"/>, or null for float32. Borrowed.</summary>
+    internal Tensor? SearchCopy => _searchCopy;
+
+    /// <summary>Host copy of ‖w‖ per row; valid up to <see cref="RowLimit"/>.</summary>
+    internal ReadOnlySpan<float> Norms => _norms;
+
+    /// <summary>Host copy of the per-row score scale.</summary>
+    internal ReadOnlySpan<float> Scales => _scales;
+
+    /// <summary>Host copy of the per-row score offset (finite even for free rows; check <see cref="IsLive"/>).</summary>
+    internal ReadOnlySpan<float> Offsets => _offsets;
+
+    /// <summary>Host liveness per row.</summary>
+    internal ReadOnlySpan<bool> LiveRows => _live;
+
+    /// <summary>Whether W's memory can be read directly from the host (a contiguous CPU tensor).</summary>
+    internal bool IsHostResident => Device.type == TorchSharp.DeviceType.CPU && _weights.is_contiguous();
+
+    /// <summary>Pointer to row 0 of W in host memory. Valid only while <see cref="IsHostResident"/>
+    /// and until the next write (growth moves the tensor).</summary>
+    internal unsafe float* HostPointer =>
+        TensorMemory.Float32Pointer(_weights);
 
     /// <summary>Whether a row holds a live concept.</summary>
     public bool IsLive(int row) => row >= 0 && row < RowLimit && _live[row];
@@ -71,15 +144,47 @@ public sealed class ConceptMatrix : IDisposable
         }
 
         EnsureCapacity(maxRow + 1);
+        var norms = new float[rows.Length];
+        var scales = new float[rows.Length];
+        var offsets = new float[rows.Length];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            // The norm is summed in double so that it does not depend on summation order; every
+            // kernel reads the same rounded float afterwards.
+            double squared = 0;
+            foreach (float x in vectors.Slice(i * Dimension, Dimension))
+            {
+                squared += (double)x * x;
+            }
+
+            norms[i] = (float)Math.Sqrt(squared);
+            (scales[i], offsets[i]) = ScaleAndOffset(squared);
+        }
+
         using (NewDisposeScope())
         {
             Tensor source = tensor(vectors.ToArray(), [rows.Length, Dimension], ScalarType.Float32).to(Device);
             Tensor index = tensor(rows.ToArray(), ScalarType.Int64).to(Device);
+            Tensor normTensor = tensor(norms).to(Device);
             _weights.index_copy_(0, index, source);
+            _normsOnDevice.index_copy_(0, index, normTensor);
+            _scalesOnDevice.index_copy_(0, index, tensor(scales).to(Device));
+            _offsetsOnDevice.index_copy_(0, index, tensor(offsets).to(Device));
+            if (_searchCopy is not null)
+            {
+                // Normalized rows cannot overflow float16 and keep bfloat16's relative error uniform,
+                // which is what the re-rank bound in ChunkedGemmKernel assumes.
+                Tensor inverse = normTensor.clamp_min(float.Epsilon).reciprocal().unsqueeze(1);
+                _searchCopy.index_copy_(0, index, (source * inverse).to(_searchCopy.dtype));
+            }
         }
 
-        foreach (int row in rows)
+        for (int i = 0; i < rows.Length; i++)
         {
+            int row = rows[i];
+            _norms[row] = norms[i];
+            _scales[row] = scales[i];
+            _offsets[row] = offsets[i];
             if (!_live[row])
             {
                 _live[row] = true;
@@ -88,6 +193,7 @@ public sealed class ConceptMatrix : IDisposable
         }
 
         RowLimit = Math.Max(RowLimit, maxRow + 1);
+        Version++;
     }
 
     /// <summary>Writes one row.</summary>
@@ -103,10 +209,19 @@ public sealed class ConceptMatrix : IDisposable
 
         _live[row] = false;
         LiveCount--;
+        _norms[row] = 0;
+        _scales[row] = 0;
+        _offsets[row] = 0;
         using (NewDisposeScope())
         {
             _weights[row].zero_();
+            _normsOnDevice[row].zero_();
+            _scalesOnDevice[row].zero_();
+            _offsetsOnDevice[row].fill_(float.NegativeInfinity);
+            _searchCopy?[row].zero_();
         }
+
+        Version++;
     }
 
     /// <summary>Copies a live row to a managed array.</summary>
@@ -133,6 +248,34 @@ public sealed class ConceptMatrix : IDisposable
         }
     }
 
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _weights.Dispose();
+        _normsOnDevice.Dispose();
+        _scalesOnDevice.Dispose();
+        _offsetsOnDevice.Dispose();
+        _searchCopy?.Dispose();
+    }
+
+    /// <summary>The metric's per-row constants: cosine divides by ‖w‖, l2 doubles the dot product and
+    /// subtracts ‖w‖² (the query's ‖q‖² is subtracted per query), dot uses the product as is.</summary>
+    private (float Scale, float Offset) ScaleAndOffset(double squaredNorm) => Metric switch
+    {
+        Metric.Cosine => (squaredNorm > 0 ? (float)(1.0 / Math.Sqrt(squaredNorm)) : 0f, 0f),
+        Metric.Dot => (1f, 0f),
+        Metric.L2 => (2f, (float)-squaredNorm),
+        _ => throw new InvalidOperationException($"unknown metric {Metric}"),
+    };
+
+    private ScalarType? SearchCopyType => Precision switch
+    {
+        StoragePrecision.Float32 => null,
+        StoragePrecision.Float16 => ScalarType.Float16,
+        StoragePrecision.BFloat16 => ScalarType.BFloat16,
+        _ => throw new InvalidOperationException($"unknown precision {Precision}"),
+    };
+
     private void EnsureCapacity(int rows)
     {
         if (rows <= Capacity)
@@ -140,23 +283,36 @@ public sealed class ConceptMatrix : IDisposable
             return;
         }
 
-        int capacity = Capacity;
+        int old = Capacity;
+        int capacity = old;
         while (capacity < rows)
         {
             capacity = checked(capacity * 2);
         }
 
-        Tensor grown = zeros(capacity, Dimension, ScalarType.Float32, Device);
-        using (NewDisposeScope())
+        _weights = Grow(_weights, zeros(capacity, Dimension, _weights.dtype, Device), old);
+        _normsOnDevice = Grow(_normsOnDevice, zeros(capacity, ScalarType.Float32, Device), old);
+        _scalesOnDevice = Grow(_scalesOnDevice, zeros(capacity, ScalarType.Float32, Device), old);
+        _offsetsOnDevice = Grow(_offsetsOnDevice, full(capacity, float.NegativeInfinity, ScalarType.Float32, Device), old);
+        if (_searchCopy is not null)
         {
-            grown.narrow(0, 0, Capacity).copy_(_weights);
+            _searchCopy = Grow(_searchCopy, zeros(capacity, Dimension, _searchCopy.dtype, Device), old);
         }
 
-        _weights.Dispose();
-        _weights = grown;
         Array.Resize(ref _live, capacity);
+        Array.Resize(ref _norms, capacity);
+        Array.Resize(ref _scales, capacity);
+        Array.Resize(ref _offsets, capacity);
     }
 
-    /// <inheritdoc />
-    public void Dispose() => _weights.Dispose();
+    private static Tensor Grow(Tensor current, Tensor grown, int rows)
+    {
+        using (NewDisposeScope())
+        {
+            grown.narrow(0, 0, rows).copy_(current);
+        }
+
+        current.Dispose();
+        return grown;
+    }
 }

@@ -27,7 +27,6 @@ if (!database.GetCollection(CrashBatches.Collection).IsOk)
 }
 
 Collection collection = database.GetCollection(CrashBatches.Collection).Value;
-Console.WriteLine("READY");
 while (true)
 {
     Result<WriteSummary> result = batch % 2 == 0

@@ -1,0 +1,362 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.Intrinsics;
+using System.Text.Json;
+using AssocDB.Engine.Vectors;
+using static TorchSharp.torch;
+
+namespace AssocDB.Benchmarks;
+
+/// <summary>
+/// The end-to-end kernel bench: on one matrix (default n = 1 M, d = 128, cosine over unit vectors)
+/// it measures the memory-bandwidth ceiling (reading W once), one query on the scan, a batch on the
+/// GEMM path, the machine's GEMM peaks, memory, and FAISS IndexFlatIP on the same data; it prints a
+/// table with the target ratios and writes JSON and a PNG.
+/// </summary>
+internal static class KernelBench
+{
+    private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
+
+    public static int Run(string[] args)
+    {
+        int rows = IntOption(args, "--rows", 1_000_000);
+        int d = IntOption(args, "--dim", 128);
+        int batchSize = IntOption(args, "--batch", 256);
+        int k = IntOption(args, "--k", 10);
+        int memoryQueries = IntOption(args, "--memory-queries", 10_000);
+        string outDir = StringOption(args, "--out", Path.Combine("benchmarks", "results"));
+        bool faiss = !args.Contains("--no-faiss");
+        Directory.CreateDirectory(outDir);
+
+        Console.WriteLine($"kernel bench: n={rows:N0} d={d} k={k} batch={batchSize} cores={Environment.ProcessorCount} torch threads={get_num_threads()} Vector512={Vector512.IsHardwareAccelerated}");
+        float[] vectors = BenchData.UnitVectors(rows, d, seed: 42);
+        float[] queries = BenchData.UnitVectors(batchSize, d, seed: 7);
+        long rssBefore = Rss();
+        using ConceptMatrix matrix = BenchData.Matrix(vectors, d);
+        GC.Collect();
+        long rssMatrix = Rss() - rssBefore;
+        long wBytes = (long)rows * d * sizeof(float);
+
+        var search = new VectorSearch();
+        double readW = Best(7, () => ReadOnce(matrix));
+        double scanOne = Median(21, j => search.Scan.Search(matrix, queries.AsSpan((j % batchSize) * d, d), k));
+        double torchOne = Median(7, j => TorchTopK(matrix, queries.AsSpan((j % batchSize) * d, d), k));
+        ISearchKernel batchKernel = search.KernelFor(matrix, batchSize);
+        SearchHits[] batchHits = [];
+        double batchMs = Best(3, () => batchHits = search.Search(matrix, queries, k).Value);
+        long fallbacks = search.Gemm.FallbackQueries;
+        double torchBatch = Best(1, () => search.Device.Search(matrix, queries, k));
+        SearchHits[] exact = search.Scan.Search(matrix, queries, k);
+        double agreement = Agreement(batchHits, exact.Select(h => h.Rows).ToArray(), k);
+
+        double peakF32 = GemmPeak(ScalarType.Float32);
+        double peakBf16 = GemmPeak(ScalarType.BFloat16);
+        double batchGflops = 2.0 * rows * d * batchSize / (batchMs * 1e6);
+        double peakUsed = batchKernel is ChunkedGemmKernel gemm && gemm.CoarseType == Engine.Model.StoragePrecision.Float16 ? double.NaN : peakBf16;
+
+        (double growthMb, long rssAfterWarmup) = MemoryGrowth(search, matrix, queries, d, k, memoryQueries);
+
+        FaissResult? peer = faiss ? RunFaiss(vectors, queries, d, k, outDir) : null;
+        double faissAgreement = peer is null ? double.NaN : Agreement(batchHits, peer.BatchIds, k);
+
+        var result = new Dictionary<string, object?>
+        {
+            ["rows"] = rows, ["dim"] = d, ["k"] = k, ["batch"] = batchSize, ["cores"] = Environment.ProcessorCount,
+            ["w_bytes"] = wBytes,
+            ["read_w_ms"] = readW, ["read_w_gbps"] = wBytes / (readW * 1e6),
+            ["scan_one_ms"] = scanOne, ["scan_one_gbps"] = wBytes / (scanOne * 1e6),
+            ["torch_one_ms"] = torchOne,
+            ["batch_kernel"] = batchKernel.Name, ["batch_ms"] = batchMs, ["batch_gflops"] = batchGflops,
+            ["batch_fallback_queries"] = fallbacks, ["batch_agreement_with_scan"] = agreement,
+            ["torch_batch_ms"] = torchBatch,
+            ["peak_f32_gflops"] = peakF32, ["peak_bf16_gflops"] = peakBf16,
+            ["matrix_rss_mb"] = rssMatrix / 1e6, ["rss_after_warmup_mb"] = rssAfterWarmup / 1e6,
+            ["memory_queries"] = memoryQueries, ["rss_growth_mb"] = growthMb,
+            ["faiss"] = peer is null ? null : new Dictionary<string, object>
+            {
+                ["version"] = peer.Version, ["threads"] = peer.Threads, ["single_ms"] = peer.SingleMs, ["batch_ms"] = peer.BatchMs,
+                ["batch_agreement"] = faissAgreement,
+            },
+        };
+
+        PrintTable(result, peer, readW, scanOne, batchMs, batchGflops, peakUsed, peakF32, wBytes);
+        string json = Path.Combine(outDir, "kernels.json");
+        File.WriteAllText(json, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"wrote {json}");
+        RunPython("plot_kernels.py", json);
+        return 0;
+    }
+
+    private static void PrintTable(
+        Dictionary<string, object?> r, FaissResult? peer, double readW, double scanOne, double batchMs, double batchGflops, double peakUsed, double peakF32, long wBytes)
+    {
+        string Ratio(double value, double target) => $"{value:0.00} (target ≥ {target}) {(value >= target ? "met" : "MISSED")}";
+        Console.WriteLine();
+        Console.WriteLine($"{"measure",-44} {"value",14}");
+        Console.WriteLine(new string('-', 60));
+        Console.WriteLine($"{"read W once",-44} {readW,10:0.00} ms  {wBytes / (readW * 1e6),6:0.0} GB/s");
+        Console.WriteLine($"{"one query, scan",-44} {scanOne,10:0.00} ms  {wBytes / (scanOne * 1e6),6:0.0} GB/s");
+        Console.WriteLine($"{"one query, torch mv+topk (reference)",-44} {r["torch_one_ms"],10:0.00} ms");
+        Console.WriteLine($"{"batch, " + r["batch_kernel"],-44} {batchMs,10:0.00} ms  {batchGflops,6:0.0} GFLOP/s");
+        Console.WriteLine($"{"batch, torch f32 mm+topk (reference)",-44} {r["torch_batch_ms"],10:0.00} ms");
+        Console.WriteLine($"{"batch queries that fell back to the scan",-44} {r["batch_fallback_queries"],10}");
+        Console.WriteLine($"{"batch agreement with exact scan (top-k ids)",-44} {r["batch_agreement_with_scan"],10:P2}");
+        Console.WriteLine($"{"peak GEMM f32 / bf16",-44} {peakF32,10:0.0} / {r["peak_bf16_gflops"]:0.0} GFLOP/s");
+        Console.WriteLine($"{"matrix memory (RSS delta; W = " + (wBytes / 1e6).ToString("0", Invariant) + " MB)",-44} {r["matrix_rss_mb"],10:0.0} MB");
+        Console.WriteLine($"{"RSS growth over " + r["memory_queries"] + " queries",-44} {r["rss_growth_mb"],10:0.0} MB");
+        if (peer is not null)
+        {
+            Console.WriteLine($"{"FAISS IndexFlatIP one query / batch",-44} {peer.SingleMs,10:0.00} / {peer.BatchMs:0.00} ms ({peer.Threads} threads, {peer.Version})");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("targets");
+        Console.WriteLine($"  one query / read-W bandwidth:   {Ratio(readW / scanOne, 0.75)}");
+        if (peer is not null)
+        {
+            Console.WriteLine($"  one query speed-up over FAISS:  {Ratio(peer.SingleMs / scanOne, 4)}");
+            Console.WriteLine($"  batch speed-up over FAISS:      {Ratio(peer.BatchMs / batchMs, 20)}");
+        }
+
+        Console.WriteLine($"  batch / GEMM peak of its type:  {Ratio(batchGflops / peakUsed, 0.30)}");
+    }
+
+    /// <summary>Reads every float of W once, in parallel like the scan: the bandwidth ceiling.</summary>
+    private static unsafe float ReadOnce(ConceptMatrix matrix)
+    {
+        float* w = matrix.HostPointer;
+        long total = (long)matrix.RowLimit * matrix.Dimension;
+        int workers = Environment.ProcessorCount;
+        var sums = new float[workers];
+        Parallel.For(0, workers, worker =>
+        {
+            long start = total * worker / workers & ~63L;
+            long end = worker == workers - 1 ? total : total * (worker + 1) / workers & ~63L;
+            Vector512<float> a = Vector512<float>.Zero, b = a, c = a, e = a;
+            long i = start;
+            for (; i + 64 <= end; i += 64)
+            {
+                a += Vector512.Load(w + i);
+                b += Vector512.Load(w + i + 16);
+                c += Vector512.Load(w + i + 32);
+                e += Vector512.Load(w + i + 48);
+            }
+
+            float sum = Vector512.Sum(a + b + c + e);
+            for (; i < end; i++)
+            {
+                sum += w[i];
+            }
+
+            sums[worker] = sum;
+        });
+        return sums.Sum();
+    }
+
+    /// <summary>The naive device-style baseline: one matmul and a topk over all n scores.</summary>
+    private static long[] TorchTopK(ConceptMatrix matrix, ReadOnlySpan<float> query, int k)
+    {
+        using var scope = NewDisposeScope();
+        Tensor q = tensor(query.ToArray());
+        return matrix.Weights.narrow(0, 0, matrix.RowLimit).mv(q).topk(k).indexes.data<long>().ToArray();
+    }
+
+    /// <summary>Best GFLOP/s of a 2048³ matmul in an element type (two warm-ups first).</summary>
+    private static double GemmPeak(ScalarType type)
+    {
+        const int N = 2048;
+        using var scope = NewDisposeScope();
+        Tensor a = randn(N, N).to(type);
+        Tensor b = randn(N, N).to(type);
+        double best = Best(4, () =>
+        {
+            using var step = NewDisposeScope();
+            return a.mm(b).shape[0];
+        });
+        return 2.0 * N * N * N / (best * 1e6);
+    }
+
+    /// <summary>Runs <paramref name="queries"/> searches (single-query scans and GEMM batches, as
+    /// served) after a warm-up and returns the resident-set growth in MB.</summary>
+    private static (double GrowthMb, long RssAfterWarmup) MemoryGrowth(VectorSearch search, ConceptMatrix matrix, float[] batch, int d, int k, int queries)
+    {
+        int batchSize = batch.Length / d;
+        for (int j = 0; j < 50; j++)
+        {
+            search.Search(matrix, batch.AsSpan((j % batchSize) * d, d), k);
+        }
+
+        search.Search(matrix, batch, k);
+        GC.Collect();
+        long before = Rss();
+        int done = 0;
+        var watch = Stopwatch.StartNew();
+        // A fifth of the queries one by one (scan), the rest in full batches (GEMM).
+        for (; done < queries / 5; done++)
+        {
+            search.Search(matrix, batch.AsSpan((done % batchSize) * d, d), k);
+        }
+
+        for (; done + batchSize <= queries; done += batchSize)
+        {
+            search.Search(matrix, batch, k);
+        }
+
+        for (; done < queries; done++)
+        {
+            search.Search(matrix, batch.AsSpan((done % batchSize) * d, d), k);
+        }
+
+        GC.Collect();
+        long after = Rss();
+        Console.WriteLine($"memory run: {queries:N0} queries in {watch.Elapsed.TotalSeconds:0.0} s");
+        return ((after - before) / 1e6, before);
+    }
+
+    private sealed record FaissResult(string Version, int Threads, double SingleMs, double BatchMs, int[][] BatchIds);
+
+    private static FaissResult? RunFaiss(float[] vectors, float[] queries, int d, int k, string outDir)
+    {
+        string temp = Directory.CreateTempSubdirectory("assocdb-faiss-").FullName;
+        try
+        {
+            string data = Path.Combine(temp, "w.f32");
+            string query = Path.Combine(temp, "q.f32");
+            string output = Path.Combine(temp, "faiss.json");
+            WriteFloats(data, vectors);
+            WriteFloats(query, queries);
+            if (!RunPython("faiss_peer.py", $"--data {data} --queries {query} --dim {d} --k {k} --out {output}"))
+            {
+                return null;
+            }
+
+            using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(output));
+            JsonElement root = doc.RootElement;
+            File.WriteAllText(Path.Combine(outDir, "faiss.json"), File.ReadAllText(output));
+            return new FaissResult(
+                root.GetProperty("faiss_version").GetString() ?? "?",
+                root.GetProperty("threads").GetInt32(),
+                root.GetProperty("single_ms").GetDouble(),
+                root.GetProperty("batch_ms").GetDouble(),
+                root.GetProperty("batch_ids").EnumerateArray().Select(row => row.EnumerateArray().Select(e => e.GetInt32()).ToArray()).ToArray());
+        }
+        finally
+        {
+            Directory.Delete(temp, recursive: true);
+        }
+    }
+
+    private static void WriteFloats(string path, float[] values)
+    {
+        using var stream = File.Create(path);
+        stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+    }
+
+    /// <summary>Runs a script next to this bench with Debian's python (which has faiss and matplotlib).</summary>
+    private static bool RunPython(string script, string arguments)
+    {
+        string path = Path.Combine(ScriptDirectory(), script);
+        var info = new ProcessStartInfo("/usr/bin/python3", $"{path} {arguments}") { UseShellExecute = false };
+        try
+        {
+            using Process process = Process.Start(info) ?? throw new InvalidOperationException("no process");
+            process.WaitForExit();
+            if (process.ExitCode != 0)
+            {
+                Console.WriteLine($"{script} failed with exit code {process.ExitCode}");
+            }
+
+            return process.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            Console.WriteLine($"{script} skipped: {e.Message} (apt-get install -y python3-faiss libopenblas0-pthread python3-matplotlib)");
+            return false;
+        }
+    }
+
+    private static string ScriptDirectory()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, "benchmarks");
+            if (File.Exists(Path.Combine(candidate, "faiss_peer.py")))
+            {
+                return candidate;
+            }
+        }
+
+        throw new DirectoryNotFoundException("benchmarks/faiss_peer.py not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>Fraction of reference ids found in the hits' top-k, over all queries.</summary>
+    private static double Agreement(SearchHits[] hits, int[][] reference, int k)
+    {
+        long found = 0, total = 0;
+        for (int j = 0; j < hits.Length; j++)
+        {
+            var ours = new HashSet<int>(hits[j].Rows);
+            foreach (int row in reference[j].Take(k))
+            {
+                found += ours.Contains(row) ? 1 : 0;
+                total++;
+            }
+        }
+
+        return total == 0 ? double.NaN : (double)found / total;
+    }
+
+    private static long Rss()
+    {
+        foreach (string line in File.ReadLines("/proc/self/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], Invariant) * 1024;
+            }
+        }
+
+        return Environment.WorkingSet;
+    }
+
+    private static double Best<T>(int runs, Func<T> action)
+    {
+        action();
+        double best = double.MaxValue;
+        for (int i = 0; i < runs; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            action();
+            best = Math.Min(best, watch.Elapsed.TotalMilliseconds);
+        }
+
+        return best;
+    }
+
+    private static double Median<T>(int runs, Func<int, T> action)
+    {
+        action(0);
+        var times = new double[runs];
+        for (int i = 0; i < runs; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            action(i);
+            times[i] = watch.Elapsed.TotalMilliseconds;
+        }
+
+        Array.Sort(times);
+        return times[runs / 2];
+    }
+
+    private static int IntOption(string[] args, string name, int fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], Invariant) : fallback;
+    }
+
+    private static string StringOption(string[] args, string name, string fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+}

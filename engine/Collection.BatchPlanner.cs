@@ -1,0 +1,127 @@
+using AssocDB.Engine.Graph;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+using AssocDB.Engine.Vectors;
+
+namespace AssocDB.Engine;
+
+public sealed partial class Collection
+{
+    /// <summary>
+    /// Resolves validated inputs of one write batch into mutations: names to ids (allocating new
+    /// ids once for the whole batch, so concepts and facts of one batch share the allocator),
+    /// duplicates within the batch and against the stored state to "unchanged". It reads the
+    /// collection's state, which only the writer (the caller) changes.
+    /// </summary>
+    private sealed class BatchPlanner(Collection owner)
+    {
+        private readonly IdAllocator _conceptIds = new(owner._concepts.FreeIds, owner._concepts.IdLimit);
+        private readonly IdAllocator _edgeIds = new(owner._edges.FreeIds, owner._edges.IdLimit);
+        private readonly Dictionary<string, ConceptRecord> _plannedConcepts = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int> _newRelations = new(StringComparer.Ordinal);
+        private readonly Dictionary<(int, int, int), EdgeRecord> _plannedEdges = [];
+
+        public List<Mutation> Batch { get; } = [];
+
+        public WriteSummary UpsertConcepts(IEnumerable<ConceptInput> concepts)
+        {
+            int applied = 0, unchanged = 0;
+            foreach (ConceptInput input in concepts)
+            {
+                ConceptRecord? current = _plannedConcepts.GetValueOrDefault(input.Name) ?? owner.CurrentConcept(input.Name);
+                ConceptRecord record;
+                if (current is null)
+                {
+                    record = new ConceptRecord(_conceptIds.Next(), input.Name, (float[]?)input.Vector?.Clone() ?? NameVector.For(input.Name, owner.Dimension), CopyMap(input.Metadata));
+                }
+                else
+                {
+                    bool sameVector = input.Vector is null || input.Vector.AsSpan().SequenceEqual(current.Vector);
+                    bool sameMetadata = input.Metadata is null || SameMap(input.Metadata, current.Metadata);
+                    if (sameVector && sameMetadata)
+                    {
+                        unchanged++;
+                        continue;
+                    }
+
+                    record = current with
+                    {
+                        Vector = (float[]?)input.Vector?.Clone() ?? current.Vector,
+                        Metadata = input.Metadata is null ? current.Metadata : CopyMap(input.Metadata),
+                    };
+                }
+
+                _plannedConcepts[input.Name] = record;
+                Batch.Add(new Mutation.PutConcept(record));
+                applied++;
+            }
+
+            return new WriteSummary(applied, unchanged);
+        }
+
+        public WriteSummary AddFacts(IEnumerable<FactInput> facts)
+        {
+            int applied = 0, unchanged = 0, conceptsBefore = _plannedConcepts.Count, relationsBefore = _newRelations.Count;
+            foreach (FactInput fact in facts)
+            {
+                int head = ConceptId(fact.Head), relation = RelationId(fact.Relation), tail = ConceptId(fact.Tail);
+                var key = (head, relation, tail);
+                IReadOnlyDictionary<string, string>? payload = fact.Payload is { Count: > 0 } ? CopyMap(fact.Payload) : null;
+                EdgeRecord? existing = _plannedEdges.GetValueOrDefault(key)
+                    ?? (owner._edges.TryFind(head, relation, tail, out int stored)
+                        ? new EdgeRecord(stored, head, relation, tail, owner._edges.Weight(stored), owner._edges.Payload(stored))
+                        : null);
+                if (existing is not null && existing.Weight.Equals(fact.Weight) && SameMap(payload ?? RecordCodec.EmptyMap, existing.Payload ?? RecordCodec.EmptyMap))
+                {
+                    unchanged++;
+                    continue;
+                }
+
+                var edge = new EdgeRecord(existing?.Id ?? _edgeIds.Next(), head, relation, tail, fact.Weight, payload);
+                _plannedEdges[key] = edge;
+                Batch.Add(new Mutation.PutEdge(edge));
+                applied++;
+            }
+
+            return new WriteSummary(applied, unchanged, _plannedConcepts.Count - conceptsBefore, _newRelations.Count - relationsBefore);
+        }
+
+        /// <summary>The id of a stored or planned concept; a new name becomes a concept with its name vector.</summary>
+        private int ConceptId(string name)
+        {
+            if (_plannedConcepts.TryGetValue(name, out ConceptRecord? planned))
+            {
+                return planned.Id;
+            }
+
+            if (owner._concepts.TryGetId(name, out int id))
+            {
+                return id;
+            }
+
+            var record = new ConceptRecord(_conceptIds.Next(), name, NameVector.For(name, owner.Dimension), RecordCodec.EmptyMap);
+            _plannedConcepts[name] = record;
+            Batch.Add(new Mutation.PutConcept(record));
+            return record.Id;
+        }
+
+        private int RelationId(string name)
+        {
+            if (owner._relations.TryGetId(name, out int id) || _newRelations.TryGetValue(name, out id))
+            {
+                return id;
+            }
+
+            id = owner._relations.Count + _newRelations.Count;
+            _newRelations[name] = id;
+            Batch.Add(new Mutation.PutRelation(new RelationRecord(id, name, null, false, false, -1, [])));
+            return id;
+        }
+
+        private static Dictionary<string, string> CopyMap(IReadOnlyDictionary<string, string>? map) =>
+            map is null ? [] : new Dictionary<string, string>(map, StringComparer.Ordinal);
+
+        private static bool SameMap(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b) =>
+            a.Count == b.Count && a.All(pair => b.TryGetValue(pair.Key, out string? value) && value == pair.Value);
+    }
+}

@@ -1,0 +1,77 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+
+namespace AssocDB.Engine;
+
+public sealed partial class Collection
+{
+    /// <summary>
+    /// The bulk path: applies one batch of a resumable ingest. Invalid items are skipped and
+    /// reported instead of failing the batch; the valid ones are logged in one entry together with
+    /// the session's new sequence mark, so after any crash either both are durable or neither is.
+    /// A sequence at or below the session's last durable one is answered as already applied,
+    /// without writing, which makes resending after a dropped connection harmless.
+    /// </summary>
+    public Task<Result<IngestResult>> IngestAsync(IngestBatch batch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(batch.Concepts);
+        ArgumentNullException.ThrowIfNull(batch.Facts);
+        return WriteAsync(() => PlanIngest(batch), cancellationToken);
+    }
+
+    /// <summary>The last durable sequence of an ingest session, or −1 when it has none.</summary>
+    public long LastIngestedSequence(string session) =>
+        ReadState(() => _ingestMarks.TryGetValue(session, out IngestMark? mark) ? mark.Sequence : -1);
+
+    private Result<Planned<IngestResult>> PlanIngest(IngestBatch batch)
+    {
+        EngineError? error = Validation.Name(batch.Session, "session")
+            ?? (batch.Sequence < 0 ? EngineError.Invalid("sequence", $"is {batch.Sequence}; it must be ≥ 0") : null);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        if (_ingestMarks.TryGetValue(batch.Session, out IngestMark? mark) && batch.Sequence <= mark.Sequence)
+        {
+            var skipped = new IngestResult(true, new WriteSummary(0, batch.Concepts.Count), new WriteSummary(0, batch.Facts.Count), []);
+            return new Planned<IngestResult>([], _ => skipped);
+        }
+
+        var rejected = new List<IngestRejection>();
+        var concepts = new List<ConceptInput>(batch.Concepts.Count);
+        for (int i = 0; i < batch.Concepts.Count; i++)
+        {
+            if (ValidateConcept(batch.Concepts[i], i) is { } invalid)
+            {
+                rejected.Add(new IngestRejection(invalid.Field, invalid.Message));
+            }
+            else
+            {
+                concepts.Add(batch.Concepts[i]);
+            }
+        }
+
+        var facts = new List<FactInput>(batch.Facts.Count);
+        for (int i = 0; i < batch.Facts.Count; i++)
+        {
+            if (ValidateFact(batch.Facts[i], i) is { } invalid)
+            {
+                rejected.Add(new IngestRejection(invalid.Field, invalid.Message));
+            }
+            else
+            {
+                facts.Add(batch.Facts[i]);
+            }
+        }
+
+        var planner = new BatchPlanner(this);
+        WriteSummary conceptSummary = planner.UpsertConcepts(concepts);
+        WriteSummary factSummary = planner.AddFacts(facts);
+        int markId = mark?.Id ?? _ingestMarks.Count;
+        planner.Batch.Add(new Mutation.PutIngestMark(new IngestMark(markId, batch.Session, batch.Sequence)));
+        var result = new IngestResult(false, conceptSummary, factSummary, rejected);
+        return new Planned<IngestResult>(planner.Batch, _ => result);
+    }
+}

@@ -1,0 +1,134 @@
+namespace AssocDB.Engine.Vectors;
+
+/// <summary>
+/// A running top-k of (score, row) pairs: a binary min-heap whose root is the current worst kept
+/// entry, so rejecting a row costs one comparison against <see cref="Threshold"/>. Order is score
+/// descending, then row ascending, which makes results deterministic on ties.
+/// </summary>
+internal sealed class TopKCollector
+{
+    private readonly float[] _scores;
+    private readonly int[] _rows;
+
+    /// <summary>Creates an empty collector that keeps at most <paramref name="k"/> entries.</summary>
+    public TopKCollector(int k)
+    {
+        _scores = new float[k];
+        _rows = new int[k];
+    }
+
+    /// <summary>Entries kept so far.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>The capacity k.</summary>
+    public int K => _scores.Length;
+
+    /// <summary>The kept rows, in heap order (not sorted).</summary>
+    public ReadOnlySpan<int> Rows => _rows.AsSpan(0, Count);
+
+    /// <summary>A score must be at least this to be considered (−∞ until full).</summary>
+    public float Threshold => Count < _scores.Length ? float.NegativeInfinity : _scores[0];
+
+    /// <summary>Whether (a, rowA) ranks before (b, rowB).</summary>
+    public static bool Better(float a, int rowA, float b, int rowB) => a > b || (a == b && rowA < rowB);
+
+    /// <summary>Offers an entry; kept when the collector is not full or it beats the worst kept.
+    /// NaN scores are never kept.</summary>
+    public void Add(float score, int row)
+    {
+        if (float.IsNaN(score))
+        {
+            return;
+        }
+
+        if (Count < _scores.Length)
+        {
+            int i = Count++;
+            _scores[i] = score;
+            _rows[i] = row;
+            SiftUp(i);
+        }
+        else if (Better(score, row, _scores[0], _rows[0]))
+        {
+            _scores[0] = score;
+            _rows[0] = row;
+            SiftDown(0);
+        }
+    }
+
+    /// <summary>Offers every entry of another collector.</summary>
+    public void Merge(TopKCollector other)
+    {
+        for (int i = 0; i < other.Count; i++)
+        {
+            Add(other._scores[i], other._rows[i]);
+        }
+    }
+
+    /// <summary>The kept entries, best first.</summary>
+    public SearchHits ToHits()
+    {
+        var rows = _rows.AsSpan(0, Count).ToArray();
+        var scores = _scores.AsSpan(0, Count).ToArray();
+        var order = new int[Count];
+        for (int i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+        }
+
+        Array.Sort(order, (x, y) => Better(scores[x], rows[x], scores[y], rows[y]) ? -1 : Better(scores[y], rows[y], scores[x], rows[x]) ? 1 : 0);
+        var sortedRows = new int[Count];
+        var sortedScores = new float[Count];
+        for (int i = 0; i < order.Length; i++)
+        {
+            sortedRows[i] = rows[order[i]];
+            sortedScores[i] = scores[order[i]];
+        }
+
+        return new SearchHits(sortedRows, sortedScores);
+    }
+
+    private bool Worse(int i, int j) => Better(_scores[j], _rows[j], _scores[i], _rows[i]);
+
+    private void SiftUp(int i)
+    {
+        while (i > 0)
+        {
+            int parent = (i - 1) >> 1;
+            if (!Worse(i, parent))
+            {
+                return;
+            }
+
+            Swap(i, parent);
+            i = parent;
+        }
+    }
+
+    private void SiftDown(int i)
+    {
+        while (true)
+        {
+            int left = (2 * i) + 1;
+            if (left >= Count)
+            {
+                return;
+            }
+
+            int worst = left + 1 < Count && Worse(left + 1, left) ? left + 1 : left;
+            if (!Worse(worst, i))
+            {
+                return;
+            }
+
+            Swap(i, worst);
+            i = worst;
+        }
+    }
+
+    private void Swap(int i, int j)
+    {
+        (_scores[i], _scores[j]) = (_scores[j], _scores[i]);
+        (_rows[i], _rows[j]) = (_rows[j], _rows[i]);
+    }
+}

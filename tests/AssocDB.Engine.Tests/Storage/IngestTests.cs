@@ -1,0 +1,78 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Storage;
+
+// Guards the bulk path's contract: bad items are skipped and reported while the rest lands, a
+// batch and its session mark are durable together, and resending a batch after a restart is a no-op.
+public sealed class IngestTests : IAsyncLifetime
+{
+    private readonly TestDatabase _db = new();
+    private Collection _collection = null!;
+
+    public Task InitializeAsync()
+    {
+        _collection = _db.Create(dimension: 4);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    private static IngestBatch Batch(long sequence, params FactInput[] facts) => new("load-1", sequence, [], facts);
+
+    [Fact]
+    public async Task Invalid_items_are_reported_and_the_rest_is_stored()
+    {
+        IngestResult result = (await _collection.IngestAsync(new IngestBatch(
+            "load-1",
+            0,
+            [new ConceptInput("v", [1, 2, 3, 4]), new ConceptInput("w", [1, 2])],
+            [new FactInput("a", "r", "b"), new FactInput("a", "r", "c", float.NaN), new FactInput("v", "r", "a"), new FactInput("", "r", "x")]))).AssertOk();
+
+        Assert.False(result.AlreadyApplied);
+        Assert.Equal(["concepts[1].vector", "facts[1].weight", "facts[3].head"], result.Rejected.Select(rejection => rejection.Field));
+        Assert.Equal(new WriteSummary(1, 0), result.Concepts);
+        Assert.Equal(new WriteSummary(2, 0, 2, 1), result.Facts);
+        Assert.Equal([1f, 2, 3, 4], _collection.GetConcept("v").AssertOk().Vector);
+        Assert.Equal(2, _collection.Describe().FactCount);
+        Assert.Equal(0, _collection.LastIngestedSequence("load-1"));
+    }
+
+    [Fact]
+    public async Task A_resent_batch_after_a_restart_is_answered_as_already_applied()
+    {
+        (await _collection.IngestAsync(Batch(0, new FactInput("a", "r", "b")))).AssertOk();
+        (await _collection.IngestAsync(Batch(1, new FactInput("b", "r", "c")))).AssertOk();
+        await _db.ReopenAsync(checkpointOnClose: false);
+        _collection = _db.Get();
+
+        Assert.Equal(1, _collection.LastIngestedSequence("load-1"));
+        Assert.Equal(-1, _collection.LastIngestedSequence("another"));
+        IngestResult resent = (await _collection.IngestAsync(Batch(1, new FactInput("b", "r", "c"), new FactInput("never", "r", "stored")))).AssertOk();
+        Assert.True(resent.AlreadyApplied);
+        _collection.GetConcept("never").AssertError(ErrorCode.NotFound, "name");
+
+        (await _collection.IngestAsync(Batch(2, new FactInput("c", "r", "d")))).AssertOk();
+        await _db.ReopenAsync();
+        Assert.Equal(3, _db.Get().Describe().FactCount);
+        Assert.Equal(2, _db.Get().LastIngestedSequence("load-1"));
+    }
+
+    [Fact]
+    public async Task Concepts_and_facts_of_one_batch_share_new_ids_without_collision()
+    {
+        (await _collection.IngestAsync(new IngestBatch("s", 0, [new ConceptInput("x"), new ConceptInput("y")], [new FactInput("p", "r", "q"), new FactInput("x", "r", "p")]))).AssertOk();
+
+        int[] ids = new[] { "x", "y", "p", "q" }.Select(name => _collection.GetConcept(name).AssertOk().Id).ToArray();
+        Assert.Equal(ids.Length, ids.Distinct().Count());
+        Assert.Equal("p", Assert.Single(_collection.Related("x", "r").AssertOk()).Concept);
+    }
+
+    [Fact]
+    public async Task A_bad_session_or_sequence_refuses_the_whole_batch()
+    {
+        (await _collection.IngestAsync(new IngestBatch("", 0, [], [new FactInput("a", "r", "b")]))).AssertError(ErrorCode.InvalidArgument, "session");
+        (await _collection.IngestAsync(Batch(-1, new FactInput("a", "r", "b")))).AssertError(ErrorCode.InvalidArgument, "sequence");
+        Assert.Equal(0, _collection.Describe().FactCount);
+    }
+}

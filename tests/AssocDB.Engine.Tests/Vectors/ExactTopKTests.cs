@@ -1,0 +1,110 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Vectors;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace AssocDB.Engine.Tests.Vectors;
+
+// Guards exactness: every kernel, for every metric and storage precision, returns the float64
+// brute-force top-k (ties aside), also after deletes, overwrites and growth, with exclusions and filters.
+public sealed class ExactTopKTests
+{
+    private const int Dimension = 40;
+    private const int QueryCount = 12;
+
+    public static TheoryData<Metric, StoragePrecision> Cases()
+    {
+        var data = new TheoryData<Metric, StoragePrecision>();
+        foreach (Metric metric in Enum.GetValues<Metric>())
+        {
+            foreach (StoragePrecision precision in Enum.GetValues<StoragePrecision>())
+            {
+                data.Add(metric, precision);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Every_kernel_matches_float64_brute_force_through_deletes_and_growth(Metric metric, StoragePrecision precision)
+    {
+        var random = new Random((17 * (int)metric) + (int)precision);
+        // A tiny score budget forces many chunks, so the running candidate merge is exercised.
+        var bf16 = new ChunkedGemmKernel(coarseType: StoragePrecision.BFloat16, maxScoreElements: 4096);
+        var f16 = new ChunkedGemmKernel(coarseType: StoragePrecision.Float16, maxScoreElements: 4096);
+        var f32 = new ChunkedGemmKernel(coarseType: StoragePrecision.Float32, maxScoreElements: 4096);
+        ISearchKernel[] kernels = [new ScanKernel(), bf16, f16, f32, new TorchTopKKernel(maxScoreElements: 4096)];
+
+        using var matrix = new ConceptMatrix(Dimension, CPU, metric, precision, initialCapacity: 64);
+        float[] reference = new float[1600 * Dimension];
+        void Write(int[] rows)
+        {
+            float[] vectors = VectorFixtures.Gaussian(random, rows.Length, Dimension);
+            matrix.SetRows(rows, vectors);
+            for (int i = 0; i < rows.Length; i++)
+            {
+                vectors.AsSpan(i * Dimension, Dimension).CopyTo(reference.AsSpan(rows[i] * Dimension));
+            }
+        }
+
+        Write(Enumerable.Range(0, 600).ToArray());
+        CheckAll(kernels, matrix, reference, random, "initial");
+
+        for (int row = 0; row < 600; row += 7)
+        {
+            matrix.Remove(row);
+        }
+
+        Write(Enumerable.Range(0, 600).Where(r => r % 21 == 0).ToArray());
+        Write(Enumerable.Range(600, 1000).ToArray());
+        CheckAll(kernels, matrix, reference, random, "after deletes, overwrites and growth");
+
+        // The coarse pass must do the work: falling back to the scan for most queries would pass
+        // the exactness checks while leaving the GEMM path untested. 2 stages × 3 filters × 3 k.
+        const long searched = 2 * 3 * 3 * QueryCount;
+        Assert.True(bf16.FallbackQueries < searched / 4, $"bfloat16 fell back for {bf16.FallbackQueries} of {searched} queries");
+        Assert.True(f16.FallbackQueries < searched / 4, $"float16 fell back for {f16.FallbackQueries} of {searched} queries");
+        Assert.True(f32.FallbackQueries < searched / 4, $"float32 fell back for {f32.FallbackQueries} of {searched} queries");
+    }
+
+    private static void CheckAll(ISearchKernel[] kernels, ConceptMatrix matrix, float[] reference, Random random, string stage)
+    {
+        float[] queries = VectorFixtures.Gaussian(random, QueryCount, Dimension);
+        // A few queries are stored rows, whose own row must come first unless excluded.
+        int[] live = Enumerable.Range(0, matrix.RowLimit).Where(matrix.IsLive).ToArray();
+        for (int j = 0; j < 4; j++)
+        {
+            reference.AsSpan(live[random.Next(live.Length)] * Dimension, Dimension).CopyTo(queries.AsSpan(j * Dimension));
+        }
+
+        var exclude = Enumerable.Range(0, QueryCount)
+            .Select(j => (IReadOnlyCollection<int>)(j % 3 == 0 ? Enumerable.Range(0, 5).Select(_ => live[random.Next(live.Length)]).ToHashSet() : []))
+            .ToArray();
+        RowFilter allowed = RowFilter.FromPredicate(matrix.RowLimit, row => row % 2 == 1 || row % 5 == 0);
+        double tolerance = matrix.Metric == Metric.Cosine ? 1e-5 : 1e-3;
+
+        foreach ((SearchFilter filter, string name) in new[] { (SearchFilter.None, "plain"), (new SearchFilter(exclude), "exclude"), (new SearchFilter(exclude, allowed), "exclude+filter") })
+        {
+            var expected = Enumerable.Range(0, QueryCount).Select(j =>
+            {
+                IReadOnlySet<int> excluded = filter.Exclude is null ? new HashSet<int>() : (IReadOnlySet<int>)filter.Exclude[j];
+                return VectorFixtures.BruteForce(matrix, reference, queries.AsSpan(j * Dimension, Dimension),
+                    row => !excluded.Contains(row) && (filter.Allowed?.Contains(row) ?? true));
+            }).ToArray();
+            foreach (ISearchKernel kernel in kernels)
+            {
+                foreach (int k in new[] { 1, 10, 100 })
+                {
+                    SearchHits[] hits = kernel.Search(matrix, queries, k, filter);
+                    Assert.Equal(QueryCount, hits.Length);
+                    for (int j = 0; j < QueryCount; j++)
+                    {
+                        VectorFixtures.AssertExactTopK(hits[j], expected[j], k, tolerance, $"{kernel.Name} {stage} k={k} {name} query {j}");
+                    }
+                }
+            }
+        }
+    }
+}
