@@ -24,6 +24,9 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
     private readonly FileStream _lockFile;
     private readonly Dictionary<string, Collection> _collections = new(StringComparer.Ordinal);
     private readonly Lock _catalog = new();
+
+    /// <summary>Stateless search kernels shared by every collection.</summary>
+    private readonly VectorSearch _search = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _checkpointLoop;
     private bool _disposed;
@@ -100,7 +103,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
 
             if (name.StartsWith(CollectionPrefix, StringComparison.Ordinal))
             {
-                var collection = Collection.Open(directory, _options, _device, _loggerFactory.CreateLogger<Collection>());
+                var collection = Collection.Open(directory, _options, _device, _search, _loggerFactory.CreateLogger<Collection>());
                 _collections.Add(collection.Name, collection);
             }
         }
@@ -136,7 +139,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             Directory.CreateDirectory(staging);
             new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision).Write(staging);
             Directory.Move(staging, directory);
-            var collection = Collection.Open(directory, _options, _device, _loggerFactory.CreateLogger<Collection>());
+            var collection = Collection.Open(directory, _options, _device, _search, _loggerFactory.CreateLogger<Collection>());
             _collections.Add(spec.Name, collection);
             return collection.Describe();
         }

@@ -24,6 +24,7 @@ public sealed partial class Collection
     private readonly WriteAheadLog _log;
     private readonly StateStore _store;
     private readonly ConceptMatrix _matrix;
+    private readonly VectorSearch _search;
     private readonly ConceptTable _concepts = new();
     private readonly RelationTable _relations = new();
     private readonly EdgeIndex _edges = new();
@@ -33,14 +34,18 @@ public sealed partial class Collection
     private readonly ILogger _logger;
     private bool _closed;
 
-    private Collection(string directory, CollectionManifest manifest, DatabaseOptions options, torch.Device device, ILogger logger)
+    /// <summary>Counts applied batches; caches derived from the state compare it to know they are stale.</summary>
+    private long _stateVersion;
+
+    private Collection(string directory, CollectionManifest manifest, DatabaseOptions options, torch.Device device, VectorSearch search, ILogger logger)
     {
         Directory = directory;
         _manifest = manifest;
         _logger = logger;
         _log = new WriteAheadLog(Path.Combine(directory, "wal"), options.LogPageSizeBits);
         _store = new StateStore(Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes);
-        _matrix = new ConceptMatrix(manifest.Dimension, device);
+        _matrix = new ConceptMatrix(manifest.Dimension, device, manifest.Metric, manifest.Precision);
+        _search = search;
     }
 
     /// <summary>The collection's name.</summary>
@@ -54,9 +59,9 @@ public sealed partial class Collection
     /// <summary>Whether writes have reached the log since the last checkpoint.</summary>
     internal bool HasUncheckpointedWrites => _log.RetainedBytes > 0;
 
-    internal static Collection Open(string directory, DatabaseOptions options, torch.Device device, ILogger logger)
+    internal static Collection Open(string directory, DatabaseOptions options, torch.Device device, VectorSearch search, ILogger logger)
     {
-        var collection = new Collection(directory, CollectionManifest.Read(directory), options, device, logger);
+        var collection = new Collection(directory, CollectionManifest.Read(directory), options, device, search, logger);
         try
         {
             collection.Recover();
@@ -166,6 +171,7 @@ public sealed partial class Collection
 
     private void ApplyUnlocked(List<Mutation> batch)
     {
+        _stateVersion++;
         var pendingRows = new Dictionary<int, float[]>();
         using StateStore.Writer store = _store.BeginWrites();
         using var encoder = new RecordEncoder();

@@ -4,6 +4,7 @@ using AssocDB.Server.Errors;
 using AssocDB.Server.Hosting;
 using AssocDB.Server.Mapping;
 using AssocDB.Server.Metrics;
+using AssocDB.Server.Search;
 using AssocDB.Server.Security;
 using AssocDB.Server.Services;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -59,6 +60,8 @@ public static class AssocServer
         services.AddSingleton<DatabaseOpener>((databaseOptions, loggerFactory) => AssocDatabase.Open(databaseOptions, loggerFactory));
         services.AddSingleton<DatabaseHost>();
         services.AddHostedService(provider => provider.GetRequiredService<DatabaseHost>());
+        services.AddSingleton<SearchBatcher>();
+        services.AddHostedService(provider => provider.GetRequiredService<SearchBatcher>());
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<RequestLimits>();
         services.AddGrpc(grpc =>

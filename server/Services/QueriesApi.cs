@@ -2,14 +2,21 @@ using AssocDB.Protocol.V1;
 using AssocDB.Server.Errors;
 using AssocDB.Server.Hosting;
 using AssocDB.Server.Mapping;
+using AssocDB.Server.Search;
 using Grpc.Core;
 using E = AssocDB.Engine.Model;
 
 namespace AssocDB.Server.Services;
 
-/// <summary>assocdb.v1.QueryService: validate → engine → map.</summary>
-internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits) : QueryService.QueryServiceBase
+/// <summary>assocdb.v1.QueryService: validate → engine → map. Searches go through the
+/// <see cref="SearchBatcher"/>, which coalesces concurrent calls.</summary>
+internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, SearchBatcher batcher) : QueryService.QueryServiceBase
 {
+    private const int DefaultSearchK = 10;
+    private const int DefaultRelateK = 5;
+    private const int DefaultRecallK = 10;
+    private const float DefaultBeta = 32f;
+
     public override Task<RelatedResponse> Related(RelatedRequest request, ServerCallContext context)
     {
         var options = new E.RelatedOptions(
@@ -28,5 +35,46 @@ internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits) : Quer
         var response = new NeighborsResponse();
         response.Edges.AddRange(edges.Select(e => e.ToProto()));
         return Task.FromResult(response);
+    }
+
+    public override async Task<SearchResponse> Search(SearchRequest request, ServerCallContext context)
+    {
+        limits.Batch(request.Queries.Count, "queries");
+        int k = limits.K(request.HasK, request.K, DefaultSearchK);
+        var collection = host.Collection(request.Collection);
+        var options = new E.SearchOptions(
+            k, !request.IncludeQueryConcepts,
+            request.MetadataFilter.Count > 0 ? new Dictionary<string, string>(request.MetadataFilter) : null);
+        var results = (await batcher.SearchAsync(collection, request.Queries.Select(q => q.ToEngine()).ToList(), options, context.CancellationToken)).Unwrap();
+        var response = new SearchResponse();
+        foreach (IReadOnlyList<E.SearchHit> hits in results)
+        {
+            var result = new SearchResult();
+            result.Hits.AddRange(hits.Select(h => h.ToProto()));
+            response.Results.Add(result);
+        }
+
+        return response;
+    }
+
+    public override Task<RelateResponse> Relate(RelateRequest request, ServerCallContext context)
+    {
+        int k = limits.K(request.HasK, request.K, DefaultRelateK);
+        var options = new E.RelatedOptions(limits.Depth(request.HasMaxDepth, request.MaxDepth));
+        var result = host.Collection(request.Collection).Relate(request.A, request.B, k, options).Unwrap();
+        return Task.FromResult(result.ToProto());
+    }
+
+    public override Task<RecallResponse> Recall(RecallRequest request, ServerCallContext context)
+    {
+        var query = new E.RecallQuery(
+            request.Relation,
+            request.InputCase == RecallRequest.InputOneofCase.Vector ? request.Vector.Values.ToArray() : null,
+            request.InputCase == RecallRequest.InputOneofCase.Concept ? request.Concept : null,
+            request.Direction.ToEngine(),
+            request.HasBeta ? request.Beta : DefaultBeta,
+            limits.K(request.HasK, request.K, DefaultRecallK));
+        var result = host.Collection(request.Collection).Recall(query).Unwrap();
+        return Task.FromResult(result.ToProto());
     }
 }

@@ -24,6 +24,15 @@ public sealed class IndependentClientTests
         Assert.Contains("all checks passed", output, StringComparison.Ordinal);
     }
 
+    [PythonGrpcFact]
+    public async Task Python_client_generated_from_the_proto_searches()
+    {
+        await using RunningServer server = await RunningServer.StartAsync();
+        string script = Path.Combine(AppContext.BaseDirectory, "python", "independent_client.py");
+        (int exitCode, string output) = await RunAsync(Python, script, RepositoryProtoRoot(), new Uri(server.Address).Authority, "--checks", "search");
+        Assert.True(exitCode == 0, output);
+    }
+
     /// <summary>Runs the tests only where Debian's python can import grpc and the code generators exist.</summary>
     private sealed class PythonGrpcFactAttribute : FactAttribute
     {

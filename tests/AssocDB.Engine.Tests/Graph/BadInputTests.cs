@@ -1,5 +1,6 @@
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Tests.Support;
+using AssocDB.Engine.Vectors;
 
 namespace AssocDB.Engine.Tests.Graph;
 
@@ -26,7 +27,7 @@ public sealed class BadInputTests : IAsyncLifetime
         Assert.Equal(NameVectorOf("a"), _collection.GetConcept("a").AssertOk().Vector);
     }
 
-    private static float[] NameVectorOf(string name) => Vectors.NameVector.For(name, 4);
+    private static float[] NameVectorOf(string name) => NameVector.For(name, 4);
 
     public static TheoryData<string, string> BadNames => new()
     {

@@ -1,5 +1,6 @@
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Tests.Support;
+using AssocDB.Engine.Vectors;
 
 namespace AssocDB.Engine.Tests.Graph;
 
@@ -107,7 +108,7 @@ public sealed class GraphSemanticsTests : IAsyncLifetime
     {
         (await _graph.UpsertConceptsAsync([new ConceptInput("a", Metadata: new Dictionary<string, string> { ["k"] = "v" })])).AssertOk();
         float[] vector = _graph.GetConcept("a").AssertOk().Vector;
-        Assert.Equal(Vectors.NameVector.For("a", 4), vector);
+        Assert.Equal(NameVector.For("a", 4), vector);
         Assert.Equal(1.0, Math.Sqrt(vector.Sum(x => (double)x * x)), 5);
 
         Assert.Equal(new WriteSummary(0, 1), (await _graph.UpsertConceptsAsync([new ConceptInput("a")])).AssertOk());

@@ -1,5 +1,6 @@
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Tests.Support;
+using AssocDB.Engine.Vectors;
 
 namespace AssocDB.Engine.Tests.Storage;
 
@@ -42,7 +43,7 @@ public sealed class RestartTests : IAsyncLifetime
         Assert.Equal(Vector(1, 8), alice.Vector);
         Assert.Equal("person", alice.Metadata["kind"]);
         Assert.Equal(Vector(2, 8), collection.GetConcept("bob").AssertOk().Vector);
-        Assert.Equal(Vectors.NameVector.For("carol", 8), collection.GetConcept("carol").AssertOk().Vector);
+        Assert.Equal(NameVector.For("carol", 8), collection.GetConcept("carol").AssertOk().Vector);
 
         RelationInfo knows = collection.GetRelation("knows").AssertOk();
         Assert.True(knows.Symmetric);

@@ -1,6 +1,5 @@
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Vectors;
-using Xunit;
 
 namespace AssocDB.Engine.Tests.Vectors;
 

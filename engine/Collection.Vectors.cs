@@ -1,0 +1,282 @@
+using AssocDB.Engine.Graph;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Vectors;
+
+namespace AssocDB.Engine;
+
+public sealed partial class Collection
+{
+    private readonly Dictionary<int, (long Version, RecallMemory Memory)> _recallMemories = [];
+    private readonly Lock _recallCache = new();
+
+    /// <summary>
+    /// Nearest concepts for a batch of queries, run as one kernel call. A query is a raw vector or a
+    /// concept plus and minus relation vectors (<c>c + r</c>: what is r of c; <c>c − r</c>: whose r is c).
+    /// Scores follow the collection's metric; ties are broken by concept id.
+    /// </summary>
+    public Result<IReadOnlyList<IReadOnlyList<SearchHit>>> Search(IReadOnlyList<SearchQuery> queries, SearchOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(queries);
+        ArgumentNullException.ThrowIfNull(options);
+        EngineError? error = (queries.Count == 0 ? EngineError.Invalid("queries", "must hold at least one query") : null)
+            ?? (options.K is < 1 or > VectorSearch.MaxK ? EngineError.Invalid("k", $"is {options.K}; it must be 1..{VectorSearch.MaxK}") : null)
+            ?? Validation.Map(options.MetadataFilter, "metadata_filter");
+        for (int i = 0; error is null && i < queries.Count; i++)
+        {
+            error = ValidateQuery(queries[i])?.At($"queries[{i}]");
+        }
+
+        if (error is not null)
+        {
+            return error;
+        }
+
+        return Read<IReadOnlyList<IReadOnlyList<SearchHit>>>(() =>
+        {
+            var flat = new float[queries.Count * Dimension];
+            var excluded = new List<IReadOnlyCollection<int>>(queries.Count);
+            for (int i = 0; i < queries.Count; i++)
+            {
+                Result<(float[] Vector, int Concept)> built = BuildQuery(queries[i]);
+                if (!built.IsOk)
+                {
+                    return built.Error!.At($"queries[{i}]");
+                }
+
+                built.Value.Vector.CopyTo(flat, i * Dimension);
+                excluded.Add(options.ExcludeQueryConcepts && built.Value.Concept >= 0 ? [built.Value.Concept] : []);
+            }
+
+            Result<SearchHits[]> hits = _search.Search(_matrix, flat, options.K, new SearchFilter(excluded, MetadataFilter(options.MetadataFilter)));
+            if (!hits.IsOk)
+            {
+                return hits.Error!;
+            }
+
+            return hits.Value.Select(ToHits).ToList();
+        });
+    }
+
+    /// <summary>
+    /// What relates a to b: every relation r with <c>a r b</c> stored or derived (with its proof),
+    /// and the vector reading — the relations whose vectors are nearest (by cosine) to
+    /// <c>v(b) − v(a)</c>, since the direction of the difference is the relation.
+    /// </summary>
+    public Result<RelateResult> Relate(string a, string b, int k = 5, RelatedOptions? options = null)
+    {
+        options ??= RelatedOptions.Default;
+        EngineError? error = Validation.Name(a, "a") ?? Validation.Name(b, "b")
+            ?? (k is < 0 or > MaxAnswers ? EngineError.Invalid("k", $"is {k}; it must be 0..{MaxAnswers}") : null)
+            ?? (options.MaxDepth is < 0 or > MaxRelatedDepth ? EngineError.Invalid("max_depth", $"is {options.MaxDepth}; it must be 0..{MaxRelatedDepth}") : null);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        return Read<RelateResult>(() =>
+        {
+            if (!_concepts.TryGetId(a, out int from))
+            {
+                return ConceptNotFound("a", a);
+            }
+
+            if (!_concepts.TryGetId(b, out int to))
+            {
+                return ConceptNotFound("b", b);
+            }
+
+            var graph = new List<RelatedRelation>();
+            var reasoner = new Reasoner(_relations, _edges);
+            foreach (var relation in _relations.All)
+            {
+                if (reasoner.Related(from, relation.Id, options.MaxDepth).TryGetValue(to, out Derivation? derivation))
+                {
+                    graph.Add(new RelatedRelation(relation.Name, derivation.Kind, ToProof(derivation), 1.0));
+                }
+            }
+
+            float[] difference = _matrix.GetRow(to);
+            float[] start = _matrix.GetRow(from);
+            for (int i = 0; i < difference.Length; i++)
+            {
+                difference[i] -= start[i];
+            }
+
+            var reading = _relations.All
+                .Where(relation => relation.Vector is not null)
+                .Select(relation => new RelationScore(relation.Name, Cosine(difference, relation.Vector!)))
+                .OrderByDescending(score => score.Score)
+                .ThenBy(score => score.Relation, StringComparer.Ordinal)
+                .Take(k)
+                .ToList();
+            return new RelateResult(
+                graph.OrderBy(relation => relation.Kind).ThenBy(relation => relation.Proof.Rules.Count).ThenBy(relation => relation.Relation, StringComparer.Ordinal).ToList(),
+                reading);
+        });
+    }
+
+    /// <summary>
+    /// Reads a relation's facts as a bidirectional key–value memory: forward
+    /// <c>y = Vᵀ softmax(β K x)</c> with heads as keys and tails as values, reverse
+    /// <c>y′ = Kᵀ softmax(β V x)</c>, or auto (see <see cref="RecallMemory"/> for the gate). K and V
+    /// are gathered from the concept matrix by index; nothing is copied into storage.
+    /// </summary>
+    public Result<RecallResult> Recall(RecallQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        EngineError? error = Validation.Name(query.Relation, "relation")
+            ?? ((query.Vector is null) == (query.Concept is null) ? EngineError.Invalid("vector", "set exactly one of vector and concept") : null)
+            ?? Validation.Vector(query.Vector, Dimension, "vector")
+            ?? (query.Concept is null ? null : Validation.Name(query.Concept, "concept"))
+            ?? (Enum.IsDefined(query.Direction) ? null : EngineError.Invalid("direction", $"{(int)query.Direction} is not forward, reverse or auto"));
+        if (error is not null)
+        {
+            return error;
+        }
+
+        return Read<RecallResult>(() =>
+        {
+            if (!_relations.TryGetId(query.Relation, out int relation))
+            {
+                return RelationNotFound("relation", query.Relation);
+            }
+
+            int concept = -1;
+            if (query.Concept is not null && !_concepts.TryGetId(query.Concept, out concept))
+            {
+                return ConceptNotFound("concept", query.Concept);
+            }
+
+            float[] x = query.Vector ?? _matrix.GetRow(concept);
+            SearchFilter filter = concept >= 0 ? new SearchFilter([[concept]]) : SearchFilter.None;
+            Result<RecallOutcome> outcome = RecallMemoryOf(relation).Recall(x, query.Direction, query.Beta, query.K, _search, filter);
+            if (!outcome.IsOk)
+            {
+                return outcome.Error!;
+            }
+
+            return new RecallResult(outcome.Value.Vector, ToHits(outcome.Value.Nearest), outcome.Value.ForwardWeight);
+        });
+    }
+
+    /// <summary>The relation's memory, rebuilt only when a write happened since it was built.
+    /// Called under the read lock, which several readers hold at once, hence its own lock.</summary>
+    private RecallMemory RecallMemoryOf(int relation)
+    {
+        lock (_recallCache)
+        {
+            if (_recallMemories.TryGetValue(relation, out var cached) && cached.Version == _stateVersion)
+            {
+                return cached.Memory;
+            }
+
+            var heads = new List<int>();
+            var tails = new List<int>();
+            for (int edge = 0; edge < _edges.IdLimit; edge++)
+            {
+                if (_edges.IsLive(edge) && _edges.Relation(edge) == relation)
+                {
+                    heads.Add(_edges.Head(edge));
+                    tails.Add(_edges.Tail(edge));
+                }
+            }
+
+            var memory = new RecallMemory(_matrix, heads.ToArray(), tails.ToArray(), _relations[relation].Symmetric);
+            _recallMemories[relation] = (_stateVersion, memory);
+            return memory;
+        }
+    }
+
+    private EngineError? ValidateQuery(SearchQuery? query)
+    {
+        if (query is null)
+        {
+            return EngineError.Invalid("", "must not be null");
+        }
+
+        if ((query.Vector is null) == (query.Concept is null))
+        {
+            return EngineError.Invalid("vector", "set exactly one of vector and concept");
+        }
+
+        EngineError? error = Validation.Vector(query.Vector, Dimension, "vector") ?? (query.Concept is null ? null : Validation.Name(query.Concept, "concept"));
+        for (int i = 0; error is null && i < (query.Plus?.Count ?? 0); i++)
+        {
+            error = Validation.Name(query.Plus![i], $"plus[{i}]");
+        }
+
+        for (int i = 0; error is null && i < (query.Minus?.Count ?? 0); i++)
+        {
+            error = Validation.Name(query.Minus![i], $"minus[{i}]");
+        }
+
+        return error;
+    }
+
+    /// <summary>The query vector and the concept it starts from (−1 for a raw vector). Needs the read lock.</summary>
+    private Result<(float[] Vector, int Concept)> BuildQuery(SearchQuery query)
+    {
+        int concept = -1;
+        if (query.Concept is not null && !_concepts.TryGetId(query.Concept, out concept))
+        {
+            return ConceptNotFound("concept", query.Concept);
+        }
+
+        VectorQuery vectorQuery = concept >= 0 ? VectorQuery.FromConcept(concept) : VectorQuery.FromVector(query.Vector);
+        foreach ((IReadOnlyList<string>? names, string field, bool plus) in new[] { (query.Plus, "plus", true), (query.Minus, "minus", false) })
+        {
+            for (int i = 0; i < (names?.Count ?? 0); i++)
+            {
+                if (!_relations.TryGetId(names![i], out int relation))
+                {
+                    return RelationNotFound($"{field}[{i}]", names[i]);
+                }
+
+                if (_relations[relation].Vector is not { } vector)
+                {
+                    return new EngineError(ErrorCode.FailedPrecondition, $"{field}[{i}]", $"relation '{names[i]}' has no vector yet; give it one or learn it");
+                }
+
+                vectorQuery = plus ? vectorQuery.Plus(vector) : vectorQuery.Minus(vector);
+            }
+        }
+
+        Result<float[]> built = vectorQuery.Build(_matrix);
+        return built.IsOk ? (built.Value, concept) : built.Error!;
+    }
+
+    private RowFilter? MetadataFilter(IReadOnlyDictionary<string, string>? required)
+    {
+        if (required is not { Count: > 0 })
+        {
+            return null;
+        }
+
+        return RowFilter.FromPredicate(_matrix.RowLimit, row =>
+            _concepts.IsLive(row) && required.All(pair => _concepts.Metadata(row).TryGetValue(pair.Key, out string? value) && value == pair.Value));
+    }
+
+    private IReadOnlyList<SearchHit> ToHits(SearchHits hits)
+    {
+        var result = new SearchHit[hits.Count];
+        for (int i = 0; i < hits.Count; i++)
+        {
+            result[i] = new SearchHit(hits.Rows[i], _concepts.Name(hits.Rows[i]), hits.Scores[i]);
+        }
+
+        return result;
+    }
+
+    private static float Cosine(float[] a, float[] b)
+    {
+        double dot = 0, normA = 0, normB = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            dot += (double)a[i] * b[i];
+            normA += (double)a[i] * a[i];
+            normB += (double)b[i] * b[i];
+        }
+
+        return normA == 0 || normB == 0 ? 0f : (float)(dot / Math.Sqrt(normA * normB));
+    }
+}

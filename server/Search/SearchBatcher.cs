@@ -1,0 +1,196 @@
+using System.Threading.Channels;
+using AssocDB.Engine;
+using AssocDB.Engine.Model;
+using AssocDB.Server.Configuration;
+using AssocDB.Server.Errors;
+using AssocDB.Server.Metrics;
+
+namespace AssocDB.Server.Search;
+
+/// <summary>
+/// Micro-batching of search: concurrent calls wait in a channel, and one loop answers them with as
+/// few engine searches as possible, since a batch of queries costs one matrix product (far less
+/// than one product per query). A batch is taken when the loop is free: everything already waiting
+/// (calls that arrived while the previous search ran need no extra wait), plus whatever arrives
+/// within <see cref="SearchBatchingOptions.MaxDelayMicroseconds"/> of the first call, up to
+/// <see cref="SearchBatchingOptions.MaxBatch"/> queries.
+/// </summary>
+/// <remarks>
+/// Calls are coalesced only with calls on the same collection with the same query-exclusion and
+/// metadata filter; k may differ (the batch uses the largest and each call keeps its own prefix,
+/// which is its own top k). If a coalesced search fails, each of its calls is searched on its own,
+/// so one call's bad query is answered to that call only, with a field path in its own request.
+/// </remarks>
+internal sealed class SearchBatcher : BackgroundService
+{
+    private readonly SearchBatchingOptions _options;
+    private readonly ServerMetrics _metrics;
+    private readonly Channel<PendingSearch> _pending = Channel.CreateUnbounded<PendingSearch>(new UnboundedChannelOptions { SingleReader = true });
+
+    public SearchBatcher(AssocServerOptions options, ServerMetrics metrics)
+    {
+        _options = options.SearchBatching;
+        _metrics = metrics;
+    }
+
+    /// <summary>Searches, coalesced with concurrent calls when batching is on.</summary>
+    public Task<Result<IReadOnlyList<IReadOnlyList<SearchHit>>>> SearchAsync(
+        Collection collection, IReadOnlyList<SearchQuery> queries, SearchOptions options, CancellationToken cancellationToken)
+    {
+        if (!_options.Enabled)
+        {
+            _metrics.SearchBatchQueries.Observe(queries.Count);
+            return Task.FromResult(collection.Search(queries, options));
+        }
+
+        var pending = new PendingSearch(collection, queries, options, cancellationToken);
+        if (!_pending.Writer.TryWrite(pending))
+        {
+            throw GrpcErrors.ShuttingDown();
+        }
+
+        return pending.Completion.Task.WaitAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<PendingSearch>();
+        TimeSpan maxDelay = TimeSpan.FromTicks(_options.MaxDelayMicroseconds * TimeSpan.TicksPerMicrosecond);
+        try
+        {
+            while (await _pending.Reader.WaitToReadAsync(stoppingToken))
+            {
+                int queries = Collect(batch, 0);
+                if (queries < _options.MaxBatch && maxDelay > TimeSpan.Zero)
+                {
+                    using var window = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                    window.CancelAfter(maxDelay);
+                    try
+                    {
+                        while (queries < _options.MaxBatch && await _pending.Reader.WaitToReadAsync(window.Token))
+                        {
+                            int before = queries;
+                            queries = Collect(batch, queries);
+                            if (queries == before)
+                            {
+                                break; // the next call does not fit: it starts the next batch
+                            }
+                        }
+                    }
+                    catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+                    {
+                        // The window closed; search what has arrived.
+                    }
+                }
+
+                Run(batch);
+                batch.Clear();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down: Kestrel has drained its calls, so nothing should be waiting.
+        }
+        finally
+        {
+            _pending.Writer.TryComplete();
+            while (_pending.Reader.TryRead(out PendingSearch? left))
+            {
+                left.Completion.TrySetException(GrpcErrors.ShuttingDown());
+            }
+        }
+    }
+
+    /// <summary>Moves waiting calls into the batch while their queries fit; always takes at least one
+    /// call (even one larger than MaxBatch on its own). Returns the batch's query count.</summary>
+    private int Collect(List<PendingSearch> batch, int queries)
+    {
+        while (_pending.Reader.TryPeek(out PendingSearch? next)
+               && (queries == 0 || queries + next.Queries.Count <= _options.MaxBatch)
+               && _pending.Reader.TryRead(out next))
+        {
+            if (next.CancellationToken.IsCancellationRequested)
+            {
+                next.Completion.TrySetCanceled(next.CancellationToken);
+                continue;
+            }
+
+            batch.Add(next);
+            queries += next.Queries.Count;
+        }
+
+        return queries;
+    }
+
+    private void Run(List<PendingSearch> batch)
+    {
+        foreach (var group in batch.GroupBy(p => new GroupKey(p.Collection, p.Options.ExcludeQueryConcepts, FilterKey(p.Options.MetadataFilter))))
+        {
+            List<PendingSearch> calls = [.. group];
+            if (calls.Count == 1)
+            {
+                Complete(calls[0], () => calls[0].Collection.Search(calls[0].Queries, calls[0].Options));
+                continue;
+            }
+
+            List<SearchQuery> queries = [.. calls.SelectMany(c => c.Queries)];
+            var options = calls[0].Options with { K = calls.Max(c => c.Options.K) };
+            _metrics.SearchBatchQueries.Observe(queries.Count);
+            Result<IReadOnlyList<IReadOnlyList<SearchHit>>> combined;
+            try
+            {
+                combined = group.Key.Collection.Search(queries, options);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                calls.ForEach(c => c.Completion.TrySetException(e));
+                continue;
+            }
+
+            if (!combined.IsOk)
+            {
+                calls.ForEach(c => Complete(c, () => c.Collection.Search(c.Queries, c.Options)));
+                continue;
+            }
+
+            int offset = 0;
+            foreach (PendingSearch call in calls)
+            {
+                var own = new IReadOnlyList<SearchHit>[call.Queries.Count];
+                for (int i = 0; i < own.Length; i++)
+                {
+                    IReadOnlyList<SearchHit> hits = combined.Value[offset + i];
+                    own[i] = hits.Count > call.Options.K ? hits.Take(call.Options.K).ToArray() : hits;
+                }
+
+                offset += own.Length;
+                call.Completion.TrySetResult(own);
+            }
+        }
+    }
+
+    private void Complete(PendingSearch call, Func<Result<IReadOnlyList<IReadOnlyList<SearchHit>>>> search)
+    {
+        _metrics.SearchBatchQueries.Observe(call.Queries.Count);
+        try
+        {
+            call.Completion.TrySetResult(search());
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            call.Completion.TrySetException(e);
+        }
+    }
+
+    private static string FilterKey(IReadOnlyDictionary<string, string>? filter) =>
+        filter is null or { Count: 0 } ? "" : string.Join('\0', filter.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + '\0' + p.Value));
+
+    private sealed record GroupKey(Collection Collection, bool ExcludeQueryConcepts, string Filter);
+
+    private sealed record PendingSearch(
+        Collection Collection, IReadOnlyList<SearchQuery> Queries, SearchOptions Options, CancellationToken CancellationToken)
+    {
+        public TaskCompletionSource<Result<IReadOnlyList<IReadOnlyList<SearchHit>>>> Completion { get; } =
+            new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

@@ -1,0 +1,113 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Vectors;
+
+// Guards the collection's vector operations end to end: c ± r search resolves names and relation
+// vectors, relate combines proofs with the vector reading, recall reads a relation both ways, and
+// every bad query is refused naming its field.
+public sealed class CollectionVectorTests : IAsyncLifetime
+{
+    private const int Dimension = 16;
+    private readonly TestDatabase _db = new();
+    private Collection _collection = null!;
+    private float[] _capitalOf = null!;
+
+    public async Task InitializeAsync()
+    {
+        _collection = _db.Create("geo", Dimension, Metric.L2);
+        var random = new Random(5);
+        float[] Random() => Enumerable.Range(0, Dimension).Select(_ => (float)random.NextDouble()).ToArray();
+        _capitalOf = Random();
+        var concepts = new List<ConceptInput>();
+        var facts = new List<FactInput>();
+        for (int i = 0; i < 50; i++)
+        {
+            float[] city = Random();
+            concepts.Add(new ConceptInput($"city{i}", city, new Dictionary<string, string> { ["kind"] = "city" }));
+            concepts.Add(new ConceptInput($"country{i}", city.Zip(_capitalOf, (c, r) => c + r).ToArray(), new Dictionary<string, string> { ["kind"] = "country" }));
+            facts.Add(new FactInput($"city{i}", "capital_of", $"country{i}"));
+        }
+
+        (await _collection.UpsertConceptsAsync(concepts)).AssertOk();
+        (await _collection.DefineRelationAsync(new RelationSpec("capital_of", _capitalOf))).AssertOk();
+        (await _collection.DefineRelationAsync(new RelationSpec("unlearned"))).AssertOk();
+        (await _collection.AddFactsAsync(facts)).AssertOk();
+    }
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    [Fact]
+    public void Concept_plus_and_minus_a_relation_find_the_other_end()
+    {
+        IReadOnlyList<IReadOnlyList<SearchHit>> hits = _collection.Search(
+            [new SearchQuery(Concept: "city7", Plus: ["capital_of"]), new SearchQuery(Concept: "country7", Minus: ["capital_of"])],
+            new SearchOptions(K: 3)).AssertOk();
+
+        Assert.Equal("country7", hits[0][0].Concept);
+        Assert.Equal("city7", hits[1][0].Concept);
+        Assert.Equal(0f, hits[0][0].Score, 3);
+        Assert.DoesNotContain(hits[0], hit => hit.Concept == "city7");
+    }
+
+    [Fact]
+    public void Metadata_filters_and_self_exclusion_apply()
+    {
+        IReadOnlyList<SearchHit> cities = _collection.Search([new SearchQuery(Concept: "city3")],
+            new SearchOptions(K: 100, MetadataFilter: new Dictionary<string, string> { ["kind"] = "city" })).AssertOk()[0];
+        Assert.Equal(49, cities.Count);
+        Assert.All(cities, hit => Assert.StartsWith("city", hit.Concept));
+
+        IReadOnlyList<SearchHit> withSelf = _collection.Search([new SearchQuery(Concept: "city3")], new SearchOptions(K: 1, ExcludeQueryConcepts: false)).AssertOk()[0];
+        Assert.Equal("city3", Assert.Single(withSelf).Concept);
+    }
+
+    [Fact]
+    public void Relate_reports_the_stored_edge_and_reads_the_difference_as_the_relation()
+    {
+        RelateResult result = _collection.Relate("city4", "country4").AssertOk();
+        RelatedRelation stored = Assert.Single(result.Graph);
+        Assert.Equal(("capital_of", AnswerKind.Stored), (stored.Relation, stored.Kind));
+        Assert.Equal("capital_of", result.VectorReading[0].Relation);
+        Assert.Equal(1f, result.VectorReading[0].Score, 4);
+    }
+
+    [Fact]
+    public void Recall_reads_the_relation_forward_and_in_reverse()
+    {
+        RecallResult forward = _collection.Recall(new RecallQuery("capital_of", Concept: "city9", Direction: RecallDirection.Forward, K: 1)).AssertOk();
+        Assert.Equal("country9", Assert.Single(forward.Nearest).Concept);
+        Assert.Equal(1f, forward.ForwardWeight);
+
+        RecallResult reverse = _collection.Recall(new RecallQuery("capital_of", Concept: "country9", Direction: RecallDirection.Reverse, K: 1)).AssertOk();
+        Assert.Equal("city9", Assert.Single(reverse.Nearest).Concept);
+        Assert.Equal(0f, reverse.ForwardWeight);
+    }
+
+    [Fact]
+    public async Task Searches_see_writes_and_deletes_at_once()
+    {
+        (await _collection.DeleteConceptsAsync(["country7"])).AssertOk();
+        SearchHit best = _collection.Search([new SearchQuery(Concept: "city7", Plus: ["capital_of"])], new SearchOptions(K: 1)).AssertOk()[0][0];
+        Assert.NotEqual("country7", best.Concept);
+        _collection.Recall(new RecallQuery("capital_of", Concept: "city7", Direction: RecallDirection.Forward, K: 50)).AssertOk()
+            .Nearest.ToList().ForEach(hit => Assert.NotEqual("country7", hit.Concept));
+    }
+
+    [Fact]
+    public void Bad_queries_are_refused_naming_the_field()
+    {
+        _collection.Search([], new SearchOptions()).AssertError(ErrorCode.InvalidArgument, "queries");
+        _collection.Search([new SearchQuery(Concept: "city1")], new SearchOptions(K: 0)).AssertError(ErrorCode.InvalidArgument, "k");
+        _collection.Search([new SearchQuery(Concept: "city1")], new SearchOptions(K: 10_001)).AssertError(ErrorCode.InvalidArgument, "k");
+        _collection.Search([new SearchQuery(new float[Dimension], "city1")], new SearchOptions()).AssertError(ErrorCode.InvalidArgument, "queries[0].vector");
+        _collection.Search([new SearchQuery(Concept: "city1"), new SearchQuery(new float[3])], new SearchOptions()).AssertError(ErrorCode.InvalidArgument, "queries[1].vector");
+        _collection.Search([new SearchQuery(Concept: "nowhere")], new SearchOptions()).AssertError(ErrorCode.NotFound, "queries[0].concept");
+        _collection.Search([new SearchQuery(Concept: "city1", Plus: ["nope"])], new SearchOptions()).AssertError(ErrorCode.NotFound, "queries[0].plus[0]");
+        _collection.Search([new SearchQuery(Concept: "city1", Minus: ["unlearned"])], new SearchOptions()).AssertError(ErrorCode.FailedPrecondition, "queries[0].minus[0]");
+        _collection.Relate("city1", "nowhere").AssertError(ErrorCode.NotFound, "b");
+        _collection.Recall(new RecallQuery("capital_of")).AssertError(ErrorCode.InvalidArgument, "vector");
+        _collection.Recall(new RecallQuery("capital_of", Concept: "city1", Beta: float.NaN)).AssertError(ErrorCode.InvalidArgument, "beta");
+        _collection.Recall(new RecallQuery("nope", Concept: "city1")).AssertError(ErrorCode.NotFound, "relation");
+    }
+}

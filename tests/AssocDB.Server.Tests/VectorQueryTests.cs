@@ -1,0 +1,108 @@
+using AssocDB.Client;
+using AssocDB.Protocol.V1;
+using Grpc.Core;
+
+namespace AssocDB.Server.Tests;
+
+/// <summary>
+/// Vector queries over the wire: search (raw vector, concept ± relation, batches), relate and
+/// recall answer from the engine; bad k, dimensions and NaN are refused naming the field; and
+/// concurrent search calls are coalesced into fewer engine searches with the same answers.
+/// </summary>
+public sealed class VectorQueryTests(ServerFixture fixture) : IClassFixture<ServerFixture>, IAsyncLifetime
+{
+    private readonly AssocDbClient _client = fixture.Client;
+    private readonly string _c = ServerFixture.NewCollection("vec");
+
+    public async Task InitializeAsync()
+    {
+        await _client.CreateCollectionAsync(_c, 4);
+        await _client.UpsertConceptsAsync(_c,
+        [
+            Concept("paris", [1f, 0f, 0f, 0f]), Concept("france", [1f, 1f, 0f, 0f]),
+            Concept("rome", [0f, 0f, 1f, 0f]), Concept("italy", [0f, 1f, 1f, 0f]),
+        ]);
+        await _client.DefineRelationAsync(_c, "capital_of", vector: [0f, 1f, 0f, 0f]);
+        await _client.AddFactsAsync(_c,
+        [
+            new FactInput { Head = "paris", Relation = "capital_of", Tail = "france" },
+            new FactInput { Head = "rome", Relation = "capital_of", Tail = "italy" },
+        ]);
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    [Fact]
+    public async Task Search_answers_vectors_concepts_and_relation_offsets_in_one_batch()
+    {
+        IReadOnlyList<IReadOnlyList<SearchHit>> results = await _client.SearchAsync(_c,
+        [
+            Queries.Vector([0.9f, 0.05f, 0f, 0f]),
+            Queries.Concept("paris"),
+            Queries.Concept("paris", plus: ["capital_of"]),
+            Queries.Concept("italy", minus: ["capital_of"]),
+        ], k: 1);
+        Assert.Equal(4, results.Count);
+        Assert.Equal("paris", results[0][0].Concept);
+        Assert.NotEqual("paris", results[1][0].Concept);
+        Assert.Equal("france", results[2][0].Concept);
+        Assert.Equal("rome", results[3][0].Concept);
+    }
+
+    [Fact]
+    public async Task Relate_and_recall_answer_from_graph_and_vectors()
+    {
+        RelateResponse relate = await _client.RelateAsync(_c, "paris", "france");
+        Assert.Contains(relate.Graph, g => g.Relation == "capital_of" && g.Kind == AnswerKind.Stored);
+        Assert.Equal("capital_of", relate.VectorReading[0].Relation);
+
+        RecallResponse recall = await _client.RecallAsync(_c, "capital_of", "paris", RecallDirection.Forward, k: 1);
+        Assert.Equal("france", recall.Nearest[0].Concept);
+        Assert.Equal(4, recall.Vector.Values.Count);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1_000_000)]
+    public async Task K_out_of_range_is_invalid_naming_k(int k)
+    {
+        var e = await Assert.ThrowsAsync<AssocDbException>(() => _client.SearchAsync(_c, Queries.Concept("paris"), k));
+        Assert.Equal((StatusCode.InvalidArgument, "k"), (e.StatusCode, e.Field));
+    }
+
+    [Fact]
+    public async Task Wrong_dimension_and_NaN_in_a_query_are_invalid_naming_the_query()
+    {
+        var dimension = await Assert.ThrowsAsync<AssocDbException>(() => _client.SearchAsync(_c, Queries.Vector([1f, 2f])));
+        Assert.Equal(StatusCode.InvalidArgument, dimension.StatusCode);
+        Assert.StartsWith("queries[0]", dimension.Field, StringComparison.Ordinal);
+        var nan = await Assert.ThrowsAsync<AssocDbException>(() => _client.SearchAsync(_c, Queries.Vector([1f, float.NaN, 0f, 0f])));
+        Assert.Equal(StatusCode.InvalidArgument, nan.StatusCode);
+        Assert.StartsWith("queries[0]", nan.Field, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Concurrent_searches_are_coalesced_with_unchanged_answers_and_a_bad_call_fails_alone()
+    {
+        string[] concepts = ["paris", "france", "rome", "italy"];
+        var alone = new Dictionary<string, string>();
+        foreach (string concept in concepts)
+        {
+            alone[concept] = (await _client.SearchAsync(_c, Queries.Concept(concept), 2))[0].Concept;
+        }
+
+        Task<IReadOnlyList<SearchHit>>[] calls = [.. Enumerable.Range(0, 64).Select(i => _client.SearchAsync(_c, Queries.Concept(concepts[i % 4]), 1 + (i % 2)))];
+        Task<IReadOnlyList<SearchHit>> bad = _client.SearchAsync(_c, Queries.Concept("nobody"));
+        IReadOnlyList<SearchHit>[] results = await Task.WhenAll(calls);
+        for (int i = 0; i < results.Length; i++)
+        {
+            Assert.Equal(1 + (i % 2), results[i].Count);
+            Assert.Equal(alone[concepts[i % 4]], results[i][0].Concept);
+        }
+
+        var e = await Assert.ThrowsAsync<AssocDbException>(() => bad);
+        Assert.Equal(StatusCode.NotFound, e.StatusCode);
+    }
+
+    private static ConceptInput Concept(string name, float[] vector) => new() { Name = name, Vector = Vectors.Of(vector) };
+}
