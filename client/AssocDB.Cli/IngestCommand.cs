@@ -56,14 +56,9 @@ internal static class IngestCommand
         {
             files, collection, format, batch, strict, rejects, session, names, inFlight, retries, noProgress,
         };
-        command.Validators.Add(result =>
-        {
-            if (result.GetValue(batch) < 1 || result.GetValue(inFlight) < 1 || result.GetValue(retries) < 0)
-            {
-                result.AddError("--batch and --in-flight must be at least 1, --retries at least 0");
-            }
-        });
-
+        AtLeast(batch, 1);
+        AtLeast(inFlight, 1);
+        AtLeast(retries, 0);
         command.SetAction(async (ParseResult result, CancellationToken cancellationToken) =>
         {
             var run = new Run(output, error)
@@ -91,6 +86,15 @@ internal static class IngestCommand
         });
         return command;
     }
+
+    private static void AtLeast(Option<int> option, int minimum) =>
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < minimum)
+            {
+                result.AddError($"{option.Name} must be at least {minimum}");
+            }
+        });
 
     /// <summary>The derived session id: the same files (path, size, modification time) and format give the same id.</summary>
     private static string DeriveSession(IEnumerable<string> files, IngestFormat format)

@@ -27,7 +27,10 @@ internal static class ItemChecks
     {
         if (!float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out weight))
         {
-            return $"weight '{Shorten(text)}' is not a number";
+            // .NET spells infinity "Infinity"; files written by C or Python say "inf".
+            return text.TrimStart('+', '-').Equals("inf", StringComparison.OrdinalIgnoreCase)
+                ? $"weight is {text}; weights must be finite"
+                : $"weight '{Shorten(text)}' is not a number";
         }
 
         return float.IsFinite(weight) ? null : $"weight is {Shorten(text)}; weights must be finite";
