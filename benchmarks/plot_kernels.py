@@ -31,8 +31,9 @@ def main() -> None:
     middle.set_ylabel("ms")
     middle.set_title(f"batch of {r['batch']}")
 
-    rates = {"peak f32 GEMM": r["peak_f32_gflops"], "peak bf16 GEMM": r["peak_bf16_gflops"], "AssocDB batch": r["batch_gflops"]}
-    right.bar(list(rates), list(rates.values()), color=["grey", "grey", "tab:blue"])
+    rates = {"peak f32 GEMM": r["peak_f32_gflops"], "peak bf16 GEMM": r["peak_bf16_gflops"],
+             "peak f16 GEMM": r["peak_f16_gflops"], "AssocDB batch": r["batch_gflops"]}
+    right.bar(list(rates), list(rates.values()), color=["grey", "grey", "grey", "tab:blue"])
     right.set_ylabel("GFLOP/s")
     right.set_title("throughput")
     for axis in (left, middle, right):

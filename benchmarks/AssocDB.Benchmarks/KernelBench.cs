@@ -26,18 +26,28 @@ internal static class KernelBench
         int memoryQueries = IntOption(args, "--memory-queries", 10_000);
         string outDir = StringOption(args, "--out", Path.Combine("benchmarks", "results"));
         bool faiss = !args.Contains("--no-faiss");
+        int torchThreads = IntOption(args, "--torch-threads", 0);
+        var coarse = Enum.Parse<Engine.Model.StoragePrecision>(StringOption(args, "--coarse", nameof(Engine.Model.StoragePrecision.Float32)), ignoreCase: true);
+        if (torchThreads > 0)
+        {
+            // libtorch's OpenMP pool spins at barriers; on a box shared with other work one thread can beat two.
+            set_num_threads(torchThreads);
+        }
         Directory.CreateDirectory(outDir);
 
         Console.WriteLine($"kernel bench: n={rows:N0} d={d} k={k} batch={batchSize} cores={Environment.ProcessorCount} torch threads={get_num_threads()} Vector512={Vector512.IsHardwareAccelerated}");
         float[] vectors = BenchData.UnitVectors(rows, d, seed: 42);
         float[] queries = BenchData.UnitVectors(batchSize, d, seed: 7);
+        // Load and warm libtorch first, so the matrix's RSS delta is the matrix, not the runtime.
+        BenchData.Matrix(BenchData.UnitVectors(4096, d, seed: 1), d).Dispose();
+        GC.Collect();
         long rssBefore = Rss();
         using ConceptMatrix matrix = BenchData.Matrix(vectors, d);
         GC.Collect();
         long rssMatrix = Rss() - rssBefore;
         long wBytes = (long)rows * d * sizeof(float);
 
-        var search = new VectorSearch();
+        var search = new VectorSearch(new VectorSearchOptions(CoarseType: coarse));
         double readW = Best(7, () => ReadOnce(matrix));
         double scanOne = Median(21, j => search.Scan.Search(matrix, queries.AsSpan((j % batchSize) * d, d), k));
         double torchOne = Median(7, j => TorchTopK(matrix, queries.AsSpan((j % batchSize) * d, d), k));
@@ -52,7 +62,13 @@ internal static class KernelBench
         double peakF32 = GemmPeak(ScalarType.Float32);
         double peakBf16 = GemmPeak(ScalarType.BFloat16);
         double batchGflops = 2.0 * rows * d * batchSize / (batchMs * 1e6);
-        double peakUsed = batchKernel is ChunkedGemmKernel gemm && gemm.CoarseType == Engine.Model.StoragePrecision.Float16 ? double.NaN : peakBf16;
+        double peakF16 = GemmPeak(ScalarType.Float16);
+        double peakUsed = coarse switch
+        {
+            Engine.Model.StoragePrecision.Float16 => peakF16,
+            Engine.Model.StoragePrecision.BFloat16 => peakBf16,
+            _ => peakF32,
+        };
 
         (double growthMb, long rssAfterWarmup) = MemoryGrowth(search, matrix, queries, d, k, memoryQueries);
 
@@ -61,20 +77,38 @@ internal static class KernelBench
 
         var result = new Dictionary<string, object?>
         {
-            ["rows"] = rows, ["dim"] = d, ["k"] = k, ["batch"] = batchSize, ["cores"] = Environment.ProcessorCount,
+            ["rows"] = rows,
+            ["dim"] = d,
+            ["k"] = k,
+            ["batch"] = batchSize,
+            ["cores"] = Environment.ProcessorCount,
             ["w_bytes"] = wBytes,
-            ["read_w_ms"] = readW, ["read_w_gbps"] = wBytes / (readW * 1e6),
-            ["scan_one_ms"] = scanOne, ["scan_one_gbps"] = wBytes / (scanOne * 1e6),
+            ["read_w_ms"] = readW,
+            ["read_w_gbps"] = wBytes / (readW * 1e6),
+            ["scan_one_ms"] = scanOne,
+            ["scan_one_gbps"] = wBytes / (scanOne * 1e6),
             ["torch_one_ms"] = torchOne,
-            ["batch_kernel"] = batchKernel.Name, ["batch_ms"] = batchMs, ["batch_gflops"] = batchGflops,
-            ["batch_fallback_queries"] = fallbacks, ["batch_agreement_with_scan"] = agreement,
+            ["batch_kernel"] = batchKernel.Name,
+            ["batch_ms"] = batchMs,
+            ["batch_gflops"] = batchGflops,
+            ["batch_fallback_queries"] = fallbacks,
+            ["batch_agreement_with_scan"] = agreement,
             ["torch_batch_ms"] = torchBatch,
-            ["peak_f32_gflops"] = peakF32, ["peak_bf16_gflops"] = peakBf16,
-            ["matrix_rss_mb"] = rssMatrix / 1e6, ["rss_after_warmup_mb"] = rssAfterWarmup / 1e6,
-            ["memory_queries"] = memoryQueries, ["rss_growth_mb"] = growthMb,
+            ["peak_f32_gflops"] = peakF32,
+            ["peak_bf16_gflops"] = peakBf16,
+            ["peak_f16_gflops"] = peakF16,
+            ["torch_threads"] = get_num_threads(),
+            ["load_average"] = File.ReadAllText("/proc/loadavg").Trim(),
+            ["matrix_rss_mb"] = rssMatrix / 1e6,
+            ["rss_after_warmup_mb"] = rssAfterWarmup / 1e6,
+            ["memory_queries"] = memoryQueries,
+            ["rss_growth_mb"] = growthMb,
             ["faiss"] = peer is null ? null : new Dictionary<string, object>
             {
-                ["version"] = peer.Version, ["threads"] = peer.Threads, ["single_ms"] = peer.SingleMs, ["batch_ms"] = peer.BatchMs,
+                ["version"] = peer.Version,
+                ["threads"] = peer.Threads,
+                ["single_ms"] = peer.SingleMs,
+                ["batch_ms"] = peer.BatchMs,
                 ["batch_agreement"] = faissAgreement,
             },
         };
@@ -101,7 +135,8 @@ internal static class KernelBench
         Console.WriteLine($"{"batch, torch f32 mm+topk (reference)",-44} {r["torch_batch_ms"],10:0.00} ms");
         Console.WriteLine($"{"batch queries that fell back to the scan",-44} {r["batch_fallback_queries"],10}");
         Console.WriteLine($"{"batch agreement with exact scan (top-k ids)",-44} {r["batch_agreement_with_scan"],10:P2}");
-        Console.WriteLine($"{"peak GEMM f32 / bf16",-44} {peakF32,10:0.0} / {r["peak_bf16_gflops"]:0.0} GFLOP/s");
+        Console.WriteLine($"{"peak GEMM f32 / bf16 / f16 (2048³)",-44} {peakF32,10:0.0} / {r["peak_bf16_gflops"]:0.0} / {r["peak_f16_gflops"]:0.0} GFLOP/s");
+        Console.WriteLine($"{"load average at the end (shared machine)",-44} {r["load_average"]}");
         Console.WriteLine($"{"matrix memory (RSS delta; W = " + (wBytes / 1e6).ToString("0", Invariant) + " MB)",-44} {r["matrix_rss_mb"],10:0.0} MB");
         Console.WriteLine($"{"RSS growth over " + r["memory_queries"] + " queries",-44} {r["rss_growth_mb"],10:0.0} MB");
         if (peer is not null)

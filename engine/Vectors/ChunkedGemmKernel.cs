@@ -1,5 +1,5 @@
-using AssocDB.Engine.Model;
 using System.Runtime.Intrinsics;
+using AssocDB.Engine.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -39,7 +39,7 @@ public sealed class ChunkedGemmKernel : ISearchKernel
     /// <param name="maxScoreElements">Bound on the per-chunk product matrix (queries × chunk rows), to bound memory.</param>
     /// <param name="maxDegreeOfParallelism">Threads for selection and re-rank (0: one per core).</param>
     public ChunkedGemmKernel(
-        ScanKernel? fallback = null, StoragePrecision coarseType = StoragePrecision.Float16, long maxScoreElements = 1L << 21, int maxDegreeOfParallelism = 0)
+        ScanKernel? fallback = null, StoragePrecision coarseType = StoragePrecision.Float32, long maxScoreElements = 1L << 23, int maxDegreeOfParallelism = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxScoreElements, 1024L);
         ArgumentOutOfRangeException.ThrowIfNegative(maxDegreeOfParallelism);

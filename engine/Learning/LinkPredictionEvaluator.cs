@@ -1,0 +1,199 @@
+using System.Diagnostics;
+using AssocDB.Engine.Model;
+using static TorchSharp.torch;
+
+namespace AssocDB.Engine.Learning;
+
+/// <summary>
+/// Standard filtered link prediction (Bordes et al. 2013): for each test triple, rank the true
+/// tail among all concepts for <c>(h, r, ?)</c> and the true head for <c>(?, r, t)</c>, after
+/// removing every other known true answer from the candidates.
+/// </summary>
+/// <remarks>
+/// Ties are ranked realistically: the rank is the mean of the optimistic rank (1 + candidates
+/// scoring strictly higher) and the pessimistic one (candidates scoring at least as high), so a
+/// model that gives every concept the same score gets the random-guess rank, not rank 1.
+/// Scores are computed for a batch of queries against all n concepts at once on the device
+/// (one <c>cdist</c>, or a chunked broadcast for RotatE); only the counts come back to the host.
+/// </remarks>
+public sealed class LinkPredictionEvaluator
+{
+    private readonly Device _device;
+    private readonly int _batchSize;
+
+    /// <summary>Creates an evaluator computing on <paramref name="device"/>, with
+    /// <paramref name="batchSize"/> queries scored per device call.</summary>
+    public LinkPredictionEvaluator(Device device, int batchSize = 256)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        _device = device;
+        _batchSize = batchSize;
+    }
+
+    /// <summary>
+    /// Evaluates concept vectors <paramref name="concepts"/> (<c>[n, d]</c> row-major) and relation
+    /// vectors <paramref name="relations"/> (<c>[m, model.RelationDimension]</c>) on
+    /// <paramref name="test"/>. Returns an error when the matrices do not match the model or a
+    /// test triple names an id outside them.
+    /// </summary>
+    public Result<LinkPredictionResult> Evaluate(
+        EmbeddingModel model,
+        ReadOnlySpan<float> concepts,
+        ReadOnlySpan<float> relations,
+        ReadOnlySpan<Triple> test,
+        KnownTriples known,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(known);
+        if (concepts.Length == 0 || concepts.Length % model.Dimension != 0)
+        {
+            return EngineError.Invalid("concepts", $"length must be a positive multiple of d = {model.Dimension}");
+        }
+
+        if (relations.Length % model.RelationDimension != 0)
+        {
+            return EngineError.Invalid("relations", $"length must be a multiple of {model.RelationDimension}");
+        }
+
+        int n = concepts.Length / model.Dimension;
+        int m = relations.Length / model.RelationDimension;
+        for (int i = 0; i < test.Length; i++)
+        {
+            Triple t = test[i];
+            if ((uint)t.Head >= (uint)n || (uint)t.Tail >= (uint)n || (uint)t.Relation >= (uint)m)
+            {
+                return EngineError.Invalid($"test[{i}]", $"id outside the {n} concepts or {m} relations");
+            }
+        }
+
+        using Tensor conceptTensor = tensor(concepts.ToArray(), [n, model.Dimension], ScalarType.Float32).to(_device);
+        using Tensor relationTensor = tensor(relations.ToArray(), [m, model.RelationDimension], ScalarType.Float32).to(_device);
+        return Evaluate(model, conceptTensor, relationTensor, test, known, cancellationToken);
+    }
+
+    /// <summary>Evaluates tensors already on the device (the trainer's parameters, read without
+    /// gradients). Ids must have been checked by the caller.</summary>
+    internal LinkPredictionResult Evaluate(
+        EmbeddingModel model, Tensor concepts, Tensor relations, ReadOnlySpan<Triple> test, KnownTriples known, CancellationToken cancellationToken)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        var tail = new RankTally();
+        var head = new RankTally();
+        var perRelation = new SortedDictionary<int, RankTally>();
+        double[] ranks = new double[_batchSize];
+        using IDisposable noGrad = no_grad();
+        for (int start = 0; start < test.Length; start += _batchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            ReadOnlySpan<Triple> batch = test.Slice(start, Math.Min(_batchSize, test.Length - start));
+            foreach (bool predictTail in (ReadOnlySpan<bool>)[true, false])
+            {
+                RankBatch(model, concepts, relations, batch, known, predictTail, ranks);
+                for (int i = 0; i < batch.Length; i++)
+                {
+                    (predictTail ? tail : head).Add(ranks[i]);
+                    if (!perRelation.TryGetValue(batch[i].Relation, out RankTally? tally))
+                    {
+                        tally = new RankTally();
+                        perRelation.Add(batch[i].Relation, tally);
+                    }
+
+                    tally.Add(ranks[i]);
+                }
+            }
+        }
+
+        return new LinkPredictionResult(
+            RankTally.Merge(tail, head).ToMetrics(),
+            tail.ToMetrics(),
+            head.ToMetrics(),
+            [.. perRelation.Select(p => new RelationRankingMetrics(p.Key, p.Value.ToMetrics()))],
+            stopwatch.Elapsed);
+    }
+
+    /// <summary>Writes the filtered, tie-aware rank of each query's true answer into
+    /// <paramref name="ranks"/>.</summary>
+    private void RankBatch(
+        EmbeddingModel model, Tensor concepts, Tensor relations, ReadOnlySpan<Triple> batch, KnownTriples known, bool predictTail, double[] ranks)
+    {
+        int b = batch.Length;
+        long[] given = new long[b];
+        long[] relationIds = new long[b];
+        long[] answers = new long[b];
+        var filterRows = new List<long>();
+        var filterColumns = new List<long>();
+        for (int i = 0; i < b; i++)
+        {
+            Triple t = batch[i];
+            given[i] = predictTail ? t.Head : t.Tail;
+            relationIds[i] = t.Relation;
+            answers[i] = predictTail ? t.Tail : t.Head;
+            ReadOnlySpan<int> correct = predictTail ? known.TailsOf(t.Head, t.Relation) : known.HeadsOf(t.Relation, t.Tail);
+            foreach (int other in correct)
+            {
+                if (other != answers[i])
+                {
+                    filterRows.Add(i);
+                    filterColumns.Add(other);
+                }
+            }
+        }
+
+        using IDisposable scope = NewDisposeScope();
+        Tensor givenVectors = concepts.index_select(0, tensor(given, device: _device));
+        Tensor relationVectors = relations.index_select(0, tensor(relationIds, device: _device));
+        Tensor queries = predictTail ? model.ForwardBatch(givenVectors, relationVectors) : model.InverseBatch(givenVectors, relationVectors);
+        Tensor scores = model.DistanceToAll(queries, concepts).neg_();
+        Tensor answerScores = scores.gather(1, tensor(answers, device: _device).unsqueeze(1));
+        if (filterRows.Count > 0)
+        {
+            scores.index_put_(float.NegativeInfinity, tensor(filterRows.ToArray(), device: _device), tensor(filterColumns.ToArray(), device: _device));
+        }
+
+        long[] better = scores.gt(answerScores).sum(1).cpu().data<long>().ToArray();
+        long[] notWorse = scores.ge(answerScores).sum(1).cpu().data<long>().ToArray();
+        for (int i = 0; i < b; i++)
+        {
+            ranks[i] = (better[i] + 1 + notWorse[i]) / 2.0;
+        }
+    }
+
+    /// <summary>Running sums for one group of ranks.</summary>
+    private sealed class RankTally
+    {
+        private long _count;
+        private double _reciprocal;
+        private double _rank;
+        private long _hits1;
+        private long _hits3;
+        private long _hits10;
+
+        public void Add(double rank)
+        {
+            _count++;
+            _reciprocal += 1 / rank;
+            _rank += rank;
+            _hits1 += rank <= 1 ? 1 : 0;
+            _hits3 += rank <= 3 ? 1 : 0;
+            _hits10 += rank <= 10 ? 1 : 0;
+        }
+
+        public static RankTally Merge(RankTally a, RankTally b) => new()
+        {
+            _count = a._count + b._count,
+            _reciprocal = a._reciprocal + b._reciprocal,
+            _rank = a._rank + b._rank,
+            _hits1 = a._hits1 + b._hits1,
+            _hits3 = a._hits3 + b._hits3,
+            _hits10 = a._hits10 + b._hits10,
+        };
+
+        public RankingMetrics ToMetrics()
+        {
+            double c = Math.Max(1, _count);
+            return new RankingMetrics(_count, _reciprocal / c, _rank / c, _hits1 / c, _hits3 / c, _hits10 / c);
+        }
+    }
+}

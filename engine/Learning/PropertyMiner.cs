@@ -1,0 +1,235 @@
+using System.Diagnostics;
+using AssocDB.Engine.Model;
+
+namespace AssocDB.Engine.Learning;
+
+/// <summary>
+/// Learns relation properties from the facts by counting, AMIE-style: symmetry, inverse pairs,
+/// transitivity and length-2 composition rules, each with support, body size, standard and PCA
+/// confidence and head coverage (<see cref="RuleEvidence"/>).
+/// </summary>
+/// <remarks>
+/// Exact counts, no sampling. Symmetry and inverses cost O(F log deg) for F facts. Compositions
+/// enumerate every path <c>x –First→ z –Second→ y</c> once, so they cost the number of such paths
+/// (Σ over facts of the tail's out-degree) times a log factor for de-duplication: about 0.1 s for
+/// WN18RR's 87 k facts, much more on dense graphs such as FB15k-237. The PCA counts use the
+/// subject x of the head atom, as in the original AMIE. Duplicate facts are counted once.
+/// </remarks>
+public sealed class PropertyMiner
+{
+    private readonly MiningOptions _options;
+
+    /// <summary>Creates a miner with the given thresholds (defaults when null).</summary>
+    public PropertyMiner(MiningOptions? options = null) => _options = options ?? new MiningOptions();
+
+    /// <summary>Mines every property over <paramref name="facts"/>. Returns an error when a fact
+    /// names a concept outside <c>0..conceptCount-1</c> or a relation outside
+    /// <c>0..relationCount-1</c>. Progress reports the share of composition work done (0..1).</summary>
+    public Result<MiningResult> Mine(
+        ReadOnlySpan<Triple> facts,
+        int conceptCount,
+        int relationCount,
+        IProgress<double>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        if (conceptCount < 0)
+        {
+            return EngineError.Invalid("conceptCount", "must not be negative");
+        }
+
+        if (relationCount < 0)
+        {
+            return EngineError.Invalid("relationCount", "must not be negative");
+        }
+
+        for (int i = 0; i < facts.Length; i++)
+        {
+            Triple f = facts[i];
+            if ((uint)f.Head >= (uint)conceptCount || (uint)f.Tail >= (uint)conceptCount)
+            {
+                return EngineError.Invalid($"facts[{i}]", $"concept id outside 0..{conceptCount - 1}");
+            }
+
+            if ((uint)f.Relation >= (uint)relationCount)
+            {
+                return EngineError.Invalid($"facts[{i}].relation", $"relation id outside 0..{relationCount - 1}");
+            }
+        }
+
+        var stopwatch = Stopwatch.StartNew();
+        var graph = new FactIndex(facts, conceptCount, relationCount);
+        (SymmetryRule[] symmetry, List<InverseRule> inverses) = MineInverses(graph);
+        (TransitivityRule[] transitivity, List<CompositionRule> compositions) =
+            MineCompositions(graph, progress, cancellationToken);
+
+        return new MiningResult(
+            symmetry,
+            transitivity,
+            [.. symmetry.Where(r => _options.Accepts(r.Evidence)).OrderByDescending(r => r.Evidence.PcaConfidence).ThenByDescending(r => r.Evidence.Support)],
+            [.. inverses.OrderByDescending(r => r.Evidence.PcaConfidence).ThenByDescending(r => r.Evidence.Support)],
+            [.. transitivity.Where(r => _options.Accepts(r.Evidence)).OrderByDescending(r => r.Evidence.PcaConfidence).ThenByDescending(r => r.Evidence.Support)],
+            [.. compositions.OrderByDescending(r => r.Evidence.PcaConfidence).ThenByDescending(r => r.Evidence.Support)],
+            graph.FactCount,
+            stopwatch.Elapsed);
+    }
+
+    /// <summary>Rules <c>Body(a, b) ⇒ Head(b, a)</c> for every pair of relations; the diagonal is
+    /// symmetry.</summary>
+    private (SymmetryRule[] Symmetry, List<InverseRule> Inverses) MineInverses(FactIndex graph)
+    {
+        int m = graph.RelationCount;
+        long[] support = new long[m * m];
+        long[] pcaBody = new long[m * m];
+        for (int a = 0; a < graph.ConceptCount; a++)
+        {
+            for (int i = graph.HeadStart[a]; i < graph.HeadStart[a + 1]; i++)
+            {
+                int body = graph.ByHeadRelation[i].Relation;
+                int b = graph.ByHeadRelation[i].Tail;
+                foreach (int head in graph.RelationsBetween(b, a))
+                {
+                    support[body * m + head]++;
+                }
+
+                foreach (int head in graph.OutRelations(b))
+                {
+                    pcaBody[body * m + head]++;
+                }
+            }
+        }
+
+        var symmetry = new SymmetryRule[m];
+        var inverses = new List<InverseRule>();
+        for (int body = 0; body < m; body++)
+        {
+            for (int head = 0; head < m; head++)
+            {
+                var evidence = new RuleEvidence(
+                    support[body * m + head], graph.RelationSize[body], pcaBody[body * m + head], graph.RelationSize[head]);
+                if (body == head)
+                {
+                    symmetry[body] = new SymmetryRule(body, evidence);
+                }
+                else if (_options.Accepts(evidence))
+                {
+                    inverses.Add(new InverseRule(body, head, evidence));
+                }
+            }
+        }
+
+        return (symmetry, inverses);
+    }
+
+    /// <summary>Rules <c>First(x, z) ∧ Second(z, y) ⇒ Head(x, y)</c>, grouped by First so the
+    /// counters are m × m, not m³.</summary>
+    private (TransitivityRule[] Transitivity, List<CompositionRule> Compositions) MineCompositions(
+        FactIndex graph, IProgress<double>? progress, CancellationToken cancellationToken)
+    {
+        int m = graph.RelationCount;
+        long n = graph.ConceptCount;
+        var transitivity = new TransitivityRule[m];
+        var compositions = new List<CompositionRule>();
+        long[] bodySize = new long[m];
+        long[] support = new long[m * m];
+        long[] pcaBody = new long[m * m];
+        long[] pairsBySecond = new long[m];
+        var paths = new List<long>();
+        for (int first = 0; first < m; first++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            Array.Clear(bodySize);
+            Array.Clear(support);
+            Array.Clear(pcaBody);
+            ReadOnlySpan<Triple> firstFacts = graph.OfRelation(first);
+            int start = 0;
+            while (start < firstFacts.Length)
+            {
+                int x = firstFacts[start].Head;
+                int end = start;
+                paths.Clear();
+                for (; end < firstFacts.Length && firstFacts[end].Head == x; end++)
+                {
+                    foreach (Triple next in graph.OutEdges(firstFacts[end].Tail))
+                    {
+                        paths.Add(next.Relation * n + next.Tail);
+                    }
+                }
+
+                start = end;
+                CountDistinctEndpoints(graph, x, paths, bodySize, support, pcaBody, pairsBySecond);
+            }
+
+            for (int second = 0; second < m; second++)
+            {
+                for (int head = 0; head < m; head++)
+                {
+                    var evidence = new RuleEvidence(
+                        support[second * m + head], bodySize[second], pcaBody[second * m + head], graph.RelationSize[head]);
+                    if (first == second && second == head)
+                    {
+                        transitivity[first] = new TransitivityRule(first, evidence);
+                    }
+                    else if (evidence.Support > 0 && _options.Accepts(evidence))
+                    {
+                        compositions.Add(new CompositionRule(first, second, head, evidence));
+                    }
+                }
+            }
+
+            progress?.Report((first + 1) / (double)m);
+        }
+
+        return (transitivity, compositions);
+    }
+
+    /// <summary>Counts, for one subject x, the distinct (Second, y) path ends: each is one body
+    /// pair for rules with that Second; it supports every Head stored between x and y, and counts
+    /// towards the PCA body of every Head that x has some fact of.</summary>
+    private static void CountDistinctEndpoints(
+        FactIndex graph, int x, List<long> paths, long[] bodySize, long[] support, long[] pcaBody, long[] pairsBySecond)
+    {
+        if (paths.Count == 0)
+        {
+            return;
+        }
+
+        int m = graph.RelationCount;
+        long n = graph.ConceptCount;
+        Span<long> ends = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(paths);
+        ends.Sort();
+        long previous = -1;
+        foreach (long end in ends)
+        {
+            if (end == previous)
+            {
+                continue;
+            }
+
+            previous = end;
+            int second = (int)(end / n);
+            int y = (int)(end % n);
+            bodySize[second]++;
+            pairsBySecond[second]++;
+            foreach (int head in graph.RelationsBetween(x, y))
+            {
+                support[second * m + head]++;
+            }
+        }
+
+        ReadOnlySpan<int> subjectRelations = graph.OutRelations(x);
+        for (int second = 0; second < m; second++)
+        {
+            long pairs = pairsBySecond[second];
+            if (pairs == 0)
+            {
+                continue;
+            }
+
+            pairsBySecond[second] = 0;
+            foreach (int head in subjectRelations)
+            {
+                pcaBody[second * m + head] += pairs;
+            }
+        }
+    }
+}

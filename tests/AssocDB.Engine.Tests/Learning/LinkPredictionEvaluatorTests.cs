@@ -1,0 +1,70 @@
+using AssocDB.Engine.Learning;
+using static TorchSharp.torch;
+
+namespace AssocDB.Engine.Tests.Learning;
+
+/// <summary>Guards the filtered, tie-aware ranking protocol: exact ranks on a hand-made line of
+/// concepts, other known answers filtered out, and all-equal scores ranked at the random-guess
+/// mean rather than first.</summary>
+public sealed class LinkPredictionEvaluatorTests
+{
+    // Five concepts on a line at 0, 1, 2, 3, 4 (d = 1); relation 0 moves one step right.
+    private static readonly float[] Line = [0f, 1f, 2f, 3f, 4f];
+    private static readonly EmbeddingModel TransE = new(EmbeddingModelKind.TransE, 1);
+
+    [Fact]
+    public void A_perfect_model_ranks_every_answer_first()
+    {
+        Triple[] test = [new(0, 0, 1), new(2, 0, 3)];
+        LinkPredictionResult result = Evaluate(Line, [1f], test, new KnownTriples(test));
+        Assert.Equal(1.0, result.Overall.Mrr);
+        Assert.Equal(1.0, result.Overall.HitsAt1);
+        Assert.Equal(4, result.Overall.Queries);
+    }
+
+    [Fact]
+    public void Other_known_answers_are_filtered_out()
+    {
+        // Relation 0 moves two steps: for (0, r, ?) the query lands on 2. The true answer 3 is
+        // beaten by 2 (distance 0) and tied with 1 (distance 1): raw rank = (optimistic 2 + pessimistic 3)/2
+        // = 2.5. When (0, r, 2) is known, 2 is filtered and the rank becomes (1 + 2)/2 = 1.5.
+        Triple[] test = [new(0, 0, 3)];
+        LinkPredictionResult raw = Evaluate(Line, [2f], test, new KnownTriples(test));
+        LinkPredictionResult filtered = Evaluate(Line, [2f], test, new KnownTriples(test, [new(0, 0, 2)]));
+        Assert.Equal(1 / 2.5, raw.TailPrediction.Mrr, 9);
+        Assert.Equal(1 / 1.5, filtered.TailPrediction.Mrr, 9);
+    }
+
+    [Fact]
+    public void Equal_scores_give_the_mean_rank_not_the_first()
+    {
+        Triple[] test = [new(0, 0, 1)];
+        LinkPredictionResult result = Evaluate(new float[5], [0f], test, new KnownTriples(test));
+        Assert.Equal(3.0, result.Overall.MeanRank);
+        Assert.Equal(0.0, result.Overall.HitsAt1);
+    }
+
+    [Fact]
+    public void Results_render_as_table_and_json()
+    {
+        Triple[] test = [new(0, 0, 1)];
+        LinkPredictionResult result = Evaluate(Line, [1f], test, new KnownTriples(test));
+        string table = result.ToTable(["next"]);
+        Assert.Contains("next", table, StringComparison.Ordinal);
+        Assert.Contains("1.000", table, StringComparison.Ordinal);
+        using var json = System.Text.Json.JsonDocument.Parse(result.ToJson(["next"]));
+        Assert.Equal(1.0, json.RootElement.GetProperty("overall").GetProperty("mrr").GetDouble());
+        Assert.Equal("next", json.RootElement.GetProperty("perRelation")[0].GetProperty("name").GetString());
+    }
+
+    [Fact]
+    public void Ids_outside_the_matrices_are_reported()
+    {
+        var result = new LinkPredictionEvaluator(CPU).Evaluate(TransE, Line, [1f], [new Triple(0, 0, 9)], new KnownTriples());
+        Assert.False(result.IsOk);
+        Assert.Equal("test[0]", result.Error!.Field);
+    }
+
+    private static LinkPredictionResult Evaluate(float[] concepts, float[] relations, Triple[] test, KnownTriples known) =>
+        new LinkPredictionEvaluator(CPU, batchSize: 1).Evaluate(TransE, concepts, relations, test, known).Value;
+}
