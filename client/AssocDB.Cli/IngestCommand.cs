@@ -112,6 +112,9 @@ internal static class IngestCommand
     private sealed class Run(TextWriter output, TextWriter error)
     {
         private readonly Stopwatch _clock = new();
+
+        // A terminal gets a bar redrawn in place; a log file gets a line every 10 s.
+        private readonly bool _terminal = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
         private long _bytesDone;
         private IngestSource? _current;
         private int _rejectsShown;
@@ -239,27 +242,27 @@ internal static class IngestCommand
             else if (_rejectsShown < RejectsShown)
             {
                 _rejectsShown++;
-                error.WriteLine($"\rrejected {item}");
+                // Over the progress bar in a terminal, which the next redraw puts back below.
+                error.WriteLine(ShowProgress && _terminal ? $"\r\e[Krejected {item}" : $"rejected {item}");
             }
         }
 
         private async Task ProgressAsync(BulkIngester ingester, long totalBytes, CancellationToken stop)
         {
-            // A terminal gets a bar redrawn in place; a log file gets a line every 10 s.
-            bool terminal = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
-            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(terminal ? 250 : 10_000));
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(_terminal ? 250 : 10_000));
             try
             {
                 while (await timer.WaitForNextTickAsync(stop))
                 {
-                    await error.WriteAsync((terminal ? "\r" : "") + ProgressLine(ingester.Counts, totalBytes) + (terminal ? "" : "\n"));
+                    // In a terminal: back to the line start, redraw, erase what a longer previous line left.
+                    await error.WriteAsync(_terminal ? $"\r{ProgressLine(ingester.Counts, totalBytes)}\e[K" : ProgressLine(ingester.Counts, totalBytes) + "\n");
                 }
             }
             catch (OperationCanceledException)
             {
-                if (terminal)
+                if (_terminal)
                 {
-                    await error.WriteLineAsync("\r" + ProgressLine(ingester.Counts, totalBytes));
+                    await error.WriteLineAsync($"\r{ProgressLine(ingester.Counts, totalBytes)}\e[K");
                 }
             }
         }
@@ -273,7 +276,7 @@ internal static class IngestCommand
             int filled = (int)(fraction * width);
             string eta = fraction > 0 && fraction < 1 ? TimeSpan.FromSeconds(seconds * (1 - fraction) / fraction).ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture) : "-";
             return string.Create(CultureInfo.InvariantCulture,
-                $"[{new string('#', filled)}{new string('.', width - filled)}] {fraction * 100,5:0.0}%  {Megabytes(read)}/{Megabytes(totalBytes)} MB  {counts.Read:N0} read  {counts.Rejected:N0} rejected  {counts.Read / Math.Max(seconds, 1e-3):N0}/s  ETA {eta}   ");
+                $"[{new string('#', filled)}{new string('.', width - filled)}] {fraction * 100,5:0.0}%  {Megabytes(read)}/{Megabytes(totalBytes)} MB  {counts.Read:N0} read  {counts.Rejected:N0} rejected  {counts.Read / Math.Max(seconds, 1e-3):N0}/s  ETA {eta}");
         }
 
         private void PrintSummary(IngestCounts counts, string session)
