@@ -85,6 +85,7 @@ public static class AssocServer
         app.MapGrpcService<FactsApi>();
         app.MapGrpcService<QueriesApi>();
         app.MapGrpcService<AdminApi>();
+        app.MapGrpcService<IngestApi>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapMetrics(registry: app.Services.GetRequiredService<ServerMetrics>().Registry);

@@ -46,6 +46,7 @@ public sealed class AssocDbClient : IDisposable
         Facts = new FactService.FactServiceClient(invoker);
         Query = new QueryService.QueryServiceClient(invoker);
         Admin = new AdminService.AdminServiceClient(invoker);
+        Ingest = new IngestService.IngestServiceClient(invoker);
     }
 
     /// <summary>Connects to a server by address, with an optional API key.</summary>
@@ -71,6 +72,9 @@ public sealed class AssocDbClient : IDisposable
 
     /// <summary>The generated administration service stub.</summary>
     public AdminService.AdminServiceClient Admin { get; }
+
+    /// <summary>The generated bulk-ingestion service stub; <see cref="Ingestion.BulkIngester"/> drives it.</summary>
+    public IngestService.IngestServiceClient Ingest { get; }
 
     /// <summary>Creates a collection.</summary>
     public async Task<CollectionInfo> CreateCollectionAsync(
@@ -283,6 +287,10 @@ public sealed class AssocDbClient : IDisposable
 
         return (await Call(o => Admin.CheckpointAsync(request, o), cancellationToken)).ElapsedSeconds;
     }
+
+    /// <summary>The last durable batch sequence number of an ingest session; -1 when it has none.</summary>
+    public async Task<long> GetIngestProgressAsync(string collection, string session, CancellationToken cancellationToken = default) =>
+        (await Call(o => Ingest.GetIngestProgressAsync(new GetIngestProgressRequest { Collection = collection, Session = session }, o), cancellationToken)).LastSequence;
 
     /// <inheritdoc />
     public void Dispose() => _channel.Dispose();
