@@ -1,6 +1,6 @@
 namespace AssocDB.Client.Ingestion;
 
-/// <summary>The input formats <see cref="IngestSource"/> reads; <c>docs/ingestion.md</c> describes each.</summary>
+/// <summary>The input formats <see cref="IngestSource"/> reads; <c>client/AssocDB.Cli/INGESTION.md</c> describes each.</summary>
 public enum IngestFormat
 {
     /// <summary>Chosen from the file name (after a <c>.gz</c> suffix): <c>.tsv</c>/<c>.txt</c> TSV,
