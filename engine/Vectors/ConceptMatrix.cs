@@ -26,6 +26,7 @@ namespace AssocDB.Engine.Vectors;
 public sealed class ConceptMatrix : IDisposable
 {
     private Tensor _weights;
+    private nint _hostPointer;
     private Tensor _normsOnDevice;
     private Tensor _scalesOnDevice;
     private Tensor _offsetsOnDevice;
@@ -51,6 +52,8 @@ public sealed class ConceptMatrix : IDisposable
         Metric = metric;
         Precision = precision;
         _weights = zeros(initialCapacity, dimension, ScalarType.Float32, device);
+        IsHostResident = device.type == TorchSharp.DeviceType.CPU && _weights.is_contiguous();
+        _hostPointer = HostAddress(_weights);
         _normsOnDevice = zeros(initialCapacity, ScalarType.Float32, device);
         _scalesOnDevice = zeros(initialCapacity, ScalarType.Float32, device);
         _offsetsOnDevice = full(initialCapacity, float.NegativeInfinity, ScalarType.Float32, device);
@@ -113,12 +116,15 @@ public sealed class ConceptMatrix : IDisposable
     internal ReadOnlySpan<bool> LiveRows => _live;
 
     /// <summary>Whether W's memory can be read directly from the host (a contiguous CPU tensor).</summary>
-    internal bool IsHostResident => Device.type == TorchSharp.DeviceType.CPU && _weights.is_contiguous();
+    /// <remarks>W is created contiguous and only ever replaced by a contiguous copy, so this is fixed
+    /// per device; caching it (and the pointer) keeps per-row reads free of native calls.</remarks>
+    internal bool IsHostResident { get; }
 
     /// <summary>Pointer to row 0 of W in host memory. Valid only while <see cref="IsHostResident"/>
     /// and until the next write (growth moves the tensor).</summary>
-    internal unsafe float* HostPointer =>
-        TensorMemory.Float32Pointer(_weights);
+    internal unsafe float* HostPointer => (float*)_hostPointer;
+
+    private unsafe nint HostAddress(Tensor weights) => IsHostResident ? (nint)TensorMemory.Float32Pointer(weights) : 0;
 
     /// <summary>Whether a row holds a live concept.</summary>
     public bool IsLive(int row) => row >= 0 && row < RowLimit && _live[row];
@@ -307,6 +313,7 @@ public sealed class ConceptMatrix : IDisposable
         }
 
         _weights = Grow(_weights, zeros(capacity, Dimension, _weights.dtype, Device), old);
+        _hostPointer = HostAddress(_weights);
         _normsOnDevice = Grow(_normsOnDevice, zeros(capacity, ScalarType.Float32, Device), old);
         _scalesOnDevice = Grow(_scalesOnDevice, zeros(capacity, ScalarType.Float32, Device), old);
         _offsetsOnDevice = Grow(_offsetsOnDevice, full(capacity, float.NegativeInfinity, ScalarType.Float32, Device), old);
