@@ -22,4 +22,17 @@ internal sealed class ErrorInterceptor : Interceptor
             throw GrpcErrors.Cancelled(context);
         }
     }
+
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
+        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            await continuation(request, responseStream, context);
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            throw GrpcErrors.Cancelled(context);
+        }
+    }
 }

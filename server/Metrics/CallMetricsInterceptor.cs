@@ -4,19 +4,30 @@ using Grpc.Core.Interceptors;
 
 namespace AssocDB.Server.Metrics;
 
-/// <summary>Counts every unary call by method and final status code, and times it.</summary>
+/// <summary>Counts every unary and server-streaming call by method and final status code, and
+/// times it (a stream until its last message).</summary>
 internal sealed class CallMetricsInterceptor(ServerMetrics metrics) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
+        TResponse response = default!;
+        await Measure(context, async () => response = await continuation(request, context));
+        return response;
+    }
+
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(
+        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
+        Measure(context, () => continuation(request, responseStream, context));
+
+    private async Task Measure(ServerCallContext context, Func<Task> call)
+    {
         long start = Stopwatch.GetTimestamp();
         StatusCode code = StatusCode.Unknown;
         try
         {
-            TResponse response = await continuation(request, context);
+            await call();
             code = StatusCode.OK;
-            return response;
         }
         catch (RpcException e)
         {
