@@ -71,13 +71,13 @@ public sealed partial class Collection
                 return RelationNotFound("relation", relation);
             }
 
-            var reasoner = new Reasoner(_relations, _edges);
+            var reasoner = new Reasoner(_relations, _edges, options.IncludeLearned);
             return reasoner.Related(conceptId, relationId, options.MaxDepth)
                 .OrderBy(pair => pair.Value.Kind)
                 .ThenBy(pair => pair.Value.Steps)
                 .ThenBy(pair => _concepts.Name(pair.Key), StringComparer.Ordinal)
                 .Take(options.Limit)
-                .Select(pair => new Answer(_concepts.Name(pair.Key), pair.Value.Kind, ToProof(pair.Value), 1.0))
+                .Select(pair => new Answer(_concepts.Name(pair.Key), pair.Value.Kind, ToProof(pair.Value), pair.Value.Confidence))
                 .ToList();
         });
     }
@@ -169,15 +169,32 @@ public sealed partial class Collection
         return new Proof(edges.Select(FactOf).ToList(), rules);
     }
 
-    private RelationInfo ToInfo(RelationRecord relation) => new(
-        relation.Id,
+    private RelationInfo ToInfo(RelationRecord relation)
+    {
+        (float[]? vector, RelationVectorSource source) = EffectiveVector(relation);
+        return new RelationInfo(
+            relation.Id,
+            relation.Name,
+            (float[]?)vector?.Clone(),
+            relation.Symmetric,
+            relation.Transitive,
+            relation.InverseId >= 0 ? _relations[relation.InverseId].Name : null,
+            relation.Compositions.Select(rule => new Composition(_relations[rule.First].Name, _relations[rule.Second].Name)).ToList(),
+            _relations.FactCount(relation.Id))
+        {
+            VectorSource = source,
+            Operator = relation.Operator,
+            Learned = (relation.Learned ?? []).Select(rule => ToProperty(relation, rule)).ToList(),
+        };
+    }
+
+    private LearnedProperty ToProperty(RelationRecord relation, LearnedRule rule) => new(
+        rule.Kind,
         relation.Name,
-        (float[]?)relation.Vector?.Clone(),
-        relation.Symmetric,
-        relation.Transitive,
-        relation.InverseId >= 0 ? _relations[relation.InverseId].Name : null,
-        relation.Compositions.Select(rule => new Composition(_relations[rule.First].Name, _relations[rule.Second].Name)).ToList(),
-        _relations.FactCount(relation.Id));
+        rule.Other >= 0 ? _relations[rule.Other].Name : null,
+        rule.First >= 0 ? _relations[rule.First].Name : null,
+        rule.Second >= 0 ? _relations[rule.Second].Name : null,
+        rule.Statistics);
 
     private static EngineError ConceptNotFound(string field, string name) =>
         EngineError.NotFound(field, $"concept '{name}' does not exist");

@@ -1,5 +1,6 @@
 using AssocDB.Engine.Graph;
 using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
 using AssocDB.Engine.Vectors;
 
 namespace AssocDB.Engine;
@@ -86,7 +87,7 @@ public sealed partial class Collection
             }
 
             var graph = new List<RelatedRelation>();
-            var reasoner = new Reasoner(_relations, _edges);
+            var reasoner = new Reasoner(_relations, _edges, options.IncludeLearned);
             foreach (var relation in _relations.All)
             {
                 if (reasoner.Related(from, relation.Id, options.MaxDepth).TryGetValue(to, out Derivation? derivation))
@@ -232,17 +233,32 @@ public sealed partial class Collection
                     return RelationNotFound($"{field}[{i}]", names[i]);
                 }
 
-                if (_relations[relation].Vector is not { } vector)
+                RelationRecord record = _relations[relation];
+                if (EffectiveVector(record).Vector is not { } vector)
                 {
-                    return new EngineError(ErrorCode.FailedPrecondition, $"{field}[{i}]", $"relation '{names[i]}' has no vector yet; give it one or learn it");
+                    return new EngineError(ErrorCode.FailedPrecondition, $"{field}[{i}]", $"relation '{names[i]}' has no vector yet; give it one, add facts between concepts with vectors, or train");
                 }
 
-                vectorQuery = plus ? vectorQuery.Plus(vector) : vectorQuery.Minus(vector);
+                bool rotation = record.Operator == RelationOperator.Rotation;
+                vectorQuery = plus ? vectorQuery.Plus(vector, rotation) : vectorQuery.Minus(vector, rotation);
             }
         }
 
         Result<float[]> built = vectorQuery.Build(_matrix);
         return built.IsOk ? (built.Value, concept) : built.Error!;
+    }
+
+    /// <summary>The vector a relation answers <c>c ± r</c> with: given or trained when it has one,
+    /// else the closed-form estimate from its facts. Needs the read lock.</summary>
+    private (float[]? Vector, RelationVectorSource Source) EffectiveVector(RelationRecord relation)
+    {
+        if (relation.Vector is { } vector)
+        {
+            return (vector, relation.Trained ? RelationVectorSource.Trained : RelationVectorSource.Given);
+        }
+
+        var estimate = new float[Dimension];
+        return _closedForm.TryGetVector(relation.Id, estimate) ? (estimate, RelationVectorSource.ClosedForm) : (null, RelationVectorSource.None);
     }
 
     private RowFilter? MetadataFilter(IReadOnlyDictionary<string, string>? required)

@@ -1,4 +1,5 @@
 using AssocDB.Engine.Graph;
+using AssocDB.Engine.Learning;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
 using AssocDB.Engine.Vectors;
@@ -29,6 +30,12 @@ public sealed partial class Collection
     private readonly RelationTable _relations = new();
     private readonly EdgeIndex _edges = new();
     private readonly Dictionary<string, IngestMark> _ingestMarks = new(StringComparer.Ordinal);
+
+    /// <summary>Per relation, the running mean of <c>v(tail) − v(head)</c> (the closed-form relation
+    /// vector), updated as facts and concept vectors change; derived state, rebuilt at open.</summary>
+    private readonly RelationVectorEstimator _closedForm;
+    private readonly float[] _headScratch;
+    private readonly float[] _tailScratch;
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly ReaderWriterLockSlim _state = new(LockRecursionPolicy.NoRecursion);
     private readonly ILogger _logger;
@@ -46,6 +53,9 @@ public sealed partial class Collection
         _store = new StateStore(Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes);
         _matrix = new ConceptMatrix(manifest.Dimension, device, manifest.Metric, manifest.Precision);
         _search = search;
+        _closedForm = new RelationVectorEstimator(manifest.Dimension);
+        _headScratch = new float[manifest.Dimension];
+        _tailScratch = new float[manifest.Dimension];
     }
 
     /// <summary>The collection's name.</summary>
@@ -180,6 +190,11 @@ public sealed partial class Collection
             switch (mutation)
             {
                 case Mutation.PutConcept { Concept: var concept }:
+                    if (_concepts.IsLive(concept.Id))
+                    {
+                        MoveClosedFormContributions(concept.Id, concept.Vector, pendingRows);
+                    }
+
                     _concepts.Put(concept);
                     pendingRows[concept.Id] = concept.Vector;
                     store.Upsert(RecordKind.Concept, concept.Id, encoder.Encode(concept));
@@ -198,16 +213,19 @@ public sealed partial class Collection
                     if (_edges.IsLive(edge.Id))
                     {
                         _relations.AddFacts(_edges.Relation(edge.Id), -1);
+                        CountClosedForm(edge.Id, -1, pendingRows);
                     }
 
                     _edges.Put(edge);
                     _relations.AddFacts(edge.Relation, 1);
+                    CountClosedForm(edge.Id, +1, pendingRows);
                     store.Upsert(RecordKind.Edge, edge.Id, encoder.Encode(edge));
                     break;
                 case Mutation.DeleteEdge { Id: var id }:
                     if (_edges.IsLive(id))
                     {
                         _relations.AddFacts(_edges.Relation(id), -1);
+                        CountClosedForm(id, -1, pendingRows);
                         _edges.Delete(id);
                         store.Delete(RecordKind.Edge, id);
                     }
@@ -223,6 +241,57 @@ public sealed partial class Collection
         }
 
         SetMatrixRows(pendingRows);
+    }
+
+    /// <summary>Adds (+1) or removes (−1) an edge's <c>v(tail) − v(head)</c> in its relation's
+    /// closed-form estimate, reading vectors this batch has not yet written to the matrix from
+    /// <paramref name="pendingRows"/>.</summary>
+    private void CountClosedForm(int edge, int sign, Dictionary<int, float[]> pendingRows)
+    {
+        ReadVector(_edges.Head(edge), _headScratch, pendingRows);
+        ReadVector(_edges.Tail(edge), _tailScratch, pendingRows);
+        if (sign > 0)
+        {
+            _closedForm.Add(_edges.Relation(edge), _headScratch, _tailScratch);
+        }
+        else
+        {
+            _closedForm.Remove(_edges.Relation(edge), _headScratch, _tailScratch);
+        }
+    }
+
+    /// <summary>A concept's vector changes: its edges' contributions move from the old vector to the new.</summary>
+    private void MoveClosedFormContributions(int concept, float[] newVector, Dictionary<int, float[]> pendingRows)
+    {
+        ReadOnlySpan<int> incident = _edges.EdgesOf(concept);
+        if (incident.IsEmpty)
+        {
+            return;
+        }
+
+        foreach (int edge in incident)
+        {
+            CountClosedForm(edge, -1, pendingRows);
+        }
+
+        // The caller records the new vector as pending right after, so it may be set here already.
+        pendingRows[concept] = newVector;
+        foreach (int edge in incident)
+        {
+            CountClosedForm(edge, +1, pendingRows);
+        }
+    }
+
+    private void ReadVector(int concept, Span<float> destination, Dictionary<int, float[]> pendingRows)
+    {
+        if (pendingRows.TryGetValue(concept, out float[]? pending))
+        {
+            pending.CopyTo(destination);
+        }
+        else
+        {
+            _matrix.ReadRow(concept, destination);
+        }
     }
 
     private void SetMatrixRows(Dictionary<int, float[]> rows)
@@ -282,11 +351,13 @@ public sealed partial class Collection
             _relations.Put(relation);
         }
 
+        var noPendingRows = new Dictionary<int, float[]>();
         for (int edge = 0; edge < _edges.IdLimit; edge++)
         {
             if (_edges.IsLive(edge))
             {
                 _relations.AddFacts(_edges.Relation(edge), 1);
+                CountClosedForm(edge, +1, noPendingRows);
             }
         }
 

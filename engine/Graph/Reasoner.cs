@@ -1,4 +1,5 @@
 using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
 
 namespace AssocDB.Engine.Graph;
 
@@ -12,12 +13,15 @@ namespace AssocDB.Engine.Graph;
 /// <item>stored edges of r's inverse r′ read the other way (<c>x r′ c ⇒ c r x</c>);</item>
 /// <item>composition rules <c>r1 ∘ r2 ⇒ r</c> (and those of r′, read through the inverse), each
 /// premise solved as a sub-query with one rule fewer to spend;</item>
-/// <item>transitivity, as repeated composition of r with itself.</item>
+/// <item>transitivity, as repeated composition of r with itself;</item>
+/// <item>when asked to, the same properties learned from data, each with its confidence; answers
+/// that need one are of kind learned, scored by the product of the confidences used.</item>
 /// </list>
 /// The depth budget bounds rule applications per proof; a node already on the current chain answers
-/// nothing (so cycles terminate); a work bound caps the edges visited per query.
+/// nothing (so cycles terminate); a work bound caps the edges visited per query. Declared
+/// properties win: a learned rule the declarations already imply is not applied.
 /// </summary>
-internal sealed class Reasoner(RelationTable relations, EdgeIndex edges)
+internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool includeLearned = true)
 {
     /// <summary>Edges visited per query before it stops expanding, so one query cannot monopolize a core.</summary>
     public const int MaxWork = 2_000_000;
@@ -47,7 +51,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges)
     private Dictionary<int, Derivation> Solve(int concept, int relation, bool forward, int budget)
     {
         var results = new Dictionary<int, Derivation>();
-        RelationRecordView r = View(relation);
+        RelationRecord r = relations[relation];
         (int, int, bool) node = Canonical(concept, r, forward);
         if (!_onChain.Add(node))
         {
@@ -57,23 +61,49 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges)
         try
         {
             AddStored(results, concept, r, forward);
-            if (budget <= 0 || Truncated)
+            if (Truncated)
             {
                 return results;
             }
 
-            foreach (bool direction in r.Symmetric ? [forward, !forward] : new[] { forward })
+            IReadOnlyList<LearnedRule> learned = includeLearned ? r.Learned ?? [] : [];
+            if (!r.Symmetric && learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Symmetric) is { } symmetric)
             {
-                ApplyCompositions(results, concept, r.Id, direction, budget, viaInverse: null, symmetric: direction != forward ? r.Name : null);
-                if (r.InverseId >= 0 && r.InverseId != r.Id)
+                AddStoredOtherWay(results, concept, r, forward, symmetric);
+            }
+
+            if (budget <= 0)
+            {
+                return results;
+            }
+
+            foreach (LearnedRule rule in learned.Where(rule => rule.Kind == PropertyKind.Inverse && rule.Other != r.InverseId && rule.Other != r.Id))
+            {
+                string text = $"{r.Name} = inverse({relations[rule.Other].Name}) [learned {rule.Confidence:0.###}]";
+                foreach ((int answer, Derivation premise) in Solve(concept, rule.Other, !forward, budget - 1))
                 {
-                    ApplyCompositions(results, concept, r.InverseId, !direction, budget, viaInverse: r, symmetric: direction != forward ? r.Name : null);
+                    Offer(results, answer, Derivation.Learned(text, rule.Confidence, premise));
                 }
             }
 
-            if (r.Transitive || (r.InverseId >= 0 && relations[r.InverseId].Transitive))
+            foreach (bool direction in r.Symmetric ? [forward, !forward] : new[] { forward })
             {
-                ApplyTransitivity(results, relation, forward, budget);
+                string? symmetricName = direction != forward ? r.Name : null;
+                ApplyCompositions(results, concept, r.Id, direction, budget, viaInverse: null, symmetricName);
+                if (r.InverseId >= 0 && r.InverseId != r.Id)
+                {
+                    ApplyCompositions(results, concept, r.InverseId, !direction, budget, viaInverse: r, symmetricName);
+                }
+            }
+
+            bool transitive = r.Transitive || (r.InverseId >= 0 && relations[r.InverseId].Transitive);
+            if (transitive)
+            {
+                ApplyTransitivity(results, relation, forward, budget, $"transitive({r.Name})", learned: null);
+            }
+            else if (learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Transitive) is { } learnedTransitive)
+            {
+                ApplyTransitivity(results, relation, forward, budget, $"transitive({r.Name}) [learned {learnedTransitive.Confidence:0.###}]", learnedTransitive);
             }
 
             return results;
@@ -84,15 +114,9 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges)
         }
     }
 
-    private void AddStored(Dictionary<int, Derivation> results, int concept, RelationRecordView r, bool forward)
+    private void AddStored(Dictionary<int, Derivation> results, int concept, RelationRecord r, bool forward)
     {
-        ReadOnlySpan<int> incident = edges.EdgesOf(concept);
-        _work += incident.Length;
-        if (_work > MaxWork)
-        {
-            Truncated = true;
-        }
-
+        ReadOnlySpan<int> incident = CountWork(concept);
         int inverse = r.InverseId;
         bool inverseSymmetric = inverse >= 0 && relations[inverse].Symmetric;
         foreach (int edge in incident)
@@ -128,32 +152,58 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges)
         }
     }
 
-    /// <summary>
-    /// Applies the rules <c>r1 ∘ r2 ⇒ target</c>. Forward: <c>c r1 y, y r2 x</c>; backward:
-    /// <c>x r1 y, y r2 c</c>. When <paramref name="viaInverse"/> is set, target is the inverse of the
-    /// asked relation and each answer is read back through it.
-    /// </summary>
-    private void ApplyCompositions(
-        Dictionary<int, Derivation> results, int concept, int target, bool forward, int budget, RelationRecordView? viaInverse, string? symmetric)
+    /// <summary>A learned symmetry: stored edges of r read the other way.</summary>
+    private void AddStoredOtherWay(Dictionary<int, Derivation> results, int concept, RelationRecord r, bool forward, LearnedRule symmetric)
     {
-        var rules = relations[target].Compositions;
-        if (rules.Count == 0)
+        string rule = $"symmetric({r.Name}) [learned {symmetric.Confidence:0.###}]";
+        foreach (int edge in CountWork(concept))
         {
-            return;
+            if (edges.Relation(edge) == r.Id && (forward ? edges.Tail(edge) == concept : edges.Head(edge) == concept))
+            {
+                Offer(results, forward ? edges.Head(edge) : edges.Tail(edge), Derivation.Learned(rule, symmetric.Confidence, Derivation.Stored(edge)));
+            }
+        }
+    }
+
+    private ReadOnlySpan<int> CountWork(int concept)
+    {
+        ReadOnlySpan<int> incident = edges.EdgesOf(concept);
+        _work += incident.Length;
+        if (_work > MaxWork)
+        {
+            Truncated = true;
         }
 
-        string targetName = relations[target].Name;
-        foreach ((int first, int second) in rules)
+        return incident;
+    }
+
+    /// <summary>
+    /// Applies the rules <c>r1 ∘ r2 ⇒ target</c>, declared and (when asked) learned. Forward:
+    /// <c>c r1 y, y r2 x</c>; backward: <c>x r1 y, y r2 c</c>. When <paramref name="viaInverse"/> is
+    /// set, target is the inverse of the asked relation and each answer is read back through it.
+    /// </summary>
+    private void ApplyCompositions(
+        Dictionary<int, Derivation> results, int concept, int target, bool forward, int budget, RelationRecord? viaInverse, string? symmetric)
+    {
+        RelationRecord targetRecord = relations[target];
+        IEnumerable<(int First, int Second, double Confidence, bool Learned)> rules = targetRecord.Compositions.Select(rule => (rule.First, rule.Second, 1.0, false));
+        if (includeLearned && targetRecord.Learned is { } learned)
         {
-            string rule = $"{relations[first].Name} ∘ {relations[second].Name} ⇒ {targetName}";
+            rules = rules.Concat(learned
+                .Where(rule => rule.Kind == PropertyKind.Composition && !targetRecord.Compositions.Contains((rule.First, rule.Second)))
+                .Select(rule => (rule.First, rule.Second, rule.Confidence, true)));
+        }
+
+        foreach ((int first, int second, double confidence, bool isLearned) in rules)
+        {
+            string rule = $"{relations[first].Name} ∘ {relations[second].Name} ⇒ {targetRecord.Name}" + (isLearned ? $" [learned {confidence:0.###}]" : "");
             (int near, int far) = forward ? (first, second) : (second, first);
             foreach ((int middle, Derivation toMiddle) in Solve(concept, near, forward, budget - 1))
             {
                 foreach ((int answer, Derivation toAnswer) in Solve(middle, far, forward, budget - 1))
                 {
-                    Derivation derivation = forward
-                        ? Derivation.Rule(rule, toMiddle, toAnswer)
-                        : Derivation.Rule(rule, toAnswer, toMiddle);
+                    Derivation[] premises = forward ? [toMiddle, toAnswer] : [toAnswer, toMiddle];
+                    Derivation derivation = isLearned ? Derivation.Learned(rule, confidence, premises) : Derivation.Rule(rule, premises);
                     if (viaInverse is { } asked)
                     {
                         derivation = Derivation.Rule(InverseRule(asked), derivation);
@@ -170,14 +220,14 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges)
         }
     }
 
-    private void ApplyTransitivity(Dictionary<int, Derivation> results, int relation, bool forward, int budget)
+    private void ApplyTransitivity(Dictionary<int, Derivation> results, int relation, bool forward, int budget, string rule, LearnedRule? learned)
     {
-        string rule = $"transitive({relations[relation].Name})";
         foreach ((int middle, Derivation toMiddle) in results.ToArray())
         {
             foreach ((int answer, Derivation onward) in Solve(middle, relation, forward, budget - 1))
             {
-                Offer(results, answer, forward ? Derivation.Rule(rule, toMiddle, onward) : Derivation.Rule(rule, onward, toMiddle));
+                Derivation[] premises = forward ? [toMiddle, onward] : [onward, toMiddle];
+                Offer(results, answer, learned is null ? Derivation.Rule(rule, premises) : Derivation.Learned(rule, learned.Confidence, premises));
             }
         }
     }
@@ -190,16 +240,10 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges)
         }
     }
 
-    private string InverseRule(RelationRecordView asked) => $"{asked.Name} = inverse({relations[asked.InverseId].Name})";
-
-    private RelationRecordView View(int relation)
-    {
-        var record = relations[relation];
-        return new RelationRecordView(record.Id, record.Name, record.Symmetric, record.Transitive, record.InverseId);
-    }
+    private string InverseRule(RelationRecord asked) => $"{asked.Name} = inverse({relations[asked.InverseId].Name})";
 
     /// <summary>(c, r, forward) and (c, inverse(r), backward) ask the same thing; a symmetric relation has no direction.</summary>
-    private static (int, int, bool) Canonical(int concept, RelationRecordView r, bool forward)
+    private static (int, int, bool) Canonical(int concept, RelationRecord r, bool forward)
     {
         if (r.Symmetric)
         {
@@ -208,22 +252,23 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges)
 
         return r.InverseId >= 0 && r.InverseId < r.Id ? (concept, r.InverseId, !forward) : (concept, r.Id, forward);
     }
-
-    private sealed record RelationRecordView(int Id, string Name, bool Symmetric, bool Transitive, int InverseId);
 }
 
 /// <summary>
-/// A proof tree: a stored edge, or a rule applied to premises. Proofs are compared by kind (stored
-/// first) then by the number of rules applied, so every answer carries its shortest proof found.
+/// A proof tree: a stored edge, or a rule applied to premises. Proofs are compared by kind (stored,
+/// then derived, then learned), then by the number of rules applied, then by confidence, so every
+/// answer carries its best proof found.
 /// </summary>
 internal sealed class Derivation
 {
-    private Derivation(int edge, string? rule, Derivation[] premises, int steps)
+    private Derivation(int edge, string? rule, Derivation[] premises, int steps, double confidence, bool learned)
     {
         Edge = edge;
         RuleText = rule;
         Premises = premises;
         Steps = steps;
+        Confidence = confidence;
+        UsesLearnedRule = learned;
     }
 
     /// <summary>The stored edge, or −1 for a rule application.</summary>
@@ -236,14 +281,33 @@ internal sealed class Derivation
     /// <summary>Rules applied in the whole tree.</summary>
     public int Steps { get; }
 
-    public AnswerKind Kind => RuleText is null ? AnswerKind.Stored : AnswerKind.Derived;
+    /// <summary>Product of the confidences of the rules applied (1 when all are declared).</summary>
+    public double Confidence { get; }
 
-    public static Derivation Stored(int edge) => new(edge, null, [], 0);
+    public bool UsesLearnedRule { get; }
 
-    public static Derivation Rule(string rule, params Derivation[] premises) =>
-        new(-1, rule, premises, 1 + premises.Sum(premise => premise.Steps));
+    public AnswerKind Kind => RuleText is null ? AnswerKind.Stored : UsesLearnedRule ? AnswerKind.Learned : AnswerKind.Derived;
 
-    public bool IsBetterThan(Derivation other) => Steps < other.Steps;
+    public static Derivation Stored(int edge) => new(edge, null, [], 0, 1.0, false);
+
+    /// <summary>A declared rule applied to premises.</summary>
+    public static Derivation Rule(string rule, params Derivation[] premises) => Apply(rule, 1.0, learned: false, premises);
+
+    /// <summary>A learned rule, with its confidence, applied to premises.</summary>
+    public static Derivation Learned(string rule, double confidence, params Derivation[] premises) => Apply(rule, confidence, learned: true, premises);
+
+    private static Derivation Apply(string rule, double confidence, bool learned, Derivation[] premises) => new(
+        -1,
+        rule,
+        premises,
+        1 + premises.Sum(premise => premise.Steps),
+        confidence * premises.Aggregate(1.0, (product, premise) => product * premise.Confidence),
+        learned || premises.Any(premise => premise.UsesLearnedRule));
+
+    public bool IsBetterThan(Derivation other) =>
+        Kind != other.Kind ? Kind < other.Kind
+        : Steps != other.Steps ? Steps < other.Steps
+        : Confidence > other.Confidence;
 
     /// <summary>The stored edges used (left to right, each once) and the rules applied (innermost first, each once).</summary>
     public (List<int> Edges, List<string> Rules) Flatten()

@@ -46,7 +46,8 @@ public sealed record RelationSpec(
     string? InverseOf = null,
     IReadOnlyList<Composition>? Compositions = null);
 
-/// <summary>A relation with its declared properties.</summary>
+/// <summary>A relation with its declared properties, its vector (see <see cref="VectorSource"/>)
+/// and the properties learned for it.</summary>
 public sealed record RelationInfo(
     int Id,
     string Name,
@@ -55,7 +56,17 @@ public sealed record RelationInfo(
     bool Transitive,
     string? InverseOf,
     IReadOnlyList<Composition> Compositions,
-    long FactCount);
+    long FactCount)
+{
+    /// <summary>Where <see cref="RelationInfo.Vector"/> comes from.</summary>
+    public RelationVectorSource VectorSource { get; init; }
+
+    /// <summary>How the vector applies to a concept in <c>c ± r</c>.</summary>
+    public RelationOperator Operator { get; init; }
+
+    /// <summary>Properties learned from the data and applied as learned (not declared).</summary>
+    public IReadOnlyList<LearnedProperty> Learned { get; init; } = [];
+}
 
 /// <summary>A fact to add: <c>Head Relation Tail</c> with a weight and an optional payload.</summary>
 public sealed record FactInput(
@@ -126,7 +137,9 @@ public sealed record Answer(string Concept, AnswerKind Kind, Proof Proof, double
 /// <param name="MaxDepth">The most rule applications in one proof (0 = stored edges only, via
 /// inverse and symmetric reading too).</param>
 /// <param name="Limit">The most answers returned.</param>
-public sealed record RelatedOptions(int MaxDepth = 4, int Limit = 1000)
+/// <param name="IncludeLearned">Also apply properties learned from the data (answers of kind
+/// learned, scored by confidence); declared properties always apply.</param>
+public sealed record RelatedOptions(int MaxDepth = 4, int Limit = 1000, bool IncludeLearned = true)
 {
     /// <summary>The defaults.</summary>
     public static RelatedOptions Default { get; } = new();

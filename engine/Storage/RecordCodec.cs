@@ -1,4 +1,5 @@
 using System.Text;
+using AssocDB.Engine.Model;
 
 namespace AssocDB.Engine.Storage;
 
@@ -133,6 +134,22 @@ internal static class RecordCodec
             writer.Write(first);
             writer.Write(second);
         }
+
+        writer.Write((byte)relation.Operator);
+        writer.Write(relation.Trained);
+        writer.Write(relation.Learned?.Count ?? 0);
+        foreach (LearnedRule rule in relation.Learned ?? [])
+        {
+            writer.Write((byte)rule.Kind);
+            writer.Write(rule.Other);
+            writer.Write(rule.First);
+            writer.Write(rule.Second);
+            writer.Write(rule.Statistics.Support);
+            writer.Write(rule.Statistics.BodySize);
+            writer.Write(rule.Statistics.Confidence);
+            writer.Write(rule.Statistics.PcaConfidence);
+            writer.Write(rule.Statistics.HeadCoverage);
+        }
     }
 
     private static RelationRecord ReadRelation(BinaryReader reader)
@@ -150,7 +167,20 @@ internal static class RecordCodec
             compositions[i] = (reader.ReadInt32(), reader.ReadInt32());
         }
 
-        return new RelationRecord(id, name, vector, symmetric, transitive, inverse, compositions);
+        var @operator = (RelationOperator)reader.ReadByte();
+        bool trained = reader.ReadBoolean();
+        var learned = new LearnedRule[reader.ReadInt32()];
+        for (int i = 0; i < learned.Length; i++)
+        {
+            learned[i] = new LearnedRule(
+                (PropertyKind)reader.ReadByte(),
+                reader.ReadInt32(),
+                reader.ReadInt32(),
+                reader.ReadInt32(),
+                new RuleStatistics(reader.ReadInt64(), reader.ReadInt64(), reader.ReadDouble(), reader.ReadDouble(), reader.ReadDouble()));
+        }
+
+        return new RelationRecord(id, name, vector, symmetric, transitive, inverse, compositions, @operator, trained, learned.Length == 0 ? null : learned);
     }
 
     internal static void Write(BinaryWriter writer, EdgeRecord edge)

@@ -1,10 +1,14 @@
+using AssocDB.Engine.Model;
+
 namespace AssocDB.Engine.Storage;
 
 /// <summary>A concept as persisted: its row id, name, exact vector and metadata.</summary>
 internal sealed record ConceptRecord(int Id, string Name, float[] Vector, IReadOnlyDictionary<string, string> Metadata);
 
 /// <summary>A relation as persisted. <see cref="InverseId"/> is −1 when the relation has no inverse.
-/// Compositions are the rules <c>First ∘ Second ⇒ this relation</c>, as relation ids.</summary>
+/// Compositions are the declared rules <c>First ∘ Second ⇒ this relation</c>, as relation ids;
+/// <see cref="Learned"/> the learned rules concluding this relation. <see cref="Trained"/> says the
+/// vector was written by training rather than given; <see cref="Operator"/> how it applies.</summary>
 internal sealed record RelationRecord(
     int Id,
     string Name,
@@ -12,7 +16,18 @@ internal sealed record RelationRecord(
     bool Symmetric,
     bool Transitive,
     int InverseId,
-    IReadOnlyList<(int First, int Second)> Compositions);
+    IReadOnlyList<(int First, int Second)> Compositions,
+    RelationOperator Operator = RelationOperator.Translation,
+    bool Trained = false,
+    IReadOnlyList<LearnedRule>? Learned = null);
+
+/// <summary>A learned rule concluding a relation: <see cref="Other"/> is the inverse's body relation,
+/// <see cref="First"/>/<see cref="Second"/> a composition's body (−1 where unused).</summary>
+internal sealed record LearnedRule(PropertyKind Kind, int Other, int First, int Second, RuleStatistics Statistics)
+{
+    /// <summary>The confidence the reasoner multiplies along a proof: AMIE's PCA confidence.</summary>
+    public double Confidence => Statistics.PcaConfidence;
+}
 
 /// <summary>A fact as persisted: one undirected edge with its orientation (head → tail).</summary>
 internal sealed record EdgeRecord(int Id, int Head, int Relation, int Tail, float Weight, IReadOnlyDictionary<string, string>? Payload);

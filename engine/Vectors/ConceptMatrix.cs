@@ -227,14 +227,30 @@ public sealed class ConceptMatrix : IDisposable
     /// <summary>Copies a live row to a managed array.</summary>
     public float[] GetRow(int row)
     {
+        var vector = new float[Dimension];
+        ReadRow(row, vector);
+        return vector;
+    }
+
+    /// <summary>Copies a live row into <paramref name="destination"/> (d floats). On the CPU it reads
+    /// the tensor's memory directly, so per-row reads in write paths cost a copy, not a tensor op.</summary>
+    public unsafe void ReadRow(int row, Span<float> destination)
+    {
         if (!IsLive(row))
         {
             throw new ArgumentOutOfRangeException(nameof(row), $"row {row} is not live");
         }
 
+        ArgumentOutOfRangeException.ThrowIfLessThan(destination.Length, Dimension, nameof(destination));
+        if (IsHostResident)
+        {
+            new ReadOnlySpan<float>(HostPointer + ((long)row * Dimension), Dimension).CopyTo(destination);
+            return;
+        }
+
         using (NewDisposeScope())
         {
-            return _weights[row].cpu().data<float>().ToArray();
+            _weights[row].cpu().data<float>().ToArray().CopyTo(destination);
         }
     }
 

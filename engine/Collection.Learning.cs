@@ -1,0 +1,374 @@
+using AssocDB.Engine.Learning;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+
+namespace AssocDB.Engine;
+
+public sealed partial class Collection
+{
+    /// <summary>
+    /// Trains concept and relation vectors on the collection's stored facts (TransE or RotatE, on
+    /// the collection's device) and writes them into the concept matrix and the relation vectors
+    /// atomically and durably, in one log entry. The collection stays readable and writable while
+    /// training runs on a snapshot; concepts deleted or added meanwhile are left as they are.
+    /// Training warm-starts from the current vectors (a later run continues an earlier one).
+    /// </summary>
+    /// <param name="options">Hyper-parameters; <see cref="TrainingOptions.Dimension"/> is replaced by the collection's.</param>
+    /// <param name="validationFraction">Share of facts held out (seeded) for early stopping, 0 ≤ x &lt; 0.5.</param>
+    /// <param name="progress">Receives one report per epoch.</param>
+    /// <param name="cancellationToken">Cancels training; nothing is written then.</param>
+    public async Task<Result<TrainingReport>> TrainAsync(
+        TrainingOptions options, double validationFraction = 0.05, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options = options with { Dimension = Dimension };
+        EngineError? error = options.Validate()
+            ?? (validationFraction is >= 0 and < 0.5 ? null : EngineError.Invalid("validation_fraction", $"is {validationFraction}; it must be in [0, 0.5)"));
+        if (error is not null)
+        {
+            return error;
+        }
+
+        TrainingSnapshot snapshot = ReadState(() => TakeTrainingSnapshot(options.Model));
+        if (snapshot.Facts.Length == 0)
+        {
+            return new EngineError(ErrorCode.FailedPrecondition, "collection", $"collection '{Name}' has no facts to train on");
+        }
+
+        (Triple[] train, Triple[] validation) = Split(snapshot.Facts, validationFraction, options.Seed);
+        var trainer = new EmbeddingTrainer(options, _matrix.Device);
+        Result<TrainedEmbedding> trained = await Task.Run(
+            () => trainer.Train(train, validation, snapshot.ConceptNames.Length, snapshot.RelationNames.Length, snapshot.Initial, progress, cancellationToken),
+            cancellationToken);
+        if (!trained.IsOk)
+        {
+            return trained.Error!;
+        }
+
+        TrainedEmbedding embedding = trained.Value;
+        return await WriteAsync(() => PlanTrainedVectors(snapshot, embedding), CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Mines relation properties from the stored facts by counting, as AMIE does: symmetry, inverse
+    /// pairs, transitivity and length-2 compositions, each with support, head coverage and PCA
+    /// confidence. Nothing is changed; apply the results with <see cref="ApplyLearnedPropertiesAsync"/>.
+    /// </summary>
+    public Result<MiningReport> MineProperties(MiningOptions? options = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        TrainingSnapshot snapshot = ReadState(() => TakeTrainingSnapshot(model: null));
+        Result<MiningResult> mined = new PropertyMiner(options).Mine(
+            snapshot.Facts, snapshot.ConceptNames.Length, snapshot.RelationNames.Length, progress, cancellationToken);
+        if (!mined.IsOk)
+        {
+            return mined.Error!;
+        }
+
+        MiningResult result = mined.Value;
+        string Name(int relation) => snapshot.RelationNames[relation];
+        LearnedProperty Property(PropertyKind kind, int head, RuleEvidence evidence, int other = -1, int first = -1, int second = -1) => new(
+            kind,
+            Name(head),
+            other >= 0 ? Name(other) : null,
+            first >= 0 ? Name(first) : null,
+            second >= 0 ? Name(second) : null,
+            new RuleStatistics(evidence.Support, evidence.BodySize, evidence.Confidence, evidence.PcaConfidence, evidence.HeadCoverage));
+
+        var accepted = result.Symmetric.Select(rule => Property(PropertyKind.Symmetric, rule.Relation, rule.Evidence))
+            .Concat(result.Inverses.Select(rule => Property(PropertyKind.Inverse, rule.Head, rule.Evidence, other: rule.Body)))
+            .Concat(result.Transitive.Select(rule => Property(PropertyKind.Transitive, rule.Relation, rule.Evidence)))
+            .Concat(result.Compositions.Select(rule => Property(PropertyKind.Composition, rule.Head, rule.Evidence, first: rule.First, second: rule.Second)))
+            .OrderByDescending(property => property.Statistics.PcaConfidence)
+            .ThenByDescending(property => property.Statistics.Support)
+            .ToList();
+        var symmetry = result.SymmetryByRelation.Select(rule => Property(PropertyKind.Symmetric, rule.Relation, rule.Evidence)).ToList();
+        return new MiningReport(accepted, symmetry, result.DistinctFacts, result.Elapsed);
+    }
+
+    /// <summary>
+    /// Applies mined properties. As learned (the default) they are kept beside the declared ones and
+    /// used by <c>related</c>, whose answers through them are of kind learned, scored by the product
+    /// of confidences; declared properties always win. With <paramref name="declare"/> they become
+    /// declared properties. Returns how many properties changed something.
+    /// </summary>
+    public Task<Result<int>> ApplyLearnedPropertiesAsync(IReadOnlyList<LearnedProperty> properties, bool declare = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(properties);
+        return WriteAsync(() => PlanLearnedProperties(properties, declare), cancellationToken);
+    }
+
+    /// <summary>
+    /// Filtered link prediction on <paramref name="test"/> with the current vectors: for each fact the
+    /// true tail is ranked among all concepts for <c>(h, r, ?)</c> and the true head for
+    /// <c>(?, r, t)</c>, other stored or test facts filtered out, ties ranked as the mean of the
+    /// optimistic and pessimistic rank. Facts naming unknown concepts, or relations without a
+    /// vector, are skipped and counted.
+    /// </summary>
+    public Result<EvaluationReport> Evaluate(IReadOnlyList<FactKey> test, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(test);
+        if (test.Count == 0)
+        {
+            return EngineError.Invalid("test", "must hold at least one fact");
+        }
+
+        var (model, concepts, relations, triples, known, names, skipped) = ReadState(() =>
+        {
+            bool rotation = _relations.All.Any(relation => relation.Operator == RelationOperator.Rotation && relation.Vector is not null);
+            var embedding = new EmbeddingModel(rotation ? EmbeddingModelKind.RotatE : EmbeddingModelKind.TransE, Dimension);
+            int width = embedding.RelationDimension;
+            var relationVectors = new float[_relations.Count * width];
+            var usable = new bool[_relations.Count];
+            foreach (RelationRecord relation in _relations.All)
+            {
+                if (EffectiveVector(relation).Vector is { } vector && vector.Length == width
+                    && (relation.Operator == RelationOperator.Rotation) == rotation)
+                {
+                    vector.CopyTo(relationVectors, relation.Id * width);
+                    usable[relation.Id] = true;
+                }
+            }
+
+            var testTriples = new List<Triple>(test.Count);
+            int unknown = 0;
+            foreach (FactKey fact in test)
+            {
+                if (_concepts.TryGetId(fact.Head, out int head) && _relations.TryGetId(fact.Relation, out int relation)
+                    && _concepts.TryGetId(fact.Tail, out int tail) && usable[relation])
+                {
+                    testTriples.Add(new Triple(head, relation, tail));
+                }
+                else
+                {
+                    unknown++;
+                }
+            }
+
+            Triple[] stored = StoredTriples();
+            return (embedding, ConceptRows(), relationVectors, testTriples.ToArray(), new KnownTriples(stored, [.. testTriples]),
+                _relations.All.Select(relation => relation.Name).ToArray(), unknown);
+        });
+
+        if (triples.Length == 0)
+        {
+            return new EngineError(ErrorCode.FailedPrecondition, "test", $"none of the {test.Count} test facts can be ranked (unknown names, or relations without vectors)");
+        }
+
+        Result<LinkPredictionResult> result = new LinkPredictionEvaluator(_matrix.Device).Evaluate(model, concepts, relations, triples, known, cancellationToken);
+        return result.IsOk ? new EvaluationReport(result.Value, names, skipped) : result.Error!;
+    }
+
+    /// <summary>Facts and vectors training or mining reads, taken under the read lock.</summary>
+    private sealed record TrainingSnapshot(Triple[] Facts, string?[] ConceptNames, string[] RelationNames, InitialVectors? Initial);
+
+    private TrainingSnapshot TakeTrainingSnapshot(EmbeddingModelKind? model)
+    {
+        string?[] conceptNames = Enumerable.Range(0, _concepts.IdLimit).Select(id => _concepts.IsLive(id) ? _concepts.Name(id) : null).ToArray();
+        string[] relationNames = _relations.All.Select(relation => relation.Name).ToArray();
+        InitialVectors? initial = model is { } kind ? new InitialVectors(ConceptRows(), TrainedRelationPrefix(kind)) : null;
+        return new TrainingSnapshot(StoredTriples(), conceptNames, relationNames, initial);
+    }
+
+    private Triple[] StoredTriples()
+    {
+        var facts = new List<Triple>(_edges.Count);
+        for (int edge = 0; edge < _edges.IdLimit; edge++)
+        {
+            if (_edges.IsLive(edge))
+            {
+                facts.Add(new Triple(_edges.Head(edge), _edges.Relation(edge), _edges.Tail(edge)));
+            }
+        }
+
+        return [.. facts];
+    }
+
+    /// <summary>Rows 0..IdLimit of W, row-major (free rows are zero).</summary>
+    private float[] ConceptRows() => _concepts.IdLimit == 0 ? [] : _matrix.GetRows(Enumerable.Range(0, _concepts.IdLimit).ToArray());
+
+    /// <summary>
+    /// Relation vectors to warm-start from: those an earlier run of the same model trained, up to
+    /// the last such relation; relations in between without one start from the trainer's own
+    /// initialisation range (phases in ±π for RotatE, TransE's ±6/√d).
+    /// </summary>
+    private float[] TrainedRelationPrefix(EmbeddingModelKind model)
+    {
+        RelationOperator wanted = model == EmbeddingModelKind.RotatE ? RelationOperator.Rotation : RelationOperator.Translation;
+        int width = model == EmbeddingModelKind.RotatE ? Dimension / 2 : Dimension;
+        RelationRecord[] trained = _relations.All.Where(relation => relation.Trained && relation.Operator == wanted && relation.Vector?.Length == width).ToArray();
+        if (trained.Length == 0)
+        {
+            return [];
+        }
+
+        int prefix = trained.Max(relation => relation.Id) + 1;
+        var vectors = new float[prefix * width];
+        var random = new Random(prefix);
+        double range = model == EmbeddingModelKind.RotatE ? Math.PI : 6 / Math.Sqrt(Dimension);
+        for (int i = 0; i < vectors.Length; i++)
+        {
+            vectors[i] = (float)(((random.NextDouble() * 2) - 1) * range);
+        }
+
+        foreach (RelationRecord relation in trained)
+        {
+            relation.Vector!.CopyTo(vectors, relation.Id * width);
+        }
+
+        return vectors;
+    }
+
+    private static (Triple[] Train, Triple[] Validation) Split(Triple[] facts, double fraction, long seed)
+    {
+        int held = (int)(facts.Length * fraction);
+        if (held == 0)
+        {
+            return (facts, []);
+        }
+
+        Triple[] shuffled = (Triple[])facts.Clone();
+        new Random(unchecked((int)seed)).Shuffle(shuffled);
+        return (shuffled[held..], shuffled[..held]);
+    }
+
+    private Result<Planned<TrainingReport>> PlanTrainedVectors(TrainingSnapshot snapshot, TrainedEmbedding embedding)
+    {
+        var batch = new List<Mutation>();
+        for (int id = 0; id < snapshot.ConceptNames.Length; id++)
+        {
+            // A concept deleted (or deleted and its row reused) during training keeps what it has now.
+            if (snapshot.ConceptNames[id] is { } name && _concepts.IsLive(id) && _concepts.Name(id) == name)
+            {
+                batch.Add(new Mutation.PutConcept(new ConceptRecord(id, name, embedding.Concepts.AsSpan(id * Dimension, Dimension).ToArray(), _concepts.Metadata(id))));
+            }
+        }
+
+        int conceptsWritten = batch.Count;
+        int width = embedding.Model.RelationDimension;
+        RelationOperator @operator = embedding.Model.Kind == EmbeddingModelKind.RotatE ? RelationOperator.Rotation : RelationOperator.Translation;
+        for (int id = 0; id < snapshot.RelationNames.Length; id++)
+        {
+            batch.Add(new Mutation.PutRelation(_relations[id] with
+            {
+                Vector = embedding.Relations.AsSpan(id * width, width).ToArray(),
+                Operator = @operator,
+                Trained = true,
+            }));
+        }
+
+        var report = new TrainingReport(
+            embedding.Model.Kind.ToString(), embedding.EpochsRun, embedding.BestEpoch, embedding.BestValidationMrr, embedding.StopReason.ToString(),
+            embedding.TriplesPerSecond, embedding.Elapsed, conceptsWritten, snapshot.RelationNames.Length);
+        return new Planned<TrainingReport>(batch, _ => report);
+    }
+
+    private Result<Planned<int>> PlanLearnedProperties(IReadOnlyList<LearnedProperty> properties, bool declare)
+    {
+        var updated = new Dictionary<int, RelationRecord>();
+        RelationRecord Current(int id) => updated.GetValueOrDefault(id) ?? _relations[id];
+        int applied = 0;
+        for (int i = 0; i < properties.Count; i++)
+        {
+            LearnedProperty property = properties[i];
+            if (property is null)
+            {
+                return EngineError.Invalid($"properties[{i}]", "must not be null");
+            }
+
+            Result<(int Head, int Other, int First, int Second)> resolved = ResolveProperty(property);
+            if (!resolved.IsOk)
+            {
+                return resolved.Error!.At($"properties[{i}]");
+            }
+
+            (int head, int other, int first, int second) = resolved.Value;
+            RelationRecord record = Current(head);
+            RelationRecord changed = declare ? Declare(record, property.Kind, other, first, second, Current) : Learn(record, property, other, first, second);
+            if (changed != record)
+            {
+                updated[head] = changed;
+                if (declare && property.Kind == PropertyKind.Inverse)
+                {
+                    updated[other] = Current(other) with { InverseId = head };
+                }
+
+                applied++;
+            }
+        }
+
+        var batch = updated.OrderBy(pair => pair.Key).Select(pair => (Mutation)new Mutation.PutRelation(pair.Value)).ToList();
+        return new Planned<int>(batch, _ => applied);
+    }
+
+    private Result<(int Head, int Other, int First, int Second)> ResolveProperty(LearnedProperty property)
+    {
+        int Lookup(string? name) => name is not null && _relations.TryGetId(name, out int id) ? id : -1;
+        int head = Lookup(property.Relation);
+        if (head < 0)
+        {
+            return RelationNotFound("relation", property.Relation);
+        }
+
+        if (!Enum.IsDefined(property.Kind))
+        {
+            return EngineError.Invalid("kind", $"{(int)property.Kind} is not symmetric, inverse, transitive or composition");
+        }
+
+        if (property.Statistics is null || !(property.Statistics.PcaConfidence is > 0 and <= 1))
+        {
+            return EngineError.Invalid("statistics.pca_confidence", "must be in (0, 1]");
+        }
+
+        int other = -1, first = -1, second = -1;
+        if (property.Kind == PropertyKind.Inverse && (other = Lookup(property.Inverse)) < 0)
+        {
+            return RelationNotFound("inverse", property.Inverse ?? "");
+        }
+
+        if (property.Kind == PropertyKind.Composition)
+        {
+            if ((first = Lookup(property.First)) < 0)
+            {
+                return RelationNotFound("first", property.First ?? "");
+            }
+
+            if ((second = Lookup(property.Second)) < 0)
+            {
+                return RelationNotFound("second", property.Second ?? "");
+            }
+        }
+
+        return (head, other, first, second);
+    }
+
+    /// <summary>Adds or refreshes a learned rule, unless a declared property already says it.</summary>
+    private static RelationRecord Learn(RelationRecord record, LearnedProperty property, int other, int first, int second)
+    {
+        bool declared = property.Kind switch
+        {
+            PropertyKind.Symmetric => record.Symmetric,
+            PropertyKind.Transitive => record.Transitive,
+            PropertyKind.Inverse => record.InverseId == other,
+            _ => record.Compositions.Contains((first, second)),
+        };
+        if (declared)
+        {
+            return record;
+        }
+
+        var rule = new LearnedRule(property.Kind, other, first, second, property.Statistics);
+        List<LearnedRule> learned = (record.Learned ?? []).Where(existing => (existing.Kind, existing.Other, existing.First, existing.Second) != (rule.Kind, other, first, second)).ToList();
+        learned.Add(rule);
+        return record with { Learned = learned };
+    }
+
+    /// <summary>Turns a property into a declared one (an inverse only when neither side has one).</summary>
+    private static RelationRecord Declare(RelationRecord record, PropertyKind kind, int other, int first, int second, Func<int, RelationRecord> current) => kind switch
+    {
+        PropertyKind.Symmetric when !record.Symmetric => record with { Symmetric = true },
+        PropertyKind.Transitive when !record.Transitive => record with { Transitive = true },
+        PropertyKind.Inverse when record.InverseId < 0 && other != record.Id && current(other).InverseId < 0 => record with { InverseId = other },
+        PropertyKind.Composition when !record.Compositions.Contains((first, second)) => record with { Compositions = [.. record.Compositions, (first, second)] },
+        _ => record,
+    };
+}

@@ -1,0 +1,195 @@
+using AssocDB.Engine.Learning;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Learning;
+
+// Guards learning as users see it on a collection: closed-form relation vectors track the facts,
+// mined properties applied as learned answer held-back facts (kind learned, with confidence),
+// WN18RR's learned symmetry answers the test triples whose reverse is stored, and training writes
+// vectors that make c + r search and link prediction work, durably.
+public sealed class CollectionLearningTests : IAsyncLifetime
+{
+    private readonly TestDatabase _db = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    private static FactInput Fact(TripleDataset data, Triple triple) =>
+        new(data.Concepts[triple.Head], data.Relations[triple.Relation], data.Concepts[triple.Tail]);
+
+    [Fact]
+    public async Task Closed_form_relation_vectors_follow_facts_and_concept_vectors()
+    {
+        Collection collection = _db.Create(dimension: 4, metric: Metric.L2);
+        float[] r = [1, -2, 0.5f, 3];
+        var random = new Random(3);
+        var concepts = new List<ConceptInput>();
+        var facts = new List<FactInput>();
+        for (int i = 0; i < 200; i++)
+        {
+            float[] head = Enumerable.Range(0, 4).Select(_ => (float)random.NextDouble() * 10).ToArray();
+            float[] tail = head.Select((x, j) => x + r[j] + (float)((random.NextDouble() - 0.5) * 0.02)).ToArray();
+            concepts.Add(new ConceptInput($"h{i}", head));
+            concepts.Add(new ConceptInput($"t{i}", tail));
+            facts.Add(new FactInput($"h{i}", "shifted", $"t{i}"));
+        }
+
+        (await collection.UpsertConceptsAsync(concepts)).AssertOk();
+        (await collection.AddFactsAsync(facts)).AssertOk();
+
+        RelationInfo shifted = collection.GetRelation("shifted").AssertOk();
+        Assert.Equal(RelationVectorSource.ClosedForm, shifted.VectorSource);
+        Assert.All(shifted.Vector!.Zip(r), pair => Assert.Equal(pair.Second, pair.First, 0.01));
+        Assert.Equal("t17", collection.Search([new SearchQuery(Concept: "h17", Plus: ["shifted"])], new SearchOptions(K: 1)).AssertOk()[0][0].Concept);
+
+        // Moving one tail far away moves the mean by exactly its share; removing that fact restores it.
+        (await collection.UpsertConceptsAsync([new ConceptInput("t0", [1000, 1000, 1000, 1000])])).AssertOk();
+        float[] moved = collection.GetRelation("shifted").AssertOk().Vector!;
+        Assert.True(moved[0] > r[0] + 4, $"the estimate did not follow the changed vector: {moved[0]}");
+        (await collection.RemoveFactsAsync([new FactKey("h0", "shifted", "t0")])).AssertOk();
+        Assert.All(collection.GetRelation("shifted").AssertOk().Vector!.Zip(r), pair => Assert.Equal(pair.Second, pair.First, 0.01));
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+        Assert.All(_db.Get().GetRelation("shifted").AssertOk().Vector!.Zip(r), pair => Assert.Equal(pair.Second, pair.First, 0.01));
+    }
+
+    [Fact]
+    public async Task Mined_family_rules_applied_as_learned_answer_a_held_back_fact()
+    {
+        Collection family = _db.Create("family");
+        var facts = new List<FactInput>();
+        for (int f = 0; f < 30; f++)
+        {
+            // Three generations per family: g mother_of m, m mother_of c; child_of and grandmother_of stated too.
+            (string g, string m, string c) = ($"g{f}", $"m{f}", $"c{f}");
+            facts.Add(new FactInput(g, "mother_of", m));
+            facts.Add(new FactInput(m, "mother_of", c));
+            facts.Add(new FactInput(m, "child_of", g));
+            if (f > 0)
+            {
+                // Family 0's other facts are held back: the rules must answer them.
+                facts.Add(new FactInput(c, "child_of", m));
+                facts.Add(new FactInput(g, "grandmother_of", c));
+            }
+        }
+
+        (await family.AddFactsAsync(facts)).AssertOk();
+        MiningReport mined = family.MineProperties().AssertOk();
+        LearnedProperty inverse = Assert.Single(mined.Accepted, p => p.Kind == PropertyKind.Inverse && p.Relation == "child_of" && p.Inverse == "mother_of");
+        LearnedProperty grandmother = Assert.Single(mined.Accepted, p => p.Kind == PropertyKind.Composition && p.Relation == "grandmother_of");
+        Assert.Equal(("mother_of", "mother_of"), (grandmother.First, grandmother.Second));
+        Assert.Equal(1.0, grandmother.Statistics.PcaConfidence);
+        Assert.Equal(1.0, inverse.Statistics.PcaConfidence, 3);
+
+        Assert.Equal(2, (await family.ApplyLearnedPropertiesAsync([inverse, grandmother])).AssertOk());
+        Assert.Empty(family.Related("c0", "child_of", new RelatedOptions(IncludeLearned: false)).AssertOk());
+
+        Answer child = Assert.Single(family.Related("c0", "child_of").AssertOk());
+        Assert.Equal(("m0", AnswerKind.Learned), (child.Concept, child.Kind));
+        Assert.Equal(inverse.Statistics.PcaConfidence, child.Score, 6);
+        Assert.Contains(child.Proof.Rules, rule => rule.StartsWith("child_of = inverse(mother_of) [learned", StringComparison.Ordinal));
+        Answer grandchild = Assert.Single(family.Related("g0", "grandmother_of").AssertOk());
+        Assert.Equal(("c0", AnswerKind.Learned, 1.0), (grandchild.Concept, grandchild.Kind, grandchild.Score));
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+        Assert.Equal(AnswerKind.Learned, Assert.Single(_db.Get("family").Related("c0", "child_of").AssertOk()).Kind);
+        Assert.Equal(2, _db.Get("family").GetRelation("child_of").AssertOk().Learned.Count + _db.Get("family").GetRelation("grandmother_of").AssertOk().Learned.Count);
+
+        Assert.Equal(1, (await _db.Get("family").ApplyLearnedPropertiesAsync([grandmother], declare: true)).AssertOk());
+        Assert.Equal(AnswerKind.Derived, Assert.Single(_db.Get("family").Related("g0", "grandmother_of").AssertOk()).Kind);
+    }
+
+    [Fact]
+    public async Task Learned_symmetry_on_wn18rr_answers_the_test_triples_whose_reverse_is_stored()
+    {
+        TripleDataset wn = KgData.Load("wn18rr");
+        Collection collection = _db.Create("wn18rr", dimension: 2);
+        foreach (Triple[] chunk in wn.Train.Chunk(20_000))
+        {
+            (await collection.AddFactsAsync(chunk.Select(triple => Fact(wn, triple)).ToList())).AssertOk();
+        }
+
+        MiningReport mined = collection.MineProperties().AssertOk();
+        LearnedProperty[] symmetric = mined.Accepted.Where(p => p.Kind == PropertyKind.Symmetric && p.Statistics.Confidence > 0.5).ToArray();
+        Assert.Equal(["_also_see", "_derivationally_related_form", "_similar_to", "_verb_group"], symmetric.Select(p => p.Relation).Order(StringComparer.Ordinal));
+        (await collection.ApplyLearnedPropertiesAsync(symmetric)).AssertOk();
+
+        var stored = wn.Train.ToHashSet();
+        int reverseStored = 0, answeredAsLearned = 0;
+        foreach (Triple test in wn.Test)
+        {
+            bool reverse = stored.Contains(new Triple(test.Tail, test.Relation, test.Head));
+            reverseStored += reverse ? 1 : 0;
+            Result<IReadOnlyList<Answer>> answers = collection.Related(wn.Concepts[test.Head], wn.Relations[test.Relation], new RelatedOptions(MaxDepth: 0));
+            if (answers.IsOk && answers.Value.Any(answer => answer.Concept == wn.Concepts[test.Tail] && answer.Kind == AnswerKind.Learned))
+            {
+                Assert.True(reverse, $"{test} answered as learned without its reverse stored");
+                answeredAsLearned++;
+            }
+        }
+
+        // About a third of WN18RR's test set has its reverse in train, nearly all in the four symmetric relations.
+        Assert.InRange(reverseStored, 1000, 1150);
+        Assert.InRange(answeredAsLearned, reverseStored - 20, reverseStored);
+    }
+
+    [Fact]
+    public async Task Training_writes_vectors_that_rank_test_facts_and_answer_c_plus_r()
+    {
+        TripleDataset kinship = KgData.Load("kinship");
+        Collection collection = _db.Create("kinship", dimension: 64, metric: Metric.L2);
+        (await collection.AddFactsAsync(kinship.Train.Select(triple => Fact(kinship, triple)).ToList())).AssertOk();
+        FactKey[] test = kinship.Test.Select(triple => new FactKey(kinship.Concepts[triple.Head], kinship.Relations[triple.Relation], kinship.Concepts[triple.Tail])).ToArray();
+        double randomMrr = collection.Evaluate(test).AssertOk().Result.Overall.Mrr;
+
+        var epochs = new List<TrainingProgress>();
+        var options = new TrainingOptions
+        {
+            Model = EmbeddingModelKind.RotatE, Margin = 6, NegativeSamples = 32, BatchSize = 512, LearningRate = 0.01, MaxEpochs = 20, ValidateEvery = 10, Seed = 11,
+        };
+        TrainingReport report = (await collection.TrainAsync(options, 0.05, new Progress(epochs))).AssertOk();
+
+        Assert.Equal(104, report.ConceptsWritten);
+        Assert.Equal(report.EpochsRun, epochs.Count);
+        RelationInfo relation = collection.GetRelation(kinship.Relations[0]).AssertOk();
+        Assert.Equal((RelationVectorSource.Trained, RelationOperator.Rotation, 32), (relation.VectorSource, relation.Operator, relation.Vector!.Length));
+
+        // Untrained name vectors rank like chance (MRR about 0.05 over 104 concepts); 20 epochs of
+        // RotatE reach about 0.7 here, so 0.4 and three times chance leave room for noise.
+        double trainedMrr = collection.Evaluate(test).AssertOk().Result.Overall.Mrr;
+        Assert.True(trainedMrr > 0.4 && trainedMrr > 3 * randomMrr, $"trained MRR {trainedMrr:0.000} vs untrained {randomMrr:0.000}");
+
+        // c + r search uses the rotation: the stored tail of a training fact ranks near the top.
+        Triple sample = kinship.Train[0];
+        IReadOnlyList<SearchHit> hits = collection.Search(
+            [new SearchQuery(Concept: kinship.Concepts[sample.Head], Plus: [kinship.Relations[sample.Relation]])], new SearchOptions(K: 10)).AssertOk()[0];
+        Assert.Contains(hits, hit => hit.Concept == kinship.Concepts[sample.Tail]);
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+        Assert.Equal(trainedMrr, _db.Get("kinship").Evaluate(test).AssertOk().Result.Overall.Mrr, 6);
+    }
+
+    [Fact]
+    public async Task Training_refuses_bad_settings_and_empty_collections()
+    {
+        Collection collection = _db.Create(dimension: 3);
+        (await collection.TrainAsync(new TrainingOptions())).AssertError(ErrorCode.InvalidArgument, "dimension");
+        (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE })).AssertError(ErrorCode.FailedPrecondition, "collection");
+        (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE }, 0.7)).AssertError(ErrorCode.InvalidArgument, "validation_fraction");
+        (await collection.ApplyLearnedPropertiesAsync([new LearnedProperty(PropertyKind.Symmetric, "nope", null, null, null, new RuleStatistics(1, 1, 1, 1, 1))]))
+            .AssertError(ErrorCode.NotFound, "properties[0].relation");
+    }
+
+    private sealed class Progress(List<TrainingProgress> reports) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value)
+        {
+            lock (reports)
+            {
+                reports.Add(value);
+            }
+        }
+    }
+}
