@@ -10,7 +10,7 @@ namespace AssocDB.Cli;
 /// prints the result: a table by default, JSON with <c>--json</c>. Exit codes: 0 success, 1 the
 /// server refused or failed the call (status and field on stderr), 2 bad command line.
 /// </summary>
-public static class CliApp
+public static partial class CliApp
 {
     private static readonly Option<string> Server = new("--server")
     {
@@ -33,7 +33,7 @@ public static class CliApp
     /// <summary>Runs the tool; returns the exit code.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
-        var root = new RootCommand("AssocDB command-line client: collections, concepts, relations, facts, queries, administration.");
+        var root = new RootCommand("AssocDB command-line client: collections, concepts, relations, facts, queries, learning, administration.");
         root.Options.Add(Server);
         root.Options.Add(ApiKey);
         root.Options.Add(JsonOutput);
@@ -41,9 +41,9 @@ public static class CliApp
         root.Subcommands.Add(ConceptCommands(output, error));
         root.Subcommands.Add(RelationCommands(output, error));
         root.Subcommands.Add(FactCommands(output, error));
-        foreach (Command query in QueryCommands(output, error))
+        foreach (Command command in QueryCommands(output, error).Concat(LearningCommands(output, error)))
         {
-            root.Subcommands.Add(query);
+            root.Subcommands.Add(command);
         }
 
         root.Subcommands.Add(Action(new Command("stats", "Server and collection statistics"), output, error, async (r, client, o, ct) =>
@@ -146,9 +146,12 @@ public static class CliApp
             AllowMultipleArgumentsPerToken = true,
         };
         var vector = VectorOption("The relation's vector");
-        string[] headers = ["name", "symmetric", "transitive", "inverse_of", "compositions", "facts"];
+        string[] headers = ["name", "symmetric", "transitive", "inverse_of", "compositions", "facts", "vector", "learned"];
         static string[] Row(RelationInfo r) =>
-            [r.Name, $"{r.Symmetric}", $"{r.Transitive}", r.InverseOf, string.Join(" ", r.Compositions.Select(c => $"{c.First}∘{c.Second}")), $"{r.FactCount}"];
+        [
+            r.Name, $"{r.Symmetric}", $"{r.Transitive}", r.InverseOf, string.Join(" ", r.Compositions.Select(c => $"{c.First}∘{c.Second}")), $"{r.FactCount}",
+            VectorSourceName(r.VectorSource), string.Join("; ", r.Learned.Select(p => $"{p.Rule} ({Output.Number(p.Statistics.PcaConfidence)})")),
+        ];
 
         var define = new Command("define", "Create a relation or update its properties") { CollectionOption, name, symmetric, transitive, inverse, compose, vector };
         Action(define, output, error, async (r, client, o, ct) =>
@@ -302,6 +305,11 @@ public static class CliApp
                 await error.WriteLineAsync($"error: {e.StatusCode}: {e.Message}");
                 return 1;
             }
+            catch (JobEndedException e)
+            {
+                await error.WriteLineAsync($"error: {e.Message}");
+                return 1;
+            }
             catch (Exception e) when (e is FormatException or UriFormatException or IOException)
             {
                 await error.WriteLineAsync($"error: {e.Message}");
@@ -356,6 +364,13 @@ public static class CliApp
         o.List(hits, ["concept", "score", "id"], h => [h.Concept, Output.Number(h.Score), $"{h.Id}"]);
 
     private static string Kind(AnswerKind kind) => kind.ToString().ToLowerInvariant();
+
+    private static string VectorSourceName(RelationVectorSource source) => source switch
+    {
+        RelationVectorSource.ClosedForm => "closed_form",
+        RelationVectorSource.Unspecified => "",
+        _ => source.ToString().ToLowerInvariant(),
+    };
 
     private static string ProofText(Proof proof) =>
         string.Join("; ", proof.Facts.Select(f => $"{f.Head} {f.Relation} {f.Tail}")) + (proof.Rules.Count > 0 ? " ⊢ " + string.Join(", ", proof.Rules) : "");

@@ -1,8 +1,9 @@
 using System.Security.Cryptography;
 using AssocDB.Engine.Model;
-using AssocDB.Protocol.V1;
 using AssocDB.Server.Configuration;
 using AssocDB.Server.Errors;
+using JobKind = AssocDB.Protocol.V1.JobKind;
+using JobState = AssocDB.Protocol.V1.JobState;
 
 namespace AssocDB.Server.Jobs;
 
