@@ -9,8 +9,8 @@ namespace AssocDB.Cli;
 /// <summary>
 /// The learning commands: <c>learn</c>, <c>mine</c> and <c>evaluate</c> start a job on the server
 /// and, unless <c>--detach</c>, watch it with a progress bar on stderr and print its result (Ctrl+C
-/// cancels the job); <c>jobs</c> lists, shows, cancels and watches jobs. A job that fails or is
-/// cancelled exits 1.
+/// cancels the job); <c>jobs</c> lists, shows, cancels and watches jobs. A watched job that fails or
+/// is cancelled exits 1.
 /// </summary>
 public static partial class CliApp
 {
@@ -21,7 +21,7 @@ public static partial class CliApp
         var model = new Option<EmbeddingModel>("--model")
         {
             Description = "transe or rotate (default rotate; rotate needs an even dimension)",
-            CustomParser = r => ParseEnum<EmbeddingModel>(r.Tokens[0].Value),
+            CustomParser = ParseEnum<EmbeddingModel>,
         };
         var epochs = new Option<int?>("--epochs") { Description = "The most epochs (default 100)" };
         var negatives = new Option<int?>("--negatives") { Description = "Negatives per fact (default 64)" };
@@ -67,7 +67,7 @@ public static partial class CliApp
             }
 
             Job job = await client.LearnAsync(request, ct);
-            PrintJob(o, r.GetValue(Detach) ? job : await Watch(client, job, error, cancelOnInterrupt: true, ct));
+            PrintJob(o, r.GetValue(Detach) ? job : Succeeded(await Watch(client, job, error, cancelOnInterrupt: true, ct)));
         });
 
         var minConfidence = new Option<double?>("--min-confidence") { Description = "Minimum confidence of an accepted rule, standard and PCA (default 0.1)" };
@@ -111,7 +111,7 @@ public static partial class CliApp
             }
 
             job = await Watch(client, job, error, cancelOnInterrupt: true, ct);
-            PrintJob(o, job);
+            PrintJob(o, Succeeded(job));
             if (r.GetValue(apply))
             {
                 int applied = await client.ApplyLearnedPropertiesAsync(collection, job.Id, r.GetValue(declare), ct);
@@ -129,7 +129,7 @@ public static partial class CliApp
             List<FactKey> test = [.. File.ReadLines(r.GetValue(testFile)!.FullName).Where(line => line.Length > 0).Select(ParseFactLine)
                 .Select(f => new FactKey { Head = f.Head, Relation = f.Relation, Tail = f.Tail })];
             Job job = await client.EvaluateAsync(r.GetValue(CollectionOption)!, test, ct);
-            PrintJob(o, r.GetValue(Detach) ? job : await Watch(client, job, error, cancelOnInterrupt: true, ct));
+            PrintJob(o, r.GetValue(Detach) ? job : Succeeded(await Watch(client, job, error, cancelOnInterrupt: true, ct)));
         });
 
         yield return JobCommands(output, error);
@@ -150,7 +150,7 @@ public static partial class CliApp
         Action(cancel, output, error, async (r, client, o, ct) => PrintJob(o, await client.CancelJobAsync(r.GetValue(id)!, ct)));
         var watch = new Command("watch", "Watch a job's progress until it ends, then show it (Ctrl+C stops watching only)") { id };
         Action(watch, output, error, async (r, client, o, ct) =>
-            PrintJob(o, await Watch(client, await client.GetJobAsync(r.GetValue(id)!, ct), error, cancelOnInterrupt: false, ct)));
+            PrintJob(o, Succeeded(await Watch(client, await client.GetJobAsync(r.GetValue(id)!, ct), error, cancelOnInterrupt: false, ct))));
         return new Command("jobs", "List, show, cancel and watch learning jobs") { list, get, cancel, watch };
     }
 
@@ -176,8 +176,11 @@ public static partial class CliApp
         }
     }
 
-    /// <summary>A job and its result: JSON, or a table of its fields then one of its result. A
-    /// job that failed or was cancelled ends the command with exit code 1.</summary>
+    /// <summary>The job when it succeeded; when it failed or was cancelled the command ends with exit
+    /// code 1 and the reason on stderr.</summary>
+    private static Job Succeeded(Job job) => job.State is JobState.Failed or JobState.Cancelled ? throw new JobEndedException(job) : job;
+
+    /// <summary>A job and its result: JSON, or a table of its fields then one of its result.</summary>
     private static void PrintJob(Output o, Job job)
     {
         if (o.Json)
@@ -203,11 +206,6 @@ public static partial class CliApp
                     PrintEvaluation(o, job.Evaluation);
                     break;
             }
-        }
-
-        if (job.State is JobState.Failed or JobState.Cancelled)
-        {
-            throw new JobEndedException(job);
         }
     }
 
@@ -263,5 +261,5 @@ public static partial class CliApp
 
     /// <summary>A watched job failed or was cancelled.</summary>
     private sealed class JobEndedException(Job job)
-        : Exception(job.State == JobState.Cancelled ? $"job {job.Id} was cancelled" : $"job {job.Id} failed: {job.Error?.Message}");
+        : Exception(job.State == JobState.Cancelled ? $"job {job.Id} was cancelled" : $"job {job.Id} failed: {(Grpc.Core.StatusCode)job.Error.Code}: {job.Error.Message}");
 }

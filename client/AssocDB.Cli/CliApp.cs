@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using AssocDB.Client;
 using AssocDB.Protocol.V1;
@@ -68,6 +69,16 @@ public static partial class CliApp
             o.Value("elapsed_seconds", Output.Number(await client.CheckpointAsync(r.GetValue(checkpointCollection), ct)))));
 
         ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (ParseError problem in parsed.Errors)
+            {
+                await error.WriteLineAsync($"error: {problem.Message}");
+            }
+
+            return 2;
+        }
+
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
     }
 
@@ -75,12 +86,12 @@ public static partial class CliApp
     {
         var name = new Argument<string>("name") { Description = "Collection name" };
         var dimension = new Option<int>("--dim", "-d") { Description = "Vector dimension", Required = true };
-        var metric = new Option<Metric>("--metric") { Description = "cosine, dot or l2", DefaultValueFactory = _ => Metric.Cosine, CustomParser = r => ParseEnum<Metric>(r.Tokens[0].Value) };
+        var metric = new Option<Metric>("--metric") { Description = "cosine, dot or l2", DefaultValueFactory = _ => Metric.Cosine, CustomParser = ParseEnum<Metric> };
         var precision = new Option<StoragePrecision>("--precision")
         {
             Description = "float32, float16 or bfloat16",
             DefaultValueFactory = _ => StoragePrecision.Float32,
-            CustomParser = r => ParseEnum<StoragePrecision>(r.Tokens[0].Value),
+            CustomParser = ParseEnum<StoragePrecision>,
         };
         string[] headers = ["name", "dimension", "metric", "precision", "concepts", "relations", "facts"];
         static string[] Row(CollectionInfo c) => [c.Name, $"{c.Dimension}", $"{c.Metric}", $"{c.Precision}", $"{c.ConceptCount}", $"{c.RelationCount}", $"{c.FactCount}"];
@@ -268,7 +279,7 @@ public static partial class CliApp
         {
             Description = "forward, reverse or auto",
             DefaultValueFactory = _ => RecallDirection.Auto,
-            CustomParser = r => ParseEnum<RecallDirection>(r.Tokens[0].Value),
+            CustomParser = ParseEnum<RecallDirection>,
         };
         var beta = new Option<float?>("--beta") { Description = "Softmax sharpness β (default 32)" };
         var recall = new Command("recall", "Read a relation's facts as a key–value memory") { CollectionOption, relationArg, queryConcept, vector, direction, beta, k };
@@ -326,11 +337,20 @@ public static partial class CliApp
             .Select(v => float.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture))],
     };
 
-    private static T ParseEnum<T>(string text)
-        where T : struct, Enum =>
-        Enum.TryParse(text.Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out T value) && Convert.ToInt32(value, CultureInfo.InvariantCulture) != 0
-            ? value
-            : throw new FormatException($"'{text}' is not one of {string.Join(", ", Enum.GetNames<T>().Skip(1).Select(n => n.ToLowerInvariant()))}");
+    /// <summary>An enum value by its name without the prefix, any case, underscores optional
+    /// (<c>l2</c>, <c>bfloat16</c>); anything else is a parse error naming the choices.</summary>
+    private static T ParseEnum<T>(ArgumentResult result)
+        where T : struct, Enum
+    {
+        string text = result.Tokens[0].Value;
+        if (Enum.TryParse(text.Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out T value) && Convert.ToInt32(value, CultureInfo.InvariantCulture) != 0)
+        {
+            return value;
+        }
+
+        result.AddError($"'{text}' is not one of {string.Join(", ", Enum.GetNames<T>().Skip(1).Select(n => n.ToLowerInvariant()))}");
+        return default;
+    }
 
     private static IEnumerable<(string Key, string Value)> Pairs(string[]? items) =>
         (items ?? []).Select(item => item.Split('=', 2) is [var key, var value] ? (key, value) : throw new FormatException($"'{item}' is not key=value"));
@@ -368,7 +388,6 @@ public static partial class CliApp
     private static string VectorSourceName(RelationVectorSource source) => source switch
     {
         RelationVectorSource.ClosedForm => "closed_form",
-        RelationVectorSource.Unspecified => "",
         _ => source.ToString().ToLowerInvariant(),
     };
 

@@ -50,10 +50,18 @@ public static class GrpcErrors
         ToRpcException(new EngineError(ErrorCode.ResourceExhausted, field, message));
 
     /// <summary>How a job that ended with an engine error failed: the status that error maps to.</summary>
-    internal static JobFailure JobFailed(EngineError error) => new(ToStatusCode(error.Code), error.Field, error.ToString());
+    public static JobFailure JobFailed(EngineError error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return new(ToStatusCode(error.Code), error.Field, error.ToString());
+    }
 
     /// <summary>How a job that ended with a fault (an unexpected exception) failed: INTERNAL.</summary>
-    internal static JobFailure JobFault(Exception fault) => new(StatusCode.Internal, "", fault.Message);
+    public static JobFailure JobFault(Exception fault)
+    {
+        ArgumentNullException.ThrowIfNull(fault);
+        return new(StatusCode.Internal, "", fault.Message);
+    }
 
     /// <summary>A call without a valid API key.</summary>
     public static RpcException Unauthenticated(string message) => new(new Status(StatusCode.Unauthenticated, message));

@@ -7,7 +7,7 @@ namespace AssocDB.Server.Jobs;
 
 /// <summary>Why a job failed: the status code its error maps to (chosen in
 /// <see cref="Errors.GrpcErrors"/>), the request field at fault and a sentence for people.</summary>
-internal sealed record JobFailure(StatusCode Code, string Field, string Message);
+public sealed record JobFailure(StatusCode Code, string Field, string Message);
 
 /// <summary>
 /// A job's state at one moment. A job never changes a status: it replaces it with a higher

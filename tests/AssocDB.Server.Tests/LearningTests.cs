@@ -185,11 +185,29 @@ public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerF
         await Refused(StatusCode.InvalidArgument, "mine_job_id", () => _client.ApplyLearnedPropertiesAsync(empty, mine.Id));
     }
 
-    private async Task<string> FamilyCollection(string prefix, int dimension)
+    [Fact]
+    public async Task Only_the_most_recent_finished_jobs_are_kept()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:Jobs:MaxFinished=2"]);
+        string c = await FamilyCollection(server.Client, "bounded", dimension: 4);
+        var ids = new List<string>();
+        for (int i = 0; i < 3; i++)
+        {
+            ids.Add((await server.Client.WaitForJobAsync((await server.Client.MineAsync(new MineRequest { Collection = c })).Id)).Id);
+        }
+
+        Assert.Equal([ids[2], ids[1]], (await server.Client.ListJobsAsync()).Select(j => j.Id));
+        await Refused(StatusCode.NotFound, "id", () => server.Client.GetJobAsync(ids[0]));
+        await Refused(StatusCode.NotFound, "mine_job_id", () => server.Client.ApplyLearnedPropertiesAsync(c, ids[0]));
+    }
+
+    private Task<string> FamilyCollection(string prefix, int dimension) => FamilyCollection(_client, prefix, dimension);
+
+    private static async Task<string> FamilyCollection(AssocDbClient client, string prefix, int dimension)
     {
         string c = ServerFixture.NewCollection(prefix);
-        await _client.CreateCollectionAsync(c, dimension);
-        await _client.AddFactsAsync(c, FamilyFacts());
+        await client.CreateCollectionAsync(c, dimension);
+        await client.AddFactsAsync(c, FamilyFacts());
         return c;
     }
 
