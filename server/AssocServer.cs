@@ -88,6 +88,7 @@ public static class AssocServer
         app.MapGrpcService<FactsApi>();
         app.MapGrpcService<QueriesApi>();
         app.MapGrpcService<AdminApi>();
+        app.MapGrpcService<IngestApi>();
         app.MapGrpcService<LearningApi>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();

@@ -9,25 +9,26 @@ namespace AssocDB.Cli;
 /// <summary>
 /// The <c>assocdb</c> commands. Each parses its arguments, makes one or a few client calls and
 /// prints the result: a table by default, JSON with <c>--json</c>. Exit codes: 0 success, 1 the
-/// server refused or failed the call (status and field on stderr), 2 bad command line.
+/// server refused or failed the call (status and field on stderr), 2 bad command line; the
+/// long-running <c>ingest</c> has its own (see <see cref="IngestCommand"/>).
 /// </summary>
 public static partial class CliApp
 {
-    private static readonly Option<string> Server = new("--server")
+    internal static readonly Option<string> Server = new("--server")
     {
         Description = "Server address (env ASSOCDB_SERVER)",
         Recursive = true,
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ASSOCDB_SERVER") ?? "http://127.0.0.1:50051",
     };
 
-    private static readonly Option<string?> ApiKey = new("--api-key")
+    internal static readonly Option<string?> ApiKey = new("--api-key")
     {
         Description = "API key, sent as a Bearer token (env ASSOCDB_API_KEY)",
         Recursive = true,
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ASSOCDB_API_KEY"),
     };
 
-    private static readonly Option<bool> JsonOutput = new("--json") { Description = "Print JSON instead of tables", Recursive = true };
+    internal static readonly Option<bool> JsonOutput = new("--json") { Description = "Print JSON instead of tables", Recursive = true };
 
     private static readonly Option<string> CollectionOption = new("--collection", "-c") { Description = "Collection name", Required = true };
 
@@ -42,6 +43,7 @@ public static partial class CliApp
         root.Subcommands.Add(ConceptCommands(output, error));
         root.Subcommands.Add(RelationCommands(output, error));
         root.Subcommands.Add(FactCommands(output, error));
+        root.Subcommands.Add(IngestCommand.Create(output, error));
         foreach (Command command in QueryCommands(output, error).Concat(LearningCommands(output, error)))
         {
             root.Subcommands.Add(command);

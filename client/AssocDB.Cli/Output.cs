@@ -36,6 +36,18 @@ internal sealed class Output(TextWriter writer, bool json)
         Table(headers, items.Select(row));
     }
 
+    /// <summary>Named values: a JSON object, or a two-column table.</summary>
+    public void Map(IReadOnlyDictionary<string, object> fields)
+    {
+        if (json)
+        {
+            writer.WriteLine(JsonSerializer.Serialize(fields));
+            return;
+        }
+
+        Table(["field", "value"], fields.Select(f => new[] { f.Key, Convert.ToString(f.Value, CultureInfo.InvariantCulture) ?? "" }));
+    }
+
     /// <summary>A plain value: JSON, or its text.</summary>
     public void Value(string name, object value)
     {

@@ -48,6 +48,7 @@ public sealed class AssocDbClient : IDisposable
         Query = new QueryService.QueryServiceClient(invoker);
         Admin = new AdminService.AdminServiceClient(invoker);
         Learning = new LearningService.LearningServiceClient(invoker);
+        Ingest = new IngestService.IngestServiceClient(invoker);
     }
 
     /// <summary>Connects to a server by address, with an optional API key.</summary>
@@ -76,6 +77,9 @@ public sealed class AssocDbClient : IDisposable
 
     /// <summary>The generated learning service stub.</summary>
     public LearningService.LearningServiceClient Learning { get; }
+
+    /// <summary>The generated bulk-ingestion service stub; <see cref="Ingestion.BulkIngester"/> drives it.</summary>
+    public IngestService.IngestServiceClient Ingest { get; }
 
     /// <summary>Creates a collection.</summary>
     public async Task<CollectionInfo> CreateCollectionAsync(
@@ -377,6 +381,10 @@ public sealed class AssocDbClient : IDisposable
         request.Properties.Properties.AddRange(properties);
         return (await Call(o => Learning.ApplyLearnedPropertiesAsync(request, o), cancellationToken)).Applied;
     }
+
+    /// <summary>The last durable batch sequence number of an ingest session; -1 when it has none.</summary>
+    public async Task<long> GetIngestProgressAsync(string collection, string session, CancellationToken cancellationToken = default) =>
+        (await Call(o => Ingest.GetIngestProgressAsync(new GetIngestProgressRequest { Collection = collection, Session = session }, o), cancellationToken)).LastSequence;
 
     /// <inheritdoc />
     public void Dispose() => _channel.Dispose();

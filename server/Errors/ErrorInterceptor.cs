@@ -35,4 +35,18 @@ internal sealed class ErrorInterceptor : Interceptor
             throw GrpcErrors.Cancelled(context);
         }
     }
+
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
+        DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            await continuation(requestStream, responseStream, context);
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            throw GrpcErrors.Cancelled(context);
+        }
+    }
 }

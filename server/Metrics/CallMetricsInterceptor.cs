@@ -4,8 +4,8 @@ using Grpc.Core.Interceptors;
 
 namespace AssocDB.Server.Metrics;
 
-/// <summary>Counts every unary and server-streaming call by method and final status code, and
-/// times it (a stream until its last message).</summary>
+/// <summary>Counts every unary, server-streaming and duplex-streaming call by method and final status
+/// code, and times it (a stream until it ends).</summary>
 internal sealed class CallMetricsInterceptor(ServerMetrics metrics) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
@@ -19,6 +19,11 @@ internal sealed class CallMetricsInterceptor(ServerMetrics metrics) : Intercepto
     public override Task ServerStreamingServerHandler<TRequest, TResponse>(
         TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
         Measure(context, () => continuation(request, responseStream, context));
+
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
+        DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
+        Measure(context, () => continuation(requestStream, responseStream, context));
 
     private async Task Measure(ServerCallContext context, Func<Task> call)
     {

@@ -1,0 +1,310 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using AssocDB.Client;
+using AssocDB.Client.Ingestion;
+using AssocDB.Protocol.V1;
+
+namespace AssocDB.Cli;
+
+/// <summary>
+/// <c>assocdb ingest FILE... -c NAME</c>: streams files into a collection through the ingest
+/// service, with a progress bar on stderr, a summary on stdout and a reject report. A rerun with the
+/// same session (by default derived from the files' paths, sizes and times) resumes after the last
+/// durable batch. Exit codes: 0 done (rejected lines are reported, not fatal); 1 bad command line;
+/// 2 a line was rejected under <c>--strict</c>; 3 the server refused the ingest or stayed
+/// unreachable through every retry; 4 an input file could not be read.
+/// </summary>
+internal static class IngestCommand
+{
+    public const int Done = 0;
+    public const int Usage = 1;
+    public const int StrictReject = 2;
+    public const int ServerFailure = 3;
+    public const int InputFailure = 4;
+
+    /// <summary>Rejects echoed to stderr when no <c>--rejects</c> file is given.</summary>
+    private const int RejectsShown = 10;
+
+    private static readonly Dictionary<string, IngestFormat> Formats = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["auto"] = IngestFormat.Auto,
+        ["tsv"] = IngestFormat.Tsv,
+        ["csv"] = IngestFormat.Csv,
+        ["jsonl"] = IngestFormat.JsonLines,
+        ["nt"] = IngestFormat.NTriples,
+        ["vectors"] = IngestFormat.Vectors,
+    };
+
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var files = new Argument<string[]>("files") { Description = "Input files; .gz ones are decompressed on the fly", Arity = ArgumentArity.OneOrMore };
+        var collection = new Option<string>("--collection", "-c") { Description = "Collection name", Required = true };
+        var format = new Option<string>("--format") { Description = "auto (from the extension), tsv, csv, jsonl, nt or vectors", DefaultValueFactory = _ => "auto" };
+        format.AcceptOnlyFromAmong([.. Formats.Keys]);
+        var batch = new Option<int>("--batch") { Description = "Items per batch (at most the server's max_batch)", DefaultValueFactory = _ => 5000 };
+        var strict = new Option<bool>("--strict") { Description = "Stop at the first bad line (exit 2); the lines before it are stored" };
+        var rejects = new Option<string?>("--rejects") { Description = "Write each rejected line as file:line<TAB>reason to this file" };
+        var session = new Option<string?>("--session") { Description = "Session id to resume (default: derived from the files)" };
+        var names = new Option<string?>("--names") { Description = "Names file of a .npy input (default: its .names sibling)" };
+        var inFlight = new Option<int>("--in-flight") { Description = "Batches sent ahead of their acknowledgement", DefaultValueFactory = _ => 4 };
+        var retries = new Option<int>("--retries") { Description = "Reconnect attempts after a dropped connection", DefaultValueFactory = _ => 8 };
+        var noProgress = new Option<bool>("--no-progress") { Description = "No progress bar" };
+        var command = new Command("ingest", "Stream facts and concept vectors from files into a collection, resumably")
+        {
+            files, collection, format, batch, strict, rejects, session, names, inFlight, retries, noProgress,
+        };
+        AtLeast(batch, 1);
+        AtLeast(inFlight, 1);
+        AtLeast(retries, 0);
+        command.SetAction(async (ParseResult result, CancellationToken cancellationToken) =>
+        {
+            var run = new Run(output, error)
+            {
+                Files = result.GetValue(files)!,
+                Collection = result.GetValue(collection)!,
+                Format = Formats[result.GetValue(format)!],
+                Session = result.GetValue(session),
+                RejectsPath = result.GetValue(rejects),
+                ReadOptions = new IngestReadOptions { NamesPath = result.GetValue(names) },
+                Options = new BulkIngestOptions
+                {
+                    Collection = result.GetValue(collection)!,
+                    Session = "-",
+                    BatchSize = result.GetValue(batch),
+                    MaxInFlight = result.GetValue(inFlight),
+                    MaxRetries = result.GetValue(retries),
+                    StopOnReject = result.GetValue(strict),
+                },
+                ShowProgress = !result.GetValue(noProgress),
+                Json = result.GetValue(CliApp.JsonOutput),
+            };
+            using var client = new AssocDbClient(new AssocDbClientOptions { Address = new Uri(result.GetValue(CliApp.Server)!), ApiKey = result.GetValue(CliApp.ApiKey) });
+            return await run.ExecuteAsync(client, cancellationToken);
+        });
+        return command;
+    }
+
+    private static void AtLeast(Option<int> option, int minimum) =>
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < minimum)
+            {
+                result.AddError($"{option.Name} must be at least {minimum}");
+            }
+        });
+
+    /// <summary>The derived session id: the same files (path, size, modification time) and format give the same id.</summary>
+    private static string DeriveSession(IEnumerable<string> files, IngestFormat format)
+    {
+        var identity = new StringBuilder(format.ToString());
+        foreach (string file in files)
+        {
+            var info = new FileInfo(file);
+            identity.Append('\n').Append(info.FullName).Append('\t').Append(info.Length).Append('\t').Append(info.LastWriteTimeUtc.Ticks);
+        }
+
+        return "files-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity.ToString())))[..16];
+    }
+
+    private sealed class Run(TextWriter output, TextWriter error)
+    {
+        private readonly Stopwatch _clock = new();
+
+        // A terminal gets a bar redrawn in place; a log file gets a line every 10 s.
+        private readonly bool _terminal = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
+        private long _bytesDone;
+        private IngestSource? _current;
+        private int _rejectsShown;
+
+        public required string[] Files { get; init; }
+
+        public required string Collection { get; init; }
+
+        public required IngestFormat Format { get; init; }
+
+        public required string? Session { get; init; }
+
+        public required string? RejectsPath { get; init; }
+
+        public required IngestReadOptions ReadOptions { get; init; }
+
+        public required BulkIngestOptions Options { get; init; }
+
+        public required bool ShowProgress { get; init; }
+
+        public required bool Json { get; init; }
+
+        public async Task<int> ExecuteAsync(AssocDbClient client, CancellationToken cancellationToken)
+        {
+            IngestFormat[] formats;
+            try
+            {
+                formats = [.. Files.Select(file => Format == IngestFormat.Auto ? IngestSource.Detect(file) : Format)];
+            }
+            catch (ArgumentException e)
+            {
+                await error.WriteLineAsync($"error: {e.Message}");
+                return Usage;
+            }
+
+            if (Files.FirstOrDefault(file => !File.Exists(file)) is string missing)
+            {
+                await error.WriteLineAsync($"error: input file '{missing}' does not exist");
+                return InputFailure;
+            }
+
+            CollectionInfo target;
+            try
+            {
+                target = await client.DescribeCollectionAsync(Collection, cancellationToken);
+            }
+            catch (AssocDbException e)
+            {
+                await error.WriteLineAsync($"error: {e.StatusCode}: {e.Message}");
+                return ServerFailure;
+            }
+
+            string session = Session ?? DeriveSession(Files, Format);
+            long totalBytes = Files.Sum(file => new FileInfo(file).Length);
+            await error.WriteLineAsync($"ingesting {Files.Length} file{(Files.Length == 1 ? "" : "s")} ({Megabytes(totalBytes)} MB) into '{Collection}', session {session}");
+            var ingester = new BulkIngester(client, Options with { Session = session });
+            IEnumerable<IngestItem> items = Items(formats, ReadOptions with { Dimension = target.Dimension });
+
+            using StreamWriter? rejectFile = RejectsPath is null ? null : new StreamWriter(RejectsPath, append: false, new UTF8Encoding(false));
+            using var stopProgress = new CancellationTokenSource();
+            _clock.Start();
+            Task progress = ShowProgress ? ProgressAsync(ingester, totalBytes, stopProgress.Token) : Task.CompletedTask;
+            int code = Done;
+            string? failure = null;
+            try
+            {
+                IngestCounts final = await Task.Run(() => ingester.RunAsync(items, item => Rejected(item, rejectFile), cancellationToken), cancellationToken);
+                code = final.StoppedOnReject ? StrictReject : Done;
+            }
+            catch (AssocDbException e)
+            {
+                failure = $"{e.StatusCode}: {e.Message} (rerun with --session {session} to resume)";
+                code = ServerFailure;
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                failure = $"reading {_current?.Path}: {e.Message}";
+                code = InputFailure;
+            }
+            finally
+            {
+                _current?.Dispose();
+                await stopProgress.CancelAsync();
+                await progress;
+            }
+
+            IngestCounts counts = ingester.Counts;
+            if (failure is not null)
+            {
+                await error.WriteLineAsync($"error: {failure}");
+            }
+
+            if (rejectFile is null && counts.Rejected > _rejectsShown)
+            {
+                await error.WriteLineAsync($"... {counts.Rejected - _rejectsShown} more rejected lines (list them all with --rejects FILE)");
+            }
+
+            PrintSummary(counts, session);
+            return code;
+        }
+
+        /// <summary>Every file's items in turn; each file is opened when reached and closed when done.</summary>
+        private IEnumerable<IngestItem> Items(IngestFormat[] formats, IngestReadOptions readOptions)
+        {
+            for (int i = 0; i < Files.Length; i++)
+            {
+                _current = IngestSource.Open(Files[i], formats[i], readOptions);
+                foreach (IngestItem item in _current.Read())
+                {
+                    yield return item;
+                }
+
+                Interlocked.Add(ref _bytesDone, _current.Length);
+                _current.Dispose();
+                _current = null;
+            }
+        }
+
+        private void Rejected(RejectedItem item, StreamWriter? rejectFile)
+        {
+            if (rejectFile is not null)
+            {
+                rejectFile.WriteLine(item.ToString());
+            }
+            else if (_rejectsShown < RejectsShown)
+            {
+                _rejectsShown++;
+                // Over the progress bar in a terminal, which the next redraw puts back below.
+                error.WriteLine(ShowProgress && _terminal ? $"\r\e[Krejected {item}" : $"rejected {item}");
+            }
+        }
+
+        private async Task ProgressAsync(BulkIngester ingester, long totalBytes, CancellationToken stop)
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(_terminal ? 250 : 10_000));
+            try
+            {
+                while (await timer.WaitForNextTickAsync(stop))
+                {
+                    // In a terminal: back to the line start, redraw, erase what a longer previous line left.
+                    await error.WriteAsync(_terminal ? $"\r{ProgressLine(ingester.Counts, totalBytes)}\e[K" : ProgressLine(ingester.Counts, totalBytes) + "\n");
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                if (_terminal)
+                {
+                    await error.WriteLineAsync($"\r{ProgressLine(ingester.Counts, totalBytes)}\e[K");
+                }
+            }
+        }
+
+        private string ProgressLine(IngestCounts counts, long totalBytes)
+        {
+            long read = Math.Min(totalBytes, Interlocked.Read(ref _bytesDone) + (_current?.BytesRead ?? 0));
+            double fraction = totalBytes == 0 ? 1 : (double)read / totalBytes;
+            double seconds = _clock.Elapsed.TotalSeconds;
+            const int width = 30;
+            int filled = (int)(fraction * width);
+            string eta = fraction > 0 && fraction < 1 ? TimeSpan.FromSeconds(seconds * (1 - fraction) / fraction).ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture) : "-";
+            return string.Create(CultureInfo.InvariantCulture,
+                $"[{new string('#', filled)}{new string('.', width - filled)}] {fraction * 100,5:0.0}%  {Megabytes(read)}/{Megabytes(totalBytes)} MB  {counts.Read:N0} read  {counts.Rejected:N0} rejected  {counts.Read / Math.Max(seconds, 1e-3):N0}/s  ETA {eta}");
+        }
+
+        private void PrintSummary(IngestCounts counts, string session)
+        {
+            double seconds = _clock.Elapsed.TotalSeconds;
+            var o = new Output(output, Json);
+            var summary = new Dictionary<string, object>
+            {
+                ["session"] = session,
+                ["read"] = counts.Read,
+                ["stored"] = counts.Stored,
+                ["duplicate"] = counts.Duplicate,
+                ["rejected"] = counts.Rejected,
+                ["resumed"] = counts.Resumed,
+                ["facts"] = counts.Facts,
+                ["batches"] = counts.Batches,
+                ["reconnects"] = counts.Reconnects,
+                ["seconds"] = Math.Round(seconds, 3),
+                ["facts_per_second"] = Math.Round(counts.Facts / Math.Max(seconds, 1e-3)),
+            };
+            if (counts.StoppedOnReject)
+            {
+                summary["stopped"] = "at the first rejected line (--strict)";
+            }
+
+            o.Map(summary);
+        }
+
+        private static string Megabytes(long bytes) => (bytes / 1e6).ToString("0.0", CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,35 @@
+namespace AssocDB.Client.Ingestion;
+
+/// <summary>How a <see cref="BulkIngester"/> batches, pipelines and retries.</summary>
+public sealed record BulkIngestOptions
+{
+    /// <summary>The target collection.</summary>
+    public required string Collection { get; init; }
+
+    /// <summary>The session id: names one logical input within the collection, so that a rerun
+    /// resumes where the last durable batch left off. Reuse it only for the same input.</summary>
+    public required string Session { get; init; }
+
+    /// <summary>Most items (facts plus concepts) per batch; at most the server's max_batch limit.</summary>
+    public int BatchSize { get; init; } = 5000;
+
+    /// <summary>A batch is closed early once its encoded size passes this many bytes, to stay well
+    /// under the server's message limit when vectors are wide.</summary>
+    public int MaxBatchBytes { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>Batches sent but not yet acknowledged; bounds the client's memory and hides latency.</summary>
+    public int MaxInFlight { get; init; } = 4;
+
+    /// <summary>Stop at the first rejected item (from the input or from the server): no batch after
+    /// it is sent; the part of a batch before a bad input line still is.</summary>
+    public bool StopOnReject { get; init; }
+
+    /// <summary>Consecutive connection failures tolerated; a batch acknowledged resets the count.</summary>
+    public int MaxRetries { get; init; } = 8;
+
+    /// <summary>The wait before the first reconnect; it doubles after each failure up to <see cref="MaxBackoff"/>.</summary>
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The longest wait between reconnects.</summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(8);
+}

@@ -1,0 +1,320 @@
+using AssocDB.Protocol.V1;
+using Grpc.Core;
+
+namespace AssocDB.Client.Ingestion;
+
+/// <summary>
+/// Streams items into a collection through <c>IngestService.Ingest</c>: batches of at most
+/// <see cref="BulkIngestOptions.BatchSize"/> items, up to <see cref="BulkIngestOptions.MaxInFlight"/>
+/// of them unacknowledged, each acknowledged by the server once durable.
+/// </summary>
+/// <remarks>
+/// Resumption rests on one invariant: the items of an input are numbered 0, 1, 2, … in reading
+/// order (rejected lines take no number), and a batch's sequence is the number of its last item.
+/// Reading is deterministic, so the numbers do not depend on the batch size, and "every item up to
+/// the session's last durable sequence is stored" holds after any failure. A run first asks the
+/// server for that sequence and skips the items up to it; after a dropped connection it asks again,
+/// forgets the in-flight batches the server already made durable and resends the rest, which it
+/// still holds (never more than the in-flight window). A batch the server has already applied is
+/// acknowledged without writing, so resending is always safe.
+/// </remarks>
+public sealed class BulkIngester
+{
+    private readonly AssocDbClient _client;
+    private readonly BulkIngestOptions _options;
+    private readonly Queue<PendingBatch> _pending = new();
+    private readonly SemaphoreSlim _window;
+    private readonly Lock _rejectLock = new();
+    private long _read, _facts, _stored, _duplicate, _rejected, _resumed, _batches;
+    private int _reconnects, _failures;
+    private long _ordinal = -1;
+    private long _resumeAfter = -1;
+    private volatile bool _stop;
+
+    /// <summary>An ingester over a client connection; run it once.</summary>
+    public BulkIngester(AssocDbClient client, BulkIngestOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrEmpty(options.Collection);
+        ArgumentException.ThrowIfNullOrEmpty(options.Session);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxInFlight, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxRetries);
+        _client = client;
+        _options = options;
+        _window = new SemaphoreSlim(options.MaxInFlight, options.MaxInFlight);
+    }
+
+    /// <summary>The counts so far; safe to read from any thread while <see cref="RunAsync"/> runs.</summary>
+    public IngestCounts Counts => new(
+        Interlocked.Read(ref _read), Interlocked.Read(ref _facts), Interlocked.Read(ref _stored), Interlocked.Read(ref _duplicate),
+        Interlocked.Read(ref _rejected), Interlocked.Read(ref _resumed), Interlocked.Read(ref _batches), Volatile.Read(ref _reconnects))
+    {
+        StoppedOnReject = _options.StopOnReject && _stop,
+    };
+
+    /// <summary>Sends every item and waits until all are durable. Rejected items, from the input or
+    /// the server, go to <paramref name="rejected"/> (one call at a time). Throws
+    /// <see cref="AssocDbException"/> when the server refuses the ingest or stays unreachable past
+    /// <see cref="BulkIngestOptions.MaxRetries"/> attempts.</summary>
+    public async Task<IngestCounts> RunAsync(IEnumerable<IngestItem> items, Action<RejectedItem>? rejected = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        using IEnumerator<IngestItem> source = items.GetEnumerator();
+        bool resync = true;
+        while (true)
+        {
+            try
+            {
+                if (resync)
+                {
+                    long durable = await _client.GetIngestProgressAsync(_options.Collection, _options.Session, cancellationToken);
+                    if (_ordinal < 0)
+                    {
+                        _resumeAfter = durable;
+                    }
+
+                    ForgetDurable(durable);
+                }
+
+                await StreamAsync(source, rejected, cancellationToken);
+                return Counts;
+            }
+            catch (Exception e) when (IsTransient(e) && !cancellationToken.IsCancellationRequested)
+            {
+                int failures = Interlocked.Increment(ref _failures);
+                if (failures > _options.MaxRetries)
+                {
+                    throw e as AssocDbException ?? new AssocDbException((RpcException)e);
+                }
+
+                Interlocked.Increment(ref _reconnects);
+                double backoff = Math.Min(_options.MaxBackoff.TotalMilliseconds, _options.InitialBackoff.TotalMilliseconds * Math.Pow(2, failures - 1));
+                await Task.Delay(TimeSpan.FromMilliseconds(backoff), cancellationToken);
+                resync = true;
+            }
+            catch (RpcException e)
+            {
+                throw new AssocDbException(e);
+            }
+        }
+    }
+
+    /// <summary>One stream: resend what is pending, then send new batches until the input ends.</summary>
+    private async Task StreamAsync(IEnumerator<IngestItem> source, Action<RejectedItem>? rejected, CancellationToken cancellationToken)
+    {
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using AsyncDuplexStreamingCall<IngestRequest, IngestAck> call = _client.Ingest.Ingest(cancellationToken: attempt.Token);
+        Task acks = ReadAcksAsync(call.ResponseStream, rejected, attempt);
+        try
+        {
+            PendingBatch[] resend;
+            lock (_pending)
+            {
+                resend = [.. _pending];
+            }
+
+            foreach (PendingBatch batch in resend)
+            {
+                await call.RequestStream.WriteAsync(batch.Request, attempt.Token);
+            }
+
+            while (!_stop)
+            {
+                await _window.WaitAsync(attempt.Token);
+                PendingBatch? batch = NextBatch(source, rejected);
+                if (batch is null)
+                {
+                    _window.Release();
+                    break;
+                }
+
+                lock (_pending)
+                {
+                    _pending.Enqueue(batch);
+                }
+
+                await call.RequestStream.WriteAsync(batch.Request, attempt.Token);
+            }
+
+            await call.RequestStream.CompleteAsync();
+        }
+        catch (Exception e) when (e is RpcException or OperationCanceledException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+        {
+            // A write fails when the call has ended; the response stream holds the reason (the
+            // server's status, or the broken connection), so that is the error to report.
+            if (await Task.WhenAny(acks, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)) != acks || !acks.IsFaulted)
+            {
+                await attempt.CancelAsync();
+                throw e is RpcException ? e : new RpcException(new Status(StatusCode.Unavailable, $"the ingest stream broke: {e.Message}"));
+            }
+        }
+
+        await acks;
+    }
+
+    private async Task ReadAcksAsync(IAsyncStreamReader<IngestAck> responses, Action<RejectedItem>? rejected, CancellationTokenSource attempt)
+    {
+        try
+        {
+            while (await responses.MoveNext(attempt.Token))
+            {
+                IngestAck ack = responses.Current;
+                PendingBatch batch;
+                lock (_pending)
+                {
+                    if (_pending.Count == 0 || _pending.Peek().Request.Sequence != ack.Sequence)
+                    {
+                        throw new RpcException(new Status(StatusCode.Internal, $"the server acknowledged sequence {ack.Sequence}, which was not the oldest batch in flight"));
+                    }
+
+                    batch = _pending.Dequeue();
+                }
+
+                Account(batch, ack, rejected);
+                _window.Release();
+                Interlocked.Exchange(ref _failures, 0);
+            }
+
+            lock (_pending)
+            {
+                if (_pending.Count > 0)
+                {
+                    throw new RpcException(new Status(StatusCode.Unavailable, $"the server closed the stream with {_pending.Count} batches unacknowledged"));
+                }
+            }
+        }
+        catch
+        {
+            await attempt.CancelAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The next batch from the input, or null when it is exhausted (or a strict run must stop).</summary>
+    private PendingBatch? NextBatch(IEnumerator<IngestItem> source, Action<RejectedItem>? rejected)
+    {
+        var request = new IngestRequest { Collection = _options.Collection, Session = _options.Session };
+        var concepts = new List<IngestItem>();
+        var facts = new List<IngestItem>();
+        int bytes = 0;
+        while (concepts.Count + facts.Count < _options.BatchSize && bytes < _options.MaxBatchBytes && !_stop && source.MoveNext())
+        {
+            IngestItem item = source.Current;
+            Interlocked.Increment(ref _read);
+            if (item is RejectedItem bad)
+            {
+                Reject(bad, rejected);
+                continue;
+            }
+
+            if (++_ordinal <= _resumeAfter)
+            {
+                Interlocked.Increment(ref _resumed);
+                continue;
+            }
+
+            switch (item)
+            {
+                case FactItem fact:
+                    request.Facts.Add(fact.Fact);
+                    facts.Add(item);
+                    bytes += fact.Fact.CalculateSize();
+                    break;
+                case ConceptItem concept:
+                    request.Concepts.Add(concept.Concept);
+                    concepts.Add(item);
+                    bytes += concept.Concept.CalculateSize();
+                    break;
+                default:
+                    throw new ArgumentException($"unknown item type {item.GetType().Name}", nameof(source));
+            }
+        }
+
+        if (concepts.Count + facts.Count == 0)
+        {
+            return null;
+        }
+
+        request.Sequence = _ordinal;
+        return new PendingBatch(request, [.. concepts], [.. facts]);
+    }
+
+    private void Account(PendingBatch batch, IngestAck ack, Action<RejectedItem>? rejected)
+    {
+        Interlocked.Increment(ref _batches);
+        if (ack.AlreadyApplied)
+        {
+            Interlocked.Add(ref _resumed, batch.Count);
+            return;
+        }
+
+        Interlocked.Add(ref _stored, (ack.Concepts?.Applied ?? 0) + (ack.Facts?.Applied ?? 0));
+        Interlocked.Add(ref _duplicate, (ack.Concepts?.Unchanged ?? 0) + (ack.Facts?.Unchanged ?? 0));
+        int rejectedFacts = 0;
+        foreach (IngestRejection rejection in ack.Rejected)
+        {
+            RejectedItem item = batch.Locate(rejection);
+            rejectedFacts += rejection.Field.StartsWith("facts[", StringComparison.Ordinal) ? 1 : 0;
+            Reject(item, rejected);
+        }
+
+        Interlocked.Add(ref _facts, batch.Facts.Length - rejectedFacts);
+    }
+
+    private void Reject(RejectedItem item, Action<RejectedItem>? rejected)
+    {
+        Interlocked.Increment(ref _rejected);
+        if (_options.StopOnReject)
+        {
+            _stop = true;
+        }
+
+        lock (_rejectLock)
+        {
+            rejected?.Invoke(item);
+        }
+    }
+
+    /// <summary>Drops the pending batches the server reports durable: their acks were lost with the connection.</summary>
+    private void ForgetDurable(long durable)
+    {
+        lock (_pending)
+        {
+            while (_pending.Count > 0 && _pending.Peek().Request.Sequence <= durable)
+            {
+                Interlocked.Add(ref _resumed, _pending.Dequeue().Count);
+                _window.Release();
+            }
+        }
+    }
+
+    /// <summary>Failures a reconnect may cure: the connection broke or the server is (re)starting.</summary>
+    private static bool IsTransient(Exception e) =>
+        ((e as RpcException)?.StatusCode ?? (e as AssocDbException)?.StatusCode) is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted;
+
+    /// <summary>A batch sent and not yet acknowledged, with the items its entries came from.</summary>
+    private sealed record PendingBatch(IngestRequest Request, IngestItem[] Concepts, IngestItem[] Facts)
+    {
+        public int Count => Concepts.Length + Facts.Length;
+
+        /// <summary>The input line a server rejection names (<c>facts[3].head</c> → the 4th fact's line).</summary>
+        public RejectedItem Locate(IngestRejection rejection)
+        {
+            string field = rejection.Field;
+            int open = field.IndexOf('[', StringComparison.Ordinal), close = field.IndexOf(']', StringComparison.Ordinal);
+            IngestItem[]? list = field.StartsWith("facts[", StringComparison.Ordinal) ? Facts : field.StartsWith("concepts[", StringComparison.Ordinal) ? Concepts : null;
+            if (list is not null && close > open
+                && int.TryParse(field.AsSpan(open + 1, close - open - 1), System.Globalization.CultureInfo.InvariantCulture, out int index)
+                && index >= 0 && index < list.Length)
+            {
+                string rest = close + 2 <= field.Length ? field[(close + 2)..] : "";
+                return new RejectedItem(list[index].Source, list[index].Line, $"refused by the server: {(rest.Length > 0 ? rest + " " : "")}{rejection.Message}");
+            }
+
+            IngestItem first = Concepts.Length > 0 ? Concepts[0] : Facts[0];
+            return new RejectedItem(first.Source, first.Line, $"refused by the server: {field}: {rejection.Message}");
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using System.Globalization;
+using System.Text;
+
+namespace AssocDB.Client.Ingestion;
+
+/// <summary>The checks every reader applies before an item may travel: the server would refuse
+/// the same things, but a line-numbered reason here is worth more than a batch index there.</summary>
+internal static class ItemChecks
+{
+    /// <summary>The server's limit on a concept or relation name (1 KiB of UTF-8).</summary>
+    public const int MaxNameBytes = 1024;
+
+    /// <summary>Null when <paramref name="name"/> is usable, else why not.</summary>
+    public static string? Name(string? name, string field)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            return $"{field} is missing";
+        }
+
+        int bytes = Encoding.UTF8.GetByteCount(name);
+        return bytes > MaxNameBytes ? $"{field} is {bytes} bytes of UTF-8; the limit is {MaxNameBytes}" : null;
+    }
+
+    /// <summary>Parses a weight; null reason when it is a finite number.</summary>
+    public static string? Weight(string text, out float weight)
+    {
+        if (!float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out weight))
+        {
+            // .NET spells infinity "Infinity"; files written by C or Python say "inf".
+            return text.TrimStart('+', '-').Equals("inf", StringComparison.OrdinalIgnoreCase)
+                ? $"weight is {text}; weights must be finite"
+                : $"weight '{Shorten(text)}' is not a number";
+        }
+
+        return float.IsFinite(weight) ? null : $"weight is {Shorten(text)}; weights must be finite";
+    }
+
+    /// <summary>Checks a vector's width against the expected one (fixed on first use when unknown) and its values.</summary>
+    public static string? Vector(ReadOnlySpan<float> values, ref int? dimension, string field)
+    {
+        if (values.IsEmpty)
+        {
+            return $"{field} is empty";
+        }
+
+        dimension ??= values.Length;
+        if (values.Length != dimension)
+        {
+            return $"{field} has {values.Length} components; expected {dimension}";
+        }
+
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (!float.IsFinite(values[i]))
+            {
+                return $"{field}[{i}] is {values[i].ToString(CultureInfo.InvariantCulture)}; components must be finite";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Quotes at most 40 characters of an offending value.</summary>
+    public static string Shorten(string text) => text.Length <= 40 ? text : string.Concat(text.AsSpan(0, 37), "...");
+}

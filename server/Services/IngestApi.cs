@@ -1,0 +1,36 @@
+using AssocDB.Protocol.V1;
+using AssocDB.Server.Errors;
+using AssocDB.Server.Hosting;
+using AssocDB.Server.Mapping;
+using Grpc.Core;
+
+namespace AssocDB.Server.Services;
+
+/// <summary>assocdb.v1.IngestService: validate → engine → map, one batch at a time.</summary>
+internal sealed class IngestApi(DatabaseHost host, RequestLimits limits) : IngestService.IngestServiceBase
+{
+    /// <remarks>The next batch is read only after the previous one is durable and acknowledged, so a
+    /// stream holds at most one batch in the engine plus what HTTP/2 flow control lets the client
+    /// buffer (the stream window): a fast client is held back instead of growing server memory.</remarks>
+    public override async Task Ingest(IAsyncStreamReader<IngestRequest> requestStream, IServerStreamWriter<IngestAck> responseStream, ServerCallContext context)
+    {
+        await foreach (IngestRequest request in requestStream.ReadAllAsync(context.CancellationToken))
+        {
+            limits.Batch(request.Concepts.Count + request.Facts.Count, "batch");
+            var collection = host.Collection(request.Collection);
+            var result = (await collection.IngestAsync(request.ToEngine(), context.CancellationToken)).Unwrap();
+            await responseStream.WriteAsync(result.ToProto(request.Sequence), context.CancellationToken);
+        }
+    }
+
+    public override Task<GetIngestProgressResponse> GetIngestProgress(GetIngestProgressRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrEmpty(request.Session))
+        {
+            throw GrpcErrors.InvalidArgument("session", "must not be empty");
+        }
+
+        var collection = host.Collection(request.Collection);
+        return Task.FromResult(new GetIngestProgressResponse { LastSequence = collection.LastIngestedSequence(request.Session) });
+    }
+}

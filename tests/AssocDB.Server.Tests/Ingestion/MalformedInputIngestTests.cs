@@ -1,0 +1,106 @@
+using System.Text;
+using System.Text.Json;
+using AssocDB.Cli;
+using AssocDB.Protocol.V1;
+
+namespace AssocDB.Server.Tests.Ingestion;
+
+/// <summary>Bad lines never stop an ingest (unless <c>--strict</c>): each lands in the reject file
+/// as <c>file:line&lt;TAB&gt;reason</c>, and every other line is stored. Exit codes follow the
+/// documented table.</summary>
+public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedServer fixture) : IClassFixture<MalformedInputIngestTests.LimitedServer>, IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("assocdb-malformed-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    [Fact]
+    public async Task Each_bad_line_is_reported_by_number_and_everything_else_is_stored()
+    {
+        string collection = await NewCollectionAsync();
+        string file = WriteFacts("mixed.tsv");
+        string rejects = Path.Combine(_folder, "rejects.txt");
+
+        (int code, string output, _) = await RunAsync("ingest", file, "-c", collection, "--rejects", rejects, "--batch", "2");
+
+        Assert.Equal(0, code);
+        Assert.Equal(
+        [
+            $"{file}:2\texpected head, relation, tail[, weight]; found 2 fields",
+            $"{file}:4\tinvalid UTF-8 at byte 7",
+            $"{file}:5\tweight is NaN; weights must be finite",
+            $"{file}:7\ttail is 1100 bytes of UTF-8; the limit is 1024",
+        ], File.ReadAllLines(rejects));
+        using JsonDocument summary = JsonDocument.Parse(output);
+        Assert.Equal((4L, 4L), (summary.RootElement.GetProperty("stored").GetInt64(), summary.RootElement.GetProperty("rejected").GetInt64()));
+        Assert.Equal(4, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
+        IReadOnlyList<Edge> edges = await fixture.Client.NeighborsAsync(collection, "f");
+        Assert.Equal(2.5f, Assert.Single(edges).Weight);
+    }
+
+    [Fact]
+    public async Task Strict_stops_at_the_first_bad_line_and_exits_2()
+    {
+        string collection = await NewCollectionAsync();
+        (int code, _, string error) = await RunAsync("ingest", WriteFacts("strict.tsv"), "-c", collection, "--strict");
+
+        Assert.Equal(2, code);
+        Assert.Contains(":2\texpected head, relation, tail", error, StringComparison.Ordinal);
+        Assert.Equal(1, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
+    }
+
+    [Fact]
+    public async Task A_batch_over_the_server_limit_is_refused_with_exit_3()
+    {
+        string collection = await NewCollectionAsync();
+        string file = Path.Combine(_folder, "many.tsv");
+        await File.WriteAllLinesAsync(file, Enumerable.Range(0, 300).Select(i => $"h{i}\tr\tt{i}"));
+
+        (int code, _, string error) = await RunAsync("ingest", file, "-c", collection, "--batch", "200");
+
+        Assert.Equal(3, code);
+        Assert.Contains("ResourceExhausted", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Usage_and_input_errors_have_their_own_codes()
+    {
+        string collection = await NewCollectionAsync();
+        Assert.Equal(1, (await RunAsync("ingest", WriteFacts("a.dat"), "-c", collection)).Code);
+        Assert.Equal(1, (await RunAsync("ingest", WriteFacts("b.tsv"), "-c", collection, "--format", "xml")).Code);
+        Assert.Equal(4, (await RunAsync("ingest", Path.Combine(_folder, "missing.tsv"), "-c", collection)).Code);
+        Assert.Equal(3, (await RunAsync("ingest", WriteFacts("c.tsv"), "-c", "no-such-collection")).Code);
+    }
+
+    private string WriteFacts(string name)
+    {
+        string path = Path.Combine(_folder, name);
+        var content = new List<byte>();
+        content.AddRange(Encoding.UTF8.GetBytes("a\tr\tb\nmissing\tfields\nc\tr\td\t1\n"));
+        content.AddRange([.. "bad\tr\t"u8, 0xC3, 0x28, .. "\n"u8]);
+        content.AddRange(Encoding.UTF8.GetBytes($"e\tr\tf\tNaN\nf\tr\tg\t2.5\nh\tr\t{new string('é', 550)}\ni\tr\tj\n"));
+        File.WriteAllBytes(path, [.. content]);
+        return path;
+    }
+
+    private async Task<string> NewCollectionAsync()
+    {
+        string collection = ServerFixture.NewCollection("malformed");
+        await fixture.Client.CreateCollectionAsync(collection, 8);
+        return collection;
+    }
+
+    private async Task<(int Code, string Output, string Error)> RunAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = await CliApp.RunAsync([.. args, "--json", "--no-progress", "--server", fixture.Server.Address], output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    /// <summary>A server whose batch limit (100) is below the CLI's --batch 200.</summary>
+    public sealed class LimitedServer : ServerFixture
+    {
+        protected override string[] Args => ["--AssocDB:Limits:MaxBatch=100"];
+    }
+}
