@@ -71,16 +71,6 @@ public static partial class CliApp
             o.Value("elapsed_seconds", Output.Number(await client.CheckpointAsync(r.GetValue(checkpointCollection), ct)))));
 
         ParseResult parsed = root.Parse(args);
-        if (parsed.Errors.Count > 0)
-        {
-            foreach (ParseError problem in parsed.Errors)
-            {
-                await error.WriteLineAsync($"error: {problem.Message}");
-            }
-
-            return 2;
-        }
-
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
     }
 

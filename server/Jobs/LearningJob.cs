@@ -41,6 +41,8 @@ internal sealed record JobStatus(
 /// </summary>
 internal sealed class LearningJob : IProgress<double>
 {
+    // Never disposed: it has no timer and no wait handle is taken from it, and CancelJob may still
+    // call Cancel (then a no-op) after the job has ended.
     private readonly CancellationTokenSource _cancellation = new();
     private readonly Lock _lock = new();
     private JobStatus _status = new(0, JobState.Running, 0, null, null, null, null, null);

@@ -2,9 +2,9 @@ using System.Text;
 using AssocDB.Protocol.V1;
 using AssocDB.Server.Jobs;
 using Duration = Google.Protobuf.WellKnownTypes.Duration;
-using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 using E = AssocDB.Engine.Model;
 using L = AssocDB.Engine.Learning;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 namespace AssocDB.Server.Mapping;
 

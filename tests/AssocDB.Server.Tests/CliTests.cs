@@ -85,7 +85,7 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
             Assert.Equal(5, list.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
             Assert.Contains("evaluate", list, StringComparison.Ordinal);
 
-            (_, string refused) = await Run(2, "learn", "-c", c, "--model", "word2vec");
+            (_, string refused) = await Run(1, "learn", "-c", c, "--model", "word2vec");
             Assert.Contains("word2vec", refused, StringComparison.Ordinal);
             (_, string tooFew) = await Run(1, "learn", "-c", c, "--epochs", "0");
             Assert.Contains("max_epochs", tooFew, StringComparison.Ordinal);

@@ -37,7 +37,7 @@ public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerF
     {
         string c = await FamilyCollection("mine", dimension: 4);
         Job job = await _client.MineAsync(new MineRequest { Collection = c });
-        Assert.Equal((JobKind.Mine, JobState.Running), (job.Kind, job.State));
+        Assert.Equal((JobKind.Mine, c), (job.Kind, job.Collection));
 
         job = await _client.WaitForJobAsync(job.Id);
         Assert.Equal(JobState.Succeeded, job.State);
@@ -71,8 +71,14 @@ public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerF
         string c = await FamilyCollection("learn", dimension: 8);
         var request = new LearnRequest
         {
-            Collection = c, Model = EmbeddingModel.Rotate, MaxEpochs = 4, BatchSize = 16, NegativeSamples = 4, ValidateEvery = 2,
-            ValidationFraction = 0.1, Seed = 3,
+            Collection = c,
+            Model = EmbeddingModel.Rotate,
+            MaxEpochs = 4,
+            BatchSize = 16,
+            NegativeSamples = 4,
+            ValidateEvery = 2,
+            ValidationFraction = 0.1,
+            Seed = 3,
         };
         Job job = await _client.LearnAsync(request);
 
