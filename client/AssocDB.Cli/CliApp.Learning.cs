@@ -21,6 +21,7 @@ public static partial class CliApp
         var model = new Option<EmbeddingModel>("--model")
         {
             Description = "transe or rotate (default rotate; rotate needs an even dimension)",
+            HelpName = "transe|rotate",
             CustomParser = ParseEnum<EmbeddingModel>,
         };
         var epochs = new Option<int?>("--epochs") { Description = "The most epochs (default 100)" };
