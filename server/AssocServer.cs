@@ -2,6 +2,7 @@ using AssocDB.Engine;
 using AssocDB.Server.Configuration;
 using AssocDB.Server.Errors;
 using AssocDB.Server.Hosting;
+using AssocDB.Server.Jobs;
 using AssocDB.Server.Mapping;
 using AssocDB.Server.Metrics;
 using AssocDB.Server.Search;
@@ -62,6 +63,8 @@ public static class AssocServer
         services.AddHostedService(provider => provider.GetRequiredService<DatabaseHost>());
         services.AddSingleton<SearchBatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<SearchBatcher>());
+        services.AddSingleton<JobRegistry>();
+        services.AddHostedService(provider => provider.GetRequiredService<JobRegistry>());
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<RequestLimits>();
         services.AddGrpc(grpc =>
@@ -86,6 +89,7 @@ public static class AssocServer
         app.MapGrpcService<QueriesApi>();
         app.MapGrpcService<AdminApi>();
         app.MapGrpcService<IngestApi>();
+        app.MapGrpcService<LearningApi>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapMetrics(registry: app.Services.GetRequiredService<ServerMetrics>().Registry);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using AssocDB.Client;
 using AssocDB.Protocol.V1;
@@ -11,7 +12,7 @@ namespace AssocDB.Cli;
 /// server refused or failed the call (status and field on stderr), 2 bad command line; the
 /// long-running <c>ingest</c> has its own (see <see cref="IngestCommand"/>).
 /// </summary>
-public static class CliApp
+public static partial class CliApp
 {
     internal static readonly Option<string> Server = new("--server")
     {
@@ -34,7 +35,7 @@ public static class CliApp
     /// <summary>Runs the tool; returns the exit code.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
-        var root = new RootCommand("AssocDB command-line client: collections, concepts, relations, facts, queries, administration.");
+        var root = new RootCommand("AssocDB command-line client: collections, concepts, relations, facts, queries, learning, administration.");
         root.Options.Add(Server);
         root.Options.Add(ApiKey);
         root.Options.Add(JsonOutput);
@@ -43,9 +44,9 @@ public static class CliApp
         root.Subcommands.Add(RelationCommands(output, error));
         root.Subcommands.Add(FactCommands(output, error));
         root.Subcommands.Add(IngestCommand.Create(output, error));
-        foreach (Command query in QueryCommands(output, error))
+        foreach (Command command in QueryCommands(output, error).Concat(LearningCommands(output, error)))
         {
-            root.Subcommands.Add(query);
+            root.Subcommands.Add(command);
         }
 
         root.Subcommands.Add(Action(new Command("stats", "Server and collection statistics"), output, error, async (r, client, o, ct) =>
@@ -77,12 +78,12 @@ public static class CliApp
     {
         var name = new Argument<string>("name") { Description = "Collection name" };
         var dimension = new Option<int>("--dim", "-d") { Description = "Vector dimension", Required = true };
-        var metric = new Option<Metric>("--metric") { Description = "cosine, dot or l2", DefaultValueFactory = _ => Metric.Cosine, CustomParser = r => ParseEnum<Metric>(r.Tokens[0].Value) };
+        var metric = new Option<Metric>("--metric") { Description = "cosine, dot or l2", DefaultValueFactory = _ => Metric.Cosine, CustomParser = ParseEnum<Metric> };
         var precision = new Option<StoragePrecision>("--precision")
         {
             Description = "float32, float16 or bfloat16",
             DefaultValueFactory = _ => StoragePrecision.Float32,
-            CustomParser = r => ParseEnum<StoragePrecision>(r.Tokens[0].Value),
+            CustomParser = ParseEnum<StoragePrecision>,
         };
         string[] headers = ["name", "dimension", "metric", "precision", "concepts", "relations", "facts"];
         static string[] Row(CollectionInfo c) => [c.Name, $"{c.Dimension}", $"{c.Metric}", $"{c.Precision}", $"{c.ConceptCount}", $"{c.RelationCount}", $"{c.FactCount}"];
@@ -148,9 +149,12 @@ public static class CliApp
             AllowMultipleArgumentsPerToken = true,
         };
         var vector = VectorOption("The relation's vector");
-        string[] headers = ["name", "symmetric", "transitive", "inverse_of", "compositions", "facts"];
+        string[] headers = ["name", "symmetric", "transitive", "inverse_of", "compositions", "facts", "vector", "learned"];
         static string[] Row(RelationInfo r) =>
-            [r.Name, $"{r.Symmetric}", $"{r.Transitive}", r.InverseOf, string.Join(" ", r.Compositions.Select(c => $"{c.First}∘{c.Second}")), $"{r.FactCount}"];
+        [
+            r.Name, $"{r.Symmetric}", $"{r.Transitive}", r.InverseOf, string.Join(" ", r.Compositions.Select(c => $"{c.First}∘{c.Second}")), $"{r.FactCount}",
+            VectorSourceName(r.VectorSource), string.Join("; ", r.Learned.Select(p => $"{p.Rule} ({Output.Number(p.Statistics.PcaConfidence)})")),
+        ];
 
         var define = new Command("define", "Create a relation or update its properties") { CollectionOption, name, symmetric, transitive, inverse, compose, vector };
         Action(define, output, error, async (r, client, o, ct) =>
@@ -267,7 +271,7 @@ public static class CliApp
         {
             Description = "forward, reverse or auto",
             DefaultValueFactory = _ => RecallDirection.Auto,
-            CustomParser = r => ParseEnum<RecallDirection>(r.Tokens[0].Value),
+            CustomParser = ParseEnum<RecallDirection>,
         };
         var beta = new Option<float?>("--beta") { Description = "Softmax sharpness β (default 32)" };
         var recall = new Command("recall", "Read a relation's facts as a key–value memory") { CollectionOption, relationArg, queryConcept, vector, direction, beta, k };
@@ -304,6 +308,11 @@ public static class CliApp
                 await error.WriteLineAsync($"error: {e.StatusCode}: {e.Message}");
                 return 1;
             }
+            catch (JobEndedException e)
+            {
+                await error.WriteLineAsync($"error: {e.Message}");
+                return 1;
+            }
             catch (Exception e) when (e is FormatException or UriFormatException or IOException)
             {
                 await error.WriteLineAsync($"error: {e.Message}");
@@ -320,11 +329,20 @@ public static class CliApp
             .Select(v => float.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture))],
     };
 
-    private static T ParseEnum<T>(string text)
-        where T : struct, Enum =>
-        Enum.TryParse(text.Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out T value) && Convert.ToInt32(value, CultureInfo.InvariantCulture) != 0
-            ? value
-            : throw new FormatException($"'{text}' is not one of {string.Join(", ", Enum.GetNames<T>().Skip(1).Select(n => n.ToLowerInvariant()))}");
+    /// <summary>An enum value by its name without the prefix, any case, underscores optional
+    /// (<c>l2</c>, <c>bfloat16</c>); anything else is a parse error naming the choices.</summary>
+    private static T ParseEnum<T>(ArgumentResult result)
+        where T : struct, Enum
+    {
+        string text = result.Tokens[0].Value;
+        if (Enum.TryParse(text.Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out T value) && Convert.ToInt32(value, CultureInfo.InvariantCulture) != 0)
+        {
+            return value;
+        }
+
+        result.AddError($"'{text}' is not one of {string.Join(", ", Enum.GetNames<T>().Skip(1).Select(n => n.ToLowerInvariant()))}");
+        return default;
+    }
 
     private static IEnumerable<(string Key, string Value)> Pairs(string[]? items) =>
         (items ?? []).Select(item => item.Split('=', 2) is [var key, var value] ? (key, value) : throw new FormatException($"'{item}' is not key=value"));
@@ -358,6 +376,12 @@ public static class CliApp
         o.List(hits, ["concept", "score", "id"], h => [h.Concept, Output.Number(h.Score), $"{h.Id}"]);
 
     private static string Kind(AnswerKind kind) => kind.ToString().ToLowerInvariant();
+
+    private static string VectorSourceName(RelationVectorSource source) => source switch
+    {
+        RelationVectorSource.ClosedForm => "closed_form",
+        _ => source.ToString().ToLowerInvariant(),
+    };
 
     private static string ProofText(Proof proof) =>
         string.Join("; ", proof.Facts.Select(f => $"{f.Head} {f.Relation} {f.Tail}")) + (proof.Rules.Count > 0 ? " ⊢ " + string.Join(", ", proof.Rules) : "");

@@ -54,6 +54,12 @@ internal sealed class Output(TextWriter writer, bool json)
         writer.WriteLine(json ? JsonSerializer.Serialize(new Dictionary<string, object> { [name] = value }) : Convert.ToString(value, CultureInfo.InvariantCulture));
     }
 
+    /// <summary>Rows under headers, for people (no JSON form: callers print JSON messages instead).</summary>
+    public void Rows(string[] headers, IEnumerable<string[]> rows) => Table(headers, rows);
+
+    /// <summary>An empty line between two tables.</summary>
+    public void Blank() => writer.WriteLine();
+
     public static string Number(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);
 
     private void Table(string[] headers, IEnumerable<string[]> rows)

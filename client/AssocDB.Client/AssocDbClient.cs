@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using AssocDB.Protocol.V1;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
@@ -46,6 +47,7 @@ public sealed class AssocDbClient : IDisposable
         Facts = new FactService.FactServiceClient(invoker);
         Query = new QueryService.QueryServiceClient(invoker);
         Admin = new AdminService.AdminServiceClient(invoker);
+        Learning = new LearningService.LearningServiceClient(invoker);
         Ingest = new IngestService.IngestServiceClient(invoker);
     }
 
@@ -72,6 +74,9 @@ public sealed class AssocDbClient : IDisposable
 
     /// <summary>The generated administration service stub.</summary>
     public AdminService.AdminServiceClient Admin { get; }
+
+    /// <summary>The generated learning service stub.</summary>
+    public LearningService.LearningServiceClient Learning { get; }
 
     /// <summary>The generated bulk-ingestion service stub; <see cref="Ingestion.BulkIngester"/> drives it.</summary>
     public IngestService.IngestServiceClient Ingest { get; }
@@ -286,6 +291,95 @@ public sealed class AssocDbClient : IDisposable
         }
 
         return (await Call(o => Admin.CheckpointAsync(request, o), cancellationToken)).ElapsedSeconds;
+    }
+
+    /// <summary>Starts training a collection's vectors; returns the job at once.</summary>
+    public async Task<Job> LearnAsync(LearnRequest request, CancellationToken cancellationToken = default) =>
+        (await Call(o => Learning.LearnAsync(request, o), cancellationToken)).Job;
+
+    /// <summary>Starts mining a collection's relation properties; returns the job at once.</summary>
+    public async Task<Job> MineAsync(MineRequest request, CancellationToken cancellationToken = default) =>
+        (await Call(o => Learning.MineAsync(request, o), cancellationToken)).Job;
+
+    /// <summary>Starts evaluating link prediction on test facts; returns the job at once.</summary>
+    public async Task<Job> EvaluateAsync(string collection, IEnumerable<FactKey> test, CancellationToken cancellationToken = default)
+    {
+        var request = new EvaluateRequest { Collection = collection };
+        request.Test.AddRange(test);
+        return (await Call(o => Learning.EvaluateAsync(request, o), cancellationToken)).Job;
+    }
+
+    /// <summary>A job with its latest progress and, once ended, its result or error.</summary>
+    public async Task<Job> GetJobAsync(string id, CancellationToken cancellationToken = default) =>
+        (await Call(o => Learning.GetJobAsync(new GetJobRequest { Id = id }, o), cancellationToken)).Job;
+
+    /// <summary>The jobs the server knows, newest first; only one collection's when given.</summary>
+    public async Task<IReadOnlyList<Job>> ListJobsAsync(string? collection = null, CancellationToken cancellationToken = default)
+    {
+        var request = new ListJobsRequest();
+        if (collection is not null)
+        {
+            request.Collection = collection;
+        }
+
+        return (await Call(o => Learning.ListJobsAsync(request, o), cancellationToken)).Jobs;
+    }
+
+    /// <summary>Asks a job to stop; returns the job as it is now.</summary>
+    public async Task<Job> CancelJobAsync(string id, CancellationToken cancellationToken = default) =>
+        (await Call(o => Learning.CancelJobAsync(new CancelJobRequest { Id = id }, o), cancellationToken)).Job;
+
+    /// <summary>A job's progress as it changes, ending with its final state. The client's
+    /// <see cref="AssocDbClientOptions.Timeout"/> does not apply: a job may run for hours.</summary>
+    public async IAsyncEnumerable<JobProgress> WatchJobAsync(string id, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using AsyncServerStreamingCall<JobProgress> call = Learning.WatchJob(new WatchJobRequest { Id = id }, cancellationToken: cancellationToken);
+        while (true)
+        {
+            try
+            {
+                if (!await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+                {
+                    yield break;
+                }
+            }
+            catch (RpcException e)
+            {
+                throw new AssocDbException(e);
+            }
+
+            yield return call.ResponseStream.Current;
+        }
+    }
+
+    /// <summary>Watches a job until it ends, passing each progress message to
+    /// <paramref name="progress"/>, and returns the ended job with its result or error.</summary>
+    public async Task<Job> WaitForJobAsync(string id, Action<JobProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        await foreach (JobProgress update in WatchJobAsync(id, cancellationToken).ConfigureAwait(false))
+        {
+            progress?.Invoke(update);
+        }
+
+        return await GetJobAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Applies the accepted properties of a succeeded mine job: as learned properties, or
+    /// declared with <paramref name="declare"/>. Returns how many changed something.</summary>
+    public async Task<int> ApplyLearnedPropertiesAsync(string collection, string mineJobId, bool declare = false, CancellationToken cancellationToken = default)
+    {
+        var request = new ApplyLearnedPropertiesRequest { Collection = collection, MineJobId = mineJobId, Declare = declare };
+        return (await Call(o => Learning.ApplyLearnedPropertiesAsync(request, o), cancellationToken)).Applied;
+    }
+
+    /// <summary>Applies these properties (each with its statistics): as learned properties, or
+    /// declared with <paramref name="declare"/>. Returns how many changed something.</summary>
+    public async Task<int> ApplyLearnedPropertiesAsync(
+        string collection, IEnumerable<LearnedProperty> properties, bool declare = false, CancellationToken cancellationToken = default)
+    {
+        var request = new ApplyLearnedPropertiesRequest { Collection = collection, Properties = new LearnedPropertyList(), Declare = declare };
+        request.Properties.Properties.AddRange(properties);
+        return (await Call(o => Learning.ApplyLearnedPropertiesAsync(request, o), cancellationToken)).Applied;
     }
 
     /// <summary>The last durable batch sequence number of an ingest session; -1 when it has none.</summary>

@@ -45,6 +45,9 @@ public sealed class AssocServerOptions
     /// <summary>How concurrent search calls are coalesced.</summary>
     public SearchBatchingOptions SearchBatching { get; set; } = new();
 
+    /// <summary>How many learning jobs the server remembers.</summary>
+    public JobOptions Jobs { get; set; } = new();
+
     /// <summary>Every problem with these settings, each a sentence naming the setting; empty when valid.</summary>
     /// <param name="kestrelEndpointUrls">The URLs under <c>Kestrel:Endpoints</c>, when configured.</param>
     public IReadOnlyList<string> Validate(IReadOnlyList<string> kestrelEndpointUrls)
@@ -91,6 +94,7 @@ public sealed class AssocServerOptions
 
         Limits.Validate(problems);
         SearchBatching.Validate(problems);
+        Jobs.Validate(problems);
         return problems;
     }
 
@@ -190,6 +194,22 @@ public sealed class SearchBatchingOptions
         if (MaxDelayMicroseconds is < 0 or > 1_000_000)
         {
             problems.Add($"{AssocServerOptions.Section}:SearchBatching:MaxDelayMicroseconds must be 0..1000000 (got {MaxDelayMicroseconds}).");
+        }
+    }
+}
+
+/// <summary>Learning jobs (learn, mine, evaluate) are kept in memory: running ones, and the most
+/// recent finished ones so that clients can read their results.</summary>
+public sealed class JobOptions
+{
+    /// <summary>Finished jobs kept; the oldest is forgotten when one more finishes.</summary>
+    public int MaxFinished { get; set; } = 100;
+
+    internal void Validate(List<string> problems)
+    {
+        if (MaxFinished < 1)
+        {
+            problems.Add($"{AssocServerOptions.Section}:Jobs:MaxFinished must be at least 1 (got {MaxFinished}).");
         }
     }
 }

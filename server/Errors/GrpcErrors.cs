@@ -1,11 +1,12 @@
 using AssocDB.Engine.Model;
+using AssocDB.Server.Jobs;
 using Grpc.Core;
 
 namespace AssocDB.Server.Errors;
 
 /// <summary>
 /// The one place where outcomes become gRPC statuses: every engine <see cref="ErrorCode"/>, the
-/// server's own refusals (auth, recovery, limits) and cancellation. The field at fault travels in
+/// server's own refusals (auth, recovery, limits), cancellation, and how a learning job failed. The field at fault travels in
 /// the message (<c>field: message</c>) and in the <see cref="FieldTrailer"/> trailer.
 /// </summary>
 public static class GrpcErrors
@@ -47,6 +48,20 @@ public static class GrpcErrors
     /// <summary>A request asking for more than a server limit allows.</summary>
     public static RpcException ResourceExhausted(string field, string message) =>
         ToRpcException(new EngineError(ErrorCode.ResourceExhausted, field, message));
+
+    /// <summary>How a job that ended with an engine error failed: the status that error maps to.</summary>
+    public static JobFailure JobFailed(EngineError error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return new(ToStatusCode(error.Code), error.Field, error.ToString());
+    }
+
+    /// <summary>How a job that ended with a fault (an unexpected exception) failed: INTERNAL.</summary>
+    public static JobFailure JobFault(Exception fault)
+    {
+        ArgumentNullException.ThrowIfNull(fault);
+        return new(StatusCode.Internal, "", fault.Message);
+    }
 
     /// <summary>A call without a valid API key.</summary>
     public static RpcException Unauthenticated(string message) => new(new Status(StatusCode.Unauthenticated, message));

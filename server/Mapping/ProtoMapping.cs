@@ -107,8 +107,11 @@ internal static class ProtoMapping
             Transitive = relation.Transitive,
             InverseOf = relation.InverseOf ?? "",
             FactCount = relation.FactCount,
+            VectorSource = relation.VectorSource.ToProto(),
+            Operator = relation.Operator.ToProto(),
         };
         info.Compositions.AddRange(relation.Compositions.Select(c => new Composition { First = c.First, Second = c.Second }));
+        info.Learned.AddRange(relation.Learned.Select(p => p.ToProto()));
         return info;
     }
 

@@ -4,41 +4,34 @@ using Grpc.Core.Interceptors;
 
 namespace AssocDB.Server.Metrics;
 
-/// <summary>Counts every unary and duplex-streaming call by method and final status code, and times it.</summary>
+/// <summary>Counts every unary, server-streaming and duplex-streaming call by method and final status
+/// code, and times it (a stream until it ends).</summary>
 internal sealed class CallMetricsInterceptor(ServerMetrics metrics) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
-        long start = Stopwatch.GetTimestamp();
-        StatusCode code = StatusCode.Unknown;
-        try
-        {
-            TResponse response = await continuation(request, context);
-            code = StatusCode.OK;
-            return response;
-        }
-        catch (RpcException e)
-        {
-            code = e.StatusCode;
-            throw;
-        }
-        finally
-        {
-            metrics.Requests.WithLabels(context.Method, code.ToString()).Inc();
-            metrics.Latency.WithLabels(context.Method).Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
-        }
+        TResponse response = default!;
+        await Measure(context, async () => response = await continuation(request, context));
+        return response;
     }
 
-    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(
+        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
+        Measure(context, () => continuation(request, responseStream, context));
+
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(
         IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
-        DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+        DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
+        Measure(context, () => continuation(requestStream, responseStream, context));
+
+    private async Task Measure(ServerCallContext context, Func<Task> call)
     {
         long start = Stopwatch.GetTimestamp();
         StatusCode code = StatusCode.Unknown;
         try
         {
-            await continuation(requestStream, responseStream, context);
+            await call();
             code = StatusCode.OK;
         }
         catch (RpcException e)

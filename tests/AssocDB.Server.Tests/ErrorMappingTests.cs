@@ -38,6 +38,23 @@ public sealed class ErrorMappingTests
         }
     }
 
+    [Theory]
+    [InlineData(ErrorCode.NotFound, StatusCode.NotFound)]
+    [InlineData(ErrorCode.InvalidArgument, StatusCode.InvalidArgument)]
+    [InlineData(ErrorCode.FailedPrecondition, StatusCode.FailedPrecondition)]
+    public void Job_that_ends_with_an_engine_error_fails_with_its_status_code_and_field(ErrorCode code, StatusCode expected)
+    {
+        var failure = GrpcErrors.JobFailed(new EngineError(code, "collection", "is wrong"));
+        Assert.Equal((expected, "collection", "collection: is wrong"), (failure.Code, failure.Field, failure.Message));
+    }
+
+    [Fact]
+    public void Job_that_ends_with_a_fault_fails_internal()
+    {
+        var failure = GrpcErrors.JobFault(new InvalidOperationException("the matrix is gone"));
+        Assert.Equal((StatusCode.Internal, "", "the matrix is gone"), (failure.Code, failure.Field, failure.Message));
+    }
+
     [Fact]
     public async Task Calls_while_recovering_are_unavailable_and_health_is_not_serving()
     {

@@ -1,0 +1,92 @@
+using AssocDB.Engine;
+using AssocDB.Protocol.V1;
+using AssocDB.Server.Errors;
+using AssocDB.Server.Hosting;
+using AssocDB.Server.Jobs;
+using AssocDB.Server.Mapping;
+using Grpc.Core;
+using E = AssocDB.Engine.Model;
+
+namespace AssocDB.Server.Services;
+
+/// <summary>assocdb.v1.LearningService: validate → start a job running the engine call → map. The
+/// <see cref="JobRegistry"/> runs, tracks and cancels the jobs.</summary>
+internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : LearningService.LearningServiceBase
+{
+    private const double DefaultValidationFraction = 0.05;
+
+    /// <summary>The least time between two messages of a WatchJob stream.</summary>
+    private static readonly TimeSpan WatchInterval = TimeSpan.FromMilliseconds(100);
+
+    public override Task<LearnResponse> Learn(LearnRequest request, ServerCallContext context)
+    {
+        var options = request.ToEngine();
+        double validationFraction = request.HasValidationFraction ? request.ValidationFraction : DefaultValidationFraction;
+        Collection collection = host.Collection(request.Collection);
+        LearningJob job = jobs.Start(request.Collection, JobKind.Learn, async (job, ct) =>
+            (await collection.TrainAsync(options, validationFraction, job.TrainingProgress(options.TimeLimit), ct)).WithProtoFieldNames()).Unwrap();
+        return Task.FromResult(new LearnResponse { Job = job.ToProto() });
+    }
+
+    public override Task<MineResponse> Mine(MineRequest request, ServerCallContext context)
+    {
+        var options = request.ToEngine();
+        Collection collection = host.Collection(request.Collection);
+        LearningJob job = jobs.Start(request.Collection, JobKind.Mine, (job, ct) =>
+            Task.Run(() => collection.MineProperties(options, job, ct), ct)).Unwrap();
+        return Task.FromResult(new MineResponse { Job = job.ToProto() });
+    }
+
+    public override Task<EvaluateResponse> Evaluate(EvaluateRequest request, ServerCallContext context)
+    {
+        if (request.Test.Count == 0)
+        {
+            throw GrpcErrors.InvalidArgument("test", "must hold at least one fact");
+        }
+
+        List<E.FactKey> test = [.. request.Test.Select(f => f.ToEngine())];
+        Collection collection = host.Collection(request.Collection);
+        LearningJob job = jobs.Start(request.Collection, JobKind.Evaluate, (job, ct) =>
+            Task.Run(() => collection.Evaluate(test, cancellationToken: ct), ct)).Unwrap();
+        return Task.FromResult(new EvaluateResponse { Job = job.ToProto() });
+    }
+
+    public override Task<GetJobResponse> GetJob(GetJobRequest request, ServerCallContext context) =>
+        Task.FromResult(new GetJobResponse { Job = jobs.Get(request.Id).Unwrap().ToProto() });
+
+    public override Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context)
+    {
+        var response = new ListJobsResponse();
+        response.Jobs.AddRange(jobs.List(request.HasCollection ? request.Collection : null).Select(j => j.ToProto()));
+        return Task.FromResult(response);
+    }
+
+    public override Task<CancelJobResponse> CancelJob(CancelJobRequest request, ServerCallContext context)
+    {
+        LearningJob job = jobs.Get(request.Id).Unwrap();
+        job.Cancel();
+        return Task.FromResult(new CancelJobResponse { Job = job.ToProto() });
+    }
+
+    public override async Task WatchJob(WatchJobRequest request, IServerStreamWriter<JobProgress> responseStream, ServerCallContext context)
+    {
+        LearningJob job = jobs.Get(request.Id).Unwrap();
+        await foreach (JobStatus status in job.WatchAsync(WatchInterval, context.CancellationToken))
+        {
+            await responseStream.WriteAsync(job.ToProgress(status), context.CancellationToken);
+        }
+    }
+
+    public override async Task<ApplyLearnedPropertiesResponse> ApplyLearnedProperties(ApplyLearnedPropertiesRequest request, ServerCallContext context)
+    {
+        IReadOnlyList<E.LearnedProperty> properties = request.SourceCase switch
+        {
+            ApplyLearnedPropertiesRequest.SourceOneofCase.MineJobId => jobs.MinedProperties(request.MineJobId, request.Collection, "mine_job_id").Unwrap(),
+            ApplyLearnedPropertiesRequest.SourceOneofCase.Properties => [.. request.Properties.Properties.Select((p, i) => p.ToEngine($"properties[{i}]"))],
+            _ => throw GrpcErrors.InvalidArgument("source", "set mine_job_id or properties"),
+        };
+        Collection collection = host.Collection(request.Collection);
+        int applied = (await collection.ApplyLearnedPropertiesAsync(properties, request.Declare, context.CancellationToken)).WithProtoFieldNames().Unwrap();
+        return new ApplyLearnedPropertiesResponse { Applied = applied };
+    }
+}

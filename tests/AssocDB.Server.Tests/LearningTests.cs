@@ -1,0 +1,229 @@
+using AssocDB.Client;
+using AssocDB.Protocol.V1;
+using Grpc.Core;
+
+namespace AssocDB.Server.Tests;
+
+/// <summary>
+/// Learning over gRPC as a client sees it: learn, mine and evaluate run as jobs that stream their
+/// progress and end with their result; mined rules applied as learned answer held-back facts with
+/// their confidence; a job can be cancelled; a collection runs one job at a time; bad requests get
+/// the documented status naming the field. Graphs are tiny, so every job ends in well under a second.
+/// </summary>
+public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    private readonly AssocDbClient _client = fixture.Client;
+
+    /// <summary>Thirty three-generation families, each g mother_of m mother_of c, with child_of and
+    /// grandmother_of stated too, except family 0's `c0 child_of m0` and `g0 grandmother_of c0`.</summary>
+    internal static IEnumerable<FactInput> FamilyFacts()
+    {
+        for (int f = 0; f < 30; f++)
+        {
+            (string g, string m, string c) = ($"g{f}", $"m{f}", $"c{f}");
+            yield return Fact(g, "mother_of", m);
+            yield return Fact(m, "mother_of", c);
+            yield return Fact(m, "child_of", g);
+            if (f > 0)
+            {
+                yield return Fact(c, "child_of", m);
+                yield return Fact(g, "grandmother_of", c);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Mined_inverse_and_composition_applied_as_learned_answer_held_back_facts()
+    {
+        string c = await FamilyCollection("mine", dimension: 4);
+        Job job = await _client.MineAsync(new MineRequest { Collection = c });
+        Assert.Equal((JobKind.Mine, c), (job.Kind, job.Collection));
+
+        job = await _client.WaitForJobAsync(job.Id);
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal(1.0, job.Progress.FractionDone);
+        LearnedProperty inverse = Assert.Single(job.Mining.Accepted, p => p.Kind == PropertyKind.Inverse && p.Relation == "child_of" && p.Inverse == "mother_of");
+        LearnedProperty grandmother = Assert.Single(job.Mining.Accepted, p => p.Kind == PropertyKind.Composition && p.Relation == "grandmother_of");
+        Assert.Equal(("mother_of", "mother_of"), (grandmother.First, grandmother.Second));
+        // The held-back facts belong to subjects with no stored fact of the head relation, so the
+        // partial-completeness confidence is exact.
+        Assert.Equal(1.0, inverse.Statistics.PcaConfidence, 9);
+        Assert.Equal(1.0, grandmother.Statistics.PcaConfidence, 9);
+        Assert.Equal("child_of = inverse(mother_of)", inverse.Rule);
+        Assert.Empty(await _client.RelatedAsync(c, "c0", "child_of"));
+
+        Assert.True(await _client.ApplyLearnedPropertiesAsync(c, job.Id) >= 2);
+
+        Answer mother = Assert.Single(await _client.RelatedAsync(c, "c0", "child_of"));
+        Assert.Equal(("m0", AnswerKind.Learned, inverse.Statistics.PcaConfidence), (mother.Concept, mother.Kind, mother.Score));
+        Answer grandchild = Assert.Single(await _client.RelatedAsync(c, "g0", "grandmother_of"), a => a.Concept == "c0");
+        Assert.Equal((AnswerKind.Learned, grandmother.Statistics.PcaConfidence), (grandchild.Kind, grandchild.Score));
+        Assert.Equal(["m0 mother_of c0"], grandchild.Proof.Facts.Skip(1).Select(f => $"{f.Head} {f.Relation} {f.Tail}"));
+
+        RelationInfo childOf = await _client.GetRelationAsync(c, "child_of");
+        Assert.Contains(childOf.Learned, p => p.Rule == "child_of = inverse(mother_of)");
+        Assert.Equal("", childOf.InverseOf);
+    }
+
+    [Fact]
+    public async Task Learn_streams_epochs_and_writes_vectors_that_search_uses()
+    {
+        string c = await FamilyCollection("learn", dimension: 8);
+        var request = new LearnRequest
+        {
+            Collection = c,
+            Model = EmbeddingModel.Rotate,
+            MaxEpochs = 4,
+            BatchSize = 16,
+            NegativeSamples = 4,
+            ValidateEvery = 2,
+            ValidationFraction = 0.1,
+            Seed = 3,
+        };
+        Job job = await _client.LearnAsync(request);
+
+        var updates = new List<JobProgress>();
+        job = await _client.WaitForJobAsync(job.Id, updates.Add);
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal(JobState.Succeeded, updates[^1].State);
+        Assert.All(updates.SkipLast(1), u => Assert.Equal(JobState.Running, u.State));
+        Assert.Equal(4, updates[^1].Epoch);
+        Assert.True(updates[^1].HasLoss && updates[^1].HasValidationMrr && updates[^1].TriplesPerSecond > 0);
+        Assert.True(updates.Select(u => u.FractionDone).SequenceEqual(updates.Select(u => u.FractionDone).Order()));
+
+        TrainingReport report = job.Training;
+        Assert.Equal((EmbeddingModel.Rotate, 4, 90, 3), (report.Model, report.EpochsRun, report.ConceptsWritten, report.RelationsWritten));
+        Assert.Equal(TrainingStopReason.MaxEpochs, report.StopReason);
+        Assert.True(report.HasBestValidationMrr);
+
+        RelationInfo motherOf = await _client.GetRelationAsync(c, "mother_of");
+        Assert.Equal((RelationVectorSource.Trained, RelationOperator.Rotation), (motherOf.VectorSource, motherOf.Operator));
+        Assert.Equal(5, (await _client.SearchAsync(c, Queries.Concept("g1", plus: ["mother_of"]), k: 5)).Count);
+        Assert.Contains(await _client.ListJobsAsync(c), j => j.Id == job.Id && j.State == JobState.Succeeded);
+    }
+
+    [Fact]
+    public async Task Evaluate_ranks_test_facts_and_counts_the_unknown_ones()
+    {
+        string c = await FamilyCollection("evaluate", dimension: 8);
+        FactKey[] test = [Key("c0", "child_of", "m0"), Key("g0", "grandmother_of", "c0"), Key("g5", "mother_of", "m5"), Key("nobody", "mother_of", "m5")];
+        Job job = await _client.WaitForJobAsync((await _client.EvaluateAsync(c, test)).Id);
+
+        Assert.Equal(JobState.Succeeded, job.State);
+        EvaluationReport report = job.Evaluation;
+        Assert.Equal(1, report.Skipped);
+        Assert.Equal((6, 3, 3), (report.Overall.Queries, report.TailPrediction.Queries, report.HeadPrediction.Queries));
+        Assert.InRange(report.Overall.Mrr, 1.0 / 90, 1.0);
+        Assert.InRange(report.Overall.HitsAt10, report.Overall.HitsAt1, 1.0);
+        Assert.Equal(["mother_of", "child_of", "grandmother_of"], report.PerRelation.Select(r => r.Relation));
+        Assert.Equal(6, report.PerRelation.Sum(r => r.Metrics.Queries));
+    }
+
+    [Fact]
+    public async Task Cancelled_learn_job_ends_cancelled_writes_nothing_and_frees_the_collection()
+    {
+        string c = await FamilyCollection("cancel", dimension: 8);
+        Job job = await _client.LearnAsync(new LearnRequest { Collection = c, Model = EmbeddingModel.Transe, MaxEpochs = 10_000_000, BatchSize = 8 });
+        await foreach (JobProgress update in _client.WatchJobAsync(job.Id))
+        {
+            if (update.Epoch >= 1)
+            {
+                break;
+            }
+        }
+
+        // One job per collection: a second one, of any kind, waits for the first to end.
+        var busy = await Assert.ThrowsAsync<AssocDbException>(() => _client.LearnAsync(new LearnRequest { Collection = c }));
+        Assert.Equal((StatusCode.FailedPrecondition, "collection"), (busy.StatusCode, busy.Field));
+        Assert.Contains(job.Id, busy.Message, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.FailedPrecondition, (await Assert.ThrowsAsync<AssocDbException>(() => _client.MineAsync(new MineRequest { Collection = c }))).StatusCode);
+
+        Job cancelling = await _client.CancelJobAsync(job.Id);
+        Assert.Equal(job.Id, cancelling.Id);
+        Job ended = await _client.WaitForJobAsync(job.Id);
+        Assert.Equal(JobState.Cancelled, ended.State);
+        Assert.Equal(Job.ResultOneofCase.None, ended.ResultCase);
+        Assert.NotNull(ended.FinishedAt);
+        Assert.Equal(JobState.Cancelled, (await _client.CancelJobAsync(job.Id)).State);
+        Assert.NotEqual(RelationVectorSource.Trained, (await _client.GetRelationAsync(c, "mother_of")).VectorSource);
+
+        Job next = await _client.WaitForJobAsync((await _client.MineAsync(new MineRequest { Collection = c })).Id);
+        Assert.Equal(JobState.Succeeded, next.State);
+    }
+
+    [Fact]
+    public async Task Bad_learning_requests_get_the_status_naming_the_field()
+    {
+        string c = await FamilyCollection("badlearn", dimension: 8);
+        await Refused(StatusCode.NotFound, "collection", () => _client.LearnAsync(new LearnRequest { Collection = "no-such-collection" }));
+        await Refused(StatusCode.InvalidArgument, "model", () => _client.LearnAsync(new LearnRequest { Collection = c, Model = (EmbeddingModel)99 }));
+        await Refused(StatusCode.InvalidArgument, "max_epochs", () => _client.LearnAsync(new LearnRequest { Collection = c, MaxEpochs = 0 }));
+        await Refused(StatusCode.InvalidArgument, "learning_rate", () => _client.LearnAsync(new LearnRequest { Collection = c, LearningRate = -1 }));
+        await Refused(StatusCode.InvalidArgument, "validation_fraction", () => _client.LearnAsync(new LearnRequest { Collection = c, ValidationFraction = 0.7 }));
+        await Refused(StatusCode.InvalidArgument, "min_confidence", () => _client.MineAsync(new MineRequest { Collection = c, MinConfidence = 2 }));
+        await Refused(StatusCode.InvalidArgument, "test", () => _client.EvaluateAsync(c, []));
+        await Refused(StatusCode.NotFound, "id", () => _client.GetJobAsync("no-such-job"));
+        await Refused(StatusCode.NotFound, "id", () => _client.CancelJobAsync("no-such-job"));
+        await Refused(StatusCode.NotFound, "id", async () =>
+        {
+            await foreach (JobProgress update in _client.WatchJobAsync("no-such-job"))
+            {
+                Assert.Fail($"a progress message for an unknown job: {update}");
+            }
+        });
+
+        string empty = ServerFixture.NewCollection("empty");
+        await _client.CreateCollectionAsync(empty, 8);
+        await Refused(StatusCode.FailedPrecondition, "collection", () => _client.LearnAsync(new LearnRequest { Collection = empty }));
+
+        // A refused start leaves no job behind and the collection free.
+        Assert.Empty(await _client.ListJobsAsync(c));
+        Job learn = await _client.WaitForJobAsync((await _client.LearnAsync(new LearnRequest { Collection = c, MaxEpochs = 1 })).Id);
+        Assert.Equal(JobState.Succeeded, learn.State);
+
+        await Refused(StatusCode.InvalidArgument, "mine_job_id", () => _client.ApplyLearnedPropertiesAsync(c, learn.Id));
+        await Refused(StatusCode.NotFound, "mine_job_id", () => _client.ApplyLearnedPropertiesAsync(c, "no-such-job"));
+        await Refused(StatusCode.InvalidArgument, "properties[0].statistics", () => _client.ApplyLearnedPropertiesAsync(
+            c, [new LearnedProperty { Kind = PropertyKind.Symmetric, Relation = "mother_of" }]));
+        await Refused(StatusCode.NotFound, "properties[0].relation", () => _client.ApplyLearnedPropertiesAsync(
+            c, [new LearnedProperty { Kind = PropertyKind.Symmetric, Relation = "nope", Statistics = new RuleStatistics { PcaConfidence = 0.5 } }]));
+        Job mine = await _client.WaitForJobAsync((await _client.MineAsync(new MineRequest { Collection = c })).Id);
+        await Refused(StatusCode.InvalidArgument, "mine_job_id", () => _client.ApplyLearnedPropertiesAsync(empty, mine.Id));
+    }
+
+    [Fact]
+    public async Task Only_the_most_recent_finished_jobs_are_kept()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:Jobs:MaxFinished=2"]);
+        string c = await FamilyCollection(server.Client, "bounded", dimension: 4);
+        var ids = new List<string>();
+        for (int i = 0; i < 3; i++)
+        {
+            ids.Add((await server.Client.WaitForJobAsync((await server.Client.MineAsync(new MineRequest { Collection = c })).Id)).Id);
+        }
+
+        Assert.Equal([ids[2], ids[1]], (await server.Client.ListJobsAsync()).Select(j => j.Id));
+        await Refused(StatusCode.NotFound, "id", () => server.Client.GetJobAsync(ids[0]));
+        await Refused(StatusCode.NotFound, "mine_job_id", () => server.Client.ApplyLearnedPropertiesAsync(c, ids[0]));
+    }
+
+    private Task<string> FamilyCollection(string prefix, int dimension) => FamilyCollection(_client, prefix, dimension);
+
+    private static async Task<string> FamilyCollection(AssocDbClient client, string prefix, int dimension)
+    {
+        string c = ServerFixture.NewCollection(prefix);
+        await client.CreateCollectionAsync(c, dimension);
+        await client.AddFactsAsync(c, FamilyFacts());
+        return c;
+    }
+
+    private static async Task Refused(StatusCode code, string field, Func<Task> call)
+    {
+        var e = await Assert.ThrowsAsync<AssocDbException>(call);
+        Assert.Equal((code, field), (e.StatusCode, e.Field));
+    }
+
+    private static FactInput Fact(string head, string relation, string tail) => new() { Head = head, Relation = relation, Tail = tail };
+
+    private static FactKey Key(string head, string relation, string tail) => new() { Head = head, Relation = relation, Tail = tail };
+}
