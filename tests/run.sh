@@ -15,4 +15,5 @@ if ((${#needed[@]})); then
 fi
 
 dotnet build AssocDB.sln -c Release -warnaserror
+dotnet format AssocDB.sln --verify-no-changes --no-restore
 dotnet test AssocDB.sln -c Release --no-build --logger "console;verbosity=normal"

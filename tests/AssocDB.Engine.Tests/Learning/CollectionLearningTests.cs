@@ -147,7 +147,14 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         var epochs = new List<TrainingProgress>();
         var options = new TrainingOptions
         {
-            Model = EmbeddingModelKind.RotatE, Margin = 6, NegativeSamples = 32, BatchSize = 512, LearningRate = 0.01, MaxEpochs = 20, ValidateEvery = 10, Seed = 11,
+            Model = EmbeddingModelKind.RotatE,
+            Margin = 6,
+            NegativeSamples = 32,
+            BatchSize = 512,
+            LearningRate = 0.01,
+            MaxEpochs = 20,
+            ValidateEvery = 10,
+            Seed = 11,
         };
         TrainingReport report = (await collection.TrainAsync(options, 0.05, new Progress(epochs))).AssertOk();
 
