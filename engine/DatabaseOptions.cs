@@ -26,6 +26,8 @@ public sealed record DatabaseOptions
     /// bucket of 7 entries). Overflow buckets absorb more records, so this trades memory for speed.</summary>
     public long StateIndexBytes { get; init; } = 1L << 22;
 
-    /// <summary>Bytes of the state store's in-memory log per collection; colder records stay on disk.</summary>
-    public long StateMemoryBytes { get; init; } = 1L << 27;
+    /// <summary>Bytes of the state store's in-memory log per collection; older records stay on disk.
+    /// Queries never read the store (they use the in-memory indexes); it is read only when a
+    /// collection opens, sequentially, so a small buffer costs nothing at query time.</summary>
+    public long StateMemoryBytes { get; init; } = 1L << 25;
 }

@@ -1,9 +1,6 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
 using AssocDB.Engine;
 using AssocDB.Engine.Model;
-using FASTER.core;
 
 namespace AssocDB.Benchmarks;
 
@@ -16,11 +13,11 @@ internal static class StorageBench
 {
     public static int Run(string[] args)
     {
-        int facts = IntOption(args, "--facts", 1_000_000);
-        int concepts = IntOption(args, "--concepts", 200_000);
-        int batchSize = IntOption(args, "--batch", 10_000);
-        int dimension = IntOption(args, "--dim", 64);
-        string output = StringOption(args, "--out", Path.Combine("benchmarks", "results"));
+        int facts = (int)BenchReport.LongOption(args, "--facts", 1_000_000);
+        int concepts = (int)BenchReport.LongOption(args, "--concepts", 200_000);
+        int batchSize = (int)BenchReport.LongOption(args, "--batch", 10_000);
+        int dimension = (int)BenchReport.LongOption(args, "--dim", 64);
+        string output = BenchReport.StringOption(args, "--out", Path.Combine("benchmarks", "results"));
         string folder = Path.Combine(Path.GetTempPath(), "assocdb-storage-bench-" + Guid.NewGuid().ToString("N"));
         try
         {
@@ -38,10 +35,13 @@ internal static class StorageBench
         FactInput[] facts = GenerateFacts(factCount, conceptCount, relations: 50, seed: 7);
         var options = new DatabaseOptions { DataDirectory = Path.Combine(folder, "db"), Device = "cpu", CheckpointInterval = TimeSpan.Zero };
 
-        long baseline = ResidentBytes();
         var database = AssocDatabase.Open(options);
         database.CreateCollection(new CollectionSpec("bench", dimension));
         Collection collection = database.GetCollection("bench").Value;
+
+        // Measured with the database open, so libtorch's own footprint is not charged to the facts.
+        long baseline = ResidentBytes();
+        long managedBaseline = GC.GetTotalMemory(forceFullCollection: true);
 
         TimeSpan cpuBefore = ProcessorTime();
         var ingest = Stopwatch.StartNew();
@@ -64,9 +64,10 @@ internal static class StorageBench
         double engineRate = facts.Length / ingest.Elapsed.TotalSeconds;
         int batches = (facts.Length + batchSize - 1) / batchSize;
         int entryBytes = (int)Math.Max(1, logBytes / batches);
-        (double rawEntriesPerSecond, double rawBytesPerSecond) = RawLogAppendRate(Path.Combine(folder, "raw"), entryBytes, entries: Math.Max(20, batches));
+        (double rawEntriesPerSecond, double rawBytesPerSecond) = BenchReport.RawLogAppendRate(Path.Combine(folder, "raw"), entryBytes, entries: Math.Max(20, batches));
 
         long loaded = ResidentBytes();
+        long managed = GC.GetTotalMemory(forceFullCollection: true) - managedBaseline;
         long matrixBytes = (long)collection.Describe().ConceptCount * dimension * sizeof(float);
         double bytesPerFact = (loaded - baseline - matrixBytes) / (double)collection.Describe().FactCount;
 
@@ -111,40 +112,13 @@ internal static class StorageBench
             ["checkpoint_s"] = Math.Round(checkpoint.Elapsed.TotalSeconds, 3),
             ["reopen_s"] = Math.Round(reopen.Elapsed.TotalSeconds, 3),
             ["resident_bytes_per_fact_vectors_aside"] = Math.Round(bytesPerFact, 1),
+            ["managed_heap_bytes_per_fact"] = Math.Round(managed / (double)reopenedFacts, 1),
         };
 
-        Console.WriteLine();
-        Console.WriteLine($"| {"measure",-40} | {"value",14} |");
-        Console.WriteLine($"|{new string('-', 42)}|{new string('-', 16)}|");
-        foreach ((string key, object value) in results)
-        {
-            Console.WriteLine($"| {key,-40} | {Convert.ToString(value, CultureInfo.InvariantCulture),14} |");
-        }
-
-        Directory.CreateDirectory(output);
-        string path = Path.Combine(output, "storage.json");
-        File.WriteAllText(path, JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
-        Console.WriteLine($"\nwrote {path}");
+        BenchReport.PrintAndWrite(results, output, "storage.json");
         return 0;
     }
 
-    /// <summary>FASTER's own ceiling for this workload: entries of the engine's batch size, each committed before the next.</summary>
-    private static (double EntriesPerSecond, double BytesPerSecond) RawLogAppendRate(string folder, int entryBytes, int entries)
-    {
-        using var settings = new FasterLogSettings(folder) { PageSizeBits = 25, MemorySizeBits = 26, SegmentSizeBits = 30 };
-        using var log = new FasterLog(settings);
-        byte[] entry = new byte[entryBytes];
-        new Random(3).NextBytes(entry);
-        var watch = Stopwatch.StartNew();
-        for (int i = 0; i < entries; i++)
-        {
-            log.Enqueue(entry);
-            log.CommitAsync().AsTask().GetAwaiter().GetResult();
-        }
-
-        watch.Stop();
-        return (entries / watch.Elapsed.TotalSeconds, (double)entries * entryBytes / watch.Elapsed.TotalSeconds);
-    }
 
     private static FactInput[] GenerateFacts(int count, int concepts, int relations, int seed)
     {
@@ -207,15 +181,5 @@ internal static class StorageBench
         return process.WorkingSet64;
     }
 
-    private static int IntOption(string[] args, string name, int fallback)
-    {
-        int index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
-    }
 
-    private static string StringOption(string[] args, string name, string fallback)
-    {
-        int index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? args[index + 1] : fallback;
-    }
 }

@@ -1,11 +1,9 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text;
-using System.Text.Json;
+using AssocDB.Benchmarks;
 using AssocDB.Client;
 using AssocDB.Client.Ingestion;
 using AssocDB.Engine;
-using FASTER.core;
 using E = AssocDB.Engine.Model;
 using P = AssocDB.Protocol.V1;
 
@@ -33,13 +31,13 @@ internal static class IngestBench
 
     public static async Task<int> RunAsync(string[] args)
     {
-        long generated = LongOption(args, "--generated", 10_000_000);
-        int concepts = (int)LongOption(args, "--concepts", 1_000_000);
-        int engineFacts = (int)LongOption(args, "--engine-facts", 1_000_000);
-        int batch = (int)LongOption(args, "--batch", 10_000);
-        int inFlight = (int)LongOption(args, "--in-flight", 4);
-        string output = StringOption(args, "--out", Path.Combine("benchmarks", "results"));
-        string kg = StringOption(args, "--kg", "") is { Length: > 0 } given ? given : FindKg();
+        long generated = BenchReport.LongOption(args, "--generated", 10_000_000);
+        int concepts = (int)BenchReport.LongOption(args, "--concepts", 1_000_000);
+        int engineFacts = (int)BenchReport.LongOption(args, "--engine-facts", 1_000_000);
+        int batch = (int)BenchReport.LongOption(args, "--batch", 10_000);
+        int inFlight = (int)BenchReport.LongOption(args, "--in-flight", 4);
+        string output = BenchReport.StringOption(args, "--out", Path.Combine("benchmarks", "results"));
+        string kg = BenchReport.StringOption(args, "--kg", "") is { Length: > 0 } given ? given : FindKg();
         string serverDll = ServerDll();
         string work = Path.Combine(Path.GetTempPath(), "assocdb-ingest-bench-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(work);
@@ -62,7 +60,7 @@ internal static class IngestBench
             results["engine_facts_per_s"] = Math.Round(engineRate);
             results["engine_entry_bytes"] = entryBytes;
 
-            double rawEntries = RawLogAppendRate(Path.Combine(work, "raw"), entryBytes, entries: 500);
+            double rawEntries = BenchReport.RawLogAppendRate(Path.Combine(work, "raw"), entryBytes, entries: 500).EntriesPerSecond;
             results["raw_log_entries_per_s"] = Math.Round(rawEntries, 1);
             results["raw_log_facts_per_s_equivalent"] = Math.Round(rawEntries * batch);
 
@@ -98,18 +96,7 @@ internal static class IngestBench
             Directory.Delete(work, recursive: true);
         }
 
-        Console.WriteLine();
-        Console.WriteLine($"| {"measure",-40} | {"value",14} |");
-        Console.WriteLine($"|{new string('-', 42)}|{new string('-', 16)}|");
-        foreach ((string key, object value) in results)
-        {
-            Console.WriteLine($"| {key,-40} | {Convert.ToString(value, CultureInfo.InvariantCulture),14} |");
-        }
-
-        Directory.CreateDirectory(output);
-        string path = Path.Combine(output, "ingest.json");
-        await File.WriteAllTextAsync(path, JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
-        Console.WriteLine($"\nwrote {path}");
+        BenchReport.PrintAndWrite(results, output, "ingest.json");
         return 0;
     }
 
@@ -177,22 +164,6 @@ internal static class IngestBench
         return (facts.Count / clock.Elapsed.TotalSeconds, (int)Math.Max(1, logBytes / Math.Max(1, batches)));
     }
 
-    /// <summary>FASTER's ceiling: entries of the engine's size, each committed before the next.</summary>
-    private static double RawLogAppendRate(string folder, int entryBytes, int entries)
-    {
-        using var settings = new FasterLogSettings(folder) { PageSizeBits = 25, MemorySizeBits = 26, SegmentSizeBits = 30 };
-        using var log = new FasterLog(settings);
-        byte[] entry = new byte[entryBytes];
-        new Random(3).NextBytes(entry);
-        var clock = Stopwatch.StartNew();
-        for (int i = 0; i < entries; i++)
-        {
-            log.Enqueue(entry);
-            log.CommitAsync().AsTask().GetAwaiter().GetResult();
-        }
-
-        return entries / clock.Elapsed.TotalSeconds;
-    }
 
     /// <summary>Distinct random triples <c>c{i} r{j} c{k}</c> as TSV; the same seed gives the same file.</summary>
     private static void GenerateFile(string path, int count, int concepts, int seed)
@@ -253,15 +224,5 @@ internal static class IngestBench
         return File.Exists(dll) ? dll : throw new FileNotFoundException($"build the server first: {dll} is missing");
     }
 
-    private static long LongOption(string[] args, string name, long fallback)
-    {
-        int index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? long.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
-    }
 
-    private static string StringOption(string[] args, string name, string fallback)
-    {
-        int index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? args[index + 1] : fallback;
-    }
 }
