@@ -55,7 +55,9 @@ internal sealed class SearchBatcher : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var batch = new List<PendingSearch>();
-        TimeSpan maxDelay = TimeSpan.FromTicks(_options.MaxDelayMicroseconds * TimeSpan.TicksPerMicrosecond);
+        // Timers tick in whole milliseconds (CancelAfter truncates, so a sub-millisecond window
+        // would close at once): a configured wait is rounded up to the next millisecond.
+        TimeSpan maxDelay = TimeSpan.FromMilliseconds(Math.Ceiling(_options.MaxDelayMicroseconds / 1000.0));
         try
         {
             while (await _pending.Reader.WaitToReadAsync(stoppingToken))
