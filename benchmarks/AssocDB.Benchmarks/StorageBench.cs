@@ -76,7 +76,7 @@ internal static class StorageBench
         string[] relationNames = Enumerable.Range(0, names.Length).Select(_ => $"r{random.Next(50)}").ToArray();
         Percentiles neighbors = Measure(names.Length, i => collection.Neighbors(names[i]));
         Percentiles related = Measure(names.Length, i => collection.Related(names[i], relationNames[i]));
-        int maxDegree = names.Take(10_000).Max(name => collection.GetConcept(name).Value.Degree);
+        int maxDegree = names.Take(10_000).Max(name => collection.GetConcept(name) is { IsOk: true } found ? found.Value.Degree : 0);
 
         var checkpoint = Stopwatch.StartNew();
         collection.CheckpointAsync().GetAwaiter().GetResult();
