@@ -5,8 +5,9 @@ namespace AssocDB.Engine.Vectors;
 /// <summary>
 /// The deterministic pseudo-random unit vector a concept gets when none is given: Gaussian
 /// components from a SplitMix64 stream seeded by the FNV-1a hash of the name's UTF-8 bytes, then
-/// normalized. The same name gives the same vector on every machine and version, since no
-/// framework RNG is involved.
+/// normalized. No framework RNG is involved, so the same name gives the same vector across .NET
+/// versions (up to the last bit of the platform's log and sin/cos); once stored, a vector is kept
+/// bit for bit.
 /// </summary>
 public static class NameVector
 {
@@ -16,14 +17,21 @@ public static class NameVector
         ulong state = Fnv1a(Encoding.UTF8.GetBytes(name));
         var vector = new float[dimension];
         double norm = 0;
-        for (int i = 0; i < dimension; i++)
+        for (int i = 0; i < dimension; i += 2)
         {
-            // Box–Muller; u1 is kept away from 0 so the log is finite.
+            // Box–Muller gives two independent Gaussians per pair of uniforms; u1 is kept away from
+            // 0 so the log is finite.
             double u1 = (NextUInt64(ref state) >> 11) * (1.0 / (1UL << 53));
             double u2 = (NextUInt64(ref state) >> 11) * (1.0 / (1UL << 53));
-            double gaussian = Math.Sqrt(-2.0 * Math.Log(Math.Max(u1, 1e-300))) * Math.Cos(2 * Math.PI * u2);
-            vector[i] = (float)gaussian;
-            norm += gaussian * gaussian;
+            double radius = Math.Sqrt(-2.0 * Math.Log(Math.Max(u1, 1e-300)));
+            (double sin, double cos) = Math.SinCos(2 * Math.PI * u2);
+            vector[i] = (float)(radius * cos);
+            norm += (double)vector[i] * vector[i];
+            if (i + 1 < dimension)
+            {
+                vector[i + 1] = (float)(radius * sin);
+                norm += (double)vector[i + 1] * vector[i + 1];
+            }
         }
 
         float scale = norm > 0 ? (float)(1.0 / Math.Sqrt(norm)) : 0f;
