@@ -5,11 +5,11 @@ namespace AssocDB.Engine.Graph;
 /// <summary>
 /// Every fact stored once, as an undirected edge with its orientation, and indexed from both
 /// endpoints: each concept's adjacency list holds the ids of all edges touching it, whichever end it
-/// is. A (head, relation, tail) index keeps facts unique.
+/// is. Facts are kept unique by looking them up in those lists (see <see cref="TryFind"/>).
 /// </summary>
 /// <remarks>
 /// Columns are parallel arrays rather than objects to keep resident memory per fact small (about
-/// 16 bytes of columns, 8 of adjacency and the key index). Removed edge ids are reused lowest first.
+/// 16 bytes of columns and 8 of adjacency). Removed edge ids are reused lowest first.
 /// </remarks>
 internal sealed class EdgeIndex
 {
@@ -19,11 +19,11 @@ internal sealed class EdgeIndex
     private float[] _weights = new float[1024];
     private IReadOnlyDictionary<string, string>?[] _payloads = new IReadOnlyDictionary<string, string>?[1024];
     private bool[] _live = new bool[1024];
-    private readonly Dictionary<(int Head, int Relation, int Tail), int> _byKey = [];
+    private int _count;
     private readonly SortedSet<int> _free = [];
     private readonly AdjacencyLists _adjacency = new();
 
-    public int Count => _byKey.Count;
+    public int Count => _count;
 
     /// <summary>One past the highest edge id ever used.</summary>
     public int IdLimit { get; private set; }
@@ -40,7 +40,26 @@ internal sealed class EdgeIndex
 
     public bool IsLive(int edge) => edge >= 0 && edge < IdLimit && _live[edge];
 
-    public bool TryFind(int head, int relation, int tail, out int edge) => _byKey.TryGetValue((head, relation, tail), out edge);
+    /// <summary>
+    /// Finds the edge <c>head relation tail</c> by scanning the adjacency list of whichever endpoint
+    /// has fewer edges. A (head, relation, tail) hash index would cost about 40 bytes per fact; the
+    /// scan costs the smaller degree, which stays small unless both endpoints are hubs.
+    /// </summary>
+    public bool TryFind(int head, int relation, int tail, out int edge)
+    {
+        ReadOnlySpan<int> fromHead = _adjacency.Of(head), fromTail = _adjacency.Of(tail);
+        foreach (int candidate in fromHead.Length <= fromTail.Length ? fromHead : fromTail)
+        {
+            if (_relations[candidate] == relation && _heads[candidate] == head && _tails[candidate] == tail)
+            {
+                edge = candidate;
+                return true;
+            }
+        }
+
+        edge = -1;
+        return false;
+    }
 
     /// <summary>Edge ids touching a concept, in either direction.</summary>
     public ReadOnlySpan<int> EdgesOf(int concept) => _adjacency.Of(concept);
@@ -76,7 +95,7 @@ internal sealed class EdgeIndex
         _weights[edge.Id] = edge.Weight;
         _payloads[edge.Id] = edge.Payload is { Count: > 0 } ? edge.Payload : null;
         _live[edge.Id] = true;
-        _byKey[(edge.Head, edge.Relation, edge.Tail)] = edge.Id;
+        _count++;
         _adjacency.Add(edge.Head, edge.Id);
         if (edge.Tail != edge.Head)
         {
@@ -99,7 +118,7 @@ internal sealed class EdgeIndex
     private void Unlink(int edge)
     {
         _live[edge] = false;
-        _byKey.Remove((_heads[edge], _relations[edge], _tails[edge]));
+        _count--;
         _adjacency.Remove(_heads[edge], edge);
         if (_tails[edge] != _heads[edge])
         {
