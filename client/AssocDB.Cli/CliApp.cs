@@ -78,10 +78,17 @@ public static partial class CliApp
     {
         var name = new Argument<string>("name") { Description = "Collection name" };
         var dimension = new Option<int>("--dim", "-d") { Description = "Vector dimension", Required = true };
-        var metric = new Option<Metric>("--metric") { Description = "cosine, dot or l2", DefaultValueFactory = _ => Metric.Cosine, CustomParser = ParseEnum<Metric> };
+        var metric = new Option<Metric>("--metric")
+        {
+            Description = "cosine, dot or l2",
+            HelpName = "cosine|dot|l2",
+            DefaultValueFactory = _ => Metric.Cosine,
+            CustomParser = ParseEnum<Metric>,
+        };
         var precision = new Option<StoragePrecision>("--precision")
         {
             Description = "float32, float16 or bfloat16",
+            HelpName = "float32|float16|bfloat16",
             DefaultValueFactory = _ => StoragePrecision.Float32,
             CustomParser = ParseEnum<StoragePrecision>,
         };
@@ -270,6 +277,7 @@ public static partial class CliApp
         var direction = new Option<RecallDirection>("--direction")
         {
             Description = "forward, reverse or auto",
+            HelpName = "forward|reverse|auto",
             DefaultValueFactory = _ => RecallDirection.Auto,
             CustomParser = ParseEnum<RecallDirection>,
         };
