@@ -69,9 +69,13 @@ public sealed class RunningServer : IAsyncDisposable
         return server;
     }
 
-    public async Task WaitServingAsync()
+    public Task WaitServingAsync() => WaitServingAsync(Channel);
+
+    /// <summary>Polls gRPC health on <paramref name="channel"/> until the server says SERVING (it
+    /// answers NOT_SERVING while the engine recovers).</summary>
+    public static async Task WaitServingAsync(GrpcChannel channel)
     {
-        var health = new Health.HealthClient(Channel);
+        var health = new Health.HealthClient(channel);
         for (int attempt = 0; attempt < 600; attempt++)
         {
             HealthCheckResponse response = await health.CheckAsync(new HealthCheckRequest());

@@ -2,7 +2,6 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using AssocDB.Protocol.V1;
-using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -41,15 +40,7 @@ public sealed class TlsTests
                 presented is not null && presented.GetCertHashString() == certificate.GetCertHashString();
             using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = handler });
 
-            var health = new Health.HealthClient(channel);
-            HealthCheckResponse.Types.ServingStatus status = HealthCheckResponse.Types.ServingStatus.Unknown;
-            for (int attempt = 0; attempt < 300 && status != HealthCheckResponse.Types.ServingStatus.Serving; attempt++)
-            {
-                status = (await health.CheckAsync(new HealthCheckRequest())).Status;
-                await Task.Delay(status == HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 20);
-            }
-
-            Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, status);
+            await RunningServer.WaitServingAsync(channel);
             var collections = new CollectionService.CollectionServiceClient(channel);
             var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await collections.ListCollectionsAsync(new ListCollectionsRequest()));
             Assert.Equal(Grpc.Core.StatusCode.Unauthenticated, refused.StatusCode);
