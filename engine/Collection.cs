@@ -197,7 +197,7 @@ public sealed partial class Collection
 
                     _concepts.Put(concept);
                     pendingRows[concept.Id] = concept.Vector;
-                    store.Upsert(RecordKind.Concept, concept.Id, encoder.Encode(concept));
+                    store.Upsert(RecordKind.Concept, concept.Id, encoder.Encode(concept, RecordCodec.Write));
                     break;
                 case Mutation.DeleteConcept { Id: var id }:
                     pendingRows.Remove(id);
@@ -207,7 +207,7 @@ public sealed partial class Collection
                     break;
                 case Mutation.PutRelation { Relation: var relation }:
                     _relations.Put(relation);
-                    store.Upsert(RecordKind.Relation, relation.Id, encoder.Encode(relation));
+                    store.Upsert(RecordKind.Relation, relation.Id, encoder.Encode(relation, RecordCodec.Write));
                     break;
                 case Mutation.PutEdge { Edge: var edge }:
                     if (_edges.IsLive(edge.Id))
@@ -219,7 +219,7 @@ public sealed partial class Collection
                     _edges.Put(edge);
                     _relations.AddFacts(edge.Relation, 1);
                     CountClosedForm(edge.Id, +1, pendingRows);
-                    store.Upsert(RecordKind.Edge, edge.Id, encoder.Encode(edge));
+                    store.Upsert(RecordKind.Edge, edge.Id, encoder.Encode(edge, RecordCodec.Write));
                     break;
                 case Mutation.DeleteEdge { Id: var id }:
                     if (_edges.IsLive(id))
@@ -233,7 +233,7 @@ public sealed partial class Collection
                     break;
                 case Mutation.PutIngestMark { Mark: var mark }:
                     _ingestMarks[mark.Session] = mark;
-                    store.Upsert(RecordKind.IngestMark, mark.Id, encoder.Encode(mark));
+                    store.Upsert(RecordKind.IngestMark, mark.Id, encoder.Encode(mark, RecordCodec.Write));
                     break;
                 default:
                     throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");

@@ -13,31 +13,11 @@ internal sealed class RecordEncoder : IDisposable
 
     public RecordEncoder() => _writer = new BinaryWriter(_buffer, Encoding.UTF8, leaveOpen: true);
 
-    public ReadOnlySpan<byte> Encode(ConceptRecord concept)
+    /// <summary>Encodes one record with its <see cref="RecordCodec"/> writer.</summary>
+    public ReadOnlySpan<byte> Encode<T>(T record, Action<BinaryWriter, T> write)
     {
-        Reset();
-        RecordCodec.Write(_writer, concept);
-        return Written;
-    }
-
-    public ReadOnlySpan<byte> Encode(RelationRecord relation)
-    {
-        Reset();
-        RecordCodec.Write(_writer, relation);
-        return Written;
-    }
-
-    public ReadOnlySpan<byte> Encode(EdgeRecord edge)
-    {
-        Reset();
-        RecordCodec.Write(_writer, edge);
-        return Written;
-    }
-
-    public ReadOnlySpan<byte> Encode(IngestMark mark)
-    {
-        Reset();
-        RecordCodec.Write(_writer, mark);
+        _buffer.SetLength(0);
+        write(_writer, record);
         return Written;
     }
 
@@ -49,8 +29,6 @@ internal sealed class RecordEncoder : IDisposable
             return _buffer.GetBuffer().AsSpan(0, (int)_buffer.Length);
         }
     }
-
-    private void Reset() => _buffer.SetLength(0);
 
     public void Dispose()
     {
