@@ -113,7 +113,7 @@ public sealed partial class Collection
             // is exactly the log up to this address.
             long covered = _log.CommittedUntil;
             await _store.CheckpointAsync(covered, cancellationToken);
-            _log.TruncateUntil(covered);
+            await _log.TruncateUntilAsync(covered);
             Log.CheckpointTaken(_logger, Name, covered);
         }
         finally

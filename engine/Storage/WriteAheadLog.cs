@@ -63,10 +63,12 @@ internal sealed class WriteAheadLog : IDisposable
     }
 
     /// <summary>Drops entries before an address (already captured by a checkpoint) and commits that.</summary>
-    public void TruncateUntil(long address)
+    /// <remarks>Awaited rather than spin-waited: the commit completes on thread-pool threads, which a
+    /// spinning pool thread may keep from running on a loaded machine.</remarks>
+    public async ValueTask TruncateUntilAsync(long address)
     {
         _log.TruncateUntil(address);
-        _log.Commit(spinWait: true);
+        await _log.CommitAsync();
     }
 
     public void Dispose()

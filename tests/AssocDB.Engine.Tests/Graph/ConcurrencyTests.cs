@@ -14,13 +14,16 @@ public sealed class ConcurrencyTests
     {
         await using var db = new TestDatabase();
         Collection collection = db.Create(dimension: 4);
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        // A deadline read by every loop, not a timed CancellationTokenSource: its timer callback
+        // needs a thread-pool thread, which a loaded machine may not have free.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        bool Running() => clock.Elapsed < TimeSpan.FromSeconds(3);
         int[] written = new int[3];
         int torn = 0, reads = 0;
 
         Task[] writers = Enumerable.Range(0, written.Length).Select(writer => Task.Run(async () =>
         {
-            for (int batch = 0; !stop.IsCancellationRequested; batch++)
+            for (int batch = 0; Running(); batch++)
             {
                 string hub = $"w{writer}_{batch}";
                 (await collection.AddFactsAsync(Batch(hub))).AssertOk();
@@ -36,10 +39,10 @@ public sealed class ConcurrencyTests
             }
         })).ToArray();
 
-        Task[] readers = Enumerable.Range(0, 3).Select(reader => Task.Run(() =>
+        Task[] readers = Enumerable.Range(0, 3).Select(reader => DedicatedThread.Run(() =>
         {
             var random = new Random(reader);
-            while (!stop.IsCancellationRequested)
+            while (Running())
             {
                 string hub = $"w{random.Next(written.Length)}_{random.Next(Math.Max(1, written.Max() + 2))}";
                 Result<IReadOnlyList<EdgeView>> edges = collection.Neighbors(hub);

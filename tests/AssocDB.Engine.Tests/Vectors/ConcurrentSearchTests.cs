@@ -1,4 +1,5 @@
 using AssocDB.Engine.Model;
+using AssocDB.Engine.Tests.Support;
 using AssocDB.Engine.Vectors;
 using static TorchSharp.torch;
 
@@ -29,39 +30,45 @@ public sealed class ConcurrentSearchTests
         var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
         long searches = 0;
 
-        var writer = Task.Run(() =>
+        var writer = DedicatedThread.Run(() =>
         {
             var random = new Random(1);
             int next = 200;
-            for (int generation = 1; generation <= 200; generation++)
+            try
             {
-                // Let readers in between writes; the lock prefers waiting writers.
-                Thread.Sleep(1);
-                gate.EnterWriteLock();
-                try
+                for (int generation = 1; generation <= 200; generation++)
                 {
-                    // Inserts past the capacity make W grow (move) while readers wait.
-                    int[] rows = Enumerable.Range(next, 8).ToArray();
-                    next += 8;
-                    matrix.SetRows(rows, rows.SelectMany(r => Pattern(r, generation)).ToArray());
-                    for (int i = 0; i < 6; i++)
+                    // Let readers in between writes; the lock prefers waiting writers.
+                    Thread.Sleep(1);
+                    gate.EnterWriteLock();
+                    try
                     {
-                        matrix.Remove(random.Next(next));
-                    }
+                        // Inserts past the capacity make W grow (move) while readers wait.
+                        int[] rows = Enumerable.Range(next, 8).ToArray();
+                        next += 8;
+                        matrix.SetRows(rows, rows.SelectMany(r => Pattern(r, generation)).ToArray());
+                        for (int i = 0; i < 6; i++)
+                        {
+                            matrix.Remove(random.Next(next));
+                        }
 
-                    int rewrite = random.Next(next);
-                    matrix.Set(rewrite, Pattern(rewrite, generation));
-                }
-                finally
-                {
-                    gate.ExitWriteLock();
+                        int rewrite = random.Next(next);
+                        matrix.Set(rewrite, Pattern(rewrite, generation));
+                    }
+                    finally
+                    {
+                        gate.ExitWriteLock();
+                    }
                 }
             }
-
-            stop.Cancel();
+            finally
+            {
+                // Readers stop even when the writer fails, so a failure is reported instead of a hang.
+                stop.Cancel();
+            }
         });
 
-        Task Reader(int seed, bool batch) => Task.Run(() =>
+        Task Reader(int seed, bool batch) => DedicatedThread.Run(() =>
         {
             var random = new Random(seed);
             while (!stop.IsCancellationRequested)
