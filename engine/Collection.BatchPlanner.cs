@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using AssocDB.Engine.Graph;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
@@ -15,16 +16,27 @@ public sealed partial class Collection
     /// </summary>
     private sealed class BatchPlanner(Collection owner)
     {
+        private const int NameVectorsPerTask = 256;
+
         private readonly IdAllocator _conceptIds = new(owner._concepts.FreeIds, owner._concepts.IdLimit);
         private readonly IdAllocator _edgeIds = new(owner._edges.FreeIds, owner._edges.IdLimit);
         private readonly Dictionary<string, ConceptRecord> _plannedConcepts = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int> _newRelations = new(StringComparer.Ordinal);
         private readonly Dictionary<(int, int, int), EdgeRecord> _plannedEdges = [];
+        private readonly List<(string Name, float[] Vector)> _unfilledNameVectors = [];
+        private readonly List<Mutation> _batch = [];
 
-        public List<Mutation> Batch { get; } = [];
+        /// <summary>The planned mutations, with every new concept's name vector filled in.</summary>
+        public List<Mutation> Complete()
+        {
+            FillNameVectors();
+            return _batch;
+        }
 
         public WriteSummary UpsertConcepts(IEnumerable<ConceptInput> concepts)
         {
+            // Comparisons below read the vectors of concepts planned earlier in this batch.
+            FillNameVectors();
             int applied = 0, unchanged = 0;
             foreach (ConceptInput input in concepts)
             {
@@ -32,7 +44,7 @@ public sealed partial class Collection
                 ConceptRecord record;
                 if (current is null)
                 {
-                    record = new ConceptRecord(_conceptIds.Next(), input.Name, (float[]?)input.Vector?.Clone() ?? NameVector.For(input.Name, owner.Dimension), CopyMap(input.Metadata));
+                    record = new ConceptRecord(_conceptIds.Next(), input.Name, (float[]?)input.Vector?.Clone() ?? NewNameVector(input.Name), CopyMap(input.Metadata));
                 }
                 else
                 {
@@ -52,7 +64,7 @@ public sealed partial class Collection
                 }
 
                 _plannedConcepts[input.Name] = record;
-                Batch.Add(new Mutation.PutConcept(record));
+                _batch.Add(new Mutation.PutConcept(record));
                 applied++;
             }
 
@@ -79,7 +91,7 @@ public sealed partial class Collection
 
                 var edge = new EdgeRecord(existing?.Id ?? _edgeIds.Next(), head, relation, tail, fact.Weight, payload);
                 _plannedEdges[key] = edge;
-                Batch.Add(new Mutation.PutEdge(edge));
+                _batch.Add(new Mutation.PutEdge(edge));
                 applied++;
             }
 
@@ -99,9 +111,9 @@ public sealed partial class Collection
                 return id;
             }
 
-            var record = new ConceptRecord(_conceptIds.Next(), name, NameVector.For(name, owner.Dimension), RecordCodec.EmptyMap);
+            var record = new ConceptRecord(_conceptIds.Next(), name, NewNameVector(name), RecordCodec.EmptyMap);
             _plannedConcepts[name] = record;
-            Batch.Add(new Mutation.PutConcept(record));
+            _batch.Add(new Mutation.PutConcept(record));
             return record.Id;
         }
 
@@ -114,8 +126,33 @@ public sealed partial class Collection
 
             id = owner._relations.Count + _newRelations.Count;
             _newRelations[name] = id;
-            Batch.Add(new Mutation.PutRelation(new RelationRecord(id, name, null, false, false, -1, [])));
+            _batch.Add(new Mutation.PutRelation(new RelationRecord(id, name, null, false, false, -1, [])));
             return id;
+        }
+
+        /// <summary>A new concept's name vector, allocated now and computed by <see cref="FillNameVectors"/>.</summary>
+        private float[] NewNameVector(string name)
+        {
+            var vector = new float[owner.Dimension];
+            _unfilledNameVectors.Add((name, vector));
+            return vector;
+        }
+
+        /// <summary>Name vectors cost microseconds each (a Gaussian per component); a batch's new
+        /// concepts get theirs on all cores at once instead of one by one while planning.</summary>
+        private void FillNameVectors()
+        {
+            if (_unfilledNameVectors.Count > 0)
+            {
+                Parallel.ForEach(Partitioner.Create(0, _unfilledNameVectors.Count, NameVectorsPerTask), range =>
+                {
+                    for (int i = range.Item1; i < range.Item2; i++)
+                    {
+                        NameVector.Fill(_unfilledNameVectors[i].Name, _unfilledNameVectors[i].Vector);
+                    }
+                });
+                _unfilledNameVectors.Clear();
+            }
         }
 
         private static Dictionary<string, string> CopyMap(IReadOnlyDictionary<string, string>? map) =>

@@ -70,8 +70,9 @@ public sealed partial class Collection
         WriteSummary conceptSummary = planner.UpsertConcepts(concepts);
         WriteSummary factSummary = planner.AddFacts(facts);
         int markId = mark?.Id ?? _ingestMarks.Count;
-        planner.Batch.Add(new Mutation.PutIngestMark(new IngestMark(markId, batch.Session, batch.Sequence)));
+        List<Mutation> mutations = planner.Complete();
+        mutations.Add(new Mutation.PutIngestMark(new IngestMark(markId, batch.Session, batch.Sequence)));
         var result = new IngestResult(false, conceptSummary, factSummary, rejected);
-        return new Planned<IngestResult>(planner.Batch, _ => result);
+        return new Planned<IngestResult>(mutations, _ => result);
     }
 }

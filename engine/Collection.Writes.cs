@@ -59,7 +59,7 @@ public sealed partial class Collection
 
         var planner = new BatchPlanner(this);
         WriteSummary summary = planner.UpsertConcepts(concepts);
-        return new Planned<WriteSummary>(planner.Batch, _ => summary);
+        return new Planned<WriteSummary>(planner.Complete(), _ => summary);
     }
 
     private EngineError? ValidateConcept(ConceptInput? input, int index)
@@ -242,7 +242,7 @@ public sealed partial class Collection
 
         var planner = new BatchPlanner(this);
         WriteSummary summary = planner.AddFacts(facts);
-        return new Planned<WriteSummary>(planner.Batch, _ => summary);
+        return new Planned<WriteSummary>(planner.Complete(), _ => summary);
     }
 
     private Result<Planned<WriteSummary>> PlanFactRemovals(IReadOnlyList<FactKey> facts)

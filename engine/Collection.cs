@@ -21,6 +21,10 @@ namespace AssocDB.Engine;
 /// </remarks>
 public sealed partial class Collection
 {
+    /// <summary>Below this many mutations, handing the state store's share of applying to another
+    /// thread costs more than it saves.</summary>
+    private const int SideBySideApplyMinimum = 1024;
+
     private readonly CollectionManifest _manifest;
     private readonly WriteAheadLog _log;
     private readonly StateStore _store;
@@ -182,9 +186,23 @@ public sealed partial class Collection
     private void ApplyUnlocked(List<Mutation> batch)
     {
         _stateVersion++;
+        // The indexes and the state store's copy each follow from the mutations alone, so on a large
+        // batch the store's upserts (about a third of applying) run on a second core meanwhile.
+        if (batch.Count >= SideBySideApplyMinimum)
+        {
+            SideBySide.Invoke(() => ApplyToMemory(batch), () => ApplyToStore(batch));
+        }
+        else
+        {
+            ApplyToMemory(batch);
+            ApplyToStore(batch);
+        }
+    }
+
+    /// <summary>Applies mutations to the in-memory indexes, the closed-form estimates and W.</summary>
+    private void ApplyToMemory(List<Mutation> batch)
+    {
         var pendingRows = new Dictionary<int, float[]>();
-        using StateStore.Writer store = _store.BeginWrites();
-        using var encoder = new RecordEncoder();
         foreach (Mutation mutation in batch)
         {
             switch (mutation)
@@ -197,17 +215,14 @@ public sealed partial class Collection
 
                     _concepts.Put(concept);
                     pendingRows[concept.Id] = concept.Vector;
-                    store.Upsert(RecordKind.Concept, concept.Id, encoder.Encode(concept, RecordCodec.Write));
                     break;
                 case Mutation.DeleteConcept { Id: var id }:
                     pendingRows.Remove(id);
                     _concepts.Delete(id);
                     _matrix.Remove(id);
-                    store.Delete(RecordKind.Concept, id);
                     break;
                 case Mutation.PutRelation { Relation: var relation }:
                     _relations.Put(relation);
-                    store.Upsert(RecordKind.Relation, relation.Id, encoder.Encode(relation, RecordCodec.Write));
                     break;
                 case Mutation.PutEdge { Edge: var edge }:
                     if (_edges.IsLive(edge.Id))
@@ -219,7 +234,6 @@ public sealed partial class Collection
                     _edges.Put(edge);
                     _relations.AddFacts(edge.Relation, 1);
                     CountClosedForm(edge.Id, +1, pendingRows);
-                    store.Upsert(RecordKind.Edge, edge.Id, encoder.Encode(edge, RecordCodec.Write));
                     break;
                 case Mutation.DeleteEdge { Id: var id }:
                     if (_edges.IsLive(id))
@@ -227,13 +241,11 @@ public sealed partial class Collection
                         _relations.AddFacts(_edges.Relation(id), -1);
                         CountClosedForm(id, -1, pendingRows);
                         _edges.Delete(id);
-                        store.Delete(RecordKind.Edge, id);
                     }
 
                     break;
                 case Mutation.PutIngestMark { Mark: var mark }:
                     _ingestMarks[mark.Session] = mark;
-                    store.Upsert(RecordKind.IngestMark, mark.Id, encoder.Encode(mark, RecordCodec.Write));
                     break;
                 default:
                     throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
@@ -241,6 +253,40 @@ public sealed partial class Collection
         }
 
         SetMatrixRows(pendingRows);
+    }
+
+    /// <summary>Applies mutations to the state store, the copy a checkpoint makes durable.</summary>
+    private void ApplyToStore(List<Mutation> batch)
+    {
+        using StateStore.Writer store = _store.BeginWrites();
+        using var encoder = new RecordEncoder();
+        foreach (Mutation mutation in batch)
+        {
+            switch (mutation)
+            {
+                case Mutation.PutConcept { Concept: var concept }:
+                    store.Upsert(RecordKind.Concept, concept.Id, encoder.Encode(concept, RecordCodec.Write));
+                    break;
+                case Mutation.DeleteConcept { Id: var id }:
+                    store.Delete(RecordKind.Concept, id);
+                    break;
+                case Mutation.PutRelation { Relation: var relation }:
+                    store.Upsert(RecordKind.Relation, relation.Id, encoder.Encode(relation, RecordCodec.Write));
+                    break;
+                case Mutation.PutEdge { Edge: var edge }:
+                    store.Upsert(RecordKind.Edge, edge.Id, encoder.Encode(edge, RecordCodec.Write));
+                    break;
+                case Mutation.DeleteEdge { Id: var id }:
+                    // Deleting an edge the store no longer holds only adds a tombstone.
+                    store.Delete(RecordKind.Edge, id);
+                    break;
+                case Mutation.PutIngestMark { Mark: var mark }:
+                    store.Upsert(RecordKind.IngestMark, mark.Id, encoder.Encode(mark, RecordCodec.Write));
+                    break;
+                default:
+                    throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
+            }
+        }
     }
 
     /// <summary>Adds (+1) or removes (−1) an edge's <c>v(tail) − v(head)</c> in its relation's

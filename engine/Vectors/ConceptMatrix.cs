@@ -36,6 +36,10 @@ public sealed class ConceptMatrix : IDisposable
     private float[] _scales;
     private float[] _offsets;
 
+    /// <summary>Rows of W below this hold written or zeroed values; rows above it may be
+    /// uninitialized memory, which no reader reaches because every reader stops at RowLimit.</summary>
+    private int _initializedRows;
+
     /// <summary>Creates an empty float32 matrix scored by cosine similarity.</summary>
     public ConceptMatrix(int dimension, Device device, int initialCapacity = 1024)
         : this(dimension, device, Metric.Cosine, StoragePrecision.Float32, initialCapacity)
@@ -58,6 +62,7 @@ public sealed class ConceptMatrix : IDisposable
         _scalesOnDevice = zeros(initialCapacity, ScalarType.Float32, device);
         _offsetsOnDevice = full(initialCapacity, float.NegativeInfinity, ScalarType.Float32, device);
         _searchCopy = SearchCopyType is { } type ? zeros(initialCapacity, dimension, type, device) : null;
+        _initializedRows = initialCapacity;
         _live = new bool[initialCapacity];
         _norms = new float[initialCapacity];
         _scales = new float[initialCapacity];
@@ -167,20 +172,30 @@ public sealed class ConceptMatrix : IDisposable
             (scales[i], offsets[i]) = ScaleAndOffset(squared);
         }
 
-        using (NewDisposeScope())
+        if (IsHostResident)
         {
-            Tensor source = tensor(vectors.ToArray(), [rows.Length, Dimension], ScalarType.Float32).to(Device);
-            Tensor index = tensor(rows.ToArray(), ScalarType.Int64).to(Device);
-            Tensor normTensor = tensor(norms).to(Device);
-            _weights.index_copy_(0, index, source);
-            _normsOnDevice.index_copy_(0, index, normTensor);
-            _scalesOnDevice.index_copy_(0, index, tensor(scales).to(Device));
-            _offsetsOnDevice.index_copy_(0, index, tensor(offsets).to(Device));
-            if (_searchCopy is not null)
+            WriteInPlace(rows, vectors, maxRow, norms, scales, offsets);
+        }
+        else
+        {
+            using (NewDisposeScope())
+            {
+                (Tensor source, Tensor index) = Staged(rows, vectors);
+                _weights.index_copy_(0, index, source);
+                _normsOnDevice.index_copy_(0, index, tensor(norms).to(Device));
+                _scalesOnDevice.index_copy_(0, index, tensor(scales).to(Device));
+                _offsetsOnDevice.index_copy_(0, index, tensor(offsets).to(Device));
+            }
+        }
+
+        if (_searchCopy is not null)
+        {
+            using (NewDisposeScope())
             {
                 // Normalized rows cannot overflow float16 and keep bfloat16's relative error uniform,
                 // which is what the re-rank bound in ChunkedGemmKernel assumes.
-                Tensor inverse = normTensor.clamp_min(float.Epsilon).reciprocal().unsqueeze(1);
+                (Tensor source, Tensor index) = Staged(rows, vectors);
+                Tensor inverse = tensor(norms).to(Device).clamp_min(float.Epsilon).reciprocal().unsqueeze(1);
                 _searchCopy.index_copy_(0, index, (source * inverse).to(_searchCopy.dtype));
             }
         }
@@ -204,6 +219,38 @@ public sealed class ConceptMatrix : IDisposable
 
     /// <summary>Writes one row.</summary>
     public void Set(int row, ReadOnlySpan<float> vector) => SetRows([row], vector);
+
+    /// <summary>Rows and vectors as tensors on the device, for index_copy_.</summary>
+    private (Tensor Source, Tensor Index) Staged(ReadOnlySpan<int> rows, ReadOnlySpan<float> vectors) =>
+        (tensor(vectors.ToArray(), [rows.Length, Dimension], ScalarType.Float32).to(Device), tensor(rows.ToArray(), ScalarType.Int64).to(Device));
+
+    /// <summary>
+    /// Writes rows straight into the tensors' host memory. Staging them in temporary tensors would
+    /// cost a copy per batch and leave freed native buffers that the C allocator keeps resident.
+    /// </summary>
+    private unsafe void WriteInPlace(ReadOnlySpan<int> rows, ReadOnlySpan<float> vectors, int maxRow, float[] norms, float[] scales, float[] offsets)
+    {
+        int d = Dimension;
+        float* w = HostPointer;
+        for (; _initializedRows <= maxRow; _initializedRows++)
+        {
+            // Rows between the last one written and this batch's highest become readable below
+            // RowLimit, so their uninitialized memory is zeroed first.
+            new Span<float>(w + ((long)_initializedRows * d), d).Clear();
+        }
+
+        float* normsOnDevice = TensorMemory.Float32Pointer(_normsOnDevice);
+        float* scalesOnDevice = TensorMemory.Float32Pointer(_scalesOnDevice);
+        float* offsetsOnDevice = TensorMemory.Float32Pointer(_offsetsOnDevice);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            int row = rows[i];
+            vectors.Slice(i * d, d).CopyTo(new Span<float>(w + ((long)row * d), d));
+            normsOnDevice[row] = norms[i];
+            scalesOnDevice[row] = scales[i];
+            offsetsOnDevice[row] = offsets[i];
+        }
+    }
 
     /// <summary>Frees a row: it is zeroed and never returned by search until set again.</summary>
     public void Remove(int row)
@@ -312,7 +359,11 @@ public sealed class ConceptMatrix : IDisposable
             capacity = checked(capacity * 2);
         }
 
-        _weights = Grow(_weights, zeros(capacity, Dimension, _weights.dtype, Device), old);
+        // On the host W grows without zeroing: its spare rows stay untouched, so they take no
+        // resident memory until written (WriteInPlace zeroes rows as RowLimit reaches them).
+        _weights = IsHostResident
+            ? Grow(_weights, empty(capacity, Dimension, _weights.dtype, Device), _initializedRows)
+            : Grow(_weights, zeros(capacity, Dimension, _weights.dtype, Device), old);
         _hostPointer = HostAddress(_weights);
         _normsOnDevice = Grow(_normsOnDevice, zeros(capacity, ScalarType.Float32, Device), old);
         _scalesOnDevice = Grow(_scalesOnDevice, zeros(capacity, ScalarType.Float32, Device), old);
@@ -332,7 +383,7 @@ public sealed class ConceptMatrix : IDisposable
     {
         using (NewDisposeScope())
         {
-            grown.narrow(0, 0, rows).copy_(current);
+            grown.narrow(0, 0, rows).copy_(current.narrow(0, 0, rows));
         }
 
         current.Dispose();

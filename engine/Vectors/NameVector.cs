@@ -14,8 +14,16 @@ public static class NameVector
     /// <summary>The unit vector of a name in a given dimension.</summary>
     public static float[] For(string name, int dimension)
     {
-        ulong state = Fnv1a(Encoding.UTF8.GetBytes(name));
         var vector = new float[dimension];
+        Fill(name, vector);
+        return vector;
+    }
+
+    /// <summary>Writes the unit vector of a name into <paramref name="vector"/> (its length is the dimension).</summary>
+    public static void Fill(string name, Span<float> vector)
+    {
+        ulong state = Fnv1a(Encoding.UTF8.GetBytes(name));
+        int dimension = vector.Length;
         double norm = 0;
         for (int i = 0; i < dimension; i += 2)
         {
@@ -39,8 +47,6 @@ public static class NameVector
         {
             vector[i] *= scale;
         }
-
-        return vector;
     }
 
     private static ulong Fnv1a(ReadOnlySpan<byte> bytes)

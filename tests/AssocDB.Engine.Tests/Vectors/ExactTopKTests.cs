@@ -37,7 +37,7 @@ public sealed class ExactTopKTests
         ISearchKernel[] kernels = [new ScanKernel(), bf16, f16, f32, new TorchTopKKernel(maxScoreElements: 4096)];
 
         using var matrix = new ConceptMatrix(Dimension, CPU, metric, precision, initialCapacity: 64);
-        float[] reference = new float[1600 * Dimension];
+        float[] reference = new float[4001 * Dimension];
         void Write(int[] rows)
         {
             float[] vectors = VectorFixtures.Gaussian(random, rows.Length, Dimension);
@@ -60,9 +60,15 @@ public sealed class ExactTopKTests
         Write(Enumerable.Range(600, 1000).ToArray());
         CheckAll(kernels, matrix, reference, random, "after deletes, overwrites and growth");
 
+        // A row far past the end grows W over a gap of never-written rows, which must read as
+        // absent (growth leaves spare rows uninitialized until a write reaches them).
+        Write([4000]);
+        Assert.All(matrix.GetRows(Enumerable.Range(1600, 2400).ToArray()), x => Assert.Equal(0f, x));
+        CheckAll(kernels, matrix, reference, random, "after a write past a gap");
+
         // The coarse pass must do the work: falling back to the scan for most queries would pass
-        // the exactness checks while leaving the GEMM path untested. 2 stages × 3 filters × 3 k.
-        const long searched = 2 * 3 * 3 * QueryCount;
+        // the exactness checks while leaving the GEMM path untested. 3 stages × 3 filters × 3 k.
+        const long searched = 3 * 3 * 3 * QueryCount;
         Assert.True(bf16.FallbackQueries < searched / 4, $"bfloat16 fell back for {bf16.FallbackQueries} of {searched} queries");
         Assert.True(f16.FallbackQueries < searched / 4, $"float16 fell back for {f16.FallbackQueries} of {searched} queries");
         Assert.True(f32.FallbackQueries < searched / 4, $"float32 fell back for {f32.FallbackQueries} of {searched} queries");
