@@ -14,9 +14,14 @@ public sealed partial class Collection
     /// duplicates within the batch and against the stored state to "unchanged". It reads the
     /// collection's state, which only the writer (the caller) changes.
     /// </summary>
+    /// <summary>A fact's names as ids in the stored state (−1: not stored yet) and the stored edge it
+    /// repeats (−1: none).</summary>
+    private readonly record struct StoredLookup(int Head, int Relation, int Tail, int Edge);
+
     private sealed class BatchPlanner(Collection owner)
     {
         private const int NameVectorsPerTask = 256;
+        private const int LookupsPerTask = 1024;
 
         private readonly IdAllocator _conceptIds = new(owner._concepts.FreeIds, owner._concepts.IdLimit);
         private readonly IdAllocator _edgeIds = new(owner._edges.FreeIds, owner._edges.IdLimit);
@@ -71,17 +76,23 @@ public sealed partial class Collection
             return new WriteSummary(applied, unchanged);
         }
 
-        public WriteSummary AddFacts(IEnumerable<FactInput> facts)
+        public WriteSummary AddFacts(IReadOnlyList<FactInput> facts)
         {
             int applied = 0, unchanged = 0, conceptsBefore = _plannedConcepts.Count, relationsBefore = _newRelations.Count;
-            foreach (FactInput fact in facts)
+            StoredLookup[] stored = LookUpStored(facts);
+            for (int i = 0; i < facts.Count; i++)
             {
-                int head = ConceptId(fact.Head), relation = RelationId(fact.Relation), tail = ConceptId(fact.Tail);
+                FactInput fact = facts[i];
+                StoredLookup known = stored[i];
+                // Names new to the collection resolve here, in fact order, so ids are allocated as replay will.
+                int head = known.Head >= 0 ? known.Head : ConceptId(fact.Head);
+                int relation = known.Relation >= 0 ? known.Relation : RelationId(fact.Relation);
+                int tail = known.Tail >= 0 ? known.Tail : ConceptId(fact.Tail);
                 var key = (head, relation, tail);
                 IReadOnlyDictionary<string, string>? payload = fact.Payload is { Count: > 0 } ? CopyMap(fact.Payload) : null;
                 EdgeRecord? existing = _plannedEdges.GetValueOrDefault(key)
-                    ?? (owner._edges.TryFind(head, relation, tail, out int stored)
-                        ? new EdgeRecord(stored, head, relation, tail, owner._edges.Weight(stored), owner._edges.Payload(stored))
+                    ?? (known.Edge >= 0
+                        ? new EdgeRecord(known.Edge, head, relation, tail, owner._edges.Weight(known.Edge), owner._edges.Payload(known.Edge))
                         : null);
                 if (existing is not null && existing.Weight.Equals(fact.Weight) && SameMap(payload ?? RecordCodec.EmptyMap, existing.Payload ?? RecordCodec.EmptyMap))
                 {
@@ -96,6 +107,43 @@ public sealed partial class Collection
             }
 
             return new WriteSummary(applied, unchanged, _plannedConcepts.Count - conceptsBefore, _newRelations.Count - relationsBefore);
+        }
+
+        /// <summary>
+        /// Per fact, the ids its names already have in the collection and, when all three exist, the
+        /// stored edge it repeats. These hash probes and adjacency scans miss the cache and are most of
+        /// planning; the stored state does not change while the writer plans, so a large batch is
+        /// looked up on all cores.
+        /// </summary>
+        private StoredLookup[] LookUpStored(IReadOnlyList<FactInput> facts)
+        {
+            var found = new StoredLookup[facts.Count];
+            InParallel(facts.Count, LookupsPerTask, (start, end) =>
+            {
+                for (int i = start; i < end; i++)
+                {
+                    FactInput fact = facts[i];
+                    int head = owner._concepts.TryGetId(fact.Head, out int id) ? id : -1;
+                    int relation = owner._relations.TryGetId(fact.Relation, out id) ? id : -1;
+                    int tail = owner._concepts.TryGetId(fact.Tail, out id) ? id : -1;
+                    int edge = head >= 0 && relation >= 0 && tail >= 0 && owner._edges.TryFind(head, relation, tail, out id) ? id : -1;
+                    found[i] = new StoredLookup(head, relation, tail, edge);
+                }
+            });
+            return found;
+        }
+
+        /// <summary>Runs <paramref name="body"/> over [0, count) in ranges of <paramref name="perTask"/>,
+        /// on all cores when there is more than one range.</summary>
+        private static void InParallel(int count, int perTask, Action<int, int> body)
+        {
+            if (count <= perTask)
+            {
+                body(0, count);
+                return;
+            }
+
+            Parallel.ForEach(Partitioner.Create(0, count, perTask), range => body(range.Item1, range.Item2));
         }
 
         /// <summary>The id of a stored or planned concept; a new name becomes a concept with its name vector.</summary>
@@ -142,17 +190,14 @@ public sealed partial class Collection
         /// concepts get theirs on all cores at once instead of one by one while planning.</summary>
         private void FillNameVectors()
         {
-            if (_unfilledNameVectors.Count > 0)
+            InParallel(_unfilledNameVectors.Count, NameVectorsPerTask, (start, end) =>
             {
-                Parallel.ForEach(Partitioner.Create(0, _unfilledNameVectors.Count, NameVectorsPerTask), range =>
+                for (int i = start; i < end; i++)
                 {
-                    for (int i = range.Item1; i < range.Item2; i++)
-                    {
-                        NameVector.Fill(_unfilledNameVectors[i].Name, _unfilledNameVectors[i].Vector);
-                    }
-                });
-                _unfilledNameVectors.Clear();
-            }
+                    NameVector.Fill(_unfilledNameVectors[i].Name, _unfilledNameVectors[i].Vector);
+                }
+            });
+            _unfilledNameVectors.Clear();
         }
 
         private static Dictionary<string, string> CopyMap(IReadOnlyDictionary<string, string>? map) =>

@@ -33,6 +33,28 @@ public sealed class GraphSemanticsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_large_batch_resolves_stored_repeated_and_new_facts_like_small_ones()
+    {
+        // Batches this large look names and edges up on several threads; the outcome must not change.
+        FactInput[] stored = Enumerable.Range(0, 1500).Select(i => new FactInput($"s{i}", "r", $"s{i + 1}")).ToArray();
+        Assert.Equal(new WriteSummary(1500, 0, 1501, 1), (await _graph.AddFactsAsync(stored)).AssertOk());
+
+        FactInput[] mixed =
+        [
+            .. stored.Take(1000),                                                      // stored, unchanged
+            .. stored.Skip(1000).Take(200).Select(fact => fact with { Weight = 3f }),  // stored, new weight
+            .. Enumerable.Range(0, 1000).Select(i => new FactInput($"s{i}", "q", $"n{i % 500}")), // new relation, half-new names
+            new FactInput("n1", "q", "n2"), new FactInput("n1", "q", "n2"),             // repeated within the batch
+        ];
+        Assert.Equal(new WriteSummary(1201, 1001, 500, 1), (await _graph.AddFactsAsync(mixed)).AssertOk());
+
+        Assert.Equal(3f, Assert.Single(_graph.Neighbors("s1100").AssertOk(), edge => edge.Fact.Tail == "s1101").Weight);
+        Assert.Equal(1500, _graph.GetRelation("r").AssertOk().FactCount);
+        Assert.Equal(1001, _graph.GetRelation("q").AssertOk().FactCount);
+        Assert.Equal(2001, _graph.Describe().ConceptCount);
+    }
+
+    [Fact]
     public async Task Deleting_a_concept_removes_its_edges_and_reuses_its_row_id()
     {
         (await _graph.AddFactsAsync([new FactInput("a", "r", "b"), new FactInput("b", "r", "c"), new FactInput("c", "r", "a")])).AssertOk();
