@@ -15,17 +15,24 @@ namespace AssocDB.Engine;
 /// <remarks>
 /// Writes are serialized by a writer lock and go plan → log (durable) → apply: the plan reads the
 /// current state and resolves names to ids, the log entry is committed before anything changes in
-/// memory, and the apply step (under the state lock's write side) changes the tables, the matrix
-/// and the state store together. Readers hold the state lock's read side, so they never see half a
-/// batch. A batch that fails validation changes nothing and logs nothing.
+/// memory, and the apply step changes the tables and the matrix under the state lock's write side
+/// while the state store, which only checkpoints read, follows on another core. Readers hold the
+/// state lock's read side, so they never see half a batch. A batch that fails validation changes nothing and logs nothing.
 /// </remarks>
 public sealed partial class Collection
 {
-    /// <summary>Below this many mutations, handing the state store's share of applying to another
-    /// thread costs more than it saves.</summary>
-    private const int SideBySideApplyMinimum = 1024;
-
     private readonly CollectionManifest _manifest;
+
+    /// <summary>
+    /// The state store's share of the last applied batch, running in the background. Nothing reads
+    /// the store but checkpoints, which wait for it, so a write returns once the log is durable and
+    /// memory is updated, and the store's upserts (a third of applying) run on another core beside
+    /// the memory update and the next batch's planning. It
+    /// lags by at most one batch: the next write waits for it before applying, which also rethrows
+    /// a store failure. After such a failure checkpoints fail too, so the log is never truncated
+    /// past what the store holds, and a reopen rebuilds everything from the log.
+    /// </summary>
+    private Task _storeCatchUp = Task.CompletedTask;
     private readonly WriteAheadLog _log;
     private readonly StateStore _store;
     private readonly ConceptMatrix _matrix;
@@ -113,8 +120,9 @@ public sealed partial class Collection
                 return;
             }
 
-            // Holding the writer lock, every committed entry has been applied, so the store's state
-            // is exactly the log up to this address.
+            // Holding the writer lock, with the store caught up, every committed entry has been
+            // applied, so the store's state is exactly the log up to this address.
+            await _storeCatchUp;
             long covered = _log.CommittedUntil;
             await _store.CheckpointAsync(covered, cancellationToken);
             await _log.TruncateUntilAsync(covered);
@@ -159,6 +167,8 @@ public sealed partial class Collection
 
                 // From here on the batch is committed: cancellation no longer applies.
                 await _log.AppendDurableAsync(entry);
+                await _storeCatchUp;
+                _storeCatchUp = Task.Run(() => ApplyToStore(batch), CancellationToken.None);
                 Apply(batch);
             }
 
@@ -170,12 +180,14 @@ public sealed partial class Collection
         }
     }
 
+    /// <summary>Applies a logged batch to memory under the state lock; its store writes follow in the background.</summary>
     private void Apply(List<Mutation> batch)
     {
         _state.EnterWriteLock();
         try
         {
-            ApplyUnlocked(batch);
+            _stateVersion++;
+            ApplyToMemory(batch);
         }
         finally
         {
@@ -183,20 +195,12 @@ public sealed partial class Collection
         }
     }
 
+    /// <summary>Applies a replayed batch to memory and the store at once (recovery, before anyone reads).</summary>
     private void ApplyUnlocked(List<Mutation> batch)
     {
         _stateVersion++;
-        // The indexes and the state store's copy each follow from the mutations alone, so on a large
-        // batch the store's upserts (about a third of applying) run on a second core meanwhile.
-        if (batch.Count >= SideBySideApplyMinimum)
-        {
-            SideBySide.Invoke(() => ApplyToMemory(batch), () => ApplyToStore(batch));
-        }
-        else
-        {
-            ApplyToMemory(batch);
-            ApplyToStore(batch);
-        }
+        ApplyToMemory(batch);
+        ApplyToStore(batch);
     }
 
     /// <summary>Applies mutations to the in-memory indexes, the closed-form estimates and W.</summary>
@@ -426,6 +430,9 @@ public sealed partial class Collection
         }
 
         await _writer.WaitAsync();
+        // The store is disposed below; its last batch must have landed (a failure no longer matters:
+        // the log holds the batch, and without a checkpoint it is replayed at the next open).
+        await _storeCatchUp.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _state.EnterWriteLock();
         _closed = true;
         _state.ExitWriteLock();

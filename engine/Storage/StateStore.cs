@@ -37,9 +37,6 @@ internal sealed class StateStore : IDisposable
     /// <summary>The write-ahead-log address the recovered checkpoint covers (0 when none).</summary>
     public long RecoveredLogAddress { get; }
 
-    /// <summary>Records currently stored.</summary>
-    public long RecordCount => _store.EntryCount;
-
     /// <summary>Opens a batch of writes; dispose it to end the batch.</summary>
     public Writer BeginWrites() => new(_store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>());
 

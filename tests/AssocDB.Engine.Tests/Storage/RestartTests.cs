@@ -88,6 +88,23 @@ public sealed class RestartTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_checkpoint_right_after_a_large_write_captures_all_of_it()
+    {
+        // The store's upserts of a batch finish in the background; the checkpoint (which truncates
+        // the log) must wait for them, or the reopened collection would miss the batch.
+        Collection collection = _db.Create();
+        FactInput[] facts = Enumerable.Range(0, 45_000).Select(i => new FactInput($"h{i}", $"r{i % 7}", $"t{i % 1000}")).ToArray();
+        (await collection.AddFactsAsync(facts)).AssertOk();
+        await collection.CheckpointAsync();
+        Assert.False(collection.HasUncheckpointedWrites);
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+
+        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 46_000, 7, 45_000), _db.Get().Describe());
+        Assert.Equal("t123", Assert.Single(_db.Get().Neighbors("h44123").AssertOk()).Other);
+    }
+
+    [Fact]
     public async Task Reopening_without_any_checkpoint_replays_the_whole_log()
     {
         await WriteSampleAsync(_db.Create());
