@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using AssocDB.Engine.Graph;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
@@ -80,6 +79,8 @@ public sealed partial class Collection
         {
             int applied = 0, unchanged = 0, conceptsBefore = _plannedConcepts.Count, relationsBefore = _newRelations.Count;
             StoredLookup[] stored = LookUpStored(facts);
+            _plannedEdges.EnsureCapacity(_plannedEdges.Count + facts.Count);
+            _batch.EnsureCapacity(_batch.Count + facts.Count);
             for (int i = 0; i < facts.Count; i++)
             {
                 FactInput fact = facts[i];
@@ -131,19 +132,6 @@ public sealed partial class Collection
                 }
             });
             return found;
-        }
-
-        /// <summary>Runs <paramref name="body"/> over [0, count) in ranges of <paramref name="perTask"/>,
-        /// on all cores when there is more than one range.</summary>
-        private static void InParallel(int count, int perTask, Action<int, int> body)
-        {
-            if (count <= perTask)
-            {
-                body(0, count);
-                return;
-            }
-
-            Parallel.ForEach(Partitioner.Create(0, count, perTask), range => body(range.Item1, range.Item2));
         }
 
         /// <summary>The id of a stored or planned concept; a new name becomes a concept with its name vector.</summary>

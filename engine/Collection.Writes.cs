@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
 
@@ -5,6 +6,8 @@ namespace AssocDB.Engine;
 
 public sealed partial class Collection
 {
+    private const int ValidationsPerTask = 2048;
+
     /// <summary>Creates or updates concepts. A missing vector keeps the current one (or, for a new
     /// concept, derives one from the name); missing metadata keeps the current metadata.</summary>
     public Task<Result<WriteSummary>> UpsertConceptsAsync(IReadOnlyList<ConceptInput> concepts, CancellationToken cancellationToken = default)
@@ -49,17 +52,54 @@ public sealed partial class Collection
 
     private Result<Planned<WriteSummary>> PlanConceptUpserts(IReadOnlyList<ConceptInput> concepts)
     {
-        for (int i = 0; i < concepts.Count; i++)
+        if (FirstError(concepts.Count, i => ValidateConcept(concepts[i], i)) is { } error)
         {
-            if (ValidateConcept(concepts[i], i) is { } error)
-            {
-                return error;
-            }
+            return error;
         }
 
         var planner = new BatchPlanner(this);
         WriteSummary summary = planner.UpsertConcepts(concepts);
         return new Planned<WriteSummary>(planner.Complete(), _ => summary);
+    }
+
+    /// <summary>The error of the lowest-numbered invalid item, or null; a large batch is checked on all cores.</summary>
+    private static EngineError? FirstError(int count, Func<int, EngineError?> check)
+    {
+        int first = int.MaxValue;
+        EngineError? found = null;
+        var gate = new Lock();
+        InParallel(count, ValidationsPerTask, (start, end) =>
+        {
+            for (int i = start; i < end && i < Volatile.Read(ref first); i++)
+            {
+                if (check(i) is { } error)
+                {
+                    lock (gate)
+                    {
+                        if (i < first)
+                        {
+                            (first, found) = (i, error);
+                        }
+                    }
+
+                    return;
+                }
+            }
+        });
+        return found;
+    }
+
+    /// <summary>Runs <paramref name="body"/> over [0, count) in ranges of <paramref name="perTask"/>,
+    /// on all cores when there is more than one range.</summary>
+    private static void InParallel(int count, int perTask, Action<int, int> body)
+    {
+        if (count <= perTask)
+        {
+            body(0, count);
+            return;
+        }
+
+        Parallel.ForEach(Partitioner.Create(0, count, perTask), range => body(range.Item1, range.Item2));
     }
 
     private EngineError? ValidateConcept(ConceptInput? input, int index)
@@ -232,12 +272,9 @@ public sealed partial class Collection
 
     private Result<Planned<WriteSummary>> PlanFactAdds(IReadOnlyList<FactInput> facts)
     {
-        for (int i = 0; i < facts.Count; i++)
+        if (FirstError(facts.Count, i => ValidateFact(facts[i], i)) is { } error)
         {
-            if (ValidateFact(facts[i], i) is { } error)
-            {
-                return error;
-            }
+            return error;
         }
 
         var planner = new BatchPlanner(this);

@@ -33,6 +33,10 @@ public sealed partial class Collection
     /// past what the store holds, and a reopen rebuilds everything from the log.
     /// </summary>
     private Task _storeCatchUp = Task.CompletedTask;
+
+    /// <summary>The writer's buffer for encoding log entries, reused under the writer lock; it keeps
+    /// the size of the largest batch so far (at most a log page).</summary>
+    private readonly MemoryStream _entryBuffer = new();
     private readonly WriteAheadLog _log;
     private readonly StateStore _store;
     private readonly ConceptMatrix _matrix;
@@ -154,7 +158,7 @@ public sealed partial class Collection
             List<Mutation> batch = planned.Value.Batch;
             if (batch.Count > 0)
             {
-                byte[] entry = RecordCodec.EncodeBatch(batch);
+                ReadOnlyMemory<byte> entry = RecordCodec.EncodeBatch(batch, _entryBuffer);
                 if (entry.Length > _log.MaxEntryBytes)
                 {
                     return new EngineError(
@@ -298,15 +302,15 @@ public sealed partial class Collection
     /// <paramref name="pendingRows"/>.</summary>
     private void CountClosedForm(int edge, int sign, Dictionary<int, float[]> pendingRows)
     {
-        ReadVector(_edges.Head(edge), _headScratch, pendingRows);
-        ReadVector(_edges.Tail(edge), _tailScratch, pendingRows);
+        ReadOnlySpan<float> head = VectorOf(_edges.Head(edge), _headScratch, pendingRows);
+        ReadOnlySpan<float> tail = VectorOf(_edges.Tail(edge), _tailScratch, pendingRows);
         if (sign > 0)
         {
-            _closedForm.Add(_edges.Relation(edge), _headScratch, _tailScratch);
+            _closedForm.Add(_edges.Relation(edge), head, tail);
         }
         else
         {
-            _closedForm.Remove(_edges.Relation(edge), _headScratch, _tailScratch);
+            _closedForm.Remove(_edges.Relation(edge), head, tail);
         }
     }
 
@@ -332,17 +336,10 @@ public sealed partial class Collection
         }
     }
 
-    private void ReadVector(int concept, Span<float> destination, Dictionary<int, float[]> pendingRows)
-    {
-        if (pendingRows.TryGetValue(concept, out float[]? pending))
-        {
-            pending.CopyTo(destination);
-        }
-        else
-        {
-            _matrix.ReadRow(concept, destination);
-        }
-    }
+    /// <summary>A concept's current vector: pending in this batch, or W's row (read in place on the
+    /// host, copied into <paramref name="scratch"/> elsewhere). Valid until W is next written.</summary>
+    private ReadOnlySpan<float> VectorOf(int concept, float[] scratch, Dictionary<int, float[]> pendingRows) =>
+        pendingRows.TryGetValue(concept, out float[]? pending) ? pending : _matrix.RowView(concept, scratch);
 
     private void SetMatrixRows(Dictionary<int, float[]> rows)
     {
@@ -446,6 +443,7 @@ public sealed partial class Collection
         _matrix.Dispose();
         _store.Dispose();
         _log.Dispose();
+        _entryBuffer.Dispose();
     }
 
     /// <summary>A resolved write: the mutations to log and apply, and the outcome to report after.</summary>

@@ -22,9 +22,12 @@ internal static class RecordCodec
         PutIngestMark = 6,
     }
 
-    public static byte[] EncodeBatch(IReadOnlyList<Mutation> batch)
+    /// <summary>Encodes a batch into <paramref name="stream"/>, replacing what it held, and returns
+    /// the encoded bytes (valid until the stream is written again). Reusing one stream keeps a
+    /// megabyte-sized entry per batch from churning the large-object heap.</summary>
+    public static ReadOnlyMemory<byte> EncodeBatch(IReadOnlyList<Mutation> batch, MemoryStream stream)
     {
-        using var stream = new MemoryStream();
+        stream.SetLength(0);
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
         {
             writer.Write(BatchFormatVersion);
@@ -63,7 +66,7 @@ internal static class RecordCodec
             }
         }
 
-        return stream.ToArray();
+        return stream.GetBuffer().AsMemory(0, (int)stream.Length);
     }
 
     public static List<Mutation> DecodeBatch(ReadOnlySpan<byte> entry)

@@ -39,9 +39,9 @@ internal sealed class WriteAheadLog : IDisposable
     public long RetainedBytes => _log.TailAddress - _log.BeginAddress;
 
     /// <summary>Appends one entry and waits until it is durable.</summary>
-    public async ValueTask AppendDurableAsync(byte[] entry)
+    public async ValueTask AppendDurableAsync(ReadOnlyMemory<byte> entry)
     {
-        _log.Enqueue(entry);
+        _log.Enqueue(entry.Span);
         await _log.CommitAsync();
     }
 

@@ -307,6 +307,19 @@ public sealed class ConceptMatrix : IDisposable
         }
     }
 
+    /// <summary>A live row: in place in host memory when W lives there (valid until the next write),
+    /// otherwise copied into <paramref name="scratch"/> (d floats).</summary>
+    public unsafe ReadOnlySpan<float> RowView(int row, Span<float> scratch)
+    {
+        if (IsHostResident && IsLive(row))
+        {
+            return new ReadOnlySpan<float>(HostPointer + ((long)row * Dimension), Dimension);
+        }
+
+        ReadRow(row, scratch);
+        return scratch[..Dimension];
+    }
+
     /// <summary>Copies several rows (live or not) into one row-major managed array.</summary>
     public float[] GetRows(ReadOnlySpan<int> rows)
     {
