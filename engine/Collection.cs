@@ -37,6 +37,7 @@ public sealed partial class Collection
     /// <summary>The writer's buffer for encoding log entries, reused under the writer lock; it keeps
     /// the size of the largest batch so far (at most a log page).</summary>
     private readonly MemoryStream _entryBuffer = new();
+    private readonly PlannerScratch _plannerScratch = new();
     private readonly WriteAheadLog _log;
     private readonly StateStore _store;
     private readonly ConceptMatrix _matrix;
