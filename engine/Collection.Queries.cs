@@ -152,7 +152,7 @@ public sealed partial class Collection
         _state.EnterReadLock();
         try
         {
-            return _closed ? EngineError.NotFound("collection", $"collection '{Name}' was dropped") : read();
+            return Unavailable() is { } unavailable ? unavailable : read();
         }
         finally
         {

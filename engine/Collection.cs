@@ -27,16 +27,20 @@ public sealed partial class Collection
     /// The state store's share of the last applied batch, running in the background. Nothing reads
     /// the store but checkpoints, which wait for it, so a write returns once the log is durable and
     /// memory is updated, and the store's upserts (a third of applying) run on another core beside
-    /// the memory update and the next batch's planning. It
-    /// lags by at most one batch: the next write waits for it before applying, which also rethrows
-    /// a store failure. After such a failure checkpoints fail too, so the log is never truncated
-    /// past what the store holds, and a reopen rebuilds everything from the log.
+    /// the memory update and the next batch's planning. It lags by at most one batch: the next
+    /// write waits for it before logging, and if it failed, the collection stops (see
+    /// <see cref="Fail"/>) so that no checkpoint truncates the log past what the store holds.
     /// </summary>
     private Task _storeCatchUp = Task.CompletedTask;
 
     /// <summary>The writer's buffer for encoding log entries, reused under the writer lock; it keeps
     /// the size of the largest batch so far (at most a log page).</summary>
     private readonly MemoryStream _entryBuffer = new();
+
+    /// <summary>From this many mutations, applying a batch outlasts its log commit, so the two overlap
+    /// (<see cref="ApplyWhileCommitting"/>); smaller batches wait for the commit first, so that readers
+    /// are not held off for the length of a commit.</summary>
+    private const int OverlappedApplyMinimum = 1024;
     private readonly PlannerScratch _plannerScratch = new();
     private readonly WriteAheadLog _log;
     private readonly StateStore _store;
@@ -56,6 +60,9 @@ public sealed partial class Collection
     private readonly ReaderWriterLockSlim _state = new(LockRecursionPolicy.NoRecursion);
     private readonly ILogger _logger;
     private bool _closed;
+
+    /// <summary>Set when a write failed after its log append (see <see cref="Fail"/>).</summary>
+    private EngineError? _failure;
 
     /// <summary>Counts applied batches; caches derived from the state compare it to know they are stale.</summary>
     private long _stateVersion;
@@ -125,6 +132,11 @@ public sealed partial class Collection
                 return;
             }
 
+            if (_failure is not null)
+            {
+                throw new InvalidOperationException(_failure.Message);
+            }
+
             // Holding the writer lock, with the store caught up, every committed entry has been
             // applied, so the store's state is exactly the log up to this address.
             await _storeCatchUp;
@@ -145,9 +157,9 @@ public sealed partial class Collection
         await _writer.WaitAsync(cancellationToken);
         try
         {
-            if (_closed)
+            if (Unavailable() is { } unavailable)
             {
-                return EngineError.NotFound("collection", $"collection '{Name}' was dropped");
+                return unavailable;
             }
 
             Result<Planned<T>> planned = plan();
@@ -168,13 +180,39 @@ public sealed partial class Collection
                         $"the batch encodes to {entry.Length} bytes; one batch may hold at most {_log.MaxEntryBytes} (split it)");
                 }
 
+                try
+                {
+                    // The store lags by one batch at most; if that batch failed there, this one
+                    // is refused before it reaches the log.
+                    await _storeCatchUp;
+                }
+                catch (Exception exception)
+                {
+                    return Fail(exception);
+                }
+
                 cancellationToken.ThrowIfCancellationRequested();
 
-                // From here on the batch is committed: cancellation no longer applies.
-                await _log.AppendDurableAsync(entry);
-                await _storeCatchUp;
+                // From here on the batch is committed: cancellation no longer applies. The entry is
+                // in the log's buffer once the call returns; its commit completes in the background.
+                Task durable = _log.AppendDurableAsync(entry).AsTask();
                 _storeCatchUp = Task.Run(() => ApplyToStore(batch), CancellationToken.None);
-                Apply(batch);
+                try
+                {
+                    if (batch.Count >= OverlappedApplyMinimum)
+                    {
+                        ApplyWhileCommitting(batch, durable);
+                    }
+                    else
+                    {
+                        await durable;
+                        Apply(batch);
+                    }
+                }
+                catch (Exception exception)
+                {
+                    return Fail(exception);
+                }
             }
 
             return planned.Value.Outcome(this);
@@ -185,7 +223,7 @@ public sealed partial class Collection
         }
     }
 
-    /// <summary>Applies a logged batch to memory under the state lock; its store writes follow in the background.</summary>
+    /// <summary>Applies a durable batch to memory under the state lock; its store writes follow in the background.</summary>
     private void Apply(List<Mutation> batch)
     {
         _state.EnterWriteLock();
@@ -199,6 +237,55 @@ public sealed partial class Collection
             _state.ExitWriteLock();
         }
     }
+
+    /// <summary>
+    /// Applies a large batch to memory while its log commit is still in flight, and keeps the state
+    /// lock until the commit completes: applying takes longer than committing, so the commit's wait
+    /// disappears from the write, and readers still never see a batch that could be lost. Should the
+    /// commit fail, memory holds a batch the log may not, and <see cref="Fail"/> takes the
+    /// collection out of service.
+    /// </summary>
+    private void ApplyWhileCommitting(List<Mutation> batch, Task durable)
+    {
+        _state.EnterWriteLock();
+        try
+        {
+            _stateVersion++;
+            ApplyToMemory(batch);
+            // The lock has thread affinity, so this wait cannot be an await; it is usually over
+            // before it starts.
+            durable.GetAwaiter().GetResult();
+        }
+        finally
+        {
+            _state.ExitWriteLock();
+        }
+    }
+
+    /// <summary>
+    /// Takes the collection out of service after a logged write failed to apply (in memory, or in
+    /// the state store in the background) or its log commit failed: memory, the store and the log
+    /// may then disagree. Every later call gets this error, no checkpoint can record the
+    /// disagreement, and reopening the database rebuilds the collection from its last checkpoint and
+    /// the committed log.
+    /// </summary>
+    private EngineError Fail(Exception cause)
+    {
+        if (_failure is null)
+        {
+            _failure = new EngineError(
+                ErrorCode.FailedPrecondition,
+                "collection",
+                $"collection '{Name}' stopped after a failed write ({cause.GetType().Name}: {cause.Message}); reopen the database to recover it from its log");
+            Log.CollectionFailed(_logger, Name, cause);
+        }
+
+        return _failure;
+    }
+
+    /// <summary>Why the collection cannot serve calls (dropped, or stopped by a failed write), or null.</summary>
+    private EngineError? Unavailable() =>
+        _closed ? EngineError.NotFound("collection", $"collection '{Name}' was dropped") : _failure;
 
     /// <summary>Applies a replayed batch to memory and the store at once (recovery, before anyone reads).</summary>
     private void ApplyUnlocked(List<Mutation> batch)
@@ -422,7 +509,7 @@ public sealed partial class Collection
     /// <summary>Stops accepting work; waits for the write in progress and for readers to leave.</summary>
     internal async Task CloseAsync(bool checkpoint)
     {
-        if (checkpoint && !_closed)
+        if (checkpoint && !_closed && _failure is null)
         {
             await CheckpointAsync();
         }

@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(3, LogLevel.Error, "Periodic checkpoint of {Collection} failed")]
     public static partial void CheckpointFailed(ILogger logger, Exception exception, string collection);
 
+    [LoggerMessage(5, LogLevel.Critical, "Collection {Collection} stopped after a failed write; reopen the database to recover it from its log")]
+    public static partial void CollectionFailed(ILogger logger, string collection, Exception exception);
+
     [LoggerMessage(4, LogLevel.Information, "Database opened at {Directory} on device {Device} with {Collections} collections")]
     public static partial void DatabaseOpened(ILogger logger, string directory, string device, int collections);
 }

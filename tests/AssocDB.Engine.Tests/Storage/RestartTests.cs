@@ -105,6 +105,28 @@ public sealed class RestartTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_logged_write_the_state_store_cannot_hold_stops_the_collection_until_a_reopen()
+    {
+        // A state store with 64 KiB pages cannot hold a 100 kB record. The write is durable in the
+        // log, its store upsert fails in the background, and from then on the collection refuses
+        // calls instead of drifting from its log; a reopen with room replays the write.
+        await using var small = new TestDatabase(stateMemoryBytes: 1L << 18);
+        Collection collection = small.Create();
+        (await collection.AddFactsAsync([new FactInput("a", "r", "b")])).AssertOk();
+        var blob = new Dictionary<string, string> { ["blob"] = new string('x', 100_000) };
+        (await collection.UpsertConceptsAsync([new ConceptInput("c", Metadata: blob)])).AssertOk();
+
+        (await collection.AddFactsAsync([new FactInput("a", "r", "c")])).AssertError(ErrorCode.FailedPrecondition, "collection");
+        collection.GetConcept("a").AssertError(ErrorCode.FailedPrecondition, "collection");
+        await Assert.ThrowsAsync<InvalidOperationException>(() => collection.CheckpointAsync());
+
+        await small.ReopenAsync(stateMemoryBytes: 1L << 24);
+        Collection reopened = small.Get();
+        Assert.Equal(blob, reopened.GetConcept("c").AssertOk().Metadata);
+        Assert.Equal("b", Assert.Single(reopened.Neighbors("a").AssertOk()).Other);
+    }
+
+    [Fact]
     public async Task Reopening_without_any_checkpoint_replays_the_whole_log()
     {
         await WriteSampleAsync(_db.Create());

@@ -7,14 +7,14 @@ public sealed class TestDatabase : IAsyncDisposable
 {
     private readonly TempDirectory _folder = new();
 
-    public TestDatabase(TimeSpan? checkpointInterval = null)
+    public TestDatabase(TimeSpan? checkpointInterval = null, long stateMemoryBytes = 1L << 24)
     {
         Options = new DatabaseOptions
         {
             DataDirectory = _folder.Path,
             Device = "cpu",
             CheckpointInterval = checkpointInterval ?? TimeSpan.Zero,
-            StateMemoryBytes = 1L << 24,
+            StateMemoryBytes = stateMemoryBytes,
             StateIndexBytes = 1L << 16,
             LogPageSizeBits = 22,
         };
@@ -28,9 +28,9 @@ public sealed class TestDatabase : IAsyncDisposable
     public string Folder => _folder.Path;
 
     /// <summary>Closes and reopens the same folder.</summary>
-    public async Task ReopenAsync(bool checkpointOnClose = true)
+    public async Task ReopenAsync(bool checkpointOnClose = true, long? stateMemoryBytes = null)
     {
-        Options = Options with { CheckpointOnClose = checkpointOnClose };
+        Options = Options with { CheckpointOnClose = checkpointOnClose, StateMemoryBytes = stateMemoryBytes ?? Options.StateMemoryBytes };
         await Database.DisposeAsync();
         Database = AssocDatabase.Open(Options);
     }
