@@ -17,47 +17,6 @@ public sealed partial class Collection
     /// repeats (−1: none).</summary>
     private readonly record struct StoredLookup(int Head, int Relation, int Tail, int Edge);
 
-    /// <summary>
-    /// Planning's working memory, kept from batch to batch (the writer lock runs one planner at a
-    /// time). For a large batch the lookup array and the in-batch fact dictionary are big enough for
-    /// the large-object heap, where reallocating them per batch would cost full collections.
-    /// Batches above <see cref="KeptEntries"/> facts get fresh ones, so one huge batch does not
-    /// pin its working memory.
-    /// </summary>
-    private sealed class PlannerScratch
-    {
-        private const int KeptEntries = 1 << 16;
-        private Dictionary<(int, int, int), EdgeRecord> _plannedEdges = [];
-        private StoredLookup[] _lookups = [];
-
-        public Dictionary<(int, int, int), EdgeRecord> EmptyPlannedEdges()
-        {
-            if (_plannedEdges.Count > KeptEntries)
-            {
-                _plannedEdges = [];
-            }
-
-            _plannedEdges.Clear();
-            return _plannedEdges;
-        }
-
-        /// <summary>An array of at least <paramref name="count"/> lookups (contents unspecified).</summary>
-        public StoredLookup[] Lookups(int count)
-        {
-            if (count > KeptEntries)
-            {
-                return new StoredLookup[count];
-            }
-
-            if (_lookups.Length < count)
-            {
-                _lookups = new StoredLookup[count];
-            }
-
-            return _lookups;
-        }
-    }
-
     private sealed class BatchPlanner(Collection owner)
     {
         private const int NameVectorsPerTask = 256;
@@ -67,7 +26,7 @@ public sealed partial class Collection
         private readonly IdAllocator _edgeIds = new(owner._edges.FreeIds, owner._edges.IdLimit);
         private readonly Dictionary<string, ConceptRecord> _plannedConcepts = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int> _newRelations = new(StringComparer.Ordinal);
-        private readonly Dictionary<(int, int, int), EdgeRecord> _plannedEdges = owner._plannerScratch.EmptyPlannedEdges();
+        private readonly Dictionary<(int, int, int), EdgeRecord> _plannedEdges = [];
         private readonly List<(string Name, float[] Vector)> _unfilledNameVectors = [];
         private readonly List<Mutation> _batch = [];
 
@@ -159,7 +118,7 @@ public sealed partial class Collection
         /// </summary>
         private StoredLookup[] LookUpStored(IReadOnlyList<FactInput> facts)
         {
-            StoredLookup[] found = owner._plannerScratch.Lookups(facts.Count);
+            var found = new StoredLookup[facts.Count];
             InParallel(facts.Count, LookupsPerTask, (start, end) =>
             {
                 for (int i = start; i < end; i++)

@@ -37,11 +37,6 @@ public sealed partial class Collection
     /// the size of the largest batch so far (at most a log page).</summary>
     private readonly MemoryStream _entryBuffer = new();
 
-    /// <summary>From this many mutations, applying a batch outlasts its log commit, so the two overlap
-    /// (<see cref="ApplyWhileCommitting"/>); smaller batches wait for the commit first, so that readers
-    /// are not held off for the length of a commit.</summary>
-    private const int OverlappedApplyMinimum = 1024;
-    private readonly PlannerScratch _plannerScratch = new();
     private readonly WriteAheadLog _log;
     private readonly StateStore _store;
     private readonly ConceptMatrix _matrix;
@@ -193,21 +188,12 @@ public sealed partial class Collection
 
                 cancellationToken.ThrowIfCancellationRequested();
 
-                // From here on the batch is committed: cancellation no longer applies. The entry is
-                // in the log's buffer once the call returns; its commit completes in the background.
-                Task durable = _log.AppendDurableAsync(entry).AsTask();
-                _storeCatchUp = Task.Run(() => ApplyToStore(batch), CancellationToken.None);
+                // From here on the batch is committed: cancellation no longer applies.
                 try
                 {
-                    if (batch.Count >= OverlappedApplyMinimum)
-                    {
-                        ApplyWhileCommitting(batch, durable);
-                    }
-                    else
-                    {
-                        await durable;
-                        Apply(batch);
-                    }
+                    await _log.AppendDurableAsync(entry);
+                    _storeCatchUp = Task.Run(() => ApplyToStore(batch), CancellationToken.None);
+                    Apply(batch);
                 }
                 catch (Exception exception)
                 {
@@ -231,30 +217,6 @@ public sealed partial class Collection
         {
             _stateVersion++;
             ApplyToMemory(batch);
-        }
-        finally
-        {
-            _state.ExitWriteLock();
-        }
-    }
-
-    /// <summary>
-    /// Applies a large batch to memory while its log commit is still in flight, and keeps the state
-    /// lock until the commit completes: applying takes longer than committing, so the commit's wait
-    /// disappears from the write, and readers still never see a batch that could be lost. Should the
-    /// commit fail, memory holds a batch the log may not, and <see cref="Fail"/> takes the
-    /// collection out of service.
-    /// </summary>
-    private void ApplyWhileCommitting(List<Mutation> batch, Task durable)
-    {
-        _state.EnterWriteLock();
-        try
-        {
-            _stateVersion++;
-            ApplyToMemory(batch);
-            // The lock has thread affinity, so this wait cannot be an await; it is usually over
-            // before it starts.
-            durable.GetAwaiter().GetResult();
         }
         finally
         {
