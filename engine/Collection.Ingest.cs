@@ -24,6 +24,25 @@ public sealed partial class Collection
     public long LastIngestedSequence(string session) =>
         ReadState(() => _ingestMarks.TryGetValue(session, out IngestMark? mark) ? mark.Sequence : -1);
 
+    /// <summary>The items without an error, in order; each error becomes a rejection.</summary>
+    private static List<T> ValidOnly<T>(IReadOnlyList<T> items, EngineError?[] errors, List<IngestRejection> rejected)
+    {
+        var valid = new List<T>(items.Count);
+        for (int i = 0; i < items.Count; i++)
+        {
+            if (errors[i] is { } invalid)
+            {
+                rejected.Add(new IngestRejection(invalid.Field, invalid.Message));
+            }
+            else
+            {
+                valid.Add(items[i]);
+            }
+        }
+
+        return valid;
+    }
+
     private Result<Planned<IngestResult>> PlanIngest(IngestBatch batch)
     {
         EngineError? error = Validation.Name(batch.Session, "session")
@@ -40,31 +59,8 @@ public sealed partial class Collection
         }
 
         var rejected = new List<IngestRejection>();
-        var concepts = new List<ConceptInput>(batch.Concepts.Count);
-        for (int i = 0; i < batch.Concepts.Count; i++)
-        {
-            if (ValidateConcept(batch.Concepts[i], i) is { } invalid)
-            {
-                rejected.Add(new IngestRejection(invalid.Field, invalid.Message));
-            }
-            else
-            {
-                concepts.Add(batch.Concepts[i]);
-            }
-        }
-
-        var facts = new List<FactInput>(batch.Facts.Count);
-        for (int i = 0; i < batch.Facts.Count; i++)
-        {
-            if (ValidateFact(batch.Facts[i], i) is { } invalid)
-            {
-                rejected.Add(new IngestRejection(invalid.Field, invalid.Message));
-            }
-            else
-            {
-                facts.Add(batch.Facts[i]);
-            }
-        }
+        List<ConceptInput> concepts = ValidOnly(batch.Concepts, ValidateAll(batch.Concepts.Count, i => ValidateConcept(batch.Concepts[i], i)), rejected);
+        List<FactInput> facts = ValidOnly(batch.Facts, ValidateAll(batch.Facts.Count, i => ValidateFact(batch.Facts[i], i)), rejected);
 
         var planner = new BatchPlanner(this);
         WriteSummary conceptSummary = planner.UpsertConcepts(concepts);

@@ -62,32 +62,23 @@ public sealed partial class Collection
         return new Planned<WriteSummary>(planner.Complete(), _ => summary);
     }
 
-    /// <summary>The error of the lowest-numbered invalid item, or null; a large batch is checked on all cores.</summary>
-    private static EngineError? FirstError(int count, Func<int, EngineError?> check)
+    /// <summary>Each item's validation error (null when valid); a large batch is checked on all cores.</summary>
+    private static EngineError?[] ValidateAll(int count, Func<int, EngineError?> check)
     {
-        int first = int.MaxValue;
-        EngineError? found = null;
-        var gate = new Lock();
+        var errors = new EngineError?[count];
         InParallel(count, ValidationsPerTask, (start, end) =>
         {
-            for (int i = start; i < end && i < Volatile.Read(ref first); i++)
+            for (int i = start; i < end; i++)
             {
-                if (check(i) is { } error)
-                {
-                    lock (gate)
-                    {
-                        if (i < first)
-                        {
-                            (first, found) = (i, error);
-                        }
-                    }
-
-                    return;
-                }
+                errors[i] = check(i);
             }
         });
-        return found;
+        return errors;
     }
+
+    /// <summary>The error of the lowest-numbered invalid item, or null.</summary>
+    private static EngineError? FirstError(int count, Func<int, EngineError?> check) =>
+        Array.Find(ValidateAll(count, check), error => error is not null);
 
     /// <summary>Runs <paramref name="body"/> over [0, count) in ranges of <paramref name="perTask"/>,
     /// on all cores when there is more than one range.</summary>
