@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.Intrinsics;
 using AssocDB.Engine.Model;
 using TorchSharp;
@@ -110,17 +111,33 @@ public sealed class ChunkedGemmKernel : ISearchKernel
     /// the candidate collectors and the error bound e (for the worst query).</summary>
     private (TopKCollector[] Candidates, float Bound) CoarseCandidates(ConceptMatrix matrix, QueryBatch batch, int m, RowFilter? allowed)
     {
+        int rowLimit = matrix.RowLimit;
+        // Per-row factors: coarse score = g·(qScale·rowScale) + (rowOffset − qOffset), where g is the
+        // GEMM output. Free and filtered rows get −∞ so they are never candidates.
+        // Rented: two arrays of n floats per batch would otherwise be large-object garbage that the
+        // GC keeps committed, so resident memory would climb with every batch.
+        float[] rowScale = ArrayPool<float>.Shared.Rent(rowLimit);
+        float[] rowOffset = ArrayPool<float>.Shared.Rent(rowLimit);
+        try
+        {
+            return CoarseCandidates(matrix, batch, m, allowed, rowScale, rowOffset);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rowScale);
+            ArrayPool<float>.Shared.Return(rowOffset);
+        }
+    }
+
+    private (TopKCollector[] Candidates, float Bound) CoarseCandidates(
+        ConceptMatrix matrix, QueryBatch batch, int m, RowFilter? allowed, float[] rowScale, float[] rowOffset)
+    {
         int count = batch.Count;
         int d = matrix.Dimension;
         int rowLimit = matrix.RowLimit;
         int chunk = (int)Math.Max(1024, Math.Min(_maxScoreElements / count, (1L << 22) / d)) & ~15;
         ScalarType coarse = matrix.SearchCopy?.dtype ?? ElementType(CoarseType);
         bool unitRows = coarse != ScalarType.Float32;
-
-        // Per-row factors: coarse score = g·(qScale·rowScale) + (rowOffset − qOffset), where g is the
-        // GEMM output. Free and filtered rows get −∞ so they are never candidates.
-        var rowScale = new float[rowLimit];
-        var rowOffset = new float[rowLimit];
         float maxProductScale = 0, maxOffset = 0;
         ReadOnlySpan<float> norms = matrix.Norms;
         ReadOnlySpan<float> scales = matrix.Scales;
