@@ -17,7 +17,8 @@ namespace AssocDB.Engine;
 /// current state and resolves names to ids, the log entry is committed before anything changes in
 /// memory, and the apply step changes the tables and the matrix under the state lock's write side
 /// while the state store, which only checkpoints read, follows on another core. Readers hold the
-/// state lock's read side, so they never see half a batch. A batch that fails validation changes nothing and logs nothing.
+/// state lock's read side, so they never see half a batch. A batch that fails validation changes
+/// nothing and logs nothing.
 /// </remarks>
 public sealed partial class Collection
 {
