@@ -7,16 +7,16 @@ namespace AssocDB.Engine;
 
 public sealed partial class Collection
 {
+    /// <summary>A fact's names as ids in the stored state (−1: not stored yet) and the stored edge it
+    /// repeats (−1: none).</summary>
+    private readonly record struct StoredLookup(int Head, int Relation, int Tail, int Edge);
+
     /// <summary>
     /// Resolves validated inputs of one write batch into mutations: names to ids (allocating new
     /// ids once for the whole batch, so concepts and facts of one batch share the allocator),
     /// duplicates within the batch and against the stored state to "unchanged". It reads the
     /// collection's state, which only the writer (the caller) changes.
     /// </summary>
-    /// <summary>A fact's names as ids in the stored state (−1: not stored yet) and the stored edge it
-    /// repeats (−1: none).</summary>
-    private readonly record struct StoredLookup(int Head, int Relation, int Tail, int Edge);
-
     private sealed class BatchPlanner(Collection owner)
     {
         private const int NameVectorsPerTask = 256;
@@ -86,9 +86,9 @@ public sealed partial class Collection
                 FactInput fact = facts[i];
                 StoredLookup known = stored[i];
                 // Names new to the collection resolve here, in fact order, so ids are allocated as replay will.
-                int head = known.Head >= 0 ? known.Head : ConceptId(fact.Head);
-                int relation = known.Relation >= 0 ? known.Relation : RelationId(fact.Relation);
-                int tail = known.Tail >= 0 ? known.Tail : ConceptId(fact.Tail);
+                int head = known.Head >= 0 ? known.Head : NewConceptId(fact.Head);
+                int relation = known.Relation >= 0 ? known.Relation : NewRelationId(fact.Relation);
+                int tail = known.Tail >= 0 ? known.Tail : NewConceptId(fact.Tail);
                 var key = (head, relation, tail);
                 IReadOnlyDictionary<string, string>? payload = fact.Payload is { Count: > 0 } ? CopyMap(fact.Payload) : null;
                 EdgeRecord? existing = _plannedEdges.GetValueOrDefault(key)
@@ -134,17 +134,13 @@ public sealed partial class Collection
             return found;
         }
 
-        /// <summary>The id of a stored or planned concept; a new name becomes a concept with its name vector.</summary>
-        private int ConceptId(string name)
+        /// <summary>The id of a concept not stored yet (<see cref="LookUpStored"/> found none): planned
+        /// earlier in this batch, or new, with its name vector.</summary>
+        private int NewConceptId(string name)
         {
             if (_plannedConcepts.TryGetValue(name, out ConceptRecord? planned))
             {
                 return planned.Id;
-            }
-
-            if (owner._concepts.TryGetId(name, out int id))
-            {
-                return id;
             }
 
             var record = new ConceptRecord(_conceptIds.Next(), name, NewNameVector(name), RecordCodec.EmptyMap);
@@ -153,9 +149,10 @@ public sealed partial class Collection
             return record.Id;
         }
 
-        private int RelationId(string name)
+        /// <summary>The id of a relation not stored yet: planned earlier in this batch, or new.</summary>
+        private int NewRelationId(string name)
         {
-            if (owner._relations.TryGetId(name, out int id) || _newRelations.TryGetValue(name, out id))
+            if (_newRelations.TryGetValue(name, out int id))
             {
                 return id;
             }

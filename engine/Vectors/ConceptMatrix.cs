@@ -176,27 +176,29 @@ public sealed class ConceptMatrix : IDisposable
         {
             WriteInPlace(rows, vectors, maxRow, norms, scales, offsets);
         }
-        else
-        {
-            using (NewDisposeScope())
-            {
-                (Tensor source, Tensor index) = Staged(rows, vectors);
-                _weights.index_copy_(0, index, source);
-                _normsOnDevice.index_copy_(0, index, tensor(norms).to(Device));
-                _scalesOnDevice.index_copy_(0, index, tensor(scales).to(Device));
-                _offsetsOnDevice.index_copy_(0, index, tensor(offsets).to(Device));
-            }
-        }
 
-        if (_searchCopy is not null)
+        if (!IsHostResident || _searchCopy is not null)
         {
             using (NewDisposeScope())
             {
-                // Normalized rows cannot overflow float16 and keep bfloat16's relative error uniform,
-                // which is what the re-rank bound in ChunkedGemmKernel assumes.
-                (Tensor source, Tensor index) = Staged(rows, vectors);
-                Tensor inverse = tensor(norms).to(Device).clamp_min(float.Epsilon).reciprocal().unsqueeze(1);
-                _searchCopy.index_copy_(0, index, (source * inverse).to(_searchCopy.dtype));
+                Tensor source = tensor(vectors.ToArray(), [rows.Length, Dimension], ScalarType.Float32).to(Device);
+                Tensor index = tensor(rows.ToArray(), ScalarType.Int64).to(Device);
+                Tensor normTensor = tensor(norms).to(Device);
+                if (!IsHostResident)
+                {
+                    _weights.index_copy_(0, index, source);
+                    _normsOnDevice.index_copy_(0, index, normTensor);
+                    _scalesOnDevice.index_copy_(0, index, tensor(scales).to(Device));
+                    _offsetsOnDevice.index_copy_(0, index, tensor(offsets).to(Device));
+                }
+
+                if (_searchCopy is not null)
+                {
+                    // Normalized rows cannot overflow float16 and keep bfloat16's relative error
+                    // uniform, which is what the re-rank bound in ChunkedGemmKernel assumes.
+                    Tensor inverse = normTensor.clamp_min(float.Epsilon).reciprocal().unsqueeze(1);
+                    _searchCopy.index_copy_(0, index, (source * inverse).to(_searchCopy.dtype));
+                }
             }
         }
 
@@ -219,10 +221,6 @@ public sealed class ConceptMatrix : IDisposable
 
     /// <summary>Writes one row.</summary>
     public void Set(int row, ReadOnlySpan<float> vector) => SetRows([row], vector);
-
-    /// <summary>Rows and vectors as tensors on the device, for index_copy_.</summary>
-    private (Tensor Source, Tensor Index) Staged(ReadOnlySpan<int> rows, ReadOnlySpan<float> vectors) =>
-        (tensor(vectors.ToArray(), [rows.Length, Dimension], ScalarType.Float32).to(Device), tensor(rows.ToArray(), ScalarType.Int64).to(Device));
 
     /// <summary>
     /// Writes rows straight into the tensors' host memory. Staging them in temporary tensors would
@@ -287,36 +285,28 @@ public sealed class ConceptMatrix : IDisposable
 
     /// <summary>Copies a live row into <paramref name="destination"/> (d floats). On the CPU it reads
     /// the tensor's memory directly, so per-row reads in write paths cost a copy, not a tensor op.</summary>
-    public unsafe void ReadRow(int row, Span<float> destination)
+    public void ReadRow(int row, Span<float> destination) => RowView(row, destination).CopyTo(destination);
+
+    /// <summary>A live row: in place in host memory when W lives there (valid until the next write),
+    /// otherwise copied into <paramref name="scratch"/> (d floats).</summary>
+    public unsafe ReadOnlySpan<float> RowView(int row, Span<float> scratch)
     {
         if (!IsLive(row))
         {
             throw new ArgumentOutOfRangeException(nameof(row), $"row {row} is not live");
         }
 
-        ArgumentOutOfRangeException.ThrowIfLessThan(destination.Length, Dimension, nameof(destination));
+        ArgumentOutOfRangeException.ThrowIfLessThan(scratch.Length, Dimension, nameof(scratch));
         if (IsHostResident)
-        {
-            new ReadOnlySpan<float>(HostPointer + ((long)row * Dimension), Dimension).CopyTo(destination);
-            return;
-        }
-
-        using (NewDisposeScope())
-        {
-            _weights[row].cpu().data<float>().ToArray().CopyTo(destination);
-        }
-    }
-
-    /// <summary>A live row: in place in host memory when W lives there (valid until the next write),
-    /// otherwise copied into <paramref name="scratch"/> (d floats).</summary>
-    public unsafe ReadOnlySpan<float> RowView(int row, Span<float> scratch)
-    {
-        if (IsHostResident && IsLive(row))
         {
             return new ReadOnlySpan<float>(HostPointer + ((long)row * Dimension), Dimension);
         }
 
-        ReadRow(row, scratch);
+        using (NewDisposeScope())
+        {
+            _weights[row].cpu().data<float>().ToArray().CopyTo(scratch);
+        }
+
         return scratch[..Dimension];
     }
 
