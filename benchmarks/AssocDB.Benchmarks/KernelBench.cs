@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Text.Json;
 using AssocDB.Engine.Vectors;
 using static TorchSharp.torch;
@@ -27,7 +28,7 @@ internal static class KernelBench
         string outDir = StringOption(args, "--out", Path.Combine("benchmarks", "results"));
         bool faiss = !args.Contains("--no-faiss");
         int torchThreads = IntOption(args, "--torch-threads", 0);
-        var coarse = Enum.Parse<Engine.Model.StoragePrecision>(StringOption(args, "--coarse", nameof(Engine.Model.StoragePrecision.Float32)), ignoreCase: true);
+        var coarse = Enum.Parse<CoarsePrecision>(StringOption(args, "--coarse", nameof(CoarsePrecision.Auto)), ignoreCase: true);
         if (torchThreads > 0)
         {
             // libtorch's OpenMP pool spins at barriers; on a box shared with other work one thread can beat two.
@@ -63,10 +64,12 @@ internal static class KernelBench
         double peakBf16 = GemmPeak(ScalarType.BFloat16);
         double batchGflops = 2.0 * rows * d * batchSize / (batchMs * 1e6);
         double peakF16 = GemmPeak(ScalarType.Float16);
-        double peakUsed = coarse switch
+        double peakInt8 = Int8CoarseScorer.IsSupported ? Int8Peak() : double.NaN;
+        double peakUsed = search.Gemm.CoarseType switch
         {
-            Engine.Model.StoragePrecision.Float16 => peakF16,
-            Engine.Model.StoragePrecision.BFloat16 => peakBf16,
+            CoarsePrecision.Int8 => peakInt8,
+            CoarsePrecision.Float16 => peakF16,
+            CoarsePrecision.BFloat16 => peakBf16,
             _ => peakF32,
         };
 
@@ -97,6 +100,7 @@ internal static class KernelBench
             ["peak_f32_gflops"] = peakF32,
             ["peak_bf16_gflops"] = peakBf16,
             ["peak_f16_gflops"] = peakF16,
+            ["peak_int8_gops"] = peakInt8,
             ["torch_threads"] = get_num_threads(),
             ["load_average"] = File.ReadAllText("/proc/loadavg").Trim(),
             ["matrix_rss_mb"] = rssMatrix / 1e6,
@@ -136,6 +140,7 @@ internal static class KernelBench
         Console.WriteLine($"{"batch queries that fell back to the scan",-44} {r["batch_fallback_queries"],10}");
         Console.WriteLine($"{"batch agreement with exact scan (top-k ids)",-44} {r["batch_agreement_with_scan"],10:P2}");
         Console.WriteLine($"{"peak GEMM f32 / bf16 / f16 (2048³)",-44} {peakF32,10:0.0} / {r["peak_bf16_gflops"]:0.0} / {r["peak_f16_gflops"]:0.0} GFLOP/s");
+        Console.WriteLine($"{"peak int8 (vpdpbusd throughput, all cores)",-44} {r["peak_int8_gops"],10:0.0} GOP/s");
         Console.WriteLine($"{"load average at the end (shared machine)",-44} {r["load_average"]}");
         Console.WriteLine($"{"matrix memory (RSS delta; W = " + (wBytes / 1e6).ToString("0", Invariant) + " MB)",-44} {r["matrix_rss_mb"],10:0.0} MB");
         Console.WriteLine($"{"RSS growth over " + r["memory_queries"] + " queries",-44} {r["rss_growth_mb"],10:0.0} MB");
@@ -209,6 +214,43 @@ internal static class KernelBench
             return a.mm(b).shape[0];
         });
         return 2.0 * N * N * N / (best * 1e6);
+    }
+
+    /// <summary>The int8 ceiling: AVX-VNNI multiply-adds on registers only (12 independent chains, as
+    /// many as the kernel keeps), on every core, in GOP/s (a byte multiply and its add count as 2).
+    /// No real GEMM can beat it, so it is a stricter peak than a library GEMM's.</summary>
+    private static double Int8Peak()
+    {
+        const int Iterations = 20_000_000;
+        int threads = Environment.ProcessorCount;
+        double best = Best(3, () => Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => VnniChains(Iterations)));
+        return 12.0 * 64 * Iterations * threads / (best * 1e6);
+    }
+
+    private static int VnniChains(int iterations)
+    {
+        var a = Vector256.Create((byte)3);
+        var b = Vector256.Create((sbyte)-2);
+        Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+        Vector256<int> c6 = default, c7 = default, c8 = default, c9 = default, c10 = default, c11 = default;
+        for (int i = 0; i < iterations; i++)
+        {
+            c0 = AvxVnni.MultiplyWideningAndAdd(c0, a, b);
+            c1 = AvxVnni.MultiplyWideningAndAdd(c1, a, b);
+            c2 = AvxVnni.MultiplyWideningAndAdd(c2, a, b);
+            c3 = AvxVnni.MultiplyWideningAndAdd(c3, a, b);
+            c4 = AvxVnni.MultiplyWideningAndAdd(c4, a, b);
+            c5 = AvxVnni.MultiplyWideningAndAdd(c5, a, b);
+            c6 = AvxVnni.MultiplyWideningAndAdd(c6, a, b);
+            c7 = AvxVnni.MultiplyWideningAndAdd(c7, a, b);
+            c8 = AvxVnni.MultiplyWideningAndAdd(c8, a, b);
+            c9 = AvxVnni.MultiplyWideningAndAdd(c9, a, b);
+            c10 = AvxVnni.MultiplyWideningAndAdd(c10, a, b);
+            c11 = AvxVnni.MultiplyWideningAndAdd(c11, a, b);
+        }
+
+        // Consumed so the JIT cannot drop the loop.
+        return Vector256.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)));
     }
 
     /// <summary>Runs <paramref name="queries"/> searches (single-query scans and GEMM batches, as

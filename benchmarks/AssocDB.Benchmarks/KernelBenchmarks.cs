@@ -1,4 +1,3 @@
-using AssocDB.Engine.Model;
 using AssocDB.Engine.Vectors;
 using BenchmarkDotNet.Attributes;
 
@@ -15,7 +14,7 @@ public class KernelBenchmarks
     private float[] _queries = null!;
     private ScanKernel _scan = null!;
     private TorchTopKKernel _torch = null!;
-    private Dictionary<StoragePrecision, ChunkedGemmKernel> _gemm = null!;
+    private Dictionary<CoarsePrecision, ChunkedGemmKernel> _gemm = null!;
 
     /// <summary>Rows in the matrix.</summary>
     [Params(200_000)]
@@ -32,7 +31,7 @@ public class KernelBenchmarks
         _queries = BenchData.UnitVectors(256, Dimension, seed: 7);
         _scan = new ScanKernel();
         _torch = new TorchTopKKernel();
-        _gemm = Enum.GetValues<StoragePrecision>().ToDictionary(p => p, p => new ChunkedGemmKernel(_scan, p));
+        _gemm = Enum.GetValues<CoarsePrecision>().Where(p => p != CoarsePrecision.Auto).ToDictionary(p => p, p => new ChunkedGemmKernel(_scan, p));
     }
 
     [GlobalCleanup]
@@ -48,8 +47,9 @@ public class KernelBenchmarks
     public SearchHits[] TorchOneQuery() => _torch.Search(_matrix, _queries.AsSpan(0, Dimension), K);
 
     [Benchmark]
-    [Arguments(StoragePrecision.Float32)]
-    [Arguments(StoragePrecision.Float16)]
-    [Arguments(StoragePrecision.BFloat16)]
-    public SearchHits[] GemmBatch256(StoragePrecision coarse) => _gemm[coarse].Search(_matrix, _queries, K);
+    [Arguments(CoarsePrecision.Int8)]
+    [Arguments(CoarsePrecision.Float32)]
+    [Arguments(CoarsePrecision.Float16)]
+    [Arguments(CoarsePrecision.BFloat16)]
+    public SearchHits[] GemmBatch256(CoarsePrecision coarse) => _gemm[coarse].Search(_matrix, _queries, K);
 }

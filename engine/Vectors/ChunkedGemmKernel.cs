@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Runtime.Intrinsics;
-using AssocDB.Engine.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -22,10 +21,11 @@ namespace AssocDB.Engine.Vectors;
 /// can enter the top k. A query that fails the check (near-ties at the cut, or a restrictive filter
 /// or many exclusions eating the candidates) is answered by the exact scan instead;
 /// <see cref="FallbackQueries"/> counts them.</para>
-/// <para>Element type: the matrix's search copy when its precision is float16 or bfloat16; for a
-/// float32 matrix, <see cref="CoarseType"/> (float32 reads W as is; the others normalize and convert
-/// each chunk on the fly). Which is fastest depends on the CPU: bfloat16 where it has AMX, float16
-/// where it has AVX512-FP16, float32 elsewhere; the kernel bench measures all three.</para>
+/// <para>Coarse arithmetic (<see cref="CoarseType"/>): by default int8 with AVX-VNNI
+/// (<see cref="Int8CoarseScorer"/>, which quantizes each chunk on the fly and has its own, per-query
+/// bound); otherwise a libtorch GEMM on the matrix's search copy when its precision is float16 or
+/// bfloat16, or in the configured type for a float32 matrix (float32 reads W as is; the others
+/// normalize and convert each chunk on the fly). The kernel bench's --coarse measures each.</para>
 /// </remarks>
 public sealed class ChunkedGemmKernel : ISearchKernel
 {
@@ -36,25 +36,32 @@ public sealed class ChunkedGemmKernel : ISearchKernel
 
     /// <summary>Creates the kernel.</summary>
     /// <param name="fallback">The exact scan used for queries whose candidates cannot prove exactness.</param>
-    /// <param name="coarseType">Element type of the coarse GEMM for float32 matrices.</param>
-    /// <param name="maxScoreElements">Bound on the per-chunk product matrix (queries × chunk rows), to bound memory.</param>
-    /// <param name="maxDegreeOfParallelism">Threads for selection and re-rank (0: one per core).</param>
+    /// <param name="coarseType">Arithmetic of the coarse pass; <see cref="CoarsePrecision.Int8"/> throws
+    /// <see cref="PlatformNotSupportedException"/> on a CPU without AVX-VNNI.</param>
+    /// <param name="maxScoreElements">Bound on the per-chunk product matrix (queries × chunk rows) of the libtorch GEMM, to bound memory.</param>
+    /// <param name="maxDegreeOfParallelism">Threads for the coarse pass, selection and re-rank (0: one per core).</param>
     public ChunkedGemmKernel(
-        ScanKernel? fallback = null, StoragePrecision coarseType = StoragePrecision.Float32, long maxScoreElements = 1L << 23, int maxDegreeOfParallelism = 0)
+        ScanKernel? fallback = null, CoarsePrecision coarseType = CoarsePrecision.Auto, long maxScoreElements = 1L << 23, int maxDegreeOfParallelism = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxScoreElements, 1024L);
         ArgumentOutOfRangeException.ThrowIfNegative(maxDegreeOfParallelism);
+        if (coarseType == CoarsePrecision.Int8 && !Int8CoarseScorer.IsSupported)
+        {
+            throw new PlatformNotSupportedException("coarse precision int8 needs a CPU with AVX-VNNI; use auto or float32");
+        }
+
         _fallback = fallback ?? new ScanKernel(maxDegreeOfParallelism);
         _parallelism = maxDegreeOfParallelism == 0 ? Environment.ProcessorCount : maxDegreeOfParallelism;
-        CoarseType = coarseType;
+        CoarseType = coarseType == CoarsePrecision.Auto && Int8CoarseScorer.IsSupported ? CoarsePrecision.Int8 : coarseType;
         _maxScoreElements = maxScoreElements;
     }
 
     /// <inheritdoc />
     public string Name => "gemm-" + CoarseType.ToString().ToLowerInvariant();
 
-    /// <summary>The coarse element type used for float32 matrices.</summary>
-    public StoragePrecision CoarseType { get; }
+    /// <summary>The coarse arithmetic: as configured, with <see cref="CoarsePrecision.Auto"/> resolved to
+    /// int8 where the CPU has it (and left as auto otherwise: the matrix's search copy, else float32).</summary>
+    public CoarsePrecision CoarseType { get; }
 
     /// <summary>Queries answered by the exact scan because the re-rank could not prove exactness.</summary>
     public long FallbackQueries => Interlocked.Read(ref _fallbackQueries);
@@ -84,13 +91,15 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         filter ??= SearchFilter.None;
         QueryBatch batch = QueryBatch.Prepare(queries, matrix.Dimension, matrix.Metric);
         int m = CandidateCount(k, filter.MaxExcluded, matrix.RowLimit);
-        (TopKCollector[] candidates, float bound) = CoarseCandidates(matrix, batch, m, filter.Allowed);
+        (TopKCollector[] candidates, float[] bounds) = CoarseType == CoarsePrecision.Int8
+            ? Int8CoarseScorer.Candidates(matrix, batch, m, filter.Allowed, _parallelism)
+            : CoarseCandidates(matrix, batch, m, filter.Allowed);
 
         var hits = new SearchHits[batch.Count];
         var unproven = new bool[batch.Count];
         Parallel.For(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = _parallelism }, j =>
         {
-            (hits[j], unproven[j]) = Rerank(matrix, batch, j, candidates[j], bound, k, filter);
+            (hits[j], unproven[j]) = Rerank(matrix, batch, j, candidates[j], bounds[j], k, filter);
         });
 
         int[] fallback = Enumerable.Range(0, batch.Count).Where(j => unproven[j]).ToArray();
@@ -107,9 +116,9 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         return hits;
     }
 
-    /// <summary>Runs the chunked coarse GEMM and keeps each query's m best coarse scores. Returns
-    /// the candidate collectors and the error bound e (for the worst query).</summary>
-    private (TopKCollector[] Candidates, float Bound) CoarseCandidates(ConceptMatrix matrix, QueryBatch batch, int m, RowFilter? allowed)
+    /// <summary>Runs the chunked libtorch GEMM and keeps each query's m best coarse scores. Returns
+    /// the candidate collectors and each query's error bound (that of the worst query).</summary>
+    private (TopKCollector[] Candidates, float[] Bounds) CoarseCandidates(ConceptMatrix matrix, QueryBatch batch, int m, RowFilter? allowed)
     {
         int rowLimit = matrix.RowLimit;
         // Per-row factors: coarse score = g·(qScale·rowScale) + (rowOffset − qOffset), where g is the
@@ -129,7 +138,7 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         }
     }
 
-    private (TopKCollector[] Candidates, float Bound) CoarseCandidates(
+    private (TopKCollector[] Candidates, float[] Bounds) CoarseCandidates(
         ConceptMatrix matrix, QueryBatch batch, int m, RowFilter? allowed, float[] rowScale, float[] rowOffset)
     {
         int count = batch.Count;
@@ -191,7 +200,8 @@ public sealed class ChunkedGemmKernel : ISearchKernel
 
         float maxQuery = batch.Norms.Max();
         float maxQueryOffset = batch.Offsets.Max(Math.Abs);
-        return (candidates, ErrorBound(coarse, d, maxQuery * maxProductScale, maxOffset + maxQueryOffset));
+        float bound = ErrorBound(coarse, d, maxQuery * maxProductScale, maxOffset + maxQueryOffset);
+        return (candidates, Enumerable.Repeat(bound, count).ToArray());
     }
 
     /// <summary>Offers every row of one chunk's products to each query's candidates, turning products
@@ -224,34 +234,23 @@ public sealed class ChunkedGemmKernel : ISearchKernel
                         score.CopyTo(lanes);
                         for (int lane = 0; lane < lanes.Length; lane++)
                         {
-                            threshold = Offer(top, lanes[lane], start + r + lane, threshold);
+                            threshold = top.Offer(lanes[lane], start + r + lane, threshold);
                         }
                     }
                 }
 
                 for (; r < rows; r++)
                 {
-                    threshold = Offer(top, (g[r] * (scale * a[r])) + (b[r] - shift), start + r, threshold);
+                    threshold = top.Offer((g[r] * (scale * a[r])) + (b[r] - shift), start + r, threshold);
                 }
             }
         });
     }
 
-    private static float Offer(TopKCollector top, float score, int row, float threshold)
+    private static ScalarType ElementType(CoarsePrecision precision) => precision switch
     {
-        if (score >= threshold && !float.IsNegativeInfinity(score))
-        {
-            top.Add(score, row);
-            return top.Threshold;
-        }
-
-        return threshold;
-    }
-
-    private static ScalarType ElementType(StoragePrecision precision) => precision switch
-    {
-        StoragePrecision.Float16 => ScalarType.Float16,
-        StoragePrecision.BFloat16 => ScalarType.BFloat16,
+        CoarsePrecision.Float16 => ScalarType.Float16,
+        CoarsePrecision.BFloat16 => ScalarType.BFloat16,
         _ => ScalarType.Float32,
     };
 

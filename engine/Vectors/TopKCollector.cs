@@ -56,6 +56,20 @@ internal sealed class TopKCollector
         }
     }
 
+    /// <summary>Offers an entry that reaches <paramref name="threshold"/> (a caller's cached
+    /// <see cref="Threshold"/>) and is not −∞ (a row no query may return); returns the threshold to
+    /// cache next, so a scan over many rejected rows never touches the heap.</summary>
+    public float Offer(float score, int row, float threshold)
+    {
+        if (score >= threshold && !float.IsNegativeInfinity(score))
+        {
+            Add(score, row);
+            return Threshold;
+        }
+
+        return threshold;
+    }
+
     /// <summary>Offers every entry of another collector.</summary>
     public void Merge(TopKCollector other)
     {

@@ -1,5 +1,3 @@
-using AssocDB.Engine.Model;
-
 namespace AssocDB.Engine.Vectors;
 
 /// <summary>How <see cref="VectorSearch"/> picks and configures kernels.</summary>
@@ -7,15 +5,16 @@ namespace AssocDB.Engine.Vectors;
 /// ones use the chunked GEMM. The scan reads W once per batch but its compute grows with the batch,
 /// while the GEMM's fixed costs (conversion, topk passes) pay off only for many queries.</param>
 /// <param name="GemmMinRows">Matrices with fewer rows are always scanned: the GEMM's fixed costs dominate.</param>
-/// <param name="CoarseType">Element type of the coarse GEMM on float32 matrices. Float32 by default:
-/// on the reference machine (2 shared cores, AVX512-FP16, no AMX) libtorch's float16 GEMM ran at most
-/// ~1.3× float32 and the per-chunk conversions cost more than that saved, and bfloat16 ran slower
-/// than float32. On AMX machines bfloat16 should win; the kernel bench's --coarse measures it.</param>
+/// <param name="CoarseType">Arithmetic of the GEMM kernel's coarse pass (results are exact either
+/// way). Auto by default: int8 with AVX-VNNI where the CPU has it, which on the reference machine
+/// (2 shared cores, no AMX) runs several times faster than libtorch's float32 GEMM, while libtorch's
+/// float16 ran at most ~1.3× float32 and bfloat16 slower than float32; elsewhere the matrix's
+/// search copy or float32. The kernel bench's --coarse measures each.</param>
 /// <param name="MaxDegreeOfParallelism">Threads for the scan and re-rank (0: one per core).</param>
 public sealed record VectorSearchOptions(
     int ScanBatchLimit = 16,
     int GemmMinRows = 1 << 16,
-    StoragePrecision CoarseType = StoragePrecision.Float32,
+    CoarsePrecision CoarseType = CoarsePrecision.Auto,
     int MaxDegreeOfParallelism = 0)
 {
     /// <summary>The defaults.</summary>

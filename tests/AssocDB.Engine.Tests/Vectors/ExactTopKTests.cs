@@ -31,10 +31,11 @@ public sealed class ExactTopKTests
     {
         var random = new Random((17 * (int)metric) + (int)precision);
         // A tiny score budget forces many chunks, so the running candidate merge is exercised.
-        var bf16 = new ChunkedGemmKernel(coarseType: StoragePrecision.BFloat16, maxScoreElements: 4096);
-        var f16 = new ChunkedGemmKernel(coarseType: StoragePrecision.Float16, maxScoreElements: 4096);
-        var f32 = new ChunkedGemmKernel(coarseType: StoragePrecision.Float32, maxScoreElements: 4096);
-        ISearchKernel[] kernels = [new ScanKernel(), bf16, f16, f32, new TorchTopKKernel(maxScoreElements: 4096)];
+        ChunkedGemmKernel[] gemms = Enum.GetValues<CoarsePrecision>()
+            .Where(p => p is not (CoarsePrecision.Auto or CoarsePrecision.Int8) || Int8CoarseScorer.IsSupported)
+            .Select(p => new ChunkedGemmKernel(coarseType: p, maxScoreElements: 4096))
+            .ToArray();
+        ISearchKernel[] kernels = [new ScanKernel(), .. gemms, new TorchTopKKernel(maxScoreElements: 4096)];
 
         using var matrix = new ConceptMatrix(Dimension, CPU, metric, precision, initialCapacity: 64);
         float[] reference = new float[4001 * Dimension];
@@ -69,9 +70,7 @@ public sealed class ExactTopKTests
         // The coarse pass must do the work: falling back to the scan for most queries would pass
         // the exactness checks while leaving the GEMM path untested. 3 stages × 3 filters × 3 k.
         const long searched = 3 * 3 * 3 * QueryCount;
-        Assert.True(bf16.FallbackQueries < searched / 4, $"bfloat16 fell back for {bf16.FallbackQueries} of {searched} queries");
-        Assert.True(f16.FallbackQueries < searched / 4, $"float16 fell back for {f16.FallbackQueries} of {searched} queries");
-        Assert.True(f32.FallbackQueries < searched / 4, $"float32 fell back for {f32.FallbackQueries} of {searched} queries");
+        Assert.All(gemms, gemm => Assert.True(gemm.FallbackQueries < searched / 4, $"{gemm.Name} fell back for {gemm.FallbackQueries} of {searched} queries"));
     }
 
     private static void CheckAll(ISearchKernel[] kernels, ConceptMatrix matrix, float[] reference, Random random, string stage)

@@ -1,0 +1,93 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Vectors;
+using static TorchSharp.torch;
+
+namespace AssocDB.Engine.Tests.Vectors;
+
+// Guards the int8 coarse pass: what it ranks candidates by really is an upper bound of every row's
+// exact score (the exactness proof rests on it), close enough to rank by, and searches through it
+// equal the exact scan without falling back, for dimensions
+// that are not a multiple of the 4-byte groups, zero rows, duplicate rows (ties) and rows far
+// larger than the rest.
+public sealed class Int8CoarseScorerTests
+{
+    public static TheoryData<Metric, int> Cases()
+    {
+        var data = new TheoryData<Metric, int>();
+        foreach (Metric metric in Enum.GetValues<Metric>())
+        {
+            data.Add(metric, 37);
+            data.Add(metric, 128);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Every_coarse_score_is_within_its_bound_and_searches_equal_the_scan(Metric metric, int d)
+    {
+        if (!Int8CoarseScorer.IsSupported)
+        {
+            Assert.Throws<PlatformNotSupportedException>(() => new ChunkedGemmKernel(coarseType: CoarsePrecision.Int8));
+            return;
+        }
+
+        var random = new Random((31 * (int)metric) + d);
+        const int Rows = 3000;
+        using var matrix = new ConceptMatrix(d, CPU, metric, StoragePrecision.Float32, initialCapacity: 64);
+        float[] vectors = VectorFixtures.Gaussian(random, Rows, d);
+        vectors.AsSpan(5 * d, d).Clear();
+        vectors.AsSpan(10 * d, d).CopyTo(vectors.AsSpan(11 * d));
+        foreach (ref float x in vectors.AsSpan(20 * d, d))
+        {
+            x *= 1000;
+        }
+
+        matrix.SetRows(Enumerable.Range(0, Rows).ToArray(), vectors);
+        matrix.Remove(7);
+
+        float[] queries = VectorFixtures.Gaussian(random, 13, d);
+        vectors.AsSpan(10 * d, d).CopyTo(queries);
+        queries.AsSpan(d, d).Clear();
+        var batch = QueryBatch.Prepare(queries, d, metric);
+
+        (TopKCollector[] all, float[] residuals) = Int8CoarseScorer.Candidates(matrix, batch, Rows, allowed: null, parallelism: 2);
+        var scan = new ScanKernel();
+        for (int j = 0; j < batch.Count; j++)
+        {
+            SearchHits upper = all[j].ToHits();
+            Assert.Equal(Rows - 1, upper.Rows.Length);
+            Assert.DoesNotContain(7, upper.Rows);
+            SearchHits exact = scan.Search(matrix, queries.AsSpan(j * d, d), Rows)[0];
+            var exactScore = exact.Rows.Zip(exact.Scores).ToDictionary(p => p.First, p => p.Second);
+            var slack = new List<double>();
+            for (int i = 0; i < upper.Rows.Length; i++)
+            {
+                float score = exactScore[upper.Rows[i]];
+                Assert.True(score <= upper.Scores[i] + residuals[j], $"query {j} row {upper.Rows[i]}: exact {score} above its bound {upper.Scores[i]} + {residuals[j]}");
+                slack.Add(upper.Scores[i] - score);
+            }
+
+            // Loose bounds would send every query to the fallback: the typical slack must be a small
+            // fraction of the spread of scores.
+            double spread = exact.Scores[0] - exact.Scores[^1];
+            slack.Sort();
+            Assert.True(slack[slack.Count / 2] <= 0.05 * spread, $"query {j}: median slack {slack[slack.Count / 2]} against a score spread of {spread}");
+        }
+
+        var gemm = new ChunkedGemmKernel(coarseType: CoarsePrecision.Int8);
+        foreach (int k in new[] { 1, 10, 100 })
+        {
+            SearchHits[] expected = scan.Search(matrix, queries, k);
+            SearchHits[] actual = gemm.Search(matrix, queries, k);
+            for (int j = 0; j < expected.Length; j++)
+            {
+                Assert.Equal(expected[j].Rows, actual[j].Rows);
+                Assert.Equal(expected[j].Scores, actual[j].Scores);
+            }
+        }
+
+        Assert.True(gemm.FallbackQueries < 3 * 13 / 4, $"int8 fell back for {gemm.FallbackQueries} of {3 * 13} queries");
+    }
+}
