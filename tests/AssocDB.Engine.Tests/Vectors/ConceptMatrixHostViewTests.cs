@@ -1,0 +1,41 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Vectors;
+using static TorchSharp.torch;
+
+namespace AssocDB.Engine.Tests.Vectors;
+
+// Guards that a CPU matrix keeps its per-row norms, scales and offsets once: the spans the host
+// kernels read are views of the tensors the torch kernels read, through writes, deletes and growth.
+public sealed class ConceptMatrixHostViewTests
+{
+    private const int Dimension = 8;
+
+    [Fact]
+    public void Per_row_spans_are_views_of_the_per_row_tensors_through_deletes_and_growth()
+    {
+        var random = new Random(5);
+        using var matrix = new ConceptMatrix(Dimension, CPU, Metric.L2, StoragePrecision.Float32, initialCapacity: 4);
+        matrix.SetRows([0, 1, 2], VectorFixtures.Gaussian(random, 3, Dimension));
+        matrix.Remove(1);
+        matrix.SetRows([9], VectorFixtures.Gaussian(random, 1, Dimension));
+        Assert.Equal(16, matrix.Capacity);
+
+        AssertEqual(matrix.NormsOnDevice, matrix.Norms);
+        AssertEqual(matrix.ScalesOnDevice, matrix.Scales);
+        AssertEqual(matrix.OffsetsOnDevice, matrix.Offsets);
+        // Free rows, removed or never set, read as −∞ on the host too.
+        Assert.Equal(float.NegativeInfinity, matrix.Offsets[1]);
+        Assert.Equal(float.NegativeInfinity, matrix.Offsets[5]);
+
+        // A value written through the tensor shows in the span: one copy, not two kept in step.
+        using (Tensor scale = matrix.ScalesOnDevice[0])
+        {
+            scale.fill_(42f);
+        }
+
+        Assert.Equal(42f, matrix.Scales[0]);
+    }
+
+    private static void AssertEqual(Tensor onDevice, ReadOnlySpan<float> host) =>
+        Assert.Equal(onDevice.data<float>().ToArray(), host.ToArray());
+}
