@@ -21,7 +21,7 @@ namespace AssocDB.Engine.Vectors;
 /// can enter the top k. A query that fails the check (near-ties at the cut, or a restrictive filter
 /// or many exclusions eating the candidates) is answered by the exact scan instead;
 /// <see cref="FallbackQueries"/> counts them.</para>
-/// <para>Coarse arithmetic (<see cref="CoarseType"/>): by default int8 with AVX-VNNI
+/// <para>Coarse arithmetic (<see cref="CoarseType"/>): by default int8 with AVX-VNNI and AVX-512
 /// (<see cref="Int8CoarseScorer"/>, which quantizes each chunk on the fly and has its own, per-query
 /// bound); otherwise a libtorch GEMM on the matrix's search copy when its precision is float16 or
 /// bfloat16, or in the configured type for a float32 matrix (float32 reads W as is; the others
@@ -37,7 +37,7 @@ public sealed class ChunkedGemmKernel : ISearchKernel
     /// <summary>Creates the kernel.</summary>
     /// <param name="fallback">The exact scan used for queries whose candidates cannot prove exactness.</param>
     /// <param name="coarseType">Arithmetic of the coarse pass; <see cref="CoarsePrecision.Int8"/> throws
-    /// <see cref="PlatformNotSupportedException"/> on a CPU without AVX-VNNI.</param>
+    /// <see cref="PlatformNotSupportedException"/> on a CPU without AVX-VNNI and AVX-512.</param>
     /// <param name="maxScoreElements">Bound on the per-chunk product matrix (queries × chunk rows) of the libtorch GEMM, to bound memory.</param>
     /// <param name="maxDegreeOfParallelism">Threads for the coarse pass, selection and re-rank (0: one per core).</param>
     public ChunkedGemmKernel(
@@ -47,7 +47,7 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         ArgumentOutOfRangeException.ThrowIfNegative(maxDegreeOfParallelism);
         if (coarseType == CoarsePrecision.Int8 && !Int8CoarseScorer.IsSupported)
         {
-            throw new PlatformNotSupportedException("coarse precision int8 needs a CPU with AVX-VNNI; use auto or float32");
+            throw new PlatformNotSupportedException("coarse precision int8 needs a CPU with AVX-VNNI and AVX-512; use auto or float32");
         }
 
         _fallback = fallback ?? new ScanKernel(maxDegreeOfParallelism);

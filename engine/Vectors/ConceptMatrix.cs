@@ -27,6 +27,10 @@ public sealed class ConceptMatrix : IDisposable
 {
     private Tensor _weights;
     private nint _hostPointer;
+    private nint _normsPointer;
+    private nint _scalesPointer;
+    private nint _offsetsPointer;
+    private int _perRowLength;
     private Tensor _normsOnDevice;
     private Tensor _scalesOnDevice;
     private Tensor _offsetsOnDevice;
@@ -58,6 +62,7 @@ public sealed class ConceptMatrix : IDisposable
         _normsOnDevice = zeros(initialCapacity, ScalarType.Float32, device);
         _scalesOnDevice = zeros(initialCapacity, ScalarType.Float32, device);
         _offsetsOnDevice = full(initialCapacity, float.NegativeInfinity, ScalarType.Float32, device);
+        CacheHostViews();
         _searchCopy = SearchCopyType is { } type ? zeros(initialCapacity, dimension, type, device) : null;
         _initializedRows = initialCapacity;
         _live = new bool[initialCapacity];
@@ -104,13 +109,13 @@ public sealed class ConceptMatrix : IDisposable
 
     /// <summary><see cref="NormsOnDevice"/> read in place in host memory; valid up to
     /// <see cref="RowLimit"/> and until the next write. CPU device only (see <see cref="HostView"/>).</summary>
-    internal ReadOnlySpan<float> Norms => HostView(_normsOnDevice);
+    internal ReadOnlySpan<float> Norms => HostView(_normsPointer);
 
     /// <summary><see cref="ScalesOnDevice"/> read in place, like <see cref="Norms"/>.</summary>
-    internal ReadOnlySpan<float> Scales => HostView(_scalesOnDevice);
+    internal ReadOnlySpan<float> Scales => HostView(_scalesPointer);
 
     /// <summary><see cref="OffsetsOnDevice"/> read in place, like <see cref="Norms"/>; −∞ for free rows.</summary>
-    internal ReadOnlySpan<float> Offsets => HostView(_offsetsOnDevice);
+    internal ReadOnlySpan<float> Offsets => HostView(_offsetsPointer);
 
     /// <summary>Host liveness per row.</summary>
     internal ReadOnlySpan<bool> LiveRows => _live;
@@ -131,10 +136,21 @@ public sealed class ConceptMatrix : IDisposable
     /// the host kernels read it in place rather than from a second copy, which cost 12 bytes a row
     /// (2.3 % of W at d = 128). On any other device this throws: no host kernel runs there (they
     /// all need <see cref="IsHostResident"/>), so a host copy would only cost memory and a
-    /// transfer per write.
+    /// transfer per write. The addresses are cached when the tensors are made (as W's is): kernels
+    /// read these spans per chunk, and asking libtorch each time cost native calls and garbage.
     /// </summary>
-    private static unsafe ReadOnlySpan<float> HostView(Tensor perRow) =>
-        new(TensorMemory.Float32Pointer(perRow), (int)perRow.shape[0]);
+    private unsafe ReadOnlySpan<float> HostView(nint pointer) => pointer != 0
+        ? new((float*)pointer, _perRowLength)
+        : throw new InvalidOperationException("per-row terms are readable from the host only on a CPU device");
+
+    private unsafe void CacheHostViews()
+    {
+        bool host = Device.type == TorchSharp.DeviceType.CPU;
+        _normsPointer = host ? (nint)TensorMemory.Float32Pointer(_normsOnDevice) : 0;
+        _scalesPointer = host ? (nint)TensorMemory.Float32Pointer(_scalesOnDevice) : 0;
+        _offsetsPointer = host ? (nint)TensorMemory.Float32Pointer(_offsetsOnDevice) : 0;
+        _perRowLength = (int)_normsOnDevice.shape[0];
+    }
 
     /// <summary>Whether a row holds a live concept.</summary>
     public bool IsLive(int row) => row >= 0 && row < RowLimit && _live[row];
@@ -369,6 +385,7 @@ public sealed class ConceptMatrix : IDisposable
         _normsOnDevice = Grow(_normsOnDevice, zeros(capacity, ScalarType.Float32, Device), old);
         _scalesOnDevice = Grow(_scalesOnDevice, zeros(capacity, ScalarType.Float32, Device), old);
         _offsetsOnDevice = Grow(_offsetsOnDevice, full(capacity, float.NegativeInfinity, ScalarType.Float32, Device), old);
+        CacheHostViews();
         if (_searchCopy is not null)
         {
             _searchCopy = Grow(_searchCopy, zeros(capacity, Dimension, _searchCopy.dtype, Device), old);

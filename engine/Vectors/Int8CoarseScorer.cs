@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -10,7 +11,7 @@ namespace AssocDB.Engine.Vectors;
 /// of W's rows, quantizes it into an L1-sized block (one scale per row), multiplies every query
 /// against it with AVX-VNNI (<c>vpdpbusd</c>: 32 byte products summed into 8 int32 lanes per
 /// instruction, four times the work of a float32 FMA of the same width) and keeps each query's
-/// best coarse scores. W is read once per batch and never stored twice: the quantized block lives
+/// best candidates. W is read once per batch and never stored twice: the quantized block lives
 /// only while its chunk is scored.
 /// </summary>
 /// <remarks>
@@ -30,8 +31,9 @@ namespace AssocDB.Engine.Vectors;
 /// </remarks>
 internal static unsafe class Int8CoarseScorer
 {
-    /// <summary>Whether this CPU has the instructions (AVX-VNNI, with AVX2).</summary>
-    public static bool IsSupported => AvxVnni.IsSupported && Avx2.IsSupported;
+    /// <summary>Whether this CPU has the instructions: AVX-VNNI for the products, AVX-512 to
+    /// quantize rows at the speed the products need (server CPUs with AVX-VNNI all have it), FMA.</summary>
+    public static bool IsSupported => AvxVnni.IsSupported && Avx512F.IsSupported && Avx512BW.IsSupported && Fma.IsSupported;
 
     private const int BlockRows = 16;
     private const int QueryGroup = 6;
@@ -40,14 +42,18 @@ internal static unsafe class Int8CoarseScorer
     /// <summary>Target bytes of one quantized chunk: L1-resident while every query group passes over it.</summary>
     private const int ChunkBytes = 32 * 1024;
 
-    /// <summary>Scores every eligible row against every query and keeps each query's
-    /// <paramref name="m"/> best coarse scores; returns them with each query's error bound.</summary>
+    /// <summary>Relative float32 rounding of the scale/offset arithmetic (the float path's 2⁻²¹).</summary>
+    private const double RelativeRounding = 1.0 / (1 << 21);
+
+    /// <summary>Bounds every eligible row's score for every query and keeps each query's
+    /// <paramref name="m"/> highest upper bounds; returns them with what each query's bounds still
+    /// leave out (float rounding relative to its qOffset), for the re-rank's proof.</summary>
     public static (TopKCollector[] Candidates, float[] Bounds) Candidates(
         ConceptMatrix matrix, QueryBatch batch, int m, RowFilter? allowed, int parallelism)
     {
         if (!IsSupported)
         {
-            throw new PlatformNotSupportedException("the int8 coarse GEMM needs AVX-VNNI");
+            throw new PlatformNotSupportedException("the int8 coarse GEMM needs AVX-VNNI and AVX-512");
         }
 
         int d = matrix.Dimension;
@@ -65,11 +71,7 @@ internal static unsafe class Int8CoarseScorer
             var worker = new Worker(matrix, allowed, queries, m, chunkRows);
             try
             {
-                int chunk;
-                while ((chunk = Interlocked.Increment(ref nextChunk)) < chunks)
-                {
-                    worker.Score(chunk * chunkRows);
-                }
+                worker.Run(ref nextChunk, chunks);
             }
             finally
             {
@@ -91,11 +93,9 @@ internal static unsafe class Int8CoarseScorer
         return (candidates, batch.Offsets.Select(offset => (float)(2 * RelativeRounding * Math.Abs(offset))).ToArray());
     }
 
-    /// <summary>Relative float32 rounding of the scale/offset arithmetic (the float path's 2⁻²¹).</summary>
-    private const double RelativeRounding = 1.0 / (1 << 21);
-
     /// <summary>The batch as biased bytes, padded to whole query groups (padding queries are all
-    /// zero and never offered), in native memory so that a batch leaves no garbage.</summary>
+    /// zero and never offered), and its per-query factors, in native memory so that a batch leaves
+    /// no garbage and the kernel reads them without bounds checks.</summary>
     private sealed class QuantizedQueries : IDisposable
     {
         public QuantizedQueries(QueryBatch batch, int paddedDimension)
@@ -103,12 +103,12 @@ internal static unsafe class Int8CoarseScorer
             Count = batch.Count;
             PaddedCount = (batch.Count + QueryGroup - 1) / QueryGroup * QueryGroup;
             PaddedDimension = paddedDimension;
-            Steps = new float[PaddedCount];
-            L1Norms = new float[PaddedCount];
-            Offsets = new float[PaddedCount];
-            batch.Offsets.CopyTo(Offsets, 0);
             Bytes = (byte*)NativeMemory.AlignedAlloc((nuint)(PaddedCount * paddedDimension), 64);
             new Span<byte>(Bytes, PaddedCount * paddedDimension).Fill(QueryBias);
+            Steps = (float*)NativeMemory.AllocZeroed((nuint)(3 * PaddedCount), sizeof(float));
+            L1Norms = Steps + PaddedCount;
+            Offsets = L1Norms + PaddedCount;
+            batch.Offsets.CopyTo(new Span<float>(Offsets, PaddedCount));
             int d = batch.Dimension;
             for (int j = 0; j < batch.Count; j++)
             {
@@ -144,20 +144,24 @@ internal static unsafe class Int8CoarseScorer
 
         public byte* Bytes { get; }
 
-        /// <summary>s_q per query (0 for a zero query).</summary>
-        public float[] Steps { get; }
+        /// <summary>s_q per query (0 for a zero query or padding).</summary>
+        public float* Steps { get; }
 
         /// <summary>‖q‖₁ per query.</summary>
-        public float[] L1Norms { get; }
+        public float* L1Norms { get; }
 
-        /// <summary>qOffset per query (0 for padding).</summary>
-        public float[] Offsets { get; }
+        /// <summary>qOffset per query.</summary>
+        public float* Offsets { get; }
 
-        public void Dispose() => NativeMemory.AlignedFree(Bytes);
+        public void Dispose()
+        {
+            NativeMemory.AlignedFree(Bytes);
+            NativeMemory.Free(Steps);
+        }
     }
 
     /// <summary>One thread's share: its own candidate lists (merged at the end, so no locks while
-    /// scoring), its quantized chunk and the chunk's per-row factors.</summary>
+    /// scoring), its quantized chunk and the chunk's per-row terms, in native memory.</summary>
     private sealed class Worker
     {
         private readonly ConceptMatrix _matrix;
@@ -165,13 +169,22 @@ internal static unsafe class Int8CoarseScorer
         private readonly QuantizedQueries _queries;
         private readonly int _chunkRows;
         private readonly int _groups;
-        private readonly float[] _thresholds;
-        private readonly int[] _correction;
-        private readonly float[] _rowFactor;
-        private readonly float[] _rowOffset;
-        private readonly float[] _errorPerL1;
-        private readonly float[] _errorPerStep;
         private sbyte* _block;
+
+        // Per row of the chunk: 128·Σw̃ (int), s_w·scale, the offset plus its rounding, and the
+        // error bound's coefficients of s_q and ‖q‖₁. One allocation, five arrays.
+        private int* _correction;
+        private readonly float* _factor;
+        private readonly float* _offset;
+        private readonly float* _errorPerStep;
+        private readonly float* _errorPerL1;
+
+        // Per query: the candidates' threshold, and the filter the kernel compares bounds before the
+        // qOffset with (threshold + qOffset, lowered a little so float rounding cannot drop a row
+        // whose bound reaches the threshold).
+        private float* _thresholds;
+        private readonly float* _filters;
+        private readonly float* _bounds;
 
         public Worker(ConceptMatrix matrix, RowFilter? allowed, QuantizedQueries queries, int m, int chunkRows)
         {
@@ -186,16 +199,20 @@ internal static unsafe class Int8CoarseScorer
                 Candidates[j] = new TopKCollector(m);
             }
 
-            // Padding queries get +∞ so that no score ever passes their filter.
-            _thresholds = new float[queries.PaddedCount];
-            _thresholds.AsSpan(0, queries.Count).Fill(float.NegativeInfinity);
-            _thresholds.AsSpan(queries.Count).Fill(float.PositiveInfinity);
-            _correction = new int[chunkRows];
-            _rowFactor = new float[chunkRows];
-            _rowOffset = new float[chunkRows];
-            _errorPerL1 = new float[chunkRows];
-            _errorPerStep = new float[chunkRows];
             _block = (sbyte*)NativeMemory.AlignedAlloc((nuint)(chunkRows * queries.PaddedDimension), 64);
+            _correction = (int*)NativeMemory.AlignedAlloc((nuint)(5 * chunkRows * sizeof(float)), 64);
+            _factor = (float*)(_correction + chunkRows);
+            _offset = _factor + chunkRows;
+            _errorPerStep = _offset + chunkRows;
+            _errorPerL1 = _errorPerStep + chunkRows;
+            _thresholds = (float*)NativeMemory.AlignedAlloc((nuint)(((2 * queries.PaddedCount) + (QueryGroup * BlockRows)) * sizeof(float)), 64);
+            _filters = _thresholds + queries.PaddedCount;
+            _bounds = _filters + queries.PaddedCount;
+            for (int j = 0; j < queries.PaddedCount; j++)
+            {
+                // Padding queries get +∞ so that no bound ever passes their filter.
+                SetThreshold(j, j < queries.Count ? float.NegativeInfinity : float.PositiveInfinity);
+            }
         }
 
         public TopKCollector[] Candidates { get; }
@@ -203,21 +220,63 @@ internal static unsafe class Int8CoarseScorer
         public void ReleaseBuffers()
         {
             NativeMemory.AlignedFree(_block);
+            NativeMemory.AlignedFree(_correction);
+            NativeMemory.AlignedFree(_thresholds);
             _block = null;
+            _correction = null;
+            _thresholds = null;
         }
 
-        public void Score(int start)
+        /// <summary>Claims and scores chunks until none is left. The next chunk is claimed before
+        /// the current one is scored, so that its rows can be prefetched meanwhile: quantizing
+        /// reads W once, and without the prefetch each chunk would wait on DRAM.</summary>
+        public void Run(ref int nextChunk, int chunks)
+        {
+            int chunk = Interlocked.Increment(ref nextChunk);
+            while (chunk < chunks)
+            {
+                int following = Interlocked.Increment(ref nextChunk);
+                Score(chunk * _chunkRows, following < chunks ? following * _chunkRows : -1);
+                chunk = following;
+            }
+        }
+
+        private void SetThreshold(int query, float threshold)
+        {
+            _thresholds[query] = threshold;
+            float shifted = threshold + _queries.Offsets[query];
+            _filters[query] = float.IsFinite(shifted) ? shifted - ((Math.Abs(threshold) + Math.Abs(_queries.Offsets[query])) * (1f / (1 << 20))) : shifted;
+        }
+
+        private void Score(int start, int prefetchStart)
         {
             int rows = Math.Min(_chunkRows, _matrix.RowLimit - start);
             Quantize(start, rows);
             int paddedRows = (rows + BlockRows - 1) / BlockRows * BlockRows;
-            int stride = _queries.PaddedDimension;
+            byte* prefetch = null;
+            int prefetchLines = 0;
+            if (prefetchStart >= 0)
+            {
+                prefetch = (byte*)(_matrix.HostPointer + ((long)prefetchStart * _matrix.Dimension));
+                prefetchLines = (int)((((long)Math.Min(_chunkRows, _matrix.RowLimit - prefetchStart) * _matrix.Dimension * sizeof(float)) + 63) / 64);
+            }
+
+            // Spread the next chunk's prefetches over the blocks to score, a few lines per block:
+            // issued all at once they would stall on the line-fill buffers.
+            int blocks = _queries.PaddedCount / QueryGroup * (paddedRows / BlockRows);
+            int linesPerBlock = (prefetchLines + blocks - 1) / blocks;
+            int line = 0;
             for (int group = 0; group < _queries.PaddedCount; group += QueryGroup)
             {
-                byte* q = _queries.Bytes + ((long)group * stride);
+                byte* q = _queries.Bytes + ((long)group * _queries.PaddedDimension);
                 for (int r = 0; r < paddedRows; r += BlockRows)
                 {
-                    ScoreBlock(q, stride, group, start, r);
+                    for (int end = Math.Min(prefetchLines, line + linesPerBlock); line < end; line++)
+                    {
+                        Sse.Prefetch1(prefetch + ((long)line * 64));
+                    }
+
+                    ScoreBlock(q, group, start, r);
                 }
             }
         }
@@ -229,7 +288,6 @@ internal static unsafe class Int8CoarseScorer
         {
             int d = _matrix.Dimension;
             int paddedRows = (rows + BlockRows - 1) / BlockRows * BlockRows;
-            new Span<byte>(_block, paddedRows * _queries.PaddedDimension).Clear();
             ReadOnlySpan<float> scales = _matrix.Scales;
             ReadOnlySpan<float> offsets = _matrix.Offsets;
             ReadOnlySpan<float> norms = _matrix.Norms;
@@ -239,24 +297,28 @@ internal static unsafe class Int8CoarseScorer
             {
                 int row = start + i;
                 _correction[i] = 0;
-                _rowFactor[i] = 0;
-                _rowOffset[i] = float.NegativeInfinity;
-                _errorPerL1[i] = 0;
+                _factor[i] = 0;
+                _offset[i] = float.NegativeInfinity;
                 _errorPerStep[i] = 0;
+                _errorPerL1[i] = 0;
+                int* target = (int*)_block + ((long)(i / BlockRows) * _groups * BlockRows) + (i % BlockRows);
                 if (i >= rows || !_matrix.IsLive(row) || (_allowed is not null && !_allowed.Contains(row)))
                 {
+                    for (int g = 0; g < _groups; g++)
+                    {
+                        target[g * BlockRows] = 0;
+                    }
+
                     continue;
                 }
 
-                float* w = _matrix.HostPointer + ((long)row * d);
-                (float step, int sum, int absoluteSum) = QuantizeRow(w, d, quantized);
-                _correction[i] = QueryBias * sum;
-                _rowFactor[i] = step * scales[row];
+                (float step, int sum, int absoluteSum) = QuantizeRow(_matrix.HostPointer + ((long)row * d), d, quantized);
                 double scaleStep = Math.Abs((double)step * scales[row]);
-                _errorPerL1[i] = (float)((1.01 * scaleStep / 2) + (canonicalRounding * norms[row] * Math.Abs(scales[row])));
+                _correction[i] = QueryBias * sum;
+                _factor[i] = step * scales[row];
+                _offset[i] = (float)(offsets[row] + (2 * RelativeRounding * Math.Abs(offsets[row])));
                 _errorPerStep[i] = (float)(1.01 * scaleStep * absoluteSum / 2);
-                _rowOffset[i] = (float)(offsets[row] + (2 * RelativeRounding * Math.Abs(offsets[row])));
-                int* target = (int*)_block + ((long)(i / BlockRows) * _groups * BlockRows) + (i % BlockRows);
+                _errorPerL1[i] = (float)((1.01 * scaleStep / 2) + (canonicalRounding * norms[row] * Math.Abs(scales[row])));
                 fixed (sbyte* source = quantized)
                 {
                     for (int g = 0; g < _groups; g++)
@@ -267,65 +329,58 @@ internal static unsafe class Int8CoarseScorer
             }
         }
 
-        /// <summary>Rounds one row to s·w̃; returns s, Σw̃ and Σ|w̃|. Coordinates past d stay zero.</summary>
+        /// <summary>Rounds one row to s·w̃; returns s, Σw̃ and Σ|w̃|. Coordinates past d are zero.</summary>
         private static (float Step, int Sum, int AbsoluteSum) QuantizeRow(float* w, int d, Span<sbyte> quantized)
         {
             // The largest |w_i| as the largest magnitude bit pattern: for finite floats the integer
             // order of |x|'s bits is the float order, and integer max is a 1-cycle instruction where
-            // Vector256.Max's IEEE semantics cost a 12-cycle chain.
-            var magnitude = Vector256.Create(int.MaxValue);
-            Vector256<int> max0 = Vector256<int>.Zero, max1 = Vector256<int>.Zero;
+            // Vector512.Max's IEEE semantics cost a 12-cycle chain.
+            var magnitude = Vector512.Create(int.MaxValue);
+            Vector512<int> max0 = Vector512<int>.Zero, max1 = Vector512<int>.Zero;
             int i = 0;
+            for (; i + 32 <= d; i += 32)
+            {
+                max0 = Vector512.Max(max0, Vector512.Load(w + i).AsInt32() & magnitude);
+                max1 = Vector512.Max(max1, Vector512.Load(w + i + 16).AsInt32() & magnitude);
+            }
+
             for (; i + 16 <= d; i += 16)
             {
-                max0 = Vector256.Max(max0, Vector256.Load(w + i).AsInt32() & magnitude);
-                max1 = Vector256.Max(max1, Vector256.Load(w + i + 8).AsInt32() & magnitude);
+                max0 = Vector512.Max(max0, Vector512.Load(w + i).AsInt32() & magnitude);
             }
 
-            for (; i + 8 <= d; i += 8)
-            {
-                max0 = Vector256.Max(max0, Vector256.Load(w + i).AsInt32() & magnitude);
-            }
-
-            max0 = Vector256.Max(max0, max1);
-            int maxBits = 0;
-            for (int lane = 0; lane < Vector256<int>.Count; lane++)
-            {
-                maxBits = Math.Max(maxBits, max0.GetElement(lane));
-            }
-
-            float maxAbs = BitConverter.Int32BitsToSingle(maxBits);
+            Vector512<int> max = Vector512.Max(max0, max1);
+            Vector128<int> quarter = Vector128.Max(Vector128.Max(max.GetLower().GetLower(), max.GetLower().GetUpper()), Vector128.Max(max.GetUpper().GetLower(), max.GetUpper().GetUpper()));
+            float maxAbs = BitConverter.Int32BitsToSingle(Math.Max(Math.Max(quarter.GetElement(0), quarter.GetElement(1)), Math.Max(quarter.GetElement(2), quarter.GetElement(3))));
             for (; i < d; i++)
             {
                 maxAbs = Math.Max(maxAbs, Math.Abs(w[i]));
             }
 
-            quantized.Clear();
             if (maxAbs == 0)
             {
+                quantized.Clear();
                 return (0, 0, 0);
             }
 
             float inverse = 127 / maxAbs;
-            var inverseVector = Vector256.Create(inverse);
-            var sumVector = Vector256<int>.Zero;
-            var absoluteVector = Vector256<int>.Zero;
+            var inverseVector = Vector512.Create(inverse);
+            var sumVector = Vector512<int>.Zero;
+            var absoluteVector = Vector512<int>.Zero;
             i = 0;
             fixed (sbyte* target = quantized)
             {
-                for (; i + 32 <= d; i += 32)
+                for (; i + 16 <= d; i += 16)
                 {
-                    // Rounds to nearest (the MXCSR default), like MathF.Round in the tail.
-                    Vector256<int> a = Avx.ConvertToVector256Int32(Vector256.Load(w + i) * inverseVector);
-                    Vector256<int> b = Avx.ConvertToVector256Int32(Vector256.Load(w + i + 8) * inverseVector);
-                    Vector256<int> c = Avx.ConvertToVector256Int32(Vector256.Load(w + i + 16) * inverseVector);
-                    Vector256<int> e = Avx.ConvertToVector256Int32(Vector256.Load(w + i + 24) * inverseVector);
-                    sumVector += (a + b) + (c + e);
-                    absoluteVector += (Vector256.Abs(a) + Vector256.Abs(b)) + (Vector256.Abs(c) + Vector256.Abs(e));
-                    Vector256.Narrow(Vector256.Narrow(a, b), Vector256.Narrow(c, e)).Store(target + i);
+                    // Rounds to nearest (the MXCSR default), like MathF.Round in the tail; the values
+                    // are within ±127, so the truncating narrow to bytes is exact.
+                    Vector512<int> rounded = Avx512F.ConvertToVector512Int32(Vector512.Load(w + i) * inverseVector);
+                    sumVector += rounded;
+                    absoluteVector += Vector512.Abs(rounded);
+                    Avx512F.ConvertToVector128SByte(rounded).Store(target + i);
                 }
 
-                int sum = Vector256.Sum(sumVector), absoluteSum = Vector256.Sum(absoluteVector);
+                int sum = Vector512.Sum(sumVector), absoluteSum = Vector512.Sum(absoluteVector);
                 for (; i < d; i++)
                 {
                     int value = (int)MathF.Round(w[i] * inverse);
@@ -334,16 +389,20 @@ internal static unsafe class Int8CoarseScorer
                     absoluteSum += Math.Abs(value);
                 }
 
+                quantized[d..].Clear();
                 return (maxAbs / 127, sum, absoluteSum);
             }
         }
 
-        /// <summary>6 queries × 16 rows: integer products, then coarse scores compared with each
-        /// query's threshold; only blocks with a passing score leave the vector registers.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void ScoreBlock(byte* q, int stride, int group, int start, int r)
+        /// <summary>6 queries × 16 rows: integer products, then upper bounds compared with each
+        /// query's filter; only blocks with a passing bound leave the vector registers. The bound
+        /// <c>s_q·(g·s_w·scale + e_step) + (e_l1·‖q‖₁ + offset)</c> takes 3 fused multiply-adds per
+        /// 8 rows; qOffset is folded into the filter.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void ScoreBlock(byte* q, int group, int start, int r)
         {
-            sbyte* w = _block + ((long)r * _queries.PaddedDimension);
+            int stride = _queries.PaddedDimension;
+            sbyte* w = _block + ((long)r * stride);
             byte* q0 = q, q1 = q + stride, q2 = q1 + stride, q3 = q2 + stride, q4 = q3 + stride, q5 = q4 + stride;
             Vector256<int> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
             Vector256<int> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
@@ -372,90 +431,98 @@ internal static unsafe class Int8CoarseScorer
                 a51 = AvxVnni.MultiplyWideningAndAdd(a51, b, w1);
             }
 
-            // Scores for all four queries before any call: a value live across a call would make the
+            // Bounds for all six queries before any call: a value live across a call would make the
             // JIT spill the accumulators inside the loop above.
-            fixed (int* correction = &_correction[r])
-            fixed (float* factor = &_rowFactor[r], offset = &_rowOffset[r], perL1 = &_errorPerL1[r], perStep = &_errorPerStep[r])
-            fixed (float* thresholds = &_thresholds[group], steps = &_queries.Steps[group], shifts = &_queries.Offsets[group], l1 = &_queries.L1Norms[group])
+            var h0 = new RowTerms(_correction + r, _factor + r, _offset + r, _errorPerStep + r, _errorPerL1 + r);
+            var h1 = new RowTerms(_correction + r + 8, _factor + r + 8, _offset + r + 8, _errorPerStep + r + 8, _errorPerL1 + r + 8);
+            float* steps = _queries.Steps + group, l1 = _queries.L1Norms + group, filters = _filters + group;
+            Vector256<float> u00 = h0.Bound(a00, steps[0], l1[0]), u01 = h1.Bound(a01, steps[0], l1[0]);
+            Vector256<float> u10 = h0.Bound(a10, steps[1], l1[1]), u11 = h1.Bound(a11, steps[1], l1[1]);
+            Vector256<float> u20 = h0.Bound(a20, steps[2], l1[2]), u21 = h1.Bound(a21, steps[2], l1[2]);
+            Vector256<float> u30 = h0.Bound(a30, steps[3], l1[3]), u31 = h1.Bound(a31, steps[3], l1[3]);
+            Vector256<float> u40 = h0.Bound(a40, steps[4], l1[4]), u41 = h1.Bound(a41, steps[4], l1[4]);
+            Vector256<float> u50 = h0.Bound(a50, steps[5], l1[5]), u51 = h1.Bound(a51, steps[5], l1[5]);
+            var t0 = Vector256.Create(filters[0]);
+            var t1 = Vector256.Create(filters[1]);
+            var t2 = Vector256.Create(filters[2]);
+            var t3 = Vector256.Create(filters[3]);
+            var t4 = Vector256.Create(filters[4]);
+            var t5 = Vector256.Create(filters[5]);
+            Vector256<float> passing = (Vector256.GreaterThanOrEqual(u00, t0) | Vector256.GreaterThanOrEqual(u01, t0))
+                | (Vector256.GreaterThanOrEqual(u10, t1) | Vector256.GreaterThanOrEqual(u11, t1))
+                | (Vector256.GreaterThanOrEqual(u20, t2) | Vector256.GreaterThanOrEqual(u21, t2))
+                | (Vector256.GreaterThanOrEqual(u30, t3) | Vector256.GreaterThanOrEqual(u31, t3))
+                | (Vector256.GreaterThanOrEqual(u40, t4) | Vector256.GreaterThanOrEqual(u41, t4))
+                | (Vector256.GreaterThanOrEqual(u50, t5) | Vector256.GreaterThanOrEqual(u51, t5));
+            if (passing == Vector256<float>.Zero)
             {
-                var c0 = Vector256.Load(correction);
-                var c1 = Vector256.Load(correction + 8);
-                var f0 = new RowFactors(Vector256.Load(factor), Vector256.Load(offset), Vector256.Load(perL1), Vector256.Load(perStep));
-                var f1 = new RowFactors(Vector256.Load(factor + 8), Vector256.Load(offset + 8), Vector256.Load(perL1 + 8), Vector256.Load(perStep + 8));
-                Vector256<float> s00 = Bound(a00 - c0, f0, steps[0], shifts[0], l1[0]), s01 = Bound(a01 - c1, f1, steps[0], shifts[0], l1[0]);
-                Vector256<float> s10 = Bound(a10 - c0, f0, steps[1], shifts[1], l1[1]), s11 = Bound(a11 - c1, f1, steps[1], shifts[1], l1[1]);
-                Vector256<float> s20 = Bound(a20 - c0, f0, steps[2], shifts[2], l1[2]), s21 = Bound(a21 - c1, f1, steps[2], shifts[2], l1[2]);
-                Vector256<float> s30 = Bound(a30 - c0, f0, steps[3], shifts[3], l1[3]), s31 = Bound(a31 - c1, f1, steps[3], shifts[3], l1[3]);
-                Vector256<float> s40 = Bound(a40 - c0, f0, steps[4], shifts[4], l1[4]), s41 = Bound(a41 - c1, f1, steps[4], shifts[4], l1[4]);
-                Vector256<float> s50 = Bound(a50 - c0, f0, steps[5], shifts[5], l1[5]), s51 = Bound(a51 - c1, f1, steps[5], shifts[5], l1[5]);
-                var t0 = Vector256.Create(thresholds[0]);
-                var t1 = Vector256.Create(thresholds[1]);
-                var t2 = Vector256.Create(thresholds[2]);
-                var t3 = Vector256.Create(thresholds[3]);
-                var t4 = Vector256.Create(thresholds[4]);
-                var t5 = Vector256.Create(thresholds[5]);
-                Vector256<float> passing = (Vector256.GreaterThanOrEqual(s00, t0) | Vector256.GreaterThanOrEqual(s01, t0))
-                    | (Vector256.GreaterThanOrEqual(s10, t1) | Vector256.GreaterThanOrEqual(s11, t1))
-                    | (Vector256.GreaterThanOrEqual(s20, t2) | Vector256.GreaterThanOrEqual(s21, t2))
-                    | (Vector256.GreaterThanOrEqual(s30, t3) | Vector256.GreaterThanOrEqual(s31, t3))
-                    | (Vector256.GreaterThanOrEqual(s40, t4) | Vector256.GreaterThanOrEqual(s41, t4))
-                    | (Vector256.GreaterThanOrEqual(s50, t5) | Vector256.GreaterThanOrEqual(s51, t5));
-                if (passing == Vector256<float>.Zero)
+                return;
+            }
+
+            float* bounds = _bounds;
+            u00.Store(bounds);
+            u01.Store(bounds + 8);
+            u10.Store(bounds + 16);
+            u11.Store(bounds + 24);
+            u20.Store(bounds + 32);
+            u21.Store(bounds + 40);
+            u30.Store(bounds + 48);
+            u31.Store(bounds + 56);
+            u40.Store(bounds + 64);
+            u41.Store(bounds + 72);
+            u50.Store(bounds + 80);
+            u51.Store(bounds + 88);
+            OfferBlock(group, start + r);
+        }
+
+        /// <summary>Offers the last block's bounds (query-major, 16 rows each, less qOffset) that
+        /// reach their query's threshold to the candidates of queries [group, group + 6); the rare path.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private void OfferBlock(int group, int firstRow)
+        {
+            float* bounds = _bounds;
+            for (int i = 0; i < QueryGroup && group + i < _queries.Count; i++, bounds += BlockRows)
+            {
+                int query = group + i;
+                float threshold = _thresholds[query];
+                var shift = Vector256.Create(_queries.Offsets[query]);
+                Vector256<float> low = Vector256.Load(bounds) - shift, high = Vector256.Load(bounds + 8) - shift;
+                var t = Vector256.Create(threshold);
+                uint passing = Vector256.GreaterThanOrEqual(low, t).ExtractMostSignificantBits()
+                    | (Vector256.GreaterThanOrEqual(high, t).ExtractMostSignificantBits() << 8);
+                if (passing == 0)
                 {
-                    return;
+                    continue;
                 }
 
-                float* scores = stackalloc float[QueryGroup * BlockRows];
-                s00.Store(scores);
-                s01.Store(scores + 8);
-                s10.Store(scores + 16);
-                s11.Store(scores + 24);
-                s20.Store(scores + 32);
-                s21.Store(scores + 40);
-                s30.Store(scores + 48);
-                s31.Store(scores + 56);
-                s40.Store(scores + 64);
-                s41.Store(scores + 72);
-                s50.Store(scores + 80);
-                s51.Store(scores + 88);
-                OfferBlock(scores, group, start + r);
+                low.Store(bounds);
+                high.Store(bounds + 8);
+                TopKCollector top = Candidates[query];
+                for (; passing != 0; passing &= passing - 1)
+                {
+                    int lane = BitOperations.TrailingZeroCount(passing);
+                    threshold = top.Offer(bounds[lane], firstRow + lane, threshold);
+                }
+
+                SetThreshold(query, threshold);
             }
         }
 
-        /// <summary>Upper bounds of one query's exact scores against 8 rows: the coarse score
-        /// <c>g·(s_w·scale·s_q) + offset − qOffset</c> plus the rows' error bounds.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector256<float> Bound(Vector256<int> products, RowFactors rows, float step, float shift, float l1)
+        /// <summary>The per-row terms of 8 rows of a block.</summary>
+        private readonly struct RowTerms(int* correction, float* factor, float* offset, float* errorPerStep, float* errorPerL1)
         {
-            Vector256<float> error = Vector256.FusedMultiplyAdd(rows.ErrorPerL1, Vector256.Create(l1), rows.ErrorPerStep * Vector256.Create(step));
-            return (Vector256.ConvertToSingle(products) * (rows.Factor * Vector256.Create(step))) + ((rows.Offset - Vector256.Create(shift)) + error);
-        }
+            private readonly Vector256<int> _correction = Vector256.Load(correction);
+            private readonly Vector256<float> _factor = Vector256.Load(factor);
+            private readonly Vector256<float> _offset = Vector256.Load(offset);
+            private readonly Vector256<float> _errorPerStep = Vector256.Load(errorPerStep);
+            private readonly Vector256<float> _errorPerL1 = Vector256.Load(errorPerL1);
 
-        /// <summary>Per-row terms of 8 rows: <c>s_w·scale</c>, the offset (plus its rounding) and the
-        /// error bound's coefficients of ‖q‖₁ and s_q.</summary>
-        private readonly record struct RowFactors(Vector256<float> Factor, Vector256<float> Offset, Vector256<float> ErrorPerL1, Vector256<float> ErrorPerStep);
-
-        /// <summary>Offers a block's scores (query-major, 16 rows each) to the candidates of the
-        /// queries in <c>[group, group + 6)</c>; the rare path, taken when a score passed a threshold.</summary>
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private void OfferBlock(float* scores, int group, int firstRow)
-        {
-            for (int i = 0; i < QueryGroup; i++)
+            /// <summary>Upper bounds (before qOffset) of one query's exact scores against these rows.</summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public Vector256<float> Bound(Vector256<int> products, float step, float l1)
             {
-                int query = group + i;
-                if (query >= _queries.Count)
-                {
-                    return;
-                }
-
-                TopKCollector top = Candidates[query];
-                float threshold = _thresholds[query];
-                for (int lane = 0; lane < BlockRows; lane++)
-                {
-                    threshold = top.Offer(scores[(i * BlockRows) + lane], firstRow + lane, threshold);
-                }
-
-                _thresholds[query] = threshold;
+                Vector256<float> scaled = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(products - _correction), _factor, _errorPerStep);
+                return Vector256.FusedMultiplyAdd(Vector256.Create(step), scaled, Vector256.FusedMultiplyAdd(_errorPerL1, Vector256.Create(l1), _offset));
             }
         }
     }

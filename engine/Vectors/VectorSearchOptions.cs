@@ -6,7 +6,7 @@ namespace AssocDB.Engine.Vectors;
 /// while the GEMM's fixed costs (conversion, topk passes) pay off only for many queries.</param>
 /// <param name="GemmMinRows">Matrices with fewer rows are always scanned: the GEMM's fixed costs dominate.</param>
 /// <param name="CoarseType">Arithmetic of the GEMM kernel's coarse pass (results are exact either
-/// way). Auto by default: int8 with AVX-VNNI where the CPU has it, which on the reference machine
+/// way). Auto by default: int8 with AVX-VNNI where the CPU has it (and AVX-512), which on the reference machine
 /// (2 shared cores, no AMX) runs several times faster than libtorch's float32 GEMM, while libtorch's
 /// float16 ran at most ~1.3× float32 and bfloat16 slower than float32; elsewhere the matrix's
 /// search copy or float32. The kernel bench's --coarse measures each.</param>
