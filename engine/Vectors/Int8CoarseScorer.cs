@@ -62,35 +62,38 @@ internal static unsafe class Int8CoarseScorer
         int chunks = (matrix.RowLimit + chunkRows - 1) / chunkRows;
         using var queries = new QuantizedQueries(batch, paddedDimension);
         int workerCount = Math.Max(1, Math.Min(parallelism, chunks));
-        var workers = new Worker[workerCount];
+        var workers = new Worker?[workerCount];
         int nextChunk = -1;
-        // Workers claim chunks until none is left, so the batch completes even if the pool runs
-        // fewer of them at once than asked.
-        Parallel.For(0, workerCount, new ParallelOptions { MaxDegreeOfParallelism = workerCount }, w =>
+        try
         {
-            var worker = new Worker(matrix, allowed, queries, m, chunkRows);
-            try
+            // Workers claim chunks until none is left, so the batch completes even if the pool runs
+            // fewer of them at once than asked.
+            Parallel.For(0, workerCount, new ParallelOptions { MaxDegreeOfParallelism = workerCount }, w =>
             {
+                var worker = new Worker(matrix, allowed, queries, m, chunkRows);
+                workers[w] = worker;
                 worker.Run(ref nextChunk, chunks);
-            }
-            finally
+            });
+
+            var candidates = new TopKCollector[batch.Count];
+            for (int j = 0; j < candidates.Length; j++)
             {
-                worker.ReleaseBuffers();
+                candidates[j] = new TopKCollector(m);
+                foreach (Worker? worker in workers)
+                {
+                    worker!.AddCandidates(j, candidates[j]);
+                }
             }
 
-            workers[w] = worker;
-        });
-
-        TopKCollector[] candidates = workers[0].Candidates;
-        foreach (Worker other in workers.AsSpan(1))
+            return (candidates, batch.Offsets.Select(offset => (float)(2 * RelativeRounding * Math.Abs(offset))).ToArray());
+        }
+        finally
         {
-            for (int j = 0; j < batch.Count; j++)
+            foreach (Worker? worker in workers)
             {
-                candidates[j].Merge(other.Candidates[j]);
+                worker?.ReleaseBuffers();
             }
         }
-
-        return (candidates, batch.Offsets.Select(offset => (float)(2 * RelativeRounding * Math.Abs(offset))).ToArray());
     }
 
     /// <summary>The batch as biased bytes, padded to whole query groups (padding queries are all
@@ -186,6 +189,15 @@ internal static unsafe class Int8CoarseScorer
         private readonly float* _filters;
         private readonly float* _bounds;
 
+        // Per query: candidates appended unsorted, up to twice the m kept; when full, a selection
+        // keeps the best m and raises the threshold to the m-th. Amortized O(1) per candidate where
+        // a heap costs log m, and no managed garbage.
+        private readonly int _keep;
+        private readonly int _capacity;
+        private float* _candidateScores;
+        private readonly int* _candidateRows;
+        private readonly int* _candidateCounts;
+
         public Worker(ConceptMatrix matrix, RowFilter? allowed, QuantizedQueries queries, int m, int chunkRows)
         {
             _matrix = matrix;
@@ -193,12 +205,12 @@ internal static unsafe class Int8CoarseScorer
             _queries = queries;
             _chunkRows = chunkRows;
             _groups = queries.PaddedDimension / 4;
-            Candidates = new TopKCollector[queries.Count];
-            for (int j = 0; j < queries.Count; j++)
-            {
-                Candidates[j] = new TopKCollector(m);
-            }
-
+            _keep = m;
+            _capacity = 2 * m;
+            _candidateScores = (float*)NativeMemory.Alloc((nuint)((2L * queries.Count * _capacity) + queries.Count), sizeof(int));
+            _candidateRows = (int*)(_candidateScores + ((long)queries.Count * _capacity));
+            _candidateCounts = _candidateRows + ((long)queries.Count * _capacity);
+            new Span<int>(_candidateCounts, queries.Count).Clear();
             _block = (sbyte*)NativeMemory.AlignedAlloc((nuint)(chunkRows * queries.PaddedDimension), 64);
             _correction = (int*)NativeMemory.AlignedAlloc((nuint)(5 * chunkRows * sizeof(float)), 64);
             _factor = (float*)(_correction + chunkRows);
@@ -215,16 +227,27 @@ internal static unsafe class Int8CoarseScorer
             }
         }
 
-        public TopKCollector[] Candidates { get; }
+        /// <summary>Offers query <paramref name="query"/>'s candidates from the chunks this worker scored.</summary>
+        public void AddCandidates(int query, TopKCollector collector)
+        {
+            float* scores = _candidateScores + ((long)query * _capacity);
+            int* rows = _candidateRows + ((long)query * _capacity);
+            for (int i = 0; i < _candidateCounts[query]; i++)
+            {
+                collector.Add(scores[i], rows[i]);
+            }
+        }
 
         public void ReleaseBuffers()
         {
             NativeMemory.AlignedFree(_block);
             NativeMemory.AlignedFree(_correction);
             NativeMemory.AlignedFree(_thresholds);
+            NativeMemory.Free(_candidateScores);
             _block = null;
             _correction = null;
             _thresholds = null;
+            _candidateScores = null;
         }
 
         /// <summary>Claims and scores chunks until none is left. The next chunk is claimed before
@@ -497,15 +520,84 @@ internal static unsafe class Int8CoarseScorer
 
                 low.Store(bounds);
                 high.Store(bounds + 8);
-                TopKCollector top = Candidates[query];
+                float* scores = _candidateScores + ((long)query * _capacity);
+                int* rows = _candidateRows + ((long)query * _capacity);
+                int count = _candidateCounts[query];
                 for (; passing != 0; passing &= passing - 1)
                 {
                     int lane = BitOperations.TrailingZeroCount(passing);
-                    threshold = top.Offer(bounds[lane], firstRow + lane, threshold);
+                    // −∞: a row no query may return (free, deleted or filtered out).
+                    if (float.IsNegativeInfinity(bounds[lane]))
+                    {
+                        continue;
+                    }
+
+                    scores[count] = bounds[lane];
+                    rows[count] = firstRow + lane;
+                    if (++count == _capacity)
+                    {
+                        SetThreshold(query, KeepBest(scores, rows, count, _keep));
+                        count = _keep;
+                    }
                 }
 
-                SetThreshold(query, threshold);
+                _candidateCounts[query] = count;
             }
+        }
+
+        /// <summary>Moves the <paramref name="keep"/> highest of the first <paramref name="count"/>
+        /// scores to the front (in no order; ties at the cut either way) and returns the lowest of
+        /// them. Hoare-partition quickselect: linear on average.</summary>
+        private static float KeepBest(float* scores, int* rows, int count, int keep)
+        {
+            int low = 0, high = count - 1;
+            while (low < high)
+            {
+                float pivot = scores[low + ((high - low) >> 1)];
+                int i = low, j = high;
+                while (i <= j)
+                {
+                    while (scores[i] > pivot)
+                    {
+                        i++;
+                    }
+
+                    while (scores[j] < pivot)
+                    {
+                        j--;
+                    }
+
+                    if (i <= j)
+                    {
+                        (scores[i], scores[j]) = (scores[j], scores[i]);
+                        (rows[i], rows[j]) = (rows[j], rows[i]);
+                        i++;
+                        j--;
+                    }
+                }
+
+                // Now [low, j] ≥ pivot ≥ [i, high]: narrow to the side holding position keep − 1.
+                if (keep - 1 <= j)
+                {
+                    high = j;
+                }
+                else if (keep - 1 >= i)
+                {
+                    low = i;
+                }
+                else
+                {
+                    break;
+                }
+            }
+
+            float lowest = scores[0];
+            for (int i = 1; i < keep; i++)
+            {
+                lowest = Math.Min(lowest, scores[i]);
+            }
+
+            return lowest;
         }
 
         /// <summary>The per-row terms of 8 rows of a block.</summary>
