@@ -91,6 +91,12 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         filter ??= SearchFilter.None;
         QueryBatch batch = QueryBatch.Prepare(queries, matrix.Dimension, matrix.Metric);
         int m = CandidateCount(k, filter.MaxExcluded, matrix.RowLimit);
+        if (m == 0)
+        {
+            // No rows at all: nothing for the coarse pass to rank.
+            return _fallback.Search(matrix, queries, k, filter);
+        }
+
         (TopKCollector[] candidates, float[] bounds) = CoarseType == CoarsePrecision.Int8
             ? Int8CoarseScorer.Candidates(matrix, batch, m, filter.Allowed, _parallelism)
             : CoarseCandidates(matrix, batch, m, filter.Allowed);
@@ -296,8 +302,9 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         // Rows never kept or evicted scored at most the candidates' threshold (it only rises). While
         // the list is not full, every eligible row is in it. Strictly below: an outside row tying
         // the k-th score could otherwise win on row id.
+        // An infinite bound: the coarse pass could not bound this query's scores at all.
         float cutoff = candidates.Count < candidates.K ? float.NegativeInfinity : candidates.Threshold;
-        bool proven = float.IsNegativeInfinity(cutoff) || (top.Count == k && cutoff + bound < top.Threshold);
+        bool proven = float.IsFinite(bound) && (float.IsNegativeInfinity(cutoff) || (top.Count == k && cutoff + bound < top.Threshold));
         return (top.ToHits(), !proven);
     }
 }

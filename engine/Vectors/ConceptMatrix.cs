@@ -337,6 +337,8 @@ public sealed class ConceptMatrix : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        // The cached addresses go first, so that a late reader fails instead of reading freed memory.
+        _hostPointer = _normsPointer = _scalesPointer = _offsetsPointer = 0;
         _weights.Dispose();
         _normsOnDevice.Dispose();
         _scalesOnDevice.Dispose();

@@ -45,9 +45,16 @@ internal static unsafe class Int8CoarseScorer
     /// <summary>Relative float32 rounding of the scale/offset arithmetic (the float path's 2⁻²¹).</summary>
     private const double RelativeRounding = 1.0 / (1 << 21);
 
+    /// <summary>The bound's analysis holds for vectors whose largest coordinate lies in
+    /// [2⁻⁶⁰, 2⁵⁰] (or is 0): below it 127/max overflows and rounding underflows, above it norms,
+    /// offsets and products can overflow. A row outside is always a candidate (its bound is +∞, so
+    /// the re-rank scores it exactly); a query outside is answered by the exact scan.</summary>
+    private static bool InDomain(float maxAbs) => maxAbs == 0 || (maxAbs >= 1f / (1L << 60) && maxAbs <= 1L << 50);
+
     /// <summary>Bounds every eligible row's score for every query and keeps each query's
     /// <paramref name="m"/> highest upper bounds; returns them with what each query's bounds still
-    /// leave out (float rounding relative to its qOffset), for the re-rank's proof.</summary>
+    /// leave out (float rounding relative to its qOffset), for the re-rank's proof: +∞ for a query
+    /// the bounds do not cover, which the re-rank must then leave to the exact scan.</summary>
     public static (TopKCollector[] Candidates, float[] Bounds) Candidates(
         ConceptMatrix matrix, QueryBatch batch, int m, RowFilter? allowed, int parallelism)
     {
@@ -85,7 +92,13 @@ internal static unsafe class Int8CoarseScorer
                 }
             }
 
-            return (candidates, batch.Offsets.Select(offset => (float)(2 * RelativeRounding * Math.Abs(offset))).ToArray());
+            float[] bounds = new float[batch.Count];
+            for (int j = 0; j < bounds.Length; j++)
+            {
+                bounds[j] = queries.OutOfDomain[j] ? float.PositiveInfinity : (float)(2 * RelativeRounding * Math.Abs(batch.Offsets[j]));
+            }
+
+            return (candidates, bounds);
         }
         finally
         {
@@ -112,6 +125,7 @@ internal static unsafe class Int8CoarseScorer
             L1Norms = Steps + PaddedCount;
             Offsets = L1Norms + PaddedCount;
             batch.Offsets.CopyTo(new Span<float>(Offsets, PaddedCount));
+            OutOfDomain = new bool[Count];
             int d = batch.Dimension;
             for (int j = 0; j < batch.Count; j++)
             {
@@ -124,6 +138,14 @@ internal static unsafe class Int8CoarseScorer
                 }
 
                 L1Norms[j] = l1;
+                if (!InDomain(maxAbs) || !float.IsFinite(l1) || !float.IsFinite(batch.Offsets[j]))
+                {
+                    OutOfDomain[j] = true;
+                    L1Norms[j] = 0;
+                    Offsets[j] = 0;
+                    continue;
+                }
+
                 if (maxAbs == 0)
                 {
                     continue;
@@ -156,6 +178,9 @@ internal static unsafe class Int8CoarseScorer
         /// <summary>qOffset per query.</summary>
         public float* Offsets { get; }
 
+        /// <summary>Queries the int8 bound does not cover (scored as zero queries, then rescanned).</summary>
+        public bool[] OutOfDomain { get; }
+
         public void Dispose()
         {
             NativeMemory.AlignedFree(Bytes);
@@ -172,11 +197,11 @@ internal static unsafe class Int8CoarseScorer
         private readonly QuantizedQueries _queries;
         private readonly int _chunkRows;
         private readonly int _groups;
-        private sbyte* _block;
+        private readonly sbyte* _block;
 
         // Per row of the chunk: 128·Σw̃ (int), s_w·scale, the offset plus its rounding, and the
         // error bound's coefficients of s_q and ‖q‖₁. One allocation, five arrays.
-        private int* _correction;
+        private readonly int* _correction;
         private readonly float* _factor;
         private readonly float* _offset;
         private readonly float* _errorPerStep;
@@ -185,7 +210,7 @@ internal static unsafe class Int8CoarseScorer
         // Per query: the candidates' threshold, and the filter the kernel compares bounds before the
         // qOffset with (threshold + qOffset, lowered a little so float rounding cannot drop a row
         // whose bound reaches the threshold).
-        private float* _thresholds;
+        private readonly float* _thresholds;
         private readonly float* _filters;
         private readonly float* _bounds;
 
@@ -194,9 +219,12 @@ internal static unsafe class Int8CoarseScorer
         // a heap costs log m, and no managed garbage.
         private readonly int _keep;
         private readonly int _capacity;
-        private float* _candidateScores;
+        private readonly float* _candidateScores;
         private readonly int* _candidateRows;
         private readonly int* _candidateCounts;
+
+        // Everything above lives in this one allocation (64-byte aligned sections), freed once.
+        private void* _memory;
 
         public Worker(ConceptMatrix matrix, RowFilter? allowed, QuantizedQueries queries, int m, int chunkRows)
         {
@@ -207,19 +235,38 @@ internal static unsafe class Int8CoarseScorer
             _groups = queries.PaddedDimension / 4;
             _keep = m;
             _capacity = 2 * m;
-            _candidateScores = (float*)NativeMemory.Alloc((nuint)((2L * queries.Count * _capacity) + queries.Count), sizeof(int));
-            _candidateRows = (int*)(_candidateScores + ((long)queries.Count * _capacity));
-            _candidateCounts = _candidateRows + ((long)queries.Count * _capacity);
-            new Span<int>(_candidateCounts, queries.Count).Clear();
-            _block = (sbyte*)NativeMemory.AlignedAlloc((nuint)(chunkRows * queries.PaddedDimension), 64);
-            _correction = (int*)NativeMemory.AlignedAlloc((nuint)(5 * chunkRows * sizeof(float)), 64);
+            long count = queries.Count, padded = queries.PaddedCount;
+            long[] sections =
+            [
+                (long)chunkRows * queries.PaddedDimension,          // quantized block
+                5L * chunkRows * sizeof(float),                     // per-row terms
+                ((2 * padded) + (QueryGroup * BlockRows)) * sizeof(float), // thresholds, filters, bounds
+                2 * count * _capacity * sizeof(float),              // candidate scores and rows
+                count * sizeof(int),                                // candidate counts
+            ];
+            long[] starts = new long[sections.Length];
+            long total = 0;
+            for (int i = 0; i < sections.Length; i++)
+            {
+                starts[i] = total;
+                total += (sections[i] + 63) & ~63L;
+            }
+
+            _memory = NativeMemory.AlignedAlloc((nuint)total, 64);
+            byte* memory = (byte*)_memory;
+            _block = (sbyte*)(memory + starts[0]);
+            _correction = (int*)(memory + starts[1]);
             _factor = (float*)(_correction + chunkRows);
             _offset = _factor + chunkRows;
             _errorPerStep = _offset + chunkRows;
             _errorPerL1 = _errorPerStep + chunkRows;
-            _thresholds = (float*)NativeMemory.AlignedAlloc((nuint)(((2 * queries.PaddedCount) + (QueryGroup * BlockRows)) * sizeof(float)), 64);
-            _filters = _thresholds + queries.PaddedCount;
-            _bounds = _filters + queries.PaddedCount;
+            _thresholds = (float*)(memory + starts[2]);
+            _filters = _thresholds + padded;
+            _bounds = _filters + padded;
+            _candidateScores = (float*)(memory + starts[3]);
+            _candidateRows = (int*)(_candidateScores + (count * _capacity));
+            _candidateCounts = (int*)(memory + starts[4]);
+            new Span<int>(_candidateCounts, queries.Count).Clear();
             for (int j = 0; j < queries.PaddedCount; j++)
             {
                 // Padding queries get +∞ so that no bound ever passes their filter.
@@ -240,14 +287,8 @@ internal static unsafe class Int8CoarseScorer
 
         public void ReleaseBuffers()
         {
-            NativeMemory.AlignedFree(_block);
-            NativeMemory.AlignedFree(_correction);
-            NativeMemory.AlignedFree(_thresholds);
-            NativeMemory.Free(_candidateScores);
-            _block = null;
-            _correction = null;
-            _thresholds = null;
-            _candidateScores = null;
+            NativeMemory.AlignedFree(_memory);
+            _memory = null;
         }
 
         /// <summary>Claims and scores chunks until none is left. The next chunk is claimed before
@@ -314,50 +355,57 @@ internal static unsafe class Int8CoarseScorer
             ReadOnlySpan<float> scales = _matrix.Scales;
             ReadOnlySpan<float> offsets = _matrix.Offsets;
             ReadOnlySpan<float> norms = _matrix.Norms;
-            Span<sbyte> quantized = stackalloc sbyte[_queries.PaddedDimension];
-            double canonicalRounding = 2 * ((d * Math.Pow(2, -23)) + RelativeRounding);
+            // Terms in float32: their own rounding (a few 2⁻²⁴ relative) is far inside the 1 % and
+            // doubled slack they carry.
+            float canonicalRounding = (float)(2 * ((d * Math.Pow(2, -23)) + RelativeRounding));
             for (int i = 0; i < paddedRows; i++)
             {
                 int row = start + i;
+                int* target = (int*)_block + ((long)(i / BlockRows) * _groups * BlockRows) + (i % BlockRows);
+                float maxAbs = 0;
+                bool eligible = i < rows && _matrix.IsLive(row) && (_allowed is null || _allowed.Contains(row));
+                if (eligible)
+                {
+                    float* w = _matrix.HostPointer + ((long)row * d);
+                    maxAbs = MaxAbs(w, d);
+                    if (InDomain(maxAbs))
+                    {
+                        (float step, int sum, int absoluteSum) = QuantizeRow(w, d, maxAbs, target, _groups);
+                        float scale = scales[row], offset = offsets[row];
+                        float scaleStep = Math.Abs(step * scale);
+                        _correction[i] = QueryBias * sum;
+                        _factor[i] = step * scale;
+                        _offset[i] = offset + (2 * (float)RelativeRounding * Math.Abs(offset));
+                        _errorPerStep[i] = 1.01f * scaleStep * absoluteSum / 2;
+                        _errorPerL1[i] = (1.01f * scaleStep / 2) + (canonicalRounding * norms[row] * Math.Abs(scale));
+                        if (float.IsFinite(_offset[i]) && float.IsFinite(_errorPerStep[i]) && float.IsFinite(_errorPerL1[i]))
+                        {
+                            continue;
+                        }
+                    }
+                }
+
+                // Ineligible rows never pass (−∞); rows the bound does not cover always do (+∞) and
+                // are scored exactly by the re-rank.
+                for (int g = 0; g < _groups; g++)
+                {
+                    target[g * BlockRows] = 0;
+                }
+
                 _correction[i] = 0;
                 _factor[i] = 0;
-                _offset[i] = float.NegativeInfinity;
+                _offset[i] = eligible ? float.PositiveInfinity : float.NegativeInfinity;
                 _errorPerStep[i] = 0;
                 _errorPerL1[i] = 0;
-                int* target = (int*)_block + ((long)(i / BlockRows) * _groups * BlockRows) + (i % BlockRows);
-                if (i >= rows || !_matrix.IsLive(row) || (_allowed is not null && !_allowed.Contains(row)))
-                {
-                    for (int g = 0; g < _groups; g++)
-                    {
-                        target[g * BlockRows] = 0;
-                    }
-
-                    continue;
-                }
-
-                (float step, int sum, int absoluteSum) = QuantizeRow(_matrix.HostPointer + ((long)row * d), d, quantized);
-                double scaleStep = Math.Abs((double)step * scales[row]);
-                _correction[i] = QueryBias * sum;
-                _factor[i] = step * scales[row];
-                _offset[i] = (float)(offsets[row] + (2 * RelativeRounding * Math.Abs(offsets[row])));
-                _errorPerStep[i] = (float)(1.01 * scaleStep * absoluteSum / 2);
-                _errorPerL1[i] = (float)((1.01 * scaleStep / 2) + (canonicalRounding * norms[row] * Math.Abs(scales[row])));
-                fixed (sbyte* source = quantized)
-                {
-                    for (int g = 0; g < _groups; g++)
-                    {
-                        target[g * BlockRows] = ((int*)source)[g];
-                    }
-                }
             }
         }
 
-        /// <summary>Rounds one row to s·w̃; returns s, Σw̃ and Σ|w̃|. Coordinates past d are zero.</summary>
-        private static (float Step, int Sum, int AbsoluteSum) QuantizeRow(float* w, int d, Span<sbyte> quantized)
+        /// <summary>The largest |w_i| of a row.</summary>
+        private static float MaxAbs(float* w, int d)
         {
-            // The largest |w_i| as the largest magnitude bit pattern: for finite floats the integer
-            // order of |x|'s bits is the float order, and integer max is a 1-cycle instruction where
-            // Vector512.Max's IEEE semantics cost a 12-cycle chain.
+            // The largest magnitude bit pattern: for finite floats the integer order of |x|'s bits
+            // is the float order, and integer max is a 1-cycle instruction where Vector512.Max's
+            // IEEE semantics cost a 12-cycle chain.
             var magnitude = Vector512.Create(int.MaxValue);
             Vector512<int> max0 = Vector512<int>.Zero, max1 = Vector512<int>.Zero;
             int i = 0;
@@ -380,9 +428,21 @@ internal static unsafe class Int8CoarseScorer
                 maxAbs = Math.Max(maxAbs, Math.Abs(w[i]));
             }
 
+            return maxAbs;
+        }
+
+        /// <summary>Rounds one row to s·w̃ with s = <paramref name="maxAbs"/>/127 (in the domain) and
+        /// writes its groups of 4 bytes down the block column <paramref name="target"/> (stride 16
+        /// ints); returns s, Σw̃ and Σ|w̃|. Coordinates past d are zero.</summary>
+        private static (float Step, int Sum, int AbsoluteSum) QuantizeRow(float* w, int d, float maxAbs, int* target, int groups)
+        {
             if (maxAbs == 0)
             {
-                quantized.Clear();
+                for (int g = 0; g < groups; g++)
+                {
+                    target[g * BlockRows] = 0;
+                }
+
                 return (0, 0, 0);
             }
 
@@ -390,31 +450,47 @@ internal static unsafe class Int8CoarseScorer
             var inverseVector = Vector512.Create(inverse);
             var sumVector = Vector512<int>.Zero;
             var absoluteVector = Vector512<int>.Zero;
-            i = 0;
-            fixed (sbyte* target = quantized)
+            int i = 0;
+            for (; i + 16 <= d; i += 16)
             {
-                for (; i + 16 <= d; i += 16)
-                {
-                    // Rounds to nearest (the MXCSR default), like MathF.Round in the tail; the values
-                    // are within ±127, so the truncating narrow to bytes is exact.
-                    Vector512<int> rounded = Avx512F.ConvertToVector512Int32(Vector512.Load(w + i) * inverseVector);
-                    sumVector += rounded;
-                    absoluteVector += Vector512.Abs(rounded);
-                    Avx512F.ConvertToVector128SByte(rounded).Store(target + i);
-                }
+                // Rounds to nearest even, like MathF.Round in the tail, whatever the thread's MXCSR
+                // says (the ½-step bound needs it); values are within ±127, so the truncating
+                // narrow to bytes is exact.
+                Vector512<int> rounded = Avx512F.ConvertToVector512Int32(Vector512.Load(w + i) * inverseVector, FloatRoundingMode.ToEven);
+                sumVector += rounded;
+                absoluteVector += Vector512.Abs(rounded);
+                Vector128<int> bytes = Avx512F.ConvertToVector128SByte(rounded).AsInt32();
+                int* column = target + (i / 4 * BlockRows);
+                column[0] = bytes.ToScalar();
+                column[BlockRows] = bytes.GetElement(1);
+                column[2 * BlockRows] = bytes.GetElement(2);
+                column[3 * BlockRows] = bytes.GetElement(3);
+            }
 
-                int sum = Vector512.Sum(sumVector), absoluteSum = Vector512.Sum(absoluteVector);
-                for (; i < d; i++)
+            int sum = Vector512.Sum(sumVector), absoluteSum = Vector512.Sum(absoluteVector);
+            if (i < d)
+            {
+                // The tail, zero-padded to whole groups.
+                Span<sbyte> tail = stackalloc sbyte[16];
+                tail.Clear();
+                for (int j = i; j < d; j++)
                 {
-                    int value = (int)MathF.Round(w[i] * inverse);
-                    target[i] = (sbyte)value;
+                    int value = (int)MathF.Round(w[j] * inverse);
+                    tail[j - i] = (sbyte)value;
                     sum += value;
                     absoluteSum += Math.Abs(value);
                 }
 
-                quantized[d..].Clear();
-                return (maxAbs / 127, sum, absoluteSum);
+                fixed (sbyte* source = tail)
+                {
+                    for (int g = i / 4; g < groups; g++)
+                    {
+                        target[g * BlockRows] = ((int*)source)[g - (i / 4)];
+                    }
+                }
             }
+
+            return (maxAbs / 127, sum, absoluteSum);
         }
 
         /// <summary>6 queries × 16 rows: integer products, then upper bounds compared with each

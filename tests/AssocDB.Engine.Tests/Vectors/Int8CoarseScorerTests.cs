@@ -90,4 +90,58 @@ public sealed class Int8CoarseScorerTests
 
         Assert.True(gemm.FallbackQueries < 3 * 13 / 4, $"int8 fell back for {gemm.FallbackQueries} of {3 * 13} queries");
     }
+
+    // The int8 bound covers coordinates in [2⁻⁶⁰, 2⁵⁰]: rows below it (a vector decayed towards zero)
+    // or above it, and queries like that, must still be answered exactly, not silently dropped.
+    [Theory]
+    [InlineData(Metric.Cosine, 37)]
+    [InlineData(Metric.Cosine, 128)]
+    [InlineData(Metric.Dot, 3)]
+    [InlineData(Metric.Dot, 128)]
+    [InlineData(Metric.L2, 37)]
+    public void Rows_and_queries_outside_the_quantized_range_are_still_answered_exactly(Metric metric, int d)
+    {
+        if (!Int8CoarseScorer.IsSupported)
+        {
+            return;
+        }
+
+        var random = new Random((7 * (int)metric) + d);
+        const int Rows = 2000;
+        using var matrix = new ConceptMatrix(d, CPU, metric, StoragePrecision.Float32, initialCapacity: 64);
+        float[] vectors = VectorFixtures.Gaussian(random, Rows, d);
+        foreach (int row in new[] { 3, 500, 1999 })
+        {
+            foreach (ref float x in vectors.AsSpan(row * d, d))
+            {
+                x *= 1e-38f;
+            }
+        }
+
+        foreach (ref float x in vectors.AsSpan(42 * d, d))
+        {
+            x *= 1e16f;
+        }
+
+        matrix.SetRows(Enumerable.Range(0, Rows).ToArray(), vectors);
+        float[] queries = VectorFixtures.Gaussian(random, 8, d);
+        vectors.AsSpan(3 * d, d).CopyTo(queries);
+        foreach (ref float x in queries.AsSpan(d, d))
+        {
+            x *= 1e-38f;
+        }
+
+        var scan = new ScanKernel();
+        var gemm = new ChunkedGemmKernel(coarseType: CoarsePrecision.Int8);
+        foreach (int k in new[] { 1, 10 })
+        {
+            SearchHits[] expected = scan.Search(matrix, queries, k);
+            SearchHits[] actual = gemm.Search(matrix, queries, k);
+            for (int j = 0; j < expected.Length; j++)
+            {
+                Assert.Equal(expected[j].Rows, actual[j].Rows);
+                Assert.Equal(expected[j].Scores, actual[j].Scores);
+            }
+        }
+    }
 }
