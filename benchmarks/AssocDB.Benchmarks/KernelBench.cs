@@ -270,6 +270,7 @@ internal static class KernelBench
         // Measured from a heap without free space, so both numbers below share one baseline.
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         long before = Rss();
+        int collections = GC.CollectionCount(0);
         int done = 0;
         var watch = Stopwatch.StartNew();
         // A fifth of the queries one by one (scan), the rest in full batches (GEMM).
@@ -291,11 +292,12 @@ internal static class KernelBench
         // After a full collection the GC keeps the space it freed committed for reuse (up to its
         // generation budgets), so that growth is an upper bound; a decommitting collection then
         // shows what the queries left behind.
+        collections = GC.CollectionCount(0) - collections;
         GC.Collect();
         long after = Rss();
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         long retained = Rss();
-        Console.WriteLine($"memory run: {queries:N0} queries in {watch.Elapsed.TotalSeconds:0.0} s");
+        Console.WriteLine($"memory run: {queries:N0} queries in {watch.Elapsed.TotalSeconds:0.0} s, {collections} gen-0 collections, {GC.GetTotalAllocatedBytes() / 1e6:0} MB allocated by the process so far");
         return ((after - before) / 1e6, (retained - before) / 1e6, before);
     }
 

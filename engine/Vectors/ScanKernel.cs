@@ -27,6 +27,12 @@ public sealed class ScanKernel : ISearchKernel
     /// <summary>Below this many rows per worker, parallelism costs more than it saves.</summary>
     private const int MinRowsPerWorker = 16 * 1024;
 
+    /// <summary>Ranges per worker when the rows are split for dynamic claiming.</summary>
+    private const int RangesPerWorker = 8;
+
+    /// <summary>The smallest range worth claiming (a few MB of W at common dimensions).</summary>
+    private const int MinRowsPerRange = 8 * 1024;
+
     private readonly int _parallelism;
 
     /// <summary>Creates a scan that uses up to <paramref name="maxDegreeOfParallelism"/> threads
@@ -73,12 +79,30 @@ public sealed class ScanKernel : ISearchKernel
         }
 
         var partials = new TopKCollector[workers][];
+        // Contiguous ranges claimed in turn rather than one equal share per worker: every row costs
+        // the same, but on a shared machine one worker may be descheduled, and the others then take
+        // its remaining ranges instead of waiting for it.
+        int ranges = workers == 1 ? 1 : Math.Min(workers * RangesPerWorker, rowLimit / MinRowsPerRange);
+        int nextRange = -1;
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, worker =>
         {
-            // Equal contiguous ranges: every row costs the same, and contiguity keeps prefetching simple.
-            int start = (int)((long)rowLimit * worker / workers);
-            int end = (int)((long)rowLimit * (worker + 1) / workers);
-            partials[worker] = ScanRange(matrix, batch, subset, k, filter.Allowed, excluded, start, end);
+            var collectors = new TopKCollector[subset.Length];
+            var thresholds = new float[subset.Length];
+            for (int j = 0; j < subset.Length; j++)
+            {
+                collectors[j] = new TopKCollector(k);
+                thresholds[j] = float.NegativeInfinity;
+            }
+
+            int range;
+            while ((range = Interlocked.Increment(ref nextRange)) < ranges)
+            {
+                int start = (int)((long)rowLimit * range / ranges);
+                int end = (int)((long)rowLimit * (range + 1) / ranges);
+                ScanRange(matrix, batch, subset, filter.Allowed, excluded, start, end, collectors, thresholds);
+            }
+
+            partials[worker] = collectors;
         });
 
         var hits = new SearchHits[subset.Length];
@@ -96,18 +120,14 @@ public sealed class ScanKernel : ISearchKernel
         return hits;
     }
 
-    private static unsafe TopKCollector[] ScanRange(
-        ConceptMatrix matrix, QueryBatch batch, int[] subset, int k, RowFilter? allowed, IReadOnlySet<int>[] excluded, int start, int end)
+    /// <summary>Offers rows [start, end) to each query's collector; <paramref name="thresholds"/>
+    /// caches the collectors' thresholds between ranges.</summary>
+    private static unsafe void ScanRange(
+        ConceptMatrix matrix, QueryBatch batch, int[] subset, RowFilter? allowed, IReadOnlySet<int>[] excluded, int start, int end,
+        TopKCollector[] collectors, float[] thresholds)
     {
         int d = matrix.Dimension;
         int tile = Math.Max(1, TileBytes / (d * sizeof(float)));
-        var collectors = new TopKCollector[subset.Length];
-        var thresholds = new float[subset.Length];
-        for (int j = 0; j < subset.Length; j++)
-        {
-            collectors[j] = new TopKCollector(k);
-            thresholds[j] = float.NegativeInfinity;
-        }
 
         float* w = matrix.HostPointer;
         int prefetchRows = Math.Max(1, PrefetchBytes / (d * sizeof(float)));
@@ -151,8 +171,6 @@ public sealed class ScanKernel : ISearchKernel
                 }
             }
         }
-
-        return collectors;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
