@@ -64,10 +64,10 @@ internal static class KernelBench
         double peakBf16 = GemmPeak(ScalarType.BFloat16);
         double batchGflops = 2.0 * rows * d * batchSize / (batchMs * 1e6);
         double peakF16 = GemmPeak(ScalarType.Float16);
-        double peakInt8 = Int8CoarseScorer.IsSupported ? Int8Peak() : double.NaN;
+        double? peakInt8 = Int8CoarseScorer.IsSupported ? Int8Peak() : null;
         double peakUsed = search.Gemm.CoarseType switch
         {
-            CoarsePrecision.Int8 => peakInt8,
+            CoarsePrecision.Int8 => peakInt8!.Value,
             CoarsePrecision.Float16 => peakF16,
             CoarsePrecision.BFloat16 => peakBf16,
             _ => peakF32,
@@ -141,7 +141,10 @@ internal static class KernelBench
         Console.WriteLine($"{"batch queries that fell back to the scan",-44} {r["batch_fallback_queries"],10}");
         Console.WriteLine($"{"batch agreement with exact scan (top-k ids)",-44} {r["batch_agreement_with_scan"],10:P2}");
         Console.WriteLine($"{"peak GEMM f32 / bf16 / f16 (2048³)",-44} {peakF32,10:0.0} / {r["peak_bf16_gflops"]:0.0} / {r["peak_f16_gflops"]:0.0} GFLOP/s");
-        Console.WriteLine($"{"peak int8 (vpdpbusd throughput, all cores)",-44} {r["peak_int8_gops"],10:0.0} GOP/s");
+        if (r["peak_int8_gops"] is double peakInt8)
+        {
+            Console.WriteLine($"{"peak int8 (vpdpbusd throughput, all cores)",-44} {peakInt8,10:0.0} GOP/s");
+        }
         Console.WriteLine($"{"load average at the end (shared machine)",-44} {r["load_average"]}");
         Console.WriteLine($"{"matrix memory (RSS delta; W = " + (wBytes / 1e6).ToString("0", Invariant) + " MB)",-44} {r["matrix_rss_mb"],10:0.0} MB");
         Console.WriteLine($"{"RSS growth over " + r["memory_queries"] + " queries",-44} {r["rss_growth_mb"],10:0.0} MB");
