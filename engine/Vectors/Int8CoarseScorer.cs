@@ -42,6 +42,9 @@ internal static unsafe class Int8CoarseScorer
     /// <summary>Target bytes of one quantized chunk: L1-resident while every query group passes over it.</summary>
     private const int ChunkBytes = 32 * 1024;
 
+    /// <summary>Room for candidates beyond the m kept, at most (see <see cref="Worker"/>).</summary>
+    private const int MaxCandidateSlack = 1024;
+
     /// <summary>Relative float32 rounding of the scale/offset arithmetic (the float path's 2⁻²¹).</summary>
     private const double RelativeRounding = 1.0 / (1 << 21);
 
@@ -214,9 +217,10 @@ internal static unsafe class Int8CoarseScorer
         private readonly float* _filters;
         private readonly float* _bounds;
 
-        // Per query: candidates appended unsorted, up to twice the m kept; when full, a selection
-        // keeps the best m and raises the threshold to the m-th. Amortized O(1) per candidate where
-        // a heap costs log m, and no managed garbage.
+        // Per query: candidates appended unsorted, up to twice the m kept (m + 1024 for a large k, so
+        // that a batch asking for thousands of results does not double its memory); when full, a
+        // selection keeps the best m and raises the threshold to the m-th. Amortized O(1) per
+        // candidate where a heap costs log m, and no managed garbage.
         private readonly int _keep;
         private readonly int _capacity;
         private readonly float* _candidateScores;
@@ -234,7 +238,7 @@ internal static unsafe class Int8CoarseScorer
             _chunkRows = chunkRows;
             _groups = queries.PaddedDimension / 4;
             _keep = m;
-            _capacity = 2 * m;
+            _capacity = m + Math.Min(m, MaxCandidateSlack);
             long count = queries.Count, padded = queries.PaddedCount;
             long[] sections =
             [
