@@ -77,16 +77,7 @@ public sealed class Int8CoarseScorerTests
         }
 
         var gemm = new ChunkedGemmKernel(coarseType: CoarsePrecision.Int8);
-        foreach (int k in new[] { 1, 10, 100 })
-        {
-            SearchHits[] expected = scan.Search(matrix, queries, k);
-            SearchHits[] actual = gemm.Search(matrix, queries, k);
-            for (int j = 0; j < expected.Length; j++)
-            {
-                Assert.Equal(expected[j].Rows, actual[j].Rows);
-                Assert.Equal(expected[j].Scores, actual[j].Scores);
-            }
-        }
+        AssertSameAsScan(gemm, matrix, queries, 1, 10, 100);
 
         Assert.True(gemm.FallbackQueries < 3 * 13 / 4, $"int8 fell back for {gemm.FallbackQueries} of {3 * 13} queries");
     }
@@ -131,9 +122,14 @@ public sealed class Int8CoarseScorerTests
             x *= 1e-38f;
         }
 
+        AssertSameAsScan(new ChunkedGemmKernel(coarseType: CoarsePrecision.Int8), matrix, queries, 1, 10);
+    }
+
+    /// <summary>The kernel returns the scan's rows and bit-identical scores for every query and k.</summary>
+    private static void AssertSameAsScan(ChunkedGemmKernel gemm, ConceptMatrix matrix, float[] queries, params int[] ks)
+    {
         var scan = new ScanKernel();
-        var gemm = new ChunkedGemmKernel(coarseType: CoarsePrecision.Int8);
-        foreach (int k in new[] { 1, 10 })
+        foreach (int k in ks)
         {
             SearchHits[] expected = scan.Search(matrix, queries, k);
             SearchHits[] actual = gemm.Search(matrix, queries, k);
