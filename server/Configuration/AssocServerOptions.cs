@@ -1,4 +1,5 @@
 using System.Net;
+using AssocDB.Engine.Vectors;
 
 namespace AssocDB.Server.Configuration;
 
@@ -27,7 +28,8 @@ public sealed class AssocServerOptions
     /// <summary>The data folder, created if missing; relative paths are from the working directory.</summary>
     public string DataDirectory { get; set; } = "./data";
 
-    /// <summary>The compute device: <c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
+    /// <summary>The compute device: <c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>; a CUDA device
+    /// must exist on this machine.</summary>
     public string Device { get; set; } = "auto";
 
     /// <summary>The interval of the engine's periodic checkpoints; the engine's default when null.</summary>
@@ -71,9 +73,11 @@ public sealed class AssocServerOptions
             problems.Add($"{Section}:DataDirectory must name a folder.");
         }
 
-        if (string.IsNullOrWhiteSpace(Device))
+        // Resolved here, not only when the engine opens in the background, so that a device this
+        // machine lacks stops the server before it listens instead of after it reported itself up.
+        if (!ComputeDevice.TryResolve(Device, out _, out string deviceError))
         {
-            problems.Add($"{Section}:Device must be auto, cpu, cuda or cuda:N.");
+            problems.Add($"{Section}:Device: {deviceError}.");
         }
 
         if (CheckpointInterval is TimeSpan interval && interval <= TimeSpan.Zero)

@@ -1,4 +1,5 @@
 using AssocDB.Server.Configuration;
+using AssocDB.Server.Tests.Ingestion;
 
 namespace AssocDB.Server.Tests;
 
@@ -34,8 +35,9 @@ public sealed class ConfigurationTests
     public void Bad_values_and_unknown_settings_are_reported_by_name()
     {
         var bad = Assert.Throws<ServerConfigurationException>(() =>
-            AssocServer.Build(["--port", "70000", "--AssocDB:Limits:MaxK=0", "--AssocDB:SearchBatching:MaxBatch=0", "--AssocDB:Jobs:MaxFinished=0"]));
+            AssocServer.Build(["--port", "70000", "--device", "gpu", "--AssocDB:Limits:MaxK=0", "--AssocDB:SearchBatching:MaxBatch=0", "--AssocDB:Jobs:MaxFinished=0"]));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Port", StringComparison.Ordinal));
+        Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Device", StringComparison.Ordinal) && p.Contains("'gpu'", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Jobs:MaxFinished", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Limits:MaxK", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:SearchBatching:MaxBatch", StringComparison.Ordinal));
@@ -44,6 +46,31 @@ public sealed class ConfigurationTests
         Assert.Contains("Prot", Assert.Single(unknown.Problems), StringComparison.Ordinal);
         var notANumber = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--port", "many"]));
         Assert.Contains("Port", Assert.Single(notANumber.Problems), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("banana")]
+    [InlineData("cuda:99")]
+    public void Device_that_is_unknown_or_missing_here_is_refused_at_start(string device)
+    {
+        // No machine this runs on has a hundred CUDA devices, and one without CUDA has none at all:
+        // either way the server must refuse before it listens, not fail later opening the engine.
+        var e = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--device", device, "--metrics-port", "-1"]));
+        string problem = Assert.Single(e.Problems);
+        Assert.StartsWith("AssocDB:Device", problem, StringComparison.Ordinal);
+        Assert.Contains($"'{device}'", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Environment_settings_are_checked_and_the_command_line_overrides_them()
+    {
+        // A child process, since environment variables are shared by every test in this one.
+        (int exitCode, string error) = await ServerChildProcess.RunToExitAsync(
+            ["--AssocDB:Limits:MaxK=5"],
+            new Dictionary<string, string> { ["ASSOCDB__Limits__MaxK"] = "0", ["ASSOCDB__Limits__MaxDepth"] = "-1" });
+        Assert.Equal(2, exitCode);
+        Assert.Contains("AssocDB:Limits:MaxDepth must be at least 0 (got -1)", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("MaxK", error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -7,8 +7,9 @@ namespace AssocDB.Server.Tests.Ingestion;
 
 /// <summary>
 /// The server's built dll run with <c>dotnet</c> as a real child process on a fixed loopback port
-/// and data folder, so a test can SIGKILL it and start it again at the same address. Disposing
-/// kills it if it still runs; the caller owns the data folder.
+/// and data folder, so a test can SIGKILL it and start it again at the same address (or, with
+/// <see cref="RunToExitAsync"/>, see how it exits). Disposing kills it if it still runs; the caller
+/// owns the data folder.
 /// </summary>
 internal sealed class ServerChildProcess : IAsyncDisposable
 {
@@ -46,15 +47,7 @@ internal sealed class ServerChildProcess : IAsyncDisposable
     /// <summary>Starts the server and waits until it answers calls.</summary>
     public static async Task<ServerChildProcess> StartAsync(int port, string dataDirectory)
     {
-        string dll = Path.Combine(AppContext.BaseDirectory, "AssocDB.Server.dll");
-        var start = new ProcessStartInfo("dotnet", [dll, "--port", $"{port}", "--metrics-port", "-1", "--data", dataDirectory, "--device", "cpu"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.Environment["Logging__LogLevel__Default"] = "Warning";
-        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the server process");
+        var process = Process.Start(StartInfo(port, dataDirectory, [])) ?? throw new InvalidOperationException("could not start the server process");
         var server = new ServerChildProcess(process, $"http://127.0.0.1:{port}");
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, e) =>
@@ -81,11 +74,69 @@ internal sealed class ServerChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs the server (on a free port and a temp data folder, then <paramref name="args"/>) with
+    /// extra environment variables until it exits, as it does at once on bad settings; returns its
+    /// exit code and stderr. One still running after 30 s is killed and reported as exit code -1.
+    /// </summary>
+    public static async Task<(int ExitCode, string Error)> RunToExitAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment)
+    {
+        string data = Path.Combine(Path.GetTempPath(), "assocdb-server-tests", Guid.NewGuid().ToString("N"));
+        ProcessStartInfo start = StartInfo(0, data, args);
+        foreach ((string name, string value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        try
+        {
+            using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the server process");
+            Task<string> error = process.StandardError.ReadToEndAsync();
+            Task<string> output = process.StandardOutput.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            int exitCode;
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+                exitCode = process.ExitCode;
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+                exitCode = -1;
+            }
+
+            await output;
+            return (exitCode, await error);
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+
     /// <summary>SIGKILL: no shutdown, no checkpoint, no flush.</summary>
     public async Task KillAsync()
     {
         _process.Kill(entireProcessTree: true);
         await _process.WaitForExitAsync();
+    }
+
+    private static ProcessStartInfo StartInfo(int port, string dataDirectory, IEnumerable<string> args)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "AssocDB.Server.dll");
+        var start = new ProcessStartInfo("dotnet", [dll, "--port", $"{port}", "--metrics-port", "-1", "--data", dataDirectory, "--device", "cpu", .. args])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        return start;
     }
 
     public async ValueTask DisposeAsync()
