@@ -14,30 +14,43 @@ namespace AssocDB.Cli;
 /// </summary>
 public static partial class CliApp
 {
-    internal static readonly Option<string> Server = new("--server")
-    {
-        Description = "Server address (env ASSOCDB_SERVER)",
-        Recursive = true,
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ASSOCDB_SERVER") ?? "http://127.0.0.1:50051",
-    };
-
-    internal static readonly Option<string?> ApiKey = new("--api-key")
-    {
-        Description = "API key, sent as a Bearer token (env ASSOCDB_API_KEY)",
-        Recursive = true,
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ASSOCDB_API_KEY"),
-    };
+    private const string ServerOption = "--server";
+    private const string ApiKeyOption = "--api-key";
 
     internal static readonly Option<bool> JsonOutput = new("--json") { Description = "Print JSON instead of tables", Recursive = true };
 
     private static readonly Option<string> CollectionOption = new("--collection", "-c") { Description = "Collection name", Required = true };
 
     /// <summary>Runs the tool; returns the exit code.</summary>
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default) =>
+        RunAsync(args, output, error, Environment.GetEnvironmentVariable, cancellationToken);
+
+    /// <summary>Runs the tool with <paramref name="environment"/> as the source of the
+    /// <c>ASSOCDB_SERVER</c> and <c>ASSOCDB_API_KEY</c> defaults; returns the exit code.</summary>
+    /// <param name="args">The command line.</param>
+    /// <param name="output">Where results go.</param>
+    /// <param name="error">Where errors and progress go.</param>
+    /// <param name="environment">Looks up an environment variable (null when unset); tests pass their
+    /// own, since the process environment is shared by everything running in the process.</param>
+    /// <param name="cancellationToken">Cancels the command.</param>
+    public static async Task<int> RunAsync(
+        string[] args, TextWriter output, TextWriter error, Func<string, string?> environment, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(environment);
         var root = new RootCommand("AssocDB command-line client: collections, concepts, relations, facts, queries, learning, administration.");
-        root.Options.Add(Server);
-        root.Options.Add(ApiKey);
+        // Built per run, since their defaults come from this run's environment.
+        root.Options.Add(new Option<string>(ServerOption)
+        {
+            Description = "Server address (env ASSOCDB_SERVER)",
+            Recursive = true,
+            DefaultValueFactory = _ => environment("ASSOCDB_SERVER") ?? "http://127.0.0.1:50051",
+        });
+        root.Options.Add(new Option<string?>(ApiKeyOption)
+        {
+            Description = "API key, sent as a Bearer token (env ASSOCDB_API_KEY)",
+            Recursive = true,
+            DefaultValueFactory = _ => environment("ASSOCDB_API_KEY"),
+        });
         root.Options.Add(JsonOutput);
         root.Subcommands.Add(CollectionCommands(output, error));
         root.Subcommands.Add(ConceptCommands(output, error));
@@ -307,7 +320,7 @@ public static partial class CliApp
         {
             try
             {
-                using var client = new AssocDbClient(new AssocDbClientOptions { Address = new Uri(result.GetValue(Server)!), ApiKey = result.GetValue(ApiKey) });
+                using AssocDbClient client = Connect(result);
                 await body(result, client, new Output(output, result.GetValue(JsonOutput)), cancellationToken);
                 return 0;
             }
@@ -329,6 +342,10 @@ public static partial class CliApp
         });
         return command;
     }
+
+    /// <summary>A client for the server and API key of the command line (or their environment defaults).</summary>
+    internal static AssocDbClient Connect(ParseResult result) =>
+        new(new AssocDbClientOptions { Address = new Uri(result.GetValue<string>(ServerOption)!), ApiKey = result.GetValue<string?>(ApiKeyOption) });
 
     private static Option<float[]?> VectorOption(string description) => new("--vector")
     {

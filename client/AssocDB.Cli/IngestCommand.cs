@@ -81,7 +81,7 @@ internal static class IngestCommand
                 ShowProgress = !result.GetValue(noProgress),
                 Json = result.GetValue(CliApp.JsonOutput),
             };
-            using var client = new AssocDbClient(new AssocDbClientOptions { Address = new Uri(result.GetValue(CliApp.Server)!), ApiKey = result.GetValue(CliApp.ApiKey) });
+            using AssocDbClient client = CliApp.Connect(result);
             return await run.ExecuteAsync(client, cancellationToken);
         });
         return command;

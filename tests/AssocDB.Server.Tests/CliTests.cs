@@ -38,11 +38,8 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
     [Fact]
     public async Task Refused_call_exits_non_zero_with_the_status()
     {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = await CliApp.RunAsync(["related", "-c", "no-such-collection", "a", "r", "--server", fixture.Server.Address], output, error);
-        Assert.Equal(1, code);
-        Assert.Contains("NotFound", error.ToString(), StringComparison.Ordinal);
+        (_, string error) = await Run(1, "related", "-c", "no-such-collection", "a", "r");
+        Assert.Contains("NotFound", error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -97,14 +94,159 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
         }
     }
 
+    [Fact]
+    public async Task Concepts_through_the_command_line()
+    {
+        string c = ServerFixture.NewCollection("cliconcept");
+        await Ok("collection", "create", c, "--dim", "4");
+        string upserted = await Ok("concept", "upsert", "-c", c, "paris", "--vector", "1,0,0.5,0", "--meta", "country=fr");
+        Assert.Equal("1", AssocDbTool.Field(upserted, "applied"));
+        await Ok("concept", "upsert", "-c", c, "rome", "--vector", "0,0,1,0");
+
+        string table = await Ok("concept", "get", "-c", c, "paris");
+        Assert.Equal(("paris", "country=fr", "1 0 0.5 0"), (AssocDbTool.Field(table, "name"), AssocDbTool.Field(table, "metadata"), AssocDbTool.Field(table, "vector")));
+        using (JsonDocument json = JsonDocument.Parse(await Ok("concept", "get", "-c", c, "paris", "--json")))
+        {
+            Assert.Equal("fr", json.RootElement.GetProperty("metadata").GetProperty("country").GetString());
+            Assert.Equal([1f, 0f, 0.5f, 0f], json.RootElement.GetProperty("vector").GetProperty("values").EnumerateArray().Select(v => v.GetSingle()));
+        }
+
+        using (JsonDocument deleted = JsonDocument.Parse(await Ok("concept", "delete", "-c", c, "paris", "rome", "--json")))
+        {
+            Assert.Equal(2, deleted.RootElement.GetProperty("applied").GetInt32());
+        }
+
+        (_, string missing) = await Run(1, "concept", "get", "-c", c, "paris");
+        Assert.Contains("NotFound", missing, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Fact_removal_through_the_command_line()
+    {
+        string c = ServerFixture.NewCollection("cliremove");
+        await Ok("collection", "create", c, "--dim", "4");
+        await Ok("fact", "add", "-c", c, "A", "knows", "B");
+        await Ok("fact", "add", "-c", c, "A", "knows", "C");
+
+        Assert.Equal("1", AssocDbTool.Field(await Ok("fact", "remove", "-c", c, "A", "knows", "B"), "applied"));
+        using (JsonDocument again = JsonDocument.Parse(await Ok("fact", "remove", "-c", c, "A", "knows", "B", "--json")))
+        {
+            Assert.Equal((0, 1), (again.RootElement.GetProperty("applied").GetInt32(), again.RootElement.GetProperty("unchanged").GetInt32()));
+        }
+
+        using JsonDocument left = JsonDocument.Parse(await Ok("neighbors", "-c", c, "A", "--json"));
+        Assert.Equal("C", Assert.Single(left.RootElement.EnumerateArray()).GetProperty("fact").GetProperty("tail").GetString());
+    }
+
+    [Fact]
+    public async Task Search_relate_and_recall_through_the_command_line()
+    {
+        string c = ServerFixture.NewCollection("clivector");
+        await Ok("collection", "create", c, "--dim", "4");
+        foreach ((string name, string vector) in new[] { ("paris", "1,0,0,0"), ("france", "1,1,0,0"), ("rome", "0,0,1,0"), ("italy", "0,1,1,0") })
+        {
+            await Ok("concept", "upsert", "-c", c, name, "--vector", vector);
+        }
+
+        await Ok("relation", "define", "-c", c, "capital_of", "--vector", "0,1,0,0");
+        await Ok("fact", "add", "-c", c, "paris", "capital_of", "france");
+        await Ok("fact", "add", "-c", c, "rome", "capital_of", "italy");
+
+        string[] hits = Lines(await Ok("search", "-c", c, "--vector", "0.9,0.05,0,0", "-k", "1"));
+        Assert.Equal(["concept", "paris"], hits.Select(line => line.Split(' ')[0]));
+        using (JsonDocument translated = JsonDocument.Parse(await Ok("search", "-c", c, "--concept", "paris", "--plus", "capital_of", "-k", "1", "--json")))
+        {
+            Assert.Equal("france", Assert.Single(translated.RootElement.EnumerateArray()).GetProperty("concept").GetString());
+        }
+
+        string[] relate = Lines(await Ok("relate", "-c", c, "paris", "france"));
+        Assert.Contains(relate, line => line.StartsWith("capital_of", StringComparison.Ordinal) && line.Contains("stored", StringComparison.Ordinal));
+        Assert.Contains(relate, line => line.StartsWith("relation (vector reading)", StringComparison.Ordinal));
+        using (JsonDocument related = JsonDocument.Parse(await Ok("relate", "-c", c, "paris", "france", "--json")))
+        {
+            Assert.Equal("capital_of", related.RootElement.GetProperty("graph")[0].GetProperty("relation").GetString());
+            Assert.Equal("capital_of", related.RootElement.GetProperty("vectorReading")[0].GetProperty("relation").GetString());
+        }
+
+        string[] recalled = Lines(await Ok("recall", "-c", c, "capital_of", "--concept", "paris", "--direction", "forward", "-k", "1"));
+        Assert.StartsWith("forward weight α = ", recalled[0], StringComparison.Ordinal);
+        Assert.StartsWith("france", recalled[2], StringComparison.Ordinal);
+        using JsonDocument fromVector = JsonDocument.Parse(await Ok("recall", "-c", c, "capital_of", "--vector", "0,0,1,0", "--direction", "forward", "-k", "1", "--json"));
+        Assert.Equal("italy", Assert.Single(fromVector.RootElement.GetProperty("nearest").EnumerateArray()).GetProperty("concept").GetString());
+    }
+
+    private static string[] Lines(string output) => output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
     private async Task<string> Ok(params string[] args) => (await Run(0, args)).Output;
 
     private async Task<(string Output, string Error)> Run(int expectedCode, params string[] args)
     {
+        (int code, string output, string error) = await AssocDbTool.RunAsync([.. args, "--server", fixture.Server.Address]);
+        Assert.True(code == expectedCode, $"assocdb {string.Join(' ', args)} exited {code}, not {expectedCode}: {error}");
+        return (output, error);
+    }
+}
+
+/// <summary>The tool authenticates with <c>--api-key</c>, or with <c>ASSOCDB_API_KEY</c> (and finds
+/// the server through <c>ASSOCDB_SERVER</c>) when the command line does not say; the command line
+/// wins over the environment.</summary>
+public sealed class CliKeyTests(GuardedServerFixture fixture) : IClassFixture<GuardedServerFixture>
+{
+    private const string Unreachable = "http://127.0.0.1:1";
+
+    [Fact]
+    public async Task Api_key_option_authenticates_and_without_it_the_call_is_refused()
+    {
+        (int code, string output, string error) = await AssocDbTool.RunAsync(["collection", "list", "--server", fixture.Server.Address, "--api-key", GuardedServerFixture.Key]);
+        Assert.True(code == 0, error);
+        Assert.StartsWith("name", output, StringComparison.Ordinal);
+
+        (int refused, _, string why) = await AssocDbTool.RunAsync(["collection", "list", "--server", fixture.Server.Address]);
+        Assert.Equal(1, refused);
+        Assert.Contains("Unauthenticated", why, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Server_and_key_come_from_the_environment_when_not_given()
+    {
+        (int code, _, string error) = await AssocDbTool.RunAsync(["stats", "--json"], Environment(fixture.Server.Address, GuardedServerFixture.Key));
+        Assert.True(code == 0, error);
+
+        (int keyless, _, string why) = await AssocDbTool.RunAsync(["stats"], Environment(fixture.Server.Address, key: null));
+        Assert.Equal(1, keyless);
+        Assert.Contains("Unauthenticated", why, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Command_line_overrides_the_environment()
+    {
+        (int code, _, string error) = await AssocDbTool.RunAsync(
+            ["stats", "--server", fixture.Server.Address, "--api-key", GuardedServerFixture.Key], Environment(Unreachable, "wrong-key"));
+        Assert.True(code == 0, error);
+
+        (int wrongKey, _, string why) = await AssocDbTool.RunAsync(
+            ["stats", "--api-key", "wrong-key"], Environment(fixture.Server.Address, GuardedServerFixture.Key));
+        Assert.Equal(1, wrongKey);
+        Assert.Contains("Unauthenticated", why, StringComparison.Ordinal);
+    }
+
+    private static Dictionary<string, string> Environment(string server, string? key) =>
+        key is null ? new() { ["ASSOCDB_SERVER"] = server } : new() { ["ASSOCDB_SERVER"] = server, ["ASSOCDB_API_KEY"] = key };
+}
+
+/// <summary>Runs the <c>assocdb</c> tool in-process with an environment of its own: the variables
+/// given, none else (so a developer's own <c>ASSOCDB_API_KEY</c> cannot leak into a test).</summary>
+internal static class AssocDbTool
+{
+    public static async Task<(int Code, string Output, string Error)> RunAsync(string[] args, IReadOnlyDictionary<string, string>? environment = null)
+    {
         var output = new StringWriter();
         var error = new StringWriter();
-        int code = await CliApp.RunAsync([.. args, "--server", fixture.Server.Address], output, error);
-        Assert.True(code == expectedCode, $"assocdb {string.Join(' ', args)} exited {code}, not {expectedCode}: {error}");
-        return (output.ToString(), error.ToString());
+        int code = await CliApp.RunAsync(args, output, error, name => environment?.GetValueOrDefault(name));
+        return (code, output.ToString(), error.ToString());
     }
+
+    /// <summary>The value of one row of a two-column field/value table.</summary>
+    public static string Field(string table, string name) =>
+        table.Split('\n').Select(line => line.Split(' ', 2, StringSplitOptions.TrimEntries)).Single(cells => cells[0] == name)[1];
 }
