@@ -1,11 +1,14 @@
 using AssocDB.Protocol.V1;
 using Grpc.Health.V1;
 using Grpc.Reflection.V1Alpha;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace AssocDB.Server.Tests;
 
 /// <summary>Standard tools work against the server: gRPC health, server reflection, and Prometheus
-/// metrics over HTTP/1.1 with per-method call counts and the stored data's size.</summary>
+/// metrics over HTTP/1.1 with per-method call counts and the stored data's size; and a graceful
+/// stop leaves a checkpoint, so the next start has no log to replay.</summary>
 public sealed class ObservabilityTests
 {
     [Fact]
@@ -25,8 +28,7 @@ public sealed class ObservabilityTests
 
         await server.Client.CreateCollectionAsync("metrics", 8);
         await server.Client.AddFactAsync("metrics", "a", "r", "b");
-        using var http = new HttpClient();
-        string text = await http.GetStringAsync(new Uri(new Uri(server.MetricsAddress!), "/metrics"));
+        string text = await server.ScrapeMetricsAsync();
         Assert.Contains("assocdb_grpc_requests_total{method=\"/assocdb.v1.FactService/AddFacts\",code=\"OK\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("assocdb_grpc_request_duration_seconds_count{method=\"/assocdb.v1.FactService/AddFacts\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("assocdb_facts_stored 1", text, StringComparison.Ordinal);
@@ -34,8 +36,11 @@ public sealed class ObservabilityTests
     }
 
     [Fact]
-    public async Task Graceful_shutdown_keeps_every_write_for_the_next_start()
+    public async Task Graceful_shutdown_checkpoints_so_the_next_start_replays_no_log()
     {
+        // Every write would survive without the checkpoint too (the next start replays the log),
+        // so what shows the checkpoint is the engine's report of how much log its recovery replayed.
+        var logs = new CapturedLogs();
         string data = Path.Combine(Path.GetTempPath(), "assocdb-server-tests", Guid.NewGuid().ToString("N"));
         try
         {
@@ -46,9 +51,12 @@ public sealed class ObservabilityTests
                 await first.Client.AddFactAsync("kept", "A", "mother_of", "B");
             }
 
-            await using RunningServer second = await RunningServer.StartAsync(dataDirectory: data);
+            await using RunningServer second = await RunningServer.StartAsync(dataDirectory: data, services: s => s.AddSingleton<ILoggerProvider>(logs));
             Answer answer = Assert.Single(await second.Client.RelatedAsync("kept", "B", "child_of"));
             Assert.Equal("A", answer.Concept);
+            CapturedLogs.LogEvent recovered = Assert.Single(logs.Events, e => e.Name == "CollectionRecovered");
+            Assert.Equal("kept", recovered.Fields["Collection"]);
+            Assert.Equal(0, recovered.Fields["Replayed"]);
         }
         finally
         {

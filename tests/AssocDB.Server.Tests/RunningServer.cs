@@ -1,3 +1,4 @@
+using System.Globalization;
 using AssocDB.Client;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
@@ -70,6 +71,23 @@ public sealed class RunningServer : IAsyncDisposable
     }
 
     public Task WaitServingAsync() => WaitServingAsync(Channel);
+
+    /// <summary>The Prometheus text of the metrics endpoint (the server must have been started with
+    /// <c>--metrics-port 0</c>).</summary>
+    public async Task<string> ScrapeMetricsAsync()
+    {
+        using var http = new HttpClient();
+        return await http.GetStringAsync(new Uri(new Uri(MetricsAddress ?? throw new InvalidOperationException("started without a metrics port")), "/metrics"));
+    }
+
+    /// <summary>The value of one series, named as the endpoint writes it (with its labels, if any);
+    /// 0 while it has no sample, as Prometheus writes a labelled series only once it has one.</summary>
+    public async Task<double> MetricAsync(string series)
+    {
+        string prefix = series + " ";
+        string? line = (await ScrapeMetricsAsync()).Split('\n').FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
+        return line is null ? 0 : double.Parse(line.AsSpan(prefix.Length), CultureInfo.InvariantCulture);
+    }
 
     /// <summary>Polls gRPC health on <paramref name="channel"/> until the server says SERVING (it
     /// answers NOT_SERVING while the engine recovers).</summary>

@@ -4,13 +4,21 @@ using Grpc.Core;
 
 namespace AssocDB.Server.Tests;
 
+/// <summary>A server whose search batcher waits up to 20 ms for more calls after the first of a
+/// batch, so concurrent calls coalesce even when the engine is fast; with metrics on.</summary>
+public sealed class BatchingServerFixture : ServerFixture
+{
+    protected override string[] Args => ["--metrics-port", "0", "--AssocDB:SearchBatching:MaxDelayMicroseconds=20000"];
+}
+
 /// <summary>
 /// Vector queries over the wire: search (raw vector, concept ± relation, batches), relate and
-/// recall answer from the engine; bad k, dimensions and NaN are refused naming the field; and
+/// recall answer from the engine; bad dimensions and NaN are refused naming the field; and
 /// concurrent search calls are coalesced into fewer engine searches with the same answers.
 /// </summary>
-public sealed class VectorQueryTests(ServerFixture fixture) : IClassFixture<ServerFixture>, IAsyncLifetime
+public sealed class VectorQueryTests(BatchingServerFixture fixture) : IClassFixture<BatchingServerFixture>, IAsyncLifetime
 {
+    private static readonly string[] Concepts = ["paris", "france", "rome", "italy"];
     private readonly AssocDbClient _client = fixture.Client;
     private readonly string _c = ServerFixture.NewCollection("vec");
 
@@ -61,15 +69,6 @@ public sealed class VectorQueryTests(ServerFixture fixture) : IClassFixture<Serv
         Assert.Equal(4, recall.Vector.Values.Count);
     }
 
-    [Theory]
-    [InlineData(0)]
-    [InlineData(1_000_000)]
-    public async Task K_out_of_range_is_invalid_naming_k(int k)
-    {
-        var e = await Assert.ThrowsAsync<AssocDbException>(() => _client.SearchAsync(_c, Queries.Concept("paris"), k));
-        Assert.Equal((StatusCode.InvalidArgument, "k"), (e.StatusCode, e.Field));
-    }
-
     [Fact]
     public async Task Wrong_dimension_and_NaN_in_a_query_are_invalid_naming_the_query()
     {
@@ -82,27 +81,66 @@ public sealed class VectorQueryTests(ServerFixture fixture) : IClassFixture<Serv
     }
 
     [Fact]
-    public async Task Concurrent_searches_are_coalesced_with_unchanged_answers_and_a_bad_call_fails_alone()
+    public async Task Wrong_dimension_and_NaN_in_a_recall_vector_are_invalid_naming_the_vector()
     {
-        string[] concepts = ["paris", "france", "rome", "italy"];
-        var alone = new Dictionary<string, string>();
-        foreach (string concept in concepts)
-        {
-            alone[concept] = (await _client.SearchAsync(_c, Queries.Concept(concept), 2))[0].Concept;
-        }
+        var dimension = await Assert.ThrowsAsync<AssocDbException>(() => _client.RecallAsync(_c, "capital_of", [1f, 2f]));
+        Assert.Equal((StatusCode.InvalidArgument, "vector"), (dimension.StatusCode, dimension.Field));
+        var nan = await Assert.ThrowsAsync<AssocDbException>(() => _client.RecallAsync(_c, "capital_of", [1f, float.NaN, 0f, 0f]));
+        Assert.Equal((StatusCode.InvalidArgument, "vector[1]"), (nan.StatusCode, nan.Field));
+    }
 
-        Task<IReadOnlyList<SearchHit>>[] calls = [.. Enumerable.Range(0, 64).Select(i => _client.SearchAsync(_c, Queries.Concept(concepts[i % 4]), 1 + (i % 2)))];
+    [Fact]
+    public async Task Concurrent_searches_are_coalesced_into_batches_with_unchanged_answers()
+    {
+        Dictionary<string, string> alone = await NearestAloneAsync();
+        // The batch-size histogram counts every engine search and sums its queries; the difference
+        // across this test's calls is what they cost (tests of a class run one at a time).
+        (double queriesBefore, double searchesBefore) = await BatchTotalsAsync();
+
+        IReadOnlyList<SearchHit>[] results = await Task.WhenAll(Enumerable.Range(0, 64).Select(i => _client.SearchAsync(_c, Queries.Concept(Concepts[i % 4]), 1 + (i % 2))));
+
+        (double queriesAfter, double searchesAfter) = await BatchTotalsAsync();
+        Assert.Equal(64, queriesAfter - queriesBefore);
+        double meanBatch = (queriesAfter - queriesBefore) / (searchesAfter - searchesBefore);
+        Assert.True(meanBatch > 1, $"64 concurrent calls ran as {searchesAfter - searchesBefore} engine searches (mean batch {meanBatch:F2})");
+        for (int i = 0; i < results.Length; i++)
+        {
+            Assert.Equal(1 + (i % 2), results[i].Count);
+            Assert.Equal(alone[Concepts[i % 4]], results[i][0].Concept);
+        }
+    }
+
+    [Fact]
+    public async Task Bad_call_among_concurrent_searches_fails_alone()
+    {
+        Dictionary<string, string> alone = await NearestAloneAsync();
+        Task<IReadOnlyList<SearchHit>>[] calls = [.. Enumerable.Range(0, 16).Select(i => _client.SearchAsync(_c, Queries.Concept(Concepts[i % 4]), 1))];
         Task<IReadOnlyList<SearchHit>> bad = _client.SearchAsync(_c, Queries.Concept("nobody"));
         IReadOnlyList<SearchHit>[] results = await Task.WhenAll(calls);
         for (int i = 0; i < results.Length; i++)
         {
-            Assert.Equal(1 + (i % 2), results[i].Count);
-            Assert.Equal(alone[concepts[i % 4]], results[i][0].Concept);
+            Assert.Equal(alone[Concepts[i % 4]], Assert.Single(results[i]).Concept);
         }
 
         var e = await Assert.ThrowsAsync<AssocDbException>(() => bad);
         Assert.Equal(StatusCode.NotFound, e.StatusCode);
     }
+
+    /// <summary>Each concept's nearest other concept, asked one call at a time.</summary>
+    private async Task<Dictionary<string, string>> NearestAloneAsync()
+    {
+        var alone = new Dictionary<string, string>();
+        foreach (string concept in Concepts)
+        {
+            alone[concept] = (await _client.SearchAsync(_c, Queries.Concept(concept), 2))[0].Concept;
+        }
+
+        return alone;
+    }
+
+    /// <summary>Queries searched and engine searches run so far.</summary>
+    private async Task<(double Queries, double Searches)> BatchTotalsAsync() =>
+        (await fixture.Server.MetricAsync("assocdb_search_batch_queries_sum"), await fixture.Server.MetricAsync("assocdb_search_batch_queries_count"));
 
     private static ConceptInput Concept(string name, float[] vector) => new() { Name = name, Vector = Vectors.Of(vector) };
 }

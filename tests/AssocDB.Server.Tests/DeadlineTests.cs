@@ -1,0 +1,85 @@
+using AssocDB.Client;
+using AssocDB.Protocol.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace AssocDB.Server.Tests;
+
+/// <summary>A server whose search batcher holds the first call of a batch for half a second, so a
+/// search reliably waits inside the server; with metrics on.</summary>
+public sealed class SlowBatchServerFixture : ServerFixture
+{
+    protected override string[] Args => ["--metrics-port", "0", "--AssocDB:SearchBatching:MaxDelayMicroseconds=500000"];
+}
+
+/// <summary>
+/// A call that is still running on the server when its deadline passes, or when its client cancels
+/// it, is abandoned there and answered DEADLINE_EXCEEDED or CANCELLED (not UNKNOWN), as the server's
+/// own per-status call counts show; and the server keeps serving.
+/// </summary>
+public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixture<SlowBatchServerFixture>, IAsyncLifetime
+{
+    private const string SearchMethod = "/assocdb.v1.QueryService/Search";
+    private readonly string _collection = ServerFixture.NewCollection("deadline");
+
+    public async Task InitializeAsync()
+    {
+        await fixture.Client.CreateCollectionAsync(_collection, 4);
+        await fixture.Client.UpsertConceptsAsync(_collection, [new ConceptInput { Name = "a", Vector = Vectors.Of([1f, 0f, 0f, 0f]) }]);
+    }
+
+    // The server still answers a search after the abandoned one.
+    public async Task DisposeAsync() => Assert.Equal("a", Assert.Single(await fixture.Client.SearchAsync(_collection, Queries.Vector([1f, 0f, 0f, 0f]), 1)).Concept);
+
+    [Fact]
+    public async Task Search_outliving_its_deadline_on_the_server_is_answered_deadline_exceeded()
+    {
+        using var channel = GrpcChannel.ForAddress(fixture.Server.Address, new GrpcChannelOptions { HttpHandler = new ServerOnlyDeadline("100m") });
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await new QueryService.QueryServiceClient(channel).SearchAsync(Search()));
+        Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
+        Assert.Equal(1, await CountedAsync("DeadlineExceeded"));
+    }
+
+    [Fact]
+    public async Task Search_cancelled_by_its_client_is_abandoned_on_the_server_as_cancelled()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await new QueryService.QueryServiceClient(fixture.Server.Channel).SearchAsync(Search(), cancellationToken: cancel.Token));
+        Assert.Equal(StatusCode.Cancelled, e.StatusCode);
+        Assert.Equal(1, await CountedAsync("Cancelled"));
+    }
+
+    /// <summary>Sends each call's deadline as its grpc-timeout header without giving the client the
+    /// deadline (grpc-dotnet drops the header from call metadata and would time the call out itself,
+    /// racing the server): the client waits for the server's answer, so the status it hears, and the
+    /// one the server counts, is what the server decided.</summary>
+    private sealed class ServerOnlyDeadline(string timeout) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Headers.TryAddWithoutValidation("grpc-timeout", timeout);
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    private SearchRequest Search() => new() { Collection = _collection, K = 1, Queries = { Queries.Vector([1f, 0f, 0f, 0f]) } };
+
+    /// <summary>The server's count of search calls answered with <paramref name="code"/>, once it has
+    /// one: the client may hear the outcome before the server's call has finished unwinding.</summary>
+    private async Task<double> CountedAsync(string code)
+    {
+        string series = $"assocdb_grpc_requests_total{{method=\"{SearchMethod}\",code=\"{code}\"}}";
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            double count = await fixture.Server.MetricAsync(series);
+            if (count > 0)
+            {
+                return count;
+            }
+
+            await Task.Delay(50);
+        }
+
+        return 0;
+    }
+}
