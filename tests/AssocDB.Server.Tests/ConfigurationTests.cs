@@ -3,8 +3,9 @@ using AssocDB.Server.Tests.Ingestion;
 
 namespace AssocDB.Server.Tests;
 
-/// <summary>Settings are checked before anything listens, and each problem is a sentence naming the
-/// setting; in particular the server refuses to expose itself without a key unless told --insecure.</summary>
+/// <summary>Settings, from the command line or the environment, are checked before anything listens,
+/// and each problem is a sentence naming the setting; in particular the server refuses to expose
+/// itself without a key unless told --insecure.</summary>
 public sealed class ConfigurationTests
 {
     [Fact]

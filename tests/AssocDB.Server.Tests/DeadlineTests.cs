@@ -43,23 +43,13 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
     [Fact]
     public async Task Search_cancelled_by_its_client_is_abandoned_on_the_server_as_cancelled()
     {
-        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        // Connected first, so the call reaches the server well before the client cancels it, and
+        // the server still holds it then (its batch window is 500 ms).
+        await fixture.Server.WaitServingAsync();
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
         var e = await Assert.ThrowsAsync<RpcException>(async () => await new QueryService.QueryServiceClient(fixture.Server.Channel).SearchAsync(Search(), cancellationToken: cancel.Token));
         Assert.Equal(StatusCode.Cancelled, e.StatusCode);
         Assert.Equal(1, await CountedAsync("Cancelled"));
-    }
-
-    /// <summary>Sends each call's deadline as its grpc-timeout header without giving the client the
-    /// deadline (grpc-dotnet drops the header from call metadata and would time the call out itself,
-    /// racing the server): the client waits for the server's answer, so the status it hears, and the
-    /// one the server counts, is what the server decided.</summary>
-    private sealed class ServerOnlyDeadline(string timeout) : DelegatingHandler(new SocketsHttpHandler())
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            request.Headers.TryAddWithoutValidation("grpc-timeout", timeout);
-            return base.SendAsync(request, cancellationToken);
-        }
     }
 
     private SearchRequest Search() => new() { Collection = _collection, K = 1, Queries = { Queries.Vector([1f, 0f, 0f, 0f]) } };
@@ -81,5 +71,18 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
         }
 
         return 0;
+    }
+
+    /// <summary>Sends each call's deadline as its grpc-timeout header without giving the client the
+    /// deadline (grpc-dotnet drops the header from call metadata and would time the call out itself,
+    /// racing the server): the client waits for the server's answer, so the status it hears, and the
+    /// one the server counts, is what the server decided.</summary>
+    private sealed class ServerOnlyDeadline(string timeout) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Headers.TryAddWithoutValidation("grpc-timeout", timeout);
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 }
