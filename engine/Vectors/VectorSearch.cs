@@ -17,6 +17,7 @@ public sealed class VectorSearch
     public const int MaxK = 10_000;
 
     private readonly VectorSearchOptions _options;
+    private readonly int _scanBatchLimit;
 
     /// <summary>Creates a searcher.</summary>
     public VectorSearch(VectorSearchOptions? options = null)
@@ -25,6 +26,7 @@ public sealed class VectorSearch
         Scan = new ScanKernel(_options.MaxDegreeOfParallelism);
         Gemm = new ChunkedGemmKernel(Scan, _options.CoarseType, maxDegreeOfParallelism: _options.MaxDegreeOfParallelism);
         Device = new TorchTopKKernel();
+        _scanBatchLimit = _options.ScanBatchLimit ?? (Gemm.CoarseType == CoarsePrecision.Int8 ? 6 : 16);
     }
 
     /// <summary>The CPU scan kernel.</summary>
@@ -48,7 +50,7 @@ public sealed class VectorSearch
         // A filter that admits few rows would starve the GEMM's candidate lists and force the scan
         // fallback anyway; the scan skips disallowed rows before scoring them.
         bool sparseFilter = filter?.Allowed is { } allowed && allowed.Count * 8L < matrix.RowLimit;
-        return batchSize <= _options.ScanBatchLimit || matrix.RowLimit < _options.GemmMinRows || sparseFilter ? Scan : Gemm;
+        return batchSize <= _scanBatchLimit || matrix.RowLimit < _options.GemmMinRows || sparseFilter ? Scan : Gemm;
     }
 
     /// <summary>Finds the top <paramref name="k"/> rows for each query in <paramref name="queries"/>

@@ -3,7 +3,9 @@ namespace AssocDB.Engine.Vectors;
 /// <summary>How <see cref="VectorSearch"/> picks and configures kernels.</summary>
 /// <param name="ScanBatchLimit">On a CPU, batches up to this many queries use the fused scan; larger
 /// ones use the chunked GEMM. The scan reads W once per batch but its compute grows with the batch,
-/// while the GEMM's fixed costs (conversion, topk passes) pay off only for many queries.</param>
+/// while the GEMM's fixed costs (quantizing or converting W, topk passes) pay off only for several
+/// queries. Null picks the crossover of the coarse pass in use, measured at n = 100 k and 1 M,
+/// d = 128 on the reference machine: 6 for int8, 16 for libtorch's float GEMM.</param>
 /// <param name="GemmMinRows">Matrices with fewer rows are always scanned: the GEMM's fixed costs dominate.</param>
 /// <param name="CoarseType">Arithmetic of the GEMM kernel's coarse pass (results are exact either
 /// way). Auto by default: int8 with AVX-VNNI where the CPU has it (and AVX-512), which on the reference machine
@@ -12,7 +14,7 @@ namespace AssocDB.Engine.Vectors;
 /// search copy or float32. The kernel bench's --coarse measures each.</param>
 /// <param name="MaxDegreeOfParallelism">Threads for the scan and re-rank (0: one per core).</param>
 public sealed record VectorSearchOptions(
-    int ScanBatchLimit = 16,
+    int? ScanBatchLimit = null,
     int GemmMinRows = 1 << 16,
     CoarsePrecision CoarseType = CoarsePrecision.Auto,
     int MaxDegreeOfParallelism = 0)

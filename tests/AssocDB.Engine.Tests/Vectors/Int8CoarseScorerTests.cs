@@ -18,6 +18,7 @@ public sealed class Int8CoarseScorerTests
         {
             data.Add(metric, 37);
             data.Add(metric, 128);
+            data.Add(metric, 201); // wider than 128, with 9 coordinates past the 16-wide loop
         }
 
         return data;
