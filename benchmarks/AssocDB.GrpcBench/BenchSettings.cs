@@ -23,6 +23,10 @@ internal sealed record BenchSettings
     /// <summary>One GrpcChannel per client instead of one shared by all (HTTP/2 streams on one connection).</summary>
     public bool ChannelPerClient { get; init; }
 
+    /// <summary>Server settings for every run, as <c>Section:Key=value</c> under <c>AssocDB</c>
+    /// (<c>--server-option SearchBatching:MaxDelayMicroseconds=0</c>); repeatable.</summary>
+    public IReadOnlyList<string> ServerOptions { get; init; } = [];
+
     public double WarmupSeconds { get; init; } = 3;
 
     /// <summary>Measured seconds of each gRPC run, after its warm-up.</summary>
@@ -55,6 +59,7 @@ internal sealed record BenchSettings
                 "--clients" => settings with { Clients = NextInts() },
                 "--unbatched-clients" => settings with { UnbatchedClients = NextInt() },
                 "--channel-per-client" => settings with { ChannelPerClient = true },
+                "--server-option" => settings with { ServerOptions = [.. settings.ServerOptions, Next()] },
                 "--warmup" => settings with { WarmupSeconds = NextDouble() },
                 "--duration" => settings with { DurationSeconds = NextDouble() },
                 "--in-process-seconds" => settings with { InProcessSeconds = NextDouble() },

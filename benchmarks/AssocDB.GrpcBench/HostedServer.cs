@@ -34,12 +34,13 @@ internal sealed class HostedServer : IAsyncDisposable
 
     /// <summary>Starts a server on <paramref name="dataDirectory"/> and waits until it has recovered
     /// the data and reports SERVING.</summary>
-    public static async Task<HostedServer> StartAsync(string dataDirectory, bool batching)
+    public static async Task<HostedServer> StartAsync(string dataDirectory, bool batching, IReadOnlyList<string> serverOptions)
     {
         string[] args =
         [
             "--port", "0", "--metrics-port", "0", "--data", dataDirectory, "--device", "cpu",
             "--AssocDB:SearchBatching:Enabled=" + (batching ? "true" : "false"),
+            .. serverOptions.Select(option => "--AssocDB:" + option),
             "--Logging:LogLevel:Default=Warning",
             // The health check logs every NOT_SERVING answer while the server recovers as an error.
             "--Logging:LogLevel:Microsoft.Extensions.Diagnostics.HealthChecks=Critical",
