@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -117,14 +116,20 @@ internal static unsafe class Int8CoarseScorer
     /// no garbage and the kernel reads them without bounds checks.</summary>
     private sealed class QuantizedQueries : IDisposable
     {
+        // Bytes, then the three float arrays, in one block.
+        private readonly NativeBlockPool.Block _memory;
+
         public QuantizedQueries(QueryBatch batch, int paddedDimension)
         {
             Count = batch.Count;
             PaddedCount = (batch.Count + QueryGroup - 1) / QueryGroup * QueryGroup;
             PaddedDimension = paddedDimension;
-            Bytes = (byte*)NativeMemory.AlignedAlloc((nuint)(PaddedCount * paddedDimension), 64);
+            long bytesLength = ((long)PaddedCount * paddedDimension + 63) & ~63L;
+            _memory = NativeBlockPool.Rent(bytesLength + (3L * PaddedCount * sizeof(float)));
+            Bytes = _memory.Pointer;
             new Span<byte>(Bytes, PaddedCount * paddedDimension).Fill(QueryBias);
-            Steps = (float*)NativeMemory.AllocZeroed((nuint)(3 * PaddedCount), sizeof(float));
+            Steps = (float*)(_memory.Pointer + bytesLength);
+            new Span<float>(Steps, 3 * PaddedCount).Clear();
             L1Norms = Steps + PaddedCount;
             Offsets = L1Norms + PaddedCount;
             batch.Offsets.CopyTo(new Span<float>(Offsets, PaddedCount));
@@ -184,11 +189,7 @@ internal static unsafe class Int8CoarseScorer
         /// <summary>Queries the int8 bound does not cover (scored as zero queries, then rescanned).</summary>
         public bool[] OutOfDomain { get; }
 
-        public void Dispose()
-        {
-            NativeMemory.AlignedFree(Bytes);
-            NativeMemory.Free(Steps);
-        }
+        public void Dispose() => NativeBlockPool.Return(_memory);
     }
 
     /// <summary>One thread's share: its own candidate lists (merged at the end, so no locks while
@@ -227,8 +228,8 @@ internal static unsafe class Int8CoarseScorer
         private readonly int* _candidateRows;
         private readonly int* _candidateCounts;
 
-        // Everything above lives in this one allocation (64-byte aligned sections), freed once.
-        private void* _memory;
+        // Everything above lives in this one block (64-byte aligned sections), returned once.
+        private readonly NativeBlockPool.Block _memory;
 
         public Worker(ConceptMatrix matrix, RowFilter? allowed, QuantizedQueries queries, int m, int chunkRows)
         {
@@ -256,8 +257,8 @@ internal static unsafe class Int8CoarseScorer
                 total += (sections[i] + 63) & ~63L;
             }
 
-            _memory = NativeMemory.AlignedAlloc((nuint)total, 64);
-            byte* memory = (byte*)_memory;
+            _memory = NativeBlockPool.Rent(total);
+            byte* memory = _memory.Pointer;
             _block = (sbyte*)(memory + starts[0]);
             _correction = (int*)(memory + starts[1]);
             _factor = (float*)(_correction + chunkRows);
@@ -289,11 +290,7 @@ internal static unsafe class Int8CoarseScorer
             }
         }
 
-        public void ReleaseBuffers()
-        {
-            NativeMemory.AlignedFree(_memory);
-            _memory = null;
-        }
+        public void ReleaseBuffers() => NativeBlockPool.Return(_memory);
 
         /// <summary>Claims and scores chunks until none is left. The next chunk is claimed before
         /// the current one is scored, so that its rows can be prefetched meanwhile: quantizing
