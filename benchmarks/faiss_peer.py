@@ -1,11 +1,19 @@
 #!/usr/bin/python3
 """FAISS peer for the AssocDB kernel bench: exact inner-product search (IndexFlatIP) on the same
-data, timed the same way (one query: median of single searches; batch: best of three).
+data, driven over stdin/stdout by the bench, so that its searches alternate with the bench's own
+and a slow phase of a shared machine slows both alike.
 
-Run with Debian's python (python3-faiss, libopenblas0-pthread): /usr/bin/python3 faiss_peer.py ...
-Data are raw little-endian float32 files, row-major."""
+Run with Debian's python (python3-faiss, libopenblas0-pthread):
+/usr/bin/python3 faiss_peer.py --data W --queries Q --dim D [--k K] [--threads T]
+Data are raw little-endian float32 files, row-major. Once loaded it prints one JSON line (version,
+threads, rows), then answers one line per command:
+  single J   times a search of query J alone; prints milliseconds
+  batch      times a search of every query at once; prints milliseconds
+  ids        prints the last batch's top-k ids as JSON
+It exits at the end of its input."""
 import argparse
 import json
+import sys
 import time
 
 import faiss
@@ -18,9 +26,7 @@ def main() -> None:
     parser.add_argument("--queries", required=True)
     parser.add_argument("--dim", type=int, required=True)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--single", type=int, default=21, help="single-query searches to take the median of")
     parser.add_argument("--threads", type=int, default=0, help="0: all cores")
-    parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
     if args.threads:
@@ -29,30 +35,25 @@ def main() -> None:
     queries = np.fromfile(args.queries, dtype=np.float32).reshape(-1, args.dim)
     index = faiss.IndexFlatIP(args.dim)
     index.add(data)
-
     index.search(queries[:1], args.k)  # warm up
-    singles = []
-    for j in range(args.single):
-        start = time.perf_counter()
-        index.search(queries[j % len(queries): j % len(queries) + 1], args.k)
-        singles.append(time.perf_counter() - start)
 
-    batches = []
-    ids = None
-    for _ in range(3):
-        start = time.perf_counter()
-        _, ids = index.search(queries, args.k)
-        batches.append(time.perf_counter() - start)
-
-    with open(args.out, "w", encoding="utf-8") as out:
-        json.dump({
-            "faiss_version": faiss.__version__,
-            "threads": faiss.omp_get_max_threads(),
-            "rows": int(data.shape[0]),
-            "single_ms": 1000 * float(np.median(singles)),
-            "batch_ms": 1000 * min(batches),
-            "batch_ids": ids.tolist(),
-        }, out)
+    print(json.dumps({"faiss_version": faiss.__version__, "threads": faiss.omp_get_max_threads(), "rows": int(data.shape[0])}), flush=True)
+    ids = np.empty((0, args.k), dtype=np.int64)
+    for line in sys.stdin:
+        command = line.split()
+        if command[0] == "single":
+            j = int(command[1]) % len(queries)
+            start = time.perf_counter()
+            index.search(queries[j:j + 1], args.k)
+            print(1000 * (time.perf_counter() - start), flush=True)
+        elif command[0] == "batch":
+            start = time.perf_counter()
+            _, ids = index.search(queries, args.k)
+            print(1000 * (time.perf_counter() - start), flush=True)
+        elif command[0] == "ids":
+            print(json.dumps(ids.tolist()), flush=True)
+        else:
+            raise ValueError(f"unknown command {line!r}")
 
 
 if __name__ == "__main__":

@@ -11,12 +11,14 @@ namespace AssocDB.Benchmarks;
 /// <summary>
 /// The end-to-end kernel bench: on one matrix (default n = 1 M, d = 128, cosine over unit vectors)
 /// it measures the memory-bandwidth ceiling (reading W once), one query on the scan, a batch on the
-/// GEMM path, the machine's GEMM peaks, memory, and FAISS IndexFlatIP on the same data; it prints a
-/// table with the target ratios and writes JSON and a PNG.
+/// GEMM path, the machine's GEMM peaks, memory, and FAISS IndexFlatIP on the same data (its
+/// searches alternating with ours); it prints a table with the target ratios and writes JSON and a PNG.
 /// </summary>
 internal static class KernelBench
 {
     private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
+
+    private const int SettleMilliseconds = 200;
 
     public static int Run(string[] args)
     {
@@ -49,12 +51,16 @@ internal static class KernelBench
         long wBytes = (long)rows * d * sizeof(float);
 
         var search = new VectorSearch(new VectorSearchOptions(CoarseType: coarse));
+        // FAISS loads before anything is timed; from then on its searches alternate with ours.
+        using FaissPeer? peer = faiss ? FaissPeer.Start(Path.Combine(ScriptDirectory(), "faiss_peer.py"), vectors, queries, d, k) : null;
         double readW = Best(7, () => ReadOnce(matrix));
-        double scanOne = Median(21, j => search.Scan.Search(matrix, queries.AsSpan((j % batchSize) * d, d), k));
+        (double scanOne, double faissOne) = Alternating(21, median: true,
+            j => search.Scan.Search(matrix, queries.AsSpan((j % batchSize) * d, d), k), peer is null ? null : peer.Single);
         double torchOne = Median(7, j => TorchTopK(matrix, queries.AsSpan((j % batchSize) * d, d), k));
         ISearchKernel batchKernel = search.KernelFor(matrix, batchSize);
         SearchHits[] batchHits = [];
-        double batchMs = Best(3, () => batchHits = search.Search(matrix, queries, k).Value);
+        (double batchMs, double faissBatch) = Alternating(3, median: false,
+            _ => batchHits = search.Search(matrix, queries, k).Value, peer is null ? null : _ => peer.Batch());
         long fallbacks = search.Gemm.FallbackQueries;
         double torchBatch = Best(1, () => search.Device.Search(matrix, queries, k));
         SearchHits[] exact = search.Scan.Search(matrix, queries, k);
@@ -75,8 +81,7 @@ internal static class KernelBench
 
         (double growthMb, double retainedMb, long rssAfterWarmup) = MemoryGrowth(search, matrix, queries, d, k, memoryQueries);
 
-        FaissResult? peer = faiss ? RunFaiss(vectors, queries, d, k, outDir) : null;
-        double faissAgreement = peer is null ? double.NaN : Agreement(batchHits, peer.BatchIds, k);
+        double faissAgreement = peer is null ? double.NaN : Agreement(batchHits, peer.BatchIds(), k);
 
         var result = new Dictionary<string, object?>
         {
@@ -112,13 +117,13 @@ internal static class KernelBench
             {
                 ["version"] = peer.Version,
                 ["threads"] = peer.Threads,
-                ["single_ms"] = peer.SingleMs,
-                ["batch_ms"] = peer.BatchMs,
+                ["single_ms"] = faissOne,
+                ["batch_ms"] = faissBatch,
                 ["batch_agreement"] = faissAgreement,
             },
         };
 
-        PrintTable(result, peer, readW, scanOne, batchMs, batchGflops, peakUsed, peakF32, wBytes);
+        PrintTable(result, peer is null ? null : (faissOne, faissBatch), readW, scanOne, batchMs, batchGflops, peakUsed, peakF32, wBytes);
         string json = Path.Combine(outDir, "kernels.json");
         File.WriteAllText(json, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"wrote {json}");
@@ -127,7 +132,7 @@ internal static class KernelBench
     }
 
     private static void PrintTable(
-        Dictionary<string, object?> r, FaissResult? peer, double readW, double scanOne, double batchMs, double batchGflops, double peakUsed, double peakF32, long wBytes)
+        Dictionary<string, object?> r, (double SingleMs, double BatchMs)? faiss, double readW, double scanOne, double batchMs, double batchGflops, double peakUsed, double peakF32, long wBytes)
     {
         string Ratio(double value, double target) => $"{value:0.00} (target ≥ {target}) {(value >= target ? "met" : "MISSED")}";
         Console.WriteLine();
@@ -149,18 +154,18 @@ internal static class KernelBench
         Console.WriteLine($"{"matrix memory (RSS delta; W = " + (wBytes / 1e6).ToString("0", Invariant) + " MB)",-44} {r["matrix_rss_mb"],10:0.0} MB");
         Console.WriteLine($"{"RSS growth over " + r["memory_queries"] + " queries",-44} {r["rss_growth_mb"],10:0.0} MB");
         Console.WriteLine($"{"  of it retained (after a decommitting GC)",-44} {r["rss_retained_mb"],10:0.0} MB");
-        if (peer is not null)
+        if (faiss is (double faissOne, double faissBatch) && r["faiss"] is Dictionary<string, object> peer)
         {
-            Console.WriteLine($"{"FAISS IndexFlatIP one query / batch",-44} {peer.SingleMs,10:0.00} / {peer.BatchMs:0.00} ms ({peer.Threads} threads, {peer.Version})");
+            Console.WriteLine($"{"FAISS IndexFlatIP one query / batch",-44} {faissOne,10:0.00} / {faissBatch:0.00} ms ({peer["threads"]} threads, {peer["version"]})");
         }
 
         Console.WriteLine();
         Console.WriteLine("targets");
         Console.WriteLine($"  one query / read-W bandwidth:   {Ratio(readW / scanOne, 0.75)}");
-        if (peer is not null)
+        if (faiss is (double single, double batch))
         {
-            Console.WriteLine($"  one query speed-up over FAISS:  {Ratio(peer.SingleMs / scanOne, 4)}");
-            Console.WriteLine($"  batch speed-up over FAISS:      {Ratio(peer.BatchMs / batchMs, 20)}");
+            Console.WriteLine($"  one query speed-up over FAISS:  {Ratio(single / scanOne, 4)}");
+            Console.WriteLine($"  batch speed-up over FAISS:      {Ratio(batch / batchMs, 20)}");
         }
 
         Console.WriteLine($"  batch / GEMM peak of its type:  {Ratio(batchGflops / peakUsed, 0.30)}");
@@ -264,33 +269,36 @@ internal static class KernelBench
     private static (double GrowthMb, double RetainedMb, long RssAfterWarmup) MemoryGrowth(VectorSearch search, ConceptMatrix matrix, float[] batch, int d, int k, int queries)
     {
         int batchSize = batch.Length / d;
-        for (int j = 0; j < 50; j++)
+        // A fifth of the queries one by one (scan), the rest in full batches (GEMM).
+        void Search(int count)
         {
-            search.Search(matrix, batch.AsSpan((j % batchSize) * d, d), k);
+            int done = 0;
+            for (; done < count / 5; done++)
+            {
+                search.Search(matrix, batch.AsSpan((done % batchSize) * d, d), k);
+            }
+
+            for (; done + batchSize <= count; done += batchSize)
+            {
+                search.Search(matrix, batch, k);
+            }
+
+            for (; done < count; done++)
+            {
+                search.Search(matrix, batch.AsSpan((done % batchSize) * d, d), k);
+            }
         }
 
-        search.Search(matrix, batch, k);
-        // Measured from a heap without free space, so both numbers below share one baseline.
+        // A tenth as many queries first, so that what the first searches set up once (the native
+        // allocator's arenas of each worker thread, pools, compiled code) is in the baseline and the
+        // growth is what the measured queries leave behind. Measured from a heap without free
+        // space, so both numbers below share one baseline.
+        Search(Math.Max(queries / 10, batchSize + 1));
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         long before = Rss();
         int collections = GC.CollectionCount(0);
-        int done = 0;
         var watch = Stopwatch.StartNew();
-        // A fifth of the queries one by one (scan), the rest in full batches (GEMM).
-        for (; done < queries / 5; done++)
-        {
-            search.Search(matrix, batch.AsSpan((done % batchSize) * d, d), k);
-        }
-
-        for (; done + batchSize <= queries; done += batchSize)
-        {
-            search.Search(matrix, batch, k);
-        }
-
-        for (; done < queries; done++)
-        {
-            search.Search(matrix, batch.AsSpan((done % batchSize) * d, d), k);
-        }
+        Search(queries);
 
         // After a full collection the GC keeps the space it freed committed for reuse (up to its
         // generation budgets), so that growth is an upper bound; a decommitting collection then
@@ -304,46 +312,7 @@ internal static class KernelBench
         return ((after - before) / 1e6, (retained - before) / 1e6, before);
     }
 
-    private sealed record FaissResult(string Version, int Threads, double SingleMs, double BatchMs, int[][] BatchIds);
-
-    private static FaissResult? RunFaiss(float[] vectors, float[] queries, int d, int k, string outDir)
-    {
-        string temp = Directory.CreateTempSubdirectory("assocdb-faiss-").FullName;
-        try
-        {
-            string data = Path.Combine(temp, "w.f32");
-            string query = Path.Combine(temp, "q.f32");
-            string output = Path.Combine(temp, "faiss.json");
-            WriteFloats(data, vectors);
-            WriteFloats(query, queries);
-            if (!RunPython("faiss_peer.py", $"--data {data} --queries {query} --dim {d} --k {k} --out {output}"))
-            {
-                return null;
-            }
-
-            using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(output));
-            JsonElement root = doc.RootElement;
-            File.WriteAllText(Path.Combine(outDir, "faiss.json"), File.ReadAllText(output));
-            return new FaissResult(
-                root.GetProperty("faiss_version").GetString() ?? "?",
-                root.GetProperty("threads").GetInt32(),
-                root.GetProperty("single_ms").GetDouble(),
-                root.GetProperty("batch_ms").GetDouble(),
-                root.GetProperty("batch_ids").EnumerateArray().Select(row => row.EnumerateArray().Select(e => e.GetInt32()).ToArray()).ToArray());
-        }
-        finally
-        {
-            Directory.Delete(temp, recursive: true);
-        }
-    }
-
-    private static void WriteFloats(string path, float[] values)
-    {
-        using var stream = File.Create(path);
-        stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
-    }
-
-    /// <summary>Runs a script next to this bench with Debian's python (which has faiss and matplotlib).</summary>
+    /// <summary>Runs a script next to this bench with Debian's python (which has matplotlib).</summary>
     private static bool RunPython(string script, string arguments)
     {
         string path = Path.Combine(ScriptDirectory(), script);
@@ -361,7 +330,7 @@ internal static class KernelBench
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            Console.WriteLine($"{script} skipped: {e.Message} (apt-get install -y python3-faiss libopenblas0-pthread python3-matplotlib)");
+            Console.WriteLine($"{script} skipped: {e.Message} (apt-get install -y python3-matplotlib)");
             return false;
         }
     }
@@ -422,6 +391,32 @@ internal static class KernelBench
         }
 
         return best;
+    }
+
+    /// <summary>Times ours and the peer's searches in turn (the peer times its own), each after a
+    /// pause long enough for the other side's idle threads to stop spinning (OpenBLAS spins about
+    /// 0.1 s after a call); returns the median or the best of each side (NaN without a peer).</summary>
+    private static (double Ours, double Peer) Alternating<T>(int runs, bool median, Func<int, T> ours, Func<int, double>? peer)
+    {
+        ours(0);
+        peer?.Invoke(0);
+        var mine = new double[runs];
+        var theirs = new double[runs];
+        for (int i = 0; i < runs; i++)
+        {
+            Thread.Sleep(SettleMilliseconds);
+            var watch = Stopwatch.StartNew();
+            ours(i);
+            mine[i] = watch.Elapsed.TotalMilliseconds;
+            if (peer is not null)
+            {
+                Thread.Sleep(SettleMilliseconds);
+                theirs[i] = peer(i);
+            }
+        }
+
+        double Summary(double[] times) => median ? times.Order().ElementAt(runs / 2) : times.Min();
+        return (Summary(mine), peer is null ? double.NaN : Summary(theirs));
     }
 
     private static double Median<T>(int runs, Func<int, T> action)
