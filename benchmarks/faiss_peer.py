@@ -8,6 +8,7 @@ Run with Debian's python (python3-faiss, libopenblas0-pthread):
 Data are raw little-endian float32 files, row-major. Once loaded it prints one JSON line (version,
 threads, rows), then answers one line per command:
   single J   times a search of query J alone; prints milliseconds
+  singles N  times N such searches back to back (queries 0..N-1); prints the median milliseconds
   batch      times a search of every query at once; prints milliseconds
   ids        prints the last batch's top-k ids as JSON
 It exits at the end of its input."""
@@ -46,6 +47,13 @@ def main() -> None:
             start = time.perf_counter()
             index.search(queries[j:j + 1], args.k)
             print(1000 * (time.perf_counter() - start), flush=True)
+        elif command[0] == "singles":
+            times = []
+            for j in range(int(command[1])):
+                start = time.perf_counter()
+                index.search(queries[j % len(queries):j % len(queries) + 1], args.k)
+                times.append(time.perf_counter() - start)
+            print(1000 * float(np.median(times)), flush=True)
         elif command[0] == "batch":
             start = time.perf_counter()
             _, ids = index.search(queries, args.k)

@@ -68,6 +68,9 @@ internal sealed class FaissPeer : IDisposable
     /// <summary>Milliseconds FAISS takes to search query <paramref name="query"/> alone.</summary>
     public double Single(int query) => Ask($"single {query}");
 
+    /// <summary>Median milliseconds of <paramref name="count"/> single-query searches run back to back.</summary>
+    public double SinglesBackToBack(int count) => Ask($"singles {count}");
+
     /// <summary>Milliseconds FAISS takes to search every query at once.</summary>
     public double Batch() => Ask("batch");
 

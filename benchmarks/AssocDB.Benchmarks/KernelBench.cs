@@ -54,6 +54,12 @@ internal static class KernelBench
         // FAISS loads before anything is timed; from then on its searches alternate with ours.
         using FaissPeer? peer = faiss ? FaissPeer.Start(Path.Combine(ScriptDirectory(), "faiss_peer.py"), vectors, queries, d, k) : null;
         double readW = Best(7, () => ReadOnce(matrix));
+        // One query two ways. Back to back, each side's own loop, as a stream of single queries
+        // runs; W is 512 MB but a large shared L3 may still hold part of it from the search before.
+        // Alternating, each search follows the other side's pass over its own copy, so nothing of
+        // W is cached: the colder case, and the one where a slow phase of the machine hits both.
+        double scanHot = Median(21, j => search.Scan.Search(matrix, queries.AsSpan((j % batchSize) * d, d), k));
+        double faissHot = peer?.SinglesBackToBack(21) ?? double.NaN;
         (double scanOne, double faissOne) = Alternating(21, median: true,
             j => search.Scan.Search(matrix, queries.AsSpan((j % batchSize) * d, d), k), peer is null ? null : peer.Single);
         double torchOne = Median(7, j => TorchTopK(matrix, queries.AsSpan((j % batchSize) * d, d), k));
@@ -94,6 +100,7 @@ internal static class KernelBench
             ["read_w_ms"] = readW,
             ["read_w_gbps"] = wBytes / (readW * 1e6),
             ["scan_one_ms"] = scanOne,
+            ["scan_one_back_to_back_ms"] = scanHot,
             ["scan_one_gbps"] = wBytes / (scanOne * 1e6),
             ["torch_one_ms"] = torchOne,
             ["batch_kernel"] = batchKernel.Name,
@@ -118,12 +125,13 @@ internal static class KernelBench
                 ["version"] = peer.Version,
                 ["threads"] = peer.Threads,
                 ["single_ms"] = faissOne,
+                ["single_back_to_back_ms"] = faissHot,
                 ["batch_ms"] = faissBatch,
                 ["batch_agreement"] = faissAgreement,
             },
         };
 
-        PrintTable(result, peer is null ? null : (faissOne, faissBatch), readW, scanOne, batchMs, batchGflops, peakUsed, peakF32, wBytes);
+        PrintTable(result, peer is null ? null : (faissOne, faissHot, faissBatch), readW, (scanOne, scanHot), batchMs, batchGflops, peakUsed, peakF32, wBytes);
         string json = Path.Combine(outDir, "kernels.json");
         File.WriteAllText(json, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"wrote {json}");
@@ -132,14 +140,15 @@ internal static class KernelBench
     }
 
     private static void PrintTable(
-        Dictionary<string, object?> r, (double SingleMs, double BatchMs)? faiss, double readW, double scanOne, double batchMs, double batchGflops, double peakUsed, double peakF32, long wBytes)
+        Dictionary<string, object?> r, (double Single, double SingleBackToBack, double Batch)? faiss, double readW, (double Alternating, double BackToBack) scanOne, double batchMs, double batchGflops, double peakUsed, double peakF32, long wBytes)
     {
         string Ratio(double value, double target) => $"{value:0.00} (target ≥ {target}) {(value >= target ? "met" : "MISSED")}";
         Console.WriteLine();
         Console.WriteLine($"{"measure",-44} {"value",14}");
         Console.WriteLine(new string('-', 60));
         Console.WriteLine($"{"read W once",-44} {readW,10:0.00} ms  {wBytes / (readW * 1e6),6:0.0} GB/s");
-        Console.WriteLine($"{"one query, scan",-44} {scanOne,10:0.00} ms  {wBytes / (scanOne * 1e6),6:0.0} GB/s");
+        Console.WriteLine($"{"one query, scan (alternating with FAISS)",-44} {scanOne.Alternating,10:0.00} ms  {wBytes / (scanOne.Alternating * 1e6),6:0.0} GB/s");
+        Console.WriteLine($"{"one query, scan (back to back)",-44} {scanOne.BackToBack,10:0.00} ms  {wBytes / (scanOne.BackToBack * 1e6),6:0.0} GB/s");
         Console.WriteLine($"{"one query, torch mv+topk (reference)",-44} {r["torch_one_ms"],10:0.00} ms");
         Console.WriteLine($"{"batch, " + r["batch_kernel"],-44} {batchMs,10:0.00} ms  {batchGflops,6:0.0} GFLOP/s");
         Console.WriteLine($"{"batch, torch f32 mm+topk (reference)",-44} {r["torch_batch_ms"],10:0.00} ms");
@@ -154,18 +163,19 @@ internal static class KernelBench
         Console.WriteLine($"{"matrix memory (RSS delta; W = " + (wBytes / 1e6).ToString("0", Invariant) + " MB)",-44} {r["matrix_rss_mb"],10:0.0} MB");
         Console.WriteLine($"{"RSS growth over " + r["memory_queries"] + " queries",-44} {r["rss_growth_mb"],10:0.0} MB");
         Console.WriteLine($"{"  of it retained (after a decommitting GC)",-44} {r["rss_retained_mb"],10:0.0} MB");
-        if (faiss is (double faissOne, double faissBatch) && r["faiss"] is Dictionary<string, object> peer)
+        if (faiss is { } f && r["faiss"] is Dictionary<string, object> peer)
         {
-            Console.WriteLine($"{"FAISS IndexFlatIP one query / batch",-44} {faissOne,10:0.00} / {faissBatch:0.00} ms ({peer["threads"]} threads, {peer["version"]})");
+            Console.WriteLine($"{"FAISS IndexFlatIP one query / batch",-44} {f.Single,10:0.00} / {f.Batch:0.00} ms ({peer["threads"]} threads, {peer["version"]})");
+            Console.WriteLine($"{"FAISS one query back to back",-44} {f.SingleBackToBack,10:0.00} ms");
         }
 
         Console.WriteLine();
         Console.WriteLine("targets");
-        Console.WriteLine($"  one query / read-W bandwidth:   {Ratio(readW / scanOne, 0.75)}");
-        if (faiss is (double single, double batch))
+        Console.WriteLine($"  one query / read-W bandwidth:   {Ratio(readW / scanOne.Alternating, 0.75)}  back to back: {Ratio(readW / scanOne.BackToBack, 0.75)}");
+        if (faiss is { } peerTimes)
         {
-            Console.WriteLine($"  one query speed-up over FAISS:  {Ratio(single / scanOne, 4)}");
-            Console.WriteLine($"  batch speed-up over FAISS:      {Ratio(batch / batchMs, 20)}");
+            Console.WriteLine($"  one query speed-up over FAISS:  {Ratio(peerTimes.Single / scanOne.Alternating, 4)}  back to back: {Ratio(peerTimes.SingleBackToBack / scanOne.BackToBack, 4)}");
+            Console.WriteLine($"  batch speed-up over FAISS:      {Ratio(peerTimes.Batch / batchMs, 20)}");
         }
 
         Console.WriteLine($"  batch / GEMM peak of its type:  {Ratio(batchGflops / peakUsed, 0.30)}");
