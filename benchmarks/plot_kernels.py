@@ -22,7 +22,7 @@ def main() -> None:
         one["FAISS FlatIP"] = r["faiss"]["single_ms"]
     left.bar(list(one), list(one.values()), color=["grey", "tab:blue", "tab:orange", "tab:red"][: len(one)])
     left.set_ylabel("ms")
-    left.set_title("one query")
+    left.set_title("one query (each side back to back)")
 
     batch = {"AssocDB GEMM": r["batch_ms"], "torch f32 mm+topk": r["torch_batch_ms"]}
     if r.get("faiss"):

@@ -39,8 +39,9 @@ internal sealed class HostedServer : IAsyncDisposable
         string[] args =
         [
             "--port", "0", "--metrics-port", "0", "--data", dataDirectory, "--device", "cpu",
-            "--AssocDB:SearchBatching:Enabled=" + (batching ? "true" : "false"),
             .. serverOptions.Select(option => "--AssocDB:" + option),
+            // After the options, so that the run labelled with batching off has it off.
+            "--AssocDB:SearchBatching:Enabled=" + (batching ? "true" : "false"),
             "--Logging:LogLevel:Default=Warning",
             // The health check logs every NOT_SERVING answer while the server recovers as an error.
             "--Logging:LogLevel:Microsoft.Extensions.Diagnostics.HealthChecks=Critical",

@@ -188,24 +188,24 @@ internal static class SearchBench
         return run;
     }
 
-    /// <summary>Issue 4's targets: the most concurrent batched run reaches half the in-process
-    /// batched throughput, and every gRPC run keeps p99 within 10 × p50. n single-query clients never
-    /// have more than n queries outstanding, so they are held to the engine at batch n (where that
-    /// batch was run); the best in-process batch is reported beside it.</summary>
+    /// <summary>Issue 4's targets: the most concurrent batched run reaches half the best in-process
+    /// batched throughput, and every gRPC run keeps p99 within 10 × p50. Beside the first, the ratio
+    /// to the engine at the clients' own concurrency (n single-query clients never have more than n
+    /// queries outstanding), when that batch was run.</summary>
     private static Dictionary<string, object?> Targets(List<InProcessRun> inProcess, List<GrpcRun> grpc)
     {
         var targets = new Dictionary<string, object?>();
-        InProcessRun? best = inProcess.Where(r => r.Batch > 1).MaxBy(r => r.QueriesPerSecond);
+        InProcessRun? ceiling = inProcess.Where(r => r.Batch > 1).MaxBy(r => r.QueriesPerSecond);
         GrpcRun? busiest = grpc.Where(r => r.Batching).MaxBy(r => r.Clients);
-        if (best is not null && busiest is not null)
+        if (ceiling is not null && busiest is not null)
         {
-            InProcessRun ceiling = inProcess.FirstOrDefault(r => r.Batch == busiest.Clients) ?? best;
             double ratio = busiest.QueriesPerSecond / ceiling.QueriesPerSecond;
             targets[$"{busiest.Clients}-client QPS / in-process batch-{ceiling.Batch} QPS (target >= 0.5)"] =
                 $"{ratio:F2} {(ratio >= 0.5 ? "met" : "missed")}";
-            if (best != ceiling)
+            if (inProcess.FirstOrDefault(r => r.Batch == busiest.Clients) is { } sameConcurrency && sameConcurrency != ceiling)
             {
-                targets[$"{busiest.Clients}-client QPS / best in-process batch ({best.Batch}) QPS"] = $"{busiest.QueriesPerSecond / best.QueriesPerSecond:F2}";
+                targets[$"{busiest.Clients}-client QPS / in-process batch-{sameConcurrency.Batch} QPS (same concurrency)"] =
+                    $"{busiest.QueriesPerSecond / sameConcurrency.QueriesPerSecond:F2}";
             }
         }
 

@@ -75,7 +75,7 @@ public sealed class AssocServerOptions
 
         // Resolved here, not only when the engine opens in the background, so that a device this
         // machine lacks stops the server before it listens instead of after it reported itself up.
-        if (!ComputeDevice.TryResolve(Device, out _, out string deviceError))
+        if (!ComputeDevice.TryResolve(Device ?? "", out _, out string deviceError))
         {
             problems.Add($"{Section}:Device: {deviceError}.");
         }

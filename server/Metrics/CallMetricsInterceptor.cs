@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using Prometheus;
 
 namespace AssocDB.Server.Metrics;
 
 /// <summary>Counts every unary, server-streaming and duplex-streaming call by method and final status
-/// code, and times it (a stream until it ends).</summary>
+/// code, and times it (a stream until it ends); while it runs, it counts as in flight.</summary>
 internal sealed class CallMetricsInterceptor(ServerMetrics metrics) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
@@ -29,6 +30,8 @@ internal sealed class CallMetricsInterceptor(ServerMetrics metrics) : Intercepto
     {
         long start = Stopwatch.GetTimestamp();
         StatusCode code = StatusCode.Unknown;
+        Gauge.Child inFlight = metrics.InFlight.WithLabels(context.Method);
+        inFlight.Inc();
         try
         {
             await call();
@@ -41,6 +44,7 @@ internal sealed class CallMetricsInterceptor(ServerMetrics metrics) : Intercepto
         }
         finally
         {
+            inFlight.Dec();
             metrics.Requests.WithLabels(context.Method, code.ToString()).Inc();
             metrics.Latency.WithLabels(context.Method).Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
         }

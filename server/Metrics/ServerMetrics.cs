@@ -16,6 +16,7 @@ internal sealed class ServerMetrics
         Registry = Prometheus.Metrics.NewCustomRegistry();
         MetricFactory factory = Prometheus.Metrics.WithCustomRegistry(Registry);
         Requests = factory.CreateCounter("assocdb_grpc_requests_total", "gRPC calls answered, by method and status code.", "method", "code");
+        InFlight = factory.CreateGauge("assocdb_grpc_requests_in_flight", "gRPC calls being handled, by method.", "method");
         Latency = factory.CreateHistogram("assocdb_grpc_request_duration_seconds", "gRPC call latency, by method.",
             new HistogramConfiguration { LabelNames = ["method"], Buckets = Histogram.ExponentialBuckets(0.0001, 2, 18) });
         SearchBatchQueries = factory.CreateHistogram("assocdb_search_batch_queries", "Queries per batched engine search.",
@@ -40,6 +41,8 @@ internal sealed class ServerMetrics
     public CollectorRegistry Registry { get; }
 
     public Counter Requests { get; }
+
+    public Gauge InFlight { get; }
 
     public Histogram Latency { get; }
 

@@ -5,11 +5,11 @@ using Grpc.Net.Client;
 
 namespace AssocDB.Server.Tests;
 
-/// <summary>A server whose search batcher holds the first call of a batch for half a second, so a
-/// search reliably waits inside the server; with metrics on.</summary>
+/// <summary>A server whose search batcher holds the first call of a batch for a second (the longest
+/// window allowed), so a search reliably waits inside the server; with metrics on.</summary>
 public sealed class SlowBatchServerFixture : ServerFixture
 {
-    protected override string[] Args => ["--metrics-port", "0", "--AssocDB:SearchBatching:MaxDelayMicroseconds=500000"];
+    protected override string[] Args => ["--metrics-port", "0", "--AssocDB:SearchBatching:MaxDelayMicroseconds=1000000"];
 }
 
 /// <summary>
@@ -43,16 +43,34 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
     [Fact]
     public async Task Search_cancelled_by_its_client_is_abandoned_on_the_server_as_cancelled()
     {
-        // Connected first, so the call reaches the server well before the client cancels it, and
-        // the server still holds it then (its batch window is 500 ms).
-        await fixture.Server.WaitServingAsync();
-        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-        var e = await Assert.ThrowsAsync<RpcException>(async () => await new QueryService.QueryServiceClient(fixture.Server.Channel).SearchAsync(Search(), cancellationToken: cancel.Token));
+        // Cancelled once the server reports the call in flight (held in its batch window), so
+        // neither a slow start nor a late cancel on a loaded machine changes what is tested.
+        using var cancel = new CancellationTokenSource();
+        using AsyncUnaryCall<SearchResponse> call = new QueryService.QueryServiceClient(fixture.Server.Channel).SearchAsync(Search(), cancellationToken: cancel.Token);
+        Assert.True(await SearchInFlightAsync(), "the search never reached the server");
+        await cancel.CancelAsync();
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await call);
         Assert.Equal(StatusCode.Cancelled, e.StatusCode);
         Assert.Equal(1, await CountedAsync("Cancelled"));
     }
 
     private SearchRequest Search() => new() { Collection = _collection, K = 1, Queries = { Queries.Vector([1f, 0f, 0f, 0f]) } };
+
+    private async Task<bool> SearchInFlightAsync()
+    {
+        string series = $"assocdb_grpc_requests_in_flight{{method=\"{SearchMethod}\"}}";
+        for (int attempt = 0; attempt < 500; attempt++)
+        {
+            if (await fixture.Server.MetricAsync(series) > 0)
+            {
+                return true;
+            }
+
+            await Task.Delay(10);
+        }
+
+        return false;
+    }
 
     /// <summary>The server's count of search calls answered with <paramref name="code"/>, once it has
     /// one: the client may hear the outcome before the server's call has finished unwinding.</summary>
