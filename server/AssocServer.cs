@@ -66,6 +66,7 @@ public static class AssocServer
         services.AddSingleton<JobRegistry>();
         services.AddHostedService(provider => provider.GetRequiredService<JobRegistry>());
         services.AddSingleton<ServerMetrics>();
+        services.AddSingleton<ApiKey>();
         services.AddSingleton<RequestLimits>();
         services.AddGrpc(grpc =>
         {
@@ -92,6 +93,20 @@ public static class AssocServer
         app.MapGrpcService<LearningApi>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
+        // With an API key, the metrics want it too: they name every method and count the data.
+        ApiKey apiKey = app.Services.GetRequiredService<ApiKey>();
+        app.UseWhen(context => apiKey.Required && context.Request.Path.StartsWithSegments("/metrics"), metrics => metrics.Use(async (context, next) =>
+        {
+            if (apiKey.Refusal(context.Request.Headers.Authorization.FirstOrDefault()) is string refusal)
+            {
+                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                await context.Response.WriteAsync(refusal);
+                return;
+            }
+
+            await next(context);
+        }));
         app.MapMetrics(registry: app.Services.GetRequiredService<ServerMetrics>().Registry);
         return app;
     }

@@ -1,3 +1,4 @@
+using System.Net;
 using AssocDB.Client;
 using AssocDB.Protocol.V1;
 using Grpc.Core;
@@ -15,6 +16,7 @@ public sealed class GuardedServerFixture : ServerFixture
     [
         "--AssocDB:Limits:MaxMessageBytes=65536", "--AssocDB:Limits:MaxK=50", "--AssocDB:Limits:MaxBatch=20",
         "--AssocDB:Limits:MaxDepth=3", "--AssocDB:Limits:MaxDimension=64", "--AssocDB:Limits:MaxResults=100",
+        "--metrics-port", "0",
     ];
 }
 
@@ -156,6 +158,23 @@ public sealed class BadInputTests(GuardedServerFixture fixture) : IClassFixture<
         var bad = await Assert.ThrowsAsync<AssocDbException>(() => wrong.ListCollectionsAsync());
         Assert.Equal(StatusCode.Unauthenticated, bad.StatusCode);
         await fixture.Server.WaitServingAsync();
+    }
+
+    [Fact]
+    public async Task Metrics_need_the_key_too()
+    {
+        using var http = new HttpClient();
+        var metrics = new Uri(new Uri(fixture.Server.MetricsAddress!), "/metrics");
+        using HttpResponseMessage anonymous = await http.GetAsync(metrics);
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+
+        using var wrong = new HttpRequestMessage(HttpMethod.Get, metrics) { Headers = { Authorization = new("Bearer", "s3cret-kez") } };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(wrong)).StatusCode);
+
+        using var keyed = new HttpRequestMessage(HttpMethod.Get, metrics) { Headers = { Authorization = new("Bearer", GuardedServerFixture.Key) } };
+        using HttpResponseMessage scraped = await http.SendAsync(keyed);
+        Assert.Equal(HttpStatusCode.OK, scraped.StatusCode);
+        Assert.Contains("assocdb_grpc_requests_total", await scraped.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
     private static IEnumerable<T> Items<T>(int count, Func<int, T> item) => Enumerable.Range(0, count).Select(item);
