@@ -58,14 +58,15 @@ internal static class KernelBench
         // Alternating, each read of W and each search follows the other side's pass over its own
         // copy, so nothing of W is cached: the colder case, and the one where a slow phase of the
         // machine hits both sides of a ratio.
+        SearchHits[] ScanOne(int query) => search.Scan.Search(matrix, queries.AsSpan((query % batchSize) * d, d), k);
         double readBackToBack = Best(7, () => ReadOnce(matrix));
-        double scanBackToBack = Median(21, j => search.Scan.Search(matrix, queries.AsSpan((j % batchSize) * d, d), k));
+        double scanBackToBack = Median(21, ScanOne);
         double faissBackToBack = peer?.SinglesBackToBack(21) ?? double.NaN;
         double readAlternating = double.NaN, scanAlternating = double.NaN, faissAlternating = double.NaN;
         if (peer is not null)
         {
             (double[][] single, double[] faissSingles) = Alternating(21, peer.Single,
-                _ => ReadOnce(matrix), j => search.Scan.Search(matrix, queries.AsSpan((j % batchSize) * d, d), k));
+                _ => ReadOnce(matrix), ScanOne);
             (readAlternating, scanAlternating, faissAlternating) = (single[0].Min(), MedianOf(single[1]), MedianOf(faissSingles));
         }
 

@@ -56,36 +56,26 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
 
     private SearchRequest Search() => new() { Collection = _collection, K = 1, Queries = { Queries.Vector([1f, 0f, 0f, 0f]) } };
 
-    private async Task<bool> SearchInFlightAsync()
-    {
-        string series = $"assocdb_grpc_requests_in_flight{{method=\"{SearchMethod}\"}}";
-        for (int attempt = 0; attempt < 500; attempt++)
-        {
-            if (await fixture.Server.MetricAsync(series) > 0)
-            {
-                return true;
-            }
-
-            await Task.Delay(10);
-        }
-
-        return false;
-    }
+    private async Task<bool> SearchInFlightAsync() =>
+        await FirstNonZeroAsync($"assocdb_grpc_requests_in_flight{{method=\"{SearchMethod}\"}}") > 0;
 
     /// <summary>The server's count of search calls answered with <paramref name="code"/>, once it has
     /// one: the client may hear the outcome before the server's call has finished unwinding.</summary>
-    private async Task<double> CountedAsync(string code)
+    private Task<double> CountedAsync(string code) =>
+        FirstNonZeroAsync($"assocdb_grpc_requests_total{{method=\"{SearchMethod}\",code=\"{code}\"}}");
+
+    /// <summary>Polls a metric series for up to 5 s; its first non-zero value, or 0.</summary>
+    private async Task<double> FirstNonZeroAsync(string series)
     {
-        string series = $"assocdb_grpc_requests_total{{method=\"{SearchMethod}\",code=\"{code}\"}}";
-        for (int attempt = 0; attempt < 100; attempt++)
+        for (int attempt = 0; attempt < 250; attempt++)
         {
-            double count = await fixture.Server.MetricAsync(series);
-            if (count > 0)
+            double value = await fixture.Server.MetricAsync(series);
+            if (value > 0)
             {
-                return count;
+                return value;
             }
 
-            await Task.Delay(50);
+            await Task.Delay(20);
         }
 
         return 0;
