@@ -37,6 +37,10 @@ public sealed class ConceptMatrix : IDisposable
     private Tensor? _searchCopy;
     private bool[] _live;
 
+    /// <summary>max|w_i| per row, for the int8 pass's quantization step; null where that pass cannot
+    /// run. Kept at write time because finding it was a third of quantizing a row per batch.</summary>
+    private float[]? _maxMagnitudes;
+
     /// <summary>Rows of W below this hold written or zeroed values; rows above it may be
     /// uninitialized memory, which no reader reaches because every reader stops at RowLimit.</summary>
     private int _initializedRows;
@@ -66,6 +70,7 @@ public sealed class ConceptMatrix : IDisposable
         _searchCopy = SearchCopyType is { } type ? zeros(initialCapacity, dimension, type, device) : null;
         _initializedRows = initialCapacity;
         _live = new bool[initialCapacity];
+        _maxMagnitudes = IsHostResident && Int8CoarseScorer.IsSupported ? new float[initialCapacity] : null;
     }
 
     /// <summary>Vector dimension d.</summary>
@@ -116,6 +121,10 @@ public sealed class ConceptMatrix : IDisposable
 
     /// <summary><see cref="OffsetsOnDevice"/> read in place, like <see cref="Norms"/>; −∞ for free rows.</summary>
     internal ReadOnlySpan<float> Offsets => HostView(_offsetsPointer);
+
+    /// <summary>max|w_i| per row (0 for free rows), as <see cref="Int8CoarseScorer.MaxMagnitude"/>
+    /// finds it; valid up to <see cref="RowLimit"/>. Only where the int8 pass runs.</summary>
+    internal ReadOnlySpan<float> MaxMagnitudes => _maxMagnitudes ?? throw new InvalidOperationException("max magnitudes are kept only where the int8 pass runs");
 
     /// <summary>Host liveness per row.</summary>
     internal ReadOnlySpan<bool> LiveRows => _live;
@@ -264,6 +273,10 @@ public sealed class ConceptMatrix : IDisposable
             normsOnDevice[row] = norms[i];
             scalesOnDevice[row] = scales[i];
             offsetsOnDevice[row] = offsets[i];
+            if (_maxMagnitudes is not null)
+            {
+                _maxMagnitudes[row] = Int8CoarseScorer.MaxMagnitude(w + ((long)row * d), d);
+            }
         }
     }
 
@@ -285,6 +298,8 @@ public sealed class ConceptMatrix : IDisposable
             _offsetsOnDevice[row].fill_(float.NegativeInfinity);
             _searchCopy?[row].zero_();
         }
+
+        _maxMagnitudes?[row] = 0;
 
         Version++;
     }
@@ -394,6 +409,10 @@ public sealed class ConceptMatrix : IDisposable
         }
 
         Array.Resize(ref _live, capacity);
+        if (_maxMagnitudes is not null)
+        {
+            Array.Resize(ref _maxMagnitudes, capacity);
+        }
     }
 
     private static Tensor Grow(Tensor current, Tensor grown, int rows)

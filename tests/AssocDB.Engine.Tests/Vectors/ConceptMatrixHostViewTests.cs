@@ -4,8 +4,9 @@ using static TorchSharp.torch;
 
 namespace AssocDB.Engine.Tests.Vectors;
 
-// Guards that a CPU matrix keeps its per-row norms, scales and offsets once: the spans the host
-// kernels read are views of the tensors the torch kernels read, through writes, deletes and growth.
+// Guards that a CPU matrix keeps its per-row norms, scales and offsets once (the spans the host
+// kernels read are views of the tensors the torch kernels read) and the int8 pass's max magnitudes
+// current, through writes, deletes and growth.
 public sealed class ConceptMatrixHostViewTests
 {
     private const int Dimension = 8;
@@ -34,6 +35,34 @@ public sealed class ConceptMatrixHostViewTests
         }
 
         Assert.Equal(42f, matrix.Scales[0]);
+    }
+
+    // The int8 pass derives each row's quantization step from the kept max|w_i|; one left stale by an
+    // overwrite would let a larger coordinate overflow its byte.
+    [Fact]
+    public void Kept_max_magnitudes_follow_writes_overwrites_deletes_and_growth()
+    {
+        if (!Int8CoarseScorer.IsSupported)
+        {
+            return;
+        }
+
+        var random = new Random(6);
+        using var matrix = new ConceptMatrix(37, CPU, Metric.Dot, StoragePrecision.Float32, initialCapacity: 2);
+        float[] vectors = VectorFixtures.Gaussian(random, 5, 37);
+        matrix.SetRows([0, 1, 2, 3, 4], vectors);
+        float[] larger = VectorFixtures.Gaussian(random, 1, 37);
+        larger[36] = -50f;
+        matrix.Set(2, larger);
+        matrix.Remove(3);
+
+        for (int row = 0; row < 5; row++)
+        {
+            float expected = row == 3 ? 0 : matrix.GetRow(row).Max(MathF.Abs);
+            Assert.Equal(expected, matrix.MaxMagnitudes[row]);
+        }
+
+        Assert.Equal(50f, matrix.MaxMagnitudes[2]);
     }
 
     private static void AssertEqual(Tensor onDevice, ReadOnlySpan<float> host) =>

@@ -83,6 +83,34 @@ public sealed class Int8CoarseScorerTests
         Assert.True(gemm.FallbackQueries < 3 * 13 / 4, $"int8 fell back for {gemm.FallbackQueries} of {3 * 13} queries");
     }
 
+    // Hundreds of identical rows make the candidate lists overflow with equal bounds, so each cut
+    // that trims a list to the m kept falls inside a run of ties: it must keep exactly m, and the
+    // search must still equal the scan (which breaks ties by row).
+    [Theory]
+    [InlineData(Metric.Cosine)]
+    [InlineData(Metric.L2)]
+    public void Runs_of_tied_rows_at_the_candidate_cut_still_give_the_scans_answer(Metric metric)
+    {
+        if (!Int8CoarseScorer.IsSupported)
+        {
+            return;
+        }
+
+        const int Rows = 4000, D = 64;
+        var random = new Random(17 + (int)metric);
+        using var matrix = new ConceptMatrix(D, CPU, metric, StoragePrecision.Float32, initialCapacity: 64);
+        float[] vectors = VectorFixtures.Gaussian(random, Rows, D);
+        for (int row = 1; row < Rows; row += 8)
+        {
+            vectors.AsSpan(0, D).CopyTo(vectors.AsSpan(row * D, D));
+        }
+
+        matrix.SetRows(Enumerable.Range(0, Rows).ToArray(), vectors);
+        float[] queries = VectorFixtures.Gaussian(random, 8, D);
+        vectors.AsSpan(0, D).CopyTo(queries);
+        AssertSameAsScan(new ChunkedGemmKernel(coarseType: CoarsePrecision.Int8), matrix, queries, 1, 10, 300);
+    }
+
     // The int8 bound covers coordinates in [2⁻⁶⁰, 2⁵⁰]: rows below it (a vector decayed towards zero)
     // or above it, and queries like that, must still be answered exactly, not silently dropped.
     [Theory]
