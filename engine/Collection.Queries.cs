@@ -45,9 +45,10 @@ public sealed partial class Collection
     /// <summary>
     /// Every x with <c>concept relation x</c>: stored edges read from either end, and answers derived
     /// by inverse, symmetric, transitive and composition properties, each with its proof. Stored
-    /// answers come first, then derived ones by proof length, then by name.
+    /// answers come first, then derived ones by proof length, then by name. Cancellation is checked
+    /// at every step of the proof search (<see cref="OperationCanceledException"/>).
     /// </summary>
-    public Result<IReadOnlyList<Answer>> Related(string concept, string relation, RelatedOptions? options = null)
+    public Result<IReadOnlyList<Answer>> Related(string concept, string relation, RelatedOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= RelatedOptions.Default;
         EngineError? error = Validation.Name(concept, "concept")
@@ -71,7 +72,7 @@ public sealed partial class Collection
                 return RelationNotFound("relation", relation);
             }
 
-            var reasoner = new Reasoner(_relations, _edges, options.IncludeLearned);
+            var reasoner = new Reasoner(_relations, _edges, options.IncludeLearned, cancellationToken);
             return reasoner.Related(conceptId, relationId, options.MaxDepth)
                 .OrderBy(pair => pair.Value.Kind)
                 .ThenBy(pair => pair.Value.Steps)

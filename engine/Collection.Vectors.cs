@@ -61,9 +61,10 @@ public sealed partial class Collection
     /// <summary>
     /// What relates a to b: every relation r with <c>a r b</c> stored or derived (with its proof),
     /// and the vector reading — the relations whose vectors are nearest (by cosine) to
-    /// <c>v(b) − v(a)</c>, since the direction of the difference is the relation.
+    /// <c>v(b) − v(a)</c>, since the direction of the difference is the relation. It runs one proof
+    /// search per relation, so cancellation is checked throughout (<see cref="OperationCanceledException"/>).
     /// </summary>
-    public Result<RelateResult> Relate(string a, string b, int k = 5, RelatedOptions? options = null)
+    public Result<RelateResult> Relate(string a, string b, int k = 5, RelatedOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= RelatedOptions.Default;
         EngineError? error = Validation.Name(a, "a") ?? Validation.Name(b, "b")
@@ -87,7 +88,7 @@ public sealed partial class Collection
             }
 
             var graph = new List<RelatedRelation>();
-            var reasoner = new Reasoner(_relations, _edges, options.IncludeLearned);
+            var reasoner = new Reasoner(_relations, _edges, options.IncludeLearned, cancellationToken);
             foreach (var relation in _relations.All)
             {
                 if (reasoner.Related(from, relation.Id, options.MaxDepth).TryGetValue(to, out Derivation? derivation))
@@ -120,9 +121,11 @@ public sealed partial class Collection
     /// Reads a relation's facts as a bidirectional key–value memory: forward
     /// <c>y = Vᵀ softmax(β K x)</c> with heads as keys and tails as values, reverse
     /// <c>y′ = Kᵀ softmax(β V x)</c>, or auto (see <see cref="RecallMemory"/> for the gate). K and V
-    /// are gathered from the concept matrix by index; nothing is copied into storage.
+    /// are gathered from the concept matrix by index; nothing is copied into storage. Cancellation
+    /// is checked while the relation's facts are gathered and before the search
+    /// (<see cref="OperationCanceledException"/>).
     /// </summary>
-    public Result<RecallResult> Recall(RecallQuery query)
+    public Result<RecallResult> Recall(RecallQuery query, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
         EngineError? error = Validation.Name(query.Relation, "relation")
@@ -150,7 +153,9 @@ public sealed partial class Collection
 
             float[] x = query.Vector ?? _matrix.GetRow(concept);
             SearchFilter filter = concept >= 0 ? new SearchFilter([[concept]]) : SearchFilter.None;
-            Result<RecallOutcome> outcome = RecallMemoryOf(relation).Recall(x, query.Direction, query.Beta, query.K, _search, filter);
+            RecallMemory memory = RecallMemoryOf(relation, cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
+            Result<RecallOutcome> outcome = memory.Recall(x, query.Direction, query.Beta, query.K, _search, filter);
             if (!outcome.IsOk)
             {
                 return outcome.Error!;
@@ -162,7 +167,7 @@ public sealed partial class Collection
 
     /// <summary>The relation's memory, rebuilt only when a write happened since it was built.
     /// Called under the read lock, which several readers hold at once, hence its own lock.</summary>
-    private RecallMemory RecallMemoryOf(int relation)
+    private RecallMemory RecallMemoryOf(int relation, CancellationToken cancellationToken)
     {
         lock (_recallCache)
         {
@@ -175,6 +180,11 @@ public sealed partial class Collection
             var tails = new List<int>();
             for (int edge = 0; edge < _edges.IdLimit; edge++)
             {
+                if ((edge & 0xFFFF) == 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
                 if (_edges.IsLive(edge) && _edges.Relation(edge) == relation)
                 {
                     heads.Add(_edges.Head(edge));

@@ -18,10 +18,11 @@ namespace AssocDB.Engine.Graph;
 /// that need one are of kind learned, scored by the product of the confidences used.</item>
 /// </list>
 /// The depth budget bounds rule applications per proof; a node already on the current chain answers
-/// nothing (so cycles terminate); a work bound caps the edges visited per query. Declared
-/// properties win: a learned rule the declarations already imply is not applied.
+/// nothing (so cycles terminate); a work bound caps the edges visited per query, and the caller's
+/// cancellation is checked at every node expanded. Declared properties win: a learned rule the
+/// declarations already imply is not applied.
 /// </summary>
-internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool includeLearned = true)
+internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool includeLearned = true, CancellationToken cancellationToken = default)
 {
     /// <summary>Edges visited per query before it stops expanding, so one query cannot monopolize a core.</summary>
     public const int MaxWork = 2_000_000;
@@ -167,6 +168,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
     private ReadOnlySpan<int> CountWork(int concept)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         ReadOnlySpan<int> incident = edges.EdgesOf(concept);
         _work += incident.Length;
         if (_work > MaxWork)

@@ -21,7 +21,7 @@ internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, Search
     {
         var options = new E.RelatedOptions(
             limits.Depth(request.HasMaxDepth, request.MaxDepth), limits.Results(request.HasLimit, request.Limit));
-        var answers = host.Collection(request.Collection).Related(request.Concept, request.Relation, options).Unwrap();
+        var answers = host.Collection(request.Collection).Related(request.Concept, request.Relation, options, context.CancellationToken).Unwrap();
         var response = new RelatedResponse();
         response.Answers.AddRange(answers.Select(a => a.ToProto()));
         return Task.FromResult(response);
@@ -61,7 +61,7 @@ internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, Search
     {
         int k = limits.K(request.HasK, request.K, DefaultRelateK);
         var options = new E.RelatedOptions(limits.Depth(request.HasMaxDepth, request.MaxDepth));
-        var result = host.Collection(request.Collection).Relate(request.A, request.B, k, options).Unwrap();
+        var result = host.Collection(request.Collection).Relate(request.A, request.B, k, options, context.CancellationToken).Unwrap();
         return Task.FromResult(result.ToProto());
     }
 
@@ -74,7 +74,7 @@ internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, Search
             request.Direction.ToEngine(),
             request.HasBeta ? request.Beta : DefaultBeta,
             limits.K(request.HasK, request.K, DefaultRecallK));
-        var result = host.Collection(request.Collection).Recall(query).Unwrap();
+        var result = host.Collection(request.Collection).Recall(query, context.CancellationToken).Unwrap();
         return Task.FromResult(result.ToProto());
     }
 }

@@ -14,12 +14,14 @@ public sealed class SlowBatchServerFixture : ServerFixture
 
 /// <summary>
 /// A call that is still running on the server when its deadline passes, or when its client cancels
-/// it, is abandoned there and answered DEADLINE_EXCEEDED or CANCELLED (not UNKNOWN), as the server's
-/// own per-status call counts show; and the server keeps serving.
+/// it, is abandoned there (a search waiting in its batch window, a relate in the middle of its proof
+/// searches) and answered DEADLINE_EXCEEDED or CANCELLED (not UNKNOWN), as the server's own
+/// per-status call counts show; and the server keeps serving.
 /// </summary>
 public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixture<SlowBatchServerFixture>, IAsyncLifetime
 {
     private const string SearchMethod = "/assocdb.v1.QueryService/Search";
+    private const string RelateMethod = "/assocdb.v1.QueryService/Relate";
     private readonly string _collection = ServerFixture.NewCollection("deadline");
 
     public async Task InitializeAsync()
@@ -52,6 +54,31 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
         var e = await Assert.ThrowsAsync<RpcException>(async () => await call);
         Assert.Equal(StatusCode.Cancelled, e.StatusCode);
         Assert.Equal(1, await CountedAsync("Cancelled"));
+    }
+
+    [Fact]
+    public async Task Relate_outliving_its_deadline_is_abandoned_mid_run_on_the_server()
+    {
+        // A transitive relation on a DAG where each node reaches the next 8, and 40 relations composed
+        // from it: relate runs 41 proof searches that each explode to the work bound (seconds in all),
+        // so only a server that stops the search when the deadline passes answers DEADLINE_EXCEEDED.
+        string graph = ServerFixture.NewCollection("deadline-relate");
+        await fixture.Client.CreateCollectionAsync(graph, 4);
+        await fixture.Client.DefineRelationAsync(graph, "reaches", transitive: true);
+        for (int i = 0; i < 40; i++)
+        {
+            await fixture.Client.DefineRelationAsync(graph, $"via_{i}", compositions: [("reaches", "reaches")]);
+        }
+
+        await fixture.Client.AddFactsAsync(graph, Enumerable.Range(0, 300).SelectMany(node => Enumerable.Range(1, 8)
+            .Where(step => node + step < 300)
+            .Select(step => new FactInput { Head = $"n{node}", Relation = "reaches", Tail = $"n{node + step}" })));
+
+        using var channel = GrpcChannel.ForAddress(fixture.Server.Address, new GrpcChannelOptions { HttpHandler = new ServerOnlyDeadline("200m") });
+        var relate = new RelateRequest { Collection = graph, A = "n0", B = "n299", MaxDepth = 8 };
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await new QueryService.QueryServiceClient(channel).RelateAsync(relate));
+        Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
+        Assert.Equal(1, await FirstNonZeroAsync($"assocdb_grpc_requests_total{{method=\"{RelateMethod}\",code=\"DeadlineExceeded\"}}"));
     }
 
     private SearchRequest Search() => new() { Collection = _collection, K = 1, Queries = { Queries.Vector([1f, 0f, 0f, 0f]) } };
