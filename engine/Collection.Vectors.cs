@@ -180,11 +180,7 @@ public sealed partial class Collection
             var tails = new List<int>();
             for (int edge = 0; edge < _edges.IdLimit; edge++)
             {
-                if ((edge & 0xFFFF) == 0)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-
+                cancellationToken.ThrowIfCancellationRequested();
                 if (_edges.IsLive(edge) && _edges.Relation(edge) == relation)
                 {
                     heads.Add(_edges.Head(edge));

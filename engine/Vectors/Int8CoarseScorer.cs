@@ -85,6 +85,82 @@ internal static unsafe class Int8CoarseScorer
         return maxAbs;
     }
 
+    /// <summary>Moves the <paramref name="keep"/> highest of the first <paramref name="count"/>
+    /// scores to the front (in no order; ties at the cut either way) and returns the lowest of
+    /// them.</summary>
+    /// <remarks>The cut is found by bisecting on the scores' order-preserving integer keys, each
+    /// step a count with 16-lane compares, and the list is then compacted in one branch-free
+    /// pass. A quickselect took 10 % of a batch of 30 queries, most of it in mispredicted
+    /// partition branches; this takes at most 32 counting passes (about 25 for scores of one sign)
+    /// over a list that, for k up to a few hundred, fits in L1.</remarks>
+    internal static float KeepBest(float* scores, int* rows, int count, int keep)
+    {
+        // Keys in place (the mapping is its own inverse, so compaction maps them back).
+        int* keys = (int*)scores;
+        int lowest = int.MaxValue, highest = int.MinValue;
+        for (int i = 0; i < count; i++)
+        {
+            int key = OrderKey(keys[i]);
+            keys[i] = key;
+            lowest = Math.Min(lowest, key);
+            highest = Math.Max(highest, key);
+        }
+
+        // At least keep keys are ≥ low; fewer than keep are ≥ high.
+        long low = lowest, high = (long)highest + 1;
+        while (high - low > 1)
+        {
+            long middle = (low + high) >> 1;
+            if (CountAtLeast(keys, count, (int)middle) >= keep)
+            {
+                low = middle;
+            }
+            else
+            {
+                high = middle;
+            }
+        }
+
+        int cut = (int)low;
+        int ties = keep - (cut == int.MaxValue ? 0 : CountAtLeast(keys, count, cut + 1));
+        int kept = 0;
+        for (int i = 0; i < count; i++)
+        {
+            int key = keys[i], row = rows[i];
+            int equal = key == cut ? 1 : 0;
+            int take = (key > cut ? 1 : 0) | (equal & (ties > 0 ? 1 : 0));
+            ties -= take & equal;
+            keys[kept] = OrderKey(key);
+            rows[kept] = row;
+            kept += take;
+        }
+
+        return BitConverter.Int32BitsToSingle(OrderKey(cut));
+    }
+
+    /// <summary>A float's bits as an int that orders like the float (negative floats' magnitude
+    /// bits flipped); applied twice, the bits again.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int OrderKey(int bits) => bits ^ ((bits >> 31) & int.MaxValue);
+
+    /// <summary>How many of the first <paramref name="count"/> keys are ≥ <paramref name="key"/>.</summary>
+    private static int CountAtLeast(int* keys, int count, int key)
+    {
+        var threshold = Vector512.Create(key);
+        int total = 0, i = 0;
+        for (; i + 16 <= count; i += 16)
+        {
+            total += BitOperations.PopCount(Vector512.GreaterThanOrEqual(Vector512.Load(keys + i), threshold).ExtractMostSignificantBits());
+        }
+
+        for (; i < count; i++)
+        {
+            total += keys[i] >= key ? 1 : 0;
+        }
+
+        return total;
+    }
+
     /// <summary>Bounds every eligible row's score for every query and keeps each query's
     /// <paramref name="m"/> highest upper bounds; returns them with what each query's bounds still
     /// leave out (float rounding relative to its qOffset), for the re-rank's proof: +∞ for a query
@@ -252,8 +328,9 @@ internal static unsafe class Int8CoarseScorer
 
         // Per query: candidates appended unsorted, up to twice the m kept (m + 1024 for a large k, so
         // that a batch asking for thousands of results does not double its memory); when full, a
-        // selection keeps the best m and raises the threshold to the m-th. Amortized O(1) per
-        // candidate where a heap costs log m, and no managed garbage.
+        // selection keeps the best m and raises the threshold to the m-th: for m up to 1024 that is
+        // amortized O(1) per candidate (one selection over 2m per m appended) where a heap costs
+        // log m, and no managed garbage.
         private readonly int _keep;
         private readonly int _capacity;
         private readonly float* _candidateScores;
@@ -622,81 +699,6 @@ internal static unsafe class Int8CoarseScorer
 
                 _candidateCounts[query] = count;
             }
-        }
-
-        /// <summary>Moves the <paramref name="keep"/> highest of the first <paramref name="count"/>
-        /// scores to the front (in no order; ties at the cut either way) and returns the lowest of
-        /// them.</summary>
-        /// <remarks>The cut is found by bisecting on the scores' order-preserving integer keys, each
-        /// step a count with 16-lane compares, and the list is then compacted in one branch-free
-        /// pass. A quickselect took 10 % of a batch of 30 queries, most of it in mispredicted
-        /// partition branches; this takes about 25 counting passes over a list that fits in L1.</remarks>
-        private static float KeepBest(float* scores, int* rows, int count, int keep)
-        {
-            // Keys in place (the mapping is its own inverse, so compaction maps them back).
-            int* keys = (int*)scores;
-            int lowest = int.MaxValue, highest = int.MinValue;
-            for (int i = 0; i < count; i++)
-            {
-                int key = OrderKey(keys[i]);
-                keys[i] = key;
-                lowest = Math.Min(lowest, key);
-                highest = Math.Max(highest, key);
-            }
-
-            // At least keep keys are ≥ low; fewer than keep are ≥ high.
-            long low = lowest, high = (long)highest + 1;
-            while (high - low > 1)
-            {
-                long middle = (low + high) >> 1;
-                if (CountAtLeast(keys, count, (int)middle) >= keep)
-                {
-                    low = middle;
-                }
-                else
-                {
-                    high = middle;
-                }
-            }
-
-            int cut = (int)low;
-            int ties = keep - (cut == int.MaxValue ? 0 : CountAtLeast(keys, count, cut + 1));
-            int kept = 0;
-            for (int i = 0; i < count; i++)
-            {
-                int key = keys[i], row = rows[i];
-                int equal = key == cut ? 1 : 0;
-                int take = (key > cut ? 1 : 0) | (equal & (ties > 0 ? 1 : 0));
-                ties -= take & equal;
-                keys[kept] = OrderKey(key);
-                rows[kept] = row;
-                kept += take;
-            }
-
-            return BitConverter.Int32BitsToSingle(OrderKey(cut));
-        }
-
-        /// <summary>A float's bits as an int that orders like the float (negative floats' magnitude
-        /// bits flipped); applied twice, the bits again.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static int OrderKey(int bits) => bits ^ ((bits >> 31) & int.MaxValue);
-
-        /// <summary>How many of the first <paramref name="count"/> keys are ≥ <paramref name="key"/>.</summary>
-        private static int CountAtLeast(int* keys, int count, int key)
-        {
-            var threshold = Vector512.Create(key);
-            int total = 0, i = 0;
-            for (; i + 16 <= count; i += 16)
-            {
-                total += BitOperations.PopCount(Vector512.GreaterThanOrEqual(Vector512.Load(keys + i), threshold).ExtractMostSignificantBits());
-            }
-
-            for (; i < count; i++)
-            {
-                total += keys[i] >= key ? 1 : 0;
-            }
-
-            return total;
         }
 
         /// <summary>The per-row terms of 8 rows of a block.</summary>

@@ -60,8 +60,9 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
     public async Task Relate_outliving_its_deadline_is_abandoned_mid_run_on_the_server()
     {
         // A transitive relation on a DAG where each node reaches the next 8, and 40 relations composed
-        // from it: relate runs 41 proof searches that each explode to the work bound (seconds in all),
-        // so only a server that stops the search when the deadline passes answers DEADLINE_EXCEEDED.
+        // from it: relate runs 41 proof searches that each explode to the work bound (seconds in all).
+        // grpc-dotnet tells the client DEADLINE_EXCEEDED either way; the server's own count is the
+        // real check, since a handler that ignored the deadline would finish and be counted OK.
         string graph = ServerFixture.NewCollection("deadline-relate");
         await fixture.Client.CreateCollectionAsync(graph, 4);
         await fixture.Client.DefineRelationAsync(graph, "reaches", transitive: true);

@@ -83,6 +83,40 @@ public sealed class Int8CoarseScorerTests
         Assert.True(gemm.FallbackQueries < 3 * 13 / 4, $"int8 fell back for {gemm.FallbackQueries} of {3 * 13} queries");
     }
 
+    // The cut that trims a full candidate list keeps exactly the m best (rows paired with their
+    // scores) and returns the lowest of them, bit for bit: lists with both signs, ±0, +∞, runs of
+    // equal scores at the cut, keep = count − 1, and lengths that are not a multiple of 16.
+    [Theory]
+    [InlineData(148, 74, 0)]
+    [InlineData(148, 147, 1)]
+    [InlineData(37, 20, 2)]
+    [InlineData(2048, 1024, 3)]
+    [InlineData(300, 150, 4)]
+    public unsafe void The_candidate_cut_keeps_exactly_the_best_and_returns_the_lowest_kept(int count, int keep, int seed)
+    {
+        var random = new Random(seed);
+        float[] pool = [0f, -0f, 1f, -1f, 0.25f, float.PositiveInfinity, -3.5e-30f, 7e20f];
+        float[] scores = Enumerable.Range(0, count)
+            .Select(i => seed % 2 == 0 && i % 3 == 0 ? pool[random.Next(pool.Length)] : (float)((random.NextDouble() * 2) - 1))
+            .ToArray();
+        int[] rows = Enumerable.Range(1000, count).ToArray();
+        var pairs = scores.Zip(rows).ToHashSet();
+        float[] expected = [.. scores.OrderDescending().Take(keep)];
+
+        float lowest;
+        fixed (float* s = scores)
+        fixed (int* r = rows)
+        {
+            lowest = Int8CoarseScorer.KeepBest(s, r, count, keep);
+        }
+
+        float[] kept = scores[..keep];
+        Assert.Equal(expected.Order(), kept.Order());
+        Assert.All(kept.Zip(rows[..keep]), pair => Assert.Contains(pair, pairs));
+        Assert.Equal(kept.Min(), lowest);
+        Assert.Contains(BitConverter.SingleToInt32Bits(lowest), kept.Select(BitConverter.SingleToInt32Bits));
+    }
+
     // Hundreds of identical rows make the candidate lists overflow with equal bounds, so each cut
     // that trims a list to the m kept falls inside a run of ties: it must keep exactly m, and the
     // search must still equal the scan (which breaks ties by row).
