@@ -64,6 +64,11 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             throw new ArgumentException($"LogPageSizeBits is {options.LogPageSizeBits}; it must be 16..30", nameof(options));
         }
 
+        if (!long.IsPow2(options.StateSegmentBytes) || options.StateSegmentBytes < 1L << 16)
+        {
+            throw new ArgumentException($"StateSegmentBytes is {options.StateSegmentBytes}; it must be a power of two of at least 65536", nameof(options));
+        }
+
         Directory.CreateDirectory(options.DataDirectory);
         FileStream lockFile;
         try
@@ -137,7 +142,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             string directory = Path.Combine(_options.DataDirectory, DirectoryName(spec.Name));
             string staging = Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
             Directory.CreateDirectory(staging);
-            new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision).Write(staging);
+            new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision, LogPageSizeBits: _options.LogPageSizeBits).Write(staging);
             Directory.Move(staging, directory);
             var collection = Collection.Open(directory, _options, _device, _search, _loggerFactory.CreateLogger<Collection>());
             _collections.Add(spec.Name, collection);
@@ -256,7 +261,14 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         CollectionPrefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(name)).AsSpan(0, 12));
 
     /// <summary>Closes every collection (checkpointing first unless configured otherwise) and releases the folder.</summary>
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => CloseAsync(_options.CheckpointOnClose);
+
+    /// <summary>
+    /// Closes every collection and releases the folder; calling it again, or disposing after it,
+    /// does nothing. With <paramref name="checkpoint"/> false nothing is checkpointed: the next open
+    /// replays the write-ahead log, as after a crash, and loses nothing that was acknowledged.
+    /// </summary>
+    public async ValueTask CloseAsync(bool checkpoint)
     {
         Collection[] collections;
         lock (_catalog)
@@ -275,7 +287,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         await _checkpointLoop;
         foreach (Collection collection in collections)
         {
-            await collection.CloseAsync(_options.CheckpointOnClose);
+            await collection.CloseAsync(checkpoint);
         }
 
         _stopping.Dispose();

@@ -63,13 +63,18 @@ public sealed partial class Collection
     /// <summary>Counts applied batches; caches derived from the state compare it to know they are stale.</summary>
     private long _stateVersion;
 
+    /// <summary>What a compaction of the state store would reclaim; see <see cref="CompactionDue"/>.
+    /// Set once the store has recovered.</summary>
+    private SupersededRecords _superseded = null!;
+
     private Collection(string directory, CollectionManifest manifest, DatabaseOptions options, torch.Device device, VectorSearch search, ILogger logger)
     {
         Directory = directory;
         _manifest = manifest;
         _logger = logger;
-        _log = new WriteAheadLog(Path.Combine(directory, "wal"), options.LogPageSizeBits);
-        _store = new StateStore(Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes);
+        _log = new WriteAheadLog(Path.Combine(directory, "wal"), manifest.LogPageSizeBits ?? options.LogPageSizeBits);
+        _store = new StateStore(
+            Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, StateLayout.FromOptions(options.StateMemoryBytes, options.StateSegmentBytes));
         _matrix = new ConceptMatrix(manifest.Dimension, device, manifest.Metric, manifest.Precision);
         _search = search;
         _closedForm = new RelationVectorEstimator(manifest.Dimension);
@@ -137,7 +142,16 @@ public sealed partial class Collection
             // applied, so the store's state is exactly the log up to this address.
             await _storeCatchUp;
             long covered = _log.CommittedUntil;
-            await _store.CheckpointAsync(covered, cancellationToken);
+            if (CompactionDue())
+            {
+                long before = _store.LogBytes;
+                _store.Compact();
+                Log.StateCompacted(_logger, Name, before, _store.LogBytes);
+                _superseded.Compacted();
+            }
+
+            await _store.CheckpointAsync(covered, _superseded.Bytes, cancellationToken);
+            StartSupersededInterval();
             await _log.TruncateUntilAsync(covered);
             Log.CheckpointTaken(_logger, Name, covered);
         }
@@ -146,6 +160,19 @@ public sealed partial class Collection
             _writer.Release();
         }
     }
+
+    /// <summary>
+    /// Whether the state store's log is at least half superseded records, and those fill at least
+    /// one log file (disk comes back a file at a time). Compaction rewrites every live record, so
+    /// waiting for half the log to be waste bounds the rewriting to about one copy per byte written;
+    /// a log of inserts only is never compacted.
+    /// </summary>
+    private bool CompactionDue() =>
+        _superseded.Bytes >= _store.Layout.SegmentBytes && 2 * _superseded.Bytes >= _store.LogBytes;
+
+    /// <summary>After a checkpoint (or recovery) every stored record is read-only in the store's log.</summary>
+    private void StartSupersededInterval() =>
+        _superseded.StartInterval(_concepts.IdLimit, _edges.IdLimit, _relations.Count, _ingestMarks.Count);
 
     /// <summary>Runs a planned write: validate and resolve, log durably, then apply.</summary>
     private async Task<Result<T>> WriteAsync<T>(Func<Result<Planned<T>>> plan, CancellationToken cancellationToken)
@@ -264,6 +291,7 @@ public sealed partial class Collection
         var pendingRows = new Dictionary<int, float[]>();
         foreach (Mutation mutation in batch)
         {
+            Supersede(mutation);
             switch (mutation)
             {
                 case Mutation.PutConcept { Concept: var concept }:
@@ -312,6 +340,40 @@ public sealed partial class Collection
         }
 
         SetMatrixRows(pendingRows);
+    }
+
+    /// <summary>
+    /// Counts the stored record a mutation replaces or deletes (and a delete's tombstone) as
+    /// superseded. Sizes are estimated from the kind, as the old record's exact size is not kept.
+    /// Called before the mutation is applied to memory, which still shows the old state.
+    /// </summary>
+    private void Supersede(Mutation mutation)
+    {
+        // A FASTER record: header, key and value lengths and bytes, 8-byte aligned; names and
+        // metadata are rarely long beside a vector, so a fixed allowance covers them.
+        const int Record = 64;
+        long vectorRecord = Record + (4L * Dimension);
+        switch (mutation)
+        {
+            case Mutation.PutConcept { Concept: var concept } when _concepts.IsLive(concept.Id):
+                _superseded.Supersede(RecordKind.Concept, concept.Id, vectorRecord);
+                break;
+            case Mutation.DeleteConcept { Id: var id } when _concepts.IsLive(id):
+                _superseded.Supersede(RecordKind.Concept, id, vectorRecord + Record);
+                break;
+            case Mutation.PutRelation { Relation: var relation }:
+                _superseded.Supersede(RecordKind.Relation, relation.Id, vectorRecord);
+                break;
+            case Mutation.PutEdge { Edge: var edge } when _edges.IsLive(edge.Id):
+                _superseded.Supersede(RecordKind.Edge, edge.Id, Record);
+                break;
+            case Mutation.DeleteEdge { Id: var id } when _edges.IsLive(id):
+                _superseded.Supersede(RecordKind.Edge, id, 2 * Record);
+                break;
+            case Mutation.PutIngestMark { Mark: var mark }:
+                _superseded.Supersede(RecordKind.IngestMark, mark.Id, Record);
+                break;
+        }
     }
 
     /// <summary>Applies mutations to the state store, the copy a checkpoint makes durable.</summary>
@@ -459,6 +521,9 @@ public sealed partial class Collection
             }
         }
 
+        // Replayed writes add what they supersede to the checkpoint's estimate.
+        _superseded = new SupersededRecords(_store.RecoveredSupersededBytes);
+        StartSupersededInterval();
         int replayed = 0;
         foreach ((byte[] entry, _) in _log.ReadCommitted(_store.RecoveredLogAddress))
         {

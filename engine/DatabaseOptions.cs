@@ -18,8 +18,9 @@ public sealed record DatabaseOptions
     /// has no log to replay.</summary>
     public bool CheckpointOnClose { get; init; } = true;
 
-    /// <summary>log2 of the write-ahead log's page size. One write batch must fit in a page, so
-    /// this bounds the encoded size of a batch: 25 → 32 MiB.</summary>
+    /// <summary>log2 of the write-ahead log's page size, for collections created from now on (an
+    /// existing collection keeps the size its log was written with). One write batch must fit in a
+    /// page, so this bounds the encoded size of a batch: 25 → 32 MiB.</summary>
     public int LogPageSizeBits { get; init; } = 25;
 
     /// <summary>Bytes of the state store's hash index per collection (a power of two; 64 bytes per
@@ -28,6 +29,14 @@ public sealed record DatabaseOptions
 
     /// <summary>Bytes of the state store's in-memory log per collection; older records stay on disk.
     /// Queries never read the store (they use the in-memory indexes); it is read only when a
-    /// collection opens, sequentially, so a small buffer costs nothing at query time.</summary>
+    /// collection opens, sequentially, so a small buffer costs nothing at query time. The store's
+    /// page is a quarter of it, at most 4 MiB, and one record must fit in a page; the page is fixed
+    /// once the store has checkpointed (the memory is then raised to four pages if this is less).</summary>
     public long StateMemoryBytes { get; init; } = 1L << 25;
+
+    /// <summary>Bytes of one state-store log file (a power of two, at least 64 KiB; the store's page is
+    /// at most this). Compaction returns disk a whole file at a time, so smaller files free space
+    /// sooner. It takes effect when a collection's store starts without a checkpoint; one that has
+    /// checkpointed keeps its sizes.</summary>
+    public long StateSegmentBytes { get; init; } = 1L << 26;
 }

@@ -4,8 +4,18 @@ using AssocDB.Engine.Model;
 
 namespace AssocDB.Engine.Storage;
 
-/// <summary>A collection's fixed definition, kept as <c>collection.json</c> in its folder.</summary>
-internal sealed record CollectionManifest(string Name, int Dimension, Metric Metric, StoragePrecision Precision, int FormatVersion = 1)
+/// <summary>A collection's fixed definition, kept as <c>collection.json</c> in its folder, with the
+/// page size its write-ahead log was created with (<c>LogPageSizeBits</c>): an entry never spans
+/// pages, so a reader with other pages stops at the padding after a page's last entry and loses what
+/// follows. Manifests written before it was recorded lack it, and such a collection goes on using
+/// the database's option, as it did.</summary>
+internal sealed record CollectionManifest(
+    string Name,
+    int Dimension,
+    Metric Metric,
+    StoragePrecision Precision,
+    int FormatVersion = 1,
+    int? LogPageSizeBits = null)
 {
     public const string FileName = "collection.json";
 

@@ -6,12 +6,21 @@ namespace AssocDB.Engine.Storage;
 /// The collection's materialized state in a FASTER key-value store: one record per concept,
 /// relation and edge, keyed by kind and id. Writes land in memory and reach disk with a
 /// checkpoint; the checkpoint carries, as its commit cookie, the write-ahead-log address it covers,
-/// so recovery knows where replay starts.
+/// so recovery knows where replay starts, and the caller's estimate of the superseded bytes the
+/// log holds, so that estimate survives a restart.
 /// </summary>
 /// <remarks>
+/// <para>
+/// FASTER's log is append-only: an update or delete leaves the old record behind. <see cref="Compact"/>
+/// copies the live records of the log's immutable part to its tail and moves the begin address past
+/// them; the next checkpoint, once durable, deletes the log segments wholly below it. Until then the
+/// previous checkpoint still has every record it needs, so a crash in between loses nothing.
+/// </para>
+/// <para>
 /// A session is opened per write batch rather than held, because FASTER's checkpoint state machine
 /// waits for every open session to make progress; with none open, checkpoints complete on their own.
 /// Callers serialize writes (the collection's writer lock).
+/// </para>
 /// </remarks>
 internal sealed class StateStore : IDisposable
 {
@@ -19,23 +28,42 @@ internal sealed class StateStore : IDisposable
     private readonly FasterKVSettings<SpanByte, SpanByte> _settings;
     private readonly FasterKV<SpanByte, SpanByte> _store;
 
-    public StateStore(string directory, long indexBytes, long memoryBytes)
+    /// <summary>Opens (recovering the latest checkpoint) or creates the store in a folder, with the
+    /// layout it was created with (see <see cref="StateLayout"/>); its memory is raised to four pages
+    /// if <paramref name="memoryBytes"/> is less.</summary>
+    public StateStore(string directory, long indexBytes, long memoryBytes, StateLayout requested)
     {
         Directory.CreateDirectory(directory);
+        Layout = StateLayout.Resolve(directory, requested);
         _settings = new FasterKVSettings<SpanByte, SpanByte>(directory, deleteDirOnDispose: false)
         {
             IndexSize = indexBytes,
-            MemorySize = memoryBytes,
-            PageSize = Math.Min(memoryBytes / 4, 1L << 22),
+            MemorySize = Math.Max(memoryBytes, 4 * Layout.PageBytes),
+            PageSize = Layout.PageBytes,
+            SegmentSize = Layout.SegmentBytes,
             TryRecoverLatest = true,
             RemoveOutdatedCheckpoints = true,
         };
         _store = new FasterKV<SpanByte, SpanByte>(_settings);
-        RecoveredLogAddress = _store.RecoveredCommitCookie is { Length: sizeof(long) } cookie ? BitConverter.ToInt64(cookie) : 0;
+        if (_store.RecoveredCommitCookie is { Length: >= sizeof(long) } cookie)
+        {
+            RecoveredLogAddress = BitConverter.ToInt64(cookie);
+            // Checkpoints written before the estimate was kept carry the address alone.
+            RecoveredSupersededBytes = cookie.Length >= 2 * sizeof(long) ? BitConverter.ToInt64(cookie, sizeof(long)) : 0;
+        }
     }
+
+    /// <summary>The page and file sizes the store runs with.</summary>
+    public StateLayout Layout { get; }
 
     /// <summary>The write-ahead-log address the recovered checkpoint covers (0 when none).</summary>
     public long RecoveredLogAddress { get; }
+
+    /// <summary>The superseded-bytes estimate the recovered checkpoint recorded (0 when none).</summary>
+    public long RecoveredSupersededBytes { get; }
+
+    /// <summary>Bytes of log between its begin address and its tail, live and superseded records alike.</summary>
+    public long LogBytes => _store.Log.TailAddress - _store.Log.BeginAddress;
 
     /// <summary>Opens a batch of writes; dispose it to end the batch.</summary>
     public Writer BeginWrites() => new(_store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>());
@@ -57,10 +85,23 @@ internal sealed class StateStore : IDisposable
         }
     }
 
-    /// <summary>Takes a checkpoint that records <paramref name="logAddress"/> as covered, and waits for it.</summary>
-    public async Task CheckpointAsync(long logAddress, CancellationToken cancellationToken)
+    /// <summary>
+    /// Copies every live record of the log to its tail and moves the begin address past the old
+    /// copies (FASTER's lookup compaction: each record is kept if the index still points at it).
+    /// Callers must not write meanwhile. Disk is freed by the next checkpoint.
+    /// </summary>
+    public void Compact()
     {
-        _store.CommitCookie = BitConverter.GetBytes(logAddress);
+        _store.Log.ShiftReadOnlyAddress(_store.Log.TailAddress, wait: true);
+        using var session = _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>();
+        session.Compact(_store.Log.SafeReadOnlyAddress, CompactionType.Lookup);
+    }
+
+    /// <summary>Takes a checkpoint that records <paramref name="logAddress"/> as covered (and the
+    /// caller's superseded-bytes estimate), and waits for it.</summary>
+    public async Task CheckpointAsync(long logAddress, long supersededBytes, CancellationToken cancellationToken)
+    {
+        _store.CommitCookie = [.. BitConverter.GetBytes(logAddress), .. BitConverter.GetBytes(supersededBytes)];
         (bool success, _) = await _store.TakeFullCheckpointAsync(CheckpointType.FoldOver, cancellationToken);
         if (!success)
         {

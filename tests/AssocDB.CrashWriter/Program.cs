@@ -4,7 +4,8 @@ using AssocDB.Engine.Model;
 // Usage: AssocDB.CrashWriter DATA_DIR FIRST_BATCH
 // Writes batch FIRST_BATCH, FIRST_BATCH+1, … forever into collection "crash", printing
 // "ACK n" once batch n is acknowledged. Even batches add facts, odd ones upsert concepts with
-// vectors; a 100 ms checkpoint interval makes kills land during checkpoints too.
+// vectors and rewrite the hot concepts; a 100 ms checkpoint interval and 4 MiB state-store files
+// make kills land during checkpoints and compactions too.
 if (args.Length != 2 || !int.TryParse(args[1], out int batch))
 {
     Console.Error.WriteLine("usage: AssocDB.CrashWriter DATA_DIR FIRST_BATCH");
@@ -19,6 +20,7 @@ var options = new DatabaseOptions
     LogPageSizeBits = 22,
     StateIndexBytes = 1L << 16,
     StateMemoryBytes = 1L << 24,
+    StateSegmentBytes = 1L << 22,
 };
 await using AssocDatabase database = AssocDatabase.Open(options);
 if (!database.GetCollection(CrashBatches.Collection).IsOk)
@@ -31,7 +33,7 @@ while (true)
 {
     Result<WriteSummary> result = batch % 2 == 0
         ? await collection.AddFactsAsync(CrashBatches.Facts(batch))
-        : await collection.UpsertConceptsAsync(CrashBatches.Concepts(batch));
+        : await collection.UpsertConceptsAsync([.. CrashBatches.Concepts(batch), .. CrashBatches.Hot(batch)]);
     if (!result.IsOk)
     {
         Console.Error.WriteLine($"batch {batch} failed: {result.Error}");

@@ -7,7 +7,9 @@ namespace AssocDB.Engine.Tests.Storage;
 
 // Guards the durability contract against real crashes: a writer process is killed with SIGKILL at
 // seeded random moments; every batch it acknowledged must be there after reopening, and every
-// batch is all-or-nothing (one it was still writing may be wholly there or wholly absent).
+// batch is all-or-nothing (one it was still writing may be wholly there or wholly absent). The
+// writer also rewrites a set of hot concepts, so the state store compacts its log between kills:
+// those must all show the latest batch that survived.
 public sealed class CrashRecoveryTests(ITestOutputHelper output)
 {
     private const int Trials = 6;
@@ -18,6 +20,7 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
         using var folder = new TempDirectory();
         var random = new Random(20261130);
         int nextBatch = 0;
+        string? stateFolder = null;
         for (int trial = 0; trial < Trials; trial++)
         {
             HashSet<int> acknowledged = await RunWriterUntilKilledAsync(folder.Path, nextBatch, killAfter: TimeSpan.FromMilliseconds(random.Next(50, 900)));
@@ -28,10 +31,17 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
             await using (AssocDatabase database = AssocDatabase.Open(options))
             {
                 Collection collection = database.GetCollection(CrashBatches.Collection).AssertOk();
+                stateFolder = Path.Combine(collection.Directory, "state");
                 int highest = acknowledged.Max();
+                int latestOdd = -1;
                 for (int batch = 0; batch <= highest + 1; batch++)
                 {
                     bool present = IsWhollyPresent(collection, batch, out bool partly);
+                    if (present && batch % 2 == 1)
+                    {
+                        latestOdd = batch;
+                    }
+
                     Assert.False(partly && !present, $"trial {trial}: batch {batch} is torn (only part of it survived)");
                     if (acknowledged.Contains(batch))
                     {
@@ -43,8 +53,16 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
                         nextBatch = Math.Max(nextBatch, batch + 1);
                     }
                 }
+
+                foreach (ConceptInput hot in CrashBatches.Hot(latestOdd))
+                {
+                    Assert.Equal(hot.Vector, collection.GetConcept(hot.Name).AssertOk().Vector);
+                }
             }
         }
+
+        // The kills did not keep the store from compacting: its first log file was freed.
+        Assert.False(File.Exists(Path.Combine(stateFolder!, "hlog.log.0")), "no compaction ran during the trials");
     }
 
     private static bool IsWhollyPresent(Collection collection, int batch, out bool partly)

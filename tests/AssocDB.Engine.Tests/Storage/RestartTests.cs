@@ -126,6 +126,30 @@ public sealed class RestartTests : IAsyncLifetime
         Assert.Equal("b", Assert.Single(reopened.Neighbors("a").AssertOk()).Other);
     }
 
+    // An entry never spans the write-ahead log's pages: a page ends in padding when the next entry
+    // does not fit. Read with other pages, replay stopped at that padding and acknowledged writes
+    // after it were lost, so a collection keeps the page size it was created with.
+    [Fact]
+    public async Task A_changed_log_page_option_does_not_change_how_an_existing_log_is_read()
+    {
+        // 4 MiB pages hold 20 entries of 200 kB; the checkpoint after them leaves replay to start at
+        // the padding that ends the first page.
+        Collection collection = _db.Create();
+        var blob = new string('x', 200_000);
+        for (int i = 0; i < 30; i++)
+        {
+            (await collection.UpsertConceptsAsync([new ConceptInput($"c{i}", Metadata: new Dictionary<string, string> { ["blob"] = blob })])).AssertOk();
+            if (i == 19)
+            {
+                await collection.CheckpointAsync();
+            }
+        }
+
+        await _db.ReopenAsync(checkpointOnClose: false, logPageSizeBits: 25);
+        Assert.Equal(30, _db.Get().Describe().ConceptCount);
+        Assert.Equal(blob, _db.Get().GetConcept("c29").AssertOk().Metadata["blob"]);
+    }
+
     [Fact]
     public async Task Reopening_without_any_checkpoint_replays_the_whole_log()
     {

@@ -7,7 +7,7 @@ public sealed class TestDatabase : IAsyncDisposable
 {
     private readonly TempDirectory _folder = new();
 
-    public TestDatabase(TimeSpan? checkpointInterval = null, long stateMemoryBytes = 1L << 24)
+    public TestDatabase(TimeSpan? checkpointInterval = null, long stateMemoryBytes = 1L << 24, long stateSegmentBytes = 1L << 22)
     {
         Options = new DatabaseOptions
         {
@@ -16,6 +16,7 @@ public sealed class TestDatabase : IAsyncDisposable
             CheckpointInterval = checkpointInterval ?? TimeSpan.Zero,
             StateMemoryBytes = stateMemoryBytes,
             StateIndexBytes = 1L << 16,
+            StateSegmentBytes = stateSegmentBytes,
             LogPageSizeBits = 22,
         };
         Database = AssocDatabase.Open(Options);
@@ -28,10 +29,17 @@ public sealed class TestDatabase : IAsyncDisposable
     public string Folder => _folder.Path;
 
     /// <summary>Closes and reopens the same folder.</summary>
-    public async Task ReopenAsync(bool checkpointOnClose = true, long? stateMemoryBytes = null)
+    public async Task ReopenAsync(bool checkpointOnClose = true, long? stateMemoryBytes = null, long? stateSegmentBytes = null, int? logPageSizeBits = null)
     {
-        Options = Options with { CheckpointOnClose = checkpointOnClose, StateMemoryBytes = stateMemoryBytes ?? Options.StateMemoryBytes };
-        await Database.DisposeAsync();
+        // The closing database decides by the argument, not by the options it was opened with: a
+        // close told to skip the checkpoint must leave the reopen to replay the log.
+        await Database.CloseAsync(checkpointOnClose);
+        Options = Options with
+        {
+            StateMemoryBytes = stateMemoryBytes ?? Options.StateMemoryBytes,
+            StateSegmentBytes = stateSegmentBytes ?? Options.StateSegmentBytes,
+            LogPageSizeBits = logPageSizeBits ?? Options.LogPageSizeBits,
+        };
         Database = AssocDatabase.Open(Options);
     }
 

@@ -1,0 +1,148 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Storage;
+
+// Guards the state store's compaction: a checkpoint compacts the store's log once updates and
+// deletes have left at least half of it superseded (and at least one log file's worth), the disk
+// comes back a file at a time, and a reopen finds exactly the latest state; a log of inserts is
+// never rewritten; the estimate of superseded bytes survives a restart; and a store keeps the page
+// and file sizes it was written with (stores from before they were kept: FASTER's default size).
+public sealed class CompactionTests : IAsyncLifetime
+{
+    // 4 MiB log files (TestDatabase's default); vectors of 256 floats make ~1.1 KB records.
+    private const int Dimension = 256;
+    private readonly TestDatabase _db = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    private static float[] Vector(int concept, int version) =>
+        Enumerable.Range(0, Dimension).Select(i => (float)((concept * 31) + (version * 7) + i)).ToArray();
+
+    private static async Task WriteVersionAsync(Collection collection, int concepts, int version)
+    {
+        for (int start = 0; start < concepts; start += 500)
+        {
+            var batch = Enumerable.Range(start, Math.Min(500, concepts - start)).Select(c => new ConceptInput($"c{c}", Vector(c, version))).ToList();
+            (await collection.UpsertConceptsAsync(batch)).AssertOk();
+        }
+    }
+
+    private string StateFolder(string collection) => Path.Combine(_db.Get(collection).Directory, "state");
+
+    private string FirstLogFile(string collection) => Path.Combine(StateFolder(collection), "hlog.log.0");
+
+    private long LogFileBytes(string collection) =>
+        Directory.EnumerateFiles(StateFolder(collection), "hlog.log.*").Sum(file => new FileInfo(file).Length);
+
+    [Fact]
+    public async Task Superseded_records_are_compacted_at_a_checkpoint_and_the_latest_state_reopens()
+    {
+        // Each checkpoint makes the stored records read-only, so each new version of 1,000 concepts
+        // (~1.1 MB) supersedes the last in the log; by the fifth, half the log is dead.
+        Collection collection = _db.Create("churn", Dimension);
+        (await collection.DefineRelationAsync(new RelationSpec("links"))).AssertOk();
+        (await collection.AddFactsAsync([new FactInput("c1", "links", "c2"), new FactInput("c2", "links", "c3"), new FactInput("gone", "links", "c1")])).AssertOk();
+        for (int version = 0; version < 6; version++)
+        {
+            await WriteVersionAsync(collection, 1000, version);
+            if (version == 3)
+            {
+                (await collection.RemoveFactsAsync([new FactKey("c2", "links", "c3")])).AssertOk();
+                (await collection.DeleteConceptsAsync(["gone"])).AssertOk();
+                Assert.True(File.Exists(FirstLogFile("churn")), "compacted before half the log was dead");
+            }
+
+            await collection.CheckpointAsync();
+        }
+
+        Assert.False(File.Exists(FirstLogFile("churn")), "no checkpoint compacted the log and freed its first file");
+        long onDisk = LogFileBytes("churn");
+        Assert.True(onDisk <= 2 * (1L << 22), $"log files hold {onDisk} bytes after compaction; 6 versions wrote 6.5 MB");
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+        Collection reopened = _db.Get("churn");
+        Assert.Equal(1000, reopened.Describe().ConceptCount);
+        foreach (int c in new[] { 0, 1, 500, 999 })
+        {
+            Assert.Equal(Vector(c, 5), reopened.GetConcept($"c{c}").AssertOk().Vector);
+        }
+
+        Assert.False(reopened.GetConcept("gone").IsOk);
+        Assert.Equal("c2", Assert.Single(reopened.Related("c1", "links").AssertOk()).Concept);
+        Assert.Empty(reopened.Related("c2", "links").AssertOk());
+    }
+
+    [Fact]
+    public async Task A_log_of_inserts_or_of_updates_in_its_mutable_tail_is_never_rewritten()
+    {
+        // 13 MB of inserts, then 1,000 concepts inserted after a checkpoint and rewritten 10 times
+        // before the next: FASTER updates those in place, so nothing in the log is dead.
+        Collection collection = _db.Create("inserts", Dimension);
+        await WriteVersionAsync(collection, 12_000, 0);
+        await collection.CheckpointAsync();
+        var newest = Enumerable.Range(0, 1000).ToList();
+        for (int version = 0; version <= 10; version++)
+        {
+            (await collection.UpsertConceptsAsync(newest.Select(c => new ConceptInput($"n{c}", Vector(c, version))).ToList())).AssertOk();
+        }
+
+        await collection.CheckpointAsync();
+        Assert.True(File.Exists(FirstLogFile("inserts")), "a log without dead records was compacted");
+    }
+
+    [Fact]
+    public async Task The_superseded_estimate_survives_a_restart()
+    {
+        // 3.3 MB superseded before the restart: under one 4 MiB log file, so no compaction yet.
+        Collection collection = _db.Create("restart", Dimension);
+        await WriteVersionAsync(collection, 3000, 0);
+        await collection.CheckpointAsync();
+        await WriteVersionAsync(collection, 3000, 1);
+        await collection.CheckpointAsync();
+        Assert.True(File.Exists(FirstLogFile("restart")));
+
+        // 1.6 MB more after it: only with the 3.3 MB carried over is a compaction due.
+        await _db.ReopenAsync(checkpointOnClose: false);
+        collection = _db.Get("restart");
+        await WriteVersionAsync(collection, 1500, 2);
+        await collection.CheckpointAsync();
+        Assert.False(File.Exists(FirstLogFile("restart")), "the estimate from before the restart was lost");
+        Assert.Equal(Vector(1499, 2), collection.GetConcept("c1499").AssertOk().Vector);
+        Assert.Equal(Vector(1500, 1), collection.GetConcept("c1500").AssertOk().Vector);
+    }
+
+    [Fact]
+    public async Task A_store_from_before_layouts_were_kept_opens_with_fasters_default_file_size()
+    {
+        await using var legacy = new TestDatabase(stateSegmentBytes: 1L << 30);
+        // 5.5 MB: past the first file, were the files 4 MiB.
+        Collection collection = legacy.Create("legacy", Dimension);
+        await WriteVersionAsync(collection, 5000, 0);
+        string layout = Path.Combine(collection.Directory, "state", "layout.json");
+        await legacy.ReopenAsync();
+
+        // As written before the layout was kept; reopened with another file size for new stores.
+        File.Delete(layout);
+        await legacy.ReopenAsync(checkpointOnClose: false, stateSegmentBytes: 1L << 22);
+
+        Assert.Equal(5000, legacy.Get("legacy").Describe().ConceptCount);
+        Assert.Equal(Vector(4999, 0), legacy.Get("legacy").GetConcept("c4999").AssertOk().Vector);
+    }
+
+    [Fact]
+    public async Task A_checkpointed_store_keeps_its_page_when_the_memory_option_shrinks()
+    {
+        // Read with smaller pages, a FASTER log written with 4 MiB pages is misread (it crashed the
+        // process with an access violation).
+        Collection collection = _db.Create("pages", Dimension);
+        await WriteVersionAsync(collection, 5000, 0);
+        await _db.ReopenAsync(stateMemoryBytes: 1L << 20);
+        await _db.ReopenAsync(checkpointOnClose: false, stateMemoryBytes: 1L << 20);
+
+        Assert.Equal(5000, _db.Get("pages").Describe().ConceptCount);
+        Assert.Equal(Vector(4999, 0), _db.Get("pages").GetConcept("c4999").AssertOk().Vector);
+    }
+}
