@@ -67,14 +67,16 @@ public sealed partial class Collection
     /// Set once the store has recovered.</summary>
     private SupersededRecords _superseded = null!;
 
+    /// <summary>The state store's tail address when the current checkpoint interval began.</summary>
+    private long _intervalStartTail;
+
     private Collection(string directory, CollectionManifest manifest, DatabaseOptions options, torch.Device device, VectorSearch search, ILogger logger)
     {
         Directory = directory;
         _manifest = manifest;
         _logger = logger;
-        _log = new WriteAheadLog(Path.Combine(directory, "wal"), manifest.LogPageSizeBits ?? options.LogPageSizeBits);
-        _store = new StateStore(
-            Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, StateLayout.FromOptions(options.StateMemoryBytes, options.StateSegmentBytes));
+        _log = new WriteAheadLog(Path.Combine(directory, "wal"), manifest.LogPageSizeBits!.Value);
+        _store = new StateStore(Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes);
         _matrix = new ConceptMatrix(manifest.Dimension, device, manifest.Metric, manifest.Precision);
         _search = search;
         _closedForm = new RelationVectorEstimator(manifest.Dimension);
@@ -95,7 +97,7 @@ public sealed partial class Collection
 
     internal static Collection Open(string directory, DatabaseOptions options, torch.Device device, VectorSearch search, ILogger logger)
     {
-        var collection = new Collection(directory, CollectionManifest.Read(directory), options, device, search, logger);
+        var collection = new Collection(directory, CollectionManifest.ReadPinningLogPage(directory, options.LogPageSizeBits), options, device, search, logger);
         try
         {
             collection.Recover();
@@ -142,6 +144,12 @@ public sealed partial class Collection
             // applied, so the store's state is exactly the log up to this address.
             await _storeCatchUp;
             long covered = _log.CommittedUntil;
+
+            // Compaction cannot be cancelled part way, and neither can FASTER's checkpoint once
+            // started (a cancelled one stays in progress and refuses the next), so a cancel is
+            // honoured only before either begins.
+            cancellationToken.ThrowIfCancellationRequested();
+            _superseded.EndInterval(_store.TailAddress - _intervalStartTail > _store.MutableBytes);
             if (CompactionDue())
             {
                 long before = _store.LogBytes;
@@ -150,7 +158,7 @@ public sealed partial class Collection
                 _superseded.Compacted();
             }
 
-            await _store.CheckpointAsync(covered, _superseded.Bytes, cancellationToken);
+            await _store.CheckpointAsync(covered, _superseded.Bytes);
             StartSupersededInterval();
             await _log.TruncateUntilAsync(covered);
             Log.CheckpointTaken(_logger, Name, covered);
@@ -171,8 +179,11 @@ public sealed partial class Collection
         _superseded.Bytes >= _store.Layout.SegmentBytes && 2 * _superseded.Bytes >= _store.LogBytes;
 
     /// <summary>After a checkpoint (or recovery) every stored record is read-only in the store's log.</summary>
-    private void StartSupersededInterval() =>
+    private void StartSupersededInterval()
+    {
         _superseded.StartInterval(_concepts.IdLimit, _edges.IdLimit, _relations.Count, _ingestMarks.Count);
+        _intervalStartTail = _store.TailAddress;
+    }
 
     /// <summary>Runs a planned write: validate and resolve, log durably, then apply.</summary>
     private async Task<Result<T>> WriteAsync<T>(Func<Result<Planned<T>>> plan, CancellationToken cancellationToken)

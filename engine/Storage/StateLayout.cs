@@ -15,33 +15,29 @@ internal sealed record StateLayout(long PageBytes, long SegmentBytes)
     /// <summary>FASTER's default file size, which stores written before the layout was kept use.</summary>
     private const long LegacySegmentBytes = 1L << 30;
 
-    /// <summary>The layout for a store from the options: a page of a quarter of its memory, at most
-    /// 4 MiB (and at most one file).</summary>
-    public static StateLayout FromOptions(long memoryBytes, long segmentBytes) =>
-        new(Math.Min(Math.Min(memoryBytes / 4, 1L << 22), segmentBytes), segmentBytes);
-
     /// <summary>
-    /// The layout a store in <paramref name="directory"/> must open with: the kept one when the store
-    /// has a checkpoint to recover; for a checkpointed store from before layouts were kept, the page
-    /// the options give (as then) and FASTER's default file size; otherwise <paramref name="requested"/>,
-    /// which is kept from now on.
+    /// The layout the store in <paramref name="directory"/> must open with: the kept one when the
+    /// store has a checkpoint to recover; for a checkpointed store from before layouts were kept,
+    /// the sizes it was written with (the page the options give, as then, and FASTER's default file
+    /// size), kept from now on; otherwise the options' sizes (a page of a quarter of the memory, at
+    /// most 4 MiB and one file), kept from now on.
     /// </summary>
-    public static StateLayout Resolve(string directory, StateLayout requested)
+    public static StateLayout Resolve(string directory, long memoryBytes, long segmentBytes)
     {
         string path = Path.Combine(directory, FileName);
-        if (HasCheckpoint(directory))
+        bool checkpointed = HasCheckpoint(directory);
+        if (checkpointed && File.Exists(path))
         {
-            return File.Exists(path)
-                ? JsonSerializer.Deserialize<StateLayout>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path} is empty")
-                : requested with { SegmentBytes = LegacySegmentBytes };
+            return JsonSerializer.Deserialize<StateLayout>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path} is empty");
         }
 
-        // Written before the store makes its first checkpoint, and replaced whole (rename), so a
-        // checkpointed store never lacks it or sees half of it.
-        string staging = path + ".tmp";
-        File.WriteAllText(staging, JsonSerializer.Serialize(requested));
-        File.Move(staging, path, overwrite: true);
-        return requested;
+        long page = Math.Min(memoryBytes / 4, 1L << 22);
+        StateLayout layout = checkpointed
+            ? new StateLayout(page, LegacySegmentBytes)
+            : new StateLayout(Math.Min(page, segmentBytes), segmentBytes);
+
+        DurableJson.Replace(path, layout);
+        return layout;
     }
 
     private static bool HasCheckpoint(string directory)

@@ -25,22 +25,27 @@ namespace AssocDB.Engine.Storage;
 internal sealed class StateStore : IDisposable
 {
     private const int KeyBytes = 5;
+
+    /// <summary>The share of the in-memory log that is mutable (FASTER's default, stated here
+    /// because the compaction estimate depends on it).</summary>
+    private const double MutableFraction = 0.9;
     private readonly FasterKVSettings<SpanByte, SpanByte> _settings;
     private readonly FasterKV<SpanByte, SpanByte> _store;
 
     /// <summary>Opens (recovering the latest checkpoint) or creates the store in a folder, with the
     /// layout it was created with (see <see cref="StateLayout"/>); its memory is raised to four pages
     /// if <paramref name="memoryBytes"/> is less.</summary>
-    public StateStore(string directory, long indexBytes, long memoryBytes, StateLayout requested)
+    public StateStore(string directory, long indexBytes, long memoryBytes, long segmentBytes)
     {
         Directory.CreateDirectory(directory);
-        Layout = StateLayout.Resolve(directory, requested);
+        Layout = StateLayout.Resolve(directory, memoryBytes, segmentBytes);
         _settings = new FasterKVSettings<SpanByte, SpanByte>(directory, deleteDirOnDispose: false)
         {
             IndexSize = indexBytes,
             MemorySize = Math.Max(memoryBytes, 4 * Layout.PageBytes),
             PageSize = Layout.PageBytes,
             SegmentSize = Layout.SegmentBytes,
+            MutableFraction = MutableFraction,
             TryRecoverLatest = true,
             RemoveOutdatedCheckpoints = true,
         };
@@ -64,6 +69,12 @@ internal sealed class StateStore : IDisposable
 
     /// <summary>Bytes of log between its begin address and its tail, live and superseded records alike.</summary>
     public long LogBytes => _store.Log.TailAddress - _store.Log.BeginAddress;
+
+    /// <summary>The log's tail address: how far it has been appended.</summary>
+    public long TailAddress => _store.Log.TailAddress;
+
+    /// <summary>Bytes at the log's tail where FASTER updates records in place.</summary>
+    public long MutableBytes => (long)(_settings.MemorySize * MutableFraction);
 
     /// <summary>Opens a batch of writes; dispose it to end the batch.</summary>
     public Writer BeginWrites() => new(_store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>());
@@ -99,10 +110,11 @@ internal sealed class StateStore : IDisposable
 
     /// <summary>Takes a checkpoint that records <paramref name="logAddress"/> as covered (and the
     /// caller's superseded-bytes estimate), and waits for it.</summary>
-    public async Task CheckpointAsync(long logAddress, long supersededBytes, CancellationToken cancellationToken)
+    /// <remarks>Not cancellable: FASTER leaves a checkpoint cancelled part way in progress, refusing the next.</remarks>
+    public async Task CheckpointAsync(long logAddress, long supersededBytes)
     {
         _store.CommitCookie = [.. BitConverter.GetBytes(logAddress), .. BitConverter.GetBytes(supersededBytes)];
-        (bool success, _) = await _store.TakeFullCheckpointAsync(CheckpointType.FoldOver, cancellationToken);
+        (bool success, _) = await _store.TakeFullCheckpointAsync(CheckpointType.FoldOver);
         if (!success)
         {
             throw new InvalidOperationException("the state store refused to start a checkpoint (another is in progress)");

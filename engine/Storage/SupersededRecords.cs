@@ -7,8 +7,8 @@ namespace AssocDB.Engine.Storage;
 /// compaction trigger. FASTER updates a record in place while it is in the log's mutable tail and
 /// appends a new copy once a checkpoint has made it read-only, so a record counts once per
 /// checkpoint interval, and only if it was stored before the interval began (records inserted since
-/// are still in the tail). Writes that outgrow the mutable tail within one interval make copies this
-/// does not count: the estimate errs low, which only delays a compaction.
+/// are still in the tail). An interval whose appends outgrew the mutable tail may have pushed
+/// records out of it and then copied them again, so there every update counts.
 /// </summary>
 internal sealed class SupersededRecords(long recovered)
 {
@@ -19,8 +19,21 @@ internal sealed class SupersededRecords(long recovered)
     private readonly Kind _relations = new();
     private readonly Kind _marks = new();
 
-    /// <summary>The estimate, in bytes, since the last compaction (carried across restarts by the checkpoint).</summary>
+    // This interval's updates: counted once per record, and every one.
+    private long _firstTouches;
+    private long _everyUpdate;
+
+    /// <summary>The estimate, in bytes, since the last compaction up to the last ended interval
+    /// (carried across restarts by the checkpoint).</summary>
     public long Bytes { get; private set; } = recovered;
+
+    /// <summary>Ends an interval, adding what it superseded: every update when its appends outgrew
+    /// the mutable tail, else each record's first.</summary>
+    public void EndInterval(bool outgrewMutableTail)
+    {
+        Bytes += outgrewMutableTail ? _everyUpdate : _firstTouches;
+        _firstTouches = _everyUpdate = 0;
+    }
 
     /// <summary>Starts an interval: everything stored so far is read-only in the store's log.</summary>
     public void StartInterval(int conceptIds, int edgeIds, int relationIds, int markIds)
@@ -45,9 +58,10 @@ internal sealed class SupersededRecords(long recovered)
             RecordKind.IngestMark => _marks,
             _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown record kind"),
         };
+        _everyUpdate += bytes;
         if (records.FirstTouch(id))
         {
-            Bytes += bytes;
+            _firstTouches += bytes;
         }
     }
 

@@ -8,8 +8,9 @@ public static class CrashBatches
     public const int FactsPerBatch = 40;
     public const int ConceptsPerBatch = 25;
 
-    /// <summary>Concepts every odd batch rewrites: each checkpoint leaves their previous versions
-    /// dead in the state store's log, so compactions run while the writer is being killed.</summary>
+    /// <summary>Concepts every odd batch rewrites (about 320 kB of records): after a checkpoint their
+    /// previous versions are dead in the state store's log, so compactions run while the writer is
+    /// being killed.</summary>
     public const int HotConcepts = 4000;
 
     public static FactInput[] Facts(int batch) =>

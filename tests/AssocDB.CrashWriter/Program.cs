@@ -4,8 +4,9 @@ using AssocDB.Engine.Model;
 // Usage: AssocDB.CrashWriter DATA_DIR FIRST_BATCH
 // Writes batch FIRST_BATCH, FIRST_BATCH+1, … forever into collection "crash", printing
 // "ACK n" once batch n is acknowledged. Even batches add facts, odd ones upsert concepts with
-// vectors and rewrite the hot concepts; a 100 ms checkpoint interval and 4 MiB state-store files
-// make kills land during checkpoints and compactions too.
+// vectors and rewrite the hot concepts, then checkpoint: from the third such batch on, every one
+// leaves enough of the (64 KiB-file) state store dead to compact it, however slow the machine, so
+// kills land during compactions as well as during the 100 ms periodic checkpoints.
 if (args.Length != 2 || !int.TryParse(args[1], out int batch))
 {
     Console.Error.WriteLine("usage: AssocDB.CrashWriter DATA_DIR FIRST_BATCH");
@@ -20,7 +21,7 @@ var options = new DatabaseOptions
     LogPageSizeBits = 22,
     StateIndexBytes = 1L << 16,
     StateMemoryBytes = 1L << 24,
-    StateSegmentBytes = 1L << 22,
+    StateSegmentBytes = 1L << 16,
 };
 await using AssocDatabase database = AssocDatabase.Open(options);
 if (!database.GetCollection(CrashBatches.Collection).IsOk)
@@ -41,5 +42,10 @@ while (true)
     }
 
     Console.WriteLine($"ACK {batch}");
+    if (batch % 2 == 1)
+    {
+        await collection.CheckpointAsync();
+    }
+
     batch++;
 }

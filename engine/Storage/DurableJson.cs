@@ -1,0 +1,20 @@
+using System.Text.Json;
+
+namespace AssocDB.Engine.Storage;
+
+/// <summary>Small JSON files that logs depend on, replaced whole: written to a staging file,
+/// flushed to disk, then renamed over the old one, so a crash leaves the old file or the new.</summary>
+internal static class DurableJson
+{
+    public static void Replace<T>(string path, T value, JsonSerializerOptions? options = null)
+    {
+        string staging = path + ".tmp";
+        using (var file = new FileStream(staging, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            JsonSerializer.Serialize(file, value, options);
+            file.Flush(flushToDisk: true);
+        }
+
+        File.Move(staging, path, overwrite: true);
+    }
+}
