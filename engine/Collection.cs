@@ -214,6 +214,12 @@ public sealed partial class Collection
                         $"the batch encodes to {entry.Length} bytes; one batch may hold at most {_log.MaxEntryBytes} (split it)");
                 }
 
+                // Only a batch larger than a page can hold a record larger than one.
+                if (entry.Length > _store.MaxValueBytes && OversizedRecord(batch) is { } oversized)
+                {
+                    return oversized;
+                }
+
                 try
                 {
                     // The store lags by one batch at most; if that batch failed there, this one
@@ -394,31 +400,78 @@ public sealed partial class Collection
         using var encoder = new RecordEncoder();
         foreach (Mutation mutation in batch)
         {
-            switch (mutation)
+            if (EncodeRecord(mutation, encoder, out RecordKind kind, out int id, out ReadOnlySpan<byte> value))
             {
-                case Mutation.PutConcept { Concept: var concept }:
-                    store.Upsert(RecordKind.Concept, concept.Id, encoder.Encode(concept, RecordCodec.Write));
-                    break;
-                case Mutation.DeleteConcept { Id: var id }:
-                    store.Delete(RecordKind.Concept, id);
-                    break;
-                case Mutation.PutRelation { Relation: var relation }:
-                    store.Upsert(RecordKind.Relation, relation.Id, encoder.Encode(relation, RecordCodec.Write));
-                    break;
-                case Mutation.PutEdge { Edge: var edge }:
-                    store.Upsert(RecordKind.Edge, edge.Id, encoder.Encode(edge, RecordCodec.Write));
-                    break;
-                case Mutation.DeleteEdge { Id: var id }:
-                    // Deleting an edge the store no longer holds only adds a tombstone.
-                    store.Delete(RecordKind.Edge, id);
-                    break;
-                case Mutation.PutIngestMark { Mark: var mark }:
-                    store.Upsert(RecordKind.IngestMark, mark.Id, encoder.Encode(mark, RecordCodec.Write));
-                    break;
-                default:
-                    throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
+                store.Upsert(kind, id, value);
+            }
+            else
+            {
+                // Deleting a record the store no longer holds only adds a tombstone.
+                store.Delete(kind, id);
             }
         }
+    }
+
+    /// <summary>The state-store record a mutation writes: its key, and its value encoded (valid until
+    /// the encoder's next call); false for a delete, which has only the key.</summary>
+    private static bool EncodeRecord(Mutation mutation, RecordEncoder encoder, out RecordKind kind, out int id, out ReadOnlySpan<byte> value)
+    {
+        value = default;
+        switch (mutation)
+        {
+            case Mutation.PutConcept { Concept: var concept }:
+                (kind, id) = (RecordKind.Concept, concept.Id);
+                value = encoder.Encode(concept, RecordCodec.Write);
+                return true;
+            case Mutation.DeleteConcept { Id: var concept }:
+                (kind, id) = (RecordKind.Concept, concept);
+                return false;
+            case Mutation.PutRelation { Relation: var relation }:
+                (kind, id) = (RecordKind.Relation, relation.Id);
+                value = encoder.Encode(relation, RecordCodec.Write);
+                return true;
+            case Mutation.PutEdge { Edge: var edge }:
+                (kind, id) = (RecordKind.Edge, edge.Id);
+                value = encoder.Encode(edge, RecordCodec.Write);
+                return true;
+            case Mutation.DeleteEdge { Id: var edge }:
+                (kind, id) = (RecordKind.Edge, edge);
+                return false;
+            case Mutation.PutIngestMark { Mark: var mark }:
+                (kind, id) = (RecordKind.IngestMark, mark.Id);
+                value = encoder.Encode(mark, RecordCodec.Write);
+                return true;
+            default:
+                throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
+        }
+    }
+
+    /// <summary>
+    /// The error for the first record of a batch too large for a state-store page, or null. Such a
+    /// record would be logged and then fail to apply, and fail again at every replay, so the
+    /// collection could never open again: it is refused before it reaches the log.
+    /// </summary>
+    private EngineError? OversizedRecord(List<Mutation> batch)
+    {
+        using var encoder = new RecordEncoder();
+        foreach (Mutation mutation in batch)
+        {
+            if (EncodeRecord(mutation, encoder, out RecordKind kind, out _, out ReadOnlySpan<byte> value) && value.Length > _store.MaxValueBytes)
+            {
+                (string field, string what) = mutation switch
+                {
+                    Mutation.PutConcept { Concept: var concept } => ("metadata", $"concept '{concept.Name}'"),
+                    Mutation.PutEdge => ("payload", "a fact"),
+                    _ => ("batch", $"a {kind} record"),
+                };
+                return new EngineError(
+                    ErrorCode.ResourceExhausted,
+                    field,
+                    $"{what} encodes to {value.Length} bytes; one record may hold at most {_store.MaxValueBytes} (a page of the state store)");
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Adds (+1) or removes (−1) an edge's <c>v(tail) − v(head)</c> in its relation's

@@ -61,6 +61,10 @@ internal sealed class StateStore : IDisposable
     /// <summary>The page and file sizes the store runs with.</summary>
     public StateLayout Layout { get; }
 
+    /// <summary>The largest encoded value a record may have: a record (header, key and value, with
+    /// their lengths) must fit in one page.</summary>
+    public long MaxValueBytes => Layout.PageBytes - 64;
+
     /// <summary>The write-ahead-log address the recovered checkpoint covers (0 when none).</summary>
     public long RecoveredLogAddress { get; }
 

@@ -101,4 +101,21 @@ public sealed class OperationTests(ServerFixture fixture) : IClassFixture<Server
         Assert.True(await _client.CheckpointAsync(c) >= 0);
         Assert.True(await _client.CheckpointAsync() >= 0);
     }
+
+    // With the default limits a 5 MB concept fits a message (16 MiB) and a log page (32 MiB) but not
+    // a state-store page (4 MiB). Accepted, it would stop the collection and keep the server from
+    // starting again (its replay would fail every time); it is refused, naming the field.
+    [Fact]
+    public async Task A_concept_too_large_for_the_store_is_refused_naming_its_metadata()
+    {
+        string c = ServerFixture.NewCollection("oversized");
+        await _client.CreateCollectionAsync(c, 4);
+        var big = new ConceptInput { Name = "big" };
+        big.Metadata["blob"] = new string('x', 5_000_000);
+        var e = await Assert.ThrowsAsync<AssocDbException>(() => _client.UpsertConceptsAsync(c, [big]));
+        Assert.Equal((StatusCode.ResourceExhausted, "metadata"), (e.StatusCode, e.Field));
+
+        await _client.AddFactAsync(c, "a", "r", "b");
+        Assert.Equal(2, (await _client.DescribeCollectionAsync(c)).ConceptCount);
+    }
 }
