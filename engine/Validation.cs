@@ -12,6 +12,10 @@ internal static class Validation
     /// <summary>The largest vector dimension a collection may have.</summary>
     public const int MaxDimension = 4096;
 
+    /// <summary>Metadata or a payload is at most 1 MiB of UTF-8 keys and values, so that a concept's
+    /// or fact's record (with a name and a vector of at most 17 KB) fits a 4 MiB state-store page.</summary>
+    public const int MaxMapBytes = 1 << 20;
+
     public static EngineError? Name(string? name, string field)
     {
         if (string.IsNullOrEmpty(name))
@@ -66,6 +70,7 @@ internal static class Validation
             return null;
         }
 
+        long bytes = 0;
         foreach ((string key, string value) in map)
         {
             if (Name(key, $"{field}.key") is { } keyError)
@@ -77,9 +82,11 @@ internal static class Validation
             {
                 return EngineError.Invalid($"{field}[{key}]", "value must not be null");
             }
+
+            bytes += Encoding.UTF8.GetByteCount(key) + Encoding.UTF8.GetByteCount(value);
         }
 
-        return null;
+        return bytes > MaxMapBytes ? EngineError.Invalid(field, $"holds {bytes} bytes of keys and values; at most {MaxMapBytes}") : null;
     }
 
     private static bool IsWellFormed(string text)

@@ -104,7 +104,8 @@ public sealed class OperationTests(ServerFixture fixture) : IClassFixture<Server
 
     // With the default limits a 5 MB concept fits a message (16 MiB) and a log page (32 MiB) but not
     // a state-store page (4 MiB). Accepted, it would stop the collection and keep the server from
-    // starting again (its replay would fail every time); it is refused, naming the field.
+    // starting again (its replay would fail every time); metadata is limited to 1 MiB, so it is
+    // refused, naming the field.
     [Fact]
     public async Task A_concept_too_large_for_the_store_is_refused_naming_its_metadata()
     {
@@ -113,7 +114,7 @@ public sealed class OperationTests(ServerFixture fixture) : IClassFixture<Server
         var big = new ConceptInput { Name = "big" };
         big.Metadata["blob"] = new string('x', 5_000_000);
         var e = await Assert.ThrowsAsync<AssocDbException>(() => _client.UpsertConceptsAsync(c, [big]));
-        Assert.Equal((StatusCode.ResourceExhausted, "metadata"), (e.StatusCode, e.Field));
+        Assert.Equal((StatusCode.InvalidArgument, "concepts[0].metadata"), (e.StatusCode, e.Field));
 
         await _client.AddFactAsync(c, "a", "r", "b");
         Assert.Equal(2, (await _client.DescribeCollectionAsync(c)).ConceptCount);

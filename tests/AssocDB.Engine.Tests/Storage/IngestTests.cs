@@ -75,4 +75,22 @@ public sealed class IngestTests : IAsyncLifetime
         (await _collection.IngestAsync(Batch(-1, new FactInput("a", "r", "b")))).AssertError(ErrorCode.InvalidArgument, "sequence");
         Assert.Equal(0, _collection.Describe().FactCount);
     }
+
+    // Metadata and payloads over 1 MiB would make records too large for a state-store page: a write
+    // is refused naming the item's field, and an ingest batch skips just that item.
+    [Fact]
+    public async Task Metadata_and_payloads_over_a_mebibyte_are_refused_and_skipped_when_ingesting()
+    {
+        var huge = new Dictionary<string, string> { ["blob"] = new string('é', (1 << 19) + 1) };
+        (await _collection.UpsertConceptsAsync([new ConceptInput("ok"), new ConceptInput("big", Metadata: huge)]))
+            .AssertError(ErrorCode.InvalidArgument, "concepts[1].metadata");
+        (await _collection.AddFactsAsync([new FactInput("a", "r", "b", Payload: huge)])).AssertError(ErrorCode.InvalidArgument, "facts[0].payload");
+
+        IngestResult result = (await _collection.IngestAsync(new IngestBatch(
+            "limits", 0, [new ConceptInput("big", Metadata: huge), new ConceptInput("small")], [new FactInput("a", "r", "b", Payload: huge), new FactInput("a", "r", "c")]))).AssertOk();
+        Assert.Equal(["concepts[0].metadata", "facts[0].payload"], result.Rejected.Select(r => r.Field));
+        Assert.True(_collection.GetConcept("small").IsOk);
+        Assert.False(_collection.GetConcept("big").IsOk);
+        Assert.Equal("c", Assert.Single(_collection.Neighbors("a").AssertOk()).Other);
+    }
 }
