@@ -205,7 +205,7 @@ public sealed partial class Collection
             List<Mutation> batch = planned.Value.Batch;
             if (batch.Count > 0)
             {
-                ReadOnlyMemory<byte> entry = RecordCodec.EncodeBatch(batch, _entryBuffer);
+                ReadOnlyMemory<byte> entry = RecordCodec.EncodeBatch(batch, _entryBuffer, out int largest, out long largestBytes);
                 if (entry.Length > _log.MaxEntryBytes)
                 {
                     return new EngineError(
@@ -214,10 +214,9 @@ public sealed partial class Collection
                         $"the batch encodes to {entry.Length} bytes; one batch may hold at most {_log.MaxEntryBytes} (split it)");
                 }
 
-                // Only a batch larger than a page can hold a record larger than one.
-                if (entry.Length > _store.MaxValueBytes && OversizedRecord(batch) is { } oversized)
+                if (largestBytes > _store.MaxValueBytes)
                 {
-                    return oversized;
+                    return OversizedRecord(batch[largest], largestBytes);
                 }
 
                 try
@@ -447,31 +446,23 @@ public sealed partial class Collection
     }
 
     /// <summary>
-    /// The error for the first record of a batch too large for a state-store page, or null. Such a
-    /// record would be logged and then fail to apply, and fail again at every replay, so the
-    /// collection could never open again: it is refused before it reaches the log.
+    /// The error for a record too large for a state-store page. Such a record would be logged and
+    /// then fail to apply, and fail again at every replay, so the collection could never open
+    /// again: it is refused before it reaches the log.
     /// </summary>
-    private EngineError? OversizedRecord(List<Mutation> batch)
+    private EngineError OversizedRecord(Mutation mutation, long bytes)
     {
-        using var encoder = new RecordEncoder();
-        foreach (Mutation mutation in batch)
+        (string field, string what) = mutation switch
         {
-            if (EncodeRecord(mutation, encoder, out RecordKind kind, out _, out ReadOnlySpan<byte> value) && value.Length > _store.MaxValueBytes)
-            {
-                (string field, string what) = mutation switch
-                {
-                    Mutation.PutConcept { Concept: var concept } => ("metadata", $"concept '{concept.Name}'"),
-                    Mutation.PutEdge => ("payload", "a fact"),
-                    _ => ("batch", $"a {kind} record"),
-                };
-                return new EngineError(
-                    ErrorCode.ResourceExhausted,
-                    field,
-                    $"{what} encodes to {value.Length} bytes; one record may hold at most {_store.MaxValueBytes} (a page of the state store)");
-            }
-        }
-
-        return null;
+            Mutation.PutConcept { Concept: var concept } => ("metadata", $"concept '{concept.Name}'"),
+            Mutation.PutEdge => ("payload", "a fact"),
+            Mutation.PutRelation { Relation: var relation } => ("compositions", $"relation '{relation.Name}'"),
+            _ => ("batch", "a record"),
+        };
+        return new EngineError(
+            ErrorCode.ResourceExhausted,
+            field,
+            $"{what} encodes to {bytes} bytes; one record may hold at most {_store.MaxValueBytes} (a page of the state store)");
     }
 
     /// <summary>Adds (+1) or removes (−1) an edge's <c>v(tail) − v(head)</c> in its relation's

@@ -13,7 +13,8 @@ internal static class Validation
     public const int MaxDimension = 4096;
 
     /// <summary>Metadata or a payload is at most 1 MiB of UTF-8 keys and values, so that a concept's
-    /// or fact's record (with a name and a vector of at most 17 KB) fits a 4 MiB state-store page.</summary>
+    /// or fact's record fits a 4 MiB state-store page: with their length prefixes (at most 1.7 MB for
+    /// many tiny entries), a name and a vector (at most 17 KB).</summary>
     public const int MaxMapBytes = 1 << 20;
 
     public static EngineError? Name(string? name, string field)

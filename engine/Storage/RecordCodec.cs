@@ -23,17 +23,23 @@ internal static class RecordCodec
     }
 
     /// <summary>Encodes a batch into <paramref name="stream"/>, replacing what it held, and returns
-    /// the encoded bytes (valid until the stream is written again). Reusing one stream keeps a
-    /// megabyte-sized entry per batch from churning the large-object heap.</summary>
-    public static ReadOnlyMemory<byte> EncodeBatch(IReadOnlyList<Mutation> batch, MemoryStream stream)
+    /// the encoded bytes (valid until the stream is written again), with the index and size of its
+    /// largest record: a record is encoded here as the state store stores it. Reusing one stream
+    /// keeps a megabyte-sized entry per batch from churning the large-object heap.</summary>
+    public static ReadOnlyMemory<byte> EncodeBatch(IReadOnlyList<Mutation> batch, MemoryStream stream, out int largestRecord, out long largestRecordBytes)
     {
         stream.SetLength(0);
+        largestRecord = -1;
+        largestRecordBytes = 0;
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
         {
             writer.Write(BatchFormatVersion);
             writer.Write(batch.Count);
-            foreach (Mutation mutation in batch)
+            for (int i = 0; i < batch.Count; i++)
             {
+                Mutation mutation = batch[i];
+                // The tag is written first, so the record starts one byte on.
+                long recordStart = stream.Position + 1;
                 switch (mutation)
                 {
                     case Mutation.PutConcept put:
@@ -62,6 +68,12 @@ internal static class RecordCodec
                         break;
                     default:
                         throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
+                }
+
+                // Deletes write an id, not a record, and are far below any page.
+                if (stream.Position - recordStart > largestRecordBytes)
+                {
+                    (largestRecord, largestRecordBytes) = (i, stream.Position - recordStart);
                 }
             }
         }

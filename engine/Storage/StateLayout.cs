@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Text.Json;
 
 namespace AssocDB.Engine.Storage;
@@ -31,7 +32,8 @@ internal sealed record StateLayout(long PageBytes, long SegmentBytes)
             return JsonSerializer.Deserialize<StateLayout>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path} is empty");
         }
 
-        long page = Math.Min(memoryBytes / 4, 1L << 22);
+        // A power of two, as FASTER rounds it down to one anyway (and records are checked against it).
+        long page = 1L << BitOperations.Log2((ulong)Math.Min(memoryBytes / 4, 1L << 22));
         StateLayout layout = checkpointed
             ? new StateLayout(page, LegacySegmentBytes)
             : new StateLayout(Math.Min(page, segmentBytes), segmentBytes);

@@ -1,4 +1,5 @@
 using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
 using AssocDB.Engine.Tests.Support;
 using AssocDB.Engine.Vectors;
 
@@ -122,6 +123,33 @@ public sealed class RestartTests : IAsyncLifetime
         Collection reopened = small.Get();
         Assert.Equal(["b", "c"], reopened.Neighbors("a").AssertOk().Select(edge => edge.Other).Order());
         Assert.False(reopened.GetConcept("d").IsOk);
+    }
+
+    // The limit is exact: a record of the largest size a page takes is stored and replays; one byte
+    // more is refused. A 3 MiB store memory gives 768 KiB, which FASTER rounds down to a 512 KiB page.
+    [Fact]
+    public async Task A_record_of_exactly_the_largest_size_is_stored_and_one_byte_more_is_refused()
+    {
+        await using var small = new TestDatabase(stateMemoryBytes: 3L << 20);
+        Collection collection = small.Create();
+        const int MaxValueBytes = (1 << 19) - 64;
+        int blobChars = MaxValueBytes - EncodedConceptBytes(blobChars: 0);
+        (await collection.UpsertConceptsAsync([new ConceptInput("c", Metadata: Blob(blobChars + 1))])).AssertError(ErrorCode.ResourceExhausted, "metadata");
+        (await collection.UpsertConceptsAsync([new ConceptInput("c", Metadata: Blob(blobChars))])).AssertOk();
+
+        await small.ReopenAsync(checkpointOnClose: false);
+        Assert.Equal(Blob(blobChars), small.Get().GetConcept("c").AssertOk().Metadata);
+
+        static Dictionary<string, string> Blob(int chars) => new() { ["blob"] = new string('x', chars) };
+
+        // A concept "c" of dimension 8 with a blob of this many characters, less the characters:
+        // lengths of 2^14 and more take a 3-byte prefix, as the blob here does.
+        static int EncodedConceptBytes(int blobChars)
+        {
+            using var encoder = new RecordEncoder();
+            var record = new ConceptRecord(0, "c", new float[8], Blob(blobChars + (1 << 14)));
+            return encoder.Encode(record, RecordCodec.Write).Length - (1 << 14);
+        }
     }
 
     // An entry never spans the write-ahead log's pages: a page ends in padding when the next entry
