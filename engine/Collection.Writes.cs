@@ -6,6 +6,10 @@ namespace AssocDB.Engine;
 
 public sealed partial class Collection
 {
+    /// <summary>The most composition rules one relation may declare: far more than a schema needs,
+    /// and few enough that the relation's record stays small.</summary>
+    public const int MaxCompositions = 1024;
+
     private const int ValidationsPerTask = 2048;
 
     /// <summary>Creates or updates concepts. A missing vector keeps the current one (or, for a new
@@ -166,6 +170,11 @@ public sealed partial class Collection
             return error;
         }
 
+        if (spec.Compositions?.Count > MaxCompositions)
+        {
+            return EngineError.Invalid("compositions", $"has {spec.Compositions.Count} rules; a relation may have at most {MaxCompositions}");
+        }
+
         var compositions = new List<(int, int)>();
         for (int i = 0; i < (spec.Compositions?.Count ?? 0); i++)
         {
@@ -197,7 +206,7 @@ public sealed partial class Collection
             Vector = (float[]?)spec.Vector?.Clone() ?? self.Vector,
             Symmetric = spec.Symmetric ?? self.Symmetric,
             Transitive = spec.Transitive ?? self.Transitive,
-            Compositions = spec.Compositions is null ? self.Compositions : compositions.Select(rule => ResolveSelf(rule, selfId)).ToArray(),
+            Compositions = spec.Compositions is null ? self.Compositions : compositions.Select(rule => ResolveSelf(rule, selfId)).Distinct().ToArray(),
         };
         planned[selfId] = self;
 

@@ -137,4 +137,17 @@ public sealed class BadInputTests : IAsyncLifetime
         _collection.Related("a", "r", new RelatedOptions(Limit: 0)).AssertError(ErrorCode.InvalidArgument, "limit");
         _collection.Neighbors("a", limit: 0).AssertError(ErrorCode.InvalidArgument, "limit");
     }
+
+    // A relation's rules are kept in its one record: repeats are stored once, and more than 1,024
+    // rules are refused, so the record always fits a state-store page.
+    [Fact]
+    public async Task Composition_rules_are_stored_once_and_capped()
+    {
+        (await _collection.DefineRelationAsync(new RelationSpec("r2", Compositions: [new Composition("r", "r"), new Composition("r", "r")]))).AssertOk();
+        Assert.Equal([new Composition("r", "r")], _collection.GetRelation("r2").AssertOk().Compositions);
+
+        var tooMany = Enumerable.Repeat(new Composition("r", "r"), Collection.MaxCompositions + 1).ToList();
+        (await _collection.DefineRelationAsync(new RelationSpec("r3", Compositions: tooMany))).AssertError(ErrorCode.InvalidArgument, "compositions");
+        Assert.False(_collection.GetRelation("r3").IsOk);
+    }
 }
