@@ -399,49 +399,30 @@ public sealed partial class Collection
         using var encoder = new RecordEncoder();
         foreach (Mutation mutation in batch)
         {
-            if (EncodeRecord(mutation, encoder, out RecordKind kind, out int id, out ReadOnlySpan<byte> value))
+            switch (mutation)
             {
-                store.Upsert(kind, id, value);
+                case Mutation.PutConcept { Concept: var concept }:
+                    store.Upsert(RecordKind.Concept, concept.Id, encoder.Encode(concept, RecordCodec.Write));
+                    break;
+                case Mutation.DeleteConcept { Id: var id }:
+                    store.Delete(RecordKind.Concept, id);
+                    break;
+                case Mutation.PutRelation { Relation: var relation }:
+                    store.Upsert(RecordKind.Relation, relation.Id, encoder.Encode(relation, RecordCodec.Write));
+                    break;
+                case Mutation.PutEdge { Edge: var edge }:
+                    store.Upsert(RecordKind.Edge, edge.Id, encoder.Encode(edge, RecordCodec.Write));
+                    break;
+                case Mutation.DeleteEdge { Id: var id }:
+                    // Deleting an edge the store no longer holds only adds a tombstone.
+                    store.Delete(RecordKind.Edge, id);
+                    break;
+                case Mutation.PutIngestMark { Mark: var mark }:
+                    store.Upsert(RecordKind.IngestMark, mark.Id, encoder.Encode(mark, RecordCodec.Write));
+                    break;
+                default:
+                    throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
             }
-            else
-            {
-                // Deleting a record the store no longer holds only adds a tombstone.
-                store.Delete(kind, id);
-            }
-        }
-    }
-
-    /// <summary>The state-store record a mutation writes: its key, and its value encoded (valid until
-    /// the encoder's next call); false for a delete, which has only the key.</summary>
-    private static bool EncodeRecord(Mutation mutation, RecordEncoder encoder, out RecordKind kind, out int id, out ReadOnlySpan<byte> value)
-    {
-        value = default;
-        switch (mutation)
-        {
-            case Mutation.PutConcept { Concept: var concept }:
-                (kind, id) = (RecordKind.Concept, concept.Id);
-                value = encoder.Encode(concept, RecordCodec.Write);
-                return true;
-            case Mutation.DeleteConcept { Id: var concept }:
-                (kind, id) = (RecordKind.Concept, concept);
-                return false;
-            case Mutation.PutRelation { Relation: var relation }:
-                (kind, id) = (RecordKind.Relation, relation.Id);
-                value = encoder.Encode(relation, RecordCodec.Write);
-                return true;
-            case Mutation.PutEdge { Edge: var edge }:
-                (kind, id) = (RecordKind.Edge, edge.Id);
-                value = encoder.Encode(edge, RecordCodec.Write);
-                return true;
-            case Mutation.DeleteEdge { Id: var edge }:
-                (kind, id) = (RecordKind.Edge, edge);
-                return false;
-            case Mutation.PutIngestMark { Mark: var mark }:
-                (kind, id) = (RecordKind.IngestMark, mark.Id);
-                value = encoder.Encode(mark, RecordCodec.Write);
-                return true;
-            default:
-                throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
         }
     }
 
