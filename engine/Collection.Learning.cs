@@ -284,6 +284,16 @@ public sealed partial class Collection
             (int head, int other, int first, int second) = resolved.Value;
             RelationRecord record = Current(head);
             RelationRecord changed = declare ? Declare(record, property.Kind, other, first, second, Current) : Learn(record, property, other, first, second);
+            if (changed.Compositions.Count > MaxCompositions)
+            {
+                return EngineError.Invalid($"properties[{i}]", $"would give relation '{property.Relation}' {changed.Compositions.Count} declared composition rules; a relation may have at most {MaxCompositions}");
+            }
+
+            if (changed.Learned?.Count > MaxLearnedRules)
+            {
+                return EngineError.Invalid($"properties[{i}]", $"would give relation '{property.Relation}' {changed.Learned.Count} learned rules; a relation may keep at most {MaxLearnedRules}");
+            }
+
             if (changed != record)
             {
                 updated[head] = changed;

@@ -10,6 +10,11 @@ public sealed partial class Collection
     /// and few enough that the relation's record stays small.</summary>
     public const int MaxCompositions = 1024;
 
+    /// <summary>The most learned rules one relation may keep (53 bytes each in its record, so about
+    /// 217 KB at most): mining a large graph can accept thousands of compositions for one head, and
+    /// a record that outgrew the state store's page could not be written at all.</summary>
+    public const int MaxLearnedRules = 4096;
+
     private const int ValidationsPerTask = 2048;
 
     /// <summary>Creates or updates concepts. A missing vector keeps the current one (or, for a new

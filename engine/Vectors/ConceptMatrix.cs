@@ -60,7 +60,9 @@ public sealed class ConceptMatrix : IDisposable
         Device = device;
         Metric = metric;
         Precision = precision;
-        _weights = zeros(initialCapacity, dimension, ScalarType.Float32, device);
+        _weights = device.type == TorchSharp.DeviceType.CPU
+            ? HugePageBacked(empty(initialCapacity, dimension, ScalarType.Float32, device)).zero_()
+            : zeros(initialCapacity, dimension, ScalarType.Float32, device);
         IsHostResident = device.type == TorchSharp.DeviceType.CPU && _weights.is_contiguous();
         _hostPointer = HostAddress(_weights);
         _normsOnDevice = zeros(initialCapacity, ScalarType.Float32, device);
@@ -396,7 +398,7 @@ public sealed class ConceptMatrix : IDisposable
         // On the host W grows without zeroing: its spare rows stay untouched, so they take no
         // resident memory until written (WriteInPlace zeroes rows as RowLimit reaches them).
         _weights = IsHostResident
-            ? Grow(_weights, empty(capacity, Dimension, _weights.dtype, Device), _initializedRows)
+            ? Grow(_weights, HugePageBacked(empty(capacity, Dimension, _weights.dtype, Device)), _initializedRows)
             : Grow(_weights, zeros(capacity, Dimension, _weights.dtype, Device), old);
         _hostPointer = HostAddress(_weights);
         _normsOnDevice = Grow(_normsOnDevice, zeros(capacity, ScalarType.Float32, Device), old);
@@ -413,6 +415,14 @@ public sealed class ConceptMatrix : IDisposable
         {
             Array.Resize(ref _maxMagnitudes, capacity);
         }
+    }
+
+    /// <summary>Advises huge pages for a freshly allocated (untouched) host tensor: every pass over
+    /// W then walks a 2 MiB page table entry where it would walk 512.</summary>
+    private static unsafe Tensor HugePageBacked(Tensor untouched)
+    {
+        TensorMemory.AdviseHugePages((nint)TensorMemory.Float32Pointer(untouched), untouched.NumberOfElements * sizeof(float));
+        return untouched;
     }
 
     private static Tensor Grow(Tensor current, Tensor grown, int rows)

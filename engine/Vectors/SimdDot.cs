@@ -10,6 +10,37 @@ namespace AssocDB.Engine.Vectors;
 /// </summary>
 internal static class SimdDot
 {
+    /// <summary>The length <see cref="Dot128"/> serves.</summary>
+    public const int RegisterLength = 128;
+
+    /// <summary>Whether <see cref="Dot128"/> can run on this CPU.</summary>
+    public static bool HasRegisterPath => Vector512.IsHardwareAccelerated;
+
+    /// <summary>A query of <see cref="RegisterLength"/> floats held in eight 512-bit registers.</summary>
+    public readonly unsafe ref struct Query128(float* b)
+    {
+        public readonly Vector512<float> B0 = Vector512.Load(b), B1 = Vector512.Load(b + 16), B2 = Vector512.Load(b + 32), B3 = Vector512.Load(b + 48);
+        public readonly Vector512<float> B4 = Vector512.Load(b + 64), B5 = Vector512.Load(b + 80), B6 = Vector512.Load(b + 96), B7 = Vector512.Load(b + 112);
+    }
+
+    /// <summary><see cref="Dot"/>(a, b, 128) with b held in registers: the same products summed in
+    /// the same order, so the same bits. A scan scores millions of rows against one query; reloading
+    /// the query for each row and the general loop's bookkeeping cost the scan 8–10 % of its
+    /// speed at d = 128 (standalone harness, W read from memory either way).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe float Dot128(float* a, in Query128 b)
+    {
+        Vector512<float> s0 = Vector512.FusedMultiplyAdd(Vector512.Load(a), b.B0, Vector512<float>.Zero);
+        Vector512<float> s1 = Vector512.FusedMultiplyAdd(Vector512.Load(a + 16), b.B1, Vector512<float>.Zero);
+        Vector512<float> s2 = Vector512.FusedMultiplyAdd(Vector512.Load(a + 32), b.B2, Vector512<float>.Zero);
+        Vector512<float> s3 = Vector512.FusedMultiplyAdd(Vector512.Load(a + 48), b.B3, Vector512<float>.Zero);
+        s0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + 64), b.B4, s0);
+        s1 = Vector512.FusedMultiplyAdd(Vector512.Load(a + 80), b.B5, s1);
+        s2 = Vector512.FusedMultiplyAdd(Vector512.Load(a + 96), b.B6, s2);
+        s3 = Vector512.FusedMultiplyAdd(Vector512.Load(a + 112), b.B7, s3);
+        return Vector512.Sum((s0 + s1) + (s2 + s3));
+    }
+
     /// <summary>Σ a[i]·b[i] over <paramref name="length"/> floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe float Dot(float* a, float* b, int length)

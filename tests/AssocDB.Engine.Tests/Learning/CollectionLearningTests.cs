@@ -181,6 +181,32 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         Assert.Equal(trainedMrr, _db.Get("kinship").Evaluate(test).AssertOk().Result.Overall.Mrr, 6);
     }
 
+    // Mining a large graph can accept thousands of compositions for one head. A relation keeps at
+    // most MaxLearnedRules learned and MaxCompositions declared ones, so its record stays far below
+    // the state store's page; an apply that would pass either is refused whole, naming the property.
+    [Fact]
+    public async Task Applying_rules_past_a_relations_caps_is_refused_whole()
+    {
+        Collection collection = _db.Create("many");
+        // 65 body relations: 65² = 4 225 distinct compositions concluding "head".
+        List<FactInput> facts = [.. Enumerable.Range(0, 65).Select(i => new FactInput("a", $"r{i}", "b")), new FactInput("a", "head", "b")];
+        (await collection.AddFactsAsync(facts)).AssertOk();
+        var statistics = new RuleStatistics(2, 2, 1, 1, 1);
+        LearnedProperty Rule(int n) => new(PropertyKind.Composition, "head", null, $"r{n / 65}", $"r{n % 65}", statistics);
+
+        Assert.Equal(Collection.MaxLearnedRules, (await collection.ApplyLearnedPropertiesAsync([.. Enumerable.Range(0, Collection.MaxLearnedRules).Select(Rule)])).AssertOk());
+        // Refreshing a kept rule is fine; one rule more is not, and neither is kept.
+        (await collection.ApplyLearnedPropertiesAsync([Rule(0), Rule(Collection.MaxLearnedRules)]))
+            .AssertError(ErrorCode.InvalidArgument, "properties[1]");
+        (await collection.ApplyLearnedPropertiesAsync([.. Enumerable.Range(0, Collection.MaxCompositions + 1).Select(Rule)], declare: true))
+            .AssertError(ErrorCode.InvalidArgument, $"properties[{Collection.MaxCompositions}]");
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+        RelationInfo head = _db.Get("many").GetRelation("head").AssertOk();
+        Assert.Equal(Collection.MaxLearnedRules, head.Learned.Count);
+        Assert.Empty(head.Compositions);
+    }
+
     [Fact]
     public async Task Training_refuses_bad_settings_and_empty_collections()
     {

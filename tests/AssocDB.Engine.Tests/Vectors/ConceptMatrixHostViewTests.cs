@@ -1,3 +1,4 @@
+using System.Globalization;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Vectors;
 using static TorchSharp.torch;
@@ -6,7 +7,7 @@ namespace AssocDB.Engine.Tests.Vectors;
 
 // Guards that a CPU matrix keeps its per-row norms, scales and offsets once (the spans the host
 // kernels read are views of the tensors the torch kernels read) and the int8 pass's max magnitudes
-// current, through writes, deletes and growth.
+// current, through writes, deletes and growth; and that a grown W sits on huge pages.
 public sealed class ConceptMatrixHostViewTests
 {
     private const int Dimension = 8;
@@ -67,4 +68,49 @@ public sealed class ConceptMatrixHostViewTests
 
     private static void AssertEqual(Tensor onDevice, ReadOnlySpan<float> host) =>
         Assert.Equal(onDevice.data<float>().ToArray(), host.ToArray());
+
+    // Scans read W in place; on 4 KiB pages every 8 rows cost a TLB miss. Growth advises huge pages
+    // before the new W is first written, so the kernel backs it with 2 MiB pages where it can.
+    [Fact]
+    public unsafe void A_grown_matrix_is_backed_by_huge_pages_where_the_kernel_offers_them()
+    {
+        const string Setting = "/sys/kernel/mm/transparent_hugepage/enabled";
+        if (!OperatingSystem.IsLinux() || !File.Exists(Setting) || File.ReadAllText(Setting).Contains("[never]", StringComparison.Ordinal))
+        {
+            return; // no transparent huge pages on this host: the advice is a no-op by design
+        }
+
+        const int D = 128;
+        const int Rows = 64 * 1024; // 32 MiB of W: whole 2 MiB pages whatever the allocation's alignment
+        using var matrix = new ConceptMatrix(D, CPU, Metric.Cosine, StoragePrecision.Float32, initialCapacity: 1024);
+        matrix.SetRows(Enumerable.Range(0, Rows).ToArray(), VectorFixtures.Gaussian(new Random(3), Rows, D));
+
+        long address = (long)matrix.HostPointer;
+        long hugeKb = HugePagesKb(address, address + ((long)Rows * D * sizeof(float)));
+        Assert.True(hugeKb >= 16 * 1024, $"W at 0x{address:x} has {hugeKb} kB on huge pages; expected most of its 32 MiB");
+    }
+
+    /// <summary>The AnonHugePages of the /proc/self/smaps mappings that overlap [start, end): the
+    /// advice splits W's mapping at its first and last 2 MiB boundaries.</summary>
+    private static long HugePagesKb(long start, long end)
+    {
+        long total = 0;
+        bool overlaps = false;
+        foreach (string line in File.ReadLines("/proc/self/smaps"))
+        {
+            int dash = line.IndexOf('-', StringComparison.Ordinal);
+            int space = line.IndexOf(' ', StringComparison.Ordinal);
+            if (dash > 0 && space > dash && long.TryParse(line.AsSpan(0, dash), NumberStyles.HexNumber, null, out long first)
+                && long.TryParse(line.AsSpan(dash + 1, space - dash - 1), NumberStyles.HexNumber, null, out long last))
+            {
+                overlaps = first < end && last > start;
+            }
+            else if (overlaps && line.StartsWith("AnonHugePages:", StringComparison.Ordinal))
+            {
+                total += long.Parse(line.AsSpan("AnonHugePages:".Length).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
+            }
+        }
+
+        return total;
+    }
 }
