@@ -284,12 +284,14 @@ public sealed partial class Collection
             (int head, int other, int first, int second) = resolved.Value;
             RelationRecord record = Current(head);
             RelationRecord changed = declare ? Declare(record, property.Kind, other, first, second, Current) : Learn(record, property, other, first, second);
-            if (changed.Compositions.Count > MaxCompositions)
+            // Only growth past a cap is refused, so a relation stored with more rules by an earlier
+            // version still takes refreshes and declarations.
+            if (changed.Compositions.Count > MaxCompositions && changed.Compositions.Count > record.Compositions.Count)
             {
                 return EngineError.Invalid($"properties[{i}]", $"would give relation '{property.Relation}' {changed.Compositions.Count} declared composition rules; a relation may have at most {MaxCompositions}");
             }
 
-            if (changed.Learned?.Count > MaxLearnedRules)
+            if (changed.Learned?.Count > MaxLearnedRules && changed.Learned.Count > (record.Learned?.Count ?? 0))
             {
                 return EngineError.Invalid($"properties[{i}]", $"would give relation '{property.Relation}' {changed.Learned.Count} learned rules; a relation may keep at most {MaxLearnedRules}");
             }

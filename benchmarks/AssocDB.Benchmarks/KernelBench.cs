@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using AssocDB.Engine.Vectors;
 using static TorchSharp.torch;
 
@@ -169,7 +170,7 @@ internal static class KernelBench
 
         PrintTable(result, peer is null ? null : (faissAlternating, faissBackToBack, faissBatch), (readAlternating, readBackToBack), (scanAlternating, scanBackToBack), (readOverScanPaired, faissOverScanPaired), batchMs, batchGflops, peakUsed, peakF32, wBytes);
         string json = Path.Combine(outDir, "kernels.json");
-        File.WriteAllText(json, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(json, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true, Converters = { new NotMeasuredAsNull() } }));
         Console.WriteLine($"wrote {json}");
         RunPython("plot_kernels.py", json);
         return 0;
@@ -512,5 +513,26 @@ internal static class KernelBench
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+
+    /// <summary>Writes a measure that was not taken as null (NaN: the alternating measures, which
+    /// need the FAISS peer that <c>--no-faiss</c> leaves out); JSON has no NaN, and the serializer
+    /// threw on it.</summary>
+    private sealed class NotMeasuredAsNull : JsonConverter<double>
+    {
+        public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
+
+        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+        {
+            if (double.IsFinite(value))
+            {
+                writer.WriteNumberValue(value);
+            }
+            else
+            {
+                writer.WriteNullValue();
+            }
+        }
     }
 }

@@ -61,7 +61,7 @@ public sealed class ConceptMatrix : IDisposable
         Metric = metric;
         Precision = precision;
         _weights = device.type == TorchSharp.DeviceType.CPU
-            ? HugePageBacked(empty(initialCapacity, dimension, ScalarType.Float32, device)).zero_()
+            ? HugePageBacked(empty(initialCapacity, dimension, ScalarType.Float32, device)).fill_(0) // fill_ returns this tensor; zero_ a second handle
             : zeros(initialCapacity, dimension, ScalarType.Float32, device);
         IsHostResident = device.type == TorchSharp.DeviceType.CPU && _weights.is_contiguous();
         _hostPointer = HostAddress(_weights);

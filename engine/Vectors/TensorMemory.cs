@@ -24,8 +24,9 @@ internal static partial class TensorMemory
     }
 
     /// <summary>Asks Linux to back the whole 2 MiB pages inside [<paramref name="start"/>,
-    /// start + <paramref name="bytes"/>) with transparent huge pages. Call it before the memory is
-    /// first written: pages already touched stay 4 KiB until the kernel's background collapse.</summary>
+    /// start + <paramref name="bytes"/>) with transparent huge pages, for allocations of 32 MiB or
+    /// more. Call it before the memory is first written: pages already touched stay 4 KiB until the
+    /// kernel's background collapse.</summary>
     /// <remarks>A pass over W touches a new 4 KiB page every 8 rows at d = 128; with 4 KiB pages each
     /// costs a TLB miss and a page walk, and 512 MB of W is 131 072 of them. On 2 MiB pages a read
     /// of W took 17–19 ms against 22–23 ms in a standalone harness. Where the kernel has huge pages
@@ -35,13 +36,18 @@ internal static partial class TensorMemory
         const long hugePage = 2L << 20;
         long first = (start + hugePage - 1) & ~(hugePage - 1);
         long last = (start + bytes) & ~(hugePage - 1);
-        if (OperatingSystem.IsLinux() && last > first)
+        if (OperatingSystem.IsLinux() && bytes >= MinAdvisedBytes && last > first)
         {
             _ = Madvise((nint)first, (nuint)(last - first), MadviseHugePage);
         }
     }
 
     private const int MadviseHugePage = 14;
+
+    /// <summary>glibc serves allocations from this size up (its largest mmap threshold) with a
+    /// mapping of their own. A smaller one may come from the heap, where the advice would outlive
+    /// the tensor and make later small allocations take whole huge pages.</summary>
+    private const long MinAdvisedBytes = 32L << 20;
 
     [LibraryImport("libc", EntryPoint = "madvise")]
     private static partial int Madvise(nint address, nuint length, int advice);
