@@ -170,7 +170,7 @@ internal static class IngestCommand
             string session = Session ?? DeriveSession(Files, Format);
             long totalBytes = Files.Sum(file => new FileInfo(file).Length);
             await error.WriteLineAsync($"ingesting {Files.Length} file{(Files.Length == 1 ? "" : "s")} ({Megabytes(totalBytes)} MB) into '{Collection}', session {session}");
-            var ingester = new BulkIngester(client, Options with { Session = session });
+            var ingester = new BulkIngester(client, Options with { Session = session, CollectionDimension = target.Dimension });
             IEnumerable<IngestItem> items = Items(formats, ReadOptions with { Dimension = target.Dimension });
 
             using StreamWriter? rejectFile = RejectsPath is null ? null : new StreamWriter(RejectsPath, append: false, new UTF8Encoding(false));

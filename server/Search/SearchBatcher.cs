@@ -85,7 +85,18 @@ internal sealed class SearchBatcher : BackgroundService
                     }
                 }
 
-                Run(batch);
+                try
+                {
+                    Run(batch);
+                }
+                catch (Exception e)
+                {
+                    // Only what Run lets through (out of memory): its calls get the error, and the
+                    // loop goes on serving, instead of leaving them to their deadlines and every later
+                    // call to ShuttingDown.
+                    batch.ForEach(call => call.Completion.TrySetException(e));
+                }
+
                 batch.Clear();
             }
         }
@@ -138,18 +149,19 @@ internal sealed class SearchBatcher : BackgroundService
             List<SearchQuery> queries = [.. calls.SelectMany(c => c.Queries)];
             var options = calls[0].Options with { K = calls.Max(c => c.Options.K) };
             _metrics.SearchBatchQueries.Observe(queries.Count);
-            Result<IReadOnlyList<IReadOnlyList<SearchHit>>> combined;
+            Result<IReadOnlyList<IReadOnlyList<SearchHit>>>? combined;
             try
             {
                 combined = group.Key.Collection.Search(queries, options);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                calls.ForEach(c => c.Completion.TrySetException(e));
-                continue;
+                // The combined search is larger than any of its calls (all their queries, the
+                // largest k), so it may fail where each of them alone would not.
+                combined = null;
             }
 
-            if (!combined.IsOk)
+            if (combined is not { IsOk: true } answered)
             {
                 calls.ForEach(c => Complete(c, () => c.Collection.Search(c.Queries, c.Options)));
                 continue;
@@ -161,7 +173,7 @@ internal sealed class SearchBatcher : BackgroundService
                 var own = new IReadOnlyList<SearchHit>[call.Queries.Count];
                 for (int i = 0; i < own.Length; i++)
                 {
-                    IReadOnlyList<SearchHit> hits = combined.Value[offset + i];
+                    IReadOnlyList<SearchHit> hits = answered.Value[offset + i];
                     own[i] = hits.Count > call.Options.K ? hits.Take(call.Options.K).ToArray() : hits;
                 }
 
@@ -184,8 +196,11 @@ internal sealed class SearchBatcher : BackgroundService
         }
     }
 
-    private static string FilterKey(IReadOnlyDictionary<string, string>? filter) =>
-        filter is null or { Count: 0 } ? "" : string.Join('\0', filter.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + '\0' + p.Value));
+    /// <summary>One string per distinct filter. Keys and values may hold any character, so each is
+    /// written with its length in front: with separators alone, {"a": "1", "b": "2"} and
+    /// {"a": "1\0b\02"} were one key, and the second call searched with the first one's filter.</summary>
+    internal static string FilterKey(IReadOnlyDictionary<string, string>? filter) =>
+        filter is null or { Count: 0 } ? "" : string.Concat(filter.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key.Length}:{p.Key}{p.Value.Length}:{p.Value}"));
 
     private sealed record GroupKey(Collection Collection, bool ExcludeQueryConcepts, string Filter);
 

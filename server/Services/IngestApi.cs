@@ -14,10 +14,19 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits) : Inges
     /// buffer (the stream window): a fast client is held back instead of growing server memory.</remarks>
     public override async Task Ingest(IAsyncStreamReader<IngestRequest> requestStream, IServerStreamWriter<IngestAck> responseStream, ServerCallContext context)
     {
+        // A session's sequences must increase within a stream. One that does not is a client's bug,
+        // and taken as a resume it would be acknowledged as applied without being written.
+        var lastSequences = new Dictionary<(string Collection, string Session), long>();
         await foreach (IngestRequest request in requestStream.ReadAllAsync(context.CancellationToken))
         {
-            limits.Batch(request.Concepts.Count + request.Facts.Count, "batch");
             var collection = host.Collection(request.Collection);
+            limits.Batch(request.Concepts.Count + request.Facts.Count, "batch");
+            if (lastSequences.TryGetValue((request.Collection, request.Session), out long last) && request.Sequence <= last)
+            {
+                throw GrpcErrors.InvalidArgument("sequence", $"is {request.Sequence}, not above {last}, the session's previous sequence in this stream");
+            }
+
+            lastSequences[(request.Collection, request.Session)] = request.Sequence;
             var result = (await collection.IngestAsync(request.ToEngine(), context.CancellationToken)).Unwrap();
             await responseStream.WriteAsync(result.ToProto(request.Sequence), context.CancellationToken);
         }

@@ -126,6 +126,31 @@ public sealed class VectorQueryTests(BatchingServerFixture fixture) : IClassFixt
         Assert.Equal(StatusCode.NotFound, e.StatusCode);
     }
 
+    // Calls are coalesced only with calls that filter on the same metadata. Keys and values may hold
+    // any character; {"a": "1", "b": "2"} and {"a": "1\0b\02"} once made the same grouping key, and
+    // a coalesced batch searched every call with the first call's filter.
+    [Fact]
+    public async Task Concurrent_searches_with_different_filters_each_get_their_own()
+    {
+        string c = ServerFixture.NewCollection("filters");
+        await _client.CreateCollectionAsync(c, 4);
+        var split = Concept("split", [1f, 0f, 0f, 0f]);
+        split.Metadata.Add(new Dictionary<string, string> { ["a"] = "1", ["b"] = "2" });
+        var joined = Concept("joined", [1f, 0f, 0f, 0f]);
+        joined.Metadata.Add("a", "1\0b\02");
+        await _client.UpsertConceptsAsync(c, [split, joined]);
+        Dictionary<string, string>[] filters = [new() { ["a"] = "1", ["b"] = "2" }, new() { ["a"] = "1\0b\02" }];
+        string[] expected = ["split", "joined"];
+
+        Task<IReadOnlyList<IReadOnlyList<SearchHit>>>[] calls = [.. Enumerable.Range(0, 32)
+            .Select(i => _client.SearchAsync(c, [Queries.Vector([1f, 0f, 0f, 0f])], 10, metadataFilter: filters[i % 2]))];
+        IReadOnlyList<IReadOnlyList<SearchHit>>[] results = await Task.WhenAll(calls);
+        for (int i = 0; i < results.Length; i++)
+        {
+            Assert.Equal(expected[i % 2], Assert.Single(results[i][0]).Concept);
+        }
+    }
+
     /// <summary>Each concept's nearest other concept, asked one call at a time.</summary>
     private async Task<Dictionary<string, string>> NearestAloneAsync()
     {

@@ -17,11 +17,23 @@ public sealed record BulkIngestOptions
     /// under the server's message limit when vectors are wide.</summary>
     public int MaxBatchBytes { get; init; } = 4 * 1024 * 1024;
 
+    /// <summary>The collection's vector dimension, when known (0: unknown). The server logs a batch
+    /// as one entry, which must fit its write-ahead log page (32 MiB by default), and every new
+    /// concept a batch names gets a vector of this many floats in that entry: a batch is closed
+    /// before the vectors its items could add pass <see cref="MaxLogEntryBytes"/>.</summary>
+    public int CollectionDimension { get; init; }
+
+    /// <summary>The most a batch's log entry may hold, counting every fact as naming two new
+    /// concepts: half the server's default log page.</summary>
+    public const int MaxLogEntryBytes = 16 * 1024 * 1024;
+
     /// <summary>Batches sent but not yet acknowledged; bounds the client's memory and hides latency.</summary>
     public int MaxInFlight { get; init; } = 4;
 
-    /// <summary>Stop at the first rejected item (from the input or from the server): no batch after
-    /// it is sent; the part of a batch before a bad input line still is.</summary>
+    /// <summary>Stop at the first rejected item: after a bad input line no later batch is sent (the
+    /// part of a batch before the line still is); after an item the server refused, no batch is
+    /// sent once its acknowledgement arrives, but batches already in flight (up to
+    /// <see cref="MaxInFlight"/>) are stored.</summary>
     public bool StopOnReject { get; init; }
 
     /// <summary>Consecutive connection failures tolerated; a batch acknowledged resets the count.</summary>

@@ -123,7 +123,7 @@ public sealed class BulkIngester
             while (!_stop)
             {
                 await _window.WaitAsync(attempt.Token);
-                PendingBatch? batch = NextBatch(source, rejected);
+                PendingBatch? batch = ReadNextBatch(source, rejected);
                 if (batch is null)
                 {
                     _window.Release();
@@ -192,6 +192,21 @@ public sealed class BulkIngester
         }
     }
 
+    /// <summary><see cref="NextBatch"/>, with a failure of the input kept apart from a broken stream:
+    /// the caller retries a stream that broke, and would otherwise take a reader's
+    /// InvalidOperationException for one and end the run early as if the input were done.</summary>
+    private PendingBatch? ReadNextBatch(IEnumerator<IngestItem> source, Action<RejectedItem>? rejected)
+    {
+        try
+        {
+            return NextBatch(source, rejected);
+        }
+        catch (Exception e) when (e is not (IOException or UnauthorizedAccessException or InvalidDataException or OperationCanceledException))
+        {
+            throw new InvalidDataException($"the input could not be read: {e.Message}", e);
+        }
+    }
+
     /// <summary>The next batch from the input, or null when it is exhausted (or a strict run must stop).</summary>
     private PendingBatch? NextBatch(IEnumerator<IngestItem> source, Action<RejectedItem>? rejected)
     {
@@ -199,7 +214,10 @@ public sealed class BulkIngester
         var concepts = new List<IngestItem>();
         var facts = new List<IngestItem>();
         int bytes = 0;
-        while (concepts.Count + facts.Count < _options.BatchSize && bytes < _options.MaxBatchBytes && !_stop && source.MoveNext())
+        long logBytes = 0;
+        long vectorBytes = 4L * _options.CollectionDimension;
+        while (concepts.Count + facts.Count < _options.BatchSize && bytes < _options.MaxBatchBytes && logBytes < BulkIngestOptions.MaxLogEntryBytes
+               && !_stop && source.MoveNext())
         {
             IngestItem item = source.Current;
             Interlocked.Increment(ref _read);
@@ -220,12 +238,16 @@ public sealed class BulkIngester
                 case FactItem fact:
                     request.Facts.Add(fact.Fact);
                     facts.Add(item);
-                    bytes += fact.Fact.CalculateSize();
+                    int factBytes = fact.Fact.CalculateSize();
+                    bytes += factBytes;
+                    logBytes += factBytes + (2 * vectorBytes);
                     break;
                 case ConceptItem concept:
                     request.Concepts.Add(concept.Concept);
                     concepts.Add(item);
-                    bytes += concept.Concept.CalculateSize();
+                    int conceptBytes = concept.Concept.CalculateSize();
+                    bytes += conceptBytes;
+                    logBytes += conceptBytes + vectorBytes;
                     break;
                 default:
                     throw new ArgumentException($"unknown item type {item.GetType().Name}", nameof(source));

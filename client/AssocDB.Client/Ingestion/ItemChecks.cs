@@ -10,6 +10,15 @@ internal static class ItemChecks
     /// <summary>The server's limit on a concept or relation name (1 KiB of UTF-8).</summary>
     public const int MaxNameBytes = 1024;
 
+    /// <summary>The server's limit on a concept's metadata or a fact's payload: 1 MiB of UTF-8 keys
+    /// and values. Checked here so that one oversized line is rejected on its own, instead of
+    /// making its whole batch too large a message for the server.</summary>
+    public const int MaxMapBytes = 1 << 20;
+
+    /// <summary>Null when a map of <paramref name="bytes"/> UTF-8 bytes of keys and values may travel.</summary>
+    public static string? MapSize(long bytes, string field) =>
+        bytes > MaxMapBytes ? $"{field} holds {bytes} bytes of keys and values; the limit is {MaxMapBytes}" : null;
+
     /// <summary>Null when <paramref name="name"/> is usable, else why not.</summary>
     public static string? Name(string? name, string field)
     {

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
 using AssocDB.Protocol.V1;
@@ -55,6 +56,12 @@ internal static class JsonLinesReader
             catch (JsonException e)
             {
                 error = $"not JSON: {e.Message}";
+            }
+            catch (InvalidOperationException e)
+            {
+                // Valid JSON whose string holds an escape that is no UTF-16 text (a lone surrogate,
+                // "\ud800"): System.Text.Json throws this when the string is read.
+                error = $"not text: {e.Message}";
             }
 
             if (error is not null)
@@ -198,6 +205,7 @@ internal static class JsonLinesReader
             return $"{key} must be an object of strings";
         }
 
+        long bytes = 0;
         foreach (JsonProperty entry in map.EnumerateObject())
         {
             if (entry.Value.ValueKind != JsonValueKind.String)
@@ -205,10 +213,17 @@ internal static class JsonLinesReader
                 return $"{key}.{ItemChecks.Shorten(entry.Name)} must be a string";
             }
 
-            target[entry.Name] = entry.Value.GetString()!;
+            if (ItemChecks.Name(entry.Name, $"a {key} key") is { } keyError)
+            {
+                return keyError;
+            }
+
+            string value = entry.Value.GetString()!;
+            target[entry.Name] = value;
+            bytes += Encoding.UTF8.GetByteCount(entry.Name) + Encoding.UTF8.GetByteCount(value);
         }
 
-        return null;
+        return ItemChecks.MapSize(bytes, key);
     }
 
     private static string? Vector(JsonElement element, string key, ref int? dimension, out float[]? values)

@@ -112,7 +112,8 @@ internal static class NTriplesReader
                 throw Fail("unexpected text after '.'");
             }
 
-            string? error = ItemChecks.Name(fact.Head, "subject") ?? ItemChecks.Name(fact.Relation, "predicate") ?? ItemChecks.Name(fact.Tail, "object");
+            string? error = ItemChecks.Name(fact.Head, "subject") ?? ItemChecks.Name(fact.Relation, "predicate") ?? ItemChecks.Name(fact.Tail, "object")
+                ?? ItemChecks.MapSize(fact.Payload.Sum(entry => (long)Encoding.UTF8.GetByteCount(entry.Key) + Encoding.UTF8.GetByteCount(entry.Value)), "the literal's datatype or language");
             return error is null ? new FactItem(source, line, fact) : new RejectedItem(source, line, error);
         }
 
@@ -244,7 +245,7 @@ internal static class NTriplesReader
             {
                 if (_at + 2 + digits > text.Length
                     || !int.TryParse(text.AsSpan(_at + 2, digits), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out int code)
-                    || code > 0x10FFFF || code is >= 0xD800 and <= 0xDFFF)
+                    || code is < 0 or > 0x10FFFF or (>= 0xD800 and <= 0xDFFF)) // \U80000000 and up parse as negative
                 {
                     throw Fail($"bad \\{kind} escape");
                 }

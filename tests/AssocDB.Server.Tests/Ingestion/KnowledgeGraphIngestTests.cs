@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Grpc.Core;
 using AssocDB.Cli;
 using AssocDB.Client.Ingestion;
 using AssocDB.Protocol.V1;
@@ -62,6 +63,51 @@ public sealed class KnowledgeGraphIngestTests(ServerFixture fixture) : IClassFix
 
         Assert.Equal(KgData.Triples("kinship").Count, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
         Assert.Equal(8543, await fixture.Client.GetIngestProgressAsync(collection, "kinship-train"));
+    }
+
+    // The server logs a batch as one entry, which must fit a 32 MiB log page, and every new concept
+    // gets a vector in it: 2,000 facts between 4,000 new concepts at d = 4096 need 64 MiB. The CLI
+    // sizes batches by the collection's dimension; one batch of 2,000 was refused on every rerun.
+    [Fact]
+    public async Task A_fresh_load_at_the_widest_dimension_fits_the_log_page()
+    {
+        string collection = ServerFixture.NewCollection("wide");
+        await fixture.Client.CreateCollectionAsync(collection, 4096);
+        string file = Path.Combine(Path.GetTempPath(), $"{collection}.tsv");
+        await File.WriteAllLinesAsync(file, Enumerable.Range(0, 2000).Select(i => $"h{i}\tr\tt{i}"));
+        try
+        {
+            using JsonDocument summary = await IngestThroughCliAsync(collection, file);
+            Assert.Equal(2000, summary.RootElement.GetProperty("stored").GetInt64());
+            Assert.True(summary.RootElement.GetProperty("batches").GetInt64() >= 4, summary.RootElement.ToString());
+            Assert.Equal((2000L, 4000L), ((await fixture.Client.DescribeCollectionAsync(collection)).FactCount, (await fixture.Client.DescribeCollectionAsync(collection)).ConceptCount));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    // A session's sequences increase within a stream. One that does not is a client's bug; taken
+    // as a resume it would be acknowledged as applied and never written, so it is refused.
+    [Fact]
+    public async Task A_sequence_that_does_not_increase_within_a_stream_is_refused()
+    {
+        string collection = ServerFixture.NewCollection("order");
+        await fixture.Client.CreateCollectionAsync(collection, 4);
+        IngestRequest Batch(long sequence, string head) =>
+            new() { Collection = collection, Session = "s", Sequence = sequence, Facts = { new FactInput { Head = head, Relation = "r", Tail = "t" } } };
+        using AsyncDuplexStreamingCall<IngestRequest, IngestAck> call = fixture.Client.Ingest.Ingest();
+
+        await call.RequestStream.WriteAsync(Batch(10, "a"));
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        await call.RequestStream.WriteAsync(Batch(5, "b"));
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("sequence", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(10, await fixture.Client.GetIngestProgressAsync(collection, "s"));
+        Assert.Equal(1, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
     }
 
     private async Task<JsonDocument> IngestThroughCliAsync(string collection, string file)

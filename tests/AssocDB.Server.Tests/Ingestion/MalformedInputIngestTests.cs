@@ -62,6 +62,42 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
         Assert.Contains("ResourceExhausted", error, StringComparison.Ordinal);
     }
 
+    // Lines that parse but cannot travel: a JSON string escaping a lone surrogate (System.Text.Json
+    // throws InvalidOperationException reading it, which once ended the run early with exit 0), an
+    // N-Triples \U escape above 0x7FFFFFFF (parsed as negative, it crashed the run), and a payload
+    // over the server's 1 MiB (it made its whole batch too large a message). Each is rejected by
+    // line number and the lines after it are stored.
+    [Fact]
+    public async Task Lines_that_cannot_travel_are_rejected_alone()
+    {
+        string collection = await NewCollectionAsync();
+        string json = Path.Combine(_folder, "odd.jsonl");
+        await File.WriteAllLinesAsync(json,
+        [
+            """{"head": "a", "relation": "r", "tail": "b"}""",
+            """{"head": "\ud800", "relation": "r", "tail": "b"}""",
+            $$$"""{"head": "c", "relation": "r", "tail": "d", "payload": {"blob": "{{{new string('x', (1 << 20) + 1)}}}"}}""",
+            """{"head": "e", "relation": "r", "tail": "f"}""",
+        ]);
+        string triples = Path.Combine(_folder, "odd.nt");
+        await File.WriteAllLinesAsync(triples,
+        [
+            """<g> <r> "\U80000000" .""",
+            """<h> <r> <i> .""",
+        ]);
+        string rejects = Path.Combine(_folder, "odd-rejects.txt");
+
+        (int code, string output, string error) = await RunAsync("ingest", json, triples, "-c", collection, "--rejects", rejects);
+
+        Assert.True(code == 0, error);
+        string[] rejected = File.ReadAllLines(rejects);
+        Assert.Equal([$"{json}:2", $"{json}:3", $"{triples}:1"], rejected.Select(line => line.Split('\t')[0]));
+        Assert.Contains("payload holds 1048581 bytes of keys and values; the limit is 1048576", rejected[1], StringComparison.Ordinal);
+        using JsonDocument summary = JsonDocument.Parse(output);
+        Assert.Equal((3L, 3L), (summary.RootElement.GetProperty("stored").GetInt64(), summary.RootElement.GetProperty("rejected").GetInt64()));
+        Assert.Equal(3, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
+    }
+
     [Fact]
     public async Task Usage_and_input_errors_have_their_own_codes()
     {
