@@ -50,15 +50,22 @@ internal static class Validation
             return EngineError.Invalid(field, $"has {vector.Length} components; the collection's dimension is {dimension}");
         }
 
+        double squaredNorm = 0;
         for (int i = 0; i < vector.Length; i++)
         {
             if (!float.IsFinite(vector[i]))
             {
                 return EngineError.Invalid($"{field}[{i}]", $"is {vector[i]}; components must be finite");
             }
+
+            squaredNorm += (double)vector[i] * vector[i];
         }
 
-        return null;
+        // Under l2 a row's score carries −‖w‖² in float32; past float range that is −∞, which the
+        // kernels treat differently (the scan returns such a row, the GEMM paths never do).
+        return squaredNorm > float.MaxValue
+            ? EngineError.Invalid(field, $"has a squared norm of {squaredNorm:G3}, beyond float32's range ({float.MaxValue:G3}); scale it down")
+            : null;
     }
 
     public static EngineError? Weight(float weight, string field) =>

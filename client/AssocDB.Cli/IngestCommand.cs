@@ -97,13 +97,14 @@ internal static class IngestCommand
         });
 
     /// <summary>The derived session id: the same files (path, size, modification time) and format give the same id.</summary>
-    private static string DeriveSession(IEnumerable<string> files, IngestFormat format)
+    private static string DeriveSession(IEnumerable<string> files, IngestFormat format, IngestReadOptions readOptions)
     {
         var identity = new StringBuilder(format.ToString());
-        foreach (string file in files)
+        // A .npy input's names file is part of it: another one names the same rows differently.
+        foreach (string file in files.SelectMany(file => new[] { file, IngestSource.NamesFileOf(file, readOptions) }).OfType<string>())
         {
             var info = new FileInfo(file);
-            identity.Append('\n').Append(info.FullName).Append('\t').Append(info.Length).Append('\t').Append(info.LastWriteTimeUtc.Ticks);
+            identity.Append('\n').Append(info.FullName).Append('\t').Append(info.Exists ? info.Length : -1).Append('\t').Append(info.Exists ? info.LastWriteTimeUtc.Ticks : 0);
         }
 
         return "files-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity.ToString())))[..16];
@@ -167,7 +168,7 @@ internal static class IngestCommand
                 return ServerFailure;
             }
 
-            string session = Session ?? DeriveSession(Files, Format);
+            string session = Session ?? DeriveSession(Files, Format, ReadOptions);
             long totalBytes = Files.Sum(file => new FileInfo(file).Length);
             await error.WriteLineAsync($"ingesting {Files.Length} file{(Files.Length == 1 ? "" : "s")} ({Megabytes(totalBytes)} MB) into '{Collection}', session {session}");
             var ingester = new BulkIngester(client, Options with { Session = session, CollectionDimension = target.Dimension });

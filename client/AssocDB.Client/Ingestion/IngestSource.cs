@@ -68,7 +68,7 @@ public sealed class IngestSource : IDisposable
         IngestFormat.Csv => TripleReader.Read(_content, Path, ','),
         IngestFormat.JsonLines => JsonLinesReader.Read(_content, Path, _options),
         IngestFormat.NTriples => NTriplesReader.Read(_content, Path),
-        IngestFormat.Vectors when BareExtension(Path) == ".npy" => NpyVectorReader.Read(_content, Path, NamesPath(), _options),
+        IngestFormat.Vectors when BareExtension(Path) == ".npy" => NpyVectorReader.Read(_content, Path, NamesFileOf(Path, _options)!, _options),
         IngestFormat.Vectors => VectorTextReader.Read(_content, Path, _options),
         _ => throw new ArgumentOutOfRangeException(nameof(Format), Format, "not a concrete format"),
     };
@@ -76,15 +76,18 @@ public sealed class IngestSource : IDisposable
     /// <inheritdoc />
     public void Dispose() => _content.Dispose();
 
-    private string NamesPath()
+    /// <summary>The names file a <c>.npy</c> input is read with (<see cref="IngestReadOptions.NamesPath"/>,
+    /// else its <c>.names</c> sibling); null for other inputs, which carry their names.</summary>
+    public static string? NamesFileOf(string path, IngestReadOptions options)
     {
-        if (_options.NamesPath is string names)
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(options);
+        if (BareExtension(path) != ".npy")
         {
-            return names;
+            return null;
         }
 
-        string bare = IsGzip(Path) ? Path[..^3] : Path;
-        return System.IO.Path.ChangeExtension(bare, ".names");
+        return options.NamesPath ?? System.IO.Path.ChangeExtension(IsGzip(path) ? path[..^3] : path, ".names");
     }
 
     private static bool IsGzip(string path) => path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);

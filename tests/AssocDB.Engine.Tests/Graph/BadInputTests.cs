@@ -80,6 +80,9 @@ public sealed class BadInputTests : IAsyncLifetime
             (await _collection.UpsertConceptsAsync([new ConceptInput("a", [1, float.NaN, 3, 4])])).AssertError(ErrorCode.InvalidArgument, "concepts[0].vector[1]");
             (await _collection.UpsertConceptsAsync([new ConceptInput("a", [1, 2, float.PositiveInfinity, 4])])).AssertError(ErrorCode.InvalidArgument, "concepts[0].vector[2]");
             (await _collection.DefineRelationAsync(new RelationSpec("r", [1, 2]))).AssertError(ErrorCode.InvalidArgument, "vector");
+            // Finite, but ‖v‖² is beyond float32: under l2 a score would be −∞, which kernels treat differently.
+            Assert.Contains("squared norm", (await _collection.UpsertConceptsAsync([new ConceptInput("a", [2e19f, 0, 0, 0])])).AssertError(ErrorCode.InvalidArgument, "concepts[0].vector").Message);
+            _collection.Search([new SearchQuery(Vector: [0, 0, 3e19f, 0])], new SearchOptions(K: 1)).AssertError(ErrorCode.InvalidArgument, "queries[0].vector");
         });
     }
 

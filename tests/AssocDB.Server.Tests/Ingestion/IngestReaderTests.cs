@@ -181,7 +181,7 @@ public sealed class IngestReaderTests : IDisposable
     private static List<(long Line, string Reason)> Rejections(List<IngestItem> items) =>
         [.. items.OfType<RejectedItem>().Select(r => (r.Line, r.Reason))];
 
-    private static byte[] Npy(string type, float[][] rows)
+    internal static byte[] Npy(string type, float[][] rows)
     {
         string header = $"{{'descr': '{type}', 'fortran_order': False, 'shape': ({rows.Length}, {rows[0].Length}), }}";
         header = header.PadRight(((header.Length + 11) / 64 + 1) * 64 - 11) + "\n";

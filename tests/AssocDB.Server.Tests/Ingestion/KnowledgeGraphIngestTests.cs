@@ -1,8 +1,8 @@
 using System.Text.Json;
-using Grpc.Core;
 using AssocDB.Cli;
 using AssocDB.Client.Ingestion;
 using AssocDB.Protocol.V1;
+using Grpc.Core;
 
 namespace AssocDB.Server.Tests.Ingestion;
 

@@ -98,6 +98,27 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
         Assert.Equal(3, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
     }
 
+    // Without --session a rerun resumes only the same input. A .npy's names file is part of it: the
+    // same rows under other names are new concepts, not items an earlier run made durable.
+    [Fact]
+    public async Task The_derived_session_tells_names_files_apart()
+    {
+        string collection = await NewCollectionAsync();
+        string npy = Path.Combine(_folder, "emb.npy");
+        await File.WriteAllBytesAsync(npy, IngestReaderTests.Npy("<f4", [[.. Enumerable.Repeat(1f, 8)], [.. Enumerable.Repeat(2f, 8)]]));
+        string first = Path.Combine(_folder, "first.names"), second = Path.Combine(_folder, "second.names");
+        await File.WriteAllLinesAsync(first, ["a", "b"]);
+        await File.WriteAllLinesAsync(second, ["c", "d"]);
+
+        Assert.Equal(0, (await RunAsync("ingest", npy, "-c", collection, "--names", first)).Code);
+        (int code, string output, string error) = await RunAsync("ingest", npy, "-c", collection, "--names", second);
+
+        Assert.True(code == 0, error);
+        using JsonDocument summary = JsonDocument.Parse(output);
+        Assert.Equal((2L, 0L), (summary.RootElement.GetProperty("stored").GetInt64(), summary.RootElement.GetProperty("resumed").GetInt64()));
+        Assert.Equal(4, (await fixture.Client.DescribeCollectionAsync(collection)).ConceptCount);
+    }
+
     [Fact]
     public async Task Usage_and_input_errors_have_their_own_codes()
     {
