@@ -93,7 +93,7 @@ public sealed partial class Collection
             {
                 if (reasoner.Related(from, relation.Id, options.MaxDepth).TryGetValue(to, out Derivation? derivation))
                 {
-                    graph.Add(new RelatedRelation(relation.Name, derivation.Kind, ToProof(derivation), 1.0));
+                    graph.Add(new RelatedRelation(relation.Name, derivation.Kind, ToProof(derivation), derivation.Confidence));
                 }
             }
 

@@ -68,7 +68,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
             }
 
             IReadOnlyList<LearnedRule> learned = includeLearned ? r.Learned ?? [] : [];
-            if (!r.Symmetric && learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Symmetric) is { } symmetric)
+            if (SymmetricName(r) is null && learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Symmetric) is { } symmetric)
             {
                 AddStoredOtherWay(results, concept, r, forward, symmetric);
             }
@@ -87,13 +87,13 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
                 }
             }
 
-            foreach (bool direction in r.Symmetric ? [forward, !forward] : new[] { forward })
+            foreach (bool direction in SymmetricName(r) is not null ? [forward, !forward] : new[] { forward })
             {
-                string? symmetricName = direction != forward ? r.Name : null;
-                ApplyCompositions(results, concept, r.Id, direction, budget, viaInverse: null, symmetricName);
+                string? symmetricName = direction != forward ? SymmetricName(r) : null;
+                ApplyCompositions(results, node, concept, r.Id, direction, budget, viaInverse: null, symmetricName);
                 if (r.InverseId >= 0 && r.InverseId != r.Id)
                 {
-                    ApplyCompositions(results, concept, r.InverseId, !direction, budget, viaInverse: r, symmetricName);
+                    ApplyCompositions(results, node, concept, r.InverseId, !direction, budget, viaInverse: r, symmetricName);
                 }
             }
 
@@ -119,7 +119,9 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     {
         ReadOnlySpan<int> incident = CountWork(concept);
         int inverse = r.InverseId;
-        bool inverseSymmetric = inverse >= 0 && relations[inverse].Symmetric;
+        // The inverse of a symmetric relation is symmetric too (it holds the same pairs), so either
+        // declaration lets both relations' edges be read the other way.
+        string? symmetric = SymmetricName(r);
         foreach (int edge in incident)
         {
             int edgeRelation = edges.Relation(edge);
@@ -131,9 +133,10 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
                     Offer(results, forward ? tail : head, Derivation.Stored(edge));
                 }
 
-                if (r.Symmetric && (forward ? tail == concept : head == concept))
+                if (symmetric is not null && (forward ? tail == concept : head == concept))
                 {
-                    Offer(results, forward ? head : tail, Derivation.Rule($"symmetric({r.Name})", Derivation.Stored(edge)));
+                    Derivation reversed = Derivation.Rule($"symmetric({symmetric})", Derivation.Stored(edge));
+                    Offer(results, forward ? head : tail, r.Symmetric ? reversed : Derivation.Rule(InverseRule(r), reversed));
                 }
             }
 
@@ -145,9 +148,9 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
                     Offer(results, forward ? head : tail, Derivation.Rule(rule, Derivation.Stored(edge)));
                 }
 
-                if (inverseSymmetric && (forward ? head == concept : tail == concept))
+                if (symmetric is not null && (forward ? head == concept : tail == concept))
                 {
-                    Offer(results, forward ? tail : head, Derivation.Rule(rule, Derivation.Rule($"symmetric({relations[inverse].Name})", Derivation.Stored(edge))));
+                    Offer(results, forward ? tail : head, Derivation.Rule(rule, Derivation.Rule($"symmetric({symmetric})", Derivation.Stored(edge))));
                 }
             }
         }
@@ -185,7 +188,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     /// set, target is the inverse of the asked relation and each answer is read back through it.
     /// </summary>
     private void ApplyCompositions(
-        Dictionary<int, Derivation> results, int concept, int target, bool forward, int budget, RelationRecord? viaInverse, string? symmetric)
+        Dictionary<int, Derivation> results, (int, int, bool) asked, int concept, int target, bool forward, int budget, RelationRecord? viaInverse, string? symmetric)
     {
         RelationRecord targetRecord = relations[target];
         IEnumerable<(int First, int Second, double Confidence, bool Learned)> rules = targetRecord.Compositions.Select(rule => (rule.First, rule.Second, 1.0, false));
@@ -200,15 +203,15 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         {
             string rule = $"{relations[first].Name} ∘ {relations[second].Name} ⇒ {targetRecord.Name}" + (isLearned ? $" [learned {confidence:0.###}]" : "");
             (int near, int far) = forward ? (first, second) : (second, first);
-            foreach ((int middle, Derivation toMiddle) in Solve(concept, near, forward, budget - 1))
+            void Join(int middle, Derivation toMiddle)
             {
                 foreach ((int answer, Derivation toAnswer) in Solve(middle, far, forward, budget - 1))
                 {
                     Derivation[] premises = forward ? [toMiddle, toAnswer] : [toAnswer, toMiddle];
                     Derivation derivation = isLearned ? Derivation.Learned(rule, confidence, premises) : Derivation.Rule(rule, premises);
-                    if (viaInverse is { } asked)
+                    if (viaInverse is { } inverseOf)
                     {
-                        derivation = Derivation.Rule(InverseRule(asked), derivation);
+                        derivation = Derivation.Rule(InverseRule(inverseOf), derivation);
                     }
 
                     if (symmetric is not null)
@@ -217,6 +220,36 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
                     }
 
                     Offer(results, answer, derivation);
+                }
+            }
+
+            if (Canonical(concept, relations[near], forward) != asked)
+            {
+                foreach ((int middle, Derivation toMiddle) in Solve(concept, near, forward, budget - 1))
+                {
+                    Join(middle, toMiddle);
+                }
+
+                continue;
+            }
+
+            // A recursive rule (ancestor ∘ ancestor ⇒ ancestor, r ∘ q ⇒ r): its near premise is the
+            // question being answered, which as a sub-query would answer nothing (it is on the
+            // chain). Its answers so far are the middles instead, and each round joins the ones
+            // found by the round before, until none is new or the rule budget is spent.
+            var joined = new HashSet<int>();
+            for (int round = 0; round < budget; round++)
+            {
+                (int Middle, Derivation ToMiddle)[] fresh = [.. results.Where(pair => !joined.Contains(pair.Key)).Select(pair => (pair.Key, pair.Value))];
+                if (fresh.Length == 0)
+                {
+                    break;
+                }
+
+                foreach ((int middle, Derivation toMiddle) in fresh)
+                {
+                    joined.Add(middle);
+                    Join(middle, toMiddle);
                 }
             }
         }
@@ -244,16 +277,25 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
     private string InverseRule(RelationRecord asked) => $"{asked.Name} = inverse({relations[asked.InverseId].Name})";
 
-    /// <summary>(c, r, forward) and (c, inverse(r), backward) ask the same thing; a symmetric relation has no direction.</summary>
-    private static (int, int, bool) Canonical(int concept, RelationRecord r, bool forward)
+    /// <summary>(c, r, forward) and (c, inverse(r), backward) ask the same thing; a symmetric relation
+    /// (or one whose inverse is symmetric) has no direction.</summary>
+    private (int, int, bool) Canonical(int concept, RelationRecord r, bool forward)
     {
-        if (r.Symmetric)
+        int id = r.InverseId >= 0 && r.InverseId < r.Id ? r.InverseId : r.Id;
+        if (SymmetricName(r) is not null)
         {
-            return (concept, r.Id, true);
+            return (concept, id, true);
         }
 
-        return r.InverseId >= 0 && r.InverseId < r.Id ? (concept, r.InverseId, !forward) : (concept, r.Id, forward);
+        return id != r.Id ? (concept, id, !forward) : (concept, id, forward);
     }
+
+    /// <summary>The declared symmetric relation that makes r symmetric (r itself, or its inverse,
+    /// which then holds the same pairs); null when neither is declared symmetric.</summary>
+    private string? SymmetricName(RelationRecord r) =>
+        r.Symmetric ? r.Name
+        : r.InverseId >= 0 && relations[r.InverseId].Symmetric ? relations[r.InverseId].Name
+        : null;
 }
 
 /// <summary>

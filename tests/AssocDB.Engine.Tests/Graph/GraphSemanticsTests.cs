@@ -112,6 +112,54 @@ public sealed class GraphSemanticsTests : IAsyncLifetime
         Assert.Equal(["transitive(ancestor_of)"], far.Proof.Rules);
     }
 
+    // A relation whose inverse is symmetric holds the same pairs as it, so it is symmetric too:
+    // "bob spouse_of alice" answers married_to and spouse_of from both ends.
+    [Fact]
+    public async Task The_inverse_of_a_symmetric_relation_answers_from_either_end()
+    {
+        (await _graph.DefineRelationAsync(new RelationSpec("married_to", Symmetric: true, InverseOf: "spouse_of"))).AssertOk();
+        (await _graph.AddFactsAsync([new FactInput("bob", "spouse_of", "alice")])).AssertOk();
+
+        foreach ((string from, string relation, string to) in new[]
+        {
+            ("bob", "married_to", "alice"), ("alice", "married_to", "bob"), ("bob", "spouse_of", "alice"), ("alice", "spouse_of", "bob"),
+        })
+        {
+            Answer answer = Assert.Single(_graph.Related(from, relation).AssertOk());
+            Assert.Equal(to, answer.Concept);
+            Assert.NotEqual(AnswerKind.Learned, answer.Kind);
+        }
+
+        Answer reversed = Assert.Single(_graph.Related("alice", "spouse_of").AssertOk());
+        Assert.Equal(["symmetric(married_to)", "spouse_of = inverse(married_to)"], reversed.Proof.Rules);
+    }
+
+    // A rule whose first premise is the relation it concludes (r ∘ r ⇒ r, r ∘ q ⇒ r) used to be
+    // pruned as a cycle: its premise is the question being asked. Asked from the other end through
+    // an inverse, a right-recursive rule is pruned the same way.
+    [Fact]
+    public async Task Recursive_composition_rules_apply_from_both_ends()
+    {
+        (await _graph.DefineRelationAsync(new RelationSpec("anc", Compositions: [new Composition("anc", "anc")]))).AssertOk();
+        (await _graph.AddFactsAsync([new FactInput("a", "anc", "b"), new FactInput("b", "anc", "c"), new FactInput("c", "anc", "d")])).AssertOk();
+        Assert.Equal(["b", "c", "d"], _graph.Related("a", "anc").AssertOk().Select(answer => answer.Concept).Order());
+        Assert.Equal(["b"], _graph.Related("a", "anc", new RelatedOptions(MaxDepth: 0)).AssertOk().Select(answer => answer.Concept));
+
+        // Left-recursive through another relation: a r b, b q c, c q d ⇒ a r c, a r d.
+        (await _graph.AddFactsAsync([new FactInput("a", "r", "b"), new FactInput("b", "q", "c"), new FactInput("c", "q", "d")])).AssertOk();
+        (await _graph.DefineRelationAsync(new RelationSpec("r", Compositions: [new Composition("r", "q")]))).AssertOk();
+        Assert.Equal(["b", "c", "d"], _graph.Related("a", "r").AssertOk().Select(answer => answer.Concept).Order());
+
+        // Right-recursive, asked through the inverse: p parent_of q, q ancestor_of x ⇒ p ancestor_of x.
+        (await _graph.AddFactsAsync([new FactInput("g", "parent_of", "h"), new FactInput("h", "ancestor_of", "i")])).AssertOk();
+        (await _graph.DefineRelationAsync(new RelationSpec("ancestor_of", InverseOf: "descendant_of", Compositions: [new Composition("parent_of", "ancestor_of")]))).AssertOk();
+        Assert.Equal(["i"], _graph.Related("g", "ancestor_of").AssertOk().Select(answer => answer.Concept));
+        Assert.Equal(["g", "h"], _graph.Related("i", "descendant_of").AssertOk().Select(answer => answer.Concept).Order());
+        Answer viaRule = _graph.Related("i", "descendant_of").AssertOk().Single(answer => answer.Concept == "g");
+        Assert.Equal(AnswerKind.Derived, viaRule.Kind);
+        Assert.Contains("parent_of ∘ ancestor_of ⇒ ancestor_of", viaRule.Proof.Rules);
+    }
+
     [Fact]
     public async Task Changing_an_inverse_releases_the_previous_partner()
     {

@@ -181,6 +181,21 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         Assert.Equal(trainedMrr, _db.Get("kinship").Evaluate(test).AssertOk().Result.Overall.Mrr, 6);
     }
 
+    // A learned answer is scored by the confidence of the rules it used, by related and relate alike
+    // (relate once reported 1 for every relation it found).
+    [Fact]
+    public async Task Relate_scores_a_learned_relation_by_its_confidence()
+    {
+        Collection collection = _db.Create("scored");
+        (await collection.AddFactsAsync([new FactInput("a", "likes", "b")])).AssertOk();
+        (await collection.ApplyLearnedPropertiesAsync([new LearnedProperty(PropertyKind.Symmetric, "likes", null, null, null, new RuleStatistics(2, 3, 0.8, 0.8, 0.5))])).AssertOk();
+
+        Answer answer = Assert.Single(collection.Related("b", "likes").AssertOk());
+        Assert.Equal((AnswerKind.Learned, 0.8), (answer.Kind, answer.Score));
+        RelatedRelation relation = Assert.Single(collection.Relate("b", "a").AssertOk().Graph);
+        Assert.Equal(("likes", AnswerKind.Learned, 0.8), (relation.Relation, relation.Kind, relation.Score));
+    }
+
     // Mining a large graph can accept thousands of compositions for one head. A relation keeps at
     // most MaxLearnedRules learned and MaxCompositions declared ones, so its record stays far below
     // the state store's page; an apply that would pass either is refused whole, naming the property.

@@ -31,8 +31,7 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
             $"{file}:5\tweight is NaN; weights must be finite",
             $"{file}:7\ttail is 1100 bytes of UTF-8; the limit is 1024",
         ], File.ReadAllLines(rejects));
-        using JsonDocument summary = JsonDocument.Parse(output);
-        Assert.Equal((4L, 4L), (summary.RootElement.GetProperty("stored").GetInt64(), summary.RootElement.GetProperty("rejected").GetInt64()));
+        Assert.Equal((4L, 4L), (Counted(output, "stored"), Counted(output, "rejected")));
         Assert.Equal(4, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
         IReadOnlyList<Edge> edges = await fixture.Client.NeighborsAsync(collection, "f");
         Assert.Equal(2.5f, Assert.Single(edges).Weight);
@@ -93,8 +92,7 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
         string[] rejected = File.ReadAllLines(rejects);
         Assert.Equal([$"{json}:2", $"{json}:3", $"{triples}:1"], rejected.Select(line => line.Split('\t')[0]));
         Assert.Contains("payload holds 1048581 bytes of keys and values; the limit is 1048576", rejected[1], StringComparison.Ordinal);
-        using JsonDocument summary = JsonDocument.Parse(output);
-        Assert.Equal((3L, 3L), (summary.RootElement.GetProperty("stored").GetInt64(), summary.RootElement.GetProperty("rejected").GetInt64()));
+        Assert.Equal((3L, 3L), (Counted(output, "stored"), Counted(output, "rejected")));
         Assert.Equal(3, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
     }
 
@@ -114,8 +112,7 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
         (int code, string output, string error) = await RunAsync("ingest", npy, "-c", collection, "--names", second);
 
         Assert.True(code == 0, error);
-        using JsonDocument summary = JsonDocument.Parse(output);
-        Assert.Equal((2L, 0L), (summary.RootElement.GetProperty("stored").GetInt64(), summary.RootElement.GetProperty("resumed").GetInt64()));
+        Assert.Equal((2L, 0L), (Counted(output, "stored"), Counted(output, "resumed")));
         Assert.Equal(4, (await fixture.Client.DescribeCollectionAsync(collection)).ConceptCount);
     }
 
@@ -138,6 +135,13 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
         content.AddRange(Encoding.UTF8.GetBytes($"e\tr\tf\tNaN\nf\tr\tg\t2.5\nh\tr\t{new string('é', 550)}\ni\tr\tj\n"));
         File.WriteAllBytes(path, [.. content]);
         return path;
+    }
+
+    /// <summary>One count from the run's JSON summary.</summary>
+    private static long Counted(string output, string field)
+    {
+        using JsonDocument summary = JsonDocument.Parse(output);
+        return summary.RootElement.GetProperty(field).GetInt64();
     }
 
     private async Task<string> NewCollectionAsync()
