@@ -12,7 +12,9 @@ namespace AssocDB.Engine.Graph;
 /// is symmetric;</item>
 /// <item>stored edges of r's inverse r′ read the other way (<c>x r′ c ⇒ c r x</c>);</item>
 /// <item>composition rules <c>r1 ∘ r2 ⇒ r</c> (and those of r′, read through the inverse), each
-/// premise solved as a sub-query with one rule fewer to spend;</item>
+/// premise solved as a sub-query with one rule fewer to spend; a recursive rule, whose near
+/// premise is the node itself, joins the node's answers so far, round by round;</item>
+/// <item>symmetry of r, or of r′ (the inverse of a symmetric relation holds the same pairs);</item>
 /// <item>transitivity, as repeated composition of r with itself;</item>
 /// <item>when asked to, the same properties learned from data, each with its confidence; answers
 /// that need one are of kind learned, scored by the product of the confidences used.</item>
