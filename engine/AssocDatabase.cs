@@ -15,6 +15,9 @@ namespace AssocDB.Engine;
 /// </summary>
 public sealed class AssocDatabase : IDisposable, IAsyncDisposable
 {
+    /// <summary>The widest vectors a collection may hold.</summary>
+    public const int MaxDimension = Validation.MaxDimension;
+
     private const string CollectionPrefix = "col-";
     private const string LockFileName = "LOCK";
     private readonly DatabaseOptions _options;
@@ -165,14 +168,15 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
     /// <summary>A collection's definition and counts.</summary>
     public Result<CollectionInfo> DescribeCollection(string name)
     {
-        Result<Collection> collection = GetCollection(name);
+        Result<Collection> collection = GetCollection(name, "name");
         return collection.IsOk ? collection.Value.Describe() : collection.Error!;
     }
 
-    /// <summary>The collection to run operations on.</summary>
-    public Result<Collection> GetCollection(string name)
+    /// <summary>The collection to run operations on; errors name <paramref name="field"/>, the
+    /// request field that held the name.</summary>
+    public Result<Collection> GetCollection(string name, string field = "collection")
     {
-        if (Validation.Name(name, "collection") is { } error)
+        if (Validation.Name(name, field) is { } error)
         {
             return error;
         }
@@ -182,7 +186,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             return _collections.TryGetValue(name, out Collection? collection)
                 ? collection
-                : EngineError.NotFound("collection", $"collection '{name}' does not exist");
+                : EngineError.NotFound(field, $"collection '{name}' does not exist");
         }
     }
 
@@ -192,7 +196,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         Collection collection;
         lock (_catalog)
         {
-            Result<Collection> found = GetCollection(name);
+            Result<Collection> found = GetCollection(name, "name");
             if (!found.IsOk)
             {
                 return found.Error!;
@@ -209,8 +213,10 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         return true;
     }
 
-    /// <summary>Checkpoints every collection.</summary>
-    public async Task CheckpointAsync(CancellationToken cancellationToken = default)
+    /// <summary>Checkpoints every collection. One stopped by a failed write is skipped, not the ones
+    /// after it; the first such is then the error (FailedPrecondition). One dropped meanwhile is
+    /// skipped silently.</summary>
+    public async Task<Result<bool>> CheckpointAsync(CancellationToken cancellationToken = default)
     {
         Collection[] collections;
         lock (_catalog)
@@ -218,10 +224,17 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             collections = [.. _collections.Values];
         }
 
+        EngineError? firstStopped = null;
         foreach (Collection collection in collections)
         {
-            await collection.CheckpointAsync(cancellationToken);
+            Result<bool> done = await collection.CheckpointAsync(cancellationToken);
+            if (!done.IsOk && done.Error!.Code != ErrorCode.NotFound)
+            {
+                firstStopped ??= done.Error;
+            }
         }
+
+        return firstStopped is null ? true : firstStopped;
     }
 
     private async Task CheckpointPeriodicallyAsync(CancellationToken stopping)

@@ -369,6 +369,11 @@ public sealed partial class Collection
         }
 
         var rule = new LearnedRule(property.Kind, other, first, second, property.Statistics);
+        if (record.Learned?.Contains(rule) == true)
+        {
+            return record; // already in place with the same evidence: nothing to count or write
+        }
+
         List<LearnedRule> learned = (record.Learned ?? []).Where(existing => (existing.Kind, existing.Other, existing.First, existing.Second) != (rule.Kind, other, first, second)).ToList();
         learned.Add(rule);
         return record with { Learned = learned };

@@ -124,20 +124,17 @@ public sealed partial class Collection
         }
     }
 
-    /// <summary>Writes the state store's checkpoint and drops the log it covers.</summary>
-    public async Task CheckpointAsync(CancellationToken cancellationToken = default)
+    /// <summary>Writes the state store's checkpoint and drops the log it covers. A collection stopped
+    /// by a failed write is not checkpointed (FailedPrecondition): its store may lack what its log
+    /// holds, and reopening recovers it from that log.</summary>
+    public async Task<Result<bool>> CheckpointAsync(CancellationToken cancellationToken = default)
     {
         await _writer.WaitAsync(cancellationToken);
         try
         {
-            if (_closed)
+            if (Unavailable() is { } unavailable)
             {
-                return;
-            }
-
-            if (_failure is not null)
-            {
-                throw new InvalidOperationException(_failure.Message);
+                return unavailable;
             }
 
             // Holding the writer lock, with the store caught up, every committed entry has been
@@ -162,6 +159,7 @@ public sealed partial class Collection
             StartSupersededInterval();
             await _log.TruncateUntilAsync(covered);
             Log.CheckpointTaken(_logger, Name, covered);
+            return true;
         }
         finally
         {

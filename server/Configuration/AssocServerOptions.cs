@@ -1,4 +1,5 @@
 using System.Net;
+using AssocDB.Engine;
 using AssocDB.Engine.Vectors;
 
 namespace AssocDB.Server.Configuration;
@@ -80,9 +81,10 @@ public sealed class AssocServerOptions
             problems.Add($"{Section}:Device: {deviceError}.");
         }
 
-        if (CheckpointInterval is TimeSpan interval && interval <= TimeSpan.Zero)
+        // PeriodicTimer's range: outside it periodic checkpoints would silently never run.
+        if (CheckpointInterval is TimeSpan interval && (interval < TimeSpan.FromMilliseconds(1) || interval.TotalMilliseconds >= uint.MaxValue - 1))
         {
-            problems.Add($"{Section}:CheckpointInterval must be positive (got {interval}).");
+            problems.Add($"{Section}:CheckpointInterval must be from 1 ms to 49 days (got {interval}).");
         }
 
         if (string.IsNullOrEmpty(ApiKey) && !Insecure)
@@ -158,19 +160,22 @@ public sealed class LimitOptions
 
     internal void Validate(List<string> problems)
     {
-        Check(problems, nameof(MaxMessageBytes), MaxMessageBytes, 1024);
-        Check(problems, nameof(MaxK), MaxK, 1);
-        Check(problems, nameof(MaxBatch), MaxBatch, 1);
-        Check(problems, nameof(MaxDepth), MaxDepth, 0);
-        Check(problems, nameof(MaxDimension), MaxDimension, 1);
-        Check(problems, nameof(MaxResults), MaxResults, 1);
+        Check(problems, nameof(MaxMessageBytes), MaxMessageBytes, 1024, int.MaxValue);
+        Check(problems, nameof(MaxBatch), MaxBatch, 1, int.MaxValue);
+        // The engine's own caps: a server limit above one would admit requests the engine then
+        // refuses with its own bound in the message, not the server's.
+        Check(problems, nameof(MaxK), MaxK, 1, VectorSearch.MaxK);
+        Check(problems, nameof(MaxDepth), MaxDepth, 0, Collection.MaxRelatedDepth);
+        Check(problems, nameof(MaxDimension), MaxDimension, 1, AssocDatabase.MaxDimension);
+        Check(problems, nameof(MaxResults), MaxResults, 1, Collection.MaxAnswers);
     }
 
-    private static void Check(List<string> problems, string name, int value, int min)
+    private static void Check(List<string> problems, string name, int value, int min, int max)
     {
-        if (value < min)
+        if (value < min || value > max)
         {
-            problems.Add($"{AssocServerOptions.Section}:Limits:{name} must be at least {min} (got {value}).");
+            string range = max == int.MaxValue ? $"at least {min}" : $"{min}..{max}, the engine's limit";
+            problems.Add($"{AssocServerOptions.Section}:Limits:{name} must be {range} (got {value}).");
         }
     }
 }

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Reflection;
+using AssocDB.Engine.Model;
 using AssocDB.Protocol.V1;
+using AssocDB.Server.Errors;
 using AssocDB.Server.Hosting;
 using AssocDB.Server.Mapping;
 using AssocDB.Server.Metrics;
@@ -33,14 +35,10 @@ internal sealed class AdminApi(DatabaseHost host) : AdminService.AdminServiceBas
     public override async Task<CheckpointResponse> Checkpoint(CheckpointRequest request, ServerCallContext context)
     {
         var clock = Stopwatch.StartNew();
-        if (request.HasCollection)
-        {
-            await host.Collection(request.Collection).CheckpointAsync(context.CancellationToken);
-        }
-        else
-        {
-            await host.Database.CheckpointAsync(context.CancellationToken);
-        }
+        Result<bool> done = request.HasCollection
+            ? await host.Collection(request.Collection).CheckpointAsync(context.CancellationToken)
+            : await host.Database.CheckpointAsync(context.CancellationToken);
+        done.Unwrap();
 
         return new CheckpointResponse { ElapsedSeconds = clock.Elapsed.TotalSeconds };
     }

@@ -104,6 +104,17 @@ public sealed class BadInputTests(GuardedServerFixture fixture) : IClassFixture<
         Assert.Equal((StatusCode.InvalidArgument, "facts[0].weight"), (weight.StatusCode, weight.Field));
     }
 
+    // Describe and drop take the collection in a field called name, and their errors say so.
+    [Fact]
+    public async Task Describe_and_drop_errors_name_the_name_field()
+    {
+        Func<Task>[] calls = [() => _client.DescribeCollectionAsync("no-such-collection"), () => _client.DropCollectionAsync("no-such-collection"), () => _client.DescribeCollectionAsync("")];
+        foreach (Func<Task> call in calls)
+        {
+            Assert.Equal("name", (await Assert.ThrowsAsync<AssocDbException>(call)).Field);
+        }
+    }
+
     /// <summary>One call per limit and per method that enforces it (with the fixture's limits: k 50,
     /// depth 3, results 100, dimension 64, batch 20): the status it gets and the field it names.</summary>
     private static readonly Dictionary<string, (Func<AssocDbClient, string, Task> Call, StatusCode Code, string Field)> OverLimit = new()

@@ -43,6 +43,15 @@ public sealed class ConfigurationTests
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Limits:MaxK", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:SearchBatching:MaxBatch", StringComparison.Ordinal));
 
+        // Limits above the engine's own, and checkpoint intervals PeriodicTimer refuses (periodic
+        // checkpoints would silently never run).
+        var beyond = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(
+            ["--AssocDB:Limits:MaxK=20000", "--AssocDB:Limits:MaxDimension=5000", "--AssocDB:Limits:MaxDepth=17", "--AssocDB:Limits:MaxResults=100001", "--AssocDB:CheckpointInterval=60.00:00:00"]));
+        Assert.Equal(
+            ["AssocDB:CheckpointInterval", "AssocDB:Limits:MaxDepth", "AssocDB:Limits:MaxDimension", "AssocDB:Limits:MaxK", "AssocDB:Limits:MaxResults"],
+            beyond.Problems.Select(p => p[..p.IndexOf(' ', StringComparison.Ordinal)]).Order(StringComparer.Ordinal));
+        Assert.Single(Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--AssocDB:CheckpointInterval=00:00:00.0001"])).Problems);
+
         var unknown = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--AssocDB:Prot=1"]));
         Assert.Contains("Prot", Assert.Single(unknown.Problems), StringComparison.Ordinal);
         var notANumber = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--port", "many"]));
@@ -70,7 +79,7 @@ public sealed class ConfigurationTests
             ["--AssocDB:Limits:MaxK=5"],
             new Dictionary<string, string> { ["ASSOCDB__Limits__MaxK"] = "0", ["ASSOCDB__Limits__MaxDepth"] = "-1" });
         Assert.Equal(2, exitCode);
-        Assert.Contains("AssocDB:Limits:MaxDepth must be at least 0 (got -1)", error, StringComparison.Ordinal);
+        Assert.Contains("AssocDB:Limits:MaxDepth must be 0..16, the engine's limit (got -1)", error, StringComparison.Ordinal);
         Assert.DoesNotContain("MaxK", error, StringComparison.Ordinal);
     }
 

@@ -188,7 +188,9 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     {
         Collection collection = _db.Create("scored");
         (await collection.AddFactsAsync([new FactInput("a", "likes", "b")])).AssertOk();
-        (await collection.ApplyLearnedPropertiesAsync([new LearnedProperty(PropertyKind.Symmetric, "likes", null, null, null, new RuleStatistics(2, 3, 0.8, 0.8, 0.5))])).AssertOk();
+        var symmetric = new LearnedProperty(PropertyKind.Symmetric, "likes", null, null, null, new RuleStatistics(2, 3, 0.8, 0.8, 0.5));
+        Assert.Equal(1, (await collection.ApplyLearnedPropertiesAsync([symmetric])).AssertOk());
+        Assert.Equal(0, (await collection.ApplyLearnedPropertiesAsync([symmetric])).AssertOk()); // already in place
 
         Answer answer = Assert.Single(collection.Related("b", "likes").AssertOk());
         Assert.Equal((AnswerKind.Learned, 0.8), (answer.Kind, answer.Score));
