@@ -87,6 +87,13 @@ public sealed class AssocServerOptions
             problems.Add($"{Section}:CheckpointInterval must be from 1 ms to 49 days (got {interval}).");
         }
 
+        // Clients' keys arrive trimmed (HTTP header values), so a key with outer whitespace, or only
+        // whitespace, could never match: every call would be refused.
+        if (!string.IsNullOrEmpty(ApiKey) && (string.IsNullOrWhiteSpace(ApiKey) || ApiKey.Trim().Length != ApiKey.Length))
+        {
+            problems.Add($"{Section}:ApiKey must not be blank or begin or end with whitespace.");
+        }
+
         if (string.IsNullOrEmpty(ApiKey) && !Insecure)
         {
             IEnumerable<string> exposed = kestrelEndpointUrls.Count > 0

@@ -51,6 +51,8 @@ public sealed class ConfigurationTests
             ["AssocDB:CheckpointInterval", "AssocDB:Limits:MaxDepth", "AssocDB:Limits:MaxDimension", "AssocDB:Limits:MaxK", "AssocDB:Limits:MaxResults"],
             beyond.Problems.Select(p => p[..p.IndexOf(' ', StringComparison.Ordinal)]).Order(StringComparer.Ordinal));
         Assert.Single(Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--AssocDB:CheckpointInterval=00:00:00.0001"])).Problems);
+        // A key no client could present (header values arrive trimmed).
+        Assert.StartsWith("AssocDB:ApiKey", Assert.Single(Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--api-key", " key "])).Problems), StringComparison.Ordinal);
 
         var unknown = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--AssocDB:Prot=1"]));
         Assert.Contains("Prot", Assert.Single(unknown.Problems), StringComparison.Ordinal);
