@@ -56,7 +56,8 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         var results = new Dictionary<int, Derivation>();
         RelationRecord r = relations[relation];
         (int, int, bool) node = Canonical(concept, r, forward);
-        if (!_onChain.Add(node))
+        // Past the work bound nothing more is expanded: every open sub-query returns what it has.
+        if (Truncated || !_onChain.Add(node))
         {
             return results;
         }
