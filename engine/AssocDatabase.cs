@@ -31,7 +31,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
     /// <summary>Stateless search kernels shared by every collection.</summary>
     private readonly VectorSearch _search = new();
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Task _checkpointLoop;
+    private Task _checkpointLoop = Task.CompletedTask;
     private bool _disposed;
 
     private AssocDatabase(DatabaseOptions options, torch.Device device, FileStream lockFile, ILoggerFactory loggerFactory)
@@ -41,7 +41,6 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         _lockFile = lockFile;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<AssocDatabase>();
-        _checkpointLoop = options.CheckpointInterval > TimeSpan.Zero ? CheckpointPeriodicallyAsync(_stopping.Token) : Task.CompletedTask;
     }
 
     /// <summary>The device the concept matrices live on.</summary>
@@ -87,6 +86,12 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         try
         {
             database.OpenCollections();
+            // Only now: the loop reads the catalog, which recovery fills without its lock.
+            if (options.CheckpointInterval > TimeSpan.Zero)
+            {
+                database._checkpointLoop = database.CheckpointPeriodicallyAsync(database._stopping.Token);
+            }
+
             Log.DatabaseOpened(database._logger, options.DataDirectory, database.Device, database._collections.Count);
             return database;
         }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using AssocDB.Engine;
+using AssocDB.Engine.Model;
 using AssocDB.Server.Configuration;
 using AssocDB.Server.Errors;
 
@@ -42,15 +43,42 @@ internal sealed partial class DatabaseHost(
 
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
-        await _opening.WaitAsync(cancellationToken);
+        try
+        {
+            await _opening.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            LogShutdownDuringOpen();
+            return;
+        }
+
         if (_database is not { } database)
         {
             return;
         }
 
+        // Not on the host's token: when Kestrel waited the whole shutdown timeout for an open stream,
+        // that token has already run out, and a cancelled checkpoint would be skipped and its
+        // exception end the process. Skipping is safe (the log holds every write) but makes the
+        // next start replay all of it, so the checkpoint takes the time it needs.
         var clock = Stopwatch.StartNew();
-        await database.CheckpointAsync(cancellationToken);
-        LogShutdownCheckpoint(clock.Elapsed.TotalSeconds);
+        try
+        {
+            Result<bool> done = await database.CheckpointAsync(CancellationToken.None);
+            if (done.IsOk)
+            {
+                LogShutdownCheckpoint(clock.Elapsed.TotalSeconds);
+            }
+            else
+            {
+                LogShutdownCheckpointIncomplete(done.Error!.Message);
+            }
+        }
+        catch (Exception exception)
+        {
+            LogShutdownCheckpointFailed(exception);
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -108,4 +136,13 @@ internal sealed partial class DatabaseHost(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Shutdown checkpoint taken in {Seconds:F2} s")]
     private partial void LogShutdownCheckpoint(double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shutdown checkpoint skipped a collection: {Reason}; the log keeps its writes")]
+    private partial void LogShutdownCheckpointIncomplete(string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Shutdown checkpoint failed; the log keeps every write, and the next start replays it")]
+    private partial void LogShutdownCheckpointFailed(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Stopped while the database was still opening; no shutdown checkpoint")]
+    private partial void LogShutdownDuringOpen();
 }
