@@ -35,6 +35,17 @@ public sealed partial class Collection
             return new EngineError(ErrorCode.FailedPrecondition, "collection", $"collection '{Name}' has no facts to train on");
         }
 
+        // The result is written as one log entry, atomically: refuse now, not after every epoch, a
+        // collection whose vectors alone cannot fit one.
+        long vectorBytes = 4L * Dimension * snapshot.ConceptNames.Length;
+        if (vectorBytes > _log.MaxEntryBytes)
+        {
+            return new EngineError(
+                ErrorCode.ResourceExhausted,
+                "collection",
+                $"collection '{Name}' has {snapshot.ConceptNames.Length} concepts of dimension {Dimension}: their trained vectors need {vectorBytes} bytes in one log entry, and its log pages hold {_log.MaxEntryBytes} (a collection created with a larger LogPageSizeBits can be trained)");
+        }
+
         (Triple[] train, Triple[] validation) = Split(snapshot.Facts, validationFraction, options.Seed);
         var trainer = new EmbeddingTrainer(options, _matrix.Device);
         Result<TrainedEmbedding> trained = await Task.Run(

@@ -224,6 +224,25 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         Assert.Empty(head.Compositions);
     }
 
+    // A training result is written as one log entry. A collection whose vectors cannot fit one is
+    // refused before training, not after its last epoch.
+    [Fact]
+    public async Task Training_a_collection_too_large_for_one_log_entry_is_refused_before_it_starts()
+    {
+        await _db.ReopenAsync(logPageSizeBits: 16); // 64 KiB pages for the collections created now
+        Collection collection = _db.Create("wide", dimension: 64);
+        for (int chunk = 0; chunk < 6; chunk++)
+        {
+            (await collection.AddFactsAsync([.. Enumerable.Range(chunk * 50, 50).Select(i => new FactInput($"h{i}", "r", $"t{i}"))])).AssertOk();
+        }
+
+        var progress = new List<TrainingProgress>();
+        EngineError error = (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE, MaxEpochs = 1 }, progress: new Progress(progress)))
+            .AssertError(ErrorCode.ResourceExhausted, "collection");
+        Assert.Contains("LogPageSizeBits", error.Message, StringComparison.Ordinal);
+        Assert.Empty(progress); // not one epoch ran
+    }
+
     [Fact]
     public async Task Training_refuses_bad_settings_and_empty_collections()
     {
