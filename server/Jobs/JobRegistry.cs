@@ -60,15 +60,15 @@ internal sealed partial class JobRegistry : IHostedService
         {
             running = work(job, job.CancellationToken);
         }
-        catch
+        catch (Exception e)
         {
-            Forget(job);
+            Forget(job, GrpcErrors.JobFault(e));
             throw;
         }
 
         if (running.IsCompletedSuccessfully && !running.Result.IsOk)
         {
-            Forget(job);
+            Forget(job, GrpcErrors.JobFailed(running.Result.Error!));
             return running.Result.Error!;
         }
 
@@ -194,8 +194,11 @@ internal sealed partial class JobRegistry : IHostedService
         LogFinished(job.Id, job.Kind, job.Collection, state);
     }
 
-    private void Forget(LearningJob job)
+    /// <summary>Removes a job refused as it started. It was listed (and could be watched) while its
+    /// first steps ran, so it ends FAILED first: a WatchJob stream waits for a final state.</summary>
+    private void Forget(LearningJob job, JobFailure failure)
     {
+        job.Finish(JobState.Failed, null, failure);
         lock (_lock)
         {
             _jobs.Remove(job.Id);
