@@ -97,6 +97,23 @@ internal sealed partial class JobRegistry : IHostedService
     }
 
     /// <summary>The known jobs, newest first, optionally only one collection's.</summary>
+    /// <summary>Cancels the job running on <paramref name="collection"/>, if any, and waits for it to
+    /// end: a dropped collection's job has nothing left to write to.</summary>
+    public async Task CancelRunningAsync(string collection)
+    {
+        (LearningJob Job, Task Completion) running;
+        lock (_lock)
+        {
+            if (!_runningByCollection.TryGetValue(collection, out running))
+            {
+                return;
+            }
+        }
+
+        running.Job.Cancel();
+        await running.Completion;
+    }
+
     public IReadOnlyList<LearningJob> List(string? collection)
     {
         lock (_lock)

@@ -1,6 +1,7 @@
 using AssocDB.Protocol.V1;
 using AssocDB.Server.Errors;
 using AssocDB.Server.Hosting;
+using AssocDB.Server.Jobs;
 using AssocDB.Server.Mapping;
 using Grpc.Core;
 using E = AssocDB.Engine.Model;
@@ -8,7 +9,7 @@ using E = AssocDB.Engine.Model;
 namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.CollectionService: validate → engine → map.</summary>
-internal sealed class CollectionsApi(DatabaseHost host, RequestLimits limits) : CollectionService.CollectionServiceBase
+internal sealed class CollectionsApi(DatabaseHost host, RequestLimits limits, JobRegistry jobs) : CollectionService.CollectionServiceBase
 {
     public override Task<CreateCollectionResponse> CreateCollection(CreateCollectionRequest request, ServerCallContext context)
     {
@@ -28,6 +29,11 @@ internal sealed class CollectionsApi(DatabaseHost host, RequestLimits limits) : 
     public override Task<DescribeCollectionResponse> DescribeCollection(DescribeCollectionRequest request, ServerCallContext context) =>
         Task.FromResult(new DescribeCollectionResponse { Collection = host.Database.DescribeCollection(request.Name).Unwrap().ToProto() });
 
-    public override async Task<DropCollectionResponse> DropCollection(DropCollectionRequest request, ServerCallContext context) =>
-        new() { Dropped = (await host.Database.DropCollectionAsync(request.Name)).Unwrap() };
+    public override async Task<DropCollectionResponse> DropCollection(DropCollectionRequest request, ServerCallContext context)
+    {
+        // A job still training or mining it would run on to no purpose (its result has nowhere to
+        // go) and keep the name busy for a new collection's jobs.
+        await jobs.CancelRunningAsync(request.Name);
+        return new() { Dropped = (await host.Database.DropCollectionAsync(request.Name)).Unwrap() };
+    }
 }

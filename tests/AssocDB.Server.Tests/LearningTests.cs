@@ -123,16 +123,7 @@ public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerF
     public async Task Cancelled_learn_job_ends_cancelled_writes_nothing_and_frees_the_collection()
     {
         string c = await FamilyCollection("cancel", dimension: 8);
-        // No validation split, so no early stopping: the job runs until it is cancelled (with one,
-        // training on these few facts could stop before the second job is asked for).
-        Job job = await _client.LearnAsync(new LearnRequest { Collection = c, Model = EmbeddingModel.Transe, MaxEpochs = 10_000_000, BatchSize = 8, ValidationFraction = 0 });
-        await foreach (JobProgress update in _client.WatchJobAsync(job.Id))
-        {
-            if (update.Epoch >= 1)
-            {
-                break;
-            }
-        }
+        Job job = await StartEndlessTrainingAsync(c);
 
         // One job per collection: a second one, of any kind, waits for the first to end.
         var busy = await Assert.ThrowsAsync<AssocDbException>(() => _client.LearnAsync(new LearnRequest { Collection = c }));
@@ -151,6 +142,22 @@ public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerF
 
         Job next = await _client.WaitForJobAsync((await _client.MineAsync(new MineRequest { Collection = c })).Id);
         Assert.Equal(JobState.Succeeded, next.State);
+    }
+
+    // Dropping a collection cancels its running job: the job's result would have nowhere to go,
+    // and a new collection of the same name could not start one while it ran.
+    [Fact]
+    public async Task Dropping_a_collection_cancels_its_job()
+    {
+        string c = await FamilyCollection("dropped", dimension: 8);
+        Job job = await StartEndlessTrainingAsync(c);
+        Assert.True(await _client.DropCollectionAsync(c));
+        // Bounded: a job left running trains for ten million epochs.
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        Assert.Equal(JobState.Cancelled, (await _client.WaitForJobAsync(job.Id, cancellationToken: bound.Token)).State);
+        await _client.CreateCollectionAsync(c, 8);
+        await _client.AddFactsAsync(c, FamilyFacts());
+        Assert.Equal(JobState.Succeeded, (await _client.WaitForJobAsync((await _client.MineAsync(new MineRequest { Collection = c })).Id)).State);
     }
 
     [Fact]
@@ -207,6 +214,23 @@ public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerF
         Assert.Equal([ids[2], ids[1]], (await server.Client.ListJobsAsync()).Select(j => j.Id));
         await Refused(StatusCode.NotFound, "id", () => server.Client.GetJobAsync(ids[0]));
         await Refused(StatusCode.NotFound, "mine_job_id", () => server.Client.ApplyLearnedPropertiesAsync(c, ids[0]));
+    }
+
+    /// <summary>Starts a training job that runs until cancelled and returns once its first epoch ended.
+    /// No validation split, so no early stopping (with one, training on these few facts could stop
+    /// before the test acts on the job).</summary>
+    private async Task<Job> StartEndlessTrainingAsync(string collection)
+    {
+        Job job = await _client.LearnAsync(new LearnRequest { Collection = collection, Model = EmbeddingModel.Transe, MaxEpochs = 10_000_000, BatchSize = 8, ValidationFraction = 0 });
+        await foreach (JobProgress update in _client.WatchJobAsync(job.Id))
+        {
+            if (update.Epoch >= 1)
+            {
+                break;
+            }
+        }
+
+        return job;
     }
 
     private Task<string> FamilyCollection(string prefix, int dimension) => FamilyCollection(_client, prefix, dimension);
