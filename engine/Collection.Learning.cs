@@ -325,11 +325,17 @@ public sealed partial class Collection
 
     private Result<(int Head, int Other, int First, int Second)> ResolveProperty(LearnedProperty property)
     {
-        int Lookup(string? name) => name is not null && _relations.TryGetId(name, out int id) ? id : -1;
-        int head = Lookup(property.Relation);
-        if (head < 0)
+        // An empty or malformed name is the request's fault (INVALID_ARGUMENT), a well-formed unknown
+        // one a missing relation (NOT_FOUND).
+        Result<int> Resolve(string? name, string field) =>
+            Validation.Name(name, field) is { } invalid ? invalid
+            : _relations.TryGetId(name!, out int id) ? id
+            : RelationNotFound(field, name!);
+
+        Result<int> head = Resolve(property.Relation, "relation");
+        if (!head.IsOk)
         {
-            return RelationNotFound("relation", property.Relation);
+            return head.Error!;
         }
 
         if (!Enum.IsDefined(property.Kind))
@@ -342,26 +348,18 @@ public sealed partial class Collection
             return EngineError.Invalid("statistics.pca_confidence", "must be in (0, 1]");
         }
 
-        int other = -1, first = -1, second = -1;
-        if (property.Kind == PropertyKind.Inverse && (other = Lookup(property.Inverse)) < 0)
+        Result<int> other = property.Kind == PropertyKind.Inverse ? Resolve(property.Inverse, "inverse") : -1;
+        Result<int> first = property.Kind == PropertyKind.Composition ? Resolve(property.First, "first") : -1;
+        Result<int> second = property.Kind == PropertyKind.Composition ? Resolve(property.Second, "second") : -1;
+        foreach (Result<int> part in (Result<int>[])[other, first, second])
         {
-            return RelationNotFound("inverse", property.Inverse ?? "");
-        }
-
-        if (property.Kind == PropertyKind.Composition)
-        {
-            if ((first = Lookup(property.First)) < 0)
+            if (!part.IsOk)
             {
-                return RelationNotFound("first", property.First ?? "");
-            }
-
-            if ((second = Lookup(property.Second)) < 0)
-            {
-                return RelationNotFound("second", property.Second ?? "");
+                return part.Error!;
             }
         }
 
-        return (head, other, first, second);
+        return (head.Value, other.Value, first.Value, second.Value);
     }
 
     /// <summary>Adds or refreshes a learned rule, unless a declared property already says it.</summary>

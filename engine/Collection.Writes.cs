@@ -189,6 +189,11 @@ public sealed partial class Collection
                 return EngineError.Invalid($"compositions[{i}]", "must not be null");
             }
 
+            if ((Validation.Name(rule.First, $"compositions[{i}].first") ?? Validation.Name(rule.Second, $"compositions[{i}].second")) is { } badName)
+            {
+                return badName;
+            }
+
             int first = RuleRelation(rule.First, spec.Name);
             int second = RuleRelation(rule.Second, spec.Name);
             if (first == UnknownRelation || second == UnknownRelation)

@@ -101,8 +101,13 @@ public sealed class BadInputTests : IAsyncLifetime
     public async Task Rules_naming_unknown_relations_are_refused()
     {
         await AssertNothingChangedAsync(async () =>
+        {
             (await _collection.DefineRelationAsync(new RelationSpec("g", Compositions: [new Composition("r", "nope")])))
-                .AssertError(ErrorCode.NotFound, "compositions[0].second"));
+                .AssertError(ErrorCode.NotFound, "compositions[0].second");
+            // An empty name is a malformed request, not a missing relation.
+            (await _collection.DefineRelationAsync(new RelationSpec("g", Compositions: [new Composition("", "r")])))
+                .AssertError(ErrorCode.InvalidArgument, "compositions[0].first");
+        });
         _collection.GetRelation("g").AssertError(ErrorCode.NotFound, "name");
     }
 

@@ -252,6 +252,8 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE }, 0.7)).AssertError(ErrorCode.InvalidArgument, "validation_fraction");
         (await collection.ApplyLearnedPropertiesAsync([new LearnedProperty(PropertyKind.Symmetric, "nope", null, null, null, new RuleStatistics(1, 1, 1, 1, 1))]))
             .AssertError(ErrorCode.NotFound, "properties[0].relation");
+        (await collection.ApplyLearnedPropertiesAsync([new LearnedProperty(PropertyKind.Composition, "", null, null, null, new RuleStatistics(1, 1, 1, 1, 1))]))
+            .AssertError(ErrorCode.InvalidArgument, "properties[0].relation");
     }
 
     private sealed class Progress(List<TrainingProgress> reports) : IProgress<TrainingProgress>
