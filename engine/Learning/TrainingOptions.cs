@@ -91,6 +91,9 @@ public sealed record TrainingOptions
     /// concepts and the relations. Default false (given vectors are a starting point).</summary>
     public bool FreezeInitialConcepts { get; init; }
 
+    /// <summary>The most floats one training step's negatives may take (b × k × d): 1 GiB.</summary>
+    public const long MaxStepElements = 1L << 28;
+
     /// <summary>The first out-of-range setting, or null when all are valid.</summary>
     public EngineError? Validate()
     {
@@ -116,6 +119,8 @@ public sealed record TrainingOptions
 
         return NegativeSamples < 1 ? EngineError.Invalid("negativeSamples", "must be at least 1")
             : BatchSize < 1 ? EngineError.Invalid("batchSize", "must be at least 1")
+            : (long)BatchSize * NegativeSamples * Dimension > MaxStepElements
+                ? new EngineError(ErrorCode.ResourceExhausted, "negativeSamples", $"batchSize × negativeSamples × dimension is {(long)BatchSize * NegativeSamples * Dimension} floats a step; at most {MaxStepElements} (1 GiB)")
             : MaxEpochs < 1 ? EngineError.Invalid("maxEpochs", "must be at least 1")
             : ValidateEvery < 1 ? EngineError.Invalid("validateEvery", "must be at least 1")
             : Patience < 1 ? EngineError.Invalid("patience", "must be at least 1")

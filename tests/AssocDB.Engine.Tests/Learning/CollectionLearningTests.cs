@@ -250,6 +250,9 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         (await collection.TrainAsync(new TrainingOptions())).AssertError(ErrorCode.InvalidArgument, "dimension");
         (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE })).AssertError(ErrorCode.FailedPrecondition, "collection");
         (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE }, 0.7)).AssertError(ErrorCode.InvalidArgument, "validation_fraction");
+        // 65,536 × 8,192 × 3 floats: a step's negatives would take 6.4 GB.
+        (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE, BatchSize = 1 << 16, NegativeSamples = 1 << 13 }))
+            .AssertError(ErrorCode.ResourceExhausted, "negativeSamples");
         (await collection.ApplyLearnedPropertiesAsync([new LearnedProperty(PropertyKind.Symmetric, "nope", null, null, null, new RuleStatistics(1, 1, 1, 1, 1))]))
             .AssertError(ErrorCode.NotFound, "properties[0].relation");
         (await collection.ApplyLearnedPropertiesAsync([new LearnedProperty(PropertyKind.Composition, "", null, null, null, new RuleStatistics(1, 1, 1, 1, 1))]))
