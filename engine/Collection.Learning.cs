@@ -37,13 +37,15 @@ public sealed partial class Collection
 
         // The result is written as one log entry, atomically: refuse now, not after every epoch, a
         // collection whose vectors alone cannot fit one.
-        long vectorBytes = 4L * Dimension * snapshot.ConceptNames.Length;
+        // Free rows (deleted concepts) have no name and are not written.
+        int liveConcepts = snapshot.ConceptNames.Count(name => name is not null);
+        long vectorBytes = 4L * Dimension * liveConcepts;
         if (vectorBytes > _log.MaxEntryBytes)
         {
             return new EngineError(
                 ErrorCode.ResourceExhausted,
                 "collection",
-                $"collection '{Name}' has {snapshot.ConceptNames.Length} concepts of dimension {Dimension}: their trained vectors need {vectorBytes} bytes in one log entry, and its log pages hold {_log.MaxEntryBytes} (a collection created with a larger LogPageSizeBits can be trained)");
+                $"collection '{Name}' has {liveConcepts} concepts of dimension {Dimension}: their trained vectors need {vectorBytes} bytes in one log entry, and its log pages hold {_log.MaxEntryBytes} (a collection created with a larger LogPageSizeBits can be trained)");
         }
 
         (Triple[] train, Triple[] validation) = Split(snapshot.Facts, validationFraction, options.Seed);

@@ -239,11 +239,16 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
             // A recursive rule (ancestor ∘ ancestor ⇒ ancestor, r ∘ q ⇒ r): its near premise is the
             // question being answered, which as a sub-query would answer nothing (it is on the
             // chain). Its answers so far are the middles instead, and each round joins the ones
-            // found by the round before, until none is new or the rule budget is spent.
+            // found by the round before, until none is new or the rule budget is spent. A middle
+            // stands for a premise solved with budget − 1, so only proofs of fewer than budget
+            // rules qualify (a proof's depth is at most its rule count): the joined proof stays
+            // within max_depth.
             var joined = new HashSet<int>();
             for (int round = 0; round < budget; round++)
             {
-                (int Middle, Derivation ToMiddle)[] fresh = [.. results.Where(pair => !joined.Contains(pair.Key)).Select(pair => (pair.Key, pair.Value))];
+                (int Middle, Derivation ToMiddle)[] fresh = [.. results
+                    .Where(pair => pair.Value.Steps < budget && !joined.Contains(pair.Key))
+                    .Select(pair => (pair.Key, pair.Value))];
                 if (fresh.Length == 0)
                 {
                     break;

@@ -42,6 +42,7 @@ internal sealed partial class JobRegistry : IHostedService
         where T : class
     {
         LearningJob job;
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_lock)
         {
             if (_runningByCollection.TryGetValue(collection, out var busy))
@@ -52,7 +53,9 @@ internal sealed partial class JobRegistry : IHostedService
 
             job = new LearningJob(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)), ++_sequence, kind, collection, DateTimeOffset.UtcNow);
             _jobs.Add(job.Id, job);
-            _runningByCollection.Add(collection, (job, Task.CompletedTask));
+            // Until the work's first steps return (a training snapshot copies all of W), whoever waits
+            // for this job (a drop, shutdown) waits on this stand-in, which ends when the job does.
+            _runningByCollection.Add(collection, (job, ended.Task));
         }
 
         Task<Result<T>> running;
@@ -63,16 +66,19 @@ internal sealed partial class JobRegistry : IHostedService
         catch (Exception e)
         {
             Forget(job, GrpcErrors.JobFault(e));
+            ended.TrySetResult();
             throw;
         }
 
         if (running.IsCompletedSuccessfully && !running.Result.IsOk)
         {
             Forget(job, GrpcErrors.JobFailed(running.Result.Error!));
+            ended.TrySetResult();
             return running.Result.Error!;
         }
 
         Task completion = CompleteAsync(job, running);
+        _ = completion.ContinueWith(_ => ended.TrySetResult(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         lock (_lock)
         {
             if (_runningByCollection.TryGetValue(collection, out var entry) && entry.Job == job)
@@ -96,7 +102,6 @@ internal sealed partial class JobRegistry : IHostedService
         }
     }
 
-    /// <summary>The known jobs, newest first, optionally only one collection's.</summary>
     /// <summary>Cancels the job running on <paramref name="collection"/>, if any, and waits for it to
     /// end: a dropped collection's job has nothing left to write to.</summary>
     public async Task CancelRunningAsync(string collection)
@@ -114,6 +119,7 @@ internal sealed partial class JobRegistry : IHostedService
         await running.Completion;
     }
 
+    /// <summary>The known jobs, newest first, optionally only one collection's.</summary>
     public IReadOnlyList<LearningJob> List(string? collection)
     {
         lock (_lock)

@@ -145,6 +145,13 @@ public sealed class GraphSemanticsTests : IAsyncLifetime
         Assert.Equal(["b", "c", "d"], _graph.Related("a", "anc").AssertOk().Select(answer => answer.Concept).Order());
         Assert.Equal(["b"], _graph.Related("a", "anc", new RelatedOptions(MaxDepth: 0)).AssertOk().Select(answer => answer.Concept));
 
+        // Depth still bounds a recursive rule's proofs: on a chain u0 → … → u6, depth 2 nests the
+        // rule twice, which reaches four hops (two of two), not the five or six a middle proved with
+        // the whole budget would add.
+        (await _graph.AddFactsAsync([.. Enumerable.Range(0, 6).Select(i => new FactInput($"u{i}", "anc", $"u{i + 1}"))])).AssertOk();
+        Assert.Equal(["u1", "u2", "u3", "u4"], _graph.Related("u0", "anc", new RelatedOptions(MaxDepth: 2)).AssertOk().Select(answer => answer.Concept).Order());
+        Assert.Equal(["u1", "u2", "u3", "u4", "u5", "u6"], _graph.Related("u0", "anc", new RelatedOptions(MaxDepth: 3)).AssertOk().Select(answer => answer.Concept).Order());
+
         // Left-recursive through another relation: a r b, b q c, c q d ⇒ a r c, a r d.
         (await _graph.AddFactsAsync([new FactInput("a", "r", "b"), new FactInput("b", "q", "c"), new FactInput("c", "q", "d")])).AssertOk();
         (await _graph.DefineRelationAsync(new RelationSpec("r", Compositions: [new Composition("r", "q")]))).AssertOk();
