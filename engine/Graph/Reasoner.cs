@@ -71,7 +71,8 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
             }
 
             IReadOnlyList<LearnedRule> learned = includeLearned ? r.Learned ?? [] : [];
-            if (SymmetricName(r) is null && learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Symmetric) is { } symmetric)
+            string? symmetricOf = SymmetricName(r);
+            if (symmetricOf is null && learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Symmetric) is { } symmetric)
             {
                 AddStoredOtherWay(results, concept, r, forward, symmetric);
             }
@@ -90,9 +91,9 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
                 }
             }
 
-            foreach (bool direction in SymmetricName(r) is not null ? [forward, !forward] : new[] { forward })
+            foreach (bool direction in symmetricOf is not null ? [forward, !forward] : new[] { forward })
             {
-                string? symmetricName = direction != forward ? SymmetricName(r) : null;
+                string? symmetricName = direction != forward ? symmetricOf : null;
                 ApplyCompositions(results, node, concept, r.Id, direction, budget, viaInverse: null, symmetricName);
                 if (r.InverseId >= 0 && r.InverseId != r.Id)
                 {
@@ -290,12 +291,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     private (int, int, bool) Canonical(int concept, RelationRecord r, bool forward)
     {
         int id = r.InverseId >= 0 && r.InverseId < r.Id ? r.InverseId : r.Id;
-        if (SymmetricName(r) is not null)
-        {
-            return (concept, id, true);
-        }
-
-        return id != r.Id ? (concept, id, !forward) : (concept, id, forward);
+        return (concept, id, SymmetricName(r) is not null || (id == r.Id ? forward : !forward));
     }
 
     /// <summary>The declared symmetric relation that makes r symmetric (r itself, or its inverse,
