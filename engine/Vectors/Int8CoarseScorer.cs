@@ -319,6 +319,14 @@ internal static unsafe class Int8CoarseScorer
         private readonly float* _errorPerStep;
         private readonly float* _errorPerL1;
 
+        // Quantizing 16 rows at a time: their rounded bytes before the transpose into the block, and
+        // per row max |w_i|, 127/max, scale, offset, norm (floats), Σw̃, Σ|w̃| (ints), 16 each.
+        private readonly byte* _staging;
+        private readonly float* _rowInputs;
+
+        /// <summary>The float32 rounding of the canonical score relative to ‖w‖·‖q‖, doubled.</summary>
+        private readonly float _canonicalRounding;
+
         // Per query: the candidates' threshold, and the filter the kernel compares bounds before the
         // qOffset with (threshold + qOffset, lowered a little so float rounding cannot drop a row
         // whose bound reaches the threshold).
@@ -354,6 +362,8 @@ internal static unsafe class Int8CoarseScorer
             [
                 (long)chunkRows * queries.PaddedDimension,          // quantized block
                 5L * chunkRows * sizeof(float),                     // per-row terms
+                (matrix.Dimension + 15) / 16 * 256L,                // staging of 16 rounded rows
+                7L * BlockRows * sizeof(float),                     // inputs of 16 rows' terms
                 ((2 * padded) + (QueryGroup * BlockRows)) * sizeof(float), // thresholds, filters, bounds
                 2 * count * _capacity * sizeof(float),              // candidate scores and rows
                 count * sizeof(int),                                // candidate counts
@@ -374,12 +384,15 @@ internal static unsafe class Int8CoarseScorer
             _offset = _factor + chunkRows;
             _errorPerStep = _offset + chunkRows;
             _errorPerL1 = _errorPerStep + chunkRows;
-            _thresholds = (float*)(memory + starts[2]);
+            _staging = memory + starts[2];
+            _rowInputs = (float*)(memory + starts[3]);
+            _thresholds = (float*)(memory + starts[4]);
             _filters = _thresholds + padded;
             _bounds = _filters + padded;
-            _candidateScores = (float*)(memory + starts[3]);
+            _candidateScores = (float*)(memory + starts[5]);
             _candidateRows = (int*)(_candidateScores + (count * _capacity));
-            _candidateCounts = (int*)(memory + starts[4]);
+            _candidateCounts = (int*)(memory + starts[6]);
+            _canonicalRounding = (float)(2 * ((matrix.Dimension * Math.Pow(2, -23)) + RelativeRounding));
             new Span<int>(_candidateCounts, queries.Count).Clear();
             for (int j = 0; j < queries.PaddedCount; j++)
             {
@@ -460,118 +473,188 @@ internal static unsafe class Int8CoarseScorer
         /// load feeds vpdpbusd. Ineligible and padding rows are zero with an offset of −∞.</summary>
         private void Quantize(int start, int rows)
         {
-            int d = _matrix.Dimension;
-            int paddedRows = (rows + BlockRows - 1) / BlockRows * BlockRows;
-            ReadOnlySpan<float> scales = _matrix.Scales;
-            ReadOnlySpan<float> offsets = _matrix.Offsets;
-            ReadOnlySpan<float> norms = _matrix.Norms;
-            ReadOnlySpan<float> maxMagnitudes = _matrix.MaxMagnitudes;
-            // Terms in float32: their own rounding (a few 2⁻²⁴ relative) is far inside the 1 % and
-            // doubled slack they carry.
-            float canonicalRounding = (float)(2 * ((d * Math.Pow(2, -23)) + RelativeRounding));
-            for (int i = 0; i < paddedRows; i++)
+            for (int i = 0; i < rows; i += BlockRows)
             {
-                int row = start + i;
-                int* target = (int*)_block + ((long)(i / BlockRows) * _groups * BlockRows) + (i % BlockRows);
-                float maxAbs = 0;
-                bool eligible = i < rows && _matrix.IsLive(row) && (_allowed is null || _allowed.Contains(row));
-                if (eligible)
+                QuantizeBlock(start + i, i, Math.Min(BlockRows, rows - i));
+            }
+        }
+
+        /// <summary>Quantizes the 16 rows from <paramref name="firstRow"/> (<paramref name="count"/>
+        /// of them real, the rest padding) into block column <paramref name="blockRow"/> / 16 and
+        /// writes their per-row terms.</summary>
+        /// <remarks>Each row is rounded 16 coordinates at a time into a staging area laid out so that
+        /// one 512-bit load takes the same 4-coordinate slice of rows {0, 4, 8, 12} (then {1, 5, 9, 13},
+        /// …); an in-lane 4 × 4 transpose of four such loads then gives whole block columns, stored 64
+        /// bytes at a time. Writing each row's 4-byte groups straight down its column took four
+        /// extracts and four scattered stores per 16 coordinates, and quantizing W cost as much as
+        /// scoring it in a batch of 32 queries. The per-row terms are computed 16 rows at a time.</remarks>
+        private void QuantizeBlock(int firstRow, int blockRow, int count)
+        {
+            int d = _matrix.Dimension;
+            float* maxAbs = _rowInputs, inverse = maxAbs + BlockRows, scales = inverse + BlockRows, offsets = scales + BlockRows, norms = offsets + BlockRows;
+            int* sums = (int*)(norms + BlockRows), absoluteSums = sums + BlockRows;
+            ReadOnlySpan<float> rowMaxima = _matrix.MaxMagnitudes, rowScales = _matrix.Scales, rowOffsets = _matrix.Offsets, rowNorms = _matrix.Norms;
+            uint eligible = 0, covered = 0;
+            for (int i = 0; i < BlockRows; i++)
+            {
+                int row = firstRow + i;
+                bool isEligible = i < count && _matrix.IsLive(row) && (_allowed is null || _allowed.Contains(row));
+                float magnitude = isEligible ? rowMaxima[row] : 0;
+                bool isCovered = isEligible && InDomain(magnitude);
+                eligible |= (isEligible ? 1u : 0) << i;
+                covered |= (isCovered ? 1u : 0) << i;
+                maxAbs[i] = isCovered ? magnitude : 0;
+                inverse[i] = isCovered && magnitude != 0 ? 127 / magnitude : 0;
+                scales[i] = isCovered ? rowScales[row] : 0;
+                offsets[i] = isCovered ? rowOffsets[row] : 0;
+                norms[i] = isCovered ? rowNorms[row] : 0;
+                byte* slot = _staging + ((i & 3) * 64) + ((i >> 2) * 16);
+                if (isCovered)
                 {
-                    float* w = _matrix.HostPointer + ((long)row * d);
-                    maxAbs = maxMagnitudes[row];
-                    if (InDomain(maxAbs))
-                    {
-                        (float step, int sum, int absoluteSum) = QuantizeRow(w, d, maxAbs, target, _groups);
-                        float scale = scales[row], offset = offsets[row];
-                        float scaleStep = Math.Abs(step * scale);
-                        _correction[i] = QueryBias * sum;
-                        _factor[i] = step * scale;
-                        _offset[i] = offset + (2 * (float)RelativeRounding * Math.Abs(offset));
-                        _errorPerStep[i] = 1.01f * scaleStep * absoluteSum / 2;
-                        _errorPerL1[i] = (1.01f * scaleStep / 2) + (canonicalRounding * norms[row] * Math.Abs(scale));
-                        if (float.IsFinite(_offset[i]) && float.IsFinite(_errorPerStep[i]) && float.IsFinite(_errorPerL1[i]))
-                        {
-                            continue;
-                        }
-                    }
+                    RoundRow(_matrix.HostPointer + ((long)row * d), d, inverse[i], slot);
+                }
+                else
+                {
+                    ClearRow(d, slot);
+                }
+            }
+
+            int* columns = (int*)_block + ((long)(blockRow / BlockRows) * _groups * BlockRows);
+            TransposeStaging(columns, sums, absoluteSums);
+            uint finite = SetRowTerms(blockRow, covered);
+            uint uncovered = ~(covered & finite) & 0xFFFF;
+            for (uint rest = uncovered; rest != 0; rest &= rest - 1)
+            {
+                int i = BitOperations.TrailingZeroCount(rest);
+                for (int g = 0; g < _groups; g++)
+                {
+                    columns[(g * BlockRows) + i] = 0;
                 }
 
                 // Ineligible rows never pass (−∞); rows the bound does not cover always do (+∞) and
                 // are scored exactly by the re-rank.
-                for (int g = 0; g < _groups; g++)
-                {
-                    target[g * BlockRows] = 0;
-                }
-
-                _correction[i] = 0;
-                _factor[i] = 0;
-                _offset[i] = eligible ? float.PositiveInfinity : float.NegativeInfinity;
-                _errorPerStep[i] = 0;
-                _errorPerL1[i] = 0;
+                _correction[blockRow + i] = 0;
+                _factor[blockRow + i] = 0;
+                _offset[blockRow + i] = (eligible & (1u << i)) != 0 ? float.PositiveInfinity : float.NegativeInfinity;
+                _errorPerStep[blockRow + i] = 0;
+                _errorPerL1[blockRow + i] = 0;
             }
         }
 
-        /// <summary>Rounds one row to s·w̃ with s = <paramref name="maxAbs"/>/127 (in the domain) and
-        /// writes its groups of 4 bytes down the block column <paramref name="target"/> (stride 16
-        /// ints); returns s, Σw̃ and Σ|w̃|. Coordinates past d are zero.</summary>
-        private static (float Step, int Sum, int AbsoluteSum) QuantizeRow(float* w, int d, float maxAbs, int* target, int groups)
+        /// <summary>The per-row terms of a block's 16 rows from the inputs <see cref="QuantizeBlock"/>
+        /// gathered; returns the rows whose terms are all finite.</summary>
+        private uint SetRowTerms(int blockRow, uint covered)
         {
-            if (maxAbs == 0)
-            {
-                for (int g = 0; g < groups; g++)
-                {
-                    target[g * BlockRows] = 0;
-                }
+            // Terms in float32: their own rounding (a few 2⁻²⁴ relative) is far inside the 1 % and
+            // doubled slack they carry.
+            float* maxAbs = _rowInputs, scales = maxAbs + (2 * BlockRows), offsets = scales + BlockRows, norms = offsets + BlockRows;
+            int* sums = (int*)(norms + BlockRows), absoluteSums = sums + BlockRows;
+            Vector512<float> scale = Vector512.Load(scales), offset = Vector512.Load(offsets);
+            Vector512<float> factor = Vector512.Load(maxAbs) / Vector512.Create(127f) * scale;
+            Vector512<float> scaleStep = Vector512.Abs(factor);
+            Vector512<float> shiftedOffset = offset + (Vector512.Create(2 * (float)RelativeRounding) * Vector512.Abs(offset));
+            Vector512<float> errorPerStep = Vector512.Create(1.01f) * scaleStep * Vector512.ConvertToSingle(Vector512.Load(absoluteSums)) / Vector512.Create(2f);
+            Vector512<float> errorPerL1 = (Vector512.Create(1.01f) * scaleStep / Vector512.Create(2f))
+                + (Vector512.Create(_canonicalRounding) * Vector512.Load(norms) * Vector512.Abs(scale));
+            (Vector512.Create(QueryBias) * Vector512.Load(sums)).Store(_correction + blockRow);
+            factor.Store(_factor + blockRow);
+            shiftedOffset.Store(_offset + blockRow);
+            errorPerStep.Store(_errorPerStep + blockRow);
+            errorPerL1.Store(_errorPerL1 + blockRow);
+            // x − x is 0 exactly when x is finite.
+            Vector512<float> allFinite = Vector512.Equals(shiftedOffset - shiftedOffset, Vector512<float>.Zero)
+                & Vector512.Equals(errorPerStep - errorPerStep, Vector512<float>.Zero)
+                & Vector512.Equals(errorPerL1 - errorPerL1, Vector512<float>.Zero);
+            return (uint)allFinite.ExtractMostSignificantBits() & covered;
+        }
 
-                return (0, 0, 0);
-            }
-
-            float inverse = 127 / maxAbs;
+        /// <summary>Rounds one row to w̃ = round(w·<paramref name="inverse"/>) into its staging slots
+        /// (16 bytes every 256, coordinates past d zero).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void RoundRow(float* w, int d, float inverse, byte* slot)
+        {
             var inverseVector = Vector512.Create(inverse);
-            var sumVector = Vector512<int>.Zero;
-            var absoluteVector = Vector512<int>.Zero;
             int i = 0;
-            for (; i + 16 <= d; i += 16)
+            for (; i + 16 <= d; i += 16, slot += 256)
             {
                 // Rounds to nearest even, like MathF.Round in the tail, whatever the thread's MXCSR
                 // says (the ½-step bound needs it); values are within ±127, so the truncating
                 // narrow to bytes is exact.
                 Vector512<int> rounded = Avx512F.ConvertToVector512Int32(Vector512.Load(w + i) * inverseVector, FloatRoundingMode.ToEven);
-                sumVector += rounded;
-                absoluteVector += Vector512.Abs(rounded);
-                Vector128<int> bytes = Avx512F.ConvertToVector128SByte(rounded).AsInt32();
-                int* column = target + (i / 4 * BlockRows);
-                column[0] = bytes.ToScalar();
-                column[BlockRows] = bytes.GetElement(1);
-                column[2 * BlockRows] = bytes.GetElement(2);
-                column[3 * BlockRows] = bytes.GetElement(3);
+                Avx512F.ConvertToVector128SByte(rounded).Store((sbyte*)slot);
             }
 
-            int sum = Vector512.Sum(sumVector), absoluteSum = Vector512.Sum(absoluteVector);
             if (i < d)
             {
-                // The tail, zero-padded to whole groups.
-                Span<sbyte> tail = stackalloc sbyte[16];
-                tail.Clear();
+                Vector128<sbyte>.Zero.Store((sbyte*)slot);
                 for (int j = i; j < d; j++)
                 {
-                    int value = (int)MathF.Round(w[j] * inverse);
-                    tail[j - i] = (sbyte)value;
-                    sum += value;
-                    absoluteSum += Math.Abs(value);
-                }
-
-                fixed (sbyte* source = tail)
-                {
-                    for (int g = i / 4; g < groups; g++)
-                    {
-                        target[g * BlockRows] = ((int*)source)[g - (i / 4)];
-                    }
+                    ((sbyte*)slot)[j - i] = (sbyte)(int)MathF.Round(w[j] * inverse);
                 }
             }
-
-            return (maxAbs / 127, sum, absoluteSum);
         }
+
+        /// <summary>Zeroes one row's staging slots.</summary>
+        private static void ClearRow(int d, byte* slot)
+        {
+            for (int i = 0; i < d; i += 16, slot += 256)
+            {
+                Vector128<byte>.Zero.Store(slot);
+            }
+        }
+
+        /// <summary>Moves the staged rows into block columns and sums each row's w̃ and |w̃|: for each
+        /// 16-coordinate slice, four loads hold rows {0, 4, 8, 12}, {1, 5, 9, 13}, {2, 6, 10, 14},
+        /// {3, 7, 11, 15} (4 groups each), and a 4 × 4 transpose of each 128-bit lane gives the slice's
+        /// 4 groups for rows 0–15 in order. In a column each int holds one row's 4 bytes, so
+        /// multiply-adds by ones (bytes to pairs, pairs to ints) sum all 16 rows at once, where
+        /// per-row horizontal sums cost a third of the rounding.</summary>
+        private void TransposeStaging(int* columns, int* sums, int* absoluteSums)
+        {
+            var sum = Vector512<int>.Zero;
+            var absoluteSum = Vector512<int>.Zero;
+            for (int slice = 0, group = 0; group < _groups; slice++, group += 4)
+            {
+                int* staged = (int*)(_staging + (slice * 256));
+                Vector512<int> a = Vector512.Load(staged), b = Vector512.Load(staged + 16);
+                Vector512<int> c = Vector512.Load(staged + 32), e = Vector512.Load(staged + 48);
+                Vector512<long> ab0 = Avx512F.UnpackLow(a, b).AsInt64(), ab1 = Avx512F.UnpackHigh(a, b).AsInt64();
+                Vector512<long> ce0 = Avx512F.UnpackLow(c, e).AsInt64(), ce1 = Avx512F.UnpackHigh(c, e).AsInt64();
+                Vector512<sbyte> group0 = Avx512F.UnpackLow(ab0, ce0).AsSByte(), group1 = Avx512F.UnpackHigh(ab0, ce0).AsSByte();
+                Vector512<sbyte> group2 = Avx512F.UnpackLow(ab1, ce1).AsSByte(), group3 = Avx512F.UnpackHigh(ab1, ce1).AsSByte();
+                int* column = columns + (group * BlockRows);
+                group0.Store((sbyte*)column);
+                if (group + 1 < _groups)
+                {
+                    group1.Store((sbyte*)(column + BlockRows));
+                }
+
+                if (group + 2 < _groups)
+                {
+                    group2.Store((sbyte*)(column + (2 * BlockRows)));
+                }
+
+                if (group + 3 < _groups)
+                {
+                    group3.Store((sbyte*)(column + (3 * BlockRows)));
+                }
+
+                // Groups past the last are zero (the staging pads rows with zeros), so they add nothing.
+                sum += PairSums(PairSums(group0) + PairSums(group1) + PairSums(group2) + PairSums(group3));
+                absoluteSum += PairSums(PairSums(Vector512.Abs(group0)) + PairSums(Vector512.Abs(group1)) + PairSums(Vector512.Abs(group2)) + PairSums(Vector512.Abs(group3)));
+            }
+
+            sum.Store(sums);
+            absoluteSum.Store(absoluteSums);
+        }
+
+        /// <summary>Sums of adjacent byte pairs (at most 2 · 128 in magnitude, so exact).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<short> PairSums(Vector512<sbyte> bytes) => Avx512BW.MultiplyAddAdjacent(Vector512<byte>.One, bytes);
+
+        /// <summary>Sums of adjacent short pairs, widened to ints.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<int> PairSums(Vector512<short> shorts) => Avx512BW.MultiplyAddAdjacent(shorts, Vector512<short>.One);
 
         /// <summary>6 queries × 16 rows: integer products, then upper bounds compared with each
         /// query's filter; only blocks with a passing bound leave the vector registers. The bound

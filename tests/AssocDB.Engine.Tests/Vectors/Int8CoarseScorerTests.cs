@@ -83,6 +83,67 @@ public sealed class Int8CoarseScorerTests
         Assert.True(gemm.FallbackQueries < 3 * 13 / 4, $"int8 fell back for {gemm.FallbackQueries} of {3 * 13} queries");
     }
 
+    // The bound's worst case: rows on the int8 grid (step 1, no rounding of their own) and queries
+    // whose every coordinate but the largest rounds off by 0.499 in the direction of the row's sign,
+    // so the coarse score falls short by 0.499·Σ|w̃| and only the bound's Σ|w̃| term (0.505·Σ|w̃|) covers
+    // it. Each row of three 16-row blocks is checked, so a per-row sum taken from the wrong row,
+    // lane or coordinate group breaks the bound or leaves it loose.
+    [Theory]
+    [InlineData(128)]
+    [InlineData(37)]
+    public void Queries_rounding_against_a_row_at_every_coordinate_stay_within_its_bound(int d)
+    {
+        if (!Int8CoarseScorer.IsSupported)
+        {
+            return;
+        }
+
+        const int Rows = 48;
+        var random = new Random(d);
+        using var matrix = new ConceptMatrix(d, CPU, Metric.Dot, StoragePrecision.Float32, initialCapacity: 64);
+        float[] vectors = new float[Rows * d];
+        for (int row = 0; row < Rows; row++)
+        {
+            vectors[row * d] = 127;
+            for (int i = 1; i < d; i++)
+            {
+                vectors[(row * d) + i] = random.Next(1, 128) * (random.Next(2) == 0 ? -1 : 1);
+            }
+        }
+
+        matrix.SetRows(Enumerable.Range(0, Rows).ToArray(), vectors);
+        float[] queries = new float[Rows * d];
+        for (int row = 0; row < Rows; row++)
+        {
+            queries[row * d] = 127;
+            for (int i = 1; i < d; i++)
+            {
+                queries[(row * d) + i] = 0.499f * MathF.Sign(vectors[(row * d) + i]);
+            }
+        }
+
+        var batch = QueryBatch.Prepare(queries, d, Metric.Dot);
+        (TopKCollector[] all, float[] residuals) = Int8CoarseScorer.Candidates(matrix, batch, Rows, allowed: null, parallelism: 2);
+        for (int row = 0; row < Rows; row++)
+        {
+            SearchHits upper = all[row].ToHits();
+            float bound = upper.Scores[Array.IndexOf(upper.Rows, row)] + residuals[row];
+            double exact = 0, shortfall = 0, queryL1 = 0;
+            for (int i = 0; i < d; i++)
+            {
+                exact += (double)vectors[(row * d) + i] * queries[(row * d) + i];
+                shortfall += i == 0 ? 0 : 0.499 * Math.Abs(vectors[(row * d) + i]);
+                queryL1 += Math.Abs(queries[(row * d) + i]);
+            }
+
+            // What the bound may add beyond the shortfall: its 1 % slack, the largest coordinate's
+            // term (which has no shortfall) and the row-rounding term ½·‖q‖₁ (this row needs none).
+            double allowance = (0.02 * shortfall) + (0.51 * (127 + queryL1));
+            Assert.True(exact <= bound, $"row {row}: exact {exact} above its bound {bound}");
+            Assert.True(bound - exact < allowance, $"row {row}: bound {bound} loose by {bound - exact}, more than {allowance}");
+        }
+    }
+
     // The cut that trims a full candidate list keeps exactly the m best (rows paired with their
     // scores) and returns the lowest of them, bit for bit: lists with both signs, ±0, +∞, runs of
     // equal scores at the cut, keep = count − 1, and lengths that are not a multiple of 16.
