@@ -152,7 +152,29 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             Directory.CreateDirectory(staging);
             new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision, LogPageSizeBits: _options.LogPageSizeBits).Write(staging);
             Directory.Move(staging, directory);
-            var collection = Collection.Open(directory, _options, _device, _search, _loggerFactory.CreateLogger<Collection>());
+            Collection collection;
+            try
+            {
+                collection = Collection.Open(directory, _options, _device, _search, _loggerFactory.CreateLogger<Collection>());
+            }
+            catch
+            {
+                // Nothing was written to it: moved back under a dot-name (removed at the next open if
+                // not now), so the failed create leaves no collection behind and a retry can succeed.
+                string failed = Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
+                Directory.Move(directory, failed);
+                try
+                {
+                    Directory.Delete(failed, recursive: true);
+                }
+                catch (IOException)
+                {
+                    // Left to the next open, which removes dot-folders; the open's error is the one to report.
+                }
+
+                throw;
+            }
+
             _collections.Add(spec.Name, collection);
             return collection.Describe();
         }
@@ -301,15 +323,35 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             _collections.Clear();
         }
 
-        await _stopping.CancelAsync();
-        await _checkpointLoop;
-        foreach (Collection collection in collections)
+        // Every collection is closed and the folder released even if one close fails: a close
+        // that stopped part way left the others open and the folder locked until the process exited.
+        var failures = new List<Exception>();
+        try
         {
-            await collection.CloseAsync(checkpoint);
+            await _stopping.CancelAsync();
+            await _checkpointLoop;
+            foreach (Collection collection in collections)
+            {
+                try
+                {
+                    await collection.CloseAsync(checkpoint);
+                }
+                catch (Exception exception)
+                {
+                    failures.Add(exception);
+                }
+            }
+        }
+        finally
+        {
+            _stopping.Dispose();
+            _lockFile.Dispose();
         }
 
-        _stopping.Dispose();
-        _lockFile.Dispose();
+        if (failures.Count > 0)
+        {
+            throw new AggregateException("closing the database's collections failed", failures);
+        }
     }
 
     /// <inheritdoc />

@@ -35,23 +35,26 @@ public sealed partial class Collection
             return new EngineError(ErrorCode.FailedPrecondition, "collection", $"collection '{Name}' has no facts to train on");
         }
 
+        (Triple[] train, Triple[] validation) = Split(snapshot.Facts, validationFraction, options.Seed);
+        int[] trainedRelations = [.. train.Select(triple => triple.Relation).Distinct().Order()];
+        var model = new EmbeddingModel(options.Model, Dimension, options.Norm);
         // The result is written as one log entry, atomically: refuse now, not after every epoch, a
-        // collection whose vectors alone cannot fit one.
-        // Free rows (deleted concepts) have no name and are not written.
-        int liveConcepts = snapshot.ConceptNames.Count(name => name is not null);
-        long vectorBytes = 4L * Dimension * liveConcepts;
-        if (vectorBytes > _log.MaxEntryBytes)
+        // collection whose trained records cannot fit one. Vectors have a fixed width, so the
+        // records as they are now, with placeholder vectors, encode to the size the result will.
+        long entryBytes = ReadState(() => RecordCodec.EncodeBatch(
+            TrainedBatch(snapshot, trainedRelations, model, _ => new float[Dimension], _ => new float[model.RelationDimension]), new MemoryStream(), out _, out _).Length);
+        if (entryBytes > _log.MaxEntryBytes)
         {
             return new EngineError(
                 ErrorCode.ResourceExhausted,
                 "collection",
-                $"collection '{Name}' has {liveConcepts} concepts of dimension {Dimension}: their trained vectors need {vectorBytes} bytes in one log entry, and its log pages hold {_log.MaxEntryBytes} (a collection created with a larger LogPageSizeBits can be trained)");
+                $"collection '{Name}': its trained concepts and relations encode to {entryBytes} bytes in one log entry, and its log pages hold {_log.MaxEntryBytes} (a collection created with a larger LogPageSizeBits can be trained)");
         }
 
-        (Triple[] train, Triple[] validation) = Split(snapshot.Facts, validationFraction, options.Seed);
+        int[] unusedRows = [.. Enumerable.Range(0, snapshot.ConceptNames.Length).Where(id => snapshot.ConceptNames[id] is null)];
         var trainer = new EmbeddingTrainer(options, _matrix.Device);
         Result<TrainedEmbedding> trained = await Task.Run(
-            () => trainer.Train(train, validation, snapshot.ConceptNames.Length, snapshot.RelationNames.Length, snapshot.Initial, progress, cancellationToken),
+            () => trainer.Train(train, validation, snapshot.ConceptNames.Length, snapshot.RelationNames.Length, snapshot.Initial, unusedRows, progress, cancellationToken),
             cancellationToken);
         if (!trained.IsOk)
         {
@@ -59,7 +62,7 @@ public sealed partial class Collection
         }
 
         TrainedEmbedding embedding = trained.Value;
-        return await WriteAsync(() => PlanTrainedVectors(snapshot, embedding), CancellationToken.None);
+        return await WriteAsync(() => PlanTrainedVectors(snapshot, trainedRelations, embedding), CancellationToken.None);
     }
 
     /// <summary>
@@ -125,10 +128,13 @@ public sealed partial class Collection
             return EngineError.Invalid("test", "must hold at least one fact");
         }
 
-        var (model, concepts, relations, triples, known, names, skipped) = ReadState(() =>
+        var (model, concepts, relations, triples, known, names, skipped, unused) = ReadState(() =>
         {
             bool rotation = _relations.All.Any(relation => relation.Operator == RelationOperator.Rotation && relation.Vector is not null);
-            var embedding = new EmbeddingModel(rotation ? EmbeddingModelKind.RotatE : EmbeddingModelKind.TransE, Dimension);
+            // TransE is scored with the norm it was trained with (most relations', should runs differ).
+            DistanceNorm norm = _relations.All.Where(relation => relation.Trained && relation.Operator == RelationOperator.Translation)
+                .GroupBy(relation => relation.TrainedNorm).MaxBy(group => group.Count())?.Key ?? DistanceNorm.L1;
+            var embedding = new EmbeddingModel(rotation ? EmbeddingModelKind.RotatE : EmbeddingModelKind.TransE, Dimension, norm);
             int width = embedding.RelationDimension;
             var relationVectors = new float[_relations.Count * width];
             var usable = new bool[_relations.Count];
@@ -158,8 +164,9 @@ public sealed partial class Collection
             }
 
             Triple[] stored = StoredTriples();
+            int[] free = [.. Enumerable.Range(0, _concepts.IdLimit).Where(id => !_concepts.IsLive(id))];
             return (embedding, ConceptRows(), relationVectors, testTriples.ToArray(), new KnownTriples(stored, [.. testTriples]),
-                _relations.All.Select(relation => relation.Name).ToArray(), unknown);
+                _relations.All.Select(relation => relation.Name).ToArray(), unknown, free);
         });
 
         if (triples.Length == 0)
@@ -167,7 +174,7 @@ public sealed partial class Collection
             return new EngineError(ErrorCode.FailedPrecondition, "test", $"none of the {test.Count} test facts can be ranked (unknown names, or relations without vectors)");
         }
 
-        Result<LinkPredictionResult> result = new LinkPredictionEvaluator(_matrix.Device).Evaluate(model, concepts, relations, triples, known, cancellationToken);
+        Result<LinkPredictionResult> result = new LinkPredictionEvaluator(_matrix.Device).Evaluate(model, concepts, relations, triples, known, unused, cancellationToken);
         return result.IsOk ? new EvaluationReport(result.Value, names, skipped) : result.Error!;
     }
 
@@ -244,7 +251,27 @@ public sealed partial class Collection
         return (shuffled[held..], shuffled[..held]);
     }
 
-    private Result<Planned<TrainingReport>> PlanTrainedVectors(TrainingSnapshot snapshot, TrainedEmbedding embedding)
+    private Result<Planned<TrainingReport>> PlanTrainedVectors(TrainingSnapshot snapshot, int[] trainedRelations, TrainedEmbedding embedding)
+    {
+        if (!embedding.Concepts.All(float.IsFinite) || !embedding.Relations.All(float.IsFinite))
+        {
+            return new EngineError(ErrorCode.FailedPrecondition, "learning_rate", "training produced vectors that are not finite; nothing was written (lower the learning rate)");
+        }
+
+        int width = embedding.Model.RelationDimension;
+        List<Mutation> batch = TrainedBatch(
+            snapshot, trainedRelations, embedding.Model, id => embedding.Concepts.AsSpan(id * Dimension, Dimension).ToArray(), id => embedding.Relations.AsSpan(id * width, width).ToArray());
+        var report = new TrainingReport(
+            embedding.Model.Kind.ToString(), embedding.EpochsRun, embedding.BestEpoch, embedding.BestValidationMrr, embedding.StopReason.ToString(),
+            embedding.TriplesPerSecond, embedding.Elapsed, batch.Count - trainedRelations.Length, trainedRelations.Length);
+        return new Planned<TrainingReport>(batch, _ => report);
+    }
+
+    /// <summary>The records a training run writes: every concept still as it was in the snapshot, and
+    /// the relations it trained on. A relation without training facts is left alone: it got no
+    /// gradient, so its vector would be the random start (and a given vector would be replaced).</summary>
+    private List<Mutation> TrainedBatch(
+        TrainingSnapshot snapshot, int[] trainedRelations, EmbeddingModel model, Func<int, float[]> conceptVector, Func<int, float[]> relationVector)
     {
         var batch = new List<Mutation>();
         for (int id = 0; id < snapshot.ConceptNames.Length; id++)
@@ -252,27 +279,23 @@ public sealed partial class Collection
             // A concept deleted (or deleted and its row reused) during training keeps what it has now.
             if (snapshot.ConceptNames[id] is { } name && _concepts.IsLive(id) && _concepts.Name(id) == name)
             {
-                batch.Add(new Mutation.PutConcept(new ConceptRecord(id, name, embedding.Concepts.AsSpan(id * Dimension, Dimension).ToArray(), _concepts.Metadata(id))));
+                batch.Add(new Mutation.PutConcept(new ConceptRecord(id, name, conceptVector(id), _concepts.Metadata(id))));
             }
         }
 
-        int conceptsWritten = batch.Count;
-        int width = embedding.Model.RelationDimension;
-        RelationOperator @operator = embedding.Model.Kind == EmbeddingModelKind.RotatE ? RelationOperator.Rotation : RelationOperator.Translation;
-        for (int id = 0; id < snapshot.RelationNames.Length; id++)
+        RelationOperator @operator = model.Kind == EmbeddingModelKind.RotatE ? RelationOperator.Rotation : RelationOperator.Translation;
+        foreach (int id in trainedRelations)
         {
             batch.Add(new Mutation.PutRelation(_relations[id] with
             {
-                Vector = embedding.Relations.AsSpan(id * width, width).ToArray(),
+                Vector = relationVector(id),
                 Operator = @operator,
                 Trained = true,
+                TrainedNorm = model.Norm,
             }));
         }
 
-        var report = new TrainingReport(
-            embedding.Model.Kind.ToString(), embedding.EpochsRun, embedding.BestEpoch, embedding.BestValidationMrr, embedding.StopReason.ToString(),
-            embedding.TriplesPerSecond, embedding.Elapsed, conceptsWritten, snapshot.RelationNames.Length);
-        return new Planned<TrainingReport>(batch, _ => report);
+        return batch;
     }
 
     private Result<Planned<int>> PlanLearnedProperties(IReadOnlyList<LearnedProperty> properties, bool declare)

@@ -76,8 +76,26 @@ public sealed partial class Collection
         _manifest = manifest;
         _logger = logger;
         _log = new WriteAheadLog(Path.Combine(directory, "wal"), manifest.LogPageSizeBits!.Value);
-        _store = new StateStore(Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes);
-        _matrix = new ConceptMatrix(manifest.Dimension, device, manifest.Metric, manifest.Precision);
+        try
+        {
+            _store = new StateStore(Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes);
+            try
+            {
+                _matrix = new ConceptMatrix(manifest.Dimension, device, manifest.Metric, manifest.Precision);
+            }
+            catch
+            {
+                _store.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            // Open's own cleanup needs a whole collection; what was built so far holds files and memory.
+            _log.Dispose();
+            throw;
+        }
+
         _search = search;
         _closedForm = new RelationVectorEstimator(manifest.Dimension);
         _headScratch = new float[manifest.Dimension];
@@ -508,6 +526,7 @@ public sealed partial class Collection
     /// <summary>Rebuilds memory from the last checkpoint, then replays the log after it.</summary>
     private void Recover()
     {
+        CheckRecoveredTogether();
         var relations = new List<RelationRecord>();
         var pendingRows = new Dictionary<int, float[]>();
         _store.ForEach((kind, id, bytes) =>
@@ -568,12 +587,46 @@ public sealed partial class Collection
         Log.CollectionRecovered(_logger, Name, _concepts.Count, _edges.Count, replayed);
     }
 
+    /// <summary>
+    /// Refuses a state store and log that do not fit together. FASTER catches its own recovery
+    /// errors (an unreadable checkpoint or commit file, an I/O error) and opens empty; replaying then
+    /// would rebuild only part of the collection and report success, and the next checkpoint would
+    /// make the loss permanent. The log is truncated only up to what a durable checkpoint covers, so
+    /// a recovered checkpoint must cover an address the log still holds, and without one the log
+    /// must never have been truncated.
+    /// </summary>
+    private void CheckRecoveredTogether()
+    {
+        long covered = _store.RecoveredLogAddress;
+        string? problem = _store.RecoveredCheckpoint
+            ? covered < _log.BeginAddress || covered > _log.CommittedUntil
+                ? $"its state checkpoint covers the log up to address {covered}, but the log holds only [{_log.BeginAddress}, {_log.CommittedUntil})"
+                : null
+            : _log.BeginAddress > WriteAheadLog.FirstAddress
+                ? $"no state checkpoint could be recovered, but the log was truncated to address {_log.BeginAddress} after one"
+                : null;
+        if (problem is not null)
+        {
+            throw new InvalidDataException(
+                $"collection '{Name}' cannot be recovered: {problem}. Opening it would lose the writes in between; its files under {Directory} are left as they are");
+        }
+    }
+
     /// <summary>Stops accepting work; waits for the write in progress and for readers to leave.</summary>
     internal async Task CloseAsync(bool checkpoint)
     {
         if (checkpoint && !_closed && _failure is null)
         {
-            await CheckpointAsync();
+            try
+            {
+                await CheckpointAsync();
+            }
+            catch (Exception exception)
+            {
+                // A close must release the collection's files whatever happens; the log still holds
+                // every acknowledged write, so a missed checkpoint costs only replay time at the next open.
+                Log.CloseCheckpointFailed(_logger, exception, Name);
+            }
         }
 
         await _writer.WaitAsync();

@@ -22,4 +22,7 @@ internal static partial class Log
 
     [LoggerMessage(4, LogLevel.Information, "Database opened at {Directory} on device {Device} with {Collections} collections")]
     public static partial void DatabaseOpened(ILogger logger, string directory, string device, int collections);
+
+    [LoggerMessage(7, LogLevel.Error, "Checkpoint of {Collection} at close failed; its log still holds every write, and the next open replays it")]
+    public static partial void CloseCheckpointFailed(ILogger logger, Exception exception, string collection);
 }

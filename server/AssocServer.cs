@@ -111,6 +111,15 @@ public static class AssocServer
         return app;
     }
 
+    /// <summary>The database a server built by <see cref="Build"/> has open, for code hosting the
+    /// server that also calls the engine in-process (the gRPC bench compares the two on one
+    /// collection). Throws <see cref="Grpc.Core.RpcException"/> (Unavailable) while it is still recovering.</summary>
+    public static AssocDatabase Database(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return app.Services.GetRequiredService<DatabaseHost>().Database;
+    }
+
     /// <summary>Builds and runs the server until it is stopped (Ctrl+C, SIGTERM); returns the exit code.</summary>
     public static async Task<int> RunAsync(string[] args)
     {

@@ -35,6 +35,13 @@ internal sealed record BenchSettings
     /// <summary>Measured seconds of each in-process batch size.</summary>
     public double InProcessSeconds { get; init; } = 5;
 
+    /// <summary>Rounds that alternate the largest in-process batch with the most concurrent gRPC run,
+    /// both on the hosted server's collection; none when 0.</summary>
+    public int PairedRounds { get; init; } = 6;
+
+    /// <summary>Measured seconds of each half of a paired round (the gRPC half adds 1 s of warm-up).</summary>
+    public double PairedSeconds { get; init; } = 3;
+
     /// <summary>libtorch intra-op threads (the GEMM path); 0 keeps libtorch's default.</summary>
     public int TorchThreads { get; init; }
 
@@ -63,6 +70,8 @@ internal sealed record BenchSettings
                 "--warmup" => settings with { WarmupSeconds = NextDouble() },
                 "--duration" => settings with { DurationSeconds = NextDouble() },
                 "--in-process-seconds" => settings with { InProcessSeconds = NextDouble() },
+                "--paired-rounds" => settings with { PairedRounds = NextInt() },
+                "--paired-seconds" => settings with { PairedSeconds = NextDouble() },
                 "--torch-threads" => settings with { TorchThreads = NextInt() },
                 "--json" => settings with { JsonPath = Next() },
                 _ => throw new ArgumentException($"unknown option {flag}"),
@@ -70,7 +79,7 @@ internal sealed record BenchSettings
         }
 
         if (settings.Concepts < 1 || settings.Dimension < 1 || settings.K < 1 || settings.DurationSeconds <= 0 || settings.WarmupSeconds < 0
-            || settings.InProcessSeconds <= 0 || settings.Batches.Any(b => b < 1) || settings.Clients.Any(c => c < 1) || settings.UnbatchedClients < 0)
+            || settings.InProcessSeconds <= 0 || settings.PairedRounds < 0 || settings.PairedSeconds <= 0 || settings.Batches.Any(b => b < 1) || settings.Clients.Any(c => c < 1) || settings.UnbatchedClients < 0)
         {
             throw new ArgumentException("sizes, counts and durations must be positive");
         }

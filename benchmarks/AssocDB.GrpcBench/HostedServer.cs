@@ -1,4 +1,5 @@
 using System.Globalization;
+using AssocDB.Engine;
 using AssocDB.Server;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
@@ -31,6 +32,9 @@ internal sealed class HostedServer : IAsyncDisposable
     public Uri Address { get; }
 
     private Uri MetricsUri { get; }
+
+    /// <summary>The server's own open collection, for searching it in-process beside the gRPC load.</summary>
+    public Collection Collection(string name) => AssocServer.Database(_app).GetCollection(name).Value;
 
     /// <summary>Starts a server on <paramref name="dataDirectory"/> and waits until it has recovered
     /// the data and reports SERVING.</summary>

@@ -75,6 +75,7 @@ internal static class SearchBench
         }
 
         var grpc = new List<GrpcRun>();
+        List<PairedRound> paired = [];
         int agreeing;
         Console.WriteLine($"\nloopback gRPC, single-query Search calls, channel {(settings.ChannelPerClient ? "one per client" : "shared")}, "
             + $"{settings.WarmupSeconds} s warm-up + {settings.DurationSeconds} s measured per run:");
@@ -86,6 +87,11 @@ internal static class SearchBench
             foreach (int clients in settings.Clients)
             {
                 grpc.Add(await MeasureAndPrintAsync(server, batching: true, clients, settings, wireQueries));
+            }
+
+            if (settings.PairedRounds > 0)
+            {
+                paired = await MeasurePairedAsync(server, settings, engineQueries, wireQueries);
             }
         }
 
@@ -106,7 +112,7 @@ internal static class SearchBench
         List<InProcessRun> inProcess = [.. before.Zip(after, (b, a) => b with { QueriesPerSecond = (b.QueriesPerSecond + a.QueriesPerSecond) / 2 })];
         Console.WriteLine(string.Create(Invariant, $"\nin-process QPS, mean of before and after: {string.Join(", ", inProcess.Select(r => $"batch {r.Batch} {r.QueriesPerSecond:N0}"))}"));
         Console.WriteLine($"\nserver answers identical to the engine's (top-{settings.K} names, {CheckedQueries} concurrent calls): {agreeing} of {CheckedQueries}");
-        Dictionary<string, object?> targets = Targets(inProcess, grpc);
+        Dictionary<string, object?> targets = Targets(inProcess, grpc, paired);
         foreach ((string name, object? value) in targets)
         {
             Console.WriteLine($"{name}: {Convert.ToString(value, Invariant)}");
@@ -131,6 +137,7 @@ internal static class SearchBench
             ["in_process_before"] = before,
             ["in_process_after"] = after,
             ["grpc"] = grpc,
+            ["paired_rounds"] = paired,
             ["answers_identical"] = $"{agreeing}/{CheckedQueries}",
             ["targets"] = targets,
         };
@@ -198,6 +205,37 @@ internal static class SearchBench
         return answers.Where((hits, i) => hits.Select(h => h.Concept).SequenceEqual(expected[i])).Count();
     }
 
+    /// <summary>Rounds of the largest in-process batch on the hosted server's own collection (the
+    /// server idle) and the most concurrent gRPC load, each round's ratio taken between its two halves:
+    /// this machine's speed changes by a quarter within a minute, so that a ratio of runs taken
+    /// minutes apart carries the change, where one of runs seconds apart mostly does not. The halves
+    /// alternate which goes first, so a steady drift does not favour either.</summary>
+    private static async Task<List<PairedRound>> MeasurePairedAsync(
+        HostedServer server, BenchSettings settings, SearchQuery[] engineQueries, P.SearchQuery[] wireQueries)
+    {
+        int batch = settings.Batches.Max(), clients = settings.Clients.Max();
+        Collection collection = server.Collection(CollectionName);
+        var half = TimeSpan.FromSeconds(settings.PairedSeconds);
+        Console.WriteLine($"\npaired rounds: in-process batch {batch} on the server's collection and gRPC with {clients} clients, {settings.PairedSeconds} s each:");
+        Console.WriteLine("| round | first | in-process QPS | gRPC QPS | ratio | mean batch |");
+        Console.WriteLine("|---:|---|---:|---:|---:|---:|");
+        var rounds = new List<PairedRound>();
+        for (int round = 1; round <= settings.PairedRounds; round++)
+        {
+            bool inProcessFirst = round % 2 == 1;
+            InProcessRun? engine = inProcessFirst ? InProcessRun.Measure(collection, engineQueries, batch, settings.K, half) : null;
+            GrpcRun wire = await GrpcRun.MeasureAsync(
+                server, batching: true, clients, settings.ChannelPerClient, CollectionName, wireQueries, settings.K, TimeSpan.FromSeconds(1), half);
+            engine ??= InProcessRun.Measure(collection, engineQueries, batch, settings.K, half);
+            var paired = new PairedRound(round, inProcessFirst ? "in-process" : "gRPC", engine.QueriesPerSecond, wire.QueriesPerSecond, wire.QueriesPerSecond / engine.QueriesPerSecond, wire.MeanBatch);
+            rounds.Add(paired);
+            Console.WriteLine(string.Create(Invariant,
+                $"| {round} | {paired.First} | {paired.InProcessQps:N0} | {paired.GrpcQps:N0} | {paired.Ratio:F2} | {paired.MeanBatch:F1} |"));
+        }
+
+        return rounds;
+    }
+
     private static async Task<GrpcRun> MeasureAndPrintAsync(HostedServer server, bool batching, int clients, BenchSettings settings, P.SearchQuery[] queries)
     {
         GrpcRun run = await GrpcRun.MeasureAsync(
@@ -209,10 +247,11 @@ internal static class SearchBench
     }
 
     /// <summary>Issue 4's targets: the most concurrent batched run reaches half the best in-process
-    /// batched throughput, and every gRPC run keeps p99 within 10 × p50. Beside the first, the ratio
+    /// batched throughput (over the whole run, and per paired round), and every gRPC run keeps p99
+    /// within 10 × p50. Beside the first, the ratio
     /// to the engine at the clients' own concurrency (n single-query clients never have more than n
     /// queries outstanding), when that batch was run.</summary>
-    private static Dictionary<string, object?> Targets(List<InProcessRun> inProcess, List<GrpcRun> grpc)
+    private static Dictionary<string, object?> Targets(List<InProcessRun> inProcess, List<GrpcRun> grpc, List<PairedRound> paired)
     {
         var targets = new Dictionary<string, object?>();
         InProcessRun? ceiling = inProcess.Where(r => r.Batch > 1).MaxBy(r => r.QueriesPerSecond);
@@ -227,6 +266,14 @@ internal static class SearchBench
                 targets[$"{busiest.Clients}-client QPS / in-process batch-{sameConcurrency.Batch} QPS (same concurrency)"] =
                     $"{busiest.QueriesPerSecond / sameConcurrency.QueriesPerSecond:F2}";
             }
+        }
+
+        if (paired.Count > 0)
+        {
+            double[] ratios = [.. paired.Select(r => r.Ratio).Order()];
+            double median = ratios.Length % 2 == 1 ? ratios[ratios.Length / 2] : (ratios[(ratios.Length / 2) - 1] + ratios[ratios.Length / 2]) / 2;
+            targets[$"paired rounds, gRPC QPS / in-process QPS, median of {ratios.Length} (target >= 0.5)"] =
+                string.Create(Invariant, $"{median:F2} {(median >= 0.5 ? "met" : "missed")} (rounds {ratios[0]:F2}-{ratios[^1]:F2})");
         }
 
         GrpcRun? unbatched = grpc.FirstOrDefault(r => !r.Batching);

@@ -36,8 +36,10 @@ public sealed class EmbeddingTrainer
     /// <summary>
     /// Trains on <paramref name="train"/> for <paramref name="conceptCount"/> concepts and
     /// <paramref name="relationCount"/> relations, validating on <paramref name="validation"/>
-    /// (may be empty: then no early stopping). Returns an error for invalid options, ids or initial
-    /// vectors; throws <see cref="OperationCanceledException"/> when cancelled.
+    /// (may be empty: then no early stopping). Rows in <paramref name="unusedRows"/> (free rows of
+    /// deleted concepts) are never drawn as negatives nor ranked in validation. Returns an error for
+    /// invalid options, ids or initial vectors, or when the loss stops being finite (the learning
+    /// rate is too high for the data); throws <see cref="OperationCanceledException"/> when cancelled.
     /// </summary>
     public Result<TrainedEmbedding> Train(
         ReadOnlySpan<Triple> train,
@@ -45,6 +47,7 @@ public sealed class EmbeddingTrainer
         int conceptCount,
         int relationCount,
         InitialVectors? initial = null,
+        IReadOnlyCollection<int>? unusedRows = null,
         IProgress<TrainingProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
@@ -54,13 +57,14 @@ public sealed class EmbeddingTrainer
         }
 
         var model = new EmbeddingModel(_options.Model, _options.Dimension, _options.Norm);
-        if (CheckInputs(model, train, validation, conceptCount, relationCount, initial) is { } bad)
+        long[] unused = unusedRows is null ? [] : [.. unusedRows.Order().Distinct().Select(row => (long)row)];
+        if (CheckInputs(model, train, validation, conceptCount, relationCount, initial, unused) is { } bad)
         {
             return bad;
         }
 
         var stopwatch = Stopwatch.StartNew();
-        var state = new TrainingState(model, _options, conceptCount, relationCount, initial, _device);
+        var state = new TrainingState(model, _options, conceptCount, relationCount, initial, unused, _device);
         try
         {
             return Run(state, train, validation, progress, stopwatch, cancellationToken);
@@ -71,7 +75,7 @@ public sealed class EmbeddingTrainer
         }
     }
 
-    private TrainedEmbedding Run(
+    private Result<TrainedEmbedding> Run(
         TrainingState state,
         ReadOnlySpan<Triple> train,
         ReadOnlySpan<Triple> validation,
@@ -97,6 +101,13 @@ public sealed class EmbeddingTrainer
             epoch++;
             var epochClock = Stopwatch.StartNew();
             double loss = state.RunEpoch(triples, cancellationToken);
+            if (!double.IsFinite(loss))
+            {
+                // Parameters that reached ∞ or NaN rank nothing; writing them would destroy W.
+                return new EngineError(
+                    ErrorCode.FailedPrecondition, "learning_rate", $"training diverged: the loss of epoch {epoch} is {loss}; lower the learning rate (now {o.LearningRate})");
+            }
+
             TimeSpan epochTime = epochClock.Elapsed;
             trainingTime += epochTime;
             trainedTriples += train.Length;
@@ -165,15 +176,20 @@ public sealed class EmbeddingTrainer
     {
         using IDisposable noGrad = no_grad();
         using Tensor relations = state.RelationVectors();
-        return evaluator.Evaluate(state.Model, state.Concepts, relations, sample, known, cancellationToken).Overall.Mrr;
+        return evaluator.Evaluate(state.Model, state.Concepts, relations, sample, known, state.UnusedRows, cancellationToken).Overall.Mrr;
     }
 
     private static EngineError? CheckInputs(
-        EmbeddingModel model, ReadOnlySpan<Triple> train, ReadOnlySpan<Triple> validation, int n, int m, InitialVectors? initial)
+        EmbeddingModel model, ReadOnlySpan<Triple> train, ReadOnlySpan<Triple> validation, int n, int m, InitialVectors? initial, long[] unusedRows)
     {
         if (n < 1 || m < 1)
         {
             return EngineError.Invalid(n < 1 ? "conceptCount" : "relationCount", "must be at least 1");
+        }
+
+        if (unusedRows.Length > 0 && (unusedRows[0] < 0 || unusedRows[^1] >= n || unusedRows.Length == n))
+        {
+            return EngineError.Invalid("unusedRows", $"must be rows of the {n} concepts, leaving at least one in use");
         }
 
         if (train.IsEmpty)
@@ -262,6 +278,9 @@ public sealed class EmbeddingTrainer
         private readonly Tensor? _trainableRows;
         private readonly int _conceptCount;
 
+        // Negatives are drawn from the rows in use: all of them, or these when some are unused.
+        private readonly Tensor? _usedRows;
+
         // RotatE phases are stored as raw values in the concepts' initialisation range and scaled
         // by π / range, as Sun et al. do: Adam's step size is then comparable for both, instead of
         // phases learning ~π/range times slower than the coordinates they rotate.
@@ -270,12 +289,19 @@ public sealed class EmbeddingTrainer
         private Tensor? _bestRelations;
         private long _step;
 
-        public TrainingState(EmbeddingModel model, TrainingOptions options, int n, int m, InitialVectors? initial, Device device)
+        public TrainingState(EmbeddingModel model, TrainingOptions options, int n, int m, InitialVectors? initial, long[] unusedRows, Device device)
         {
             Model = model;
             _options = options;
             _device = device;
             _conceptCount = n;
+            if (unusedRows.Length > 0)
+            {
+                UnusedRows = tensor(unusedRows, device: device);
+                var unused = new HashSet<long>(unusedRows);
+                _usedRows = tensor(Enumerable.Range(0, n).Select(row => (long)row).Where(row => !unused.Contains(row)).ToArray(), device: device);
+            }
+
             _generator = new Generator(unchecked((ulong)options.Seed), device);
             int coordinates = model.Kind == EmbeddingModelKind.RotatE ? model.Dimension / 2 : model.Dimension;
             double range = (options.Margin + 2.0) / coordinates;
@@ -308,6 +334,9 @@ public sealed class EmbeddingTrainer
         /// <summary>The live concept parameter (borrowed).</summary>
         public Tensor Concepts => _concepts;
 
+        /// <summary>Rows of deleted concepts, never ranked in validation; null when there are none.</summary>
+        public Tensor? UnusedRows { get; }
+
         /// <summary>Relation vectors in the model's units (RotatE: phases); the caller disposes.</summary>
         public Tensor RelationVectors() => _relations.detach().mul(_phaseScale);
 
@@ -338,7 +367,9 @@ public sealed class EmbeddingTrainer
                 {
                     using (no_grad())
                     {
-                        _concepts.copy_(_concepts.renorm(2, 0, 1));
+                        Tensor renormed = _concepts.renorm(2, 0, 1);
+                        // Frozen rows keep their given vectors, whatever their norm.
+                        _concepts.copy_(_trainableRows is null ? renormed : where(_trainableRows.to_type(ScalarType.Bool), renormed, _concepts));
                     }
                 }
 
@@ -376,6 +407,8 @@ public sealed class EmbeddingTrainer
             _concepts.Dispose();
             _relations.Dispose();
             _trainableRows?.Dispose();
+            _usedRows?.Dispose();
+            UnusedRows?.Dispose();
             _bestConcepts?.Dispose();
             _bestRelations?.Dispose();
             _generator.Dispose();
@@ -398,7 +431,9 @@ public sealed class EmbeddingTrainer
             Tensor given = _concepts.index_select(0, batch.select(1, corruptTail ? 0 : 2));
             Tensor answer = _concepts.index_select(0, batch.select(1, corruptTail ? 2 : 0));
             Tensor queries = corruptTail ? Model.ForwardBatch(given, relations) : Model.InverseBatch(given, relations);
-            Tensor negativeIds = randint(0, _conceptCount, [b * k], ScalarType.Int64, _device, generator: _generator);
+            Tensor negativeIds = _usedRows is null
+                ? randint(0, _conceptCount, [b * k], ScalarType.Int64, _device, generator: _generator)
+                : _usedRows.index_select(0, randint(0, _usedRows.shape[0], [b * k], ScalarType.Int64, _device, generator: _generator));
             Tensor negatives = _concepts.index_select(0, negativeIds).view(b, k, Model.Dimension);
 
             Tensor positiveDistance = Model.DistanceBatch(queries, answer);

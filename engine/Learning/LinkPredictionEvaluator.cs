@@ -34,8 +34,9 @@ public sealed class LinkPredictionEvaluator
     /// <summary>
     /// Evaluates concept vectors <paramref name="concepts"/> (<c>[n, d]</c> row-major) and relation
     /// vectors <paramref name="relations"/> (<c>[m, model.RelationDimension]</c>) on
-    /// <paramref name="test"/>. Returns an error when the matrices do not match the model or a
-    /// test triple names an id outside them.
+    /// <paramref name="test"/>. Rows in <paramref name="unusedRows"/> (free rows of deleted
+    /// concepts) are never ranked. Returns an error when the matrices do not match the model or a
+    /// test triple names an id outside them or among the rows that are not candidates.
     /// </summary>
     public Result<LinkPredictionResult> Evaluate(
         EmbeddingModel model,
@@ -43,6 +44,7 @@ public sealed class LinkPredictionEvaluator
         ReadOnlySpan<float> relations,
         ReadOnlySpan<Triple> test,
         KnownTriples known,
+        IReadOnlyCollection<int>? unusedRows = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -59,24 +61,32 @@ public sealed class LinkPredictionEvaluator
 
         int n = concepts.Length / model.Dimension;
         int m = relations.Length / model.RelationDimension;
+        var excluded = new HashSet<int>(unusedRows ?? []);
+        if (excluded.Any(row => (uint)row >= (uint)n))
+        {
+            return EngineError.Invalid("unusedRows", $"a row outside the {n} concepts");
+        }
+
         for (int i = 0; i < test.Length; i++)
         {
             Triple t = test[i];
-            if ((uint)t.Head >= (uint)n || (uint)t.Tail >= (uint)n || (uint)t.Relation >= (uint)m)
+            if ((uint)t.Head >= (uint)n || (uint)t.Tail >= (uint)n || (uint)t.Relation >= (uint)m || excluded.Contains(t.Head) || excluded.Contains(t.Tail))
             {
-                return EngineError.Invalid($"test[{i}]", $"id outside the {n} concepts or {m} relations");
+                return EngineError.Invalid($"test[{i}]", $"id outside the {n} concepts or {m} relations, or a row that is not a candidate");
             }
         }
 
         using Tensor conceptTensor = tensor(concepts.ToArray(), [n, model.Dimension], ScalarType.Float32).to(_device);
         using Tensor relationTensor = tensor(relations.ToArray(), [m, model.RelationDimension], ScalarType.Float32).to(_device);
-        return Evaluate(model, conceptTensor, relationTensor, test, known, cancellationToken);
+        using Tensor? excludedRows = excluded.Count > 0 ? tensor(excluded.Select(row => (long)row).ToArray(), device: _device) : null;
+        return Evaluate(model, conceptTensor, relationTensor, test, known, excludedRows, cancellationToken);
     }
 
     /// <summary>Evaluates tensors already on the device (the trainer's parameters, read without
-    /// gradients). Ids must have been checked by the caller.</summary>
+    /// gradients); <paramref name="unusedRows"/> holds row ids never ranked, or is null. Ids must
+    /// have been checked by the caller.</summary>
     internal LinkPredictionResult Evaluate(
-        EmbeddingModel model, Tensor concepts, Tensor relations, ReadOnlySpan<Triple> test, KnownTriples known, CancellationToken cancellationToken)
+        EmbeddingModel model, Tensor concepts, Tensor relations, ReadOnlySpan<Triple> test, KnownTriples known, Tensor? unusedRows, CancellationToken cancellationToken)
     {
         var stopwatch = Stopwatch.StartNew();
         var tail = new RankTally();
@@ -90,7 +100,7 @@ public sealed class LinkPredictionEvaluator
             ReadOnlySpan<Triple> batch = test.Slice(start, Math.Min(_batchSize, test.Length - start));
             foreach (bool predictTail in (ReadOnlySpan<bool>)[true, false])
             {
-                RankBatch(model, concepts, relations, batch, known, predictTail, ranks);
+                RankBatch(model, concepts, relations, batch, known, unusedRows, predictTail, ranks);
                 for (int i = 0; i < batch.Length; i++)
                 {
                     (predictTail ? tail : head).Add(ranks[i]);
@@ -114,9 +124,10 @@ public sealed class LinkPredictionEvaluator
     }
 
     /// <summary>Writes the filtered, tie-aware rank of each query's true answer into
-    /// <paramref name="ranks"/>.</summary>
+    /// <paramref name="ranks"/>. An answer scored NaN (a diverged model) gets the worst rank, every
+    /// candidate's: NaN compares false both ways, which would otherwise make it rank ½.</summary>
     private void RankBatch(
-        EmbeddingModel model, Tensor concepts, Tensor relations, ReadOnlySpan<Triple> batch, KnownTriples known, bool predictTail, double[] ranks)
+        EmbeddingModel model, Tensor concepts, Tensor relations, ReadOnlySpan<Triple> batch, KnownTriples known, Tensor? unusedRows, bool predictTail, double[] ranks)
     {
         int b = batch.Length;
         long[] given = new long[b];
@@ -152,11 +163,19 @@ public sealed class LinkPredictionEvaluator
             scores.index_put_(float.NegativeInfinity, tensor(filterRows.ToArray(), device: _device), tensor(filterColumns.ToArray(), device: _device));
         }
 
+        if (unusedRows is not null)
+        {
+            // A deleted concept's row is zero, which often lies nearer a query than the answer.
+            scores.index_fill_(1, unusedRows, float.NegativeInfinity);
+        }
+
         long[] better = scores.gt(answerScores).sum(1).cpu().data<long>().ToArray();
         long[] notWorse = scores.ge(answerScores).sum(1).cpu().data<long>().ToArray();
+        float[] answerValues = answerScores.cpu().data<float>().ToArray();
+        long candidates = concepts.shape[0] - (unusedRows?.shape[0] ?? 0);
         for (int i = 0; i < b; i++)
         {
-            ranks[i] = (better[i] + 1 + notWorse[i]) / 2.0;
+            ranks[i] = float.IsNaN(answerValues[i]) ? candidates : (better[i] + 1 + notWorse[i]) / 2.0;
         }
     }
 

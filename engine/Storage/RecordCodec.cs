@@ -1,4 +1,5 @@
 using System.Text;
+using AssocDB.Engine.Learning;
 using AssocDB.Engine.Model;
 
 namespace AssocDB.Engine.Storage;
@@ -151,7 +152,9 @@ internal static class RecordCodec
         }
 
         writer.Write((byte)relation.Operator);
-        writer.Write(relation.Trained);
+        // One byte: 0 untrained, else 1 + the norm it was trained with (records written before the
+        // norm was kept hold 1, the L1 every run used then).
+        writer.Write((byte)(relation.Trained ? 1 + (int)relation.TrainedNorm : 0));
         writer.Write(relation.Learned?.Count ?? 0);
         foreach (LearnedRule rule in relation.Learned ?? [])
         {
@@ -183,7 +186,7 @@ internal static class RecordCodec
         }
 
         var @operator = (RelationOperator)reader.ReadByte();
-        bool trained = reader.ReadBoolean();
+        byte trainedWith = reader.ReadByte();
         var learned = new LearnedRule[reader.ReadInt32()];
         for (int i = 0; i < learned.Length; i++)
         {
@@ -195,7 +198,9 @@ internal static class RecordCodec
                 new RuleStatistics(reader.ReadInt64(), reader.ReadInt64(), reader.ReadDouble(), reader.ReadDouble(), reader.ReadDouble()));
         }
 
-        return new RelationRecord(id, name, vector, symmetric, transitive, inverse, compositions, @operator, trained, learned.Length == 0 ? null : learned);
+        return new RelationRecord(
+            id, name, vector, symmetric, transitive, inverse, compositions, @operator, trainedWith != 0, learned.Length == 0 ? null : learned,
+            trainedWith == 2 ? DistanceNorm.L2 : DistanceNorm.L1);
     }
 
     internal static void Write(BinaryWriter writer, EdgeRecord edge)

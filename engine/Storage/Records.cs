@@ -1,3 +1,4 @@
+using AssocDB.Engine.Learning;
 using AssocDB.Engine.Model;
 
 namespace AssocDB.Engine.Storage;
@@ -19,7 +20,8 @@ internal sealed record RelationRecord(
     IReadOnlyList<(int First, int Second)> Compositions,
     RelationOperator Operator = RelationOperator.Translation,
     bool Trained = false,
-    IReadOnlyList<LearnedRule>? Learned = null);
+    IReadOnlyList<LearnedRule>? Learned = null,
+    DistanceNorm TrainedNorm = DistanceNorm.L1);
 
 /// <summary>A learned rule concluding a relation: <see cref="Other"/> is the inverse's body relation,
 /// <see cref="First"/>/<see cref="Second"/> a composition's body (−1 where unused).</summary>

@@ -52,6 +52,7 @@ internal sealed class StateStore : IDisposable
         _store = new FasterKV<SpanByte, SpanByte>(_settings);
         if (_store.RecoveredCommitCookie is { Length: >= sizeof(long) } cookie)
         {
+            RecoveredCheckpoint = true;
             RecoveredLogAddress = BitConverter.ToInt64(cookie);
             // Checkpoints written before the estimate was kept carry the address alone.
             RecoveredSupersededBytes = cookie.Length >= 2 * sizeof(long) ? BitConverter.ToInt64(cookie, sizeof(long)) : 0;
@@ -64,6 +65,10 @@ internal sealed class StateStore : IDisposable
     /// <summary>The largest encoded value a record may have: a record (header, key and value, with
     /// their lengths) must fit in one page.</summary>
     public long MaxValueBytes => Layout.PageBytes - 64;
+
+    /// <summary>Whether a checkpoint was recovered. FASTER swallows its recovery errors and opens
+    /// empty, so false means "none, or none readable"; the caller checks that against the log.</summary>
+    public bool RecoveredCheckpoint { get; }
 
     /// <summary>The write-ahead-log address the recovered checkpoint covers (0 when none).</summary>
     public long RecoveredLogAddress { get; }

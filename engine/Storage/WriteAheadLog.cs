@@ -26,6 +26,9 @@ internal sealed class WriteAheadLog : IDisposable
         MaxEntryBytes = (1 << pageSizeBits) - 64;
     }
 
+    /// <summary>The first address of a log never truncated (FASTER reserves the ones before it).</summary>
+    public const long FirstAddress = 64;
+
     /// <summary>The largest entry a page holds, less the entry header.</summary>
     public int MaxEntryBytes { get; }
 

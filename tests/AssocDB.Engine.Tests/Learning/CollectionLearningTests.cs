@@ -243,6 +243,90 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         Assert.Empty(progress); // not one epoch ran
     }
 
+    // The size check used to count vectors only; the records also hold names and metadata, so a
+    // collection of long names passed it, trained, and was refused at the write ("split it").
+    [Fact]
+    public async Task Training_counts_names_in_the_size_it_must_fit_before_it_starts()
+    {
+        await _db.ReopenAsync(logPageSizeBits: 16); // 64 KiB pages for the collections created now
+        Collection collection = _db.Create("named", dimension: 4);
+        string Long(string prefix, int i) => prefix + new string('x', 120) + i;
+        for (int chunk = 0; chunk < 5; chunk++)
+        {
+            (await collection.AddFactsAsync([.. Enumerable.Range(chunk * 50, 50).Select(i => new FactInput(Long("h", i), "r", Long("t", i)))])).AssertOk();
+        }
+
+        // 500 vectors of 4 floats are 8 KB; with their names the records are about 70 KB.
+        var progress = new List<TrainingProgress>();
+        (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE, MaxEpochs = 1 }, progress: new Progress(progress)))
+            .AssertError(ErrorCode.ResourceExhausted, "collection");
+        Assert.Empty(progress);
+    }
+
+    // Link prediction ranks among the concepts there are: a deleted concept's row is zero, which lies
+    // nearer these queries (h + r lands near the origin) than most answers, and used to push them down.
+    [Fact]
+    public async Task Deleted_concepts_do_not_change_link_prediction()
+    {
+        Collection collection = _db.Create("deleted", dimension: 4, metric: Metric.L2);
+        var random = new Random(9);
+        float[] Near(float center) => [.. Enumerable.Range(0, 4).Select(_ => center + (float)(random.NextDouble() - 0.5))];
+        var concepts = new List<ConceptInput>();
+        for (int i = 0; i < 30; i++)
+        {
+            concepts.Add(new ConceptInput($"h{i}", Near(3)));
+            concepts.Add(new ConceptInput($"t{i}", Near(0)));
+        }
+
+        concepts.AddRange(Enumerable.Range(0, 20).Select(i => new ConceptInput($"far{i}", Near(50))));
+        (await collection.UpsertConceptsAsync(concepts)).AssertOk();
+        FactKey[] facts = [.. Enumerable.Range(0, 30).Select(i => new FactKey($"h{i}", "r", $"t{i}"))];
+        (await collection.AddFactsAsync([.. facts.Select(f => new FactInput(f.Head, f.Relation, f.Tail))])).AssertOk();
+
+        RankingMetrics before = collection.Evaluate(facts).AssertOk().Result.Overall;
+        (await collection.DeleteConceptsAsync([.. Enumerable.Range(0, 20).Select(i => $"far{i}")])).AssertOk();
+        RankingMetrics after = collection.Evaluate(facts).AssertOk().Result.Overall;
+        Assert.Equal(before.MeanRank, after.MeanRank, 9);
+        Assert.True(before.MeanRank > 1.5, $"the answers must compete with the origin for the check to mean anything (mean rank {before.MeanRank})");
+    }
+
+    // TransE is evaluated with the norm it was trained with (every evaluation used L1 before), and a
+    // relation with no training facts keeps its given vector (it used to get its random start, marked
+    // trained). A diverging run writes nothing.
+    [Fact]
+    public async Task Training_keeps_its_norm_and_leaves_relations_without_facts_alone()
+    {
+        TripleDataset nations = KgData.Load("nations");
+        Collection collection = _db.Create("nations", dimension: 16, metric: Metric.L2);
+        (await collection.AddFactsAsync(nations.Train.Select(triple => Fact(nations, triple)).ToList())).AssertOk();
+        float[] given = [.. Enumerable.Range(0, 16).Select(i => i / 16f)];
+        (await collection.DefineRelationAsync(new RelationSpec("unused", Vector: given))).AssertOk();
+        float[] before = collection.GetConcept(nations.Concepts[0]).AssertOk().Vector;
+
+        (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.RotatE, MaxEpochs = 2, LearningRate = 1e20 }))
+            .AssertError(ErrorCode.FailedPrecondition, "learning_rate");
+        Assert.Equal(before, collection.GetConcept(nations.Concepts[0]).AssertOk().Vector);
+
+        var options = new TrainingOptions { Model = EmbeddingModelKind.TransE, Norm = DistanceNorm.L2, MaxEpochs = 3, Seed = 3 };
+        TrainingReport report = (await collection.TrainAsync(options)).AssertOk();
+        Assert.Equal(nations.Relations.Count, report.RelationsWritten);
+        RelationInfo unused = collection.GetRelation("unused").AssertOk();
+        Assert.Equal(RelationVectorSource.Given, unused.VectorSource);
+        Assert.Equal(given, unused.Vector);
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+        collection = _db.Get("nations");
+        FactKey[] test = [.. nations.Test.Select(t => new FactKey(nations.Concepts[t.Head], nations.Relations[t.Relation], nations.Concepts[t.Tail]))];
+        double stored = collection.Evaluate(test).AssertOk().Result.Overall.Mrr;
+        float[] concepts = [.. nations.Concepts.SelectMany(name => collection.GetConcept(name).AssertOk().Vector)];
+        float[] relations = [.. nations.Relations.SelectMany(name => collection.GetRelation(name).AssertOk().Vector!)];
+        var known = new KnownTriples(nations.Train, nations.Test);
+        double Mrr(DistanceNorm norm) => new LinkPredictionEvaluator(TorchSharp.torch.CPU)
+            .Evaluate(new EmbeddingModel(EmbeddingModelKind.TransE, 16, norm), concepts, relations, nations.Test, known).Value.Overall.Mrr;
+        Assert.Equal(Mrr(DistanceNorm.L2), stored, 9);
+        Assert.NotEqual(Mrr(DistanceNorm.L1), stored, 9);
+    }
+
     [Fact]
     public async Task Training_refuses_bad_settings_and_empty_collections()
     {

@@ -1,4 +1,5 @@
 using AssocDB.Engine.Learning;
+using AssocDB.Engine.Model;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -65,12 +66,16 @@ public sealed class EmbeddingTrainerTests
         Assert.True(result.Overall.Mrr > 3 * baseline.Overall.Mrr, $"trained {result.Overall.Mrr} vs random {baseline.Overall.Mrr}");
     }
 
-    [Fact]
-    public void Warm_start_keeps_frozen_concepts_and_trains_new_ones()
+    // Frozen rows keep their given vectors under either loss: the margin loss renormalizes rows
+    // after each step, and once shrank frozen rows longer than 1 (these are about 2.3).
+    [Theory]
+    [InlineData(TrainingLoss.NegativeSampling)]
+    [InlineData(TrainingLoss.Margin)]
+    public void Warm_start_keeps_frozen_concepts_and_trains_new_ones(TrainingLoss loss)
     {
         TripleDataset nations = KgData.Load("nations");
         int n = nations.Concepts.Count;
-        var options = new TrainingOptions { Model = EmbeddingModelKind.TransE, Dimension = 16, MaxEpochs = 3, FreezeInitialConcepts = true };
+        var options = new TrainingOptions { Model = EmbeddingModelKind.TransE, Dimension = 16, MaxEpochs = 3, FreezeInitialConcepts = true, Loss = loss };
         var random = new Random(4);
         float[] given = [.. Enumerable.Range(0, 10 * 16).Select(_ => (float)random.NextDouble())];
         float[] givenRelation = [.. Enumerable.Range(0, 16).Select(_ => 0.5f)];
@@ -88,6 +93,37 @@ public sealed class EmbeddingTrainerTests
 
         // Seeded: the same inputs give the same vectors.
         Assert.Equal(first.Concepts, again.Concepts);
+    }
+
+    // Rows of deleted concepts are never negatives: with no facts of their own they get no gradient
+    // and leave training exactly as they came (they moved when negatives were drawn from all rows).
+    [Fact]
+    public void Unused_rows_are_never_drawn_as_negatives()
+    {
+        TripleDataset nations = KgData.Load("nations");
+        int n = nations.Concepts.Count + 3;
+        var random = new Random(5);
+        float[] given = [.. Enumerable.Range(0, n * 8).Select(_ => (float)random.NextDouble())];
+        var options = new TrainingOptions { Model = EmbeddingModelKind.TransE, Dimension = 8, MaxEpochs = 2 };
+        int[] unused = [n - 3, n - 2, n - 1];
+
+        TrainedEmbedding trained = new EmbeddingTrainer(options, CPU)
+            .Train(nations.Train, nations.Validation, n, nations.Relations.Count, new InitialVectors(given, []), unused).Value;
+
+        Assert.Equal(given[((n - 3) * 8)..], trained.Concepts[((n - 3) * 8)..]);
+        Assert.NotEqual(given[..8], trained.Concepts[..8]);
+        Assert.Equal("unusedRows", new EmbeddingTrainer(options, CPU).Train(nations.Train, [], n, nations.Relations.Count, unusedRows: [n]).Error!.Field);
+    }
+
+    // A learning rate far too high sends the parameters to ∞ and NaN; the run must stop with an
+    // error naming the setting instead of returning (and letting a collection store) NaN vectors.
+    [Fact]
+    public void A_diverging_run_stops_with_an_error_instead_of_returning_nan_vectors()
+    {
+        TripleDataset nations = KgData.Load("nations");
+        var options = new TrainingOptions { Model = EmbeddingModelKind.RotatE, Dimension = 8, MaxEpochs = 3, LearningRate = 1e20 };
+        EngineError error = new EmbeddingTrainer(options, CPU).Train(nations.Train, nations.Validation, nations.Concepts.Count, nations.Relations.Count).Error!;
+        Assert.Equal((ErrorCode.FailedPrecondition, "learning_rate"), (error.Code, error.Field));
     }
 
     [Fact]

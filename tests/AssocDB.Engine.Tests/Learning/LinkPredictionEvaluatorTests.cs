@@ -57,6 +57,31 @@ public sealed class LinkPredictionEvaluatorTests
         Assert.Equal("next", json.RootElement.GetProperty("perRelation")[0].GetProperty("name").GetString());
     }
 
+    // NaN compares false both ways, so a NaN answer used to rank ½ (reciprocal rank 2, a hit at 1):
+    // a diverged model looked perfect. It ranks last instead.
+    [Fact]
+    public void An_answer_scored_nan_ranks_last()
+    {
+        float[] concepts = [.. Line];
+        concepts[4] = float.NaN;
+        RankingMetrics tail = new LinkPredictionEvaluator(CPU).Evaluate(TransE, concepts, [1f], [new Triple(3, 0, 4)], new KnownTriples()).Value.TailPrediction;
+        Assert.Equal((5.0, 0.0), (tail.MeanRank, tail.HitsAt1));
+    }
+
+    // Rows that are not candidates (deleted concepts, whose rows are zero) are never ranked.
+    [Fact]
+    public void Unused_rows_are_not_ranked()
+    {
+        // The query lands on 3.4: the answer 3 is 0.4 away, concept 0 (moved to 3.5) 0.1.
+        float[] concepts = [.. Line];
+        concepts[0] = 3.5f;
+        Triple[] test = [new Triple(2, 0, 3)];
+        var evaluator = new LinkPredictionEvaluator(CPU);
+        Assert.Equal(2.0, evaluator.Evaluate(TransE, concepts, [1.4f], test, new KnownTriples()).Value.TailPrediction.MeanRank);
+        Assert.Equal(1.0, evaluator.Evaluate(TransE, concepts, [1.4f], test, new KnownTriples(), unusedRows: [0]).Value.TailPrediction.MeanRank);
+        Assert.Equal("test[0]", evaluator.Evaluate(TransE, concepts, [1.4f], test, new KnownTriples(), unusedRows: [3]).Error!.Field);
+    }
+
     [Fact]
     public void Ids_outside_the_matrices_are_reported()
     {

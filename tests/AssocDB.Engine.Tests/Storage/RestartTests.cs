@@ -21,6 +21,26 @@ public sealed class RestartTests : IAsyncLifetime
         return Enumerable.Range(0, dimension).Select(_ => (float)(random.NextDouble() * 2 - 1) * 1e3f).ToArray();
     }
 
+    // FASTER catches its own recovery errors and opens empty. A state checkpoint or log commit that
+    // cannot be read must stop the open: it used to give a collection missing everything before the
+    // last checkpoint (or every write after it), which the next checkpoint then made permanent.
+    [Theory]
+    [InlineData("state/checkpoints")]
+    [InlineData("wal/log-commits")]
+    public async Task A_state_store_or_log_that_cannot_be_recovered_stops_the_open(string lost)
+    {
+        Collection collection = _db.Create();
+        await WriteSampleAsync(collection);
+        (await collection.CheckpointAsync()).AssertOk();
+        (await collection.AddFactsAsync([new FactInput("bob", "knows", "carol")])).AssertOk();
+        string directory = collection.Directory;
+        await _db.Database.CloseAsync(checkpoint: false);
+
+        Directory.Delete(Path.Combine(directory, lost), recursive: true);
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        Assert.Contains("cannot be recovered", error.Message, StringComparison.Ordinal);
+    }
+
     private async Task WriteSampleAsync(Collection collection)
     {
         (await collection.UpsertConceptsAsync([
