@@ -28,6 +28,9 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
     private readonly Dictionary<string, Collection> _collections = new(StringComparer.Ordinal);
     private readonly Lock _catalog = new();
 
+    // Names whose drop has not yet moved the folder away; a create of one would collide with it.
+    private readonly HashSet<string> _dropping = new(StringComparer.Ordinal);
+
     /// <summary>Stateless search kernels shared by every collection.</summary>
     private readonly VectorSearch _search = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -145,6 +148,11 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
                 return new EngineError(ErrorCode.AlreadyExists, "name", $"collection '{spec.Name}' already exists");
             }
 
+            if (_dropping.Contains(spec.Name))
+            {
+                return new EngineError(ErrorCode.FailedPrecondition, "name", $"collection '{spec.Name}' is being dropped; create it once the drop has returned");
+            }
+
             // Built under a dot-name and renamed into place, so a crash leaves either nothing or a
             // whole collection (dot-folders are removed at open).
             string directory = Path.Combine(_options.DataDirectory, DirectoryName(spec.Name));
@@ -152,6 +160,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             Directory.CreateDirectory(staging);
             new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision, LogPageSizeBits: _options.LogPageSizeBits).Write(staging);
             Directory.Move(staging, directory);
+            DirectoryDurability.Flush(_options.DataDirectory);
             Collection collection;
             try
             {
@@ -163,20 +172,26 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
                 // not now), so the failed create leaves no collection behind and a retry can succeed.
                 string failed = Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
                 Directory.Move(directory, failed);
-                try
-                {
-                    Directory.Delete(failed, recursive: true);
-                }
-                catch (IOException)
-                {
-                    // Left to the next open, which removes dot-folders; the open's error is the one to report.
-                }
-
+                DeleteDotFolder(failed);
                 throw;
             }
 
             _collections.Add(spec.Name, collection);
             return collection.Describe();
+        }
+    }
+
+    /// <summary>Deletes a folder already renamed to a dot-name, which no longer counts as a collection;
+    /// if that fails, the next open removes it (the caller's outcome stands).</summary>
+    private static void DeleteDotFolder(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Left for the next open.
         }
     }
 
@@ -231,13 +246,26 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
 
             collection = found.Value;
             _collections.Remove(name);
+            _dropping.Add(name);
         }
 
-        await collection.CloseAsync(checkpoint: false);
-        string doomed = Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
-        Directory.Move(collection.Directory, doomed);
-        Directory.Delete(doomed, recursive: true);
-        return true;
+        try
+        {
+            await collection.CloseAsync(checkpoint: false);
+            string doomed = Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
+            Directory.Move(collection.Directory, doomed);
+            // Durable before the drop is reported: a power loss must not bring the collection back.
+            DirectoryDurability.Flush(_options.DataDirectory);
+            DeleteDotFolder(doomed);
+            return true;
+        }
+        finally
+        {
+            lock (_catalog)
+            {
+                _dropping.Remove(name);
+            }
+        }
     }
 
     /// <summary>Checkpoints every collection. One stopped by a failed write is skipped, not the ones

@@ -3,7 +3,8 @@ using System.Text.Json;
 namespace AssocDB.Engine.Storage;
 
 /// <summary>Small JSON files that logs depend on, replaced whole: written to a staging file,
-/// flushed to disk, then renamed over the old one, so a crash leaves the old file or the new.</summary>
+/// flushed to disk, then renamed over the old one, so a crash leaves the old file or the new; the
+/// folder is flushed after the rename, so a power loss does too.</summary>
 internal static class DurableJson
 {
     public static void Replace<T>(string path, T value, JsonSerializerOptions? options = null)
@@ -16,5 +17,6 @@ internal static class DurableJson
         }
 
         File.Move(staging, path, overwrite: true);
+        DirectoryDurability.Flush(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 }

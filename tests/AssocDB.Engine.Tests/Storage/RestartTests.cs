@@ -41,6 +41,43 @@ public sealed class RestartTests : IAsyncLifetime
         Assert.Contains("cannot be recovered", error.Message, StringComparison.Ordinal);
     }
 
+    // A drop frees its name only once its folder is gone. A create of the same name on another
+    // thread in between used to fail with a raw IOException from the folder rename (the old folder
+    // was still there); it is refused with FailedPrecondition instead, or succeeds after the drop.
+    [Fact]
+    public async Task Creating_a_name_while_it_is_being_dropped_is_refused_cleanly()
+    {
+        for (int i = 0; i < 30; i++)
+        {
+            if (!_db.Database.GetCollection("churn").IsOk)
+            {
+                _db.Create("churn");
+            }
+
+            using var start = new Barrier(2);
+            Task<Result<bool>> drop = Task.Run(async () =>
+            {
+                start.SignalAndWait();
+                return await _db.Database.DropCollectionAsync("churn");
+            });
+            Task<Result<CollectionInfo>> create = Task.Run(() =>
+            {
+                start.SignalAndWait();
+                Result<CollectionInfo> created;
+                // Until the drop has taken the name, the create finds it still there.
+                while ((created = _db.Database.CreateCollection(new CollectionSpec("churn", 8))).Error?.Code == ErrorCode.AlreadyExists)
+                {
+                    Thread.Yield();
+                }
+
+                return created;
+            });
+            (await drop).AssertOk();
+            Result<CollectionInfo> result = await create;
+            Assert.True(result.IsOk || (result.Error!.Code, result.Error.Field) == (ErrorCode.FailedPrecondition, "name"), $"create during a drop: {result.Error}");
+        }
+    }
+
     private async Task WriteSampleAsync(Collection collection)
     {
         (await collection.UpsertConceptsAsync([

@@ -1,0 +1,51 @@
+using System.Runtime.InteropServices;
+
+namespace AssocDB.Engine.Storage;
+
+/// <summary>
+/// Makes a folder's entries durable. A rename or a new file reaches the disk with the folder's own
+/// metadata, which flushing the file does not write: after a power loss a collection created (or
+/// dropped, or a manifest replaced) just before could otherwise be back as it was, although the call
+/// had returned. On Linux the folder is opened and fsync'ed, as databases do after such renames;
+/// elsewhere .NET has no handle on a folder, and this does nothing.
+/// </summary>
+internal static partial class DirectoryDurability
+{
+    private const int ReadOnly = 0;
+    private const int DirectoryOnly = 0x10000; // O_DIRECTORY on Linux
+
+    public static void Flush(string directory)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        int descriptor = Open(directory, ReadOnly | DirectoryOnly);
+        if (descriptor < 0)
+        {
+            throw new IOException($"cannot open {directory} to flush its entries (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        try
+        {
+            if (Fsync(descriptor) != 0)
+            {
+                throw new IOException($"cannot flush the entries of {directory} to disk (errno {Marshal.GetLastPInvokeError()})");
+            }
+        }
+        finally
+        {
+            _ = Close(descriptor);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int Fsync(int descriptor);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int Close(int descriptor);
+}
