@@ -61,8 +61,10 @@ public sealed partial class Collection
     /// <summary>
     /// What relates a to b: every relation r with <c>a r b</c> stored or derived (with its proof),
     /// and the vector reading — the relations whose vectors are nearest (by cosine) to
-    /// <c>v(b) − v(a)</c>, since the direction of the difference is the relation. It runs one proof
-    /// search per relation, so cancellation is checked throughout (<see cref="OperationCanceledException"/>).
+    /// <c>v(b) − v(a)</c>, since the direction of the difference is the relation (a rotation relation,
+    /// from RotatE, by the cosine of <c>v(a)</c> rotated by r with <c>v(b)</c>). Relations without a
+    /// given or trained vector are read by their closed-form estimate. It runs one proof search per
+    /// relation, so cancellation is checked throughout (<see cref="OperationCanceledException"/>).
     /// </summary>
     public Result<RelateResult> Relate(string a, string b, int k = 5, RelatedOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -97,16 +99,18 @@ public sealed partial class Collection
                 }
             }
 
-            float[] difference = _matrix.GetRow(to);
+            float[] target = _matrix.GetRow(to);
             float[] start = _matrix.GetRow(from);
-            for (int i = 0; i < difference.Length; i++)
-            {
-                difference[i] -= start[i];
-            }
+            float[] difference = [.. target.Zip(start, (t, s) => t - s)];
+            float? Reading(RelationRecord relation) => EffectiveVector(relation).Vector is not { } vector ? null
+                : relation.Operator != RelationOperator.Rotation ? (vector.Length == Dimension ? Cosine(difference, vector) : null)
+                : VectorQuery.FromVector(start).Plus(vector, rotation: true).Build(_matrix) is { IsOk: true } rotated ? Cosine(rotated.Value, target)
+                : null;
 
             var reading = _relations.All
-                .Where(relation => relation.Vector is not null)
-                .Select(relation => new RelationScore(relation.Name, Cosine(difference, relation.Vector!)))
+                .Select(relation => (relation.Name, Score: Reading(relation)))
+                .Where(pair => pair.Score is not null)
+                .Select(pair => new RelationScore(pair.Name, pair.Score!.Value))
                 .OrderByDescending(score => score.Score)
                 .ThenBy(score => score.Relation, StringComparer.Ordinal)
                 .Take(k)

@@ -110,7 +110,7 @@ public sealed partial class Collection
         }
 
         return (Validation.Name(input.Name, "name")
-            ?? Validation.Vector(input.Vector, Dimension, "vector")
+            ?? Validation.Vector(input.Vector, Dimension, "vector", cosineRow: _manifest.Metric == Metric.Cosine)
             ?? Validation.Map(input.Metadata, "metadata"))?.At($"concepts[{index}]");
     }
 

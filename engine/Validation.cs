@@ -38,7 +38,13 @@ internal static class Validation
         return null;
     }
 
-    public static EngineError? Vector(float[]? vector, int dimension, string field)
+    /// <summary>Below this squared norm (norm 2⁻¹⁰⁰ ≈ 7.9e-31) a row's cosine scale 1/‖w‖ would
+    /// overflow float32 (it does below ‖w‖ ≈ 2.9e-39), and the row would score ∞ or NaN.</summary>
+    private const double MinCosineSquaredNorm = 6.223015277861142e-61; // 2⁻²⁰⁰
+
+    /// <summary>Checks a vector's length, components and norm; <paramref name="cosineRow"/> also
+    /// refuses a norm too small to normalize (a row stored under cosine; zero is allowed).</summary>
+    public static EngineError? Vector(float[]? vector, int dimension, string field, bool cosineRow = false)
     {
         if (vector is null)
         {
@@ -63,8 +69,13 @@ internal static class Validation
 
         // Under l2 a row's score carries −‖w‖² in float32; past float range that is −∞, which the
         // kernels treat differently (the scan returns such a row, the GEMM paths never do).
-        return squaredNorm > float.MaxValue
-            ? EngineError.Invalid(field, $"has a squared norm of {squaredNorm:G3}, beyond float32's range ({float.MaxValue:G3}); scale it down")
+        if (squaredNorm > float.MaxValue)
+        {
+            return EngineError.Invalid(field, $"has a squared norm of {squaredNorm:G3}, beyond float32's range ({float.MaxValue:G3}); scale it down");
+        }
+
+        return cosineRow && squaredNorm is > 0 and < MinCosineSquaredNorm
+            ? EngineError.Invalid(field, $"has a norm of {Math.Sqrt(squaredNorm):G3}; under cosine a vector must be zero or have a norm of at least 7.9e-31 (2^-100), or normalizing it overflows float32")
             : null;
     }
 

@@ -62,5 +62,6 @@ public sealed record RecallQuery(
     float Beta = 32f,
     int K = 10);
 
-/// <summary>The recalled vector, its nearest concepts, and the forward weight α used (1 forward, 0 reverse).</summary>
+/// <summary>The recalled vector, its nearest concepts, and the forward weight α used (1 forward, 0
+/// reverse, the gate for auto; a symmetric relation is always read from both ends, as auto).</summary>
 public sealed record RecallResult(float[] Vector, IReadOnlyList<SearchHit> Nearest, float ForwardWeight);

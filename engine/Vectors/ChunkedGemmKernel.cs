@@ -192,7 +192,7 @@ public sealed class ChunkedGemmKernel : ISearchKernel
                 using DisposeScope step = NewDisposeScope();
                 Tensor block = !unitRows ? matrix.Weights.narrow(0, start, rows)
                     : matrix.SearchCopy?.narrow(0, start, rows)
-                    ?? (matrix.Weights.narrow(0, start, rows) * matrix.NormsOnDevice.narrow(0, start, rows).clamp_min(float.Epsilon).reciprocal().unsqueeze(1)).to(coarse);
+                    ?? (matrix.Weights.narrow(0, start, rows) / matrix.NormsOnDevice.narrow(0, start, rows).clamp_min(float.Epsilon).unsqueeze(1)).to(coarse);
                 // mm (not matmul): a shape mismatch throws instead of killing the process.
                 Tensor products = left.mm(block.t());
                 if (products.dtype != ScalarType.Float32)

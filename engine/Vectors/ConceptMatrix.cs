@@ -228,8 +228,10 @@ public sealed class ConceptMatrix : IDisposable
                 {
                     // Normalized rows cannot overflow float16 and keep bfloat16's relative error
                     // uniform, which is what the re-rank bound in ChunkedGemmKernel assumes.
-                    Tensor inverse = normTensor.clamp_min(float.Epsilon).reciprocal().unsqueeze(1);
-                    _searchCopy.index_copy_(0, index, (source * inverse).to(_searchCopy.dtype));
+                    // Divided, not multiplied by a reciprocal: 1/ε overflows, and 0·∞ made a zero row NaN,
+                    // which the coarse pass never offers (so it was never returned).
+                    Tensor divisors = normTensor.clamp_min(float.Epsilon).unsqueeze(1);
+                    _searchCopy.index_copy_(0, index, (source / divisors).to(_searchCopy.dtype));
                 }
             }
         }

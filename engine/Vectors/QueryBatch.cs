@@ -58,10 +58,12 @@ internal sealed class QueryBatch
             norms[j] = (float)Math.Sqrt(squared);
             if (metric == Metric.Cosine && squared > 0)
             {
-                float inverse = (float)(1.0 / Math.Sqrt(squared));
+                // Divided in double: 1/‖q‖ overflows float32 below ‖q‖ ≈ 2.9e-39 (a c + r query can
+                // land that near the origin), and the query became ∞ and NaN.
+                double norm = Math.Sqrt(squared);
                 foreach (ref float x in q)
                 {
-                    x *= inverse;
+                    x = (float)(x / norm);
                 }
 
                 norms[j] = 1f;

@@ -122,20 +122,22 @@ public sealed class RecallMemory
             Tensor tails = tensor(_tails).to(device);
             Tensor keys = _matrix.Weights.index_select(0, heads);
             Tensor values = _matrix.Weights.index_select(0, tails);
-            Tensor headLogits = Logits(keys, heads, prepared, query.Offsets[0], beta);
-            Tensor tailLogits = Logits(values, tails, prepared, query.Offsets[0], beta);
-            Tensor logits = direction switch
+            Tensor headScores = Scores(keys, heads, prepared, query.Offsets[0]);
+            Tensor tailScores = Scores(values, tails, prepared, query.Offsets[0]);
+            Tensor scores = direction switch
             {
-                RecallDirection.Forward => headLogits,
-                RecallDirection.Reverse => tailLogits,
-                _ => cat([headLogits, tailLogits]),
+                RecallDirection.Forward => headScores,
+                RecallDirection.Reverse => tailScores,
+                _ => cat([headScores, tailScores]),
             };
-            if (!logits.isfinite().any().item<bool>())
+            if (!scores.isfinite().any().item<bool>())
             {
                 return new EngineError(ErrorCode.FailedPrecondition, "relation", "no fact has a live concept at the end being read");
             }
 
-            Tensor weights = logits.softmax(0);
+            // β·s overflows float32 for a large β (a score of 4 at β = 1e38 is +∞, and softmax then
+            // gives NaN); softmax(β·(s − max s)) is the same distribution and its largest logit is 0.
+            Tensor weights = scores.sub(scores.max()).mul_(beta).softmax(0);
             Tensor y = direction switch
             {
                 RecallDirection.Forward => weights.matmul(values),
@@ -155,14 +157,11 @@ public sealed class RecallMemory
         return nearest.IsOk ? new RecallOutcome(recalled, nearest.Value[0], forwardWeight) : nearest.Error!;
     }
 
-    /// <summary>β times the canonical score (see <see cref="QueryBatch"/>) of each gathered row.</summary>
-    private Tensor Logits(Tensor rows, Tensor index, Tensor prepared, float queryOffset, float beta)
-    {
+    /// <summary>The canonical score (see <see cref="QueryBatch"/>) of each gathered row.</summary>
+    private Tensor Scores(Tensor rows, Tensor index, Tensor prepared, float queryOffset) =>
         // mv (not matmul): a shape mismatch throws instead of killing the process.
-        Tensor scores = rows.mv(prepared)
+        rows.mv(prepared)
             .mul_(_matrix.ScalesOnDevice.index_select(0, index))
             .add_(_matrix.OffsetsOnDevice.index_select(0, index))
             .sub_(queryOffset);
-        return scores.mul_(beta);
-    }
 }

@@ -177,6 +177,12 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         int found = sample.Where((fact, i) => hits[i].Any(hit => hit.Concept == kinship.Concepts[fact.Tail])).Count();
         Assert.True(found >= 30, $"c + r found the stored tail in the top 10 for {found} of {sample.Length} training facts");
 
+        // relate reads a rotation relation by rotating v(a) towards v(b) (it indexed past the d/2
+        // phases and threw): a training fact's own relation reads well above the middle of the 25.
+        double meanPlace = sample.Take(20).Average(fact => collection.Relate(kinship.Concepts[fact.Head], kinship.Concepts[fact.Tail], k: kinship.Relations.Count)
+            .AssertOk().VectorReading.Select(score => score.Relation).ToList().IndexOf(kinship.Relations[fact.Relation]));
+        Assert.True(meanPlace is >= 0 and < 6, $"a fact's relation read at place {meanPlace:0.0} of {kinship.Relations.Count} on average");
+
         await _db.ReopenAsync(checkpointOnClose: false);
         Assert.Equal(trainedMrr, _db.Get("kinship").Evaluate(test).AssertOk().Result.Overall.Mrr, 6);
     }

@@ -37,6 +37,35 @@ public sealed class CollectionVectorTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _db.DisposeAsync();
 
+    // β·s overflowed float32 for a large β: under dot a score of 6 at β = 1e38 is +∞, and the softmax
+    // gave NaN (reported as a bad query component). The softmax is taken of β·(s − max s), so a huge
+    // β reads the best-matching fact alone.
+    [Fact]
+    public async Task Recall_with_a_huge_beta_reads_the_best_matching_fact()
+    {
+        Collection dot = _db.Create("dotted", dimension: 2, metric: Metric.Dot);
+        (await dot.UpsertConceptsAsync([new ConceptInput("a", [3, 0]), new ConceptInput("b", [0, 3]), new ConceptInput("ta", [1, 0.5f]), new ConceptInput("tb", [-1, 2])])).AssertOk();
+        (await dot.AddFactsAsync([new FactInput("a", "r", "ta"), new FactInput("b", "r", "tb")])).AssertOk();
+
+        RecallResult result = dot.Recall(new RecallQuery("r", Vector: [2, 0], Direction: RecallDirection.Forward, Beta: 1e38f, K: 1)).AssertOk();
+        Assert.Equal([1, 0.5f], result.Vector);
+    }
+
+    // Under cosine a row is scaled by 1/‖w‖, which overflows float32 below ‖w‖ ≈ 2.9e-39: such rows
+    // are refused. A query that small is normalized by division and still finds its neighbours
+    // (it became ∞ and NaN, and found nothing).
+    [Fact]
+    public async Task Vectors_near_zero_under_cosine_are_refused_as_rows_and_answered_as_queries()
+    {
+        Collection cosine = _db.Create("tiny", dimension: 4, metric: Metric.Cosine);
+        (await cosine.UpsertConceptsAsync([new ConceptInput("dust", [1e-39f, 0, 0, 0])])).AssertError(ErrorCode.InvalidArgument, "concepts[0].vector");
+        (await cosine.UpsertConceptsAsync([new ConceptInput("x", [1, 0, 0, 0]), new ConceptInput("y", [0, 1, 0, 0]), new ConceptInput("zero", [0, 0, 0, 0])])).AssertOk();
+
+        IReadOnlyList<SearchHit> hits = cosine.Search([new SearchQuery(Vector: [2e-39f, 0, 0, 0])], new SearchOptions(K: 3)).AssertOk()[0];
+        Assert.Equal(["x", "y", "zero"], hits.Select(hit => hit.Concept));
+        Assert.Equal(1f, hits[0].Score, 5);
+    }
+
     [Fact]
     public void Concept_plus_and_minus_a_relation_find_the_other_end()
     {

@@ -25,6 +25,44 @@ public sealed class ExactTopKTests
         return data;
     }
 
+    // A zero row scores 0 under cosine, here above every other row. The float16/bfloat16 coarse
+    // passes normalized rows by multiplying with 1/max(‖w‖, ε) = ∞, which made the zero row NaN, and
+    // no candidate list keeps NaN: those paths alone lost the best answer.
+    [Theory]
+    [InlineData(StoragePrecision.Float32)]
+    [InlineData(StoragePrecision.Float16)]
+    [InlineData(StoragePrecision.BFloat16)]
+    public void A_zero_row_is_found_by_every_kernel_under_cosine(StoragePrecision precision)
+    {
+        var random = new Random(3);
+        const int Rows = 300;
+        float[] vectors = VectorFixtures.Gaussian(random, Rows, Dimension);
+        for (int row = 0; row < Rows; row++)
+        {
+            vectors[row * Dimension] = -Math.Abs(vectors[row * Dimension]) - 3;
+        }
+
+        vectors.AsSpan(7 * Dimension, Dimension).Clear();
+        using var matrix = new ConceptMatrix(Dimension, CPU, Metric.Cosine, precision, initialCapacity: 64);
+        matrix.SetRows(Enumerable.Range(0, Rows).ToArray(), vectors);
+        float[] query = new float[Dimension];
+        query[0] = 1;
+
+        ISearchKernel[] kernels =
+        [
+            new ScanKernel(),
+            .. Enum.GetValues<CoarsePrecision>()
+                .Where(p => p is not (CoarsePrecision.Auto or CoarsePrecision.Int8) || Int8CoarseScorer.IsSupported)
+                .Select(p => new ChunkedGemmKernel(coarseType: p, maxScoreElements: 4096)),
+            new TorchTopKKernel(maxScoreElements: 4096),
+        ];
+        foreach (ISearchKernel kernel in kernels)
+        {
+            SearchHits hits = kernel.Search(matrix, query, 3)[0];
+            Assert.True(hits.Rows.Length > 0 && hits.Rows[0] == 7, $"{kernel.Name}: first row {(hits.Rows.Length > 0 ? hits.Rows[0] : -1)}, expected the zero row 7");
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void Every_kernel_matches_float64_brute_force_through_deletes_and_growth(Metric metric, StoragePrecision precision)
