@@ -31,6 +31,7 @@ public sealed class ChunkedGemmKernel : ISearchKernel
 {
     private readonly ScanKernel _fallback;
     private readonly long _maxScoreElements;
+    private readonly long _maxCandidateBytes;
     private readonly int _parallelism;
     private long _fallbackQueries;
 
@@ -40,10 +41,14 @@ public sealed class ChunkedGemmKernel : ISearchKernel
     /// <see cref="PlatformNotSupportedException"/> on a CPU without AVX-VNNI and AVX-512.</param>
     /// <param name="maxScoreElements">Bound on the per-chunk product matrix (queries × chunk rows) of the libtorch GEMM, to bound memory.</param>
     /// <param name="maxDegreeOfParallelism">Threads for the coarse pass, selection and re-rank (0: one per core).</param>
+    /// <param name="maxCandidateBytes">Bound on the candidate lists a pass keeps (each query keeps up to
+    /// 2m per thread); a batch that would need more is searched in parts, each reading W once.</param>
     public ChunkedGemmKernel(
-        ScanKernel? fallback = null, CoarsePrecision coarseType = CoarsePrecision.Auto, long maxScoreElements = 1L << 23, int maxDegreeOfParallelism = 0)
+        ScanKernel? fallback = null, CoarsePrecision coarseType = CoarsePrecision.Auto, long maxScoreElements = 1L << 23, int maxDegreeOfParallelism = 0,
+        long maxCandidateBytes = 1L << 28)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxScoreElements, 1024L);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxCandidateBytes, 1L << 16);
         ArgumentOutOfRangeException.ThrowIfNegative(maxDegreeOfParallelism);
         if (coarseType == CoarsePrecision.Int8 && !Int8CoarseScorer.IsSupported)
         {
@@ -54,6 +59,7 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         _parallelism = maxDegreeOfParallelism == 0 ? Environment.ProcessorCount : maxDegreeOfParallelism;
         CoarseType = coarseType == CoarsePrecision.Auto && Int8CoarseScorer.IsSupported ? CoarsePrecision.Int8 : coarseType;
         _maxScoreElements = maxScoreElements;
+        _maxCandidateBytes = maxCandidateBytes;
     }
 
     /// <inheritdoc />
@@ -89,13 +95,33 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         }
 
         filter ??= SearchFilter.None;
-        QueryBatch batch = QueryBatch.Prepare(queries, matrix.Dimension, matrix.Metric);
         int m = CandidateCount(k, filter.MaxExcluded, matrix.RowLimit);
         if (m == 0)
         {
             // No rows at all: nothing for the coarse pass to rank.
             return _fallback.Search(matrix, queries, k, filter);
         }
+
+        // Each thread keeps up to 2m (m + 1024 past 1024) candidates of 8 bytes per query, and the
+        // merge m more: 10 000 queries at k = 1 000 would hold 6.4 GB on 16 cores.
+        int d = matrix.Dimension;
+        int count = queries.Length / d;
+        long bytesPerQuery = 8L * ((_parallelism * (long)(m + Math.Min(m, 1024))) + m);
+        int perPass = (int)Math.Clamp(_maxCandidateBytes / bytesPerQuery, 1, count);
+        if (perPass < count)
+        {
+            var parts = new SearchHits[count];
+            for (int start = 0; start < count; start += perPass)
+            {
+                int n = Math.Min(perPass, count - start);
+                SearchFilter part = filter with { Exclude = filter.Exclude is { } excluded ? [.. Enumerable.Range(start, n).Select(j => j < excluded.Count ? excluded[j] : [])] : null };
+                Search(matrix, queries.Slice(start * d, n * d), k, part).CopyTo(parts, start);
+            }
+
+            return parts;
+        }
+
+        QueryBatch batch = QueryBatch.Prepare(queries, d, matrix.Metric);
 
         (TopKCollector[] candidates, float[] bounds) = CoarseType == CoarsePrecision.Int8
             ? Int8CoarseScorer.Candidates(matrix, batch, m, filter.Allowed, _parallelism)
