@@ -127,7 +127,7 @@ public static partial class CliApp
         };
         yield return Action(evaluate, output, error, async (r, client, o, ct) =>
         {
-            List<FactKey> test = [.. File.ReadLines(r.GetValue(testFile)!.FullName).Where(line => line.Length > 0).Select(ParseFactLine)
+            List<FactKey> test = [.. File.ReadLines(r.GetValue(testFile)!.FullName).Where(line => line.Length > 0).Select(line => ParseFactLine(line, null))
                 .Select(f => new FactKey { Head = f.Head, Relation = f.Relation, Tail = f.Tail })];
             Job job = await client.EvaluateAsync(r.GetValue(CollectionOption)!, test, ct);
             PrintJob(o, r.GetValue(Detach) ? job : Succeeded(await Watch(client, job, error, cancelOnInterrupt: true, ct)));

@@ -17,6 +17,13 @@ public static partial class CliApp
     private const string ServerOption = "--server";
     private const string ApiKeyOption = "--api-key";
 
+    // The environment's key travels in a hidden option: as the visible option's default it was printed
+    // in every help screen (and help follows every command-line mistake, into CI logs).
+    private const string EnvironmentApiKeyOption = "--api-key-from-environment";
+
+    /// <summary>Exit code of a command line that does not parse (ingest has its own table).</summary>
+    private const int BadCommandLine = 2;
+
     internal static readonly Option<bool> JsonOutput = new("--json") { Description = "Print JSON instead of tables", Recursive = true };
 
     private static readonly Option<string> CollectionOption = new("--collection", "-c") { Description = "Collection name", Required = true };
@@ -47,7 +54,12 @@ public static partial class CliApp
         });
         root.Options.Add(new Option<string?>(ApiKeyOption)
         {
-            Description = "API key, sent as a Bearer token (env ASSOCDB_API_KEY)",
+            Description = "API key, sent as a Bearer token (default: env ASSOCDB_API_KEY)",
+            Recursive = true,
+        });
+        root.Options.Add(new Option<string?>(EnvironmentApiKeyOption)
+        {
+            Hidden = true,
             Recursive = true,
             DefaultValueFactory = _ => environment("ASSOCDB_API_KEY"),
         });
@@ -81,10 +93,39 @@ public static partial class CliApp
         var checkpointCollection = new Option<string?>("--collection", "-c") { Description = "Only this collection" };
         var checkpoint = new Command("checkpoint", "Checkpoint one collection or all") { checkpointCollection };
         root.Subcommands.Add(Action(checkpoint, output, error, async (r, client, o, ct) =>
-            o.Value("elapsed_seconds", Output.Number(await client.CheckpointAsync(r.GetValue(checkpointCollection), ct)))));
+        {
+            double seconds = await client.CheckpointAsync(r.GetValue(checkpointCollection), ct);
+            o.Value("elapsed_seconds", o.Json ? seconds : Output.Number(seconds));
+        }));
 
         ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            // The documented code for a bad command line (the parser's own action returns 1, the code
+            // for a refused call), with the errors and where help is, but not the whole help screen.
+            foreach (ParseError parseError in parsed.Errors)
+            {
+                await error.WriteLineAsync($"error: {parseError.Message}");
+            }
+
+            Command command = parsed.CommandResult.Command;
+            await error.WriteLineAsync($"see: assocdb {string.Join(' ', CommandPath(parsed.CommandResult))} --help".Replace("  ", " ", StringComparison.Ordinal));
+            return command.Name == "ingest" ? IngestCommand.Usage : BadCommandLine;
+        }
+
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+    }
+
+    /// <summary>The subcommand names from the root down to <paramref name="result"/>'s command.</summary>
+    private static IEnumerable<string> CommandPath(CommandResult result)
+    {
+        var names = new Stack<string>();
+        for (SymbolResult? node = result; node is CommandResult { Parent: not null } command; node = command.Parent)
+        {
+            names.Push(command.Command.Name);
+        }
+
+        return names;
     }
 
     private static Command CollectionCommands(TextWriter output, TextWriter error)
@@ -125,7 +166,7 @@ public static partial class CliApp
         var name = new Argument<string>("name") { Description = "Concept name" };
         var names = new Argument<string[]>("names") { Description = "Concept names", Arity = ArgumentArity.OneOrMore };
         var vector = VectorOption("The concept's vector (unset: keep it, or derive one from the name)");
-        var metadata = new Option<string[]>("--meta") { Description = "Metadata key=value (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var metadata = new Option<string[]>("--meta") { Description = "Metadata key=value (repeatable)" };
 
         var upsert = new Command("upsert", "Create or update a concept") { CollectionOption, name, vector, metadata };
         Action(upsert, output, error, async (r, client, o, ct) =>
@@ -166,7 +207,6 @@ public static partial class CliApp
         var compose = new Option<string[]>("--compose")
         {
             Description = "Composition rule FIRST,SECOND: a FIRST b and b SECOND c imply a R c (repeatable)",
-            AllowMultipleArgumentsPerToken = true,
         };
         var vector = VectorOption("The relation's vector");
         string[] headers = ["name", "symmetric", "transitive", "inverse_of", "compositions", "facts", "vector", "learned"];
@@ -198,8 +238,8 @@ public static partial class CliApp
         var head = new Argument<string?>("head") { Description = "Head concept", Arity = ArgumentArity.ZeroOrOne };
         var relation = new Argument<string?>("relation") { Description = "Relation", Arity = ArgumentArity.ZeroOrOne };
         var tail = new Argument<string?>("tail") { Description = "Tail concept", Arity = ArgumentArity.ZeroOrOne };
-        var weight = new Option<float?>("--weight") { Description = "Edge weight (default 1)" };
-        var file = new Option<FileInfo?>("--file") { Description = "Tab-separated facts, one `head relation tail` per line, sent in batches" };
+        var weight = new Option<float?>("--weight") { Description = "Edge weight (default 1; with --file, for lines without one)" };
+        var file = new Option<FileInfo?>("--file") { Description = "Tab-separated facts, one `head relation tail [weight]` per line, sent in batches" };
         var batch = new Option<int>("--batch") { Description = "Facts per call with --file", DefaultValueFactory = _ => 1000 };
 
         var add = new Command("add", "Add a fact, or every fact of a file") { CollectionOption, head, relation, tail, weight, file, batch };
@@ -207,7 +247,7 @@ public static partial class CliApp
         {
             string collection = r.GetValue(CollectionOption)!;
             IEnumerable<FactInput> facts = r.GetValue(file) is FileInfo source
-                ? File.ReadLines(source.FullName).Where(line => line.Length > 0).Select(ParseFactLine)
+                ? File.ReadLines(source.FullName).Where(line => line.Length > 0).Select(line => ParseFactLine(line, r.GetValue(weight)))
                 : [Triple(r.GetValue(head), r.GetValue(relation), r.GetValue(tail), r.GetValue(weight))];
             var total = new WriteSummary();
             foreach (FactInput[] chunk in facts.Chunk(Math.Max(1, r.GetValue(batch))))
@@ -252,8 +292,8 @@ public static partial class CliApp
 
         var queryConcept = new Option<string?>("--concept") { Description = "Query from this concept's vector" };
         var vector = VectorOption("Query vector");
-        var plus = new Option<string[]>("--plus") { Description = "Add these relations' vectors (c + r: what is r of c?)", AllowMultipleArgumentsPerToken = true };
-        var minus = new Option<string[]>("--minus") { Description = "Subtract these relations' vectors (c − r: whose r is c?)", AllowMultipleArgumentsPerToken = true };
+        var plus = new Option<string[]>("--plus") { Description = "Add a relation's vector (c + r: what is r of c?; repeatable)" };
+        var minus = new Option<string[]>("--minus") { Description = "Subtract a relation's vector (c − r: whose r is c?; repeatable)" };
         var includeSelf = new Option<bool>("--include-self") { Description = "Keep the query concept in its results" };
         var search = new Command("search", "Nearest concepts to a vector or a concept ± relations") { CollectionOption, queryConcept, vector, plus, minus, k, includeSelf };
         yield return Action(search, output, error, async (r, client, o, ct) =>
@@ -343,15 +383,44 @@ public static partial class CliApp
         return command;
     }
 
-    /// <summary>A client for the server and API key of the command line (or their environment defaults).</summary>
-    internal static AssocDbClient Connect(ParseResult result) =>
-        new(new AssocDbClientOptions { Address = new Uri(result.GetValue<string>(ServerOption)!), ApiKey = result.GetValue<string?>(ApiKeyOption) });
+    /// <summary>A client for the server and API key of the command line (or their environment
+    /// defaults). Throws <see cref="FormatException"/> for a server that is not an http(s) address
+    /// (<c>localhost:50051</c> failed deep in the channel, with a stack trace).</summary>
+    internal static AssocDbClient Connect(ParseResult result)
+    {
+        string server = result.GetValue<string>(ServerOption)!;
+        if (!Uri.TryCreate(server, UriKind.Absolute, out Uri? address) || address.Scheme is not ("http" or "https"))
+        {
+            throw new FormatException($"--server must be an http:// or https:// address (like http://127.0.0.1:50051), got '{server}'");
+        }
+
+        return new AssocDbClient(new AssocDbClientOptions
+        {
+            Address = address,
+            ApiKey = result.GetValue<string?>(ApiKeyOption) ?? result.GetValue<string?>(EnvironmentApiKeyOption),
+        });
+    }
 
     private static Option<float[]?> VectorOption(string description) => new("--vector")
     {
         Description = description + ", as comma-separated numbers",
-        CustomParser = r => [.. r.Tokens[0].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(v => float.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture))],
+        CustomParser = r =>
+        {
+            var values = new List<float>();
+            foreach (string item in r.Tokens[0].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!float.TryParse(item, NumberStyles.Float, CultureInfo.InvariantCulture, out float value))
+                {
+                    // A parse error, not an exception: thrown here, it ended the process with a stack trace.
+                    r.AddError($"--vector: '{item}' is not a number");
+                    return null;
+                }
+
+                values.Add(value);
+            }
+
+            return [.. values];
+        },
     };
 
     /// <summary>An enum value by its name without the prefix, any case, underscores optional
@@ -391,8 +460,14 @@ public static partial class CliApp
         return fact;
     }
 
-    private static FactInput ParseFactLine(string line) =>
-        line.Split('\t') is [var head, var relation, var tail, ..] ? Triple(head, relation, tail, null) : throw new FormatException($"not `head<TAB>relation<TAB>tail`: {line}");
+    private static FactInput ParseFactLine(string line, float? defaultWeight) => line.Split('\t') switch
+    {
+        [var head, var relation, var tail] => Triple(head, relation, tail, defaultWeight),
+        [var head, var relation, var tail, var weight] => float.TryParse(weight, NumberStyles.Float, CultureInfo.InvariantCulture, out float w)
+            ? Triple(head, relation, tail, w)
+            : throw new FormatException($"weight '{weight}' is not a number: {line}"),
+        _ => throw new FormatException($"not `head<TAB>relation<TAB>tail[<TAB>weight]`: {line}"),
+    };
 
     private static void PrintSummary(Output o, WriteSummary s) =>
         o.Message(s, ("applied", $"{s.Applied}"), ("unchanged", $"{s.Unchanged}"), ("created_concepts", $"{s.CreatedConcepts}"), ("created_relations", $"{s.CreatedRelations}"));

@@ -81,8 +81,21 @@ internal static class IngestCommand
                 ShowProgress = !result.GetValue(noProgress),
                 Json = result.GetValue(CliApp.JsonOutput),
             };
-            using AssocDbClient client = CliApp.Connect(result);
-            return await run.ExecuteAsync(client, cancellationToken);
+            AssocDbClient client;
+            try
+            {
+                client = CliApp.Connect(result);
+            }
+            catch (FormatException e)
+            {
+                await error.WriteLineAsync($"error: {e.Message}");
+                return Usage;
+            }
+
+            using (client)
+            {
+                return await run.ExecuteAsync(client, cancellationToken);
+            }
         });
         return command;
     }

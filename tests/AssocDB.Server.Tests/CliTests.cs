@@ -82,7 +82,7 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
             Assert.Equal(5, list.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
             Assert.Contains("evaluate", list, StringComparison.Ordinal);
 
-            (_, string refused) = await Run(1, "learn", "-c", c, "--model", "word2vec");
+            (_, string refused) = await Run(2, "learn", "-c", c, "--model", "word2vec");
             Assert.Contains("word2vec", refused, StringComparison.Ordinal);
             (_, string tooFew) = await Run(1, "learn", "-c", c, "--epochs", "0");
             Assert.Contains("max_epochs", tooFew, StringComparison.Ordinal);
@@ -175,6 +175,65 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
         Assert.Equal("italy", Assert.Single(fromVector.RootElement.GetProperty("nearest").EnumerateArray()).GetProperty("concept").GetString());
     }
 
+    // Mistakes the parser or the client catches before any call: the documented exit code 2 (the
+    // parser's own code was 1, a refused call's) and a message, never a stack trace. A bad --vector
+    // number used to crash the process, and a server address without http:// failed in the channel.
+    [Fact]
+    public async Task Bad_command_lines_exit_2_with_a_message()
+    {
+        foreach (string[] args in new string[][]
+        {
+            ["collection", "create", "x"],                                  // --dim missing
+            ["collection", "create", "x", "--dim", "4", "--metric", "foo"],
+            ["search", "-c", "x", "--vector", "1,abc"],
+            ["nosuchcommand"],
+        })
+        {
+            (int code, _, string error) = await AssocDbTool.RunAsync([.. args, "--server", fixture.Server.Address]);
+            Assert.True(code == 2, $"assocdb {string.Join(' ', args)} exited {code}: {error}");
+            Assert.StartsWith("error: ", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+        }
+
+        (int badServer, _, string why) = await AssocDbTool.RunAsync(["stats", "--server", "localhost:50051"]);
+        Assert.Equal(2, badServer);
+        Assert.Contains("http://", why, StringComparison.Ordinal);
+        (int ingest, _, string ingestWhy) = await AssocDbTool.RunAsync(["ingest", "facts.tsv", "-c", "x", "--server", "127.0.0.1:50051"]);
+        Assert.Equal(1, ingest); // ingest's own table: 1 is a bad command line
+        Assert.DoesNotContain("   at ", ingestWhy, StringComparison.Ordinal);
+    }
+
+    // A fourth column of `fact add --file` is the weight (it was dropped), --weight the default for
+    // lines without one; list options take one value per flag, so the next word stays an argument.
+    [Fact]
+    public async Task Fact_files_keep_their_weights_and_list_options_take_one_value()
+    {
+        string c = ServerFixture.NewCollection("cliweights");
+        string facts = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllLinesAsync(facts, ["a\tr\tb\t0.25", "a\tr\tc"]);
+            await Ok("collection", "create", c, "--dim", "4");
+            await Ok("fact", "add", "-c", c, "--file", facts, "--weight", "0.5");
+            using JsonDocument edges = JsonDocument.Parse(await Ok("neighbors", "-c", c, "a", "--json"));
+            Dictionary<string, double> weights = edges.RootElement.EnumerateArray()
+                .ToDictionary(e => e.GetProperty("fact").GetProperty("tail").GetString()!, e => e.GetProperty("weight").GetDouble());
+            Assert.Equal(0.25, weights["b"]);
+            Assert.Equal(0.5, weights["c"]);
+
+            await Ok("concept", "upsert", "-c", c, "--meta", "kind=x", "d");
+            using JsonDocument concept = JsonDocument.Parse(await Ok("concept", "get", "-c", c, "d", "--json"));
+            Assert.Equal("x", concept.RootElement.GetProperty("metadata").GetProperty("kind").GetString());
+
+            using JsonDocument checkpoint = JsonDocument.Parse(await Ok("checkpoint", "-c", c, "--json"));
+            Assert.Equal(JsonValueKind.Number, checkpoint.RootElement.GetProperty("elapsed_seconds").ValueKind);
+        }
+        finally
+        {
+            File.Delete(facts);
+        }
+    }
+
     private static string[] Lines(string output) => output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     private async Task<string> Ok(params string[] args) => (await Run(0, args)).Output;
@@ -228,6 +287,19 @@ public sealed class CliKeyTests(GuardedServerFixture fixture) : IClassFixture<Gu
             ["stats", "--api-key", "wrong-key"], Environment(fixture.Server.Address, GuardedServerFixture.Key));
         Assert.Equal(1, wrongKey);
         Assert.Contains("Unauthenticated", why, StringComparison.Ordinal);
+    }
+
+    // The environment's key was the --api-key option's default, and help prints defaults: every
+    // help screen (and every mistyped command, which prints help) showed the secret.
+    [Fact]
+    public async Task Help_never_shows_the_api_key_from_the_environment()
+    {
+        var environment = Environment(fixture.Server.Address, GuardedServerFixture.Key);
+        foreach (string[] args in new string[][] { ["--help"], ["stats", "--help"], ["collection", "create", "x", "--metric", "foo"] })
+        {
+            (_, string output, string error) = await AssocDbTool.RunAsync(args, environment);
+            Assert.DoesNotContain(GuardedServerFixture.Key, output + error, StringComparison.Ordinal);
+        }
     }
 
     private static Dictionary<string, string> Environment(string server, string? key) =>
