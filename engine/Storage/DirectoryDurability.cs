@@ -11,8 +11,8 @@ namespace AssocDB.Engine.Storage;
 /// </summary>
 internal static partial class DirectoryDurability
 {
+    // O_RDONLY, the same on every Linux architecture (O_DIRECTORY is not: 0x10000 is O_DIRECT on arm64).
     private const int ReadOnly = 0;
-    private const int DirectoryOnly = 0x10000; // O_DIRECTORY on Linux
 
     public static void Flush(string directory)
     {
@@ -21,7 +21,7 @@ internal static partial class DirectoryDurability
             return;
         }
 
-        int descriptor = Open(directory, ReadOnly | DirectoryOnly);
+        int descriptor = Open(directory, ReadOnly);
         if (descriptor < 0)
         {
             throw new IOException($"cannot open {directory} to flush its entries (errno {Marshal.GetLastPInvokeError()})");
