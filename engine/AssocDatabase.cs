@@ -160,10 +160,10 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             Directory.CreateDirectory(staging);
             new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision, LogPageSizeBits: _options.LogPageSizeBits).Write(staging);
             Directory.Move(staging, directory);
-            DirectoryDurability.Flush(_options.DataDirectory);
             Collection collection;
             try
             {
+                DirectoryDurability.Flush(_options.DataDirectory);
                 collection = Collection.Open(directory, _options, _device, _search, _loggerFactory.CreateLogger<Collection>());
             }
             catch
@@ -255,7 +255,16 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             string doomed = Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
             Directory.Move(collection.Directory, doomed);
             // Durable before the drop is reported: a power loss must not bring the collection back.
-            DirectoryDurability.Flush(_options.DataDirectory);
+            // The drop has happened either way, so a failed flush is logged, not reported as a failed drop.
+            try
+            {
+                DirectoryDurability.Flush(_options.DataDirectory);
+            }
+            catch (IOException exception)
+            {
+                Log.DropFlushFailed(_logger, exception, name, _options.DataDirectory);
+            }
+
             DeleteDotFolder(doomed);
             return true;
         }

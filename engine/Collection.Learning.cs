@@ -41,8 +41,9 @@ public sealed partial class Collection
         // The result is written as one log entry, atomically: refuse now, not after every epoch, a
         // collection whose trained records cannot fit one. Vectors have a fixed width, so the
         // records as they are now, with placeholder vectors, encode to the size the result will.
-        long entryBytes = ReadState(() => RecordCodec.EncodeBatch(
-            TrainedBatch(snapshot, trainedRelations, model, _ => new float[Dimension], _ => new float[model.RelationDimension]), new MemoryStream(), out _, out _).Length);
+        float[] conceptPlaceholder = new float[Dimension], relationPlaceholder = new float[model.RelationDimension];
+        long entryBytes = ReadState(() => EncodedSize(
+            TrainedBatch(snapshot, trainedRelations, model, _ => conceptPlaceholder, _ => relationPlaceholder), _log.MaxEntryBytes));
         if (entryBytes > _log.MaxEntryBytes)
         {
             return new EngineError(
@@ -236,6 +237,22 @@ public sealed partial class Collection
         }
 
         return vectors;
+    }
+
+    /// <summary>The bytes <paramref name="batch"/> encodes to as one log entry, or a count past
+    /// <paramref name="limit"/>: encoded a thousand records at a time, so a batch too large for any
+    /// entry (a memory stream stops at 2 GiB) is never held whole.</summary>
+    private static long EncodedSize(List<Mutation> batch, long limit)
+    {
+        using var stream = new MemoryStream();
+        long header = RecordCodec.EncodeBatch([], stream, out _, out _).Length;
+        long total = header;
+        for (int start = 0; start < batch.Count && total <= limit; start += 1024)
+        {
+            total += RecordCodec.EncodeBatch(batch.GetRange(start, Math.Min(1024, batch.Count - start)), stream, out _, out _).Length - header;
+        }
+
+        return total;
     }
 
     private static (Triple[] Train, Triple[] Validation) Split(Triple[] facts, double fraction, long seed)

@@ -25,4 +25,7 @@ internal static partial class Log
 
     [LoggerMessage(7, LogLevel.Error, "Checkpoint of {Collection} at close failed; its log still holds every write, and the next open replays it")]
     public static partial void CloseCheckpointFailed(ILogger logger, Exception exception, string collection);
+
+    [LoggerMessage(8, LogLevel.Warning, "Dropped {Collection}, but flushing the data folder {Directory} failed: a power loss now could bring it back")]
+    public static partial void DropFlushFailed(ILogger logger, Exception exception, string collection, string directory);
 }

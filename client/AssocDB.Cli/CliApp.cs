@@ -460,11 +460,13 @@ public static partial class CliApp
         return fact;
     }
 
+    /// <summary>A fact from a line: head, relation, tail, then an optional weight (an empty one is
+    /// none); columns after the weight are ignored, as they always were.</summary>
     private static FactInput ParseFactLine(string line, float? defaultWeight) => line.Split('\t') switch
     {
         [var head, var relation, var tail] => Triple(head, relation, tail, defaultWeight),
-        [var head, var relation, var tail, var weight] => float.TryParse(weight, NumberStyles.Float, CultureInfo.InvariantCulture, out float w)
-            ? Triple(head, relation, tail, w)
+        [var head, var relation, var tail, var weight, ..] => weight.Length == 0 ? Triple(head, relation, tail, defaultWeight)
+            : float.TryParse(weight, NumberStyles.Float, CultureInfo.InvariantCulture, out float w) ? Triple(head, relation, tail, w)
             : throw new FormatException($"weight '{weight}' is not a number: {line}"),
         _ => throw new FormatException($"not `head<TAB>relation<TAB>tail[<TAB>weight]`: {line}"),
     };

@@ -13,6 +13,8 @@ internal static partial class DirectoryDurability
 {
     // O_RDONLY, the same on every Linux architecture (O_DIRECTORY is not: 0x10000 is O_DIRECT on arm64).
     private const int ReadOnly = 0;
+    private const int Interrupted = 4; // EINTR
+    private const int NotSupported = 22; // EINVAL: the file system does not sync this kind of file
 
     public static void Flush(string directory)
     {
@@ -29,7 +31,13 @@ internal static partial class DirectoryDurability
 
         try
         {
-            if (Fsync(descriptor) != 0)
+            int result;
+            while ((result = Fsync(descriptor)) != 0 && Marshal.GetLastPInvokeError() == Interrupted)
+            {
+            }
+
+            // Some file systems do not sync folders at all (EINVAL); there is nothing more to do.
+            if (result != 0 && Marshal.GetLastPInvokeError() != NotSupported)
             {
                 throw new IOException($"cannot flush the entries of {directory} to disk (errno {Marshal.GetLastPInvokeError()})");
             }

@@ -204,7 +204,7 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
     }
 
     // A fourth column of `fact add --file` is the weight (it was dropped), --weight the default for
-    // lines without one; list options take one value per flag, so the next word stays an argument.
+    // lines without one (or with an empty one); list options take one value per flag, so the next word stays an argument.
     [Fact]
     public async Task Fact_files_keep_their_weights_and_list_options_take_one_value()
     {
@@ -212,7 +212,7 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
         string facts = Path.GetTempFileName();
         try
         {
-            await File.WriteAllLinesAsync(facts, ["a\tr\tb\t0.25", "a\tr\tc"]);
+            await File.WriteAllLinesAsync(facts, ["a\tr\tb\t0.25", "a\tr\tc", "a\tr\td\t"]);
             await Ok("collection", "create", c, "--dim", "4");
             await Ok("fact", "add", "-c", c, "--file", facts, "--weight", "0.5");
             using JsonDocument edges = JsonDocument.Parse(await Ok("neighbors", "-c", c, "a", "--json"));
@@ -220,6 +220,7 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
                 .ToDictionary(e => e.GetProperty("fact").GetProperty("tail").GetString()!, e => e.GetProperty("weight").GetDouble());
             Assert.Equal(0.25, weights["b"]);
             Assert.Equal(0.5, weights["c"]);
+            Assert.Equal(0.5, weights["d"]); // an empty weight column is no weight
 
             await Ok("concept", "upsert", "-c", c, "--meta", "kind=x", "d");
             using JsonDocument concept = JsonDocument.Parse(await Ok("concept", "get", "-c", c, "d", "--json"));
