@@ -52,4 +52,12 @@ internal static class BenchData
 
         return matrix;
     }
+
+    /// <summary>The median of a non-empty sample (the mean of the middle two for an even count).</summary>
+    public static double Median(IReadOnlyCollection<double> sample)
+    {
+        double[] sorted = [.. sample.Order()];
+        int middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    }
 }

@@ -73,10 +73,10 @@ internal static class KernelBench
         {
             (double[][] single, double[][] faissSingles) = Alternating(21, peer.Single,
                 _ => ReadOnce(matrix), ScanOne);
-            (readAlternating, scanAlternating, faissAlternating) = (single[0].Min(), MedianOf(single[1]), MedianOf([.. faissSingles.SelectMany(t => t)]));
-            readOverScanPaired = MedianOf([.. single[0].Zip(single[1], (read, scan) => read / scan)]);
+            (readAlternating, scanAlternating, faissAlternating) = (single[0].Min(), BenchData.Median(single[1]), BenchData.Median([.. faissSingles.SelectMany(t => t)]));
+            readOverScanPaired = BenchData.Median([.. single[0].Zip(single[1], (read, scan) => read / scan)]);
             // The FAISS search that ran just before each of our scans.
-            faissOverScanPaired = MedianOf([.. faissSingles[1].Zip(single[1], (faissMs, scan) => faissMs / scan)]);
+            faissOverScanPaired = BenchData.Median([.. faissSingles[1].Zip(single[1], (faissMs, scan) => faissMs / scan)]);
             rounds = [single[0], single[1], faissSingles[0], faissSingles[1]];
         }
 
@@ -481,13 +481,6 @@ internal static class KernelBench
     }
 
     /// <summary>The median; for an even count, the mean of the two middle values.</summary>
-    private static double MedianOf(double[] times)
-    {
-        double[] sorted = [.. times.Order()];
-        int middle = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-    }
-
     private static double Median<T>(int runs, Func<int, T> action)
     {
         action(0);

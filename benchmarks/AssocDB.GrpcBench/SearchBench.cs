@@ -271,7 +271,7 @@ internal static class SearchBench
         if (paired.Count > 0)
         {
             double[] ratios = [.. paired.Select(r => r.Ratio).Order()];
-            double median = ratios.Length % 2 == 1 ? ratios[ratios.Length / 2] : (ratios[(ratios.Length / 2) - 1] + ratios[ratios.Length / 2]) / 2;
+            double median = BenchData.Median(ratios);
             targets[$"paired rounds, gRPC QPS / in-process QPS, median of {ratios.Length} (target >= 0.5)"] =
                 string.Create(Invariant, $"{median:F2} {(median >= 0.5 ? "met" : "missed")} (rounds {ratios[0]:F2}-{ratios[^1]:F2})");
         }

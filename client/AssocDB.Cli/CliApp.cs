@@ -109,7 +109,7 @@ public static partial class CliApp
             }
 
             Command command = parsed.CommandResult.Command;
-            await error.WriteLineAsync($"see: assocdb {string.Join(' ', CommandPath(parsed.CommandResult))} --help".Replace("  ", " ", StringComparison.Ordinal));
+            await error.WriteLineAsync("see: " + string.Join(' ', ["assocdb", .. CommandPath(parsed.CommandResult), "--help"]));
             return command.Name == "ingest" ? IngestCommand.Usage : BadCommandLine;
         }
 

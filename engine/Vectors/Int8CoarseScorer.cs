@@ -320,9 +320,14 @@ internal static unsafe class Int8CoarseScorer
         private readonly float* _errorPerL1;
 
         // Quantizing 16 rows at a time: their rounded bytes before the transpose into the block, and
-        // per row max |w_i|, 127/max, scale, offset, norm (floats), Σw̃, Σ|w̃| (ints), 16 each.
+        // the inputs of their terms, 16 each, in one section.
         private readonly byte* _staging;
-        private readonly float* _rowInputs;
+        private readonly float* _blockMaxima;
+        private readonly float* _blockScales;
+        private readonly float* _blockOffsets;
+        private readonly float* _blockNorms;
+        private readonly int* _blockSums;
+        private readonly int* _blockAbsoluteSums;
 
         /// <summary>The float32 rounding of the canonical score relative to ‖w‖·‖q‖, doubled.</summary>
         private readonly float _canonicalRounding;
@@ -363,7 +368,7 @@ internal static unsafe class Int8CoarseScorer
                 (long)chunkRows * queries.PaddedDimension,          // quantized block
                 5L * chunkRows * sizeof(float),                     // per-row terms
                 (matrix.Dimension + 15) / 16 * 256L,                // staging of 16 rounded rows
-                7L * BlockRows * sizeof(float),                     // inputs of 16 rows' terms
+                6L * BlockRows * sizeof(float),                     // inputs of 16 rows' terms
                 ((2 * padded) + (QueryGroup * BlockRows)) * sizeof(float), // thresholds, filters, bounds
                 2 * count * _capacity * sizeof(float),              // candidate scores and rows
                 count * sizeof(int),                                // candidate counts
@@ -385,7 +390,12 @@ internal static unsafe class Int8CoarseScorer
             _errorPerStep = _offset + chunkRows;
             _errorPerL1 = _errorPerStep + chunkRows;
             _staging = memory + starts[2];
-            _rowInputs = (float*)(memory + starts[3]);
+            _blockMaxima = (float*)(memory + starts[3]);
+            _blockScales = _blockMaxima + BlockRows;
+            _blockOffsets = _blockScales + BlockRows;
+            _blockNorms = _blockOffsets + BlockRows;
+            _blockSums = (int*)(_blockNorms + BlockRows);
+            _blockAbsoluteSums = _blockSums + BlockRows;
             _thresholds = (float*)(memory + starts[4]);
             _filters = _thresholds + padded;
             _bounds = _filters + padded;
@@ -491,8 +501,6 @@ internal static unsafe class Int8CoarseScorer
         private void QuantizeBlock(int firstRow, int blockRow, int count)
         {
             int d = _matrix.Dimension;
-            float* maxAbs = _rowInputs, inverse = maxAbs + BlockRows, scales = inverse + BlockRows, offsets = scales + BlockRows, norms = offsets + BlockRows;
-            int* sums = (int*)(norms + BlockRows), absoluteSums = sums + BlockRows;
             ReadOnlySpan<float> rowMaxima = _matrix.MaxMagnitudes, rowScales = _matrix.Scales, rowOffsets = _matrix.Offsets, rowNorms = _matrix.Norms;
             uint eligible = 0, covered = 0;
             for (int i = 0; i < BlockRows; i++)
@@ -503,15 +511,14 @@ internal static unsafe class Int8CoarseScorer
                 bool isCovered = isEligible && InDomain(magnitude);
                 eligible |= (isEligible ? 1u : 0) << i;
                 covered |= (isCovered ? 1u : 0) << i;
-                maxAbs[i] = isCovered ? magnitude : 0;
-                inverse[i] = isCovered && magnitude != 0 ? 127 / magnitude : 0;
-                scales[i] = isCovered ? rowScales[row] : 0;
-                offsets[i] = isCovered ? rowOffsets[row] : 0;
-                norms[i] = isCovered ? rowNorms[row] : 0;
+                _blockMaxima[i] = isCovered ? magnitude : 0;
+                _blockScales[i] = isCovered ? rowScales[row] : 0;
+                _blockOffsets[i] = isCovered ? rowOffsets[row] : 0;
+                _blockNorms[i] = isCovered ? rowNorms[row] : 0;
                 byte* slot = _staging + ((i & 3) * 64) + ((i >> 2) * 16);
                 if (isCovered)
                 {
-                    RoundRow(_matrix.HostPointer + ((long)row * d), d, inverse[i], slot);
+                    RoundRow(_matrix.HostPointer + ((long)row * d), d, magnitude != 0 ? 127 / magnitude : 0, slot);
                 }
                 else
                 {
@@ -520,7 +527,7 @@ internal static unsafe class Int8CoarseScorer
             }
 
             int* columns = (int*)_block + ((long)(blockRow / BlockRows) * _groups * BlockRows);
-            TransposeStaging(columns, sums, absoluteSums);
+            TransposeStaging(columns);
             uint finite = SetRowTerms(blockRow, covered);
             uint uncovered = ~(covered & finite) & 0xFFFF;
             for (uint rest = uncovered; rest != 0; rest &= rest - 1)
@@ -547,16 +554,14 @@ internal static unsafe class Int8CoarseScorer
         {
             // Terms in float32: their own rounding (a few 2⁻²⁴ relative) is far inside the 1 % and
             // doubled slack they carry.
-            float* maxAbs = _rowInputs, scales = maxAbs + (2 * BlockRows), offsets = scales + BlockRows, norms = offsets + BlockRows;
-            int* sums = (int*)(norms + BlockRows), absoluteSums = sums + BlockRows;
-            Vector512<float> scale = Vector512.Load(scales), offset = Vector512.Load(offsets);
-            Vector512<float> factor = Vector512.Load(maxAbs) / Vector512.Create(127f) * scale;
+            Vector512<float> scale = Vector512.Load(_blockScales), offset = Vector512.Load(_blockOffsets);
+            Vector512<float> factor = Vector512.Load(_blockMaxima) / Vector512.Create(127f) * scale;
             Vector512<float> scaleStep = Vector512.Abs(factor);
             Vector512<float> shiftedOffset = offset + (Vector512.Create(2 * (float)RelativeRounding) * Vector512.Abs(offset));
-            Vector512<float> errorPerStep = Vector512.Create(1.01f) * scaleStep * Vector512.ConvertToSingle(Vector512.Load(absoluteSums)) / Vector512.Create(2f);
+            Vector512<float> errorPerStep = Vector512.Create(1.01f) * scaleStep * Vector512.ConvertToSingle(Vector512.Load(_blockAbsoluteSums)) / Vector512.Create(2f);
             Vector512<float> errorPerL1 = (Vector512.Create(1.01f) * scaleStep / Vector512.Create(2f))
-                + (Vector512.Create(_canonicalRounding) * Vector512.Load(norms) * Vector512.Abs(scale));
-            (Vector512.Create(QueryBias) * Vector512.Load(sums)).Store(_correction + blockRow);
+                + (Vector512.Create(_canonicalRounding) * Vector512.Load(_blockNorms) * Vector512.Abs(scale));
+            (Vector512.Create(QueryBias) * Vector512.Load(_blockSums)).Store(_correction + blockRow);
             factor.Store(_factor + blockRow);
             shiftedOffset.Store(_offset + blockRow);
             errorPerStep.Store(_errorPerStep + blockRow);
@@ -609,7 +614,7 @@ internal static unsafe class Int8CoarseScorer
         /// 4 groups for rows 0–15 in order. In a column each int holds one row's 4 bytes, so
         /// multiply-adds by ones (bytes to pairs, pairs to ints) sum all 16 rows at once, where
         /// per-row horizontal sums cost a third of the rounding.</summary>
-        private void TransposeStaging(int* columns, int* sums, int* absoluteSums)
+        private void TransposeStaging(int* columns)
         {
             var sum = Vector512<int>.Zero;
             var absoluteSum = Vector512<int>.Zero;
@@ -644,8 +649,8 @@ internal static unsafe class Int8CoarseScorer
                 absoluteSum += PairSums(PairSums(Vector512.Abs(group0)) + PairSums(Vector512.Abs(group1)) + PairSums(Vector512.Abs(group2)) + PairSums(Vector512.Abs(group3)));
             }
 
-            sum.Store(sums);
-            absoluteSum.Store(absoluteSums);
+            sum.Store(_blockSums);
+            absoluteSum.Store(_blockAbsoluteSums);
         }
 
         /// <summary>Sums of adjacent byte pairs (at most 2 · 128 in magnitude, so exact).</summary>
