@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using AssocDB.Engine;
 using AssocDB.Engine.Model;
@@ -11,9 +12,17 @@ namespace AssocDB.Server.Search;
 /// Micro-batching of search: concurrent calls wait in a channel, and one loop answers them with as
 /// few engine searches as possible, since a batch of queries costs one matrix product (far less
 /// than one product per query). A batch is taken when the loop is free: everything already waiting
-/// (calls that arrived while the previous search ran need no extra wait), plus whatever arrives
-/// within <see cref="SearchBatchingOptions.MaxDelayMicroseconds"/> of the first call, up to
-/// <see cref="SearchBatchingOptions.MaxBatch"/> queries.
+/// (calls that arrived while the previous search ran need no extra wait), up to
+/// <see cref="SearchBatchingOptions.MaxBatch"/> queries, plus
+/// <list type="bullet">
+/// <item>the calls the previous batch answered, when they come back within
+/// <see cref="SearchBatchingOptions.ReturnWaitMicroseconds"/> of its end: the batch waits for as
+/// many queries as the previous one held plus those that queued meanwhile. Clients that send their
+/// next call when answered otherwise split into two cohorts that alternate (one searched while the
+/// other's answers and next calls travel), each paying a whole pass over the matrix;</item>
+/// <item>whatever arrives within <see cref="SearchBatchingOptions.MaxDelayMicroseconds"/> of the
+/// batch's first call.</item>
+/// </list>
 /// </summary>
 /// <remarks>
 /// Calls are coalesced only with calls on the same collection with the same query-exclusion and
@@ -26,6 +35,7 @@ internal sealed class SearchBatcher : BackgroundService
     private readonly SearchBatchingOptions _options;
     private readonly ServerMetrics _metrics;
     private readonly Channel<PendingSearch> _pending = Channel.CreateUnbounded<PendingSearch>(new UnboundedChannelOptions { SingleReader = true });
+    private int _waitingQueries;
 
     public SearchBatcher(AssocServerOptions options, ServerMetrics metrics)
     {
@@ -44,6 +54,7 @@ internal sealed class SearchBatcher : BackgroundService
         }
 
         var pending = new PendingSearch(collection, queries, options, cancellationToken);
+        Interlocked.Add(ref _waitingQueries, queries.Count);
         if (!_pending.Writer.TryWrite(pending))
         {
             throw GrpcErrors.ShuttingDown();
@@ -55,36 +66,13 @@ internal sealed class SearchBatcher : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var batch = new List<PendingSearch>();
-        // Timers tick in whole milliseconds (CancelAfter truncates, so a sub-millisecond window
-        // would close at once): a configured wait is rounded up to the next millisecond.
-        TimeSpan maxDelay = TimeSpan.FromMilliseconds(Math.Ceiling(_options.MaxDelayMicroseconds / 1000.0));
+        long previousEnd = 0;
+        int returning = 0;
         try
         {
             while (await _pending.Reader.WaitToReadAsync(stoppingToken))
             {
-                int queries = Collect(batch, 0);
-                if (queries < _options.MaxBatch && maxDelay > TimeSpan.Zero)
-                {
-                    using var window = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                    window.CancelAfter(maxDelay);
-                    try
-                    {
-                        while (queries < _options.MaxBatch && await _pending.Reader.WaitToReadAsync(window.Token))
-                        {
-                            int before = queries;
-                            queries = Collect(batch, queries);
-                            if (queries == before)
-                            {
-                                break; // the next call does not fit: it starts the next batch
-                            }
-                        }
-                    }
-                    catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
-                    {
-                        // The window closed; search what has arrived.
-                    }
-                }
-
+                await GatherAsync(batch, previousEnd, returning, stoppingToken);
                 try
                 {
                     Run(batch);
@@ -97,6 +85,8 @@ internal sealed class SearchBatcher : BackgroundService
                     batch.ForEach(call => call.Completion.TrySetException(e));
                 }
 
+                previousEnd = Stopwatch.GetTimestamp();
+                returning = batch.Sum(call => call.Queries.Count) + Volatile.Read(ref _waitingQueries);
                 batch.Clear();
             }
         }
@@ -114,6 +104,56 @@ internal sealed class SearchBatcher : BackgroundService
         }
     }
 
+    /// <summary>Fills the batch with what waits, then waits for more while a window is open: the
+    /// return window (from the previous batch's end) until <paramref name="returning"/> queries have
+    /// come, the delay window (from now) until the batch is full. Timers tick in whole milliseconds
+    /// (CancelAfter truncates, so a sub-millisecond wait would end at once): waits are rounded up.</summary>
+    private async Task GatherAsync(List<PendingSearch> batch, long previousEnd, int returning, CancellationToken stoppingToken)
+    {
+        int queries = Collect(batch, 0);
+        long now = Stopwatch.GetTimestamp();
+        long delayEnd = now + Ticks(_options.MaxDelayMicroseconds);
+        long returnEnd = previousEnd + Ticks(_options.ReturnWaitMicroseconds);
+        int expected = Math.Min(returning, _options.MaxBatch);
+        CancellationTokenSource? window = null;
+        try
+        {
+            while (queries < _options.MaxBatch)
+            {
+                long end = queries < expected ? Math.Max(delayEnd, returnEnd) : delayEnd;
+                TimeSpan wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end);
+                if (wait <= TimeSpan.Zero)
+                {
+                    return;
+                }
+
+                window ??= CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                window.CancelAfter(TimeSpan.FromMilliseconds(Math.Ceiling(wait.TotalMilliseconds)));
+                if (!await _pending.Reader.WaitToReadAsync(window.Token))
+                {
+                    return;
+                }
+
+                int before = queries;
+                queries = Collect(batch, queries);
+                if (queries == before)
+                {
+                    return; // the next call does not fit: it starts the next batch
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+        {
+            // The window closed; search what has arrived.
+        }
+        finally
+        {
+            window?.Dispose();
+        }
+    }
+
+    private static long Ticks(int microseconds) => microseconds * Stopwatch.Frequency / 1_000_000;
+
     /// <summary>Moves waiting calls into the batch while their queries fit; always takes at least one
     /// call (even one larger than MaxBatch on its own). Returns the batch's query count.</summary>
     private int Collect(List<PendingSearch> batch, int queries)
@@ -122,6 +162,7 @@ internal sealed class SearchBatcher : BackgroundService
                && (queries == 0 || queries + next.Queries.Count <= _options.MaxBatch)
                && _pending.Reader.TryRead(out next))
         {
+            Interlocked.Add(ref _waitingQueries, -next.Queries.Count);
             if (next.CancellationToken.IsCancellationRequested)
             {
                 next.Completion.TrySetCanceled(next.CancellationToken);

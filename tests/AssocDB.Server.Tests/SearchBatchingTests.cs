@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using AssocDB.Client;
+using AssocDB.Protocol.V1;
+
+namespace AssocDB.Server.Tests;
+
+/// <summary>A server whose search batcher waits up to a second (the longest allowed) for the calls
+/// a batch answered to come back, and never for anything else; with metrics on.</summary>
+public sealed class ReturnWaitServerFixture : ServerFixture
+{
+    public const int WindowMilliseconds = 1000;
+
+    protected override string[] Args => ["--metrics-port", "0", $"--AssocDB:SearchBatching:ReturnWaitMicroseconds={WindowMilliseconds * 1000}"];
+}
+
+/// <summary>
+/// The batcher's return window: closed-loop clients (each sending its next call when answered)
+/// are searched together, one engine search per round, instead of in whatever groups happen to
+/// arrive together; a lone client, and a call after a pause, are searched at once.
+/// </summary>
+public sealed class SearchBatchingTests(ReturnWaitServerFixture fixture) : IClassFixture<ReturnWaitServerFixture>, IAsyncLifetime
+{
+    private const int Clients = 8;
+    private const int Rounds = 25;
+    private readonly AssocDbClient _client = fixture.Client;
+    private readonly string _c = ServerFixture.NewCollection("batching");
+
+    public async Task InitializeAsync()
+    {
+        await _client.CreateCollectionAsync(_c, 2);
+        await _client.UpsertConceptsAsync(_c, [Concept("east", [1f, 0f]), Concept("north", [0f, 1f])]);
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    [Fact]
+    public async Task Closed_loop_clients_share_one_engine_search_per_round()
+    {
+        (double queriesBefore, double searchesBefore) = await BatchTotalsAsync();
+
+        await Task.WhenAll(Enumerable.Range(0, Clients).Select(client => Task.Run(async () =>
+        {
+            for (int round = 0; round < Rounds; round++)
+            {
+                Assert.Equal(client % 2 == 0 ? "east" : "north", Assert.Single(await SearchAsync(client)).Concept);
+            }
+        })));
+
+        (double queriesAfter, double searchesAfter) = await BatchTotalsAsync();
+        Assert.Equal(Clients * Rounds, queriesAfter - queriesBefore);
+        // Once every client has sent its first call, each round is one search of all eight; the
+        // slack covers the first rounds, while the clients' first calls trickle in. Without the
+        // window the engine answers each call (or the few that meet) as it arrives: 100–200 searches.
+        double searches = searchesAfter - searchesBefore;
+        Assert.True(searches <= Rounds + Clients, $"{Clients} clients x {Rounds} calls ran as {searches} engine searches");
+    }
+
+    [Fact]
+    public async Task Lone_client_and_call_after_a_pause_do_not_wait()
+    {
+        // A burst leaves the batcher expecting eight calls back; after a pause longer than the
+        // window, nobody is expected, so the next call is searched at once.
+        await Task.WhenAll(Enumerable.Range(0, Clients).Select(SearchAsync));
+        await Task.Delay(ReturnWaitServerFixture.WindowMilliseconds + 200);
+        var clock = Stopwatch.StartNew();
+        await SearchAsync(0);
+        Assert.True(clock.ElapsedMilliseconds < ReturnWaitServerFixture.WindowMilliseconds * 0.9, $"the call after the pause took {clock.ElapsedMilliseconds} ms");
+
+        // One client's calls come back one at a time: each batch expects one call and has it.
+        clock.Restart();
+        for (int i = 0; i < 20; i++)
+        {
+            await SearchAsync(i);
+        }
+
+        Assert.True(clock.ElapsedMilliseconds < 5 * ReturnWaitServerFixture.WindowMilliseconds, $"20 calls of one client took {clock.ElapsedMilliseconds} ms");
+    }
+
+    private Task<IReadOnlyList<SearchHit>> SearchAsync(int client) =>
+        _client.SearchAsync(_c, Queries.Vector(client % 2 == 0 ? [1f, 0.1f] : [0.1f, 1f]), 1);
+
+    private async Task<(double Queries, double Searches)> BatchTotalsAsync() =>
+        (await fixture.Server.MetricAsync("assocdb_search_batch_queries_sum"), await fixture.Server.MetricAsync("assocdb_search_batch_queries_count"));
+
+    private static ConceptInput Concept(string name, float[] vector) => new() { Name = name, Vector = Vectors.Of(vector) };
+}
