@@ -28,8 +28,13 @@ internal sealed class FaissPeer : IDisposable
     public int Threads { get; }
 
     /// <summary>Starts the peer on <paramref name="vectors"/> and waits until its index is built;
-    /// null (with the reason printed) when Debian's python or faiss is missing.</summary>
-    public static FaissPeer? Start(string script, float[] vectors, float[] queries, int d, int k)
+    /// null (with the reason printed) when Debian's python or faiss is missing.
+    /// <paramref name="openMpWaitPolicy"/> is the peer's <c>OMP_WAIT_POLICY</c>. With libgomp's
+    /// default (threads spin after each parallel region), FAISS's OpenMP threads spin while its
+    /// OpenBLAS threads compute a batch, on the same two cores: a batch of 256 took 4.2–4.7 s that
+    /// way and 1.4–2.0 s with <c>PASSIVE</c>, minutes apart. PASSIVE is FAISS at its best here, and
+    /// its threads then leave the cores to the bench's own searches between commands.</summary>
+    public static FaissPeer? Start(string script, float[] vectors, float[] queries, int d, int k, string openMpWaitPolicy)
     {
         string temp = Directory.CreateTempSubdirectory("assocdb-faiss-").FullName;
         string data = Path.Combine(temp, "w.f32");
@@ -41,6 +46,7 @@ internal sealed class FaissPeer : IDisposable
             UseShellExecute = false,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
+            Environment = { ["OMP_WAIT_POLICY"] = openMpWaitPolicy },
         };
         try
         {

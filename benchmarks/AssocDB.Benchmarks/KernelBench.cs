@@ -30,6 +30,7 @@ internal static class KernelBench
         int memoryQueries = IntOption(args, "--memory-queries", 10_000);
         string outDir = StringOption(args, "--out", Path.Combine("benchmarks", "results"));
         bool faiss = !args.Contains("--no-faiss");
+        string faissWaitPolicy = StringOption(args, "--faiss-omp-wait", "passive").ToUpperInvariant();
         int torchThreads = IntOption(args, "--torch-threads", 0);
         var coarse = Enum.Parse<CoarsePrecision>(StringOption(args, "--coarse", nameof(CoarsePrecision.Auto)), ignoreCase: true);
         if (torchThreads > 0)
@@ -53,7 +54,7 @@ internal static class KernelBench
 
         var search = new VectorSearch(new VectorSearchOptions(CoarseType: coarse));
         // FAISS loads before anything is timed; from then on its searches alternate with ours.
-        using FaissPeer? peer = faiss ? FaissPeer.Start(Path.Combine(ScriptDirectory(), "faiss_peer.py"), vectors, queries, d, k) : null;
+        using FaissPeer? peer = faiss ? FaissPeer.Start(Path.Combine(ScriptDirectory(), "faiss_peer.py"), vectors, queries, d, k, faissWaitPolicy) : null;
         // One query two ways. Back to back, each side's own loop, as a stream of single queries
         // runs; W is 512 MB but a large shared L3 may still hold part of it from the pass before.
         // Alternating, each read of W and each search follows the other side's pass over its own
@@ -161,6 +162,7 @@ internal static class KernelBench
             {
                 ["version"] = peer.Version,
                 ["threads"] = peer.Threads,
+                ["omp_wait_policy"] = faissWaitPolicy,
                 ["single_ms"] = faissBackToBack,
                 ["single_alternating_ms"] = faissAlternating,
                 ["batch_ms"] = faissBatch,
@@ -208,7 +210,7 @@ internal static class KernelBench
         Console.WriteLine($"{"  of it retained (after a decommitting GC)",-44} {r["rss_retained_mb"],10:0.0} MB");
         if (faiss is { } f && r["faiss"] is Dictionary<string, object> peer)
         {
-            Console.WriteLine($"{"FAISS IndexFlatIP batch",-44} {f.Batch,10:0.00} ms ({peer["threads"]} threads, {peer["version"]})");
+            Console.WriteLine($"{"FAISS IndexFlatIP batch",-44} {f.Batch,10:0.00} ms ({peer["threads"]} threads, OMP_WAIT_POLICY {peer["omp_wait_policy"]}, {peer["version"]})");
             Console.WriteLine($"{"FAISS one query, alternating / back to back",-44} {f.SingleAlternating,10:0.00} / {f.SingleBackToBack:0.00} ms");
         }
 
