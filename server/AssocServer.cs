@@ -136,7 +136,19 @@ public static class AssocServer
 
         await using (app)
         {
-            await app.RunAsync();
+            try
+            {
+                await app.StartAsync();
+            }
+            catch (IOException e)
+            {
+                // Most often the port is taken: one line saying so, not a crash with a stack trace.
+                await Console.Error.WriteLineAsync($"cannot start: {e.Message}");
+                await app.StopAsync();
+                return 1;
+            }
+
+            await app.WaitForShutdownAsync();
         }
 
         return Environment.ExitCode;

@@ -15,8 +15,9 @@ public sealed class AssocServerOptions
     /// <summary>The configuration section.</summary>
     public const string Section = "AssocDB";
 
-    /// <summary>The address the gRPC endpoint binds: an IP address or <c>localhost</c>. Ignored when
-    /// <c>Kestrel:Endpoints</c> is configured (e.g. for TLS), which then owns every gRPC endpoint.</summary>
+    /// <summary>The address the gRPC endpoint and the metrics port bind: an IP address or
+    /// <c>localhost</c>. When <c>Kestrel:Endpoints</c> is configured (e.g. for TLS), it owns every
+    /// gRPC endpoint, and this places the metrics port only.</summary>
     public string Host { get; set; } = "127.0.0.1";
 
     /// <summary>The gRPC port (HTTP/2); 0 picks a free one.</summary>
@@ -56,8 +57,10 @@ public sealed class AssocServerOptions
     public IReadOnlyList<string> Validate(IReadOnlyList<string> kestrelEndpointUrls)
     {
         var problems = new List<string>();
+        // With Kestrel:Endpoints, Host still places the metrics port.
+        bool hostUsed = kestrelEndpointUrls.Count == 0 || MetricsPort >= 0;
         IPAddress? address = null;
-        if (kestrelEndpointUrls.Count == 0 && !TryParseHost(Host, out address))
+        if (hostUsed && !TryParseHost(Host, out address))
         {
             problems.Add($"{Section}:Host '{Host}' is not an IP address or 'localhost'.");
         }
@@ -94,11 +97,19 @@ public sealed class AssocServerOptions
             problems.Add($"{Section}:ApiKey must not be blank or begin or end with whitespace.");
         }
 
+        // HTTP/2 header values carry printable ASCII only: no client could send any other key.
+        if (ApiKey is { } key && key.Any(c => c is < ' ' or > '~'))
+        {
+            problems.Add($"{Section}:ApiKey must be printable ASCII (characters 0x20 to 0x7E).");
+        }
+
         if (string.IsNullOrEmpty(ApiKey) && !Insecure)
         {
-            IEnumerable<string> exposed = kestrelEndpointUrls.Count > 0
-                ? kestrelEndpointUrls.Where(url => !IsLoopbackUrl(url))
-                : address is not null && !IPAddress.IsLoopback(address) ? [Host] : [];
+            IEnumerable<string> exposed = kestrelEndpointUrls.Where(url => !IsLoopbackUrl(url));
+            if (address is not null && !IPAddress.IsLoopback(address))
+            {
+                exposed = exposed.Append(Host);
+            }
             foreach (string where in exposed)
             {
                 problems.Add($"refusing to listen on non-loopback '{where}' without an API key: set {Section}:ApiKey (--api-key), or pass --insecure to accept unauthenticated clients.");
@@ -123,15 +134,24 @@ public sealed class AssocServerOptions
         return IPAddress.TryParse(host, out address!);
     }
 
+    /// <summary>Whether Kestrel binds <paramref name="url"/> to loopback only. It does for
+    /// <c>localhost</c> and loopback IP addresses, and binds any other host name (and the wildcards
+    /// <c>*</c> and <c>+</c>) to every interface. The host is read as Kestrel reads it, from the text:
+    /// System.Uri turns the name <c>loopback</c> into <c>localhost</c>.</summary>
     private static bool IsLoopbackUrl(string url)
     {
-        // Kestrel URLs may use the wildcards '*' and '+', which Uri does not parse as hosts.
-        if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out Uri? uri))
+        int scheme = url.IndexOf("://", StringComparison.Ordinal);
+        if (scheme < 0)
         {
             return false;
         }
 
-        return uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out IPAddress? ip) && IPAddress.IsLoopback(ip));
+        string authority = url[(scheme + 3)..].Split('/')[0];
+        string host = authority.StartsWith('[')
+            ? authority[1..Math.Max(1, authority.IndexOf(']', StringComparison.Ordinal))]
+            : authority.Split(':')[0];
+        return string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
+            || (IPAddress.TryParse(host, out IPAddress? ip) && IPAddress.IsLoopback(ip));
     }
 
     private static void CheckPort(List<string> problems, string name, int port, bool allowNone)

@@ -31,7 +31,12 @@ public static class ServerCommandLine
             string name = equals < 0 ? arg : arg[..equals];
             if (string.Equals(name, "--insecure", StringComparison.OrdinalIgnoreCase))
             {
-                result.Add($"--{AssocServerOptions.Section}:{nameof(AssocServerOptions.Insecure)}={(equals < 0 ? "true" : arg[(equals + 1)..])}");
+                // A separate true or false is the flag's value: left as an argument of its own,
+                // "--insecure false" turned insecure mode on.
+                string value = equals >= 0 ? arg[(equals + 1)..]
+                    : i + 1 < args.Count && bool.TryParse(args[i + 1], out _) ? args[++i]
+                    : "true";
+                result.Add($"--{AssocServerOptions.Section}:{nameof(AssocServerOptions.Insecure)}={value}");
             }
             else if (Switches.TryGetValue(name, out string? option))
             {

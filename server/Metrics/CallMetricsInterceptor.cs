@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AssocDB.Server.Hosting;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Prometheus;
@@ -30,7 +31,8 @@ internal sealed class CallMetricsInterceptor(ServerMetrics metrics) : Intercepto
     {
         long start = Stopwatch.GetTimestamp();
         StatusCode code = StatusCode.Unknown;
-        Gauge.Child inFlight = metrics.InFlight.WithLabels(context.Method);
+        string method = CalledMethod.Of(context);
+        Gauge.Child inFlight = metrics.InFlight.WithLabels(method);
         inFlight.Inc();
         try
         {
@@ -45,8 +47,8 @@ internal sealed class CallMetricsInterceptor(ServerMetrics metrics) : Intercepto
         finally
         {
             inFlight.Dec();
-            metrics.Requests.WithLabels(context.Method, code.ToString()).Inc();
-            metrics.Latency.WithLabels(context.Method).Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            metrics.Requests.WithLabels(method, code.ToString()).Inc();
+            metrics.Latency.WithLabels(method).Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
     }
 }

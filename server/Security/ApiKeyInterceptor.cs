@@ -1,4 +1,5 @@
 using AssocDB.Server.Errors;
+using AssocDB.Server.Hosting;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
@@ -42,7 +43,7 @@ internal sealed class ApiKeyInterceptor(ApiKey apiKey) : Interceptor
 
     private void Authorize(ServerCallContext context)
     {
-        if (!apiKey.Required || context.Method.StartsWith(HealthServicePrefix, StringComparison.Ordinal))
+        if (!apiKey.Required || CalledMethod.Of(context).StartsWith(HealthServicePrefix, StringComparison.Ordinal))
         {
             return;
         }

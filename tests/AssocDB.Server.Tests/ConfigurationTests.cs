@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using AssocDB.Server.Configuration;
 using AssocDB.Server.Tests.Ingestion;
 
@@ -24,12 +27,65 @@ public sealed class ConfigurationTests
         Assert.NotNull(app);
     }
 
-    [Fact]
-    public void Kestrel_endpoint_on_a_public_address_without_a_key_is_refused()
+    // Kestrel binds any host name but localhost to every interface; System.Uri calls 'loopback' a
+    // loopback name, and it let such an endpoint through.
+    [Theory]
+    [InlineData("https://*:5001")]
+    [InlineData("http://loopback:5001")]
+    [InlineData("http://myhost.example:5001")]
+    public void Kestrel_endpoint_on_a_public_address_without_a_key_is_refused(string url)
     {
         var e = Assert.Throws<ServerConfigurationException>(() =>
-            AssocServer.Build(["--Kestrel:Endpoints:Grpc:Url=https://*:5001", "--metrics-port", "-1"]));
-        Assert.Single(e.Problems);
+            AssocServer.Build([$"--Kestrel:Endpoints:Grpc:Url={url}", "--metrics-port", "-1"]));
+        Assert.Contains(url, Assert.Single(e.Problems), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Kestrel_endpoint_on_loopback_needs_no_key()
+    {
+        await using var app = AssocServer.Build(["--Kestrel:Endpoints:Grpc:Url=http://LocalHost:5001", "--Kestrel:Endpoints:V6:Url=http://[::1]:5002", "--metrics-port", "-1"]);
+        Assert.NotNull(app);
+    }
+
+    // With Kestrel:Endpoints, Host still places the metrics port: it used to go unchecked, so the
+    // metrics listened on 0.0.0.0 without a key, and a host name crashed the start.
+    [Fact]
+    public void Host_is_checked_when_it_places_only_the_metrics_port()
+    {
+        var exposed = Assert.Throws<ServerConfigurationException>(() =>
+            AssocServer.Build(["--host", "0.0.0.0", "--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:5001", "--metrics-port", "0"]));
+        Assert.Contains("0.0.0.0", Assert.Single(exposed.Problems), StringComparison.Ordinal);
+
+        var unparsed = Assert.Throws<ServerConfigurationException>(() =>
+            AssocServer.Build(["--host", "myhost.example", "--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:5001", "--metrics-port", "0"]));
+        Assert.StartsWith("AssocDB:Host", Assert.Single(unparsed.Problems), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Port_in_use_ends_the_start_with_exit_code_1()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        string port = ((IPEndPoint)taken.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture);
+        string data = Path.Combine(Path.GetTempPath(), "assocdb-server-tests", Guid.NewGuid().ToString("N"));
+        try
+        {
+            Assert.Equal(1, await AssocServer.RunAsync(["--port", port, "--metrics-port", "-1", "--data", data, "--device", "cpu"]).WaitAsync(TimeSpan.FromMinutes(1)));
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public void Api_key_that_no_header_can_carry_is_refused()
+    {
+        var e = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--api-key", "cl\u00e9", "--metrics-port", "-1"]));
+        Assert.StartsWith("AssocDB:ApiKey must be printable ASCII", Assert.Single(e.Problems), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -93,6 +149,9 @@ public sealed class ConfigurationTests
             ["--AssocDB:Port=1", "--AssocDB:DataDirectory=/d", "--AssocDB:Insecure=true", "--AssocDB:ApiKey=k", "--Kestrel:X=y"],
             ServerCommandLine.Normalize(["--port", "1", "--data=/d", "--insecure", "--api-key", "k", "--Kestrel:X=y"]));
         Assert.Throws<ServerConfigurationException>(() => ServerCommandLine.Normalize(["--port"]));
+        // A separate boolean is the flag's value; it used to be dropped, turning insecure mode on.
+        Assert.Equal(["--AssocDB:Insecure=false", "--AssocDB:Port=1"], ServerCommandLine.Normalize(["--insecure", "false", "--port", "1"]));
+        Assert.Equal(["--AssocDB:Insecure=true", "--AssocDB:Port=1"], ServerCommandLine.Normalize(["--insecure", "--port", "1"]));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Net.Http.Headers;
 using AssocDB.Client;
 using AssocDB.Protocol.V1;
 using Grpc.Core;
@@ -36,6 +37,32 @@ public sealed class ObservabilityTests
         Assert.Contains("assocdb_grpc_request_duration_seconds_count{method=\"/assocdb.v1.FactService/AddFacts\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("assocdb_facts_stored 1", text, StringComparison.Ordinal);
         Assert.Contains("assocdb_matrix_bytes 64", text, StringComparison.Ordinal);
+    }
+
+    /// <summary>Routing matches a method's path ignoring case: such calls count under the method's
+    /// own name (a label per spelling grew the metrics without bound, from callers the key check
+    /// refused too), and the health service is open in every spelling.</summary>
+    [Fact]
+    public async Task Calls_are_labelled_and_authorized_by_the_method_they_reach()
+    {
+        const string key = "metrics-key";
+        await using RunningServer server = await RunningServer.StartAsync(key, extraArgs: ["--metrics-port", "0"]);
+        CallInvoker bare = server.Channel.CreateCallInvoker();
+        var raw = Marshallers.Create<byte[]>(bytes => bytes, bytes => bytes);
+        var shouted = new Method<byte[], byte[]>(MethodType.Unary, "ASSOCDB.V1.ADMINSERVICE", "GETSTATS", raw, raw);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => bare.AsyncUnaryCall(shouted, null, new CallOptions(), []).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, refused.StatusCode);
+
+        var health = new Method<byte[], byte[]>(MethodType.Unary, "GRPC.HEALTH.V1.HEALTH", "Check", raw, raw);
+        byte[] answer = await bare.AsyncUnaryCall(health, null, new CallOptions(), []).ResponseAsync;
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, HealthCheckResponse.Parser.ParseFrom(answer).Status);
+
+        using var http = new HttpClient { DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", key) } };
+        string text = await http.GetStringAsync(new Uri(new Uri(server.MetricsAddress!), "/metrics"));
+        Assert.Contains("assocdb_grpc_requests_total{method=\"/assocdb.v1.AdminService/GetStats\",code=\"Unauthenticated\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("assocdb_grpc_requests_total{method=\"/grpc.health.v1.Health/Check\",code=\"OK\"}", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("ASSOCDB", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("GRPC.HEALTH", text, StringComparison.Ordinal);
     }
 
     // Also when a client keeps a stream open through shutdown: Kestrel then waits out the host's
