@@ -223,9 +223,9 @@ public sealed class SearchBatchingOptions
     public int MaxDelayMicroseconds { get; set; }
 
     /// <summary>How long, from the end of a batch, the next batch may wait for the calls it answered
-    /// to come back, in microseconds (rounded up to whole milliseconds; 0: no wait). The next batch
-    /// waits for as many queries as the previous one held plus those that queued meanwhile, and is
-    /// searched as soon as they are there. Clients that send their next call as soon as they are
+    /// to come back, in microseconds (rounded up to whole milliseconds; 0: no wait). Each answered
+    /// call counts as one to come and each arriving call as one come; the next batch is searched as
+    /// soon as none is to come, and those that have not come when the window closes are forgotten. Clients that send their next call as soon as they are
     /// answered then share one kernel call instead of splitting into two cohorts that alternate
     /// (measured at 64 clients: batches of 63 instead of 30, 1.2–1.3× the throughput). A lone client, or
     /// calls after a pause longer than this, never wait; calls from clients that do not wait for

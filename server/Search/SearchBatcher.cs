@@ -15,11 +15,13 @@ namespace AssocDB.Server.Search;
 /// (calls that arrived while the previous search ran need no extra wait), up to
 /// <see cref="SearchBatchingOptions.MaxBatch"/> queries, plus
 /// <list type="bullet">
-/// <item>the calls the previous batch answered, when they come back within
-/// <see cref="SearchBatchingOptions.ReturnWaitMicroseconds"/> of its end: the batch waits for as
-/// many queries as the previous one held plus those that queued meanwhile. Clients that send their
-/// next call when answered otherwise split into two cohorts that alternate (one searched while the
-/// other's answers and next calls travel), each paying a whole pass over the matrix;</item>
+/// <item>the calls that answered clients send next, while any is still to come and within
+/// <see cref="SearchBatchingOptions.ReturnWaitMicroseconds"/> of the previous batch's end: every
+/// answered call counts as one to come, and every arriving call as one come. Clients that send
+/// their next call when answered otherwise split into two cohorts that alternate (one searched
+/// while the other's answers and next calls travel), each paying a whole pass over the matrix.
+/// When the window closes with calls still to come, they are forgotten (their clients stopped, or
+/// do not call back at once), so later batches do not wait for them;</item>
 /// <item>whatever arrives within <see cref="SearchBatchingOptions.MaxDelayMicroseconds"/> of the
 /// batch's first call.</item>
 /// </list>
@@ -35,7 +37,8 @@ internal sealed class SearchBatcher : BackgroundService
     private readonly SearchBatchingOptions _options;
     private readonly ServerMetrics _metrics;
     private readonly Channel<PendingSearch> _pending = Channel.CreateUnbounded<PendingSearch>(new UnboundedChannelOptions { SingleReader = true });
-    private int _waitingQueries;
+    /// <summary>Calls answered whose clients have not sent a call since: the ones to come back.</summary>
+    private int _toCome;
 
     public SearchBatcher(AssocServerOptions options, ServerMetrics metrics)
     {
@@ -54,7 +57,7 @@ internal sealed class SearchBatcher : BackgroundService
         }
 
         var pending = new PendingSearch(collection, queries, options, cancellationToken);
-        Interlocked.Add(ref _waitingQueries, queries.Count);
+        CountArrival();
         if (!_pending.Writer.TryWrite(pending))
         {
             throw GrpcErrors.ShuttingDown();
@@ -67,12 +70,13 @@ internal sealed class SearchBatcher : BackgroundService
     {
         var batch = new List<PendingSearch>();
         long previousEnd = 0;
-        int returning = 0;
         try
         {
             while (await _pending.Reader.WaitToReadAsync(stoppingToken))
             {
-                await GatherAsync(batch, previousEnd, returning, stoppingToken);
+                await GatherAsync(batch, previousEnd, stoppingToken);
+                // Counted before the answers go out: a client answered first may call again at once.
+                Interlocked.Add(ref _toCome, batch.Count);
                 try
                 {
                     Run(batch);
@@ -86,7 +90,6 @@ internal sealed class SearchBatcher : BackgroundService
                 }
 
                 previousEnd = Stopwatch.GetTimestamp();
-                returning = batch.Sum(call => call.Queries.Count) + Volatile.Read(ref _waitingQueries);
                 batch.Clear();
             }
         }
@@ -97,6 +100,8 @@ internal sealed class SearchBatcher : BackgroundService
         finally
         {
             _pending.Writer.TryComplete();
+            // Calls gathered when the stop came, and calls still queued.
+            batch.ForEach(call => call.Completion.TrySetException(GrpcErrors.ShuttingDown()));
             while (_pending.Reader.TryRead(out PendingSearch? left))
             {
                 left.Completion.TrySetException(GrpcErrors.ShuttingDown());
@@ -105,22 +110,30 @@ internal sealed class SearchBatcher : BackgroundService
     }
 
     /// <summary>Fills the batch with what waits, then waits for more while a window is open: the
-    /// return window (from the previous batch's end) until <paramref name="returning"/> queries have
-    /// come, the delay window (from now) until the batch is full. Timers tick in whole milliseconds
+    /// return window (from the previous batch's end) while answered calls are still to come back,
+    /// the delay window (from now) until the batch is full. Unless it stops full, the calls still
+    /// to come are forgotten. Timers tick in whole milliseconds
     /// (CancelAfter truncates, so a sub-millisecond wait would end at once): waits are rounded up.</summary>
-    private async Task GatherAsync(List<PendingSearch> batch, long previousEnd, int returning, CancellationToken stoppingToken)
+    private async Task GatherAsync(List<PendingSearch> batch, long previousEnd, CancellationToken stoppingToken)
     {
-        int queries = Collect(batch, 0);
-        long now = Stopwatch.GetTimestamp();
-        long delayEnd = now + Ticks(_options.MaxDelayMicroseconds);
+        long delayEnd = Stopwatch.GetTimestamp() + Ticks(_options.MaxDelayMicroseconds);
         long returnEnd = previousEnd + Ticks(_options.ReturnWaitMicroseconds);
-        int expected = Math.Min(returning, _options.MaxBatch);
+        int queries = 0;
+        bool full = false;
         CancellationTokenSource? window = null;
         try
         {
-            while (queries < _options.MaxBatch)
+            while (true)
             {
-                long end = queries < expected ? Math.Max(delayEnd, returnEnd) : delayEnd;
+                queries = Collect(batch, queries);
+                if (queries >= _options.MaxBatch
+                    || (_pending.Reader.TryPeek(out PendingSearch? next) && queries + next.Queries.Count > _options.MaxBatch))
+                {
+                    full = true; // or the next call does not fit: it starts the next batch
+                    return;
+                }
+
+                long end = Volatile.Read(ref _toCome) > 0 ? Math.Max(delayEnd, returnEnd) : delayEnd;
                 TimeSpan wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end);
                 if (wait <= TimeSpan.Zero)
                 {
@@ -133,13 +146,6 @@ internal sealed class SearchBatcher : BackgroundService
                 {
                     return;
                 }
-
-                int before = queries;
-                queries = Collect(batch, queries);
-                if (queries == before)
-                {
-                    return; // the next call does not fit: it starts the next batch
-                }
             }
         }
         catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
@@ -149,6 +155,28 @@ internal sealed class SearchBatcher : BackgroundService
         finally
         {
             window?.Dispose();
+            // Stopped waiting with the batch not full: the calls still to come did not come within
+            // the window (or none is to come), and later batches must not wait for them.
+            if (!full)
+            {
+                Volatile.Write(ref _toCome, 0);
+            }
+        }
+    }
+
+    /// <summary>An arriving call is one of those to come back (or a new client's: then none is to come).</summary>
+    private void CountArrival()
+    {
+        int seen = Volatile.Read(ref _toCome);
+        while (seen > 0)
+        {
+            int was = Interlocked.CompareExchange(ref _toCome, seen - 1, seen);
+            if (was == seen)
+            {
+                return;
+            }
+
+            seen = was;
         }
     }
 
@@ -162,7 +190,6 @@ internal sealed class SearchBatcher : BackgroundService
                && (queries == 0 || queries + next.Queries.Count <= _options.MaxBatch)
                && _pending.Reader.TryRead(out next))
         {
-            Interlocked.Add(ref _waitingQueries, -next.Queries.Count);
             if (next.CancellationToken.IsCancellationRequested)
             {
                 next.Completion.TrySetCanceled(next.CancellationToken);
