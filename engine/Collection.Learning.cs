@@ -29,7 +29,11 @@ public sealed partial class Collection
             return error;
         }
 
-        TrainingSnapshot snapshot = ReadState(() => TakeTrainingSnapshot(options.Model));
+        if (!TryReadServing(() => TakeTrainingSnapshot(options.Model), out TrainingSnapshot snapshot, out EngineError? gone))
+        {
+            return gone!;
+        }
+
         if (snapshot.Facts.Length == 0)
         {
             return new EngineError(ErrorCode.FailedPrecondition, "collection", $"collection '{Name}' has no facts to train on");
@@ -73,7 +77,11 @@ public sealed partial class Collection
     /// </summary>
     public Result<MiningReport> MineProperties(MiningOptions? options = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
-        TrainingSnapshot snapshot = ReadState(() => TakeTrainingSnapshot(model: null));
+        if (!TryReadServing(() => TakeTrainingSnapshot(model: null), out TrainingSnapshot snapshot, out EngineError? gone))
+        {
+            return gone!;
+        }
+
         Result<MiningResult> mined = new PropertyMiner(options).Mine(
             snapshot.Facts, snapshot.ConceptNames.Length, snapshot.RelationNames.Length, progress, cancellationToken);
         if (!mined.IsOk)
@@ -129,7 +137,7 @@ public sealed partial class Collection
             return EngineError.Invalid("test", "must hold at least one fact");
         }
 
-        var (model, concepts, relations, triples, known, names, skipped, unused) = ReadState(() =>
+        if (!TryReadServing(() =>
         {
             bool rotation = _relations.All.Any(relation => relation.Operator == RelationOperator.Rotation && relation.Vector is not null);
             // TransE is scored with the norm it was trained with (most relations', should runs differ).
@@ -168,7 +176,12 @@ public sealed partial class Collection
             int[] free = [.. Enumerable.Range(0, _concepts.IdLimit).Where(id => !_concepts.IsLive(id))];
             return (embedding, ConceptRows(), relationVectors, testTriples.ToArray(), new KnownTriples(stored, [.. testTriples]),
                 _relations.All.Select(relation => relation.Name).ToArray(), unknown, free);
-        });
+        }, out var state, out EngineError? gone))
+        {
+            return gone!;
+        }
+
+        var (model, concepts, relations, triples, known, names, skipped, unused) = state;
 
         if (triples.Length == 0)
         {

@@ -157,7 +157,17 @@ public sealed partial class Collection
 
             // Holding the writer lock, with the store caught up, every committed entry has been
             // applied, so the store's state is exactly the log up to this address.
-            await _storeCatchUp;
+            try
+            {
+                await _storeCatchUp;
+            }
+            catch (Exception exception)
+            {
+                // The last batch failed in the store after the write that logged it: the collection
+                // stops as a failed write would stop it (its log still holds the batch).
+                return Fail(exception);
+            }
+
             long covered = _log.CommittedUntil;
 
             // Compaction cannot be cancelled part way, and neither can FASTER's checkpoint once

@@ -33,14 +33,15 @@ internal sealed partial class JobRegistry : IHostedService
     }
 
     /// <summary>
-    /// Starts a job on <paramref name="collection"/> running <paramref name="work"/>. The work runs on
+    /// Starts a job on <paramref name="target"/> running <paramref name="work"/>. The work runs on
     /// the calling thread until its first await, so an error it returns before then (bad settings,
     /// nothing to work on) is this call's error and no job is kept. FAILED_PRECONDITION naming
     /// <c>collection</c> while another job runs on it.
     /// </summary>
-    public Result<LearningJob> Start<T>(string collection, JobKind kind, Func<LearningJob, CancellationToken, Task<Result<T>>> work)
+    public Result<LearningJob> Start<T>(Engine.Collection target, JobKind kind, Func<LearningJob, CancellationToken, Task<Result<T>>> work)
         where T : class
     {
+        string collection = target.Name;
         LearningJob job;
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_lock)
@@ -51,7 +52,7 @@ internal sealed partial class JobRegistry : IHostedService
                     $"job {busy.Job.Id} ({busy.Job.Kind}) is still running on collection '{collection}'; cancel it or wait for it to end");
             }
 
-            job = new LearningJob(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)), ++_sequence, kind, collection, DateTimeOffset.UtcNow);
+            job = new LearningJob(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)), ++_sequence, kind, target, DateTimeOffset.UtcNow);
             _jobs.Add(job.Id, job);
             // Until the work's first steps return (a training snapshot copies all of W), whoever waits
             // for this job (a drop, shutdown) waits on this stand-in, which ends when the job does.
@@ -128,9 +129,9 @@ internal sealed partial class JobRegistry : IHostedService
         }
     }
 
-    /// <summary>The accepted properties of a succeeded mine job on <paramref name="collection"/>;
-    /// errors name <paramref name="field"/>.</summary>
-    public Result<IReadOnlyList<LearnedProperty>> MinedProperties(string id, string collection, string field)
+    /// <summary>The accepted properties of a succeeded mine job on <paramref name="collection"/> (this
+    /// one, not one of its name dropped since); errors name <paramref name="field"/>.</summary>
+    public Result<IReadOnlyList<LearnedProperty>> MinedProperties(string id, Engine.Collection collection, string field)
     {
         Result<LearningJob> found = Get(id, field);
         if (!found.IsOk)
@@ -141,7 +142,8 @@ internal sealed partial class JobRegistry : IHostedService
         LearningJob job = found.Value;
         JobStatus status = job.Status;
         return job.Kind != JobKind.Mine ? new EngineError(ErrorCode.InvalidArgument, field, $"job {id} is a {job.Kind} job, not a mine job")
-            : job.Collection != collection ? new EngineError(ErrorCode.InvalidArgument, field, $"job {id} mined collection '{job.Collection}', not '{collection}'")
+            : job.Collection != collection.Name ? new EngineError(ErrorCode.InvalidArgument, field, $"job {id} mined collection '{job.Collection}', not '{collection.Name}'")
+            : job.Target != collection ? new EngineError(ErrorCode.FailedPrecondition, field, $"job {id} mined a collection '{job.Collection}' that has been dropped since; mine this one")
             : status.Result is MiningReport report ? report.Accepted.ToList()
             : new EngineError(ErrorCode.FailedPrecondition, field, $"job {id} has not succeeded (it is {status.State})");
     }

@@ -48,12 +48,12 @@ internal sealed class LearningJob : IProgress<double>
     private JobStatus _status = new(0, JobState.Running, 0, null, null, null, null, null);
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public LearningJob(string id, long sequence, JobKind kind, string collection, DateTimeOffset startedAt)
+    public LearningJob(string id, long sequence, JobKind kind, Engine.Collection target, DateTimeOffset startedAt)
     {
         Id = id;
         Sequence = sequence;
         Kind = kind;
-        Collection = collection;
+        Target = target;
         StartedAt = startedAt;
     }
 
@@ -64,7 +64,10 @@ internal sealed class LearningJob : IProgress<double>
 
     public JobKind Kind { get; }
 
-    public string Collection { get; }
+    /// <summary>The collection the job works on: this instance, not a later one of the same name.</summary>
+    public Engine.Collection Target { get; }
+
+    public string Collection => Target.Name;
 
     public DateTimeOffset StartedAt { get; }
 

@@ -23,7 +23,7 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : Learnin
         var options = request.ToEngine();
         double validationFraction = request.HasValidationFraction ? request.ValidationFraction : DefaultValidationFraction;
         Collection collection = host.Collection(request.Collection);
-        LearningJob job = jobs.Start(request.Collection, JobKind.Learn, async (job, ct) =>
+        LearningJob job = jobs.Start(collection, JobKind.Learn, async (job, ct) =>
             (await collection.TrainAsync(options, validationFraction, job.TrainingProgress(options.TimeLimit), ct)).WithProtoFieldNames()).Unwrap();
         return Task.FromResult(new LearnResponse { Job = job.ToProto() });
     }
@@ -32,7 +32,7 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : Learnin
     {
         var options = request.ToEngine();
         Collection collection = host.Collection(request.Collection);
-        LearningJob job = jobs.Start(request.Collection, JobKind.Mine, (job, ct) =>
+        LearningJob job = jobs.Start(collection, JobKind.Mine, (job, ct) =>
             Task.Run(() => collection.MineProperties(options, job, ct), ct)).Unwrap();
         return Task.FromResult(new MineResponse { Job = job.ToProto() });
     }
@@ -46,7 +46,7 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : Learnin
 
         List<E.FactKey> test = [.. request.Test.Select(f => f.ToEngine())];
         Collection collection = host.Collection(request.Collection);
-        LearningJob job = jobs.Start(request.Collection, JobKind.Evaluate, (job, ct) =>
+        LearningJob job = jobs.Start(collection, JobKind.Evaluate, (job, ct) =>
             Task.Run(() => collection.Evaluate(test, cancellationToken: ct), ct)).Unwrap();
         return Task.FromResult(new EvaluateResponse { Job = job.ToProto() });
     }
@@ -79,13 +79,13 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : Learnin
 
     public override async Task<ApplyLearnedPropertiesResponse> ApplyLearnedProperties(ApplyLearnedPropertiesRequest request, ServerCallContext context)
     {
+        Collection collection = host.Collection(request.Collection);
         IReadOnlyList<E.LearnedProperty> properties = request.SourceCase switch
         {
-            ApplyLearnedPropertiesRequest.SourceOneofCase.MineJobId => jobs.MinedProperties(request.MineJobId, request.Collection, "mine_job_id").Unwrap(),
+            ApplyLearnedPropertiesRequest.SourceOneofCase.MineJobId => jobs.MinedProperties(request.MineJobId, collection, "mine_job_id").Unwrap(),
             ApplyLearnedPropertiesRequest.SourceOneofCase.Properties => [.. request.Properties.Properties.Select((p, i) => p.ToEngine($"properties[{i}]"))],
             _ => throw GrpcErrors.InvalidArgument("source", "set mine_job_id or properties"),
         };
-        Collection collection = host.Collection(request.Collection);
         int applied = (await collection.ApplyLearnedPropertiesAsync(properties, request.Declare, context.CancellationToken)).WithProtoFieldNames().Unwrap();
         return new ApplyLearnedPropertiesResponse { Applied = applied };
     }

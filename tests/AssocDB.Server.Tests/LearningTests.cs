@@ -157,7 +157,13 @@ public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerF
         Assert.Equal(JobState.Cancelled, (await _client.WaitForJobAsync(job.Id, cancellationToken: bound.Token)).State);
         await _client.CreateCollectionAsync(c, 8);
         await _client.AddFactsAsync(c, FamilyFacts());
-        Assert.Equal(JobState.Succeeded, (await _client.WaitForJobAsync((await _client.MineAsync(new MineRequest { Collection = c })).Id)).State);
+        Job mined = await _client.WaitForJobAsync((await _client.MineAsync(new MineRequest { Collection = c })).Id);
+        Assert.Equal(JobState.Succeeded, mined.State);
+
+        // What was mined from a collection is not applied to another of its name, created after a drop.
+        Assert.True(await _client.DropCollectionAsync(c));
+        await _client.CreateCollectionAsync(c, 8);
+        await Refused(StatusCode.FailedPrecondition, "mine_job_id", () => _client.ApplyLearnedPropertiesAsync(c, mined.Id));
     }
 
     [Fact]

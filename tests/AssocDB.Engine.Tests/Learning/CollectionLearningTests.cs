@@ -19,6 +19,21 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     private static FactInput Fact(TripleDataset data, Triple triple) =>
         new(data.Concepts[triple.Head], data.Relations[triple.Relation], data.Concepts[triple.Tail]);
 
+    // A job holds the collection it looked up; a drop can close it before the job reads it. Training
+    // and evaluation then read its released matrix (failing INTERNAL), and mining answered from the
+    // dropped collection's facts.
+    [Fact]
+    public async Task Learning_on_a_dropped_collection_answers_not_found()
+    {
+        Collection collection = _db.Create("dropped", dimension: 4);
+        (await collection.AddFactsAsync([new FactInput("a", "r", "b"), new FactInput("b", "r", "c")])).AssertOk();
+        (await _db.Database.DropCollectionAsync("dropped")).AssertOk();
+
+        (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE, MaxEpochs = 1 })).AssertError(ErrorCode.NotFound, "collection");
+        collection.MineProperties().AssertError(ErrorCode.NotFound, "collection");
+        collection.Evaluate([new FactKey("a", "r", "b")]).AssertError(ErrorCode.NotFound, "collection");
+    }
+
     [Fact]
     public async Task Closed_form_relation_vectors_follow_facts_and_concept_vectors()
     {
