@@ -110,6 +110,7 @@ public sealed class AssocServerOptions
             {
                 exposed = exposed.Append(Host);
             }
+
             foreach (string where in exposed)
             {
                 problems.Add($"refusing to listen on non-loopback '{where}' without an API key: set {Section}:ApiKey (--api-key), or pass --insecure to accept unauthenticated clients.");
@@ -225,12 +226,12 @@ public sealed class SearchBatchingOptions
     /// <summary>How long, from the end of a batch, the next batch may wait for the calls it answered
     /// to come back, in microseconds (rounded up to whole milliseconds; 0: no wait). Each answered
     /// call counts as one to come and each arriving call as one come; the next batch is searched as
-    /// soon as none is to come, and those that have not come when the window closes are forgotten. Clients that send their next call as soon as they are
-    /// answered then share one kernel call instead of splitting into two cohorts that alternate
-    /// (measured at 64 clients: batches of 63 instead of 30, 1.2–1.3× the throughput). A lone client, or
-    /// calls after a pause longer than this, never wait; calls from clients that do not wait for
-    /// their answers (a steady stream of independent requests) may each wait up to this long, so 0
-    /// gives them the lowest latency.</summary>
+    /// soon as none is to come, and those that have not come when the window closes are forgotten.
+    /// Clients that send their next call as soon as they are answered then share one kernel call
+    /// instead of splitting into two cohorts that alternate (measured at 64 clients: batches of 63
+    /// instead of 30, 1.2–1.3× the throughput). A lone client, or calls after a pause longer than
+    /// this, never wait; calls from clients that do not wait for their answers (a steady stream of
+    /// independent requests) may each wait up to this long, so 0 gives them the lowest latency.</summary>
     public int ReturnWaitMicroseconds { get; set; } = 5_000;
 
     internal void Validate(List<string> problems)

@@ -112,8 +112,8 @@ internal sealed class SearchBatcher : BackgroundService
     /// <summary>Fills the batch with what waits, then waits for more while a window is open: the
     /// return window (from the previous batch's end) while answered calls are still to come back,
     /// the delay window (from now) until the batch is full. Unless it stops full, the calls still
-    /// to come are forgotten. Timers tick in whole milliseconds
-    /// (CancelAfter truncates, so a sub-millisecond wait would end at once): waits are rounded up.</summary>
+    /// to come are forgotten. Timers tick in whole milliseconds (CancelAfter truncates, so a
+    /// sub-millisecond wait would end at once): waits are rounded up.</summary>
     private async Task GatherAsync(List<PendingSearch> batch, long previousEnd, CancellationToken stoppingToken)
     {
         long delayEnd = Stopwatch.GetTimestamp() + Ticks(_options.MaxDelayMicroseconds);
