@@ -304,10 +304,14 @@ public sealed partial class Collection
         TrainingSnapshot snapshot, int[] trainedRelations, EmbeddingModel model, Func<int, float[]> conceptVector, Func<int, float[]> relationVector)
     {
         var batch = new List<Mutation>();
+        float[] scratch = new float[Dimension];
         for (int id = 0; id < snapshot.ConceptNames.Length; id++)
         {
-            // A concept deleted (or deleted and its row reused) during training keeps what it has now.
-            if (snapshot.ConceptNames[id] is { } name && _concepts.IsLive(id) && _concepts.Name(id) == name)
+            // A concept deleted (or deleted and its row reused) during training keeps what it has
+            // now, and so does one whose vector was written meanwhile: that write was acknowledged
+            // after the snapshot the training started from.
+            if (snapshot.ConceptNames[id] is { } name && _concepts.IsLive(id) && _concepts.Name(id) == name
+                && (snapshot.Initial is not { } initial || _matrix.RowView(id, scratch).SequenceEqual(initial.Concepts.AsSpan(id * Dimension, Dimension))))
             {
                 batch.Add(new Mutation.PutConcept(new ConceptRecord(id, name, conceptVector(id), _concepts.Metadata(id))));
             }

@@ -264,6 +264,23 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         Assert.Empty(progress); // not one epoch ran
     }
 
+    // Training writes vectors computed from the snapshot it started from; a concept whose vector was
+    // written meanwhile (an acknowledged write) keeps that vector instead of being overwritten.
+    [Fact]
+    public async Task Vector_written_during_training_is_kept()
+    {
+        Collection collection = _db.Create("concurrent", dimension: 4);
+        (await collection.AddFactsAsync([.. Enumerable.Range(0, 50).Select(i => new FactInput($"h{i}", "r", $"t{i}"))])).AssertOk();
+        float[] written = [0.5f, -0.5f, 0.5f, -0.5f];
+        var during = new CallbackProgress<TrainingProgress>(_ => collection.UpsertConceptsAsync([new ConceptInput("h1", written)]).GetAwaiter().GetResult().AssertOk());
+
+        TrainingReport report = (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE, MaxEpochs = 1 }, progress: during)).AssertOk();
+
+        Assert.Equal(written, collection.GetConcept("h1").AssertOk().Vector);
+        Assert.Equal(99, report.ConceptsWritten);
+        Assert.NotEqual(written, collection.GetConcept("h2").AssertOk().Vector);
+    }
+
     // The size check used to count vectors only; the records also hold names and metadata, so a
     // collection of long names passed it, trained, and was refused at the write ("split it").
     [Fact]

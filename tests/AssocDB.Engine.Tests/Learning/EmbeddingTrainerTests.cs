@@ -1,5 +1,6 @@
 using AssocDB.Engine.Learning;
 using AssocDB.Engine.Model;
+using AssocDB.Engine.Tests.Support;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -146,7 +147,7 @@ public sealed class EmbeddingTrainerTests
     {
         TripleDataset nations = KgData.Load("nations");
         using var cancellation = new CancellationTokenSource();
-        var progress = new CallbackProgress(_ => cancellation.Cancel());
+        var progress = new CallbackProgress<TrainingProgress>(_ => cancellation.Cancel());
         var trainer = new EmbeddingTrainer(new TrainingOptions { Dimension = 8, MaxEpochs = 50, BatchSize = 64 }, CPU);
         Result<TrainedEmbedding>? finished = null;
         Exception? thrown = Record.Exception(() =>
@@ -164,11 +165,6 @@ public sealed class EmbeddingTrainerTests
         var trainer = new EmbeddingTrainer(new TrainingOptions(), CPU);
         Assert.Equal("train[0]", trainer.Train([new Triple(0, 3, 1)], [], 2, 1).Error!.Field);
         Assert.Equal("initial.concepts", trainer.Train([new Triple(0, 0, 1)], [], 2, 1, new InitialVectors(new float[3], [])).Error!.Field);
-    }
-
-    private sealed class CallbackProgress(Action<TrainingProgress> callback) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => callback(value);
     }
 
     private sealed class ListProgress : IProgress<TrainingProgress>
