@@ -156,7 +156,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             // Built under a dot-name and renamed into place, so a crash leaves either nothing or a
             // whole collection (dot-folders are removed at open).
             string directory = Path.Combine(_options.DataDirectory, DirectoryName(spec.Name));
-            string staging = Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
+            string staging = NewDotFolder();
             Directory.CreateDirectory(staging);
             new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision, LogPageSizeBits: _options.LogPageSizeBits).Write(staging);
             Directory.Move(staging, directory);
@@ -170,7 +170,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             {
                 // Nothing was written to it: moved back under a dot-name (removed at the next open if
                 // not now), so the failed create leaves no collection behind and a retry can succeed.
-                string failed = Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
+                string failed = NewDotFolder();
                 Directory.Move(directory, failed);
                 DeleteDotFolder(failed);
                 throw;
@@ -180,6 +180,10 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             return collection.Describe();
         }
     }
+
+    /// <summary>A fresh folder path under a dot-name, which open never takes for a collection (and
+    /// removes).</summary>
+    private string NewDotFolder() => Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
 
     /// <summary>Deletes a folder already renamed to a dot-name, which no longer counts as a collection;
     /// if that fails, the next open removes it (the caller's outcome stands).</summary>
@@ -252,7 +256,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         try
         {
             await collection.CloseAsync(checkpoint: false);
-            string doomed = Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
+            string doomed = NewDotFolder();
             Directory.Move(collection.Directory, doomed);
             // Durable before the drop is reported: a power loss must not bring the collection back.
             // The drop has happened either way, so a failed flush is logged, not reported as a failed drop.

@@ -29,10 +29,13 @@ public sealed partial class Collection
             return error;
         }
 
-        if (!TryReadServing(() => TakeTrainingSnapshot(options.Model), out TrainingSnapshot snapshot, out EngineError? gone))
+        Result<TrainingSnapshot> taken = Read<TrainingSnapshot>(() => TakeTrainingSnapshot(options.Model));
+        if (!taken.IsOk)
         {
-            return gone!;
+            return taken.Error!;
         }
+
+        TrainingSnapshot snapshot = taken.Value;
 
         if (snapshot.Facts.Length == 0)
         {
@@ -44,10 +47,11 @@ public sealed partial class Collection
         var model = new EmbeddingModel(options.Model, Dimension, options.Norm);
         // The result is written as one log entry, atomically: refuse now, not after every epoch, a
         // collection whose trained records cannot fit one. Vectors have a fixed width, so the
-        // records as they are now, with placeholder vectors, encode to the size the result will.
+        // records as they are now, with placeholder vectors, encode to the size the result will
+        // (without initial vectors: no row has changed since the snapshot, so none is compared).
         float[] conceptPlaceholder = new float[Dimension], relationPlaceholder = new float[model.RelationDimension];
         long entryBytes = ReadState(() => EncodedSize(
-            TrainedBatch(snapshot, trainedRelations, model, _ => conceptPlaceholder, _ => relationPlaceholder), _log.MaxEntryBytes));
+            TrainedBatch(snapshot with { Initial = null }, trainedRelations, model, _ => conceptPlaceholder, _ => relationPlaceholder), _log.MaxEntryBytes));
         if (entryBytes > _log.MaxEntryBytes)
         {
             return new EngineError(
@@ -77,10 +81,13 @@ public sealed partial class Collection
     /// </summary>
     public Result<MiningReport> MineProperties(MiningOptions? options = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
-        if (!TryReadServing(() => TakeTrainingSnapshot(model: null), out TrainingSnapshot snapshot, out EngineError? gone))
+        Result<TrainingSnapshot> taken = Read<TrainingSnapshot>(() => TakeTrainingSnapshot(model: null));
+        if (!taken.IsOk)
         {
-            return gone!;
+            return taken.Error!;
         }
+
+        TrainingSnapshot snapshot = taken.Value;
 
         Result<MiningResult> mined = new PropertyMiner(options).Mine(
             snapshot.Facts, snapshot.ConceptNames.Length, snapshot.RelationNames.Length, progress, cancellationToken);
@@ -137,7 +144,8 @@ public sealed partial class Collection
             return EngineError.Invalid("test", "must hold at least one fact");
         }
 
-        if (!TryReadServing(() =>
+        Result<(EmbeddingModel, float[], float[], Triple[], KnownTriples, string[], int, int[])> read =
+            Read<(EmbeddingModel, float[], float[], Triple[], KnownTriples, string[], int, int[])>(() =>
         {
             bool rotation = _relations.All.Any(relation => relation.Operator == RelationOperator.Rotation && relation.Vector is not null);
             // TransE is scored with the norm it was trained with (most relations', should runs differ).
@@ -176,12 +184,13 @@ public sealed partial class Collection
             int[] free = [.. Enumerable.Range(0, _concepts.IdLimit).Where(id => !_concepts.IsLive(id))];
             return (embedding, ConceptRows(), relationVectors, testTriples.ToArray(), new KnownTriples(stored, [.. testTriples]),
                 _relations.All.Select(relation => relation.Name).ToArray(), unknown, free);
-        }, out var state, out EngineError? gone))
+        });
+        if (!read.IsOk)
         {
-            return gone!;
+            return read.Error!;
         }
 
-        var (model, concepts, relations, triples, known, names, skipped, unused) = state;
+        var (model, concepts, relations, triples, known, names, skipped, unused) = read.Value;
 
         if (triples.Length == 0)
         {
@@ -297,8 +306,9 @@ public sealed partial class Collection
         return new Planned<TrainingReport>(batch, _ => report);
     }
 
-    /// <summary>The records a training run writes: every concept still as it was in the snapshot, and
-    /// the relations it trained on. A relation without training facts is left alone: it got no
+    /// <summary>The records a training run writes: every concept still as it was in the snapshot
+    /// (same name, and same vector when the snapshot holds the initial vectors), and the relations
+    /// it trained on. A relation without training facts is left alone: it got no
     /// gradient, so its vector would be the random start (and a given vector would be replaced).</summary>
     private List<Mutation> TrainedBatch(
         TrainingSnapshot snapshot, int[] trainedRelations, EmbeddingModel model, Func<int, float[]> conceptVector, Func<int, float[]> relationVector)

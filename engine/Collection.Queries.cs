@@ -149,23 +149,8 @@ public sealed partial class Collection
     }
 
     /// <summary>Reads under the read lock, unless the collection cannot serve (dropped, or stopped by
-    /// a failed write): a job that looked the collection up before a drop closed it must not read
+    /// a failed write): a caller that looked the collection up before a drop closed it must not read
     /// its released matrix, nor answer from its facts.</summary>
-    private bool TryReadServing<T>(Func<T> read, out T value, out EngineError? unavailable)
-    {
-        _state.EnterReadLock();
-        try
-        {
-            unavailable = Unavailable();
-            value = unavailable is null ? read() : default!;
-            return unavailable is null;
-        }
-        finally
-        {
-            _state.ExitReadLock();
-        }
-    }
-
     private Result<T> Read<T>(Func<Result<T>> read)
     {
         _state.EnterReadLock();

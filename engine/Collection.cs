@@ -79,19 +79,12 @@ public sealed partial class Collection
         try
         {
             _store = new StateStore(Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes);
-            try
-            {
-                _matrix = new ConceptMatrix(manifest.Dimension, device, manifest.Metric, manifest.Precision);
-            }
-            catch
-            {
-                _store.Dispose();
-                throw;
-            }
+            _matrix = new ConceptMatrix(manifest.Dimension, device, manifest.Metric, manifest.Precision);
         }
         catch
         {
             // Open's own cleanup needs a whole collection; what was built so far holds files and memory.
+            _store?.Dispose();
             _log.Dispose();
             throw;
         }

@@ -377,7 +377,7 @@ public static partial class CliApp
             catch (Exception e) when (e is FormatException or UriFormatException or IOException)
             {
                 await error.WriteLineAsync($"error: {e.Message}");
-                return 2;
+                return BadCommandLine;
             }
         });
         return command;
