@@ -202,14 +202,17 @@ public sealed partial class Collection
     }
 
     /// <summary>Facts and vectors training or mining reads, taken under the read lock.</summary>
-    private sealed record TrainingSnapshot(Triple[] Facts, string?[] ConceptNames, string[] RelationNames, InitialVectors? Initial);
+    /// <remarks><see cref="RelationVectors"/> are the relations' given or trained vectors when it was
+    /// taken: a relation whose vector is written while training runs keeps that write.</remarks>
+    private sealed record TrainingSnapshot(Triple[] Facts, string?[] ConceptNames, string[] RelationNames, float[]?[] RelationVectors, InitialVectors? Initial);
 
     private TrainingSnapshot TakeTrainingSnapshot(EmbeddingModelKind? model)
     {
         string?[] conceptNames = Enumerable.Range(0, _concepts.IdLimit).Select(id => _concepts.IsLive(id) ? _concepts.Name(id) : null).ToArray();
         string[] relationNames = _relations.All.Select(relation => relation.Name).ToArray();
+        float[]?[] relationVectors = _relations.All.Select(relation => relation.Vector).ToArray();
         InitialVectors? initial = model is { } kind ? new InitialVectors(ConceptRows(), TrainedRelationPrefix(kind)) : null;
-        return new TrainingSnapshot(StoredTriples(), conceptNames, relationNames, initial);
+        return new TrainingSnapshot(StoredTriples(), conceptNames, relationNames, relationVectors, initial);
     }
 
     private Triple[] StoredTriples()
@@ -300,16 +303,18 @@ public sealed partial class Collection
         int width = embedding.Model.RelationDimension;
         List<Mutation> batch = TrainedBatch(
             snapshot, trainedRelations, embedding.Model, id => embedding.Concepts.AsSpan(id * Dimension, Dimension).ToArray(), id => embedding.Relations.AsSpan(id * width, width).ToArray());
+        int relationsWritten = batch.Count(mutation => mutation is Mutation.PutRelation);
         var report = new TrainingReport(
             embedding.Model.Kind.ToString(), embedding.EpochsRun, embedding.BestEpoch, embedding.BestValidationMrr, embedding.StopReason.ToString(),
-            embedding.TriplesPerSecond, embedding.Elapsed, batch.Count - trainedRelations.Length, trainedRelations.Length);
+            embedding.TriplesPerSecond, embedding.Elapsed, batch.Count - relationsWritten, relationsWritten);
         return new Planned<TrainingReport>(batch, _ => report);
     }
 
     /// <summary>The records a training run writes: every concept still as it was in the snapshot
     /// (same name, and same vector when the snapshot holds the initial vectors), and the relations
-    /// it trained on. A relation without training facts is left alone: it got no
-    /// gradient, so its vector would be the random start (and a given vector would be replaced).</summary>
+    /// it trained on whose vector is still the snapshot's. A relation without training facts is left
+    /// alone: it got no gradient, so its vector would be the random start (and a given vector would
+    /// be replaced).</summary>
     private List<Mutation> TrainedBatch(
         TrainingSnapshot snapshot, int[] trainedRelations, EmbeddingModel model, Func<int, float[]> conceptVector, Func<int, float[]> relationVector)
     {
@@ -328,7 +333,7 @@ public sealed partial class Collection
         }
 
         RelationOperator @operator = model.Kind == EmbeddingModelKind.RotatE ? RelationOperator.Rotation : RelationOperator.Translation;
-        foreach (int id in trainedRelations)
+        foreach (int id in trainedRelations.Where(id => SameVector(_relations[id].Vector, snapshot.RelationVectors[id])))
         {
             batch.Add(new Mutation.PutRelation(_relations[id] with
             {
@@ -341,6 +346,9 @@ public sealed partial class Collection
 
         return batch;
     }
+
+    private static bool SameVector(float[]? current, float[]? snapshot) =>
+        current is null ? snapshot is null : snapshot is not null && current.AsSpan().SequenceEqual(snapshot);
 
     private Result<Planned<int>> PlanLearnedProperties(IReadOnlyList<LearnedProperty> properties, bool declare)
     {

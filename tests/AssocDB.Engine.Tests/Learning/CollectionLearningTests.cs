@@ -264,21 +264,30 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         Assert.Empty(progress); // not one epoch ran
     }
 
-    // Training writes vectors computed from the snapshot it started from; a concept whose vector was
-    // written meanwhile (an acknowledged write) keeps that vector instead of being overwritten.
+    // Training writes vectors computed from the snapshot it started from; a concept or relation
+    // whose vector was written meanwhile (an acknowledged write) keeps that vector instead of being
+    // overwritten.
     [Fact]
-    public async Task Vector_written_during_training_is_kept()
+    public async Task Vectors_written_during_training_are_kept()
     {
         Collection collection = _db.Create("concurrent", dimension: 4);
-        (await collection.AddFactsAsync([.. Enumerable.Range(0, 50).Select(i => new FactInput($"h{i}", "r", $"t{i}"))])).AssertOk();
+        (await collection.AddFactsAsync([.. Enumerable.Range(0, 50).Select(i => new FactInput($"h{i}", i % 2 == 0 ? "r" : "s", $"t{i}"))])).AssertOk();
         float[] written = [0.5f, -0.5f, 0.5f, -0.5f];
-        var during = new CallbackProgress<TrainingProgress>(_ => collection.UpsertConceptsAsync([new ConceptInput("h1", written)]).GetAwaiter().GetResult().AssertOk());
+        var during = new CallbackProgress<TrainingProgress>(_ =>
+        {
+            collection.UpsertConceptsAsync([new ConceptInput("h1", written)]).GetAwaiter().GetResult().AssertOk();
+            collection.DefineRelationAsync(new RelationSpec("r", Vector: written)).GetAwaiter().GetResult().AssertOk();
+        });
 
         TrainingReport report = (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE, MaxEpochs = 1 }, progress: during)).AssertOk();
 
         Assert.Equal(written, collection.GetConcept("h1").AssertOk().Vector);
         Assert.Equal(99, report.ConceptsWritten);
         Assert.NotEqual(written, collection.GetConcept("h2").AssertOk().Vector);
+        Assert.Equal(written, collection.GetRelation("r").AssertOk().Vector);
+        Assert.Equal(RelationVectorSource.Given, collection.GetRelation("r").AssertOk().VectorSource);
+        Assert.Equal(1, report.RelationsWritten);
+        Assert.Equal(RelationVectorSource.Trained, collection.GetRelation("s").AssertOk().VectorSource);
     }
 
     // The size check used to count vectors only; the records also hold names and metadata, so a
