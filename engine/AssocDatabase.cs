@@ -53,9 +53,14 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
     /// Opens (creating if needed) the database in <see cref="DatabaseOptions.DataDirectory"/> and
     /// recovers every collection: last checkpoint, then the log after it.
     /// </summary>
+    /// <param name="options">Where the data lives, and how to serve it.</param>
+    /// <param name="loggerFactory">Receives recovery's and the checkpoints' logs.</param>
+    /// <param name="cancellationToken">Abandons recovery (e.g. a shutdown requested while a long log
+    /// replays). Nothing is lost: recovery only reads, so the next open starts it again.</param>
     /// <exception cref="ArgumentException">The options are invalid (e.g. an unknown device).</exception>
     /// <exception cref="IOException">The folder is in use by another process, or unreadable.</exception>
-    public static AssocDatabase Open(DatabaseOptions options, ILoggerFactory? loggerFactory = null)
+    /// <exception cref="OperationCanceledException">Recovery was abandoned.</exception>
+    public static AssocDatabase Open(DatabaseOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.DataDirectory, nameof(options));
@@ -88,7 +93,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         var database = new AssocDatabase(options, device, lockFile, loggerFactory ?? NullLoggerFactory.Instance);
         try
         {
-            database.OpenCollections();
+            database.OpenCollections(cancellationToken);
             // Only now: the loop reads the catalog, which recovery fills without its lock.
             if (options.CheckpointInterval > TimeSpan.Zero)
             {
@@ -105,7 +110,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         }
     }
 
-    private void OpenCollections()
+    private void OpenCollections(CancellationToken cancellationToken)
     {
         foreach (string directory in Directory.EnumerateDirectories(_options.DataDirectory))
         {
@@ -119,7 +124,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
 
             if (name.StartsWith(CollectionPrefix, StringComparison.Ordinal))
             {
-                var collection = Collection.Open(directory, _options, _device, _search, _loggerFactory.CreateLogger<Collection>());
+                var collection = Collection.Open(directory, _options, _device, _search, _loggerFactory.CreateLogger<Collection>(), cancellationToken);
                 _collections.Add(collection.Name, collection);
             }
         }

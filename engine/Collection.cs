@@ -106,12 +106,13 @@ public sealed partial class Collection
     /// <summary>Whether writes have reached the log since the last checkpoint.</summary>
     internal bool HasUncheckpointedWrites => _log.RetainedBytes > 0;
 
-    internal static Collection Open(string directory, DatabaseOptions options, torch.Device device, VectorSearch search, ILogger logger)
+    internal static Collection Open(
+        string directory, DatabaseOptions options, torch.Device device, VectorSearch search, ILogger logger, CancellationToken cancellationToken = default)
     {
         var collection = new Collection(directory, CollectionManifest.ReadPinningLogPage(directory, options.LogPageSizeBits), options, device, search, logger);
         try
         {
-            collection.Recover();
+            collection.Recover(cancellationToken);
             return collection;
         }
         catch
@@ -527,13 +528,19 @@ public sealed partial class Collection
     }
 
     /// <summary>Rebuilds memory from the last checkpoint, then replays the log after it.</summary>
-    private void Recover()
+    private void Recover(CancellationToken cancellationToken)
     {
         CheckRecoveredTogether();
         var relations = new List<RelationRecord>();
         var pendingRows = new Dictionary<int, float[]>();
+        long read = 0;
         _store.ForEach((kind, id, bytes) =>
         {
+            if (++read % 65_536 == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
             switch (kind)
             {
                 case RecordKind.Concept:
@@ -583,6 +590,7 @@ public sealed partial class Collection
         int replayed = 0;
         foreach ((byte[] entry, _) in _log.ReadCommitted(_store.RecoveredLogAddress))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             ApplyUnlocked(RecordCodec.DecodeBatch(entry));
             replayed++;
         }

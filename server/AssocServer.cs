@@ -58,7 +58,7 @@ public static class AssocServer
 
         IServiceCollection services = builder.Services;
         services.AddSingleton(options);
-        services.AddSingleton<DatabaseOpener>((databaseOptions, loggerFactory) => AssocDatabase.Open(databaseOptions, loggerFactory));
+        services.AddSingleton<DatabaseOpener>((databaseOptions, loggerFactory, stopping) => AssocDatabase.Open(databaseOptions, loggerFactory, stopping));
         services.AddSingleton<DatabaseHost>();
         services.AddHostedService(provider => provider.GetRequiredService<DatabaseHost>());
         services.AddSingleton<SearchBatcher>();
@@ -146,6 +146,13 @@ public static class AssocServer
                 await Console.Error.WriteLineAsync($"cannot start: {e.Message}");
                 await app.StopAsync();
                 return 1;
+            }
+            catch (OperationCanceledException) when (app.Lifetime.ApplicationStopping.IsCancellationRequested)
+            {
+                // Stopped before Kestrel had bound: by Ctrl+C, or by the database failing to open
+                // (already logged, with the exit code set).
+                await app.StopAsync();
+                return Environment.ExitCode;
             }
 
             await app.WaitForShutdownAsync();

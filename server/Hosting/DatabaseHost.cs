@@ -113,12 +113,19 @@ internal sealed partial class DatabaseHost(
         var clock = Stopwatch.StartNew();
         try
         {
-            _database = opener(databaseOptions, loggerFactory);
+            _database = opener(databaseOptions, loggerFactory, lifetime.ApplicationStopping);
             LogOpened(clock.Elapsed.TotalSeconds);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
         {
-            // A fault, not an outcome: the server cannot serve without its data.
+            // Recovery only reads: the next start begins it again, so a stop need not wait for it.
+            LogRecoveryAbandoned(clock.Elapsed.TotalSeconds);
+        }
+        catch (Exception e)
+        {
+            // A fault, not an outcome: the server cannot serve without its data. Out of memory too
+            // (a large log replayed into too small a machine): left unobserved, it would leave the
+            // server answering UNAVAILABLE for ever.
             LogOpenFailed(e, directory);
             Environment.ExitCode = 1;
             lifetime.StopApplication();
@@ -145,4 +152,7 @@ internal sealed partial class DatabaseHost(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Stopped while the database was still opening; no shutdown checkpoint")]
     private partial void LogShutdownDuringOpen();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Recovery abandoned after {Seconds:F2} s: the server was asked to stop; the next start recovers again")]
+    private partial void LogRecoveryAbandoned(double seconds);
 }

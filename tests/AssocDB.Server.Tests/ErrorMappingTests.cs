@@ -5,6 +5,7 @@ using AssocDB.Server.Hosting;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace AssocDB.Server.Tests;
 
@@ -60,10 +61,10 @@ public sealed class ErrorMappingTests
     {
         using var recovery = new ManualResetEventSlim();
         await using RunningServer server = await RunningServer.StartAsync(
-            services: s => s.AddSingleton<DatabaseOpener>((options, logs) =>
+            services: s => s.AddSingleton<DatabaseOpener>((options, logs, stopping) =>
             {
                 recovery.Wait(TimeSpan.FromSeconds(30));
-                return AssocDatabase.Open(options, logs);
+                return AssocDatabase.Open(options, logs, stopping);
             }),
             waitServing: false);
 
@@ -75,5 +76,54 @@ public sealed class ErrorMappingTests
         recovery.Set();
         await server.WaitServingAsync();
         Assert.Empty(await server.Client.ListCollectionsAsync());
+    }
+
+    // A stop asked for while a long log replays used to wait for the whole replay (recovery took no
+    // token). The opener here stands for such a replay: it runs until it is cancelled, or 60 s.
+    [Fact]
+    public async Task Stopping_during_recovery_abandons_it_at_once()
+    {
+        bool cancelled = false;
+        RunningServer server = await RunningServer.StartAsync(
+            services: s => s.AddSingleton<DatabaseOpener>((options, logs, stopping) =>
+            {
+                cancelled = stopping.WaitHandle.WaitOne(TimeSpan.FromSeconds(60));
+                stopping.ThrowIfCancellationRequested();
+                return AssocDatabase.Open(options, logs, stopping);
+            }),
+            waitServing: false);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await server.DisposeAsync();
+
+        Assert.True(cancelled, "recovery was not told to stop");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the stop took {clock.Elapsed.TotalSeconds:F1} s");
+    }
+
+    // Out of memory while opening (a large log replayed on too small a machine) escaped unobserved,
+    // and the server answered UNAVAILABLE for ever. It now stops, with exit code 1, as for any fault.
+    [Fact]
+    public async Task Running_out_of_memory_while_opening_stops_the_server()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(
+            services: s => s.AddSingleton<DatabaseOpener>(provider => (_, _, _) =>
+            {
+                // Once listening, as a replay long enough to run out of memory would be.
+                provider.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.WaitHandle.WaitOne(TimeSpan.FromSeconds(20));
+                throw new OutOfMemoryException("replay needs more memory");
+            }),
+            waitServing: false);
+        try
+        {
+            using var stopped = new SemaphoreSlim(0);
+            using CancellationTokenRegistration registration = server.App.Lifetime.ApplicationStopping.Register(() => stopped.Release());
+            Assert.True(await stopped.WaitAsync(TimeSpan.FromSeconds(20)), "the server kept running without its data");
+            Assert.Equal(1, Environment.ExitCode);
+        }
+        finally
+        {
+            // The server sets the exit code of the process it runs in: this test host's.
+            Environment.ExitCode = 0;
+        }
     }
 }

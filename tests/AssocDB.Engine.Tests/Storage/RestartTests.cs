@@ -275,6 +275,21 @@ public sealed class RestartTests : IAsyncLifetime
         AssertSample(periodic.Get());
     }
 
+    // A server asked to stop while a long log replays abandons recovery instead of finishing it.
+    // Recovery only reads, so the abandoned open leaves nothing behind: the folder is released and
+    // the next open recovers every write.
+    [Fact]
+    public async Task An_abandoned_recovery_releases_the_folder_and_loses_nothing()
+    {
+        await WriteSampleAsync(_db.Create());
+        await _db.Database.CloseAsync(checkpoint: false);
+
+        Assert.ThrowsAny<OperationCanceledException>(() => AssocDatabase.Open(_db.Options, cancellationToken: new CancellationToken(canceled: true)));
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+        AssertSample(_db.Get());
+    }
+
     [Fact]
     public async Task A_second_process_cannot_open_a_folder_in_use()
     {
