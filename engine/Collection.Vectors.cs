@@ -7,6 +7,11 @@ namespace AssocDB.Engine;
 
 public sealed partial class Collection
 {
+    /// <summary>The most relations one search query may add and subtract: far more than a
+    /// question needs, and few enough that building a query stays cheap (each term is a vector the
+    /// length of a row, built under the read lock).</summary>
+    public const int MaxRelationTerms = 64;
+
     private readonly Dictionary<int, (long Version, RecallMemory Memory)> _recallMemories = [];
     private readonly Lock _recallCache = new();
 
@@ -227,6 +232,12 @@ public sealed partial class Collection
     /// <summary>The query vector and the concept it starts from (−1 for a raw vector). Needs the read lock.</summary>
     private Result<(float[] Vector, int Concept)> BuildQuery(SearchQuery query)
     {
+        int plusCount = query.Plus?.Count ?? 0, terms = plusCount + (query.Minus?.Count ?? 0);
+        if (terms > MaxRelationTerms)
+        {
+            return EngineError.Invalid(plusCount > MaxRelationTerms ? "plus" : "minus", $"the query adds and subtracts {terms} relations; at most {MaxRelationTerms} in all");
+        }
+
         int concept = -1;
         if (query.Concept is not null && !_concepts.TryGetId(query.Concept, out concept))
         {

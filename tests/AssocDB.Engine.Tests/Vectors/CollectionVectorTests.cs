@@ -134,6 +134,12 @@ public sealed class CollectionVectorTests : IAsyncLifetime
         _collection.Search([new SearchQuery(Concept: "nowhere")], new SearchOptions()).AssertError(ErrorCode.NotFound, "queries[0].concept");
         _collection.Search([new SearchQuery(Concept: "city1", Plus: ["nope"])], new SearchOptions()).AssertError(ErrorCode.NotFound, "queries[0].plus[0]");
         _collection.Search([new SearchQuery(Concept: "city1", Minus: ["unlearned"])], new SearchOptions()).AssertError(ErrorCode.FailedPrecondition, "queries[0].minus[0]");
+        // Each term copied every earlier one and a row-length vector, under the read lock: 30 000
+        // terms took seconds and gigabytes while every other search waited.
+        string[] terms = [.. Enumerable.Repeat("capital_of", Collection.MaxRelationTerms)];
+        _collection.Search([new SearchQuery(Concept: "city1", Plus: terms[..^1], Minus: ["capital_of"])], new SearchOptions()).AssertOk();
+        _collection.Search([new SearchQuery(Concept: "city1", Plus: terms, Minus: ["capital_of"])], new SearchOptions()).AssertError(ErrorCode.InvalidArgument, "queries[0].minus");
+        _collection.Search([new SearchQuery(Concept: "city1", Plus: [.. terms, "capital_of"])], new SearchOptions()).AssertError(ErrorCode.InvalidArgument, "queries[0].plus");
         _collection.Relate("city1", "nowhere").AssertError(ErrorCode.NotFound, "b");
         _collection.Recall(new RecallQuery("capital_of")).AssertError(ErrorCode.InvalidArgument, "vector");
         _collection.Recall(new RecallQuery("capital_of", Concept: "city1", Beta: float.NaN)).AssertError(ErrorCode.InvalidArgument, "beta");
