@@ -261,11 +261,21 @@ public sealed class JobOptions
     /// <summary>Finished jobs kept; the oldest is forgotten when one more finishes.</summary>
     public int MaxFinished { get; set; } = 100;
 
+    /// <summary>Jobs running at once, over all collections (each collection runs one at a time).
+    /// Training uses every core and up to a GiB per step, so more at once only share the machine
+    /// and multiply the memory; a job past the limit is refused with RESOURCE_EXHAUSTED.</summary>
+    public int MaxRunning { get; set; } = 4;
+
     internal void Validate(List<string> problems)
     {
         if (MaxFinished < 1)
         {
             problems.Add($"{AssocServerOptions.Section}:Jobs:MaxFinished must be at least 1 (got {MaxFinished}).");
+        }
+
+        if (MaxRunning < 1)
+        {
+            problems.Add($"{AssocServerOptions.Section}:Jobs:MaxRunning must be at least 1 (got {MaxRunning}).");
         }
     }
 }

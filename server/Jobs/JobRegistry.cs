@@ -22,12 +22,14 @@ internal sealed partial class JobRegistry : IHostedService
     private readonly Dictionary<string, (LearningJob Job, Task Completion)> _runningByCollection = new(StringComparer.Ordinal);
     private readonly Queue<LearningJob> _finished = new();
     private readonly int _maxFinished;
+    private readonly int _maxRunning;
     private readonly ILogger<JobRegistry> _logger;
     private long _sequence;
 
     public JobRegistry(AssocServerOptions options, IHostApplicationLifetime lifetime, ILogger<JobRegistry> logger)
     {
         _maxFinished = options.Jobs.MaxFinished;
+        _maxRunning = options.Jobs.MaxRunning;
         _logger = logger;
         lifetime.ApplicationStopping.Register(CancelAll);
     }
@@ -36,7 +38,8 @@ internal sealed partial class JobRegistry : IHostedService
     /// Starts a job on <paramref name="target"/> running <paramref name="work"/>. The work runs on
     /// the calling thread until its first await, so an error it returns before then (bad settings,
     /// nothing to work on) is this call's error and no job is kept. FAILED_PRECONDITION naming
-    /// <c>collection</c> while another job runs on it.
+    /// <c>collection</c> while another job runs on it; RESOURCE_EXHAUSTED while
+    /// <see cref="JobOptions.MaxRunning"/> jobs run.
     /// </summary>
     public Result<LearningJob> Start<T>(Engine.Collection target, JobKind kind, Func<LearningJob, CancellationToken, Task<Result<T>>> work)
         where T : class
@@ -50,6 +53,12 @@ internal sealed partial class JobRegistry : IHostedService
             {
                 return new EngineError(ErrorCode.FailedPrecondition, "collection",
                     $"job {busy.Job.Id} ({busy.Job.Kind}) is still running on collection '{collection}'; cancel it or wait for it to end");
+            }
+
+            if (_runningByCollection.Count >= _maxRunning)
+            {
+                return new EngineError(ErrorCode.ResourceExhausted, "collection",
+                    $"{_runningByCollection.Count} jobs are running, the server's limit (Jobs:MaxRunning); wait for one to end");
             }
 
             job = new LearningJob(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)), ++_sequence, kind, target, DateTimeOffset.UtcNow);
@@ -143,7 +152,7 @@ internal sealed partial class JobRegistry : IHostedService
         JobStatus status = job.Status;
         return job.Kind != JobKind.Mine ? new EngineError(ErrorCode.InvalidArgument, field, $"job {id} is a {job.Kind} job, not a mine job")
             : job.Collection != collection.Name ? new EngineError(ErrorCode.InvalidArgument, field, $"job {id} mined collection '{job.Collection}', not '{collection.Name}'")
-            : job.Target != collection ? new EngineError(ErrorCode.FailedPrecondition, field, $"job {id} mined a collection '{job.Collection}' that has been dropped since; mine this one")
+            : !job.WorksOn(collection) ? new EngineError(ErrorCode.FailedPrecondition, field, $"job {id} mined a collection '{job.Collection}' that has been dropped since; mine this one")
             : status.Result is MiningReport report ? report.Accepted.ToList()
             : new EngineError(ErrorCode.FailedPrecondition, field, $"job {id} has not succeeded (it is {status.State})");
     }
@@ -196,9 +205,11 @@ internal sealed partial class JobRegistry : IHostedService
         {
             state = JobState.Cancelled;
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e)
         {
-            // A fault, not an outcome: the job records it and the server keeps serving.
+            // A fault, not an outcome: the job records it and the server keeps serving. Out of
+            // memory too (mining a graph of very many relations, a large training step): left to
+            // escape, it kept the job RUNNING for ever and its collection impossible to drop.
             LogFault(e, job.Id, job.Kind, job.Collection);
             (state, failure) = (JobState.Failed, GrpcErrors.JobFault(e));
         }

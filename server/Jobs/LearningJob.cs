@@ -48,12 +48,17 @@ internal sealed class LearningJob : IProgress<double>
     private JobStatus _status = new(0, JobState.Running, 0, null, null, null, null, null);
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    // Weak: a finished job is kept (with up to MaxFinished others) long after its collection may
+    // have been dropped, and must not keep that collection's tables in memory.
+    private readonly WeakReference<Engine.Collection> _target;
+
     public LearningJob(string id, long sequence, JobKind kind, Engine.Collection target, DateTimeOffset startedAt)
     {
         Id = id;
         Sequence = sequence;
         Kind = kind;
-        Target = target;
+        _target = new WeakReference<Engine.Collection>(target);
+        Collection = target.Name;
         StartedAt = startedAt;
     }
 
@@ -64,12 +69,14 @@ internal sealed class LearningJob : IProgress<double>
 
     public JobKind Kind { get; }
 
-    /// <summary>The collection the job works on: this instance, not a later one of the same name.</summary>
-    public Engine.Collection Target { get; }
-
-    public string Collection => Target.Name;
+    /// <summary>The name of the collection the job works on.</summary>
+    public string Collection { get; }
 
     public DateTimeOffset StartedAt { get; }
+
+    /// <summary>Whether the job works on <paramref name="collection"/>: this instance, not an earlier
+    /// one of the same name dropped since.</summary>
+    public bool WorksOn(Engine.Collection collection) => _target.TryGetTarget(out Engine.Collection? target) && target == collection;
 
     /// <summary>The current status.</summary>
     public JobStatus Status

@@ -222,13 +222,51 @@ public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerF
         await Refused(StatusCode.NotFound, "mine_job_id", () => server.Client.ApplyLearnedPropertiesAsync(c, ids[0]));
     }
 
+    // Jobs were limited to one per collection only, so clients could run as many trainings at once
+    // (each up to a GiB per step) as they had collections. And a finished job held its collection
+    // object, with all its tables, for as long as the job was kept, dropped or not.
+    [Fact]
+    public async Task Jobs_past_the_servers_limit_are_refused_and_a_kept_job_holds_no_dropped_collection()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:Jobs:MaxRunning=1"]);
+        string first = await FamilyCollection(server.Client, "running", dimension: 4);
+        string second = await FamilyCollection(server.Client, "waiting", dimension: 4);
+        Job training = await StartEndlessTrainingAsync(server.Client, first);
+
+        await Refused(StatusCode.ResourceExhausted, "collection", () => server.Client.MineAsync(new MineRequest { Collection = second }));
+
+        await server.Client.CancelJobAsync(training.Id);
+        Assert.Equal(JobState.Cancelled, (await server.Client.WaitForJobAsync(training.Id)).State);
+        Job mined = await server.Client.WaitForJobAsync((await server.Client.MineAsync(new MineRequest { Collection = second })).Id);
+        Assert.Equal(JobState.Succeeded, mined.State);
+
+        WeakReference dropped = WeakReferenceTo(server, second);
+        Assert.True(await server.Client.DropCollectionAsync(second));
+        for (int i = 0; i < 10 && dropped.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            await Task.Delay(50);
+        }
+
+        Assert.False(dropped.IsAlive, "the dropped collection is still reachable (from its finished job, or elsewhere)");
+        Assert.Equal(mined.Id, (await server.Client.GetJobAsync(mined.Id)).Id);
+    }
+
+    // Not inlined, so no local of this frame keeps the collection reachable.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference WeakReferenceTo(RunningServer server, string collection) =>
+        new(AssocServer.Database(server.App).GetCollection(collection).Value);
+
+    private Task<Job> StartEndlessTrainingAsync(string collection) => StartEndlessTrainingAsync(_client, collection);
+
     /// <summary>Starts a training job that runs until cancelled and returns once its first epoch ended.
     /// No validation split, so no early stopping (with one, training on these few facts could stop
     /// before the test acts on the job).</summary>
-    private async Task<Job> StartEndlessTrainingAsync(string collection)
+    private static async Task<Job> StartEndlessTrainingAsync(AssocDbClient client, string collection)
     {
-        Job job = await _client.LearnAsync(new LearnRequest { Collection = collection, Model = EmbeddingModel.Transe, MaxEpochs = 10_000_000, BatchSize = 8, ValidationFraction = 0 });
-        await foreach (JobProgress update in _client.WatchJobAsync(job.Id))
+        Job job = await client.LearnAsync(new LearnRequest { Collection = collection, Model = EmbeddingModel.Transe, MaxEpochs = 10_000_000, BatchSize = 8, ValidationFraction = 0 });
+        await foreach (JobProgress update in client.WatchJobAsync(job.Id))
         {
             if (update.Epoch >= 1)
             {
