@@ -69,6 +69,11 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             throw new ArgumentException(deviceError, nameof(options));
         }
 
+        if (options.MaxCollections < 1)
+        {
+            throw new ArgumentException($"MaxCollections is {options.MaxCollections}; it must be at least 1", nameof(options));
+        }
+
         if (options.LogPageSizeBits is < 16 or > 30)
         {
             throw new ArgumentException($"LogPageSizeBits is {options.LogPageSizeBits}; it must be 16..30", nameof(options));
@@ -156,6 +161,13 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             if (_dropping.Contains(spec.Name))
             {
                 return new EngineError(ErrorCode.FailedPrecondition, "name", $"collection '{spec.Name}' is being dropped; create it once the drop has returned");
+            }
+
+            // Collections being dropped still hold their buffers until the drop returns.
+            if (_collections.Count + _dropping.Count >= _options.MaxCollections)
+            {
+                return new EngineError(ErrorCode.ResourceExhausted, "name",
+                    $"the database holds {_collections.Count + _dropping.Count} collections, its limit (MaxCollections); drop one first");
             }
 
             // Built under a dot-name and renamed into place, so a crash leaves either nothing or a

@@ -18,6 +18,13 @@ public sealed record DatabaseOptions
     /// has no log to replay.</summary>
     public bool CheckpointOnClose { get; init; } = true;
 
+    /// <summary>The most collections the database may hold; a create past it is refused
+    /// (ResourceExhausted). Each collection keeps buffers in memory whether it holds data or not (two
+    /// log pages, the state store's memory and index: about 100 MiB with the defaults below), so
+    /// this bounds the memory that creating collections can take. A folder holding more (written
+    /// under a higher limit) still opens whole.</summary>
+    public int MaxCollections { get; init; } = 100;
+
     /// <summary>log2 of the write-ahead log's page size, for collections created from now on (an
     /// existing collection keeps the size its log was written with). One write batch must fit in a
     /// page, so this bounds the encoded size of a batch: 25 → 32 MiB.</summary>

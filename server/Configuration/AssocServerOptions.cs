@@ -186,10 +186,15 @@ public sealed class LimitOptions
     /// <summary>The most answers or edges one related or neighbors call returns.</summary>
     public int MaxResults { get; set; } = 10_000;
 
+    /// <summary>The most collections the database may hold (each keeps about 100 MiB of buffers,
+    /// empty or not); a create past it is refused.</summary>
+    public int MaxCollections { get; set; } = 100;
+
     internal void Validate(List<string> problems)
     {
         Check(problems, nameof(MaxMessageBytes), MaxMessageBytes, 1024, int.MaxValue);
         Check(problems, nameof(MaxBatch), MaxBatch, 1, int.MaxValue);
+        Check(problems, nameof(MaxCollections), MaxCollections, 1, int.MaxValue);
         // The engine's own caps: a server limit above one would admit requests the engine then
         // refuses with its own bound in the message, not the server's.
         Check(problems, nameof(MaxK), MaxK, 1, VectorSearch.MaxK);

@@ -103,7 +103,13 @@ internal sealed partial class DatabaseHost(
     {
         string directory = Path.GetFullPath(options.DataDirectory);
         // The shutdown checkpoint is taken in StoppedAsync, where it is logged and timed.
-        var databaseOptions = new DatabaseOptions { DataDirectory = directory, Device = options.Device, CheckpointOnClose = false };
+        var databaseOptions = new DatabaseOptions
+        {
+            DataDirectory = directory,
+            Device = options.Device,
+            CheckpointOnClose = false,
+            MaxCollections = options.Limits.MaxCollections,
+        };
         if (options.CheckpointInterval is TimeSpan interval)
         {
             databaseOptions = databaseOptions with { CheckpointInterval = interval };

@@ -92,10 +92,12 @@ public sealed class ConfigurationTests
     public void Bad_values_and_unknown_settings_are_reported_by_name()
     {
         var bad = Assert.Throws<ServerConfigurationException>(() =>
-            AssocServer.Build(["--port", "70000", "--device", "gpu", "--AssocDB:Limits:MaxK=0", "--AssocDB:SearchBatching:MaxBatch=0", "--AssocDB:SearchBatching:ReturnWaitMicroseconds=-1", "--AssocDB:Jobs:MaxFinished=0"]));
+            AssocServer.Build(["--port", "70000", "--device", "gpu", "--AssocDB:Limits:MaxK=0", "--AssocDB:SearchBatching:MaxBatch=0", "--AssocDB:SearchBatching:ReturnWaitMicroseconds=-1", "--AssocDB:Jobs:MaxFinished=0", "--AssocDB:Jobs:MaxRunning=0", "--AssocDB:Limits:MaxCollections=0"]));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Port", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Device", StringComparison.Ordinal) && p.Contains("'gpu'", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Jobs:MaxFinished", StringComparison.Ordinal));
+        Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Jobs:MaxRunning", StringComparison.Ordinal));
+        Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Limits:MaxCollections", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Limits:MaxK", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:SearchBatching:MaxBatch", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:SearchBatching:ReturnWaitMicroseconds", StringComparison.Ordinal));
@@ -152,6 +154,15 @@ public sealed class ConfigurationTests
         // A separate boolean is the flag's value; it used to be dropped, turning insecure mode on.
         Assert.Equal(["--AssocDB:Insecure=false", "--AssocDB:Port=1"], ServerCommandLine.Normalize(["--insecure", "false", "--port", "1"]));
         Assert.Equal(["--AssocDB:Insecure=true", "--AssocDB:Port=1"], ServerCommandLine.Normalize(["--insecure", "--port", "1"]));
+    }
+
+    [Fact]
+    public async Task The_collection_limit_reaches_the_engine()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:Limits:MaxCollections=1"]);
+        await server.Client.CreateCollectionAsync("first", 4);
+        var refused = await Assert.ThrowsAsync<AssocDB.Client.AssocDbException>(() => server.Client.CreateCollectionAsync("second", 4));
+        Assert.Equal((Grpc.Core.StatusCode.ResourceExhausted, "name"), (refused.StatusCode, refused.Field));
     }
 
     [Fact]

@@ -290,6 +290,25 @@ public sealed class RestartTests : IAsyncLifetime
         AssertSample(_db.Get());
     }
 
+    // Each collection holds about 100 MiB of buffers even when empty, and creates were unbounded:
+    // a client could take the machine's memory, and the next start would need it all again.
+    [Fact]
+    public async Task Creates_past_the_collection_limit_are_refused_and_a_fuller_folder_still_opens()
+    {
+        _db.Create("one");
+        _db.Create("two");
+        await _db.Database.CloseAsync(checkpoint: true);
+
+        await using AssocDatabase limited = AssocDatabase.Open(_db.Options with { MaxCollections = 1 });
+        Assert.Equal(["one", "two"], limited.ListCollections().Select(c => c.Name).Order());
+        limited.CreateCollection(new CollectionSpec("three", 4)).AssertError(ErrorCode.ResourceExhausted, "name");
+        (await limited.DropCollectionAsync("one")).AssertOk();
+        limited.CreateCollection(new CollectionSpec("three", 4)).AssertError(ErrorCode.ResourceExhausted, "name");
+        (await limited.DropCollectionAsync("two")).AssertOk();
+        limited.CreateCollection(new CollectionSpec("three", 4)).AssertOk();
+        Assert.Throws<ArgumentException>(() => AssocDatabase.Open(_db.Options with { MaxCollections = 0 }));
+    }
+
     [Fact]
     public async Task A_second_process_cannot_open_a_folder_in_use()
     {
