@@ -185,8 +185,10 @@ public sealed partial class Collection
             _unfilledNameVectors.Clear();
         }
 
+        /// <summary>A copy in the key order the record codec stores, so a map enumerates the same
+        /// before and after a reopen.</summary>
         private static Dictionary<string, string> CopyMap(IReadOnlyDictionary<string, string>? map) =>
-            map is null ? [] : new Dictionary<string, string>(map, StringComparer.Ordinal);
+            map is null ? [] : map.OrderBy(pair => pair.Key, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
 
         private static bool SameMap(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b) =>
             a.Count == b.Count && a.All(pair => b.TryGetValue(pair.Key, out string? value) && value == pair.Value);

@@ -102,6 +102,13 @@ internal static class Validation
                 return EngineError.Invalid($"{field}[{key}]", "value must not be null");
             }
 
+            // Stored as UTF-8, which has no unpaired surrogates: the stored value would differ from
+            // the one in memory, and filters on it would stop matching after a reopen.
+            if (!IsWellFormed(value))
+            {
+                return EngineError.Invalid($"{field}[{key}]", "is not well-formed Unicode (unpaired surrogate)");
+            }
+
             bytes += Encoding.UTF8.GetByteCount(key) + Encoding.UTF8.GetByteCount(value);
         }
 

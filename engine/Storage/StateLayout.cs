@@ -21,7 +21,8 @@ internal sealed record StateLayout(long PageBytes, long SegmentBytes)
     /// store has a checkpoint to recover; for a checkpointed store from before layouts were kept,
     /// the sizes it was written with (the page the options give, as then, and FASTER's default file
     /// size), kept from now on; otherwise the options' sizes (a page of a quarter of the memory, at
-    /// most 4 MiB and one file), kept from now on.
+    /// most 4 MiB and one file), kept from now on, but never a page smaller than a kept one: the
+    /// write-ahead log that replays into the new store holds records accepted for that page.
     /// </summary>
     public static StateLayout Resolve(string directory, long memoryBytes, long segmentBytes)
     {
@@ -29,7 +30,7 @@ internal sealed record StateLayout(long PageBytes, long SegmentBytes)
         bool checkpointed = HasCheckpoint(directory);
         if (checkpointed && File.Exists(path))
         {
-            return JsonSerializer.Deserialize<StateLayout>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path} is empty");
+            return Read(path);
         }
 
         // A power of two, as FASTER rounds it down to one anyway (and records are checked against it).
@@ -37,10 +38,17 @@ internal sealed record StateLayout(long PageBytes, long SegmentBytes)
         StateLayout layout = checkpointed
             ? new StateLayout(page, LegacySegmentBytes)
             : new StateLayout(Math.Min(page, segmentBytes), segmentBytes);
+        if (!checkpointed && File.Exists(path) && Read(path).PageBytes is var kept && kept > layout.PageBytes)
+        {
+            layout = new StateLayout(kept, Math.Max(segmentBytes, kept));
+        }
 
         DurableJson.Replace(path, layout);
         return layout;
     }
+
+    private static StateLayout Read(string path) =>
+        JsonSerializer.Deserialize<StateLayout>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path} is empty");
 
     private static bool HasCheckpoint(string directory)
     {

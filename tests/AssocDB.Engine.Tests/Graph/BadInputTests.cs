@@ -52,14 +52,19 @@ public sealed class BadInputTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Names_with_unpaired_surrogates_are_refused()
+    public async Task Names_and_map_values_with_unpaired_surrogates_are_refused()
     {
         // Not a theory case: xunit would replace the lone surrogate while serializing the data.
+        // Map values were accepted, kept as given in memory and stored with U+FFFD instead, so a
+        // metadata filter on them matched until the next reopen.
         await AssertNothingChangedAsync(async () =>
         {
             EngineError error = (await _collection.AddFactsAsync([new FactInput("bad\ud800name", "r", "d")]))
                 .AssertError(ErrorCode.InvalidArgument, "facts[0].head");
             Assert.Contains("not well-formed", error.Message);
+            var unpaired = new Dictionary<string, string> { ["k"] = "x\ud800y" };
+            (await _collection.UpsertConceptsAsync([new ConceptInput("c", Metadata: unpaired)])).AssertError(ErrorCode.InvalidArgument, "concepts[0].metadata[k]");
+            (await _collection.AddFactsAsync([new FactInput("a", "r", "d", Payload: unpaired)])).AssertError(ErrorCode.InvalidArgument, "facts[0].payload[k]");
         });
     }
 
