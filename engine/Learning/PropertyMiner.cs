@@ -17,6 +17,10 @@ namespace AssocDB.Engine.Learning;
 /// </remarks>
 public sealed class PropertyMiner
 {
+    /// <summary>The most relations a graph may have to be mined: the counts are tables of every
+    /// pair of relations (four of m × m longs, 128 MiB at this limit).</summary>
+    public const int MaxRelations = 2048;
+
     private readonly MiningOptions _options;
 
     /// <summary>Creates a miner with the given thresholds (defaults when null).</summary>
@@ -40,6 +44,11 @@ public sealed class PropertyMiner
         if (relationCount < 0)
         {
             return EngineError.Invalid("relationCount", "must not be negative");
+        }
+
+        if (relationCount > MaxRelations)
+        {
+            return new EngineError(ErrorCode.FailedPrecondition, "collection", $"has {relationCount} relations; mining counts every pair of them, and takes at most {MaxRelations}");
         }
 
         for (int i = 0; i < facts.Length; i++)
@@ -134,12 +143,20 @@ public sealed class PropertyMiner
         long[] pcaBody = new long[m * m];
         long[] pairsBySecond = new long[m];
         var paths = new List<long>();
+        // The seconds with a body pair: the only rows of the tables that are not zero, so the only
+        // ones cleared and read (all m rows cost m³ over a graph of many relations).
+        var touched = new List<int>();
         for (int first = 0; first < m; first++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            Array.Clear(bodySize);
-            Array.Clear(support);
-            Array.Clear(pcaBody);
+            foreach (int second in touched)
+            {
+                bodySize[second] = 0;
+                support.AsSpan(second * m, m).Clear();
+                pcaBody.AsSpan(second * m, m).Clear();
+            }
+
+            touched.Clear();
             ReadOnlySpan<Triple> firstFacts = graph.OfRelation(first);
             int start = 0;
             while (start < firstFacts.Length)
@@ -156,20 +173,25 @@ public sealed class PropertyMiner
                 }
 
                 start = end;
-                CountDistinctEndpoints(graph, x, paths, bodySize, support, pcaBody, pairsBySecond);
+                CountDistinctEndpoints(graph, x, paths, bodySize, support, pcaBody, pairsBySecond, touched);
             }
 
-            for (int second = 0; second < m; second++)
+            int diagonal = (first * m) + first;
+            transitivity[first] = new TransitivityRule(first, new RuleEvidence(support[diagonal], bodySize[first], pcaBody[diagonal], graph.RelationSize[first]));
+            // In relation order, as rules of equal confidence and support are listed in it.
+            touched.Sort();
+            foreach (int second in touched)
             {
                 for (int head = 0; head < m; head++)
                 {
-                    var evidence = new RuleEvidence(
-                        support[second * m + head], bodySize[second], pcaBody[second * m + head], graph.RelationSize[head]);
-                    if (first == second && second == head)
+                    long cell = support[(second * m) + head];
+                    if (cell == 0 || (first == second && second == head))
                     {
-                        transitivity[first] = new TransitivityRule(first, evidence);
+                        continue;
                     }
-                    else if (evidence.Support > 0 && _options.Accepts(evidence))
+
+                    var evidence = new RuleEvidence(cell, bodySize[second], pcaBody[(second * m) + head], graph.RelationSize[head]);
+                    if (_options.Accepts(evidence))
                     {
                         compositions.Add(new CompositionRule(first, second, head, evidence));
                     }
@@ -186,7 +208,7 @@ public sealed class PropertyMiner
     /// pair for rules with that Second; it supports every Head stored between x and y, and counts
     /// towards the PCA body of every Head that x has some fact of.</summary>
     private static void CountDistinctEndpoints(
-        FactIndex graph, int x, List<long> paths, long[] bodySize, long[] support, long[] pcaBody, long[] pairsBySecond)
+        FactIndex graph, int x, List<long> paths, long[] bodySize, long[] support, long[] pcaBody, long[] pairsBySecond, List<int> touched)
     {
         if (paths.Count == 0)
         {
@@ -208,7 +230,11 @@ public sealed class PropertyMiner
             previous = end;
             int second = (int)(end / n);
             int y = (int)(end % n);
-            bodySize[second]++;
+            if (bodySize[second]++ == 0)
+            {
+                touched.Add(second);
+            }
+
             pairsBySecond[second]++;
             foreach (int head in graph.RelationsBetween(x, y))
             {
@@ -216,15 +242,19 @@ public sealed class PropertyMiner
             }
         }
 
+        // The ends are sorted by second, so each second with pairs comes up once, in order.
         ReadOnlySpan<int> subjectRelations = graph.OutRelations(x);
-        for (int second = 0; second < m; second++)
+        int last = -1;
+        foreach (long end in ends)
         {
-            long pairs = pairsBySecond[second];
-            if (pairs == 0)
+            int second = (int)(end / n);
+            if (second == last)
             {
                 continue;
             }
 
+            last = second;
+            long pairs = pairsBySecond[second];
             pairsBySecond[second] = 0;
             foreach (int head in subjectRelations)
             {
