@@ -5,8 +5,8 @@ namespace AssocDB.Engine.Vectors;
 
 /// <summary>
 /// The bidirectional key–value memory of one relation. Its facts <c>(hᵢ, tᵢ)</c> are row ids of a
-/// <see cref="ConceptMatrix"/>; on every recall <c>K = W[h]</c> and <c>V = W[t]</c> are gathered on
-/// the device by index (never copied into storage), so the memory always reads the current vectors.
+/// <see cref="ConceptMatrix"/>; on every recall their rows are gathered from W on the device by index
+/// (never copied into storage), so the memory always reads the current vectors.
 /// </summary>
 /// <remarks>
 /// <para>Logits are β times the matrix's own metric score of each key against x (cosine, dot or
@@ -23,6 +23,12 @@ namespace AssocDB.Engine.Vectors;
 /// <item>A symmetric relation holds both ways, so every direction reads it as Auto: a query at
 /// either end gets the other end, and both ends contribute.</item>
 /// </list>
+/// <para>Memory and work: gathering K and V whole cost facts × d floats per call (3 GB for 100 k
+/// facts at d = 4096, where the matrix was 16 MB). Instead a recall gathers each distinct row the
+/// facts name once to score it, streams the facts in chunks through a softmax with a running max
+/// (the per-row weights accumulated so far are rescaled when the max rises), and gathers the rows
+/// again to sum them by weight. So a call holds one chunk of rows plus a few floats per distinct
+/// row, and its work grows with the distinct rows × d plus the facts, not with facts × d.</para>
 /// <para>Choosing β: with unit vectors in d = 128 and 10 k facts, the true key's logit exceeds the
 /// best of the others by about β·(0.9 − 0.35) for an input at cosine 0.9, while the others' total
 /// weight grows like n·exp(β²/2d). Measured there (cosine 0.9 inputs, top-1): β = 4 recalls
@@ -30,10 +36,31 @@ namespace AssocDB.Engine.Vectors;
 /// </remarks>
 public sealed class RecallMemory
 {
+    /// <summary>
+    /// Default bound on what one chunk holds. 32 MiB is 2,048 gathered rows at d = 4096, enough that
+    /// each chunk's few tensor launches and its one host sync are noise next to the gather, while
+    /// concurrent recalls hold 32 MiB each however large the relation; at d = 128 it is 65 k rows
+    /// and a million facts, so most relations take one chunk.
+    /// </summary>
+    internal const long DefaultChunkBytes = 32L << 20;
+
+    /// <summary>What a fact costs in a chunk: its two slots (copied as int32, held as int64 on the
+    /// device, which index_add_ requires) and a float score at each end.</summary>
+    private const int BytesPerFact = 32;
+
     private readonly ConceptMatrix _matrix;
-    private readonly long[] _heads;
-    private readonly long[] _tails;
-    private readonly long _maxRow = -1;
+
+    /// <summary>The distinct rows the facts name, ascending (so gathers walk W forward).</summary>
+    private readonly int[] _rows;
+
+    /// <summary>Per fact, the index into <see cref="_rows"/> of its head.</summary>
+    private readonly int[] _headSlots;
+
+    /// <summary>Per fact, the index into <see cref="_rows"/> of its tail.</summary>
+    private readonly int[] _tailSlots;
+
+    private readonly int _rowsPerChunk;
+    private readonly int _factsPerChunk;
 
     /// <summary>Creates the memory of a relation over <paramref name="matrix"/>.</summary>
     /// <param name="matrix">The concept matrix the fact rows index.</param>
@@ -41,30 +68,44 @@ public sealed class RecallMemory
     /// <param name="tails">Tail row of each fact, same length.</param>
     /// <param name="symmetric">Whether the relation is symmetric (every direction reads both ends).</param>
     public RecallMemory(ConceptMatrix matrix, ReadOnlySpan<int> heads, ReadOnlySpan<int> tails, bool symmetric = false)
+        : this(matrix, heads, tails, symmetric, DefaultChunkBytes)
+    {
+    }
+
+    /// <summary>Creates the memory with a chunk bound of <paramref name="chunkBytes"/> (tests force
+    /// small chunks with it; results equal one chunk's up to float rounding).</summary>
+    internal RecallMemory(ConceptMatrix matrix, ReadOnlySpan<int> heads, ReadOnlySpan<int> tails, bool symmetric, long chunkBytes)
     {
         ArgumentNullException.ThrowIfNull(matrix);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkBytes);
         if (heads.Length != tails.Length)
         {
             throw new ArgumentException($"{heads.Length} heads but {tails.Length} tails", nameof(tails));
         }
 
-        _matrix = matrix;
-        _heads = new long[heads.Length];
-        _tails = new long[tails.Length];
-        for (int i = 0; i < heads.Length; i++)
+        foreach (int head in heads)
         {
-            ArgumentOutOfRangeException.ThrowIfNegative(heads[i], nameof(heads));
-            ArgumentOutOfRangeException.ThrowIfNegative(tails[i], nameof(tails));
-            _heads[i] = heads[i];
-            _tails[i] = tails[i];
-            _maxRow = Math.Max(_maxRow, Math.Max(heads[i], tails[i]));
+            ArgumentOutOfRangeException.ThrowIfNegative(head, nameof(heads));
         }
 
+        foreach (int tail in tails)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(tail, nameof(tails));
+        }
+
+        _matrix = matrix;
+        int[] rows = [.. heads, .. tails];
+        Array.Sort(rows);
+        _rows = rows[..Distinct(rows)];
+        _headSlots = Slots(_rows, heads);
+        _tailSlots = Slots(_rows, tails);
+        _rowsPerChunk = (int)Math.Clamp(chunkBytes / ((long)matrix.Dimension * sizeof(float)), 1, int.MaxValue);
+        _factsPerChunk = (int)Math.Clamp(chunkBytes / BytesPerFact, 1, int.MaxValue);
         Symmetric = symmetric;
     }
 
     /// <summary>Number of facts.</summary>
-    public int FactCount => _heads.Length;
+    public int FactCount => _headSlots.Length;
 
     /// <summary>Whether every direction reads both ends.</summary>
     public bool Symmetric { get; }
@@ -101,9 +142,9 @@ public sealed class RecallMemory
             return EngineError.Invalid("k", $"k must be 1..{VectorSearch.MaxK}, got {k}");
         }
 
-        if (_maxRow >= _matrix.RowLimit)
+        if (_rows.Length > 0 && _rows[^1] >= _matrix.RowLimit)
         {
-            return new EngineError(ErrorCode.FailedPrecondition, "relation", $"fact row {_maxRow} is beyond the matrix's rows");
+            return new EngineError(ErrorCode.FailedPrecondition, "relation", $"fact row {_rows[^1]} is beyond the matrix's rows");
         }
 
         if (Symmetric)
@@ -111,6 +152,9 @@ public sealed class RecallMemory
             direction = RecallDirection.Auto;
         }
 
+        // Forward reads the keys (heads) and answers with their tails; reverse the other way round.
+        bool readsHeads = direction != RecallDirection.Reverse;
+        bool readsTails = direction != RecallDirection.Forward;
         float[] recalled;
         float forwardWeight;
         QueryBatch query = QueryBatch.Prepare(x, _matrix.Dimension, _matrix.Metric);
@@ -118,37 +162,76 @@ public sealed class RecallMemory
         {
             Device device = _matrix.Device;
             Tensor prepared = tensor(query.Vectors).to(device);
-            Tensor heads = tensor(_heads).to(device);
-            Tensor tails = tensor(_tails).to(device);
-            Tensor keys = _matrix.Weights.index_select(0, heads);
-            Tensor values = _matrix.Weights.index_select(0, tails);
-            Tensor headScores = Scores(keys, heads, prepared, query.Offsets[0]);
-            Tensor tailScores = Scores(values, tails, prepared, query.Offsets[0]);
-            Tensor scores = direction switch
+            Tensor rowScores = empty(_rows.Length, device: device);
+            ForEachRowChunk((start, index, rows) =>
+                rowScores.narrow(0, start, rows.shape[0]).copy_(Scores(rows, index, prepared, query.Offsets[0])));
+
+            // The softmax streamed over the facts: each row's weight (the exp of the logits of the
+            // facts that answer with it) is accumulated against the largest logit seen so far, and
+            // everything accumulated is rescaled when a chunk raises it. Logits are taken as
+            // β·(s − max), never β·s − β·max: β·s overflows float32 for a large β (a score of 4 at
+            // β = 1e38 is +∞, and the weights then come out NaN).
+            Tensor rowWeights = zeros(_rows.Length, device: device);
+            float runningMax = float.NegativeInfinity;
+            float headMass = 0;
+            float tailMass = 0;
+            for (int start = 0; start < FactCount; start += _factsPerChunk)
             {
-                RecallDirection.Forward => headScores,
-                RecallDirection.Reverse => tailScores,
-                _ => cat([headScores, tailScores]),
-            };
-            if (!scores.isfinite().any().item<bool>())
+                using var step = NewDisposeScope();
+                int count = Math.Min(_factsPerChunk, FactCount - start);
+                Tensor headSlots = Upload(_headSlots, start, count, device);
+                Tensor tailSlots = Upload(_tailSlots, start, count, device);
+                Tensor? headScores = readsHeads ? rowScores.index_select(0, headSlots) : null;
+                Tensor? tailScores = readsTails ? rowScores.index_select(0, tailSlots) : null;
+                float chunkMax = Math.Max(
+                    headScores?.max().item<float>() ?? float.NegativeInfinity,
+                    tailScores?.max().item<float>() ?? float.NegativeInfinity);
+                if (float.IsNegativeInfinity(chunkMax))
+                {
+                    // Every fact here has a removed row at the end being read: no weight, and
+                    // skipping keeps −∞ − (−∞) from turning the weights NaN.
+                    continue;
+                }
+
+                if (chunkMax > runningMax)
+                {
+                    float rescale = MathF.Exp((runningMax - chunkMax) * beta);
+                    rowWeights.mul_(rescale);
+                    headMass *= rescale;
+                    tailMass *= rescale;
+                    runningMax = chunkMax;
+                }
+
+                if (headScores is not null)
+                {
+                    Tensor weights = headScores.sub_(runningMax).mul_(beta).exp_();
+                    rowWeights.index_add_(0, tailSlots, weights, alpha: 1);
+                    headMass += weights.sum().item<float>();
+                }
+
+                if (tailScores is not null)
+                {
+                    Tensor weights = tailScores.sub_(runningMax).mul_(beta).exp_();
+                    rowWeights.index_add_(0, headSlots, weights, alpha: 1);
+                    tailMass += weights.sum().item<float>();
+                }
+            }
+
+            if (float.IsNegativeInfinity(runningMax))
             {
                 return new EngineError(ErrorCode.FailedPrecondition, "relation", "no fact has a live concept at the end being read");
             }
 
-            // β·s overflows float32 for a large β (a score of 4 at β = 1e38 is +∞, and softmax then
-            // gives NaN); softmax(β·(s − max s)) is the same distribution and its largest logit is 0.
-            Tensor weights = scores.sub(scores.max()).mul_(beta).softmax(0);
-            Tensor y = direction switch
-            {
-                RecallDirection.Forward => weights.matmul(values),
-                RecallDirection.Reverse => weights.matmul(keys),
-                _ => weights.narrow(0, 0, FactCount).matmul(values) + weights.narrow(0, FactCount, FactCount).matmul(keys),
-            };
+            rowWeights.div_(headMass + tailMass);
+            Tensor y = zeros(_matrix.Dimension, device: device);
+            // mv (not matmul): a shape mismatch throws instead of killing the process.
+            ForEachRowChunk((start, _, rows) => y.add_(rows.t().mv(rowWeights.narrow(0, start, rows.shape[0]))));
+
             forwardWeight = direction switch
             {
                 RecallDirection.Forward => 1f,
                 RecallDirection.Reverse => 0f,
-                _ => weights.narrow(0, 0, FactCount).sum().cpu().item<float>(),
+                _ => headMass / (headMass + tailMass),
             };
             recalled = y.cpu().data<float>().ToArray();
         }
@@ -156,6 +239,51 @@ public sealed class RecallMemory
         Result<SearchHits[]> nearest = search.Search(_matrix, recalled, k, filter);
         return nearest.IsOk ? new RecallOutcome(recalled, nearest.Value[0], forwardWeight) : nearest.Error!;
     }
+
+    /// <summary>Gathers the distinct rows from W a chunk at a time and hands each chunk (its first
+    /// slot, its row ids on the device, its rows) to <paramref name="use"/>; the chunk's tensors are
+    /// freed before the next is gathered, which is what bounds a recall's memory.</summary>
+    private void ForEachRowChunk(Action<int, Tensor, Tensor> use)
+    {
+        for (int start = 0; start < _rows.Length; start += _rowsPerChunk)
+        {
+            using var step = NewDisposeScope();
+            Tensor index = Upload(_rows, start, Math.Min(_rowsPerChunk, _rows.Length - start), _matrix.Device);
+            use(start, index, _matrix.Weights.index_select(0, index));
+        }
+    }
+
+    /// <summary>Length of the run of distinct values that <paramref name="sorted"/> starts with
+    /// once its duplicates are moved out of the way (in place).</summary>
+    private static int Distinct(int[] sorted)
+    {
+        int distinct = 0;
+        foreach (int value in sorted)
+        {
+            if (distinct == 0 || sorted[distinct - 1] != value)
+            {
+                sorted[distinct++] = value;
+            }
+        }
+
+        return distinct;
+    }
+
+    /// <summary>The index of each of <paramref name="rows"/> in <paramref name="distinctRows"/>.</summary>
+    private static int[] Slots(int[] distinctRows, ReadOnlySpan<int> rows)
+    {
+        var slots = new int[rows.Length];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            slots[i] = Array.BinarySearch(distinctRows, rows[i]);
+        }
+
+        return slots;
+    }
+
+    /// <summary>A chunk of an index array as an int64 tensor on the device.</summary>
+    private static Tensor Upload(int[] values, int start, int count, Device device) =>
+        tensor(values.AsMemory(start, count), [count], ScalarType.Int64).to(device);
 
     /// <summary>The canonical score (see <see cref="QueryBatch"/>) of each gathered row.</summary>
     private Tensor Scores(Tensor rows, Tensor index, Tensor prepared, float queryOffset) =>
