@@ -45,8 +45,9 @@ public sealed partial class Collection
     /// <summary>
     /// Every x with <c>concept relation x</c>: stored edges read from either end, and answers derived
     /// by inverse, symmetric, transitive and composition properties, each with its proof. Stored
-    /// answers come first, then derived ones by proof length, then by name. Cancellation is checked
-    /// at every step of the proof search (<see cref="OperationCanceledException"/>).
+    /// answers come first, then derived ones by proof length, then by name. The proof search stops
+    /// at <see cref="Reasoner.MaxWork"/> units of work and returns the answers found so far.
+    /// Cancellation is checked at every step of it (<see cref="OperationCanceledException"/>).
     /// </summary>
     public Result<IReadOnlyList<Answer>> Related(string concept, string relation, RelatedOptions? options = null, CancellationToken cancellationToken = default)
     {

@@ -69,7 +69,9 @@ public sealed partial class Collection
     /// <c>v(b) − v(a)</c>, since the direction of the difference is the relation (a rotation relation,
     /// from RotatE, by the cosine of <c>v(a)</c> rotated by r with <c>v(b)</c>). Relations without a
     /// given or trained vector are read by their closed-form estimate. It runs one proof search per
-    /// relation, so cancellation is checked throughout (<see cref="OperationCanceledException"/>).
+    /// relation, all within one <see cref="Reasoner.MaxWork"/> bound (the relations not yet checked
+    /// when it is spent are left out), and cancellation is checked throughout
+    /// (<see cref="OperationCanceledException"/>).
     /// </summary>
     public Result<RelateResult> Relate(string a, string b, int k = 5, RelatedOptions? options = null, CancellationToken cancellationToken = default)
     {

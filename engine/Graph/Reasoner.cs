@@ -20,27 +20,32 @@ namespace AssocDB.Engine.Graph;
 /// that need one are of kind learned, scored by the product of the confidences used.</item>
 /// </list>
 /// The depth budget bounds rule applications per proof; a node already on the current chain answers
-/// nothing (so cycles terminate); a work bound caps the edges visited per query, and the caller's
-/// cancellation is checked at every node expanded. Declared properties win: a learned rule the
-/// declarations already imply is not applied.
+/// nothing (so cycles terminate); a work bound caps what one request may do (edges visited,
+/// sub-queries asked, rules applied), and the caller's cancellation is checked at every unit of it.
+/// Declared properties win: a learned rule the declarations already imply is not applied.
 /// </summary>
 internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool includeLearned = true, CancellationToken cancellationToken = default)
 {
-    /// <summary>Edges visited per query before it stops expanding, so one query cannot monopolize a core.</summary>
+    /// <summary>
+    /// Units of work per request before it stops expanding: each edge visited, each sub-query asked
+    /// and each rule applied costs one. Counting edges alone let sub-queries on concepts without
+    /// edges multiply for free, so one request could hold the collection's read lock for minutes.
+    /// </summary>
     public const int MaxWork = 2_000_000;
 
     private readonly HashSet<(int Concept, int Relation, bool Forward)> _onChain = [];
     private int _work;
 
-    /// <summary>Whether the last query stopped expanding at the work bound.</summary>
+    /// <summary>Whether the request stopped expanding at the work bound.</summary>
     public bool Truncated { get; private set; }
 
-    /// <summary>Solves <c>concept relation ?</c>; the reasoner is single-use per thread and query.</summary>
+    /// <summary>
+    /// Solves <c>concept relation ?</c>. A reasoner serves one request on one thread, and every
+    /// query it answers draws on the same work bound: relate asks one per relation, and a fresh
+    /// bound for each made its work grow with the number of relations times the bound.
+    /// </summary>
     public Dictionary<int, Derivation> Related(int concept, int relation, int maxDepth)
     {
-        _onChain.Clear();
-        _work = 0;
-        Truncated = false;
         Dictionary<int, Derivation> answers = Solve(concept, relation, forward: true, maxDepth);
         if (answers.TryGetValue(concept, out Derivation? self) && self.Kind != AnswerKind.Stored)
         {
@@ -56,6 +61,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         var results = new Dictionary<int, Derivation>();
         RelationRecord r = relations[relation];
         (int, int, bool) node = Canonical(concept, r, forward);
+        Spend(1);
         // Past the work bound nothing more is expanded: every open sub-query returns what it has.
         if (Truncated || !_onChain.Add(node))
         {
@@ -82,11 +88,13 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
                 return results;
             }
 
+            var subQueries = new SubQueries(this, budget - 1);
             foreach (LearnedRule rule in learned.Where(rule => rule.Kind == PropertyKind.Inverse && rule.Other != r.InverseId && rule.Other != r.Id))
             {
                 string text = $"{r.Name} = inverse({relations[rule.Other].Name}) [learned {rule.Confidence:0.###}]";
-                foreach ((int answer, Derivation premise) in Solve(concept, rule.Other, !forward, budget - 1))
+                foreach ((int answer, Derivation premise) in subQueries.Solve(concept, rule.Other, !forward))
                 {
+                    Spend(1);
                     Offer(results, answer, Derivation.Learned(text, rule.Confidence, premise));
                 }
             }
@@ -94,21 +102,21 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
             foreach (bool direction in symmetricOf is not null ? [forward, !forward] : new[] { forward })
             {
                 string? symmetricName = direction != forward ? symmetricOf : null;
-                ApplyCompositions(results, node, concept, r.Id, direction, budget, viaInverse: null, symmetricName);
+                ApplyCompositions(results, subQueries, node, concept, r.Id, direction, budget, viaInverse: null, symmetricName);
                 if (r.InverseId >= 0 && r.InverseId != r.Id)
                 {
-                    ApplyCompositions(results, node, concept, r.InverseId, !direction, budget, viaInverse: r, symmetricName);
+                    ApplyCompositions(results, subQueries, node, concept, r.InverseId, !direction, budget, viaInverse: r, symmetricName);
                 }
             }
 
             bool transitive = r.Transitive || (r.InverseId >= 0 && relations[r.InverseId].Transitive);
             if (transitive)
             {
-                ApplyTransitivity(results, relation, forward, budget, $"transitive({r.Name})", learned: null);
+                ApplyTransitivity(results, subQueries, relation, forward, $"transitive({r.Name})", learned: null);
             }
             else if (learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Transitive) is { } learnedTransitive)
             {
-                ApplyTransitivity(results, relation, forward, budget, $"transitive({r.Name}) [learned {learnedTransitive.Confidence:0.###}]", learnedTransitive);
+                ApplyTransitivity(results, subQueries, relation, forward, $"transitive({r.Name}) [learned {learnedTransitive.Confidence:0.###}]", learnedTransitive);
             }
 
             return results;
@@ -175,15 +183,19 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
     private ReadOnlySpan<int> CountWork(int concept)
     {
-        cancellationToken.ThrowIfCancellationRequested();
         ReadOnlySpan<int> incident = edges.EdgesOf(concept);
-        _work += incident.Length;
+        Spend(incident.Length);
+        return incident;
+    }
+
+    private void Spend(int units)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        _work += units;
         if (_work > MaxWork)
         {
             Truncated = true;
         }
-
-        return incident;
     }
 
     /// <summary>
@@ -192,7 +204,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     /// set, target is the inverse of the asked relation and each answer is read back through it.
     /// </summary>
     private void ApplyCompositions(
-        Dictionary<int, Derivation> results, (int, int, bool) asked, int concept, int target, bool forward, int budget, RelationRecord? viaInverse, string? symmetric)
+        Dictionary<int, Derivation> results, SubQueries subQueries, (int, int, bool) asked, int concept, int target, bool forward, int budget, RelationRecord? viaInverse, string? symmetric)
     {
         RelationRecord targetRecord = relations[target];
         IEnumerable<(int First, int Second, double Confidence, bool Learned)> rules = targetRecord.Compositions.Select(rule => (rule.First, rule.Second, 1.0, false));
@@ -205,12 +217,17 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
         foreach ((int first, int second, double confidence, bool isLearned) in rules)
         {
-            string rule = $"{relations[first].Name} ∘ {relations[second].Name} ⇒ {targetRecord.Name}" + (isLearned ? $" [learned {confidence:0.###}]" : "");
+            // A rule costs work even when nothing joins: a relation may carry many. Its text is
+            // written only once it proves something, since most rules tried join nothing.
+            Spend(1);
+            string? rule = null;
             (int near, int far) = forward ? (first, second) : (second, first);
             void Join(int middle, Derivation toMiddle)
             {
-                foreach ((int answer, Derivation toAnswer) in Solve(middle, far, forward, budget - 1))
+                foreach ((int answer, Derivation toAnswer) in subQueries.Solve(middle, far, forward))
                 {
+                    Spend(1);
+                    rule ??= $"{relations[first].Name} ∘ {relations[second].Name} ⇒ {targetRecord.Name}" + (isLearned ? $" [learned {confidence:0.###}]" : "");
                     Derivation[] premises = forward ? [toMiddle, toAnswer] : [toAnswer, toMiddle];
                     Derivation derivation = isLearned ? Derivation.Learned(rule, confidence, premises) : Derivation.Rule(rule, premises);
                     if (viaInverse is { } inverseOf)
@@ -229,7 +246,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
             if (Canonical(concept, relations[near], forward) != asked)
             {
-                foreach ((int middle, Derivation toMiddle) in Solve(concept, near, forward, budget - 1))
+                foreach ((int middle, Derivation toMiddle) in subQueries.Solve(concept, near, forward))
                 {
                     Join(middle, toMiddle);
                 }
@@ -264,15 +281,41 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         }
     }
 
-    private void ApplyTransitivity(Dictionary<int, Derivation> results, int relation, bool forward, int budget, string rule, LearnedRule? learned)
+    private void ApplyTransitivity(Dictionary<int, Derivation> results, SubQueries subQueries, int relation, bool forward, string rule, LearnedRule? learned)
     {
         foreach ((int middle, Derivation toMiddle) in results.ToArray())
         {
-            foreach ((int answer, Derivation onward) in Solve(middle, relation, forward, budget - 1))
+            foreach ((int answer, Derivation onward) in subQueries.Solve(middle, relation, forward))
             {
+                Spend(1);
                 Derivation[] premises = forward ? [toMiddle, onward] : [onward, toMiddle];
                 Offer(results, answer, learned is null ? Derivation.Rule(rule, premises) : Derivation.Learned(rule, learned.Confidence, premises));
             }
+        }
+    }
+
+    /// <summary>
+    /// The sub-queries of one node's expansion, each solved once. They all run with the same chain
+    /// above them and the same depth budget, so asking one again (the near premise shared by several
+    /// rules, the same middle joined by several) would recompute the same answers and proofs; the
+    /// repeat still costs a unit of work. Only within one node: elsewhere the chain differs, and
+    /// with it what the cycle check cuts.
+    /// </summary>
+    private sealed class SubQueries(Reasoner reasoner, int budget)
+    {
+        private readonly Dictionary<(int Concept, int Relation, bool Forward), Dictionary<int, Derivation>> _solved = [];
+
+        public Dictionary<int, Derivation> Solve(int concept, int relation, bool forward)
+        {
+            if (_solved.TryGetValue((concept, relation, forward), out Dictionary<int, Derivation>? answers))
+            {
+                reasoner.Spend(1);
+                return answers;
+            }
+
+            answers = reasoner.Solve(concept, relation, forward, budget);
+            _solved[(concept, relation, forward)] = answers;
+            return answers;
         }
     }
 

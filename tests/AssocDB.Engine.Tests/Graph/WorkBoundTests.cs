@@ -1,0 +1,76 @@
+using AssocDB.Engine.Graph;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Graph;
+
+// Guards that no proof search runs away while it holds the collection's read lock (a waiting writer
+// then blocks every new reader too): every unit of work, not only the edges visited, is charged to
+// one bound per request, relate included, and a node's repeated sub-queries are solved once. Past
+// the bound a request returns the answers found so far, as the protocol documents. Without the
+// bound the first two searches ran for over a minute, so they carry a cancellation that fails them
+// then instead of hanging the run; it bounds nothing they assert.
+public sealed class WorkBoundTests : IAsyncLifetime
+{
+    private static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(1);
+    private readonly TestDatabase _db = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    // Each of 7 relations is concluded by all 49 compositions of them, asked about a concept with no
+    // facts to depth 8: every node asked the same 7 near premises once per rule, about 6!·7⁸
+    // sub-queries in all. Solved once per node, the whole search fits well within the bound.
+    [Fact]
+    public void A_premise_shared_by_several_rules_is_solved_once_per_node()
+    {
+        using var hangGuard = new CancellationTokenSource(HangGuard);
+        var reasoner = new Reasoner(ComposedEveryWay(7), new EdgeIndex(), cancellationToken: hangGuard.Token);
+
+        Assert.Empty(reasoner.Related(0, 0, maxDepth: 8));
+        Assert.False(reasoner.Truncated);
+    }
+
+    // With 16 such relations at the deepest depth allowed, even one solve per node leaves 15!
+    // chains of distinct relations; none visits an edge, so only the sub-queries and rules charged
+    // stop it.
+    [Fact]
+    public void Sub_queries_that_visit_no_edge_still_spend_the_work_bound()
+    {
+        using var hangGuard = new CancellationTokenSource(HangGuard);
+        var reasoner = new Reasoner(ComposedEveryWay(16), new EdgeIndex(), cancellationToken: hangGuard.Token);
+
+        Assert.Empty(reasoner.Related(0, 0, Collection.MaxRelatedDepth));
+        Assert.True(reasoner.Truncated);
+    }
+
+    // Relate asks one query per relation. Here each reads a's 2,000 edges, so one query is far
+    // within the bound but 2,000 of them are not: sharing it, relate stops checking relations about
+    // halfway, where a fresh bound per relation let its work grow with their square.
+    [Fact]
+    public async Task Relate_checks_every_relation_within_one_work_bound()
+    {
+        const int Relations = 2_000;
+        Collection graph = _db.Create(dimension: 4);
+        (await graph.AddFactsAsync([.. Enumerable.Range(0, Relations).Select(i => new FactInput("a", $"r{i}", $"b{i}"))])).AssertOk();
+
+        Assert.Equal(AnswerKind.Stored, Assert.Single(graph.Relate("a", "b0", k: 0).AssertOk().Graph).Kind);
+        Assert.Empty(graph.Relate("a", $"b{Relations - 1}", k: 0).AssertOk().Graph);
+        Assert.Equal($"b{Relations - 1}", Assert.Single(graph.Related("a", $"r{Relations - 1}").AssertOk()).Concept);
+    }
+
+    /// <summary>Relations r0 … r(count − 1), each concluded by every composition of two of them.</summary>
+    private static RelationTable ComposedEveryWay(int count)
+    {
+        (int, int)[] everyPair = [.. Enumerable.Range(0, count).SelectMany(first => Enumerable.Range(0, count).Select(second => (first, second)))];
+        var relations = new RelationTable();
+        for (int id = 0; id < count; id++)
+        {
+            relations.Put(new RelationRecord(id, $"r{id}", null, Symmetric: false, Transitive: false, InverseId: -1, everyPair));
+        }
+
+        return relations;
+    }
+}
