@@ -69,8 +69,9 @@ public sealed partial class Collection
     /// <c>v(b) − v(a)</c>, since the direction of the difference is the relation (a rotation relation,
     /// from RotatE, by the cosine of <c>v(a)</c> rotated by r with <c>v(b)</c>). Relations without a
     /// given or trained vector are read by their closed-form estimate. It runs one proof search per
-    /// relation, all within one <see cref="Reasoner.MaxWork"/> bound (the relations not yet checked
-    /// when it is spent are left out), and cancellation is checked throughout
+    /// relation, all within one <see cref="Reasoner.MaxWork"/> bound (the relations of the edges
+    /// between a and b first; those not yet checked when it is spent are left out), and cancellation
+    /// is checked throughout
     /// (<see cref="OperationCanceledException"/>).
     /// </summary>
     public Result<RelateResult> Relate(string a, string b, int k = 5, RelatedOptions? options = null, CancellationToken cancellationToken = default)
@@ -96,9 +97,20 @@ public sealed partial class Collection
                 return ConceptNotFound("b", b);
             }
 
+            // The relations of the edges between a and b are searched first: with many relations the
+            // shared work bound can run out, and it must not leave out a stored fact.
+            var between = new HashSet<int>();
+            foreach (int edge in _edges.EdgesOf(from))
+            {
+                if (_edges.Head(edge) == to || _edges.Tail(edge) == to)
+                {
+                    between.Add(_edges.Relation(edge));
+                }
+            }
+
             var graph = new List<RelatedRelation>();
             var reasoner = new Reasoner(_relations, _edges, options.IncludeLearned, cancellationToken);
-            foreach (var relation in _relations.All)
+            foreach (var relation in _relations.All.OrderBy(relation => between.Contains(relation.Id) ? 0 : 1))
             {
                 if (reasoner.Related(from, relation.Id, options.MaxDepth).TryGetValue(to, out Derivation? derivation))
                 {
