@@ -46,10 +46,11 @@ public sealed partial class Collection
     /// Every x with <c>concept relation x</c>: stored edges read from either end, and answers derived
     /// by inverse, symmetric, transitive and composition properties, each with its proof. Stored
     /// answers come first, then derived ones by proof length, then by name. The proof search stops
-    /// at <see cref="Reasoner.MaxWork"/> units of work and returns the answers found so far.
-    /// Cancellation is checked at every step of it (<see cref="OperationCanceledException"/>).
+    /// at <see cref="Reasoner.MaxWork"/> units of work and returns the answers found so far, marked
+    /// <see cref="RelatedAnswers.Truncated"/> (as when the limit cuts the list). Cancellation is
+    /// checked at every step of it (<see cref="OperationCanceledException"/>).
     /// </summary>
-    public Result<IReadOnlyList<Answer>> Related(string concept, string relation, RelatedOptions? options = null, CancellationToken cancellationToken = default)
+    public Result<RelatedAnswers> Related(string concept, string relation, RelatedOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= RelatedOptions.Default;
         EngineError? error = Validation.Name(concept, "concept")
@@ -61,7 +62,7 @@ public sealed partial class Collection
             return error;
         }
 
-        return Read<IReadOnlyList<Answer>>(() =>
+        return Read<RelatedAnswers>(() =>
         {
             if (!_concepts.TryGetId(concept, out int conceptId))
             {
@@ -74,13 +75,15 @@ public sealed partial class Collection
             }
 
             var reasoner = new Reasoner(_relations, _edges, options.IncludeLearned, cancellationToken);
-            return reasoner.Related(conceptId, relationId, options.MaxDepth)
+            var found = reasoner.Related(conceptId, relationId, options.MaxDepth);
+            List<Answer> answers = found
                 .OrderBy(pair => pair.Value.Kind)
                 .ThenBy(pair => pair.Value.Steps)
                 .ThenBy(pair => _concepts.Name(pair.Key), StringComparer.Ordinal)
                 .Take(options.Limit)
                 .Select(pair => new Answer(_concepts.Name(pair.Key), pair.Value.Kind, ToProof(pair.Value), pair.Value.Confidence))
                 .ToList();
+            return new RelatedAnswers(answers, reasoner.Truncated || found.Count > options.Limit);
         });
     }
 

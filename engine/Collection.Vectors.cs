@@ -136,7 +136,8 @@ public sealed partial class Collection
                 .ToList();
             return new RelateResult(
                 graph.OrderBy(relation => relation.Kind).ThenBy(relation => relation.Proof.Rules.Count).ThenBy(relation => relation.Relation, StringComparer.Ordinal).ToList(),
-                reading);
+                reading,
+                reasoner.Truncated);
         });
     }
 

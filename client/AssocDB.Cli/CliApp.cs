@@ -280,8 +280,20 @@ public static partial class CliApp
 
         var related = new Command("related", "Answers to `concept relation ?`, stored and derived, with proofs") { CollectionOption, concept, relationArg, depth, limit };
         yield return Action(related, output, error, async (r, client, o, ct) =>
-            o.List(await client.RelatedAsync(r.GetValue(CollectionOption)!, r.GetValue(concept)!, r.GetValue(relationArg)!, r.GetValue(depth), r.GetValue(limit), ct),
-                ["concept", "kind", "score", "proof"], a => [a.Concept, Kind(a.Kind), Output.Number(a.Score), ProofText(a.Proof)]));
+        {
+            RelatedResponse result = await client.RelatedAsync(r.GetValue(CollectionOption)!, r.GetValue(concept)!, r.GetValue(relationArg)!, r.GetValue(depth), r.GetValue(limit), ct);
+            if (o.Json)
+            {
+                o.Message(result);
+                return;
+            }
+
+            o.List(result.Answers, ["concept", "kind", "score", "proof"], a => [a.Concept, Kind(a.Kind), Output.Number(a.Score), ProofText(a.Proof)]);
+            if (result.Truncated)
+            {
+                output.WriteLine("(there may be more answers: the proof search reached its work bound or --limit; ask with a smaller --depth or a larger --limit)");
+            }
+        });
 
         var onlyRelation = new Option<string?>("--relation") { Description = "Only edges of this relation" };
         var neighbors = new Command("neighbors", "Stored edges touching a concept, both directions") { CollectionOption, concept, onlyRelation, limit };
@@ -323,6 +335,11 @@ public static partial class CliApp
             }
 
             o.List(result.Graph, ["relation", "kind", "score", "proof"], g => [g.Relation, Kind(g.Kind), Output.Number(g.Score), ProofText(g.Proof)]);
+            if (result.Truncated)
+            {
+                output.WriteLine("(relations may be missing: the proof searches reached their work bound; ask with a smaller --depth)");
+            }
+
             output.WriteLine();
             o.List(result.VectorReading, ["relation (vector reading)", "cosine"], v => [v.Relation, Output.Number(v.Score)]);
         });

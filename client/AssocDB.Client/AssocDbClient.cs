@@ -186,8 +186,9 @@ public sealed class AssocDbClient : IDisposable
         return (await Call(o => Facts.RemoveFactsAsync(request, o), cancellationToken)).Summary;
     }
 
-    /// <summary>The answers to <c>concept relation ?</c>: stored and derived, each with its proof.</summary>
-    public async Task<IReadOnlyList<Answer>> RelatedAsync(
+    /// <summary>The answers to <c>concept relation ?</c>: stored and derived, each with its proof
+    /// (<see cref="RelatedResponse.Truncated"/> when there may be more).</summary>
+    public async Task<RelatedResponse> RelatedAsync(
         string collection, string concept, string relation, int? maxDepth = null, int? limit = null,
         CancellationToken cancellationToken = default)
     {
@@ -202,7 +203,7 @@ public sealed class AssocDbClient : IDisposable
             request.Limit = l;
         }
 
-        return (await Call(o => Query.RelatedAsync(request, o), cancellationToken)).Answers;
+        return await Call(o => Query.RelatedAsync(request, o), cancellationToken);
     }
 
     /// <summary>The stored edges touching a concept, both directions.</summary>

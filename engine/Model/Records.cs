@@ -133,6 +133,28 @@ public sealed record Proof(IReadOnlyList<FactKey> Facts, IReadOnlyList<string> R
 /// predicted ones, 1 for stored and derived ones.</param>
 public sealed record Answer(string Concept, AnswerKind Kind, Proof Proof, double Score);
 
+/// <summary>The answers of a <c>related</c> query, in order.</summary>
+/// <param name="answers">The answers returned.</param>
+/// <param name="truncated">Whether there may be more: the proof search reached its work bound, or
+/// the limit cut the list.</param>
+public sealed class RelatedAnswers(IReadOnlyList<Answer> answers, bool truncated) : IReadOnlyList<Answer>
+{
+    /// <summary>Whether there may be more answers than these: the proof search reached its work
+    /// bound (ask with a smaller depth), or the limit cut the list.</summary>
+    public bool Truncated { get; } = truncated;
+
+    /// <inheritdoc/>
+    public int Count => answers.Count;
+
+    /// <inheritdoc/>
+    public Answer this[int index] => answers[index];
+
+    /// <inheritdoc/>
+    public IEnumerator<Answer> GetEnumerator() => answers.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}
+
 /// <summary>Options of a <c>related</c> query.</summary>
 /// <param name="MaxDepth">The most rule applications in one proof (0 = stored edges only, via
 /// inverse and symmetric reading too).</param>

@@ -27,9 +27,14 @@ public sealed record RelationScore(string Relation, float Score);
 
 /// <summary>What relates a to b: stored and derived relations (each with a proof) and the vector
 /// reading, the relations nearest to <c>v(b) − v(a)</c>.</summary>
+/// <param name="Graph">The relations that hold in the graph.</param>
+/// <param name="VectorReading">The relations nearest to <c>v(b) − v(a)</c>, best first.</param>
+/// <param name="Truncated">Whether the proof searches reached their shared work bound, leaving
+/// relations unchecked (those of the edges between a and b are always checked).</param>
 public sealed record RelateResult(
     IReadOnlyList<RelatedRelation> Graph,
-    IReadOnlyList<RelationScore> VectorReading);
+    IReadOnlyList<RelationScore> VectorReading,
+    bool Truncated);
 
 /// <summary>A relation that holds from a to b in the graph, with how it is known.</summary>
 public sealed record RelatedRelation(string Relation, AnswerKind Kind, Proof Proof, double Score);

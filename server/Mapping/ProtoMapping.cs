@@ -158,7 +158,7 @@ internal static class ProtoMapping
 
     public static RelateResponse ToProto(this E.RelateResult result)
     {
-        var response = new RelateResponse();
+        var response = new RelateResponse { Truncated = result.Truncated };
         response.Graph.AddRange(result.Graph.Select(g => new RelatedRelation
         {
             Relation = g.Relation,

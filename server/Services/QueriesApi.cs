@@ -22,7 +22,7 @@ internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, Search
         var options = new E.RelatedOptions(
             limits.Depth(request.HasMaxDepth, request.MaxDepth), limits.Results(request.HasLimit, request.Limit));
         var answers = host.Collection(request.Collection).Related(request.Concept, request.Relation, options, context.CancellationToken).Unwrap();
-        var response = new RelatedResponse();
+        var response = new RelatedResponse { Truncated = answers.Truncated };
         response.Answers.AddRange(answers.Select(a => a.ToProto()));
         return Task.FromResult(response);
     }

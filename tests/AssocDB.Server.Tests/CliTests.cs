@@ -24,7 +24,7 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
         Assert.Contains("A mother_of B; B mother_of C", lines[1], StringComparison.Ordinal);
 
         using JsonDocument json = JsonDocument.Parse(await Ok("related", "-c", c, "C", "child_of", "--json"));
-        JsonElement answer = Assert.Single(json.RootElement.EnumerateArray());
+        JsonElement answer = Assert.Single(json.RootElement.GetProperty("answers").EnumerateArray());
         Assert.Equal("B", answer.GetProperty("concept").GetString());
         Assert.Equal("ANSWER_KIND_DERIVED", answer.GetProperty("kind").GetString());
 

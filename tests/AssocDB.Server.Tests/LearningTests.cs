@@ -50,13 +50,13 @@ public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerF
         Assert.Equal(1.0, inverse.Statistics.PcaConfidence, 9);
         Assert.Equal(1.0, grandmother.Statistics.PcaConfidence, 9);
         Assert.Equal("child_of = inverse(mother_of)", inverse.Rule);
-        Assert.Empty(await _client.RelatedAsync(c, "c0", "child_of"));
+        Assert.Empty((await _client.RelatedAsync(c, "c0", "child_of")).Answers);
 
         Assert.True(await _client.ApplyLearnedPropertiesAsync(c, job.Id) >= 2);
 
-        Answer mother = Assert.Single(await _client.RelatedAsync(c, "c0", "child_of"));
+        Answer mother = Assert.Single((await _client.RelatedAsync(c, "c0", "child_of")).Answers);
         Assert.Equal(("m0", AnswerKind.Learned, inverse.Statistics.PcaConfidence), (mother.Concept, mother.Kind, mother.Score));
-        Answer grandchild = Assert.Single(await _client.RelatedAsync(c, "g0", "grandmother_of"), a => a.Concept == "c0");
+        Answer grandchild = Assert.Single((await _client.RelatedAsync(c, "g0", "grandmother_of")).Answers, a => a.Concept == "c0");
         Assert.Equal((AnswerKind.Learned, grandmother.Statistics.PcaConfidence), (grandchild.Kind, grandchild.Score));
         Assert.Equal(["m0 mother_of c0"], grandchild.Proof.Facts.Skip(1).Select(f => $"{f.Head} {f.Relation} {f.Tail}"));
 

@@ -96,7 +96,7 @@ public sealed class ObservabilityTests
             }
 
             await using RunningServer second = await RunningServer.StartAsync(dataDirectory: data, services: s => s.AddSingleton<ILoggerProvider>(logs));
-            Answer answer = Assert.Single(await second.Client.RelatedAsync("kept", "B", "child_of"));
+            Answer answer = Assert.Single((await second.Client.RelatedAsync("kept", "B", "child_of")).Answers);
             Assert.Equal("A", answer.Concept);
             CapturedLogs.LogEvent recovered = Assert.Single(logs.Events, e => e.Name == "CollectionRecovered");
             Assert.Equal("kept", recovered.Fields["Collection"]);

@@ -77,7 +77,13 @@ public sealed class OperationTests(ServerFixture fixture) : IClassFixture<Server
         Assert.Equal((EdgeDirection.Incoming, "alice", 0.5f, "2020"), (fromBob.Direction, fromBob.Other, fromBob.Weight, fromBob.Payload["since"]));
         Edge fromAlice = Assert.Single(await _client.NeighborsAsync(c, "alice", relation: "knows"));
         Assert.Equal(EdgeDirection.Outgoing, fromAlice.Direction);
-        Assert.Equal("bob", Assert.Single(await _client.RelatedAsync(c, "alice", "knows", maxDepth: 0)).Concept);
+        RelatedResponse related = await _client.RelatedAsync(c, "alice", "knows", maxDepth: 0);
+        Assert.Equal(("bob", false), (Assert.Single(related.Answers).Concept, related.Truncated));
+        await _client.AddFactsAsync(c, [new FactInput { Head = "alice", Relation = "knows", Tail = "carol" }]);
+        // Cut by the limit: the reply says there is more.
+        RelatedResponse cut = await _client.RelatedAsync(c, "alice", "knows", limit: 1);
+        Assert.Equal(("bob", true), (Assert.Single(cut.Answers).Concept, cut.Truncated));
+        await _client.RemoveFactsAsync(c, [new FactKey { Head = "alice", Relation = "knows", Tail = "carol" }]);
 
         WriteSummary removed = await _client.RemoveFactsAsync(c, [new FactKey { Head = "alice", Relation = "knows", Tail = "bob" }]);
         Assert.Equal(1, removed.Applied);

@@ -51,7 +51,7 @@ public sealed class ConcurrencyTests
                     Interlocked.Increment(ref torn);
                 }
 
-                Result<IReadOnlyList<Answer>> related = collection.Related(hub, "r");
+                Result<RelatedAnswers> related = collection.Related(hub, "r");
                 if (related.IsOk && related.Value.Count is not (0 or FactsPerBatch))
                 {
                     Interlocked.Increment(ref torn);

@@ -46,6 +46,31 @@ public sealed class WorkBoundTests : IAsyncLifetime
         Assert.True(reasoner.Truncated);
     }
 
+    // A related query cut short by the bound said nothing of it; its reply now says so.
+    [Fact]
+    public async Task A_related_query_cut_by_the_bound_says_so()
+    {
+        // As in the previous test: 16 relations, each concluded by every composition of two of them.
+        Collection graph = _db.Create(dimension: 4);
+        string[] names = [.. Enumerable.Range(0, 16).Select(i => $"r{i}")];
+        foreach (string name in names)
+        {
+            (await graph.DefineRelationAsync(new RelationSpec(name))).AssertOk();
+        }
+
+        Composition[] everyPair = [.. names.SelectMany(first => names.Select(second => new Composition(first, second)))];
+        foreach (string name in names)
+        {
+            (await graph.DefineRelationAsync(new RelationSpec(name, Compositions: everyPair))).AssertOk();
+        }
+
+        (await graph.UpsertConceptsAsync([new ConceptInput("x")])).AssertOk();
+        using var hangGuard = new CancellationTokenSource(HangGuard);
+
+        Assert.True(graph.Related("x", "r0", new RelatedOptions(MaxDepth: Collection.MaxRelatedDepth), hangGuard.Token).AssertOk().Truncated);
+        Assert.False(graph.Related("x", "r0", new RelatedOptions(MaxDepth: 0), hangGuard.Token).AssertOk().Truncated);
+    }
+
     // Relate asks one query per relation. Here each reads a's 2,000 edges, so one query is far
     // within the bound but 2,000 of them are not: sharing it, relate stops checking relations about
     // halfway, where a fresh bound per relation let its work grow with their square. The relations
@@ -63,9 +88,12 @@ public sealed class WorkBoundTests : IAsyncLifetime
         (await graph.AddFactsAsync([new FactInput("a", "step", "m"), new FactInput("m", "step", last)])).AssertOk();
 
         Assert.Equal(AnswerKind.Stored, Assert.Single(graph.Relate("a", "b0", k: 0).AssertOk().Graph).Kind);
-        RelatedRelation stored = Assert.Single(graph.Relate("a", last, k: 0).AssertOk().Graph);
-        Assert.Equal(($"r{Relations - 1}", AnswerKind.Stored), (stored.Relation, stored.Kind));
-        Assert.Equal(last, Assert.Single(graph.Related("a", "two_steps").AssertOk()).Concept);
+        RelateResult cut = graph.Relate("a", last, k: 0).AssertOk();
+        RelatedRelation stored = Assert.Single(cut.Graph);
+        Assert.Equal(($"r{Relations - 1}", AnswerKind.Stored, true), (stored.Relation, stored.Kind, cut.Truncated));
+        RelatedAnswers derived = graph.Related("a", "two_steps").AssertOk();
+        Assert.Equal((last, false), (Assert.Single(derived).Concept, derived.Truncated));
+        Assert.False(graph.Relate("m", last, k: 0).AssertOk().Truncated);
     }
 
     /// <summary>Relations r0 … r(count − 1), each concluded by every composition of two of them.</summary>

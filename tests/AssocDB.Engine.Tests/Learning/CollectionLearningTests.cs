@@ -137,7 +137,7 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         {
             bool reverse = stored.Contains(new Triple(test.Tail, test.Relation, test.Head));
             reverseStored += reverse ? 1 : 0;
-            Result<IReadOnlyList<Answer>> answers = collection.Related(wn.Concepts[test.Head], wn.Relations[test.Relation], new RelatedOptions(MaxDepth: 0));
+            Result<RelatedAnswers> answers = collection.Related(wn.Concepts[test.Head], wn.Relations[test.Relation], new RelatedOptions(MaxDepth: 0));
             if (answers.IsOk && answers.Value.Any(answer => answer.Concept == wn.Concepts[test.Tail] && answer.Kind == AnswerKind.Learned))
             {
                 Assert.True(reverse, $"{test} answered as learned without its reverse stored");
