@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
 
@@ -398,7 +399,10 @@ internal sealed class Derivation
     public bool IsBetterThan(Derivation other) =>
         Kind != other.Kind ? Kind < other.Kind
         : Steps != other.Steps ? Steps < other.Steps
-        : Confidence > other.Confidence;
+        : Confidence != other.Confidence ? Confidence > other.Confidence
+        // Otherwise the proof over the earliest stored facts: which is found first depends on the
+        // order of the adjacency lists, which deletes and reopens change.
+        : CollectionsMarshal.AsSpan(Flatten().Edges).SequenceCompareTo(CollectionsMarshal.AsSpan(other.Flatten().Edges)) < 0;
 
     /// <summary>The stored edges used (left to right, each once) and the rules applied (innermost first, each once).</summary>
     public (List<int> Edges, List<string> Rules) Flatten()
