@@ -239,11 +239,21 @@ public sealed class SearchBatchingOptions
     /// independent requests) may each wait up to this long, so 0 gives them the lowest latency.</summary>
     public int ReturnWaitMicroseconds { get; set; } = 5_000;
 
+    /// <summary>The most queries waiting for a batch, over all calls; a call that would pass it is
+    /// refused with RESOURCE_EXHAUSTED (retry later) instead of growing the queue, and with it the
+    /// server's memory and every waiting call's latency, without bound.</summary>
+    public int MaxQueuedQueries { get; set; } = 65_536;
+
     internal void Validate(List<string> problems)
     {
         if (MaxBatch < 1)
         {
             problems.Add($"{AssocServerOptions.Section}:SearchBatching:MaxBatch must be at least 1 (got {MaxBatch}).");
+        }
+
+        if (MaxQueuedQueries < 1)
+        {
+            problems.Add($"{AssocServerOptions.Section}:SearchBatching:MaxQueuedQueries must be at least 1 (got {MaxQueuedQueries}).");
         }
 
         CheckMicroseconds(problems, nameof(MaxDelayMicroseconds), MaxDelayMicroseconds);

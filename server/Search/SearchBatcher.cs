@@ -39,6 +39,9 @@ internal sealed class SearchBatcher : BackgroundService
     private readonly Channel<PendingSearch> _pending = Channel.CreateUnbounded<PendingSearch>(new UnboundedChannelOptions { SingleReader = true });
     /// <summary>Calls answered whose clients have not sent a call since: the ones to come back.</summary>
     private int _toCome;
+    /// <summary>Queries of the calls in <see cref="_pending"/>, bounded by
+    /// <see cref="SearchBatchingOptions.MaxQueuedQueries"/>.</summary>
+    private int _queued;
 
     public SearchBatcher(AssocServerOptions options, ServerMetrics metrics)
     {
@@ -56,10 +59,17 @@ internal sealed class SearchBatcher : BackgroundService
             return Task.FromResult(collection.Search(queries, options));
         }
 
+        if (Interlocked.Add(ref _queued, queries.Count) > _options.MaxQueuedQueries)
+        {
+            Interlocked.Add(ref _queued, -queries.Count);
+            throw GrpcErrors.ResourceExhausted("queries", $"the server has {_options.MaxQueuedQueries} queries waiting to be searched, its limit (SearchBatching:MaxQueuedQueries); retry shortly");
+        }
+
         var pending = new PendingSearch(collection, queries, options, cancellationToken);
         CountArrival();
         if (!_pending.Writer.TryWrite(pending))
         {
+            Interlocked.Add(ref _queued, -queries.Count);
             throw GrpcErrors.ShuttingDown();
         }
 
@@ -190,6 +200,7 @@ internal sealed class SearchBatcher : BackgroundService
                && (queries == 0 || queries + next.Queries.Count <= _options.MaxBatch)
                && _pending.Reader.TryRead(out next))
         {
+            Interlocked.Add(ref _queued, -next.Queries.Count);
             if (next.CancellationToken.IsCancellationRequested)
             {
                 next.Completion.TrySetCanceled(next.CancellationToken);

@@ -86,6 +86,24 @@ public sealed class SearchBatchingTests(ReturnWaitServerFixture fixture) : IClas
         Assert.True(clock.ElapsedMilliseconds < 5 * ReturnWaitServerFixture.WindowMilliseconds, $"20 calls of one client took {clock.ElapsedMilliseconds} ms");
     }
 
+    // The queue of calls waiting for a batch was unbounded. A call that would pass the limit is
+    // refused; calls taken into a batch leave room for the next.
+    [Fact]
+    public async Task Calls_past_the_queue_limit_are_refused_and_searched_calls_free_their_room()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:SearchBatching:MaxQueuedQueries=2"]);
+        await server.Client.CreateCollectionAsync(_c, 2);
+        await server.Client.UpsertConceptsAsync(_c, [Concept("east", [1f, 0f])]);
+        SearchQuery query = Queries.Vector([1f, 0f]);
+
+        var refused = await Assert.ThrowsAsync<AssocDbException>(() => server.Client.SearchAsync(_c, [query, query, query], 1));
+        Assert.Equal((Grpc.Core.StatusCode.ResourceExhausted, "queries"), (refused.StatusCode, refused.Field));
+        for (int call = 0; call < 5; call++)
+        {
+            Assert.All(await server.Client.SearchAsync(_c, [query, query], 1), hits => Assert.Equal("east", Assert.Single(hits).Concept));
+        }
+    }
+
     private Task<IReadOnlyList<SearchHit>> SearchAsync(int client) =>
         _client.SearchAsync(_c, Queries.Vector(client % 2 == 0 ? [1f, 0.1f] : [0.1f, 1f]), 1);
 
