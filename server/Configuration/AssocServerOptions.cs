@@ -190,11 +190,17 @@ public sealed class LimitOptions
     /// empty or not); a create past it is refused.</summary>
     public int MaxCollections { get; set; } = 100;
 
+    /// <summary>The most ingest streams open at once; each holds up to a message of batch in the
+    /// engine, so this bounds the memory ingestion takes. One more is refused with
+    /// RESOURCE_EXHAUSTED.</summary>
+    public int MaxIngestStreams { get; set; } = 16;
+
     internal void Validate(List<string> problems)
     {
         Check(problems, nameof(MaxMessageBytes), MaxMessageBytes, 1024, int.MaxValue);
         Check(problems, nameof(MaxBatch), MaxBatch, 1, int.MaxValue);
         Check(problems, nameof(MaxCollections), MaxCollections, 1, int.MaxValue);
+        Check(problems, nameof(MaxIngestStreams), MaxIngestStreams, 1, int.MaxValue);
         // The engine's own caps: a server limit above one would admit requests the engine then
         // refuses with its own bound in the message, not the server's.
         Check(problems, nameof(MaxK), MaxK, 1, VectorSearch.MaxK);

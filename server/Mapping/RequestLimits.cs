@@ -11,6 +11,21 @@ namespace AssocDB.Server.Mapping;
 internal sealed class RequestLimits(AssocServerOptions options)
 {
     private readonly LimitOptions _limits = options.Limits;
+    private int _ingestStreams;
+
+    /// <summary>Admits one more ingest stream, up to MaxIngestStreams at once (each holds up to a
+    /// message of batch in the engine, so they bound the memory ingestion takes); disposing the
+    /// returned lease when the stream ends makes room for another.</summary>
+    public IDisposable IngestStream()
+    {
+        if (Interlocked.Increment(ref _ingestStreams) > _limits.MaxIngestStreams)
+        {
+            Interlocked.Decrement(ref _ingestStreams);
+            throw GrpcErrors.ResourceExhausted("", $"{_limits.MaxIngestStreams} ingest streams are open, the server's limit (Limits:MaxIngestStreams); retry when one has ended");
+        }
+
+        return new StreamLease(() => Interlocked.Decrement(ref _ingestStreams));
+    }
 
     /// <summary>A batch of 1..MaxBatch items.</summary>
     public void Batch(int count, string field)
@@ -65,6 +80,19 @@ internal sealed class RequestLimits(AssocServerOptions options)
         if (dimension < 1 || dimension > _limits.MaxDimension)
         {
             throw GrpcErrors.InvalidArgument(field, $"must be 1..{_limits.MaxDimension} (got {dimension})");
+        }
+    }
+
+    private sealed class StreamLease(Action release) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                release();
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits) : Inges
         // A session's sequences must increase within a stream. One that does not is a client's bug,
         // and taken as a resume it would be acknowledged as applied without being written.
         var lastSequences = new Dictionary<(string Collection, string Session), long>();
+        using IDisposable stream = limits.IngestStream();
         await foreach (IngestRequest request in requestStream.ReadAllAsync(context.CancellationToken))
         {
             var collection = host.Collection(request.Collection);

@@ -110,6 +110,37 @@ public sealed class KnowledgeGraphIngestTests(ServerFixture fixture) : IClassFix
         Assert.Equal(1, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
     }
 
+    // Ingest streams were uncapped, and each holds up to a message of batch in the engine. One
+    // past the limit is refused; a stream that ended makes room for the next.
+    [Fact]
+    public async Task Streams_past_the_limit_are_refused_until_one_ends()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:Limits:MaxIngestStreams=1"]);
+        const string Collection = "streams";
+        await server.Client.CreateCollectionAsync(Collection, 4);
+        IngestRequest Batch(string session) =>
+            new() { Collection = Collection, Session = session, Sequence = 0, Facts = { new FactInput { Head = session, Relation = "r", Tail = "t" } } };
+
+        using (AsyncDuplexStreamingCall<IngestRequest, IngestAck> open = server.Client.Ingest.Ingest())
+        {
+            await open.RequestStream.WriteAsync(Batch("first"));
+            Assert.True(await open.ResponseStream.MoveNext(CancellationToken.None));
+
+            using AsyncDuplexStreamingCall<IngestRequest, IngestAck> second = server.Client.Ingest.Ingest();
+            await second.RequestStream.WriteAsync(Batch("second"));
+            var refused = await Assert.ThrowsAsync<RpcException>(() => second.ResponseStream.MoveNext(CancellationToken.None));
+            Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+
+            await open.RequestStream.CompleteAsync();
+            Assert.False(await open.ResponseStream.MoveNext(CancellationToken.None));
+        }
+
+        using AsyncDuplexStreamingCall<IngestRequest, IngestAck> third = server.Client.Ingest.Ingest();
+        await third.RequestStream.WriteAsync(Batch("third"));
+        Assert.True(await third.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(2, (await server.Client.DescribeCollectionAsync(Collection)).FactCount);
+    }
+
     private async Task<JsonDocument> IngestThroughCliAsync(string collection, string file)
     {
         var output = new StringWriter();
