@@ -281,7 +281,14 @@ public sealed partial class Collection
         }
 
         Result<float[]> built = vectorQuery.Build(_matrix);
-        return built.IsOk ? (built.Value, concept) : built.Error!;
+        if (!built.IsOk)
+        {
+            return built.Error!;
+        }
+
+        // Each vector is within the norm bound, but a sum of them need not be.
+        EngineError? tooLarge = terms > 0 ? Validation.Vector(built.Value, Dimension, plusCount > 0 ? "plus" : "minus") : null;
+        return tooLarge is null ? (built.Value, concept) : tooLarge;
     }
 
     /// <summary>The vector a relation answers <c>c ± r</c> with: given or trained when it has one,

@@ -38,6 +38,9 @@ internal static class Validation
         return null;
     }
 
+    /// <summary>The largest squared norm of a stored or query vector.</summary>
+    public const double MaxSquaredNorm = float.MaxValue / 4.0;
+
     /// <summary>Below this squared norm (norm 2⁻¹⁰⁰ ≈ 7.9e-31) a row's cosine scale 1/‖w‖ would
     /// overflow float32 (it does below ‖w‖ ≈ 2.9e-39), and the row would score ∞ or NaN.</summary>
     private const double MinCosineSquaredNorm = 6.223015277861142e-61; // 2⁻²⁰⁰
@@ -67,11 +70,12 @@ internal static class Validation
             squaredNorm += (double)vector[i] * vector[i];
         }
 
-        // Under l2 a row's score carries −‖w‖² in float32; past float range that is −∞, which the
-        // kernels treat differently (the scan returns such a row, the GEMM paths never do).
-        if (squaredNorm > float.MaxValue)
+        // Scores are float32: l2's 2w·q − ‖w‖² − ‖q‖² and dot's w·q stay finite for any two vectors
+        // within this bound. Past it they overflow to ±∞ (a farther row then ties the nearest and
+        // wins on its row id), or NaN, which no ranking can order.
+        if (squaredNorm > MaxSquaredNorm)
         {
-            return EngineError.Invalid(field, $"has a squared norm of {squaredNorm:G3}, beyond float32's range ({float.MaxValue:G3}); scale it down");
+            return EngineError.Invalid(field, $"has a squared norm of {squaredNorm:G3}, beyond {MaxSquaredNorm:G3} (a quarter of float32's range, so that scores stay finite); scale it down");
         }
 
         return cosineRow && squaredNorm is > 0 and < MinCosineSquaredNorm
