@@ -420,9 +420,22 @@ public sealed partial class Collection
             return EngineError.Invalid("kind", $"{(int)property.Kind} is not symmetric, inverse, transitive or composition");
         }
 
-        if (property.Statistics is null || !(property.Statistics.PcaConfidence is > 0 and <= 1))
+        if (property.Statistics is not { } statistics || !(statistics.PcaConfidence is > 0 and <= 1))
         {
             return EngineError.Invalid("statistics.pca_confidence", "must be in (0, 1]");
+        }
+
+        // The evidence is stored with the rule and listed with it: counts no data can produce would
+        // be kept (durably) as if mined.
+        EngineError? impossible =
+            statistics.Support < 0 ? EngineError.Invalid("statistics.support", $"is {statistics.Support}; a count of facts cannot be negative")
+            : statistics.BodySize < statistics.Support ? EngineError.Invalid("statistics.body_size", $"is {statistics.BodySize}; the body holds at least the {statistics.Support} facts the rule supports")
+            : !(statistics.Confidence is >= 0 and <= 1) ? EngineError.Invalid("statistics.confidence", $"is {statistics.Confidence}; it must be in [0, 1]")
+            : !(statistics.HeadCoverage is >= 0 and <= 1) ? EngineError.Invalid("statistics.head_coverage", $"is {statistics.HeadCoverage}; it must be in [0, 1]")
+            : null;
+        if (impossible is not null)
+        {
+            return impossible;
         }
 
         Result<int> other = property.Kind == PropertyKind.Inverse ? Resolve(property.Inverse, "inverse") : -1;

@@ -175,9 +175,11 @@ public sealed partial class Collection
             return error;
         }
 
-        if (spec.Compositions?.Count > MaxCompositions)
+        // A repeated rule is kept once, so only distinct rules count against the limit.
+        int distinctRules = spec.Compositions?.Where(rule => rule is not null).Select(rule => (rule.First, rule.Second)).Distinct().Count() ?? 0;
+        if (distinctRules > MaxCompositions)
         {
-            return EngineError.Invalid("compositions", $"has {spec.Compositions.Count} rules; a relation may have at most {MaxCompositions}");
+            return EngineError.Invalid("compositions", $"has {distinctRules} distinct rules; a relation may have at most {MaxCompositions}");
         }
 
         var compositions = new List<(int, int)>();

@@ -200,6 +200,13 @@ public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerF
         await Refused(StatusCode.NotFound, "mine_job_id", () => _client.ApplyLearnedPropertiesAsync(c, "no-such-job"));
         await Refused(StatusCode.InvalidArgument, "properties[0].statistics", () => _client.ApplyLearnedPropertiesAsync(
             c, [new LearnedProperty { Kind = PropertyKind.Symmetric, Relation = "mother_of" }]));
+        // Counts no data can produce were stored with the rule (durably) as if mined.
+        await Refused(StatusCode.InvalidArgument, "properties[0].statistics.support", () => _client.ApplyLearnedPropertiesAsync(
+            c, [new LearnedProperty { Kind = PropertyKind.Symmetric, Relation = "mother_of", Statistics = new RuleStatistics { PcaConfidence = 0.5, Support = -5 } }]));
+        await Refused(StatusCode.InvalidArgument, "properties[0].statistics.body_size", () => _client.ApplyLearnedPropertiesAsync(
+            c, [new LearnedProperty { Kind = PropertyKind.Symmetric, Relation = "mother_of", Statistics = new RuleStatistics { PcaConfidence = 0.5, Support = 5, BodySize = 4 } }]));
+        await Refused(StatusCode.InvalidArgument, "properties[0].statistics.head_coverage", () => _client.ApplyLearnedPropertiesAsync(
+            c, [new LearnedProperty { Kind = PropertyKind.Symmetric, Relation = "mother_of", Statistics = new RuleStatistics { PcaConfidence = 0.5, HeadCoverage = -3 } }]));
         await Refused(StatusCode.NotFound, "properties[0].relation", () => _client.ApplyLearnedPropertiesAsync(
             c, [new LearnedProperty { Kind = PropertyKind.Symmetric, Relation = "nope", Statistics = new RuleStatistics { PcaConfidence = 0.5 } }]));
         Job mine = await _client.WaitForJobAsync((await _client.MineAsync(new MineRequest { Collection = c })).Id);
