@@ -173,7 +173,7 @@ public sealed partial class Collection
 
     private Proof ToProof(Derivation derivation)
     {
-        (List<int> edges, List<string> rules) = derivation.Flatten();
+        (IReadOnlyList<int> edges, List<string> rules) = derivation.Flatten();
         return new Proof(edges.Select(FactOf).ToList(), rules);
     }
 

@@ -184,11 +184,7 @@ public static partial class CliApp
     /// <summary>A job and its result: JSON, or a table of its fields then one of its result.</summary>
     private static void PrintJob(Output o, Job job)
     {
-        if (o.Json)
-        {
-            o.Message(job);
-        }
-        else
+        if (!o.WroteJson(job))
         {
             o.Message(job, JobFields(job));
             switch (job.ResultCase)

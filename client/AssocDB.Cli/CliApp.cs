@@ -77,12 +77,6 @@ public static partial class CliApp
         root.Subcommands.Add(Action(new Command("stats", "Server and collection statistics"), output, error, async (r, client, o, ct) =>
         {
             GetStatsResponse stats = await client.GetStatsAsync(ct);
-            if (o.Json)
-            {
-                o.Message(stats);
-                return;
-            }
-
             o.Message(stats, ("version", stats.Version), ("device", stats.Device), ("uptime_seconds", Output.Number(stats.UptimeSeconds)),
                 ("collections", stats.Collections.Count.ToString(CultureInfo.InvariantCulture)),
                 ("total_concepts", stats.TotalConcepts.ToString(CultureInfo.InvariantCulture)),
@@ -282,9 +276,8 @@ public static partial class CliApp
         yield return Action(related, output, error, async (r, client, o, ct) =>
         {
             RelatedResponse result = await client.RelatedAsync(r.GetValue(CollectionOption)!, r.GetValue(concept)!, r.GetValue(relationArg)!, r.GetValue(depth), r.GetValue(limit), ct);
-            if (o.Json)
+            if (o.WroteJson(result))
             {
-                o.Message(result);
                 return;
             }
 
@@ -328,9 +321,8 @@ public static partial class CliApp
         yield return Action(relate, output, error, async (r, client, o, ct) =>
         {
             RelateResponse result = await client.RelateAsync(r.GetValue(CollectionOption)!, r.GetValue(a)!, r.GetValue(b)!, r.GetValue(k), r.GetValue(depth), ct);
-            if (o.Json)
+            if (o.WroteJson(result))
             {
-                o.Message(result);
                 return;
             }
 
@@ -359,9 +351,8 @@ public static partial class CliApp
             RecallResponse result = r.GetValue(vector) is { Length: > 0 } values
                 ? await client.RecallAsync(collection, relation, values, r.GetValue(direction), r.GetValue(beta), r.GetValue(k), ct)
                 : await client.RecallAsync(collection, relation, r.GetValue(queryConcept) ?? "", r.GetValue(direction), r.GetValue(beta), r.GetValue(k), ct);
-            if (o.Json)
+            if (o.WroteJson(result))
             {
-                o.Message(result);
                 return;
             }
 

@@ -11,16 +11,25 @@ internal sealed class Output(TextWriter writer, bool json)
 
     public bool Json => json;
 
-    /// <summary>One message: JSON, or a two-column table of its rendered fields.</summary>
-    public void Message(IMessage message, params (string Name, string Value)[] fields)
+    /// <summary>Writes <paramref name="message"/> as JSON when the output is JSON, and says whether
+    /// it did (then the caller's table is not wanted).</summary>
+    public bool WroteJson(IMessage message)
     {
         if (json)
         {
             writer.WriteLine(Formatter.Format(message));
-            return;
         }
 
-        Table(["field", "value"], fields.Select(f => new[] { f.Name, f.Value }));
+        return json;
+    }
+
+    /// <summary>One message: JSON, or a two-column table of its rendered fields.</summary>
+    public void Message(IMessage message, params (string Name, string Value)[] fields)
+    {
+        if (!WroteJson(message))
+        {
+            Table(["field", "value"], fields.Select(f => new[] { f.Name, f.Value }));
+        }
     }
 
     /// <summary>A list of messages: a JSON array, or a table of the given columns.</summary>

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
 
@@ -353,6 +352,8 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 /// </summary>
 internal sealed class Derivation
 {
+    private int[]? _storedEdges;
+
     private Derivation(int edge, string? rule, Derivation[] premises, int steps, double confidence, bool learned)
     {
         Edge = edge;
@@ -402,23 +403,52 @@ internal sealed class Derivation
         : Confidence != other.Confidence ? Confidence > other.Confidence
         // Otherwise the proof over the earliest stored facts: which is found first depends on the
         // order of the adjacency lists, which deletes and reopens change.
-        : CollectionsMarshal.AsSpan(Flatten().Edges).SequenceCompareTo(CollectionsMarshal.AsSpan(other.Flatten().Edges)) < 0;
+        : StoredEdges.AsSpan().SequenceCompareTo(other.StoredEdges) < 0;
 
-    /// <summary>The stored edges used (left to right, each once) and the rules applied (innermost first, each once).</summary>
-    public (List<int> Edges, List<string> Rules) Flatten()
+    /// <summary>The stored edges used, left to right, each once. Kept once computed (a derivation
+    /// never changes): tied derivations compare them at every offer.</summary>
+    public int[] StoredEdges => _storedEdges ??= CollectStoredEdges();
+
+    /// <summary>The stored edges used (see <see cref="StoredEdges"/>) and the rules applied
+    /// (innermost first, each once).</summary>
+    public (IReadOnlyList<int> Edges, List<string> Rules) Flatten()
     {
-        var edgeList = new List<int>();
         var rules = new List<string>();
-        Walk(this, edgeList, rules);
-        return (edgeList, rules);
+        Walk(this, rules);
+        return (StoredEdges, rules);
 
-        static void Walk(Derivation node, List<int> edgeList, List<string> rules)
+        static void Walk(Derivation node, List<string> rules)
         {
             if (node.RuleText is null)
             {
-                if (!edgeList.Contains(node.Edge))
+                return;
+            }
+
+            foreach (Derivation premise in node.Premises)
+            {
+                Walk(premise, rules);
+            }
+
+            if (!rules.Contains(node.RuleText))
+            {
+                rules.Add(node.RuleText);
+            }
+        }
+    }
+
+    private int[] CollectStoredEdges()
+    {
+        var edges = new List<int>();
+        Walk(this, edges);
+        return [.. edges];
+
+        static void Walk(Derivation node, List<int> edges)
+        {
+            if (node.RuleText is null)
+            {
+                if (!edges.Contains(node.Edge))
                 {
-                    edgeList.Add(node.Edge);
+                    edges.Add(node.Edge);
                 }
 
                 return;
@@ -426,12 +456,7 @@ internal sealed class Derivation
 
             foreach (Derivation premise in node.Premises)
             {
-                Walk(premise, edgeList, rules);
-            }
-
-            if (!rules.Contains(node.RuleText))
-            {
-                rules.Add(node.RuleText);
+                Walk(premise, edges);
             }
         }
     }

@@ -85,14 +85,6 @@ internal sealed class RequestLimits(AssocServerOptions options)
 
     private sealed class StreamLease(Action release) : IDisposable
     {
-        private int _released;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _released, 1) == 0)
-            {
-                release();
-            }
-        }
+        public void Dispose() => release();
     }
 }
