@@ -13,12 +13,14 @@ namespace AssocDB.Engine.Vectors;
 /// stays bounded; selection in C# because torch's topk over the products costs more than the GEMM.
 /// </summary>
 /// <remarks>
-/// <para>Exactness is checked, not hoped for. The coarse score of a row differs from its canonical
+/// <para>Exactness is checked, not hoped for. The coarse score of a row differs from its exact
 /// score by at most <c>e = c·‖q̃‖·max_r(‖w_r‖·|scale_r|) + slack</c>, where <c>c</c> covers rounding
 /// unit-normalized inputs and the product to the element type (3 unit roundoffs; none in float32)
 /// and float32 accumulation. Every row outside a query's candidate list has a coarse score ≤ the
-/// list's last score <c>s_m</c>, so if <c>s_m + e</c> is below the k-th exact score, no outside row
-/// can enter the top k. A query that fails the check (near-ties at the cut, or a restrictive filter
+/// list's last score <c>s_m</c>, so if <c>s_m + e</c> (plus, for l2, the rounding of the distance
+/// the re-rank sums: <see cref="QueryBatch.Ceiling"/>) is below the k-th canonical score, no outside
+/// row can enter the top k. Far from the origin l2's coarse bound grows with the norms while the
+/// distances do not, so such queries fail the check and the scan answers them. A query that fails the check (near-ties at the cut, or a restrictive filter
 /// or many exclusions eating the candidates) is answered by the exact scan instead;
 /// <see cref="FallbackQueries"/> counts them.</para>
 /// <para>Coarse arithmetic (<see cref="CoarseType"/>): by default int8 with AVX-VNNI and AVX-512
@@ -286,12 +288,13 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         _ => ScalarType.Float32,
     };
 
-    /// <summary>The most a coarse score can differ from the canonical one. In float16/bfloat16,
+    /// <summary>The most a coarse score can differ from the exact one (and from a canonical product
+    /// score). In float16/bfloat16,
     /// rounding q̂ and ŵ and the product to the element type costs 3 unit roundoffs of ‖q̂‖‖ŵ‖ = 1
     /// (Cauchy–Schwarz), and float16's subnormals add up to 2⁻²⁵ per element (√d·2⁻²⁵ over a unit
     /// vector). In every type, float32 accumulation and the canonical score's own rounding add
     /// d·2⁻²³, and the float32 scale/offset arithmetic 2⁻²¹ of the magnitudes. Doubled for margin.</summary>
-    private static float ErrorBound(ScalarType coarse, int d, float productScale, float offsetScale)
+    internal static float ErrorBound(ScalarType coarse, int d, float productScale, float offsetScale)
     {
         double unitRoundoff = coarse switch
         {
@@ -320,7 +323,8 @@ public sealed class ChunkedGemmKernel : ISearchKernel
             {
                 if (!excluded.Contains(row))
                 {
-                    top.Add(QueryBatch.Score(SimdDot.Dot(w + ((long)row * d), q, d), scales[row], offsets[row], queryOffset), row);
+                    float measure = SimdDot.Measure(w + ((long)row * d), q, d, batch.ByDistance);
+                    top.Add(QueryBatch.Score(measure, batch.ByDistance, scales[row], offsets[row], queryOffset), row);
                 }
             }
         }
@@ -330,7 +334,7 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         // the k-th score could otherwise win on row id.
         // An infinite bound: the coarse pass could not bound this query's scores at all.
         float cutoff = candidates.Count < candidates.K ? float.NegativeInfinity : candidates.Threshold;
-        bool proven = float.IsFinite(bound) && (float.IsNegativeInfinity(cutoff) || (top.Count == k && cutoff + bound < top.Threshold));
+        bool proven = float.IsFinite(bound) && (float.IsNegativeInfinity(cutoff) || (top.Count == k && batch.Ceiling(cutoff + bound) < top.Threshold));
         return (top.ToHits(), !proven);
     }
 }

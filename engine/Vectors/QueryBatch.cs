@@ -3,17 +3,21 @@ using AssocDB.Engine.Model;
 namespace AssocDB.Engine.Vectors;
 
 /// <summary>
-/// Queries prepared for scoring against a <see cref="ConceptMatrix"/>: every kernel scores row
-/// <c>r</c> against query <c>j</c> as <c>(w_r·q̃_j)·scale_r + offset_r − qOffset_j</c>, where for
-/// cosine <c>q̃ = q/‖q‖</c> and <c>scale = 1/‖w‖</c>; for dot <c>q̃ = q</c>, scale 1, offsets 0; for
-/// l2 <c>q̃ = q</c>, scale 2, <c>offset = −‖w‖²</c>, <c>qOffset = ‖q‖²</c>, which is
-/// <c>−(‖w‖² − 2w·q + ‖q‖²)</c>. One formula, evaluated by <see cref="Score"/> in a fixed order, is
-/// what makes the scan and the re-rank of the GEMM path return bit-identical scores.
+/// Queries prepared for scoring against a <see cref="ConceptMatrix"/>. Every kernel's final score
+/// of row <c>r</c> for query <c>j</c> (its canonical score) is, for cosine and dot,
+/// <c>(w_r·q̃_j)·scale_r + offset_r − qOffset_j</c>, where for cosine <c>q̃ = q/‖q‖</c> and
+/// <c>scale = 1/‖w‖</c>, for dot <c>q̃ = q</c>, scale 1, offsets 0; and for l2 <c>−‖w_r − q_j‖²</c>
+/// summed from the differences. Coarse passes score l2 in the expanded form, scale 2,
+/// <c>offset = −‖w‖²</c>, <c>qOffset = ‖q‖²</c>, which is the same value in exact arithmetic but
+/// cancels in float32 far from the origin; their re-rank proofs bound the gap
+/// (<see cref="DistanceRounding"/>). One formula, evaluated by <see cref="Score"/> in a fixed order,
+/// is what makes the scan and the re-rank of the GEMM path return bit-identical scores.
 /// </summary>
 internal sealed class QueryBatch
 {
-    private QueryBatch(float[] vectors, float[] offsets, float[] norms, int count, int dimension)
+    private QueryBatch(float[] vectors, float[] offsets, float[] norms, int count, int dimension, bool byDistance)
     {
+        ByDistance = byDistance;
         Vectors = vectors;
         Offsets = offsets;
         Norms = norms;
@@ -29,6 +33,9 @@ internal sealed class QueryBatch
 
     /// <summary>‖q̃‖ per query, used by error bounds.</summary>
     public float[] Norms { get; }
+
+    /// <summary>Whether rows are scored by their distance to the query (l2), not a product.</summary>
+    public bool ByDistance { get; }
 
     /// <summary>Number of queries.</summary>
     public int Count { get; }
@@ -74,9 +81,23 @@ internal sealed class QueryBatch
             }
         }
 
-        return new QueryBatch(vectors, offsets, norms, count, dimension);
+        return new QueryBatch(vectors, offsets, norms, count, dimension, metric == Metric.L2);
     }
 
-    /// <summary>The canonical score of a row for a query given the row's raw dot product with q̃.</summary>
-    public static float Score(float dot, float scale, float offset, float queryOffset) => (dot * scale) + offset - queryOffset;
+    /// <summary>The canonical score of a row given its <see cref="SimdDot.Measure"/> with q̃ (the
+    /// squared distance when <paramref name="byDistance"/>, else the dot product).</summary>
+    public static float Score(float measure, bool byDistance, float scale, float offset, float queryOffset) =>
+        byDistance ? -measure : (measure * scale) + offset - queryOffset;
+
+    /// <summary>The highest canonical score a row can have when its exact score is at most
+    /// <paramref name="reach"/> (a coarse cut plus the coarse pass's error bound): the reach itself
+    /// where the canonical score is the one bounded, plus <see cref="DistanceRounding"/> of it for
+    /// l2's distance, which the bounds do not cover (they bound the expanded form's arithmetic).</summary>
+    public float Ceiling(float reach) => ByDistance ? (float)(reach + (DistanceRounding(Dimension) * Math.Abs(reach))) : reach;
+
+    /// <summary>How far an l2 canonical score <c>s</c> may lie from the exact <c>−‖w − q‖²</c>, as a
+    /// fraction of |s|: each difference, square and sum rounds once (d + 2 unit roundoffs, 2⁻²⁴
+    /// each), doubled for margin. A proof that bounds a coarse score against the exact value adds
+    /// this much of the bound's reach to cover the canonical score's own rounding.</summary>
+    public static double DistanceRounding(int dimension) => (dimension + 2) * Math.Pow(2, -23);
 }

@@ -285,11 +285,14 @@ public sealed class RecallMemory
     private static Tensor Upload(int[] values, int start, int count, Device device) =>
         tensor(values.AsMemory(start, count), [count], ScalarType.Int64).to(device);
 
-    /// <summary>The canonical score (see <see cref="QueryBatch"/>) of each gathered row.</summary>
-    private Tensor Scores(Tensor rows, Tensor index, Tensor prepared, float queryOffset) =>
-        // mv (not matmul): a shape mismatch throws instead of killing the process.
-        rows.mv(prepared)
-            .mul_(_matrix.ScalesOnDevice.index_select(0, index))
-            .add_(_matrix.OffsetsOnDevice.index_select(0, index))
-            .sub_(queryOffset);
+    /// <summary>The canonical score (see <see cref="QueryBatch"/>) of each gathered row: l2 from the
+    /// differences, the other metrics from the product; −∞ for a free row (its offset).</summary>
+    private Tensor Scores(Tensor rows, Tensor index, Tensor prepared, float queryOffset)
+    {
+        Tensor offsets = _matrix.OffsetsOnDevice.index_select(0, index);
+        return _matrix.Metric == Metric.L2
+            ? rows.sub(prepared).pow_(2).sum(1).neg_().masked_fill_(offsets.eq(float.NegativeInfinity), float.NegativeInfinity)
+            // mv (not matmul): a shape mismatch throws instead of killing the process.
+            : rows.mv(prepared).mul_(_matrix.ScalesOnDevice.index_select(0, index)).add_(offsets).sub_(queryOffset);
+    }
 }

@@ -5,7 +5,7 @@ namespace AssocDB.Engine.Vectors;
 
 /// <summary>
 /// CPU kernel for small batches: one fused pass over W's host memory that computes each row's
-/// float32 score (<see cref="SimdDot"/>) and keeps a running top-k per query, in parallel over row
+/// canonical float32 score (<see cref="QueryBatch"/>, <see cref="SimdDot"/>) and keeps a running top-k per query, in parallel over row
 /// ranges. One query is bound by memory bandwidth (W is read once, nothing is materialized), which
 /// is why it beats matmul + topk, whose topk pass over n scores dominates. Exact by construction.
 /// </summary>
@@ -136,6 +136,7 @@ public sealed class ScanKernel : ISearchKernel
         ReadOnlySpan<bool> live = matrix.LiveRows;
         ReadOnlySpan<float> scales = matrix.Scales;
         ReadOnlySpan<float> offsets = matrix.Offsets;
+        bool byDistance = batch.ByDistance;
         bool registerQuery = d == SimdDot.RegisterLength && SimdDot.HasRegisterPath;
         fixed (float* queries = batch.Vectors)
         {
@@ -163,8 +164,8 @@ public sealed class ScanKernel : ISearchKernel
                         }
 
                         float* vector = w + ((long)row * d);
-                        float dot = registerQuery ? SimdDot.Dot128(vector, in registers) : SimdDot.Dot(vector, q, d);
-                        float score = QueryBatch.Score(dot, scales[row], offsets[row], queryOffset);
+                        float measure = registerQuery ? SimdDot.Measure128(vector, in registers, byDistance) : SimdDot.Measure(vector, q, d, byDistance);
+                        float score = QueryBatch.Score(measure, byDistance, scales[row], offsets[row], queryOffset);
                         // Ties with the current worst may still win on row id, so >= rather than >.
                         if (score >= threshold && !excluded[j].Contains(row))
                         {

@@ -4,19 +4,28 @@ namespace AssocDB.Engine.Vectors;
 
 /// <summary>
 /// Device kernel (the default on CUDA): float32 matmul of the queries against W in row chunks on the
-/// matrix's device, the canonical score transform, topk per chunk merged into a running top list, and
-/// only the final lists copied to the host. Exact in float32; the host pass applies exclusions and
-/// the score-then-row order. Runs on any TorchSharp device, which is how it is tested on CPU.
+/// matrix's device, the product score transform, topk per chunk merged into a running top list, and
+/// only the final lists copied to the host. The host pass applies exclusions and the score-then-row
+/// order. Runs on any TorchSharp device, which is how it is tested on CPU.
 /// </summary>
-/// <remarks>Free rows carry an offset of −∞ on the device, so they sort last without a mask. The
+/// <remarks>
+/// <para>Free rows carry an offset of −∞ on the device, so they sort last without a mask. The
 /// running list keeps k plus the most rows any query excludes, so exclusions never leave a query
-/// short. Scores match <see cref="ScanKernel"/>'s up to float32 summation order (ties aside).</remarks>
+/// short. Cosine and dot scores match <see cref="ScanKernel"/>'s up to float32 summation order
+/// (ties aside).</para>
+/// <para>l2 is ranked in the expanded form by the matmul, which cancels far from the origin, so the
+/// list keeps as many candidates as <see cref="ChunkedGemmKernel"/> does, re-ranks them by their
+/// distance summed from the differences on the device, and proves the cut as that kernel does
+/// (<see cref="ChunkedGemmKernel.ErrorBound"/>). A query the proof fails is searched again by
+/// distance over every row.</para>
+/// </remarks>
 public sealed class TorchTopKKernel : ISearchKernel
 {
     private readonly long _maxScoreElements;
+    private long _fallbackQueries;
 
     /// <summary>Creates the kernel; <paramref name="maxScoreElements"/> bounds the per-chunk score
-    /// matrix (queries × chunk rows) on the device.</summary>
+    /// matrix (queries × chunk rows) on the device, and the rows gathered for an l2 re-rank.</summary>
     public TorchTopKKernel(long maxScoreElements = 1L << 26)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxScoreElements, 1024L);
@@ -25,6 +34,10 @@ public sealed class TorchTopKKernel : ISearchKernel
 
     /// <inheritdoc />
     public string Name => "torch-topk";
+
+    /// <summary>l2 queries searched again by distance over every row because the re-rank of their
+    /// candidates could not prove exactness.</summary>
+    public long FallbackQueries => Interlocked.Read(ref _fallbackQueries);
 
     /// <inheritdoc />
     public bool Supports(ConceptMatrix matrix) => matrix is not null;
@@ -42,49 +55,37 @@ public sealed class TorchTopKKernel : ISearchKernel
             return Enumerable.Range(0, count).Select(_ => new SearchHits([], [])).ToArray();
         }
 
-        int keep = Math.Min(rowLimit, k + filter.MaxExcluded);
-        int chunk = (int)Math.Clamp(_maxScoreElements / count, keep, Math.Max(keep, rowLimit));
+        int keep = batch.ByDistance ? ChunkedGemmKernel.CandidateCount(k, filter.MaxExcluded, rowLimit) : Math.Min(rowLimit, k + filter.MaxExcluded);
         float[] topScores;
+        float[] canonical;
         int[] topRows;
+        float bound = 0;
         using (NewDisposeScope())
         {
             Device device = matrix.Device;
             Tensor prepared = tensor(batch.Vectors, [count, matrix.Dimension]).to(device);
             Tensor queryOffsets = tensor(batch.Offsets).unsqueeze(1).to(device);
-            Tensor offsets = matrix.OffsetsOnDevice.narrow(0, 0, rowLimit);
-            if (filter.Allowed is { } allowed)
-            {
-                offsets = offsets.masked_fill(tensor(allowed.ToMask(rowLimit)).to(device).logical_not(), float.NegativeInfinity);
-            }
-
-            Tensor? bestScores = null;
-            Tensor? bestRows = null;
-            for (int start = 0; start < rowLimit; start += chunk)
-            {
-                int rows = Math.Min(chunk, rowLimit - start);
-                using var step = NewDisposeScope();
+            Tensor offsets = EligibleOffsets(matrix, filter);
+            Tensor weights = matrix.Weights;
+            Tensor scales = matrix.ScalesOnDevice;
+            int chunk = (int)Math.Clamp(_maxScoreElements / count, keep, Math.Max(keep, rowLimit));
+            (Tensor bestScores, Tensor bestRows) = RunningTop(rowLimit, chunk, keep, (start, rows) =>
                 // mm (not matmul) so a shape mismatch throws instead of killing the process.
-                Tensor scores = prepared.mm(matrix.Weights.narrow(0, start, rows).t())
-                    .mul_(matrix.ScalesOnDevice.narrow(0, start, rows)).add_(offsets.narrow(0, start, rows)).sub_(queryOffsets);
-                (Tensor values, Tensor indexes) = scores.topk(Math.Min(keep, rows), dim: 1);
-                indexes = indexes.add_(start);
-                if (bestScores is not null && bestRows is not null)
-                {
-                    values = cat([bestScores, values], 1);
-                    Tensor positions;
-                    (values, positions) = values.topk(Math.Min(keep, (int)values.shape[1]), dim: 1);
-                    indexes = cat([bestRows, indexes], 1).gather(1, positions);
-                }
-
-                bestScores = values.MoveToOuterDisposeScope();
-                bestRows = indexes.MoveToOuterDisposeScope();
+                prepared.mm(weights.narrow(0, start, rows).t())
+                    .mul_(scales.narrow(0, start, rows)).add_(offsets.narrow(0, start, rows)).sub_(queryOffsets));
+            topScores = bestScores.cpu().data<float>().ToArray();
+            topRows = bestRows.to(ScalarType.Int32).cpu().data<int>().ToArray();
+            canonical = batch.ByDistance ? NegatedDistances(weights, prepared, bestRows).cpu().data<float>().ToArray() : topScores;
+            if (batch.ByDistance)
+            {
+                float maxNorm = matrix.NormsOnDevice.narrow(0, 0, rowLimit).max().item<float>();
+                bound = ChunkedGemmKernel.ErrorBound(
+                    ScalarType.Float32, matrix.Dimension, 2 * batch.Norms.Max() * maxNorm, (maxNorm * maxNorm) + batch.Offsets.Max());
             }
-
-            topScores = bestScores!.cpu().data<float>().ToArray();
-            topRows = bestRows!.to(ScalarType.Int32).cpu().data<int>().ToArray();
         }
 
         var hits = new SearchHits[count];
+        var unproven = new List<int>();
         for (int j = 0; j < count; j++)
         {
             IReadOnlySet<int> excluded = filter.ExcludedFor(j);
@@ -94,13 +95,122 @@ public sealed class TorchTopKKernel : ISearchKernel
                 int row = topRows[i];
                 if (!float.IsNegativeInfinity(topScores[i]) && matrix.IsLive(row) && !excluded.Contains(row))
                 {
-                    top.Add(topScores[i], row);
+                    top.Add(canonical[i], row);
                 }
             }
 
+            // The list holds every eligible row when it holds every row or its last score is −∞;
+            // otherwise rows outside it scored at most that in the expanded form.
+            float cutoff = topScores[((j + 1) * keep) - 1];
+            bool proven = !batch.ByDistance || keep == rowLimit || float.IsNegativeInfinity(cutoff)
+                || (float.IsFinite(bound) && top.Count == k && batch.Ceiling(cutoff + bound) < top.Threshold);
             hits[j] = top.ToHits();
+            if (!proven)
+            {
+                unproven.Add(j);
+            }
+        }
+
+        if (unproven.Count > 0)
+        {
+            Interlocked.Add(ref _fallbackQueries, unproven.Count);
+            foreach (int j in unproven)
+            {
+                hits[j] = SearchByDistance(matrix, batch, j, k, filter);
+            }
         }
 
         return hits;
+    }
+
+    /// <summary>Row offsets with the rows the filter leaves out set to −∞, like free rows.</summary>
+    private static Tensor EligibleOffsets(ConceptMatrix matrix, SearchFilter filter)
+    {
+        Tensor offsets = matrix.OffsetsOnDevice.narrow(0, 0, matrix.RowLimit);
+        return filter.Allowed is { } allowed
+            ? offsets.masked_fill(tensor(allowed.ToMask(matrix.RowLimit)).to(matrix.Device).logical_not(), float.NegativeInfinity)
+            : offsets;
+    }
+
+    /// <summary>The best <paramref name="keep"/> scores and their rows per query over W's rows, taken
+    /// <paramref name="chunk"/> rows at a time; a chunk's scores ([queries, rows]) come from
+    /// <paramref name="scoresOf"/>(start, rows). The results belong to the caller's dispose scope.</summary>
+    private static (Tensor Scores, Tensor Rows) RunningTop(int rowLimit, int chunk, int keep, Func<int, int, Tensor> scoresOf)
+    {
+        Tensor? bestScores = null;
+        Tensor? bestRows = null;
+        for (int start = 0; start < rowLimit; start += chunk)
+        {
+            int rows = Math.Min(chunk, rowLimit - start);
+            using var step = NewDisposeScope();
+            (Tensor values, Tensor indexes) = scoresOf(start, rows).topk(Math.Min(keep, rows), dim: 1);
+            indexes = indexes.add_(start);
+            if (bestScores is not null && bestRows is not null)
+            {
+                values = cat([bestScores, values], 1);
+                Tensor positions;
+                (values, positions) = values.topk(Math.Min(keep, (int)values.shape[1]), dim: 1);
+                indexes = cat([bestRows, indexes], 1).gather(1, positions);
+            }
+
+            bestScores = values.MoveToOuterDisposeScope();
+            bestRows = indexes.MoveToOuterDisposeScope();
+        }
+
+        return (bestScores!, bestRows!);
+    }
+
+    /// <summary>−‖w − q‖² of each query's listed rows ([queries, keep]), summed from the differences,
+    /// gathering the rows of as many queries at a time as the element budget allows.</summary>
+    private Tensor NegatedDistances(Tensor weights, Tensor prepared, Tensor rows)
+    {
+        long queries = rows.shape[0], keep = rows.shape[1], d = prepared.shape[1];
+        long perStep = Math.Max(1, _maxScoreElements / (keep * d));
+        var parts = new List<Tensor>();
+        for (long start = 0; start < queries; start += perStep)
+        {
+            long n = Math.Min(perStep, queries - start);
+            Tensor gathered = weights.index_select(0, rows.narrow(0, start, n).flatten()).view(n, keep, d);
+            parts.Add(gathered.sub_(prepared.narrow(0, start, n).unsqueeze(1)).pow_(2).sum(2).neg_());
+        }
+
+        return cat(parts, 0);
+    }
+
+    /// <summary>Query <paramref name="j"/>'s top k by distance summed from the differences over every
+    /// eligible row: the answer when its re-rank could not prove the matmul's cut.</summary>
+    private SearchHits SearchByDistance(ConceptMatrix matrix, QueryBatch batch, int j, int k, SearchFilter filter)
+    {
+        int rowLimit = matrix.RowLimit;
+        int keep = Math.Min(rowLimit, k + filter.MaxExcluded);
+        float[] scores;
+        int[] rows;
+        using (NewDisposeScope())
+        {
+            Device device = matrix.Device;
+            Tensor query = tensor(batch.Vectors.AsSpan(j * batch.Dimension, batch.Dimension).ToArray()).to(device);
+            Tensor offsets = EligibleOffsets(matrix, filter);
+            Tensor weights = matrix.Weights;
+            // One chunk's differences are rows × d elements.
+            int chunk = (int)Math.Clamp(_maxScoreElements / batch.Dimension, keep, Math.Max(keep, rowLimit));
+            (Tensor bestScores, Tensor bestRows) = RunningTop(rowLimit, chunk, keep, (start, rows) =>
+                // Ineligible rows (offset −∞) score −∞, so they sort last as in the matmul pass.
+                weights.narrow(0, start, rows).sub(query).pow_(2).sum(1).neg_()
+                    .masked_fill_(offsets.narrow(0, start, rows).eq(float.NegativeInfinity), float.NegativeInfinity).unsqueeze(0));
+            scores = bestScores.cpu().data<float>().ToArray();
+            rows = bestRows.to(ScalarType.Int32).cpu().data<int>().ToArray();
+        }
+
+        IReadOnlySet<int> excluded = filter.ExcludedFor(j);
+        var top = new TopKCollector(k);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if (!float.IsNegativeInfinity(scores[i]) && matrix.IsLive(rows[i]) && !excluded.Contains(rows[i]))
+            {
+                top.Add(scores[i], rows[i]);
+            }
+        }
+
+        return top.ToHits();
     }
 }

@@ -96,6 +96,63 @@ public sealed class ExactTopKTests
         }
     }
 
+    // l2 in the expanded form ‖w‖² − 2w·q + ‖q‖² cancels in float32 when the distances are small
+    // next to the norms: every score here came out 0 or a multiple of ±8, and the farthest of two
+    // rows could rank first on its row id. Points a few hundredths apart near (1000, ..., 1000) are
+    // what coordinates and un-centred embeddings look like; every kernel must still rank them by
+    // their distance.
+    [Theory]
+    [InlineData(StoragePrecision.Float32)]
+    [InlineData(StoragePrecision.Float16)]
+    [InlineData(StoragePrecision.BFloat16)]
+    public void Every_kernel_ranks_l2_by_distance_far_from_the_origin(StoragePrecision precision)
+    {
+        var random = new Random(23);
+        const int Rows = 3000;
+        float[] vectors = new float[Rows * Dimension];
+        for (int row = 0; row < Rows; row++)
+        {
+            // Spreads from 0.001 to 0.1 so the distances span four orders of magnitude.
+            double spread = Math.Pow(10, -3 + (2 * random.NextDouble()));
+            for (int i = 0; i < Dimension; i++)
+            {
+                vectors[(row * Dimension) + i] = (float)(1000 + (spread * VectorFixtures.NextGaussian(random)));
+            }
+        }
+
+        using var matrix = new ConceptMatrix(Dimension, CPU, Metric.L2, precision, initialCapacity: 64);
+        matrix.SetRows(Enumerable.Range(0, Rows).ToArray(), vectors);
+        float[] queries = new float[QueryCount * Dimension];
+        for (int i = 0; i < queries.Length; i++)
+        {
+            queries[i] = (float)(1000 + (0.01 * VectorFixtures.NextGaussian(random)));
+        }
+
+        vectors.AsSpan(5 * Dimension, Dimension).CopyTo(queries);
+
+        ISearchKernel[] kernels =
+        [
+            new ScanKernel(),
+            .. Enum.GetValues<CoarsePrecision>()
+                .Where(p => p is not (CoarsePrecision.Auto or CoarsePrecision.Int8) || Int8CoarseScorer.IsSupported)
+                .Select(p => new ChunkedGemmKernel(coarseType: p, maxScoreElements: 4096)),
+            new TorchTopKKernel(maxScoreElements: 4096),
+        ];
+        foreach (ISearchKernel kernel in kernels)
+        {
+            foreach (int k in new[] { 1, 10, 100 })
+            {
+                SearchHits[] hits = kernel.Search(matrix, queries, k);
+                for (int j = 0; j < QueryCount; j++)
+                {
+                    var expected = VectorFixtures.BruteForce(matrix, vectors, queries.AsSpan(j * Dimension, Dimension), _ => true);
+                    // Scores are −‖w − q‖² of a few 10⁻⁴ to 10⁻¹; float32 rounding of them is below 10⁻⁸.
+                    VectorFixtures.AssertExactTopK(hits[j], expected, k, 1e-7, $"{kernel.Name} k={k} query {j}");
+                }
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void Every_kernel_matches_float64_brute_force_through_deletes_and_growth(Metric metric, StoragePrecision precision)

@@ -6,8 +6,10 @@ namespace AssocDB.Engine.Tests.Vectors;
 // scores with its own), so the scan's register-held query must sum exactly like the general loop.
 public sealed class SimdDotTests
 {
-    [Fact]
-    public unsafe void The_register_held_query_scores_every_row_with_the_general_loops_bits()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public unsafe void The_register_held_query_scores_every_row_with_the_general_loops_bits(bool distance)
     {
         if (!SimdDot.HasRegisterPath)
         {
@@ -29,12 +31,12 @@ public sealed class SimdDotTests
             for (int row = 0; row < 2000; row++)
             {
                 float* vector = w + (row * D);
-                float general = SimdDot.Dot(vector, q, D);
-                Assert.Equal(BitConverter.SingleToInt32Bits(general), BitConverter.SingleToInt32Bits(SimdDot.Dot128(vector, in registers)));
+                float general = SimdDot.Measure(vector, q, D, distance);
+                Assert.Equal(BitConverter.SingleToInt32Bits(general), BitConverter.SingleToInt32Bits(SimdDot.Measure128(vector, in registers, distance)));
                 float naive = 0;
                 for (int i = 0; i < D; i++)
                 {
-                    naive += vector[i] * q[i];
+                    naive += distance ? (vector[i] - q[i]) * (vector[i] - q[i]) : vector[i] * q[i];
                 }
 
                 orderSensitive += naive != general ? 1 : 0;

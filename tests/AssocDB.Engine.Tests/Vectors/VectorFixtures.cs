@@ -63,8 +63,21 @@ internal static class VectorFixtures
     {
         Metric.Cosine => Dot64(w, q) / Math.Max(Math.Sqrt(Dot64(w, w) * Dot64(q, q)), double.Epsilon),
         Metric.Dot => Dot64(w, q),
-        _ => -(Dot64(w, w) - (2 * Dot64(w, q)) + Dot64(q, q)),
+        _ => -SquaredDistance64(w, q),
     };
+
+    /// <summary>‖w − q‖² in float64 from the differences (exact enough at any distance from the origin).</summary>
+    private static double SquaredDistance64(ReadOnlySpan<float> w, ReadOnlySpan<float> q)
+    {
+        double sum = 0;
+        for (int i = 0; i < w.Length; i++)
+        {
+            double difference = (double)w[i] - q[i];
+            sum += difference * difference;
+        }
+
+        return sum;
+    }
 
     /// <summary>All eligible rows with their float64 scores, best first (score desc, row asc).</summary>
     public static (int Row, double Score)[] BruteForce(
