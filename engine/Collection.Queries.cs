@@ -87,19 +87,26 @@ public sealed partial class Collection
         });
     }
 
-    /// <summary>Every stored edge touching a concept, both directions, optionally of one relation,
-    /// ordered by when the fact was stored (edge id).</summary>
-    public Result<IReadOnlyList<EdgeView>> Neighbors(string concept, string? relation = null, int limit = 1000)
+    /// <summary>
+    /// The stored edges touching a concept, both directions, optionally of one relation, in edge id
+    /// order, <paramref name="limit"/> at a time: a page holds the edges after the edge id
+    /// <paramref name="after"/> (−1: from the first), and says where the next one starts
+    /// (<see cref="EdgePage.Next"/>). Edge ids follow the order facts were stored in, except that
+    /// a removed fact's id is reused by a later one, so a fact stored while paging may be missed
+    /// (never one stored before the first page); no edge is returned twice.
+    /// </summary>
+    public Result<EdgePage> Neighbors(string concept, string? relation = null, int limit = 1000, int after = -1)
     {
         EngineError? error = Validation.Name(concept, "concept")
             ?? (relation is null ? null : Validation.Name(relation, "relation"))
-            ?? (limit is < 1 or > MaxAnswers ? EngineError.Invalid("limit", $"is {limit}; it must be 1..{MaxAnswers}") : null);
+            ?? (limit is < 1 or > MaxAnswers ? EngineError.Invalid("limit", $"is {limit}; it must be 1..{MaxAnswers}") : null)
+            ?? (after < -1 ? EngineError.Invalid("after", $"is {after}; it must be an edge id, or -1 for the first page") : null);
         if (error is not null)
         {
             return error;
         }
 
-        return Read<IReadOnlyList<EdgeView>>(() =>
+        return Read<EdgePage>(() =>
         {
             if (!_concepts.TryGetId(concept, out int conceptId))
             {
@@ -113,10 +120,10 @@ public sealed partial class Collection
             }
 
             ReadOnlySpan<int> incident = _edges.EdgesOf(conceptId);
-            var selected = new List<int>(incident.Length);
+            var selected = new List<int>();
             foreach (int edge in incident)
             {
-                if (relationFilter < 0 || _edges.Relation(edge) == relationFilter)
+                if (edge > after && (relationFilter < 0 || _edges.Relation(edge) == relationFilter))
                 {
                     selected.Add(edge);
                 }
@@ -135,7 +142,7 @@ public sealed partial class Collection
                     _edges.Payload(edge)));
             }
 
-            return views;
+            return new EdgePage(views, selected.Count > limit ? selected[limit - 1] : null);
         });
     }
 

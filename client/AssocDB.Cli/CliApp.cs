@@ -289,11 +289,24 @@ public static partial class CliApp
         });
 
         var onlyRelation = new Option<string?>("--relation") { Description = "Only edges of this relation" };
-        var neighbors = new Command("neighbors", "Stored edges touching a concept, both directions") { CollectionOption, concept, onlyRelation, limit };
+        var pageToken = new Option<string?>("--page-token") { Description = "Read on from where the previous page ended (the token it printed)" };
+        var neighbors = new Command("neighbors", "Stored edges touching a concept, both directions, a page at a time") { CollectionOption, concept, onlyRelation, limit, pageToken };
         yield return Action(neighbors, output, error, async (r, client, o, ct) =>
-            o.List(await client.NeighborsAsync(r.GetValue(CollectionOption)!, r.GetValue(concept)!, r.GetValue(onlyRelation), r.GetValue(limit), ct),
-                ["direction", "head", "relation", "tail", "weight"],
-                e => [e.Direction == EdgeDirection.Outgoing ? "out" : "in", e.Fact.Head, e.Fact.Relation, e.Fact.Tail, Output.Number(e.Weight)]));
+        {
+            NeighborsResponse page = await client.NeighborsAsync(
+                r.GetValue(CollectionOption)!, r.GetValue(concept)!, r.GetValue(onlyRelation), r.GetValue(limit), r.GetValue(pageToken), ct);
+            if (o.WroteJson(page))
+            {
+                return;
+            }
+
+            o.List(page.Edges, ["direction", "head", "relation", "tail", "weight"],
+                e => [e.Direction == EdgeDirection.Outgoing ? "out" : "in", e.Fact.Head, e.Fact.Relation, e.Fact.Tail, Output.Number(e.Weight)]);
+            if (page.NextPageToken.Length > 0)
+            {
+                output.WriteLine($"(more edges follow: add --page-token {page.NextPageToken})");
+            }
+        });
 
         var queryConcept = new Option<string?>("--concept") { Description = "Query from this concept's vector" };
         var vector = VectorOption("Query vector");

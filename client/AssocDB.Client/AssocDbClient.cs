@@ -206,11 +206,13 @@ public sealed class AssocDbClient : IDisposable
         return await Call(o => Query.RelatedAsync(request, o), cancellationToken);
     }
 
-    /// <summary>The stored edges touching a concept, both directions.</summary>
-    public async Task<IReadOnlyList<Edge>> NeighborsAsync(
-        string collection, string concept, string? relation = null, int? limit = null, CancellationToken cancellationToken = default)
+    /// <summary>One page of the stored edges touching a concept, both directions: from the first
+    /// edge, or from <paramref name="pageToken"/> (a reply's <c>NextPageToken</c>, set when more
+    /// edges follow).</summary>
+    public async Task<NeighborsResponse> NeighborsAsync(
+        string collection, string concept, string? relation = null, int? limit = null, string? pageToken = null, CancellationToken cancellationToken = default)
     {
-        var request = new NeighborsRequest { Collection = collection, Concept = concept };
+        var request = new NeighborsRequest { Collection = collection, Concept = concept, PageToken = pageToken ?? "" };
         if (relation is not null)
         {
             request.Relation = relation;
@@ -221,7 +223,26 @@ public sealed class AssocDbClient : IDisposable
             request.Limit = l;
         }
 
-        return (await Call(o => Query.NeighborsAsync(request, o), cancellationToken)).Edges;
+        return await Call(o => Query.NeighborsAsync(request, o), cancellationToken);
+    }
+
+    /// <summary>Every stored edge touching a concept, both directions, read a page at a time
+    /// (<paramref name="pageSize"/> edges per call, the server's default when null).</summary>
+    public async IAsyncEnumerable<Edge> AllNeighborsAsync(
+        string collection, string concept, string? relation = null, int? pageSize = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        string token = "";
+        do
+        {
+            NeighborsResponse page = await NeighborsAsync(collection, concept, relation, pageSize, token, cancellationToken);
+            foreach (Edge edge in page.Edges)
+            {
+                yield return edge;
+            }
+
+            token = page.NextPageToken;
+        }
+        while (token.Length > 0);
     }
 
     /// <summary>The k nearest concepts of each query, one list per query in order.</summary>

@@ -1,3 +1,5 @@
+using System.Collections.ObjectModel;
+
 namespace AssocDB.Engine.Model;
 
 /// <summary>What a new collection is: its name, vector dimension, metric and storage precision.</summary>
@@ -137,22 +139,21 @@ public sealed record Answer(string Concept, AnswerKind Kind, Proof Proof, double
 /// <param name="answers">The answers returned.</param>
 /// <param name="truncated">Whether there may be more: the proof search reached its work bound, or
 /// the limit cut the list.</param>
-public sealed class RelatedAnswers(IReadOnlyList<Answer> answers, bool truncated) : IReadOnlyList<Answer>
+public sealed class RelatedAnswers(IList<Answer> answers, bool truncated) : ReadOnlyCollection<Answer>(answers)
 {
     /// <summary>Whether there may be more answers than these: the proof search reached its work
     /// bound (ask with a smaller depth), or the limit cut the list.</summary>
     public bool Truncated { get; } = truncated;
+}
 
-    /// <inheritdoc/>
-    public int Count => answers.Count;
-
-    /// <inheritdoc/>
-    public Answer this[int index] => answers[index];
-
-    /// <inheritdoc/>
-    public IEnumerator<Answer> GetEnumerator() => answers.GetEnumerator();
-
-    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+/// <summary>One page of a concept's stored edges, in edge id order.</summary>
+/// <param name="edges">The edges of this page.</param>
+/// <param name="next">Where the next page starts (the <c>after</c> of the next call); null when
+/// no edge follows.</param>
+public sealed class EdgePage(IList<EdgeView> edges, int? next) : ReadOnlyCollection<EdgeView>(edges)
+{
+    /// <summary>The edge id to read on after, when more edges follow this page; null when none does.</summary>
+    public int? Next { get; } = next;
 }
 
 /// <summary>Options of a <c>related</c> query.</summary>

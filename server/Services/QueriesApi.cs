@@ -1,3 +1,4 @@
+using System.Globalization;
 using AssocDB.Protocol.V1;
 using AssocDB.Server.Errors;
 using AssocDB.Server.Hosting;
@@ -30,12 +31,19 @@ internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, Search
     public override Task<NeighborsResponse> Neighbors(NeighborsRequest request, ServerCallContext context)
     {
         int limit = limits.Results(request.HasLimit, request.Limit);
-        var edges = host.Collection(request.Collection)
-            .Neighbors(request.Concept, request.HasRelation ? request.Relation : null, limit).Unwrap();
-        var response = new NeighborsResponse();
-        response.Edges.AddRange(edges.Select(e => e.ToProto()));
+        var page = host.Collection(request.Collection)
+            .Neighbors(request.Concept, request.HasRelation ? request.Relation : null, limit, PageStart(request.PageToken)).Unwrap();
+        var response = new NeighborsResponse { NextPageToken = page.Next?.ToString(CultureInfo.InvariantCulture) ?? "" };
+        response.Edges.AddRange(page.Select(e => e.ToProto()));
         return Task.FromResult(response);
     }
+
+    /// <summary>The edge id a page token reads on after (a reply's next_page_token is the last
+    /// edge id it returned); −1 for an empty token, the first page.</summary>
+    private static int PageStart(string token) =>
+        token.Length == 0 ? -1
+        : int.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out int after) ? after
+        : throw GrpcErrors.InvalidArgument("page_token", $"\"{(token.Length > 32 ? token[..32] + "…" : token)}\" is not a token a neighbors reply gave");
 
     public override async Task<SearchResponse> Search(SearchRequest request, ServerCallContext context)
     {

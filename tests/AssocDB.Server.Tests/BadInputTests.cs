@@ -132,6 +132,8 @@ public sealed class BadInputTests(GuardedServerFixture fixture) : IClassFixture<
         ["related limit over max"] = ((c, col) => c.RelatedAsync(col, "a", "r", limit: 101), StatusCode.InvalidArgument, "limit"),
         ["neighbors limit = 0"] = ((c, col) => c.NeighborsAsync(col, "a", limit: 0), StatusCode.InvalidArgument, "limit"),
         ["neighbors limit over max"] = ((c, col) => c.NeighborsAsync(col, "a", limit: 101), StatusCode.InvalidArgument, "limit"),
+        ["neighbors page_token not a token"] = ((c, col) => c.NeighborsAsync(col, "a", pageToken: "next"), StatusCode.InvalidArgument, "page_token"),
+        ["neighbors page_token negative"] = ((c, col) => c.NeighborsAsync(col, "a", pageToken: "-5"), StatusCode.InvalidArgument, "page_token"),
         ["dimension over max"] = ((c, _) => c.CreateCollectionAsync(ServerFixture.NewCollection("wide"), 65), StatusCode.InvalidArgument, "dimension"),
         ["facts batch over max"] = ((c, col) => c.AddFactsAsync(col, Items(21, i => new FactInput { Head = "a", Relation = "r", Tail = $"t{i}" })), StatusCode.ResourceExhausted, "facts"),
         ["fact removal batch over max"] = ((c, col) => c.RemoveFactsAsync(col, Items(21, i => new FactKey { Head = "a", Relation = "r", Tail = $"t{i}" })), StatusCode.ResourceExhausted, "facts"),

@@ -29,6 +29,13 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
         Assert.Equal("ANSWER_KIND_DERIVED", answer.GetProperty("kind").GetString());
 
         Assert.Contains("in", await Ok("neighbors", "-c", c, "B"), StringComparison.Ordinal);
+        // B has two edges: a page of one says how to read on, and the token reads the other.
+        string firstPage = await Ok("neighbors", "-c", c, "B", "--limit", "1");
+        string token = firstPage.Split("--page-token ")[1].Split(')')[0];
+        Assert.Contains("A", firstPage, StringComparison.Ordinal);
+        string lastPage = await Ok("neighbors", "-c", c, "B", "--limit", "1", "--page-token", token);
+        Assert.Contains("C", lastPage, StringComparison.Ordinal);
+        Assert.DoesNotContain("--page-token", lastPage, StringComparison.Ordinal);
         using JsonDocument described = JsonDocument.Parse(await Ok("collection", "describe", c, "--json"));
         Assert.Equal("3", Assert.Single(described.RootElement.EnumerateArray()).GetProperty("conceptCount").GetString());
         Assert.Contains("total_facts", await Ok("stats"), StringComparison.Ordinal);
@@ -135,7 +142,7 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
         }
 
         using JsonDocument left = JsonDocument.Parse(await Ok("neighbors", "-c", c, "A", "--json"));
-        Assert.Equal("C", Assert.Single(left.RootElement.EnumerateArray()).GetProperty("fact").GetProperty("tail").GetString());
+        Assert.Equal("C", Assert.Single(left.RootElement.GetProperty("edges").EnumerateArray()).GetProperty("fact").GetProperty("tail").GetString());
     }
 
     [Fact]
@@ -216,7 +223,7 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
             await Ok("collection", "create", c, "--dim", "4");
             await Ok("fact", "add", "-c", c, "--file", facts, "--weight", "0.5");
             using JsonDocument edges = JsonDocument.Parse(await Ok("neighbors", "-c", c, "a", "--json"));
-            Dictionary<string, double> weights = edges.RootElement.EnumerateArray()
+            Dictionary<string, double> weights = edges.RootElement.GetProperty("edges").EnumerateArray()
                 .ToDictionary(e => e.GetProperty("fact").GetProperty("tail").GetString()!, e => e.GetProperty("weight").GetDouble());
             Assert.Equal(0.25, weights["b"]);
             Assert.Equal(0.5, weights["c"]);

@@ -73,9 +73,9 @@ public sealed class OperationTests(ServerFixture fixture) : IClassFixture<Server
         Assert.Equal((1, 2, 1), (added.Applied, added.CreatedConcepts, added.CreatedRelations));
         Assert.Equal(1, (await _client.AddFactsAsync(c, [fact])).Unchanged);
 
-        Edge fromBob = Assert.Single(await _client.NeighborsAsync(c, "bob"));
+        Edge fromBob = Assert.Single((await _client.NeighborsAsync(c, "bob")).Edges);
         Assert.Equal((EdgeDirection.Incoming, "alice", 0.5f, "2020"), (fromBob.Direction, fromBob.Other, fromBob.Weight, fromBob.Payload["since"]));
-        Edge fromAlice = Assert.Single(await _client.NeighborsAsync(c, "alice", relation: "knows"));
+        Edge fromAlice = Assert.Single((await _client.NeighborsAsync(c, "alice", relation: "knows")).Edges);
         Assert.Equal(EdgeDirection.Outgoing, fromAlice.Direction);
         RelatedResponse related = await _client.RelatedAsync(c, "alice", "knows", maxDepth: 0);
         Assert.Equal(("bob", false), (Assert.Single(related.Answers).Concept, related.Truncated));
@@ -83,11 +83,16 @@ public sealed class OperationTests(ServerFixture fixture) : IClassFixture<Server
         // Cut by the limit: the reply says there is more.
         RelatedResponse cut = await _client.RelatedAsync(c, "alice", "knows", limit: 1);
         Assert.Equal(("bob", true), (Assert.Single(cut.Answers).Concept, cut.Truncated));
+        // Neighbors a page at a time: the token reads on, and the last page has none.
+        NeighborsResponse first = await _client.NeighborsAsync(c, "alice", limit: 1);
+        NeighborsResponse second = await _client.NeighborsAsync(c, "alice", limit: 1, pageToken: first.NextPageToken);
+        Assert.Equal(("bob", "carol", ""), (Assert.Single(first.Edges).Other, Assert.Single(second.Edges).Other, second.NextPageToken));
+        Assert.Equal(["bob", "carol"], (await _client.AllNeighborsAsync(c, "alice", pageSize: 1).CollectAsync()).Select(edge => edge.Other));
         await _client.RemoveFactsAsync(c, [new FactKey { Head = "alice", Relation = "knows", Tail = "carol" }]);
 
         WriteSummary removed = await _client.RemoveFactsAsync(c, [new FactKey { Head = "alice", Relation = "knows", Tail = "bob" }]);
         Assert.Equal(1, removed.Applied);
-        Assert.Empty(await _client.NeighborsAsync(c, "bob"));
+        Assert.Empty((await _client.NeighborsAsync(c, "bob")).Edges);
     }
 
     [Fact]

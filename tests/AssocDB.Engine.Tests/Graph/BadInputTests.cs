@@ -163,6 +163,7 @@ public sealed class BadInputTests : IAsyncLifetime
         _collection.Related("a", "r", new RelatedOptions(MaxDepth: -1)).AssertError(ErrorCode.InvalidArgument, "max_depth");
         _collection.Related("a", "r", new RelatedOptions(Limit: 0)).AssertError(ErrorCode.InvalidArgument, "limit");
         _collection.Neighbors("a", limit: 0).AssertError(ErrorCode.InvalidArgument, "limit");
+        _collection.Neighbors("a", after: -2).AssertError(ErrorCode.InvalidArgument, "after");
     }
 
     // A relation's rules are kept in its one record: repeats are stored once, and more than 1,024

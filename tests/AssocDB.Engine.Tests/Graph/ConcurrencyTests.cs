@@ -45,7 +45,7 @@ public sealed class ConcurrencyTests
             while (Running())
             {
                 string hub = $"w{random.Next(written.Length)}_{random.Next(Math.Max(1, written.Max() + 2))}";
-                Result<IReadOnlyList<EdgeView>> edges = collection.Neighbors(hub);
+                Result<EdgePage> edges = collection.Neighbors(hub);
                 if (edges.IsOk && edges.Value.Count is not (0 or FactsPerBatch))
                 {
                     Interlocked.Increment(ref torn);

@@ -32,6 +32,56 @@ public sealed class GraphSemanticsTests : IAsyncLifetime
         Assert.Equal(1, _graph.GetRelation("r").AssertOk().FactCount);
     }
 
+    // Neighbors returned at most 10,000 edges and said nothing of the rest, so a hub's other facts
+    // could not be read at all. Pages now follow edge ids: every edge once, whatever is removed and
+    // stored between pages, and a page says whether another follows.
+    [Fact]
+    public async Task A_hubs_edges_are_read_page_by_page_each_once()
+    {
+        FactInput[] facts = [.. Enumerable.Range(0, 50).Select(i => new FactInput(i % 2 == 0 ? "hub" : $"x{i}", i % 3 == 0 ? "r" : "s", i % 2 == 0 ? $"x{i}" : "hub"))];
+        (await _graph.AddFactsAsync(facts)).AssertOk();
+        (await _graph.RemoveFactsAsync([new FactKey("hub", "r", "x0"), new FactKey("hub", "s", "x2")])).AssertOk();
+
+        var read = new List<EdgeView>();
+        int after = -1;
+        int pages = 0;
+        while (true)
+        {
+            EdgePage page = _graph.Neighbors("hub", limit: 7, after: after).AssertOk();
+            Assert.True(++pages <= 8, "49 edges at 7 a page took more than 8 pages");
+            read.AddRange(page);
+            if (pages == 2)
+            {
+                // Stored mid-paging: it takes a removed fact's slot, before the cursor, so it may be
+                // missed; nothing already read is read again.
+                (await _graph.AddFactsAsync([new FactInput("hub", "r", "late")])).AssertOk();
+            }
+
+            if (page.Next is not int next)
+            {
+                Assert.InRange(page.Count, 1, 7);
+                break;
+            }
+
+            Assert.Equal(7, page.Count);
+            after = next;
+        }
+
+        Assert.Equal(48, read.Count(edge => edge.Other != "late"));
+        Assert.Equal(read.Count, read.Select(edge => edge.Fact).Distinct().Count());
+        Assert.Equal(
+            facts.Select(fact => $"{fact.Head} {fact.Relation} {fact.Tail}").Except(["hub r x0", "hub s x2"]).Order(StringComparer.Ordinal),
+            read.Where(edge => edge.Other != "late").Select(edge => edge.Fact.ToString()).Order(StringComparer.Ordinal));
+
+        // One relation's edges page the same way.
+        EdgePage first = _graph.Neighbors("hub", "r", limit: 10).AssertOk();
+        EdgePage rest = _graph.Neighbors("hub", "r", limit: 10, after: first.Next!.Value).AssertOk();
+        Assert.Null(rest.Next);
+        Assert.Equal(
+            _graph.Neighbors("hub", "r", limit: 100).AssertOk().Select(edge => edge.Fact),
+            first.Concat(rest).Select(edge => edge.Fact));
+    }
+
     [Fact]
     public async Task A_large_batch_resolves_stored_repeated_and_new_facts_like_small_ones()
     {

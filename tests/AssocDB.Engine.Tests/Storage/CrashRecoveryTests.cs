@@ -75,7 +75,7 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
             expected = facts.Length;
             foreach (FactInput fact in facts)
             {
-                Result<IReadOnlyList<EdgeView>> edges = collection.Neighbors(fact.Head, fact.Relation);
+                Result<EdgePage> edges = collection.Neighbors(fact.Head, fact.Relation);
                 if (edges.IsOk && edges.Value.Any(edge => edge.Fact == new FactKey(fact.Head, fact.Relation, fact.Tail)
                     && edge.Weight == fact.Weight && edge.Payload["batch"] == $"{batch}"))
                 {

@@ -102,7 +102,7 @@ public sealed class KillAndResumeIngestTests : IAsyncLifetime
         IReadOnlyList<Edge> edges;
         try
         {
-            edges = await client.NeighborsAsync(collection, concept, limit: 10_000);
+            edges = await client.AllNeighborsAsync(collection, concept).CollectAsync();
         }
         catch (AssocDbException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound)
         {

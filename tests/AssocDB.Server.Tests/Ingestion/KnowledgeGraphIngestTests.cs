@@ -33,9 +33,9 @@ public sealed class KnowledgeGraphIngestTests(ServerFixture fixture) : IClassFix
         var random = new Random(5);
         foreach ((string head, string relation, string tail) in triples.OrderBy(t => t).Where(_ => random.Next(100) == 0).Take(25))
         {
-            IReadOnlyList<Edge> outgoing = await fixture.Client.NeighborsAsync(collection, head, relation, limit: 10_000);
+            IReadOnlyList<Edge> outgoing = await fixture.Client.AllNeighborsAsync(collection, head, relation).CollectAsync();
             Assert.Contains(outgoing, e => e.Direction == EdgeDirection.Outgoing && e.Other == tail);
-            IReadOnlyList<Edge> incoming = await fixture.Client.NeighborsAsync(collection, tail, relation, limit: 10_000);
+            IReadOnlyList<Edge> incoming = await fixture.Client.AllNeighborsAsync(collection, tail, relation).CollectAsync();
             Assert.Contains(incoming, e => e.Direction == EdgeDirection.Incoming && e.Other == head && e.Fact.Head == head && e.Fact.Tail == tail);
         }
     }

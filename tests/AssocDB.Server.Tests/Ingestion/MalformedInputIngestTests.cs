@@ -33,7 +33,7 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
         ], File.ReadAllLines(rejects));
         Assert.Equal((4L, 4L), (Counted(output, "stored"), Counted(output, "rejected")));
         Assert.Equal(4, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
-        IReadOnlyList<Edge> edges = await fixture.Client.NeighborsAsync(collection, "f");
+        IReadOnlyList<Edge> edges = (await fixture.Client.NeighborsAsync(collection, "f")).Edges;
         Assert.Equal(2.5f, Assert.Single(edges).Weight);
     }
 
