@@ -132,11 +132,14 @@ public class ServerFixture : IAsyncLifetime
     /// <summary>Extra command-line arguments of the server.</summary>
     protected virtual string[] Args => [];
 
+    /// <summary>Replaces services of the server after its defaults are registered, if set.</summary>
+    protected virtual Action<IServiceCollection>? Services => null;
+
     public RunningServer Server => _server ?? throw new InvalidOperationException("not started");
 
     public AssocDbClient Client => Server.Client;
 
-    public async Task InitializeAsync() => _server = await RunningServer.StartAsync(ApiKey, extraArgs: Args);
+    public async Task InitializeAsync() => _server = await RunningServer.StartAsync(ApiKey, services: Services, extraArgs: Args);
 
     public async Task DisposeAsync()
     {
