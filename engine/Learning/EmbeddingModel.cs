@@ -148,7 +148,21 @@ public sealed class EmbeddingModel
         using IDisposable noGrad = no_grad();
         if (Kind == EmbeddingModelKind.TransE)
         {
-            return cdist(queries, concepts, Norm == DistanceNorm.L1 ? 1 : 2);
+            if (Norm == DistanceNorm.L1)
+            {
+                return cdist(queries, concepts, 1);
+            }
+
+            // Both sides move to the concepts' mean first, which leaves the distances as they are:
+            // libtorch's l2 (a matrix product past 25 rows, 6–30 times faster here than its direct
+            // form) cancels when the distances are small next to the norms, and rows kept frozen
+            // near (1000, …) all tied with the query's own row. Centred, it cancels only where the
+            // distances are small next to the concepts' spread.
+            using (NewDisposeScope())
+            {
+                Tensor centre = concepts.mean([0], keepdim: true);
+                return cdist(queries - centre, concepts - centre, 2).MoveToOuterDisposeScope();
+            }
         }
 
         if (maxElements <= 0)

@@ -293,7 +293,9 @@ public sealed class ChunkedGemmKernel : ISearchKernel
     /// rounding q̂ and ŵ and the product to the element type costs 3 unit roundoffs of ‖q̂‖‖ŵ‖ = 1
     /// (Cauchy–Schwarz), and float16's subnormals add up to 2⁻²⁵ per element (√d·2⁻²⁵ over a unit
     /// vector). In every type, float32 accumulation and the canonical score's own rounding add
-    /// d·2⁻²³, and the float32 scale/offset arithmetic 2⁻²¹ of the magnitudes. Doubled for margin.</summary>
+    /// d·2⁻²³, and the float32 scale/offset arithmetic 2⁻²¹ of the magnitudes. Doubled for margin.
+    /// Roundings below float32's normal range lose up to 2⁻¹⁵⁰ each whatever the magnitudes, so
+    /// 2d + 4 of the smallest float are added on top.</summary>
     internal static float ErrorBound(ScalarType coarse, int d, float productScale, float offsetScale)
     {
         double unitRoundoff = coarse switch
@@ -304,7 +306,7 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         };
         double subnormal = coarse == ScalarType.Float16 ? Math.Sqrt(d) * Math.Pow(2, -25) : 0;
         double relative = (3 * unitRoundoff) + subnormal + (d * Math.Pow(2, -23)) + Math.Pow(2, -21);
-        return (float)(2 * ((relative * productScale) + (Math.Pow(2, -21) * offsetScale)));
+        return (float)((2 * ((relative * productScale) + (Math.Pow(2, -21) * offsetScale))) + (((2.0 * d) + 4) * float.Epsilon));
     }
 
     private static unsafe (SearchHits Hits, bool Unproven) Rerank(

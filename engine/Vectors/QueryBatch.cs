@@ -91,9 +91,13 @@ internal sealed class QueryBatch
 
     /// <summary>The highest canonical score a row can have when its exact score is at most
     /// <paramref name="reach"/> (a coarse cut plus the coarse pass's error bound): the reach itself
-    /// where the canonical score is the one bounded, plus <see cref="DistanceRounding"/> of it for
-    /// l2's distance, which the bounds do not cover (they bound the expanded form's arithmetic).</summary>
-    public float Ceiling(float reach) => ByDistance ? (float)(reach + (DistanceRounding(Dimension) * Math.Abs(reach))) : reach;
+    /// where the canonical score is the one bounded; for l2's distance, which the bounds do not
+    /// cover (they bound the expanded form's arithmetic), plus <see cref="DistanceRounding"/> of it
+    /// and, for roundings below float32's normal range (each may lose 2⁻¹⁵⁰ however small the
+    /// value), 2d + 4 of the smallest float, rounded up.</summary>
+    public float Ceiling(float reach) => ByDistance
+        ? MathF.BitIncrement((float)(reach + (DistanceRounding(Dimension) * Math.Abs(reach)) + (((2.0 * Dimension) + 4) * float.Epsilon)))
+        : reach;
 
     /// <summary>How far an l2 canonical score <c>s</c> may lie from the exact <c>−‖w − q‖²</c>, as a
     /// fraction of |s|: each difference, square and sum rounds once (d + 2 unit roundoffs, 2⁻²⁴

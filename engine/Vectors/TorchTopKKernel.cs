@@ -114,9 +114,10 @@ public sealed class TorchTopKKernel : ISearchKernel
         if (unproven.Count > 0)
         {
             Interlocked.Add(ref _fallbackQueries, unproven.Count);
-            foreach (int j in unproven)
+            SearchHits[] exact = SearchByDistance(matrix, batch, [.. unproven], k, filter);
+            for (int i = 0; i < unproven.Count; i++)
             {
-                hits[j] = SearchByDistance(matrix, batch, j, k, filter);
+                hits[unproven[i]] = exact[i];
             }
         }
 
@@ -153,6 +154,9 @@ public sealed class TorchTopKKernel : ISearchKernel
                 indexes = cat([bestRows, indexes], 1).gather(1, positions);
             }
 
+            // The lists this step replaces live in the caller's scope: freed now, not when it ends.
+            bestScores?.Dispose();
+            bestRows?.Dispose();
             bestScores = values.MoveToOuterDisposeScope();
             bestRows = indexes.MoveToOuterDisposeScope();
         }
@@ -170,47 +174,56 @@ public sealed class TorchTopKKernel : ISearchKernel
         for (long start = 0; start < queries; start += perStep)
         {
             long n = Math.Min(perStep, queries - start);
+            using var step = NewDisposeScope();
             Tensor gathered = weights.index_select(0, rows.narrow(0, start, n).flatten()).view(n, keep, d);
-            parts.Add(gathered.sub_(prepared.narrow(0, start, n).unsqueeze(1)).pow_(2).sum(2).neg_());
+            parts.Add(gathered.sub_(prepared.narrow(0, start, n).unsqueeze(1)).pow_(2).sum(2).neg_().MoveToOuterDisposeScope());
         }
 
         return cat(parts, 0);
     }
 
-    /// <summary>Query <paramref name="j"/>'s top k by distance summed from the differences over every
-    /// eligible row: the answer when its re-rank could not prove the matmul's cut.</summary>
-    private SearchHits SearchByDistance(ConceptMatrix matrix, QueryBatch batch, int j, int k, SearchFilter filter)
+    /// <summary>The top k of the <paramref name="queries"/> of a batch by distance summed from the
+    /// differences over every eligible row, all of them in one pass over W: the answers when their
+    /// re-rank could not prove the matmul's cut.</summary>
+    private SearchHits[] SearchByDistance(ConceptMatrix matrix, QueryBatch batch, int[] queries, int k, SearchFilter filter)
     {
         int rowLimit = matrix.RowLimit;
+        int d = batch.Dimension;
         int keep = Math.Min(rowLimit, k + filter.MaxExcluded);
         float[] scores;
         int[] rows;
         using (NewDisposeScope())
         {
             Device device = matrix.Device;
-            Tensor query = tensor(batch.Vectors.AsSpan(j * batch.Dimension, batch.Dimension).ToArray()).to(device);
-            Tensor offsets = EligibleOffsets(matrix, filter);
+            Tensor prepared = tensor(batch.Vectors, [batch.Count, d]).index_select(0, tensor(queries, ScalarType.Int64)).to(device).unsqueeze(1);
+            Tensor ineligible = EligibleOffsets(matrix, filter).eq(float.NegativeInfinity);
             Tensor weights = matrix.Weights;
-            // One chunk's differences are rows × d elements.
-            int chunk = (int)Math.Clamp(_maxScoreElements / batch.Dimension, keep, Math.Max(keep, rowLimit));
-            (Tensor bestScores, Tensor bestRows) = RunningTop(rowLimit, chunk, keep, (start, rows) =>
-                // Ineligible rows (offset −∞) score −∞, so they sort last as in the matmul pass.
-                weights.narrow(0, start, rows).sub(query).pow_(2).sum(1).neg_()
-                    .masked_fill_(offsets.narrow(0, start, rows).eq(float.NegativeInfinity), float.NegativeInfinity).unsqueeze(0));
+            // One chunk's differences are queries × rows × d elements.
+            int chunk = (int)Math.Clamp(_maxScoreElements / ((long)queries.Length * d), keep, Math.Max(keep, rowLimit));
+            (Tensor bestScores, Tensor bestRows) = RunningTop(rowLimit, chunk, keep, (start, count) =>
+                // Ineligible rows score −∞, so they sort last as in the matmul pass.
+                weights.narrow(0, start, count).unsqueeze(0).sub(prepared).pow_(2).sum(2).neg_()
+                    .masked_fill_(ineligible.narrow(0, start, count).unsqueeze(0), float.NegativeInfinity));
             scores = bestScores.cpu().data<float>().ToArray();
             rows = bestRows.to(ScalarType.Int32).cpu().data<int>().ToArray();
         }
 
-        IReadOnlySet<int> excluded = filter.ExcludedFor(j);
-        var top = new TopKCollector(k);
-        for (int i = 0; i < rows.Length; i++)
+        var hits = new SearchHits[queries.Length];
+        for (int q = 0; q < queries.Length; q++)
         {
-            if (!float.IsNegativeInfinity(scores[i]) && matrix.IsLive(rows[i]) && !excluded.Contains(rows[i]))
+            IReadOnlySet<int> excluded = filter.ExcludedFor(queries[q]);
+            var top = new TopKCollector(k);
+            for (int i = q * keep; i < (q + 1) * keep; i++)
             {
-                top.Add(scores[i], rows[i]);
+                if (!float.IsNegativeInfinity(scores[i]) && matrix.IsLive(rows[i]) && !excluded.Contains(rows[i]))
+                {
+                    top.Add(scores[i], rows[i]);
+                }
             }
+
+            hits[q] = top.ToHits();
         }
 
-        return top.ToHits();
+        return hits;
     }
 }

@@ -69,4 +69,30 @@ public sealed class EmbeddingModelTests
             }
         }
     }
+
+    // libtorch computes l2 distances past 25 rows as a matrix product, which cancels when the
+    // distances are small next to the norms: 40 concepts 0.03 apart near (1000, …) came out
+    // 0, 0.35, 0.71, … and ten of them tied with the query's own row, so ranks (and MRR) were wrong.
+    [Fact]
+    public void TransE_l2_distances_to_all_hold_far_from_the_origin()
+    {
+        const int D = 8, Concepts = 40;
+        var model = new EmbeddingModel(EmbeddingModelKind.TransE, D, DistanceNorm.L2);
+        float[] concepts = new float[Concepts * D];
+        for (int c = 0; c < Concepts; c++)
+        {
+            for (int i = 0; i < D; i++)
+            {
+                concepts[(c * D) + i] = 1000f + (i == 0 ? c * 0.03f : 0f);
+            }
+        }
+
+        using IDisposable scope = NewDisposeScope();
+        float[] got = model.DistanceToAll(tensor(concepts.AsSpan(0, D).ToArray(), [1, D]), tensor(concepts, [Concepts, D])).data<float>().ToArray();
+        for (int c = 0; c < Concepts; c++)
+        {
+            double expected = concepts[c * D] - (double)concepts[0];
+            Assert.True(Math.Abs(got[c] - expected) <= 1e-4, $"concept {c}: {got[c]}, expected {expected}");
+        }
+    }
 }
