@@ -88,16 +88,7 @@ public sealed class TorchTopKKernel : ISearchKernel
         var unproven = new List<int>();
         for (int j = 0; j < count; j++)
         {
-            IReadOnlySet<int> excluded = filter.ExcludedFor(j);
-            var top = new TopKCollector(k);
-            for (int i = j * keep; i < (j + 1) * keep; i++)
-            {
-                int row = topRows[i];
-                if (!float.IsNegativeInfinity(topScores[i]) && matrix.IsLive(row) && !excluded.Contains(row))
-                {
-                    top.Add(canonical[i], row);
-                }
-            }
+            TopKCollector top = Collect(matrix, topScores, canonical, topRows, j, keep, k, filter.ExcludedFor(j));
 
             // The list holds every eligible row when it holds every row or its last score is −∞;
             // otherwise rows outside it scored at most that in the expanded form.
@@ -122,6 +113,24 @@ public sealed class TorchTopKKernel : ISearchKernel
         }
 
         return hits;
+    }
+
+    /// <summary>The top k of list <paramref name="list"/> (entries list·keep onwards): each listed row
+    /// scored by <paramref name="scores"/>, less the entries the pass ranked −∞ in
+    /// <paramref name="ranked"/> (free or filtered rows), rows freed since and the query's
+    /// exclusions.</summary>
+    private static TopKCollector Collect(ConceptMatrix matrix, float[] ranked, float[] scores, int[] rows, int list, int keep, int k, IReadOnlySet<int> excluded)
+    {
+        var top = new TopKCollector(k);
+        for (int i = list * keep; i < (list + 1) * keep; i++)
+        {
+            if (!float.IsNegativeInfinity(ranked[i]) && matrix.IsLive(rows[i]) && !excluded.Contains(rows[i]))
+            {
+                top.Add(scores[i], rows[i]);
+            }
+        }
+
+        return top;
     }
 
     /// <summary>Row offsets with the rows the filter leaves out set to −∞, like free rows.</summary>
@@ -211,17 +220,7 @@ public sealed class TorchTopKKernel : ISearchKernel
         var hits = new SearchHits[queries.Length];
         for (int q = 0; q < queries.Length; q++)
         {
-            IReadOnlySet<int> excluded = filter.ExcludedFor(queries[q]);
-            var top = new TopKCollector(k);
-            for (int i = q * keep; i < (q + 1) * keep; i++)
-            {
-                if (!float.IsNegativeInfinity(scores[i]) && matrix.IsLive(rows[i]) && !excluded.Contains(rows[i]))
-                {
-                    top.Add(scores[i], rows[i]);
-                }
-            }
-
-            hits[q] = top.ToHits();
+            hits[q] = Collect(matrix, scores, scores, rows, q, keep, k, filter.ExcludedFor(queries[q])).ToHits();
         }
 
         return hits;

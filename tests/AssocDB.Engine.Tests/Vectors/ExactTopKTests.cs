@@ -81,14 +81,7 @@ public sealed class ExactTopKTests
         float[] query = new float[Dimension];
         query[0] = 1;
 
-        ISearchKernel[] kernels =
-        [
-            new ScanKernel(),
-            .. Enum.GetValues<CoarsePrecision>()
-                .Where(p => p is not (CoarsePrecision.Auto or CoarsePrecision.Int8) || Int8CoarseScorer.IsSupported)
-                .Select(p => new ChunkedGemmKernel(coarseType: p, maxScoreElements: 4096)),
-            new TorchTopKKernel(maxScoreElements: 4096),
-        ];
+        ISearchKernel[] kernels = EveryKernel();
         foreach (ISearchKernel kernel in kernels)
         {
             SearchHits hits = kernel.Search(matrix, query, 3)[0];
@@ -130,14 +123,7 @@ public sealed class ExactTopKTests
 
         vectors.AsSpan(5 * Dimension, Dimension).CopyTo(queries);
 
-        ISearchKernel[] kernels =
-        [
-            new ScanKernel(),
-            .. Enum.GetValues<CoarsePrecision>()
-                .Where(p => p is not (CoarsePrecision.Auto or CoarsePrecision.Int8) || Int8CoarseScorer.IsSupported)
-                .Select(p => new ChunkedGemmKernel(coarseType: p, maxScoreElements: 4096)),
-            new TorchTopKKernel(maxScoreElements: 4096),
-        ];
+        ISearchKernel[] kernels = EveryKernel();
         // Each query excludes its nearest row, so one given another's exclusions answers wrongly.
         // Query 1 and rows 0–2 lie near the origin, so its top 1 is proven in the expanded form
         // while the other queries are rescanned by distance.
@@ -243,6 +229,17 @@ public sealed class ExactTopKTests
         const long searched = 3 * 3 * 3 * QueryCount;
         Assert.All(gemms, gemm => Assert.True(gemm.FallbackQueries < searched / 4, $"{gemm.Name} fell back for {gemm.FallbackQueries} of {searched} queries"));
     }
+
+    /// <summary>The scan, the GEMM with every coarse type this CPU runs, and the device kernel (here
+    /// on the CPU), with score budgets small enough to force many chunks.</summary>
+    private static ISearchKernel[] EveryKernel() =>
+    [
+        new ScanKernel(),
+        .. Enum.GetValues<CoarsePrecision>()
+            .Where(p => p is not (CoarsePrecision.Auto or CoarsePrecision.Int8) || Int8CoarseScorer.IsSupported)
+            .Select(p => new ChunkedGemmKernel(coarseType: p, maxScoreElements: 4096)),
+        new TorchTopKKernel(maxScoreElements: 4096),
+    ];
 
     private static void CheckAll(ISearchKernel[] kernels, ConceptMatrix matrix, float[] reference, Random random, string stage)
     {
