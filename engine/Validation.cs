@@ -39,7 +39,7 @@ internal static class Validation
     }
 
     /// <summary>The largest squared norm of a stored or query vector.</summary>
-    public const double MaxSquaredNorm = float.MaxValue / 4.0;
+    public const double MaxSquaredNorm = float.MaxValue / 5.0;
 
     /// <summary>Below this squared norm (norm 2⁻¹⁰⁰ ≈ 7.9e-31) a row's cosine scale 1/‖w‖ would
     /// overflow float32 (it does below ‖w‖ ≈ 2.9e-39), and the row would score ∞ or NaN.</summary>
@@ -70,12 +70,13 @@ internal static class Validation
             squaredNorm += (double)vector[i] * vector[i];
         }
 
-        // Scores are float32: l2's 2w·q − ‖w‖² − ‖q‖² and dot's w·q stay finite for any two vectors
-        // within this bound. Past it they overflow to ±∞ (a farther row then ties the nearest and
-        // wins on its row id), or NaN, which no ranking can order.
+        // Scores are float32: l2's ‖w − q‖² ≤ (‖w‖ + ‖q‖)², at most four times this bound, and dot's
+        // w·q stay finite for any two vectors within it, with room for rounding (at a quarter, a row
+        // and its opposite at the bound summed to +∞). Past it they overflow to ±∞ (a farther row
+        // then ties the nearest and wins on its row id), or NaN, which no ranking can order.
         if (squaredNorm > MaxSquaredNorm)
         {
-            return EngineError.Invalid(field, $"has a squared norm of {squaredNorm:G3}, beyond {MaxSquaredNorm:G3} (a quarter of float32's range, so that scores stay finite); scale it down");
+            return EngineError.Invalid(field, $"has a squared norm of {squaredNorm:G3}, beyond {MaxSquaredNorm:G3} (a fifth of float32's range, so that scores stay finite); scale it down");
         }
 
         return cosineRow && squaredNorm is > 0 and < MinCosineSquaredNorm

@@ -85,7 +85,7 @@ public sealed class BadInputTests : IAsyncLifetime
             (await _collection.UpsertConceptsAsync([new ConceptInput("a", [1, float.NaN, 3, 4])])).AssertError(ErrorCode.InvalidArgument, "concepts[0].vector[1]");
             (await _collection.UpsertConceptsAsync([new ConceptInput("a", [1, 2, float.PositiveInfinity, 4])])).AssertError(ErrorCode.InvalidArgument, "concepts[0].vector[2]");
             (await _collection.DefineRelationAsync(new RelationSpec("r", [1, 2]))).AssertError(ErrorCode.InvalidArgument, "vector");
-            // Finite, but ‖v‖² is beyond a quarter of float32's range: scores of two such vectors
+            // Finite, but ‖v‖² is beyond a fifth of float32's range: scores of two such vectors
             // overflow (a farther row then tied the nearest at +∞ and won on its row id).
             Assert.Contains("squared norm", (await _collection.UpsertConceptsAsync([new ConceptInput("a", [1e19f, 0, 0, 0])])).AssertError(ErrorCode.InvalidArgument, "concepts[0].vector").Message);
             _collection.Search([new SearchQuery(Vector: [0, 0, 1e19f, 0])], new SearchOptions(K: 1)).AssertError(ErrorCode.InvalidArgument, "queries[0].vector");
@@ -98,8 +98,8 @@ public sealed class BadInputTests : IAsyncLifetime
     public async Task A_query_whose_sum_passes_the_norm_bound_is_refused()
     {
         Collection dot = _db.Create("dot", dimension: 4, metric: Metric.Dot);
-        (await dot.UpsertConceptsAsync([new ConceptInput("b", [9e18f, 0, 0, 0]), new ConceptInput("s", [1, 0, 0, 0])])).AssertOk();
-        (await dot.DefineRelationAsync(new RelationSpec("r", [9e18f, 0, 0, 0]))).AssertOk();
+        (await dot.UpsertConceptsAsync([new ConceptInput("b", [8e18f, 0, 0, 0]), new ConceptInput("s", [1, 0, 0, 0])])).AssertOk();
+        (await dot.DefineRelationAsync(new RelationSpec("r", [8e18f, 0, 0, 0]))).AssertOk();
 
         dot.Search([new SearchQuery(Concept: "b", Plus: ["r"])], new SearchOptions(K: 2)).AssertError(ErrorCode.InvalidArgument, "queries[0].plus");
         Assert.Equal("b", dot.Search([new SearchQuery(Concept: "s", Plus: ["r"])], new SearchOptions(K: 1)).AssertOk()[0][0].Concept);

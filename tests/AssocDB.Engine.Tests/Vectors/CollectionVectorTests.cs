@@ -37,6 +37,30 @@ public sealed class CollectionVectorTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _db.DisposeAsync();
 
+    // A row and its opposite at the norm bound lie (2‖w‖)² apart, four times the bound: at a
+    // quarter of float32's range that summed to +∞, and the row scored −∞ (no better than a free
+    // row, and the device kernels dropped it).
+    [Fact]
+    public async Task A_row_and_its_opposite_at_the_norm_bound_score_a_finite_distance()
+    {
+        Collection far = _db.Create("far", dimension: 3, metric: Metric.L2);
+        var random = new Random(7);
+        for (int trial = 0; trial < 300; trial++)
+        {
+            float[] row = [.. Enumerable.Range(0, 3).Select(_ => (float)random.NextDouble())];
+            double scale = Math.Sqrt(Validation.MaxSquaredNorm / row.Sum(x => (double)x * x));
+            row = [.. row.Select(x => (float)(x * scale))];
+            while (Validation.Vector(row, 3, "row") is not null)
+            {
+                row = [.. row.Select(MathF.BitDecrement)];
+            }
+
+            (await far.UpsertConceptsAsync([new ConceptInput("w", row)])).AssertOk();
+            SearchHit hit = far.Search([new SearchQuery(Vector: [.. row.Select(x => -x)])], new SearchOptions(K: 1)).AssertOk()[0][0];
+            Assert.True(float.IsFinite(hit.Score), $"trial {trial}: w = ({string.Join(", ", row)}) scored {hit.Score} against −w");
+        }
+    }
+
     // β·s overflowed float32 for a large β: under dot a score of 6 at β = 1e38 is +∞, and the softmax
     // gave NaN (reported as a bad query component). The softmax is taken of β·(s − max s), so a huge
     // β reads the best-matching fact alone.
