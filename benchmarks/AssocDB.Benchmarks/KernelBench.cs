@@ -4,6 +4,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using AssocDB.Engine.Model;
 using AssocDB.Engine.Vectors;
 using static TorchSharp.torch;
 
@@ -33,6 +34,14 @@ internal static class KernelBench
         string faissWaitPolicy = StringOption(args, "--faiss-omp-wait", "passive").ToUpperInvariant();
         int torchThreads = IntOption(args, "--torch-threads", 0);
         var coarse = Enum.Parse<CoarsePrecision>(StringOption(args, "--coarse", nameof(CoarsePrecision.Auto)), ignoreCase: true);
+        var metric = Enum.Parse<Metric>(StringOption(args, "--metric", nameof(Metric.Cosine)), ignoreCase: true);
+        if (faiss && metric != Metric.Cosine)
+        {
+            // The peer is an inner-product index over unit vectors: a cosine search, nothing else.
+            Console.Error.WriteLine("the FAISS peer searches by cosine; add --no-faiss for another metric");
+            return 2;
+        }
+
         if (torchThreads > 0)
         {
             // libtorch's OpenMP pool spins at barriers; on a box shared with other work one thread can beat two.
@@ -40,14 +49,14 @@ internal static class KernelBench
         }
         Directory.CreateDirectory(outDir);
 
-        Console.WriteLine($"kernel bench: n={rows:N0} d={d} k={k} batch={batchSize} cores={Environment.ProcessorCount} torch threads={get_num_threads()} Vector512={Vector512.IsHardwareAccelerated}");
+        Console.WriteLine($"kernel bench: {metric.ToString().ToLowerInvariant()}, n={rows:N0} d={d} k={k} batch={batchSize} cores={Environment.ProcessorCount} torch threads={get_num_threads()} Vector512={Vector512.IsHardwareAccelerated}");
         float[] vectors = BenchData.UnitVectors(rows, d, seed: 42);
         float[] queries = BenchData.UnitVectors(batchSize, d, seed: 7);
         // Load and warm libtorch first, so the matrix's RSS delta is the matrix, not the runtime.
         BenchData.Matrix(BenchData.UnitVectors(4096, d, seed: 1), d).Dispose();
         GC.Collect();
         long rssBefore = Rss();
-        using ConceptMatrix matrix = BenchData.Matrix(vectors, d);
+        using ConceptMatrix matrix = BenchData.Matrix(vectors, d, metric);
         GC.Collect();
         long rssMatrix = Rss() - rssBefore;
         long wBytes = (long)rows * d * sizeof(float);
@@ -119,6 +128,7 @@ internal static class KernelBench
 
         var result = new Dictionary<string, object?>
         {
+            ["metric"] = metric.ToString().ToLowerInvariant(),
             ["rows"] = rows,
             ["dim"] = d,
             ["k"] = k,
