@@ -286,12 +286,13 @@ public sealed class RecallMemory
         tensor(values.AsMemory(start, count), [count], ScalarType.Int64).to(device);
 
     /// <summary>The canonical score (see <see cref="QueryBatch"/>) of each gathered row: l2 from the
-    /// differences, the other metrics from the product; −∞ for a free row (its offset).</summary>
+    /// differences (taken in place: the rows are a fresh gather of this chunk, and a copy would
+    /// double its memory), the other metrics from the product; −∞ for a free row (its offset).</summary>
     private Tensor Scores(Tensor rows, Tensor index, Tensor prepared, float queryOffset)
     {
         Tensor offsets = _matrix.OffsetsOnDevice.index_select(0, index);
         return _matrix.Metric == Metric.L2
-            ? rows.sub(prepared).pow_(2).sum(1).neg_().masked_fill_(offsets.eq(float.NegativeInfinity), float.NegativeInfinity)
+            ? rows.sub_(prepared).pow_(2).sum(1).neg_().masked_fill_(offsets.eq(float.NegativeInfinity), float.NegativeInfinity)
             // mv (not matmul): a shape mismatch throws instead of killing the process.
             : rows.mv(prepared).mul_(_matrix.ScalesOnDevice.index_select(0, index)).add_(offsets).sub_(queryOffset);
     }
