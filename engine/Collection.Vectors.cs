@@ -320,7 +320,8 @@ public sealed partial class Collection
         var result = new SearchHit[hits.Count];
         for (int i = 0; i < hits.Count; i++)
         {
-            result[i] = new SearchHit(hits.Rows[i], _concepts.Name(hits.Rows[i]), hits.Scores[i]);
+            // + 0 turns −0 (l2's score of an exact match, −‖w − q‖² = −0) into 0, as users read it.
+            result[i] = new SearchHit(hits.Rows[i], _concepts.Name(hits.Rows[i]), hits.Scores[i] + 0f);
         }
 
         return result;

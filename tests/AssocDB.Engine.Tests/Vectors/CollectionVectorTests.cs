@@ -37,6 +37,17 @@ public sealed class CollectionVectorTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _db.DisposeAsync();
 
+    // l2 scores an exact match −‖w − q‖² = −0, which the CLI and JSON printed as "-0".
+    [Fact]
+    public void An_exact_l2_match_scores_zero_not_negative_zero()
+    {
+        float[] city = _collection.GetConcept("city7").AssertOk().Vector;
+
+        SearchHit hit = _collection.Search([new SearchQuery(Vector: city)], new SearchOptions(K: 1)).AssertOk()[0][0];
+
+        Assert.Equal(("city7", false), (hit.Concept, float.IsNegative(hit.Score)));
+    }
+
     // A row and its opposite at the norm bound lie (2‖w‖)² apart, four times the bound: at a
     // quarter of float32's range that summed to +∞, and the row scored −∞ (no better than a free
     // row, and the device kernels dropped it).
