@@ -34,16 +34,18 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     public const int MaxWork = 2_000_000;
 
     /// <summary>
-    /// Concepts with at least this many edges have them grouped by relation the first time a
-    /// request reads them. Relate asks about every relation at a, and proofs ask about many at a
-    /// hub: each read all of its edges again (7,614 at FB15k-237's most connected entity, times its
-    /// 237 relations, spent most of the work bound before any rule was tried). Below it a scan
-    /// costs less than grouping.
+    /// Concepts with at least this many edges have them grouped by relation pair when a request
+    /// reads them a second time. Relate asks about every relation at a, and proofs ask about many
+    /// at a hub: each read all of its edges again (7,614 at FB15k-237's most connected entity,
+    /// times its 237 relations, spent most of the work bound before any rule was tried). Below it a
+    /// scan costs less than grouping; and a hub read once is only scanned (grouping every hub met
+    /// cost hundreds of megabytes in a request that reads 900 of them once).
     /// </summary>
     private const int GroupedDegree = 64;
 
     private readonly HashSet<(int Concept, int Relation, bool Forward)> _onChain = [];
-    private readonly Dictionary<int, Dictionary<int, int[]>> _edgesByRelation = [];
+    private readonly HashSet<int> _readOnce = [];
+    private readonly Dictionary<int, PairGroups> _byPair = [];
     private int _work;
 
     /// <summary>Whether the request stopped expanding at the work bound.</summary>
@@ -139,22 +141,12 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
     private void AddStored(Dictionary<int, Derivation> results, int concept, RelationRecord r, bool forward)
     {
-        int inverse = r.InverseId;
         // The inverse of a symmetric relation is symmetric too (it holds the same pairs), so either
         // declaration lets both relations' edges be read the other way.
         string? symmetric = SymmetricName(r);
-        ReadOnlySpan<int> candidates = EdgesOf(concept, r.Id, out bool ofRelationOnly);
-        foreach (int edge in candidates)
+        foreach (int edge in EdgesOf(concept, r.Id))
         {
             OfferStored(results, concept, r, forward, symmetric, edge);
-        }
-
-        if (ofRelationOnly && inverse >= 0 && inverse != r.Id)
-        {
-            foreach (int edge in EdgesOf(concept, inverse, out _))
-            {
-                OfferStored(results, concept, r, forward, symmetric, edge);
-            }
         }
     }
 
@@ -198,7 +190,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     private void AddStoredOtherWay(Dictionary<int, Derivation> results, int concept, RelationRecord r, bool forward, LearnedRule symmetric)
     {
         string rule = $"symmetric({r.Name}) [learned {symmetric.Confidence:0.###}]";
-        foreach (int edge in EdgesOf(concept, r.Id, out _))
+        foreach (int edge in EdgesOf(concept, r.Id))
         {
             if (edges.Relation(edge) == r.Id && (forward ? edges.Tail(edge) == concept : edges.Head(edge) == concept))
             {
@@ -208,31 +200,71 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     }
 
     /// <summary>
-    /// The edges at <paramref name="concept"/> that may be of <paramref name="relation"/>: exactly
-    /// those when the concept's edges are grouped by relation (<paramref name="ofRelationOnly"/>),
-    /// else all of them, for the caller to filter. Each edge returned costs one unit of work, and
-    /// grouping one per edge, once per request.
+    /// The edges at <paramref name="concept"/> that may be of <paramref name="relation"/> or its
+    /// inverse, for the caller to filter: all of them, or, at a concept with many edges read again
+    /// in this request, only those of the pair, in adjacency order (so proofs that tie are found in
+    /// the order a scan finds them). Each edge returned costs one unit of work, and grouping one
+    /// per edge, once per request.
     /// </summary>
-    private ReadOnlySpan<int> EdgesOf(int concept, int relation, out bool ofRelationOnly)
+    private ReadOnlySpan<int> EdgesOf(int concept, int relation)
     {
         ReadOnlySpan<int> incident = edges.EdgesOf(concept);
-        ofRelationOnly = incident.Length >= GroupedDegree;
-        if (!ofRelationOnly)
+        PairGroups? groups = null;
+        if (incident.Length >= GroupedDegree && !_byPair.TryGetValue(concept, out groups) && !_readOnce.Add(concept))
+        {
+            // Read before in this request: grouped now, later reads take only their pair's edges.
+            groups = Group(incident);
+            _byPair[concept] = groups;
+        }
+
+        if (groups is null)
         {
             Spend(incident.Length);
             return incident;
         }
 
-        if (!_edgesByRelation.TryGetValue(concept, out Dictionary<int, int[]>? groups))
+        ReadOnlySpan<int> ofPair = groups.Of(PairKey(relation));
+        Spend(ofPair.Length);
+        return ofPair;
+    }
+
+    /// <summary>Groups a concept's edges by relation pair (a relation and its inverse share one key)
+    /// into one array by a counting sort, so each group keeps adjacency order.</summary>
+    private PairGroups Group(ReadOnlySpan<int> incident)
+    {
+        Spend(incident.Length);
+        var runs = new Dictionary<int, (int Start, int Count)>();
+        foreach (int edge in incident)
         {
-            Spend(incident.Length);
-            groups = incident.ToArray().GroupBy(edges.Relation).ToDictionary(group => group.Key, group => group.ToArray());
-            _edgesByRelation[concept] = groups;
+            int key = PairKey(edges.Relation(edge));
+            runs[key] = (0, runs.GetValueOrDefault(key).Count + 1);
         }
 
-        int[] ofRelation = groups.GetValueOrDefault(relation, []);
-        Spend(ofRelation.Length);
-        return ofRelation;
+        int start = 0;
+        foreach (int key in runs.Keys.ToArray())
+        {
+            int count = runs[key].Count;
+            runs[key] = (start, 0);
+            start += count;
+        }
+
+        int[] grouped = new int[incident.Length];
+        foreach (int edge in incident)
+        {
+            int key = PairKey(edges.Relation(edge));
+            (int runStart, int filled) = runs[key];
+            grouped[runStart + filled] = edge;
+            runs[key] = (runStart, filled + 1);
+        }
+
+        return new PairGroups(grouped, runs);
+    }
+
+    /// <summary>The key a relation shares with its inverse: the smaller id of the two.</summary>
+    private int PairKey(int relation)
+    {
+        int inverse = relations[relation].InverseId;
+        return inverse >= 0 && inverse < relation ? inverse : relation;
     }
 
     private void Spend(int units)
@@ -390,6 +422,14 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         r.Symmetric ? r.Name
         : r.InverseId >= 0 && relations[r.InverseId].Symmetric ? relations[r.InverseId].Name
         : null;
+
+    /// <summary>A concept's edges grouped by relation pair: one array, and each pair's run in it.</summary>
+    private sealed class PairGroups(int[] grouped, Dictionary<int, (int Start, int Count)> runs)
+    {
+        /// <summary>The edges of the pair keyed <paramref name="key"/>, in adjacency order.</summary>
+        public ReadOnlySpan<int> Of(int key) =>
+            runs.TryGetValue(key, out (int Start, int Count) run) ? grouped.AsSpan(run.Start, run.Count) : [];
+    }
 }
 
 /// <summary>

@@ -93,6 +93,34 @@ public sealed class WorkBoundTests : IAsyncLifetime
         Assert.Equal([($"r{Relations - 1}", AnswerKind.Stored), ("two_steps", AnswerKind.Derived)], related.Graph.Select(relation => (relation.Relation, relation.Kind)));
     }
 
+    // A hub's edges are grouped by relation pair, each group in adjacency order, so a proof is found
+    // as a scan finds it: grouped by relation alone, r's edges came before its inverse's, proofs
+    // that tie were met in another order, and 64 unrelated facts at each concept changed the proof
+    // of n8 (its rules listed in another order).
+    [Fact]
+    public async Task Unrelated_facts_at_hubs_do_not_change_a_proof()
+    {
+        async Task<string> Proofs(string name, bool hubs)
+        {
+            Collection graph = _db.Create(name, dimension: 4);
+            (await graph.DefineRelationAsync(new RelationSpec("part_of", Symmetric: true, Transitive: true))).AssertOk();
+            (await graph.DefineRelationAsync(new RelationSpec("has_part", InverseOf: "part_of", Compositions: [new Composition("has_part", "has_part")]))).AssertOk();
+            (await graph.AddFactsAsync([
+                new FactInput("n27", "part_of", "n0"), new FactInput("n0", "has_part", "n26"), new FactInput("n1", "has_part", "n27"),
+                new FactInput("n5", "part_of", "n1"), new FactInput("n21", "part_of", "n26"), new FactInput("n5", "part_of", "n21"),
+                new FactInput("n5", "has_part", "n8")])).AssertOk();
+            if (hubs)
+            {
+                string[] concepts = ["n0", "n1", "n5", "n8", "n21", "n26", "n27"];
+                (await graph.AddFactsAsync([.. concepts.SelectMany(c => Enumerable.Range(0, 64).Select(i => new FactInput(c, "unrelated", $"x{i}")))])).AssertOk();
+            }
+
+            return string.Join("\n", graph.Related("n0", "has_part", new RelatedOptions(MaxDepth: 2)).AssertOk().Select(answer => $"{answer.Concept} {answer.Kind} {answer.Proof}"));
+        }
+
+        Assert.Equal(await Proofs("plain", hubs: false), await Proofs("hubs", hubs: true));
+    }
+
     // Relate's queries share one work bound. Here each of 60 relations is concluded by s ∘ s and a
     // has 20,000 s edges, so every query costs tens of thousands of units and the bound runs out
     // about halfway (a fresh bound per relation let the work grow with the relations times the
