@@ -92,8 +92,9 @@ public sealed partial class Collection
     /// order, <paramref name="limit"/> at a time: a page holds the edges after the edge id
     /// <paramref name="after"/> (−1: from the first), and says where the next one starts
     /// (<see cref="EdgePage.Next"/>). Edge ids follow the order facts were stored in, except that
-    /// a removed fact's id is reused by a later one, so a fact stored while paging may be missed
-    /// (never one stored before the first page); no edge is returned twice.
+    /// a removed fact's id is reused by a later one. So the facts stored for the whole paging are
+    /// read exactly once; one stored meanwhile may be missed, and one removed and stored again
+    /// meanwhile may be missed or read twice.
     /// </summary>
     public Result<EdgePage> Neighbors(string concept, string? relation = null, int limit = 1000, int after = -1)
     {
@@ -119,19 +120,29 @@ public sealed partial class Collection
                 return RelationNotFound("relation", relation);
             }
 
-            ReadOnlySpan<int> incident = _edges.EdgesOf(conceptId);
-            var selected = new List<int>();
-            foreach (int edge in incident)
+            // The limit + 1 lowest ids past the cursor (one more tells whether a page follows), in a
+            // heap whose root is the highest kept: sorting every edge past the cursor on each page
+            // made reading a hub of d edges cost d²/limit.
+            var lowest = new PriorityQueue<int, int>(limit + 1);
+            foreach (int edge in _edges.EdgesOf(conceptId))
             {
                 if (edge > after && (relationFilter < 0 || _edges.Relation(edge) == relationFilter))
                 {
-                    selected.Add(edge);
+                    if (lowest.Count <= limit)
+                    {
+                        lowest.Enqueue(edge, -edge);
+                    }
+                    else if (edge < lowest.Peek())
+                    {
+                        lowest.EnqueueDequeue(edge, -edge);
+                    }
                 }
             }
 
-            selected.Sort();
-            var views = new List<EdgeView>(Math.Min(selected.Count, limit));
-            foreach (int edge in selected.Take(limit))
+            bool more = lowest.Count > limit;
+            int[] selected = [.. lowest.UnorderedItems.Select(item => item.Element).Order().Take(limit)];
+            var views = new List<EdgeView>(selected.Length);
+            foreach (int edge in selected)
             {
                 bool outgoing = _edges.Head(edge) == conceptId;
                 views.Add(new EdgeView(
@@ -142,7 +153,7 @@ public sealed partial class Collection
                     _edges.Payload(edge)));
             }
 
-            return new EdgePage(views, selected.Count > limit ? selected[limit - 1] : null);
+            return new EdgePage(views, more ? selected[^1] : null);
         });
     }
 

@@ -43,7 +43,7 @@ internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, Search
     private static int PageStart(string token) =>
         token.Length == 0 ? -1
         : int.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out int after) ? after
-        : throw GrpcErrors.InvalidArgument("page_token", $"\"{(token.Length > 32 ? token[..32] + "…" : token)}\" is not a token a neighbors reply gave");
+        : throw GrpcErrors.InvalidArgument("page_token", "is not a token a neighbors reply gave (a decimal edge id)");
 
     public override async Task<SearchResponse> Search(SearchRequest request, ServerCallContext context)
     {
