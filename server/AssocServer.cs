@@ -76,6 +76,7 @@ public static class AssocServer
             grpc.Interceptors.Add<CallMetricsInterceptor>();
             grpc.Interceptors.Add<ErrorInterceptor>();
             grpc.Interceptors.Add<ApiKeyInterceptor>();
+            grpc.Interceptors.Add<ReplySizeInterceptor>();
         });
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks().AddCheck<DatabaseHealthCheck>("database");

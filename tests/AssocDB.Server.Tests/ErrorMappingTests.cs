@@ -56,6 +56,30 @@ public sealed class ErrorMappingTests
         Assert.Equal((StatusCode.Internal, "", "the matrix is gone"), (failure.Code, failure.Field, failure.Message));
     }
 
+    // Count limits admit replies past the byte limit (here 8 queries × k = 100 at 4 KiB).
+    // grpc-dotnet failed such a call while sending it, after the work, with "Sending message
+    // exceeds the maximum configured message size", and counted it OK; it is now refused saying
+    // how large the reply would be and which setting bounds it.
+    [Fact]
+    public async Task A_reply_past_the_message_limit_is_refused_saying_so()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:Limits:MaxMessageBytes=4096"]);
+        await server.Client.CreateCollectionAsync("big", 4);
+        foreach (int[] chunk in Enumerable.Range(0, 200).Chunk(50))
+        {
+            await server.Client.UpsertConceptsAsync("big", chunk.Select(i =>
+                new AssocDB.Protocol.V1.ConceptInput { Name = $"concept{i}", Vector = AssocDB.Client.Vectors.Of([i, 1, 0, 0]) }));
+        }
+
+        var queries = Enumerable.Range(0, 8).Select(i => AssocDB.Client.Queries.Vector([i, 1, 0, 0])).ToArray();
+
+        var e = await Assert.ThrowsAsync<AssocDB.Client.AssocDbException>(() => server.Client.SearchAsync("big", queries, k: 100));
+
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains("Limits:MaxMessageBytes", e.Message, StringComparison.Ordinal);
+        Assert.Equal(8, (await server.Client.SearchAsync("big", queries, k: 2)).Count);
+    }
+
     [Fact]
     public async Task Calls_while_recovering_are_unavailable_and_health_is_not_serving()
     {
