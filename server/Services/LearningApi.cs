@@ -57,7 +57,15 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : Learnin
     public override Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context)
     {
         var response = new ListJobsResponse();
-        response.Jobs.AddRange(jobs.List(request.HasCollection ? request.Collection : null).Select(j => j.ToProto()));
+        // Without their results, which GetJob gives: one mining result can pass the message size
+        // (250,000 accepted rules), and the whole server's job list then failed to send until
+        // that job aged out.
+        response.Jobs.AddRange(jobs.List(request.HasCollection ? request.Collection : null).Select(j =>
+        {
+            Job job = j.ToProto();
+            job.ClearResult();
+            return job;
+        }));
         return Task.FromResult(response);
     }
 
