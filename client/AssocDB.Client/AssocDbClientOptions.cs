@@ -12,8 +12,10 @@ public sealed record AssocDbClientOptions
     /// <summary>The deadline of each call, measured from its start; none when null.</summary>
     public TimeSpan? Timeout { get; init; }
 
-    /// <summary>The largest message received, in bytes (gRPC's default is 4 MiB).</summary>
-    public int MaxReceiveMessageBytes { get; init; } = 64 * 1024 * 1024;
+    /// <summary>The largest message received, in bytes; null (the default) for no limit of the
+    /// client's own: the server bounds every reply by its <c>Limits:MaxMessageBytes</c>, which a
+    /// fixed client limit below it (gRPC's default is 4 MiB; this was 64 MiB) made fail.</summary>
+    public int? MaxReceiveMessageBytes { get; init; }
 
     /// <summary>A custom handler (e.g. to trust a private certificate); the client disposes it.</summary>
     public HttpMessageHandler? HttpHandler { get; init; }

@@ -10,6 +10,27 @@ public sealed class OperationTests(ServerFixture fixture) : IClassFixture<Server
 {
     private readonly AssocDbClient _client = fixture.Client;
 
+    // The server bounds replies by its own Limits:MaxMessageBytes (16 MiB by default); a client
+    // limit of its own below that (gRPC's default is 4 MiB) failed replies the server sent.
+    [Fact]
+    public async Task The_client_reads_replies_up_to_the_servers_message_limit()
+    {
+        string c = ServerFixture.NewCollection("ops");
+        await _client.CreateCollectionAsync(c, 4);
+        string payload = new('p', 1_000_000);
+        foreach (int i in Enumerable.Range(0, 6))
+        {
+            var fact = new FactInput { Head = "hub", Relation = "r", Tail = $"t{i}" };
+            fact.Payload["blob"] = payload;
+            await _client.AddFactsAsync(c, [fact]);
+        }
+
+        NeighborsResponse page = await _client.NeighborsAsync(c, "hub");
+
+        Assert.Equal(6, page.Edges.Count);
+        Assert.True(page.CalculateSize() > 4 * 1024 * 1024);
+    }
+
     [Fact]
     public async Task Collections_are_created_listed_described_and_dropped()
     {
