@@ -141,52 +141,45 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
     private void AddStored(Dictionary<int, Derivation> results, int concept, RelationRecord r, bool forward)
     {
+        int inverse = r.InverseId;
         // The inverse of a symmetric relation is symmetric too (it holds the same pairs), so either
         // declaration lets both relations' edges be read the other way.
         string? symmetric = SymmetricName(r);
         foreach (int edge in EdgesOf(concept, r.Id))
         {
-            OfferStored(results, concept, r, forward, symmetric, edge);
-        }
-    }
-
-    /// <summary>Offers what one edge at <paramref name="concept"/> answers for r: itself when it is
-    /// of r (and read the other way when r is symmetric), or read through r's inverse.</summary>
-    private void OfferStored(Dictionary<int, Derivation> results, int concept, RelationRecord r, bool forward, string? symmetric, int edge)
-    {
-        int inverse = r.InverseId;
-        int edgeRelation = edges.Relation(edge);
-        int head = edges.Head(edge), tail = edges.Tail(edge);
-        if (edgeRelation == r.Id)
-        {
-            if (forward ? head == concept : tail == concept)
+            int edgeRelation = edges.Relation(edge);
+            int head = edges.Head(edge), tail = edges.Tail(edge);
+            if (edgeRelation == r.Id)
             {
-                Offer(results, forward ? tail : head, Derivation.Stored(edge));
+                if (forward ? head == concept : tail == concept)
+                {
+                    Offer(results, forward ? tail : head, Derivation.Stored(edge));
+                }
+
+                if (symmetric is not null && (forward ? tail == concept : head == concept))
+                {
+                    Derivation reversed = Derivation.Rule($"symmetric({symmetric})", Derivation.Stored(edge));
+                    Offer(results, forward ? head : tail, r.Symmetric ? reversed : Derivation.Rule(InverseRule(r), reversed));
+                }
             }
 
-            if (symmetric is not null && (forward ? tail == concept : head == concept))
+            if (inverse >= 0 && inverse != r.Id && edgeRelation == inverse)
             {
-                Derivation reversed = Derivation.Rule($"symmetric({symmetric})", Derivation.Stored(edge));
-                Offer(results, forward ? head : tail, r.Symmetric ? reversed : Derivation.Rule(InverseRule(r), reversed));
-            }
-        }
+                string rule = InverseRule(r);
+                if (forward ? tail == concept : head == concept)
+                {
+                    Offer(results, forward ? head : tail, Derivation.Rule(rule, Derivation.Stored(edge)));
+                }
 
-        if (inverse >= 0 && inverse != r.Id && edgeRelation == inverse)
-        {
-            string rule = InverseRule(r);
-            if (forward ? tail == concept : head == concept)
-            {
-                Offer(results, forward ? head : tail, Derivation.Rule(rule, Derivation.Stored(edge)));
-            }
-
-            if (symmetric is not null && (forward ? head == concept : tail == concept))
-            {
-                Offer(results, forward ? tail : head, Derivation.Rule(rule, Derivation.Rule($"symmetric({symmetric})", Derivation.Stored(edge))));
+                if (symmetric is not null && (forward ? head == concept : tail == concept))
+                {
+                    Offer(results, forward ? tail : head, Derivation.Rule(rule, Derivation.Rule($"symmetric({symmetric})", Derivation.Stored(edge))));
+                }
             }
         }
     }
 
-    /// <summary>Offers the edges of r the other way round under r's learned symmetry.</summary>
+    /// <summary>A learned symmetry: stored edges of r read the other way.</summary>
     private void AddStoredOtherWay(Dictionary<int, Derivation> results, int concept, RelationRecord r, bool forward, LearnedRule symmetric)
     {
         string rule = $"symmetric({r.Name}) [learned {symmetric.Confidence:0.###}]";
