@@ -153,7 +153,7 @@ public sealed partial class Collection
                     _edges.Payload(edge)));
             }
 
-            return new EdgePage(views, more ? selected[^1] : null);
+            return new EdgePage(views, selected, more);
         });
     }
 

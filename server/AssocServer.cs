@@ -68,6 +68,7 @@ public static class AssocServer
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<ApiKey>();
         services.AddSingleton<RequestLimits>();
+        services.AddSingleton<ReplyBudget>();
         services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = options.Limits.MaxMessageBytes;
@@ -77,7 +78,10 @@ public static class AssocServer
             grpc.Interceptors.Add<ErrorInterceptor>();
             grpc.Interceptors.Add<ApiKeyInterceptor>();
             grpc.Interceptors.Add<ReplySizeInterceptor>();
-        });
+        })
+            // DefineRelation's reply is sent whatever its size (see ReplySizeInterceptor); the
+            // service's reads stay bounded by that interceptor.
+            .AddServiceOptions<RelationsApi>(relations => relations.MaxSendMessageSize = null);
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks().AddCheck<DatabaseHealthCheck>("database");
         services.AddSingleton<DatabaseHealthCheck>();

@@ -162,9 +162,24 @@ public sealed class AssocDbClient : IDisposable
     public async Task<RelationInfo> GetRelationAsync(string collection, string name, CancellationToken cancellationToken = default) =>
         (await Call(o => Relations.GetRelationAsync(new GetRelationRequest { Collection = collection, Name = name }, o), cancellationToken)).Relation;
 
-    /// <summary>Lists a collection's relations.</summary>
-    public async Task<IReadOnlyList<RelationInfo>> ListRelationsAsync(string collection, CancellationToken cancellationToken = default) =>
-        (await Call(o => Relations.ListRelationsAsync(new ListRelationsRequest { Collection = collection }, o), cancellationToken)).Relations;
+    /// <summary>Every relation of a collection, read a page at a time (the server's default page
+    /// size; a page also ends where the server's message size limit does).</summary>
+    public async Task<IReadOnlyList<RelationInfo>> ListRelationsAsync(string collection, CancellationToken cancellationToken = default)
+    {
+        var relations = new List<RelationInfo>();
+        await foreach (RelationInfo relation in EveryPage<RelationInfo>(
+            async token =>
+            {
+                ListRelationsResponse page = await Call(o => Relations.ListRelationsAsync(new ListRelationsRequest { Collection = collection, PageToken = token }, o), cancellationToken);
+                return (page.Relations, page.NextPageToken);
+            },
+            cancellationToken))
+        {
+            relations.Add(relation);
+        }
+
+        return relations;
+    }
 
     /// <summary>Adds facts in one atomic batch.</summary>
     public async Task<WriteSummary> AddFactsAsync(string collection, IEnumerable<FactInput> facts, CancellationToken cancellationToken = default)
@@ -228,19 +243,38 @@ public sealed class AssocDbClient : IDisposable
 
     /// <summary>Every stored edge touching a concept, both directions, read a page at a time
     /// (<paramref name="pageSize"/> edges per call, the server's default when null).</summary>
-    public async IAsyncEnumerable<Edge> AllNeighborsAsync(
-        string collection, string concept, string? relation = null, int? pageSize = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<Edge> AllNeighborsAsync(
+        string collection, string concept, string? relation = null, int? pageSize = null, CancellationToken cancellationToken = default) =>
+        EveryPage<Edge>(
+            async token =>
+            {
+                NeighborsResponse page = await NeighborsAsync(collection, concept, relation, pageSize, token, cancellationToken);
+                return (page.Edges, page.NextPageToken);
+            },
+            cancellationToken);
+
+    /// <summary>The items of every page of a listing, following next_page_token from the first
+    /// page. A server that hands back the token it was given would keep this reading the same page
+    /// forever, so that ends the listing with an error instead.</summary>
+    private static async IAsyncEnumerable<T> EveryPage<T>(
+        Func<string, Task<(IEnumerable<T> Items, string Next)>> readPage, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         string token = "";
         do
         {
-            NeighborsResponse page = await NeighborsAsync(collection, concept, relation, pageSize, token, cancellationToken);
-            foreach (Edge edge in page.Edges)
+            cancellationToken.ThrowIfCancellationRequested();
+            (IEnumerable<T> items, string next) = await readPage(token);
+            foreach (T item in items)
             {
-                yield return edge;
+                yield return item;
             }
 
-            token = page.NextPageToken;
+            if (next.Length > 0 && next == token)
+            {
+                throw new InvalidOperationException($"the server returned the page token it was given ('{token}'), so paging would not advance");
+            }
+
+            token = next;
         }
         while (token.Length > 0);
     }

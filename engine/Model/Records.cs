@@ -148,12 +148,17 @@ public sealed class RelatedAnswers(IList<Answer> answers, bool truncated) : Read
 
 /// <summary>One page of a concept's stored edges, in edge id order.</summary>
 /// <param name="edges">The edges of this page.</param>
-/// <param name="next">Where the next page starts (the <c>after</c> of the next call); null when
-/// no edge follows.</param>
-public sealed class EdgePage(IList<EdgeView> edges, int? next) : ReadOnlyCollection<EdgeView>(edges)
+/// <param name="ids">The edges' ids, in the same order.</param>
+/// <param name="more">Whether edges follow this page.</param>
+public sealed class EdgePage(IList<EdgeView> edges, IReadOnlyList<int> ids, bool more) : ReadOnlyCollection<EdgeView>(edges)
 {
     /// <summary>The edge id to read on after, when more edges follow this page; null when none does.</summary>
-    public int? Next { get; } = next;
+    public int? Next => more ? ids[^1] : null;
+
+    /// <summary>Where to read on for a caller that passes on only the first <paramref name="count"/>
+    /// edges of this page (1..Count): <see cref="Next"/> when that is all of them, else the id of
+    /// the last one passed on.</summary>
+    public int? NextAfter(int count) => count < Count ? ids[count - 1] : Next;
 }
 
 /// <summary>Options of a <c>related</c> query.</summary>

@@ -1,4 +1,3 @@
-using System.Globalization;
 using AssocDB.Protocol.V1;
 using AssocDB.Server.Errors;
 using AssocDB.Server.Hosting;
@@ -11,20 +10,24 @@ namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.QueryService: validate → engine → map. Searches go through the
 /// <see cref="SearchBatcher"/>, which coalesces concurrent calls.</summary>
-internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, SearchBatcher batcher) : QueryService.QueryServiceBase
+internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, ReplyBudget budget, SearchBatcher batcher) : QueryService.QueryServiceBase
 {
     private const int DefaultSearchK = 10;
     private const int DefaultRelateK = 5;
     private const int DefaultRecallK = 10;
     private const float DefaultBeta = 32f;
 
+    /// <summary>Room kept for the truncated flag (tag and value) when a reply's answers are cut to size.</summary>
+    private const int TruncatedFlagBytes = 2;
+
     public override Task<RelatedResponse> Related(RelatedRequest request, ServerCallContext context)
     {
         var options = new E.RelatedOptions(
             limits.Depth(request.HasMaxDepth, request.MaxDepth), limits.Results(request.HasLimit, request.Limit));
         var answers = host.Collection(request.Collection).Related(request.Concept, request.Relation, options, context.CancellationToken).Unwrap();
-        var response = new RelatedResponse { Truncated = answers.Truncated };
-        response.Answers.AddRange(answers.Select(a => a.ToProto()));
+        var response = new RelatedResponse();
+        int kept = budget.Fill(response, response.Answers, RelatedResponse.AnswersFieldNumber, answers.Select(a => a.ToProto()), reserved: TruncatedFlagBytes);
+        response.Truncated = answers.Truncated || kept < answers.Count;
         return Task.FromResult(response);
     }
 
@@ -32,18 +35,12 @@ internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, Search
     {
         int limit = limits.Results(request.HasLimit, request.Limit);
         var page = host.Collection(request.Collection)
-            .Neighbors(request.Concept, request.HasRelation ? request.Relation : null, limit, PageStart(request.PageToken)).Unwrap();
-        var response = new NeighborsResponse { NextPageToken = page.Next?.ToString(CultureInfo.InvariantCulture) ?? "" };
-        response.Edges.AddRange(page.Select(e => e.ToProto()));
+            .Neighbors(request.Concept, request.HasRelation ? request.Relation : null, limit, PageTokens.After(request.PageToken, "edge")).Unwrap();
+        var response = new NeighborsResponse();
+        int kept = budget.Fill(response, response.Edges, NeighborsResponse.EdgesFieldNumber, page.Select(e => e.ToProto()), reserved: PageTokens.Bytes);
+        response.NextPageToken = kept == 0 ? "" : PageTokens.Of(page.NextAfter(kept));
         return Task.FromResult(response);
     }
-
-    /// <summary>The edge id a page token reads on after (a reply's next_page_token is the last
-    /// edge id it returned); −1 for an empty token, the first page.</summary>
-    private static int PageStart(string token) =>
-        token.Length == 0 ? -1
-        : int.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out int after) ? after
-        : throw GrpcErrors.InvalidArgument("page_token", "is not a token a neighbors reply gave (a decimal edge id)");
 
     public override async Task<SearchResponse> Search(SearchRequest request, ServerCallContext context)
     {

@@ -7,7 +7,7 @@ using Grpc.Core;
 namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.RelationService: validate → engine → map.</summary>
-internal sealed class RelationsApi(DatabaseHost host) : RelationService.RelationServiceBase
+internal sealed class RelationsApi(DatabaseHost host, RequestLimits limits, ReplyBudget budget) : RelationService.RelationServiceBase
 {
     public override async Task<DefineRelationResponse> DefineRelation(DefineRelationRequest request, ServerCallContext context)
     {
@@ -21,8 +21,12 @@ internal sealed class RelationsApi(DatabaseHost host) : RelationService.Relation
 
     public override Task<ListRelationsResponse> ListRelations(ListRelationsRequest request, ServerCallContext context)
     {
+        int limit = limits.Results(request.HasLimit, request.Limit);
+        int after = PageTokens.After(request.PageToken, "relation");
+        var relations = host.Collection(request.Collection).ListRelations().Where(r => r.Id > after).Take(limit + 1).ToList();
         var response = new ListRelationsResponse();
-        response.Relations.AddRange(host.Collection(request.Collection).ListRelations().Select(r => r.ToProto()));
+        int kept = budget.Fill(response, response.Relations, ListRelationsResponse.RelationsFieldNumber, relations.Take(limit).Select(r => r.ToProto()), reserved: PageTokens.Bytes);
+        response.NextPageToken = kept < relations.Count ? PageTokens.Of(relations[kept - 1].Id) : "";
         return Task.FromResult(response);
     }
 }

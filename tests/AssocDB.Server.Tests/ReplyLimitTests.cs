@@ -1,0 +1,167 @@
+using AssocDB.Client;
+using AssocDB.Protocol.V1;
+using Grpc.Core;
+
+namespace AssocDB.Server.Tests;
+
+/// <summary>A server whose replies are at most 4 KiB, shared by <see cref="ReplyLimitTests"/>.</summary>
+public sealed class SmallReplyServerFixture : ServerFixture
+{
+    public const int MaxMessageBytes = 4096;
+
+    protected override string[] Args => [$"--AssocDB:Limits:MaxMessageBytes={MaxMessageBytes}", "--AssocDB:Limits:MaxResults=100"];
+}
+
+/// <summary>
+/// Listings whose items are large come back in pages cut to the server's message limit instead of
+/// failing whole, and a write whose reply passes the limit is still answered: it has happened.
+/// </summary>
+public sealed class ReplyLimitTests(SmallReplyServerFixture fixture) : IClassFixture<SmallReplyServerFixture>
+{
+    private const int Limit = SmallReplyServerFixture.MaxMessageBytes;
+    private readonly AssocDbClient _client = fixture.Client;
+
+    [Fact]
+    public async Task Relations_are_listed_in_id_order_in_pages_cut_to_the_message_limit()
+    {
+        // 64-float vectors (~270 bytes a relation): 30 relations are ~8 KiB, two limits' worth.
+        string c = await NewCollectionAsync(64);
+        string[] names = [.. Enumerable.Range(0, 30).Select(i => $"relation-{i:00}")];
+        foreach (string name in names)
+        {
+            await _client.DefineRelationAsync(c, name, vector: Enumerable.Repeat(0.5f, 64));
+        }
+
+        List<ListRelationsResponse> pages = await ReadPagesAsync(token => _client.Relations.ListRelationsAsync(
+            new ListRelationsRequest { Collection = c, PageToken = token }).ResponseAsync, page => page.NextPageToken);
+
+        Assert.True(pages.Count >= 2, $"{pages.Count} page(s)");
+        Assert.All(pages, page => Assert.InRange(page.CalculateSize(), 1, Limit));
+        Assert.Equal(names, pages.SelectMany(page => page.Relations).Select(r => r.Name));
+        Assert.Equal(names, (await _client.ListRelationsAsync(c)).Select(r => r.Name));
+
+        // A count limit pages too, and the token reads on after the last relation returned.
+        var first = await _client.Relations.ListRelationsAsync(new ListRelationsRequest { Collection = c, Limit = 2 });
+        var second = await _client.Relations.ListRelationsAsync(new ListRelationsRequest { Collection = c, Limit = 2, PageToken = first.NextPageToken });
+        Assert.Equal(names[..4], first.Relations.Concat(second.Relations).Select(r => r.Name));
+    }
+
+    [Theory]
+    [InlineData("next", 0, "page_token")]
+    [InlineData("-3", 0, "page_token")]
+    [InlineData("", 101, "limit")]
+    public async Task Relation_listing_outside_its_bounds_is_refused_naming_the_field(string token, int limit, string field)
+    {
+        string c = await NewCollectionAsync(4);
+        var request = new ListRelationsRequest { Collection = c, PageToken = token };
+        if (limit != 0)
+        {
+            request.Limit = limit;
+        }
+
+        var e = await Assert.ThrowsAsync<RpcException>(() => _client.Relations.ListRelationsAsync(request).ResponseAsync);
+        Assert.Equal((StatusCode.InvalidArgument, field), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
+    }
+
+    [Fact]
+    public async Task Neighbor_pages_end_where_the_message_limit_does_and_read_every_edge_once()
+    {
+        string c = await NewCollectionAsync(4);
+        string payload = new('p', 700);
+        string[] tails = [.. Enumerable.Range(0, 12).Select(i => $"t{i:00}")];
+        foreach (string tail in tails)
+        {
+            await _client.AddFactsAsync(c, [new FactInput { Head = "hub", Relation = "r", Tail = tail, Payload = { ["note"] = payload } }]);
+        }
+
+        List<NeighborsResponse> pages = await ReadPagesAsync(token => _client.NeighborsAsync(c, "hub", pageToken: token), page => page.NextPageToken);
+
+        Assert.True(pages.Count >= 2, $"{pages.Count} page(s)");
+        Assert.All(pages, page => Assert.InRange(page.CalculateSize(), 1, Limit));
+        Assert.Equal(tails, pages.SelectMany(page => page.Edges).Select(edge => edge.Other));
+        Assert.Equal(tails, (await _client.AllNeighborsAsync(c, "hub").CollectAsync()).Select(edge => edge.Other));
+    }
+
+    [Fact]
+    public async Task Related_answers_cut_to_the_message_limit_are_marked_truncated()
+    {
+        string c = await NewCollectionAsync(4);
+        string[] tails = [.. Enumerable.Range(0, 12).Select(i => $"{i:00}-" + new string('t', 400))];
+        foreach (string tail in tails)
+        {
+            await _client.AddFactAsync(c, "hub", "r", tail);
+        }
+
+        // The count limit (100 here) would keep all 12.
+        RelatedResponse answers = await _client.RelatedAsync(c, "hub", "r");
+
+        Assert.True(answers.Truncated);
+        Assert.InRange(answers.Answers.Count, 1, tails.Length - 1);
+        Assert.InRange(answers.CalculateSize(), 1, Limit);
+        Assert.Subset(tails.ToHashSet(), answers.Answers.Select(a => a.Concept).ToHashSet());
+    }
+
+    [Fact]
+    public async Task A_relation_definition_whose_reply_passes_the_limit_is_applied_and_answered()
+    {
+        // 40 learned composition rules over long relation names make the relation ~12 KiB, three
+        // times the limit, although each request stays within it.
+        string c = await NewCollectionAsync(4);
+        string[] parts = [.. Enumerable.Range(0, 7).Select(i => $"part-{i}-" + new string('x', 40))];
+        foreach (string name in parts.Append("whole"))
+        {
+            await _client.DefineRelationAsync(c, name);
+        }
+
+        LearnedProperty[] rules =
+        [
+            .. parts.SelectMany(first => parts.Select(second => new LearnedProperty
+            {
+                Kind = PropertyKind.Composition,
+                Relation = "whole",
+                First = first,
+                Second = second,
+                Statistics = new RuleStatistics { Support = 5, BodySize = 10, Confidence = 0.5, PcaConfidence = 0.8, HeadCoverage = 0.5 },
+            })).Take(40),
+        ];
+        foreach (LearnedProperty[] chunk in rules.Chunk(10))
+        {
+            await _client.ApplyLearnedPropertiesAsync(c, chunk);
+        }
+
+        RelationInfo defined = await _client.DefineRelationAsync(c, "whole", symmetric: true);
+
+        Assert.True(defined.Symmetric);
+        Assert.Equal(40, defined.Learned.Count);
+        Assert.True(defined.CalculateSize() > Limit, $"{defined.CalculateSize()} bytes");
+        // Reading it whole is refused saying why; the symmetry is in force all the same.
+        var e = await Assert.ThrowsAsync<AssocDbException>(() => _client.GetRelationAsync(c, "whole"));
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains("Limits:MaxMessageBytes", e.Message, StringComparison.Ordinal);
+        await _client.AddFactAsync(c, "a", "whole", "b");
+        Assert.Equal(["a"], (await _client.RelatedAsync(c, "b", "whole")).Answers.Select(a => a.Concept));
+    }
+
+    private async Task<string> NewCollectionAsync(int dimension)
+    {
+        string name = ServerFixture.NewCollection("replies");
+        await _client.CreateCollectionAsync(name, dimension);
+        return name;
+    }
+
+    /// <summary>Every page of a listing, from the first, following the token each reply gives.</summary>
+    private static async Task<List<T>> ReadPagesAsync<T>(Func<string, Task<T>> read, Func<T, string> next)
+    {
+        var pages = new List<T>();
+        string token = "";
+        do
+        {
+            T page = await read(token);
+            pages.Add(page);
+            token = next(page);
+        }
+        while (token.Length > 0 && pages.Count < 100);
+
+        return pages;
+    }
+}
