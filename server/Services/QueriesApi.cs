@@ -66,8 +66,12 @@ internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, ReplyB
     {
         int k = limits.K(request.HasK, request.K, DefaultRelateK);
         var options = new E.RelatedOptions(limits.Depth(request.HasMaxDepth, request.MaxDepth));
-        var result = host.Collection(request.Collection).Relate(request.A, request.B, k, options, context.CancellationToken).Unwrap();
-        return Task.FromResult(result.ToProto());
+        RelateResponse response = host.Collection(request.Collection).Relate(request.A, request.B, k, options, context.CancellationToken).Unwrap().ToProto();
+        var graph = response.Graph.ToList();
+        response.Graph.Clear();
+        int kept = budget.Fill(response, response.Graph, RelateResponse.GraphFieldNumber, graph, reserved: TruncatedFlagBytes);
+        response.Truncated |= kept < graph.Count;
+        return Task.FromResult(response);
     }
 
     public override Task<RecallResponse> Recall(RecallRequest request, ServerCallContext context)
