@@ -17,7 +17,7 @@ public sealed partial class Collection
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(batch.Concepts);
         ArgumentNullException.ThrowIfNull(batch.Facts);
-        return WriteAsync(() => PlanIngest(batch), cancellationToken);
+        return WriteAsync(() => PlanIngest(batch), "batch", cancellationToken);
     }
 
     /// <summary>The last durable sequence of an ingest session, or −1 when it has none.</summary>

@@ -71,7 +71,7 @@ public sealed partial class Collection
         }
 
         TrainedEmbedding embedding = trained.Value;
-        return await WriteAsync(() => PlanTrainedVectors(snapshot, trainedRelations, embedding), CancellationToken.None);
+        return await WriteAsync(() => PlanTrainedVectors(snapshot, trainedRelations, embedding), "vectors", CancellationToken.None);
     }
 
     /// <summary>
@@ -126,7 +126,7 @@ public sealed partial class Collection
     public Task<Result<int>> ApplyLearnedPropertiesAsync(IReadOnlyList<LearnedProperty> properties, bool declare = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(properties);
-        return WriteAsync(() => PlanLearnedProperties(properties, declare), cancellationToken);
+        return WriteAsync(() => PlanLearnedProperties(properties, declare), "properties", cancellationToken);
     }
 
     /// <summary>

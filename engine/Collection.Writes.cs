@@ -22,14 +22,14 @@ public sealed partial class Collection
     public Task<Result<WriteSummary>> UpsertConceptsAsync(IReadOnlyList<ConceptInput> concepts, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(concepts);
-        return WriteAsync(() => PlanConceptUpserts(concepts), cancellationToken);
+        return WriteAsync(() => PlanConceptUpserts(concepts), "concepts", cancellationToken);
     }
 
     /// <summary>Deletes concepts and every fact touching them; their row ids are freed for reuse.</summary>
     public Task<Result<WriteSummary>> DeleteConceptsAsync(IReadOnlyList<string> names, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(names);
-        return WriteAsync(() => PlanConceptDeletes(names), cancellationToken);
+        return WriteAsync(() => PlanConceptDeletes(names), "names", cancellationToken);
     }
 
     /// <summary>
@@ -41,7 +41,7 @@ public sealed partial class Collection
     public Task<Result<RelationInfo>> DefineRelationAsync(RelationSpec spec, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        return WriteAsync(() => PlanRelation(spec), cancellationToken);
+        return WriteAsync(() => PlanRelation(spec), "compositions", cancellationToken);
     }
 
     /// <summary>Adds facts. Unknown concepts and relations are created; a fact already stored is kept
@@ -49,14 +49,14 @@ public sealed partial class Collection
     public Task<Result<WriteSummary>> AddFactsAsync(IReadOnlyList<FactInput> facts, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(facts);
-        return WriteAsync(() => PlanFactAdds(facts), cancellationToken);
+        return WriteAsync(() => PlanFactAdds(facts), "facts", cancellationToken);
     }
 
     /// <summary>Removes facts; facts that are not stored count as unchanged.</summary>
     public Task<Result<WriteSummary>> RemoveFactsAsync(IReadOnlyList<FactKey> facts, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(facts);
-        return WriteAsync(() => PlanFactRemovals(facts), cancellationToken);
+        return WriteAsync(() => PlanFactRemovals(facts), "facts", cancellationToken);
     }
 
     private Result<Planned<WriteSummary>> PlanConceptUpserts(IReadOnlyList<ConceptInput> concepts)

@@ -205,8 +205,9 @@ public sealed partial class Collection
         _intervalStartTail = _store.TailAddress;
     }
 
-    /// <summary>Runs a planned write: validate and resolve, log durably, then apply.</summary>
-    private async Task<Result<T>> WriteAsync<T>(Func<Result<Planned<T>>> plan, CancellationToken cancellationToken)
+    /// <summary>Runs a planned write: validate and resolve, log durably, then apply.
+    /// <paramref name="itemsField"/> names the input list a batch too large to log is refused for.</summary>
+    private async Task<Result<T>> WriteAsync<T>(Func<Result<Planned<T>>> plan, string itemsField, CancellationToken cancellationToken)
     {
         await _writer.WaitAsync(cancellationToken);
         try
@@ -230,8 +231,8 @@ public sealed partial class Collection
                 {
                     return new EngineError(
                         ErrorCode.ResourceExhausted,
-                        "batch",
-                        $"the batch encodes to {entry.Length} bytes; one batch may hold at most {_log.MaxEntryBytes} (split it)");
+                        itemsField,
+                        $"the write encodes to {entry.Length:N0} bytes, concepts it creates included (each with its {Dimension}-float vector); one write may hold at most {_log.MaxEntryBytes:N0} (split it)");
                 }
 
                 if (largestBytes > _store.MaxValueBytes)

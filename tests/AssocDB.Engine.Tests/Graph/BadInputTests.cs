@@ -187,4 +187,20 @@ public sealed class BadInputTests : IAsyncLifetime
         Assert.False(_collection.GetRelation("r3").IsOk);
         (await _collection.DefineRelationAsync(new RelationSpec("r3", Compositions: tooMany[..^1]))).AssertOk();
     }
+
+    // Concepts a write creates are logged with their vectors, so a batch of facts well within the
+    // count limits can pass the log's entry size (4 MiB here: 3,000 facts create 6,000 concepts of
+    // 512 floats, ~12 MiB). The refusal names the list that was sent and why it grew.
+    [Fact]
+    public async Task Facts_whose_new_concepts_pass_the_log_entry_size_are_refused_naming_facts()
+    {
+        Collection wide = _db.Create("wide", dimension: 512);
+        FactInput[] facts = [.. Enumerable.Range(0, 3000).Select(i => new FactInput($"h{i}", "r", $"t{i}"))];
+
+        EngineError error = (await wide.AddFactsAsync(facts)).AssertError(ErrorCode.ResourceExhausted, "facts");
+
+        Assert.Contains("512-float vector", error.Message, StringComparison.Ordinal);
+        Assert.Equal((0L, 0L), (wide.Describe().ConceptCount, wide.Describe().FactCount));
+        (await wide.AddFactsAsync(facts[..500])).AssertOk();
+    }
 }
