@@ -88,28 +88,19 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
                 return results;
             }
 
-            IReadOnlyList<LearnedRule> learned = includeLearned ? r.Learned ?? [] : [];
             string? symmetricOf = SymmetricName(r);
-            if (symmetricOf is null && learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Symmetric) is { } symmetric)
+            if (symmetricOf is null && LearnedOfPair(r, PropertyKind.Symmetric) is { } symmetric)
             {
                 AddStoredOtherWay(results, concept, r, forward, symmetric);
             }
 
+            AddLearnedInverses(results, concept, r, forward, budget);
             if (budget <= 0)
             {
                 return results;
             }
 
             var subQueries = new SubQueries(this, budget - 1);
-            foreach (LearnedRule rule in learned.Where(rule => rule.Kind == PropertyKind.Inverse && rule.Other != r.InverseId && rule.Other != r.Id))
-            {
-                string text = $"{r.Name} = inverse({relations[rule.Other].Name}) [learned {rule.Confidence:0.###}]";
-                foreach ((int answer, Derivation premise) in subQueries.Solve(concept, rule.Other, !forward))
-                {
-                    Spend(1);
-                    Offer(results, answer, Derivation.Learned(text, rule.Confidence, premise));
-                }
-            }
 
             foreach (bool direction in symmetricOf is not null ? [forward, !forward] : new[] { forward })
             {
@@ -126,9 +117,9 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
             {
                 ApplyTransitivity(results, subQueries, relation, forward, $"transitive({r.Name})", learned: null);
             }
-            else if (learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Transitive) is { } learnedTransitive)
+            else if (LearnedOfPair(r, PropertyKind.Transitive) is { } learnedTransitive)
             {
-                ApplyTransitivity(results, subQueries, relation, forward, $"transitive({r.Name}) [learned {learnedTransitive.Confidence:0.###}]", learnedTransitive);
+                ApplyTransitivity(results, subQueries, relation, forward, $"transitive({learnedTransitive.Holder.Name}) [learned {learnedTransitive.Rule.Confidence:0.###}]", learnedTransitive.Rule);
             }
 
             return results;
@@ -179,15 +170,75 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         }
     }
 
-    /// <summary>A learned symmetry: stored edges of r read the other way.</summary>
-    private void AddStoredOtherWay(Dictionary<int, Derivation> results, int concept, RelationRecord r, bool forward, LearnedRule symmetric)
+    /// <summary>
+    /// A property learned for r, or for its declared inverse, with the relation that holds it: the
+    /// inverse holds r's pairs reversed, so it is symmetric, or transitive, exactly when r is. Null
+    /// when neither has one, or learned properties are not asked for.
+    /// </summary>
+    private (RelationRecord Holder, LearnedRule Rule)? LearnedOfPair(RelationRecord r, PropertyKind kind)
     {
-        string rule = $"symmetric({r.Name}) [learned {symmetric.Confidence:0.###}]";
+        if (!includeLearned)
+        {
+            return null;
+        }
+
+        RelationRecord[] pair = r.InverseId >= 0 && r.InverseId != r.Id ? [r, relations[r.InverseId]] : [r];
+        foreach (RelationRecord holder in pair)
+        {
+            if (holder.Learned?.FirstOrDefault(rule => rule.Kind == kind) is { } rule)
+            {
+                return (holder, rule);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>A learned symmetry (of r or of its declared inverse): the stored edges of r and of
+    /// its inverse read the other way, with the proofs a declared symmetry gives, the rule learned.</summary>
+    private void AddStoredOtherWay(Dictionary<int, Derivation> results, int concept, RelationRecord r, bool forward, (RelationRecord Holder, LearnedRule Rule) symmetric)
+    {
+        string rule = $"symmetric({symmetric.Holder.Name}) [learned {symmetric.Rule.Confidence:0.###}]";
+        int inverse = r.InverseId;
         foreach (int edge in EdgesOf(concept, r.Id))
         {
-            if (edges.Relation(edge) == r.Id && (forward ? edges.Tail(edge) == concept : edges.Head(edge) == concept))
+            int edgeRelation = edges.Relation(edge);
+            int head = edges.Head(edge), tail = edges.Tail(edge);
+            if (edgeRelation == r.Id && (forward ? tail == concept : head == concept))
             {
-                Offer(results, forward ? edges.Head(edge) : edges.Tail(edge), Derivation.Learned(rule, symmetric.Confidence, Derivation.Stored(edge)));
+                Derivation reversed = Derivation.Learned(rule, symmetric.Rule.Confidence, Derivation.Stored(edge));
+                Offer(results, forward ? head : tail, symmetric.Holder == r ? reversed : Derivation.Rule(InverseRule(r), reversed));
+            }
+
+            if (inverse >= 0 && inverse != r.Id && edgeRelation == inverse && (forward ? head == concept : tail == concept))
+            {
+                Offer(results, forward ? tail : head, Derivation.Rule(InverseRule(r), Derivation.Learned(rule, symmetric.Rule.Confidence, Derivation.Stored(edge))));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Learned inverses of r other than its declared one: <c>c r x</c> from <c>x s c</c>. Like a
+    /// declared inverse, reading one costs no depth (at max depth 0 it reads s's stored edges, and
+    /// the inverse and symmetric readings of them, as a declared one does); a pair of relations
+    /// learned as each other's inverse ends at the cycle check.
+    /// </summary>
+    private void AddLearnedInverses(Dictionary<int, Derivation> results, int concept, RelationRecord r, bool forward, int budget)
+    {
+        if (!includeLearned || r.Learned is not { } learned)
+        {
+            return;
+        }
+
+        SubQueries? sameDepth = null;
+        foreach (LearnedRule rule in learned.Where(rule => rule.Kind == PropertyKind.Inverse && rule.Other != r.InverseId && rule.Other != r.Id))
+        {
+            sameDepth ??= new SubQueries(this, budget);
+            string text = $"{r.Name} = inverse({relations[rule.Other].Name}) [learned {rule.Confidence:0.###}]";
+            foreach ((int answer, Derivation premise) in sameDepth.Solve(concept, rule.Other, !forward))
+            {
+                Spend(1);
+                Offer(results, answer, Derivation.Learned(text, rule.Confidence, premise));
             }
         }
     }

@@ -219,6 +219,43 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         Assert.Equal(("likes", AnswerKind.Learned, 0.8), (relation.Relation, relation.Kind, relation.Score));
     }
 
+    // A learned property is read as its declared twin would be: a learned inverse at max depth 0
+    // (a declared one costs no depth), and a symmetry or transitivity learned for a relation's
+    // declared inverse, which holds the same pairs reversed, for the relation too. Each was once
+    // ignored.
+    [Fact]
+    public async Task Learned_properties_are_read_as_declared_ones_are()
+    {
+        Collection collection = _db.Create("twins");
+        (await collection.DefineRelationAsync(new RelationSpec("married_to", InverseOf: "wed_by"))).AssertOk();
+        (await collection.DefineRelationAsync(new RelationSpec("ancestor_of", InverseOf: "descendant_of"))).AssertOk();
+        (await collection.DefineRelationAsync(new RelationSpec("child_of"))).AssertOk();
+        (await collection.AddFactsAsync(
+        [
+            new FactInput("ann", "parent_of", "bob"),
+            new FactInput("ann", "married_to", "carl"),
+            new FactInput("ann", "ancestor_of", "bob"),
+            new FactInput("bob", "ancestor_of", "dora"),
+        ])).AssertOk();
+        RuleStatistics Confident(double pca) => new(4, 5, pca, pca, 0.5);
+        (await collection.ApplyLearnedPropertiesAsync(
+        [
+            new LearnedProperty(PropertyKind.Inverse, "child_of", "parent_of", null, null, Confident(0.9)),
+            new LearnedProperty(PropertyKind.Symmetric, "wed_by", null, null, null, Confident(0.8)),
+            new LearnedProperty(PropertyKind.Transitive, "descendant_of", null, null, null, Confident(0.7)),
+        ])).AssertOk();
+
+        Answer child = Assert.Single(collection.Related("bob", "child_of", new RelatedOptions(MaxDepth: 0)).AssertOk());
+        Assert.Equal(("ann", AnswerKind.Learned, 0.9), (child.Concept, child.Kind, child.Score));
+        Answer spouse = Assert.Single(collection.Related("carl", "married_to").AssertOk());
+        Assert.Equal(("ann", AnswerKind.Learned, 0.8), (spouse.Concept, spouse.Kind, spouse.Score));
+        Assert.Contains("symmetric(wed_by) [learned 0.8]", spouse.Proof.ToString(), StringComparison.Ordinal);
+        var descendants = collection.Related("ann", "ancestor_of").AssertOk().ToDictionary(a => a.Concept);
+        Assert.Equal(AnswerKind.Stored, descendants["bob"].Kind);
+        Assert.Equal((AnswerKind.Learned, 0.7), (descendants["dora"].Kind, descendants["dora"].Score));
+        Assert.DoesNotContain(collection.Related("ann", "ancestor_of", new RelatedOptions(IncludeLearned: false)).AssertOk(), a => a.Concept == "dora");
+    }
+
     // Mining a large graph can accept thousands of compositions for one head. A relation keeps at
     // most MaxLearnedRules learned and MaxCompositions declared ones, so its record stays far below
     // the state store's page; an apply that would pass either is refused whole, naming the property.
