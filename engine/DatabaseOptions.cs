@@ -31,7 +31,11 @@ public sealed record DatabaseOptions
     public int LogPageSizeBits { get; init; } = 25;
 
     /// <summary>Bytes of the state store's hash index per collection (a power of two; 64 bytes per
-    /// bucket of 7 entries). Overflow buckets absorb more records, so this trades memory for speed.</summary>
+    /// bucket of 7 entries). Overflow buckets absorb more records, so this trades memory for speed.
+    /// It applies to collections created from now on: a checkpointed store recovers the index size
+    /// it was checkpointed with. The index is not grown as the store grows: FASTER's in-place
+    /// doubling splits only the entries of records still in memory and copies the rest into both
+    /// halves, so a store larger than its memory keeps its chains and doubles its overflow.</summary>
     public long StateIndexBytes { get; init; } = 1L << 22;
 
     /// <summary>Bytes of the state store's in-memory log per collection; older records stay on disk.
