@@ -60,6 +60,11 @@ public sealed partial class Collection
     /// <summary>Set when a write failed after its log append (see <see cref="Fail"/>).</summary>
     private EngineError? _failure;
 
+    /// <summary>Set when a log append failed (see <see cref="StopWrites"/>).</summary>
+    private EngineError? _logFailure;
+
+    private readonly long _minFreeDiskBytes;
+
     /// <summary>Counts applied batches; caches derived from the state compare it to know they are stale.</summary>
     private long _stateVersion;
 
@@ -75,6 +80,7 @@ public sealed partial class Collection
         Directory = directory;
         _manifest = manifest;
         _logger = logger;
+        _minFreeDiskBytes = options.MinFreeDiskBytes;
         _log = new WriteAheadLog(Path.Combine(directory, "wal"), manifest.LogPageSizeBits!.Value);
         try
         {
@@ -138,15 +144,15 @@ public sealed partial class Collection
 
     /// <summary>Writes the state store's checkpoint and drops the log it covers. A collection stopped
     /// by a failed write is not checkpointed (FailedPrecondition): its store may lack what its log
-    /// holds, and reopening recovers it from that log.</summary>
+    /// holds, or its log may hold a refused write, and reopening recovers it from that log.</summary>
     public async Task<Result<bool>> CheckpointAsync(CancellationToken cancellationToken = default)
     {
         await _writer.WaitAsync(cancellationToken);
         try
         {
-            if (Unavailable() is { } unavailable)
+            if (Unwritable() is { } unwritable)
             {
-                return unavailable;
+                return unwritable;
             }
 
             // Holding the writer lock, with the store caught up, every committed entry has been
@@ -212,9 +218,9 @@ public sealed partial class Collection
         await _writer.WaitAsync(cancellationToken);
         try
         {
-            if (Unavailable() is { } unavailable)
+            if (Unwritable() is { } unwritable)
             {
-                return unavailable;
+                return unwritable;
             }
 
             Result<Planned<T>> planned = plan();
@@ -240,6 +246,11 @@ public sealed partial class Collection
                     return OversizedRecord(batch[largest], largestBytes);
                 }
 
+                if (DiskRoomFor(entry.Length, "this write") is { } noRoom)
+                {
+                    return noRoom;
+                }
+
                 try
                 {
                     // The store lags by one batch at most; if that batch failed there, this one
@@ -257,6 +268,14 @@ public sealed partial class Collection
                 try
                 {
                     await _log.AppendDurableAsync(entry);
+                }
+                catch (Exception exception)
+                {
+                    return StopWrites(exception);
+                }
+
+                try
+                {
                     _storeCatchUp = Task.Run(() => ApplyToStore(batch), CancellationToken.None);
                     Apply(batch);
                 }
@@ -291,8 +310,7 @@ public sealed partial class Collection
 
     /// <summary>
     /// Takes the collection out of service after a logged write failed to apply (in memory, or in
-    /// the state store in the background) or its log commit failed: memory, the store and the log
-    /// may then disagree. Every later call gets this error, no checkpoint can record the
+    /// the state store in the background): memory, the store and the log may then disagree. Every later call gets this error, no checkpoint can record the
     /// disagreement, and reopening the database rebuilds the collection from its last checkpoint and
     /// the committed log.
     /// </summary>
@@ -310,9 +328,54 @@ public sealed partial class Collection
         return _failure;
     }
 
+    /// <summary>
+    /// Refuses writes (and checkpoints) after a log append failed, a full disk most likely. Nothing
+    /// of that write reached memory or the store, so reads go on serving exactly what was
+    /// acknowledged. Writing on is not safe: the refused entry stays in the log's memory, and the
+    /// next commit, of a write or of a checkpoint's truncation, could make it durable after it was
+    /// refused. Reopening the database recovers the log to its last commit.
+    /// </summary>
+    private EngineError StopWrites(Exception cause)
+    {
+        if (_logFailure is null)
+        {
+            _logFailure = new EngineError(
+                ErrorCode.FailedPrecondition,
+                "collection",
+                $"collection '{Name}' takes no writes after its log failed to write ({cause.GetType().Name}: {cause.Message}; {FreeDiskBytes(Directory):N0} bytes free on its disk). Nothing of that write was kept and reads go on; restart the server (reopen the database) to write again, once the cause is fixed");
+            Log.CollectionStoppedWrites(_logger, Name, cause);
+        }
+
+        return _logFailure;
+    }
+
     /// <summary>Why the collection cannot serve calls (dropped, or stopped by a failed write), or null.</summary>
     private EngineError? Unavailable() =>
         _closed ? EngineError.NotFound("collection", $"collection '{Name}' was dropped") : _failure;
+
+    /// <summary>Why the collection cannot take writes or checkpoints, or null.</summary>
+    private EngineError? Unwritable() => Unavailable() ?? _logFailure;
+
+    /// <summary>
+    /// Refuses to write <paramref name="bytes"/> more when that would leave less than
+    /// <see cref="DatabaseOptions.MinFreeDiskBytes"/> free on the data folder's disk. Checked before
+    /// every log append and checkpoint: one statfs call.
+    /// </summary>
+    private EngineError? DiskRoomFor(long bytes, string what)
+    {
+        if (_minFreeDiskBytes == 0)
+        {
+            return null;
+        }
+
+        long free = FreeDiskBytes(Directory);
+        return free - bytes >= _minFreeDiskBytes ? null : new EngineError(
+            ErrorCode.ResourceExhausted,
+            "",
+            $"the disk holding '{Directory}' has {free:N0} bytes free; {what} ({bytes:N0} bytes) would leave less than the {_minFreeDiskBytes:N0} kept free (MinFreeDiskBytes). Nothing was written: free disk space and retry");
+    }
+
+    private static long FreeDiskBytes(string path) => new DriveInfo(path).AvailableFreeSpace;
 
     /// <summary>Applies a replayed batch to memory and the store at once (recovery, before anyone reads).</summary>
     private void ApplyUnlocked(List<Mutation> batch)
@@ -627,7 +690,7 @@ public sealed partial class Collection
     /// <summary>Stops accepting work; waits for the write in progress and for readers to leave.</summary>
     internal async Task CloseAsync(bool checkpoint)
     {
-        if (checkpoint && !_closed && _failure is null)
+        if (checkpoint && Unwritable() is null)
         {
             try
             {

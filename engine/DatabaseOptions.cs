@@ -18,6 +18,14 @@ public sealed record DatabaseOptions
     /// has no log to replay.</summary>
     public bool CheckpointOnClose { get; init; } = true;
 
+    /// <summary>Bytes of disk kept free under the data folder: a write that would leave less is
+    /// refused (ResourceExhausted; nothing is written, the collection keeps serving and takes writes
+    /// again once there is room), and so is a checkpoint that might. Writes stop short of a full disk
+    /// because there the logs cannot be relied on: FASTER ignores failed writes of its commit and
+    /// checkpoint records. The default covers a full log page and a checkpoint of the default state
+    /// memory with room to spare; 0 turns the check off.</summary>
+    public long MinFreeDiskBytes { get; init; } = 1L << 28;
+
     /// <summary>The most collections the database may hold; a create past it is refused
     /// (ResourceExhausted). Each collection keeps buffers in memory whether it holds data or not (two
     /// log pages, the state store's memory and index: about 100 MiB with the defaults below), so

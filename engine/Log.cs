@@ -17,6 +17,9 @@ internal static partial class Log
     [LoggerMessage(5, LogLevel.Critical, "Collection {Collection} stopped after a failed write; reopen the database to recover it from its log")]
     public static partial void CollectionFailed(ILogger logger, string collection, Exception exception);
 
+    [LoggerMessage(9, LogLevel.Critical, "Collection {Collection} takes no writes after its log failed to write; it keeps serving reads, and a restart lets it write again")]
+    public static partial void CollectionStoppedWrites(ILogger logger, string collection, Exception exception);
+
     [LoggerMessage(6, LogLevel.Information, "Collection {Collection} compacted its state store's log from {Before} to {After} bytes; the next checkpoint frees the disk")]
     public static partial void StateCompacted(ILogger logger, string collection, long before, long after);
 

@@ -38,12 +38,19 @@ internal sealed record StateLayout(long PageBytes, long SegmentBytes)
         StateLayout layout = checkpointed
             ? new StateLayout(page, LegacySegmentBytes)
             : new StateLayout(Math.Min(page, segmentBytes), segmentBytes);
-        if (!checkpointed && File.Exists(path) && Read(path).PageBytes is var kept && kept > layout.PageBytes)
+        StateLayout? current = File.Exists(path) ? Read(path) : null;
+        if (!checkpointed && current?.PageBytes is long kept && kept > layout.PageBytes)
         {
             layout = new StateLayout(kept, Math.Max(segmentBytes, kept));
         }
 
-        DurableJson.Replace(path, layout);
+        // Rewritten only when it changes: a store reopened as it was needs no disk space to open,
+        // so a collection without a checkpoint still opens (and serves reads) on a full disk.
+        if (layout != current)
+        {
+            DurableJson.Replace(path, layout);
+        }
+
         return layout;
     }
 

@@ -37,6 +37,11 @@ public sealed class AssocServerOptions
     /// <summary>The interval of the engine's periodic checkpoints; the engine's default when null.</summary>
     public TimeSpan? CheckpointInterval { get; set; }
 
+    /// <summary>Bytes of disk kept free under the data folder: writes and checkpoints that would leave
+    /// less are refused (RESOURCE_EXHAUSTED) until there is room; 0 turns the check off. The engine's
+    /// default (256 MiB) when null.</summary>
+    public long? MinFreeDiskBytes { get; set; }
+
     /// <summary>The API key clients send as <c>authorization: Bearer …</c>; no auth when empty.</summary>
     public string? ApiKey { get; set; }
 
@@ -70,6 +75,11 @@ public sealed class AssocServerOptions
         if (MetricsPort > 0 && MetricsPort == Port)
         {
             problems.Add($"{Section}:MetricsPort must differ from {Section}:Port ({Port}).");
+        }
+
+        if (MinFreeDiskBytes < 0)
+        {
+            problems.Add($"{Section}:MinFreeDiskBytes must be 0 (no check) or more (got {MinFreeDiskBytes}).");
         }
 
         if (string.IsNullOrWhiteSpace(DataDirectory))

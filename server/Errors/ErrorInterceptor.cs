@@ -5,8 +5,9 @@ namespace AssocDB.Server.Errors;
 
 /// <summary>
 /// Answers a call abandoned through its cancellation token (deadline or client cancel) with
-/// DEADLINE_EXCEEDED or CANCELLED instead of UNKNOWN. Engine errors never arrive here as
-/// exceptions: handlers map them with <see cref="GrpcErrors.Unwrap"/>.
+/// DEADLINE_EXCEEDED or CANCELLED, and one that ran out of disk (a collection's folder or manifest
+/// written outside the engine's logged writes) with RESOURCE_EXHAUSTED, instead of UNKNOWN. Engine
+/// errors never arrive here as exceptions: handlers map them with <see cref="GrpcErrors.Unwrap"/>.
 /// </summary>
 internal sealed class ErrorInterceptor : Interceptor
 {
@@ -17,9 +18,9 @@ internal sealed class ErrorInterceptor : Interceptor
         {
             return await continuation(request, context);
         }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        catch (Exception exception) when (Translate(exception, context) is { } status)
         {
-            throw GrpcErrors.Cancelled(context);
+            throw status;
         }
     }
 
@@ -30,9 +31,9 @@ internal sealed class ErrorInterceptor : Interceptor
         {
             await continuation(request, responseStream, context);
         }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        catch (Exception exception) when (Translate(exception, context) is { } status)
         {
-            throw GrpcErrors.Cancelled(context);
+            throw status;
         }
     }
 
@@ -44,9 +45,19 @@ internal sealed class ErrorInterceptor : Interceptor
         {
             await continuation(requestStream, responseStream, context);
         }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        catch (Exception exception) when (Translate(exception, context) is { } status)
         {
-            throw GrpcErrors.Cancelled(context);
+            throw status;
         }
     }
+
+    /// <summary>errno ENOSPC (Linux, macOS) and ERROR_DISK_FULL (Windows), as .NET reports them.</summary>
+    private static readonly int[] DiskFull = [28, unchecked((int)0x80070070)];
+
+    private static RpcException? Translate(Exception exception, ServerCallContext context) => exception switch
+    {
+        OperationCanceledException when context.CancellationToken.IsCancellationRequested => GrpcErrors.Cancelled(context),
+        IOException when DiskFull.Contains(exception.HResult) => GrpcErrors.ResourceExhausted("", $"the server's disk is full ({exception.Message})"),
+        _ => null,
+    };
 }

@@ -115,6 +115,11 @@ internal sealed partial class DatabaseHost(
             databaseOptions = databaseOptions with { CheckpointInterval = interval };
         }
 
+        if (options.MinFreeDiskBytes is long reserve)
+        {
+            databaseOptions = databaseOptions with { MinFreeDiskBytes = reserve };
+        }
+
         LogOpening(directory, options.Device);
         var clock = Stopwatch.StartNew();
         try

@@ -111,6 +111,7 @@ public sealed class ConfigurationTests
             ["AssocDB:CheckpointInterval", "AssocDB:Limits:MaxDepth", "AssocDB:Limits:MaxDimension", "AssocDB:Limits:MaxK", "AssocDB:Limits:MaxResults"],
             beyond.Problems.Select(p => p[..p.IndexOf(' ', StringComparison.Ordinal)]).Order(StringComparer.Ordinal));
         Assert.Single(Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--AssocDB:CheckpointInterval=00:00:00.0001"])).Problems);
+        Assert.StartsWith("AssocDB:MinFreeDiskBytes", Assert.Single(Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--AssocDB:MinFreeDiskBytes=-1"])).Problems), StringComparison.Ordinal);
         // A key no client could present (header values arrive trimmed).
         Assert.StartsWith("AssocDB:ApiKey", Assert.Single(Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--api-key", " key "])).Problems), StringComparison.Ordinal);
 

@@ -56,6 +56,21 @@ public sealed class ErrorMappingTests
         Assert.Equal((StatusCode.Internal, "", "the matrix is gone"), (failure.Code, failure.Field, failure.Message));
     }
 
+    // A server whose disk is nearly full (here: one asked to keep more free than the disk has)
+    // refuses writes saying so, and goes on answering reads.
+    [Fact]
+    public async Task A_write_past_the_free_disk_reserve_is_resource_exhausted_and_reads_go_on()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: [$"--AssocDB:MinFreeDiskBytes={long.MaxValue / 2}"]);
+        await server.Client.CreateCollectionAsync("full", 4);
+
+        var e = await Assert.ThrowsAsync<AssocDB.Client.AssocDbException>(() => server.Client.AddFactAsync("full", "a", "r", "b"));
+
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains("MinFreeDiskBytes", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, (await server.Client.DescribeCollectionAsync("full")).FactCount);
+    }
+
     // Count limits admit replies past the byte limit (here 8 queries × k = 100 at 4 KiB).
     // grpc-dotnet failed such a call while sending it, after the work, with "Sending message
     // exceeds the maximum configured message size", and counted it OK; it is now refused saying

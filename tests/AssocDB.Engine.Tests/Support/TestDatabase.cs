@@ -29,7 +29,8 @@ public sealed class TestDatabase : IAsyncDisposable
     public string Folder => _folder.Path;
 
     /// <summary>Closes and reopens the same folder.</summary>
-    public async Task ReopenAsync(bool checkpointOnClose = true, long? stateMemoryBytes = null, long? stateSegmentBytes = null, int? logPageSizeBits = null)
+    public async Task ReopenAsync(
+        bool checkpointOnClose = true, long? stateMemoryBytes = null, long? stateSegmentBytes = null, int? logPageSizeBits = null, long? minFreeDiskBytes = null)
     {
         // The closing database decides by the argument, not by the options it was opened with: a
         // close told to skip the checkpoint must leave the reopen to replay the log.
@@ -39,6 +40,7 @@ public sealed class TestDatabase : IAsyncDisposable
             StateMemoryBytes = stateMemoryBytes ?? Options.StateMemoryBytes,
             StateSegmentBytes = stateSegmentBytes ?? Options.StateSegmentBytes,
             LogPageSizeBits = logPageSizeBits ?? Options.LogPageSizeBits,
+            MinFreeDiskBytes = minFreeDiskBytes ?? Options.MinFreeDiskBytes,
         };
         Database = AssocDatabase.Open(Options);
     }
