@@ -84,6 +84,11 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             throw new ArgumentException($"StateSegmentBytes is {options.StateSegmentBytes}; it must be a power of two of at least 65536", nameof(options));
         }
 
+        if (options.StateCheckpointTimeout is { } checkpointTimeout && checkpointTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"StateCheckpointTimeout is {checkpointTimeout}; it must be positive", nameof(options));
+        }
+
         Directory.CreateDirectory(options.DataDirectory);
         FileStream lockFile;
         try
@@ -298,9 +303,9 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>Checkpoints every collection. One stopped by a failed write is skipped, not the ones
-    /// after it; the first such is then the error (FailedPrecondition). One dropped meanwhile is
-    /// skipped silently.</summary>
+    /// <summary>Checkpoints every collection. One stopped by a failed write, or whose checkpoint
+    /// failed or timed out, does not stop the ones after it; the first such is then the error
+    /// (FailedPrecondition). One dropped meanwhile is skipped silently.</summary>
     public async Task<Result<bool>> CheckpointAsync(CancellationToken cancellationToken = default)
     {
         Collection[] collections;
@@ -383,22 +388,16 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
 
         // Every collection is closed and the folder released even if one close fails: a close
         // that stopped part way left the others open and the folder locked until the process exited.
+        // They close together, so that checkpoints which time out (a full disk fails them all)
+        // delay the close by one timeout rather than one per collection.
         var failures = new List<Exception>();
         try
         {
             await _stopping.CancelAsync();
             await _checkpointLoop;
-            foreach (Collection collection in collections)
-            {
-                try
-                {
-                    await collection.CloseAsync(checkpoint);
-                }
-                catch (Exception exception)
-                {
-                    failures.Add(exception);
-                }
-            }
+            Task[] closing = [.. collections.Select(collection => collection.CloseAsync(checkpoint))];
+            await Task.WhenAll(closing).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            failures.AddRange(closing.Where(close => close.IsFaulted).SelectMany(close => close.Exception!.InnerExceptions));
         }
         finally
         {

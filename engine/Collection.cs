@@ -55,6 +55,9 @@ public sealed partial class Collection
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly ReaderWriterLockSlim _state = new(LockRecursionPolicy.NoRecursion);
     private readonly ILogger _logger;
+
+    /// <summary>How long a checkpoint of the state store is waited for (see <see cref="DatabaseOptions.StateCheckpointTimeout"/>).</summary>
+    private readonly TimeSpan _checkpointTimeout;
     private bool _closed;
 
     /// <summary>Set when a write failed after its log append (see <see cref="Fail"/>).</summary>
@@ -86,6 +89,7 @@ public sealed partial class Collection
         {
             _store = new StateStore(Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes);
             _matrix = new ConceptMatrix(manifest.Dimension, device, manifest.Metric, manifest.Precision);
+            _checkpointTimeout = options.StateCheckpointTimeout ?? _store.UnhurriedCheckpointTime;
         }
         catch
         {
@@ -142,9 +146,15 @@ public sealed partial class Collection
         }
     }
 
-    /// <summary>Writes the state store's checkpoint and drops the log it covers. A collection stopped
-    /// by a failed write is not checkpointed (FailedPrecondition): its store may lack what its log
-    /// holds, or its log may hold a refused write, and reopening recovers it from that log.</summary>
+    /// <summary>
+    /// Writes the state store's checkpoint and drops the log it covers. A collection stopped by a
+    /// failed write is not checkpointed (FailedPrecondition): its store may lack what its log holds,
+    /// or its log may hold a refused write, and reopening recovers it from that log. A checkpoint
+    /// that does not reach disk whole, or does not finish within the timeout, is FailedPrecondition
+    /// too: the previous checkpoint and the log are kept, so nothing is lost. One that timed out
+    /// leaves the store unable to checkpoint until the database is reopened (later checkpoints fail
+    /// at once), but writes go on: the log holds them.
+    /// </summary>
     public async Task<Result<bool>> CheckpointAsync(CancellationToken cancellationToken = default)
     {
         await _writer.WaitAsync(cancellationToken);
@@ -153,6 +163,12 @@ public sealed partial class Collection
             if (Unwritable() is { } unwritable)
             {
                 return unwritable;
+            }
+
+            if (_store.CheckpointStuck)
+            {
+                // Compaction would block too (FASTER cannot evict pages it could not flush).
+                return CheckpointFailed("an earlier checkpoint of its state store never finished; reopen the database (after freeing disk space) to checkpoint it again");
             }
 
             // Holding the writer lock, with the store caught up, every committed entry has been
@@ -183,8 +199,24 @@ public sealed partial class Collection
                 _superseded.Compacted();
             }
 
-            await _store.CheckpointAsync(covered, _superseded.Bytes);
+            string? notDurable = await _store.CheckpointAsync(covered, _superseded.Bytes, _checkpointTimeout);
+
+            // Even a checkpoint that failed folded the store's log over: what it holds is read-only.
             StartSupersededInterval();
+            if (notDurable is not null)
+            {
+                if (_store.CheckpointStuck)
+                {
+                    Log.CheckpointStuck(_logger, Name, notDurable);
+                }
+                else
+                {
+                    Log.CheckpointNotDurable(_logger, Name, notDurable);
+                }
+
+                return CheckpointFailed(notDurable);
+            }
+
             await _log.TruncateUntilAsync(covered);
             Log.CheckpointTaken(_logger, Name, covered);
             return true;
@@ -194,6 +226,10 @@ public sealed partial class Collection
             _writer.Release();
         }
     }
+
+    /// <summary>The error for a checkpoint that did not happen; the log still holds every write.</summary>
+    private EngineError CheckpointFailed(string why) =>
+        new(ErrorCode.FailedPrecondition, "collection", $"checkpoint of collection '{Name}' failed: {why}. Its log keeps every write, so none is lost");
 
     /// <summary>
     /// Whether the state store's log is at least half superseded records, and those fill at least
@@ -690,7 +726,8 @@ public sealed partial class Collection
     /// <summary>Stops accepting work; waits for the write in progress and for readers to leave.</summary>
     internal async Task CloseAsync(bool checkpoint)
     {
-        if (checkpoint && Unwritable() is null)
+        // A store whose checkpoint is stuck takes no other: its log is replayed at the next open.
+        if (checkpoint && Unwritable() is null && !_store.CheckpointStuck)
         {
             try
             {

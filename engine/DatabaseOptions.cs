@@ -58,4 +58,12 @@ public sealed record DatabaseOptions
     /// sooner. It takes effect when a collection's store starts without a checkpoint; one that has
     /// checkpointed keeps its sizes.</summary>
     public long StateSegmentBytes { get; init; } = 1L << 26;
+
+    /// <summary>How long a collection's checkpoint may take before it is given up (it must be
+    /// positive); null (the default) gives a minute plus the time to write the state store's memory
+    /// and index at 1 MiB/s (1.6 minutes with the defaults above), as a fold-over checkpoint writes
+    /// at most those. FASTER never finishes a checkpoint whose write failed (e.g. on a full disk):
+    /// once one is given up, that collection takes no more checkpoints until the database is
+    /// reopened, but keeps taking writes, which its log keeps; the next open replays them.</summary>
+    public TimeSpan? StateCheckpointTimeout { get; init; }
 }

@@ -31,4 +31,10 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Warning, "Dropped {Collection}, but flushing the data folder {Directory} failed: a power loss now could bring it back")]
     public static partial void DropFlushFailed(ILogger logger, Exception exception, string collection, string directory);
+
+    [LoggerMessage(20, LogLevel.Error, "Checkpoint of {Collection} failed and was discarded ({Reason}); its previous checkpoint and its log are kept")]
+    public static partial void CheckpointNotDurable(ILogger logger, string collection, string reason);
+
+    [LoggerMessage(21, LogLevel.Critical, "Checkpoint of {Collection} is stuck ({Reason}); the collection still takes writes, which its log keeps (it is no longer truncated), and the next open replays them")]
+    public static partial void CheckpointStuck(ILogger logger, string collection, string reason);
 }

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text;
 using FASTER.core;
 
 namespace AssocDB.Engine.Storage;
@@ -21,24 +24,67 @@ namespace AssocDB.Engine.Storage;
 /// waits for every open session to make progress; with none open, checkpoints complete on their own.
 /// Callers serialize writes (the collection's writer lock).
 /// </para>
+/// <para>
+/// FASTER does not make a checkpoint safe on its own (FASTER 2.6.5): its checkpoint manager ignores
+/// the errors of its metadata writes (<c>DeviceLogCommitCheckpointManager.IOCallback</c> only logs
+/// them), the index snapshot's completion ignores its write errors
+/// (<c>FasterBase.AsyncPageFlushCallback</c>), and a data page whose flush failed never counts as
+/// flushed (<c>AllocatorBase.AsyncFlushPageCallback</c>), so a fold-over checkpoint waits for it
+/// forever. So this store deletes no checkpoint itself until it has read the new one back
+/// (<see cref="CheckpointAsync"/>), and gives up waiting on one that does not finish.
+/// </para>
 /// </remarks>
 internal sealed class StateStore : IDisposable
 {
     private const int KeyBytes = 5;
 
+    /// <summary>FASTER's log files in the store's folder, one per segment: <c>hlog.log.N</c>
+    /// (FasterKVSettings' default name).</summary>
+    private const string LogFileName = "hlog.log";
+
     /// <summary>The share of the in-memory log that is mutable (FASTER's default, stated here
     /// because the compaction estimate depends on it).</summary>
     private const double MutableFraction = 0.9;
+    /// <summary>Where FASTER keeps checkpoints under the store's folder (its default, so stores
+    /// written before this store named it open unchanged).</summary>
+    private const string CheckpointFolder = "checkpoints";
+
+    /// <summary>FASTER's file for a named checkpoint device: the device's first (only) segment.</summary>
+    private const string FirstSegmentSuffix = ".0";
+
+    /// <summary>The slowest disk a checkpoint's unhurried time allows for (see <see cref="UnhurriedCheckpointTime"/>).</summary>
+    private const long SlowDiskBytesPerSecond = 1L << 20;
+
+    private readonly string _directory;
+    private readonly string _checkpointDirectory;
+    private readonly DefaultCheckpointNamingScheme _checkpointNames;
+    private readonly DeviceLogCommitCheckpointManager _checkpoints;
     private readonly FasterKVSettings<SpanByte, SpanByte> _settings;
     private readonly FasterKV<SpanByte, SpanByte> _store;
+
+    /// <summary>A FASTER checkpoint that was given up on while still running; see <see cref="CheckpointStuck"/>.</summary>
+    private Task? _abandonedCheckpoint;
 
     /// <summary>Opens (recovering the latest checkpoint) or creates the store in a folder, with the
     /// layout it was created with (see <see cref="StateLayout"/>); its memory is raised to four pages
     /// if <paramref name="memoryBytes"/> is less.</summary>
     public StateStore(string directory, long indexBytes, long memoryBytes, long segmentBytes)
+        : this(directory, indexBytes, memoryBytes, segmentBytes, new LocalStorageNamedDeviceFactory())
+    {
+    }
+
+    /// <summary>Opens the store with checkpoint files made by <paramref name="checkpointDevices"/>
+    /// (tests route some of them to failing devices).</summary>
+    internal StateStore(string directory, long indexBytes, long memoryBytes, long segmentBytes, INamedDeviceFactory checkpointDevices)
     {
         Directory.CreateDirectory(directory);
+        _directory = directory;
         Layout = StateLayout.Resolve(directory, memoryBytes, segmentBytes);
+        _checkpointDirectory = Path.Combine(directory, CheckpointFolder);
+        _checkpointNames = new DefaultCheckpointNamingScheme(_checkpointDirectory);
+        // Outdated checkpoints are removed here, once a newer one has been read back: FASTER's own
+        // removal deletes the previous checkpoint as soon as it has issued the new one's writes.
+        _checkpoints = new DeviceLogCommitCheckpointManager(checkpointDevices, _checkpointNames, removeOutdated: false);
         _settings = new FasterKVSettings<SpanByte, SpanByte>(directory, deleteDirOnDispose: false)
         {
             IndexSize = indexBytes,
@@ -47,7 +93,8 @@ internal sealed class StateStore : IDisposable
             SegmentSize = Layout.SegmentBytes,
             MutableFraction = MutableFraction,
             TryRecoverLatest = true,
-            RemoveOutdatedCheckpoints = true,
+            CheckpointManager = _checkpoints,
+            RemoveOutdatedCheckpoints = false,
         };
         _store = new FasterKV<SpanByte, SpanByte>(_settings);
         if (_store.RecoveredCommitCookie is { Length: >= sizeof(long) } cookie)
@@ -85,8 +132,27 @@ internal sealed class StateStore : IDisposable
     /// <summary>Bytes at the log's tail where FASTER updates records in place.</summary>
     public long MutableBytes => (long)(_settings.MemorySize * MutableFraction);
 
-    /// <summary>Opens a batch of writes; dispose it to end the batch.</summary>
-    public Writer BeginWrites() => new(_store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>());
+    /// <summary>
+    /// Whether a checkpoint was given up on because it did not finish in time. FASTER runs one
+    /// checkpoint at a time, so none can follow; and as its unflushed pages can never leave memory,
+    /// writes would block once memory fills, so the store takes none any more (see
+    /// <see cref="BeginWrites"/>). The write-ahead log, which no checkpoint truncates from then on,
+    /// holds every write, and the next open replays it onto the last durable checkpoint.
+    /// </summary>
+    public bool CheckpointStuck => _abandonedCheckpoint is not null;
+
+    /// <summary>
+    /// How long a checkpoint may reasonably take: a fold-over checkpoint writes at most the store's
+    /// in-memory log and its index (and overflow buckets, which the minute covers), so this is a
+    /// minute plus those bytes on a slow disk (1 MiB/s): 1.6 minutes with the default sizes.
+    /// </summary>
+    public TimeSpan UnhurriedCheckpointTime =>
+        TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds((double)(_settings.MemorySize + _settings.IndexSize) / SlowDiskBytesPerSecond);
+
+    /// <summary>Opens a batch of writes; dispose it to end the batch. Once <see cref="CheckpointStuck"/>,
+    /// the batch is dropped: nothing reads the store but checkpoints, and none will be taken.</summary>
+    public Writer BeginWrites() =>
+        new(CheckpointStuck ? null : _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>());
 
     /// <summary>Visits every live record (latest version of each key).</summary>
     public void ForEach(Action<RecordKind, int, ReadOnlySpan<byte>> visit)
@@ -117,30 +183,168 @@ internal sealed class StateStore : IDisposable
         session.Compact(_store.Log.SafeReadOnlyAddress, CompactionType.Lookup);
     }
 
-    /// <summary>Takes a checkpoint that records <paramref name="logAddress"/> as covered (and the
-    /// caller's superseded-bytes estimate), and waits for it.</summary>
-    /// <remarks>Not cancellable: FASTER leaves a checkpoint cancelled part way in progress, refusing the next.</remarks>
-    public async Task CheckpointAsync(long logAddress, long supersededBytes)
+    /// <summary>
+    /// Takes a checkpoint that records <paramref name="logAddress"/> as covered (and the caller's
+    /// superseded-bytes estimate), waits for it at most <paramref name="timeout"/>, and reads it
+    /// back. Only a checkpoint read back whole replaces the previous one, whose files are then
+    /// deleted. Returns why the checkpoint is not durable, or null when it is: the caller may then
+    /// drop the write-ahead log up to <paramref name="logAddress"/>, and must not otherwise.
+    /// </summary>
+    /// <remarks>Not cancellable: FASTER leaves a checkpoint cancelled part way in progress, refusing
+    /// the next. One that times out is abandoned for good (see <see cref="CheckpointStuck"/>).</remarks>
+    public async Task<string?> CheckpointAsync(long logAddress, long supersededBytes, TimeSpan timeout)
     {
-        _store.CommitCookie = [.. BitConverter.GetBytes(logAddress), .. BitConverter.GetBytes(supersededBytes)];
-        (bool success, _) = await _store.TakeFullCheckpointAsync(CheckpointType.FoldOver);
-        if (!success)
+        if (CheckpointStuck)
         {
-            throw new InvalidOperationException("the state store refused to start a checkpoint (another is in progress)");
+            return "an earlier checkpoint of the state store never finished, so it takes no more until the database is reopened";
+        }
+
+        byte[] cookie = [.. BitConverter.GetBytes(logAddress), .. BitConverter.GetBytes(supersededBytes)];
+        _store.CommitCookie = cookie;
+        Task<(bool Started, Guid Token)> checkpoint = _store.TakeFullCheckpointAsync(CheckpointType.FoldOver).AsTask();
+        try
+        {
+            await checkpoint.WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            _abandonedCheckpoint = checkpoint;
+            return $"the state store's checkpoint did not finish within {timeout} (a failed write, e.g. a full disk, leaves FASTER waiting for it forever); "
+                + "the store takes no more checkpoints until the database is reopened";
+        }
+
+        (bool started, Guid token) = await checkpoint;
+        if (!started)
+        {
+            return "the state store refused to start a checkpoint (another is in progress)";
+        }
+
+        string? incomplete = Incomplete(token, cookie);
+        if (incomplete is not null)
+        {
+            // Recovery takes the newest index checkpoint whose metadata reads, so one with a short
+            // hash-table file would be taken over the previous, whole one.
+            _checkpoints.Purge(token);
+            return $"the state store's checkpoint {token} did not reach disk whole ({incomplete}); the previous checkpoint is kept";
+        }
+
+        foreach (Guid outdated in CheckpointTokens().Where(other => other != token).ToList())
+        {
+            _checkpoints.Purge(outdated);
+        }
+
+        return null;
+    }
+
+    /// <summary>Every checkpoint on disk, whole or not: log and index parts share the token.</summary>
+    private IEnumerable<Guid> CheckpointTokens() =>
+        _checkpoints.GetLogCheckpointTokens().Concat(_checkpoints.GetIndexCheckpointTokens()).Distinct();
+
+    /// <summary>
+    /// What of checkpoint <paramref name="token"/> recovery would not find, or null when it would
+    /// find it all: both metadata files, read back through the checkpoint manager and parsed as
+    /// recovery parses them, naming this token and (the log's) carrying this cookie; the hash-table
+    /// file as long as the index metadata says was written; and the log files from the checkpoint's
+    /// begin address to its final address.
+    /// </summary>
+    private string? Incomplete(Guid token, byte[] cookie)
+    {
+        try
+        {
+            return IncompleteFile(_checkpointNames.LogCheckpointMetadata(token), 1)
+                ?? IncompleteFile(_checkpointNames.IndexCheckpointMetadata(token), 1)
+                ?? IncompleteLog(token, cookie)
+                ?? IncompleteIndex(token);
+        }
+        catch (Exception exception) when (exception is IOException or FormatException or FasterException or ArgumentException or OverflowException)
+        {
+            return $"its metadata does not read back: {exception.Message}";
         }
     }
 
-    public void Dispose()
+    private string? IncompleteLog(Guid token, byte[] cookie)
     {
-        _store.Dispose();
-        _settings.Dispose();
+        byte[] metadata = _checkpoints.GetLogCheckpointMetadata(token, null, false, -1);
+        var info = new HybridLogRecoveryInfo();
+        using var reader = new StreamReader(new MemoryStream(metadata));
+        info.Initialize(reader);
+        if (info.guid != token)
+        {
+            return $"its log metadata names checkpoint {info.guid}";
+        }
+
+        if (reader.ReadToEnd() != Convert.ToBase64String(cookie))
+        {
+            return "its log metadata lacks the covered write-ahead-log address";
+        }
+
+        int segmentBits = BitOperations.Log2((ulong)Layout.SegmentBytes);
+        for (long address = info.beginAddress; address < info.finalLogicalAddress; address = ((address >> segmentBits) + 1) << segmentBits)
+        {
+            long segment = address >> segmentBits;
+            long segmentEnd = Math.Min(info.finalLogicalAddress, (segment + 1) << segmentBits);
+            string file = Path.Combine(_directory, $"{LogFileName}.{segment}");
+            long needed = segmentEnd - (segment << segmentBits);
+            if (FileLength(file) < needed)
+            {
+                return $"{file} holds {FileLength(file)} bytes of the {needed} the checkpoint needs";
+            }
+        }
+
+        return null;
     }
 
-    /// <summary>A short-lived session applying one batch of upserts and deletes.</summary>
-    internal readonly struct Writer(ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> session) : IDisposable
+    private string? IncompleteIndex(Guid token)
+    {
+        // FASTER's index metadata (IndexRecoveryInfo, internal): version, checksum, token, table
+        // size, hash-table bytes, overflow-bucket bytes, then counts and addresses, a line each.
+        string[] lines = Encoding.UTF8.GetString(_checkpoints.GetIndexCheckpointMetadata(token)).Split('\n', StringSplitOptions.TrimEntries);
+        if (lines.Length < 9 || Guid.Parse(lines[2]) != token)
+        {
+            return "its index metadata does not name it";
+        }
+
+        long hashTableBytes = long.Parse(lines[4], CultureInfo.InvariantCulture) + long.Parse(lines[5], CultureInfo.InvariantCulture);
+        return IncompleteFile(_checkpointNames.HashTable(token), hashTableBytes);
+    }
+
+    /// <summary>Why the file FASTER writes for <paramref name="descriptor"/> is shorter than
+    /// <paramref name="neededBytes"/> (or missing), or null.</summary>
+    private string? IncompleteFile(FileDescriptor descriptor, long neededBytes)
+    {
+        string file = Path.Combine(_checkpointDirectory, descriptor.directoryName, descriptor.fileName + FirstSegmentSuffix);
+        long length = FileLength(file);
+        return length < neededBytes ? $"{file} holds {length} bytes; the checkpoint needs {neededBytes}" : null;
+    }
+
+    private static long FileLength(string path) => File.Exists(path) ? new FileInfo(path).Length : 0;
+
+    public void Dispose()
+    {
+        // An abandoned checkpoint may still have writes in flight from the store's buffers (a slow
+        // disk rather than a failed one), and freeing them under it could crash the process: the
+        // store is left to the process's end.
+        if (CheckpointStuck)
+        {
+            return;
+        }
+
+        _store.Dispose();
+        _settings.Dispose();
+        _checkpoints.Dispose();
+    }
+
+    /// <summary>A short-lived session applying one batch of upserts and deletes; without a session
+    /// (the store's checkpoint is stuck) it drops them.</summary>
+    internal readonly struct Writer(ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>? session) : IDisposable
     {
         public unsafe void Upsert(RecordKind kind, int id, ReadOnlySpan<byte> value)
         {
+            if (session is null)
+            {
+                return;
+            }
+
             Span<byte> keyBytes = stackalloc byte[KeyBytes];
             WriteKey(keyBytes, kind, id);
             fixed (byte* valuePointer = value)
@@ -153,6 +357,11 @@ internal sealed class StateStore : IDisposable
 
         public void Delete(RecordKind kind, int id)
         {
+            if (session is null)
+            {
+                return;
+            }
+
             Span<byte> keyBytes = stackalloc byte[KeyBytes];
             WriteKey(keyBytes, kind, id);
             var key = SpanByte.FromFixedSpan(keyBytes);
@@ -161,8 +370,8 @@ internal sealed class StateStore : IDisposable
 
         public void Dispose()
         {
-            session.CompletePending(wait: true);
-            session.Dispose();
+            session?.CompletePending(wait: true);
+            session?.Dispose();
         }
 
         private static void WriteKey(Span<byte> key, RecordKind kind, int id)

@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+using AssocDB.Engine.Tests.Support;
+using FASTER.core;
+
+namespace AssocDB.Engine.Tests.Storage;
+
+// Checkpoints on a failing disk, with real write errors: files FASTER writes are links to
+// /dev/full, on which every write fails (ENOSPC; opened unbuffered, as FASTER opens its log, the
+// open fails instead, which FASTER's flush reports the same way).
+public sealed class CheckpointSafetyTests
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromMinutes(1);
+
+    [Fact]
+    public async Task A_checkpoint_whose_metadata_write_fails_is_reported_and_keeps_the_previous_checkpoint()
+    {
+        using var folder = new TempDirectory();
+        string state = Path.Combine(folder.Path, "state");
+        var devices = new FullDiskForLogMetadata(folder.Path);
+        using (var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16, devices))
+        {
+            Write(store, 0, 10);
+            Assert.Null(await store.CheckpointAsync(100, 0, Generous));
+
+            Write(store, 10, 20);
+            devices.Failing = true;
+            string? failure = await store.CheckpointAsync(200, 0, Generous);
+            Assert.NotNull(failure);
+            Assert.Contains("did not reach disk whole", failure);
+            Assert.False(store.CheckpointStuck);
+
+            // Once the disk takes writes again, the next checkpoint succeeds and replaces the old one.
+            devices.Failing = false;
+            Write(store, 20, 30);
+            Assert.Null(await store.CheckpointAsync(300, 0, Generous));
+        }
+
+        Assert.Single(Directory.GetDirectories(Path.Combine(state, "checkpoints", "cpr-checkpoints")));
+        AssertRecovers(state, 300, 30);
+    }
+
+    [Fact]
+    public async Task A_failed_checkpoint_leaves_what_a_reopen_recovers_from()
+    {
+        using var folder = new TempDirectory();
+        string state = Path.Combine(folder.Path, "state");
+        var devices = new FullDiskForLogMetadata(folder.Path);
+        using (var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16, devices))
+        {
+            Write(store, 0, 10);
+            Assert.Null(await store.CheckpointAsync(100, 0, Generous));
+            Write(store, 10, 20);
+            devices.Failing = true;
+            Assert.NotNull(await store.CheckpointAsync(200, 0, Generous));
+        }
+
+        // The previous checkpoint was not deleted: recovery finds it, and the log after address 100
+        // (which the caller kept) replays the rest.
+        AssertRecovers(state, 100, 10);
+    }
+
+    [Fact]
+    public async Task A_checkpoint_stuck_on_a_failed_page_flush_times_out_keeps_the_log_and_lets_writes_and_close_go_on()
+    {
+        using var folder = new TempDirectory();
+        var options = new DatabaseOptions
+        {
+            DataDirectory = folder.Path,
+            Device = "cpu",
+            CheckpointInterval = TimeSpan.Zero,
+            StateMemoryBytes = 1L << 18,
+            StateIndexBytes = 1L << 16,
+            StateSegmentBytes = 1L << 16,
+            LogPageSizeBits = 22,
+            StateCheckpointTimeout = TimeSpan.FromSeconds(2),
+        };
+        string stateFolder;
+        await using (AssocDatabase database = AssocDatabase.Open(options))
+        {
+            database.CreateCollection(new CollectionSpec("c", 64, Metric.Cosine)).AssertOk();
+            Collection collection = database.GetCollection("c").AssertOk();
+            stateFolder = Path.Combine(collection.Directory, "state");
+            await UpsertAsync(collection, 0, 20);
+            (await collection.CheckpointAsync()).AssertOk();
+
+            // The store's pages and files are 64 KiB: the next checkpoint flushes a page into its
+            // second file, which fails.
+            File.CreateSymbolicLink(Path.Combine(stateFolder, "hlog.log.1"), "/dev/full");
+            await UpsertAsync(collection, 20, 320);
+            var clock = Stopwatch.StartNew();
+            EngineError stuck = (await collection.CheckpointAsync().WaitAsync(Generous)).AssertError(ErrorCode.FailedPrecondition, "collection");
+            Assert.Contains("did not finish within", stuck.Message);
+            Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30));
+
+            // Writes go on, later checkpoints refuse at once, and the database closes.
+            await UpsertAsync(collection, 320, 340).WaitAsync(Generous);
+            clock.Restart();
+            (await collection.CheckpointAsync()).AssertError(ErrorCode.FailedPrecondition, "collection");
+            (await database.CheckpointAsync()).AssertError(ErrorCode.FailedPrecondition, "collection");
+            Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(1));
+            await database.CloseAsync(checkpoint: true).AsTask().WaitAsync(Generous);
+        }
+
+        // Disk space is back: the reopen recovers the first checkpoint and replays the log after it.
+        File.Delete(Path.Combine(stateFolder, "hlog.log.1"));
+        await using (AssocDatabase database = AssocDatabase.Open(options with { CheckpointOnClose = false }))
+        {
+            Collection collection = database.GetCollection("c").AssertOk();
+            Assert.Equal(340, collection.Describe().ConceptCount);
+            for (int i = 0; i < 340; i++)
+            {
+                Assert.True(collection.GetConcept(ConceptName(i)).IsOk, $"acknowledged concept {i} is missing");
+            }
+
+            (await collection.CheckpointAsync()).AssertOk();
+        }
+    }
+
+    private static string ConceptName(int i) => $"concept-{i}";
+
+    private static async Task UpsertAsync(Collection collection, int from, int to)
+    {
+        for (int start = from; start < to; start += 20)
+        {
+            ConceptInput[] batch = [.. Enumerable.Range(start, Math.Min(20, to - start)).Select(i => new ConceptInput(ConceptName(i)))];
+            (await collection.UpsertConceptsAsync(batch)).AssertOk();
+        }
+    }
+
+    private static void Write(StateStore store, int from, int to)
+    {
+        using StateStore.Writer writer = store.BeginWrites();
+        for (int id = from; id < to; id++)
+        {
+            writer.Upsert(RecordKind.Edge, id, BitConverter.GetBytes(id));
+        }
+    }
+
+    private static void AssertRecovers(string state, long logAddress, int records)
+    {
+        using var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16);
+        Assert.True(store.RecoveredCheckpoint);
+        Assert.Equal(logAddress, store.RecoveredLogAddress);
+        var ids = new List<int>();
+        store.ForEach((_, id, _) => ids.Add(id));
+        Assert.Equal(Enumerable.Range(0, records), ids.Order());
+    }
+
+    /// <summary>FASTER's checkpoint files on local disk, but while <see cref="Failing"/> the log
+    /// checkpoint's metadata goes to /dev/full, as on a full disk (the data flush before it fits).</summary>
+    private sealed class FullDiskForLogMetadata : INamedDeviceFactory
+    {
+        private readonly LocalStorageNamedDeviceFactory _local = new();
+        private readonly string _fullDevice;
+
+        public FullDiskForLogMetadata(string folder)
+        {
+            // FASTER names a device's file by appending its segment, ".0".
+            _fullDevice = Path.Combine(folder, "full");
+            File.CreateSymbolicLink(_fullDevice + ".0", "/dev/full");
+        }
+
+        public bool Failing { get; set; }
+
+        public void Initialize(string baseName) => _local.Initialize(baseName);
+
+        public IDevice Get(FileDescriptor fileInfo) =>
+            Failing && fileInfo.fileName == "info.dat" && fileInfo.directoryName.StartsWith("cpr-checkpoints", StringComparison.Ordinal)
+                // Buffered, so that the open succeeds and the write itself fails with ENOSPC.
+                ? Devices.CreateLogDevice(_fullDevice, disableFileBuffering: false)
+                : _local.Get(fileInfo);
+
+        public IEnumerable<FileDescriptor> ListContents(string path) => _local.ListContents(path);
+
+        public void Delete(FileDescriptor fileInfo) => _local.Delete(fileInfo);
+    }
+}
