@@ -186,6 +186,15 @@ public sealed partial class Collection
 
             long covered = _log.CommittedUntil;
 
+            // A checkpoint and a compaction may use the free-disk reserve (it is kept for them) but
+            // must fit in what is free: FASTER hangs on a page it could not write, and on a full
+            // disk a compaction's file deletions can outrun the checkpoint that would make them safe.
+            if (DiskRoomFor(_store.CheckpointBytes, "a checkpoint", keepFree: 0) is { } noRoom)
+            {
+                Log.CheckpointSkipped(_logger, Name, noRoom.Message);
+                return noRoom;
+            }
+
             // Compaction cannot be cancelled part way, and neither can FASTER's checkpoint once
             // started (a cancelled one stays in progress and refuses the next), so a cancel is
             // honoured only before either begins.
@@ -193,10 +202,18 @@ public sealed partial class Collection
             _superseded.EndInterval(_store.TailAddress - _intervalStartTail > _store.MutableBytes);
             if (CompactionDue())
             {
-                long before = _store.LogBytes;
-                _store.Compact();
-                Log.StateCompacted(_logger, Name, before, _store.LogBytes);
-                _superseded.Compacted();
+                long copied = _store.LogBytes - _superseded.Bytes;
+                if (DiskRoomFor(copied + _store.CheckpointBytes, "compacting the state store", keepFree: 0) is { } noRoomToCompact)
+                {
+                    Log.CheckpointSkipped(_logger, Name, noRoomToCompact.Message);
+                }
+                else
+                {
+                    long before = _store.LogBytes;
+                    _store.Compact();
+                    Log.StateCompacted(_logger, Name, before, _store.LogBytes);
+                    _superseded.Compacted();
+                }
             }
 
             string? notDurable = await _store.CheckpointAsync(covered, _superseded.Bytes, _checkpointTimeout);
@@ -282,7 +299,7 @@ public sealed partial class Collection
                     return OversizedRecord(batch[largest], largestBytes);
                 }
 
-                if (DiskRoomFor(entry.Length, "this write") is { } noRoom)
+                if (DiskRoomFor(entry.Length, "this write", _minFreeDiskBytes) is { } noRoom)
                 {
                     return noRoom;
                 }
@@ -393,11 +410,12 @@ public sealed partial class Collection
     private EngineError? Unwritable() => Unavailable() ?? _logFailure;
 
     /// <summary>
-    /// Refuses to write <paramref name="bytes"/> more when that would leave less than
-    /// <see cref="DatabaseOptions.MinFreeDiskBytes"/> free on the data folder's disk. Checked before
-    /// every log append and checkpoint: one statfs call.
+    /// Refuses to write up to <paramref name="bytes"/> more when that would leave less than
+    /// <paramref name="keepFree"/> free on the data folder's disk: a write keeps
+    /// <see cref="DatabaseOptions.MinFreeDiskBytes"/> free, checkpoints may use that reserve. No
+    /// check at all when the reserve is 0. One statfs call.
     /// </summary>
-    private EngineError? DiskRoomFor(long bytes, string what)
+    private EngineError? DiskRoomFor(long bytes, string what, long keepFree)
     {
         if (_minFreeDiskBytes == 0)
         {
@@ -405,10 +423,16 @@ public sealed partial class Collection
         }
 
         long free = FreeDiskBytes(Directory);
-        return free - bytes >= _minFreeDiskBytes ? null : new EngineError(
+        if (free - bytes >= keepFree)
+        {
+            return null;
+        }
+
+        string reserve = keepFree > 0 ? $" beside the {keepFree:N0} kept free (MinFreeDiskBytes)" : "";
+        return new EngineError(
             ErrorCode.ResourceExhausted,
             "",
-            $"the disk holding '{Directory}' has {free:N0} bytes free; {what} ({bytes:N0} bytes) would leave less than the {_minFreeDiskBytes:N0} kept free (MinFreeDiskBytes). Nothing was written: free disk space and retry");
+            $"the disk holding '{Directory}' has {free:N0} bytes free; {what} needs up to {bytes:N0}{reserve}. Nothing was written: free disk space and retry");
     }
 
     private static long FreeDiskBytes(string path) => new DriveInfo(path).AvailableFreeSpace;

@@ -20,6 +20,9 @@ internal static partial class Log
     [LoggerMessage(9, LogLevel.Critical, "Collection {Collection} takes no writes after its log failed to write; it keeps serving reads, and a restart lets it write again")]
     public static partial void CollectionStoppedWrites(ILogger logger, string collection, Exception exception);
 
+    [LoggerMessage(10, LogLevel.Warning, "Collection {Collection} skipped a checkpoint or compaction: {Reason}")]
+    public static partial void CheckpointSkipped(ILogger logger, string collection, string reason);
+
     [LoggerMessage(6, LogLevel.Information, "Collection {Collection} compacted its state store's log from {Before} to {After} bytes; the next checkpoint frees the disk")]
     public static partial void StateCompacted(ILogger logger, string collection, long before, long after);
 

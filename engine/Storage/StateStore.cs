@@ -45,6 +45,7 @@ internal sealed class StateStore : IDisposable
     /// <summary>The share of the in-memory log that is mutable (FASTER's default, stated here
     /// because the compaction estimate depends on it).</summary>
     private const double MutableFraction = 0.9;
+
     /// <summary>Where FASTER keeps checkpoints under the store's folder (its default, so stores
     /// written before this store named it open unchanged).</summary>
     private const string CheckpointFolder = "checkpoints";
@@ -132,6 +133,10 @@ internal sealed class StateStore : IDisposable
     /// <summary>Bytes at the log's tail where FASTER updates records in place.</summary>
     public long MutableBytes => (long)(_settings.MemorySize * MutableFraction);
 
+    /// <summary>The most a fold-over checkpoint writes: the in-memory log and the index (its
+    /// metadata and overflow buckets aside).</summary>
+    public long CheckpointBytes => _settings.MemorySize + _settings.IndexSize;
+
     /// <summary>
     /// Whether a checkpoint was given up on because it did not finish in time. FASTER runs one
     /// checkpoint at a time, so none can follow; and as its unflushed pages can never leave memory,
@@ -147,7 +152,7 @@ internal sealed class StateStore : IDisposable
     /// minute plus those bytes on a slow disk (1 MiB/s): 1.6 minutes with the default sizes.
     /// </summary>
     public TimeSpan UnhurriedCheckpointTime =>
-        TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds((double)(_settings.MemorySize + _settings.IndexSize) / SlowDiskBytesPerSecond);
+        TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds((double)CheckpointBytes / SlowDiskBytesPerSecond);
 
     /// <summary>Opens a batch of writes; dispose it to end the batch. Once <see cref="CheckpointStuck"/>,
     /// the batch is dropped: nothing reads the store but checkpoints, and none will be taken.</summary>
