@@ -7,22 +7,34 @@ namespace AssocDB.Engine.Storage;
 /// its commit record written) before the batch is acknowledged. Recovery replays the entries after
 /// the address recorded in the last state-store checkpoint.
 /// </summary>
-/// <remarks>An entry must fit in one log page, so the page size bounds the encoded batch size.</remarks>
+/// <remarks>An entry must fit in one log page, so the page size bounds the encoded batch size.
+/// Once a commit record could not be written the log commits nothing more: a later record would
+/// make durable the entries whose write was reported failed. Reopening recovers the last durable
+/// commit and drops those entries.</remarks>
 internal sealed class WriteAheadLog : IDisposable
 {
     private readonly FasterLogSettings _settings;
+    private readonly DurableLogCommitManager _commits;
     private readonly FasterLog _log;
 
     public WriteAheadLog(string directory, int pageSizeBits)
     {
         Directory.CreateDirectory(directory);
+        _commits = new DurableLogCommitManager(directory);
         _settings = new FasterLogSettings(directory)
         {
             PageSizeBits = pageSizeBits,
             MemorySizeBits = pageSizeBits + 1,
             SegmentSizeBits = Math.Max(30, pageSizeBits + 1),
+            LogCommitManager = _commits,
         };
         _log = new FasterLog(_settings);
+        if (_commits.UnreadableCommit is { } unreadable)
+        {
+            Dispose();
+            throw new IOException($"the write-ahead log in {directory} has a commit record that cannot be read: {unreadable.Message}", unreadable);
+        }
+
         MaxEntryBytes = (1 << pageSizeBits) - 64;
     }
 
@@ -44,8 +56,9 @@ internal sealed class WriteAheadLog : IDisposable
     /// <summary>Appends one entry and waits until it is durable.</summary>
     public async ValueTask AppendDurableAsync(ReadOnlyMemory<byte> entry)
     {
+        ThrowIfCommitFailed();
         _log.Enqueue(entry.Span);
-        await _log.CommitAsync();
+        await CommitAsync();
     }
 
     /// <summary>The committed entries at or after an address, in order, with the address after each.</summary>
@@ -70,13 +83,33 @@ internal sealed class WriteAheadLog : IDisposable
     /// spinning pool thread may keep from running on a loaded machine.</remarks>
     public async ValueTask TruncateUntilAsync(long address)
     {
+        ThrowIfCommitFailed();
         _log.TruncateUntil(address);
-        await _log.CommitAsync();
+        await CommitAsync();
+    }
+
+    /// <summary>Commits up to the tail; throws if the log's data or its commit record could not be written.</summary>
+    /// <remarks>FASTER surfaces a failed data write through its own commit task, but a commit record
+    /// that fails to write leaves that task waiting (its commit worker swallows the exception), so
+    /// the commit manager's failure is awaited alongside.</remarks>
+    private async Task CommitAsync()
+    {
+        Task committed = _log.CommitAsync().AsTask();
+        await await Task.WhenAny(committed, _commits.Failed);
+    }
+
+    private void ThrowIfCommitFailed()
+    {
+        if (_commits.Failed.IsFaulted)
+        {
+            throw new IOException("the write-ahead log stopped after a commit record failed to write; reopen to recover it", _commits.Failed.Exception!.InnerException);
+        }
     }
 
     public void Dispose()
     {
         _log.Dispose();
         _settings.Dispose();
+        _commits.Dispose();
     }
 }

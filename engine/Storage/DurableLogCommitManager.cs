@@ -1,0 +1,157 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using FASTER.core;
+
+namespace AssocDB.Engine.Storage;
+
+/// <summary>
+/// Writes the write-ahead log's commit records, replacing FASTER's default manager, which ignores a
+/// failed write of the record (its I/O callback only logs the error), lets the commit complete as
+/// if durable, and then deletes the previous record: a full disk lost every acknowledged entry.
+/// Here a record is written to a temporary file, flushed to disk, renamed into place and the
+/// folder flushed; any failure throws, and the previous record is deleted only after the new one
+/// is durable. The files keep the default manager's name and format
+/// (<c>log-commits/commit.N.0</c>: the record's length as a little-endian int32, then the record),
+/// so a log written before reads the same.
+/// </summary>
+/// <remarks>
+/// FASTER calls <see cref="Commit"/> on its commit worker and swallows what it throws, leaving the
+/// commit waiters waiting; <see cref="Failed"/> is how they learn of the failure instead.
+/// </remarks>
+internal sealed class DurableLogCommitManager : ILogCommitManager
+{
+    private const string FilePrefix = "commit.";
+    private const string FileSuffix = ".0";
+
+    /// <summary>The file a record is written to before it is renamed into place; one at a time,
+    /// since FASTER writes commit records from a single worker.</summary>
+    public const string PendingFileName = "commit.pending";
+
+    private readonly string _directory;
+    private readonly TaskCompletionSource _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <param name="logDirectory">The log's folder; the records go in its <c>log-commits</c> folder.</param>
+    public DurableLogCommitManager(string logDirectory)
+    {
+        _directory = Path.Combine(logDirectory, "log-commits");
+        Directory.CreateDirectory(_directory);
+
+        // Left by a write that failed or was interrupted; no record refers to it.
+        File.Delete(Path.Combine(_directory, PendingFileName));
+    }
+
+    /// <summary>Faults with the error of the first commit record that could not be written.</summary>
+    public Task Failed => _failed.Task;
+
+    /// <summary>Why a commit record was passed over at recovery although it may hold the latest
+    /// commit (it could not be read, as opposed to being short or torn), or null.</summary>
+    public Exception? UnreadableCommit { get; private set; }
+
+    public void Commit(long beginAddress, long untilAddress, byte[] commitMetadata, long commitNum, bool forceWriteMetadata)
+    {
+        try
+        {
+            WriteDurably(commitNum, commitMetadata);
+        }
+        catch (Exception exception)
+        {
+            // Whatever the cause, the waiters must hear of it (FASTER would leave them waiting).
+            var failure = new IOException(
+                $"the write-ahead log's commit record {commitNum} (up to address {untilAddress}) could not be written to {_directory}: {exception.Message}",
+                exception);
+            _failed.TrySetException(failure);
+            throw failure;
+        }
+
+        RemoveCommitsBefore(commitNum);
+    }
+
+    private void WriteDurably(long commitNum, byte[] commitMetadata)
+    {
+        string pending = Path.Combine(_directory, PendingFileName);
+        byte[] record = new byte[sizeof(int) + commitMetadata.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(record, commitMetadata.Length);
+        commitMetadata.CopyTo(record, sizeof(int));
+        using (var stream = new FileStream(pending, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
+        {
+            stream.Write(record);
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(pending, PathOf(commitNum), overwrite: true);
+        DirectoryDurability.Flush(_directory);
+    }
+
+    /// <summary>Deletes older records once a newer one is durable. Deleting is not needed for
+    /// correctness (recovery takes the newest readable record), so a failure only leaves a file.</summary>
+    private void RemoveCommitsBefore(long commitNum)
+    {
+        foreach (long older in ListCommits().Where(number => number < commitNum))
+        {
+            try
+            {
+                File.Delete(PathOf(older));
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    /// <summary>The record, or null when the file is short or its length field does not fit it (a
+    /// record torn by a crash, which recovery passes over for the one before).</summary>
+    public byte[]? GetCommitMetadata(long commitNum)
+    {
+        byte[] file;
+        try
+        {
+            file = File.ReadAllBytes(PathOf(commitNum));
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            // FASTER passes over a record it cannot read and recovers an older one; the log
+            // checks this after opening rather than silently losing the commits in between.
+            UnreadableCommit ??= exception;
+            throw;
+        }
+
+        if (file.Length < sizeof(int))
+        {
+            return null;
+        }
+
+        int length = BinaryPrimitives.ReadInt32LittleEndian(file);
+        return length < 0 || length > file.Length - sizeof(int) ? null : file.AsSpan(sizeof(int), length).ToArray();
+    }
+
+    /// <summary>The records on disk, newest first.</summary>
+    public IEnumerable<long> ListCommits() =>
+        Directory.EnumerateFiles(_directory, FilePrefix + "*" + FileSuffix)
+            .Select(path => Path.GetFileName(path)[FilePrefix.Length..^FileSuffix.Length])
+            .Select(number => long.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out long commitNum) ? commitNum : -1)
+            .Where(commitNum => commitNum >= 0)
+            .OrderDescending()
+            .ToList();
+
+    public void RemoveCommit(long commitNum) => File.Delete(PathOf(commitNum));
+
+    public void RemoveAllCommits()
+    {
+        foreach (long commitNum in ListCommits())
+        {
+            RemoveCommit(commitNum);
+        }
+    }
+
+    /// <summary>Drops the records older than the one recovered. Newer ones are unreadable (else
+    /// they would have been recovered) and are kept: the commits that reuse their numbers replace
+    /// them, and an I/O error may yet clear.</summary>
+    public void OnRecovery(long commitNum) => RemoveCommitsBefore(commitNum);
+
+    public void Dispose()
+    {
+    }
+
+    private string PathOf(long commitNum) =>
+        Path.Combine(_directory, FilePrefix + commitNum.ToString(CultureInfo.InvariantCulture) + FileSuffix);
+}

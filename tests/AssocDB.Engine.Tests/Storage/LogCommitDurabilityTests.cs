@@ -1,0 +1,146 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+using AssocDB.Engine.Tests.Support;
+using FASTER.core;
+
+namespace AssocDB.Engine.Tests.Storage;
+
+// Guards the write-ahead log's commit records on real files. FASTER's default commit manager
+// ignored a failed write of a record: on a full disk a write was acknowledged, the previous record
+// deleted, and the reopened collection came back empty.
+public sealed class LogCommitDurabilityTests : IAsyncLifetime
+{
+    private readonly TestDatabase _db = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    private static FactInput Fact(int number) => new($"head{number}", "links", $"tail{number}");
+
+    private static string CommitsFolder(Collection collection) => Path.Combine(collection.Directory, "wal", "log-commits");
+
+    private static string[] CommitFiles(Collection collection) =>
+        [.. Directory.GetFiles(CommitsFolder(collection), "commit.*.0").Order(StringComparer.Ordinal)];
+
+    private static void AssertFacts(Collection collection, int count)
+    {
+        Assert.Equal(count, collection.Describe().FactCount);
+        for (int number = 0; number < count; number++)
+        {
+            Assert.True(collection.Neighbors($"head{number}", "links").AssertOk().Any(edge => edge.Fact == new FactKey($"head{number}", "links", $"tail{number}")), $"fact {number} is missing");
+        }
+    }
+
+    // /dev/full fails every write with ENOSPC, as a full disk does; the record is written to the
+    // pending file first, so linking that to /dev/full makes the next commit record fail.
+    [Fact]
+    public async Task A_commit_record_that_cannot_be_written_fails_the_write_and_keeps_every_acknowledged_one()
+    {
+        Assert.True(File.Exists("/dev/full"), "this test needs Linux's /dev/full to fail a write with ENOSPC");
+        Collection collection = _db.Create();
+        for (int number = 0; number < 3; number++)
+        {
+            (await collection.AddFactsAsync([Fact(number)])).AssertOk();
+        }
+
+        string[] durableCommits = CommitFiles(collection);
+        File.CreateSymbolicLink(Path.Combine(CommitsFolder(collection), DurableLogCommitManager.PendingFileName), "/dev/full");
+
+        Result<WriteSummary> failed = await collection.AddFactsAsync([Fact(3)]);
+        EngineError error = failed.AssertError(ErrorCode.FailedPrecondition, "collection");
+        Assert.Contains("commit record", error.Message, StringComparison.Ordinal);
+        Assert.Equal(durableCommits, CommitFiles(collection));
+
+        // The collection stays stopped until reopened, which also drops the pending file.
+        (await collection.AddFactsAsync([Fact(4)])).AssertError(ErrorCode.FailedPrecondition, "collection");
+        await _db.ReopenAsync(checkpointOnClose: false);
+        collection = _db.Get();
+        AssertFacts(collection, 3);
+
+        (await collection.AddFactsAsync([Fact(3)])).AssertOk();
+        await _db.ReopenAsync(checkpointOnClose: false);
+        AssertFacts(_db.Get(), 4);
+    }
+
+    // A crash while the default manager wrote a record left it empty or torn. Recovery passes over
+    // it for the record before: the write that record covers survives, the one after is lost (it
+    // was never acknowledged as durable), and the collection does not open empty.
+    [Theory]
+    [InlineData(0)]
+    [InlineData(7)]
+    public async Task A_torn_newest_commit_record_falls_back_to_the_one_before(int keptBytes)
+    {
+        Collection collection = _db.Create();
+        (await collection.AddFactsAsync([Fact(0)])).AssertOk();
+        string previous = Assert.Single(CommitFiles(collection));
+        byte[] previousRecord = await File.ReadAllBytesAsync(previous);
+        (await collection.AddFactsAsync([Fact(1)])).AssertOk();
+        string newest = Assert.Single(CommitFiles(collection));
+        Assert.NotEqual(previous, newest);
+        await _db.Database.CloseAsync(checkpoint: false);
+
+        await File.WriteAllBytesAsync(previous, previousRecord);
+        await using (FileStream torn = File.OpenWrite(newest))
+        {
+            torn.SetLength(keptBytes);
+        }
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+        collection = _db.Get();
+        AssertFacts(collection, 1);
+        (await collection.AddFactsAsync([Fact(1)])).AssertOk();
+        await _db.ReopenAsync(checkpointOnClose: false);
+        AssertFacts(_db.Get(), 2);
+    }
+
+    // Only a short or torn record is passed over: one that cannot be read at all (here a link to
+    // nowhere) may hold the latest commit, and recovering an older one would lose writes silently.
+    [Fact]
+    public async Task A_newest_commit_record_that_cannot_be_read_stops_the_open()
+    {
+        Collection collection = _db.Create();
+        (await collection.AddFactsAsync([Fact(0)])).AssertOk();
+        string previous = Assert.Single(CommitFiles(collection));
+        byte[] previousRecord = await File.ReadAllBytesAsync(previous);
+        (await collection.AddFactsAsync([Fact(1)])).AssertOk();
+        string newest = Assert.Single(CommitFiles(collection));
+        await _db.Database.CloseAsync(checkpoint: false);
+
+        await File.WriteAllBytesAsync(previous, previousRecord);
+        File.Delete(newest);
+        File.CreateSymbolicLink(newest, Path.Combine(_db.Folder, "nowhere"));
+
+        IOException error = Assert.ThrowsAny<IOException>(() => AssocDatabase.Open(_db.Options));
+        Assert.Contains("commit record that cannot be read", error.Message, StringComparison.Ordinal);
+    }
+
+    // Logs written before this manager have FASTER's default commit records; they open as they were.
+    [Fact]
+    public async Task A_log_committed_by_FASTERs_default_manager_opens_with_its_entries()
+    {
+        using var folder = new TempDirectory();
+        const int PageSizeBits = 16;
+        using (var settings = new FasterLogSettings(folder.Path) { PageSizeBits = PageSizeBits, MemorySizeBits = PageSizeBits + 1 })
+        using (var legacy = new FasterLog(settings))
+        {
+            for (byte entry = 1; entry <= 3; entry++)
+            {
+                legacy.Enqueue(new[] { entry, entry });
+                await legacy.CommitAsync();
+            }
+        }
+
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(folder.Path, "log-commits"), "commit.*.0"));
+        using (var log = new WriteAheadLog(folder.Path, PageSizeBits))
+        {
+            Assert.Equal([[1, 1], [2, 2], [3, 3]], log.ReadCommitted(WriteAheadLog.FirstAddress).Select(committed => committed.Entry));
+            await log.AppendDurableAsync(new byte[] { 4, 4 });
+        }
+
+        using (var reopened = new WriteAheadLog(folder.Path, PageSizeBits))
+        {
+            Assert.Equal([[1, 1], [2, 2], [3, 3], [4, 4]], reopened.ReadCommitted(WriteAheadLog.FirstAddress).Select(committed => committed.Entry));
+        }
+    }
+}
