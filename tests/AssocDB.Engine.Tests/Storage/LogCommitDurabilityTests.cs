@@ -52,8 +52,12 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
         Assert.Contains("commit record", error.Message, StringComparison.Ordinal);
         Assert.Equal(durableCommits, CommitFiles(collection));
 
-        // The collection stays stopped until reopened, which also drops the pending file.
+        // Writes and checkpoints stay stopped until a reopen, which also drops the pending file;
+        // reads go on, and show exactly the acknowledged writes.
         (await collection.AddFactsAsync([Fact(4)])).AssertError(ErrorCode.FailedPrecondition, "collection");
+        (await collection.CheckpointAsync()).AssertError(ErrorCode.FailedPrecondition, "collection");
+        AssertFacts(collection, 3);
+        Assert.False(collection.GetConcept("head3").IsOk);
         await _db.ReopenAsync(checkpointOnClose: false);
         collection = _db.Get();
         AssertFacts(collection, 3);
