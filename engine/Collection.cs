@@ -363,9 +363,9 @@ public sealed partial class Collection
 
     /// <summary>
     /// Takes the collection out of service after a logged write failed to apply (in memory, or in
-    /// the state store in the background): memory, the store and the log may then disagree. Every later call gets this error, no checkpoint can record the
-    /// disagreement, and reopening the database rebuilds the collection from its last checkpoint and
-    /// the committed log.
+    /// the state store in the background): memory, the store and the log may then disagree. Every
+    /// later call gets this error, no checkpoint can record the disagreement, and reopening the
+    /// database rebuilds the collection from its last checkpoint and the committed log.
     /// </summary>
     private EngineError Fail(Exception cause)
     {
