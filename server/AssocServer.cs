@@ -128,6 +128,12 @@ public static class AssocServer
     /// <summary>Builds and runs the server until it is stopped (Ctrl+C, SIGTERM); returns the exit code.</summary>
     public static async Task<int> RunAsync(string[] args)
     {
+        if (ServerCommandLine.AsksForHelp(args))
+        {
+            await Console.Out.WriteLineAsync(ServerCommandLine.Usage);
+            return 0;
+        }
+
         WebApplication app;
         try
         {

@@ -117,6 +117,12 @@ public sealed class ConfigurationTests
 
         var unknown = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--AssocDB:Prot=1"]));
         Assert.Contains("Prot", Assert.Single(unknown.Problems), StringComparison.Ordinal);
+
+        // A mistyped switch used to be ignored, and the server started with the defaults.
+        foreach (string[] stray in new[] { ["--prot", "5"], new[] { "--data-dir=/tmp/x" }, new[] { "data" } })
+        {
+            Assert.Contains("see --help", Assert.Single(Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(stray)).Problems), StringComparison.Ordinal);
+        }
         var notANumber = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--port", "many"]));
         Assert.Contains("Port", Assert.Single(notANumber.Problems), StringComparison.Ordinal);
     }
@@ -156,6 +162,27 @@ public sealed class ConfigurationTests
         // A separate boolean is the flag's value; it used to be dropped, turning insecure mode on.
         Assert.Equal(["--AssocDB:Insecure=false", "--AssocDB:Port=1"], ServerCommandLine.Normalize(["--insecure", "false", "--port", "1"]));
         Assert.Equal(["--AssocDB:Insecure=true", "--AssocDB:Port=1"], ServerCommandLine.Normalize(["--insecure", "--port", "1"]));
+        Assert.Equal(["--AssocDB:Limits:MaxK", "5", "--AssocDB:Port=1"], ServerCommandLine.Normalize(["--AssocDB:Limits:MaxK", "5", "--port", "1"]));
+    }
+
+    // --help used to start a server on the defaults (and create ./data).
+    [Fact]
+    public async Task Help_prints_the_usage_and_starts_nothing()
+    {
+        var output = new StringWriter();
+        TextWriter console = Console.Out;
+        Console.SetOut(output);
+        try
+        {
+            Assert.Equal(0, await AssocServer.RunAsync(["--help"]).WaitAsync(TimeSpan.FromMinutes(1)));
+        }
+        finally
+        {
+            Console.SetOut(console);
+        }
+
+        Assert.Contains("--port N", output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("--AssocDB:Section:Key=value", output.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
