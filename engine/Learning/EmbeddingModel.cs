@@ -1,3 +1,4 @@
+using AssocDB.Engine.Vectors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -38,6 +39,9 @@ public enum DistanceNorm
 /// </remarks>
 public sealed class EmbeddingModel
 {
+    /// <summary>The ε under RotatE's modulus √(re² + im² + ε), held for the process (see <see cref="TorchScalars"/>).</summary>
+    private static readonly Scalar ModulusEpsilon = 1e-12f.ToScalar();
+
     /// <summary>Creates a model description; RotatE needs an even dimension.</summary>
     public EmbeddingModel(EmbeddingModelKind kind, int dimension, DistanceNorm norm = DistanceNorm.L1)
     {
@@ -123,7 +127,7 @@ public sealed class EmbeddingModel
             // gradient is NaN where query and concept coincide (possible with warm-started
             // vectors), and a norm over a size-2 dimension is ~15× slower on CPU. ε = 1e-12 shifts
             // a distance by at most 1e-6 per coordinate.
-            return parts[0].square().add_(parts[1].square()).add_(1e-12f).sqrt_().sum(-1);
+            return parts[0].pow(TorchScalars.Two).add_(parts[1].pow(TorchScalars.Two), TorchScalars.One).add_(ModulusEpsilon, TorchScalars.One).sqrt_().sum(-1);
         }
 
         return Norm == DistanceNorm.L1 ? diff.abs().sum(-1) : diff.norm(-1);
@@ -182,7 +186,7 @@ public sealed class EmbeddingModel
             Tensor re = part.narrow(1, 0, half).unsqueeze(1) - conceptsRe;
             Tensor im = part.narrow(1, half, half).unsqueeze(1) - conceptsIm;
             // Same ε as DistanceBatch, so ranking and training agree on every distance.
-            pieces.Add(re.mul_(re).addcmul_(im, im, 1).add_(1e-12f).sqrt_().sum(-1));
+            pieces.Add(re.mul_(re).addcmul_(im, im, TorchScalars.One).add_(ModulusEpsilon, TorchScalars.One).sqrt_().sum(-1));
         }
 
         return cat(pieces, 0).MoveToOuterDisposeScope();
@@ -192,13 +196,13 @@ public sealed class EmbeddingModel
     {
         if (Kind == EmbeddingModelKind.TransE)
         {
-            return sign > 0 ? concepts + relations : concepts - relations;
+            return sign > 0 ? concepts.add(relations, TorchScalars.One) : concepts - relations;
         }
 
         Tensor[] parts = concepts.chunk(2, -1);
         Tensor cos = relations.cos();
         Tensor sin = sign > 0 ? relations.sin() : relations.sin().neg();
-        return cat([parts[0] * cos - parts[1] * sin, parts[0] * sin + parts[1] * cos], -1);
+        return cat([parts[0] * cos - parts[1] * sin, (parts[0] * sin).add(parts[1] * cos, TorchScalars.One)], -1);
     }
 
     private float[] Apply(ReadOnlySpan<float> concept, ReadOnlySpan<float> relation, int sign)

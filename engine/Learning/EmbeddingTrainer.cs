@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using AssocDB.Engine.Model;
+using AssocDB.Engine.Vectors;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -285,6 +287,12 @@ public sealed class EmbeddingTrainer
         // by π / range, as Sun et al. do: Adam's step size is then comparable for both, instead of
         // phases learning ~π/range times slower than the coordinates they rotate.
         private readonly double _phaseScale;
+
+        // The numbers each step passes to TorchSharp, held for the run (see TorchScalars).
+        private readonly Scalar _phaseScaleScalar;
+        private readonly Scalar _margin;
+        private readonly Scalar _adversarialTemperature;
+        private readonly Scalar _uniformNegativeWeight;
         private Tensor? _bestConcepts;
         private Tensor? _bestRelations;
         private long _step;
@@ -306,6 +314,10 @@ public sealed class EmbeddingTrainer
             int coordinates = model.Kind == EmbeddingModelKind.RotatE ? model.Dimension / 2 : model.Dimension;
             double range = (options.Margin + 2.0) / coordinates;
             _phaseScale = model.Kind == EmbeddingModelKind.RotatE ? Math.PI / range : 1.0;
+            _phaseScaleScalar = _phaseScale.ToScalar();
+            _margin = options.Margin.ToScalar();
+            _adversarialTemperature = options.AdversarialTemperature.ToScalar();
+            _uniformNegativeWeight = (1.0f / options.NegativeSamples).ToScalar();
 
             using (no_grad())
             {
@@ -338,7 +350,7 @@ public sealed class EmbeddingTrainer
         public Tensor? UnusedRows { get; }
 
         /// <summary>Relation vectors in the model's units (RotatE: phases); the caller disposes.</summary>
-        public Tensor RelationVectors() => _relations.detach().mul(_phaseScale);
+        public Tensor RelationVectors() => _relations.detach().mul(_phaseScaleScalar);
 
         /// <summary>One pass over the shuffled triples; returns the mean batch loss.</summary>
         public double RunEpoch(Tensor triples, CancellationToken cancellationToken)
@@ -412,6 +424,10 @@ public sealed class EmbeddingTrainer
             _bestConcepts?.Dispose();
             _bestRelations?.Dispose();
             _generator.Dispose();
+            _phaseScaleScalar.Dispose();
+            _margin.Dispose();
+            _adversarialTemperature.Dispose();
+            _uniformNegativeWeight.Dispose();
         }
 
         /// <summary>The batch loss. Alternate batches corrupt the tail and the head (Sun et al.):
@@ -425,7 +441,7 @@ public sealed class EmbeddingTrainer
             Tensor relations = _relations.index_select(0, batch.select(1, 1));
             if (_phaseScale != 1.0)
             {
-                relations = relations.mul(_phaseScale);
+                relations = relations.mul(_phaseScaleScalar);
             }
 
             Tensor given = _concepts.index_select(0, batch.select(1, corruptTail ? 0 : 2));
@@ -438,20 +454,22 @@ public sealed class EmbeddingTrainer
 
             Tensor positiveDistance = Model.DistanceBatch(queries, answer);
             Tensor negativeDistance = Model.DistanceBatch(queries.unsqueeze(1), negatives);
-            float gamma = _options.Margin;
             Tensor weights = _options.AdversarialTemperature > 0
-                ? (gamma - negativeDistance).mul(_options.AdversarialTemperature).softmax(1).detach()
-                : full([b, k], 1.0f / k, ScalarType.Float32, _device);
+                ? MarginMinus(negativeDistance).mul(_adversarialTemperature).softmax(1).detach()
+                : full([b, k], _uniformNegativeWeight, ScalarType.Float32, _device);
 
             if (_options.Loss == TrainingLoss.Margin)
             {
-                return (weights * (positiveDistance.unsqueeze(1) - negativeDistance + gamma).relu()).sum(1).mean();
+                return (weights * (positiveDistance.unsqueeze(1) - negativeDistance).add(_margin, TorchScalars.One).relu()).sum(1).mean();
             }
 
-            Tensor positiveLoss = nn.functional.logsigmoid(gamma - positiveDistance).mean().neg();
-            Tensor negativeLoss = (weights * nn.functional.logsigmoid(negativeDistance - gamma)).sum(1).mean().neg();
-            return (positiveLoss + negativeLoss) / 2;
+            Tensor positiveLoss = nn.functional.logsigmoid(MarginMinus(positiveDistance)).mean().neg();
+            Tensor negativeLoss = (weights * nn.functional.logsigmoid(negativeDistance.sub(_margin))).sum(1).mean().neg();
+            return positiveLoss.add(negativeLoss, TorchScalars.One).div(TorchScalars.Two);
         }
+
+        /// <summary><c>γ − distance</c>, computed as TorchSharp's <c>float - Tensor</c> operator does.</summary>
+        private Tensor MarginMinus(Tensor distance) => distance.negative().add(_margin, TorchScalars.One);
 
         private static void CopyRows(Tensor target, float[] rows, int width, double scale)
         {
@@ -462,7 +480,8 @@ public sealed class EmbeddingTrainer
 
             using IDisposable scope = NewDisposeScope();
             Tensor source = tensor(rows, [rows.Length / width, width], ScalarType.Float32).to(target.device);
-            target.narrow(0, 0, rows.Length / width).copy_(source.mul(scale));
+            using Scalar scaleScalar = scale.ToScalar();
+            target.narrow(0, 0, rows.Length / width).copy_(source.mul(scaleScalar));
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using AssocDB.Engine.Model;
+using AssocDB.Engine.Vectors;
 using static TorchSharp.torch;
 
 namespace AssocDB.Engine.Learning;
@@ -160,13 +161,13 @@ public sealed class LinkPredictionEvaluator
         Tensor answerScores = scores.gather(1, tensor(answers, device: _device).unsqueeze(1));
         if (filterRows.Count > 0)
         {
-            scores.index_put_(float.NegativeInfinity, tensor(filterRows.ToArray(), device: _device), tensor(filterColumns.ToArray(), device: _device));
+            scores.index_put_(TorchScalars.NegativeInfinity, tensor(filterRows.ToArray(), device: _device), tensor(filterColumns.ToArray(), device: _device));
         }
 
         if (unusedRows is not null)
         {
             // A deleted concept's row is zero, which often lies nearer a query than the answer.
-            scores.index_fill_(1, unusedRows, float.NegativeInfinity);
+            scores.index_fill_(1, unusedRows, TorchScalars.NegativeInfinity);
         }
 
         long[] better = scores.gt(answerScores).sum(1).cpu().data<long>().ToArray();

@@ -213,14 +213,14 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         {
             Tensor queries = tensor(batch.Vectors, [count, d]);
             // Unit queries and rows in low precision: no overflow in float16, uniform relative error in bfloat16.
-            Tensor left = unitRows ? (queries / tensor(batch.Norms).unsqueeze(1).clamp_min(float.Epsilon)).to(coarse) : queries;
+            Tensor left = unitRows ? (queries / tensor(batch.Norms).unsqueeze(1).clamp_min(TorchScalars.FloatEpsilon)).to(coarse) : queries;
             for (int start = 0; start < rowLimit; start += chunk)
             {
                 int rows = Math.Min(chunk, rowLimit - start);
                 using DisposeScope step = NewDisposeScope();
                 Tensor block = !unitRows ? matrix.Weights.narrow(0, start, rows)
                     : matrix.SearchCopy?.narrow(0, start, rows)
-                    ?? (matrix.Weights.narrow(0, start, rows) / matrix.NormsOnDevice.narrow(0, start, rows).clamp_min(float.Epsilon).unsqueeze(1)).to(coarse);
+                    ?? (matrix.Weights.narrow(0, start, rows) / matrix.NormsOnDevice.narrow(0, start, rows).clamp_min(TorchScalars.FloatEpsilon).unsqueeze(1)).to(coarse);
                 // mm (not matmul): a shape mismatch throws instead of killing the process.
                 Tensor products = left.mm(block.t());
                 if (products.dtype != ScalarType.Float32)

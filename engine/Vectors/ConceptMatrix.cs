@@ -61,13 +61,13 @@ public sealed class ConceptMatrix : IDisposable
         Metric = metric;
         Precision = precision;
         _weights = device.type == TorchSharp.DeviceType.CPU
-            ? HugePageBacked(empty(initialCapacity, dimension, ScalarType.Float32, device)).fill_(0) // fill_ returns this tensor; zero_ a second handle
+            ? HugePageBacked(empty(initialCapacity, dimension, ScalarType.Float32, device)).fill_(TorchScalars.Zero) // fill_ returns this tensor; zero_ a second handle
             : zeros(initialCapacity, dimension, ScalarType.Float32, device);
         IsHostResident = device.type == TorchSharp.DeviceType.CPU && _weights.is_contiguous();
         _hostPointer = HostAddress(_weights);
         _normsOnDevice = zeros(initialCapacity, ScalarType.Float32, device);
         _scalesOnDevice = zeros(initialCapacity, ScalarType.Float32, device);
-        _offsetsOnDevice = full(initialCapacity, float.NegativeInfinity, ScalarType.Float32, device);
+        _offsetsOnDevice = full(initialCapacity, TorchScalars.NegativeInfinity, ScalarType.Float32, device);
         CacheHostViews();
         _searchCopy = SearchCopyType is { } type ? zeros(initialCapacity, dimension, type, device) : null;
         _initializedRows = initialCapacity;
@@ -230,7 +230,7 @@ public sealed class ConceptMatrix : IDisposable
                     // uniform, which is what the re-rank bound in ChunkedGemmKernel assumes.
                     // Divided, not multiplied by a reciprocal: 1/ε overflows, and 0·∞ made a zero row NaN,
                     // which the coarse pass never offers (so it was never returned).
-                    Tensor divisors = normTensor.clamp_min(float.Epsilon).unsqueeze(1);
+                    Tensor divisors = normTensor.clamp_min(TorchScalars.FloatEpsilon).unsqueeze(1);
                     _searchCopy.index_copy_(0, index, (source / divisors).to(_searchCopy.dtype));
                 }
             }
@@ -299,7 +299,7 @@ public sealed class ConceptMatrix : IDisposable
             _weights[row].zero_();
             _normsOnDevice[row].zero_();
             _scalesOnDevice[row].zero_();
-            _offsetsOnDevice[row].fill_(float.NegativeInfinity);
+            _offsetsOnDevice[row].fill_(TorchScalars.NegativeInfinity);
             _searchCopy?[row].zero_();
         }
 
@@ -405,7 +405,7 @@ public sealed class ConceptMatrix : IDisposable
         _hostPointer = HostAddress(_weights);
         _normsOnDevice = Grow(_normsOnDevice, zeros(capacity, ScalarType.Float32, Device), old);
         _scalesOnDevice = Grow(_scalesOnDevice, zeros(capacity, ScalarType.Float32, Device), old);
-        _offsetsOnDevice = Grow(_offsetsOnDevice, full(capacity, float.NegativeInfinity, ScalarType.Float32, Device), old);
+        _offsetsOnDevice = Grow(_offsetsOnDevice, full(capacity, TorchScalars.NegativeInfinity, ScalarType.Float32, Device), old);
         CacheHostViews();
         if (_searchCopy is not null)
         {

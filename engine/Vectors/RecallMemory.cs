@@ -1,4 +1,5 @@
 using AssocDB.Engine.Model;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AssocDB.Engine.Vectors;
@@ -158,6 +159,7 @@ public sealed class RecallMemory
         float[] recalled;
         float forwardWeight;
         QueryBatch query = QueryBatch.Prepare(x, _matrix.Dimension, _matrix.Metric);
+        using Scalar betaScalar = beta.ToScalar();
         using (NewDisposeScope())
         {
             Device device = _matrix.Device;
@@ -196,23 +198,25 @@ public sealed class RecallMemory
                 if (chunkMax > runningMax)
                 {
                     float rescale = MathF.Exp((runningMax - chunkMax) * beta);
-                    rowWeights.mul_(rescale);
+                    using Scalar rescaleScalar = rescale.ToScalar();
+                    rowWeights.mul_(rescaleScalar);
                     headMass *= rescale;
                     tailMass *= rescale;
                     runningMax = chunkMax;
                 }
 
+                using Scalar runningMaxScalar = runningMax.ToScalar();
                 if (headScores is not null)
                 {
-                    Tensor weights = headScores.sub_(runningMax).mul_(beta).exp_();
-                    rowWeights.index_add_(0, tailSlots, weights, alpha: 1);
+                    Tensor weights = headScores.sub_(runningMaxScalar).mul_(betaScalar).exp_();
+                    rowWeights.index_add_(0, tailSlots, weights, alpha: TorchScalars.One);
                     headMass += weights.sum().item<float>();
                 }
 
                 if (tailScores is not null)
                 {
-                    Tensor weights = tailScores.sub_(runningMax).mul_(beta).exp_();
-                    rowWeights.index_add_(0, headSlots, weights, alpha: 1);
+                    Tensor weights = tailScores.sub_(runningMaxScalar).mul_(betaScalar).exp_();
+                    rowWeights.index_add_(0, headSlots, weights, alpha: TorchScalars.One);
                     tailMass += weights.sum().item<float>();
                 }
             }
@@ -222,10 +226,11 @@ public sealed class RecallMemory
                 return new EngineError(ErrorCode.FailedPrecondition, "relation", "no fact has a live concept at the end being read");
             }
 
-            rowWeights.div_(headMass + tailMass);
+            using Scalar massScalar = (headMass + tailMass).ToScalar();
+            rowWeights.div_(massScalar);
             Tensor y = zeros(_matrix.Dimension, device: device);
             // mv (not matmul): a shape mismatch throws instead of killing the process.
-            ForEachRowChunk((start, _, rows) => y.add_(rows.t().mv(rowWeights.narrow(0, start, rows.shape[0]))));
+            ForEachRowChunk((start, _, rows) => y.add_(rows.t().mv(rowWeights.narrow(0, start, rows.shape[0])), TorchScalars.One));
 
             forwardWeight = direction switch
             {
@@ -291,9 +296,14 @@ public sealed class RecallMemory
     private Tensor Scores(Tensor rows, Tensor index, Tensor prepared, float queryOffset)
     {
         Tensor offsets = _matrix.OffsetsOnDevice.index_select(0, index);
-        return _matrix.Metric == Metric.L2
-            ? rows.sub_(prepared).pow_(2).sum(1).neg_().masked_fill_(offsets.eq(float.NegativeInfinity), float.NegativeInfinity)
-            // mv (not matmul): a shape mismatch throws instead of killing the process.
-            : rows.mv(prepared).mul_(_matrix.ScalesOnDevice.index_select(0, index)).add_(offsets).sub_(queryOffset);
+        if (_matrix.Metric == Metric.L2)
+        {
+            return rows.sub_(prepared).pow_(TorchScalars.Two).sum(1).neg_()
+                .masked_fill_(offsets.eq(TorchScalars.NegativeInfinity), TorchScalars.NegativeInfinity);
+        }
+
+        using Scalar queryOffsetScalar = queryOffset.ToScalar();
+        // mv (not matmul): a shape mismatch throws instead of killing the process.
+        return rows.mv(prepared).mul_(_matrix.ScalesOnDevice.index_select(0, index)).add_(offsets, TorchScalars.One).sub_(queryOffsetScalar);
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AssocDB.Engine.Vectors;
@@ -72,7 +73,7 @@ public sealed class TorchTopKKernel : ISearchKernel
             (Tensor bestScores, Tensor bestRows) = RunningTop(rowLimit, chunk, keep, (start, rows) =>
                 // mm (not matmul) so a shape mismatch throws instead of killing the process.
                 prepared.mm(weights.narrow(0, start, rows).t())
-                    .mul_(scales.narrow(0, start, rows)).add_(offsets.narrow(0, start, rows)).sub_(queryOffsets));
+                    .mul_(scales.narrow(0, start, rows)).add_(offsets.narrow(0, start, rows), TorchScalars.One).sub_(queryOffsets));
             topScores = bestScores.cpu().data<float>().ToArray();
             topRows = bestRows.to(ScalarType.Int32).cpu().data<int>().ToArray();
             canonical = batch.ByDistance ? NegatedDistances(weights, prepared, bestRows).cpu().data<float>().ToArray() : topScores;
@@ -138,7 +139,7 @@ public sealed class TorchTopKKernel : ISearchKernel
     {
         Tensor offsets = matrix.OffsetsOnDevice.narrow(0, 0, matrix.RowLimit);
         return filter.Allowed is { } allowed
-            ? offsets.masked_fill(tensor(allowed.ToMask(matrix.RowLimit)).to(matrix.Device).logical_not(), float.NegativeInfinity)
+            ? offsets.masked_fill(tensor(allowed.ToMask(matrix.RowLimit)).to(matrix.Device).logical_not(), TorchScalars.NegativeInfinity)
             : offsets;
     }
 
@@ -154,7 +155,8 @@ public sealed class TorchTopKKernel : ISearchKernel
             int rows = Math.Min(chunk, rowLimit - start);
             using var step = NewDisposeScope();
             (Tensor values, Tensor indexes) = scoresOf(start, rows).topk(Math.Min(keep, rows), dim: 1);
-            indexes = indexes.add_(start);
+            using Scalar first = start.ToScalar();
+            indexes = indexes.add_(first, TorchScalars.One);
             if (bestScores is not null && bestRows is not null)
             {
                 values = cat([bestScores, values], 1);
@@ -185,7 +187,7 @@ public sealed class TorchTopKKernel : ISearchKernel
             long n = Math.Min(perStep, queries - start);
             using var step = NewDisposeScope();
             Tensor gathered = weights.index_select(0, rows.narrow(0, start, n).flatten()).view(n, keep, d);
-            parts.Add(gathered.sub_(prepared.narrow(0, start, n).unsqueeze(1)).pow_(2).sum(2).neg_().MoveToOuterDisposeScope());
+            parts.Add(gathered.sub_(prepared.narrow(0, start, n).unsqueeze(1)).pow_(TorchScalars.Two).sum(2).neg_().MoveToOuterDisposeScope());
         }
 
         return cat(parts, 0);
@@ -205,14 +207,14 @@ public sealed class TorchTopKKernel : ISearchKernel
         {
             Device device = matrix.Device;
             Tensor prepared = tensor(batch.Vectors, [batch.Count, d]).index_select(0, tensor(queries, ScalarType.Int64)).to(device).unsqueeze(1);
-            Tensor ineligible = EligibleOffsets(matrix, filter).eq(float.NegativeInfinity);
+            Tensor ineligible = EligibleOffsets(matrix, filter).eq(TorchScalars.NegativeInfinity);
             Tensor weights = matrix.Weights;
             // One chunk's differences are queries × rows × d elements.
             int chunk = (int)Math.Clamp(_maxScoreElements / ((long)queries.Length * d), keep, Math.Max(keep, rowLimit));
             (Tensor bestScores, Tensor bestRows) = RunningTop(rowLimit, chunk, keep, (start, count) =>
                 // Ineligible rows score −∞, so they sort last as in the matmul pass.
-                weights.narrow(0, start, count).unsqueeze(0).sub(prepared).pow_(2).sum(2).neg_()
-                    .masked_fill_(ineligible.narrow(0, start, count).unsqueeze(0), float.NegativeInfinity));
+                weights.narrow(0, start, count).unsqueeze(0).sub(prepared).pow_(TorchScalars.Two).sum(2).neg_()
+                    .masked_fill_(ineligible.narrow(0, start, count).unsqueeze(0), TorchScalars.NegativeInfinity));
             scores = bestScores.cpu().data<float>().ToArray();
             rows = bestRows.to(ScalarType.Int32).cpu().data<int>().ToArray();
         }

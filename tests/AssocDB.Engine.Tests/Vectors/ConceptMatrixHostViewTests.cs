@@ -1,6 +1,7 @@
 using System.Globalization;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Vectors;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AssocDB.Engine.Tests.Vectors;
@@ -30,9 +31,11 @@ public sealed class ConceptMatrixHostViewTests
         Assert.Equal(float.NegativeInfinity, matrix.Offsets[5]);
 
         // A value written through the tensor shows in the span: one copy, not two kept in step.
+        // An explicit Scalar, held through the call: an implicit one may be finalized during it (see TorchScalars).
         using (Tensor scale = matrix.ScalesOnDevice[0])
+        using (Scalar written = 42f.ToScalar())
         {
-            scale.fill_(42f);
+            scale.fill_(written);
         }
 
         Assert.Equal(42f, matrix.Scales[0]);
