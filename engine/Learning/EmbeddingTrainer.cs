@@ -275,7 +275,7 @@ public sealed class EmbeddingTrainer
         private readonly Device _device;
         private readonly Parameter _concepts;
         private readonly Parameter _relations;
-        private readonly optim.Optimizer _optimizer;
+        private readonly AdamOptimizer _optimizer;
         private readonly Generator _generator;
         private readonly Tensor? _trainableRows;
         private readonly int _conceptCount;
@@ -338,7 +338,7 @@ public sealed class EmbeddingTrainer
                 _relations = new Parameter(relations, requires_grad: true);
             }
 
-            _optimizer = optim.Adam([_concepts, _relations], options.LearningRate);
+            _optimizer = new AdamOptimizer([_concepts, _relations], options.LearningRate);
         }
 
         public EmbeddingModel Model { get; }
@@ -366,7 +366,7 @@ public sealed class EmbeddingTrainer
                 using IDisposable scope = NewDisposeScope();
                 Tensor batch = triples.index_select(0, order.narrow(0, start, Math.Min(batchSize, count - start)));
                 Tensor loss = Loss(batch);
-                _optimizer.zero_grad();
+                _optimizer.ZeroGradients();
                 loss.backward();
                 if (_trainableRows is not null)
                 {
@@ -374,7 +374,7 @@ public sealed class EmbeddingTrainer
                     _concepts.grad!.mul_(_trainableRows);
                 }
 
-                _optimizer.step();
+                _optimizer.Step();
                 if (_options.Loss == TrainingLoss.Margin)
                 {
                     using (no_grad())

@@ -14,8 +14,9 @@ namespace AssocDB.Engine.Vectors;
 /// some overloads, so the engine avoids those too: <c>add(t)</c>, <c>add(s)</c> and the <c>+</c>
 /// operator pass an implicit alpha of 1 (call <c>add(t, One)</c>), <c>square()</c> an exponent of 2
 /// (call <c>pow(Two)</c>), and the operators that take a number convert it. These constants live as
-/// long as the process and libtorch only reads them, so any thread may share them. Still exposed:
-/// TorchSharp's own <c>Adam.step</c>, which converts its hyperparameters the same way.
+/// long as the process and libtorch only reads them, so any thread may share them. TorchSharp's own
+/// <c>Adam.step</c> converts its hyperparameters the same way, so training steps with
+/// <see cref="Learning.AdamOptimizer"/> instead.
 /// </remarks>
 internal static class TorchScalars
 {
