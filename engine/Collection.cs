@@ -234,7 +234,16 @@ public sealed partial class Collection
                 return CheckpointFailed(notDurable);
             }
 
-            await _log.TruncateUntilAsync(covered);
+            try
+            {
+                await _log.TruncateUntilAsync(covered);
+            }
+            catch (Exception exception)
+            {
+                // The checkpoint is durable; the log's truncation could not be committed, and the
+                // log commits nothing more, so writes stop as after a failed append.
+                return StopWrites(exception);
+            }
             Log.CheckpointTaken(_logger, Name, covered);
             return true;
         }

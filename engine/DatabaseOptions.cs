@@ -20,10 +20,11 @@ public sealed record DatabaseOptions
 
     /// <summary>Bytes of disk kept free under the data folder: a write that would leave less is
     /// refused (ResourceExhausted; nothing is written, the collection keeps serving and takes writes
-    /// again once there is room), and so is a checkpoint that might. Writes stop short of a full disk
-    /// because there the logs cannot be relied on: FASTER ignores failed writes of its commit and
-    /// checkpoint records. The default covers a full log page and a checkpoint of the default state
-    /// memory with room to spare; 0 turns the check off.</summary>
+    /// again once there is room). Checkpoints and compactions may use the reserve, which is kept for
+    /// them, but are skipped when what they may write does not fit in what is free. Writes stop short
+    /// of a full disk because FASTER ignores some failed writes (its checkpoint records, and the files
+    /// a checkpoint deletes as it writes them). The default covers a full log page and a checkpoint of
+    /// the default state memory with room to spare; 0 turns the check off.</summary>
     public long MinFreeDiskBytes { get; init; } = 1L << 28;
 
     /// <summary>The most collections the database may hold; a create past it is refused

@@ -45,7 +45,8 @@ internal sealed class AdamOptimizer : IDisposable
     {
         foreach (Parameter parameter in _parameters)
         {
-            parameter.grad?.zero_();
+            using Tensor? gradient = parameter.grad;
+            gradient?.zero_();
         }
     }
 
@@ -55,7 +56,8 @@ internal sealed class AdamOptimizer : IDisposable
         using IDisposable noGrad = no_grad();
         for (int i = 0; i < _parameters.Length; i++)
         {
-            if (_parameters[i].grad is not { } gradient)
+            using Tensor? gradient = _parameters[i].grad;
+            if (gradient is null)
             {
                 continue;
             }

@@ -49,6 +49,13 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
 
     public void Commit(long beginAddress, long untilAddress, byte[] commitMetadata, long commitNum, bool forceWriteMetadata)
     {
+        // After a failed record nothing more is committed: a later record would make the refused
+        // write durable.
+        if (_failed.Task.IsFaulted)
+        {
+            throw _failed.Task.Exception!.InnerException!;
+        }
+
         try
         {
             WriteDurably(commitNum, commitMetadata);
@@ -79,7 +86,18 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
         }
 
         File.Move(pending, PathOf(commitNum), overwrite: true);
-        DirectoryDurability.Flush(_directory);
+        try
+        {
+            DirectoryDurability.Flush(_directory);
+        }
+        catch
+        {
+            // The record is in place but not known durable; the write will be reported as failed,
+            // so the record must go, or a restart could replay a write the client was told failed.
+            File.Delete(PathOf(commitNum));
+            DirectoryDurability.Flush(_directory);
+            throw;
+        }
     }
 
     /// <summary>Deletes older records once a newer one is durable. Deleting is not needed for

@@ -37,9 +37,9 @@ public sealed class AssocServerOptions
     /// <summary>The interval of the engine's periodic checkpoints; the engine's default when null.</summary>
     public TimeSpan? CheckpointInterval { get; set; }
 
-    /// <summary>Bytes of disk kept free under the data folder: writes and checkpoints that would leave
-    /// less are refused (RESOURCE_EXHAUSTED) until there is room; 0 turns the check off. The engine's
-    /// default (256 MiB) when null.</summary>
+    /// <summary>Bytes of disk kept free under the data folder: writes that would leave less are
+    /// refused (RESOURCE_EXHAUSTED) until there is room, and checkpoints that would not fit in what is
+    /// free are skipped; 0 turns the check off. The engine's default (256 MiB) when null.</summary>
     public long? MinFreeDiskBytes { get; set; }
 
     /// <summary>The API key clients send as <c>authorization: Bearer …</c>; no auth when empty.</summary>

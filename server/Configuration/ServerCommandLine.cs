@@ -50,9 +50,10 @@ public static class ServerCommandLine
             {
                 // A configuration key, with its value after '=' or as the next argument.
                 result.Add(arg);
-                if (equals < 0 && i + 1 < args.Count)
+                if (equals < 0)
                 {
-                    result.Add(args[++i]);
+                    // Without a value the configuration would drop the key silently.
+                    result.Add(i + 1 < args.Count ? args[++i] : throw new ServerConfigurationException([$"{name} needs a value."]));
                 }
             }
             else
@@ -66,7 +67,7 @@ public static class ServerCommandLine
 
     /// <summary>Whether the arguments ask for the usage text.</summary>
     public static bool AsksForHelp(IReadOnlyList<string> args) =>
-        args.Any(arg => arg is "--help" or "-h" or "-?");
+        args.Where((arg, i) => i == 0 || !Switches.ContainsKey(args[i - 1])).Any(arg => arg is "--help" or "-h" or "-?");
 
     /// <summary>The usage text <c>--help</c> prints.</summary>
     public const string Usage = """

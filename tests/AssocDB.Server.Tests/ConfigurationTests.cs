@@ -163,6 +163,9 @@ public sealed class ConfigurationTests
         Assert.Equal(["--AssocDB:Insecure=false", "--AssocDB:Port=1"], ServerCommandLine.Normalize(["--insecure", "false", "--port", "1"]));
         Assert.Equal(["--AssocDB:Insecure=true", "--AssocDB:Port=1"], ServerCommandLine.Normalize(["--insecure", "--port", "1"]));
         Assert.Equal(["--AssocDB:Limits:MaxK", "5", "--AssocDB:Port=1"], ServerCommandLine.Normalize(["--AssocDB:Limits:MaxK", "5", "--port", "1"]));
+        Assert.Throws<ServerConfigurationException>(() => ServerCommandLine.Normalize(["--AssocDB:Limits:MaxK"]));
+        Assert.False(ServerCommandLine.AsksForHelp(["--api-key", "-h"]));
+        Assert.True(ServerCommandLine.AsksForHelp(["--port", "1", "-h"]));
     }
 
     // --help used to start a server on the defaults (and create ./data).
