@@ -13,6 +13,17 @@ public sealed class CheckpointSafetyTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromMinutes(1);
 
+    /// <summary>Ten records checkpointed at address 100, ten more, then a checkpoint at 200 whose
+    /// log metadata write fails; returns what that checkpoint reported.</summary>
+    private static async Task<string?> CheckpointThenFailAsync(StateStore store, FullDiskForLogMetadata devices)
+    {
+        Write(store, 0, 10);
+        Assert.Null(await store.CheckpointAsync(100, 0, Generous));
+        Write(store, 10, 20);
+        devices.Failing = true;
+        return await store.CheckpointAsync(200, 0, Generous);
+    }
+
     [Fact]
     public async Task A_checkpoint_whose_metadata_write_fails_is_reported_and_keeps_the_previous_checkpoint()
     {
@@ -21,12 +32,7 @@ public sealed class CheckpointSafetyTests
         var devices = new FullDiskForLogMetadata(folder.Path);
         using (var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16, devices))
         {
-            Write(store, 0, 10);
-            Assert.Null(await store.CheckpointAsync(100, 0, Generous));
-
-            Write(store, 10, 20);
-            devices.Failing = true;
-            string? failure = await store.CheckpointAsync(200, 0, Generous);
+            string? failure = await CheckpointThenFailAsync(store, devices);
             Assert.NotNull(failure);
             Assert.Contains("did not reach disk whole", failure);
             Assert.False(store.CheckpointStuck);
@@ -49,11 +55,7 @@ public sealed class CheckpointSafetyTests
         var devices = new FullDiskForLogMetadata(folder.Path);
         using (var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16, devices))
         {
-            Write(store, 0, 10);
-            Assert.Null(await store.CheckpointAsync(100, 0, Generous));
-            Write(store, 10, 20);
-            devices.Failing = true;
-            Assert.NotNull(await store.CheckpointAsync(200, 0, Generous));
+            Assert.NotNull(await CheckpointThenFailAsync(store, devices));
         }
 
         // The previous checkpoint was not deleted: recovery finds it, and the log after address 100

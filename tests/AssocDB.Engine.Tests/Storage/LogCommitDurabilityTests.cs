@@ -23,6 +23,23 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
     private static string[] CommitFiles(Collection collection) =>
         [.. Directory.GetFiles(CommitsFolder(collection), "commit.*.0").Order(StringComparer.Ordinal)];
 
+    /// <summary>Two facts, each in its own commit, then a closed database whose commit folder
+    /// holds the record before the newest again (the manager deleted it once the newest was
+    /// durable): the state a crash while writing the newest leaves. Returns the newest's path.</summary>
+    private async Task<string> TwoCommitsBothOnDiskAsync()
+    {
+        Collection collection = _db.Create();
+        (await collection.AddFactsAsync([Fact(0)])).AssertOk();
+        string previous = Assert.Single(CommitFiles(collection));
+        byte[] previousRecord = await File.ReadAllBytesAsync(previous);
+        (await collection.AddFactsAsync([Fact(1)])).AssertOk();
+        string newest = Assert.Single(CommitFiles(collection));
+        Assert.NotEqual(previous, newest);
+        await _db.Database.CloseAsync(checkpoint: false);
+        await File.WriteAllBytesAsync(previous, previousRecord);
+        return newest;
+    }
+
     private static void AssertFacts(Collection collection, int count)
     {
         Assert.Equal(count, collection.Describe().FactCount);
@@ -75,23 +92,14 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
     [InlineData(7)]
     public async Task A_torn_newest_commit_record_falls_back_to_the_one_before(int keptBytes)
     {
-        Collection collection = _db.Create();
-        (await collection.AddFactsAsync([Fact(0)])).AssertOk();
-        string previous = Assert.Single(CommitFiles(collection));
-        byte[] previousRecord = await File.ReadAllBytesAsync(previous);
-        (await collection.AddFactsAsync([Fact(1)])).AssertOk();
-        string newest = Assert.Single(CommitFiles(collection));
-        Assert.NotEqual(previous, newest);
-        await _db.Database.CloseAsync(checkpoint: false);
-
-        await File.WriteAllBytesAsync(previous, previousRecord);
+        string newest = await TwoCommitsBothOnDiskAsync();
         await using (FileStream torn = File.OpenWrite(newest))
         {
             torn.SetLength(keptBytes);
         }
 
         await _db.ReopenAsync(checkpointOnClose: false);
-        collection = _db.Get();
+        Collection collection = _db.Get();
         AssertFacts(collection, 1);
         (await collection.AddFactsAsync([Fact(1)])).AssertOk();
         await _db.ReopenAsync(checkpointOnClose: false);
@@ -103,15 +111,7 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
     [Fact]
     public async Task A_newest_commit_record_that_cannot_be_read_stops_the_open()
     {
-        Collection collection = _db.Create();
-        (await collection.AddFactsAsync([Fact(0)])).AssertOk();
-        string previous = Assert.Single(CommitFiles(collection));
-        byte[] previousRecord = await File.ReadAllBytesAsync(previous);
-        (await collection.AddFactsAsync([Fact(1)])).AssertOk();
-        string newest = Assert.Single(CommitFiles(collection));
-        await _db.Database.CloseAsync(checkpoint: false);
-
-        await File.WriteAllBytesAsync(previous, previousRecord);
+        string newest = await TwoCommitsBothOnDiskAsync();
         File.Delete(newest);
         File.CreateSymbolicLink(newest, Path.Combine(_db.Folder, "nowhere"));
 
