@@ -187,8 +187,7 @@ public sealed partial class Collection
             long covered = _log.CommittedUntil;
 
             // A checkpoint and a compaction may use the free-disk reserve (it is kept for them) but
-            // must fit in what is free: FASTER hangs on a page it could not write, and on a full
-            // disk a compaction's file deletions can outrun the checkpoint that would make them safe.
+            // must fit in what is free: FASTER hangs on a page it could not write.
             if (DiskRoomFor(_store.CheckpointBytes, "a checkpoint", keepFree: 0) is { } noRoom)
             {
                 Log.CheckpointSkipped(_logger, Name, noRoom.Message);

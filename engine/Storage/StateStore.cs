@@ -16,8 +16,10 @@ namespace AssocDB.Engine.Storage;
 /// <para>
 /// FASTER's log is append-only: an update or delete leaves the old record behind. <see cref="Compact"/>
 /// copies the live records of the log's immutable part to its tail and moves the begin address past
-/// them; the next checkpoint, once durable, deletes the log segments wholly below it. Until then the
-/// previous checkpoint still has every record it needs, so a crash in between loses nothing.
+/// them; the next checkpoint, once read back whole, deletes the log segments wholly below it (FASTER
+/// would delete them before knowing; see <see cref="GuardedLogDevice"/>). Until then the previous
+/// checkpoint still has every record it needs, so a crash or a failed checkpoint in between loses
+/// nothing.
 /// </para>
 /// <para>
 /// A session is opened per write batch rather than held, because FASTER's checkpoint state machine
@@ -61,6 +63,7 @@ internal sealed class StateStore : IDisposable
     private readonly DefaultCheckpointNamingScheme _checkpointNames;
     private readonly DeviceLogCommitCheckpointManager _checkpoints;
     private readonly FasterKVSettings<SpanByte, SpanByte> _settings;
+    private readonly GuardedLogDevice _logFiles;
     private readonly FasterKV<SpanByte, SpanByte> _store;
 
     /// <summary>A FASTER checkpoint that was given up on while still running; see <see cref="CheckpointStuck"/>.</summary>
@@ -97,6 +100,8 @@ internal sealed class StateStore : IDisposable
             CheckpointManager = _checkpoints,
             RemoveOutdatedCheckpoints = false,
         };
+        _logFiles = new GuardedLogDevice(_settings.LogDevice);
+        _settings.LogDevice = _logFiles;
         _store = new FasterKV<SpanByte, SpanByte>(_settings);
         if (_store.RecoveredCommitCookie is { Length: >= sizeof(long) } cookie)
         {
@@ -206,6 +211,10 @@ internal sealed class StateStore : IDisposable
 
         byte[] cookie = [.. BitConverter.GetBytes(logAddress), .. BitConverter.GetBytes(supersededBytes)];
         _store.CommitCookie = cookie;
+
+        // The checkpoint starts from the log's begin address (callers neither write nor compact
+        // meanwhile), and needs no file below it.
+        long beginAddress = _store.Log.BeginAddress;
         Task<(bool Started, Guid Token)> checkpoint = _store.TakeFullCheckpointAsync(CheckpointType.FoldOver).AsTask();
         try
         {
@@ -237,6 +246,8 @@ internal sealed class StateStore : IDisposable
         {
             _checkpoints.Purge(outdated);
         }
+
+        _logFiles.DeleteUntil(beginAddress);
 
         return null;
     }

@@ -64,6 +64,29 @@ public sealed class CheckpointSafetyTests
     }
 
     [Fact]
+    public async Task A_failed_checkpoint_after_a_compaction_keeps_the_log_files_the_previous_checkpoint_needs()
+    {
+        using var folder = new TempDirectory();
+        string state = Path.Combine(folder.Path, "state");
+        var devices = new FullDiskForLogMetadata(folder.Path);
+        using (var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16, devices))
+        {
+            // 1 KiB records in 64 KiB log files: the checkpoint at 100 spans several files.
+            Write(store, 0, 200, valueBytes: 1024);
+            Assert.Null(await store.CheckpointAsync(100, 0, Generous));
+
+            // Every record rewritten, then compacted: the log's begin address passes every file the
+            // checkpoint at 100 needs, and a checkpoint would delete them once durable.
+            Write(store, 0, 200, valueBytes: 1024);
+            store.Compact();
+            devices.Failing = true;
+            Assert.NotNull(await store.CheckpointAsync(200, 0, Generous));
+        }
+
+        AssertRecovers(state, 100, 200);
+    }
+
+    [Fact]
     public async Task A_checkpoint_stuck_on_a_failed_page_flush_times_out_keeps_the_log_and_lets_writes_and_close_go_on()
     {
         using var folder = new TempDirectory();
@@ -131,12 +154,14 @@ public sealed class CheckpointSafetyTests
         }
     }
 
-    private static void Write(StateStore store, int from, int to)
+    private static void Write(StateStore store, int from, int to, int valueBytes = sizeof(int))
     {
         using StateStore.Writer writer = store.BeginWrites();
+        byte[] value = new byte[valueBytes];
         for (int id = from; id < to; id++)
         {
-            writer.Upsert(RecordKind.Edge, id, BitConverter.GetBytes(id));
+            BitConverter.TryWriteBytes(value, id);
+            writer.Upsert(RecordKind.Edge, id, value);
         }
     }
 

@@ -1,0 +1,80 @@
+using FASTER.core;
+
+namespace AssocDB.Engine.Storage;
+
+/// <summary>
+/// The state store's log device, which deletes log files only when the store says so. FASTER
+/// deletes the files below a checkpoint's begin address as soon as it has issued that checkpoint's
+/// metadata write (<c>FasterKV.WriteHybridLogMetaInfo</c>), before anyone knows whether the
+/// checkpoint reached disk; after a compaction those are the files the previous checkpoint reads,
+/// so a checkpoint that then failed left none to recover from. Here FASTER's truncations do
+/// nothing, and <see cref="DeleteUntil"/> deletes once a checkpoint has been read back whole.
+/// Everything else goes to the wrapped device unchanged.
+/// </summary>
+internal sealed class GuardedLogDevice(IDevice files) : IDevice
+{
+    public uint SectorSize => files.SectorSize;
+
+    public string FileName => files.FileName;
+
+    public long Capacity => files.Capacity;
+
+    public long SegmentSize => files.SegmentSize;
+
+    public int StartSegment => files.StartSegment;
+
+    public int EndSegment => files.EndSegment;
+
+    public int ThrottleLimit
+    {
+        get => files.ThrottleLimit;
+        set => files.ThrottleLimit = value;
+    }
+
+    /// <summary>Deletes the log files wholly below <paramref name="address"/>: call only once a
+    /// checkpoint whose begin address is at or past it has been read back whole.</summary>
+    public void DeleteUntil(long address) => files.TruncateUntilAddress(address);
+
+    public void Initialize(long segmentSize, LightEpoch epoch = null!, bool omitSegmentIdFromFilename = false) =>
+        files.Initialize(segmentSize, epoch, omitSegmentIdFromFilename);
+
+    public bool TryComplete() => files.TryComplete();
+
+    public bool Throttle() => files.Throttle();
+
+    public void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context) =>
+        files.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, callback, context);
+
+    public void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength, DeviceIOCompletionCallback callback, object context) =>
+        files.ReadAsync(segmentId, sourceAddress, destinationAddress, readLength, callback, context);
+
+    public void WriteAsync(IntPtr alignedSourceAddress, ulong alignedDestinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context) =>
+        files.WriteAsync(alignedSourceAddress, alignedDestinationAddress, numBytesToWrite, callback, context);
+
+    public void ReadAsync(ulong alignedSourceAddress, IntPtr alignedDestinationAddress, uint aligned_read_length, DeviceIOCompletionCallback callback, object context) =>
+        files.ReadAsync(alignedSourceAddress, alignedDestinationAddress, aligned_read_length, callback, context);
+
+    // FASTER's requests to delete files: held until DeleteUntil (see the class summary).
+    public void TruncateUntilAddressAsync(long toAddress, AsyncCallback callback, IAsyncResult result) => callback(result);
+
+    public void TruncateUntilAddress(long toAddress)
+    {
+    }
+
+    public void TruncateUntilSegmentAsync(int toSegment, AsyncCallback callback, IAsyncResult result) => callback(result);
+
+    public void TruncateUntilSegment(int toSegment)
+    {
+    }
+
+    public void RemoveSegmentAsync(int segment, AsyncCallback callback, IAsyncResult result) =>
+        files.RemoveSegmentAsync(segment, callback, result);
+
+    public void RemoveSegment(int segment) => files.RemoveSegment(segment);
+
+    public long GetFileSize(int segment) => files.GetFileSize(segment);
+
+    public void Reset() => files.Reset();
+
+    public void Dispose() => files.Dispose();
+}
