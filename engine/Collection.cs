@@ -38,7 +38,15 @@ public sealed partial class Collection
     /// the size of the largest batch so far (at most a log page).</summary>
     private readonly MemoryStream _entryBuffer = new();
 
+    /// <summary>The write-ahead log's folder in the collection's.</summary>
+    private const string LogFolder = "wal";
+
     private readonly WriteAheadLog _log;
+
+    /// <summary>The sequence number of the last entry in the log (see <see cref="RecordCodec"/>);
+    /// written and read under the writer lock.</summary>
+    private long _logSequence;
+
     private readonly StateStore _store;
     private readonly ConceptMatrix _matrix;
     private readonly VectorSearch _search;
@@ -84,7 +92,7 @@ public sealed partial class Collection
         _manifest = manifest;
         _logger = logger;
         _minFreeDiskBytes = options.MinFreeDiskBytes;
-        _log = new WriteAheadLog(Path.Combine(directory, "wal"), manifest.LogPageSizeBits!.Value);
+        _log = new WriteAheadLog(Path.Combine(directory, LogFolder), manifest.LogPageSizeBits!.Value);
         try
         {
             _store = new StateStore(Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes);
@@ -215,7 +223,7 @@ public sealed partial class Collection
                 }
             }
 
-            string? notDurable = await _store.CheckpointAsync(covered, _superseded.Bytes, _checkpointTimeout);
+            string? notDurable = await _store.CheckpointAsync(covered, _logSequence, _superseded.Bytes, _checkpointTimeout);
 
             // Even a checkpoint that failed folded the store's log over: what it holds is read-only.
             StartSupersededInterval();
@@ -293,7 +301,7 @@ public sealed partial class Collection
             List<Mutation> batch = planned.Value.Batch;
             if (batch.Count > 0)
             {
-                ReadOnlyMemory<byte> entry = RecordCodec.EncodeBatch(batch, _entryBuffer, out int largest, out long largestBytes);
+                ReadOnlyMemory<byte> entry = RecordCodec.EncodeBatch(_logSequence + 1, batch, _entryBuffer, out int largest, out long largestBytes);
                 if (entry.Length > _log.MaxEntryBytes)
                 {
                     return new EngineError(
@@ -329,6 +337,7 @@ public sealed partial class Collection
                 try
                 {
                     await _log.AppendDurableAsync(entry);
+                    _logSequence++;
                 }
                 catch (Exception exception)
                 {
@@ -719,16 +728,58 @@ public sealed partial class Collection
         // Replayed writes add what they supersede to the checkpoint's estimate.
         _superseded = new SupersededRecords(_store.RecoveredSupersededBytes);
         StartSupersededInterval();
+        int replayed = ReplayLog(cancellationToken);
+        Log.CollectionRecovered(_logger, Name, _concepts.Count, _edges.Count, replayed);
+    }
+
+    /// <summary>
+    /// Applies the log's committed entries after the recovered checkpoint, and checks that they are
+    /// all there: numbered one after another from the checkpoint's last, and reaching the committed
+    /// end. The log's reader takes a zeroed stretch for page padding and skips it, and a log file
+    /// cut short reads as a shorter log, so without these checks a damaged log would open as an
+    /// older collection. Entries written before they were numbered are checked for reaching the end
+    /// only. Returns how many entries were applied.
+    /// </summary>
+    private int ReplayLog(CancellationToken cancellationToken)
+    {
+        long? next = _store.RecoveredCheckpoint ? _store.RecoveredLogSequence + 1 : 1;
+        long reached = Math.Max(_store.RecoveredLogAddress, _log.BeginAddress);
         int replayed = 0;
-        foreach ((byte[] entry, _) in _log.ReadCommitted(_store.RecoveredLogAddress))
+        foreach ((byte[] entry, long address, long nextAddress) in _log.ReadCommitted(_store.RecoveredLogAddress))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            ApplyUnlocked(RecordCodec.DecodeBatch(entry));
+            LoggedBatch batch;
+            try
+            {
+                batch = RecordCodec.DecodeBatch(entry);
+            }
+            catch (Exception exception) when (exception is InvalidDataException or EndOfStreamException or ArgumentException or FormatException)
+            {
+                throw DamagedLog($"its entry at address {address} cannot be read ({exception.Message})", exception);
+            }
+
+            if (batch.Sequence is long sequence && next is long expected && sequence != expected)
+            {
+                throw DamagedLog($"its entry at address {address} is batch {sequence}, but batch {expected} comes next, so batches are missing before it");
+            }
+
+            ApplyUnlocked(batch.Mutations);
+            next = batch.Sequence + 1;
+            reached = nextAddress;
             replayed++;
         }
 
-        Log.CollectionRecovered(_logger, Name, _concepts.Count, _edges.Count, replayed);
+        if (reached < _log.CommittedUntil)
+        {
+            throw DamagedLog($"its entries end at address {reached}, but it was committed up to address {_log.CommittedUntil}");
+        }
+
+        _logSequence = next - 1 ?? 0;
+        return replayed;
     }
+
+    private InvalidDataException DamagedLog(string problem, Exception? cause = null) =>
+        new($"the write-ahead log of collection '{Name}' is damaged: {problem}. Its files under {Path.Combine(Directory, LogFolder)} are left as they are", cause);
 
     /// <summary>
     /// Refuses a state store and log that do not fit together. FASTER catches its own recovery

@@ -44,7 +44,7 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
     public Task Failed => _failed.Task;
 
     /// <summary>Why a commit record was passed over at recovery although it may hold the latest
-    /// commit (it could not be read, as opposed to being short or torn), or null.</summary>
+    /// commit (it could not be read, or is damaged), or null.</summary>
     public Exception? UnreadableCommit { get; private set; }
 
     public void Commit(long beginAddress, long untilAddress, byte[] commitMetadata, long commitNum, bool forceWriteMetadata)
@@ -116,8 +116,13 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
         }
     }
 
-    /// <summary>The record, or null when the file is short or its length field does not fit it (a
-    /// record torn by a crash, which recovery passes over for the one before).</summary>
+    /// <summary>
+    /// The record, or null when it cannot be read or is damaged. A damaged record beside an older
+    /// one was torn by a crash while FASTER's default manager wrote it (logs from before this
+    /// manager), and recovery passes over it for the older one. This manager renames records into
+    /// place whole and deletes the older ones after, so a damaged record alone is damage to the
+    /// disk, and is reported (see <see cref="UnreadableCommit"/>) rather than read as an empty log.
+    /// </summary>
     public byte[]? GetCommitMetadata(long commitNum)
     {
         byte[] file;
@@ -133,13 +138,41 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
             throw;
         }
 
-        if (file.Length < sizeof(int))
+        if (Damage(file) is { } damage)
         {
+            if (!ListCommits().Any(older => older < commitNum))
+            {
+                UnreadableCommit ??= new InvalidDataException($"the commit record {PathOf(commitNum)} is damaged: {damage}");
+            }
+
             return null;
         }
 
-        int length = BinaryPrimitives.ReadInt32LittleEndian(file);
-        return length < 0 || length > file.Length - sizeof(int) ? null : file.AsSpan(sizeof(int), length).ToArray();
+        return file.AsSpan(sizeof(int), BinaryPrimitives.ReadInt32LittleEndian(file)).ToArray();
+    }
+
+    /// <summary>What is wrong with a record file, or null: its length field must fit the file, and
+    /// the record must parse with a matching checksum.</summary>
+    private static string? Damage(byte[] file)
+    {
+        int length = file.Length < sizeof(int) ? -1 : BinaryPrimitives.ReadInt32LittleEndian(file);
+        if (length < 0 || length > file.Length - sizeof(int))
+        {
+            return $"it is {file.Length} bytes long, too short for the record it announces";
+        }
+
+        try
+        {
+            // FASTER checks the checksum as it recovers too, but uses the addresses it read even
+            // when it fails.
+            using var reader = new BinaryReader(new MemoryStream(file, sizeof(int), length));
+            new FasterLogRecoveryInfo().Initialize(reader);
+            return null;
+        }
+        catch (Exception exception) when (exception is FasterException or IOException)
+        {
+            return exception.Message;
+        }
     }
 
     /// <summary>The records on disk, newest first.</summary>

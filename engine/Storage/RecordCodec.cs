@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Globalization;
 using System.Text;
 using AssocDB.Engine.Learning;
 using AssocDB.Engine.Model;
@@ -9,9 +11,21 @@ namespace AssocDB.Engine.Storage;
 /// store so that both hold the same bytes for the same record. Little-endian, length-prefixed UTF-8
 /// strings; a version byte heads every log entry so the format can evolve.
 /// </summary>
+/// <remarks>
+/// A log entry is the version (2), a CRC-32C of everything after it, the batch's sequence number,
+/// the mutation count and the mutations. The checksum turns a damaged entry into an error instead
+/// of wrong data (an all-zero record decodes as a valid edge), and the sequence numbers, one more
+/// per entry, show where entries went missing (the log's reader skips a zeroed stretch as if it
+/// were page padding). Version 1 entries (no checksum, no sequence) are still read.
+/// </remarks>
 internal static class RecordCodec
 {
-    private const byte BatchFormatVersion = 1;
+    private const byte UncheckedBatchFormat = 1;
+    private const byte BatchFormat = 2;
+
+    /// <summary>Where the checksum sits in an entry, and where the bytes it covers start.</summary>
+    private const int ChecksumOffset = 1;
+    private const int ChecksummedFrom = ChecksumOffset + sizeof(uint);
 
     private enum MutationTag : byte
     {
@@ -23,18 +37,21 @@ internal static class RecordCodec
         PutIngestMark = 6,
     }
 
-    /// <summary>Encodes a batch into <paramref name="stream"/>, replacing what it held, and returns
-    /// the encoded bytes (valid until the stream is written again), with the index and size of its
-    /// largest record: a record is encoded here as the state store stores it. Reusing one stream
-    /// keeps a megabyte-sized entry per batch from churning the large-object heap.</summary>
-    public static ReadOnlyMemory<byte> EncodeBatch(IReadOnlyList<Mutation> batch, MemoryStream stream, out int largestRecord, out long largestRecordBytes)
+    /// <summary>Encodes a batch, the log's <paramref name="sequence"/>-th, into
+    /// <paramref name="stream"/>, replacing what it held, and returns the encoded bytes (valid until
+    /// the stream is written again), with the index and size of its largest record: a record is
+    /// encoded here as the state store stores it. Reusing one stream keeps a megabyte-sized entry
+    /// per batch from churning the large-object heap.</summary>
+    public static ReadOnlyMemory<byte> EncodeBatch(long sequence, IReadOnlyList<Mutation> batch, MemoryStream stream, out int largestRecord, out long largestRecordBytes)
     {
         stream.SetLength(0);
         largestRecord = -1;
         largestRecordBytes = 0;
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
         {
-            writer.Write(BatchFormatVersion);
+            writer.Write(BatchFormat);
+            writer.Write(0u); // the checksum, once the rest is written
+            writer.Write(sequence);
             writer.Write(batch.Count);
             for (int i = 0; i < batch.Count; i++)
             {
@@ -79,18 +96,39 @@ internal static class RecordCodec
             }
         }
 
-        return stream.GetBuffer().AsMemory(0, (int)stream.Length);
+        Memory<byte> entry = stream.GetBuffer().AsMemory(0, (int)stream.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(entry.Span[ChecksumOffset..], Crc32C.Of(entry.Span[ChecksummedFrom..]));
+        return entry;
     }
 
-    public static List<Mutation> DecodeBatch(ReadOnlySpan<byte> entry)
+    /// <summary>Decodes a log entry; throws <see cref="InvalidDataException"/> for a damaged one
+    /// (of the checksummed format: one of format 1 is taken as it reads).</summary>
+    public static LoggedBatch DecodeBatch(ReadOnlySpan<byte> entry)
     {
-        using var reader = new BinaryReader(new MemoryStream(entry.ToArray()), Encoding.UTF8);
-        byte version = reader.ReadByte();
-        if (version != BatchFormatVersion)
+        switch (entry.IsEmpty ? (byte)0 : entry[0])
         {
-            throw new InvalidDataException($"log entry format {version} is not supported (expected {BatchFormatVersion})");
-        }
+            case UncheckedBatchFormat:
+                return new LoggedBatch(null, DecodeMutations(entry[1..], wholly: false));
+            case BatchFormat when entry.Length >= ChecksummedFrom + sizeof(long) + sizeof(int):
+                uint stored = BinaryPrimitives.ReadUInt32LittleEndian(entry[ChecksumOffset..]);
+                uint computed = Crc32C.Of(entry[ChecksummedFrom..]);
+                if (stored != computed)
+                {
+                    throw new InvalidDataException($"log entry is damaged: its checksum is {computed:x8}, it was written as {stored:x8}");
+                }
 
+                long sequence = BinaryPrimitives.ReadInt64LittleEndian(entry[ChecksummedFrom..]);
+                return new LoggedBatch(sequence, DecodeMutations(entry[(ChecksummedFrom + sizeof(long))..], wholly: true));
+            default:
+                throw new InvalidDataException(
+                    $"log entry of {entry.Length} bytes starting with {(entry.IsEmpty ? "nothing" : entry[0].ToString(CultureInfo.InvariantCulture))} is not a batch of a known format ({UncheckedBatchFormat} or {BatchFormat})");
+        }
+    }
+
+    /// <summary>The mutation count and the mutations; <paramref name="wholly"/>: nothing may follow them.</summary>
+    private static List<Mutation> DecodeMutations(ReadOnlySpan<byte> bytes, bool wholly)
+    {
+        using var reader = new BinaryReader(new MemoryStream(bytes.ToArray()), Encoding.UTF8);
         int count = reader.ReadInt32();
         var batch = new List<Mutation>(count);
         for (int i = 0; i < count; i++)
@@ -106,6 +144,11 @@ internal static class RecordCodec
                 MutationTag.PutIngestMark => new Mutation.PutIngestMark(ReadIngestMark(reader)),
                 _ => throw new InvalidDataException($"unknown mutation tag {(byte)tag}"),
             });
+        }
+
+        if (wholly && reader.BaseStream.Position != bytes.Length)
+        {
+            throw new InvalidDataException($"log entry holds {bytes.Length - reader.BaseStream.Position} bytes after its {count} mutations");
         }
 
         return batch;

@@ -51,6 +51,10 @@ internal abstract record Mutation
     internal sealed record PutIngestMark(IngestMark Mark) : Mutation;
 }
 
+/// <summary>A batch read back from the write-ahead log, with its sequence number (null for an
+/// entry written before entries were numbered).</summary>
+internal sealed record LoggedBatch(long? Sequence, List<Mutation> Mutations);
+
 /// <summary>The last durable batch sequence of one bulk-ingest session, so a resumed ingest skips
 /// what is already stored. Logged in the same entry as the batch it marks.</summary>
 internal sealed record IngestMark(int Id, string Session, long Sequence);

@@ -9,8 +9,9 @@ namespace AssocDB.Engine.Storage;
 /// The collection's materialized state in a FASTER key-value store: one record per concept,
 /// relation and edge, keyed by kind and id. Writes land in memory and reach disk with a
 /// checkpoint; the checkpoint carries, as its commit cookie, the write-ahead-log address it covers,
-/// so recovery knows where replay starts, and the caller's estimate of the superseded bytes the
-/// log holds, so that estimate survives a restart.
+/// so recovery knows where replay starts, the caller's estimate of the superseded bytes the log
+/// holds, so that estimate survives a restart, and the sequence number of the last log entry it
+/// covers, so replay can tell whether the entries after it are all there.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -107,8 +108,9 @@ internal sealed class StateStore : IDisposable
         {
             RecoveredCheckpoint = true;
             RecoveredLogAddress = BitConverter.ToInt64(cookie);
-            // Checkpoints written before the estimate was kept carry the address alone.
+            // Older checkpoints carry the address alone, or the address and the estimate.
             RecoveredSupersededBytes = cookie.Length >= 2 * sizeof(long) ? BitConverter.ToInt64(cookie, sizeof(long)) : 0;
+            RecoveredLogSequence = cookie.Length >= 3 * sizeof(long) ? BitConverter.ToInt64(cookie, 2 * sizeof(long)) : null;
         }
     }
 
@@ -128,6 +130,10 @@ internal sealed class StateStore : IDisposable
 
     /// <summary>The superseded-bytes estimate the recovered checkpoint recorded (0 when none).</summary>
     public long RecoveredSupersededBytes { get; }
+
+    /// <summary>The sequence number of the last log entry the recovered checkpoint covers: 0 when it
+    /// covers none, null when there is no checkpoint or it predates the numbering.</summary>
+    public long? RecoveredLogSequence { get; }
 
     /// <summary>Bytes of log between its begin address and its tail, live and superseded records alike.</summary>
     public long LogBytes => _store.Log.TailAddress - _store.Log.BeginAddress;
@@ -194,22 +200,22 @@ internal sealed class StateStore : IDisposable
     }
 
     /// <summary>
-    /// Takes a checkpoint that records <paramref name="logAddress"/> as covered (and the caller's
-    /// superseded-bytes estimate), waits for it at most <paramref name="timeout"/>, and reads it
+    /// Takes a checkpoint that records <paramref name="logAddress"/> as covered, with the sequence
+    /// number of the last entry before it (and the caller's superseded-bytes estimate), waits for it at most <paramref name="timeout"/>, and reads it
     /// back. Only a checkpoint read back whole replaces the previous one, whose files are then
     /// deleted. Returns why the checkpoint is not durable, or null when it is: the caller may then
     /// drop the write-ahead log up to <paramref name="logAddress"/>, and must not otherwise.
     /// </summary>
     /// <remarks>Not cancellable: FASTER leaves a checkpoint cancelled part way in progress, refusing
     /// the next. One that times out is abandoned for good (see <see cref="CheckpointStuck"/>).</remarks>
-    public async Task<string?> CheckpointAsync(long logAddress, long supersededBytes, TimeSpan timeout)
+    public async Task<string?> CheckpointAsync(long logAddress, long logSequence, long supersededBytes, TimeSpan timeout)
     {
         if (CheckpointStuck)
         {
             return "an earlier checkpoint of the state store never finished, so it takes no more until the database is reopened";
         }
 
-        byte[] cookie = [.. BitConverter.GetBytes(logAddress), .. BitConverter.GetBytes(supersededBytes)];
+        byte[] cookie = [.. BitConverter.GetBytes(logAddress), .. BitConverter.GetBytes(supersededBytes), .. BitConverter.GetBytes(logSequence)];
         _store.CommitCookie = cookie;
 
         // The checkpoint starts from the log's begin address (callers neither write nor compact

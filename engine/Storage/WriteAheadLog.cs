@@ -61,8 +61,9 @@ internal sealed class WriteAheadLog : IDisposable
         await CommitAsync();
     }
 
-    /// <summary>The committed entries at or after an address, in order, with the address after each.</summary>
-    public IEnumerable<(byte[] Entry, long NextAddress)> ReadCommitted(long fromAddress)
+    /// <summary>The committed entries at or after an address, in order, each with its address and
+    /// the address after it.</summary>
+    public IEnumerable<(byte[] Entry, long Address, long NextAddress)> ReadCommitted(long fromAddress)
     {
         long start = Math.Max(fromAddress, _log.BeginAddress);
         long end = _log.CommittedUntilAddress;
@@ -72,9 +73,9 @@ internal sealed class WriteAheadLog : IDisposable
         }
 
         using FasterLogScanIterator iterator = _log.Scan(start, end);
-        while (iterator.GetNext(out byte[] entry, out int length, out _, out long nextAddress))
+        while (iterator.GetNext(out byte[] entry, out int length, out long address, out long nextAddress))
         {
-            yield return (length == entry.Length ? entry : entry[..length], nextAddress);
+            yield return (length == entry.Length ? entry : entry[..length], address, nextAddress);
         }
     }
 

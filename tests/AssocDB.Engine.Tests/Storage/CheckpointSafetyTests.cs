@@ -18,10 +18,10 @@ public sealed class CheckpointSafetyTests
     private static async Task<string?> CheckpointThenFailAsync(StateStore store, FullDiskForLogMetadata devices)
     {
         Write(store, 0, 10);
-        Assert.Null(await store.CheckpointAsync(100, 0, Generous));
+        Assert.Null(await store.CheckpointAsync(100, 1, 0, Generous));
         Write(store, 10, 20);
         devices.Failing = true;
-        return await store.CheckpointAsync(200, 0, Generous);
+        return await store.CheckpointAsync(200, 2, 0, Generous);
     }
 
     [Fact]
@@ -40,7 +40,7 @@ public sealed class CheckpointSafetyTests
             // Once the disk takes writes again, the next checkpoint succeeds and replaces the old one.
             devices.Failing = false;
             Write(store, 20, 30);
-            Assert.Null(await store.CheckpointAsync(300, 0, Generous));
+            Assert.Null(await store.CheckpointAsync(300, 3, 0, Generous));
         }
 
         Assert.Single(Directory.GetDirectories(Path.Combine(state, "checkpoints", "cpr-checkpoints")));
@@ -73,14 +73,14 @@ public sealed class CheckpointSafetyTests
         {
             // 1 KiB records in 64 KiB log files: the checkpoint at 100 spans several files.
             Write(store, 0, 200, valueBytes: 1024);
-            Assert.Null(await store.CheckpointAsync(100, 0, Generous));
+            Assert.Null(await store.CheckpointAsync(100, 1, 0, Generous));
 
             // Every record rewritten, then compacted: the log's begin address passes every file the
             // checkpoint at 100 needs, and a checkpoint would delete them once durable.
             Write(store, 0, 200, valueBytes: 1024);
             store.Compact();
             devices.Failing = true;
-            Assert.NotNull(await store.CheckpointAsync(200, 0, Generous));
+            Assert.NotNull(await store.CheckpointAsync(200, 2, 0, Generous));
         }
 
         AssertRecovers(state, 100, 200);

@@ -1,0 +1,161 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Storage;
+
+// A damaged write-ahead log must stop the open, naming what is wrong. Read as it was, a flipped
+// bit replayed as a different fact, and a zeroed or cut-off stretch as an older collection, which
+// the next checkpoint made permanent.
+public sealed class LogDamageTests : IAsyncLifetime
+{
+    private const int LogPageSizeBits = 22;
+
+    private readonly TestDatabase _db = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    /// <summary>
+    /// One concept per write, <paramref name="writes"/> writes (each logged entry holding
+    /// <paramref name="blobBytes"/> of metadata), a checkpoint after the first
+    /// <paramref name="checkpointAfter"/>, and a close without one: the entries after it are
+    /// replayed at the next open. Returns the log's file and its entries' addresses.
+    /// </summary>
+    private async Task<(string File, List<(long Address, long NextAddress)> Entries)> LoggedWritesAsync(int writes, int blobBytes, int checkpointAfter = 0)
+    {
+        Collection collection = _db.Create();
+        var blob = new string('x', blobBytes);
+        for (int i = 0; i < writes; i++)
+        {
+            if (i == checkpointAfter && i > 0)
+            {
+                (await collection.CheckpointAsync()).AssertOk();
+            }
+
+            (await collection.UpsertConceptsAsync([new ConceptInput($"c{i}", Metadata: new Dictionary<string, string> { ["blob"] = blob })])).AssertOk();
+        }
+
+        string folder = Path.Combine(collection.Directory, "wal");
+        await _db.Database.CloseAsync(checkpoint: false);
+        using var log = new WriteAheadLog(folder, LogPageSizeBits);
+        List<(long, long)> entries = [.. log.ReadCommitted(WriteAheadLog.FirstAddress).Select(entry => (entry.Address, entry.NextAddress))];
+        return (Assert.Single(Directory.GetFiles(folder, "*.log.0")), entries);
+    }
+
+    /// <summary>The open's error, its causes' messages included.</summary>
+    private string OpenError() => Assert.ThrowsAny<Exception>(() => AssocDatabase.Open(_db.Options)).ToString();
+
+    private static void Overwrite(string file, long offset, byte[] bytes)
+    {
+        using FileStream stream = File.OpenWrite(file);
+        stream.Position = offset;
+        stream.Write(bytes);
+    }
+
+    [Fact]
+    public async Task A_flipped_byte_in_a_log_entry_stops_the_open_at_that_entry()
+    {
+        (string file, List<(long Address, long NextAddress)> entries) = await LoggedWritesAsync(3, 100);
+        long damaged = entries[1].Address;
+        byte[] original = File.ReadAllBytes(file);
+
+        // Past FASTER's 4-byte length header and the entry's own header: a byte of the concept.
+        long offset = damaged + 4 + 30;
+        Overwrite(file, offset, [(byte)(original[offset] ^ 0x10)]);
+
+        string error = OpenError();
+        Assert.Contains($"entry at address {damaged} cannot be read", error, StringComparison.Ordinal);
+        Assert.Contains("checksum", error, StringComparison.Ordinal);
+    }
+
+    // FASTER's reader takes a zero length for the padding that ends a page, and goes on at the
+    // next page: the rest of this page's entries vanished without a trace.
+    [Fact]
+    public async Task A_zeroed_stretch_after_a_checkpoint_stops_the_open_as_batches_missing()
+    {
+        // 200 kB entries, about 20 to a 4 MiB page; the checkpoint covers the first two, and the
+        // log now begins with the third.
+        (string file, List<(long Address, long NextAddress)> entries) = await LoggedWritesAsync(30, 200_000, checkpointAfter: 2);
+        Assert.Equal(28, entries.Count);
+        (long address, long next) = entries[0];
+        Overwrite(file, address, new byte[next - address]);
+
+        Assert.Contains("but batch 3 comes next", OpenError(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_log_cut_short_at_an_entry_boundary_stops_the_open()
+    {
+        (string file, List<(long Address, long NextAddress)> entries) = await LoggedWritesAsync(3, 100);
+        using (FileStream stream = File.OpenWrite(file))
+        {
+            stream.SetLength(entries[2].Address);
+        }
+
+        Assert.Contains($"its entries end at address {entries[2].Address}, but it was committed up to address {entries[2].NextAddress}", OpenError(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(7)]
+    [InlineData(-1)]
+    public async Task A_damaged_commit_record_with_none_before_it_stops_the_open(int keptBytes)
+    {
+        Collection collection = _db.Create();
+        (await collection.AddFactsAsync([new FactInput("a", "links", "b")])).AssertOk();
+        string record = Assert.Single(Directory.GetFiles(Path.Combine(collection.Directory, "wal", "log-commits"), "commit.*.0"));
+        await _db.Database.CloseAsync(checkpoint: false);
+        byte[] bytes = File.ReadAllBytes(record);
+        if (keptBytes < 0)
+        {
+            // A flipped bit in the committed address, which FASTER's checksum covers.
+            bytes[^20] ^= 0x01;
+        }
+        else
+        {
+            bytes = bytes[..keptBytes];
+        }
+
+        File.WriteAllBytes(record, bytes);
+        Assert.Contains("is damaged", OpenError(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Entries_are_checksummed_and_numbered_and_entries_of_the_first_format_still_read()
+    {
+        var concept = new ConceptRecord(4, "c", [1f, 2f], new Dictionary<string, string> { ["k"] = "v" });
+        List<Mutation> batch = [new Mutation.PutConcept(concept), new Mutation.DeleteEdge(9)];
+        using var stream = new MemoryStream();
+        byte[] entry = RecordCodec.EncodeBatch(7, batch, stream, out _, out _).ToArray();
+
+        LoggedBatch read = RecordCodec.DecodeBatch(entry);
+        Assert.Equal(7, read.Sequence);
+        AssertSameBatch(batch, read.Mutations);
+
+        // Format 1: the version, then the count and mutations, with no checksum or sequence.
+        byte[] firstFormat = [1, .. entry[(1 + sizeof(uint) + sizeof(long))..]];
+        LoggedBatch old = RecordCodec.DecodeBatch(firstFormat);
+        Assert.Null(old.Sequence);
+        AssertSameBatch(batch, old.Mutations);
+
+        for (int i = 1; i < entry.Length; i++)
+        {
+            byte[] flipped = [.. entry];
+            flipped[i] ^= 0x01;
+            Assert.Throws<InvalidDataException>(() => RecordCodec.DecodeBatch(flipped));
+        }
+    }
+
+    private static void AssertSameBatch(List<Mutation> expected, List<Mutation> actual)
+    {
+        Assert.Equal(expected.Count, actual.Count);
+        var put = Assert.IsType<Mutation.PutConcept>(actual[0]);
+        var original = (Mutation.PutConcept)expected[0];
+        Assert.Equal((original.Concept.Id, original.Concept.Name), (put.Concept.Id, put.Concept.Name));
+        Assert.Equal(original.Concept.Vector, put.Concept.Vector);
+        Assert.Equal(original.Concept.Metadata, put.Concept.Metadata);
+        Assert.Equal(expected[1], actual[1]);
+    }
+}
