@@ -56,7 +56,7 @@ internal sealed class SearchBatcher : BackgroundService
         if (!_options.Enabled)
         {
             _metrics.SearchBatchQueries.Observe(queries.Count);
-            return Task.FromResult(collection.Search(queries, options));
+            return Task.FromResult(collection.Search(queries, options, cancellationToken));
         }
 
         if (Interlocked.Add(ref _queued, queries.Count) > _options.MaxQueuedQueries)
@@ -221,7 +221,7 @@ internal sealed class SearchBatcher : BackgroundService
             List<PendingSearch> calls = [.. group];
             if (calls.Count == 1)
             {
-                Complete(calls[0], () => calls[0].Collection.Search(calls[0].Queries, calls[0].Options));
+                Complete(calls[0], () => calls[0].Collection.Search(calls[0].Queries, calls[0].Options, calls[0].CancellationToken));
                 continue;
             }
 
@@ -229,9 +229,15 @@ internal sealed class SearchBatcher : BackgroundService
             var options = calls[0].Options with { K = calls.Max(c => c.Options.K) };
             _metrics.SearchBatchQueries.Observe(queries.Count);
             Result<IReadOnlyList<IReadOnlyList<SearchHit>>>? combined;
+            using var allCancelled = new AllCancelled(calls.Select(call => call.CancellationToken));
             try
             {
-                combined = group.Key.Collection.Search(queries, options);
+                combined = group.Key.Collection.Search(queries, options, allCancelled.Token);
+            }
+            catch (OperationCanceledException) when (allCancelled.Token.IsCancellationRequested)
+            {
+                calls.ForEach(call => call.Completion.TrySetCanceled(call.CancellationToken));
+                continue;
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -242,7 +248,7 @@ internal sealed class SearchBatcher : BackgroundService
 
             if (combined is not { IsOk: true } answered)
             {
-                calls.ForEach(c => Complete(c, () => c.Collection.Search(c.Queries, c.Options)));
+                calls.ForEach(c => Complete(c, () => c.Collection.Search(c.Queries, c.Options, c.CancellationToken)));
                 continue;
             }
 
@@ -269,6 +275,10 @@ internal sealed class SearchBatcher : BackgroundService
         {
             call.Completion.TrySetResult(search());
         }
+        catch (OperationCanceledException) when (call.CancellationToken.IsCancellationRequested)
+        {
+            call.Completion.TrySetCanceled(call.CancellationToken);
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             call.Completion.TrySetException(e);
@@ -280,6 +290,39 @@ internal sealed class SearchBatcher : BackgroundService
     /// {"a": "1\0b\02"} were one key, and the second call searched with the first one's filter.</summary>
     internal static string FilterKey(IReadOnlyDictionary<string, string>? filter) =>
         filter is null or { Count: 0 } ? "" : string.Concat(filter.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key.Length}:{p.Key}{p.Value.Length}:{p.Value}"));
+
+    /// <summary>A token that fires once every one of some tokens has: a coalesced search serves
+    /// all its calls, so it stops only when none of them still waits for it.</summary>
+    private sealed class AllCancelled : IDisposable
+    {
+        private readonly CancellationTokenSource _all = new();
+        private readonly List<CancellationTokenRegistration> _registrations = [];
+        private int _waiting;
+
+        public AllCancelled(IEnumerable<CancellationToken> tokens)
+        {
+            List<CancellationToken> each = [.. tokens];
+            _waiting = each.Count;
+            foreach (CancellationToken token in each)
+            {
+                _registrations.Add(token.Register(() =>
+                {
+                    if (Interlocked.Decrement(ref _waiting) == 0)
+                    {
+                        _all.Cancel();
+                    }
+                }));
+            }
+        }
+
+        public CancellationToken Token => _all.Token;
+
+        public void Dispose()
+        {
+            _registrations.ForEach(registration => registration.Dispose());
+            _all.Dispose();
+        }
+    }
 
     private sealed record GroupKey(Collection Collection, bool ExcludeQueryConcepts, string Filter);
 
