@@ -90,6 +90,13 @@ internal sealed class StateStore : IDisposable
         // Outdated checkpoints are removed here, once a newer one has been read back: FASTER's own
         // removal deletes the previous checkpoint as soon as it has issued the new one's writes.
         _checkpoints = new DeviceLogCommitCheckpointManager(checkpointDevices, _checkpointNames, removeOutdated: false);
+        if (IncompleteRecoverableCheckpoint() is { } incomplete)
+        {
+            _checkpoints.Dispose();
+            throw new InvalidDataException(
+                $"the state store in {directory} cannot be recovered: {incomplete}. Opening it would lose the records held there; its files are left as they are");
+        }
+
         _settings = new FasterKVSettings<SpanByte, SpanByte>(directory, deleteDirOnDispose: false)
         {
             IndexSize = indexBytes,
@@ -278,28 +285,76 @@ internal sealed class StateStore : IDisposable
                 ?? IncompleteLog(token, cookie)
                 ?? IncompleteIndex(token);
         }
-        catch (Exception exception) when (exception is IOException or FormatException or FasterException or ArgumentException or OverflowException)
+        catch (Exception exception) when (IsUnreadableMetadata(exception))
         {
             return $"its metadata does not read back: {exception.Message}";
         }
     }
 
+    /// <summary>Whether reading or parsing a checkpoint's metadata failed on what the files hold.</summary>
+    private static bool IsUnreadableMetadata(Exception exception) =>
+        exception is IOException or FormatException or FasterException or ArgumentException or OverflowException;
+
+    /// <summary>
+    /// What of the checkpoint FASTER will recover its log files lack, or null when they hold it all
+    /// (or there is no checkpoint). FASTER recovers without a word a checkpoint whose log files are
+    /// missing or short: it recreates a missing file empty and opens without the records it held
+    /// (and reading garbage may crash the process), so the files are checked before it opens. It
+    /// recovers the first checkpoint, newest first, whose log metadata and cookie read, passing
+    /// over the others (one a crash interrupted, say), and so does this check.
+    /// </summary>
+    private string? IncompleteRecoverableCheckpoint()
+    {
+        foreach (Guid token in _checkpoints.GetLogCheckpointTokens())
+        {
+            HybridLogRecoveryInfo info;
+            try
+            {
+                info = ReadLogMetadata(token, out string cookie);
+                Convert.FromBase64String(cookie);
+            }
+            catch (Exception exception) when (IsUnreadableMetadata(exception))
+            {
+                continue;
+            }
+
+            return IncompleteLogFiles(info) is { } missing ? $"its checkpoint {token} is incomplete: {missing}" : null;
+        }
+
+        return null;
+    }
+
     private string? IncompleteLog(Guid token, byte[] cookie)
     {
-        byte[] metadata = _checkpoints.GetLogCheckpointMetadata(token, null, false, -1);
-        var info = new HybridLogRecoveryInfo();
-        using var reader = new StreamReader(new MemoryStream(metadata));
-        info.Initialize(reader);
+        HybridLogRecoveryInfo info = ReadLogMetadata(token, out string recordedCookie);
         if (info.guid != token)
         {
             return $"its log metadata names checkpoint {info.guid}";
         }
 
-        if (reader.ReadToEnd() != Convert.ToBase64String(cookie))
+        if (recordedCookie != Convert.ToBase64String(cookie))
         {
             return "its log metadata lacks the covered write-ahead-log address";
         }
 
+        return IncompleteLogFiles(info);
+    }
+
+    /// <summary>A checkpoint's log metadata, parsed as recovery parses it, and the cookie after it (base64).</summary>
+    private HybridLogRecoveryInfo ReadLogMetadata(Guid token, out string cookie)
+    {
+        byte[] metadata = _checkpoints.GetLogCheckpointMetadata(token, null, false, -1);
+        var info = new HybridLogRecoveryInfo();
+        using var reader = new StreamReader(new MemoryStream(metadata));
+        info.Initialize(reader);
+        cookie = reader.ReadToEnd();
+        return info;
+    }
+
+    /// <summary>Which log file lacks part of the checkpoint's log, from its begin address to its
+    /// final address, or null.</summary>
+    private string? IncompleteLogFiles(HybridLogRecoveryInfo info)
+    {
         int segmentBits = BitOperations.Log2((ulong)Layout.SegmentBytes);
         for (long address = info.beginAddress; address < info.finalLogicalAddress; address = ((address >> segmentBits) + 1) << segmentBits)
         {
@@ -307,6 +362,11 @@ internal sealed class StateStore : IDisposable
             long segmentEnd = Math.Min(info.finalLogicalAddress, (segment + 1) << segmentBits);
             string file = Path.Combine(_directory, $"{LogFileName}.{segment}");
             long needed = segmentEnd - (segment << segmentBits);
+            if (!File.Exists(file))
+            {
+                return $"{file} is missing (the checkpoint needs its first {needed} bytes)";
+            }
+
             if (FileLength(file) < needed)
             {
                 return $"{file} holds {FileLength(file)} bytes of the {needed} the checkpoint needs";

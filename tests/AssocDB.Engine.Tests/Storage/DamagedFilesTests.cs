@@ -1,0 +1,70 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Storage;
+
+// Files damaged on disk (deleted, cut short): the open must refuse, naming what is damaged, rather
+// than open a collection that silently lacks what the damaged file held.
+public sealed class DamagedFilesTests : IAsyncLifetime
+{
+    private const int Facts = 2000;
+    private readonly TestDatabase _db = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    /// <summary>A collection of <see cref="Facts"/> facts, closed with a checkpoint (so its log holds
+    /// nothing to replay); returns its folder.</summary>
+    private async Task<string> CheckpointedCollectionAsync()
+    {
+        Collection collection = _db.Create();
+        (await collection.DefineRelationAsync(new RelationSpec("knows"))).AssertOk();
+        (await collection.AddFactsAsync([.. Enumerable.Range(0, Facts).Select(i => new FactInput($"a{i}", "knows", $"b{i}"))])).AssertOk();
+        await _db.Database.CloseAsync(checkpoint: true);
+        return collection.Directory;
+    }
+
+    // FASTER recreated a missing log file empty (and read a short one as far as it went) and still
+    // reported the checkpoint recovered: the collection opened with none of its facts.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_checkpoint_whose_state_log_file_is_missing_or_short_stops_the_open(bool cutShort)
+    {
+        string logFile = Path.Combine(await CheckpointedCollectionAsync(), "state", "hlog.log.0");
+        long length = new FileInfo(logFile).Length;
+        if (cutShort)
+        {
+            using var file = new FileStream(logFile, FileMode.Open);
+            file.SetLength(length / 2);
+        }
+        else
+        {
+            File.Delete(logFile);
+        }
+
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        Assert.Contains(logFile, error.Message, StringComparison.Ordinal);
+        Assert.Contains(cutShort ? $"holds {length / 2} bytes" : "is missing", error.Message, StringComparison.Ordinal);
+
+        // Refused before FASTER opened the store, which would have recreated the file.
+        Assert.Equal(cutShort, File.Exists(logFile));
+    }
+
+    // A checkpoint a crash interrupted before its metadata was written is passed over by FASTER,
+    // which recovers the one before; the check of the checkpoint's files must pass it over too.
+    [Fact]
+    public async Task A_newer_checkpoint_whose_metadata_never_reached_disk_is_passed_over()
+    {
+        string state = Path.Combine(await CheckpointedCollectionAsync(), "state");
+        string checkpoints = Path.Combine(state, "checkpoints", "cpr-checkpoints");
+        string interrupted = Path.Combine(checkpoints, Guid.NewGuid().ToString());
+        Directory.CreateDirectory(interrupted);
+        File.WriteAllBytes(Path.Combine(interrupted, "info.dat.0"), []);
+        Directory.SetLastWriteTimeUtc(interrupted, DateTime.UtcNow.AddMinutes(1));
+
+        await using AssocDatabase database = AssocDatabase.Open(_db.Options);
+        Assert.Equal(Facts, database.GetCollection("test").AssertOk().Describe().FactCount);
+    }
+}
