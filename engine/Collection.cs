@@ -89,13 +89,27 @@ public sealed partial class Collection
     private Collection(string directory, CollectionManifest manifest, DatabaseOptions options, torch.Device device, VectorSearch search, ILogger logger)
     {
         Directory = directory;
-        _manifest = manifest;
+        // A manifest without the log's page size is from before the page and the state store's
+        // layout were kept (one change): its log was written with the option's page, and its store
+        // may have no layout file.
+        bool predatesLayouts = manifest.LogPageSizeBits is null;
+        int logPageSizeBits = manifest.LogPageSizeBits ?? options.LogPageSizeBits;
+        _manifest = manifest with { LogPageSizeBits = logPageSizeBits };
         _logger = logger;
         _minFreeDiskBytes = options.MinFreeDiskBytes;
-        _log = new WriteAheadLog(Path.Combine(directory, LogFolder), manifest.LogPageSizeBits!.Value);
+        _log = new WriteAheadLog(Path.Combine(directory, LogFolder), logPageSizeBits);
         try
         {
-            _store = new StateStore(Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes);
+            _store = new StateStore(
+                Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes, predatesLayouts);
+            if (predatesLayouts)
+            {
+                // Recorded only once the store has kept its layout: a checkpointed store without a
+                // layout file under a manifest with the page is refused as damaged, and a crash
+                // between the two writes must not leave that.
+                _manifest.Replace(directory);
+            }
+
             _matrix = new ConceptMatrix(manifest.Dimension, device, manifest.Metric, manifest.Precision);
             _checkpointTimeout = options.StateCheckpointTimeout ?? _store.UnhurriedCheckpointTime;
         }
@@ -127,7 +141,7 @@ public sealed partial class Collection
     internal static Collection Open(
         string directory, DatabaseOptions options, torch.Device device, VectorSearch search, ILogger logger, CancellationToken cancellationToken = default)
     {
-        var collection = new Collection(directory, CollectionManifest.ReadPinningLogPage(directory, options.LogPageSizeBits), options, device, search, logger);
+        var collection = new Collection(directory, CollectionManifest.Read(directory), options, device, search, logger);
         try
         {
             collection.Recover(cancellationToken);

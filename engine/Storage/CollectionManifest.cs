@@ -7,8 +7,8 @@ namespace AssocDB.Engine.Storage;
 /// <summary>A collection's fixed definition, kept as <c>collection.json</c> in its folder, with the
 /// page size its write-ahead log was created with (<c>LogPageSizeBits</c>): an entry never spans
 /// pages, so a reader with other pages stops at the padding after a page's last entry and loses what
-/// follows. Manifests written before it was recorded get it on their next open (see
-/// <see cref="ReadPinningLogPage"/>).</summary>
+/// follows. Manifests written before it was recorded get it on their next open (the collection
+/// records it once its state store has kept its layout, which came in the same change).</summary>
 internal sealed record CollectionManifest(
     string Name,
     int Dimension,
@@ -34,23 +34,12 @@ internal sealed record CollectionManifest(
         file.Flush(flushToDisk: true);
     }
 
-    /// <summary>Reads the manifest. One written before the log page size was recorded is given the
-    /// size of <paramref name="logPageSizeBits"/> (the option its log was written with, unless it
-    /// changed since) and rewritten, so later changes of the option leave its log alone.</summary>
-    public static CollectionManifest ReadPinningLogPage(string directory, int logPageSizeBits)
-    {
-        CollectionManifest manifest = Read(directory);
-        if (manifest.LogPageSizeBits is not null)
-        {
-            return manifest;
-        }
+    /// <summary>Replaces the manifest in <paramref name="directory"/> with this one; a crash leaves
+    /// the old or the new.</summary>
+    public void Replace(string directory) => DurableJson.Replace(Path.Combine(directory, FileName), this, Json);
 
-        manifest = manifest with { LogPageSizeBits = logPageSizeBits };
-        DurableJson.Replace(Path.Combine(directory, FileName), manifest, Json);
-        return manifest;
-    }
-
-    private static CollectionManifest Read(string directory)
+    /// <summary>Reads the manifest in <paramref name="directory"/>.</summary>
+    public static CollectionManifest Read(string directory)
     {
         string path = Path.Combine(directory, FileName);
         using var file = File.OpenRead(path);

@@ -18,19 +18,31 @@ internal sealed record StateLayout(long PageBytes, long SegmentBytes)
 
     /// <summary>
     /// The layout the store in <paramref name="directory"/> must open with: the kept one when the
-    /// store has a checkpoint to recover; for a checkpointed store from before layouts were kept,
-    /// the sizes it was written with (the page the options give, as then, and FASTER's default file
-    /// size), kept from now on; otherwise the options' sizes (a page of a quarter of the memory, at
-    /// most 4 MiB and one file), kept from now on, but never a page smaller than a kept one: the
-    /// write-ahead log that replays into the new store holds records accepted for that page.
+    /// store has a checkpoint to recover; for a checkpointed store from before layouts were kept
+    /// (which only a store that <paramref name="mayPredateLayouts"/> can be), the sizes it was
+    /// written with (the page the options give, as then, and FASTER's default file size), kept from
+    /// now on; otherwise the options' sizes (a page of a quarter of the memory, at most 4 MiB and
+    /// one file), kept from now on, but never a page smaller than a kept one: the write-ahead log
+    /// that replays into the new store holds records accepted for that page.
     /// </summary>
-    public static StateLayout Resolve(string directory, long memoryBytes, long segmentBytes)
+    /// <exception cref="InvalidDataException">The store has a checkpoint, and lost the layout it
+    /// was written with.</exception>
+    public static StateLayout Resolve(string directory, long memoryBytes, long segmentBytes, bool mayPredateLayouts)
     {
         string path = Path.Combine(directory, FileName);
         bool checkpointed = HasCheckpoint(directory);
         if (checkpointed && File.Exists(path))
         {
             return Read(path);
+        }
+
+        // Guessing FASTER's default file size for a store that had its own would misread its log
+        // past the first file (a store over 64 MiB with the default options), and keep the guess.
+        if (checkpointed && !mayPredateLayouts)
+        {
+            throw new InvalidDataException(
+                $"{path} is missing, but the state store in {directory} has a checkpoint: the page and file sizes its log was written with are unknown, "
+                + "and guessing them would misread it. Restore that file (from a backup of the collection); the store is left as it is");
         }
 
         // A power of two, as FASTER rounds it down to one anyway (and records are checked against it).

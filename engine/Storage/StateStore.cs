@@ -71,20 +71,21 @@ internal sealed class StateStore : IDisposable
     private Task? _abandonedCheckpoint;
 
     /// <summary>Opens (recovering the latest checkpoint) or creates the store in a folder, with the
-    /// layout it was created with (see <see cref="StateLayout"/>); its memory is raised to four pages
-    /// if <paramref name="memoryBytes"/> is less.</summary>
-    public StateStore(string directory, long indexBytes, long memoryBytes, long segmentBytes)
-        : this(directory, indexBytes, memoryBytes, segmentBytes, new LocalStorageNamedDeviceFactory())
+    /// layout it was created with (see <see cref="StateLayout"/>; only a store that
+    /// <paramref name="mayPredateLayouts"/> may have been written without one); its memory is raised
+    /// to four pages if <paramref name="memoryBytes"/> is less.</summary>
+    public StateStore(string directory, long indexBytes, long memoryBytes, long segmentBytes, bool mayPredateLayouts = false)
+        : this(directory, indexBytes, memoryBytes, segmentBytes, new LocalStorageNamedDeviceFactory(), mayPredateLayouts)
     {
     }
 
     /// <summary>Opens the store with checkpoint files made by <paramref name="checkpointDevices"/>
     /// (tests route some of them to failing devices).</summary>
-    internal StateStore(string directory, long indexBytes, long memoryBytes, long segmentBytes, INamedDeviceFactory checkpointDevices)
+    internal StateStore(string directory, long indexBytes, long memoryBytes, long segmentBytes, INamedDeviceFactory checkpointDevices, bool mayPredateLayouts = false)
     {
         Directory.CreateDirectory(directory);
         _directory = directory;
-        Layout = StateLayout.Resolve(directory, memoryBytes, segmentBytes);
+        Layout = StateLayout.Resolve(directory, memoryBytes, segmentBytes, mayPredateLayouts);
         _checkpointDirectory = Path.Combine(directory, CheckpointFolder);
         _checkpointNames = new DefaultCheckpointNamingScheme(_checkpointDirectory);
         // Outdated checkpoints are removed here, once a newer one has been read back: FASTER's own

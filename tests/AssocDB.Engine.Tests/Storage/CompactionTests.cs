@@ -160,29 +160,56 @@ public sealed class CompactionTests : IAsyncLifetime
         Assert.Equal(Vector(1500, 1), collection.GetConcept("c1500").AssertOk().Vector);
     }
 
-    [Fact]
-    public async Task A_store_from_before_layouts_were_kept_opens_with_fasters_default_file_size()
+    /// <summary>A checkpointed collection "legacy" of 5.5 MB (past the first file, were the files
+    /// 4 MiB) in FASTER's default 1 GiB files, made to look as written before sizes were kept: no
+    /// layout, no page size in the manifest. Returns its folder.</summary>
+    private static async Task<string> LegacyCollectionAsync(TestDatabase legacy)
     {
-        await using var legacy = new TestDatabase(stateSegmentBytes: 1L << 30);
-        // 5.5 MB: past the first file, were the files 4 MiB.
         Collection collection = legacy.Create("legacy", Dimension);
         await WriteVersionAsync(collection, 5000, 0);
-        string layout = Path.Combine(collection.Directory, "state", "layout.json");
         await legacy.ReopenAsync();
 
-        // As written before sizes were kept (no layout, no page size in the manifest); reopened with
-        // another file size for new stores. The sizes it was written with are kept from then on.
-        File.Delete(layout);
+        File.Delete(Path.Combine(collection.Directory, "state", "layout.json"));
         string manifestPath = Path.Combine(collection.Directory, "collection.json");
         JsonObject manifest = JsonNode.Parse(File.ReadAllText(manifestPath))!.AsObject();
         Assert.True(manifest.Remove("LogPageSizeBits"));
         File.WriteAllText(manifestPath, manifest.ToJsonString());
+        return collection.Directory;
+    }
+
+    [Fact]
+    public async Task A_store_from_before_layouts_were_kept_opens_with_fasters_default_file_size()
+    {
+        await using var legacy = new TestDatabase(stateSegmentBytes: 1L << 30);
+        string directory = await LegacyCollectionAsync(legacy);
+
+        // Reopened with another file size for new stores. The sizes it was written with are kept
+        // from then on.
         await legacy.ReopenAsync(checkpointOnClose: false, stateSegmentBytes: 1L << 22);
 
         Assert.Equal(5000, legacy.Get("legacy").Describe().ConceptCount);
         Assert.Equal(Vector(4999, 0), legacy.Get("legacy").GetConcept("c4999").AssertOk().Vector);
-        Assert.Equal(1L << 30, JsonNode.Parse(File.ReadAllText(layout))!["SegmentBytes"]!.GetValue<long>());
-        Assert.Equal(22, JsonNode.Parse(File.ReadAllText(manifestPath))!["LogPageSizeBits"]!.GetValue<int>());
+        Assert.Equal(1L << 30, JsonNode.Parse(File.ReadAllText(Path.Combine(directory, "state", "layout.json")))!["SegmentBytes"]!.GetValue<long>());
+        Assert.Equal(22, JsonNode.Parse(File.ReadAllText(Path.Combine(directory, "collection.json")))!["LogPageSizeBits"]!.GetValue<int>());
+    }
+
+    // A checkpointed store without a layout under a manifest with the page size is refused as
+    // damaged, so the manifest records the page only once the store has recorded its layout: the
+    // other way round, an open that stopped in between left the collection refused for good.
+    [Fact]
+    public async Task A_store_from_before_layouts_were_kept_whose_layout_could_not_be_recorded_opens_once_it_can()
+    {
+        await using var legacy = new TestDatabase(stateSegmentBytes: 1L << 30);
+        string directory = await LegacyCollectionAsync(legacy);
+        string layoutStaging = Path.Combine(directory, "state", "layout.json.tmp");
+        Directory.CreateDirectory(layoutStaging);
+        await Assert.ThrowsAnyAsync<UnauthorizedAccessException>(() => legacy.ReopenAsync(checkpointOnClose: false, stateSegmentBytes: 1L << 22));
+
+        Directory.Delete(layoutStaging);
+        await legacy.ReopenAsync(checkpointOnClose: false, stateSegmentBytes: 1L << 22);
+
+        Assert.Equal(5000, legacy.Get("legacy").Describe().ConceptCount);
+        Assert.Equal(Vector(4999, 0), legacy.Get("legacy").GetConcept("c4999").AssertOk().Vector);
     }
 
     [Fact]

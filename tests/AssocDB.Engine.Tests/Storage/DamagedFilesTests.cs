@@ -52,6 +52,21 @@ public sealed class DamagedFilesTests : IAsyncLifetime
         Assert.Equal(cutShort, File.Exists(logFile));
     }
 
+    // layout.json came with the manifest's LogPageSizeBits, so a checkpointed store under a manifest
+    // with it had a layout file. Without it the store was taken for one from before layouts were
+    // kept and reopened with FASTER's 1 GiB files, which misread the log of a store over 64 MiB,
+    // and the guess was written as its layout.
+    [Fact]
+    public async Task A_checkpointed_state_store_without_its_layout_file_stops_the_open()
+    {
+        string layout = Path.Combine(await CheckpointedCollectionAsync(), "state", "layout.json");
+        File.Delete(layout);
+
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        Assert.Contains($"{layout} is missing", error.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(layout));
+    }
+
     // A checkpoint a crash interrupted before its metadata was written is passed over by FASTER,
     // which recovers the one before; the check of the checkpoint's files must pass it over too.
     [Fact]
