@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
 using AssocDB.Engine.Vectors;
@@ -13,13 +14,18 @@ namespace AssocDB.Engine;
 /// An AssocDB database: a folder of collections, each durable on its own write-ahead log and state
 /// store. Open one per folder per process (a lock file enforces it); it is safe for concurrent use.
 /// </summary>
-public sealed class AssocDatabase : IDisposable, IAsyncDisposable
+public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
 {
     /// <summary>The widest vectors a collection may hold.</summary>
     public const int MaxDimension = Validation.MaxDimension;
 
     private const string CollectionPrefix = "col-";
     private const string LockFileName = "LOCK";
+
+    /// <summary>The start of the folders a create or drop stages a collection in (then a GUID), which
+    /// open never takes for a collection; one left at open is a create or drop that did not finish.</summary>
+    private const string StagingPrefix = ".assocdb-staging-";
+
     private readonly DatabaseOptions _options;
     private readonly torch.Device _device;
     private readonly ILoggerFactory _loggerFactory;
@@ -125,10 +131,11 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         foreach (string directory in Directory.EnumerateDirectories(_options.DataDirectory))
         {
             string name = Path.GetFileName(directory);
-            if (name.StartsWith('.'))
+            if (StagingFolderName().IsMatch(name))
             {
                 // A create or drop that did not finish: the collection never existed, or is gone.
                 Directory.Delete(directory, recursive: true);
+                Log.StagingFolderRemoved(_logger, directory);
                 continue;
             }
 
@@ -175,10 +182,10 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
                     $"the database holds {_collections.Count + _dropping.Count} collections, its limit (MaxCollections); drop one first");
             }
 
-            // Built under a dot-name and renamed into place, so a crash leaves either nothing or a
-            // whole collection (dot-folders are removed at open).
+            // Built under a staging name and renamed into place, so a crash leaves either nothing or
+            // a whole collection (staging folders are removed at open).
             string directory = Path.Combine(_options.DataDirectory, DirectoryName(spec.Name));
-            string staging = NewDotFolder();
+            string staging = NewStagingFolder();
             Directory.CreateDirectory(staging);
             new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision, LogPageSizeBits: _options.LogPageSizeBits).Write(staging);
             Directory.Move(staging, directory);
@@ -190,11 +197,11 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
             }
             catch
             {
-                // Nothing was written to it: moved back under a dot-name (removed at the next open if
-                // not now), so the failed create leaves no collection behind and a retry can succeed.
-                string failed = NewDotFolder();
+                // Nothing was written to it: moved back under a staging name (removed at the next open
+                // if not now), so the failed create leaves no collection behind and a retry can succeed.
+                string failed = NewStagingFolder();
                 Directory.Move(directory, failed);
-                DeleteDotFolder(failed);
+                DeleteStagingFolder(failed);
                 throw;
             }
 
@@ -203,13 +210,19 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>A fresh folder path under a dot-name, which open never takes for a collection (and
-    /// removes).</summary>
-    private string NewDotFolder() => Path.Combine(_options.DataDirectory, "." + Guid.NewGuid().ToString("N"));
+    /// <summary>A fresh folder path under a staging name, which open never takes for a collection
+    /// (and removes).</summary>
+    private string NewStagingFolder() => Path.Combine(_options.DataDirectory, StagingPrefix + Guid.NewGuid().ToString("N"));
 
-    /// <summary>Deletes a folder already renamed to a dot-name, which no longer counts as a collection;
-    /// if that fails, the next open removes it (the caller's outcome stands).</summary>
-    private static void DeleteDotFolder(string folder)
+    /// <summary>The names of staging folders: <see cref="StagingPrefix"/> and a GUID, or a dot and a
+    /// GUID as earlier versions named them. Other folders in the data folder, hidden or not, are
+    /// not AssocDB's (a user's backup, a desktop's trash) and are left alone.</summary>
+    [GeneratedRegex("^\\.(assocdb-staging-)?[0-9a-f]{32}$", RegexOptions.CultureInvariant)]
+    private static partial Regex StagingFolderName();
+
+    /// <summary>Deletes a folder already renamed to a staging name, which no longer counts as a
+    /// collection; if that fails, the next open removes it (the caller's outcome stands).</summary>
+    private static void DeleteStagingFolder(string folder)
     {
         try
         {
@@ -278,7 +291,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
         try
         {
             await collection.CloseAsync(checkpoint: false);
-            string doomed = NewDotFolder();
+            string doomed = NewStagingFolder();
             Directory.Move(collection.Directory, doomed);
             // Durable before the drop is reported: a power loss must not bring the collection back.
             // The drop has happened either way, so a failed flush is logged, not reported as a failed drop.
@@ -291,7 +304,7 @@ public sealed class AssocDatabase : IDisposable, IAsyncDisposable
                 Log.DropFlushFailed(_logger, exception, name, _options.DataDirectory);
             }
 
-            DeleteDotFolder(doomed);
+            DeleteStagingFolder(doomed);
             return true;
         }
         finally

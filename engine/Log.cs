@@ -26,6 +26,9 @@ internal static partial class Log
     [LoggerMessage(6, LogLevel.Information, "Collection {Collection} compacted its state store's log from {Before} to {After} bytes; the next checkpoint frees the disk")]
     public static partial void StateCompacted(ILogger logger, string collection, long before, long after);
 
+    [LoggerMessage(11, LogLevel.Information, "Removed {Folder}, the staging folder of a collection create or drop that did not finish")]
+    public static partial void StagingFolderRemoved(ILogger logger, string folder);
+
     [LoggerMessage(4, LogLevel.Information, "Database opened at {Directory} on device {Device} with {Collections} collections")]
     public static partial void DatabaseOpened(ILogger logger, string directory, string device, int collections);
 

@@ -1,0 +1,44 @@
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Storage;
+
+// The data folder holds AssocDB's collections and its staging folders, and possibly folders that
+// are not AssocDB's: open takes the collections, removes staging leftovers, and leaves the rest.
+public sealed class DataFolderTests : IAsyncLifetime
+{
+    private readonly TestDatabase _db = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    /// <summary>A folder in the data folder holding one file.</summary>
+    private string FolderWithAFile(string name)
+    {
+        string folder = Path.Combine(_db.Folder, name);
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "kept.txt"), "a user's file");
+        return folder;
+    }
+
+    // Open deleted every hidden folder recursively, without a word: a user's backup or a desktop's
+    // trash went with AssocDB's own leftovers.
+    [Fact]
+    public async Task Open_removes_its_own_staging_leftovers_only_and_logs_each()
+    {
+        _db.Create();
+        await _db.Database.CloseAsync(checkpoint: true);
+        string[] foreign = [.. new[] { ".backup-of-x", ".Trash-0", $".{Guid.NewGuid():N}-copy", "notes" }.Select(FolderWithAFile)];
+        string[] leftovers = [FolderWithAFile($".assocdb-staging-{Guid.NewGuid():N}"), FolderWithAFile($".{Guid.NewGuid():N}")];
+
+        var logs = new RecordedLogs();
+        await using (AssocDatabase database = AssocDatabase.Open(_db.Options, logs))
+        {
+            Assert.Equal(["test"], database.ListCollections().Select(collection => collection.Name));
+        }
+
+        Assert.All(foreign, folder => Assert.True(File.Exists(Path.Combine(folder, "kept.txt")), $"{folder} was not left alone"));
+        Assert.All(leftovers, folder => Assert.False(Directory.Exists(folder), $"{folder} was not removed"));
+        Assert.All(leftovers, folder => Assert.Single(logs.Messages, message => message.Contains(folder, StringComparison.Ordinal)));
+    }
+}
