@@ -64,7 +64,10 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     /// <param name="cancellationToken">Abandons recovery (e.g. a shutdown requested while a long log
     /// replays). Nothing is lost: recovery only reads, so the next open starts it again.</param>
     /// <exception cref="ArgumentException">The options are invalid (e.g. an unknown device).</exception>
-    /// <exception cref="IOException">The folder is in use by another process, or unreadable.</exception>
+    /// <exception cref="IOException">The folder is in use by another process, or unreadable (a
+    /// collection's error names the collection and its folder, as the ones below do).</exception>
+    /// <exception cref="InvalidDataException">A collection's files are damaged.</exception>
+    /// <exception cref="FileNotFoundException">A collection's folder holds no manifest.</exception>
     /// <exception cref="OperationCanceledException">Recovery was abandoned.</exception>
     public static AssocDatabase Open(DatabaseOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
@@ -141,10 +144,58 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
 
             if (name.StartsWith(CollectionPrefix, StringComparison.Ordinal))
             {
-                var collection = Collection.Open(directory, _options, _device, _search, _loggerFactory.CreateLogger<Collection>(), cancellationToken);
+                Collection collection = OpenCollection(directory, cancellationToken);
                 _collections.Add(collection.Name, collection);
             }
         }
+    }
+
+    /// <summary>Opens a collection's folder at database open. An error names the collection and its
+    /// folder (the server's start-up error is all a user sees of a damaged collection), with the
+    /// original as its inner exception.</summary>
+    /// <exception cref="FileNotFoundException">The folder holds no manifest.</exception>
+    private Collection OpenCollection(string directory, CancellationToken cancellationToken)
+    {
+        string manifestPath = Path.Combine(directory, CollectionManifest.FileName);
+        if (!File.Exists(manifestPath))
+        {
+            // Left as it is: a collection's folder has its manifest from the start (it is staged
+            // with it), so this one is not AssocDB's, or lost its manifest, and may hold data.
+            throw new FileNotFoundException(
+                $"the folder {directory} holds no {CollectionManifest.FileName}, so it is no collection this database can open; "
+                + $"restore the file, or move the folder out of {_options.DataDirectory}",
+                manifestPath);
+        }
+
+        string collection = $"the collection in {directory}";
+        try
+        {
+            CollectionManifest manifest = CollectionManifest.Read(directory);
+            collection = $"collection '{manifest.Name}' (in {directory})";
+            return Collection.Open(directory, manifest, _options, _device, _search, _loggerFactory.CreateLogger<Collection>(), cancellationToken);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            throw OpenFailed(collection, exception);
+        }
+    }
+
+    /// <summary>
+    /// The error of a collection that could not be opened, naming it, of the same kind: an I/O
+    /// error stays an IOException, a denied access an UnauthorizedAccessException, running out of
+    /// memory an OutOfMemoryException; anything else is what reading damaged files throws (a JSON
+    /// error in the manifest, FASTER's, a decoder's), so an InvalidDataException.
+    /// </summary>
+    private static Exception OpenFailed(string collection, Exception exception)
+    {
+        string message = $"{collection} could not be opened: {exception.Message}";
+        return exception switch
+        {
+            IOException => new IOException(message, exception),
+            UnauthorizedAccessException => new UnauthorizedAccessException(message, exception),
+            OutOfMemoryException => new InsufficientMemoryException(message, exception),
+            _ => new InvalidDataException(message, exception),
+        };
     }
 
     /// <summary>Creates a collection.</summary>
@@ -187,13 +238,14 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
             string directory = Path.Combine(_options.DataDirectory, DirectoryName(spec.Name));
             string staging = NewStagingFolder();
             Directory.CreateDirectory(staging);
-            new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision, LogPageSizeBits: _options.LogPageSizeBits).Write(staging);
+            var manifest = new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision, LogPageSizeBits: _options.LogPageSizeBits);
+            manifest.Write(staging);
             Directory.Move(staging, directory);
             Collection collection;
             try
             {
                 DirectoryDurability.Flush(_options.DataDirectory);
-                collection = Collection.Open(directory, _options, _device, _search, _loggerFactory.CreateLogger<Collection>());
+                collection = Collection.Open(directory, manifest, _options, _device, _search, _loggerFactory.CreateLogger<Collection>());
             }
             catch
             {

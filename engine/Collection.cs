@@ -138,10 +138,12 @@ public sealed partial class Collection
     /// <summary>Whether writes have reached the log since the last checkpoint.</summary>
     internal bool HasUncheckpointedWrites => _log.RetainedBytes > 0;
 
+    /// <summary>Opens the collection in <paramref name="directory"/>, whose manifest the caller has read or just written.</summary>
     internal static Collection Open(
-        string directory, DatabaseOptions options, torch.Device device, VectorSearch search, ILogger logger, CancellationToken cancellationToken = default)
+        string directory, CollectionManifest manifest, DatabaseOptions options, torch.Device device, VectorSearch search, ILogger logger,
+        CancellationToken cancellationToken = default)
     {
-        var collection = new Collection(directory, CollectionManifest.Read(directory), options, device, search, logger);
+        var collection = new Collection(directory, manifest, options, device, search, logger);
         try
         {
             collection.Recover(cancellationToken);

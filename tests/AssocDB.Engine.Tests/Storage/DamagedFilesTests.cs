@@ -67,6 +67,33 @@ public sealed class DamagedFilesTests : IAsyncLifetime
         Assert.False(File.Exists(layout));
     }
 
+    // The errors of a damaged collection (here a lost layout file) did not say which collection,
+    // so a server that would not start left the user to search every collection's files.
+    [Fact]
+    public async Task An_error_opening_a_collection_names_it_and_its_folder_and_keeps_the_original()
+    {
+        _db.Create("whole");
+        string damaged = await CheckpointedCollectionAsync();
+        File.Delete(Path.Combine(damaged, "state", "layout.json"));
+
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        Assert.StartsWith($"collection 'test' (in {damaged}) could not be opened: ", error.Message, StringComparison.Ordinal);
+        InvalidDataException original = Assert.IsType<InvalidDataException>(error.InnerException);
+        Assert.EndsWith(original.Message, error.Message, StringComparison.Ordinal);
+    }
+
+    // A damaged manifest failed the open with a bare JSON error.
+    [Fact]
+    public async Task A_damaged_manifest_stops_the_open_naming_the_folder()
+    {
+        string damaged = await CheckpointedCollectionAsync();
+        File.WriteAllText(Path.Combine(damaged, "collection.json"), "{\"Name\": \"te");
+
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        Assert.StartsWith($"the collection in {damaged} could not be opened: ", error.Message, StringComparison.Ordinal);
+        Assert.IsType<System.Text.Json.JsonException>(error.InnerException);
+    }
+
     // A checkpoint a crash interrupted before its metadata was written is passed over by FASTER,
     // which recovers the one before; the check of the checkpoint's files must pass it over too.
     [Fact]

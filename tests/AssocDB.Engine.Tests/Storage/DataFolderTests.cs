@@ -41,4 +41,18 @@ public sealed class DataFolderTests : IAsyncLifetime
         Assert.All(leftovers, folder => Assert.False(Directory.Exists(folder), $"{folder} was not removed"));
         Assert.All(leftovers, folder => Assert.Single(logs.Messages, message => message.Contains(folder, StringComparison.Ordinal)));
     }
+
+    // A stray collection folder without a manifest failed the open with a bare "could not find
+    // file". Refusing is right (the folder may hold data), but the error must say what is wrong.
+    [Fact]
+    public async Task A_collection_folder_without_a_manifest_stops_the_open_naming_it_and_is_left_alone()
+    {
+        await _db.Database.CloseAsync(checkpoint: true);
+        string stray = Path.Combine(_db.Folder, "col-stray");
+        Directory.CreateDirectory(stray);
+
+        FileNotFoundException error = Assert.Throws<FileNotFoundException>(() => AssocDatabase.Open(_db.Options));
+        Assert.Contains($"the folder {stray} holds no collection.json", error.Message, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(stray));
+    }
 }
