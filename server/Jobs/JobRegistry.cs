@@ -39,9 +39,13 @@ internal sealed partial class JobRegistry : IHostedService
     /// the calling thread until its first await, so an error it returns before then (bad settings,
     /// nothing to work on) is this call's error and no job is kept. FAILED_PRECONDITION naming
     /// <c>collection</c> while another job runs on it; RESOURCE_EXHAUSTED while
-    /// <see cref="JobOptions.MaxRunning"/> jobs run.
+    /// <see cref="JobOptions.MaxRunning"/> jobs run. <paramref name="abandoned"/> fires when the call
+    /// starting the job fails (its deadline passes, its client goes away): that client is told the
+    /// call failed and never learns the job's id, so when it fires during the work's first steps or
+    /// before this returns, the job is cancelled (it ends CANCELLED, having written nothing, and
+    /// frees the collection) and this throws <see cref="OperationCanceledException"/>.
     /// </summary>
-    public Result<LearningJob> Start<T>(Engine.Collection target, JobKind kind, Func<LearningJob, CancellationToken, Task<Result<T>>> work)
+    public Result<LearningJob> Start<T>(Engine.Collection target, JobKind kind, Func<LearningJob, CancellationToken, Task<Result<T>>> work, CancellationToken abandoned)
         where T : class
     {
         string collection = target.Name;
@@ -69,15 +73,21 @@ internal sealed partial class JobRegistry : IHostedService
         }
 
         Task<Result<T>> running;
-        try
+        // The work's first steps (a training snapshot copies all of W) run on the caller's thread
+        // and see only the job's token: an abandoned call cancels it at once, so they stop at
+        // their first check instead of handing a job nobody knows of to the thread pool.
+        using (abandoned.Register(job.Cancel))
         {
-            running = work(job, job.CancellationToken);
-        }
-        catch (Exception e)
-        {
-            Forget(job, GrpcErrors.JobFault(e));
-            ended.TrySetResult();
-            throw;
+            try
+            {
+                running = work(job, job.CancellationToken);
+            }
+            catch (Exception e)
+            {
+                Forget(job, GrpcErrors.JobFault(e));
+                ended.TrySetResult();
+                throw;
+            }
         }
 
         if (running.IsCompletedSuccessfully && !running.Result.IsOk)
@@ -98,6 +108,14 @@ internal sealed partial class JobRegistry : IHostedService
         }
 
         LogStarted(job.Id, job.Kind, collection);
+        // Checked after the registration is gone, so a call abandoned at any moment until now
+        // leaves no job running.
+        if (abandoned.IsCancellationRequested)
+        {
+            job.Cancel();
+            throw new OperationCanceledException(abandoned);
+        }
+
         return job;
     }
 

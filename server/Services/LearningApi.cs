@@ -24,7 +24,7 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : Learnin
         double validationFraction = request.HasValidationFraction ? request.ValidationFraction : DefaultValidationFraction;
         Collection collection = host.Collection(request.Collection);
         LearningJob job = jobs.Start(collection, JobKind.Learn, async (job, ct) =>
-            (await collection.TrainAsync(options, validationFraction, job.TrainingProgress(options.TimeLimit), ct)).WithProtoFieldNames()).Unwrap();
+            (await collection.TrainAsync(options, validationFraction, job.TrainingProgress(options.TimeLimit), ct)).WithProtoFieldNames(), context.CancellationToken).Unwrap();
         return Task.FromResult(new LearnResponse { Job = job.ToProto() });
     }
 
@@ -33,7 +33,7 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : Learnin
         var options = request.ToEngine();
         Collection collection = host.Collection(request.Collection);
         LearningJob job = jobs.Start(collection, JobKind.Mine, (job, ct) =>
-            Task.Run(() => collection.MineProperties(options, job, ct), ct)).Unwrap();
+            Task.Run(() => collection.MineProperties(options, job, ct), ct), context.CancellationToken).Unwrap();
         return Task.FromResult(new MineResponse { Job = job.ToProto() });
     }
 
@@ -47,7 +47,7 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : Learnin
         List<E.FactKey> test = [.. request.Test.Select(f => f.ToEngine())];
         Collection collection = host.Collection(request.Collection);
         LearningJob job = jobs.Start(collection, JobKind.Evaluate, (job, ct) =>
-            Task.Run(() => collection.Evaluate(test, cancellationToken: ct), ct)).Unwrap();
+            Task.Run(() => collection.Evaluate(test, cancellationToken: ct), ct), context.CancellationToken).Unwrap();
         return Task.FromResult(new EvaluateResponse { Job = job.ToProto() });
     }
 

@@ -9,25 +9,25 @@ using Microsoft.Extensions.DependencyInjection;
 namespace AssocDB.Server.Tests;
 
 /// <summary>A server whose search batcher holds the first call of a batch for a second (the longest
-/// window allowed), so a search reliably waits inside the server, and which holds a relate that has
-/// a deadline until the deadline has passed before running it; with metrics on.</summary>
+/// window allowed), so a search reliably waits inside the server, and which holds a relate or a learn
+/// that has a deadline until the deadline has passed before running it; with metrics on.</summary>
 public sealed class SlowBatchServerFixture : ServerFixture
 {
     protected override string[] Args => ["--metrics-port", "0", "--AssocDB:SearchBatching:MaxDelayMicroseconds=1000000"];
 
     protected override Action<IServiceCollection> Services =>
-        services => services.Configure<GrpcServiceOptions>(grpc => grpc.Interceptors.Add<RelateHeldPastItsDeadline>());
+        services => services.Configure<GrpcServiceOptions>(grpc => grpc.Interceptors.Add<HeldPastItsDeadline>());
 
     /// <summary>Registered after the server's own interceptors, so it runs inside them, right before
-    /// the handler. Held there, the relate is on the server when its deadline passes whatever the
-    /// machine's speed: its proof search is bounded, and a fast machine ends it before any deadline
-    /// short enough for a test.</summary>
-    private sealed class RelateHeldPastItsDeadline : Interceptor
+    /// the handler. Held there, the call is on the server when its deadline passes whatever the
+    /// machine's speed: a relate's proof search is bounded, and a learn's start-up (a snapshot of the
+    /// collection) is short, so a fast machine ends either before any deadline short enough for a test.</summary>
+    private sealed class HeldPastItsDeadline : Interceptor
     {
         public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
             TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
         {
-            if (context.Method == DeadlineTests.RelateMethod && context.Deadline != DateTime.MaxValue)
+            if (context.Method is DeadlineTests.RelateMethod or DeadlineTests.LearnMethod && context.Deadline != DateTime.MaxValue)
             {
                 // The server cancels the call's token when its deadline passes.
                 await Task.Delay(Timeout.InfiniteTimeSpan, context.CancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -49,6 +49,7 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
 {
     private const string SearchMethod = "/assocdb.v1.QueryService/Search";
     internal const string RelateMethod = "/assocdb.v1.QueryService/Relate";
+    internal const string LearnMethod = "/assocdb.v1.LearningService/Learn";
     private readonly string _collection = ServerFixture.NewCollection("deadline");
 
     public async Task InitializeAsync()
@@ -100,6 +101,32 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
         var e = await Assert.ThrowsAsync<RpcException>(async () => await new QueryService.QueryServiceClient(channel).RelateAsync(relate));
         Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
         Assert.Equal(1, await FirstNonZeroAsync($"assocdb_grpc_requests_total{{method=\"{RelateMethod}\",code=\"DeadlineExceeded\"}}"));
+    }
+
+    // The call's deadline passed while the server started the job, so the client heard
+    // DEADLINE_EXCEEDED and never learnt the job's id; yet the job ran on, held the collection (the
+    // next learn was refused) and would at its end have replaced every vector the client was told
+    // it had not asked to train.
+    [Fact]
+    public async Task Learn_outliving_its_deadline_leaves_no_job_running()
+    {
+        string graph = ServerFixture.NewCollection("deadline-learn");
+        await fixture.Client.CreateCollectionAsync(graph, 4);
+        await fixture.Client.AddFactsAsync(graph, LearningTests.FamilyFacts());
+
+        using var channel = GrpcChannel.ForAddress(fixture.Server.Address, new GrpcChannelOptions { HttpHandler = new ServerOnlyDeadline("1S") });
+        // Trains until cancelled, were it left running.
+        var endless = new LearnRequest { Collection = graph, Model = EmbeddingModel.Transe, MaxEpochs = 10_000_000, ValidationFraction = 0 };
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await new LearningService.LearningServiceClient(channel).LearnAsync(endless));
+        Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
+
+        Job abandoned = Assert.Single(await fixture.Client.ListJobsAsync(graph));
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Assert.Equal(JobState.Cancelled, (await fixture.Client.WaitForJobAsync(abandoned.Id, cancellationToken: bound.Token)).State);
+        Assert.NotEqual(RelationVectorSource.Trained, (await fixture.Client.GetRelationAsync(graph, "mother_of")).VectorSource);
+
+        Job next = await fixture.Client.WaitForJobAsync((await fixture.Client.LearnAsync(new LearnRequest { Collection = graph, MaxEpochs = 1 })).Id);
+        Assert.Equal(JobState.Succeeded, next.State);
     }
 
     private SearchRequest Search() => new() { Collection = _collection, K = 1, Queries = { Queries.Vector([1f, 0f, 0f, 0f]) } };
