@@ -73,6 +73,11 @@ public static class GrpcErrors
     /// <summary>A call that arrived while the server is shutting down.</summary>
     public static RpcException ShuttingDown() => new(new Status(StatusCode.Unavailable, "the server is shutting down"));
 
+    /// <summary>An ingest stream ended because the server is shutting down. UNAVAILABLE, which
+    /// clients take as transient: they resume from their last acknowledged batch once it is back.</summary>
+    public static RpcException IngestShuttingDown() =>
+        new(new Status(StatusCode.Unavailable, "the server is shutting down; resume the ingest from its last acknowledged batch"));
+
     /// <summary>A call abandoned because its deadline passed or its client cancelled it.</summary>
     public static RpcException Cancelled(ServerCallContext context)
     {

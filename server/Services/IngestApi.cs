@@ -7,7 +7,7 @@ using Grpc.Core;
 namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.IngestService: validate → engine → map, one batch at a time.</summary>
-internal sealed class IngestApi(DatabaseHost host, RequestLimits limits) : IngestService.IngestServiceBase
+internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, IHostApplicationLifetime lifetime) : IngestService.IngestServiceBase
 {
     /// <remarks>The next batch is read only after the previous one is durable and acknowledged, so a
     /// stream holds at most one batch in the engine plus what HTTP/2 flow control lets the client
@@ -18,7 +18,8 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits) : Inges
         // and taken as a resume it would be acknowledged as applied without being written.
         var lastSequences = new Dictionary<(string Collection, string Session), long>();
         using IDisposable stream = limits.IngestStream();
-        await foreach (IngestRequest request in requestStream.ReadAllAsync(context.CancellationToken))
+        IngestAck? ack = null;
+        while (await ClientTurnAsync(requestStream, responseStream, ack, context) is { } request)
         {
             var collection = host.Collection(request.Collection);
             limits.Batch(request.Concepts.Count + request.Facts.Count, "batch");
@@ -28,8 +29,11 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits) : Inges
             }
 
             lastSequences[(request.Collection, request.Session)] = request.Sequence;
+            // On the call's token only: a batch being written when shutdown begins is finished, as
+            // the database closes only after Kestrel has drained its calls (its acknowledgement may
+            // not go out, but a resuming client asks which batches are durable).
             var result = (await collection.IngestAsync(request.ToEngine(), context.CancellationToken)).Unwrap();
-            await responseStream.WriteAsync(result.ToProto(request.Sequence), context.CancellationToken);
+            ack = result.ToProto(request.Sequence);
         }
     }
 
@@ -42,5 +46,30 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits) : Inges
 
         var collection = host.Collection(request.Collection);
         return Task.FromResult(new GetIngestProgressResponse { LastSequence = collection.LastIngestedSequence(request.Session) });
+    }
+
+    /// <summary>
+    /// The stream's wait on its client: the previous batch's acknowledgement sent, then the next batch
+    /// read (null once the client has closed its side). It ends the stream with UNAVAILABLE, which
+    /// clients resume from, when the server begins to stop: Kestrel would otherwise wait out its
+    /// shutdown timeout for a client sending slowly, then reset the connection.
+    /// </summary>
+    private async Task<IngestRequest?> ClientTurnAsync(
+        IAsyncStreamReader<IngestRequest> requestStream, IServerStreamWriter<IngestAck> responseStream, IngestAck? ack, ServerCallContext context)
+    {
+        using var turn = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        try
+        {
+            if (ack is not null)
+            {
+                await responseStream.WriteAsync(ack, turn.Token);
+            }
+
+            return await requestStream.MoveNext(turn.Token) ? requestStream.Current : null;
+        }
+        catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+        {
+            throw GrpcErrors.IngestShuttingDown();
+        }
     }
 }
