@@ -19,6 +19,12 @@ namespace AssocDB.Server;
 /// </summary>
 public static class AssocServer
 {
+    /// <summary>How long a connection may send nothing before the server pings it.</summary>
+    private static readonly TimeSpan KeepAlivePingDelay = TimeSpan.FromMinutes(1);
+
+    /// <summary>How long the server waits for a ping's answer before closing the connection.</summary>
+    private static readonly TimeSpan KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
+
     /// <summary>Builds the server from the command line (with appsettings.json and environment
     /// variables beneath it). Throws <see cref="ServerConfigurationException"/> for bad settings.</summary>
     /// <param name="args">Command-line arguments; see <see cref="ServerCommandLine"/>.</param>
@@ -44,6 +50,11 @@ public static class AssocServer
         {
             // Endpoints from Kestrel:Endpoints (e.g. with TLS certificates) speak HTTP/2 too.
             kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = HttpProtocols.Http2);
+            // A connection that has sent nothing for a while is pinged, and closed when the ping
+            // goes unanswered: a client whose machine or network died would otherwise keep its
+            // streams (ingest slots, job watches) open until the operating system gave up on it.
+            kestrel.Limits.Http2.KeepAlivePingDelay = KeepAlivePingDelay;
+            kestrel.Limits.Http2.KeepAlivePingTimeout = KeepAlivePingTimeout;
             AssocServerOptions.TryParseHost(options.Host, out var address);
             if (endpointUrls.Count == 0)
             {

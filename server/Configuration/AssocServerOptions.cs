@@ -205,12 +205,25 @@ public sealed class LimitOptions
     /// RESOURCE_EXHAUSTED.</summary>
     public int MaxIngestStreams { get; set; } = 16;
 
+    /// <summary>How long an ingest stream may wait on its client (for its next batch, or for it to
+    /// take an acknowledgement) before the server ends the stream with UNAVAILABLE; a client still
+    /// there reopens it and resumes after its last acknowledged batch. A frozen client, or a
+    /// connection gone silent, would otherwise hold one of the stream slots
+    /// (<see cref="MaxIngestStreams"/>) for good. The engine's time writing a batch does not count.</summary>
+    public TimeSpan IngestIdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
     internal void Validate(List<string> problems)
     {
         Check(problems, nameof(MaxMessageBytes), MaxMessageBytes, 1024, int.MaxValue);
         Check(problems, nameof(MaxBatch), MaxBatch, 1, int.MaxValue);
         Check(problems, nameof(MaxCollections), MaxCollections, 1, int.MaxValue);
         Check(problems, nameof(MaxIngestStreams), MaxIngestStreams, 1, int.MaxValue);
+        // The range of a cancellation timer: outside it the timeout could not be set at all.
+        if (IngestIdleTimeout < TimeSpan.FromMilliseconds(1) || IngestIdleTimeout.TotalMilliseconds >= uint.MaxValue - 1)
+        {
+            problems.Add($"{AssocServerOptions.Section}:Limits:{nameof(IngestIdleTimeout)} must be from 1 ms to 49 days (got {IngestIdleTimeout}).");
+        }
+
         // The engine's own caps: a server limit above one would admit requests the engine then
         // refuses with its own bound in the message, not the server's.
         Check(problems, nameof(MaxK), MaxK, 1, VectorSearch.MaxK);

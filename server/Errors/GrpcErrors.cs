@@ -78,6 +78,12 @@ public static class GrpcErrors
     public static RpcException IngestShuttingDown() =>
         new(new Status(StatusCode.Unavailable, "the server is shutting down; resume the ingest from its last acknowledged batch"));
 
+    /// <summary>An ingest stream ended because its client sent nothing, or took no acknowledgement,
+    /// for <paramref name="timeout"/>. UNAVAILABLE, which clients take as transient: one still there
+    /// opens a new stream and resumes from its last acknowledged batch.</summary>
+    public static RpcException IngestIdle(TimeSpan timeout) =>
+        new(new Status(StatusCode.Unavailable, $"the ingest stream waited {timeout} on its client, the server's limit (Limits:IngestIdleTimeout); open a new one and resume from the last acknowledged batch"));
+
     /// <summary>A call abandoned because its deadline passed or its client cancelled it.</summary>
     public static RpcException Cancelled(ServerCallContext context)
     {

@@ -1,4 +1,5 @@
 using AssocDB.Protocol.V1;
+using AssocDB.Server.Configuration;
 using AssocDB.Server.Errors;
 using AssocDB.Server.Hosting;
 using AssocDB.Server.Mapping;
@@ -7,8 +8,11 @@ using Grpc.Core;
 namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.IngestService: validate → engine → map, one batch at a time.</summary>
-internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, IHostApplicationLifetime lifetime) : IngestService.IngestServiceBase
+internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocServerOptions options, IHostApplicationLifetime lifetime)
+    : IngestService.IngestServiceBase
 {
+    private readonly TimeSpan _idleTimeout = options.Limits.IngestIdleTimeout;
+
     /// <remarks>The next batch is read only after the previous one is durable and acknowledged, so a
     /// stream holds at most one batch in the engine plus what HTTP/2 flow control lets the client
     /// buffer (the stream window): a fast client is held back instead of growing server memory.</remarks>
@@ -51,13 +55,16 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, IHostAp
     /// <summary>
     /// The stream's wait on its client: the previous batch's acknowledgement sent, then the next batch
     /// read (null once the client has closed its side). It ends the stream with UNAVAILABLE, which
-    /// clients resume from, when the server begins to stop: Kestrel would otherwise wait out its
-    /// shutdown timeout for a client sending slowly, then reset the connection.
+    /// clients resume from, when the server begins to stop (Kestrel would otherwise wait out its
+    /// shutdown timeout for a client sending slowly, then reset the connection) or when the client
+    /// takes longer than <see cref="LimitOptions.IngestIdleTimeout"/> (a frozen client or a silent
+    /// connection would otherwise hold its slot among <see cref="LimitOptions.MaxIngestStreams"/>).
     /// </summary>
     private async Task<IngestRequest?> ClientTurnAsync(
         IAsyncStreamReader<IngestRequest> requestStream, IServerStreamWriter<IngestAck> responseStream, IngestAck? ack, ServerCallContext context)
     {
         using var turn = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        turn.CancelAfter(_idleTimeout);
         try
         {
             if (ack is not null)
@@ -69,7 +76,7 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, IHostAp
         }
         catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
         {
-            throw GrpcErrors.IngestShuttingDown();
+            throw lifetime.ApplicationStopping.IsCancellationRequested ? GrpcErrors.IngestShuttingDown() : GrpcErrors.IngestIdle(_idleTimeout);
         }
     }
 }

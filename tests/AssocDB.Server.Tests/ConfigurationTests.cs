@@ -92,13 +92,14 @@ public sealed class ConfigurationTests
     public void Bad_values_and_unknown_settings_are_reported_by_name()
     {
         var bad = Assert.Throws<ServerConfigurationException>(() =>
-            AssocServer.Build(["--port", "70000", "--device", "gpu", "--AssocDB:Limits:MaxK=0", "--AssocDB:SearchBatching:MaxBatch=0", "--AssocDB:SearchBatching:ReturnWaitMicroseconds=-1", "--AssocDB:Jobs:MaxFinished=0", "--AssocDB:Jobs:MaxRunning=0", "--AssocDB:Limits:MaxCollections=0", "--AssocDB:Limits:MaxIngestStreams=0"]));
+            AssocServer.Build(["--port", "70000", "--device", "gpu", "--AssocDB:Limits:MaxK=0", "--AssocDB:SearchBatching:MaxBatch=0", "--AssocDB:SearchBatching:ReturnWaitMicroseconds=-1", "--AssocDB:Jobs:MaxFinished=0", "--AssocDB:Jobs:MaxRunning=0", "--AssocDB:Limits:MaxCollections=0", "--AssocDB:Limits:MaxIngestStreams=0", "--AssocDB:Limits:IngestIdleTimeout=00:00:00"]));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Port", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Device", StringComparison.Ordinal) && p.Contains("'gpu'", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Jobs:MaxFinished", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Jobs:MaxRunning", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Limits:MaxCollections", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Limits:MaxIngestStreams", StringComparison.Ordinal));
+        Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Limits:IngestIdleTimeout", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:Limits:MaxK", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:SearchBatching:MaxBatch", StringComparison.Ordinal));
         Assert.Contains(bad.Problems, p => p.StartsWith("AssocDB:SearchBatching:ReturnWaitMicroseconds", StringComparison.Ordinal));

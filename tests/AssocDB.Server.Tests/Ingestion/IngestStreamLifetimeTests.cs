@@ -2,13 +2,17 @@ using System.Diagnostics;
 using AssocDB.Client;
 using AssocDB.Protocol.V1;
 using Grpc.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace AssocDB.Server.Tests.Ingestion;
 
 /// <summary>
-/// An ingest stream ends when the server begins to stop, with UNAVAILABLE, the status the client
-/// library resumes from after its last acknowledged batch: a client that merely sends slowly does
-/// not hold the server's shutdown hostage.
+/// An ingest stream ends when the server begins to stop or when its client goes quiet, with
+/// UNAVAILABLE, the status the client library resumes from after its last acknowledged batch. A
+/// client that merely sends slowly (or not at all) neither holds the server's shutdown hostage nor
+/// keeps one of the limited stream slots for good.
 /// </summary>
 public sealed class IngestStreamLifetimeTests
 {
@@ -61,6 +65,48 @@ public sealed class IngestStreamLifetimeTests
             sender?.Dispose();
             Directory.Delete(data, recursive: true);
         }
+    }
+
+    // Streams had no idle limit: as many idle clients as the server's stream limit took every slot,
+    // and a frozen client or a half-open connection held its slot for good.
+    [Fact]
+    public async Task A_stream_whose_client_goes_quiet_is_ended_and_its_slot_freed()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(
+            extraArgs: ["--AssocDB:Limits:MaxIngestStreams=1", "--AssocDB:Limits:IngestIdleTimeout=00:00:02"]);
+        await server.Client.CreateCollectionAsync(Collection, 4);
+        using AsyncDuplexStreamingCall<IngestRequest, IngestAck> quiet = server.Client.Ingest.Ingest();
+
+        // Batches at a steady pace keep the stream for longer than the timeout: it bounds each wait.
+        for (int sequence = 0; sequence < 6; sequence++)
+        {
+            await quiet.RequestStream.WriteAsync(Batch("quiet", sequence));
+            Assert.True(await quiet.ResponseStream.MoveNext(CancellationToken.None));
+            await Task.Delay(500);
+        }
+
+        // Bounded: a stream left open would wait here for ever.
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var ended = await Assert.ThrowsAsync<RpcException>(() => quiet.ResponseStream.MoveNext(bound.Token));
+        Assert.Equal(StatusCode.Unavailable, ended.StatusCode);
+        Assert.Contains("Limits:IngestIdleTimeout", ended.Status.Detail, StringComparison.Ordinal);
+
+        using AsyncDuplexStreamingCall<IngestRequest, IngestAck> next = server.Client.Ingest.Ingest();
+        await next.RequestStream.WriteAsync(Batch("next", 0));
+        Assert.True(await next.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(7, (await server.Client.DescribeCollectionAsync(Collection)).FactCount);
+    }
+
+    // Without pings a connection whose client died silently stays open until the operating
+    // system gives up on it, with every stream on it. (Kestrel's own pinging is Kestrel's to test;
+    // waiting out the real delay here would take over a minute.)
+    [Fact]
+    public async Task Kestrel_is_set_to_ping_silent_connections_and_close_them_when_unanswered()
+    {
+        await using RunningServer server = await RunningServer.StartAsync();
+        Http2Limits http2 = server.App.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value.Limits.Http2;
+        Assert.InRange(http2.KeepAlivePingDelay, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5));
+        Assert.InRange(http2.KeepAlivePingTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(1));
     }
 
     private static IngestRequest Batch(string session, int sequence) => new()
