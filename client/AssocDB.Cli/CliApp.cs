@@ -24,6 +24,11 @@ public static partial class CliApp
     /// <summary>Exit code of a command line that does not parse (ingest has its own table).</summary>
     private const int BadCommandLine = 2;
 
+    /// <summary>How long a command may take to wind down after Ctrl+C or SIGTERM (learn, mine and
+    /// evaluate cancel their job on the server; ingest writes its rejects and summary) before the
+    /// process ends anyway.</summary>
+    private static readonly TimeSpan InterruptGrace = TimeSpan.FromSeconds(5);
+
     internal static readonly Option<bool> JsonOutput = new("--json") { Description = "Print JSON instead of tables", Recursive = true };
 
     private static readonly Option<string> CollectionOption = new("--collection", "-c") { Description = "Collection name", Required = true };
@@ -107,7 +112,10 @@ public static partial class CliApp
             return command.Name == "ingest" ? IngestCommand.Usage : BadCommandLine;
         }
 
-        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+        // Without a termination timeout System.CommandLine installs no signal handler: Ctrl+C ended
+        // the process at once, and the actions' cancellation token never fired.
+        var invocation = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = InterruptGrace };
+        return await parsed.InvokeAsync(invocation, cancellationToken);
     }
 
     /// <summary>The subcommand names from the root down to <paramref name="result"/>'s command.</summary>

@@ -15,7 +15,8 @@ namespace AssocDB.Cli;
 /// same session (by default derived from the files' paths, sizes and times) resumes after the last
 /// durable batch. Exit codes: 0 done (rejected lines are reported, not fatal); 1 bad command line;
 /// 2 a line was rejected under <c>--strict</c>; 3 the server refused the ingest or stayed
-/// unreachable through every retry; 4 an input file could not be read.
+/// unreachable through every retry; 4 an input file could not be read; 130 interrupted (Ctrl+C or
+/// SIGTERM) after writing the rejects and the summary of what was stored.
 /// </summary>
 internal static class IngestCommand
 {
@@ -24,6 +25,10 @@ internal static class IngestCommand
     public const int StrictReject = 2;
     public const int ServerFailure = 3;
     public const int InputFailure = 4;
+
+    /// <summary>The code a shell gives a command that Ctrl+C ended, so an interrupted ingest reads
+    /// the same whether it wound down in time or was ended by the signal.</summary>
+    public const int Interrupted = 130;
 
     /// <summary>Rejects echoed to stderr when no <c>--rejects</c> file is given.</summary>
     private const int RejectsShown = 10;
@@ -197,6 +202,13 @@ internal static class IngestCommand
             {
                 IngestCounts final = await Task.Run(() => ingester.RunAsync(items, item => Rejected(item, rejectFile), cancellationToken), cancellationToken);
                 code = final.StoppedOnReject ? StrictReject : Done;
+            }
+            catch (Exception e) when (cancellationToken.IsCancellationRequested && e is OperationCanceledException or AssocDbException)
+            {
+                // Every acknowledged batch is durable, so the summary and rejects below are true of
+                // the collection, and the session resumes after them.
+                failure = $"interrupted (rerun with --session {session} to resume)";
+                code = Interrupted;
             }
             catch (AssocDbException e)
             {
