@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using AssocDB.Protocol.V1;
 using Grpc.Core;
@@ -9,8 +10,9 @@ namespace AssocDB.Client;
 /// <summary>
 /// An AssocDB connection: the generated service stubs (<see cref="Collections"/>, …) for full
 /// control, and async methods with plain parameters and typed results for the common calls.
-/// Failed calls throw <see cref="AssocDbException"/>; a cancelled token or a passed
-/// <see cref="AssocDbClientOptions.Timeout"/> throws <see cref="OperationCanceledException"/>. Thread-safe; share one per server.
+/// Failed calls, and calls that did not finish within <see cref="AssocDbClientOptions.Timeout"/>, throw
+/// <see cref="AssocDbException"/>; a cancelled token throws <see cref="OperationCanceledException"/>.
+/// Thread-safe; share one per server.
 /// </summary>
 public sealed class AssocDbClient : IDisposable
 {
@@ -27,7 +29,8 @@ public sealed class AssocDbClient : IDisposable
             HttpHandler = options.HttpHandler,
             DisposeHttpClient = true,
             MaxReceiveMessageSize = options.MaxReceiveMessageBytes,
-            // A cancelled token (or passed deadline) surfaces as OperationCanceledException, as everywhere in .NET.
+            // A cancelled token surfaces as OperationCanceledException, as everywhere in .NET (and so
+            // does a passed deadline, which Call reports as an AssocDbException instead).
             ThrowOperationCanceledOnCancellation = true,
         });
         CallInvoker invoker = _channel.CreateCallInvoker();
@@ -460,9 +463,9 @@ public sealed class AssocDbClient : IDisposable
         return Call(o => Query.RecallAsync(request, o), cancellationToken);
     }
 
-    private async Task<T> Call<T>(Func<CallOptions, AsyncUnaryCall<T>> start, CancellationToken cancellationToken)
+    private async Task<T> Call<T>(Func<CallOptions, AsyncUnaryCall<T>> start, CancellationToken cancellationToken, [CallerMemberName] string operation = "")
     {
-        DateTime? deadline = _timeout is TimeSpan timeout ? DateTime.UtcNow + timeout : null;
+        DateTime? deadline = DateTime.UtcNow + _timeout;
         try
         {
             using AsyncUnaryCall<T> call = start(new CallOptions(deadline: deadline, cancellationToken: cancellationToken));
@@ -471,6 +474,18 @@ public sealed class AssocDbClient : IDisposable
         catch (RpcException e)
         {
             throw new AssocDbException(e);
+        }
+        catch (OperationCanceledException e) when (_timeout is TimeSpan timeout && !cancellationToken.IsCancellationRequested)
+        {
+            // Not the caller's token: the deadline passed (grpc-dotnet reports DEADLINE_EXCEEDED, its own
+            // timer's or the server's, as a cancellation). The server may have applied a write anyway.
+            string name = operation.EndsWith("Async", StringComparison.Ordinal) ? operation[..^"Async".Length] : operation;
+            string seconds = timeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
+            throw new AssocDbException(
+                StatusCode.DeadlineExceeded,
+                $"{name} did not finish within {seconds} s (the client's timeout), so its outcome is unknown: a write may have been applied. "
+                + "Read it back to check, or write through an ingest session, which applies each batch once however often it is sent.",
+                e);
         }
     }
 }

@@ -9,7 +9,9 @@ public sealed record AssocDbClientOptions
     /// <summary>The API key sent as <c>authorization: Bearer …</c>; none when null or empty.</summary>
     public string? ApiKey { get; init; }
 
-    /// <summary>The deadline of each call, measured from its start; none when null.</summary>
+    /// <summary>The deadline of each unary call, measured from its start; none when null. Streams
+    /// (ingestion, watching a job) have none. A call past it throws <see cref="AssocDbException"/>
+    /// with <c>DeadlineExceeded</c>, and a write that does may have been applied all the same.</summary>
     public TimeSpan? Timeout { get; init; }
 
     /// <summary>The largest message received, in bytes; null (the default) for no limit of the

@@ -3,9 +3,15 @@ using Grpc.Core;
 namespace AssocDB.Client;
 
 /// <summary>
-/// A call the server refused or could not complete: its gRPC status and, for bad input, the
-/// request field at fault (e.g. <c>facts[2].tail</c>).
+/// A call the server refused or could not complete, or that did not finish within the client's
+/// <see cref="AssocDbClientOptions.Timeout"/> (<see cref="StatusCode.DeadlineExceeded"/>): its gRPC
+/// status and, for bad input, the request field at fault (e.g. <c>facts[2].tail</c>).
 /// </summary>
+/// <remarks>
+/// A write that ends <see cref="StatusCode.DeadlineExceeded"/>, <see cref="StatusCode.Cancelled"/>
+/// or <see cref="StatusCode.Unavailable"/> may have been applied all the same (the server may have
+/// committed the batch before the answer was lost): its outcome is unknown until read back.
+/// </remarks>
 public sealed class AssocDbException : Exception
 {
     /// <summary>The trailer in which the server names the request field at fault.</summary>
@@ -18,6 +24,14 @@ public sealed class AssocDbException : Exception
         ArgumentNullException.ThrowIfNull(inner);
         StatusCode = inner.StatusCode;
         Field = inner.Trailers.GetValue(FieldTrailer) ?? "";
+    }
+
+    /// <summary>A call that failed on the client's side, with no status from the server.</summary>
+    internal AssocDbException(StatusCode statusCode, string message, Exception inner)
+        : base(message, inner)
+    {
+        StatusCode = statusCode;
+        Field = "";
     }
 
     /// <summary>The gRPC status code.</summary>

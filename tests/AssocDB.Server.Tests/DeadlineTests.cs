@@ -129,6 +129,23 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
         Assert.Equal(JobState.Succeeded, next.State);
     }
 
+    // A write whose deadline passes may still be applied (the server does not stop a batch that
+    // has reached its log), and grpc-dotnet reported the passed deadline as a bare cancellation
+    // ("The operation was canceled"), which neither names the timeout nor warns of that.
+    [Fact]
+    public async Task Write_past_the_clients_timeout_fails_saying_its_outcome_is_unknown()
+    {
+        string c = ServerFixture.NewCollection("deadline-write");
+        await fixture.Client.CreateCollectionAsync(c, 4);
+        using var hasty = new AssocDbClient(new AssocDbClientOptions { Address = new Uri(fixture.Server.Address), Timeout = TimeSpan.FromMilliseconds(1) });
+        FactInput[] facts = [.. Enumerable.Range(0, 50_000).Select(i => new FactInput { Head = $"c{i}", Relation = "next", Tail = $"c{i + 1}" })];
+
+        var e = await Assert.ThrowsAsync<AssocDbException>(() => hasty.AddFactsAsync(c, facts));
+        Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
+        Assert.StartsWith("AddFacts did not finish within 0.001 s (the client's timeout), so its outcome is unknown: a write may have been applied.", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ingest session", e.Message, StringComparison.Ordinal);
+    }
+
     private SearchRequest Search() => new() { Collection = _collection, K = 1, Queries = { Queries.Vector([1f, 0f, 0f, 0f]) } };
 
     private async Task<bool> SearchInFlightAsync() =>
