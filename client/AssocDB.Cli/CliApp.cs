@@ -31,6 +31,22 @@ public static partial class CliApp
 
     internal static readonly Option<bool> JsonOutput = new("--json") { Description = "Print JSON instead of tables", Recursive = true };
 
+    /// <summary>The deadline of each call when <c>--timeout</c> is not given. Without one, a command
+    /// waited for a server that had stopped answering until the connection broke, which may be never.</summary>
+    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest <c>--timeout</c>: a deadline that far off is no deadline.</summary>
+    private static readonly TimeSpan LongestTimeout = TimeSpan.FromDays(1);
+
+    private static readonly Option<TimeSpan?> TimeoutOption = new("--timeout")
+    {
+        Description = "How long a call waits for the server's answer, like 30s (the default; checkpoint: no limit), 500ms or 2m; 0 for no limit. "
+            + "Streams (ingest, watching a job) are not cut by it",
+        HelpName = "DURATION",
+        Recursive = true,
+        CustomParser = ParseDuration,
+    };
+
     private static readonly Option<string> CollectionOption = new("--collection", "-c") { Description = "Collection name", Required = true };
 
     /// <summary>Runs the tool; returns the exit code.</summary>
@@ -69,6 +85,7 @@ public static partial class CliApp
             DefaultValueFactory = _ => environment("ASSOCDB_API_KEY"),
         });
         root.Options.Add(JsonOutput);
+        root.Options.Add(TimeoutOption);
         root.Subcommands.Add(CollectionCommands(output, error));
         root.Subcommands.Add(ConceptCommands(output, error));
         root.Subcommands.Add(RelationCommands(output, error));
@@ -427,7 +444,40 @@ public static partial class CliApp
         {
             Address = address,
             ApiKey = result.GetValue<string?>(ApiKeyOption) ?? result.GetValue<string?>(EnvironmentApiKeyOption),
+            Timeout = CallTimeout(result),
         });
+    }
+
+    /// <summary>The deadline of each call (null for none): <c>--timeout</c>, else 30 s, except for
+    /// <c>checkpoint</c>, which may rightly take minutes and which the server bounds itself (a
+    /// collection's checkpoint is given up after its StateCheckpointTimeout).</summary>
+    private static TimeSpan? CallTimeout(ParseResult result) => result.GetValue(TimeoutOption) switch
+    {
+        null => result.CommandResult.Command.Name == "checkpoint" ? null : DefaultTimeout,
+        TimeSpan given when given == TimeSpan.Zero => null,
+        TimeSpan given => given,
+    };
+
+    /// <summary>A duration: a number with <c>ms</c>, <c>s</c>, <c>m</c> or <c>h</c>, seconds without.</summary>
+    private static TimeSpan? ParseDuration(ArgumentResult result)
+    {
+        string text = result.Tokens[0].Value;
+        (string number, double secondsPerUnit) = text switch
+        {
+            _ when text.EndsWith("ms", StringComparison.Ordinal) => (text[..^2], 0.001),
+            _ when text.EndsWith('s') => (text[..^1], 1),
+            _ when text.EndsWith('m') => (text[..^1], 60),
+            _ when text.EndsWith('h') => (text[..^1], 3600),
+            _ => (text, 1),
+        };
+        if (double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
+            && value >= 0 && value * secondsPerUnit <= LongestTimeout.TotalSeconds)
+        {
+            return TimeSpan.FromSeconds(value * secondsPerUnit);
+        }
+
+        result.AddError($"--timeout: '{text}' is not a duration up to 24h like 30s, 500ms or 2m (0 for no limit)");
+        return null;
     }
 
     private static Option<float[]?> VectorOption(string description) => new("--vector")

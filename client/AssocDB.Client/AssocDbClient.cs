@@ -26,7 +26,14 @@ public sealed class AssocDbClient : IDisposable
         _timeout = options.Timeout;
         _channel = GrpcChannel.ForAddress(options.Address, new GrpcChannelOptions
         {
-            HttpHandler = options.HttpHandler,
+            HttpHandler = options.HttpHandler ?? new SocketsHttpHandler
+            {
+                // As grpc-dotnet's own handler: another HTTP/2 connection once one's streams are all in use.
+                EnableMultipleHttp2Connections = true,
+                KeepAlivePingDelay = options.KeepAlivePingDelay,
+                KeepAlivePingTimeout = options.KeepAlivePingTimeout,
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+            },
             DisposeHttpClient = true,
             MaxReceiveMessageSize = options.MaxReceiveMessageBytes,
             // A cancelled token surfaces as OperationCanceledException, as everywhere in .NET (and so

@@ -19,6 +19,16 @@ public sealed record AssocDbClientOptions
     /// fixed client limit below it (gRPC's default is 4 MiB; this was 64 MiB) made fail.</summary>
     public int? MaxReceiveMessageBytes { get; init; }
 
+    /// <summary>How long a connection with calls open may go without a frame from the server
+    /// before the client sends it an HTTP/2 ping. Applies to the handler the client makes, not to
+    /// <see cref="HttpHandler"/>.</summary>
+    public TimeSpan KeepAlivePingDelay { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>How long the client waits for a ping's answer before it closes the connection and
+    /// fails the calls on it. A stream has no deadline, so this is how one notices a server that
+    /// stopped answering (its host gone, its process stopped): within the delay plus this timeout.</summary>
+    public TimeSpan KeepAlivePingTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
     /// <summary>A custom handler (e.g. to trust a private certificate); the client disposes it.</summary>
     public HttpMessageHandler? HttpHandler { get; init; }
 }

@@ -193,6 +193,7 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
             ["collection", "create", "x"],                                  // --dim missing
             ["collection", "create", "x", "--dim", "4", "--metric", "foo"],
             ["search", "-c", "x", "--vector", "1,abc"],
+            ["stats", "--timeout", "soon"],
             ["nosuchcommand"],
         })
         {

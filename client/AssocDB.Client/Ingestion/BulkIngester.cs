@@ -312,9 +312,11 @@ public sealed class BulkIngester
         }
     }
 
-    /// <summary>Failures a reconnect may cure: the connection broke or the server is (re)starting.</summary>
+    /// <summary>Failures a reconnect may cure: the connection broke, the server is (re)starting, or
+    /// it did not answer within the client's timeout.</summary>
     private static bool IsTransient(Exception e) =>
-        ((e as RpcException)?.StatusCode ?? (e as AssocDbException)?.StatusCode) is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted;
+        ((e as RpcException)?.StatusCode ?? (e as AssocDbException)?.StatusCode)
+            is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted or StatusCode.DeadlineExceeded;
 
     /// <summary>A batch sent and not yet acknowledged, with the items its entries came from.</summary>
     private sealed record PendingBatch(IngestRequest Request, IngestItem[] Concepts, IngestItem[] Facts)

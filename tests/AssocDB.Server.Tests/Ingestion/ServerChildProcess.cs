@@ -119,6 +119,10 @@ internal sealed class ServerChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGSTOP: the process keeps its sockets open and answers nothing, not even a ping,
+    /// like a server whose host hangs. Disposing still kills it.</summary>
+    public Task FreezeAsync() => Signals.SendAsync(_process.Id, "STOP");
+
     /// <summary>SIGKILL: no shutdown, no checkpoint, no flush.</summary>
     public async Task KillAsync()
     {
