@@ -419,15 +419,27 @@ public sealed class AssocDbClient : IDisposable
     }
 
     /// <summary>Watches a job until it ends, passing each progress message to
-    /// <paramref name="progress"/>, and returns the ended job with its result or error.</summary>
+    /// <paramref name="progress"/>, and returns the ended job with its result or error. A job that
+    /// ended cancelled and can no longer be read (a server that shuts down cancels its jobs, ends
+    /// their streams and then takes no more calls) is returned as the stream's last message
+    /// describes it: its id, state and progress; a cancelled job has no result or error.</summary>
     public async Task<Job> WaitForJobAsync(string id, Action<JobProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        JobProgress? last = null;
         await foreach (JobProgress update in WatchJobAsync(id, cancellationToken).ConfigureAwait(false))
         {
             progress?.Invoke(update);
+            last = update;
         }
 
-        return await GetJobAsync(id, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await GetJobAsync(id, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AssocDbException) when (last?.State == JobState.Cancelled)
+        {
+            return new Job { Id = id, State = JobState.Cancelled, Progress = last };
+        }
     }
 
     /// <summary>Applies the accepted properties of a succeeded mine job: as learned properties, or

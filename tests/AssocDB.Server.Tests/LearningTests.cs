@@ -264,6 +264,35 @@ public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerF
         Assert.Equal(mined.Id, (await server.Client.GetJobAsync(mined.Id)).Id);
     }
 
+    // A server shutting down cancels its jobs, ends their watch streams with that final state and
+    // takes no more calls: the client read the ended job again after the stream, so watching a job
+    // through a shutdown failed with UNAVAILABLE ("Error connecting to subchannel") instead.
+    [Fact]
+    public async Task A_job_watched_through_a_server_shutdown_ends_cancelled()
+    {
+        var streaming = new TaskCompletionSource();
+        AssocDbClient? watcher = null; // its own connection, open until after the server stopped
+        try
+        {
+            Task<Job> watch;
+            Job training;
+            await using (RunningServer server = await RunningServer.StartAsync())
+            {
+                training = await StartEndlessTrainingAsync(server.Client, await FamilyCollection(server.Client, "shutdown", dimension: 4));
+                watcher = new AssocDbClient(server.Address);
+                watch = watcher.WaitForJobAsync(training.Id, _ => streaming.TrySetResult());
+                await streaming.Task;
+            }
+
+            Job ended = await watch;
+            Assert.Equal((training.Id, JobState.Cancelled), (ended.Id, ended.State));
+        }
+        finally
+        {
+            watcher?.Dispose();
+        }
+    }
+
     // Not inlined, so no local of this frame keeps the collection reachable.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static WeakReference WeakReferenceTo(RunningServer server, string collection) =>
