@@ -9,9 +9,25 @@ namespace AssocDB.Engine.Tests.Storage;
 // Checkpoints on a failing disk, with real write errors: files FASTER writes are links to
 // /dev/full, on which every write fails (ENOSPC; opened unbuffered, as FASTER opens its log, the
 // open fails instead, which FASTER's flush reports the same way).
-public sealed class CheckpointSafetyTests
+public sealed class CheckpointSafetyTests : IDisposable
 {
     private static readonly TimeSpan Generous = TimeSpan.FromMinutes(1);
+
+    private readonly TempDirectory _folder = new();
+    private readonly string _state;
+    private readonly FullDiskForLogMetadata _devices;
+
+    public CheckpointSafetyTests()
+    {
+        _state = Path.Combine(_folder.Path, "state");
+        _devices = new FullDiskForLogMetadata(_folder.Path);
+    }
+
+    public void Dispose() => _folder.Dispose();
+
+    /// <summary>The store in the test's folder, with 64 KiB log files and pages.</summary>
+    private StateStore OpenStore(INamedDeviceFactory? devices = null) =>
+        new(_state, 1L << 16, 1L << 20, 1L << 16, devices ?? new LocalStorageNamedDeviceFactory());
 
     /// <summary>Ten records checkpointed at address 100, ten more, then a checkpoint at 200 whose
     /// log metadata write fails; returns what that checkpoint reported.</summary>
@@ -27,49 +43,40 @@ public sealed class CheckpointSafetyTests
     [Fact]
     public async Task A_checkpoint_whose_metadata_write_fails_is_reported_and_keeps_the_previous_checkpoint()
     {
-        using var folder = new TempDirectory();
-        string state = Path.Combine(folder.Path, "state");
-        var devices = new FullDiskForLogMetadata(folder.Path);
-        using (var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16, devices))
+        using (StateStore store = OpenStore(_devices))
         {
-            string? failure = await CheckpointThenFailAsync(store, devices);
+            string? failure = await CheckpointThenFailAsync(store, _devices);
             Assert.NotNull(failure);
             Assert.Contains("did not reach disk whole", failure);
             Assert.False(store.CheckpointStuck);
 
             // Once the disk takes writes again, the next checkpoint succeeds and replaces the old one.
-            devices.Failing = false;
+            _devices.Failing = false;
             Write(store, 20, 30);
             Assert.Null(await store.CheckpointAsync(300, 3, 0, Generous));
         }
 
-        Assert.Single(Directory.GetDirectories(Path.Combine(state, "checkpoints", "cpr-checkpoints")));
-        AssertRecovers(state, 300, 30);
+        Assert.Single(Directory.GetDirectories(Path.Combine(_state, "checkpoints", "cpr-checkpoints")));
+        AssertRecovers(300, 30);
     }
 
     [Fact]
     public async Task A_failed_checkpoint_leaves_what_a_reopen_recovers_from()
     {
-        using var folder = new TempDirectory();
-        string state = Path.Combine(folder.Path, "state");
-        var devices = new FullDiskForLogMetadata(folder.Path);
-        using (var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16, devices))
+        using (StateStore store = OpenStore(_devices))
         {
-            Assert.NotNull(await CheckpointThenFailAsync(store, devices));
+            Assert.NotNull(await CheckpointThenFailAsync(store, _devices));
         }
 
         // The previous checkpoint was not deleted: recovery finds it, and the log after address 100
         // (which the caller kept) replays the rest.
-        AssertRecovers(state, 100, 10);
+        AssertRecovers(100, 10);
     }
 
     [Fact]
     public async Task A_failed_checkpoint_after_a_compaction_keeps_the_log_files_the_previous_checkpoint_needs()
     {
-        using var folder = new TempDirectory();
-        string state = Path.Combine(folder.Path, "state");
-        var devices = new FullDiskForLogMetadata(folder.Path);
-        using (var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16, devices))
+        using (StateStore store = OpenStore(_devices))
         {
             // 1 KiB records in 64 KiB log files: the checkpoint at 100 spans several files.
             Write(store, 0, 200, valueBytes: 1024);
@@ -79,11 +86,11 @@ public sealed class CheckpointSafetyTests
             // checkpoint at 100 needs, and a checkpoint would delete them once durable.
             Write(store, 0, 200, valueBytes: 1024);
             store.Compact();
-            devices.Failing = true;
+            _devices.Failing = true;
             Assert.NotNull(await store.CheckpointAsync(200, 2, 0, Generous));
         }
 
-        AssertRecovers(state, 100, 200);
+        AssertRecovers(100, 200);
     }
 
     [Fact]
@@ -165,9 +172,9 @@ public sealed class CheckpointSafetyTests
         }
     }
 
-    private static void AssertRecovers(string state, long logAddress, int records)
+    private void AssertRecovers(long logAddress, int records)
     {
-        using var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16);
+        using StateStore store = OpenStore();
         Assert.True(store.RecoveredCheckpoint);
         Assert.Equal(logAddress, store.RecoveredLogAddress);
         var ids = new List<int>();
