@@ -27,7 +27,8 @@ internal static class IngestCommand
     public const int InputFailure = 4;
 
     /// <summary>The code a shell gives a command that Ctrl+C ended, so an interrupted ingest reads
-    /// the same whether it wound down in time or was ended by the signal.</summary>
+    /// the same whether it wound down in time or was ended by the signal (a SIGTERM that outlasts
+    /// the wind-down ends it with 143, the shell's code for that signal).</summary>
     public const int Interrupted = 130;
 
     /// <summary>Rejects echoed to stderr when no <c>--rejects</c> file is given.</summary>

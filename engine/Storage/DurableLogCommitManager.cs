@@ -169,8 +169,10 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
             new FasterLogRecoveryInfo().Initialize(reader);
             return null;
         }
-        catch (Exception exception) when (exception is FasterException or IOException)
+        catch (Exception exception) when (exception is not OutOfMemoryException)
         {
+            // Whatever the parse throws (a damaged count makes it read a negative length, say):
+            // FASTER swallows it too, and would open the log empty.
             return exception.Message;
         }
     }

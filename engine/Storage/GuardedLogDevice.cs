@@ -9,7 +9,8 @@ namespace AssocDB.Engine.Storage;
 /// checkpoint reached disk; after a compaction those are the files the previous checkpoint reads,
 /// so a checkpoint that then failed left none to recover from. Here FASTER's truncations do
 /// nothing, and <see cref="DeleteUntil"/> deletes once a checkpoint has been read back whole.
-/// Everything else goes to the wrapped device unchanged.
+/// Everything else goes to the wrapped device unchanged, segment removal included: FASTER calls it
+/// only to trim files past the tail at recovery, which this store does not ask for.
 /// </summary>
 internal sealed class GuardedLogDevice(IDevice files) : IDevice
 {

@@ -119,6 +119,8 @@ internal static class RecordCodec
 
                 long sequence = BinaryPrimitives.ReadInt64LittleEndian(entry[ChecksummedFrom..]);
                 return new LoggedBatch(sequence, DecodeMutations(entry[(ChecksummedFrom + sizeof(long))..], wholly: true));
+            case BatchFormat:
+                throw new InvalidDataException($"log entry is cut short: {entry.Length} bytes, less than its header");
             default:
                 throw new InvalidDataException(
                     $"log entry of {entry.Length} bytes starting with {(entry.IsEmpty ? "nothing" : entry[0].ToString(CultureInfo.InvariantCulture))} is not a batch of a known format ({UncheckedBatchFormat} or {BatchFormat})");
@@ -130,6 +132,12 @@ internal static class RecordCodec
     {
         using var reader = new BinaryReader(new MemoryStream(bytes.ToArray()), Encoding.UTF8);
         int count = reader.ReadInt32();
+        if (count < 0 || count > bytes.Length)
+        {
+            // Every mutation takes at least its tag's byte.
+            throw new InvalidDataException($"log entry of {bytes.Length} bytes claims {count} mutations");
+        }
+
         var batch = new List<Mutation>(count);
         for (int i = 0; i < count; i++)
         {

@@ -301,8 +301,9 @@ internal sealed class StateStore : IDisposable
     /// (or there is no checkpoint). FASTER recovers without a word a checkpoint whose log files are
     /// missing or short: it recreates a missing file empty and opens without the records it held
     /// (and reading garbage may crash the process), so the files are checked before it opens. It
-    /// recovers the first checkpoint, newest first, whose log metadata and cookie read, passing
-    /// over the others (one a crash interrupted, say), and so does this check.
+    /// recovers the readable checkpoint of the highest version, passing over the others (one a
+    /// crash interrupted, say); this check takes the newest readable one as FASTER lists them (by
+    /// folder time), the same one, since older checkpoints are deleted once a newer one is verified.
     /// </summary>
     private string? IncompleteRecoverableCheckpoint()
     {

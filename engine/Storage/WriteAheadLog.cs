@@ -32,7 +32,8 @@ internal sealed class WriteAheadLog : IDisposable
         if (_commits.UnreadableCommit is { } unreadable)
         {
             Dispose();
-            throw new IOException($"the write-ahead log in {directory} has a commit record that cannot be read: {unreadable.Message}", unreadable);
+            string problem = $"the write-ahead log in {directory} has a commit record that cannot be read: {unreadable.Message}";
+            throw unreadable is InvalidDataException ? new InvalidDataException(problem, unreadable) : new IOException(problem, unreadable);
         }
 
         MaxEntryBytes = (1 << pageSizeBits) - 64;

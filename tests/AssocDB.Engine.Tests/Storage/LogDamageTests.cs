@@ -97,21 +97,23 @@ public sealed class LogDamageTests : IAsyncLifetime
         Assert.Contains($"its entries end at address {entries[2].Address}, but it was committed up to address {entries[2].NextAddress}", OpenError(), StringComparison.Ordinal);
     }
 
+    // A record file: its length (int32), then FASTER's version (int32), checksum, begin and
+    // committed addresses and commit number (int64 each), iterator count and cookie length (int32).
     [Theory]
-    [InlineData(0)]
-    [InlineData(7)]
-    [InlineData(-1)]
-    public async Task A_damaged_commit_record_with_none_before_it_stops_the_open(int keptBytes)
+    [InlineData(0, -1)]
+    [InlineData(7, -1)]
+    [InlineData(-1, 28)] // a bit of the committed address, which FASTER's checksum covers
+    [InlineData(-1, 40)] // the iterator count: FASTER's parse then reads a negative length
+    public async Task A_damaged_commit_record_with_none_before_it_stops_the_open(int keptBytes, int flippedByte)
     {
         Collection collection = _db.Create();
         (await collection.AddFactsAsync([new FactInput("a", "links", "b")])).AssertOk();
         string record = Assert.Single(Directory.GetFiles(Path.Combine(collection.Directory, "wal", "log-commits"), "commit.*.0"));
         await _db.Database.CloseAsync(checkpoint: false);
         byte[] bytes = File.ReadAllBytes(record);
-        if (keptBytes < 0)
+        if (flippedByte >= 0)
         {
-            // A flipped bit in the committed address, which FASTER's checksum covers.
-            bytes[^20] ^= 0x01;
+            bytes[flippedByte] ^= 0x01;
         }
         else
         {

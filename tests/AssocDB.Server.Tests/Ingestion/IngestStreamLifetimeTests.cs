@@ -73,16 +73,17 @@ public sealed class IngestStreamLifetimeTests
     public async Task A_stream_whose_client_goes_quiet_is_ended_and_its_slot_freed()
     {
         await using RunningServer server = await RunningServer.StartAsync(
-            extraArgs: ["--AssocDB:Limits:MaxIngestStreams=1", "--AssocDB:Limits:IngestIdleTimeout=00:00:02"]);
+            extraArgs: ["--AssocDB:Limits:MaxIngestStreams=1", "--AssocDB:Limits:IngestIdleTimeout=00:00:05"]);
         await server.Client.CreateCollectionAsync(Collection, 4);
         using AsyncDuplexStreamingCall<IngestRequest, IngestAck> quiet = server.Client.Ingest.Ingest();
 
-        // Batches at a steady pace keep the stream for longer than the timeout: it bounds each wait.
+        // Batches at a steady pace keep the stream for longer than the timeout: it bounds each wait
+        // (a pause of a second leaves room for a stall of a loaded machine within each).
         for (int sequence = 0; sequence < 6; sequence++)
         {
             await quiet.RequestStream.WriteAsync(Batch("quiet", sequence));
             Assert.True(await quiet.ResponseStream.MoveNext(CancellationToken.None));
-            await Task.Delay(500);
+            await Task.Delay(1_200);
         }
 
         // Bounded: a stream left open would wait here for ever.
