@@ -10,9 +10,13 @@ namespace AssocDB.Client.Ingestion;
 /// </summary>
 /// <remarks>
 /// Resumption rests on one invariant: the items of an input are numbered 0, 1, 2, … in reading
-/// order (rejected lines take no number), and a batch's sequence is the number of its last item.
-/// Reading is deterministic, so the numbers do not depend on the batch size, and "every item up to
-/// the session's last durable sequence is stored" holds after any failure. A run first asks the
+/// order, and a batch's sequence is the number of its last item. Reading is deterministic, so the
+/// numbers do not depend on the batch size, and "every item up to the session's last durable
+/// sequence is stored or rejected" holds after any failure. Rejected items take numbers as well:
+/// the numbers then do not change when a client version checks more or less, and a client that
+/// numbered only the items it sent (every version before this rule) numbered each item at most as
+/// high as this one does, so resuming its session resends a few stored items (stored once; the
+/// server counts them unchanged) rather than skipping unstored ones. A run first asks the
 /// server for that sequence and skips the items up to it; after a dropped connection it asks again,
 /// forgets the in-flight batches the server already made durable and resends the rest, which it
 /// still holds (never more than the in-flight window). A batch the server has already applied is
@@ -221,13 +225,16 @@ public sealed class BulkIngester
         {
             IngestItem item = source.Current;
             Interlocked.Increment(ref _read);
+            // A rejected item takes its number too, so numbers do not depend on which checks this
+            // client runs (see the remarks).
+            ++_ordinal;
             if (item is RejectedItem bad)
             {
                 Reject(bad, rejected);
                 continue;
             }
 
-            if (++_ordinal <= _resumeAfter)
+            if (_ordinal <= _resumeAfter)
             {
                 Interlocked.Increment(ref _resumed);
                 continue;

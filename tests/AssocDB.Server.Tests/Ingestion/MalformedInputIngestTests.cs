@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using AssocDB.Cli;
 using AssocDB.Protocol.V1;
+using Grpc.Core;
 
 namespace AssocDB.Server.Tests.Ingestion;
 
@@ -114,6 +115,37 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
         Assert.True(code == 0, error);
         Assert.Equal((2L, 0L), (Counted(output, "stored"), Counted(output, "resumed")));
         Assert.Equal(4, (await fixture.Client.DescribeCollectionAsync(collection)).ConceptCount);
+    }
+
+    // Rejected lines take numbers too. A client that numbered differently began this session:
+    // one that sent lines today's client rejects (as 0a97e8d's did with empty metadata keys) had
+    // made lines 1 to 6 durable under sequence 5. Numbering only the items it sends, today's
+    // client took that mark for its first six good lines and skipped the unstored line 8.
+    [Fact]
+    public async Task A_session_begun_by_a_client_that_numbered_every_line_resumes_without_a_gap()
+    {
+        string collection = await NewCollectionAsync();
+        string file = WriteFacts("earlier.tsv");
+        using (AsyncDuplexStreamingCall<IngestRequest, IngestAck> call = fixture.Client.Ingest.Ingest())
+        {
+            await call.RequestStream.WriteAsync(new IngestRequest
+            {
+                Collection = collection,
+                Session = "earlier",
+                Sequence = 5,
+                Facts = { Fact("a", "b"), Fact("c", "d"), Fact("f", "g") },
+            });
+            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+            await call.RequestStream.CompleteAsync();
+        }
+
+        (int code, string output, string error) = await RunAsync("ingest", file, "-c", collection, "--session", "earlier");
+
+        Assert.True(code == 0, error);
+        Assert.Equal((1L, 3L), (Counted(output, "stored"), Counted(output, "resumed")));
+        Assert.Equal(4, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
+        Assert.Equal("j", Assert.Single((await fixture.Client.NeighborsAsync(collection, "i")).Edges).Other);
+        static FactInput Fact(string head, string tail) => new() { Head = head, Relation = "r", Tail = tail };
     }
 
     [Fact]
