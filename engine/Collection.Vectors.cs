@@ -311,9 +311,15 @@ public sealed partial class Collection
             return built.Error!;
         }
 
-        // Each vector is within the norm bound, but a sum of them need not be.
-        EngineError? tooLarge = terms > 0 ? Validation.Vector(built.Value, Dimension, plusCount > 0 ? "plus" : "minus") : null;
-        return tooLarge is null ? (built.Value, concept) : tooLarge;
+        // Each stored or given vector is within the norm bound, but a sum of them need not be, nor a
+        // closed-form relation vector estimated from rows stored before the bound existed. The
+        // error names the parts, since the caller sent none of these vectors.
+        double squaredNorm = terms > 0 ? built.Value.Sum(x => (double)x * x) : 0;
+        return squaredNorm <= Validation.MaxSquaredNorm
+            ? (built.Value, concept)
+            : EngineError.Invalid(plusCount > 0 ? "plus" : "minus",
+                $"the query's {(concept >= 0 ? "concept" : "vector")} with these relations' vectors sums to a squared norm of {squaredNorm:G3}, beyond {Validation.MaxSquaredNorm:G3} "
+                + "(a fifth of float32's range, so that scores stay finite); give the concept or the relations smaller vectors");
     }
 
     /// <summary>The vector a relation answers <c>c ± r</c> with: given or trained when it has one,

@@ -203,8 +203,10 @@ internal static class RecordCodec
         }
 
         writer.Write((byte)relation.Operator);
-        // One byte: 0 untrained, else 1 + the norm it was trained with (records written before the
-        // norm was kept hold 1, the L1 every run used then).
+        // One byte: 0 untrained, else 1 + the norm it was trained with. Records written before the
+        // norm was kept hold 1 whatever the norm, and are read as L1, the default then: a relation
+        // trained with L2 through the API (the CLI had no norm option) is read as L1, which only
+        // Evaluate's TransE scoring uses, until it is trained again.
         writer.Write((byte)(relation.Trained ? 1 + (int)relation.TrainedNorm : 0));
         writer.Write(relation.Learned?.Count ?? 0);
         foreach (LearnedRule rule in relation.Learned ?? [])

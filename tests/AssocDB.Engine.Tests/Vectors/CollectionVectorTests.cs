@@ -72,6 +72,21 @@ public sealed class CollectionVectorTests : IAsyncLifetime
         }
     }
 
+    // The caller of c + r sends no vector, so "scale it down" left them guessing which one: the
+    // error names the concept and the relations as the parts whose sum is too large.
+    [Fact]
+    public async Task A_concept_plus_relation_past_the_norm_bound_names_the_parts()
+    {
+        Collection wide = _db.Create("wide", dimension: 2, metric: Metric.Dot);
+        float edge = (float)Math.Sqrt(Validation.MaxSquaredNorm) * 0.9f;
+        (await wide.UpsertConceptsAsync([new ConceptInput("big", [edge, 0])])).AssertOk();
+        (await wide.DefineRelationAsync(new RelationSpec("more", [edge, 0]))).AssertOk();
+
+        EngineError error = wide.Search([new SearchQuery(Concept: "big", Plus: ["more"])], new SearchOptions(K: 1)).AssertError(ErrorCode.InvalidArgument, "queries[0].plus");
+
+        Assert.Contains("the query's concept with these relations' vectors sums to a squared norm", error.Message, StringComparison.Ordinal);
+    }
+
     // β·s overflowed float32 for a large β: under dot a score of 6 at β = 1e38 is +∞, and the softmax
     // gave NaN (reported as a bad query component). The softmax is taken of β·(s − max s), so a huge
     // β reads the best-matching fact alone.
