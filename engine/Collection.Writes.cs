@@ -25,11 +25,14 @@ public sealed partial class Collection
         return WriteAsync(() => PlanConceptUpserts(concepts), "concepts", cancellationToken);
     }
 
-    /// <summary>Deletes concepts and every fact touching them; their row ids are freed for reuse.</summary>
-    public Task<Result<WriteSummary>> DeleteConceptsAsync(IReadOnlyList<string> names, CancellationToken cancellationToken = default)
+    /// <summary>Deletes concepts and every fact touching them; their row ids are freed for reuse. A
+    /// name that does not exist refuses the batch (NotFound), so a typo deletes nothing, unless
+    /// <paramref name="missingOk"/>: then it counts as unchanged, which makes a retried delete
+    /// succeed.</summary>
+    public Task<Result<WriteSummary>> DeleteConceptsAsync(IReadOnlyList<string> names, bool missingOk = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(names);
-        return WriteAsync(() => PlanConceptDeletes(names), "names", cancellationToken);
+        return WriteAsync(() => PlanConceptDeletes(names, missingOk), "names", cancellationToken);
     }
 
     /// <summary>
@@ -131,7 +134,7 @@ public sealed partial class Collection
     private ConceptRecord? CurrentConcept(string name) =>
         _concepts.TryGetId(name, out int id) ? new ConceptRecord(id, name, _matrix.GetRow(id), _concepts.Metadata(id)) : null;
 
-    private Result<Planned<WriteSummary>> PlanConceptDeletes(IReadOnlyList<string> names)
+    private Result<Planned<WriteSummary>> PlanConceptDeletes(IReadOnlyList<string> names, bool missingOk)
     {
         var conceptIds = new SortedSet<int>();
         for (int i = 0; i < names.Count; i++)
@@ -141,12 +144,14 @@ public sealed partial class Collection
                 return error;
             }
 
-            if (!_concepts.TryGetId(names[i], out int id))
+            if (_concepts.TryGetId(names[i], out int id))
+            {
+                conceptIds.Add(id);
+            }
+            else if (!missingOk)
             {
                 return EngineError.NotFound($"names[{i}]", $"concept '{names[i]}' does not exist");
             }
-
-            conceptIds.Add(id);
         }
 
         var edgeIds = new SortedSet<int>();

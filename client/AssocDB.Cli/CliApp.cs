@@ -211,9 +211,10 @@ public static partial class CliApp
                 ("metadata", string.Join(", ", c.Metadata.Select(p => $"{p.Key}={p.Value}"))),
                 ("vector", string.Join(" ", c.Vector.Values.Select(v => Output.Number(v)))));
         });
-        var delete = new Command("delete", "Delete concepts and their facts") { CollectionOption, names };
+        var missingOk = new Option<bool>("--missing-ok") { Description = "Count names that do not exist as unchanged instead of refusing the batch (for a retry)" };
+        var delete = new Command("delete", "Delete concepts and their facts") { CollectionOption, names, missingOk };
         Action(delete, output, error, async (r, client, o, ct) =>
-            PrintSummary(o, await client.DeleteConceptsAsync(r.GetValue(CollectionOption)!, r.GetValue(names)!, ct)));
+            PrintSummary(o, await client.DeleteConceptsAsync(r.GetValue(CollectionOption)!, r.GetValue(names)!, r.GetValue(missingOk), ct)));
         return new Command("concept", "Create, show and delete concepts") { upsert, get, delete };
     }
 

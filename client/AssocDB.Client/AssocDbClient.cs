@@ -124,10 +124,17 @@ public sealed class AssocDbClient : IDisposable
     public async Task<ConceptInfo> GetConceptAsync(string collection, string name, CancellationToken cancellationToken = default) =>
         (await Call(o => Concepts.GetConceptAsync(new GetConceptRequest { Collection = collection, Name = name }, o), cancellationToken)).Concept;
 
-    /// <summary>Deletes concepts (and their facts) in one atomic batch.</summary>
-    public async Task<WriteSummary> DeleteConceptsAsync(string collection, IEnumerable<string> names, CancellationToken cancellationToken = default)
+    /// <summary>Deletes concepts (and their facts) in one atomic batch; a name that does not exist
+    /// refuses it (NotFound).</summary>
+    public Task<WriteSummary> DeleteConceptsAsync(string collection, IEnumerable<string> names, CancellationToken cancellationToken = default) =>
+        DeleteConceptsAsync(collection, names, missingOk: false, cancellationToken);
+
+    /// <summary>Deletes concepts (and their facts) in one atomic batch; with
+    /// <paramref name="missingOk"/>, names that do not exist count as unchanged (for a retry after
+    /// an unknown outcome).</summary>
+    public async Task<WriteSummary> DeleteConceptsAsync(string collection, IEnumerable<string> names, bool missingOk, CancellationToken cancellationToken = default)
     {
-        var request = new DeleteConceptsRequest { Collection = collection };
+        var request = new DeleteConceptsRequest { Collection = collection, MissingOk = missingOk };
         request.Names.AddRange(names);
         return (await Call(o => Concepts.DeleteConceptsAsync(request, o), cancellationToken)).Summary;
     }

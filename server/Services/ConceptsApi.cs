@@ -24,7 +24,7 @@ internal sealed class ConceptsApi(DatabaseHost host, RequestLimits limits) : Con
     {
         limits.Batch(request.Names.Count, "names");
         var collection = host.Collection(request.Collection);
-        var summary = (await collection.DeleteConceptsAsync([.. request.Names], context.CancellationToken)).Unwrap();
+        var summary = (await collection.DeleteConceptsAsync([.. request.Names], request.MissingOk, context.CancellationToken)).Unwrap();
         return new DeleteConceptsResponse { Summary = summary.ToProto() };
     }
 }

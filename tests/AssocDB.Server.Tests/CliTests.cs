@@ -125,6 +125,7 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
 
         (_, string missing) = await Run(1, "concept", "get", "-c", c, "paris");
         Assert.Contains("NotFound", missing, StringComparison.Ordinal);
+        Assert.Equal("0", AssocDbTool.Field(await Ok("concept", "delete", "-c", c, "paris", "--missing-ok"), "applied"));
     }
 
     [Fact]

@@ -63,6 +63,12 @@ public sealed class OperationTests(ServerFixture fixture) : IClassFixture<Server
         Assert.Equal(1, deleted.Applied);
         var gone = await Assert.ThrowsAsync<AssocDbException>(() => _client.GetConceptAsync(c, "paris"));
         Assert.Equal(StatusCode.NotFound, gone.StatusCode);
+
+        // A retried delete: refused by default, counted unchanged with missing_ok.
+        var again = await Assert.ThrowsAsync<AssocDbException>(() => _client.DeleteConceptsAsync(c, ["paris"]));
+        Assert.Equal(StatusCode.NotFound, again.StatusCode);
+        WriteSummary retried = await _client.DeleteConceptsAsync(c, ["paris"], missingOk: true);
+        Assert.Equal((0, 1), (retried.Applied, retried.Unchanged));
     }
 
     [Fact]

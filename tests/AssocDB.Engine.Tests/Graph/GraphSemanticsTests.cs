@@ -122,6 +122,21 @@ public sealed class GraphSemanticsTests : IAsyncLifetime
         Assert.Empty(_graph.Related("a", "r").AssertOk());
     }
 
+    // A retry of a delete whose outcome the caller did not learn must not fail on the names the
+    // first attempt removed; without missingOk a missing name still refuses the whole batch.
+    [Fact]
+    public async Task A_delete_with_missing_ok_counts_missing_names_as_unchanged()
+    {
+        (await _graph.AddFactsAsync([new FactInput("a", "r", "b"), new FactInput("c", "r", "d")])).AssertOk();
+        (await _graph.DeleteConceptsAsync(["a"])).AssertOk();
+
+        (await _graph.DeleteConceptsAsync(["a", "c"])).AssertError(ErrorCode.NotFound, "names[0]");
+        Assert.Equal(1, _graph.Describe().FactCount);
+
+        Assert.Equal(new WriteSummary(1, 2), (await _graph.DeleteConceptsAsync(["a", "c", "c"], missingOk: true)).AssertOk());
+        Assert.Equal((0, 2), (_graph.Describe().FactCount, _graph.Describe().ConceptCount));
+    }
+
     [Fact]
     public async Task Removing_facts_is_idempotent()
     {
