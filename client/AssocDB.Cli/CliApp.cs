@@ -270,13 +270,25 @@ public static partial class CliApp
                 ? File.ReadLines(source.FullName).Where(line => line.Length > 0).Select(line => ParseFactLine(line, r.GetValue(weight)))
                 : [Triple(r.GetValue(head), r.GetValue(relation), r.GetValue(tail), r.GetValue(weight))];
             var total = new WriteSummary();
-            foreach (FactInput[] chunk in facts.Chunk(Math.Max(1, r.GetValue(batch))))
+            long stored = 0;
+            try
             {
-                WriteSummary s = await client.AddFactsAsync(collection, chunk, ct);
-                total.Applied += s.Applied;
-                total.Unchanged += s.Unchanged;
-                total.CreatedConcepts += s.CreatedConcepts;
-                total.CreatedRelations += s.CreatedRelations;
+                foreach (FactInput[] chunk in facts.Chunk(Math.Max(1, r.GetValue(batch))))
+                {
+                    WriteSummary s = await client.AddFactsAsync(collection, chunk, ct);
+                    total.Applied += s.Applied;
+                    total.Unchanged += s.Unchanged;
+                    total.CreatedConcepts += s.CreatedConcepts;
+                    total.CreatedRelations += s.CreatedRelations;
+                    stored += chunk.Length;
+                }
+            }
+            catch (Exception e) when (stored > 0 && e is AssocDbException or FormatException or IOException)
+            {
+                // The batches before the failure are stored: say so, or a user is left to guess
+                // whether a rerun would store them twice.
+                await error.WriteLineAsync($"the file's first {stored} facts were stored before this error; rerunning the command is safe (stored facts count as unchanged)");
+                throw;
             }
 
             PrintSummary(o, total);

@@ -237,6 +237,13 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
 
             using JsonDocument checkpoint = JsonDocument.Parse(await Ok("checkpoint", "-c", c, "--json"));
             Assert.Equal(JsonValueKind.Number, checkpoint.RootElement.GetProperty("elapsed_seconds").ValueKind);
+
+            // A failure part way says how far the file got: its earlier batches are stored.
+            await File.WriteAllLinesAsync(facts, ["e	r	f", "e	r	g", "e	r"]);
+            (_, string error) = await Run(2, "fact", "add", "-c", c, "--file", facts, "--batch", "1");
+            Assert.Contains("the file's first 2 facts were stored before this error", error, StringComparison.Ordinal);
+            using JsonDocument stored = JsonDocument.Parse(await Ok("neighbors", "-c", c, "e", "--json"));
+            Assert.Equal(2, stored.RootElement.GetProperty("edges").GetArrayLength());
         }
         finally
         {
