@@ -27,6 +27,10 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
     /// since FASTER writes commit records from a single worker.</summary>
     public const string PendingFileName = "commit.pending";
 
+    /// <summary>The sector FASTER's default manager padded its records to: its local devices on
+    /// Linux assume 512 bytes (<c>ManagedLocalStorageDevice</c>).</summary>
+    private const int LegacySectorBytes = 512;
+
     private readonly string _directory;
     private readonly TaskCompletionSource _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -117,11 +121,13 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
     }
 
     /// <summary>
-    /// The record, or null when it cannot be read or is damaged. A damaged record beside an older
-    /// one was torn by a crash while FASTER's default manager wrote it (logs from before this
+    /// The record, or null when it cannot be read or is damaged. A damaged record of FASTER's
+    /// default manager's shape (a multiple of its sector, see <see cref="MayBeTornLegacyRecord"/>)
+    /// beside an older one was torn by a crash while that manager wrote it (logs from before this
     /// manager), and recovery passes over it for the older one. This manager renames records into
-    /// place whole and deletes the older ones after, so a damaged record alone is damage to the
-    /// disk, and is reported (see <see cref="UnreadableCommit"/>) rather than read as an empty log.
+    /// place whole, so a damaged record of its own is damage to the disk, and so is a damaged record
+    /// alone: either is reported (see <see cref="UnreadableCommit"/>) rather than read as an older
+    /// log or an empty one, which would lose the commits after.
     /// </summary>
     public byte[]? GetCommitMetadata(long commitNum)
     {
@@ -140,7 +146,12 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
 
         if (Damage(file) is { } damage)
         {
-            if (!ListCommits().Any(older => older < commitNum))
+            if (!MayBeTornLegacyRecord(file))
+            {
+                UnreadableCommit ??= new InvalidDataException(
+                    $"the commit record {PathOf(commitNum)} is damaged: {damage}. AssocDB writes its records whole, and this one is not of the padded shape of FASTER's own ({file.Length} bytes, not a multiple of {LegacySectorBytes}), so it was damaged afterwards; recovering an older record instead would lose the commits it holds");
+            }
+            else if (!ListCommits().Any(older => older < commitNum))
             {
                 UnreadableCommit ??= new InvalidDataException($"the commit record {PathOf(commitNum)} is damaged: {damage}");
             }
@@ -150,6 +161,15 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
 
         return file.AsSpan(sizeof(int), BinaryPrimitives.ReadInt32LittleEndian(file)).ToArray();
     }
+
+    /// <summary>
+    /// Whether a record file may be one FASTER's default manager was writing when a crash tore it.
+    /// That manager writes the length and record in one write padded with zeros to the device's
+    /// sector (<c>DeviceLogCommitCheckpointManager.WriteInto</c>), so its files are whole sectors,
+    /// and a torn one is too, or empty. This manager writes the length and record alone: a 48-byte
+    /// file for FASTER's record without iterators or cookie, which the log uses neither of.
+    /// </summary>
+    private static bool MayBeTornLegacyRecord(byte[] file) => file.Length % LegacySectorBytes == 0;
 
     /// <summary>What is wrong with a record file, or null: its length field must fit the file, and
     /// the record must parse with a matching checksum.</summary>

@@ -10,6 +10,9 @@ namespace AssocDB.Engine.Tests.Storage;
 // deleted, and the reopened collection came back empty.
 public sealed class LogCommitDurabilityTests : IAsyncLifetime
 {
+    /// <summary>The sector FASTER's default manager padded each commit record to.</summary>
+    private const int SectorBytes = 512;
+
     private readonly TestDatabase _db = new();
 
     public Task InitializeAsync() => Task.CompletedTask;
@@ -84,19 +87,19 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
         AssertFacts(_db.Get(), 4);
     }
 
-    // A crash while the default manager wrote a record left it empty or torn. Recovery passes over
+    // A crash while FASTER's default manager (earlier versions) wrote a record left it empty, or a
+    // whole sector (it padded each record to one) holding part of the record. Recovery passes over
     // it for the record before: the write that record covers survives, the one after is lost (it
     // was never acknowledged as durable), and the collection does not open empty.
     [Theory]
     [InlineData(0)]
-    [InlineData(7)]
-    public async Task A_torn_newest_commit_record_falls_back_to_the_one_before(int keptBytes)
+    [InlineData(SectorBytes)]
+    public async Task A_torn_newest_commit_record_of_FASTERs_default_manager_falls_back_to_the_one_before(int tornLength)
     {
         string newest = await TwoCommitsBothOnDiskAsync();
-        await using (FileStream torn = File.OpenWrite(newest))
-        {
-            torn.SetLength(keptBytes);
-        }
+        byte[] torn = new byte[tornLength];
+        File.ReadAllBytes(newest).AsSpan(0, Math.Min(tornLength, 20)).CopyTo(torn);
+        File.WriteAllBytes(newest, torn);
 
         await _db.ReopenAsync(checkpointOnClose: false);
         Collection collection = _db.Get();
@@ -106,7 +109,37 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
         AssertFacts(_db.Get(), 2);
     }
 
-    // Only a short or torn record is passed over: one that cannot be read at all (here a link to
+    // This manager writes a record whole and renames it into place, so a damaged one is damage to
+    // the disk, not a torn write, even beside an older record (a crash between the rename and the
+    // older one's deletion leaves both): it was taken for torn, and the older record recovered,
+    // dropping the newest write silently.
+    [Theory]
+    [InlineData(7, -1)]
+    [InlineData(-1, 28)] // a bit of the committed address, which FASTER's checksum covers
+    public async Task A_damaged_newest_commit_record_of_our_own_stops_the_open_though_an_older_one_lies_beside_it(int keptBytes, int flippedByte)
+    {
+        string newest = await TwoCommitsBothOnDiskAsync();
+        byte[] record = File.ReadAllBytes(newest);
+        Assert.Equal(48, record.Length); // the length and FASTER's record, unpadded
+        if (flippedByte >= 0)
+        {
+            record[flippedByte] ^= 0x01;
+        }
+        else
+        {
+            record = record[..keptBytes];
+        }
+
+        File.WriteAllBytes(newest, record);
+        string[] commits = [.. Directory.GetFiles(Path.GetDirectoryName(newest)!).Order(StringComparer.Ordinal)];
+
+        InvalidDataException error = Assert.ThrowsAny<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        Assert.Contains($"the commit record {newest} is damaged", error.Message, StringComparison.Ordinal);
+        Assert.Contains("not a multiple of 512", error.Message, StringComparison.Ordinal);
+        Assert.Equal(commits, Directory.GetFiles(Path.GetDirectoryName(newest)!).Order(StringComparer.Ordinal));
+    }
+
+    // Only a torn record of FASTER's default manager is passed over: one that cannot be read at all (here a link to
     // nowhere) may hold the latest commit, and recovering an older one would lose writes silently.
     [Fact]
     public async Task A_newest_commit_record_that_cannot_be_read_stops_the_open()
@@ -120,6 +153,7 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
     }
 
     // Logs written before this manager have FASTER's default commit records; they open as they were.
+    // Those are padded to a whole sector, which is how a torn one is told from damage to ours.
     [Fact]
     public async Task A_log_committed_by_FASTERs_default_manager_opens_with_its_entries()
     {
@@ -135,7 +169,9 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
             }
         }
 
-        Assert.NotEmpty(Directory.GetFiles(Path.Combine(folder.Path, "log-commits"), "commit.*.0"));
+        string[] legacyRecords = Directory.GetFiles(Path.Combine(folder.Path, "log-commits"), "commit.*.0");
+        Assert.NotEmpty(legacyRecords);
+        Assert.All(legacyRecords, record => Assert.Equal(SectorBytes, new FileInfo(record).Length));
         using (var log = new WriteAheadLog(folder.Path, PageSizeBits))
         {
             Assert.Equal([[1, 1], [2, 2], [3, 3]], log.ReadCommitted(WriteAheadLog.FirstAddress).Select(committed => committed.Entry));
