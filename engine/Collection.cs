@@ -769,7 +769,7 @@ public sealed partial class Collection
             {
                 batch = RecordCodec.DecodeBatch(entry);
             }
-            catch (Exception exception) when (exception is InvalidDataException or EndOfStreamException or ArgumentException or FormatException)
+            catch (Exception exception) when (IsUnreadableEntry(exception))
             {
                 throw DamagedLog($"its entry at address {address} cannot be read ({exception.Message})", exception);
             }
@@ -790,9 +790,57 @@ public sealed partial class Collection
             throw DamagedLog($"its entries end at address {reached}, but it was committed up to address {_log.CommittedUntil}");
         }
 
+        CheckNoCommitLost(next);
         _logSequence = next - 1 ?? 0;
         return replayed;
     }
+
+    /// <summary>
+    /// Refuses a log whose files hold more entries past its committed end than a crash leaves
+    /// there. The writer waits for each entry's commit record before it appends the next, so a
+    /// crash leaves at most the entry being written past the last record; more mean the records
+    /// that covered them were lost (deleted, or replaced by older ones), and the log would open
+    /// without them, its next write overwriting them. Only checksummed entries numbered on from
+    /// <paramref name="next"/> count: what a cut-short entry left behind, partly overwritten since,
+    /// is neither. Entries of the first format carry neither and are not counted.
+    /// </summary>
+    private void CheckNoCommitLost(long? next)
+    {
+        const int InFlightEntries = 1;
+        var past = new List<(long Sequence, long Address)>();
+        foreach ((byte[] entry, long address) in _log.ReadPastCommitted())
+        {
+            long? sequence;
+            try
+            {
+                sequence = RecordCodec.DecodeBatch(entry).Sequence;
+            }
+            catch (Exception exception) when (IsUnreadableEntry(exception))
+            {
+                break;
+            }
+
+            if (sequence is null || (next is not null && sequence != next))
+            {
+                break;
+            }
+
+            past.Add((sequence.Value, address));
+            next = sequence + 1;
+            if (past.Count > InFlightEntries)
+            {
+                string commits = _log.HasCommitRecord ? $"past its last commit record (up to address {_log.CommittedUntil})" : "and no commit record";
+                throw DamagedLog(
+                    $"it holds whole, checksummed batches {past[0].Sequence} and {sequence} (and maybe more) from address {past[0].Address} on, {commits}. "
+                    + "A crash leaves at most the one batch being written past the last commit record, so the records that covered these were lost "
+                    + $"(deleted, or replaced by older ones, in {Path.Combine(Directory, LogFolder, "log-commits")}); opening it would drop those batches, and the next write would overwrite them");
+            }
+        }
+    }
+
+    /// <summary>Whether decoding a log entry failed on what the entry holds.</summary>
+    private static bool IsUnreadableEntry(Exception exception) =>
+        exception is InvalidDataException or EndOfStreamException or ArgumentException or FormatException;
 
     private InvalidDataException DamagedLog(string problem, Exception? cause = null) =>
         new($"the write-ahead log of collection '{Name}' is damaged: {problem}. Its files under {Path.Combine(Directory, LogFolder)} are left as they are", cause);

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using FASTER.core;
 
 namespace AssocDB.Engine.Storage;
@@ -42,11 +43,17 @@ internal sealed class WriteAheadLog : IDisposable
     /// <summary>The first address of a log never truncated (FASTER reserves the ones before it).</summary>
     public const long FirstAddress = 64;
 
+    /// <summary>FASTER's header before each entry: its length (no per-entry checksum is asked for).</summary>
+    private const int EntryHeaderBytes = sizeof(int);
+
     /// <summary>The largest entry a page holds, less the entry header.</summary>
     public int MaxEntryBytes { get; }
 
     /// <summary>The address after the last committed entry.</summary>
     public long CommittedUntil => _log.CommittedUntilAddress;
+
+    /// <summary>Whether a commit record is on disk: a log no write was committed to has none.</summary>
+    public bool HasCommitRecord => _commits.ListCommits().Any();
 
     /// <summary>The first address still kept.</summary>
     public long BeginAddress => _log.BeginAddress;
@@ -78,6 +85,53 @@ internal sealed class WriteAheadLog : IDisposable
         {
             yield return (length == entry.Length ? entry : entry[..length], address, nextAddress);
         }
+    }
+
+    /// <summary>
+    /// The entries that lie in the log's files past its committed end, framed as FASTER frames them
+    /// (an int32 length, the entry, zeros to a multiple of 4; a zero length pads out a page, and
+    /// entries never cross one), up to the first bytes that frame none. Recovery stops at the last
+    /// commit record, and the next append writes over whatever follows, so these are the entries a
+    /// lost or outdated commit record would silently drop.
+    /// </summary>
+    public IEnumerable<(byte[] Entry, long Address)> ReadPastCommitted()
+    {
+        long address = _log.CommittedUntilAddress;
+        while (ReadFiles(address, EntryHeaderBytes) is { } header)
+        {
+            int length = BinaryPrimitives.ReadInt32LittleEndian(header);
+            long offsetInPage = address & (_settings.PageSize - 1);
+            if (length == 0 && offsetInPage > 0)
+            {
+                address += _settings.PageSize - offsetInPage;
+                continue;
+            }
+
+            long framed = EntryHeaderBytes + ((length + 3L) & ~3L);
+            if (length <= 0 || offsetInPage + framed > _settings.PageSize || ReadFiles(address + EntryHeaderBytes, length) is not { } entry)
+            {
+                yield break;
+            }
+
+            yield return (entry, address);
+            address += framed;
+        }
+    }
+
+    /// <summary>The bytes at a log address, read from its segment file, or null where the file
+    /// does not hold them all.</summary>
+    private byte[]? ReadFiles(long address, int count)
+    {
+        string file = $"{_settings.LogDevice.FileName}.{address / _settings.SegmentSize}";
+        if (!File.Exists(file))
+        {
+            return null;
+        }
+
+        using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        stream.Position = address % _settings.SegmentSize;
+        byte[] bytes = new byte[count];
+        return stream.ReadAtLeast(bytes, count, throwOnEndOfStream: false) == count ? bytes : null;
     }
 
     /// <summary>Drops entries before an address (already captured by a checkpoint) and commits that.</summary>

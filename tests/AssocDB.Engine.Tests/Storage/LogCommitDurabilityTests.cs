@@ -52,6 +52,94 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
         }
     }
 
+    /// <summary>Facts 0 to <paramref name="facts"/> - 1, a write (and so a commit) each, in a
+    /// database then closed without a checkpoint; returns the (closed) collection.</summary>
+    private async Task<Collection> FactsInTheLogOnlyAsync(int facts)
+    {
+        Collection collection = _db.Create();
+        for (int number = 0; number < facts; number++)
+        {
+            (await collection.AddFactsAsync([Fact(number)])).AssertOk();
+        }
+
+        await _db.Database.CloseAsync(checkpoint: false);
+        return collection;
+    }
+
+    private static string LogFolder(Collection collection) => Path.Combine(collection.Directory, "wal");
+
+    /// <summary>The open's error, and that it left the log's files as they were.</summary>
+    private InvalidDataException OpenRefusedLeavingTheLog(Collection collection)
+    {
+        string[] Files() => [.. Directory.GetFiles(LogFolder(collection), "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)];
+        Dictionary<string, byte[]> before = Files().ToDictionary(file => file, File.ReadAllBytes);
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        Assert.Equal(before.Keys, Files());
+        Assert.All(before, file => Assert.Equal(file.Value, File.ReadAllBytes(file.Key)));
+        return error;
+    }
+
+    // With its commit records deleted the log opened empty, and the next write overwrote its
+    // entries: every fact since the last checkpoint was lost, without a word.
+    [Fact]
+    public async Task A_log_whose_commit_records_were_deleted_stops_the_open_instead_of_opening_empty()
+    {
+        Collection collection = await FactsInTheLogOnlyAsync(3);
+        foreach (string record in CommitFiles(collection))
+        {
+            File.Delete(record);
+        }
+
+        InvalidDataException error = OpenRefusedLeavingTheLog(collection);
+        Assert.Contains("the write-ahead log of collection 'test' is damaged", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"Its files under {LogFolder(collection)} are left as they are", error.Message, StringComparison.Ordinal);
+        Assert.Contains("it holds whole, checksummed batches 1 and 2 (and maybe more) from address 64 on, and no commit record", error.Message, StringComparison.Ordinal);
+    }
+
+    // The same with an older record put back in place of the newest (a restored backup of the
+    // folder, say): the log opened as it was two writes before.
+    [Fact]
+    public async Task A_log_whose_newest_commit_record_was_replaced_by_an_older_one_stops_the_open()
+    {
+        Collection collection = _db.Create();
+        (await collection.AddFactsAsync([Fact(0)])).AssertOk();
+        string first = Assert.Single(CommitFiles(collection));
+        byte[] firstRecord = await File.ReadAllBytesAsync(first);
+        for (int number = 1; number < 4; number++)
+        {
+            (await collection.AddFactsAsync([Fact(number)])).AssertOk();
+        }
+
+        await _db.Database.CloseAsync(checkpoint: false);
+        foreach (string record in CommitFiles(collection))
+        {
+            File.Delete(record);
+        }
+
+        await File.WriteAllBytesAsync(first, firstRecord);
+        InvalidDataException error = OpenRefusedLeavingTheLog(collection);
+        Assert.Contains("whole, checksummed batches 2 and 3 (and maybe more)", error.Message, StringComparison.Ordinal);
+        Assert.Contains("past its last commit record (up to address", error.Message, StringComparison.Ordinal);
+    }
+
+    // A crash during a collection's first write, after its entry reached the log's file and before
+    // its commit record was written, leaves what deleting that record leaves: one entry past no
+    // commit. That write was never acknowledged; the collection opens empty and writes on.
+    [Fact]
+    public async Task A_crash_during_the_first_write_still_opens_empty_and_takes_writes()
+    {
+        Collection first = await FactsInTheLogOnlyAsync(1);
+        File.Delete(Assert.Single(CommitFiles(first)));
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+        Collection collection = _db.Get();
+        AssertFacts(collection, 0);
+        (await collection.AddFactsAsync([Fact(0)])).AssertOk();
+        (await collection.AddFactsAsync([Fact(1)])).AssertOk();
+        await _db.ReopenAsync(checkpointOnClose: false);
+        AssertFacts(_db.Get(), 2);
+    }
+
     // /dev/full fails every write with ENOSPC, as a full disk does; the record is written to the
     // pending file first, so linking that to /dev/full makes the next commit record fail.
     [Fact]
