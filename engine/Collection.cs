@@ -101,7 +101,7 @@ public sealed partial class Collection
         try
         {
             _store = new StateStore(
-                Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes, predatesLayouts);
+                Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes, predatesLayouts, LogHoldsFrom);
             if (predatesLayouts)
             {
                 // Recorded only once the store has kept its layout: a checkpointed store without a
@@ -745,6 +745,12 @@ public sealed partial class Collection
         _superseded = new SupersededRecords(_store.RecoveredSupersededBytes);
         StartSupersededInterval();
         int replayed = ReplayLog(cancellationToken);
+        if (_store.PassedOverCheckpoint is { } incomplete)
+        {
+            // Only now that the log replayed whole onto the older checkpoint is the newer one moved.
+            Log.IncompleteCheckpointPassedOver(_logger, Name, incomplete, _store.RecoveredLogAddress, _store.SetAsidePassedOverCheckpoint());
+        }
+
         Log.CollectionRecovered(_logger, Name, _concepts.Count, _edges.Count, replayed);
     }
 
@@ -857,7 +863,7 @@ public sealed partial class Collection
     {
         long covered = _store.RecoveredLogAddress;
         string? problem = _store.RecoveredCheckpoint
-            ? covered < _log.BeginAddress || covered > _log.CommittedUntil
+            ? !LogHoldsFrom(covered)
                 ? $"its state checkpoint covers the log up to address {covered}, but the log holds only [{_log.BeginAddress}, {_log.CommittedUntil})"
                 : null
             : _log.BeginAddress > WriteAheadLog.FirstAddress
@@ -869,6 +875,10 @@ public sealed partial class Collection
                 $"collection '{Name}' cannot be recovered: {problem}. Opening it would lose the writes in between; its files under {Directory} are left as they are");
         }
     }
+
+    /// <summary>Whether the log holds every committed entry from <paramref name="address"/> on: it
+    /// was not truncated past it, and was committed up to it.</summary>
+    private bool LogHoldsFrom(long address) => address >= _log.BeginAddress && address <= _log.CommittedUntil;
 
     /// <summary>Stops accepting work; waits for the write in progress and for readers to leave.</summary>
     internal async Task CloseAsync(bool checkpoint)

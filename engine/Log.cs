@@ -41,6 +41,9 @@ internal static partial class Log
     [LoggerMessage(20, LogLevel.Error, "Checkpoint of {Collection} failed and was discarded ({Reason}); its previous checkpoint and its log are kept")]
     public static partial void CheckpointNotDurable(ILogger logger, string collection, string reason);
 
+    [LoggerMessage(22, LogLevel.Warning, "Collection {Collection} was recovered from the checkpoint before its newest, and its log replayed from address {Address}: its state store's newest {Problem} (a crash or a failed write while it was taken). That checkpoint was moved to {Folder}, which may be deleted")]
+    public static partial void IncompleteCheckpointPassedOver(ILogger logger, string collection, string problem, long address, string folder);
+
     [LoggerMessage(21, LogLevel.Critical, "Checkpoint of {Collection} is stuck ({Reason}); the collection still takes writes, which its log keeps (it is no longer truncated), and the next open replays them")]
     public static partial void CheckpointStuck(ILogger logger, string collection, string reason);
 }

@@ -53,6 +53,10 @@ internal sealed class StateStore : IDisposable
     /// written before this store named it open unchanged).</summary>
     private const string CheckpointFolder = "checkpoints";
 
+    /// <summary>Where, under the checkpoint folder, an incomplete checkpoint recovery passed over is
+    /// set aside (see <see cref="SetAsidePassedOverCheckpoint"/>).</summary>
+    private const string IncompleteFolder = "incomplete";
+
     /// <summary>FASTER's file for a named checkpoint device: the device's first (only) segment.</summary>
     private const string FirstSegmentSuffix = ".0";
 
@@ -70,18 +74,25 @@ internal sealed class StateStore : IDisposable
     /// <summary>A FASTER checkpoint that was given up on while still running; see <see cref="CheckpointStuck"/>.</summary>
     private Task? _abandonedCheckpoint;
 
+    /// <summary>The token of the checkpoint <see cref="PassedOverCheckpoint"/> describes.</summary>
+    private Guid _passedOver;
+
     /// <summary>Opens (recovering the latest checkpoint) or creates the store in a folder, with the
     /// layout it was created with (see <see cref="StateLayout"/>; only a store that
     /// <paramref name="mayPredateLayouts"/> may have been written without one); its memory is raised
-    /// to four pages if <paramref name="memoryBytes"/> is less.</summary>
-    public StateStore(string directory, long indexBytes, long memoryBytes, long segmentBytes, bool mayPredateLayouts = false)
-        : this(directory, indexBytes, memoryBytes, segmentBytes, new LocalStorageNamedDeviceFactory(), mayPredateLayouts)
+    /// to four pages if <paramref name="memoryBytes"/> is less. <paramref name="logReplaysFrom"/>
+    /// says whether the write-ahead log holds every entry from an address on: only then may an
+    /// older checkpoint be recovered in place of an incomplete newest one (see
+    /// <see cref="PassedOverCheckpoint"/>); without it the store refuses to open.</summary>
+    public StateStore(string directory, long indexBytes, long memoryBytes, long segmentBytes, bool mayPredateLayouts = false, Func<long, bool>? logReplaysFrom = null)
+        : this(directory, indexBytes, memoryBytes, segmentBytes, new LocalStorageNamedDeviceFactory(), mayPredateLayouts, logReplaysFrom)
     {
     }
 
     /// <summary>Opens the store with checkpoint files made by <paramref name="checkpointDevices"/>
     /// (tests route some of them to failing devices).</summary>
-    internal StateStore(string directory, long indexBytes, long memoryBytes, long segmentBytes, INamedDeviceFactory checkpointDevices, bool mayPredateLayouts = false)
+    internal StateStore(
+        string directory, long indexBytes, long memoryBytes, long segmentBytes, INamedDeviceFactory checkpointDevices, bool mayPredateLayouts = false, Func<long, bool>? logReplaysFrom = null)
     {
         Directory.CreateDirectory(directory);
         _directory = directory;
@@ -91,11 +102,15 @@ internal sealed class StateStore : IDisposable
         // Outdated checkpoints are removed here, once a newer one has been read back: FASTER's own
         // removal deletes the previous checkpoint as soon as it has issued the new one's writes.
         _checkpoints = new DeviceLogCommitCheckpointManager(checkpointDevices, _checkpointNames, removeOutdated: false);
-        if (IncompleteRecoverableCheckpoint() is { } incomplete)
+        Guid? olderWhole;
+        try
+        {
+            olderWhole = ChooseOlderCheckpoint(logReplaysFrom);
+        }
+        catch
         {
             _checkpoints.Dispose();
-            throw new InvalidDataException(
-                $"the state store in {directory} cannot be recovered: {incomplete}. Opening it would lose the records held there; its files are left as they are");
+            throw;
         }
 
         _settings = new FasterKVSettings<SpanByte, SpanByte>(directory, deleteDirOnDispose: false)
@@ -105,13 +120,29 @@ internal sealed class StateStore : IDisposable
             PageSize = Layout.PageBytes,
             SegmentSize = Layout.SegmentBytes,
             MutableFraction = MutableFraction,
-            TryRecoverLatest = true,
+            TryRecoverLatest = olderWhole is null,
             CheckpointManager = _checkpoints,
             RemoveOutdatedCheckpoints = false,
         };
         _logFiles = new GuardedLogDevice(_settings.LogDevice);
         _settings.LogDevice = _logFiles;
         _store = new FasterKV<SpanByte, SpanByte>(_settings);
+        if (olderWhole is { } older)
+        {
+            try
+            {
+                // Unlike the latest-checkpoint recovery above, this one throws what goes wrong.
+                _store.Recover(older);
+            }
+            catch (Exception exception)
+            {
+                Dispose();
+                throw new InvalidDataException(
+                    $"the state store in {directory} cannot be recovered: its {PassedOverCheckpoint}, and recovering the checkpoint {older} before it failed: {exception.Message}. Its files are left as they are",
+                    exception);
+            }
+        }
+
         if (_store.RecoveredCommitCookie is { Length: >= sizeof(long) } cookie)
         {
             RecoveredCheckpoint = true;
@@ -142,6 +173,16 @@ internal sealed class StateStore : IDisposable
     /// <summary>The sequence number of the last log entry the recovered checkpoint covers: 0 when it
     /// covers none, null when there is no checkpoint or it predates the numbering.</summary>
     public long? RecoveredLogSequence { get; }
+
+    /// <summary>
+    /// What was wrong with the newest checkpoint when an older one was recovered in its place, or
+    /// null. A crash while a checkpoint is written and before it is read back (or one whose writes
+    /// failed unnoticed) leaves it on disk incomplete, beside the whole one before it, which is only
+    /// deleted once a newer one is read back whole, as the write-ahead log is only truncated then.
+    /// The caller replays the log from the older checkpoint, then sets the incomplete one aside
+    /// (<see cref="SetAsidePassedOverCheckpoint"/>) so that no later open weighs it again.
+    /// </summary>
+    public string? PassedOverCheckpoint { get; private set; }
 
     /// <summary>Bytes of log between its begin address and its tail, live and superseded records alike.</summary>
     public long LogBytes => _store.Log.TailAddress - _store.Log.BeginAddress;
@@ -266,6 +307,25 @@ internal sealed class StateStore : IDisposable
         return null;
     }
 
+    /// <summary>Moves the checkpoint an older one was recovered in place of (see
+    /// <see cref="PassedOverCheckpoint"/>) out of the folders recovery looks in, into
+    /// <c>checkpoints/incomplete/TOKEN</c>, kept for inspection; returns that folder.</summary>
+    public string SetAsidePassedOverCheckpoint()
+    {
+        string setAside = Path.Combine(_checkpointDirectory, IncompleteFolder, _passedOver.ToString());
+        foreach (FileDescriptor part in new[] { _checkpointNames.LogCheckpointBase(_passedOver), _checkpointNames.IndexCheckpointBase(_passedOver) })
+        {
+            string folder = Path.Combine(_checkpointDirectory, part.directoryName);
+            if (Directory.Exists(folder))
+            {
+                Directory.CreateDirectory(setAside);
+                Directory.Move(folder, Path.Combine(setAside, Path.GetDirectoryName(part.directoryName)!));
+            }
+        }
+
+        return setAside;
+    }
+
     /// <summary>Every checkpoint on disk, whole or not: log and index parts share the token.</summary>
     private IEnumerable<Guid> CheckpointTokens() =>
         _checkpoints.GetLogCheckpointTokens().Concat(_checkpoints.GetIndexCheckpointTokens()).Distinct();
@@ -297,33 +357,65 @@ internal sealed class StateStore : IDisposable
         exception is IOException or FormatException or FasterException or ArgumentException or OverflowException;
 
     /// <summary>
-    /// What of the checkpoint FASTER will recover its log files lack, or null when they hold it all
-    /// (or there is no checkpoint). FASTER recovers without a word a checkpoint whose log files are
-    /// missing or short: it recreates a missing file empty and opens without the records it held
-    /// (and reading garbage may crash the process), so the files are checked before it opens. It
-    /// recovers the readable checkpoint of the highest version, passing over the others (one a
-    /// crash interrupted, say); this check takes the newest readable one as FASTER lists them (by
-    /// folder time), the same one, since older checkpoints are deleted once a newer one is verified.
+    /// Checks the checkpoint FASTER will recover, and returns an older one to recover in its place
+    /// when that one is incomplete, or null to let FASTER recover its latest (none, or a whole one).
+    /// FASTER recovers without a word a checkpoint whose files are missing or short: it recreates a
+    /// missing log file empty and opens without the records it held (and reading garbage may crash
+    /// the process), so the files are checked before it opens, as each new checkpoint is checked
+    /// once written (<see cref="Incomplete"/>). It recovers the first checkpoint whose log metadata
+    /// and cookie read, in the order the folder lists them (newest first, by folder time), passing
+    /// over the others (one a crash interrupted before its metadata, say); older checkpoints are
+    /// deleted once a newer one is verified, so that is the newest. An incomplete one gives way to
+    /// the newest whole checkpoint before it only where the write-ahead log still holds every entry
+    /// from the address that one covers, which replay then checks entry by entry; otherwise the
+    /// open is refused.
     /// </summary>
-    private string? IncompleteRecoverableCheckpoint()
+    private Guid? ChooseOlderCheckpoint(Func<long, bool>? logReplaysFrom)
     {
+        string? incomplete = null;
         foreach (Guid token in _checkpoints.GetLogCheckpointTokens())
         {
-            HybridLogRecoveryInfo info;
+            byte[] cookie;
             try
             {
-                info = ReadLogMetadata(token, out string cookie);
-                Convert.FromBase64String(cookie);
+                ReadLogMetadata(token, out string encodedCookie);
+                cookie = Convert.FromBase64String(encodedCookie);
             }
             catch (Exception exception) when (IsUnreadableMetadata(exception))
             {
                 continue;
             }
 
-            return IncompleteLogFiles(info) is { } missing ? $"its checkpoint {token} is incomplete: {missing}" : null;
+            string? missing = Incomplete(token, cookie);
+            if (incomplete is null)
+            {
+                if (missing is null)
+                {
+                    return null;
+                }
+
+                incomplete = $"checkpoint {token} is incomplete: {missing}";
+                _passedOver = token;
+            }
+            else if (missing is null)
+            {
+                long? covered = cookie.Length >= sizeof(long) ? BitConverter.ToInt64(cookie) : null;
+                if (covered is long address && logReplaysFrom?.Invoke(address) == true)
+                {
+                    PassedOverCheckpoint = incomplete;
+                    return token;
+                }
+
+                incomplete += $", and the write-ahead log does not hold every entry after the whole checkpoint {token} before it"
+                    + (covered is long from ? $" (from address {from} on)" : " (which records no address)");
+                break;
+            }
         }
 
-        return null;
+        return incomplete is null
+            ? null
+            : throw new InvalidDataException(
+                $"the state store in {_directory} cannot be recovered: its {incomplete}. Opening it would lose the records held there; its files are left as they are");
     }
 
     private string? IncompleteLog(Guid token, byte[] cookie)
