@@ -32,6 +32,9 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly FileStream _lockFile;
     private readonly Dictionary<string, Collection> _collections = new(StringComparer.Ordinal);
+
+    // Folders that could not be opened at open (see DatabaseOptions.RequireAllCollections); few, so searched in order.
+    private readonly List<UnavailableCollection> _unavailable = [];
     private readonly Lock _catalog = new();
 
     // Names whose drop has not yet moved the folder away; a create of one would collide with it.
@@ -63,11 +66,16 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     /// <param name="loggerFactory">Receives recovery's and the checkpoints' logs.</param>
     /// <param name="cancellationToken">Abandons recovery (e.g. a shutdown requested while a long log
     /// replays). Nothing is lost: recovery only reads, so the next open starts it again.</param>
+    /// <remarks>A collection that cannot be opened (damaged files, a missing manifest, an I/O error)
+    /// is logged and kept as unavailable, and the database opens with the others, unless
+    /// <see cref="DatabaseOptions.RequireAllCollections"/> is set: then its error, below, fails the open.
+    /// Running out of memory fails the open either way.</remarks>
     /// <exception cref="ArgumentException">The options are invalid (e.g. an unknown device).</exception>
     /// <exception cref="IOException">The folder is in use by another process, or unreadable (a
     /// collection's error names the collection and its folder, as the ones below do).</exception>
     /// <exception cref="InvalidDataException">A collection's files are damaged.</exception>
     /// <exception cref="FileNotFoundException">A collection's folder holds no manifest.</exception>
+    /// <exception cref="InsufficientMemoryException">A collection did not fit in memory.</exception>
     /// <exception cref="OperationCanceledException">Recovery was abandoned.</exception>
     public static AssocDatabase Open(DatabaseOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
@@ -119,7 +127,7 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
                 database._checkpointLoop = database.CheckpointPeriodicallyAsync(database._stopping.Token);
             }
 
-            Log.DatabaseOpened(database._logger, options.DataDirectory, database.Device, database._collections.Count);
+            Log.DatabaseOpened(database._logger, options.DataDirectory, database.Device, database._collections.Count, database._unavailable.Count);
             return database;
         }
         catch
@@ -142,17 +150,47 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
                 continue;
             }
 
-            if (name.StartsWith(CollectionPrefix, StringComparison.Ordinal))
+            if (!name.StartsWith(CollectionPrefix, StringComparison.Ordinal))
             {
-                Collection collection = OpenCollection(directory, cancellationToken);
-                _collections.Add(collection.Name, collection);
+                continue;
             }
+
+            Collection collection;
+            try
+            {
+                collection = OpenCollection(directory, cancellationToken);
+            }
+            // Out of memory is no fault of the collection, whose data may be whole: kept as
+            // unavailable it would invite a drop, and which collection ran out is chance.
+            catch (Exception exception) when (!_options.RequireAllCollections && exception is not (OperationCanceledException or OutOfMemoryException))
+            {
+                var unavailable = new UnavailableCollection(directory, TryReadManifest(directory), exception);
+                _unavailable.Add(unavailable);
+                Log.CollectionUnavailable(_logger, exception, unavailable.DisplayName, directory, unavailable.Reason);
+                continue;
+            }
+
+            _collections.Add(collection.Name, collection);
+        }
+    }
+
+    /// <summary>The manifest of a collection that failed to open, to name it; null when it is what
+    /// failed (missing or damaged), or cannot be read.</summary>
+    private static CollectionManifest? TryReadManifest(string directory)
+    {
+        try
+        {
+            return CollectionManifest.Read(directory);
+        }
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+        {
+            return null;
         }
     }
 
     /// <summary>Opens a collection's folder at database open. An error names the collection and its
-    /// folder (the server's start-up error is all a user sees of a damaged collection), with the
-    /// original as its inner exception.</summary>
+    /// folder (it is what a user sees of a damaged collection: the open's error, or the log line of
+    /// an unavailable one), with the original as its inner exception.</summary>
     /// <exception cref="FileNotFoundException">The folder holds no manifest.</exception>
     private Collection OpenCollection(string directory, CancellationToken cancellationToken)
     {
@@ -226,6 +264,12 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
                 return new EngineError(ErrorCode.FailedPrecondition, "name", $"collection '{spec.Name}' is being dropped; create it once the drop has returned");
             }
 
+            // Its folder holds data: a create would collide with it, and must not hide it.
+            if (FindUnavailable(spec.Name) is { } unavailable)
+            {
+                return unavailable.Refusal(spec.Name, "name");
+            }
+
             // Collections being dropped still hold their buffers until the drop returns.
             if (_collections.Count + _dropping.Count >= _options.MaxCollections)
             {
@@ -286,16 +330,22 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>Every collection, by name.</summary>
+    /// <summary>Every collection, by name (then folder), unavailable ones included with their reason.</summary>
     public IReadOnlyList<CollectionInfo> ListCollections()
     {
         Collection[] collections;
+        UnavailableCollection[] unavailable;
         lock (_catalog)
         {
             collections = [.. _collections.Values];
+            unavailable = [.. _unavailable];
         }
 
-        return collections.Select(collection => collection.Describe()).OrderBy(info => info.Name, StringComparer.Ordinal).ToList();
+        return collections.Select(collection => collection.Describe())
+            .Concat(unavailable.Select(collection => collection.Describe()))
+            .OrderBy(info => info.Name, StringComparer.Ordinal)
+            .ThenBy(info => info.Folder, StringComparer.Ordinal)
+            .ToList();
     }
 
     /// <summary>A collection's definition and counts.</summary>
@@ -306,7 +356,8 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     }
 
     /// <summary>The collection to run operations on; errors name <paramref name="field"/>, the
-    /// request field that held the name.</summary>
+    /// request field that held the name. One that could not be opened is FailedPrecondition giving
+    /// the reason; this is the one way to a collection, so nothing reaches an unavailable one.</summary>
     public Result<Collection> GetCollection(string name, string field = "collection")
     {
         if (Validation.Name(name, field) is { } error)
@@ -317,47 +368,66 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
         lock (_catalog)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return _collections.TryGetValue(name, out Collection? collection)
-                ? collection
+            return _collections.TryGetValue(name, out Collection? collection) ? collection
+                : FindUnavailable(name) is { } unavailable ? unavailable.Refusal(name, field)
                 : EngineError.NotFound(field, $"collection '{name}' does not exist");
         }
     }
 
-    /// <summary>Drops a collection and deletes its files.</summary>
+    /// <summary>The unavailable collection a name means, if any; under the catalog lock.</summary>
+    private UnavailableCollection? FindUnavailable(string name)
+    {
+        string folder = DirectoryName(name);
+        return _unavailable.Find(collection => collection.IsNamed(name, folder));
+    }
+
+    /// <summary>Drops a collection and deletes its files; an unavailable one too (its folder is
+    /// deleted unread), which is how its data is discarded.</summary>
     public async Task<Result<bool>> DropCollectionAsync(string name)
     {
-        Collection collection;
+        if (Validation.Name(name, "name") is { } error)
+        {
+            return error;
+        }
+
+        Collection? collection;
+        UnavailableCollection? unavailable = null;
         lock (_catalog)
         {
-            Result<Collection> found = GetCollection(name, "name");
-            if (!found.IsOk)
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_collections.Remove(name, out collection))
             {
-                return found.Error!;
+                unavailable = FindUnavailable(name);
+                if (unavailable is null)
+                {
+                    return EngineError.NotFound("name", $"collection '{name}' does not exist");
+                }
+
+                _unavailable.Remove(unavailable);
             }
 
-            collection = found.Value;
-            _collections.Remove(name);
             _dropping.Add(name);
         }
 
         try
         {
-            await collection.CloseAsync(checkpoint: false);
-            string doomed = NewStagingFolder();
-            Directory.Move(collection.Directory, doomed);
-            // Durable before the drop is reported: a power loss must not bring the collection back.
-            // The drop has happened either way, so a failed flush is logged, not reported as a failed drop.
-            try
+            if (collection is not null)
             {
-                DirectoryDurability.Flush(_options.DataDirectory);
-            }
-            catch (IOException exception)
-            {
-                Log.DropFlushFailed(_logger, exception, name, _options.DataDirectory);
+                await collection.CloseAsync(checkpoint: false);
             }
 
-            DeleteStagingFolder(doomed);
+            DeleteCollectionFolder(name, collection?.Directory ?? unavailable!.Directory);
             return true;
+        }
+        catch when (unavailable is not null)
+        {
+            // Its folder is still in place (only the move fails): it stays listed, and a drop can be retried.
+            lock (_catalog)
+            {
+                _unavailable.Add(unavailable);
+            }
+
+            throw;
         }
         finally
         {
@@ -366,6 +436,26 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
                 _dropping.Remove(name);
             }
         }
+    }
+
+    /// <summary>Deletes a dropped collection's folder: renamed to a staging name first, durably, so
+    /// that a crash part way never leaves part of a collection under its own name.</summary>
+    private void DeleteCollectionFolder(string name, string directory)
+    {
+        string doomed = NewStagingFolder();
+        Directory.Move(directory, doomed);
+        // Durable before the drop is reported: a power loss must not bring the collection back.
+        // The drop has happened either way, so a failed flush is logged, not reported as a failed drop.
+        try
+        {
+            DirectoryDurability.Flush(_options.DataDirectory);
+        }
+        catch (IOException exception)
+        {
+            Log.DropFlushFailed(_logger, exception, name, _options.DataDirectory);
+        }
+
+        DeleteStagingFolder(doomed);
     }
 
     /// <summary>Checkpoints every collection. One stopped by a failed write, or whose checkpoint

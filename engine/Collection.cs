@@ -162,7 +162,10 @@ public sealed partial class Collection
         _state.EnterReadLock();
         try
         {
-            return new CollectionInfo(Name, Dimension, _manifest.Metric, _manifest.Precision, _concepts.Count, _relations.Count, _edges.Count);
+            return new CollectionInfo(Name, Dimension, _manifest.Metric, _manifest.Precision, _concepts.Count, _relations.Count, _edges.Count)
+            {
+                Folder = Path.GetFileName(Directory),
+            };
         }
         finally
         {

@@ -27,11 +27,19 @@ public sealed record DatabaseOptions
     /// the default state memory with room to spare; 0 turns the check off.</summary>
     public long MinFreeDiskBytes { get; init; } = 1L << 28;
 
+    /// <summary>Whether every collection must open for the database to open. False (the default):
+    /// a collection whose open fails (damaged or missing files, an I/O error) is logged and kept as
+    /// unavailable, and the others are served; every operation naming it is refused
+    /// (FailedPrecondition, with the reason), and dropping it deletes its folder. True: its error
+    /// fails <see cref="AssocDatabase.Open"/>, as before this option existed. Running out of memory
+    /// fails the open either way: the collection may be whole, and a smaller load would open it.</summary>
+    public bool RequireAllCollections { get; init; }
+
     /// <summary>The most collections the database may hold; a create past it is refused
     /// (ResourceExhausted). Each collection keeps buffers in memory whether it holds data or not (two
     /// log pages, the state store's memory and index: about 100 MiB with the defaults below), so
-    /// this bounds the memory that creating collections can take. A folder holding more (written
-    /// under a higher limit) still opens whole.</summary>
+    /// this bounds the memory that creating collections can take (unavailable ones, holding none, do
+    /// not count). A folder holding more (written under a higher limit) still opens whole.</summary>
     public int MaxCollections { get; init; } = 100;
 
     /// <summary>log2 of the write-ahead log's page size, for collections created from now on (an

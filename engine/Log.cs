@@ -29,8 +29,11 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Information, "Removed {Folder}, the staging folder of a collection create or drop that did not finish")]
     public static partial void StagingFolderRemoved(ILogger logger, string folder);
 
-    [LoggerMessage(4, LogLevel.Information, "Database opened at {Directory} on device {Device} with {Collections} collections")]
-    public static partial void DatabaseOpened(ILogger logger, string directory, string device, int collections);
+    [LoggerMessage(4, LogLevel.Information, "Database opened at {Directory} on device {Device} with {Collections} collections ({Unavailable} more unavailable)")]
+    public static partial void DatabaseOpened(ILogger logger, string directory, string device, int collections, int unavailable);
+
+    [LoggerMessage(12, LogLevel.Error, "Collection {Collection} in {Folder} could not be opened and is unavailable (its calls are refused) until it is dropped, or repaired and the database reopened: {Reason}")]
+    public static partial void CollectionUnavailable(ILogger logger, Exception exception, string collection, string folder, string reason);
 
     [LoggerMessage(7, LogLevel.Error, "Checkpoint of {Collection} at close failed; its log still holds every write, and the next open replays it")]
     public static partial void CloseCheckpointFailed(ILogger logger, Exception exception, string collection);

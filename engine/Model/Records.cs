@@ -9,7 +9,9 @@ public sealed record CollectionSpec(
     Metric Metric = Metric.Cosine,
     StoragePrecision Precision = StoragePrecision.Float32);
 
-/// <summary>A collection's definition and current counts.</summary>
+/// <summary>A collection's definition and current counts. An <see cref="CollectionState.Unavailable"/>
+/// one has zero counts, and its definition only when its manifest could be read (else an empty name
+/// and dimension 0; its <see cref="Folder"/> identifies it).</summary>
 public sealed record CollectionInfo(
     string Name,
     int Dimension,
@@ -17,7 +19,30 @@ public sealed record CollectionInfo(
     StoragePrecision Precision,
     long ConceptCount,
     long RelationCount,
-    long FactCount);
+    long FactCount)
+{
+    /// <summary>Whether the collection is open, or could not be opened when the database opened.</summary>
+    public CollectionState State { get; init; } = CollectionState.Available;
+
+    /// <summary>Why an unavailable collection could not be opened; null when it is available.</summary>
+    public string? UnavailableReason { get; init; }
+
+    /// <summary>The collection's folder inside the data folder (<c>col-</c> and a hash of its name).</summary>
+    public string Folder { get; init; } = "";
+}
+
+/// <summary>Whether a collection can be used.</summary>
+public enum CollectionState
+{
+    /// <summary>Open: every operation works on it.</summary>
+    Available,
+
+    /// <summary>Its folder could not be opened when the database opened (damaged or missing files,
+    /// an I/O error). Every operation naming it is refused with
+    /// <see cref="ErrorCode.FailedPrecondition"/> giving the reason, except a drop, which deletes
+    /// the folder; its data stays on disk until then.</summary>
+    Unavailable,
+}
 
 /// <summary>A concept to create or update. A missing vector keeps the existing one, or for a new
 /// concept gets a deterministic pseudo-random unit vector derived from the name.</summary>

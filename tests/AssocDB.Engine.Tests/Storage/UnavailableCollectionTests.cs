@@ -1,0 +1,124 @@
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Storage;
+
+/// <summary>
+/// One collection that cannot be opened leaves the others served: the database opens, the bad one
+/// is listed as unavailable with its reason, every operation naming it is refused naming it (never
+/// NotFound: its data exists), a create of its name is refused, and a drop deletes its folder.
+/// With <see cref="DatabaseOptions.RequireAllCollections"/> the open is refused as before.
+/// </summary>
+// The open threw on the first collection folder that failed, so one damaged collection stopped
+// the whole database (and the server, exit 1) until a user repaired or moved it by hand.
+public sealed class UnavailableCollectionTests : IAsyncLifetime
+{
+    private readonly TestDatabase _db = new();
+
+    private string _brokenFolder = "";
+
+    /// <summary>The options the database is reopened with: serving the healthy collections (the
+    /// fixture's are strict, for the tests that read a damaged collection's open error).</summary>
+    private DatabaseOptions Lenient => _db.Options with { RequireAllCollections = false };
+
+    public async Task InitializeAsync()
+    {
+        foreach (string name in new[] { "healthy", "broken" })
+        {
+            Collection collection = _db.Create(name);
+            (await collection.DefineRelationAsync(new RelationSpec("mother_of", InverseOf: "child_of"))).AssertOk();
+            (await collection.AddFactsAsync([new FactInput("A", "mother_of", "B")])).AssertOk();
+        }
+
+        _brokenFolder = _db.Get("broken").Directory;
+        // Checkpointed, so that a lost state/layout.json is refused at open.
+        await _db.Database.CloseAsync(checkpoint: true);
+    }
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    [Fact]
+    public async Task A_collection_that_fails_to_open_is_unavailable_and_the_others_are_served()
+    {
+        string layout = Path.Combine(_brokenFolder, "state", "layout.json");
+        File.Delete(layout);
+        var logs = new RecordedLogs();
+        await using AssocDatabase database = AssocDatabase.Open(Lenient, logs);
+
+        Collection healthy = database.GetCollection("healthy").AssertOk();
+        Assert.Equal("A", Assert.Single(healthy.Related("B", "child_of").AssertOk()).Concept);
+
+        CollectionInfo[] listed = [.. database.ListCollections()];
+        Assert.Equal(["broken", "healthy"], listed.Select(c => c.Name));
+        CollectionInfo broken = listed[0];
+        Assert.Equal((CollectionState.Unavailable, Path.GetFileName(_brokenFolder), 8), (broken.State, broken.Folder, broken.Dimension));
+        Assert.Contains("layout.json", broken.UnavailableReason, StringComparison.Ordinal);
+        Assert.Equal((CollectionState.Available, null, 2L), (listed[1].State, listed[1].UnavailableReason, listed[1].ConceptCount));
+
+        AssertRefused(database.GetCollection("broken").AssertError(ErrorCode.FailedPrecondition, "collection"), "layout.json");
+        AssertRefused(database.DescribeCollection("broken").AssertError(ErrorCode.FailedPrecondition, "name"), "layout.json");
+        AssertRefused(database.CreateCollection(new CollectionSpec("broken", 8)).AssertError(ErrorCode.FailedPrecondition, "name"), "layout.json");
+        (await database.CheckpointAsync()).AssertOk();
+        Assert.Contains(logs.Messages, message => message.Contains("Collection 'broken'", StringComparison.Ordinal)
+            && message.Contains(_brokenFolder, StringComparison.Ordinal) && message.Contains("layout.json", StringComparison.Ordinal));
+        Assert.False(File.Exists(layout), "the open wrote into the unavailable collection's folder");
+
+        // The drop discards it; the name is free again.
+        Assert.True((await database.DropCollectionAsync("broken")).AssertOk());
+        Assert.False(Directory.Exists(_brokenFolder));
+        Assert.Equal(["healthy"], database.ListCollections().Select(c => c.Name));
+        database.GetCollection("broken").AssertError(ErrorCode.NotFound, "collection");
+        database.CreateCollection(new CollectionSpec("broken", 4)).AssertOk();
+    }
+
+    // A folder whose manifest is lost or unreadable has no name to show: it is listed by its
+    // folder, and the name it was created under still finds it (the folder is named after it).
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_collection_whose_manifest_is_lost_or_garbled_is_unavailable_by_its_folder(bool garbled)
+    {
+        string manifest = Path.Combine(_brokenFolder, "collection.json");
+        if (garbled)
+        {
+            await File.WriteAllTextAsync(manifest, "{ \"Name\": ");
+        }
+        else
+        {
+            File.Delete(manifest);
+        }
+
+        await using AssocDatabase database = AssocDatabase.Open(Lenient);
+
+        database.GetCollection("healthy").AssertOk();
+        CollectionInfo broken = Assert.Single(database.ListCollections(), c => c.State == CollectionState.Unavailable);
+        Assert.Equal(("", 0, Path.GetFileName(_brokenFolder)), (broken.Name, broken.Dimension, broken.Folder));
+        Assert.Contains(garbled ? "JSON" : "holds no collection.json", broken.UnavailableReason, StringComparison.Ordinal);
+        AssertRefused(database.GetCollection("broken").AssertError(ErrorCode.FailedPrecondition, "collection"), garbled ? "JSON" : "collection.json");
+
+        Assert.True((await database.DropCollectionAsync("broken")).AssertOk());
+        Assert.False(Directory.Exists(_brokenFolder));
+        Assert.Equal(["healthy"], database.ListCollections().Select(c => c.Name));
+    }
+
+    [Fact]
+    public async Task RequireAllCollections_refuses_the_open_as_before_and_leaves_the_files()
+    {
+        File.Delete(Path.Combine(_brokenFolder, "state", "layout.json"));
+
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Lenient with { RequireAllCollections = true }));
+        Assert.Contains($"collection 'broken' (in {_brokenFolder}) could not be opened", error.Message, StringComparison.Ordinal);
+        Assert.Contains("layout.json", error.Message, StringComparison.Ordinal);
+
+        // The refused open released the folder and left the collection as it was.
+        await using AssocDatabase database = AssocDatabase.Open(Lenient);
+        Assert.Equal(CollectionState.Unavailable, Assert.Single(database.ListCollections(), c => c.Name == "broken").State);
+    }
+
+    private void AssertRefused(EngineError error, string reason)
+    {
+        Assert.Contains("collection 'broken' is unavailable", error.Message, StringComparison.Ordinal);
+        Assert.Contains(_brokenFolder, error.Message, StringComparison.Ordinal);
+        Assert.Contains(reason, error.Message, StringComparison.Ordinal);
+    }
+}
