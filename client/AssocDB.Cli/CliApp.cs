@@ -99,11 +99,18 @@ public static partial class CliApp
         root.Subcommands.Add(Action(new Command("stats", "Server and collection statistics"), output, error, async (r, client, o, ct) =>
         {
             GetStatsResponse stats = await client.GetStatsAsync(ct);
-            o.Message(stats, ("version", stats.Version), ("device", stats.Device), ("uptime_seconds", Output.Number(stats.UptimeSeconds)),
+            CollectionInfo[] unavailable = [.. stats.Collections.Where(c => c.State == CollectionState.Unavailable)];
+            static string Unavailable(CollectionInfo c) => $"{(c.Name.Length > 0 ? $"{c.Name} in {c.Folder}" : $"{c.Folder} (name unknown)")}: {c.UnavailableReason}";
+            o.Message(stats,
+            [
+                ("version", stats.Version), ("device", stats.Device), ("uptime_seconds", Output.Number(stats.UptimeSeconds)),
                 ("collections", stats.Collections.Count.ToString(CultureInfo.InvariantCulture)),
+                ("unavailable_collections", unavailable.Length.ToString(CultureInfo.InvariantCulture)),
+                .. unavailable.Select(c => ("unavailable", Unavailable(c))),
                 ("total_concepts", stats.TotalConcepts.ToString(CultureInfo.InvariantCulture)),
                 ("total_facts", stats.TotalFacts.ToString(CultureInfo.InvariantCulture)),
-                ("matrix_bytes", stats.MatrixBytes.ToString(CultureInfo.InvariantCulture)));
+                ("matrix_bytes", stats.MatrixBytes.ToString(CultureInfo.InvariantCulture)),
+            ]);
         }));
 
         var checkpointCollection = new Option<string?>("--collection", "-c") { Description = "Only this collection" };
@@ -165,8 +172,19 @@ public static partial class CliApp
             DefaultValueFactory = _ => StoragePrecision.Float32,
             CustomParser = ParseEnum<StoragePrecision>,
         };
-        string[] headers = ["name", "dimension", "metric", "precision", "concepts", "relations", "facts"];
-        static string[] Row(CollectionInfo c) => [c.Name, $"{c.Dimension}", $"{c.Metric}", $"{c.Precision}", $"{c.ConceptCount}", $"{c.RelationCount}", $"{c.FactCount}"];
+        string[] headers = ["name", "dimension", "metric", "precision", "concepts", "relations", "facts", "state", "reason"];
+        static string[] Row(CollectionInfo c)
+        {
+            if (c.State != CollectionState.Unavailable)
+            {
+                return [c.Name, $"{c.Dimension}", $"{c.Metric}", $"{c.Precision}", $"{c.ConceptCount}", $"{c.RelationCount}", $"{c.FactCount}", "available", ""];
+            }
+
+            // An unavailable collection's counts are unknown, and so are its name and definition when
+            // its manifest is unreadable (dimension 0): its folder stands for the name.
+            string Defined(object value) => c.Dimension > 0 ? $"{value}" : "?";
+            return [c.Name.Length > 0 ? c.Name : $"({c.Folder})", Defined(c.Dimension), Defined(c.Metric), Defined(c.Precision), "?", "?", "?", "unavailable", c.UnavailableReason];
+        }
 
         var create = new Command("create", "Create a collection") { name, dimension, metric, precision };
         Action(create, output, error, async (r, client, o, ct) =>

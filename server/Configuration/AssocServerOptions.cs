@@ -42,6 +42,12 @@ public sealed class AssocServerOptions
     /// free are skipped; 0 turns the check off. The engine's default (256 MiB) when null.</summary>
     public long? MinFreeDiskBytes { get; set; }
 
+    /// <summary>Whether the server starts only if every collection opens. False: a collection that
+    /// cannot be opened (damaged or missing files, an I/O error) is logged and served as unavailable
+    /// (its calls fail with FAILED_PRECONDITION giving the reason; dropping it deletes its folder)
+    /// while the others are served. True: the server logs the error and exits with code 1.</summary>
+    public bool RequireAllCollections { get; set; }
+
     /// <summary>The API key clients send as <c>authorization: Bearer …</c>; no auth when empty.</summary>
     public string? ApiKey { get; set; }
 

@@ -88,7 +88,7 @@ public static class ServerCommandLine
           -h, --help            this text
 
         Settings also come from appsettings.json and ASSOCDB__… environment variables; every one
-        is listed in the README's Configuration section. Exit codes: 0 stopped, 1 cannot listen,
-        2 bad settings.
+        is listed in the README's Configuration section. Exit codes: 0 stopped, 1 cannot listen or
+        cannot open the database, 2 bad settings.
         """;
 }

@@ -32,7 +32,8 @@ internal sealed partial class DatabaseHost(
     /// <summary>The open database; UNAVAILABLE while it is still recovering.</summary>
     public AssocDatabase Database => _database ?? throw GrpcErrors.Recovering();
 
-    /// <summary>A collection named by a request's <c>collection</c> field; NOT_FOUND naming that field.</summary>
+    /// <summary>A collection named by a request's <c>collection</c> field; NOT_FOUND naming that
+    /// field, or FAILED_PRECONDITION with the reason when it could not be opened.</summary>
     public Collection Collection(string name) => Database.GetCollection(name).Unwrap();
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -109,6 +110,7 @@ internal sealed partial class DatabaseHost(
             Device = options.Device,
             CheckpointOnClose = false,
             MaxCollections = options.Limits.MaxCollections,
+            RequireAllCollections = options.RequireAllCollections,
         };
         if (options.CheckpointInterval is TimeSpan interval)
         {
@@ -126,6 +128,12 @@ internal sealed partial class DatabaseHost(
         {
             _database = opener(databaseOptions, loggerFactory, lifetime.ApplicationStopping);
             LogOpened(clock.Elapsed.TotalSeconds);
+            // The engine has logged each with its error; this is the line an operator sees at start.
+            string[] unavailable = [.. _database.ListCollections().Where(c => c.State == CollectionState.Unavailable).Select(Unavailable)];
+            if (unavailable.Length > 0)
+            {
+                LogCollectionsUnavailable(unavailable.Length, string.Join("; ", unavailable));
+            }
         }
         catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
         {
@@ -151,6 +159,12 @@ internal sealed partial class DatabaseHost(
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Could not open the database in {Directory}; stopping")]
     private partial void LogOpenFailed(Exception exception, string directory);
+
+    private static string Unavailable(CollectionInfo collection) =>
+        $"{(collection.Name.Length > 0 ? $"'{collection.Name}'" : "(name unknown)")} in {collection.Folder}: {collection.UnavailableReason}";
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} collection(s) could not be opened and are unavailable: calls naming them fail with FAILED_PRECONDITION until they are dropped (which deletes their folders) or repaired and the server restarted (AssocDB:RequireAllCollections=true refuses to start instead): {Collections}")]
+    private partial void LogCollectionsUnavailable(int count, string collections);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Shutdown checkpoint taken in {Seconds:F2} s")]
     private partial void LogShutdownCheckpoint(double seconds);

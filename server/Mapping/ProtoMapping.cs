@@ -53,17 +53,19 @@ internal static class ProtoMapping
         query.Plus.Count > 0 ? query.Plus : null,
         query.Minus.Count > 0 ? query.Minus : null);
 
+    /// <summary>A collection's description. One unavailable because its manifest is unreadable has
+    /// no definition (the engine gives dimension 0): its metric and precision are then unset.</summary>
     public static CollectionInfo ToProto(this E.CollectionInfo info) => new()
     {
         Name = info.Name,
         Dimension = info.Dimension,
-        Metric = info.Metric switch
+        Metric = info.Dimension == 0 ? Metric.Unspecified : info.Metric switch
         {
             E.Metric.Cosine => Metric.Cosine,
             E.Metric.Dot => Metric.Dot,
             _ => Metric.L2,
         },
-        Precision = info.Precision switch
+        Precision = info.Dimension == 0 ? StoragePrecision.Unspecified : info.Precision switch
         {
             E.StoragePrecision.Float32 => StoragePrecision.Float32,
             E.StoragePrecision.Float16 => StoragePrecision.Float16,
@@ -72,6 +74,9 @@ internal static class ProtoMapping
         ConceptCount = info.ConceptCount,
         RelationCount = info.RelationCount,
         FactCount = info.FactCount,
+        State = info.State == E.CollectionState.Available ? CollectionState.Available : CollectionState.Unavailable,
+        UnavailableReason = info.UnavailableReason ?? "",
+        Folder = info.Folder,
     };
 
     public static WriteSummary ToProto(this E.WriteSummary summary) => new()

@@ -25,6 +25,8 @@ internal sealed class ServerMetrics
         Gauge matrixBytes = factory.CreateGauge("assocdb_matrix_bytes", "Bytes of the concept matrices' live rows, all collections.");
         Gauge facts = factory.CreateGauge("assocdb_facts_stored", "Facts stored, all collections.");
         Gauge serving = factory.CreateGauge("assocdb_serving", "1 when the database is open, 0 while it recovers.");
+        Gauge unavailable = factory.CreateGauge("assocdb_collections_unavailable",
+            "Collections that could not be opened when the server started; calls naming them fail until they are dropped or repaired.");
         Registry.AddBeforeCollectCallback(() =>
         {
             serving.Set(database.IsOpen ? 1 : 0);
@@ -34,6 +36,7 @@ internal sealed class ServerMetrics
                 concepts.Set(collections.Sum(c => c.ConceptCount));
                 matrixBytes.Set(collections.Sum(MatrixBytes));
                 facts.Set(collections.Sum(c => c.FactCount));
+                unavailable.Set(collections.Count(c => c.State == CollectionState.Unavailable));
             }
         });
     }

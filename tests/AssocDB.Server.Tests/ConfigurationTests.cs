@@ -145,7 +145,7 @@ public sealed class ConfigurationTests
     public async Task Environment_settings_are_checked_and_the_command_line_overrides_them()
     {
         // A child process, since environment variables are shared by every test in this one.
-        (int exitCode, string error) = await ServerChildProcess.RunToExitAsync(
+        (int exitCode, string error, _) = await ServerChildProcess.RunToExitAsync(
             ["--AssocDB:Limits:MaxK=5"],
             new Dictionary<string, string> { ["ASSOCDB__Limits__MaxK"] = "0", ["ASSOCDB__Limits__MaxDepth"] = "-1" });
         Assert.Equal(2, exitCode);

@@ -24,7 +24,7 @@ internal sealed class ServerChildProcess : IAsyncDisposable
 
     public string Address { get; }
 
-    /// <summary>What the server wrote to stderr, for failure messages.</summary>
+    /// <summary>What the server wrote to stdout (its log) and stderr, for failure messages.</summary>
     public string Log
     {
         get
@@ -44,19 +44,14 @@ internal sealed class ServerChildProcess : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Starts the server and waits until it answers calls.</summary>
-    public static async Task<ServerChildProcess> StartAsync(int port, string dataDirectory)
+    /// <summary>Starts the server (with <paramref name="args"/> after the defaults, which they
+    /// override) and waits until it answers calls.</summary>
+    public static async Task<ServerChildProcess> StartAsync(int port, string dataDirectory, IEnumerable<string>? args = null)
     {
-        var process = Process.Start(StartInfo(port, dataDirectory, [])) ?? throw new InvalidOperationException("could not start the server process");
+        var process = Process.Start(StartInfo(port, dataDirectory, args ?? [])) ?? throw new InvalidOperationException("could not start the server process");
         var server = new ServerChildProcess(process, $"http://127.0.0.1:{port}");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            lock (server._log)
-            {
-                server._log.WriteLine(e.Data);
-            }
-        };
+        process.OutputDataReceived += (_, e) => server.Record(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Record(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         using var client = new AssocDbClient(server.Address);
@@ -75,11 +70,12 @@ internal sealed class ServerChildProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// Runs the server (on a free port and a temp data folder, then <paramref name="args"/>) with
-    /// extra environment variables until it exits, as it does at once on bad settings; returns its
-    /// exit code and stderr. One still running after 30 s is killed and reported as exit code -1.
+    /// Runs the server (on a free port and a temp data folder, then <paramref name="args"/>, which
+    /// may override them) with extra environment variables until it exits, as it does at once on
+    /// bad settings; returns its exit code, stderr and stdout (its log). One still running after
+    /// 30 s is killed and reported as exit code -1.
     /// </summary>
-    public static async Task<(int ExitCode, string Error)> RunToExitAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment)
+    public static async Task<(int ExitCode, string Error, string Output)> RunToExitAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment)
     {
         string data = Path.Combine(Path.GetTempPath(), "assocdb-server-tests", Guid.NewGuid().ToString("N"));
         ProcessStartInfo start = StartInfo(0, data, args);
@@ -107,8 +103,7 @@ internal sealed class ServerChildProcess : IAsyncDisposable
                 exitCode = -1;
             }
 
-            await output;
-            return (exitCode, await error);
+            return (exitCode, await error, await output);
         }
         finally
         {
@@ -116,6 +111,14 @@ internal sealed class ServerChildProcess : IAsyncDisposable
             {
                 Directory.Delete(data, recursive: true);
             }
+        }
+    }
+
+    private void Record(string? line)
+    {
+        lock (_log)
+        {
+            _log.WriteLine(line);
         }
     }
 
