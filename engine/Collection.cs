@@ -582,28 +582,30 @@ public sealed partial class Collection
             switch (mutation)
             {
                 case Mutation.PutConcept { Concept: var concept }:
-                    store.Upsert(RecordKind.Concept, concept.Id, encoder.Encode(concept, RecordCodec.Write));
+                    Put(RecordKind.Concept, concept.Id, concept, RecordCodec.Write);
                     break;
                 case Mutation.DeleteConcept { Id: var id }:
                     store.Delete(RecordKind.Concept, id);
                     break;
                 case Mutation.PutRelation { Relation: var relation }:
-                    store.Upsert(RecordKind.Relation, relation.Id, encoder.Encode(relation, RecordCodec.Write));
+                    Put(RecordKind.Relation, relation.Id, relation, RecordCodec.Write);
                     break;
                 case Mutation.PutEdge { Edge: var edge }:
-                    store.Upsert(RecordKind.Edge, edge.Id, encoder.Encode(edge, RecordCodec.Write));
+                    Put(RecordKind.Edge, edge.Id, edge, RecordCodec.Write);
                     break;
                 case Mutation.DeleteEdge { Id: var id }:
                     // Deleting an edge the store no longer holds only adds a tombstone.
                     store.Delete(RecordKind.Edge, id);
                     break;
                 case Mutation.PutIngestMark { Mark: var mark }:
-                    store.Upsert(RecordKind.IngestMark, mark.Id, encoder.Encode(mark, RecordCodec.Write));
+                    Put(RecordKind.IngestMark, mark.Id, mark, RecordCodec.Write);
                     break;
                 default:
                     throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
             }
         }
+
+        void Put<T>(RecordKind kind, int id, T record, Action<BinaryWriter, T> write) => store.Upsert(kind, id, encoder.Encode(kind, record, write));
     }
 
     /// <summary>

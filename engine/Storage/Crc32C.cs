@@ -6,9 +6,14 @@ namespace AssocDB.Engine.Storage;
 /// <summary>CRC-32C (Castagnoli), with the CPU's CRC instruction where it has one.</summary>
 internal static class Crc32C
 {
-    public static uint Of(ReadOnlySpan<byte> bytes)
+    public static uint Of(ReadOnlySpan<byte> bytes) => ~Append(uint.MaxValue, bytes);
+
+    /// <summary>The checksum of <paramref name="first"/> followed by <paramref name="second"/>,
+    /// without copying them together.</summary>
+    public static uint Of(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second) => ~Append(Append(uint.MaxValue, first), second);
+
+    private static uint Append(uint crc, ReadOnlySpan<byte> bytes)
     {
-        uint crc = uint.MaxValue;
         ReadOnlySpan<ulong> words = MemoryMarshal.Cast<byte, ulong>(bytes);
         foreach (ulong word in words)
         {
@@ -20,6 +25,6 @@ internal static class Crc32C
             crc = BitOperations.Crc32C(crc, tail);
         }
 
-        return ~crc;
+        return crc;
     }
 }

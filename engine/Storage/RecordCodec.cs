@@ -8,7 +8,8 @@ namespace AssocDB.Engine.Storage;
 
 /// <summary>
 /// Binary encoding of records and mutation batches, shared by the write-ahead log and the state
-/// store so that both hold the same bytes for the same record. Little-endian, length-prefixed UTF-8
+/// store so that both hold the same bytes for the same record (the store with a checksum in place of
+/// the record's leading id: <see cref="StateRecord"/>). Little-endian, length-prefixed UTF-8
 /// strings; a version byte heads every log entry so the format can evolve.
 /// </summary>
 /// <remarks>
@@ -40,8 +41,9 @@ internal static class RecordCodec
     /// <summary>Encodes a batch, the log's <paramref name="sequence"/>-th, into
     /// <paramref name="stream"/>, replacing what it held, and returns the encoded bytes (valid until
     /// the stream is written again), with the index and size of its largest record: a record is
-    /// encoded here as the state store stores it. Reusing one stream keeps a megabyte-sized entry
-    /// per batch from churning the large-object heap.</summary>
+    /// encoded here as the state store stores it, less the checksum <see cref="StateRecord"/> adds
+    /// (which the size includes). Reusing one stream keeps a megabyte-sized entry per batch from
+    /// churning the large-object heap.</summary>
     public static ReadOnlyMemory<byte> EncodeBatch(long sequence, IReadOnlyList<Mutation> batch, MemoryStream stream, out int largestRecord, out long largestRecordBytes)
     {
         stream.SetLength(0);
@@ -89,9 +91,10 @@ internal static class RecordCodec
                 }
 
                 // Deletes write an id, not a record, and are far below any page.
-                if (stream.Position - recordStart > largestRecordBytes)
+                long storedBytes = stream.Position - recordStart + StateRecord.AddedBytes;
+                if (storedBytes > largestRecordBytes)
                 {
-                    (largestRecord, largestRecordBytes) = (i, stream.Position - recordStart);
+                    (largestRecord, largestRecordBytes) = (i, storedBytes);
                 }
             }
         }

@@ -3,8 +3,9 @@ using System.Text;
 namespace AssocDB.Engine.Storage;
 
 /// <summary>
-/// Encodes records for the state store into one reused buffer, so applying a batch of a million
-/// records does not allocate a stream per record. A returned span is valid until the next call.
+/// Encodes records into state-store values (<see cref="StateRecord"/>, checksummed) in one reused
+/// buffer, so applying a batch of a million records does not allocate a stream per record. A
+/// returned span is valid until the next call.
 /// </summary>
 internal sealed class RecordEncoder : IDisposable
 {
@@ -13,21 +14,17 @@ internal sealed class RecordEncoder : IDisposable
 
     public RecordEncoder() => _writer = new BinaryWriter(_buffer, Encoding.UTF8, leaveOpen: true);
 
-    /// <summary>Encodes one record with its <see cref="RecordCodec"/> writer.</summary>
-    public ReadOnlySpan<byte> Encode<T>(T record, Action<BinaryWriter, T> write)
+    /// <summary>Encodes one record of <paramref name="kind"/> with its <see cref="RecordCodec"/>
+    /// writer, as the state store's value for it.</summary>
+    public ReadOnlySpan<byte> Encode<T>(RecordKind kind, T record, Action<BinaryWriter, T> write)
     {
-        _buffer.SetLength(0);
+        _buffer.SetLength(StateRecord.AddedBytes);
+        _buffer.Position = StateRecord.AddedBytes;
         write(_writer, record);
-        return Written;
-    }
-
-    private ReadOnlySpan<byte> Written
-    {
-        get
-        {
-            _writer.Flush();
-            return _buffer.GetBuffer().AsSpan(0, (int)_buffer.Length);
-        }
+        _writer.Flush();
+        Span<byte> value = _buffer.GetBuffer().AsSpan(0, (int)_buffer.Length);
+        StateRecord.Seal(kind, value);
+        return value;
     }
 
     public void Dispose()

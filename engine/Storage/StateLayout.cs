@@ -7,9 +7,11 @@ namespace AssocDB.Engine.Storage;
 /// The state store's page and file sizes. FASTER reads a log back correctly only with the sizes it
 /// was written with (records never span pages, and files are addressed by size), so they are fixed
 /// when a store starts without a checkpoint and kept beside it as <c>layout.json</c>; a later change
-/// of the options applies only when the store starts over.
+/// of the options applies only when the store starts over. <see cref="RecordsChecksummed"/>: the
+/// store started since records carry checksums, so it holds none without one (see
+/// <see cref="StateRecord"/>); a store from before holds both kinds.
 /// </summary>
-internal sealed record StateLayout(long PageBytes, long SegmentBytes)
+internal sealed record StateLayout(long PageBytes, long SegmentBytes, bool RecordsChecksummed = false)
 {
     private const string FileName = "layout.json";
 
@@ -21,9 +23,11 @@ internal sealed record StateLayout(long PageBytes, long SegmentBytes)
     /// store has a checkpoint to recover; for a checkpointed store from before layouts were kept
     /// (which only a store that <paramref name="mayPredateLayouts"/> can be), the sizes it was
     /// written with (the page the options give, as then, and FASTER's default file size), kept from
-    /// now on; otherwise the options' sizes (a page of a quarter of the memory, at most 4 MiB and
-    /// one file), kept from now on, but never a page smaller than a kept one: the write-ahead log
-    /// that replays into the new store holds records accepted for that page.
+    /// now on; otherwise (the store starts over, and every record it will hold is written by this
+    /// version, replayed ones too) the options' sizes (a page of a quarter of the memory, at most
+    /// 4 MiB and one file) and checksummed records only, kept from now on, but never a page smaller
+    /// than a kept one: the write-ahead log that replays into the new store holds records accepted
+    /// for that page.
     /// </summary>
     /// <exception cref="InvalidDataException">The store has a checkpoint, and lost the layout it
     /// was written with.</exception>
@@ -49,11 +53,11 @@ internal sealed record StateLayout(long PageBytes, long SegmentBytes)
         long page = 1L << BitOperations.Log2((ulong)Math.Min(memoryBytes / 4, 1L << 22));
         StateLayout layout = checkpointed
             ? new StateLayout(page, LegacySegmentBytes)
-            : new StateLayout(Math.Min(page, segmentBytes), segmentBytes);
+            : new StateLayout(Math.Min(page, segmentBytes), segmentBytes, RecordsChecksummed: true);
         StateLayout? current = File.Exists(path) ? Read(path) : null;
         if (!checkpointed && current?.PageBytes is long kept && kept > layout.PageBytes)
         {
-            layout = new StateLayout(kept, Math.Max(segmentBytes, kept));
+            layout = layout with { PageBytes = kept, SegmentBytes = Math.Max(segmentBytes, kept) };
         }
 
         // Rewritten only when it changes: a store reopened as it was needs no disk space to open,

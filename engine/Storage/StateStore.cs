@@ -39,8 +39,6 @@ namespace AssocDB.Engine.Storage;
 /// </remarks>
 internal sealed class StateStore : IDisposable
 {
-    private const int KeyBytes = 5;
-
     /// <summary>FASTER's log files in the store's folder, one per segment: <c>hlog.log.N</c>
     /// (FasterKVSettings' default name).</summary>
     private const string LogFileName = "hlog.log";
@@ -219,9 +217,16 @@ internal sealed class StateStore : IDisposable
     public Writer BeginWrites() =>
         new(CheckpointStuck ? null : _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>());
 
-    /// <summary>Visits every live record (latest version of each key).</summary>
+    /// <summary>
+    /// Visits every live record (latest version of each key) with its <see cref="RecordCodec"/>
+    /// encoding (valid during the visit), once every record of the log, live or not, has passed its
+    /// checksum (<see cref="StateRecord"/> says why all).
+    /// </summary>
+    /// <exception cref="InvalidDataException">A record is damaged; the error names it and where it lies.</exception>
     public void ForEach(Action<RecordKind, int, ReadOnlySpan<byte>> visit)
     {
+        CheckRecords(_store.Log.BeginAddress, _store.Log.TailAddress);
+        byte[] buffer = [];
         using var session = _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>();
         using IFasterScanIterator<SpanByte, SpanByte> iterator = session.Iterate();
         while (iterator.GetNext(out RecordInfo info))
@@ -232,7 +237,33 @@ internal sealed class StateStore : IDisposable
             }
 
             ReadOnlySpan<byte> key = iterator.GetKey().AsReadOnlySpan();
-            visit((RecordKind)key[0], BitConverter.ToInt32(key[1..]), iterator.GetValue().AsReadOnlySpan());
+            int id = StateRecord.Id(key);
+            visit(StateRecord.Kind(key), id, StateRecord.Encoding(id, iterator.GetValue().AsReadOnlySpan(), ref buffer));
+        }
+    }
+
+    /// <summary>Throws for the first record in [<paramref name="from"/>, <paramref name="until"/>)
+    /// of the log that fails its check, naming it, its file and its offset there.</summary>
+    private void CheckRecords(long from, long until)
+    {
+        using IFasterScanIterator<SpanByte, SpanByte> scan = _store.Log.Scan(from, until);
+        while (scan.GetNext(out RecordInfo info))
+        {
+            if (info.Tombstone)
+            {
+                continue;
+            }
+
+            ReadOnlySpan<byte> key = scan.GetKey().AsReadOnlySpan();
+            if (StateRecord.Damage(key, scan.GetValue().AsReadOnlySpan(), Layout.RecordsChecksummed) is { } damage)
+            {
+                int segmentBits = BitOperations.Log2((ulong)Layout.SegmentBytes);
+                long address = scan.CurrentAddress;
+                string file = Path.Combine(_directory, $"{LogFileName}.{address >> segmentBits}");
+                throw new InvalidDataException(
+                    $"the state store's {StateRecord.Describe(key)} is damaged ({file}, offset {address & ((1L << segmentBits) - 1)}): {damage}. "
+                    + "The collection does not open until its store is restored (from a backup); its files are left as they are");
+            }
         }
     }
 
@@ -514,6 +545,8 @@ internal sealed class StateStore : IDisposable
     /// (the store's checkpoint is stuck) it drops them.</summary>
     internal readonly struct Writer(ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>? session) : IDisposable
     {
+        /// <summary>Stores <paramref name="value"/>, a value as <see cref="RecordEncoder"/> makes
+        /// them (<see cref="StateRecord"/>), under the record's kind and id.</summary>
         public unsafe void Upsert(RecordKind kind, int id, ReadOnlySpan<byte> value)
         {
             if (session is null)
@@ -521,8 +554,8 @@ internal sealed class StateStore : IDisposable
                 return;
             }
 
-            Span<byte> keyBytes = stackalloc byte[KeyBytes];
-            WriteKey(keyBytes, kind, id);
+            Span<byte> keyBytes = stackalloc byte[StateRecord.KeyBytes];
+            StateRecord.WriteKey(keyBytes, kind, id);
             fixed (byte* valuePointer = value)
             {
                 var key = SpanByte.FromFixedSpan(keyBytes);
@@ -538,8 +571,8 @@ internal sealed class StateStore : IDisposable
                 return;
             }
 
-            Span<byte> keyBytes = stackalloc byte[KeyBytes];
-            WriteKey(keyBytes, kind, id);
+            Span<byte> keyBytes = stackalloc byte[StateRecord.KeyBytes];
+            StateRecord.WriteKey(keyBytes, kind, id);
             var key = SpanByte.FromFixedSpan(keyBytes);
             session.Delete(ref key);
         }
@@ -548,12 +581,6 @@ internal sealed class StateStore : IDisposable
         {
             session?.CompletePending(wait: true);
             session?.Dispose();
-        }
-
-        private static void WriteKey(Span<byte> key, RecordKind kind, int id)
-        {
-            key[0] = (byte)kind;
-            BitConverter.TryWriteBytes(key[1..], id);
         }
     }
 }

@@ -164,10 +164,11 @@ public sealed class CheckpointSafetyTests : IDisposable
     private static void Write(StateStore store, int from, int to, int valueBytes = sizeof(int))
     {
         using StateStore.Writer writer = store.BeginWrites();
-        byte[] value = new byte[valueBytes];
+        byte[] value = new byte[StateRecord.AddedBytes + valueBytes];
         for (int id = from; id < to; id++)
         {
-            BitConverter.TryWriteBytes(value, id);
+            BitConverter.TryWriteBytes(value.AsSpan(StateRecord.AddedBytes), id);
+            StateRecord.Seal(RecordKind.Edge, value);
             writer.Upsert(RecordKind.Edge, id, value);
         }
     }

@@ -257,7 +257,7 @@ public sealed class RestartTests : IAsyncLifetime
         {
             using var encoder = new RecordEncoder();
             var record = new ConceptRecord(0, "c", new float[8], Blob(blobChars + (1 << 14)));
-            return encoder.Encode(record, RecordCodec.Write).Length - (1 << 14);
+            return encoder.Encode(RecordKind.Concept, record, RecordCodec.Write).Length - (1 << 14);
         }
     }
 

@@ -1,0 +1,273 @@
+using System.Buffers.Binary;
+using System.Text.Json.Nodes;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+using AssocDB.Engine.Tests.Support;
+using AssocDB.Engine.Vectors;
+
+namespace AssocDB.Engine.Tests.Storage;
+
+// A damaged record in the state store's files must stop the open, naming the record and where it
+// lies. FASTER keeps no checksums: a flipped byte was served after a restart as a wrong fact or
+// vector, and the next checkpoint made it permanent. Records written before checksums still read.
+public sealed class StateDamageTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromMinutes(1);
+
+    private readonly TestDatabase _db = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    private static float[] Vector(int seed) => [.. Enumerable.Range(0, 8).Select(i => (float)((seed * 10) + i + 1))];
+
+    /// <summary>Concepts with vectors and metadata, relations with properties, facts with weights
+    /// and a payload, and an ingest session's mark: every kind of record.</summary>
+    private static async Task WriteSampleAsync(Collection collection)
+    {
+        (await collection.UpsertConceptsAsync([
+            new ConceptInput("alice", Vector(1), new Dictionary<string, string> { ["kind"] = "person" }),
+            new ConceptInput("bob", Vector(2)),
+            new ConceptInput("carol"),
+        ])).AssertOk();
+        (await collection.DefineRelationAsync(new RelationSpec("knows", Vector(3), Symmetric: true))).AssertOk();
+        (await collection.DefineRelationAsync(new RelationSpec("parent_of", InverseOf: "child_of"))).AssertOk();
+        (await collection.AddFactsAsync([
+            new FactInput("alice", "knows", "bob", 0.5f, new Dictionary<string, string> { ["since"] = "2019" }),
+            new FactInput("alice", "parent_of", "carol"),
+            new FactInput("bob", "parent_of", "dave"),
+        ])).AssertOk();
+        (await collection.IngestAsync(new IngestBatch("load-1", 0, [], [new FactInput("carol", "knows", "dave")]))).AssertOk();
+    }
+
+    private string StateFolder => Path.Combine(_db.Get().Directory, "state");
+
+    /// <summary>The collection's state store, opened directly as the collection opens it (the
+    /// database must be closed).</summary>
+    private StateStore OpenStore(string stateFolder) =>
+        new(stateFolder, _db.Options.StateIndexBytes, _db.Options.StateMemoryBytes, _db.Options.StateSegmentBytes);
+
+    /// <summary>Every live record: kind, id and encoding, in order.</summary>
+    private static List<(RecordKind Kind, int Id, byte[] Encoding)> Records(StateStore store)
+    {
+        var records = new List<(RecordKind, int, byte[])>();
+        store.ForEach((kind, id, encoding) => records.Add((kind, id, encoding.ToArray())));
+        return [.. records.OrderBy(record => record.Item1).ThenBy(record => record.Item2)];
+    }
+
+    private List<(RecordKind Kind, int Id, byte[] Encoding)> Records(string stateFolder)
+    {
+        using StateStore store = OpenStore(stateFolder);
+        return Records(store);
+    }
+
+    private static void AssertSameRecords(List<(RecordKind Kind, int Id, byte[] Encoding)> expected, List<(RecordKind Kind, int Id, byte[] Encoding)> actual)
+    {
+        Assert.Equal(expected.Select(record => (record.Kind, record.Id)), actual.Select(record => (record.Kind, record.Id)));
+        for (int i = 0; i < expected.Count; i++)
+        {
+            Assert.True(expected[i].Encoding.AsSpan().SequenceEqual(actual[i].Encoding), $"{expected[i].Kind} record {expected[i].Id} differs");
+        }
+    }
+
+    private static void AssertSample(Collection collection)
+    {
+        ConceptInfo alice = collection.GetConcept("alice").AssertOk();
+        Assert.Equal(Vector(1), alice.Vector);
+        Assert.Equal("person", alice.Metadata["kind"]);
+        Assert.Equal(NameVector.For("carol", 8), collection.GetConcept("carol").AssertOk().Vector);
+        Assert.True(collection.GetRelation("knows").AssertOk().Symmetric);
+        Assert.Equal("child_of", collection.GetRelation("parent_of").AssertOk().InverseOf);
+        EdgeView knows = Assert.Single(collection.Neighbors("bob", "knows").AssertOk());
+        Assert.Equal((new FactKey("alice", "knows", "bob"), 0.5f, "2019"), (knows.Fact, knows.Weight, knows.Payload["since"]));
+        Assert.Equal("alice", Assert.Single(collection.Related("carol", "child_of").AssertOk()).Concept);
+        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 4, 3, 4), collection.Describe());
+    }
+
+    /// <summary>
+    /// Where the latest record of <paramref name="kind"/> and <paramref name="id"/> starts in a
+    /// store's log file, and where its value does. FASTER lays a record out as its 8-byte header,
+    /// the key (length, then kind and id) padded to 16 bytes, then the value's length and bytes.
+    /// </summary>
+    private static (long Record, long Value) Find(string file, RecordKind kind, int id)
+    {
+        byte[] key = new byte[4 + StateRecord.KeyBytes];
+        BinaryPrimitives.WriteInt32LittleEndian(key, StateRecord.KeyBytes);
+        StateRecord.WriteKey(key.AsSpan(4), kind, id);
+        byte[] bytes = File.ReadAllBytes(file);
+        int at = bytes.AsSpan().LastIndexOf(key);
+        Assert.True(at >= 8, $"{kind} record {id} is not in {file}");
+        return (at - 8, at + 20);
+    }
+
+    private static void Xor(string file, long offset, byte mask)
+    {
+        using FileStream stream = File.Open(file, FileMode.Open, FileAccess.ReadWrite);
+        stream.Position = offset;
+        int original = stream.ReadByte();
+        stream.Position = offset;
+        stream.WriteByte((byte)(original ^ mask));
+    }
+
+    private string OpenError() => Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options)).Message;
+
+    public enum Damage
+    {
+        ConceptVector,
+        EdgeTail,
+        EdgeChecksum,
+        EdgeKey,
+    }
+
+    // A flipped byte of a vector read back as another vector, of an edge's tail as another fact.
+    [Theory]
+    [InlineData(Damage.ConceptVector)]
+    [InlineData(Damage.EdgeTail)]
+    [InlineData(Damage.EdgeChecksum)]
+    [InlineData(Damage.EdgeKey)]
+    public async Task A_flipped_byte_in_a_stored_record_stops_the_open_naming_the_record_and_its_file(Damage damage)
+    {
+        Collection collection = _db.Create();
+        await WriteSampleAsync(collection);
+        int alice = collection.GetConcept("alice").AssertOk().Id;
+        string file = Path.Combine(StateFolder, "hlog.log.0");
+        await _db.Database.CloseAsync(checkpoint: true);
+
+        // Offsets in the value: the id's complement, the checksum, then (an edge's) head, relation,
+        // tail, weight; 15 bytes before it, the key's id.
+        (RecordKind kind, int id, int offset, string named) = damage switch
+        {
+            Damage.ConceptVector => (RecordKind.Concept, alice, 8 + 1 + "alice".Length + 4 + 2, $"Concept record {alice}"),
+            Damage.EdgeTail => (RecordKind.Edge, 1, 8 + 8, "Edge record 1"),
+            Damage.EdgeChecksum => (RecordKind.Edge, 1, 4, "Edge record 1"),
+            _ => (RecordKind.Edge, 1, -15, "Edge record 0"),
+        };
+        (long record, long value) = Find(file, kind, id);
+        Assert.Equal(~id, BinaryPrimitives.ReadInt32LittleEndian(File.ReadAllBytes(file).AsSpan((int)value)));
+        Xor(file, value + offset, 0x01);
+
+        string error = OpenError();
+        Assert.StartsWith("collection 'test'", error, StringComparison.Ordinal);
+        Assert.Contains($"the state store's {named} is damaged ({file}, offset {record})", error, StringComparison.Ordinal);
+        Assert.Contains(damage == Damage.EdgeKey ? "its value names id 1, not 0" : "its checksum is", error, StringComparison.Ordinal);
+    }
+
+    // FASTER's scan of live records takes a record whose key no longer leads its chain in the hash
+    // index for an older version and passes over it. A concept whose key was damaged into that of a
+    // concept updated later vanished without a word: only its own record said it was there.
+    [Fact]
+    public async Task A_record_moved_by_damage_onto_a_key_written_again_later_stops_the_open()
+    {
+        Collection collection = _db.Create();
+        (await collection.UpsertConceptsAsync([new ConceptInput("c0", Vector(0)), new ConceptInput("c1", Vector(1))])).AssertOk();
+        (await collection.CheckpointAsync()).AssertOk();
+        (await collection.UpsertConceptsAsync([new ConceptInput("c1", Vector(2))])).AssertOk();
+        string file = Path.Combine(StateFolder, "hlog.log.0");
+        await _db.Database.CloseAsync(checkpoint: true);
+
+        (long record, long value) = Find(file, RecordKind.Concept, 0);
+        Xor(file, value - 15, 0x01);
+
+        Assert.Contains($"the state store's Concept record 1 is damaged ({file}, offset {record}): its value names id 0, not 1", OpenError(), StringComparison.Ordinal);
+    }
+
+    // An all-zero value of record 0 starts with its id, as a record written before checksums does:
+    // edge 0 read back as a fact between concept 0 and itself. A store created with checksums never
+    // held a record without one, so it takes none.
+    [Fact]
+    public async Task A_zeroed_record_in_a_store_created_with_checksums_stops_the_open()
+    {
+        Collection collection = _db.Create();
+        await WriteSampleAsync(collection);
+        string file = Path.Combine(StateFolder, "hlog.log.0");
+        await _db.Database.CloseAsync(checkpoint: true);
+
+        (long record, long value) = Find(file, RecordKind.Edge, 0);
+        int length = BinaryPrimitives.ReadInt32LittleEndian(File.ReadAllBytes(file).AsSpan((int)value - 4));
+        using (FileStream stream = File.OpenWrite(file))
+        {
+            stream.Position = value;
+            stream.Write(new byte[length]);
+        }
+
+        Assert.Contains($"the state store's Edge record 0 is damaged ({file}, offset {record}): it has no checksum", OpenError(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Records_are_stored_with_checksums_and_reopen_as_written()
+    {
+        Collection collection = _db.Create();
+        await WriteSampleAsync(collection);
+        string state = StateFolder;
+        await _db.Database.CloseAsync(checkpoint: true);
+
+        List<(RecordKind Kind, int Id, byte[] Encoding)> written = Records(state);
+        Assert.Equal([RecordKind.Concept, RecordKind.Relation, RecordKind.Edge, RecordKind.IngestMark], written.Select(record => record.Kind).Distinct());
+        byte[] log = File.ReadAllBytes(Path.Combine(state, "hlog.log.0"));
+        foreach ((RecordKind kind, int id, byte[] encoding) in written)
+        {
+            (_, long value) = Find(Path.Combine(state, "hlog.log.0"), kind, id);
+            Assert.Equal(~id, BinaryPrimitives.ReadInt32LittleEndian(log.AsSpan((int)value)));
+            Assert.Equal(encoding.Length + StateRecord.AddedBytes, BinaryPrimitives.ReadInt32LittleEndian(log.AsSpan((int)value - 4)));
+        }
+
+        Assert.True(JsonNode.Parse(File.ReadAllText(Path.Combine(state, "layout.json")))!["RecordsChecksummed"]!.GetValue<bool>());
+        await _db.ReopenAsync(checkpointOnClose: false);
+        AssertSample(_db.Get());
+        await _db.Database.CloseAsync(checkpoint: true);
+        AssertSameRecords(written, Records(state));
+    }
+
+    // A store written before checksums: every record is its bare encoding, and its layout file does
+    // not say that records are checksummed. It opens as it was, takes checksummed records beside
+    // its old ones, and reopens with both.
+    [Fact]
+    public async Task Records_written_before_checksums_still_open_with_the_same_contents()
+    {
+        Collection collection = _db.Create();
+        await WriteSampleAsync(collection);
+        string state = StateFolder;
+        await _db.Database.CloseAsync(checkpoint: true);
+        List<(RecordKind Kind, int Id, byte[] Encoding)> written = Records(state);
+        await RewriteAsBeforeChecksumsAsync(state);
+        (_, long value) = Find(Path.Combine(state, "hlog.log.0"), RecordKind.Edge, 2);
+        Assert.Equal(2, BinaryPrimitives.ReadInt32LittleEndian(File.ReadAllBytes(Path.Combine(state, "hlog.log.0")).AsSpan((int)value)));
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+        AssertSample(_db.Get());
+        (await _db.Get().AddFactsAsync([new FactInput("dave", "knows", "erin")])).AssertOk();
+        await _db.ReopenAsync(checkpointOnClose: true);
+        Assert.Equal("dave", Assert.Single(_db.Get().Related("erin", "knows").AssertOk()).Concept);
+        Assert.Equal(5, _db.Get().Describe().FactCount);
+        await _db.Database.CloseAsync(checkpoint: true);
+
+        Assert.False(JsonNode.Parse(File.ReadAllText(Path.Combine(state, "layout.json")))!.AsObject().ContainsKey("RecordsChecksummed"));
+        AssertSameRecords(written, Records(state).Where(record => written.Any(old => (old.Kind, old.Id) == (record.Kind, record.Id))).ToList());
+    }
+
+    /// <summary>Rewrites every live record of a closed collection's store as versions before
+    /// checksums stored it (the bare encoding), with a checkpoint covering what the last one
+    /// covered, and its layout file as they wrote it (page and file sizes only).</summary>
+    private async Task RewriteAsBeforeChecksumsAsync(string stateFolder)
+    {
+        using (StateStore store = OpenStore(stateFolder))
+        {
+            List<(RecordKind Kind, int Id, byte[] Encoding)> records = Records(store);
+            using (StateStore.Writer writer = store.BeginWrites())
+            {
+                foreach ((RecordKind kind, int id, byte[] encoding) in records)
+                {
+                    writer.Upsert(kind, id, encoding);
+                }
+            }
+
+            Assert.Null(await store.CheckpointAsync(store.RecoveredLogAddress, store.RecoveredLogSequence!.Value, store.RecoveredSupersededBytes, Generous));
+        }
+
+        string layout = Path.Combine(stateFolder, "layout.json");
+        JsonObject fields = JsonNode.Parse(File.ReadAllText(layout))!.AsObject();
+        fields.Remove("RecordsChecksummed");
+        File.WriteAllText(layout, fields.ToJsonString());
+    }
+}
