@@ -236,7 +236,19 @@ public sealed partial class Collection
                 else
                 {
                     long before = _store.LogBytes;
-                    _store.Compact();
+                    try
+                    {
+                        _store.Compact();
+                    }
+                    catch (InvalidDataException damage)
+                    {
+                        // Reported now, not at the next open (which refuses the store): memory
+                        // was loaded from checked records and the log, so the collection still
+                        // serves what it holds, and its data can be exported before a restore.
+                        Log.CheckpointNotDurable(_logger, Name, damage.Message);
+                        return new EngineError(ErrorCode.FailedPrecondition, "collection", $"checkpoint of collection '{Name}' failed: {damage.Message}");
+                    }
+
                     Log.StateCompacted(_logger, Name, before, _store.LogBytes);
                     _superseded.Compacted();
                 }

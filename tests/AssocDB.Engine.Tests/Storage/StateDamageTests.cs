@@ -103,7 +103,8 @@ public sealed class StateDamageTests : IAsyncLifetime
 
     private static void Xor(string file, long offset, byte mask)
     {
-        using FileStream stream = File.Open(file, FileMode.Open, FileAccess.ReadWrite);
+        // Shared: the file of a store still open, too.
+        using var stream = new FileStream(file, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
         stream.Position = offset;
         int original = stream.ReadByte();
         stream.Position = offset;
@@ -269,5 +270,82 @@ public sealed class StateDamageTests : IAsyncLifetime
         JsonObject fields = JsonNode.Parse(File.ReadAllText(layout))!.AsObject();
         fields.Remove("RecordsChecksummed");
         File.WriteAllText(layout, fields.ToJsonString());
+    }
+
+    // FASTER's compaction keeps a record if the hash index leads to it from its key: a record whose
+    // key was damaged into one written again later was dropped as superseded, and the key it came
+    // from fell back to nothing, for good once the next checkpoint deleted the file.
+    [Fact]
+    public async Task Compaction_stops_at_a_damaged_record_and_leaves_it_in_the_log()
+    {
+        using var folder = new TempDirectory();
+        string state = Path.Combine(folder.Path, "state");
+        var payload = new Dictionary<string, string> { ["blob"] = new string('x', 1000) };
+
+        // 1 KiB records in 64 KiB files and pages, with 1 MiB of memory: the first records are
+        // read back from their file, as written, at the reopen.
+        using (var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16))
+        {
+            WriteEdges(store, 0, 2000, payload);
+            Assert.Null(await store.CheckpointAsync(100, 1, 0, Generous));
+            WriteEdges(store, 1000, 2000, payload);
+            Assert.Null(await store.CheckpointAsync(200, 2, 0, Generous));
+        }
+
+        string file = Path.Combine(state, "hlog.log.0");
+        // Edge 5's key, its id's second byte flipped: edge 1029 (0x405), rewritten since.
+        (long record, long value) = Find(file, RecordKind.Edge, 5);
+        Xor(file, value - 14, 0x04);
+
+        using (var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16))
+        {
+            InvalidDataException error = Assert.Throws<InvalidDataException>(store.Compact);
+            Assert.Contains($"the state store's Edge record 1029 is damaged ({file}, offset {record}): its value names id 5, not 1029", error.Message, StringComparison.Ordinal);
+
+            // The log's begin address did not move past it.
+            Assert.Throws<InvalidDataException>(() => store.ForEach((_, _, _) => { }));
+        }
+    }
+
+    // A checkpoint compacts once half the log is superseded; meeting a damaged record on the way,
+    // it fails, naming it, and the collection goes on serving what it loaded.
+    [Fact]
+    public async Task A_checkpoint_whose_compaction_meets_a_damaged_record_fails_naming_it()
+    {
+        // 64 KiB pages and files and 256 KiB of memory: the first version's pages are read back
+        // from their files.
+        await using var small = new TestDatabase(stateMemoryBytes: 1L << 18, stateSegmentBytes: 1L << 16);
+        Collection collection = small.Create();
+        for (int version = 0; version < 2; version++)
+        {
+            for (int start = 0; start < 5000; start += 500)
+            {
+                (await collection.UpsertConceptsAsync([.. Enumerable.Range(start, 500).Select(c => new ConceptInput($"c{c}", Vector(c + version)))])).AssertOk();
+            }
+
+            if (version == 0)
+            {
+                (await collection.CheckpointAsync()).AssertOk();
+            }
+        }
+
+        int id = collection.GetConcept("c5").AssertOk().Id;
+        string file = Path.Combine(collection.Directory, "state", "hlog.log.0");
+        (long record, long value) = Find(file, RecordKind.Concept, id);
+        Xor(file, value + 12, 0x01);
+
+        EngineError error = (await collection.CheckpointAsync()).AssertError(ErrorCode.FailedPrecondition, "collection");
+        Assert.Contains($"the state store's Concept record {id} is damaged ({file}, offset {record}): its checksum is", error.Message, StringComparison.Ordinal);
+        Assert.Equal(Vector(6), collection.GetConcept("c5").AssertOk().Vector);
+    }
+
+    private static void WriteEdges(StateStore store, int from, int to, IReadOnlyDictionary<string, string> payload)
+    {
+        using StateStore.Writer writer = store.BeginWrites();
+        using var encoder = new RecordEncoder();
+        for (int id = from; id < to; id++)
+        {
+            writer.Upsert(RecordKind.Edge, id, encoder.Encode(RecordKind.Edge, new EdgeRecord(id, 0, 0, 0, 1f, payload), RecordCodec.Write));
+        }
     }
 }
