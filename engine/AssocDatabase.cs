@@ -282,7 +282,7 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
             string directory = Path.Combine(_options.DataDirectory, DirectoryName(spec.Name));
             string staging = NewStagingFolder();
             Directory.CreateDirectory(staging);
-            var manifest = new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision, LogPageSizeBits: _options.LogPageSizeBits);
+            var manifest = new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision, CollectionManifest.CurrentFormatVersion, _options.LogPageSizeBits);
             manifest.Write(staging);
             Directory.Move(staging, directory);
             Collection collection;

@@ -94,7 +94,7 @@ public sealed partial class Collection
         // may have no layout file.
         bool predatesLayouts = manifest.LogPageSizeBits is null;
         int logPageSizeBits = manifest.LogPageSizeBits ?? options.LogPageSizeBits;
-        _manifest = manifest with { LogPageSizeBits = logPageSizeBits };
+        _manifest = manifest with { LogPageSizeBits = logPageSizeBits, FormatVersion = CollectionManifest.CurrentFormatVersion };
         _logger = logger;
         _minFreeDiskBytes = options.MinFreeDiskBytes;
         _log = new WriteAheadLog(Path.Combine(directory, LogFolder), logPageSizeBits);
@@ -102,11 +102,12 @@ public sealed partial class Collection
         {
             _store = new StateStore(
                 Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes, predatesLayouts, LogHoldsFrom);
-            if (predatesLayouts)
+            if (_manifest != manifest)
             {
-                // Recorded only once the store has kept its layout: a checkpointed store without a
-                // layout file under a manifest with the page is refused as damaged, and a crash
-                // between the two writes must not leave that.
+                // The page is recorded only once the store has kept its layout: a checkpointed store
+                // without a layout file under a manifest with the page is refused as damaged, and a
+                // crash between the two writes must not leave that. The format is raised before
+                // anything is written in it.
                 _manifest.Replace(directory);
             }
 

@@ -8,7 +8,9 @@ namespace AssocDB.Engine.Storage;
 /// page size its write-ahead log was created with (<c>LogPageSizeBits</c>): an entry never spans
 /// pages, so a reader with other pages stops at the padding after a page's last entry and loses what
 /// follows. Manifests written before it was recorded get it on their next open (the collection
-/// records it once its state store has kept its layout, which came in the same change).</summary>
+/// records it once its state store has kept its layout, which came in the same change).
+/// <c>FormatVersion</c> is the newest on-disk format the collection's files may hold (see
+/// <see cref="CurrentFormatVersion"/>).</summary>
 internal sealed record CollectionManifest(
     string Name,
     int Dimension,
@@ -18,6 +20,14 @@ internal sealed record CollectionManifest(
     int? LogPageSizeBits = null)
 {
     public const string FileName = "collection.json";
+
+    /// <summary>
+    /// The format this version writes: 2 since write-ahead-log entries and state-store records
+    /// carry checksums (1 before). A collection is raised to it when opened, since its next write
+    /// is in it. Versions before 2 never read this field, and misread a collection of format 2; a
+    /// version from 2 on refuses a collection of a format newer than its own rather than misread it.
+    /// </summary>
+    public const int CurrentFormatVersion = 2;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -39,11 +49,20 @@ internal sealed record CollectionManifest(
     public void Replace(string directory) => DurableJson.Replace(Path.Combine(directory, FileName), this, Json);
 
     /// <summary>Reads the manifest in <paramref name="directory"/>.</summary>
+    /// <exception cref="InvalidDataException">It is empty, or of a newer format than this version
+    /// reads.</exception>
     public static CollectionManifest Read(string directory)
     {
         string path = Path.Combine(directory, FileName);
-        using var file = File.OpenRead(path);
-        return JsonSerializer.Deserialize<CollectionManifest>(file, Json)
-            ?? throw new InvalidDataException($"{path} is empty");
+        CollectionManifest manifest;
+        using (var file = File.OpenRead(path))
+        {
+            manifest = JsonSerializer.Deserialize<CollectionManifest>(file, Json) ?? throw new InvalidDataException($"{path} is empty");
+        }
+
+        return manifest.FormatVersion <= CurrentFormatVersion
+            ? manifest
+            : throw new InvalidDataException(
+                $"{path} says the collection is of format {manifest.FormatVersion}, written by a newer AssocDB; this version reads formats up to {CurrentFormatVersion}. Open it with that version or a later one");
     }
 }

@@ -94,6 +94,29 @@ public sealed class DamagedFilesTests : IAsyncLifetime
         Assert.IsType<System.Text.Json.JsonException>(error.InnerException);
     }
 
+    // The manifest's format was written but never read: a version would have misread files of a
+    // newer format as its own. A newer one is refused by name; an older one is raised on open,
+    // before anything is written in the current format.
+    [Fact]
+    public async Task A_collection_of_a_newer_format_stops_the_open_and_an_older_one_is_raised()
+    {
+        string folder = await CheckpointedCollectionAsync();
+        string manifest = Path.Combine(folder, "collection.json");
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"FormatVersion\": 2", "\"FormatVersion\": 1", StringComparison.Ordinal));
+        Assert.Contains("\"FormatVersion\": 1", File.ReadAllText(manifest), StringComparison.Ordinal);
+
+        await using (AssocDatabase database = AssocDatabase.Open(_db.Options))
+        {
+            Assert.Equal(Facts, database.GetCollection("test").AssertOk().Describe().FactCount);
+        }
+
+        Assert.Contains("\"FormatVersion\": 2", File.ReadAllText(manifest), StringComparison.Ordinal);
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"FormatVersion\": 2", "\"FormatVersion\": 3", StringComparison.Ordinal));
+
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        Assert.Contains("is of format 3, written by a newer AssocDB; this version reads formats up to 2", error.Message, StringComparison.Ordinal);
+    }
+
     // A checkpoint a crash interrupted before its metadata was written is passed over by FASTER,
     // which recovers the one before; the check of the checkpoint's files must pass it over too.
     [Fact]
