@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
 
@@ -5,29 +6,35 @@ namespace AssocDB.Engine.Graph;
 
 /// <summary>
 /// Answers "which x satisfy c r x?" from stored edges and relation properties, by bounded backward
-/// chaining. A query node is (concept, relation, direction): forward asks for x with <c>c r x</c>,
-/// backward for x with <c>x r c</c>. A node is expanded by
+/// chaining. A question is (concept, relation, direction, depth): forward asks for x with
+/// <c>c r x</c>, backward for x with <c>x r c</c>, by proofs at most depth rules deep. It is answered by
 /// <list type="bullet">
 /// <item>stored edges of r in the asked direction (kind stored), and in the other direction when r
 /// is symmetric;</item>
 /// <item>stored edges of r's inverse r′ read the other way (<c>x r′ c ⇒ c r x</c>);</item>
 /// <item>composition rules <c>r1 ∘ r2 ⇒ r</c> (and those of r′, read through the inverse), each
-/// premise solved as a sub-query with one rule fewer to spend; a recursive rule, whose near
-/// premise is the node itself, joins the node's answers so far, round by round;</item>
+/// premise asked at one depth less (a recursive rule's near premise is the question itself, one
+/// depth less);</item>
 /// <item>symmetry of r, or of r′ (the inverse of a symmetric relation holds the same pairs);</item>
-/// <item>transitivity, as repeated composition of r with itself;</item>
+/// <item>transitivity, as the composition of r with itself;</item>
 /// <item>when asked to, the same properties learned from data, each with its confidence; answers
 /// that need one are of kind learned, scored by the product of the confidences used.</item>
 /// </list>
-/// The depth budget bounds rule applications per proof; a node already on the current chain answers
-/// nothing (so cycles terminate); a work bound caps what one request may do (edges visited,
-/// sub-queries asked, rules applied), and the caller's cancellation is checked at every unit of it.
-/// Declared properties win: a learned rule the declarations already imply is not applied.
+/// The depth bounds how deeply rules nest in a proof; reading through an inverse or a symmetry costs
+/// none. Each question is solved once per request and its answers reused wherever it is asked
+/// again: a dense rule set asks the same questions from many places (Kinship with its mined rules,
+/// searched to depth 2, asked each about 3,000 times). Every
+/// premise is asked at a smaller depth except a learned inverse's, so only learned inverses can lead
+/// back to a question being solved; it answers nothing there (so cycles terminate), and what was
+/// solved under such a cut is not reused elsewhere, where it would lack the cut question's answers.
+/// A work bound caps what one request may do (edges visited, questions asked, rules applied), and
+/// the caller's cancellation is checked at every unit of it. Declared properties win: a learned rule
+/// the declarations already imply is not applied.
 /// </summary>
 internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool includeLearned = true, CancellationToken cancellationToken = default)
 {
     /// <summary>
-    /// Units of work per request before it stops expanding: each edge visited, each sub-query asked
+    /// Units of work per request before it stops expanding: each edge visited, each question asked
     /// and each rule applied costs one. Counting edges alone let sub-queries on concepts without
     /// edges multiply for free, so one request could hold the collection's read lock for minutes.
     /// </summary>
@@ -43,22 +50,62 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     /// </summary>
     private const int GroupedDegree = 64;
 
-    private readonly HashSet<(int Concept, int Relation, bool Forward)> _onChain = [];
+    /// <summary>The questions being solved, by canonical node and depth, with their place on the chain.</summary>
+    private readonly Dictionary<((int Concept, int Relation, bool Forward) Node, int Depth), int> _onChain = [];
+
+    /// <summary>Answers with every property applied, kept when no cut above the question shaped them.</summary>
+    private readonly SolvedQuestions _solved = new();
+
+    /// <summary>Answers from all but learned inverses, kept for a question whose answers a cut above
+    /// shaped: their premises are all asked at a smaller depth, so no cut above shapes them, and the
+    /// question solved again under another chain reuses them.</summary>
+    private readonly SolvedQuestions _expanded = new();
+
     private readonly HashSet<int> _readOnce = [];
     private readonly Dictionary<int, PairGroups> _byPair = [];
     private int _work;
+
+    /// <summary>Questions asked so far, to tell a question that asked none.</summary>
+    private int _asked;
+
+    /// <summary>The lowest place on the chain that a question solved in the current one's subtree was cut at.</summary>
+    private int _lowestCut = int.MaxValue;
+
+    /// <summary>Whether a question in the current subtree had rules left that its depth did not allow.</summary>
+    private bool _depthLimited;
 
     /// <summary>Whether the request stopped expanding at the work bound.</summary>
     public bool Truncated { get; private set; }
 
     /// <summary>
-    /// Solves <c>concept relation ?</c>. A reasoner serves one request on one thread, and every
-    /// query it answers draws on the same work bound: relate asks one per relation, and a fresh
-    /// bound for each made its work grow with the number of relations times the bound.
+    /// Solves <c>concept relation ?</c> at depth 0, 1, … up to <paramref name="maxDepth"/>, keeping
+    /// every answer found (the best proof of each). A search deeper than the last one cannot answer
+    /// less: when the work bound stops it, the answers of the depths completed are kept, where
+    /// searching the whole depth first spent the bound under the first rules tried (on Kinship with
+    /// its mined rules, depth 4 answered none to 21 of the hundred or so concepts depth 1 answers,
+    /// and depth 2 alone needs some 66 M units). The searches stop at the
+    /// depth where no rule was left unapplied, which a deeper one would answer the same. A reasoner
+    /// serves one request on one thread, and every query it answers draws on the same work bound:
+    /// relate asks one per relation, and a fresh bound for each made its work grow with the number
+    /// of relations times the bound.
     /// </summary>
     public Dictionary<int, Derivation> Related(int concept, int relation, int maxDepth)
     {
-        Dictionary<int, Derivation> answers = Solve(concept, relation, forward: true, maxDepth);
+        var answers = new Dictionary<int, Derivation>();
+        for (int depth = 0; depth <= maxDepth; depth++)
+        {
+            _depthLimited = false;
+            foreach ((int answer, Derivation derivation) in Solve(concept, relation, forward: true, depth))
+            {
+                Offer(answers, answer, derivation);
+            }
+
+            if (Truncated || !_depthLimited)
+            {
+                break;
+            }
+        }
+
         if (answers.TryGetValue(concept, out Derivation? self) && self.Kind != AnswerKind.Stored)
         {
             // A derived self-answer is an artifact of a cycle (a r b, b r a under transitivity), not news.
@@ -68,66 +115,124 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         return answers;
     }
 
-    private Dictionary<int, Derivation> Solve(int concept, int relation, bool forward, int budget)
+    /// <summary>The answers to a question, which the caller must not change (they may be reused).</summary>
+    private Dictionary<int, Derivation> Solve(int concept, int relation, bool forward, int depth)
     {
-        var results = new Dictionary<int, Derivation>();
-        RelationRecord r = relations[relation];
-        (int, int, bool) node = Canonical(concept, r, forward);
         Spend(1);
-        // Past the work bound nothing more is expanded: every open sub-query returns what it has.
-        if (Truncated || !_onChain.Add(node))
+        _asked++;
+        var question = (concept, relation, forward, depth);
+        if (_solved.TryGet(question, out Dictionary<int, Derivation>? known, out bool knownLimited))
         {
-            return results;
+            _depthLimited |= knownLimited;
+            return known;
         }
 
+        RelationRecord r = relations[relation];
+        var node = (Canonical(concept, r, forward), depth);
+        // Past the work bound nothing more is expanded: every open question returns what it has.
+        if (Truncated)
+        {
+            return SolvedQuestions.NoAnswers;
+        }
+
+        if (_onChain.TryGetValue(node, out int cutAt))
+        {
+            _lowestCut = Math.Min(_lowestCut, cutAt);
+            return SolvedQuestions.NoAnswers;
+        }
+
+        int place = _onChain.Count;
+        _onChain.Add(node, place);
+        (int outerCut, bool outerLimited, int askedBefore) = (_lowestCut, _depthLimited, _asked);
+        (_lowestCut, _depthLimited) = (int.MaxValue, false);
         try
         {
-            AddStored(results, concept, r, forward);
-            if (Truncated)
+            Dictionary<int, Derivation> own = Expand(question, r);
+            Dictionary<int, Derivation> answers = WithLearnedInverses(own, concept, r, forward, depth);
+            if (Truncated || (answers.Count == 0 && _asked == askedBefore))
             {
-                return results;
+                // A question that asked none and found nothing is read again, not kept: reading its
+                // stored edges again costs what keeping it saves, and a search may ask millions once.
+                return answers;
             }
 
-            string? symmetricOf = SymmetricName(r);
-            if (symmetricOf is null && LearnedOfPair(r, PropertyKind.Symmetric) is { } symmetric)
+            // Cuts at this question or below it happen wherever it is solved; one above it would not.
+            if (_lowestCut >= place)
             {
-                AddStoredOtherWay(results, concept, r, forward, symmetric);
+                _solved.Add(question, answers, _depthLimited);
+            }
+            else
+            {
+                _expanded.Add(question, own, _depthLimited);
             }
 
-            AddLearnedInverses(results, concept, r, forward, budget);
-            if (budget <= 0)
-            {
-                return results;
-            }
+            return answers;
+        }
+        finally
+        {
+            _onChain.Remove(node);
+            (_lowestCut, _depthLimited) = (Math.Min(outerCut, _lowestCut), outerLimited || _depthLimited);
+        }
+    }
 
-            var subQueries = new SubQueries(this, budget - 1);
+    /// <summary>The answers from every property but learned inverses.</summary>
+    private Dictionary<int, Derivation> Expand((int Concept, int Relation, bool Forward, int Depth) question, RelationRecord r)
+    {
+        if (_expanded.TryGet(question, out Dictionary<int, Derivation>? known, out bool knownLimited))
+        {
+            _depthLimited |= knownLimited;
+            return known;
+        }
 
+        (int concept, _, bool forward, int depth) = question;
+        var results = new Dictionary<int, Derivation>();
+        AddStored(results, concept, r, forward);
+        string? symmetricOf = SymmetricName(r);
+        if (!Truncated && symmetricOf is null && LearnedOfPair(r, PropertyKind.Symmetric) is { } symmetric)
+        {
+            AddStoredOtherWay(results, concept, r, forward, symmetric);
+        }
+
+        if (depth <= 0)
+        {
+            _depthLimited |= HasDepthRules(r);
+        }
+        else if (!Truncated)
+        {
             foreach (bool direction in symmetricOf is not null ? [forward, !forward] : new[] { forward })
             {
                 string? symmetricName = direction != forward ? symmetricOf : null;
-                ApplyCompositions(results, subQueries, node, concept, r.Id, direction, budget, viaInverse: null, symmetricName);
+                ApplyCompositions(results, concept, r.Id, direction, depth, viaInverse: null, symmetricName);
                 if (r.InverseId >= 0 && r.InverseId != r.Id)
                 {
-                    ApplyCompositions(results, subQueries, node, concept, r.InverseId, !direction, budget, viaInverse: r, symmetricName);
+                    ApplyCompositions(results, concept, r.InverseId, !direction, depth, viaInverse: r, symmetricName);
                 }
             }
 
             bool transitive = r.Transitive || (r.InverseId >= 0 && relations[r.InverseId].Transitive);
             if (transitive)
             {
-                ApplyTransitivity(results, subQueries, relation, forward, $"transitive({r.Name})", learned: null);
+                ApplyTransitivity(results, concept, r.Id, forward, depth, $"transitive({r.Name})", learned: null);
             }
             else if (LearnedOfPair(r, PropertyKind.Transitive) is { } learnedTransitive)
             {
-                ApplyTransitivity(results, subQueries, relation, forward, $"transitive({learnedTransitive.Holder.Name}) [learned {learnedTransitive.Rule.Confidence:0.###}]", learnedTransitive.Rule);
+                ApplyTransitivity(results, concept, r.Id, forward, depth, $"transitive({learnedTransitive.Holder.Name}) [learned {learnedTransitive.Rule.Confidence:0.###}]", learnedTransitive.Rule);
             }
+        }
 
-            return results;
-        }
-        finally
-        {
-            _onChain.Remove(node);
-        }
+        return results;
+    }
+
+    /// <summary>Whether a question about r has rules that need depth: compositions concluding r or
+    /// its inverse, or transitivity; at depth 0 they are left unapplied.</summary>
+    private bool HasDepthRules(RelationRecord r)
+    {
+        bool Composed(RelationRecord target) =>
+            target.Compositions.Count > 0 || (includeLearned && target.Learned?.Any(rule => rule.Kind == PropertyKind.Composition) == true);
+
+        RelationRecord? inverse = r.InverseId >= 0 && r.InverseId != r.Id ? relations[r.InverseId] : null;
+        return Composed(r) || (inverse is not null && Composed(inverse))
+            || r.Transitive || inverse?.Transitive == true || LearnedOfPair(r, PropertyKind.Transitive) is not null;
     }
 
     private void AddStored(Dictionary<int, Derivation> results, int concept, RelationRecord r, bool forward)
@@ -218,29 +323,32 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     }
 
     /// <summary>
-    /// Learned inverses of r other than its declared one: <c>c r x</c> from <c>x s c</c>. Like a
-    /// declared inverse, reading one costs no depth (at max depth 0 it reads s's stored edges, and
-    /// the inverse and symmetric readings of them, as a declared one does); a pair of relations
-    /// learned as each other's inverse ends at the cycle check.
+    /// Adds to <paramref name="own"/> what learned inverses of r other than its declared one answer:
+    /// <c>c r x</c> from <c>x s c</c>. Like a declared inverse, reading one costs no depth (at max depth 0
+    /// it reads s's stored edges, and the inverse and symmetric readings of them, as a declared one
+    /// does); a pair of relations learned as each other's inverse ends at the cycle check. Returns
+    /// <paramref name="own"/> itself when nothing is added, since it may be reused.
     /// </summary>
-    private void AddLearnedInverses(Dictionary<int, Derivation> results, int concept, RelationRecord r, bool forward, int budget)
+    private Dictionary<int, Derivation> WithLearnedInverses(Dictionary<int, Derivation> own, int concept, RelationRecord r, bool forward, int depth)
     {
         if (!includeLearned || r.Learned is not { } learned)
         {
-            return;
+            return own;
         }
 
-        SubQueries? sameDepth = null;
+        Dictionary<int, Derivation>? results = null;
         foreach (LearnedRule rule in learned.Where(rule => rule.Kind == PropertyKind.Inverse && rule.Other != r.InverseId && rule.Other != r.Id))
         {
-            sameDepth ??= new SubQueries(this, budget);
             string text = $"{r.Name} = inverse({relations[rule.Other].Name}) [learned {rule.Confidence:0.###}]";
-            foreach ((int answer, Derivation premise) in sameDepth.Solve(concept, rule.Other, !forward))
+            foreach ((int answer, Derivation premise) in Solve(concept, rule.Other, !forward, depth))
             {
                 Spend(1);
+                results ??= new Dictionary<int, Derivation>(own);
                 Offer(results, answer, Derivation.Learned(text, rule.Confidence, premise));
             }
         }
+
+        return results ?? own;
     }
 
     /// <summary>
@@ -322,12 +430,13 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     }
 
     /// <summary>
-    /// Applies the rules <c>r1 ∘ r2 ⇒ target</c>, declared and (when asked) learned. Forward:
-    /// <c>c r1 y, y r2 x</c>; backward: <c>x r1 y, y r2 c</c>. When <paramref name="viaInverse"/> is
-    /// set, target is the inverse of the asked relation and each answer is read back through it.
+    /// Applies the rules <c>r1 ∘ r2 ⇒ target</c>, declared and (when asked) learned, each premise
+    /// asked at one depth less. Forward: <c>c r1 y, y r2 x</c>; backward: <c>x r1 y, y r2 c</c>. When
+    /// <paramref name="viaInverse"/> is set, target is the inverse of the asked relation and each
+    /// answer is read back through it.
     /// </summary>
     private void ApplyCompositions(
-        Dictionary<int, Derivation> results, SubQueries subQueries, (int, int, bool) asked, int concept, int target, bool forward, int budget, RelationRecord? viaInverse, string? symmetric)
+        Dictionary<int, Derivation> results, int concept, int target, bool forward, int depth, RelationRecord? viaInverse, string? symmetric)
     {
         RelationRecord targetRecord = relations[target];
         IEnumerable<(int First, int Second, double Confidence, bool Learned)> rules = targetRecord.Compositions.Select(rule => (rule.First, rule.Second, 1.0, false));
@@ -345,9 +454,9 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
             Spend(1);
             string? rule = null;
             (int near, int far) = forward ? (first, second) : (second, first);
-            void Join(int middle, Derivation toMiddle)
+            foreach ((int middle, Derivation toMiddle) in Solve(concept, near, forward, depth - 1))
             {
-                foreach ((int answer, Derivation toAnswer) in subQueries.Solve(middle, far, forward))
+                foreach ((int answer, Derivation toAnswer) in Solve(middle, far, forward, depth - 1))
                 {
                     Spend(1);
                     rule ??= $"{relations[first].Name} ∘ {relations[second].Name} ⇒ {targetRecord.Name}" + (isLearned ? $" [learned {confidence:0.###}]" : "");
@@ -366,49 +475,17 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
                     Offer(results, answer, derivation);
                 }
             }
-
-            if (Canonical(concept, relations[near], forward) != asked)
-            {
-                foreach ((int middle, Derivation toMiddle) in subQueries.Solve(concept, near, forward))
-                {
-                    Join(middle, toMiddle);
-                }
-
-                continue;
-            }
-
-            // A recursive rule (ancestor ∘ ancestor ⇒ ancestor, r ∘ q ⇒ r): its near premise is the
-            // question being answered, which as a sub-query would answer nothing (it is on the
-            // chain). Its answers so far are the middles instead, and each round joins the ones
-            // found by the round before, until none is new or the rule budget is spent. A middle
-            // stands for a premise solved with budget − 1, so only proofs of fewer than budget
-            // rules qualify (a proof's depth is at most its rule count): the joined proof stays
-            // within max_depth.
-            var joined = new HashSet<int>();
-            for (int round = 0; round < budget; round++)
-            {
-                (int Middle, Derivation ToMiddle)[] fresh = [.. results
-                    .Where(pair => pair.Value.Steps < budget && !joined.Contains(pair.Key))
-                    .Select(pair => (pair.Key, pair.Value))];
-                if (fresh.Length == 0)
-                {
-                    break;
-                }
-
-                foreach ((int middle, Derivation toMiddle) in fresh)
-                {
-                    joined.Add(middle);
-                    Join(middle, toMiddle);
-                }
-            }
         }
     }
 
-    private void ApplyTransitivity(Dictionary<int, Derivation> results, SubQueries subQueries, int relation, bool forward, string rule, LearnedRule? learned)
+    /// <summary>Transitivity as the rule <c>r ∘ r ⇒ r</c>: both premises asked at one depth less, so
+    /// a proof's depth stays within the budget (middles taken from the answers at this depth, some
+    /// already a rule deep, made proofs one rule deeper than max_depth allowed).</summary>
+    private void ApplyTransitivity(Dictionary<int, Derivation> results, int concept, int relation, bool forward, int depth, string rule, LearnedRule? learned)
     {
-        foreach ((int middle, Derivation toMiddle) in results.ToArray())
+        foreach ((int middle, Derivation toMiddle) in Solve(concept, relation, forward, depth - 1))
         {
-            foreach ((int answer, Derivation onward) in subQueries.Solve(middle, relation, forward))
+            foreach ((int answer, Derivation onward) in Solve(middle, relation, forward, depth - 1))
             {
                 Spend(1);
                 Derivation[] premises = forward ? [toMiddle, onward] : [onward, toMiddle];
@@ -418,27 +495,47 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     }
 
     /// <summary>
-    /// The sub-queries of one node's expansion, each solved once. They all run with the same chain
-    /// above them and the same depth budget, so asking one again (the near premise shared by several
-    /// rules, the same middle joined by several) would recompute the same answers and proofs; the
-    /// repeat still costs a unit of work. Only within one node: elsewhere the chain differs, and
-    /// with it what the cycle check cuts.
+    /// Questions solved in this request, with their answers (never changed once kept). A question
+    /// whose search left no rule unapplied for lack of depth answers the same at every greater
+    /// depth, so it is kept for those too (a relation without rules is read once, not once per depth).
     /// </summary>
-    private sealed class SubQueries(Reasoner reasoner, int budget)
+    private sealed class SolvedQuestions
     {
-        private readonly Dictionary<(int Concept, int Relation, bool Forward), Dictionary<int, Derivation>> _solved = [];
+        private readonly Dictionary<(int Concept, int Relation, bool Forward, int Depth), Dictionary<int, Derivation>> _atDepth = [];
+        private readonly Dictionary<(int Concept, int Relation, bool Forward), (int Depth, Dictionary<int, Derivation> Answers)> _fromDepth = [];
 
-        public Dictionary<int, Derivation> Solve(int concept, int relation, bool forward)
+        /// <summary>The answers of a question with none, shared: most questions asked have none.</summary>
+        public static Dictionary<int, Derivation> NoAnswers { get; } = [];
+
+        public bool TryGet((int Concept, int Relation, bool Forward, int Depth) question, [NotNullWhen(true)] out Dictionary<int, Derivation>? answers, out bool depthLimited)
         {
-            if (_solved.TryGetValue((concept, relation, forward), out Dictionary<int, Derivation>? answers))
+            depthLimited = true;
+            if (_atDepth.TryGetValue(question, out answers))
             {
-                reasoner.Spend(1);
-                return answers;
+                return true;
             }
 
-            answers = reasoner.Solve(concept, relation, forward, budget);
-            _solved[(concept, relation, forward)] = answers;
-            return answers;
+            depthLimited = false;
+            if (_fromDepth.TryGetValue((question.Concept, question.Relation, question.Forward), out (int Depth, Dictionary<int, Derivation> Answers) kept) && kept.Depth <= question.Depth)
+            {
+                answers = kept.Answers;
+                return true;
+            }
+
+            return false;
+        }
+
+        public void Add((int Concept, int Relation, bool Forward, int Depth) question, Dictionary<int, Derivation> answers, bool depthLimited)
+        {
+            answers = answers.Count == 0 ? NoAnswers : answers;
+            if (depthLimited)
+            {
+                _atDepth[question] = answers;
+            }
+            else if (!_fromDepth.TryGetValue((question.Concept, question.Relation, question.Forward), out (int Depth, Dictionary<int, Derivation> Answers) kept) || question.Depth < kept.Depth)
+            {
+                _fromDepth[(question.Concept, question.Relation, question.Forward)] = (question.Depth, answers);
+            }
         }
     }
 

@@ -177,6 +177,44 @@ public sealed class GraphSemanticsTests : IAsyncLifetime
         Assert.Equal(["transitive(ancestor_of)"], far.Proof.Rules);
     }
 
+    // Transitivity took its middles from the answers found at the whole depth, some a rule deep
+    // already, so a proof could nest one rule more than max_depth allows: a q b, b q c ⇒ a r c (one
+    // rule), then a r c, c r d ⇒ a r d by transitivity (two) was answered at max depth 1.
+    [Fact]
+    public async Task Transitivity_keeps_proofs_within_max_depth()
+    {
+        (await _graph.DefineRelationAsync(new RelationSpec("q"))).AssertOk();
+        (await _graph.DefineRelationAsync(new RelationSpec("r", Transitive: true, Compositions: [new Composition("q", "q")]))).AssertOk();
+        (await _graph.AddFactsAsync([new FactInput("a", "q", "b"), new FactInput("b", "q", "c"), new FactInput("c", "r", "d")])).AssertOk();
+
+        Assert.Equal(["c"], _graph.Related("a", "r", new RelatedOptions(MaxDepth: 1)).AssertOk().Select(answer => answer.Concept));
+        Answer far = _graph.Related("a", "r", new RelatedOptions(MaxDepth: 2)).AssertOk().Single(answer => answer.Concept == "d");
+        Assert.Equal(["q ∘ q ⇒ r", "transitive(r)"], far.Proof.Rules);
+    }
+
+    // A question met again lower in its own proof, at a smaller depth, answered nothing there: it
+    // was cut as a cycle, though the smaller depth already ends that recursion, and the reply did
+    // not say anything was left out. Here r ⇐ s ∘ t and s ⇐ r ∘ u, so c r z needs c s y, which
+    // needs c r x one depth lower.
+    [Fact]
+    public async Task A_question_met_again_at_a_smaller_depth_is_answered_there()
+    {
+        foreach (string name in new[] { "r", "s", "t", "u" })
+        {
+            (await _graph.DefineRelationAsync(new RelationSpec(name))).AssertOk();
+        }
+
+        (await _graph.DefineRelationAsync(new RelationSpec("r", Compositions: [new Composition("s", "t")]))).AssertOk();
+        (await _graph.DefineRelationAsync(new RelationSpec("s", Compositions: [new Composition("r", "u")]))).AssertOk();
+        (await _graph.AddFactsAsync([new FactInput("c", "r", "x"), new FactInput("x", "u", "y"), new FactInput("y", "t", "z")])).AssertOk();
+
+        RelatedAnswers answers = _graph.Related("c", "r", new RelatedOptions(MaxDepth: 2)).AssertOk();
+        Assert.Equal([("x", AnswerKind.Stored), ("z", AnswerKind.Derived)], answers.Select(answer => (answer.Concept, answer.Kind)));
+        Assert.Equal(["r ∘ u ⇒ s", "s ∘ t ⇒ r"], answers[1].Proof.Rules);
+        Assert.False(answers.Truncated);
+        Assert.Equal(["x"], _graph.Related("c", "r", new RelatedOptions(MaxDepth: 1)).AssertOk().Select(answer => answer.Concept));
+    }
+
     // A relation whose inverse is symmetric holds the same pairs as it, so it is symmetric too:
     // "bob spouse_of alice" answers married_to and spouse_of from both ends.
     [Fact]
