@@ -6,7 +6,7 @@ namespace AssocDB.Engine;
 
 public sealed partial class Collection
 {
-    /// <summary>The most rule applications a <c>related</c> proof may use.</summary>
+    /// <summary>The deepest a <c>related</c> proof may nest rules.</summary>
     public const int MaxRelatedDepth = 16;
 
     /// <summary>The most answers one <c>related</c> or <c>neighbors</c> call may return.</summary>
@@ -45,8 +45,9 @@ public sealed partial class Collection
     /// <summary>
     /// Every x with <c>concept relation x</c>: stored edges read from either end, and answers derived
     /// by inverse, symmetric, transitive and composition properties, each with its proof. Stored
-    /// answers come first, then derived ones by proof length, then by name. The proof search stops
-    /// at <see cref="Reasoner.MaxWork"/> units of work and returns the answers found so far, marked
+    /// answers come first, then derived ones by proof length, then by name. The proof search goes
+    /// depth by depth and stops at <see cref="Reasoner.MaxWork"/> units of work, returning every
+    /// answer of the depths it completed and those found at the next, marked
     /// <see cref="RelatedAnswers.Truncated"/> (as when the limit cuts the list). Cancellation is
     /// checked at every step of it (<see cref="OperationCanceledException"/>).
     /// </summary>

@@ -324,7 +324,7 @@ public static partial class CliApp
     {
         var concept = new Argument<string>("concept") { Description = "Concept" };
         var relationArg = new Argument<string>("relation") { Description = "Relation" };
-        var depth = new Option<int?>("--depth") { Description = "Most rule applications per proof" };
+        var depth = new Option<int?>("--depth") { Description = "How deeply rules may nest in a proof" };
         var limit = new Option<int?>("--limit") { Description = "Most answers" };
         var k = new Option<int?>("-k", "--k") { Description = "How many results" };
 
@@ -340,7 +340,7 @@ public static partial class CliApp
             o.List(result.Answers, ["concept", "kind", "score", "proof"], a => [a.Concept, Kind(a.Kind), Output.Number(a.Score), ProofText(a.Proof)]);
             if (result.Truncated)
             {
-                output.WriteLine("(there may be more answers: the proof search reached its work bound or --limit; ask with a smaller --depth or a larger --limit)");
+                output.WriteLine("(there may be more answers: the proof search reached its work bound, keeping every answer of the depths it completed, or --limit cut the list)");
             }
         });
 

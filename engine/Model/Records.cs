@@ -167,7 +167,7 @@ public sealed record Answer(string Concept, AnswerKind Kind, Proof Proof, double
 public sealed class RelatedAnswers(IList<Answer> answers, bool truncated) : ReadOnlyCollection<Answer>(answers)
 {
     /// <summary>Whether there may be more answers than these: the proof search reached its work
-    /// bound (ask with a smaller depth), or the limit cut the list.</summary>
+    /// bound (these still hold every answer of the depths it completed), or the limit cut the list.</summary>
     public bool Truncated { get; } = truncated;
 }
 
@@ -187,8 +187,9 @@ public sealed class EdgePage(IList<EdgeView> edges, IReadOnlyList<int> ids, bool
 }
 
 /// <summary>Options of a <c>related</c> query.</summary>
-/// <param name="MaxDepth">The most rule applications in one proof (0 = stored edges only, via
-/// inverse and symmetric reading too).</param>
+/// <param name="MaxDepth">How deeply rules nest in one proof: a composition or transitivity at
+/// depth d joins premises proved at depth d − 1; reading through an inverse or a symmetry costs
+/// none (0 = stored edges only, via inverse and symmetric reading too).</param>
 /// <param name="Limit">The most answers returned.</param>
 /// <param name="IncludeLearned">Also apply properties learned from the data (answers of kind
 /// learned, scored by confidence); declared properties always apply.</param>
