@@ -82,7 +82,7 @@ public sealed class StateDamageTests : IAsyncLifetime
         EdgeView knows = Assert.Single(collection.Neighbors("bob", "knows").AssertOk());
         Assert.Equal((new FactKey("alice", "knows", "bob"), 0.5f, "2019"), (knows.Fact, knows.Weight, knows.Payload["since"]));
         Assert.Equal("alice", Assert.Single(collection.Related("carol", "child_of").AssertOk()).Concept);
-        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 4, 3, 4), collection.Describe());
+        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 4, 3, 4) { Folder = Path.GetFileName(collection.Directory) }, collection.Describe());
     }
 
     /// <summary>
