@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using AssocDB.Engine.Graph;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
@@ -10,6 +11,34 @@ public sealed partial class Collection
     /// <summary>A fact's names as ids in the stored state (−1: not stored yet) and the stored edge it
     /// repeats (−1: none).</summary>
     private readonly record struct StoredLookup(int Head, int Relation, int Tail, int Edge);
+
+    private readonly PlanningBuffers _planning = new();
+
+    /// <summary>
+    /// What planning a write fills and then drops, kept from one write to the next (only the writer
+    /// plans). Allocated per write, these were several hundred kilobytes per 10,000 facts on the
+    /// large-object heap, whose churn set off full collections during a bulk load. They keep the
+    /// capacity of the largest write so far, as the log's entry buffer does.
+    /// </summary>
+    private sealed class PlanningBuffers
+    {
+        private StoredLookup[] _lookups = [];
+
+        public Dictionary<string, ConceptRecord> Concepts { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<(int, int, int), EdgeRecord> Edges { get; } = [];
+
+        /// <summary>An array of at least <paramref name="count"/> lookups, its contents undefined.</summary>
+        public StoredLookup[] Lookups(int count)
+        {
+            if (_lookups.Length < count)
+            {
+                _lookups = new StoredLookup[count];
+            }
+
+            return _lookups;
+        }
+    }
 
     /// <summary>
     /// Resolves validated inputs of one write batch into mutations: names to ids (allocating new
@@ -24,9 +53,9 @@ public sealed partial class Collection
 
         private readonly IdAllocator _conceptIds = new(owner._concepts.FreeIds, owner._concepts.IdLimit);
         private readonly IdAllocator _edgeIds = new(owner._edges.FreeIds, owner._edges.IdLimit);
-        private readonly Dictionary<string, ConceptRecord> _plannedConcepts = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, ConceptRecord> _plannedConcepts = Cleared(owner._planning.Concepts);
         private readonly Dictionary<string, int> _newRelations = new(StringComparer.Ordinal);
-        private readonly Dictionary<(int, int, int), EdgeRecord> _plannedEdges = [];
+        private readonly Dictionary<(int, int, int), EdgeRecord> _plannedEdges = Cleared(owner._planning.Edges);
         private readonly List<(string Name, float[] Vector)> _unfilledNameVectors = [];
         private readonly List<Mutation> _batch = [];
 
@@ -34,6 +63,9 @@ public sealed partial class Collection
         public List<Mutation> Complete()
         {
             FillNameVectors();
+            // The reused containers keep their capacity, not the records of a write long done.
+            _plannedConcepts.Clear();
+            _plannedEdges.Clear();
             return _batch;
         }
 
@@ -91,7 +123,9 @@ public sealed partial class Collection
                 int tail = known.Tail >= 0 ? known.Tail : NewConceptId(fact.Tail);
                 var key = (head, relation, tail);
                 IReadOnlyDictionary<string, string>? payload = fact.Payload is { Count: > 0 } ? CopyMap(fact.Payload) : null;
-                EdgeRecord? existing = _plannedEdges.GetValueOrDefault(key)
+                // One probe finds the edge planned earlier in the batch and reserves the slot for this one.
+                ref EdgeRecord? planned = ref CollectionsMarshal.GetValueRefOrAddDefault(_plannedEdges, key, out _);
+                EdgeRecord? existing = planned
                     ?? (known.Edge >= 0
                         ? new EdgeRecord(known.Edge, head, relation, tail, owner._edges.Weight(known.Edge), owner._edges.Payload(known.Edge))
                         : null);
@@ -102,7 +136,7 @@ public sealed partial class Collection
                 }
 
                 var edge = new EdgeRecord(existing?.Id ?? _edgeIds.Next(), head, relation, tail, fact.Weight, payload);
-                _plannedEdges[key] = edge;
+                planned = edge;
                 _batch.Add(new Mutation.PutEdge(edge));
                 applied++;
             }
@@ -118,7 +152,7 @@ public sealed partial class Collection
         /// </summary>
         private StoredLookup[] LookUpStored(IReadOnlyList<FactInput> facts)
         {
-            var found = new StoredLookup[facts.Count];
+            StoredLookup[] found = owner._planning.Lookups(facts.Count);
             InParallel(facts.Count, LookupsPerTask, (start, end) =>
             {
                 for (int i = start; i < end; i++)
@@ -183,6 +217,13 @@ public sealed partial class Collection
                 }
             });
             _unfilledNameVectors.Clear();
+        }
+
+        private static Dictionary<TKey, TValue> Cleared<TKey, TValue>(Dictionary<TKey, TValue> reused)
+            where TKey : notnull
+        {
+            reused.Clear();
+            return reused;
         }
 
         /// <summary>A copy in the key order the record codec stores, so a map enumerates the same

@@ -24,9 +24,15 @@ public sealed partial class Collection
     public long LastIngestedSequence(string session) =>
         ReadState(() => _ingestMarks.TryGetValue(session, out IngestMark? mark) ? mark.Sequence : -1);
 
-    /// <summary>The items without an error, in order; each error becomes a rejection.</summary>
-    private static List<T> ValidOnly<T>(IReadOnlyList<T> items, EngineError?[] errors, List<IngestRejection> rejected)
+    /// <summary>The items without an error, in order (the list itself when all are valid, as a
+    /// bulk load's batches are); each error becomes a rejection.</summary>
+    private static IReadOnlyList<T> ValidOnly<T>(IReadOnlyList<T> items, EngineError?[] errors, List<IngestRejection> rejected)
     {
+        if (Array.TrueForAll(errors, error => error is null))
+        {
+            return items;
+        }
+
         var valid = new List<T>(items.Count);
         for (int i = 0; i < items.Count; i++)
         {
@@ -59,8 +65,8 @@ public sealed partial class Collection
         }
 
         var rejected = new List<IngestRejection>();
-        List<ConceptInput> concepts = ValidOnly(batch.Concepts, ValidateAll(batch.Concepts.Count, i => ValidateConcept(batch.Concepts[i], i)), rejected);
-        List<FactInput> facts = ValidOnly(batch.Facts, ValidateAll(batch.Facts.Count, i => ValidateFact(batch.Facts[i], i)), rejected);
+        IReadOnlyList<ConceptInput> concepts = ValidOnly(batch.Concepts, ValidateAll(batch.Concepts.Count, i => ValidateConcept(batch.Concepts[i], i)), rejected);
+        IReadOnlyList<FactInput> facts = ValidOnly(batch.Facts, ValidateAll(batch.Facts.Count, i => ValidateFact(batch.Facts[i], i)), rejected);
 
         var planner = new BatchPlanner(this);
         WriteSummary conceptSummary = planner.UpsertConcepts(concepts);

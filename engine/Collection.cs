@@ -60,6 +60,11 @@ public sealed partial class Collection
     private readonly RelationVectorEstimator _closedForm;
     private readonly float[] _headScratch;
     private readonly float[] _tailScratch;
+
+    /// <summary>The rows a batch writes to W, gathered as it is applied and then written at once;
+    /// kept from batch to batch (only the writer, or recovery, applies), as a bulk load's first
+    /// batches create thousands of concepts each.</summary>
+    private readonly Dictionary<int, float[]> _pendingRows = [];
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly ReaderWriterLockSlim _state = new(LockRecursionPolicy.NoRecursion);
     private readonly ILogger _logger;
@@ -497,7 +502,8 @@ public sealed partial class Collection
     /// <summary>Applies mutations to the in-memory indexes, the closed-form estimates and W.</summary>
     private void ApplyToMemory(List<Mutation> batch)
     {
-        var pendingRows = new Dictionary<int, float[]>();
+        Dictionary<int, float[]> pendingRows = _pendingRows;
+        pendingRows.Clear();
         foreach (Mutation mutation in batch)
         {
             Supersede(mutation);
