@@ -1,34 +1,41 @@
 namespace AssocDB.Engine.Graph;
 
 /// <summary>
-/// Per-concept lists of edge ids, as bare arrays with a count (no List object per concept, which
-/// would double the memory of a sparse graph). Removal swaps the last entry in: order is not kept.
+/// Per-concept lists of edge ids, as bare arrays (no List object per concept, which would double
+/// the memory of a sparse graph). Removal swaps the last entry in: order is not kept.
 /// </summary>
+/// <remarks>
+/// A list's first element is its count and its edges follow: ingest looks up and extends the lists
+/// of random concepts, each a cache miss, and a count kept beside the edges costs none of its own.
+/// </remarks>
 internal sealed class AdjacencyLists
 {
+    /// <summary>Room for the count and three edges: most concepts of a loaded graph have more than
+    /// one, and each growth copies the list.</summary>
+    private const int FirstCapacity = 4;
+
     private int[]?[] _lists = new int[1024][];
-    private int[] _counts = new int[1024];
 
     public ReadOnlySpan<int> Of(int concept) =>
-        concept < _lists.Length && _lists[concept] is { } list ? list.AsSpan(0, _counts[concept]) : [];
+        concept < _lists.Length && _lists[concept] is { } list ? list.AsSpan(1, list[0]) : [];
 
     public void Add(int concept, int edge)
     {
         if (concept >= _lists.Length)
         {
-            int capacity = Math.Max(concept + 1, _lists.Length * 2);
-            Array.Resize(ref _lists, capacity);
-            Array.Resize(ref _counts, capacity);
+            Array.Resize(ref _lists, Math.Max(concept + 1, _lists.Length * 2));
         }
 
-        int[] list = _lists[concept] ??= new int[2];
-        if (_counts[concept] == list.Length)
+        int[] list = _lists[concept] ??= new int[FirstCapacity];
+        int count = list[0];
+        if (count + 1 == list.Length)
         {
             Array.Resize(ref list, list.Length * 2);
             _lists[concept] = list;
         }
 
-        list[_counts[concept]++] = edge;
+        list[count + 1] = edge;
+        list[0] = count + 1;
     }
 
     public void Remove(int concept, int edge)
@@ -39,15 +46,15 @@ internal sealed class AdjacencyLists
             return;
         }
 
-        int count = _counts[concept];
-        int index = Array.IndexOf(list, edge, 0, count);
+        int count = list[0];
+        int index = Array.IndexOf(list, edge, 1, count);
         if (index < 0)
         {
             return;
         }
 
-        list[index] = list[count - 1];
-        _counts[concept] = count - 1;
+        list[index] = list[count];
+        list[0] = count - 1;
         if (count - 1 == 0)
         {
             _lists[concept] = null;
