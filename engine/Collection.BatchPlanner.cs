@@ -51,6 +51,10 @@ public sealed partial class Collection
         private const int NameVectorsPerTask = 256;
         private const int LookupsPerTask = 1024;
 
+        /// <summary>How many facts ahead of its scan an adjacency list is fetched: far enough for a
+        /// memory access to complete, near enough that it is still cached when scanned.</summary>
+        private const int PrefetchDistance = 8;
+
         private readonly IdAllocator _conceptIds = new(owner._concepts.FreeIds, owner._concepts.IdLimit);
         private readonly IdAllocator _edgeIds = new(owner._edges.FreeIds, owner._edges.IdLimit);
         private readonly Dictionary<string, ConceptRecord> _plannedConcepts = Cleared(owner._planning.Concepts);
@@ -161,8 +165,29 @@ public sealed partial class Collection
                     int head = owner._concepts.TryGetId(fact.Head, out int id) ? id : -1;
                     int relation = owner._relations.TryGetId(fact.Relation, out id) ? id : -1;
                     int tail = owner._concepts.TryGetId(fact.Tail, out id) ? id : -1;
-                    int edge = head >= 0 && relation >= 0 && tail >= 0 && owner._edges.TryFind(head, relation, tail, out id) ? id : -1;
-                    found[i] = new StoredLookup(head, relation, tail, edge);
+                    found[i] = new StoredLookup(head, relation, tail, -1);
+                }
+
+                // With the ids known, the adjacency lists the scans read are fetched ahead of them.
+                for (int i = start; i < end; i++)
+                {
+                    if (i + (2 * PrefetchDistance) < end)
+                    {
+                        StoredLookup later = found[i + (2 * PrefetchDistance)];
+                        owner._edges.PrefetchListsOf(later.Head, later.Tail, references: true);
+                    }
+
+                    if (i + PrefetchDistance < end)
+                    {
+                        StoredLookup next = found[i + PrefetchDistance];
+                        owner._edges.PrefetchListsOf(next.Head, next.Tail, references: false);
+                    }
+
+                    (int head, int relation, int tail, _) = found[i];
+                    if (head >= 0 && relation >= 0 && tail >= 0 && owner._edges.TryFind(head, relation, tail, out int edge))
+                    {
+                        found[i] = found[i] with { Edge = edge };
+                    }
                 }
             });
             return found;

@@ -504,8 +504,10 @@ public sealed partial class Collection
     {
         Dictionary<int, float[]> pendingRows = _pendingRows;
         pendingRows.Clear();
-        foreach (Mutation mutation in batch)
+        for (int i = 0; i < batch.Count; i++)
         {
+            PrefetchAhead(batch, i);
+            Mutation mutation = batch[i];
             Supersede(mutation);
             switch (mutation)
             {
@@ -555,6 +557,28 @@ public sealed partial class Collection
         }
 
         SetMatrixRows(pendingRows);
+    }
+
+    /// <summary>How many mutations ahead of its edge's insertion an adjacency list and W's rows are
+    /// fetched (see <see cref="AdjacencyLists.Prefetch"/>): those of a batch's facts are scattered
+    /// over memory, and waiting for each in turn was most of applying a batch of new facts.</summary>
+    private const int PrefetchDistance = 8;
+
+    /// <summary>Starts loading what the edges a few mutations after the <paramref name="i"/>-th will touch.</summary>
+    private void PrefetchAhead(List<Mutation> batch, int i)
+    {
+        if (i + (2 * PrefetchDistance) < batch.Count && batch[i + (2 * PrefetchDistance)] is Mutation.PutEdge { Edge: var later })
+        {
+            _edges.PrefetchListsOf(later.Head, later.Tail, references: true);
+        }
+
+        if (i + PrefetchDistance < batch.Count && batch[i + PrefetchDistance] is Mutation.PutEdge { Edge: var next })
+        {
+            _edges.PrefetchListsOf(next.Head, next.Tail, references: false);
+            // And the rows the relation's closed-form estimate reads (new concepts' are pending, at hand).
+            _matrix.Prefetch(next.Head);
+            _matrix.Prefetch(next.Tail);
+        }
     }
 
     /// <summary>

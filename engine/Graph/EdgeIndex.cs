@@ -61,6 +61,14 @@ internal sealed class EdgeIndex
         return false;
     }
 
+    /// <summary>Starts loading the adjacency lists of two concepts, or the references to them (see
+    /// <see cref="AdjacencyLists.Prefetch"/>).</summary>
+    public void PrefetchListsOf(int head, int tail, bool references)
+    {
+        _adjacency.Prefetch(head, references);
+        _adjacency.Prefetch(tail, references);
+    }
+
     /// <summary>Edge ids touching a concept, in either direction.</summary>
     public ReadOnlySpan<int> EdgesOf(int concept) => _adjacency.Of(concept);
 
