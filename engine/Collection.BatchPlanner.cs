@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using AssocDB.Engine.Graph;
 using AssocDB.Engine.Model;
@@ -159,13 +160,21 @@ public sealed partial class Collection
             StoredLookup[] found = owner._planning.Lookups(facts.Count);
             InParallel(facts.Count, LookupsPerTask, (start, end) =>
             {
-                for (int i = start; i < end; i++)
+                // Heads and tails are looked up together, so that their cache misses overlap.
+                int count = end - start;
+                string[] names = ArrayPool<string>.Shared.Rent(2 * count);
+                Span<int> ids = count <= LookupsPerTask ? stackalloc int[2 * LookupsPerTask].Slice(0, 2 * count) : new int[2 * count];
+                for (int i = 0; i < count; i++)
                 {
-                    FactInput fact = facts[i];
-                    int head = owner._concepts.TryGetId(fact.Head, out int id) ? id : -1;
-                    int relation = owner._relations.TryGetId(fact.Relation, out id) ? id : -1;
-                    int tail = owner._concepts.TryGetId(fact.Tail, out id) ? id : -1;
-                    found[i] = new StoredLookup(head, relation, tail, -1);
+                    (names[2 * i], names[(2 * i) + 1]) = (facts[start + i].Head, facts[start + i].Tail);
+                }
+
+                owner._concepts.FindIds(names.AsSpan(0, 2 * count), ids);
+                ArrayPool<string>.Shared.Return(names, clearArray: true);
+                for (int i = 0; i < count; i++)
+                {
+                    int relation = owner._relations.TryGetId(facts[start + i].Relation, out int id) ? id : -1;
+                    found[start + i] = new StoredLookup(ids[2 * i], relation, ids[(2 * i) + 1], -1);
                 }
 
                 // With the ids known, the adjacency lists the scans read are fetched ahead of them.

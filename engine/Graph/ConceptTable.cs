@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using AssocDB.Engine.Storage;
 
 namespace AssocDB.Engine.Graph;
@@ -7,19 +10,75 @@ namespace AssocDB.Engine.Graph;
 /// concept's id goes to a free list and is reused (lowest first, so replay is deterministic and the
 /// matrix stays compact).
 /// </summary>
+/// <remarks>
+/// Names are found through an open-addressing table of slots, each a name's hash and id in one
+/// long, compared against the names list. A bulk load looks up two names per fact, each a few cache
+/// misses at random (slot, name reference, name); <see cref="FindIds"/> resolves many at once and
+/// fetches each step's memory for all of them before the next step reads it, so the misses overlap.
+/// Hashes are the runtime's randomized string hashes, so crafted names cannot pile up in one place.
+/// </remarks>
 internal sealed class ConceptTable
 {
+    private const int FirstSlotCount = 1024;
+
     private readonly List<string?> _names = [];
     private readonly List<IReadOnlyDictionary<string, string>> _metadata = [];
-    private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
     private readonly SortedSet<int> _free = [];
 
-    public int Count => _ids.Count;
+    /// <summary>Empty (0), or a name's hash in the high half and its id + 1 in the low; at most half full.</summary>
+    private long[] _slots = new long[FirstSlotCount];
+    private int _count;
+
+    public int Count => _count;
 
     /// <summary>One past the highest id ever used.</summary>
     public int IdLimit => _names.Count;
 
-    public bool TryGetId(string name, out int id) => _ids.TryGetValue(name, out id);
+    public bool TryGetId(string name, out int id)
+    {
+        id = Find(name, name.GetHashCode());
+        return id >= 0;
+    }
+
+    /// <summary>The id of each name, or −1 where none is stored; the same answers as
+    /// <see cref="TryGetId"/>, for many names at a time.</summary>
+    public void FindIds(ReadOnlySpan<string> names, Span<int> ids)
+    {
+        ReadOnlySpan<string?> stored = CollectionsMarshal.AsSpan(_names);
+        Span<int> hashes = names.Length <= 2048 ? stackalloc int[names.Length] : new int[names.Length];
+        for (int i = 0; i < names.Length; i++)
+        {
+            hashes[i] = names[i].GetHashCode();
+            Prefetch(ref _slots[Home(hashes[i])]);
+        }
+
+        // The first slot holding a name's hash is almost always its own: fetch the reference to the
+        // name there, then the name, then compare.
+        for (int i = 0; i < names.Length; i++)
+        {
+            ids[i] = FirstWithHash(hashes[i]);
+            if (ids[i] >= 0)
+            {
+                Prefetch(ref Unsafe.AsRef(in stored[ids[i]]));
+            }
+        }
+
+        for (int i = 0; i < names.Length; i++)
+        {
+            if (ids[i] >= 0 && stored[ids[i]] is { } name)
+            {
+                Prefetch(ref MemoryMarshal.GetReference(name.AsSpan()));
+            }
+        }
+
+        for (int i = 0; i < names.Length; i++)
+        {
+            if (ids[i] < 0 || !string.Equals(stored[ids[i]], names[i], StringComparison.Ordinal))
+            {
+                ids[i] = Find(names[i], hashes[i]);
+            }
+        }
+    }
 
     public bool IsLive(int id) => id >= 0 && id < _names.Count && _names[id] is not null;
 
@@ -45,7 +104,7 @@ internal sealed class ConceptTable
 
         if (_names[concept.Id] is { } previous && previous != concept.Name)
         {
-            _ids.Remove(previous);
+            RemoveName(previous, previous.GetHashCode());
         }
 
         if (_free.Count > 0)
@@ -53,9 +112,12 @@ internal sealed class ConceptTable
             _free.Remove(concept.Id);
         }
 
+        // A name another id held moves to this one, as a dictionary entry would be overwritten.
+        int hash = concept.Name.GetHashCode();
+        RemoveName(concept.Name, hash);
         _names[concept.Id] = concept.Name;
         _metadata[concept.Id] = concept.Metadata;
-        _ids[concept.Name] = concept.Id;
+        AddName(hash, concept.Id);
     }
 
     public void Delete(int id)
@@ -65,9 +127,122 @@ internal sealed class ConceptTable
             return;
         }
 
-        _ids.Remove(_names[id]!);
+        RemoveName(_names[id]!, _names[id]!.GetHashCode());
         _names[id] = null;
         _metadata[id] = RecordCodec.EmptyMap;
         _free.Add(id);
+    }
+
+    private int Mask => _slots.Length - 1;
+
+    private int Home(int hash) => hash & Mask;
+
+    private static long Slot(int hash, int id) => ((long)hash << 32) | (uint)(id + 1);
+
+    private static int HashOf(long slot) => (int)(slot >> 32);
+
+    private static int IdOf(long slot) => (int)(uint)slot - 1;
+
+    /// <summary>The id in the first slot holding <paramref name="hash"/>, or −1.</summary>
+    private int FirstWithHash(int hash)
+    {
+        for (int i = Home(hash); _slots[i] != 0; i = (i + 1) & Mask)
+        {
+            if (HashOf(_slots[i]) == hash)
+            {
+                return IdOf(_slots[i]);
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>The id of <paramref name="name"/>, or −1.</summary>
+    private int Find(string name, int hash) => SlotOf(name, hash) is int slot and >= 0 ? IdOf(_slots[slot]) : -1;
+
+    /// <summary>The slot holding <paramref name="name"/>, or −1.</summary>
+    private int SlotOf(string name, int hash)
+    {
+        for (int i = Home(hash); _slots[i] != 0; i = (i + 1) & Mask)
+        {
+            if (HashOf(_slots[i]) == hash && string.Equals(_names[IdOf(_slots[i])], name, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private void AddName(int hash, int id)
+    {
+        if (2 * (_count + 1) > _slots.Length)
+        {
+            Grow();
+        }
+
+        int i = Home(hash);
+        while (_slots[i] != 0)
+        {
+            i = (i + 1) & Mask;
+        }
+
+        _slots[i] = Slot(hash, id);
+        _count++;
+    }
+
+    /// <summary>Removes a name's slot, moving later slots of its run back so that every name stays
+    /// reachable from its home slot without gaps (no tombstones to accumulate).</summary>
+    private void RemoveName(string name, int hash)
+    {
+        int hole = SlotOf(name, hash);
+        if (hole < 0)
+        {
+            return;
+        }
+
+        for (int i = (hole + 1) & Mask; _slots[i] != 0; i = (i + 1) & Mask)
+        {
+            int home = Home(HashOf(_slots[i]));
+            // The slot may fill the hole unless its home lies cyclically in (hole, i].
+            bool homeAfterHole = hole <= i ? home > hole && home <= i : home > hole || home <= i;
+            if (!homeAfterHole)
+            {
+                _slots[hole] = _slots[i];
+                hole = i;
+            }
+        }
+
+        _slots[hole] = 0;
+        _count--;
+    }
+
+    private void Grow()
+    {
+        long[] old = _slots;
+        _slots = new long[old.Length * 2];
+        foreach (long slot in old)
+        {
+            if (slot != 0)
+            {
+                int i = Home(HashOf(slot));
+                while (_slots[i] != 0)
+                {
+                    i = (i + 1) & Mask;
+                }
+
+                _slots[i] = slot;
+            }
+        }
+    }
+
+    /// <summary>Asks the CPU to start loading a cache line; a hint, so a stale address (an object
+    /// the GC moved meanwhile) costs nothing but the miss it was meant to save.</summary>
+    private static unsafe void Prefetch<T>(ref T at)
+    {
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch0(Unsafe.AsPointer(ref at));
+        }
     }
 }
