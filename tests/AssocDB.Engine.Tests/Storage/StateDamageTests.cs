@@ -43,6 +43,16 @@ public sealed class StateDamageTests : IAsyncLifetime
 
     private string StateFolder => Path.Combine(_db.Get().Directory, "state");
 
+    /// <summary>A collection holding the sample, closed with a checkpoint; returns its state folder.</summary>
+    private async Task<string> ClosedSampleAsync()
+    {
+        Collection collection = _db.Create();
+        await WriteSampleAsync(collection);
+        string state = StateFolder;
+        await _db.Database.CloseAsync(checkpoint: true);
+        return state;
+    }
+
     /// <summary>The collection's state store, opened directly as the collection opens it (the
     /// database must be closed).</summary>
     private StateStore OpenStore(string stateFolder) =>
@@ -179,10 +189,7 @@ public sealed class StateDamageTests : IAsyncLifetime
     [Fact]
     public async Task A_zeroed_record_in_a_store_created_with_checksums_stops_the_open()
     {
-        Collection collection = _db.Create();
-        await WriteSampleAsync(collection);
-        string file = Path.Combine(StateFolder, "hlog.log.0");
-        await _db.Database.CloseAsync(checkpoint: true);
+        string file = Path.Combine(await ClosedSampleAsync(), "hlog.log.0");
 
         (long record, long value) = Find(file, RecordKind.Edge, 0);
         int length = BinaryPrimitives.ReadInt32LittleEndian(File.ReadAllBytes(file).AsSpan((int)value - 4));
@@ -198,11 +205,7 @@ public sealed class StateDamageTests : IAsyncLifetime
     [Fact]
     public async Task Records_are_stored_with_checksums_and_reopen_as_written()
     {
-        Collection collection = _db.Create();
-        await WriteSampleAsync(collection);
-        string state = StateFolder;
-        await _db.Database.CloseAsync(checkpoint: true);
-
+        string state = await ClosedSampleAsync();
         List<(RecordKind Kind, int Id, byte[] Encoding)> written = Records(state);
         Assert.Equal([RecordKind.Concept, RecordKind.Relation, RecordKind.Edge, RecordKind.IngestMark], written.Select(record => record.Kind).Distinct());
         byte[] log = File.ReadAllBytes(Path.Combine(state, "hlog.log.0"));
@@ -226,10 +229,7 @@ public sealed class StateDamageTests : IAsyncLifetime
     [Fact]
     public async Task Records_written_before_checksums_still_open_with_the_same_contents()
     {
-        Collection collection = _db.Create();
-        await WriteSampleAsync(collection);
-        string state = StateFolder;
-        await _db.Database.CloseAsync(checkpoint: true);
+        string state = await ClosedSampleAsync();
         List<(RecordKind Kind, int Id, byte[] Encoding)> written = Records(state);
         await RewriteAsBeforeChecksumsAsync(state);
         (_, long value) = Find(Path.Combine(state, "hlog.log.0"), RecordKind.Edge, 2);
