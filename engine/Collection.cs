@@ -503,7 +503,7 @@ public sealed partial class Collection
     private void ApplyToMemory(List<Mutation> batch)
     {
         Dictionary<int, float[]> pendingRows = _pendingRows;
-        pendingRows.Clear();
+        pendingRows.Clear(); // after a write that failed part way
         for (int i = 0; i < batch.Count; i++)
         {
             PrefetchAhead(batch, i);
@@ -557,6 +557,8 @@ public sealed partial class Collection
         }
 
         SetMatrixRows(pendingRows);
+        // Kept for its capacity, not its rows: they would hold the batch's vectors until the next write.
+        pendingRows.Clear();
     }
 
     /// <summary>How many mutations ahead of its edge's insertion an adjacency list and W's rows are

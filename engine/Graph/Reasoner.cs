@@ -343,7 +343,14 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
             foreach ((int answer, Derivation premise) in Solve(concept, rule.Other, !forward, depth))
             {
                 Spend(1);
-                results ??= new Dictionary<int, Derivation>(own);
+                if (results is null)
+                {
+                    // The copy is work too: a question cut by a chain above is solved again under
+                    // each new chain, and a hub's answers were copied each time for one unit.
+                    Spend(own.Count);
+                    results = new Dictionary<int, Derivation>(own);
+                }
+
                 Offer(results, answer, Derivation.Learned(text, rule.Confidence, premise));
             }
         }

@@ -270,37 +270,20 @@ internal sealed class StateStore : IDisposable
     /// <summary>
     /// Copies every live record of the log to its tail and moves the begin address past the old
     /// copies (FASTER's lookup compaction: each record is kept if the index still points at it),
-    /// checking every record it reads: one whose key was damaged would be taken for a dead one and
-    /// dropped. Callers must not write meanwhile. Disk is freed by the next checkpoint.
+    /// once every record it will read has passed its check: one whose key was damaged would be
+    /// taken for a dead one and dropped. Checked first, not as the compaction reads them: a
+    /// compaction stopped part way would leave its copies at the tail, and each later checkpoint,
+    /// its compaction still due, would copy the live records again until the disk filled. Callers
+    /// must not write meanwhile. Disk is freed by the next checkpoint.
     /// </summary>
-    /// <exception cref="InvalidDataException">A record is damaged; the begin address is left where
-    /// it was, so the log still holds every record it held.</exception>
+    /// <exception cref="InvalidDataException">A record is damaged; nothing was copied or moved.</exception>
     public void Compact()
     {
         _store.Log.ShiftReadOnlyAddress(_store.Log.TailAddress, wait: true);
-        long begin = _store.Log.BeginAddress;
         long until = _store.Log.SafeReadOnlyAddress;
-        try
-        {
-            using var session = _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>();
-            session.Compact(until, CompactionType.Lookup, new CheckingCompaction(Layout.RecordsChecksummed));
-        }
-        catch (InvalidDataException)
-        {
-            // FASTER's compaction does not say where the record lies; a scan finds it.
-            CheckRecords(begin, until);
-            throw;
-        }
-    }
-
-    /// <summary>Fails FASTER's compaction at the first damaged record it reads, before it moves the
-    /// log's begin address (the live records it copied by then are whole copies).</summary>
-    private readonly struct CheckingCompaction(bool checksummedOnly) : ICompactionFunctions<SpanByte, SpanByte>
-    {
-        public bool IsDeleted(ref SpanByte key, ref SpanByte value) =>
-            StateRecord.Damage(key.AsReadOnlySpan(), value.AsReadOnlySpan(), checksummedOnly) is { } damage
-                ? throw new InvalidDataException($"the state store's {StateRecord.Describe(key.AsReadOnlySpan())} is damaged: {damage}")
-                : false;
+        CheckRecords(_store.Log.BeginAddress, until);
+        using var session = _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>();
+        session.Compact(until, CompactionType.Lookup);
     }
 
     /// <summary>
