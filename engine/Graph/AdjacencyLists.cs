@@ -1,6 +1,4 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace AssocDB.Engine.Graph;
 
@@ -27,23 +25,22 @@ internal sealed class AdjacencyLists
     /// Asks the CPU to start loading a concept's list, so that a loop over many random concepts
     /// overlaps their cache misses instead of waiting for each in turn. A list is reached through
     /// its reference, itself a likely miss: fetch that (<paramref name="reference"/>) some steps
-    /// before the list. Does nothing where the CPU has no prefetch instruction; a hint only, so a
-    /// list the GC moves meanwhile is simply read from its new place.
+    /// before the list (see <see cref="CacheHint"/>).
     /// </summary>
-    public unsafe void Prefetch(int concept, bool reference)
+    public void Prefetch(int concept, bool reference)
     {
-        if (!Sse.IsSupported || (uint)concept >= (uint)_lists.Length)
+        if (!CacheHint.Supported || (uint)concept >= (uint)_lists.Length)
         {
             return;
         }
 
         if (reference)
         {
-            Sse.Prefetch0(Unsafe.AsPointer(ref _lists[concept]));
+            CacheHint.Prefetch(ref _lists[concept]);
         }
         else if (_lists[concept] is { } list)
         {
-            Sse.Prefetch0(Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(list)));
+            CacheHint.Prefetch(ref MemoryMarshal.GetArrayDataReference(list));
         }
     }
 

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 using AssocDB.Engine.Storage;
 
 namespace AssocDB.Engine.Graph;
@@ -49,7 +48,7 @@ internal sealed class ConceptTable
         for (int i = 0; i < names.Length; i++)
         {
             hashes[i] = names[i].GetHashCode();
-            Prefetch(ref _slots[Home(hashes[i])]);
+            CacheHint.Prefetch(ref _slots[Home(hashes[i])]);
         }
 
         // The first slot holding a name's hash is almost always its own: fetch the reference to the
@@ -59,7 +58,7 @@ internal sealed class ConceptTable
             ids[i] = FirstWithHash(hashes[i]);
             if (ids[i] >= 0)
             {
-                Prefetch(ref Unsafe.AsRef(in stored[ids[i]]));
+                CacheHint.Prefetch(ref Unsafe.AsRef(in stored[ids[i]]));
             }
         }
 
@@ -67,7 +66,7 @@ internal sealed class ConceptTable
         {
             if (ids[i] >= 0 && stored[ids[i]] is { } name)
             {
-                Prefetch(ref MemoryMarshal.GetReference(name.AsSpan()));
+                CacheHint.Prefetch(ref MemoryMarshal.GetReference(name.AsSpan()));
             }
         }
 
@@ -233,16 +232,6 @@ internal sealed class ConceptTable
 
                 _slots[i] = slot;
             }
-        }
-    }
-
-    /// <summary>Asks the CPU to start loading a cache line; a hint, so a stale address (an object
-    /// the GC moved meanwhile) costs nothing but the miss it was meant to save.</summary>
-    private static unsafe void Prefetch<T>(ref T at)
-    {
-        if (Sse.IsSupported)
-        {
-            Sse.Prefetch0(Unsafe.AsPointer(ref at));
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics.X86;
 using AssocDB.Engine.Model;
 using static TorchSharp.torch;
 
@@ -175,7 +174,7 @@ public sealed class ConceptMatrix : IDisposable
     /// </summary>
     public unsafe void Prefetch(int row)
     {
-        if (!Sse.IsSupported || !IsHostResident || !IsLive(row))
+        if (!CacheHint.Supported || !IsHostResident || !IsLive(row))
         {
             return;
         }
@@ -184,7 +183,7 @@ public sealed class ConceptMatrix : IDisposable
         int bytes = Math.Min(Dimension * sizeof(float), PrefetchedRowBytes);
         for (int offset = 0; offset < bytes; offset += CacheLineBytes)
         {
-            Sse.Prefetch0(start + offset);
+            CacheHint.Prefetch(start + offset);
         }
     }
 
