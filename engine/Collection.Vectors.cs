@@ -133,13 +133,15 @@ public sealed partial class Collection
                 }
             }
 
-            var graph = new List<RelatedRelation>();
+            RelationRecord[] asked = [.. _relations.All.OrderBy(relation => between.Contains(relation.Id) ? 0 : 1)];
             var reasoner = new Reasoner(_relations, _edges, options.IncludeLearned, cancellationToken);
-            foreach (var relation in _relations.All.OrderBy(relation => between.Contains(relation.Id) ? 0 : 1))
+            Dictionary<int, Derivation>[] answers = reasoner.Related(from, [.. asked.Select(relation => relation.Id)], options.MaxDepth);
+            var graph = new List<RelatedRelation>();
+            for (int i = 0; i < asked.Length; i++)
             {
-                if (reasoner.Related(from, relation.Id, options.MaxDepth).TryGetValue(to, out Derivation? derivation))
+                if (answers[i].TryGetValue(to, out Derivation? derivation))
                 {
-                    graph.Add(new RelatedRelation(relation.Name, derivation.Kind, ToProof(derivation), derivation.Confidence));
+                    graph.Add(new RelatedRelation(asked[i].Name, derivation.Kind, ToProof(derivation), derivation.Confidence));
                 }
             }
 

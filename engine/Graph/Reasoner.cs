@@ -85,31 +85,52 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     /// its mined rules, depth 4 answered none to 21 of the hundred or so concepts depth 1 answers,
     /// and depth 2 alone needs some 66 M units). The searches stop at the
     /// depth where no rule was left unapplied, which a deeper one would answer the same. A reasoner
-    /// serves one request on one thread, and every query it answers draws on the same work bound:
-    /// relate asks one per relation, and a fresh bound for each made its work grow with the number
-    /// of relations times the bound.
+    /// serves one request on one thread, and every query it answers draws on the same work bound.
     /// </summary>
-    public Dictionary<int, Derivation> Related(int concept, int relation, int maxDepth)
+    public Dictionary<int, Derivation> Related(int concept, int relation, int maxDepth) =>
+        Related(concept, [relation], maxDepth)[0];
+
+    /// <summary>
+    /// <see cref="Related(int, int, int)"/> for several relations at once, depth by depth across
+    /// them: every relation is searched at depth d before any at depth d + 1. Relate asks about every
+    /// relation, and searching each to the full depth in turn let the first relations with dense
+    /// rules spend the shared work bound, leaving the others' shallow answers unfound (on Kinship
+    /// with its mined rules, relate listed one of the many relations that hold between two people
+    /// by depth 1). The
+    /// answers are in the order of <paramref name="relationIds"/>.
+    /// </summary>
+    public Dictionary<int, Derivation>[] Related(int concept, IReadOnlyList<int> relationIds, int maxDepth)
     {
-        var answers = new Dictionary<int, Derivation>();
-        for (int depth = 0; depth <= maxDepth; depth++)
+        Dictionary<int, Derivation>[] answers = [.. relationIds.Select(_ => new Dictionary<int, Derivation>())];
+        // The relations whose last search left a rule unapplied for want of depth.
+        List<int> open = [.. Enumerable.Range(0, relationIds.Count)];
+        for (int depth = 0; depth <= maxDepth && open.Count > 0 && !Truncated; depth++)
         {
-            _depthLimited = false;
-            foreach ((int answer, Derivation derivation) in Solve(concept, relation, forward: true, depth))
+            var stillOpen = new List<int>(open.Count);
+            foreach (int i in open)
             {
-                Offer(answers, answer, derivation);
+                _depthLimited = false;
+                foreach ((int answer, Derivation derivation) in Solve(concept, relationIds[i], forward: true, depth))
+                {
+                    Offer(answers[i], answer, derivation);
+                }
+
+                if (_depthLimited)
+                {
+                    stillOpen.Add(i);
+                }
             }
 
-            if (Truncated || !_depthLimited)
-            {
-                break;
-            }
+            open = stillOpen;
         }
 
-        if (answers.TryGetValue(concept, out Derivation? self) && self.Kind != AnswerKind.Stored)
+        foreach (Dictionary<int, Derivation> found in answers)
         {
-            // A derived self-answer is an artifact of a cycle (a r b, b r a under transitivity), not news.
-            answers.Remove(concept);
+            if (found.TryGetValue(concept, out Derivation? self) && self.Kind != AnswerKind.Stored)
+            {
+                // A derived self-answer is an artifact of a cycle (a r b, b r a under transitivity), not news.
+                found.Remove(concept);
+            }
         }
 
         return answers;

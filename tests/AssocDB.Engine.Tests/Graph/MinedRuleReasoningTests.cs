@@ -64,6 +64,27 @@ public sealed class MinedRuleReasoningTests : IAsyncLifetime
         }
     }
 
+    // Relate asks about every relation and all draw on one work bound. Searching each relation to
+    // the full depth in turn, the first relations tried spent the bound at depth 2 and later ones
+    // were not searched at all, though depth 1 holds for most of them. Depths are now searched in
+    // turn across the relations, so every relation that holds between the pair by depth 1 is
+    // listed.
+    [Fact]
+    public async Task Relate_with_the_default_mined_rules_lists_every_relation_that_holds_by_depth_one()
+    {
+        MinedKinship kinship = await MineKinshipAsync(new MiningOptions());
+        var byDepthOne = new LearnedRuleClosure(kinship.Facts, kinship.Rules, depth: 1);
+        var random = new Random(20261202);
+        foreach ((string a, string b) in Enumerable.Range(0, 2).Select(_ => (Pick(random, kinship.Data.Concepts), Pick(random, kinship.Data.Concepts))).Where(pair => pair.Item1 != pair.Item2))
+        {
+            RelateResult related = kinship.Collection.Relate(a, b, k: 0).AssertOk();
+
+            string[] holding = [.. kinship.Data.Relations.Where(relation => byDepthOne.Answers(a, relation).Contains(b)).Order(StringComparer.Ordinal)];
+            Assert.NotEmpty(holding);
+            Assert.Subset(related.Graph.Select(relation => relation.Relation).ToHashSet(), holding.ToHashSet());
+        }
+    }
+
     /// <summary>Kinship's train split in a new collection, its properties mined and all those
     /// accepted applied as learned.</summary>
     private async Task<MinedKinship> MineKinshipAsync(MiningOptions options)
@@ -89,6 +110,8 @@ public sealed class MinedRuleReasoningTests : IAsyncLifetime
         public Collection Collection => collection;
 
         public TripleDataset Data => data;
+
+        public FactKey[] Facts => facts;
 
         public IReadOnlyList<LearnedProperty> Rules => rules;
 
