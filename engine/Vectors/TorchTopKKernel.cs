@@ -56,11 +56,11 @@ public sealed class TorchTopKKernel : ISearchKernel
             return Enumerable.Range(0, count).Select(_ => new SearchHits([], [])).ToArray();
         }
 
-        int keep = batch.ByDistance ? ChunkedGemmKernel.CandidateCount(k, filter.MaxExcluded, rowLimit) : Math.Min(rowLimit, k + filter.MaxExcluded);
-        float[] topScores;
-        float[] canonical;
-        int[] topRows;
-        float bound = 0;
+        // Cosine and dot keep one row more than a query can need, which tells whether a run of tied
+        // scores at its cut reaches past the list (see ResolveTiesAtTheCut).
+        int keep = batch.ByDistance ? ChunkedGemmKernel.CandidateCount(k, filter.MaxExcluded, rowLimit) : Math.Min(rowLimit, k + filter.MaxExcluded + 1);
+        var hits = new SearchHits[count];
+        var unproven = new List<int>();
         using (NewDisposeScope())
         {
             Device device = matrix.Device;
@@ -70,36 +70,43 @@ public sealed class TorchTopKKernel : ISearchKernel
             Tensor weights = matrix.Weights;
             Tensor scales = matrix.ScalesOnDevice;
             int chunk = (int)Math.Clamp(_maxScoreElements / count, keep, Math.Max(keep, rowLimit));
-            (Tensor bestScores, Tensor bestRows) = RunningTop(rowLimit, chunk, keep, (start, rows) =>
+            Tensor ScoresOf(int start, int rows) =>
                 // mm (not matmul) so a shape mismatch throws instead of killing the process.
                 prepared.mm(weights.narrow(0, start, rows).t())
-                    .mul_(scales.narrow(0, start, rows)).add_(offsets.narrow(0, start, rows), TorchScalars.One).sub_(queryOffsets));
-            topScores = bestScores.cpu().data<float>().ToArray();
-            topRows = bestRows.to(ScalarType.Int32).cpu().data<int>().ToArray();
-            canonical = batch.ByDistance ? NegatedDistances(weights, prepared, bestRows).cpu().data<float>().ToArray() : topScores;
-            if (batch.ByDistance)
+                    .mul_(scales.narrow(0, start, rows)).add_(offsets.narrow(0, start, rows), TorchScalars.One).sub_(queryOffsets);
+            (Tensor bestScores, Tensor bestRows) = RunningTop(rowLimit, chunk, keep, ScoresOf);
+            float[] topScores = bestScores.cpu().data<float>().ToArray();
+            int[] topRows = bestRows.to(ScalarType.Int32).cpu().data<int>().ToArray();
+            if (!batch.ByDistance)
             {
-                float maxNorm = matrix.NormsOnDevice.narrow(0, 0, rowLimit).max().item<float>();
-                bound = ChunkedGemmKernel.ErrorBound(
-                    ScalarType.Float32, matrix.Dimension, 2 * batch.Norms.Max() * maxNorm, (maxNorm * maxNorm) + batch.Offsets.Max());
+                for (int j = 0; j < count; j++)
+                {
+                    hits[j] = Collect(matrix, topScores, topScores, topRows, j, keep, k, filter.ExcludedFor(j)).ToHits();
+                }
+
+                ResolveTiesAtTheCut(matrix, hits, topScores, topRows, keep, k, j => filter.ExcludedFor(j), chunk, ScoresOf);
+                return hits;
             }
-        }
 
-        var hits = new SearchHits[count];
-        var unproven = new List<int>();
-        for (int j = 0; j < count; j++)
-        {
-            TopKCollector top = Collect(matrix, topScores, canonical, topRows, j, keep, k, filter.ExcludedFor(j));
-
-            // The list holds every eligible row when it holds every row or its last score is −∞;
-            // otherwise rows outside it scored at most that in the expanded form.
-            float cutoff = topScores[((j + 1) * keep) - 1];
-            bool proven = !batch.ByDistance || keep == rowLimit || float.IsNegativeInfinity(cutoff)
-                || (float.IsFinite(bound) && top.Count == k && batch.Ceiling(cutoff + bound) < top.Threshold);
-            hits[j] = top.ToHits();
-            if (!proven)
+            float[] canonical = NegatedDistances(weights, prepared, bestRows).cpu().data<float>().ToArray();
+            float maxNorm = matrix.NormsOnDevice.narrow(0, 0, rowLimit).max().item<float>();
+            float bound = ChunkedGemmKernel.ErrorBound(
+                ScalarType.Float32, matrix.Dimension, 2 * batch.Norms.Max() * maxNorm, (maxNorm * maxNorm) + batch.Offsets.Max());
+            for (int j = 0; j < count; j++)
             {
-                unproven.Add(j);
+                TopKCollector top = Collect(matrix, topScores, canonical, topRows, j, keep, k, filter.ExcludedFor(j));
+
+                // The list holds every eligible row when it holds every row or its last score is −∞;
+                // otherwise rows outside it scored at most that in the expanded form, so at most that
+                // plus the bound by distance: below the k-th, tied rows included, when proven.
+                float cutoff = topScores[((j + 1) * keep) - 1];
+                bool proven = keep == rowLimit || float.IsNegativeInfinity(cutoff)
+                    || (float.IsFinite(bound) && top.Count == k && batch.Ceiling(cutoff + bound) < top.Threshold);
+                hits[j] = top.ToHits();
+                if (!proven)
+                {
+                    unproven.Add(j);
+                }
             }
         }
 
@@ -132,6 +139,71 @@ public sealed class TorchTopKKernel : ISearchKernel
         }
 
         return top;
+    }
+
+    /// <summary>
+    /// Completes the hits of queries whose k-th score ties the last entry of their list
+    /// (<paramref name="keep"/> entries a query in <paramref name="scores"/> and
+    /// <paramref name="rows"/>, ranked by the canonical score): rows outside the list may share that
+    /// score, and topk keeps an arbitrary subset of a run of ties at its cut, where results order
+    /// ties by row. Every row scoring exactly the tied score is found by a second pass of
+    /// <paramref name="scoresOf"/> (rare: it takes equal scores, as from duplicate vectors) and
+    /// offered beside the list's entries, so the lowest rows of the run win.
+    /// </summary>
+    private static void ResolveTiesAtTheCut(
+        ConceptMatrix matrix, SearchHits[] hits, float[] scores, int[] rows, int keep, int k,
+        Func<int, IReadOnlySet<int>> excludedFor, int chunk, Func<int, int, Tensor> scoresOf)
+    {
+        int rowLimit = matrix.RowLimit;
+        // NaN equals nothing, so queries without a tie match no row.
+        float[] tiedScores = new float[hits.Length];
+        Array.Fill(tiedScores, float.NaN);
+        var runs = new Dictionary<int, List<int>>();
+        for (int j = 0; j < hits.Length; j++)
+        {
+            if (keep < rowLimit && hits[j].Count == k && scores[((j + 1) * keep) - 1] == hits[j].Scores[^1])
+            {
+                tiedScores[j] = hits[j].Scores[^1];
+                runs[j] = [];
+            }
+        }
+
+        if (runs.Count == 0)
+        {
+            return;
+        }
+
+        using (NewDisposeScope())
+        {
+            Tensor wanted = tensor(tiedScores).unsqueeze(1).to(matrix.Device);
+            for (int start = 0; start < rowLimit; start += chunk)
+            {
+                using var step = NewDisposeScope();
+                Tensor found = scoresOf(start, Math.Min(chunk, rowLimit - start)).eq(wanted).nonzero();
+                // TorchSharp cannot read an empty tensor's data.
+                long[] matches = found.shape[0] == 0 ? [] : found.cpu().data<long>().ToArray();
+                for (int i = 0; i < matches.Length; i += 2)
+                {
+                    runs[(int)matches[i]].Add(start + (int)matches[i + 1]);
+                }
+            }
+        }
+
+        foreach ((int j, List<int> run) in runs)
+        {
+            IReadOnlySet<int> excluded = excludedFor(j);
+            TopKCollector top = Collect(matrix, scores, scores, rows, j, keep, k, excluded);
+            var listed = new HashSet<int>(rows.AsSpan(j * keep, keep).ToArray());
+            foreach (int row in run)
+            {
+                if (!listed.Contains(row) && matrix.IsLive(row) && !excluded.Contains(row))
+                {
+                    top.Add(tiedScores[j], row);
+                }
+            }
+
+            hits[j] = top.ToHits();
+        }
     }
 
     /// <summary>Row offsets with the rows the filter leaves out set to −∞, like free rows.</summary>
@@ -200,9 +272,8 @@ public sealed class TorchTopKKernel : ISearchKernel
     {
         int rowLimit = matrix.RowLimit;
         int d = batch.Dimension;
-        int keep = Math.Min(rowLimit, k + filter.MaxExcluded);
-        float[] scores;
-        int[] rows;
+        int keep = Math.Min(rowLimit, k + filter.MaxExcluded + 1);
+        var hits = new SearchHits[queries.Length];
         using (NewDisposeScope())
         {
             Device device = matrix.Device;
@@ -211,18 +282,19 @@ public sealed class TorchTopKKernel : ISearchKernel
             Tensor weights = matrix.Weights;
             // One chunk's differences are queries × rows × d elements.
             int chunk = (int)Math.Clamp(_maxScoreElements / ((long)queries.Length * d), keep, Math.Max(keep, rowLimit));
-            (Tensor bestScores, Tensor bestRows) = RunningTop(rowLimit, chunk, keep, (start, count) =>
+            Tensor ScoresOf(int start, int count) =>
                 // Ineligible rows score −∞, so they sort last as in the matmul pass.
                 weights.narrow(0, start, count).unsqueeze(0).sub(prepared).pow_(TorchScalars.Two).sum(2).neg_()
-                    .masked_fill_(ineligible.narrow(0, start, count).unsqueeze(0), TorchScalars.NegativeInfinity));
-            scores = bestScores.cpu().data<float>().ToArray();
-            rows = bestRows.to(ScalarType.Int32).cpu().data<int>().ToArray();
-        }
+                    .masked_fill_(ineligible.narrow(0, start, count).unsqueeze(0), TorchScalars.NegativeInfinity);
+            (Tensor bestScores, Tensor bestRows) = RunningTop(rowLimit, chunk, keep, ScoresOf);
+            float[] scores = bestScores.cpu().data<float>().ToArray();
+            int[] rows = bestRows.to(ScalarType.Int32).cpu().data<int>().ToArray();
+            for (int q = 0; q < queries.Length; q++)
+            {
+                hits[q] = Collect(matrix, scores, scores, rows, q, keep, k, filter.ExcludedFor(queries[q])).ToHits();
+            }
 
-        var hits = new SearchHits[queries.Length];
-        for (int q = 0; q < queries.Length; q++)
-        {
-            hits[q] = Collect(matrix, scores, scores, rows, q, keep, k, filter.ExcludedFor(queries[q])).ToHits();
+            ResolveTiesAtTheCut(matrix, hits, scores, rows, keep, k, q => filter.ExcludedFor(queries[q]), chunk, ScoresOf);
         }
 
         return hits;

@@ -230,6 +230,35 @@ public sealed class ExactTopKTests
         Assert.All(gemms, gemm => Assert.True(gemm.FallbackQueries < searched / 4, $"{gemm.Name} fell back for {gemm.FallbackQueries} of {searched} queries"));
     }
 
+    // Hundreds of copies of one row tie exactly for the first places. Results order ties by row, so
+    // every kernel must return the lowest rows of the run, whichever of the tied rows its top-k
+    // pass happens to keep (a device topk keeps an arbitrary subset of a tie at its cut).
+    [Theory]
+    [InlineData(Metric.Cosine)]
+    [InlineData(Metric.Dot)]
+    [InlineData(Metric.L2)]
+    public void Runs_of_tied_rows_give_the_lowest_rows_in_every_kernel(Metric metric)
+    {
+        const int Rows = 4000;
+        var random = new Random(29 + (int)metric);
+        using var matrix = new ConceptMatrix(Dimension, CPU, metric, StoragePrecision.Float32, initialCapacity: 64);
+        float[] vectors = VectorFixtures.Gaussian(random, Rows, Dimension);
+        for (int row = 8; row < Rows; row += 8)
+        {
+            vectors.AsSpan(0, Dimension).CopyTo(vectors.AsSpan(row * Dimension, Dimension));
+        }
+
+        matrix.SetRows(Enumerable.Range(0, Rows).ToArray(), vectors);
+        float[] query = vectors[..Dimension];
+        foreach (int k in new[] { 1, 10, 300 })
+        {
+            int[] expected = [.. Enumerable.Range(0, k).Select(i => i * 8)];
+            Assert.All(EveryKernel(), kernel => Assert.True(
+                expected.SequenceEqual(kernel.Search(matrix, query, k)[0].Rows),
+                $"{kernel.Name}, k = {k}: {string.Join(' ', kernel.Search(matrix, query, k)[0].Rows.Take(12))} …"));
+        }
+    }
+
     /// <summary>The scan, the GEMM with every coarse type this CPU runs, and the device kernel (here
     /// on the CPU), with score budgets small enough to force many chunks.</summary>
     private static ISearchKernel[] EveryKernel() =>
