@@ -60,10 +60,9 @@ public sealed partial class Collection
                 $"collection '{Name}': its trained concepts and relations encode to {entryBytes} bytes in one log entry, and its log pages hold {_log.MaxEntryBytes} (a collection created with a larger LogPageSizeBits can be trained)");
         }
 
-        int[] unusedRows = [.. Enumerable.Range(0, snapshot.ConceptNames.Length).Where(id => snapshot.ConceptNames[id] is null)];
         var trainer = new EmbeddingTrainer(options, _matrix.Device);
         Result<TrainedEmbedding> trained = await Task.Run(
-            () => trainer.Train(train, validation, snapshot.ConceptNames.Length, snapshot.RelationNames.Length, snapshot.Initial, unusedRows, progress, cancellationToken),
+            () => trainer.Train(train, validation, snapshot.ConceptNames.Length, snapshot.RelationNames.Length, snapshot.Initial, snapshot.FreeRows, progress, cancellationToken),
             cancellationToken);
         if (!trained.IsOk)
         {
@@ -181,7 +180,7 @@ public sealed partial class Collection
             }
 
             Triple[] stored = StoredTriples();
-            int[] free = [.. Enumerable.Range(0, _concepts.IdLimit).Where(id => !_concepts.IsLive(id))];
+            int[] free = [.. _concepts.FreeIds];
             return (embedding, ConceptRows(), relationVectors, testTriples.ToArray(), new KnownTriples(stored, [.. testTriples]),
                 _relations.All.Select(relation => relation.Name).ToArray(), unknown, free);
         });
@@ -203,8 +202,9 @@ public sealed partial class Collection
 
     /// <summary>Facts and vectors training or mining reads, taken under the read lock.</summary>
     /// <remarks><see cref="RelationVectors"/> are the relations' given or trained vectors when it was
-    /// taken: a relation whose vector is written while training runs keeps that write.</remarks>
-    private sealed record TrainingSnapshot(Triple[] Facts, string?[] ConceptNames, string[] RelationNames, float[]?[] RelationVectors, InitialVectors? Initial);
+    /// taken: a relation whose vector is written while training runs keeps that write;
+    /// <see cref="FreeRows"/> are the concept ids free when it was taken, whose names are null.</remarks>
+    private sealed record TrainingSnapshot(Triple[] Facts, string?[] ConceptNames, int[] FreeRows, string[] RelationNames, float[]?[] RelationVectors, InitialVectors? Initial);
 
     private TrainingSnapshot TakeTrainingSnapshot(EmbeddingModelKind? model)
     {
@@ -212,7 +212,7 @@ public sealed partial class Collection
         string[] relationNames = _relations.All.Select(relation => relation.Name).ToArray();
         float[]?[] relationVectors = _relations.All.Select(relation => relation.Vector).ToArray();
         InitialVectors? initial = model is { } kind ? new InitialVectors(ConceptRows(), TrainedRelationPrefix(kind)) : null;
-        return new TrainingSnapshot(StoredTriples(), conceptNames, relationNames, relationVectors, initial);
+        return new TrainingSnapshot(StoredTriples(), conceptNames, [.. _concepts.FreeIds], relationNames, relationVectors, initial);
     }
 
     private Triple[] StoredTriples()

@@ -22,7 +22,7 @@ internal sealed class ConceptTable
 
     private readonly List<string?> _names = [];
     private readonly List<IReadOnlyDictionary<string, string>> _metadata = [];
-    private readonly SortedSet<int> _free = [];
+    private readonly IdSpace _ids = new();
 
     /// <summary>Empty (0), or a name's hash in the high half and its id + 1 in the low; at most half full.</summary>
     private long[] _slots = new long[FirstSlotCount];
@@ -31,7 +31,7 @@ internal sealed class ConceptTable
     public int Count => _count;
 
     /// <summary>One past the highest id ever used.</summary>
-    public int IdLimit => _names.Count;
+    public int IdLimit => _ids.Limit;
 
     public bool TryGetId(string name, out int id)
     {
@@ -86,17 +86,13 @@ internal sealed class ConceptTable
     public IReadOnlyDictionary<string, string> Metadata(int id) => _metadata[id];
 
     /// <summary>Ids free below the limit, lowest first; new ids continue from the limit.</summary>
-    public IEnumerable<int> FreeIds => _free;
+    public IEnumerable<int> FreeIds => _ids.Free;
 
     public void Put(ConceptRecord concept)
     {
+        _ids.Use(concept.Id);
         while (_names.Count <= concept.Id)
         {
-            if (_names.Count < concept.Id)
-            {
-                _free.Add(_names.Count);
-            }
-
             _names.Add(null);
             _metadata.Add(RecordCodec.EmptyMap);
         }
@@ -104,11 +100,6 @@ internal sealed class ConceptTable
         if (_names[concept.Id] is { } previous && previous != concept.Name)
         {
             RemoveName(previous, previous.GetHashCode());
-        }
-
-        if (_free.Count > 0)
-        {
-            _free.Remove(concept.Id);
         }
 
         // A name another id held moves to this one, as a dictionary entry would be overwritten.
@@ -129,7 +120,7 @@ internal sealed class ConceptTable
         RemoveName(_names[id]!, _names[id]!.GetHashCode());
         _names[id] = null;
         _metadata[id] = RecordCodec.EmptyMap;
-        _free.Add(id);
+        _ids.Release(id);
     }
 
     private int Mask => _slots.Length - 1;

@@ -19,13 +19,13 @@ internal sealed class EdgeIndex
     private IReadOnlyDictionary<string, string>?[] _payloads = new IReadOnlyDictionary<string, string>?[1024];
     private bool[] _live = new bool[1024];
     private int _count;
-    private readonly SortedSet<int> _free = [];
+    private readonly IdSpace _ids = new();
     private readonly AdjacencyLists _adjacency = new();
 
     public int Count => _count;
 
     /// <summary>One past the highest edge id ever used.</summary>
-    public int IdLimit { get; private set; }
+    public int IdLimit => _ids.Limit;
 
     public int Head(int edge) => _edges[edge].Head;
 
@@ -75,7 +75,7 @@ internal sealed class EdgeIndex
     public int Degree(int concept) => _adjacency.Of(concept).Length;
 
     /// <summary>Ids free below the limit, lowest first; new ids continue from the limit.</summary>
-    public IEnumerable<int> FreeIds => _free;
+    public IEnumerable<int> FreeIds => _ids.Free;
 
     /// <summary>Adds an edge, or replaces the edge with the same id.</summary>
     public void Put(EdgeRecord edge)
@@ -86,17 +86,7 @@ internal sealed class EdgeIndex
             Unlink(edge.Id);
         }
 
-        for (int id = IdLimit; id < edge.Id; id++)
-        {
-            _free.Add(id);
-        }
-
-        IdLimit = Math.Max(IdLimit, edge.Id + 1);
-        if (_free.Count > 0)
-        {
-            _free.Remove(edge.Id);
-        }
-
+        _ids.Use(edge.Id);
         _edges[edge.Id] = new Edge(edge.Head, edge.Relation, edge.Tail, edge.Weight);
         _payloads[edge.Id] = edge.Payload is { Count: > 0 } ? edge.Payload : null;
         _live[edge.Id] = true;
@@ -117,7 +107,7 @@ internal sealed class EdgeIndex
 
         Unlink(edge);
         _payloads[edge] = null;
-        _free.Add(edge);
+        _ids.Release(edge);
     }
 
     private void Unlink(int edge)
