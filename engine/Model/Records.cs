@@ -1,5 +1,3 @@
-using System.Collections.ObjectModel;
-
 namespace AssocDB.Engine.Model;
 
 /// <summary>What a new collection is: its name, vector dimension, metric and storage precision.</summary>
@@ -164,7 +162,7 @@ public sealed record Answer(string Concept, AnswerKind Kind, Proof Proof, double
 /// <param name="answers">The answers returned.</param>
 /// <param name="truncated">Whether there may be more: the proof search reached its work bound, or
 /// the limit cut the list.</param>
-public sealed class RelatedAnswers(IList<Answer> answers, bool truncated) : ReadOnlyCollection<Answer>(answers)
+public sealed class RelatedAnswers(IReadOnlyList<Answer> answers, bool truncated) : ResultList<Answer>(answers)
 {
     /// <summary>Whether there may be more answers than these: the proof search reached its work
     /// bound (these still hold every answer of the depths it completed), or the limit cut the list.</summary>
@@ -175,7 +173,7 @@ public sealed class RelatedAnswers(IList<Answer> answers, bool truncated) : Read
 /// <param name="edges">The edges of this page.</param>
 /// <param name="ids">The edges' ids, in the same order.</param>
 /// <param name="more">Whether edges follow this page.</param>
-public sealed class EdgePage(IList<EdgeView> edges, IReadOnlyList<int> ids, bool more) : ReadOnlyCollection<EdgeView>(edges)
+public sealed class EdgePage(IReadOnlyList<EdgeView> edges, IReadOnlyList<int> ids, bool more) : ResultList<EdgeView>(edges)
 {
     /// <summary>The edge id to read on after, when more edges follow this page; null when none does.</summary>
     public int? Next => more ? ids[^1] : null;
