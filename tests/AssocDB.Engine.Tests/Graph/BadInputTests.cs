@@ -6,18 +6,15 @@ namespace AssocDB.Engine.Tests.Graph;
 
 // Guards input validation: every bad input gets a typed error naming the field (and the batch
 // item), and changes nothing — not even the good items of the same batch.
-public sealed class BadInputTests : IAsyncLifetime
+public sealed class BadInputTests : DatabaseTests
 {
-    private readonly TestDatabase _db = new();
     private Collection _collection = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _collection = _db.Create(dimension: 4);
+        _collection = Db.Create(dimension: 4);
         (await _collection.AddFactsAsync([new FactInput("a", "r", "b")])).AssertOk();
     }
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     private async Task AssertNothingChangedAsync(Func<Task> attempt)
     {
@@ -48,7 +45,7 @@ public sealed class BadInputTests : IAsyncLifetime
             (await _collection.UpsertConceptsAsync([new ConceptInput(name)])).AssertError(ErrorCode.InvalidArgument, "concepts[0].name");
             (await _collection.DefineRelationAsync(new RelationSpec(name))).AssertError(ErrorCode.InvalidArgument, "name");
         });
-        _db.Database.CreateCollection(new CollectionSpec(name, 4)).AssertError(ErrorCode.InvalidArgument, "name");
+        Db.Database.CreateCollection(new CollectionSpec(name, 4)).AssertError(ErrorCode.InvalidArgument, "name");
     }
 
     [Fact]
@@ -97,7 +94,7 @@ public sealed class BadInputTests : IAsyncLifetime
     [Fact]
     public async Task A_query_whose_sum_passes_the_norm_bound_is_refused()
     {
-        Collection dot = _db.Create("dot", dimension: 4, metric: Metric.Dot);
+        Collection dot = Db.Create("dot", dimension: 4, metric: Metric.Dot);
         (await dot.UpsertConceptsAsync([new ConceptInput("b", [8e18f, 0, 0, 0]), new ConceptInput("s", [1, 0, 0, 0])])).AssertOk();
         (await dot.DefineRelationAsync(new RelationSpec("r", [8e18f, 0, 0, 0]))).AssertOk();
 
@@ -144,7 +141,7 @@ public sealed class BadInputTests : IAsyncLifetime
     [Fact]
     public async Task Unknown_collections_concepts_and_relations_are_not_found()
     {
-        _db.Database.GetCollection("nope").AssertError(ErrorCode.NotFound, "collection");
+        Db.Database.GetCollection("nope").AssertError(ErrorCode.NotFound, "collection");
         _collection.GetConcept("nope").AssertError(ErrorCode.NotFound, "name");
         _collection.Related("nope", "r").AssertError(ErrorCode.NotFound, "concept");
         _collection.Related("a", "nope").AssertError(ErrorCode.NotFound, "relation");
@@ -156,10 +153,10 @@ public sealed class BadInputTests : IAsyncLifetime
     [Fact]
     public void Bad_collection_definitions_and_query_bounds_are_refused()
     {
-        _db.Database.CreateCollection(new CollectionSpec("c", 0)).AssertError(ErrorCode.InvalidArgument, "dimension");
-        _db.Database.CreateCollection(new CollectionSpec("c", 4097)).AssertError(ErrorCode.InvalidArgument, "dimension");
-        _db.Database.CreateCollection(new CollectionSpec("c", 4, (Metric)7)).AssertError(ErrorCode.InvalidArgument, "metric");
-        _db.Database.CreateCollection(new CollectionSpec("test", 4)).AssertError(ErrorCode.AlreadyExists, "name");
+        Db.Database.CreateCollection(new CollectionSpec("c", 0)).AssertError(ErrorCode.InvalidArgument, "dimension");
+        Db.Database.CreateCollection(new CollectionSpec("c", 4097)).AssertError(ErrorCode.InvalidArgument, "dimension");
+        Db.Database.CreateCollection(new CollectionSpec("c", 4, (Metric)7)).AssertError(ErrorCode.InvalidArgument, "metric");
+        Db.Database.CreateCollection(new CollectionSpec("test", 4)).AssertError(ErrorCode.AlreadyExists, "name");
         _collection.Related("a", "r", new RelatedOptions(MaxDepth: -1)).AssertError(ErrorCode.InvalidArgument, "max_depth");
         _collection.Related("a", "r", new RelatedOptions(Limit: 0)).AssertError(ErrorCode.InvalidArgument, "limit");
         _collection.Neighbors("a", limit: 0).AssertError(ErrorCode.InvalidArgument, "limit");
@@ -194,7 +191,7 @@ public sealed class BadInputTests : IAsyncLifetime
     [Fact]
     public async Task Facts_whose_new_concepts_pass_the_log_entry_size_are_refused_naming_facts()
     {
-        Collection wide = _db.Create("wide", dimension: 512);
+        Collection wide = Db.Create("wide", dimension: 512);
         FactInput[] facts = [.. Enumerable.Range(0, 3000).Select(i => new FactInput($"h{i}", "r", $"t{i}"))];
 
         EngineError error = (await wide.AddFactsAsync(facts)).AssertError(ErrorCode.ResourceExhausted, "facts");

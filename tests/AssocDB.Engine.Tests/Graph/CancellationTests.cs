@@ -9,19 +9,16 @@ namespace AssocDB.Engine.Tests.Graph;
 // Guards that the long read queries stop when their caller gives up (the server passes each call's
 // deadline and cancellation here): a proof search over a graph whose proofs explode is abandoned
 // mid-run, an already cancelled call does no work, and the collection answers normally afterwards.
-public sealed class CancellationTests : IAsyncLifetime
+public sealed class CancellationTests : DatabaseTests
 {
-    private readonly TestDatabase _db = new();
     private Collection _graph = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _graph = _db.Create("cancel", dimension: 4);
+        _graph = Db.Create("cancel", dimension: 4);
         (await _graph.DefineRelationAsync(new RelationSpec("reaches", Vector: [1f, 0f, 0f, 0f], Transitive: true))).AssertOk();
         (await _graph.AddFactsAsync([new FactInput("n0", "reaches", "n1")])).AssertOk();
     }
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     // A transitive relation on a DAG where every node reaches the next 8: the proof chains grow
     // exponentially with depth, so uncancelled the search runs on to the work bound. A timer

@@ -5,21 +5,18 @@ namespace AssocDB.Engine.Tests.Graph;
 
 // Guards the seed's promise: a fact stored once answers from either end, and declared properties
 // (inverse, composition, composition through an inverse) make consequences answerable at once.
-public sealed class FamilyExampleTests : IAsyncLifetime
+public sealed class FamilyExampleTests : DatabaseTests
 {
-    private readonly TestDatabase _db = new();
     private Collection _family = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _family = _db.Create("family");
+        _family = Db.Create("family");
         (await _family.DefineRelationAsync(new RelationSpec("mother_of", InverseOf: "child_of"))).AssertOk();
         (await _family.DefineRelationAsync(new RelationSpec("grandmother_of", InverseOf: "grandchild_of",
             Compositions: [new Composition("mother_of", "mother_of")]))).AssertOk();
         (await _family.AddFactsAsync([new FactInput("A", "mother_of", "B"), new FactInput("B", "mother_of", "C")])).AssertOk();
     }
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     private IReadOnlyList<Answer> Related(string concept, string relation) => _family.Related(concept, relation).AssertOk();
 

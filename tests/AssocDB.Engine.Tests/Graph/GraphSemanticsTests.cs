@@ -6,18 +6,15 @@ namespace AssocDB.Engine.Tests.Graph;
 
 // Guards the graph's semantics: facts are unique, deletes cascade and free ids without leaking
 // them into answers, and the reasoner's symmetric/transitive/depth/limit rules terminate correctly.
-public sealed class GraphSemanticsTests : IAsyncLifetime
+public sealed class GraphSemanticsTests : DatabaseTests
 {
-    private readonly TestDatabase _db = new();
     private Collection _graph = null!;
 
-    public Task InitializeAsync()
+    public override Task InitializeAsync()
     {
-        _graph = _db.Create(dimension: 4);
+        _graph = Db.Create(dimension: 4);
         return Task.CompletedTask;
     }
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     [Fact]
     public async Task The_same_fact_added_twice_is_kept_once_and_implicit_names_are_created()

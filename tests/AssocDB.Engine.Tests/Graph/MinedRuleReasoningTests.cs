@@ -11,14 +11,8 @@ namespace AssocDB.Engine.Tests.Graph;
 // that depth from stored facts and applied rules alone. Mined rules are dense (1,516 at the default
 // thresholds, which relate nearly every person to every other by depth 1), the case a depth-first
 // search with a work bound handles worst. Queries are a seeded sample, to keep the test short.
-public sealed class MinedRuleReasoningTests : IAsyncLifetime
+public sealed class MinedRuleReasoningTests : DatabaseTests
 {
-    private readonly TestDatabase _db = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
-
     // Depth 1 already answers about 100 of Kinship's 104 people for most relations, yet related at
     // the default depth 4 answered 0 to 21 of them, marked truncated (which clients written before
     // that flag do not see), and some proofs were a rule deeper than max_depth. The search went
@@ -90,7 +84,7 @@ public sealed class MinedRuleReasoningTests : IAsyncLifetime
     private async Task<MinedKinship> MineKinshipAsync(MiningOptions options)
     {
         TripleDataset data = KgData.Load("kinship");
-        Collection collection = _db.Create("kinship", dimension: 2);
+        Collection collection = Db.Create("kinship", dimension: 2);
         FactKey[] facts = [.. data.Train.Select(triple => new FactKey(data.Concepts[triple.Head], data.Relations[triple.Relation], data.Concepts[triple.Tail]))];
         (await collection.AddFactsAsync([.. facts.Select(fact => new FactInput(fact.Head, fact.Relation, fact.Tail))])).AssertOk();
         IReadOnlyList<LearnedProperty> rules = collection.MineProperties(options).AssertOk().Accepted;

@@ -12,14 +12,9 @@ namespace AssocDB.Engine.Tests.Graph;
 // (or, for the first, without solving a question once) the first two searches ran for over a
 // minute, so they carry a cancellation that fails them then instead of hanging the run; it bounds
 // nothing they assert.
-public sealed class WorkBoundTests : IAsyncLifetime
+public sealed class WorkBoundTests : DatabaseTests
 {
     private static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(1);
-    private readonly TestDatabase _db = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     // Each of 7 relations is concluded by all 49 compositions of them, asked about a concept with no
     // facts to depth 8: every node asked the same 7 near premises once per rule, about 6!·7⁸
@@ -54,7 +49,7 @@ public sealed class WorkBoundTests : IAsyncLifetime
         // 16 relations, each concluded by every composition of two of them, and 4 concepts each
         // related to the others by all of them: each of the 64 questions of a depth joins 256
         // rules over 3 middles of 3 answers, at each of the 17 depths.
-        Collection graph = _db.Create(dimension: 4);
+        Collection graph = Db.Create(dimension: 4);
         string[] names = [.. Enumerable.Range(0, 16).Select(i => $"r{i}")];
         foreach (string name in names)
         {
@@ -86,7 +81,7 @@ public sealed class WorkBoundTests : IAsyncLifetime
     {
         const int Relations = 2_000;
         string last = $"b{Relations - 1}";
-        Collection graph = _db.Create(dimension: 4);
+        Collection graph = Db.Create(dimension: 4);
         (await graph.AddFactsAsync([.. Enumerable.Range(0, Relations).Select(i => new FactInput("a", $"r{i}", $"b{i}"))])).AssertOk();
         (await graph.DefineRelationAsync(new RelationSpec("step"))).AssertOk();
         (await graph.DefineRelationAsync(new RelationSpec("two_steps", Compositions: [new Composition("step", "step")]))).AssertOk();
@@ -107,7 +102,7 @@ public sealed class WorkBoundTests : IAsyncLifetime
     {
         async Task<string> Proofs(string name, bool hubs)
         {
-            Collection graph = _db.Create(name, dimension: 4);
+            Collection graph = Db.Create(name, dimension: 4);
             (await graph.DefineRelationAsync(new RelationSpec("part_of", Symmetric: true, Transitive: true))).AssertOk();
             (await graph.DefineRelationAsync(new RelationSpec("has_part", InverseOf: "part_of", Compositions: [new Composition("has_part", "has_part")]))).AssertOk();
             (await graph.AddFactsAsync([
@@ -136,7 +131,7 @@ public sealed class WorkBoundTests : IAsyncLifetime
     {
         const int Relations = 60;
         string last = $"b{Relations - 1}";
-        Collection graph = _db.Create(dimension: 4);
+        Collection graph = Db.Create(dimension: 4);
         // One fact of each tᵢ, away from a, creates them all in one write.
         (await graph.AddFactsAsync([new FactInput("n", "s", "o"), .. Enumerable.Range(0, Relations).Select(i => new FactInput("n", $"t{i}", "o"))])).AssertOk();
         for (int i = 0; i < Relations; i++)

@@ -8,14 +8,8 @@ namespace AssocDB.Engine.Tests.Learning;
 // mined properties applied as learned answer held-back facts (kind learned, with confidence),
 // WN18RR's learned symmetry answers the test triples whose reverse is stored, and training writes
 // vectors that make c + r search and link prediction work, durably.
-public sealed class CollectionLearningTests : IAsyncLifetime
+public sealed class CollectionLearningTests : DatabaseTests
 {
-    private readonly TestDatabase _db = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
-
     private static FactInput Fact(TripleDataset data, Triple triple) =>
         new(data.Concepts[triple.Head], data.Relations[triple.Relation], data.Concepts[triple.Tail]);
 
@@ -25,9 +19,9 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     [Fact]
     public async Task Learning_on_a_dropped_collection_answers_not_found()
     {
-        Collection collection = _db.Create("dropped", dimension: 4);
+        Collection collection = Db.Create("dropped", dimension: 4);
         (await collection.AddFactsAsync([new FactInput("a", "r", "b"), new FactInput("b", "r", "c")])).AssertOk();
-        (await _db.Database.DropCollectionAsync("dropped")).AssertOk();
+        (await Db.Database.DropCollectionAsync("dropped")).AssertOk();
 
         (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE, MaxEpochs = 1 })).AssertError(ErrorCode.NotFound, "collection");
         collection.MineProperties().AssertError(ErrorCode.NotFound, "collection");
@@ -37,7 +31,7 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     [Fact]
     public async Task Closed_form_relation_vectors_follow_facts_and_concept_vectors()
     {
-        Collection collection = _db.Create(dimension: 4, metric: Metric.L2);
+        Collection collection = Db.Create(dimension: 4, metric: Metric.L2);
         float[] r = [1, -2, 0.5f, 3];
         var random = new Random(3);
         var concepts = new List<ConceptInput>();
@@ -66,14 +60,14 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         (await collection.RemoveFactsAsync([new FactKey("h0", "shifted", "t0")])).AssertOk();
         Assert.All(collection.GetRelation("shifted").AssertOk().Vector!.Zip(r), pair => Assert.Equal(pair.Second, pair.First, 0.01));
 
-        await _db.ReopenAsync(checkpointOnClose: false);
-        Assert.All(_db.Get().GetRelation("shifted").AssertOk().Vector!.Zip(r), pair => Assert.Equal(pair.Second, pair.First, 0.01));
+        await Db.ReopenAsync(checkpointOnClose: false);
+        Assert.All(Db.Get().GetRelation("shifted").AssertOk().Vector!.Zip(r), pair => Assert.Equal(pair.Second, pair.First, 0.01));
     }
 
     [Fact]
     public async Task Mined_family_rules_applied_as_learned_answer_a_held_back_fact()
     {
-        Collection family = _db.Create("family");
+        Collection family = Db.Create("family");
         var facts = new List<FactInput>();
         for (int f = 0; f < 30; f++)
         {
@@ -108,19 +102,19 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         Answer grandchild = Assert.Single(family.Related("g0", "grandmother_of").AssertOk());
         Assert.Equal(("c0", AnswerKind.Learned, 1.0), (grandchild.Concept, grandchild.Kind, grandchild.Score));
 
-        await _db.ReopenAsync(checkpointOnClose: false);
-        Assert.Equal(AnswerKind.Learned, Assert.Single(_db.Get("family").Related("c0", "child_of").AssertOk()).Kind);
-        Assert.Equal(2, _db.Get("family").GetRelation("child_of").AssertOk().Learned.Count + _db.Get("family").GetRelation("grandmother_of").AssertOk().Learned.Count);
+        await Db.ReopenAsync(checkpointOnClose: false);
+        Assert.Equal(AnswerKind.Learned, Assert.Single(Db.Get("family").Related("c0", "child_of").AssertOk()).Kind);
+        Assert.Equal(2, Db.Get("family").GetRelation("child_of").AssertOk().Learned.Count + Db.Get("family").GetRelation("grandmother_of").AssertOk().Learned.Count);
 
-        Assert.Equal(1, (await _db.Get("family").ApplyLearnedPropertiesAsync([grandmother], declare: true)).AssertOk());
-        Assert.Equal(AnswerKind.Derived, Assert.Single(_db.Get("family").Related("g0", "grandmother_of").AssertOk()).Kind);
+        Assert.Equal(1, (await Db.Get("family").ApplyLearnedPropertiesAsync([grandmother], declare: true)).AssertOk());
+        Assert.Equal(AnswerKind.Derived, Assert.Single(Db.Get("family").Related("g0", "grandmother_of").AssertOk()).Kind);
     }
 
     [Fact]
     public async Task Learned_symmetry_on_wn18rr_answers_the_test_triples_whose_reverse_is_stored()
     {
         TripleDataset wn = KgData.Load("wn18rr");
-        Collection collection = _db.Create("wn18rr", dimension: 2);
+        Collection collection = Db.Create("wn18rr", dimension: 2);
         foreach (Triple[] chunk in wn.Train.Chunk(20_000))
         {
             (await collection.AddFactsAsync(chunk.Select(triple => Fact(wn, triple)).ToList())).AssertOk();
@@ -154,7 +148,7 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     public async Task Training_writes_vectors_that_rank_test_facts_and_answer_c_plus_r()
     {
         TripleDataset kinship = KgData.Load("kinship");
-        Collection collection = _db.Create("kinship", dimension: 64, metric: Metric.L2);
+        Collection collection = Db.Create("kinship", dimension: 64, metric: Metric.L2);
         (await collection.AddFactsAsync(kinship.Train.Select(triple => Fact(kinship, triple)).ToList())).AssertOk();
         FactKey[] test = kinship.Test.Select(triple => new FactKey(kinship.Concepts[triple.Head], kinship.Relations[triple.Relation], kinship.Concepts[triple.Tail])).ToArray();
         double randomMrr = collection.Evaluate(test).AssertOk().Result.Overall.Mrr;
@@ -198,8 +192,8 @@ public sealed class CollectionLearningTests : IAsyncLifetime
             .AssertOk().VectorReading.Select(score => score.Relation).ToList().IndexOf(kinship.Relations[fact.Relation]));
         Assert.True(meanPlace is >= 0 and < 6, $"a fact's relation read at place {meanPlace:0.0} of {kinship.Relations.Count} on average");
 
-        await _db.ReopenAsync(checkpointOnClose: false);
-        Assert.Equal(trainedMrr, _db.Get("kinship").Evaluate(test).AssertOk().Result.Overall.Mrr, 6);
+        await Db.ReopenAsync(checkpointOnClose: false);
+        Assert.Equal(trainedMrr, Db.Get("kinship").Evaluate(test).AssertOk().Result.Overall.Mrr, 6);
     }
 
     // A learned answer is scored by the confidence of the rules it used, by related and relate alike
@@ -207,7 +201,7 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     [Fact]
     public async Task Relate_scores_a_learned_relation_by_its_confidence()
     {
-        Collection collection = _db.Create("scored");
+        Collection collection = Db.Create("scored");
         (await collection.AddFactsAsync([new FactInput("a", "likes", "b")])).AssertOk();
         var symmetric = new LearnedProperty(PropertyKind.Symmetric, "likes", null, null, null, new RuleStatistics(2, 3, 0.8, 0.8, 0.5));
         Assert.Equal(1, (await collection.ApplyLearnedPropertiesAsync([symmetric])).AssertOk());
@@ -226,7 +220,7 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     [Fact]
     public async Task Learned_properties_are_read_as_declared_ones_are()
     {
-        Collection collection = _db.Create("twins");
+        Collection collection = Db.Create("twins");
         (await collection.DefineRelationAsync(new RelationSpec("married_to", InverseOf: "wed_by"))).AssertOk();
         (await collection.DefineRelationAsync(new RelationSpec("ancestor_of", InverseOf: "descendant_of"))).AssertOk();
         (await collection.DefineRelationAsync(new RelationSpec("child_of"))).AssertOk();
@@ -262,7 +256,7 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     [Fact]
     public async Task Applying_rules_past_a_relations_caps_is_refused_whole()
     {
-        Collection collection = _db.Create("many");
+        Collection collection = Db.Create("many");
         // 65 body relations: 65² = 4 225 distinct compositions concluding "head".
         List<FactInput> facts = [.. Enumerable.Range(0, 65).Select(i => new FactInput("a", $"r{i}", "b")), new FactInput("a", "head", "b")];
         (await collection.AddFactsAsync(facts)).AssertOk();
@@ -276,8 +270,8 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         (await collection.ApplyLearnedPropertiesAsync([.. Enumerable.Range(0, Collection.MaxCompositions + 1).Select(Rule)], declare: true))
             .AssertError(ErrorCode.InvalidArgument, $"properties[{Collection.MaxCompositions}]");
 
-        await _db.ReopenAsync(checkpointOnClose: false);
-        RelationInfo head = _db.Get("many").GetRelation("head").AssertOk();
+        await Db.ReopenAsync(checkpointOnClose: false);
+        RelationInfo head = Db.Get("many").GetRelation("head").AssertOk();
         Assert.Equal(Collection.MaxLearnedRules, head.Learned.Count);
         Assert.Empty(head.Compositions);
     }
@@ -287,8 +281,8 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     [Fact]
     public async Task Training_a_collection_too_large_for_one_log_entry_is_refused_before_it_starts()
     {
-        await _db.ReopenAsync(logPageSizeBits: 16); // 64 KiB pages for the collections created now
-        Collection collection = _db.Create("wide", dimension: 64);
+        await Db.ReopenAsync(logPageSizeBits: 16); // 64 KiB pages for the collections created now
+        Collection collection = Db.Create("wide", dimension: 64);
         for (int chunk = 0; chunk < 6; chunk++)
         {
             (await collection.AddFactsAsync([.. Enumerable.Range(chunk * 50, 50).Select(i => new FactInput($"h{i}", "r", $"t{i}"))])).AssertOk();
@@ -307,7 +301,7 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     [Fact]
     public async Task Vectors_written_during_training_are_kept()
     {
-        Collection collection = _db.Create("concurrent", dimension: 4);
+        Collection collection = Db.Create("concurrent", dimension: 4);
         (await collection.AddFactsAsync([.. Enumerable.Range(0, 50).Select(i => new FactInput($"h{i}", i % 2 == 0 ? "r" : "s", $"t{i}"))])).AssertOk();
         float[] written = [0.5f, -0.5f, 0.5f, -0.5f];
         var during = new CallbackProgress<TrainingProgress>(_ =>
@@ -332,8 +326,8 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     [Fact]
     public async Task Training_counts_names_in_the_size_it_must_fit_before_it_starts()
     {
-        await _db.ReopenAsync(logPageSizeBits: 16); // 64 KiB pages for the collections created now
-        Collection collection = _db.Create("named", dimension: 4);
+        await Db.ReopenAsync(logPageSizeBits: 16); // 64 KiB pages for the collections created now
+        Collection collection = Db.Create("named", dimension: 4);
         string Long(string prefix, int i) => prefix + new string('x', 120) + i;
         for (int chunk = 0; chunk < 5; chunk++)
         {
@@ -352,7 +346,7 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     [Fact]
     public async Task Deleted_concepts_do_not_change_link_prediction()
     {
-        Collection collection = _db.Create("deleted", dimension: 4, metric: Metric.L2);
+        Collection collection = Db.Create("deleted", dimension: 4, metric: Metric.L2);
         var random = new Random(9);
         float[] Near(float center) => [.. Enumerable.Range(0, 4).Select(_ => center + (float)(random.NextDouble() - 0.5))];
         var concepts = new List<ConceptInput>();
@@ -381,7 +375,7 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     public async Task Training_keeps_its_norm_and_leaves_relations_without_facts_alone()
     {
         TripleDataset nations = KgData.Load("nations");
-        Collection collection = _db.Create("nations", dimension: 16, metric: Metric.L2);
+        Collection collection = Db.Create("nations", dimension: 16, metric: Metric.L2);
         (await collection.AddFactsAsync(nations.Train.Select(triple => Fact(nations, triple)).ToList())).AssertOk();
         float[] given = [.. Enumerable.Range(0, 16).Select(i => i / 16f)];
         (await collection.DefineRelationAsync(new RelationSpec("unused", Vector: given))).AssertOk();
@@ -398,8 +392,8 @@ public sealed class CollectionLearningTests : IAsyncLifetime
         Assert.Equal(RelationVectorSource.Given, unused.VectorSource);
         Assert.Equal(given, unused.Vector);
 
-        await _db.ReopenAsync(checkpointOnClose: false);
-        collection = _db.Get("nations");
+        await Db.ReopenAsync(checkpointOnClose: false);
+        collection = Db.Get("nations");
         FactKey[] test = [.. nations.Test.Select(t => new FactKey(nations.Concepts[t.Head], nations.Relations[t.Relation], nations.Concepts[t.Tail]))];
         double stored = collection.Evaluate(test).AssertOk().Result.Overall.Mrr;
         float[] concepts = [.. nations.Concepts.SelectMany(name => collection.GetConcept(name).AssertOk().Vector)];
@@ -414,7 +408,7 @@ public sealed class CollectionLearningTests : IAsyncLifetime
     [Fact]
     public async Task Training_refuses_bad_settings_and_empty_collections()
     {
-        Collection collection = _db.Create(dimension: 3);
+        Collection collection = Db.Create(dimension: 3);
         (await collection.TrainAsync(new TrainingOptions())).AssertError(ErrorCode.InvalidArgument, "dimension");
         (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE })).AssertError(ErrorCode.FailedPrecondition, "collection");
         (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE }, 0.7)).AssertError(ErrorCode.InvalidArgument, "validation_fraction");

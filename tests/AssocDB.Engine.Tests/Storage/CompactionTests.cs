@@ -9,15 +9,10 @@ namespace AssocDB.Engine.Tests.Storage;
 // comes back a file at a time, and a reopen finds exactly the latest state; a log of inserts is
 // never rewritten; the estimate of superseded bytes survives a restart; and a store keeps the page
 // and file sizes it was written with (stores from before they were kept: FASTER's default size).
-public sealed class CompactionTests : IAsyncLifetime
+public sealed class CompactionTests : DatabaseTests
 {
     // 4 MiB log files (TestDatabase's default); vectors of 256 floats make ~1.1 KB records.
     private const int Dimension = 256;
-    private readonly TestDatabase _db = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     private static float[] Vector(int concept, int version) =>
         Enumerable.Range(0, Dimension).Select(i => (float)((concept * 31) + (version * 7) + i)).ToArray();
@@ -31,7 +26,7 @@ public sealed class CompactionTests : IAsyncLifetime
         }
     }
 
-    private string StateFolder(string collection) => Path.Combine(_db.Get(collection).Directory, "state");
+    private string StateFolder(string collection) => Path.Combine(Db.Get(collection).Directory, "state");
 
     private string FirstLogFile(string collection) => Path.Combine(StateFolder(collection), "hlog.log.0");
 
@@ -63,7 +58,7 @@ public sealed class CompactionTests : IAsyncLifetime
     {
         // Each checkpoint makes the stored records read-only, so each new version of 1,000 concepts
         // (~1.1 MB) supersedes the last in the log; by the fifth, half the log is dead.
-        Collection collection = _db.Create("churn", Dimension);
+        Collection collection = Db.Create("churn", Dimension);
         (await collection.DefineRelationAsync(new RelationSpec("links"))).AssertOk();
         (await collection.AddFactsAsync([new FactInput("c1", "links", "c2"), new FactInput("c2", "links", "c3"), new FactInput("gone", "links", "c1")])).AssertOk();
         for (int version = 0; version < 6; version++)
@@ -87,8 +82,8 @@ public sealed class CompactionTests : IAsyncLifetime
         long onDisk = LogFileBytes("churn");
         Assert.True(onDisk <= 2 * (1L << 22), $"log files hold {onDisk} bytes after compaction; 6 versions wrote 6.5 MB");
 
-        await _db.ReopenAsync(checkpointOnClose: false);
-        Collection reopened = _db.Get("churn");
+        await Db.ReopenAsync(checkpointOnClose: false);
+        Collection reopened = Db.Get("churn");
         Assert.Equal(1000, reopened.Describe().ConceptCount);
         foreach (int c in new[] { 0, 1, 500, 999 })
         {
@@ -106,7 +101,7 @@ public sealed class CompactionTests : IAsyncLifetime
         // 3.3 MB of inserts, then 1,000 concepts inserted after a checkpoint and rewritten 10 times
         // before the next (11 MB of updates): FASTER updates those in place, so nothing in the log
         // is dead, and counting every update would have compacted it.
-        Collection collection = _db.Create("inserts", Dimension);
+        Collection collection = Db.Create("inserts", Dimension);
         await WriteVersionAsync(collection, 3000, 0);
         await collection.CheckpointAsync();
         var newest = Enumerable.Range(0, 1000).ToList();
@@ -143,7 +138,7 @@ public sealed class CompactionTests : IAsyncLifetime
     public async Task The_superseded_estimate_survives_a_restart()
     {
         // 3.3 MB superseded before the restart: under one 4 MiB log file, so no compaction yet.
-        Collection collection = _db.Create("restart", Dimension);
+        Collection collection = Db.Create("restart", Dimension);
         await WriteVersionAsync(collection, 3000, 0);
         await collection.CheckpointAsync();
         await WriteVersionAsync(collection, 3000, 1);
@@ -151,8 +146,8 @@ public sealed class CompactionTests : IAsyncLifetime
         Assert.True(await KeptAsync(FirstLogFile("restart")), "compacted before a log file's worth was dead");
 
         // 1.6 MB more after it: only with the 3.3 MB carried over is a compaction due.
-        await _db.ReopenAsync(checkpointOnClose: false);
-        collection = _db.Get("restart");
+        await Db.ReopenAsync(checkpointOnClose: false);
+        collection = Db.Get("restart");
         await WriteVersionAsync(collection, 1500, 2);
         await collection.CheckpointAsync();
         Assert.True(await DeletedAsync(FirstLogFile("restart")), "the estimate from before the restart was lost");
@@ -217,12 +212,12 @@ public sealed class CompactionTests : IAsyncLifetime
     {
         // Read with smaller pages, a FASTER log written with 4 MiB pages is misread (it crashed the
         // process with an access violation).
-        Collection collection = _db.Create("pages", Dimension);
+        Collection collection = Db.Create("pages", Dimension);
         await WriteVersionAsync(collection, 5000, 0);
-        await _db.ReopenAsync(stateMemoryBytes: 1L << 20);
-        await _db.ReopenAsync(checkpointOnClose: false, stateMemoryBytes: 1L << 20);
+        await Db.ReopenAsync(stateMemoryBytes: 1L << 20);
+        await Db.ReopenAsync(checkpointOnClose: false, stateMemoryBytes: 1L << 20);
 
-        Assert.Equal(5000, _db.Get("pages").Describe().ConceptCount);
-        Assert.Equal(Vector(4999, 0), _db.Get("pages").GetConcept("c4999").AssertOk().Vector);
+        Assert.Equal(5000, Db.Get("pages").Describe().ConceptCount);
+        Assert.Equal(Vector(4999, 0), Db.Get("pages").GetConcept("c4999").AssertOk().Vector);
     }
 }

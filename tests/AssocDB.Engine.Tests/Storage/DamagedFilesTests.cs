@@ -5,23 +5,18 @@ namespace AssocDB.Engine.Tests.Storage;
 
 // Files damaged on disk (deleted, cut short): the open must refuse, naming what is damaged, rather
 // than open a collection that silently lacks what the damaged file held.
-public sealed class DamagedFilesTests : IAsyncLifetime
+public sealed class DamagedFilesTests : DatabaseTests
 {
     private const int Facts = 2000;
-    private readonly TestDatabase _db = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     /// <summary>A collection of <see cref="Facts"/> facts, closed with a checkpoint (so its log holds
     /// nothing to replay); returns its folder.</summary>
     private async Task<string> CheckpointedCollectionAsync()
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         (await collection.DefineRelationAsync(new RelationSpec("knows"))).AssertOk();
         (await collection.AddFactsAsync([.. Enumerable.Range(0, Facts).Select(i => new FactInput($"a{i}", "knows", $"b{i}"))])).AssertOk();
-        await _db.Database.CloseAsync(checkpoint: true);
+        await Db.Database.CloseAsync(checkpoint: true);
         return collection.Directory;
     }
 
@@ -44,7 +39,7 @@ public sealed class DamagedFilesTests : IAsyncLifetime
             File.Delete(logFile);
         }
 
-        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
         Assert.Contains(logFile, error.Message, StringComparison.Ordinal);
         Assert.Contains(cutShort ? $"holds {length / 2} bytes" : "is missing", error.Message, StringComparison.Ordinal);
 
@@ -62,7 +57,7 @@ public sealed class DamagedFilesTests : IAsyncLifetime
         string layout = Path.Combine(await CheckpointedCollectionAsync(), "state", "layout.json");
         File.Delete(layout);
 
-        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
         Assert.Contains($"{layout} is missing", error.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(layout));
     }
@@ -72,11 +67,11 @@ public sealed class DamagedFilesTests : IAsyncLifetime
     [Fact]
     public async Task An_error_opening_a_collection_names_it_and_its_folder_and_keeps_the_original()
     {
-        _db.Create("whole");
+        Db.Create("whole");
         string damaged = await CheckpointedCollectionAsync();
         File.Delete(Path.Combine(damaged, "state", "layout.json"));
 
-        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
         Assert.StartsWith($"collection 'test' (in {damaged}) could not be opened: ", error.Message, StringComparison.Ordinal);
         InvalidDataException original = Assert.IsType<InvalidDataException>(error.InnerException);
         Assert.EndsWith(original.Message, error.Message, StringComparison.Ordinal);
@@ -89,7 +84,7 @@ public sealed class DamagedFilesTests : IAsyncLifetime
         string damaged = await CheckpointedCollectionAsync();
         File.WriteAllText(Path.Combine(damaged, "collection.json"), "{\"Name\": \"te");
 
-        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
         Assert.StartsWith($"the collection in {damaged} could not be opened: ", error.Message, StringComparison.Ordinal);
         Assert.IsType<System.Text.Json.JsonException>(error.InnerException);
     }
@@ -105,7 +100,7 @@ public sealed class DamagedFilesTests : IAsyncLifetime
         File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"FormatVersion\": 2", "\"FormatVersion\": 1", StringComparison.Ordinal));
         Assert.Contains("\"FormatVersion\": 1", File.ReadAllText(manifest), StringComparison.Ordinal);
 
-        await using (AssocDatabase database = AssocDatabase.Open(_db.Options))
+        await using (AssocDatabase database = AssocDatabase.Open(Db.Options))
         {
             Assert.Equal(Facts, database.GetCollection("test").AssertOk().Describe().FactCount);
         }
@@ -113,7 +108,7 @@ public sealed class DamagedFilesTests : IAsyncLifetime
         Assert.Contains("\"FormatVersion\": 2", File.ReadAllText(manifest), StringComparison.Ordinal);
         File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"FormatVersion\": 2", "\"FormatVersion\": 3", StringComparison.Ordinal));
 
-        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
         Assert.Contains("is of format 3, written by a newer AssocDB; this version reads formats up to 2", error.Message, StringComparison.Ordinal);
     }
 
@@ -129,7 +124,7 @@ public sealed class DamagedFilesTests : IAsyncLifetime
         File.WriteAllBytes(Path.Combine(interrupted, "info.dat.0"), []);
         Directory.SetLastWriteTimeUtc(interrupted, DateTime.UtcNow.AddMinutes(1));
 
-        await using AssocDatabase database = AssocDatabase.Open(_db.Options);
+        await using AssocDatabase database = AssocDatabase.Open(Db.Options);
         Assert.Equal(Facts, database.GetCollection("test").AssertOk().Describe().FactCount);
     }
 }

@@ -4,18 +4,12 @@ namespace AssocDB.Engine.Tests.Storage;
 
 // The data folder holds AssocDB's collections and its staging folders, and possibly folders that
 // are not AssocDB's: open takes the collections, removes staging leftovers, and leaves the rest.
-public sealed class DataFolderTests : IAsyncLifetime
+public sealed class DataFolderTests : DatabaseTests
 {
-    private readonly TestDatabase _db = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
-
     /// <summary>A folder in the data folder holding one file.</summary>
     private string FolderWithAFile(string name)
     {
-        string folder = Path.Combine(_db.Folder, name);
+        string folder = Path.Combine(Db.Folder, name);
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "kept.txt"), "a user's file");
         return folder;
@@ -26,13 +20,13 @@ public sealed class DataFolderTests : IAsyncLifetime
     [Fact]
     public async Task Open_removes_its_own_staging_leftovers_only_and_logs_each()
     {
-        _db.Create();
-        await _db.Database.CloseAsync(checkpoint: true);
+        Db.Create();
+        await Db.Database.CloseAsync(checkpoint: true);
         string[] foreign = [.. new[] { ".backup-of-x", ".Trash-0", $".{Guid.NewGuid():N}-copy", "notes" }.Select(FolderWithAFile)];
         string[] leftovers = [FolderWithAFile($".assocdb-staging-{Guid.NewGuid():N}"), FolderWithAFile($".{Guid.NewGuid():N}")];
 
         var logs = new RecordedLogs();
-        await using (AssocDatabase database = AssocDatabase.Open(_db.Options, logs))
+        await using (AssocDatabase database = AssocDatabase.Open(Db.Options, logs))
         {
             Assert.Equal(["test"], database.ListCollections().Select(collection => collection.Name));
         }
@@ -47,11 +41,11 @@ public sealed class DataFolderTests : IAsyncLifetime
     [Fact]
     public async Task A_collection_folder_without_a_manifest_stops_the_open_naming_it_and_is_left_alone()
     {
-        await _db.Database.CloseAsync(checkpoint: true);
-        string stray = Path.Combine(_db.Folder, "col-stray");
+        await Db.Database.CloseAsync(checkpoint: true);
+        string stray = Path.Combine(Db.Folder, "col-stray");
         Directory.CreateDirectory(stray);
 
-        FileNotFoundException error = Assert.Throws<FileNotFoundException>(() => AssocDatabase.Open(_db.Options));
+        FileNotFoundException error = Assert.Throws<FileNotFoundException>(() => AssocDatabase.Open(Db.Options));
         Assert.Contains($"the folder {stray} holds no collection.json", error.Message, StringComparison.Ordinal);
         Assert.True(Directory.Exists(stray));
     }

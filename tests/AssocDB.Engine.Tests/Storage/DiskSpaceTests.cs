@@ -6,24 +6,18 @@ namespace AssocDB.Engine.Tests.Storage;
 // Guards the free-disk reserve: writes stop short of a full disk, where FASTER's logs cannot be
 // relied on, with an error saying so, and nothing of the refused write is kept; and a collection
 // reopened as it was writes nothing to open, so it opens on a full disk.
-public sealed class DiskSpaceTests : IAsyncLifetime
+public sealed class DiskSpaceTests : DatabaseTests
 {
-    private readonly TestDatabase _db = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
-
     [Fact]
     public async Task A_write_that_would_eat_into_the_free_disk_reserve_is_refused_and_reads_go_on()
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         (await collection.AddFactsAsync([new FactInput("ann", "knows", "bob")])).AssertOk();
-        long free = new DriveInfo(_db.Folder).AvailableFreeSpace;
+        long free = new DriveInfo(Db.Folder).AvailableFreeSpace;
 
         // A reserve above what the disk has free: as if the disk were nearly full.
-        await _db.ReopenAsync(minFreeDiskBytes: free + (1L << 40));
-        collection = _db.Get();
+        await Db.ReopenAsync(minFreeDiskBytes: free + (1L << 40));
+        collection = Db.Get();
         EngineError refused = (await collection.AddFactsAsync([new FactInput("bob", "knows", "carol")])).AssertError(ErrorCode.ResourceExhausted, "");
 
         Assert.Contains("bytes free", refused.Message, StringComparison.Ordinal);
@@ -33,8 +27,8 @@ public sealed class DiskSpaceTests : IAsyncLifetime
         Assert.False(collection.GetConcept("carol").IsOk);
 
         // Room again: the same collection takes the write, and only it.
-        await _db.ReopenAsync(checkpointOnClose: false, minFreeDiskBytes: 0);
-        collection = _db.Get();
+        await Db.ReopenAsync(checkpointOnClose: false, minFreeDiskBytes: 0);
+        collection = Db.Get();
         (await collection.AddFactsAsync([new FactInput("bob", "knows", "carol")])).AssertOk();
         Assert.Equal(2L, collection.Describe().FactCount);
     }
@@ -44,16 +38,16 @@ public sealed class DiskSpaceTests : IAsyncLifetime
     [Fact]
     public async Task Reopening_a_collection_as_it_was_leaves_its_files_untouched()
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         (await collection.AddFactsAsync([new FactInput("ann", "knows", "bob")])).AssertOk();
         string layout = Path.Combine(collection.Directory, "state", "layout.json");
-        await _db.ReopenAsync(checkpointOnClose: false);
+        await Db.ReopenAsync(checkpointOnClose: false);
         DateTime written = File.GetLastWriteTimeUtc(layout);
         File.SetLastWriteTimeUtc(layout, written.AddDays(-1));
 
-        await _db.ReopenAsync(checkpointOnClose: false);
+        await Db.ReopenAsync(checkpointOnClose: false);
 
         Assert.Equal(written.AddDays(-1), File.GetLastWriteTimeUtc(layout));
-        Assert.Equal(1L, _db.Get().Describe().FactCount);
+        Assert.Equal(1L, Db.Get().Describe().FactCount);
     }
 }

@@ -8,18 +8,15 @@ namespace AssocDB.Engine.Tests.Storage;
 // older one (neither is dropped before the new checkpoint is read back whole). The open refused
 // such a collection; it must recover from the older checkpoint and the log, and go on refusing
 // where the log no longer reaches back to it.
-public sealed class IncompleteCheckpointTests : IAsyncLifetime
+public sealed class IncompleteCheckpointTests : DatabaseTests
 {
     private const int FactsPerBatch = 100;
 
-    private readonly TestDatabase _db = new();
     private readonly TempDirectory _saved = new();
 
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
-        await _db.DisposeAsync();
+        await base.DisposeAsync();
         _saved.Dispose();
     }
 
@@ -46,22 +43,22 @@ public sealed class IncompleteCheckpointTests : IAsyncLifetime
     /// </summary>
     private async Task<(string Folder, string Older, string Incomplete)> CrashedInCheckpointAsync(bool logKeptBack)
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         (await collection.DefineRelationAsync(new RelationSpec("knows"))).AssertOk();
         await AddFactsAsync(collection, 0);
         (await collection.CheckpointAsync()).AssertOk();
         await AddFactsAsync(collection, 1);
-        await _db.Database.CloseAsync(checkpoint: false);
+        await Db.Database.CloseAsync(checkpoint: false);
 
         string folder = collection.Directory;
         string older = Path.GetFileName(Assert.Single(Directory.GetDirectories(CheckpointsFolder(folder, "cpr-checkpoints"))));
         CopyFolder(folder, _saved.Path);
 
-        await _db.ReopenAsync(checkpointOnClose: false);
-        (await _db.Get().CheckpointAsync()).AssertOk();
+        await Db.ReopenAsync(checkpointOnClose: false);
+        (await Db.Get().CheckpointAsync()).AssertOk();
         string incomplete = Path.GetFileName(Assert.Single(Directory.GetDirectories(CheckpointsFolder(folder, "cpr-checkpoints"))));
         Assert.NotEqual(older, incomplete);
-        await _db.Database.CloseAsync(checkpoint: false);
+        await Db.Database.CloseAsync(checkpoint: false);
 
         foreach (string part in new[] { "cpr-checkpoints", "index-checkpoints" })
         {
@@ -109,7 +106,7 @@ public sealed class IncompleteCheckpointTests : IAsyncLifetime
         (string folder, string older, string incomplete) = await CrashedInCheckpointAsync(logKeptBack: true);
 
         var logs = new RecordedLogs();
-        await using (AssocDatabase database = AssocDatabase.Open(_db.Options with { CheckpointOnClose = false }, logs))
+        await using (AssocDatabase database = AssocDatabase.Open(Db.Options with { CheckpointOnClose = false }, logs))
         {
             Collection collection = database.GetCollection("test").AssertOk();
             AssertFacts(collection, 2 * FactsPerBatch);
@@ -125,7 +122,7 @@ public sealed class IncompleteCheckpointTests : IAsyncLifetime
         Assert.True(Directory.Exists(Path.Combine(setAside, "cpr-checkpoints")), "the incomplete checkpoint was not set aside");
         Assert.Equal([older], Directory.GetDirectories(CheckpointsFolder(folder, "cpr-checkpoints")).Select(Path.GetFileName));
         logs = new RecordedLogs();
-        await using (AssocDatabase database = AssocDatabase.Open(_db.Options with { CheckpointOnClose = false }, logs))
+        await using (AssocDatabase database = AssocDatabase.Open(Db.Options with { CheckpointOnClose = false }, logs))
         {
             Collection collection = database.GetCollection("test").AssertOk();
             AssertFacts(collection, 3 * FactsPerBatch);
@@ -133,8 +130,8 @@ public sealed class IncompleteCheckpointTests : IAsyncLifetime
         }
 
         Assert.DoesNotContain(logs.Messages, message => message.Contains("before its newest", StringComparison.Ordinal));
-        await _db.ReopenAsync(checkpointOnClose: false);
-        AssertFacts(_db.Get(), 3 * FactsPerBatch);
+        await Db.ReopenAsync(checkpointOnClose: false);
+        AssertFacts(Db.Get(), 3 * FactsPerBatch);
     }
 
     // The write-ahead log was truncated after the newest checkpoint, so it lacks the entries
@@ -144,7 +141,7 @@ public sealed class IncompleteCheckpointTests : IAsyncLifetime
     {
         (string folder, string older, string incomplete) = await CrashedInCheckpointAsync(logKeptBack: false);
 
-        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
         Assert.Contains($"checkpoint {incomplete} is incomplete", error.Message, StringComparison.Ordinal);
         Assert.Contains($"the write-ahead log does not hold every entry after the whole checkpoint {older} before it", error.Message, StringComparison.Ordinal);
         Assert.Equal(

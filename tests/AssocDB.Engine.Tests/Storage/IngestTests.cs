@@ -5,18 +5,15 @@ namespace AssocDB.Engine.Tests.Storage;
 
 // Guards the bulk path's contract: bad items are skipped and reported while the rest lands, a
 // batch and its session mark are durable together, and resending a batch after a restart is a no-op.
-public sealed class IngestTests : IAsyncLifetime
+public sealed class IngestTests : DatabaseTests
 {
-    private readonly TestDatabase _db = new();
     private Collection _collection = null!;
 
-    public Task InitializeAsync()
+    public override Task InitializeAsync()
     {
-        _collection = _db.Create(dimension: 4);
+        _collection = Db.Create(dimension: 4);
         return Task.CompletedTask;
     }
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     private static IngestBatch Batch(long sequence, params FactInput[] facts) => new("load-1", sequence, [], facts);
 
@@ -43,8 +40,8 @@ public sealed class IngestTests : IAsyncLifetime
     {
         (await _collection.IngestAsync(Batch(0, new FactInput("a", "r", "b")))).AssertOk();
         (await _collection.IngestAsync(Batch(1, new FactInput("b", "r", "c")))).AssertOk();
-        await _db.ReopenAsync(checkpointOnClose: false);
-        _collection = _db.Get();
+        await Db.ReopenAsync(checkpointOnClose: false);
+        _collection = Db.Get();
 
         Assert.Equal(1, _collection.LastIngestedSequence("load-1"));
         Assert.Equal(-1, _collection.LastIngestedSequence("another"));
@@ -53,9 +50,9 @@ public sealed class IngestTests : IAsyncLifetime
         _collection.GetConcept("never").AssertError(ErrorCode.NotFound, "name");
 
         (await _collection.IngestAsync(Batch(2, new FactInput("c", "r", "d")))).AssertOk();
-        await _db.ReopenAsync();
-        Assert.Equal(3, _db.Get().Describe().FactCount);
-        Assert.Equal(2, _db.Get().LastIngestedSequence("load-1"));
+        await Db.ReopenAsync();
+        Assert.Equal(3, Db.Get().Describe().FactCount);
+        Assert.Equal(2, Db.Get().LastIngestedSequence("load-1"));
     }
 
     [Fact]

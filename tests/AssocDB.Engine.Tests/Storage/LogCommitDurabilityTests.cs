@@ -8,16 +8,10 @@ namespace AssocDB.Engine.Tests.Storage;
 // Guards the write-ahead log's commit records on real files. FASTER's default commit manager
 // ignored a failed write of a record: on a full disk a write was acknowledged, the previous record
 // deleted, and the reopened collection came back empty.
-public sealed class LogCommitDurabilityTests : IAsyncLifetime
+public sealed class LogCommitDurabilityTests : DatabaseTests
 {
     /// <summary>The sector FASTER's default manager padded each commit record to.</summary>
     private const int SectorBytes = 512;
-
-    private readonly TestDatabase _db = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     private static FactInput Fact(int number) => new($"head{number}", "links", $"tail{number}");
 
@@ -31,14 +25,14 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
     /// durable): the state a crash while writing the newest leaves. Returns the newest's path.</summary>
     private async Task<string> TwoCommitsBothOnDiskAsync()
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         (await collection.AddFactsAsync([Fact(0)])).AssertOk();
         string previous = Assert.Single(CommitFiles(collection));
         byte[] previousRecord = await File.ReadAllBytesAsync(previous);
         (await collection.AddFactsAsync([Fact(1)])).AssertOk();
         string newest = Assert.Single(CommitFiles(collection));
         Assert.NotEqual(previous, newest);
-        await _db.Database.CloseAsync(checkpoint: false);
+        await Db.Database.CloseAsync(checkpoint: false);
         await File.WriteAllBytesAsync(previous, previousRecord);
         return newest;
     }
@@ -56,13 +50,13 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
     /// database then closed without a checkpoint; returns the (closed) collection.</summary>
     private async Task<Collection> FactsInTheLogOnlyAsync(int facts)
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         for (int number = 0; number < facts; number++)
         {
             (await collection.AddFactsAsync([Fact(number)])).AssertOk();
         }
 
-        await _db.Database.CloseAsync(checkpoint: false);
+        await Db.Database.CloseAsync(checkpoint: false);
         return collection;
     }
 
@@ -73,7 +67,7 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
     {
         string[] Files() => [.. Directory.GetFiles(LogFolder(collection), "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)];
         Dictionary<string, byte[]> before = Files().ToDictionary(file => file, File.ReadAllBytes);
-        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
         Assert.Equal(before.Keys, Files());
         Assert.All(before, file => Assert.Equal(file.Value, File.ReadAllBytes(file.Key)));
         return error;
@@ -101,7 +95,7 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
     [Fact]
     public async Task A_log_whose_newest_commit_record_was_replaced_by_an_older_one_stops_the_open()
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         (await collection.AddFactsAsync([Fact(0)])).AssertOk();
         string first = Assert.Single(CommitFiles(collection));
         byte[] firstRecord = await File.ReadAllBytesAsync(first);
@@ -110,7 +104,7 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
             (await collection.AddFactsAsync([Fact(number)])).AssertOk();
         }
 
-        await _db.Database.CloseAsync(checkpoint: false);
+        await Db.Database.CloseAsync(checkpoint: false);
         foreach (string record in CommitFiles(collection))
         {
             File.Delete(record);
@@ -131,13 +125,13 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
         Collection first = await FactsInTheLogOnlyAsync(1);
         File.Delete(Assert.Single(CommitFiles(first)));
 
-        await _db.ReopenAsync(checkpointOnClose: false);
-        Collection collection = _db.Get();
+        await Db.ReopenAsync(checkpointOnClose: false);
+        Collection collection = Db.Get();
         AssertFacts(collection, 0);
         (await collection.AddFactsAsync([Fact(0)])).AssertOk();
         (await collection.AddFactsAsync([Fact(1)])).AssertOk();
-        await _db.ReopenAsync(checkpointOnClose: false);
-        AssertFacts(_db.Get(), 2);
+        await Db.ReopenAsync(checkpointOnClose: false);
+        AssertFacts(Db.Get(), 2);
     }
 
     // /dev/full fails every write with ENOSPC, as a full disk does; the record is written to the
@@ -146,7 +140,7 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
     public async Task A_commit_record_that_cannot_be_written_fails_the_write_and_keeps_every_acknowledged_one()
     {
         Assert.True(File.Exists("/dev/full"), "this test needs Linux's /dev/full to fail a write with ENOSPC");
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         for (int number = 0; number < 3; number++)
         {
             (await collection.AddFactsAsync([Fact(number)])).AssertOk();
@@ -166,13 +160,13 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
         (await collection.CheckpointAsync()).AssertError(ErrorCode.FailedPrecondition, "collection");
         AssertFacts(collection, 3);
         Assert.False(collection.GetConcept("head3").IsOk);
-        await _db.ReopenAsync(checkpointOnClose: false);
-        collection = _db.Get();
+        await Db.ReopenAsync(checkpointOnClose: false);
+        collection = Db.Get();
         AssertFacts(collection, 3);
 
         (await collection.AddFactsAsync([Fact(3)])).AssertOk();
-        await _db.ReopenAsync(checkpointOnClose: false);
-        AssertFacts(_db.Get(), 4);
+        await Db.ReopenAsync(checkpointOnClose: false);
+        AssertFacts(Db.Get(), 4);
     }
 
     // A crash while FASTER's default manager (earlier versions) wrote a record left it empty, or a
@@ -189,12 +183,12 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
         File.ReadAllBytes(newest).AsSpan(0, Math.Min(tornLength, 20)).CopyTo(torn);
         File.WriteAllBytes(newest, torn);
 
-        await _db.ReopenAsync(checkpointOnClose: false);
-        Collection collection = _db.Get();
+        await Db.ReopenAsync(checkpointOnClose: false);
+        Collection collection = Db.Get();
         AssertFacts(collection, 1);
         (await collection.AddFactsAsync([Fact(1)])).AssertOk();
-        await _db.ReopenAsync(checkpointOnClose: false);
-        AssertFacts(_db.Get(), 2);
+        await Db.ReopenAsync(checkpointOnClose: false);
+        AssertFacts(Db.Get(), 2);
     }
 
     // This manager writes a record whole and renames it into place, so a damaged one is damage to
@@ -221,7 +215,7 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
         File.WriteAllBytes(newest, record);
         string[] commits = [.. Directory.GetFiles(Path.GetDirectoryName(newest)!).Order(StringComparer.Ordinal)];
 
-        InvalidDataException error = Assert.ThrowsAny<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        InvalidDataException error = Assert.ThrowsAny<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
         Assert.Contains($"the commit record {newest} is damaged", error.Message, StringComparison.Ordinal);
         Assert.Contains("not a multiple of 512", error.Message, StringComparison.Ordinal);
         Assert.Equal(commits, Directory.GetFiles(Path.GetDirectoryName(newest)!).Order(StringComparer.Ordinal));
@@ -234,9 +228,9 @@ public sealed class LogCommitDurabilityTests : IAsyncLifetime
     {
         string newest = await TwoCommitsBothOnDiskAsync();
         File.Delete(newest);
-        File.CreateSymbolicLink(newest, Path.Combine(_db.Folder, "nowhere"));
+        File.CreateSymbolicLink(newest, Path.Combine(Db.Folder, "nowhere"));
 
-        IOException error = Assert.ThrowsAny<IOException>(() => AssocDatabase.Open(_db.Options));
+        IOException error = Assert.ThrowsAny<IOException>(() => AssocDatabase.Open(Db.Options));
         Assert.Contains("commit record that cannot be read", error.Message, StringComparison.Ordinal);
     }
 

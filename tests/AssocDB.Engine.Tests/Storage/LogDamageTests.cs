@@ -7,15 +7,9 @@ namespace AssocDB.Engine.Tests.Storage;
 // A damaged write-ahead log must stop the open, naming what is wrong. Read as it was, a flipped
 // bit replayed as a different fact, and a zeroed or cut-off stretch as an older collection, which
 // the next checkpoint made permanent.
-public sealed class LogDamageTests : IAsyncLifetime
+public sealed class LogDamageTests : DatabaseTests
 {
     private const int LogPageSizeBits = 22;
-
-    private readonly TestDatabase _db = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     /// <summary>
     /// One concept per write, <paramref name="writes"/> writes (each logged entry holding
@@ -25,7 +19,7 @@ public sealed class LogDamageTests : IAsyncLifetime
     /// </summary>
     private async Task<(string File, List<(long Address, long NextAddress)> Entries)> LoggedWritesAsync(int writes, int blobBytes, int checkpointAfter = 0)
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         var blob = new string('x', blobBytes);
         for (int i = 0; i < writes; i++)
         {
@@ -38,14 +32,14 @@ public sealed class LogDamageTests : IAsyncLifetime
         }
 
         string folder = Path.Combine(collection.Directory, "wal");
-        await _db.Database.CloseAsync(checkpoint: false);
+        await Db.Database.CloseAsync(checkpoint: false);
         using var log = new WriteAheadLog(folder, LogPageSizeBits);
         List<(long, long)> entries = [.. log.ReadCommitted(WriteAheadLog.FirstAddress).Select(entry => (entry.Address, entry.NextAddress))];
         return (Assert.Single(Directory.GetFiles(folder, "*.log.0")), entries);
     }
 
     /// <summary>The open's error, its causes' messages included.</summary>
-    private string OpenError() => Assert.ThrowsAny<Exception>(() => AssocDatabase.Open(_db.Options)).ToString();
+    private string OpenError() => Assert.ThrowsAny<Exception>(() => AssocDatabase.Open(Db.Options)).ToString();
 
     private static void Overwrite(string file, long offset, byte[] bytes)
     {
@@ -106,10 +100,10 @@ public sealed class LogDamageTests : IAsyncLifetime
     [InlineData(-1, 40)] // the iterator count: FASTER's parse then reads a negative length
     public async Task A_damaged_commit_record_with_none_before_it_stops_the_open(int keptBytes, int flippedByte)
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         (await collection.AddFactsAsync([new FactInput("a", "links", "b")])).AssertOk();
         string record = Assert.Single(Directory.GetFiles(Path.Combine(collection.Directory, "wal", "log-commits"), "commit.*.0"));
-        await _db.Database.CloseAsync(checkpoint: false);
+        await Db.Database.CloseAsync(checkpoint: false);
         byte[] bytes = File.ReadAllBytes(record);
         if (flippedByte >= 0)
         {

@@ -7,14 +7,8 @@ namespace AssocDB.Engine.Tests.Storage;
 
 // Guards durability across restarts: what was acknowledged before a close — or before a checkpoint
 // followed by more writes — is exactly what a reopen finds, vectors bit for bit.
-public sealed class RestartTests : IAsyncLifetime
+public sealed class RestartTests : DatabaseTests
 {
-    private readonly TestDatabase _db = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
-
     private static float[] Vector(int seed, int dimension)
     {
         var random = new Random(seed);
@@ -29,15 +23,15 @@ public sealed class RestartTests : IAsyncLifetime
     [InlineData("wal/log-commits")]
     public async Task A_state_store_or_log_that_cannot_be_recovered_stops_the_open(string lost)
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         await WriteSampleAsync(collection);
         (await collection.CheckpointAsync()).AssertOk();
         (await collection.AddFactsAsync([new FactInput("bob", "knows", "carol")])).AssertOk();
         string directory = collection.Directory;
-        await _db.Database.CloseAsync(checkpoint: false);
+        await Db.Database.CloseAsync(checkpoint: false);
 
         Directory.Delete(Path.Combine(directory, lost), recursive: true);
-        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options));
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
         Assert.Contains("cannot be recovered", error.Message, StringComparison.Ordinal);
     }
 
@@ -49,23 +43,23 @@ public sealed class RestartTests : IAsyncLifetime
     {
         for (int i = 0; i < 30; i++)
         {
-            if (!_db.Database.GetCollection("churn").IsOk)
+            if (!Db.Database.GetCollection("churn").IsOk)
             {
-                _db.Create("churn");
+                Db.Create("churn");
             }
 
             using var start = new Barrier(2);
             Task<Result<bool>> drop = Task.Run(async () =>
             {
                 start.SignalAndWait();
-                return await _db.Database.DropCollectionAsync("churn");
+                return await Db.Database.DropCollectionAsync("churn");
             });
             Task<Result<CollectionInfo>> create = Task.Run(() =>
             {
                 start.SignalAndWait();
                 Result<CollectionInfo> created;
                 // Until the drop has taken the name, the create finds it still there.
-                while ((created = _db.Database.CreateCollection(new CollectionSpec("churn", 8))).Error?.Code == ErrorCode.AlreadyExists)
+                while ((created = Db.Database.CreateCollection(new CollectionSpec("churn", 8))).Error?.Code == ErrorCode.AlreadyExists)
                 {
                     Thread.Yield();
                 }
@@ -120,16 +114,16 @@ public sealed class RestartTests : IAsyncLifetime
     [Fact]
     public async Task Everything_survives_a_clean_close_and_reopen()
     {
-        await WriteSampleAsync(_db.Create());
-        await _db.ReopenAsync();
-        AssertSample(_db.Get());
-        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 3, 4, 2) { Folder = Path.GetFileName(_db.Get().Directory) }, _db.Get().Describe());
+        await WriteSampleAsync(Db.Create());
+        await Db.ReopenAsync();
+        AssertSample(Db.Get());
+        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 3, 4, 2) { Folder = Path.GetFileName(Db.Get().Directory) }, Db.Get().Describe());
     }
 
     [Fact]
     public async Task Writes_after_a_checkpoint_are_replayed_from_the_log()
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         await WriteSampleAsync(collection);
         await collection.CheckpointAsync();
         (await collection.AddFactsAsync([new FactInput("carol", "parent_of", "dave")])).AssertOk();
@@ -137,9 +131,9 @@ public sealed class RestartTests : IAsyncLifetime
         (await collection.UpsertConceptsAsync([new ConceptInput("bob", Vector(2, 8))])).AssertOk();
         (await collection.AddFactsAsync([new FactInput("alice", "knows", "bob", 0.5f, new Dictionary<string, string> { ["since"] = "2019" })])).AssertOk();
 
-        await _db.ReopenAsync(checkpointOnClose: false);
+        await Db.ReopenAsync(checkpointOnClose: false);
 
-        collection = _db.Get();
+        collection = Db.Get();
         AssertSample(collection);
         Answer grandchild = Assert.Single(collection.Related("alice", "ancestor_of").AssertOk(), answer => answer.Concept == "dave");
         Assert.Equal(AnswerKind.Derived, grandchild.Kind);
@@ -150,16 +144,16 @@ public sealed class RestartTests : IAsyncLifetime
     {
         // The store's upserts of a batch finish in the background; the checkpoint (which truncates
         // the log) must wait for them, or the reopened collection would miss the batch.
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         FactInput[] facts = Enumerable.Range(0, 45_000).Select(i => new FactInput($"h{i}", $"r{i % 7}", $"t{i % 1000}")).ToArray();
         (await collection.AddFactsAsync(facts)).AssertOk();
         await collection.CheckpointAsync();
         Assert.False(collection.HasUncheckpointedWrites);
 
-        await _db.ReopenAsync(checkpointOnClose: false);
+        await Db.ReopenAsync(checkpointOnClose: false);
 
-        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 46_000, 7, 45_000) { Folder = Path.GetFileName(_db.Get().Directory) }, _db.Get().Describe());
-        Assert.Equal("t123", Assert.Single(_db.Get().Neighbors("h44123").AssertOk()).Other);
+        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 46_000, 7, 45_000) { Folder = Path.GetFileName(Db.Get().Directory) }, Db.Get().Describe());
+        Assert.Equal("t123", Assert.Single(Db.Get().Neighbors("h44123").AssertOk()).Other);
     }
 
     [Fact]
@@ -188,7 +182,7 @@ public sealed class RestartTests : IAsyncLifetime
     [Fact]
     public async Task Equal_proofs_are_chosen_alike_before_and_after_a_reopen()
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         (await collection.DefineRelationAsync(new RelationSpec("p"))).AssertOk();
         (await collection.DefineRelationAsync(new RelationSpec("q"))).AssertOk();
         (await collection.DefineRelationAsync(new RelationSpec("r", Compositions: [new Composition("p", "q")]))).AssertOk();
@@ -197,25 +191,25 @@ public sealed class RestartTests : IAsyncLifetime
         (await collection.RemoveFactsAsync([new FactKey("a", "p", "x1")])).AssertOk();
         string before = Assert.Single(collection.Related("a", "r").AssertOk()).Proof.ToString();
 
-        await _db.ReopenAsync(checkpointOnClose: true);
+        await Db.ReopenAsync(checkpointOnClose: true);
 
         Assert.Equal("a p x2; x2 q c ⊢ p ∘ q ⇒ r", before);
-        Assert.Equal(before, Assert.Single(_db.Get().Related("a", "r").AssertOk()).Proof.ToString());
+        Assert.Equal(before, Assert.Single(Db.Get().Related("a", "r").AssertOk()).Proof.ToString());
     }
 
     [Fact]
     public async Task Metadata_and_payloads_enumerate_in_the_same_order_after_a_reopen()
     {
         var map = new Dictionary<string, string> { ["k0"] = "1", ["z"] = "2", ["a"] = "3" };
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         (await collection.AddFactsAsync([new FactInput("a", "r", "b", Payload: map)])).AssertOk();
         (await collection.UpsertConceptsAsync([new ConceptInput("a", Metadata: map)])).AssertOk();
         string[] Keys(Collection c) => [.. c.GetConcept("a").AssertOk().Metadata.Keys, .. Assert.Single(c.Neighbors("a").AssertOk()).Payload.Keys];
         string[] before = Keys(collection);
 
-        await _db.ReopenAsync(checkpointOnClose: false);
+        await Db.ReopenAsync(checkpointOnClose: false);
 
-        Assert.Equal(before, Keys(_db.Get()));
+        Assert.Equal(before, Keys(Db.Get()));
     }
 
     // A store that has not checkpointed starts over at each open, with the options' page; a smaller
@@ -269,7 +263,7 @@ public sealed class RestartTests : IAsyncLifetime
     {
         // 4 MiB pages hold 20 entries of 200 kB; the checkpoint after them leaves replay to start at
         // the padding that ends the first page.
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         var blob = new string('x', 200_000);
         for (int i = 0; i < 30; i++)
         {
@@ -280,30 +274,30 @@ public sealed class RestartTests : IAsyncLifetime
             }
         }
 
-        await _db.ReopenAsync(checkpointOnClose: false, logPageSizeBits: 25);
-        Assert.Equal(30, _db.Get().Describe().ConceptCount);
-        Assert.Equal(blob, _db.Get().GetConcept("c29").AssertOk().Metadata["blob"]);
+        await Db.ReopenAsync(checkpointOnClose: false, logPageSizeBits: 25);
+        Assert.Equal(30, Db.Get().Describe().ConceptCount);
+        Assert.Equal(blob, Db.Get().GetConcept("c29").AssertOk().Metadata["blob"]);
     }
 
     [Fact]
     public async Task Reopening_without_any_checkpoint_replays_the_whole_log()
     {
-        await WriteSampleAsync(_db.Create());
-        await _db.ReopenAsync(checkpointOnClose: false);
-        AssertSample(_db.Get());
+        await WriteSampleAsync(Db.Create());
+        await Db.ReopenAsync(checkpointOnClose: false);
+        AssertSample(Db.Get());
     }
 
     [Fact]
     public async Task Dropping_a_collection_deletes_its_files_and_it_stays_gone_after_reopen()
     {
-        Collection collection = _db.Create("doomed");
+        Collection collection = Db.Create("doomed");
         await WriteSampleAsync(collection);
-        Assert.True((await _db.Database.DropCollectionAsync("doomed")).AssertOk());
+        Assert.True((await Db.Database.DropCollectionAsync("doomed")).AssertOk());
 
-        Assert.Empty(Directory.EnumerateDirectories(_db.Folder));
-        _db.Database.GetCollection("doomed").AssertError(ErrorCode.NotFound, "collection");
-        await _db.ReopenAsync();
-        Assert.Empty(_db.Database.ListCollections());
+        Assert.Empty(Directory.EnumerateDirectories(Db.Folder));
+        Db.Database.GetCollection("doomed").AssertError(ErrorCode.NotFound, "collection");
+        await Db.ReopenAsync();
+        Assert.Empty(Db.Database.ListCollections());
     }
 
     [Fact]
@@ -333,13 +327,13 @@ public sealed class RestartTests : IAsyncLifetime
     [Fact]
     public async Task An_abandoned_recovery_releases_the_folder_and_loses_nothing()
     {
-        await WriteSampleAsync(_db.Create());
-        await _db.Database.CloseAsync(checkpoint: false);
+        await WriteSampleAsync(Db.Create());
+        await Db.Database.CloseAsync(checkpoint: false);
 
-        Assert.ThrowsAny<OperationCanceledException>(() => AssocDatabase.Open(_db.Options, cancellationToken: new CancellationToken(canceled: true)));
+        Assert.ThrowsAny<OperationCanceledException>(() => AssocDatabase.Open(Db.Options, cancellationToken: new CancellationToken(canceled: true)));
 
-        await _db.ReopenAsync(checkpointOnClose: false);
-        AssertSample(_db.Get());
+        await Db.ReopenAsync(checkpointOnClose: false);
+        AssertSample(Db.Get());
     }
 
     // Each collection holds about 100 MiB of buffers even when empty, and creates were unbounded:
@@ -347,25 +341,25 @@ public sealed class RestartTests : IAsyncLifetime
     [Fact]
     public async Task Creates_past_the_collection_limit_are_refused_and_a_fuller_folder_still_opens()
     {
-        _db.Create("one");
-        _db.Create("two");
-        await _db.Database.CloseAsync(checkpoint: true);
+        Db.Create("one");
+        Db.Create("two");
+        await Db.Database.CloseAsync(checkpoint: true);
 
-        await using AssocDatabase limited = AssocDatabase.Open(_db.Options with { MaxCollections = 1 });
+        await using AssocDatabase limited = AssocDatabase.Open(Db.Options with { MaxCollections = 1 });
         Assert.Equal(["one", "two"], limited.ListCollections().Select(c => c.Name).Order());
         limited.CreateCollection(new CollectionSpec("three", 4)).AssertError(ErrorCode.ResourceExhausted, "name");
         (await limited.DropCollectionAsync("one")).AssertOk();
         limited.CreateCollection(new CollectionSpec("three", 4)).AssertError(ErrorCode.ResourceExhausted, "name");
         (await limited.DropCollectionAsync("two")).AssertOk();
         limited.CreateCollection(new CollectionSpec("three", 4)).AssertOk();
-        Assert.Throws<ArgumentException>(() => AssocDatabase.Open(_db.Options with { MaxCollections = 0 }));
+        Assert.Throws<ArgumentException>(() => AssocDatabase.Open(Db.Options with { MaxCollections = 0 }));
     }
 
     [Fact]
     public async Task A_second_process_cannot_open_a_folder_in_use()
     {
-        _db.Create();
-        Assert.Throws<IOException>(() => AssocDatabase.Open(_db.Options));
+        Db.Create();
+        Assert.Throws<IOException>(() => AssocDatabase.Open(Db.Options));
         await Task.CompletedTask;
     }
 }

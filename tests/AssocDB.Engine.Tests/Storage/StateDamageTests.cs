@@ -10,15 +10,9 @@ namespace AssocDB.Engine.Tests.Storage;
 // A damaged record in the state store's files must stop the open, naming the record and where it
 // lies. FASTER keeps no checksums: a flipped byte was served after a restart as a wrong fact or
 // vector, and the next checkpoint made it permanent. Records written before checksums still read.
-public sealed class StateDamageTests : IAsyncLifetime
+public sealed class StateDamageTests : DatabaseTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromMinutes(1);
-
-    private readonly TestDatabase _db = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     private static float[] Vector(int seed) => [.. Enumerable.Range(0, 8).Select(i => (float)((seed * 10) + i + 1))];
 
@@ -41,22 +35,22 @@ public sealed class StateDamageTests : IAsyncLifetime
         (await collection.IngestAsync(new IngestBatch("load-1", 0, [], [new FactInput("carol", "knows", "dave")]))).AssertOk();
     }
 
-    private string StateFolder => Path.Combine(_db.Get().Directory, "state");
+    private string StateFolder => Path.Combine(Db.Get().Directory, "state");
 
     /// <summary>A collection holding the sample, closed with a checkpoint; returns its state folder.</summary>
     private async Task<string> ClosedSampleAsync()
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         await WriteSampleAsync(collection);
         string state = StateFolder;
-        await _db.Database.CloseAsync(checkpoint: true);
+        await Db.Database.CloseAsync(checkpoint: true);
         return state;
     }
 
     /// <summary>The collection's state store, opened directly as the collection opens it (the
     /// database must be closed).</summary>
     private StateStore OpenStore(string stateFolder) =>
-        new(stateFolder, _db.Options.StateIndexBytes, _db.Options.StateMemoryBytes, _db.Options.StateSegmentBytes);
+        new(stateFolder, Db.Options.StateIndexBytes, Db.Options.StateMemoryBytes, Db.Options.StateSegmentBytes);
 
     /// <summary>Every live record: kind, id and encoding, in order.</summary>
     private static List<(RecordKind Kind, int Id, byte[] Encoding)> Records(StateStore store)
@@ -121,7 +115,7 @@ public sealed class StateDamageTests : IAsyncLifetime
         stream.WriteByte((byte)(original ^ mask));
     }
 
-    private string OpenError() => Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options)).Message;
+    private string OpenError() => Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options)).Message;
 
     public enum Damage
     {
@@ -139,11 +133,11 @@ public sealed class StateDamageTests : IAsyncLifetime
     [InlineData(Damage.EdgeKey)]
     public async Task A_flipped_byte_in_a_stored_record_stops_the_open_naming_the_record_and_its_file(Damage damage)
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         await WriteSampleAsync(collection);
         int alice = collection.GetConcept("alice").AssertOk().Id;
         string file = Path.Combine(StateFolder, "hlog.log.0");
-        await _db.Database.CloseAsync(checkpoint: true);
+        await Db.Database.CloseAsync(checkpoint: true);
 
         // Offsets in the value: the id's complement, the checksum, then (an edge's) head, relation,
         // tail, weight; 15 bytes before it, the key's id.
@@ -170,12 +164,12 @@ public sealed class StateDamageTests : IAsyncLifetime
     [Fact]
     public async Task A_record_moved_by_damage_onto_a_key_written_again_later_stops_the_open()
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         (await collection.UpsertConceptsAsync([new ConceptInput("c0", Vector(0)), new ConceptInput("c1", Vector(1))])).AssertOk();
         (await collection.CheckpointAsync()).AssertOk();
         (await collection.UpsertConceptsAsync([new ConceptInput("c1", Vector(2))])).AssertOk();
         string file = Path.Combine(StateFolder, "hlog.log.0");
-        await _db.Database.CloseAsync(checkpoint: true);
+        await Db.Database.CloseAsync(checkpoint: true);
 
         (long record, long value) = Find(file, RecordKind.Concept, 0);
         Xor(file, value - 15, 0x01);
@@ -217,9 +211,9 @@ public sealed class StateDamageTests : IAsyncLifetime
         }
 
         Assert.True(JsonNode.Parse(File.ReadAllText(Path.Combine(state, "layout.json")))!["RecordsChecksummed"]!.GetValue<bool>());
-        await _db.ReopenAsync(checkpointOnClose: false);
-        AssertSample(_db.Get());
-        await _db.Database.CloseAsync(checkpoint: true);
+        await Db.ReopenAsync(checkpointOnClose: false);
+        AssertSample(Db.Get());
+        await Db.Database.CloseAsync(checkpoint: true);
         AssertSameRecords(written, Records(state));
     }
 
@@ -235,13 +229,13 @@ public sealed class StateDamageTests : IAsyncLifetime
         (_, long value) = Find(Path.Combine(state, "hlog.log.0"), RecordKind.Edge, 2);
         Assert.Equal(2, BinaryPrimitives.ReadInt32LittleEndian(File.ReadAllBytes(Path.Combine(state, "hlog.log.0")).AsSpan((int)value)));
 
-        await _db.ReopenAsync(checkpointOnClose: false);
-        AssertSample(_db.Get());
-        (await _db.Get().AddFactsAsync([new FactInput("dave", "knows", "erin")])).AssertOk();
-        await _db.ReopenAsync(checkpointOnClose: true);
-        Assert.Equal("dave", Assert.Single(_db.Get().Related("erin", "knows").AssertOk()).Concept);
-        Assert.Equal(5, _db.Get().Describe().FactCount);
-        await _db.Database.CloseAsync(checkpoint: true);
+        await Db.ReopenAsync(checkpointOnClose: false);
+        AssertSample(Db.Get());
+        (await Db.Get().AddFactsAsync([new FactInput("dave", "knows", "erin")])).AssertOk();
+        await Db.ReopenAsync(checkpointOnClose: true);
+        Assert.Equal("dave", Assert.Single(Db.Get().Related("erin", "knows").AssertOk()).Concept);
+        Assert.Equal(5, Db.Get().Describe().FactCount);
+        await Db.Database.CloseAsync(checkpoint: true);
 
         Assert.False(JsonNode.Parse(File.ReadAllText(Path.Combine(state, "layout.json")))!.AsObject().ContainsKey("RecordsChecksummed"));
         AssertSameRecords(written, Records(state).Where(record => written.Any(old => (old.Kind, old.Id) == (record.Kind, record.Id))).ToList());

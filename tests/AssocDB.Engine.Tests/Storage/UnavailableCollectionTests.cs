@@ -11,31 +11,27 @@ namespace AssocDB.Engine.Tests.Storage;
 /// </summary>
 // The open threw on the first collection folder that failed, so one damaged collection stopped
 // the whole database (and the server, exit 1) until a user repaired or moved it by hand.
-public sealed class UnavailableCollectionTests : IAsyncLifetime
+public sealed class UnavailableCollectionTests : DatabaseTests
 {
-    private readonly TestDatabase _db = new();
-
     private string _brokenFolder = "";
 
     /// <summary>The options the database is reopened with: serving the healthy collections (the
     /// fixture's are strict, for the tests that read a damaged collection's open error).</summary>
-    private DatabaseOptions Lenient => _db.Options with { RequireAllCollections = false };
+    private DatabaseOptions Lenient => Db.Options with { RequireAllCollections = false };
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
         foreach (string name in new[] { "healthy", "broken" })
         {
-            Collection collection = _db.Create(name);
+            Collection collection = Db.Create(name);
             (await collection.DefineRelationAsync(new RelationSpec("mother_of", InverseOf: "child_of"))).AssertOk();
             (await collection.AddFactsAsync([new FactInput("A", "mother_of", "B")])).AssertOk();
         }
 
-        _brokenFolder = _db.Get("broken").Directory;
+        _brokenFolder = Db.Get("broken").Directory;
         // Checkpointed, so that a lost state/layout.json is refused at open.
-        await _db.Database.CloseAsync(checkpoint: true);
+        await Db.Database.CloseAsync(checkpoint: true);
     }
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     [Fact]
     public async Task A_collection_that_fails_to_open_is_unavailable_and_the_others_are_served()

@@ -6,16 +6,15 @@ namespace AssocDB.Engine.Tests.Vectors;
 // Guards the collection's vector operations end to end: c ± r search resolves names and relation
 // vectors, relate combines proofs with the vector reading, recall reads a relation both ways, and
 // every bad query is refused naming its field.
-public sealed class CollectionVectorTests : IAsyncLifetime
+public sealed class CollectionVectorTests : DatabaseTests
 {
     private const int Dimension = 16;
-    private readonly TestDatabase _db = new();
     private Collection _collection = null!;
     private float[] _capitalOf = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _collection = _db.Create("geo", Dimension, Metric.L2);
+        _collection = Db.Create("geo", Dimension, Metric.L2);
         var random = new Random(5);
         float[] Random() => Enumerable.Range(0, Dimension).Select(_ => (float)random.NextDouble()).ToArray();
         _capitalOf = Random();
@@ -35,8 +34,6 @@ public sealed class CollectionVectorTests : IAsyncLifetime
         (await _collection.AddFactsAsync(facts)).AssertOk();
     }
 
-    public async Task DisposeAsync() => await _db.DisposeAsync();
-
     // l2 scores an exact match −‖w − q‖² = −0, which the CLI and JSON printed as "-0".
     [Fact]
     public void An_exact_l2_match_scores_zero_not_negative_zero()
@@ -54,7 +51,7 @@ public sealed class CollectionVectorTests : IAsyncLifetime
     [Fact]
     public async Task A_row_and_its_opposite_at_the_norm_bound_score_a_finite_distance()
     {
-        Collection far = _db.Create("far", dimension: 3, metric: Metric.L2);
+        Collection far = Db.Create("far", dimension: 3, metric: Metric.L2);
         var random = new Random(7);
         for (int trial = 0; trial < 300; trial++)
         {
@@ -77,7 +74,7 @@ public sealed class CollectionVectorTests : IAsyncLifetime
     [Fact]
     public async Task A_concept_plus_relation_past_the_norm_bound_names_the_parts()
     {
-        Collection wide = _db.Create("wide", dimension: 2, metric: Metric.Dot);
+        Collection wide = Db.Create("wide", dimension: 2, metric: Metric.Dot);
         float edge = (float)Math.Sqrt(Validation.MaxSquaredNorm) * 0.9f;
         (await wide.UpsertConceptsAsync([new ConceptInput("big", [edge, 0])])).AssertOk();
         (await wide.DefineRelationAsync(new RelationSpec("more", [edge, 0]))).AssertOk();
@@ -93,7 +90,7 @@ public sealed class CollectionVectorTests : IAsyncLifetime
     [Fact]
     public async Task Recall_with_a_huge_beta_reads_the_best_matching_fact()
     {
-        Collection dot = _db.Create("dotted", dimension: 2, metric: Metric.Dot);
+        Collection dot = Db.Create("dotted", dimension: 2, metric: Metric.Dot);
         (await dot.UpsertConceptsAsync([new ConceptInput("a", [3, 0]), new ConceptInput("b", [0, 3]), new ConceptInput("ta", [1, 0.5f]), new ConceptInput("tb", [-1, 2])])).AssertOk();
         (await dot.AddFactsAsync([new FactInput("a", "r", "ta"), new FactInput("b", "r", "tb")])).AssertOk();
 
@@ -107,7 +104,7 @@ public sealed class CollectionVectorTests : IAsyncLifetime
     [Fact]
     public async Task Vectors_near_zero_under_cosine_are_refused_as_rows_and_answered_as_queries()
     {
-        Collection cosine = _db.Create("tiny", dimension: 4, metric: Metric.Cosine);
+        Collection cosine = Db.Create("tiny", dimension: 4, metric: Metric.Cosine);
         (await cosine.UpsertConceptsAsync([new ConceptInput("dust", [1e-39f, 0, 0, 0])])).AssertError(ErrorCode.InvalidArgument, "concepts[0].vector");
         (await cosine.UpsertConceptsAsync([new ConceptInput("x", [1, 0, 0, 0]), new ConceptInput("y", [0, 1, 0, 0]), new ConceptInput("zero", [0, 0, 0, 0])])).AssertOk();
 

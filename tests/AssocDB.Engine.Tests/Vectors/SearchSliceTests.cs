@@ -6,15 +6,14 @@ namespace AssocDB.Engine.Tests.Vectors;
 // A search of many queries runs a slice at a time under the collection's read lock. Run whole, a
 // timed-out 10,000-query search held the lock for its full 13 s: every write waited behind it, and
 // new reads behind the waiting write.
-public sealed class SearchSliceTests : IAsyncLifetime
+public sealed class SearchSliceTests : DatabaseTests
 {
     private const int Dimension = 64;
-    private readonly TestDatabase _db = new();
     private Collection _collection = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _collection = _db.Create("v", Dimension, Metric.Dot);
+        _collection = Db.Create("v", Dimension, Metric.Dot);
         var random = new Random(11);
         for (int start = 0; start < 40_000; start += 5_000)
         {
@@ -22,8 +21,6 @@ public sealed class SearchSliceTests : IAsyncLifetime
             (await _collection.UpsertConceptsAsync(concepts)).AssertOk();
         }
     }
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     private static float[] RandomVector(Random random) => [.. Enumerable.Range(0, Dimension).Select(_ => (float)(random.NextDouble() - 0.5))];
 
