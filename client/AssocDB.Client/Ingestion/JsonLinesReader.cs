@@ -28,7 +28,7 @@ internal static class JsonLinesReader
             long line = lines.LineNumber;
             if (tooLong)
             {
-                yield return new RejectedItem(source, line, $"line is longer than {Utf8LineReader.MaxLineBytes} bytes");
+                yield return new RejectedItem(source, line, Utf8LineReader.TooLong);
                 continue;
             }
 

@@ -18,19 +18,12 @@ internal static class NTriplesReader
     public static IEnumerable<IngestItem> Read(Stream stream, string source)
     {
         var lines = new Utf8LineReader(stream);
-        while (lines.TryRead(out ReadOnlyMemory<byte> bytes, out bool tooLong))
+        while (lines.TryReadText(out string? text, out string? unreadable))
         {
             long line = lines.LineNumber;
-            if (tooLong)
-            {
-                yield return new RejectedItem(source, line, $"line is longer than {Utf8LineReader.MaxLineBytes} bytes");
-                continue;
-            }
-
-            string? text = Utf8LineReader.Decode(bytes.Span, out string? badUtf8);
             if (text is null)
             {
-                yield return new RejectedItem(source, line, badUtf8!);
+                yield return new RejectedItem(source, line, unreadable!);
                 continue;
             }
 

@@ -18,24 +18,17 @@ internal static class TripleReader
     {
         var lines = new Utf8LineReader(stream);
         var fields = new List<string>(4);
-        while (lines.TryRead(out ReadOnlyMemory<byte> bytes, out bool tooLong))
+        while (lines.TryReadText(out string? text, out string? unreadable))
         {
             long line = lines.LineNumber;
-            if (tooLong)
-            {
-                yield return new RejectedItem(source, line, $"line is longer than {Utf8LineReader.MaxLineBytes} bytes");
-                continue;
-            }
-
-            if (bytes.IsEmpty)
-            {
-                continue;
-            }
-
-            string? text = Utf8LineReader.Decode(bytes.Span, out string? badUtf8);
             if (text is null)
             {
-                yield return new RejectedItem(source, line, badUtf8!);
+                yield return new RejectedItem(source, line, unreadable!);
+                continue;
+            }
+
+            if (text.Length == 0)
+            {
                 continue;
             }
 

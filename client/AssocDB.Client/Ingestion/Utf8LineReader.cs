@@ -21,6 +21,9 @@ internal sealed class Utf8LineReader(Stream stream)
     private bool _eof;
     private bool _first = true;
 
+    /// <summary>Why a line over <see cref="MaxLineBytes"/> is rejected.</summary>
+    public static string TooLong { get; } = $"line is longer than {MaxLineBytes} bytes";
+
     /// <summary>The 1-based number of the line last returned.</summary>
     public long LineNumber { get; private set; }
 
@@ -65,6 +68,29 @@ internal sealed class Utf8LineReader(Stream stream)
             scanned = _end - _start;
             Fill();
         }
+    }
+
+    /// <summary>Reads and decodes the next line; false at the end of the stream. For a line over the
+    /// limit or not valid UTF-8, <paramref name="text"/> is null and <paramref name="reason"/> says
+    /// why, so that a reader rejects that line alone.</summary>
+    public bool TryReadText(out string? text, out string? reason)
+    {
+        text = reason = null;
+        if (!TryRead(out ReadOnlyMemory<byte> bytes, out bool tooLong))
+        {
+            return false;
+        }
+
+        if (tooLong)
+        {
+            reason = TooLong;
+        }
+        else
+        {
+            text = Decode(bytes.Span, out reason);
+        }
+
+        return true;
     }
 
     /// <summary>Decodes a line strictly; null with the reason when it is not valid UTF-8.</summary>
