@@ -89,6 +89,8 @@ internal static class IngestBench
                 results[$"{name}_server_peak_rss_mb"] = Math.Round(e2e.PeakResidentBytes / 1e6);
                 results[$"{name}_server_idle_rss_mb"] = Math.Round(e2e.IdleResidentBytes / 1e6);
                 results[$"{name}_data_dir_mb"] = Math.Round(e2e.DataBytes / 1e6);
+                results[$"{name}_client_cpu_us_per_fact"] = Math.Round(e2e.ClientCpu.TotalMicroseconds / e2e.Facts, 3);
+                results[$"{name}_server_cpu_us_per_fact"] = Math.Round(e2e.ServerCpu.TotalMicroseconds / e2e.Facts, 3);
             }
         }
         finally
@@ -100,7 +102,7 @@ internal static class IngestBench
         return 0;
     }
 
-    private sealed record E2E(long Facts, double Seconds, long PeakResidentBytes, long IdleResidentBytes, long DataBytes);
+    private sealed record E2E(long Facts, double Seconds, long PeakResidentBytes, long IdleResidentBytes, long DataBytes, TimeSpan ClientCpu, TimeSpan ServerCpu);
 
     private static async Task<E2E> EndToEndAsync(string serverDll, string dataDirectory, string file, int batch, int inFlight)
     {
@@ -111,12 +113,16 @@ internal static class IngestBench
         using IngestSource source = IngestSource.Open(file, IngestFormat.Tsv);
         var ingester = new BulkIngester(client, new BulkIngestOptions { Collection = "bench", Session = "bench", BatchSize = batch, MaxInFlight = inFlight });
         Console.WriteLine($"end to end: {file} ({source.Length / 1e6:0.0} MB) to {server.Address}");
+        TimeSpan clientCpu = Process.GetCurrentProcess().TotalProcessorTime, serverCpu = server.ProcessorTime;
         var clock = Stopwatch.StartNew();
         using var report = new Timer(_ => Console.WriteLine(
             $"  {clock.Elapsed.TotalSeconds,6:0.0} s  {ingester.Counts.Facts,12:N0} facts  {ingester.Counts.Facts / clock.Elapsed.TotalSeconds,10:N0}/s  server rss {server.ResidentBytes / 1e6:N0} MB"),
             null, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10));
         IngestCounts counts = await Task.Run(() => ingester.RunAsync(source.Read()));
         clock.Stop();
+        // Read at once: the client's count would otherwise take in the checks below, the server's its idle time.
+        clientCpu = Process.GetCurrentProcess().TotalProcessorTime - clientCpu;
+        serverCpu = server.ProcessorTime - serverCpu;
         long stored = (await client.DescribeCollectionAsync("bench")).FactCount;
         if (stored != counts.Facts || counts.Rejected != 0)
         {
@@ -124,7 +130,7 @@ internal static class IngestBench
         }
 
         long dataBytes = Directory.EnumerateFiles(dataDirectory, "*", SearchOption.AllDirectories).Sum(path => new FileInfo(path).Length);
-        return new E2E(counts.Facts, clock.Elapsed.TotalSeconds, server.PeakResidentBytes, idle, dataBytes);
+        return new E2E(counts.Facts, clock.Elapsed.TotalSeconds, server.PeakResidentBytes, idle, dataBytes, clientCpu, serverCpu);
     }
 
     /// <summary>The engine alone: facts parsed into memory first, then timed through IngestAsync in batches.</summary>

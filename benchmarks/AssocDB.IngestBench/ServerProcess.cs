@@ -23,6 +23,16 @@ internal sealed class ServerProcess : IAsyncDisposable
     /// <summary>Peak resident memory so far (VmHWM), in bytes.</summary>
     public long PeakResidentBytes => ReadStatus("VmHWM:");
 
+    /// <summary>CPU time the server has used so far, user and kernel.</summary>
+    public TimeSpan ProcessorTime
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
     /// <summary>Resident memory now (VmRSS), in bytes.</summary>
     public long ResidentBytes => ReadStatus("VmRSS:");
 
