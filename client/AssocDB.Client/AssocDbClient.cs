@@ -59,6 +59,7 @@ public sealed class AssocDbClient : IDisposable
         Admin = new AdminService.AdminServiceClient(invoker);
         Learning = new LearningService.LearningServiceClient(invoker);
         Ingest = new IngestService.IngestServiceClient(invoker);
+        Invoker = invoker;
     }
 
     /// <summary>Connects to a server by address, with an optional API key.</summary>
@@ -90,6 +91,10 @@ public sealed class AssocDbClient : IDisposable
 
     /// <summary>The generated bulk-ingestion service stub; <see cref="Ingestion.BulkIngester"/> drives it.</summary>
     public IngestService.IngestServiceClient Ingest { get; }
+
+    /// <summary>The invoker behind the stubs, API key included, for calls the stubs do not shape
+    /// (<see cref="Ingestion.BulkIngester"/> sends requests it has encoded itself).</summary>
+    internal CallInvoker Invoker { get; }
 
     /// <summary>Creates a collection.</summary>
     public async Task<CollectionInfo> CreateCollectionAsync(

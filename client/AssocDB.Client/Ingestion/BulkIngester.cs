@@ -27,6 +27,9 @@ public sealed class BulkIngester
     private readonly AssocDbClient _client;
     private readonly BulkIngestOptions _options;
     private readonly Queue<PendingBatch> _pending = new();
+    private readonly IngestRequestWriter _writer = new();
+    private readonly List<ItemOrigin> _conceptOrigins = [];
+    private readonly List<ItemOrigin> _factOrigins = [];
     private readonly SemaphoreSlim _window;
     private readonly Lock _rejectLock = new();
     private long _read, _facts, _stored, _duplicate, _rejected, _resumed, _batches;
@@ -109,7 +112,8 @@ public sealed class BulkIngester
     private async Task StreamAsync(IEnumerator<IngestItem> source, Action<RejectedItem>? rejected, CancellationToken cancellationToken)
     {
         using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using AsyncDuplexStreamingCall<IngestRequest, IngestAck> call = _client.Ingest.Ingest(cancellationToken: attempt.Token);
+        using AsyncDuplexStreamingCall<byte[], IngestAck> call =
+            _client.Invoker.AsyncDuplexStreamingCall(IngestRequestWriter.IngestMethod, null, new CallOptions(cancellationToken: attempt.Token));
         Task acks = ReadAcksAsync(call.ResponseStream, rejected, attempt);
         try
         {
@@ -168,7 +172,7 @@ public sealed class BulkIngester
                 PendingBatch batch;
                 lock (_pending)
                 {
-                    if (_pending.Count == 0 || _pending.Peek().Request.Sequence != ack.Sequence)
+                    if (_pending.Count == 0 || _pending.Peek().Sequence != ack.Sequence)
                     {
                         throw new RpcException(new Status(StatusCode.Internal, $"the server acknowledged sequence {ack.Sequence}, which was not the oldest batch in flight"));
                     }
@@ -214,13 +218,12 @@ public sealed class BulkIngester
     /// <summary>The next batch from the input, or null when it is exhausted (or a strict run must stop).</summary>
     private PendingBatch? NextBatch(IEnumerator<IngestItem> source, Action<RejectedItem>? rejected)
     {
-        var request = new IngestRequest { Collection = _options.Collection, Session = _options.Session };
-        var concepts = new List<IngestItem>();
-        var facts = new List<IngestItem>();
+        _conceptOrigins.Clear();
+        _factOrigins.Clear();
         int bytes = 0;
         long logBytes = 0;
         long vectorBytes = 4L * _options.CollectionDimension;
-        while (concepts.Count + facts.Count < _options.BatchSize && bytes < _options.MaxBatchBytes && logBytes < BulkIngestOptions.MaxLogEntryBytes
+        while (_conceptOrigins.Count + _factOrigins.Count < _options.BatchSize && bytes < _options.MaxBatchBytes && logBytes < BulkIngestOptions.MaxLogEntryBytes
                && !_stop && source.MoveNext())
         {
             IngestItem item = source.Current;
@@ -243,16 +246,14 @@ public sealed class BulkIngester
             switch (item)
             {
                 case FactItem fact:
-                    request.Facts.Add(fact.Fact);
-                    facts.Add(item);
-                    int factBytes = fact.Fact.CalculateSize();
+                    int factBytes = _writer.Add(fact);
+                    _factOrigins.Add(new ItemOrigin(item.Source, item.Line));
                     bytes += factBytes;
                     logBytes += factBytes + (2 * vectorBytes);
                     break;
                 case ConceptItem concept:
-                    request.Concepts.Add(concept.Concept);
-                    concepts.Add(item);
-                    int conceptBytes = concept.Concept.CalculateSize();
+                    int conceptBytes = _writer.Add(concept.Concept);
+                    _conceptOrigins.Add(new ItemOrigin(item.Source, item.Line));
                     bytes += conceptBytes;
                     logBytes += conceptBytes + vectorBytes;
                     break;
@@ -261,13 +262,12 @@ public sealed class BulkIngester
             }
         }
 
-        if (concepts.Count + facts.Count == 0)
+        if (_conceptOrigins.Count + _factOrigins.Count == 0)
         {
             return null;
         }
 
-        request.Sequence = _ordinal;
-        return new PendingBatch(request, [.. concepts], [.. facts]);
+        return new PendingBatch(_ordinal, _writer.Finish(_options.Collection, _options.Session, _ordinal), [.. _conceptOrigins], [.. _factOrigins]);
     }
 
     private void Account(PendingBatch batch, IngestAck ack, Action<RejectedItem>? rejected)
@@ -311,7 +311,7 @@ public sealed class BulkIngester
     {
         lock (_pending)
         {
-            while (_pending.Count > 0 && _pending.Peek().Request.Sequence <= durable)
+            while (_pending.Count > 0 && _pending.Peek().Sequence <= durable)
             {
                 Interlocked.Add(ref _resumed, _pending.Dequeue().Count);
                 _window.Release();
@@ -325,8 +325,11 @@ public sealed class BulkIngester
         ((e as RpcException)?.StatusCode ?? (e as AssocDbException)?.StatusCode)
             is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted or StatusCode.DeadlineExceeded;
 
-    /// <summary>A batch sent and not yet acknowledged, with the items its entries came from.</summary>
-    private sealed record PendingBatch(IngestRequest Request, IngestItem[] Concepts, IngestItem[] Facts)
+    /// <summary>Where an item came from, kept for the server's rejections of it.</summary>
+    private readonly record struct ItemOrigin(string Source, long Line);
+
+    /// <summary>A batch sent and not yet acknowledged (its encoded request), with where its items came from.</summary>
+    private sealed record PendingBatch(long Sequence, byte[] Request, ItemOrigin[] Concepts, ItemOrigin[] Facts)
     {
         public int Count => Concepts.Length + Facts.Length;
 
@@ -335,7 +338,7 @@ public sealed class BulkIngester
         {
             string field = rejection.Field;
             int open = field.IndexOf('[', StringComparison.Ordinal), close = field.IndexOf(']', StringComparison.Ordinal);
-            IngestItem[]? list = field.StartsWith("facts[", StringComparison.Ordinal) ? Facts : field.StartsWith("concepts[", StringComparison.Ordinal) ? Concepts : null;
+            ItemOrigin[]? list = field.StartsWith("facts[", StringComparison.Ordinal) ? Facts : field.StartsWith("concepts[", StringComparison.Ordinal) ? Concepts : null;
             if (list is not null && close > open
                 && int.TryParse(field.AsSpan(open + 1, close - open - 1), System.Globalization.CultureInfo.InvariantCulture, out int index)
                 && index >= 0 && index < list.Length)
@@ -344,7 +347,7 @@ public sealed class BulkIngester
                 return new RejectedItem(list[index].Source, list[index].Line, $"refused by the server: {(rest.Length > 0 ? rest + " " : "")}{rejection.Message}");
             }
 
-            IngestItem first = Concepts.Length > 0 ? Concepts[0] : Facts[0];
+            ItemOrigin first = Concepts.Length > 0 ? Concepts[0] : Facts[0];
             return new RejectedItem(first.Source, first.Line, $"refused by the server: {field}: {rejection.Message}");
         }
     }

@@ -20,16 +20,13 @@ internal static class ItemChecks
         bytes > MaxMapBytes ? $"{field} holds {bytes} bytes of keys and values; the limit is {MaxMapBytes}" : null;
 
     /// <summary>Null when <paramref name="name"/> is usable, else why not.</summary>
-    public static string? Name(string? name, string field)
-    {
-        if (string.IsNullOrEmpty(name))
-        {
-            return $"{field} is missing";
-        }
+    public static string? Name(string? name, string field) => Name(string.IsNullOrEmpty(name) ? 0 : Encoding.UTF8.GetByteCount(name), field);
 
-        int bytes = Encoding.UTF8.GetByteCount(name);
-        return bytes > MaxNameBytes ? $"{field} is {bytes} bytes of UTF-8; the limit is {MaxNameBytes}" : null;
-    }
+    /// <summary>Null when a name of <paramref name="utf8Bytes"/> bytes of UTF-8 is usable, else why not.</summary>
+    public static string? Name(int utf8Bytes, string field) =>
+        utf8Bytes == 0 ? $"{field} is missing"
+        : utf8Bytes > MaxNameBytes ? $"{field} is {utf8Bytes} bytes of UTF-8; the limit is {MaxNameBytes}"
+        : null;
 
     /// <summary>Parses a weight; null reason when it is a finite number.</summary>
     public static string? Weight(string text, out float weight)
@@ -44,6 +41,12 @@ internal static class ItemChecks
 
         return float.IsFinite(weight) ? null : $"weight is {Shorten(text)}; weights must be finite";
     }
+
+    /// <summary><see cref="Weight(string, out float)"/> on UTF-8 text; the text becomes a string only for the reason.</summary>
+    public static string? Weight(ReadOnlySpan<byte> utf8, out float weight) =>
+        float.TryParse(utf8, NumberStyles.Float, CultureInfo.InvariantCulture, out weight) && float.IsFinite(weight)
+            ? null
+            : Weight(Encoding.UTF8.GetString(utf8), out weight);
 
     /// <summary>Checks a vector's width against the expected one (fixed on first use when unknown) and its values.</summary>
     public static string? Vector(ReadOnlySpan<float> values, ref int? dimension, string field)

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Unicode;
 using AssocDB.Protocol.V1;
 
 namespace AssocDB.Client.Ingestion;
@@ -10,50 +11,130 @@ namespace AssocDB.Client.Ingestion;
 /// spaces included. Blank lines are skipped; a first line that reads <c>head, relation, tail</c>
 /// (optionally <c>, weight</c>) is a header and skipped.
 /// </summary>
-/// <remarks>Splitting is done here rather than by a CSV library because each line is first decoded
-/// on its own (see <see cref="Utf8LineReader"/>), so a bad byte costs one line, not the file.</remarks>
-internal static class TripleReader
+/// <remarks>Splitting is done here rather than by a CSV library because each line is first checked
+/// as UTF-8 on its own (see <see cref="Utf8LineReader"/>), so a bad byte costs one line, not the file.</remarks>
+internal sealed class TripleReader(string source, byte separator)
 {
+    /// <summary>Facts' bytes are copied into chunks of this size, so that a fact costs no array of its
+    /// own; a chunk lives as long as the facts in it (small enough to stay off the large-object heap).</summary>
+    private const int ChunkBytes = 64 * 1024;
+
+    private readonly List<string> _fields = new(4);
+    private byte[] _chunk = [];
+    private int _chunkUsed;
+
     public static IEnumerable<IngestItem> Read(Stream stream, string source, char separator)
     {
+        var reader = new TripleReader(source, (byte)separator);
         var lines = new Utf8LineReader(stream);
-        var fields = new List<string>(4);
-        while (lines.TryReadText(out string? text, out string? unreadable))
+        while (lines.TryRead(out ReadOnlyMemory<byte> bytes, out bool tooLong))
         {
             long line = lines.LineNumber;
-            if (text is null)
+            if (tooLong)
             {
-                yield return new RejectedItem(source, line, unreadable!);
+                yield return new RejectedItem(source, line, Utf8LineReader.TooLong);
                 continue;
             }
 
-            if (text.Length == 0)
+            if (!bytes.IsEmpty && reader.Parse(bytes.Span, line) is IngestItem item)
             {
-                continue;
+                yield return item;
             }
-
-            string? error = separator == ',' ? SplitCsv(text, fields) : SplitTsv(text, fields);
-            if (error is null && line == 1 && IsHeader(fields))
-            {
-                continue;
-            }
-
-            yield return error is null ? ToFact(source, line, fields) : new RejectedItem(source, line, error);
         }
     }
 
-    private static IngestItem ToFact(string source, long line, List<string> fields)
+    /// <summary>The item a non-empty line holds; null for the header.</summary>
+    /// <remarks>A line is split as bytes: a separator byte never occurs inside a multi-byte UTF-8
+    /// sequence, so this splits where splitting the decoded text would. A CSV line with a quote
+    /// takes the text path, which unquotes.</remarks>
+    private IngestItem? Parse(ReadOnlySpan<byte> text, long line)
     {
-        if (fields.Count is < 3 or > 4)
+        if (!Utf8.IsValid(text))
         {
-            return new RejectedItem(source, line, $"expected head, relation, tail[, weight]; found {fields.Count} field{(fields.Count == 1 ? "" : "s")}");
+            Utf8LineReader.Decode(text, out string? badUtf8);
+            return new RejectedItem(source, line, badUtf8!);
         }
 
-        string? error = ItemChecks.Name(fields[0], "head") ?? ItemChecks.Name(fields[1], "relation") ?? ItemChecks.Name(fields[2], "tail");
-        var fact = new FactInput { Head = fields[0], Relation = fields[1], Tail = fields[2] };
-        if (error is null && fields.Count == 4)
+        if (separator == (byte)',' && text.Contains((byte)'"'))
         {
-            error = ItemChecks.Weight(fields[3], out float weight);
+            return ParseQuoted(Encoding.UTF8.GetString(text), line);
+        }
+
+        int count = text.Count(separator) + 1;
+        if (line == 1 && IsHeader(text, count))
+        {
+            return null;
+        }
+
+        if (count is < 3 or > 4)
+        {
+            return FieldCount(line, count);
+        }
+
+        int headEnd = text.IndexOf(separator);
+        int relationEnd = headEnd + 1 + text[(headEnd + 1)..].IndexOf(separator);
+        int tailEnd = count == 3 ? text.Length : relationEnd + 1 + text[(relationEnd + 1)..].IndexOf(separator);
+        string? error = ItemChecks.Name(headEnd, "head")
+            ?? ItemChecks.Name(relationEnd - headEnd - 1, "relation")
+            ?? ItemChecks.Name(tailEnd - relationEnd - 1, "tail");
+        float? weight = null;
+        if (error is null && count == 4)
+        {
+            error = ItemChecks.Weight(text[(tailEnd + 1)..], out float parsed);
+            weight = parsed;
+        }
+
+        return error is null
+            ? new FactItem(source, line, Keep(text[..tailEnd]), headEnd, relationEnd, weight)
+            : new RejectedItem(source, line, error);
+    }
+
+    private bool IsHeader(ReadOnlySpan<byte> text, int count) => separator == (byte)','
+        ? text.SequenceEqual(count == 3 ? "head,relation,tail"u8 : "head,relation,tail,weight"u8)
+        : text.SequenceEqual(count == 3 ? "head\trelation\ttail"u8 : "head\trelation\ttail\tweight"u8);
+
+    /// <summary>A copy of <paramref name="bytes"/> that outlives the line reader's buffer.</summary>
+    private ReadOnlyMemory<byte> Keep(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length > _chunk.Length - _chunkUsed)
+        {
+            _chunk = new byte[Math.Max(ChunkBytes, bytes.Length)];
+            _chunkUsed = 0;
+        }
+
+        bytes.CopyTo(_chunk.AsSpan(_chunkUsed));
+        var kept = new ReadOnlyMemory<byte>(_chunk, _chunkUsed, bytes.Length);
+        _chunkUsed += bytes.Length;
+        return kept;
+    }
+
+    private RejectedItem FieldCount(long line, int count) =>
+        new(source, line, $"expected head, relation, tail[, weight]; found {count} field{(count == 1 ? "" : "s")}");
+
+    /// <summary>A CSV line with quotes, split and unquoted as text.</summary>
+    private IngestItem? ParseQuoted(string text, long line)
+    {
+        string? error = SplitCsv(text, _fields);
+        if (error is not null)
+        {
+            return new RejectedItem(source, line, error);
+        }
+
+        if (line == 1 && IsHeader(_fields))
+        {
+            return null;
+        }
+
+        if (_fields.Count is < 3 or > 4)
+        {
+            return FieldCount(line, _fields.Count);
+        }
+
+        error = ItemChecks.Name(_fields[0], "head") ?? ItemChecks.Name(_fields[1], "relation") ?? ItemChecks.Name(_fields[2], "tail");
+        var fact = new FactInput { Head = _fields[0], Relation = _fields[1], Tail = _fields[2] };
+        if (error is null && _fields.Count == 4)
+        {
+            error = ItemChecks.Weight(_fields[3], out float weight);
             fact.Weight = weight;
         }
 
@@ -62,13 +143,6 @@ internal static class TripleReader
 
     private static bool IsHeader(List<string> fields) =>
         fields.Count is 3 or 4 && fields[0] == "head" && fields[1] == "relation" && fields[2] == "tail" && (fields.Count == 3 || fields[3] == "weight");
-
-    private static string? SplitTsv(string text, List<string> fields)
-    {
-        fields.Clear();
-        fields.AddRange(text.Split('\t'));
-        return null;
-    }
 
     private static string? SplitCsv(string text, List<string> fields)
     {
