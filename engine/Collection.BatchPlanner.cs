@@ -27,7 +27,7 @@ public sealed partial class Collection
 
         public Dictionary<string, ConceptRecord> Concepts { get; } = new(StringComparer.Ordinal);
 
-        public Dictionary<(int, int, int), EdgeRecord> Edges { get; } = [];
+        public Dictionary<(int, int, int), EdgeRecord?> Edges { get; } = [];
 
         /// <summary>An array of at least <paramref name="count"/> lookups, its contents undefined.</summary>
         public StoredLookup[] Lookups(int count)
@@ -60,7 +60,7 @@ public sealed partial class Collection
         private readonly IdAllocator _edgeIds = new(owner._edges.FreeIds, owner._edges.IdLimit);
         private readonly Dictionary<string, ConceptRecord> _plannedConcepts = Cleared(owner._planning.Concepts);
         private readonly Dictionary<string, int> _newRelations = new(StringComparer.Ordinal);
-        private readonly Dictionary<(int, int, int), EdgeRecord> _plannedEdges = Cleared(owner._planning.Edges);
+        private readonly Dictionary<(int, int, int), EdgeRecord?> _plannedEdges = Cleared(owner._planning.Edges);
         private readonly List<(string Name, float[] Vector)> _unfilledNameVectors = [];
         private readonly List<Mutation> _batch = [];
 
@@ -133,8 +133,8 @@ public sealed partial class Collection
                 EdgeRecord? existing = planned
                     ?? (known.Edge >= 0
                         ? new EdgeRecord(known.Edge, head, relation, tail, owner._edges.Weight(known.Edge), owner._edges.Payload(known.Edge))
-                        : null);
-                if (existing is not null && existing.Weight.Equals(fact.Weight) && SameMap(payload ?? RecordCodec.EmptyMap, existing.Payload ?? RecordCodec.EmptyMap))
+                        : (EdgeRecord?)null);
+                if (existing is { } same && same.Weight.Equals(fact.Weight) && SameMap(payload ?? RecordCodec.EmptyMap, same.Payload ?? RecordCodec.EmptyMap))
                 {
                     unchanged++;
                     continue;

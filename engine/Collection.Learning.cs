@@ -270,11 +270,11 @@ public sealed partial class Collection
     private static long EncodedSize(List<Mutation> batch, long limit)
     {
         using var stream = new MemoryStream();
-        long header = RecordCodec.EncodeBatch(0, [], stream, out _, out _).Length;
+        long header = RecordCodec.EncodeBatch(0, [], stream, null, out _, out _).Length;
         long total = header;
         for (int start = 0; start < batch.Count && total <= limit; start += 1024)
         {
-            total += RecordCodec.EncodeBatch(0, batch.GetRange(start, Math.Min(1024, batch.Count - start)), stream, out _, out _).Length - header;
+            total += RecordCodec.EncodeBatch(0, batch.GetRange(start, Math.Min(1024, batch.Count - start)), stream, null, out _, out _).Length - header;
         }
 
         return total;

@@ -34,9 +34,11 @@ public sealed partial class Collection
     /// </summary>
     private Task _storeCatchUp = Task.CompletedTask;
 
-    /// <summary>The writer's buffer for encoding log entries, reused under the writer lock; it keeps
-    /// the size of the largest batch so far (at most a log page).</summary>
-    private readonly MemoryStream _entryBuffer = new();
+    /// <summary>The writer's buffers for encoding log entries, reused under the writer lock, each
+    /// keeping the size of the largest batch so far (at most a log page). Entries alternate between
+    /// the two: the state store applies the last batch from its entry in the background (see
+    /// <see cref="_storeCatchUp"/>) while the next one is encoded.</summary>
+    private readonly EntryBuffer[] _entryBuffers = [new(), new()];
 
     /// <summary>The write-ahead log's folder in the collection's.</summary>
     private const string LogFolder = "wal";
@@ -338,7 +340,8 @@ public sealed partial class Collection
             List<Mutation> batch = planned.Value.Batch;
             if (batch.Count > 0)
             {
-                ReadOnlyMemory<byte> entry = RecordCodec.EncodeBatch(_logSequence + 1, batch, _entryBuffer, out int largest, out long largestBytes);
+                EntryBuffer buffer = _entryBuffers[(_logSequence + 1) & 1];
+                ReadOnlyMemory<byte> entry = RecordCodec.EncodeBatch(_logSequence + 1, batch, buffer.Bytes, buffer.MutationBounds, out int largest, out long largestBytes);
                 if (entry.Length > _log.MaxEntryBytes)
                 {
                     return new EngineError(
@@ -383,7 +386,7 @@ public sealed partial class Collection
 
                 try
                 {
-                    _storeCatchUp = Task.Run(() => ApplyToStore(batch), CancellationToken.None);
+                    _storeCatchUp = Task.Run(() => ApplyToStore(entry.Span, buffer.MutationBounds), CancellationToken.None);
                     Apply(batch);
                 }
                 catch (Exception exception)
@@ -491,12 +494,13 @@ public sealed partial class Collection
 
     private static long FreeDiskBytes(string path) => new DriveInfo(path).AvailableFreeSpace;
 
-    /// <summary>Applies a replayed batch to memory and the store at once (recovery, before anyone reads).</summary>
-    private void ApplyUnlocked(List<Mutation> batch)
+    /// <summary>Applies a replayed batch, read from <paramref name="entry"/>, to memory and the store
+    /// at once (recovery, before anyone reads).</summary>
+    private void ApplyUnlocked(LoggedBatch batch, ReadOnlySpan<byte> entry)
     {
         _stateVersion++;
-        ApplyToMemory(batch);
-        ApplyToStore(batch);
+        ApplyToMemory(batch.Mutations);
+        ApplyToStore(entry, batch.MutationBounds);
     }
 
     /// <summary>Applies mutations to the in-memory indexes, the closed-form estimates and W.</summary>
@@ -617,40 +621,26 @@ public sealed partial class Collection
         }
     }
 
-    /// <summary>Applies mutations to the state store, the copy a checkpoint makes durable.</summary>
-    private void ApplyToStore(List<Mutation> batch)
+    /// <summary>Applies a batch to the state store, the copy a checkpoint makes durable, from its
+    /// log entry, which holds each record as the store stores it (see <see cref="RecordCodec"/>),
+    /// rather than encoding them again. <paramref name="mutationBounds"/> says where each mutation
+    /// starts in the entry and, last, where the final one ends.</summary>
+    private void ApplyToStore(ReadOnlySpan<byte> entry, List<int> mutationBounds)
     {
         using StateStore.Writer store = _store.BeginWrites();
-        using var encoder = new RecordEncoder();
-        foreach (Mutation mutation in batch)
+        for (int i = 0; i + 1 < mutationBounds.Count; i++)
         {
-            switch (mutation)
+            StoredMutation mutation = RecordCodec.StoredMutation(entry[mutationBounds[i]..mutationBounds[i + 1]]);
+            if (mutation.IsDelete)
             {
-                case Mutation.PutConcept { Concept: var concept }:
-                    Put(RecordKind.Concept, concept.Id, concept, RecordCodec.Write);
-                    break;
-                case Mutation.DeleteConcept { Id: var id }:
-                    store.Delete(RecordKind.Concept, id);
-                    break;
-                case Mutation.PutRelation { Relation: var relation }:
-                    Put(RecordKind.Relation, relation.Id, relation, RecordCodec.Write);
-                    break;
-                case Mutation.PutEdge { Edge: var edge }:
-                    Put(RecordKind.Edge, edge.Id, edge, RecordCodec.Write);
-                    break;
-                case Mutation.DeleteEdge { Id: var id }:
-                    // Deleting an edge the store no longer holds only adds a tombstone.
-                    store.Delete(RecordKind.Edge, id);
-                    break;
-                case Mutation.PutIngestMark { Mark: var mark }:
-                    Put(RecordKind.IngestMark, mark.Id, mark, RecordCodec.Write);
-                    break;
-                default:
-                    throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
+                // Deleting a record the store no longer holds only adds a tombstone.
+                store.Delete(mutation.Kind, mutation.Id);
+            }
+            else
+            {
+                store.Put(mutation.Kind, mutation.Record);
             }
         }
-
-        void Put<T>(RecordKind kind, int id, T record, Action<BinaryWriter, T> write) => store.Upsert(kind, id, encoder.Encode(kind, record, write));
     }
 
     /// <summary>
@@ -835,7 +825,7 @@ public sealed partial class Collection
                 throw DamagedLog($"its entry at address {address} is batch {sequence}, but batch {expected} comes next, so batches are missing before it");
             }
 
-            ApplyUnlocked(batch.Mutations);
+            ApplyUnlocked(batch, entry);
             next = batch.Sequence + 1;
             reached = nextAddress;
             replayed++;
@@ -965,7 +955,18 @@ public sealed partial class Collection
         _matrix.Dispose();
         _store.Dispose();
         _log.Dispose();
-        _entryBuffer.Dispose();
+        foreach (EntryBuffer buffer in _entryBuffers)
+        {
+            buffer.Bytes.Dispose();
+        }
+    }
+
+    /// <summary>A log entry's bytes and its mutations' bounds in them (see <see cref="RecordCodec.EncodeBatch"/>).</summary>
+    private sealed class EntryBuffer
+    {
+        public MemoryStream Bytes { get; } = new();
+
+        public List<int> MutationBounds { get; } = [];
     }
 
     /// <summary>A resolved write: the mutations to log and apply, and the outcome to report after.</summary>

@@ -42,11 +42,15 @@ internal static class RecordCodec
     /// <paramref name="stream"/>, replacing what it held, and returns the encoded bytes (valid until
     /// the stream is written again), with the index and size of its largest record: a record is
     /// encoded here as the state store stores it, less the checksum <see cref="StateRecord"/> adds
-    /// (which the size includes). Reusing one stream keeps a megabyte-sized entry per batch from
-    /// churning the large-object heap.</summary>
-    public static ReadOnlyMemory<byte> EncodeBatch(long sequence, IReadOnlyList<Mutation> batch, MemoryStream stream, out int largestRecord, out long largestRecordBytes)
+    /// (which the size includes), so the store takes it from the entry (<see cref="StoredMutation"/>)
+    /// instead of encoding it again; <paramref name="mutationBounds"/>, when given, is filled with
+    /// where each mutation starts in the entry and, last, where the final one ends. Reusing one
+    /// stream keeps a megabyte-sized entry per batch from churning the large-object heap.</summary>
+    public static ReadOnlyMemory<byte> EncodeBatch(
+        long sequence, IReadOnlyList<Mutation> batch, MemoryStream stream, List<int>? mutationBounds, out int largestRecord, out long largestRecordBytes)
     {
         stream.SetLength(0);
+        mutationBounds?.Clear();
         largestRecord = -1;
         largestRecordBytes = 0;
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
@@ -59,6 +63,7 @@ internal static class RecordCodec
             {
                 Mutation mutation = batch[i];
                 // The tag is written first, so the record starts one byte on.
+                mutationBounds?.Add((int)stream.Position);
                 long recordStart = stream.Position + 1;
                 switch (mutation)
                 {
@@ -99,6 +104,8 @@ internal static class RecordCodec
             }
         }
 
+        mutationBounds?.Add((int)stream.Length);
+
         Memory<byte> entry = stream.GetBuffer().AsMemory(0, (int)stream.Length);
         BinaryPrimitives.WriteUInt32LittleEndian(entry.Span[ChecksumOffset..], Crc32C.Of(entry.Span[ChecksummedFrom..]));
         return entry;
@@ -111,7 +118,7 @@ internal static class RecordCodec
         switch (entry.IsEmpty ? (byte)0 : entry[0])
         {
             case UncheckedBatchFormat:
-                return new LoggedBatch(null, DecodeMutations(entry[1..], wholly: false));
+                return DecodeMutations(null, entry, 1, wholly: false);
             case BatchFormat when entry.Length >= ChecksummedFrom + sizeof(long) + sizeof(int):
                 uint stored = BinaryPrimitives.ReadUInt32LittleEndian(entry[ChecksumOffset..]);
                 uint computed = Crc32C.Of(entry[ChecksummedFrom..]);
@@ -121,7 +128,7 @@ internal static class RecordCodec
                 }
 
                 long sequence = BinaryPrimitives.ReadInt64LittleEndian(entry[ChecksummedFrom..]);
-                return new LoggedBatch(sequence, DecodeMutations(entry[(ChecksummedFrom + sizeof(long))..], wholly: true));
+                return DecodeMutations(sequence, entry, ChecksummedFrom + sizeof(long), wholly: true);
             case BatchFormat:
                 throw new InvalidDataException($"log entry is cut short: {entry.Length} bytes, less than its header");
             default:
@@ -130,9 +137,11 @@ internal static class RecordCodec
         }
     }
 
-    /// <summary>The mutation count and the mutations; <paramref name="wholly"/>: nothing may follow them.</summary>
-    private static List<Mutation> DecodeMutations(ReadOnlySpan<byte> bytes, bool wholly)
+    /// <summary>The batch whose mutation count and mutations start at <paramref name="from"/> in
+    /// <paramref name="entry"/>; <paramref name="wholly"/>: nothing may follow them.</summary>
+    private static LoggedBatch DecodeMutations(long? sequence, ReadOnlySpan<byte> entry, int from, bool wholly)
     {
+        ReadOnlySpan<byte> bytes = entry[from..];
         using var reader = new BinaryReader(new MemoryStream(bytes.ToArray()), Encoding.UTF8);
         int count = reader.ReadInt32();
         if (count < 0 || count > bytes.Length)
@@ -142,8 +151,10 @@ internal static class RecordCodec
         }
 
         var batch = new List<Mutation>(count);
+        var bounds = new List<int>(count + 1);
         for (int i = 0; i < count; i++)
         {
+            bounds.Add(from + (int)reader.BaseStream.Position);
             var tag = (MutationTag)reader.ReadByte();
             batch.Add(tag switch
             {
@@ -162,7 +173,31 @@ internal static class RecordCodec
             throw new InvalidDataException($"log entry holds {bytes.Length - reader.BaseStream.Position} bytes after its {count} mutations");
         }
 
-        return batch;
+        // Entries of the first format may hold bytes after their mutations, which are no record's.
+        bounds.Add(from + (int)reader.BaseStream.Position);
+        return new LoggedBatch(sequence, batch, bounds);
+    }
+
+    /// <summary>
+    /// What the state store does for one mutation of a log entry (<paramref name="mutation"/>: its
+    /// bytes there, from its tag to its end): the kind and id of the record it puts or
+    /// deletes, and a put's record as the store stores it (<see cref="StateRecord"/>), taken from
+    /// the entry, which holds the same bytes.
+    /// </summary>
+    public static StoredMutation StoredMutation(ReadOnlySpan<byte> mutation)
+    {
+        ReadOnlySpan<byte> record = mutation[1..];
+        int id = BinaryPrimitives.ReadInt32LittleEndian(record);
+        return (MutationTag)mutation[0] switch
+        {
+            MutationTag.PutConcept => new StoredMutation(RecordKind.Concept, id, record),
+            MutationTag.DeleteConcept => new StoredMutation(RecordKind.Concept, id, default),
+            MutationTag.PutRelation => new StoredMutation(RecordKind.Relation, id, record),
+            MutationTag.PutEdge => new StoredMutation(RecordKind.Edge, id, record),
+            MutationTag.DeleteEdge => new StoredMutation(RecordKind.Edge, id, default),
+            MutationTag.PutIngestMark => new StoredMutation(RecordKind.IngestMark, id, record),
+            var tag => throw new InvalidDataException($"unknown mutation tag {(byte)tag}"),
+        };
     }
 
     public static ConceptRecord DecodeConcept(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, ReadConcept);

@@ -47,8 +47,7 @@ internal static class StateRecord
 {
     public const int KeyBytes = 1 + sizeof(int);
 
-    /// <summary>The bytes a stored value holds beyond the record's encoding; an encoder leaves as
-    /// many free before the encoding for <see cref="Seal"/>.</summary>
+    /// <summary>The bytes a stored value holds beyond the record's encoding.</summary>
     public const int AddedBytes = HeaderBytes - sizeof(int);
 
     private const int HeaderBytes = 2 * sizeof(int);
@@ -59,14 +58,16 @@ internal static class StateRecord
         BinaryPrimitives.WriteInt32LittleEndian(key[1..], id);
     }
 
-    /// <summary>Makes <paramref name="value"/> the stored value of format 2: on entry it holds
-    /// <see cref="AddedBytes"/> free bytes, then the record's encoding (its id first).</summary>
-    public static void Seal(RecordKind kind, Span<byte> value)
+    /// <summary>Writes the stored value of format 2 for the record <paramref name="encoding"/>
+    /// encodes (its id first) into <paramref name="value"/>, <see cref="AddedBytes"/> longer. The
+    /// encoding may lie in the value, <see cref="AddedBytes"/> on, and is then sealed in place.</summary>
+    public static void Seal(RecordKind kind, ReadOnlySpan<byte> encoding, Span<byte> value)
     {
-        int id = BinaryPrimitives.ReadInt32LittleEndian(value[AddedBytes..]);
+        int id = BinaryPrimitives.ReadInt32LittleEndian(encoding);
+        encoding[sizeof(int)..].CopyTo(value[HeaderBytes..]);
         Span<byte> key = stackalloc byte[KeyBytes];
         WriteKey(key, kind, id);
-        uint checksum = Crc32C.Of(key, value[HeaderBytes..]);
+        uint checksum = Crc32C.Of(key, value[HeaderBytes..(AddedBytes + encoding.Length)]);
         BinaryPrimitives.WriteInt32LittleEndian(value, ~id);
         BinaryPrimitives.WriteUInt32LittleEndian(value[sizeof(int)..], checksum);
     }

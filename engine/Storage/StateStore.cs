@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
@@ -552,8 +554,27 @@ internal sealed class StateStore : IDisposable
     /// (the store's checkpoint is stuck) it drops them.</summary>
     internal readonly struct Writer(ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>? session) : IDisposable
     {
-        /// <summary>Stores <paramref name="value"/>, a value as <see cref="RecordEncoder"/> makes
-        /// them (<see cref="StateRecord"/>), under the record's kind and id.</summary>
+        /// <summary>Records up to this size are sealed on the stack: every edge, and concepts of
+        /// modest dimension and metadata.</summary>
+        private const int StackValueBytes = 1024;
+
+        /// <summary>Stores a record, given its <see cref="RecordCodec"/> encoding (its id first), as
+        /// the checksummed value <see cref="StateRecord"/> describes.</summary>
+        public void Put(RecordKind kind, ReadOnlySpan<byte> encoding)
+        {
+            int length = encoding.Length + StateRecord.AddedBytes;
+            byte[]? rented = length > StackValueBytes ? ArrayPool<byte>.Shared.Rent(length) : null;
+            Span<byte> value = (rented is null ? stackalloc byte[StackValueBytes] : rented)[..length];
+            StateRecord.Seal(kind, encoding, value);
+            Upsert(kind, BinaryPrimitives.ReadInt32LittleEndian(encoding), value);
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+
+        /// <summary>Stores <paramref name="value"/>, a value as <see cref="StateRecord"/> describes
+        /// them, under the record's kind and id.</summary>
         public unsafe void Upsert(RecordKind kind, int id, ReadOnlySpan<byte> value)
         {
             if (session is null)

@@ -168,7 +168,7 @@ public sealed class CheckpointSafetyTests : IDisposable
         for (int id = from; id < to; id++)
         {
             BitConverter.TryWriteBytes(value.AsSpan(StateRecord.AddedBytes), id);
-            StateRecord.Seal(RecordKind.Edge, value);
+            StateRecord.Seal(RecordKind.Edge, value.AsSpan(StateRecord.AddedBytes), value);
             writer.Upsert(RecordKind.Edge, id, value);
         }
     }

@@ -124,7 +124,7 @@ public sealed class LogDamageTests : DatabaseTests
         var concept = new ConceptRecord(4, "c", [1f, 2f], new Dictionary<string, string> { ["k"] = "v" });
         List<Mutation> batch = [new Mutation.PutConcept(concept), new Mutation.DeleteEdge(9)];
         using var stream = new MemoryStream();
-        byte[] entry = RecordCodec.EncodeBatch(7, batch, stream, out _, out _).ToArray();
+        byte[] entry = RecordCodec.EncodeBatch(7, batch, stream, null, out _, out _).ToArray();
 
         LoggedBatch read = RecordCodec.DecodeBatch(entry);
         Assert.Equal(7, read.Sequence);
@@ -141,6 +141,44 @@ public sealed class LogDamageTests : DatabaseTests
             byte[] flipped = [.. entry];
             flipped[i] ^= 0x01;
             Assert.Throws<InvalidDataException>(() => RecordCodec.DecodeBatch(flipped));
+        }
+    }
+
+    // The state store stores each record from the log entry that logged it, at replay too, so an
+    // entry's bounds must frame each record exactly: an entry of the first format may hold bytes
+    // after its mutations, which were stored as part of its last record.
+    [Fact]
+    public void Each_mutation_of_an_entry_is_framed_as_the_store_stores_it_in_both_formats()
+    {
+        var concept = new ConceptRecord(4, "c", [1f, 2f], new Dictionary<string, string> { ["k"] = "v" });
+        var edge = new EdgeRecord(9, 4, 0, 4, 0.5f, null);
+        List<Mutation> batch = [new Mutation.DeleteEdge(3), new Mutation.PutConcept(concept), new Mutation.PutEdge(edge)];
+        using var stream = new MemoryStream();
+        var encoded = new List<int>();
+        byte[] entry = RecordCodec.EncodeBatch(7, batch, stream, encoded, out _, out _).ToArray();
+        byte[] firstFormat = [1, .. entry[(1 + sizeof(uint) + sizeof(long))..], 0, 0, 0, 0];
+
+        foreach ((byte[] bytes, List<int> bounds) in new[] { (entry, encoded), (entry, RecordCodec.DecodeBatch(entry).MutationBounds), (firstFormat, RecordCodec.DecodeBatch(firstFormat).MutationBounds) })
+        {
+            Assert.Equal(batch.Count + 1, bounds.Count);
+            StoredMutation delete = RecordCodec.StoredMutation(bytes.AsSpan(bounds[0]..bounds[1]));
+            Assert.True(delete.IsDelete);
+            Assert.Equal((RecordKind.Edge, 3), (delete.Kind, delete.Id));
+            StoredMutation putConcept = RecordCodec.StoredMutation(bytes.AsSpan(bounds[1]..bounds[2]));
+            Assert.Equal((RecordKind.Concept, 4), (putConcept.Kind, putConcept.Id));
+            Assert.Equal(Encoding(writer => RecordCodec.Write(writer, concept)), putConcept.Record.ToArray());
+            StoredMutation putEdge = RecordCodec.StoredMutation(bytes.AsSpan(bounds[2]..bounds[3]));
+            Assert.Equal((RecordKind.Edge, 9), (putEdge.Kind, putEdge.Id));
+            Assert.Equal(Encoding(writer => RecordCodec.Write(writer, edge)), putEdge.Record.ToArray());
+        }
+
+        static byte[] Encoding(Action<BinaryWriter> write)
+        {
+            using var record = new MemoryStream();
+            using var writer = new BinaryWriter(record);
+            write(writer);
+            writer.Flush();
+            return record.ToArray();
         }
     }
 

@@ -249,9 +249,11 @@ public sealed class RestartTests : DatabaseTests
         // lengths of 2^14 and more take a 3-byte prefix, as the blob here does.
         static int EncodedConceptBytes(int blobChars)
         {
-            using var encoder = new RecordEncoder();
-            var record = new ConceptRecord(0, "c", new float[8], Blob(blobChars + (1 << 14)));
-            return encoder.Encode(RecordKind.Concept, record, RecordCodec.Write).Length - (1 << 14);
+            using var stream = new MemoryStream();
+            using var writer = new BinaryWriter(stream);
+            RecordCodec.Write(writer, new ConceptRecord(0, "c", new float[8], Blob(blobChars + (1 << 14))));
+            writer.Flush();
+            return (int)stream.Length + StateRecord.AddedBytes - (1 << 14);
         }
     }
 

@@ -339,10 +339,14 @@ public sealed class StateDamageTests : DatabaseTests
     private static void WriteEdges(StateStore store, int from, int to, IReadOnlyDictionary<string, string> payload)
     {
         using StateStore.Writer writer = store.BeginWrites();
-        using var encoder = new RecordEncoder();
+        using var stream = new MemoryStream();
+        using var encoder = new BinaryWriter(stream);
         for (int id = from; id < to; id++)
         {
-            writer.Upsert(RecordKind.Edge, id, encoder.Encode(RecordKind.Edge, new EdgeRecord(id, 0, 0, 0, 1f, payload), RecordCodec.Write));
+            stream.SetLength(0);
+            RecordCodec.Write(encoder, new EdgeRecord(id, 0, 0, 0, 1f, payload));
+            encoder.Flush();
+            writer.Put(RecordKind.Edge, stream.GetBuffer().AsSpan(0, (int)stream.Length));
         }
     }
 }
