@@ -7,37 +7,38 @@ using Grpc.Core;
 
 namespace AssocDB.Server.Services;
 
-/// <summary>assocdb.v1.IngestService: validate → engine → map, one batch at a time.</summary>
+/// <summary>assocdb.v1.IngestService: validate → engine → map, one batch at a time (batches read as
+/// <see cref="IngestServiceDefinition"/> says).</summary>
 internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocServerOptions options, IHostApplicationLifetime lifetime)
-    : IngestService.IngestServiceBase
+    : IngestServiceDefinition.ServiceBase
 {
     private readonly TimeSpan _idleTimeout = options.Limits.IngestIdleTimeout;
 
     /// <remarks>The next batch is read only after the previous one is durable and acknowledged, so a
     /// stream holds at most one batch in the engine plus what HTTP/2 flow control lets the client
     /// buffer (the stream window): a fast client is held back instead of growing server memory.</remarks>
-    public override async Task Ingest(IAsyncStreamReader<IngestRequest> requestStream, IServerStreamWriter<IngestAck> responseStream, ServerCallContext context)
+    public override async Task Ingest(IAsyncStreamReader<IngestBatchRequest> requestStream, IServerStreamWriter<IngestAck> responseStream, ServerCallContext context)
     {
         // A session's sequences must increase within a stream. One that does not is a client's bug,
         // and taken as a resume it would be acknowledged as applied without being written.
         var lastSequences = new Dictionary<(string Collection, string Session), long>();
         using IDisposable stream = limits.IngestStream();
         IngestAck? ack = null;
-        while (await ClientTurnAsync(requestStream, responseStream, ack, context) is { } request)
+        while (await ClientTurnAsync(requestStream, responseStream, ack, context) is { Batch: var batch } request)
         {
             var collection = host.Collection(request.Collection);
-            limits.Batch(request.Concepts.Count + request.Facts.Count, "batch");
-            if (lastSequences.TryGetValue((request.Collection, request.Session), out long last) && request.Sequence <= last)
+            limits.Batch(batch.Concepts.Count + batch.Facts.Count, "batch");
+            if (lastSequences.TryGetValue((request.Collection, batch.Session), out long last) && batch.Sequence <= last)
             {
-                throw GrpcErrors.InvalidArgument("sequence", $"is {request.Sequence}, not above {last}, the session's previous sequence in this stream");
+                throw GrpcErrors.InvalidArgument("sequence", $"is {batch.Sequence}, not above {last}, the session's previous sequence in this stream");
             }
 
-            lastSequences[(request.Collection, request.Session)] = request.Sequence;
+            lastSequences[(request.Collection, batch.Session)] = batch.Sequence;
             // On the call's token only: a batch being written when shutdown begins is finished, as
             // the database closes only after Kestrel has drained its calls (its acknowledgement may
             // not go out, but a resuming client asks which batches are durable).
-            var result = (await collection.IngestAsync(request.ToEngine(), context.CancellationToken)).Unwrap();
-            ack = result.ToProto(request.Sequence);
+            var result = (await collection.IngestAsync(batch, context.CancellationToken)).Unwrap();
+            ack = result.ToProto(batch.Sequence);
         }
     }
 
@@ -60,8 +61,8 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocSe
     /// takes longer than <see cref="LimitOptions.IngestIdleTimeout"/> (a frozen client or a silent
     /// connection would otherwise hold its slot among <see cref="LimitOptions.MaxIngestStreams"/>).
     /// </summary>
-    private async Task<IngestRequest?> ClientTurnAsync(
-        IAsyncStreamReader<IngestRequest> requestStream, IServerStreamWriter<IngestAck> responseStream, IngestAck? ack, ServerCallContext context)
+    private async Task<IngestBatchRequest?> ClientTurnAsync(
+        IAsyncStreamReader<IngestBatchRequest> requestStream, IServerStreamWriter<IngestAck> responseStream, IngestAck? ack, ServerCallContext context)
     {
         using var turn = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         turn.CancelAfter(_idleTimeout);
