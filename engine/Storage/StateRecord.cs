@@ -34,10 +34,9 @@ namespace AssocDB.Engine.Storage;
 /// visited: FASTER's scan of live records takes a record whose key no longer leads the hash index's
 /// chain for an older version and passes over it, and the key it came from falls back to its own
 /// older version or vanishes. So the store checks every record of its log, live or not, at open, and
-/// every record a compaction reads. Not covered: FASTER's own record header (the link to the
-/// previous version and the tombstone and invalid flags), a value's length where it points past the
-/// page (FASTER's scan then skips the rest of the page), deletes (a tombstone has no value to carry
-/// a checksum), and the hash index.
+/// every record a compaction reads. FASTER's own record header and the lengths are not covered
+/// here but checked by <see cref="LogFraming"/> before FASTER reads them, except the tombstone and
+/// valid flags; nor are deletes (a tombstone has no value to carry a checksum), or the hash index.
 /// </para>
 /// <para>
 /// A later format must start with a first word that no earlier one can start with, for any id.

@@ -102,10 +102,10 @@ internal sealed class StateStore : IDisposable
         // Outdated checkpoints are removed here, once a newer one has been read back: FASTER's own
         // removal deletes the previous checkpoint as soon as it has issued the new one's writes.
         _checkpoints = new DeviceLogCommitCheckpointManager(checkpointDevices, _checkpointNames, removeOutdated: false);
-        Guid? olderWhole;
+        RecoveryChoice? recovering;
         try
         {
-            olderWhole = ChooseOlderCheckpoint(logReplaysFrom);
+            recovering = ChooseCheckpoint(logReplaysFrom);
         }
         catch
         {
@@ -120,14 +120,23 @@ internal sealed class StateStore : IDisposable
             PageSize = Layout.PageBytes,
             SegmentSize = Layout.SegmentBytes,
             MutableFraction = MutableFraction,
-            TryRecoverLatest = olderWhole is null,
+            TryRecoverLatest = recovering is not { InPlaceOfNewest: true },
             CheckpointManager = _checkpoints,
             RemoveOutdatedCheckpoints = false,
         };
         _logFiles = new GuardedLogDevice(_settings.LogDevice);
         _settings.LogDevice = _logFiles;
+        if (recovering is { Log: var recovered }
+            && LogFraming.Check(directory, LogFileName, Layout, _logFiles.SectorSize, recovered.beginAddress, recovered.headAddress, recovered.finalLogicalAddress) is { } misframed)
+        {
+            // Refused before FASTER reads it: FASTER's recovery trusts every length it reads.
+            _settings.Dispose();
+            _checkpoints.Dispose();
+            throw DamagedRecord(misframed.Address, misframed.Record ?? "record", misframed.Problem);
+        }
+
         _store = new FasterKV<SpanByte, SpanByte>(_settings);
-        if (olderWhole is { } older)
+        if (recovering is { InPlaceOfNewest: true, Token: var older })
         {
             try
             {
@@ -259,14 +268,20 @@ internal sealed class StateStore : IDisposable
             ReadOnlySpan<byte> key = scan.GetKey().AsReadOnlySpan();
             if (StateRecord.Damage(key, scan.GetValue().AsReadOnlySpan(), Layout.RecordsChecksummed) is { } damage)
             {
-                int segmentBits = BitOperations.Log2((ulong)Layout.SegmentBytes);
-                long address = scan.CurrentAddress;
-                string file = Path.Combine(_directory, $"{LogFileName}.{address >> segmentBits}");
-                throw new InvalidDataException(
-                    $"the state store's {StateRecord.Describe(key)} is damaged ({file}, offset {address & ((1L << segmentBits) - 1)}): {damage}. "
-                    + "The collection does not open until its store is restored (from a backup); its files are left as they are");
+                throw DamagedRecord(scan.CurrentAddress, StateRecord.Describe(key), damage);
             }
         }
+    }
+
+    /// <summary>The error for a damaged record of the log (<paramref name="record"/> names it),
+    /// naming its file and its offset there.</summary>
+    private InvalidDataException DamagedRecord(long address, string record, string damage)
+    {
+        int segmentBits = BitOperations.Log2((ulong)Layout.SegmentBytes);
+        string file = Path.Combine(_directory, $"{LogFileName}.{address >> segmentBits}");
+        return new InvalidDataException(
+            $"the state store's {record} is damaged ({file}, offset {address & ((1L << segmentBits) - 1)}): {damage}. "
+            + "The collection does not open until its store is restored (from a backup); its files are left as they are");
     }
 
     /// <summary>
@@ -396,9 +411,13 @@ internal sealed class StateStore : IDisposable
     private static bool IsUnreadableMetadata(Exception exception) =>
         exception is IOException or FormatException or FasterException or ArgumentException or OverflowException;
 
+    /// <summary>The checkpoint the store recovers: its token, its log's metadata, and whether it is
+    /// recovered in place of an incomplete newer one (FASTER recovers its latest by itself).</summary>
+    private sealed record RecoveryChoice(Guid Token, HybridLogRecoveryInfo Log, bool InPlaceOfNewest);
+
     /// <summary>
-    /// Checks the checkpoint FASTER will recover, and returns an older one to recover in its place
-    /// when that one is incomplete, or null to let FASTER recover its latest (none, or a whole one).
+    /// Checks the checkpoint FASTER will recover, and returns it, or an older one to recover in its
+    /// place when that one is incomplete, or null when there is none.
     /// FASTER recovers without a word a checkpoint whose files are missing or short: it recreates a
     /// missing log file empty and opens without the records it held (and reading garbage may crash
     /// the process), so the files are checked before it opens, as each new checkpoint is checked
@@ -410,15 +429,16 @@ internal sealed class StateStore : IDisposable
     /// from the address that one covers, which replay then checks entry by entry; otherwise the
     /// open is refused.
     /// </summary>
-    private Guid? ChooseOlderCheckpoint(Func<long, bool>? logReplaysFrom)
+    private RecoveryChoice? ChooseCheckpoint(Func<long, bool>? logReplaysFrom)
     {
         string? incomplete = null;
         foreach (Guid token in _checkpoints.GetLogCheckpointTokens())
         {
             byte[] cookie;
+            HybridLogRecoveryInfo log;
             try
             {
-                ReadLogMetadata(token, out string encodedCookie);
+                log = ReadLogMetadata(token, out string encodedCookie);
                 cookie = Convert.FromBase64String(encodedCookie);
             }
             catch (Exception exception) when (IsUnreadableMetadata(exception))
@@ -431,7 +451,7 @@ internal sealed class StateStore : IDisposable
             {
                 if (missing is null)
                 {
-                    return null;
+                    return new RecoveryChoice(token, log, InPlaceOfNewest: false);
                 }
 
                 incomplete = $"checkpoint {token} is incomplete: {missing}";
@@ -443,7 +463,7 @@ internal sealed class StateStore : IDisposable
                 if (covered is long address && logReplaysFrom?.Invoke(address) == true)
                 {
                     PassedOverCheckpoint = incomplete;
-                    return token;
+                    return new RecoveryChoice(token, log, InPlaceOfNewest: true);
                 }
 
                 incomplete += $", and the write-ahead log does not hold every entry after the whole checkpoint {token} before it"

@@ -89,32 +89,6 @@ public sealed class StateDamageTests : DatabaseTests
         Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 4, 3, 4) { Folder = Path.GetFileName(collection.Directory) }, collection.Describe());
     }
 
-    /// <summary>
-    /// Where the latest record of <paramref name="kind"/> and <paramref name="id"/> starts in a
-    /// store's log file, and where its value does. FASTER lays a record out as its 8-byte header,
-    /// the key (length, then kind and id) padded to 16 bytes, then the value's length and bytes.
-    /// </summary>
-    private static (long Record, long Value) Find(string file, RecordKind kind, int id)
-    {
-        byte[] key = new byte[4 + StateRecord.KeyBytes];
-        BinaryPrimitives.WriteInt32LittleEndian(key, StateRecord.KeyBytes);
-        StateRecord.WriteKey(key.AsSpan(4), kind, id);
-        byte[] bytes = File.ReadAllBytes(file);
-        int at = bytes.AsSpan().LastIndexOf(key);
-        Assert.True(at >= 8, $"{kind} record {id} is not in {file}");
-        return (at - 8, at + 20);
-    }
-
-    private static void Xor(string file, long offset, byte mask)
-    {
-        // Shared: the file of a store still open, too.
-        using var stream = new FileStream(file, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
-        stream.Position = offset;
-        int original = stream.ReadByte();
-        stream.Position = offset;
-        stream.WriteByte((byte)(original ^ mask));
-    }
-
     private string OpenError() => Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options)).Message;
 
     public enum Damage
@@ -148,9 +122,9 @@ public sealed class StateDamageTests : DatabaseTests
             Damage.EdgeChecksum => (RecordKind.Edge, 1, 4, "Edge record 1"),
             _ => (RecordKind.Edge, 1, -15, "Edge record 0"),
         };
-        (long record, long value) = Find(file, kind, id);
+        (long record, long value) = StateLogBytes.Find(file, kind, id);
         Assert.Equal(~id, BinaryPrimitives.ReadInt32LittleEndian(File.ReadAllBytes(file).AsSpan((int)value)));
-        Xor(file, value + offset, 0x01);
+        StateLogBytes.Xor(file, value + offset, 0x01);
 
         string error = OpenError();
         Assert.StartsWith("collection 'test'", error, StringComparison.Ordinal);
@@ -171,8 +145,8 @@ public sealed class StateDamageTests : DatabaseTests
         string file = Path.Combine(StateFolder, "hlog.log.0");
         await Db.Database.CloseAsync(checkpoint: true);
 
-        (long record, long value) = Find(file, RecordKind.Concept, 0);
-        Xor(file, value - 15, 0x01);
+        (long record, long value) = StateLogBytes.Find(file, RecordKind.Concept, 0);
+        StateLogBytes.Xor(file, value - 15, 0x01);
 
         Assert.Contains($"the state store's Concept record 1 is damaged ({file}, offset {record}): its value names id 0, not 1", OpenError(), StringComparison.Ordinal);
     }
@@ -185,7 +159,7 @@ public sealed class StateDamageTests : DatabaseTests
     {
         string file = Path.Combine(await ClosedSampleAsync(), "hlog.log.0");
 
-        (long record, long value) = Find(file, RecordKind.Edge, 0);
+        (long record, long value) = StateLogBytes.Find(file, RecordKind.Edge, 0);
         int length = BinaryPrimitives.ReadInt32LittleEndian(File.ReadAllBytes(file).AsSpan((int)value - 4));
         using (FileStream stream = File.OpenWrite(file))
         {
@@ -205,7 +179,7 @@ public sealed class StateDamageTests : DatabaseTests
         byte[] log = File.ReadAllBytes(Path.Combine(state, "hlog.log.0"));
         foreach ((RecordKind kind, int id, byte[] encoding) in written)
         {
-            (_, long value) = Find(Path.Combine(state, "hlog.log.0"), kind, id);
+            (_, long value) = StateLogBytes.Find(Path.Combine(state, "hlog.log.0"), kind, id);
             Assert.Equal(~id, BinaryPrimitives.ReadInt32LittleEndian(log.AsSpan((int)value)));
             Assert.Equal(encoding.Length + StateRecord.AddedBytes, BinaryPrimitives.ReadInt32LittleEndian(log.AsSpan((int)value - 4)));
         }
@@ -226,7 +200,7 @@ public sealed class StateDamageTests : DatabaseTests
         string state = await ClosedSampleAsync();
         List<(RecordKind Kind, int Id, byte[] Encoding)> written = Records(state);
         await RewriteAsBeforeChecksumsAsync(state);
-        (_, long value) = Find(Path.Combine(state, "hlog.log.0"), RecordKind.Edge, 2);
+        (_, long value) = StateLogBytes.Find(Path.Combine(state, "hlog.log.0"), RecordKind.Edge, 2);
         Assert.Equal(2, BinaryPrimitives.ReadInt32LittleEndian(File.ReadAllBytes(Path.Combine(state, "hlog.log.0")).AsSpan((int)value)));
 
         await Db.ReopenAsync(checkpointOnClose: false);
@@ -288,8 +262,8 @@ public sealed class StateDamageTests : DatabaseTests
 
         string file = Path.Combine(state, "hlog.log.0");
         // Edge 5's key, its id's second byte flipped: edge 1029 (0x405), rewritten since.
-        (long record, long value) = Find(file, RecordKind.Edge, 5);
-        Xor(file, value - 14, 0x04);
+        (long record, long value) = StateLogBytes.Find(file, RecordKind.Edge, 5);
+        StateLogBytes.Xor(file, value - 14, 0x04);
 
         using (var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16))
         {
@@ -328,8 +302,8 @@ public sealed class StateDamageTests : DatabaseTests
 
         int id = collection.GetConcept("c5").AssertOk().Id;
         string file = Path.Combine(collection.Directory, "state", "hlog.log.0");
-        (long record, long value) = Find(file, RecordKind.Concept, id);
-        Xor(file, value + 12, 0x01);
+        (long record, long value) = StateLogBytes.Find(file, RecordKind.Concept, id);
+        StateLogBytes.Xor(file, value + 12, 0x01);
 
         EngineError error = (await collection.CheckpointAsync()).AssertError(ErrorCode.FailedPrecondition, "collection");
         Assert.Contains($"the state store's Concept record {id} is damaged ({file}, offset {record}): its checksum is", error.Message, StringComparison.Ordinal);

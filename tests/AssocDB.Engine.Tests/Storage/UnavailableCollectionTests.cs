@@ -1,4 +1,5 @@
 using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
 using AssocDB.Engine.Tests.Support;
 
 namespace AssocDB.Engine.Tests.Storage;
@@ -65,6 +66,21 @@ public sealed class UnavailableCollectionTests : DatabaseTests
         Assert.Equal(["healthy"], database.ListCollections().Select(c => c.Name));
         database.GetCollection("broken").AssertError(ErrorCode.NotFound, "collection");
         database.CreateCollection(new CollectionSpec("broken", 4)).AssertOk();
+    }
+
+    // FASTER's recovery trusted a record's key length, and one flipped in the state store's log
+    // ended the process with an AccessViolationException, which no handler catches: the open must
+    // refuse the collection before FASTER reads it, so that the others are served.
+    [Fact]
+    public async Task A_collection_whose_state_log_has_a_damaged_key_length_is_unavailable_and_the_others_are_served()
+    {
+        string file = Path.Combine(_brokenFolder, "state", "hlog.log.0");
+        long record = StateLogBytes.Find(file, RecordKind.Edge, 0).Record;
+        StateLogBytes.Xor(file, record + 8, [0xFF, 0xFF, 0xFF, 0xFF]);
+        await using AssocDatabase database = AssocDatabase.Open(Lenient);
+
+        Assert.Equal("A", Assert.Single(database.GetCollection("healthy").AssertOk().Related("B", "child_of").AssertOk()).Concept);
+        AssertRefused(database.GetCollection("broken").AssertError(ErrorCode.FailedPrecondition, "collection"), $"({file}, offset {record}): its key's length reads");
     }
 
     // A folder whose manifest is lost or unreadable has no name to show: it is listed by its
