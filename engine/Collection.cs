@@ -81,6 +81,9 @@ public sealed partial class Collection
     /// <summary>Set when a log append failed (see <see cref="StopWrites"/>).</summary>
     private EngineError? _logFailure;
 
+    /// <summary>Whether the state store's going out of service was logged (see <see cref="StoreOutOfService"/>).</summary>
+    private bool _storeOutOfServiceLogged;
+
     private readonly long _minFreeDiskBytes;
 
     /// <summary>Counts applied batches; caches derived from the state compare it to know they are stale.</summary>
@@ -186,9 +189,9 @@ public sealed partial class Collection
     /// failed write is not checkpointed (FailedPrecondition): its store may lack what its log holds,
     /// or its log may hold a refused write, and reopening recovers it from that log. A checkpoint
     /// that does not reach disk whole, or does not finish within the timeout, is FailedPrecondition
-    /// too: the previous checkpoint and the log are kept, so nothing is lost. One that timed out
-    /// leaves the store unable to checkpoint until the database is reopened (later checkpoints fail
-    /// at once), but writes go on: the log holds them.
+    /// too: the previous checkpoint and the log are kept, so nothing is lost. One that timed out, or
+    /// a failed write to the store's files, takes the store out of service until the database is
+    /// reopened (later checkpoints fail at once), but writes go on: the log holds them.
     /// </summary>
     public async Task<Result<bool>> CheckpointAsync(CancellationToken cancellationToken = default)
     {
@@ -200,17 +203,19 @@ public sealed partial class Collection
                 return unwritable;
             }
 
-            if (_store.CheckpointStuck)
+            if (_store.OutOfService is { } outOfService)
             {
-                // Compaction would block too (FASTER cannot evict pages it could not flush).
-                return CheckpointFailed("an earlier checkpoint of its state store never finished; reopen the database (after freeing disk space) to checkpoint it again");
+                return StoreOutOfService(outOfService);
             }
 
             // Holding the writer lock, with the store caught up, every committed entry has been
             // applied, so the store's state is exactly the log up to this address.
             try
             {
-                await _storeCatchUp;
+                if (await _store.AwaitAsync(_storeCatchUp) is { } notCaughtUp)
+                {
+                    return StoreOutOfService(notCaughtUp);
+                }
             }
             catch (Exception exception)
             {
@@ -246,7 +251,10 @@ public sealed partial class Collection
                     long before = _store.LogBytes;
                     try
                     {
-                        _store.Compact();
+                        if (await _store.CompactAsync() is { } notCompacted)
+                        {
+                            return StoreOutOfService(notCompacted);
+                        }
                     }
                     catch (InvalidDataException damage)
                     {
@@ -268,15 +276,12 @@ public sealed partial class Collection
             StartSupersededInterval();
             if (notDurable is not null)
             {
-                if (_store.CheckpointStuck)
+                if (_store.OutOfService is { } givenUp)
                 {
-                    Log.CheckpointStuck(_logger, Name, notDurable);
-                }
-                else
-                {
-                    Log.CheckpointNotDurable(_logger, Name, notDurable);
+                    return StoreOutOfService(givenUp);
                 }
 
+                Log.CheckpointNotDurable(_logger, Name, notDurable);
                 return CheckpointFailed(notDurable);
             }
 
@@ -302,6 +307,22 @@ public sealed partial class Collection
     /// <summary>The error for a checkpoint that did not happen; the log still holds every write.</summary>
     private EngineError CheckpointFailed(string why) =>
         new(ErrorCode.FailedPrecondition, "collection", $"checkpoint of collection '{Name}' failed: {why}. Its log keeps every write, so none is lost");
+
+    /// <summary>
+    /// The error for a checkpoint refused because the state store is out of service (see
+    /// <see cref="StateStore.OutOfService"/>), logged the first time. Writes go on: the log keeps
+    /// them (it is no longer truncated), and the next open replays them.
+    /// </summary>
+    private EngineError StoreOutOfService(string why)
+    {
+        if (!_storeOutOfServiceLogged)
+        {
+            _storeOutOfServiceLogged = true;
+            Log.StoreOutOfService(_logger, Name, why);
+        }
+
+        return CheckpointFailed($"its state store is out of service until the database is reopened (after the cause is fixed, e.g. disk space freed): {why}");
+    }
 
     /// <summary>
     /// Whether the state store's log is at least half superseded records, and those fill at least
@@ -363,8 +384,12 @@ public sealed partial class Collection
                 try
                 {
                     // The store lags by one batch at most; if that batch failed there, this one
-                    // is refused before it reaches the log.
-                    await _storeCatchUp;
+                    // is refused before it reaches the log. If the store went out of service
+                    // instead, writes go on without it: the log holds them.
+                    if (await _store.AwaitAsync(_storeCatchUp) is { } outOfService)
+                    {
+                        StoreOutOfService(outOfService);
+                    }
                 }
                 catch (Exception exception)
                 {
@@ -920,11 +945,38 @@ public sealed partial class Collection
     /// was not truncated past it, and was committed up to it.</summary>
     private bool LogHoldsFrom(long address) => address >= _log.BeginAddress && address <= _log.CommittedUntil;
 
-    /// <summary>Stops accepting work; waits for the write in progress and for readers to leave.</summary>
+    /// <summary>
+    /// Stops accepting work; waits for the write in progress and for readers to leave. The wait for
+    /// the state store's work (the close's checkpoint and its compaction, the last batch) is
+    /// bounded, as the store holds nothing the log does not: after the checkpoint timeout and the
+    /// time to rewrite the store's log on a slow disk, the store is taken out of service (see
+    /// <see cref="StateStore.OutOfService"/>), which ends every wait for its work, and the next
+    /// open replays the log. A failed write ends those waits at once; this bounds one that neither
+    /// completes nor fails.
+    /// </summary>
     internal async Task CloseAsync(bool checkpoint)
     {
-        // A store whose checkpoint is stuck takes no other: its log is replayed at the next open.
-        if (checkpoint && Unwritable() is null && !_store.CheckpointStuck)
+        Task settled = SettleAsync(checkpoint);
+        TimeSpan bound = _checkpointTimeout + StateStore.OnSlowDisk(_store.LogBytes);
+        if (await Task.WhenAny(settled, Task.Delay(bound)) != settled)
+        {
+            _store.TakeOutOfService($"its work did not finish within {bound} of the collection's close");
+            await settled;
+        }
+
+        _state.EnterWriteLock();
+        _closed = true;
+        _state.ExitWriteLock();
+        _writer.Release();
+        ReleaseResources();
+    }
+
+    /// <summary>Checkpoints (when asked and able), then takes the writer lock once the write in
+    /// progress is done and the store's last batch has landed or been given up on.</summary>
+    private async Task SettleAsync(bool checkpoint)
+    {
+        // A store out of service takes no checkpoint: its log is replayed at the next open.
+        if (checkpoint && Unwritable() is null && _store.OutOfService is null)
         {
             try
             {
@@ -939,14 +991,10 @@ public sealed partial class Collection
         }
 
         await _writer.WaitAsync();
-        // The store is disposed below; its last batch must have landed (a failure no longer matters:
-        // the log holds the batch, and without a checkpoint it is replayed at the next open).
-        await _storeCatchUp.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _state.EnterWriteLock();
-        _closed = true;
-        _state.ExitWriteLock();
-        _writer.Release();
-        ReleaseResources();
+        // The store is disposed next; its last batch must have landed or been given up on (a
+        // failure no longer matters: the log holds the batch, and without a checkpoint it is
+        // replayed at the next open).
+        await ((Task)_store.AwaitAsync(_storeCatchUp)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     private void ReleaseResources()

@@ -71,8 +71,10 @@ public sealed record DatabaseOptions
     /// <summary>How long a collection's checkpoint may take before it is given up (it must be
     /// positive); null (the default) gives a minute plus the time to write the state store's memory
     /// and index at 1 MiB/s (1.6 minutes with the defaults above), as a fold-over checkpoint writes
-    /// at most those. FASTER never finishes a checkpoint whose write failed (e.g. on a full disk):
-    /// once one is given up, that collection takes no more checkpoints until the database is
-    /// reopened, but keeps taking writes, which its log keeps; the next open replays them.</summary>
+    /// at most those. FASTER never finishes a checkpoint whose write failed (e.g. on a full disk);
+    /// a failed write ends the wait at once, this bounds one that neither completes nor fails. Once
+    /// one is given up, that collection takes no more checkpoints until the database is reopened,
+    /// but keeps taking writes, which its log keeps; the next open replays them. A close waits for
+    /// the state store at most this plus the time to rewrite its log at 1 MiB/s.</summary>
     public TimeSpan? StateCheckpointTimeout { get; init; }
 }

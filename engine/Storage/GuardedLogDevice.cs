@@ -12,7 +12,13 @@ namespace AssocDB.Engine.Storage;
 /// Everything else goes to the wrapped device unchanged, segment removal included: FASTER calls it
 /// only to trim files past the tail at recovery, which this store does not ask for.
 /// </summary>
-internal sealed class GuardedLogDevice(IDevice files) : IDevice
+/// <remarks>
+/// It also reports each failed write to <paramref name="writeFailed"/>, naming the file and
+/// offset: FASTER never counts a page whose write failed as written, so whatever needs it written
+/// (room in memory for more records, a compaction's flush, a checkpoint) waits for it forever, and
+/// only the device sees why.
+/// </remarks>
+internal sealed class GuardedLogDevice(IDevice files, Action<string> writeFailed) : IDevice
 {
     public uint SectorSize => files.SectorSize;
 
@@ -44,13 +50,31 @@ internal sealed class GuardedLogDevice(IDevice files) : IDevice
     public bool Throttle() => files.Throttle();
 
     public void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context) =>
-        files.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, callback, context);
+        files.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, Reporting(callback, segmentId, (long)destinationAddress), context);
 
     public void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength, DeviceIOCompletionCallback callback, object context) =>
         files.ReadAsync(segmentId, sourceAddress, destinationAddress, readLength, callback, context);
 
     public void WriteAsync(IntPtr alignedSourceAddress, ulong alignedDestinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context) =>
-        files.WriteAsync(alignedSourceAddress, alignedDestinationAddress, numBytesToWrite, callback, context);
+        files.WriteAsync(
+            alignedSourceAddress,
+            alignedDestinationAddress,
+            numBytesToWrite,
+            Reporting(callback, (long)(alignedDestinationAddress / (ulong)SegmentSize), (long)(alignedDestinationAddress % (ulong)SegmentSize)),
+            context);
+
+    /// <summary>The completion of a write to file <paramref name="segment"/> at <paramref name="offset"/>,
+    /// reporting a failure before FASTER hears of it.</summary>
+    private DeviceIOCompletionCallback Reporting(DeviceIOCompletionCallback callback, long segment, long offset) =>
+        (errorCode, numBytes, context) =>
+        {
+            if (errorCode != 0)
+            {
+                writeFailed($"a write to {FileName}.{segment} at offset {offset} failed (error code {errorCode})");
+            }
+
+            callback(errorCode, numBytes, context);
+        };
 
     public void ReadAsync(ulong alignedSourceAddress, IntPtr alignedDestinationAddress, uint aligned_read_length, DeviceIOCompletionCallback callback, object context) =>
         files.ReadAsync(alignedSourceAddress, alignedDestinationAddress, aligned_read_length, callback, context);

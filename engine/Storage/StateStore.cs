@@ -60,7 +60,7 @@ internal sealed class StateStore : IDisposable
     /// <summary>FASTER's file for a named checkpoint device: the device's first (only) segment.</summary>
     private const string FirstSegmentSuffix = ".0";
 
-    /// <summary>The slowest disk a checkpoint's unhurried time allows for (see <see cref="UnhurriedCheckpointTime"/>).</summary>
+    /// <summary>The slowest disk the store's work is waited for (see <see cref="OnSlowDisk"/>).</summary>
     private const long SlowDiskBytesPerSecond = 1L << 20;
 
     private readonly string _directory;
@@ -71,8 +71,8 @@ internal sealed class StateStore : IDisposable
     private readonly GuardedLogDevice _logFiles;
     private readonly FasterKV<SpanByte, SpanByte> _store;
 
-    /// <summary>A FASTER checkpoint that was given up on while still running; see <see cref="CheckpointStuck"/>.</summary>
-    private Task? _abandonedCheckpoint;
+    /// <summary>Completed, with why, once the store is out of service; see <see cref="OutOfService"/>.</summary>
+    private readonly TaskCompletionSource<string> _outOfService = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The token of the checkpoint <see cref="PassedOverCheckpoint"/> describes.</summary>
     private Guid _passedOver;
@@ -124,7 +124,7 @@ internal sealed class StateStore : IDisposable
             CheckpointManager = _checkpoints,
             RemoveOutdatedCheckpoints = false,
         };
-        _logFiles = new GuardedLogDevice(_settings.LogDevice);
+        _logFiles = new GuardedLogDevice(_settings.LogDevice, TakeOutOfService);
         _settings.LogDevice = _logFiles;
         if (recovering is { Log: var recovered }
             && LogFraming.Check(directory, LogFileName, Layout, _logFiles.SectorSize, recovered.beginAddress, recovered.headAddress, recovered.finalLogicalAddress) is { } misframed)
@@ -207,26 +207,60 @@ internal sealed class StateStore : IDisposable
     public long CheckpointBytes => _settings.MemorySize + _settings.IndexSize;
 
     /// <summary>
-    /// Whether a checkpoint was given up on because it did not finish in time. FASTER runs one
-    /// checkpoint at a time, so none can follow; and as its unflushed pages can never leave memory,
-    /// writes would block once memory fills, so the store takes none any more (see
-    /// <see cref="BeginWrites"/>). The write-ahead log, which no checkpoint truncates from then on,
-    /// holds every write, and the next open replays it onto the last durable checkpoint.
+    /// Why the store takes no more work until it is reopened, or null: a write to its log files
+    /// failed, or a checkpoint did not finish in time, or its owner gave up waiting for its work
+    /// (<see cref="TakeOutOfService"/>). FASTER never counts a page whose write failed as written
+    /// and runs one checkpoint at a time, so its writes would block once memory fills, and no
+    /// checkpoint or compaction could follow; work already waiting for such a page never ends. So
+    /// the store takes no writes (see <see cref="BeginWrites"/>), checkpoints or compactions any
+    /// more, and nothing waits for the work it was given (<see cref="AwaitAsync"/>). The
+    /// write-ahead log, which no checkpoint truncates from then on, holds every write, and the
+    /// next open replays it onto the last durable checkpoint.
     /// </summary>
-    public bool CheckpointStuck => _abandonedCheckpoint is not null;
+    public string? OutOfService => _outOfService.Task.IsCompleted ? _outOfService.Task.Result : null;
+
+    /// <summary>Takes the store out of service (see <see cref="OutOfService"/>) for
+    /// <paramref name="reason"/>, unless it already is.</summary>
+    public void TakeOutOfService(string reason) => _outOfService.TrySetResult(reason);
+
+    /// <summary>
+    /// Waits for <paramref name="work"/> on the store (a batch of writes, a compaction) unless the
+    /// store goes out of service first, and returns why it did (null once the work is done; the
+    /// work's own exception is thrown). Work so left may never end, FASTER waiting for a page whose
+    /// write failed, which is why nothing waits for it.
+    /// </summary>
+    public async Task<string?> AwaitAsync(Task work)
+    {
+        await Task.WhenAny(work, _outOfService.Task);
+        if (!work.IsCompleted)
+        {
+            return OutOfService;
+        }
+
+        await work;
+        return null;
+    }
+
+    /// <summary><see cref="Compact"/> on the thread pool, waited for as <see cref="AwaitAsync"/>
+    /// waits: a compaction waits for its pages to be written, so one whose write failed would
+    /// never end.</summary>
+    public Task<string?> CompactAsync() =>
+        OutOfService is { } outOfService ? Task.FromResult<string?>(outOfService) : AwaitAsync(Task.Run(Compact));
 
     /// <summary>
     /// How long a checkpoint may reasonably take: a fold-over checkpoint writes at most the store's
     /// in-memory log and its index (and overflow buckets, which the minute covers), so this is a
     /// minute plus those bytes on a slow disk (1 MiB/s): 1.6 minutes with the default sizes.
     /// </summary>
-    public TimeSpan UnhurriedCheckpointTime =>
-        TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds((double)CheckpointBytes / SlowDiskBytesPerSecond);
+    public TimeSpan UnhurriedCheckpointTime => TimeSpan.FromMinutes(1) + OnSlowDisk(CheckpointBytes);
 
-    /// <summary>Opens a batch of writes; dispose it to end the batch. Once <see cref="CheckpointStuck"/>,
+    /// <summary>How long writing <paramref name="bytes"/> takes on a slow disk (1 MiB/s).</summary>
+    public static TimeSpan OnSlowDisk(long bytes) => TimeSpan.FromSeconds((double)bytes / SlowDiskBytesPerSecond);
+
+    /// <summary>Opens a batch of writes; dispose it to end the batch. Once <see cref="OutOfService"/>,
     /// the batch is dropped: nothing reads the store but checkpoints, and none will be taken.</summary>
     public Writer BeginWrites() =>
-        new(CheckpointStuck ? null : _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>());
+        new(OutOfService is null ? _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>() : null);
 
     /// <summary>
     /// Visits every live record (latest version of each key) with its <see cref="RecordCodec"/>
@@ -311,12 +345,13 @@ internal sealed class StateStore : IDisposable
     /// drop the write-ahead log up to <paramref name="logAddress"/>, and must not otherwise.
     /// </summary>
     /// <remarks>Not cancellable: FASTER leaves a checkpoint cancelled part way in progress, refusing
-    /// the next. One that times out is abandoned for good (see <see cref="CheckpointStuck"/>).</remarks>
+    /// the next. One that times out, or meets a failed write, is abandoned for good (see
+    /// <see cref="OutOfService"/>).</remarks>
     public async Task<string?> CheckpointAsync(long logAddress, long logSequence, long supersededBytes, TimeSpan timeout)
     {
-        if (CheckpointStuck)
+        if (OutOfService is { } outOfService)
         {
-            return "an earlier checkpoint of the state store never finished, so it takes no more until the database is reopened";
+            return $"the state store is out of service until the database is reopened ({outOfService})";
         }
 
         byte[] cookie = [.. BitConverter.GetBytes(logAddress), .. BitConverter.GetBytes(supersededBytes), .. BitConverter.GetBytes(logSequence)];
@@ -326,15 +361,21 @@ internal sealed class StateStore : IDisposable
         // meanwhile), and needs no file below it.
         long beginAddress = _store.Log.BeginAddress;
         Task<(bool Started, Guid Token)> checkpoint = _store.TakeFullCheckpointAsync(CheckpointType.FoldOver).AsTask();
+        string? abandoned;
         try
         {
-            await checkpoint.WaitAsync(timeout);
+            abandoned = await AwaitAsync(checkpoint).WaitAsync(timeout);
         }
         catch (TimeoutException)
         {
-            _abandonedCheckpoint = checkpoint;
-            return $"the state store's checkpoint did not finish within {timeout} (a failed write, e.g. a full disk, leaves FASTER waiting for it forever); "
-                + "the store takes no more checkpoints until the database is reopened";
+            // A write that neither completes nor fails (FASTER would wait for it forever).
+            abandoned = $"its checkpoint did not finish within {timeout}";
+            TakeOutOfService(abandoned);
+        }
+
+        if (abandoned is not null)
+        {
+            return $"the state store's checkpoint was given up on ({abandoned}); the store takes no more checkpoints until the database is reopened";
         }
 
         (bool started, Guid token) = await checkpoint;
@@ -557,10 +598,10 @@ internal sealed class StateStore : IDisposable
 
     public void Dispose()
     {
-        // An abandoned checkpoint may still have writes in flight from the store's buffers (a slow
-        // disk rather than a failed one), and freeing them under it could crash the process: the
-        // store is left to the process's end.
-        if (CheckpointStuck)
+        // Work given up on may still run, or have writes in flight from the store's buffers (a
+        // slow disk rather than a failed one), and freeing them under it could crash the process:
+        // the store is left to the process's end.
+        if (OutOfService is not null)
         {
             return;
         }
@@ -571,7 +612,7 @@ internal sealed class StateStore : IDisposable
     }
 
     /// <summary>A short-lived session applying one batch of upserts and deletes; without a session
-    /// (the store's checkpoint is stuck) it drops them.</summary>
+    /// (the store is out of service) it drops them.</summary>
     internal readonly struct Writer(ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>? session) : IDisposable
     {
         /// <summary>Records up to this size are sealed on the stack: every edge, and concepts of
