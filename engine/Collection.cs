@@ -258,11 +258,13 @@ public sealed partial class Collection
                     }
                     catch (InvalidDataException damage)
                     {
-                        // Reported now, not at the next open (which refuses the store): memory
-                        // was loaded from checked records and the log, so the collection still
-                        // serves what it holds, and its data can be exported before a restore.
-                        Log.CheckpointNotDurable(_logger, Name, damage.Message);
-                        return new EngineError(ErrorCode.FailedPrecondition, "collection", $"checkpoint of collection '{Name}' failed: {damage.Message}");
+                        // Copying from the log would carry the damage on (or drop a record), and
+                        // leaving it would grow the log until a restore; memory holds it whole.
+                        Log.StoreRewrittenFromMemory(_logger, Name, damage.Message);
+                        if (await _store.AwaitAsync(Task.Run(RewriteStoreFromMemory)) is { } notRewritten)
+                        {
+                            return StoreOutOfService(notRewritten);
+                        }
                     }
 
                     Log.StateCompacted(_logger, Name, before, _store.LogBytes);
@@ -653,6 +655,62 @@ public sealed partial class Collection
     private void ApplyToStore(ReadOnlySpan<byte> entry, List<int> mutationBounds)
     {
         using StateStore.Writer store = _store.BeginWrites();
+        WriteToStore(store, entry, mutationBounds);
+    }
+
+    /// <summary>
+    /// Writes every live record again from memory, and drops the store's log before them: memory
+    /// was loaded from checked records and the log, and has followed every write since, so it holds
+    /// what the store should (W's rows are float32, exact), where a compaction would copy from a log
+    /// that holds a damaged record. Callers hold the writer lock with the store caught up.
+    /// </summary>
+    private void RewriteStoreFromMemory() => _store.ReplaceAll(store =>
+    {
+        // Encoded as log entries are, some at a time, so the store takes each record as it takes a logged one.
+        using var buffer = new MemoryStream();
+        var bounds = new List<int>();
+        foreach (Mutation[] records in LiveRecords().Chunk(4096))
+        {
+            ReadOnlyMemory<byte> entry = RecordCodec.EncodeBatch(0, records, buffer, bounds, out _, out _);
+            WriteToStore(store, entry.Span, bounds);
+        }
+    });
+
+    /// <summary>Every live record, as the mutation that writes it.</summary>
+    private IEnumerable<Mutation> LiveRecords()
+    {
+        float[] row = new float[Dimension];
+        for (int id = 0; id < _concepts.IdLimit; id++)
+        {
+            if (_concepts.IsLive(id))
+            {
+                yield return new Mutation.PutConcept(new ConceptRecord(id, _concepts.Name(id), _matrix.RowView(id, row).ToArray(), _concepts.Metadata(id)));
+            }
+        }
+
+        foreach (RelationRecord relation in _relations.All)
+        {
+            yield return new Mutation.PutRelation(relation);
+        }
+
+        for (int id = 0; id < _edges.IdLimit; id++)
+        {
+            if (_edges.IsLive(id))
+            {
+                yield return new Mutation.PutEdge(new EdgeRecord(id, _edges.Head(id), _edges.Relation(id), _edges.Tail(id), _edges.Weight(id), _edges.Payload(id)));
+            }
+        }
+
+        foreach (IngestMark mark in _ingestMarks.Values)
+        {
+            yield return new Mutation.PutIngestMark(mark);
+        }
+    }
+
+    /// <summary>Applies the mutations of an entry (see <see cref="RecordCodec.EncodeBatch"/>) to the
+    /// store, each record as the entry holds it.</summary>
+    private static void WriteToStore(StateStore.Writer store, ReadOnlySpan<byte> entry, List<int> mutationBounds)
+    {
         for (int i = 0; i + 1 < mutationBounds.Count; i++)
         {
             StoredMutation mutation = RecordCodec.StoredMutation(entry[mutationBounds[i]..mutationBounds[i + 1]]);

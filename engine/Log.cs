@@ -26,6 +26,9 @@ internal static partial class Log
     [LoggerMessage(6, LogLevel.Information, "Collection {Collection} compacted its state store's log from {Before} to {After} bytes; the next checkpoint frees the disk")]
     public static partial void StateCompacted(ILogger logger, string collection, long before, long after);
 
+    [LoggerMessage(23, LogLevel.Warning, "Collection {Collection}'s compaction met damage in its state store's files ({Damage}); every live record is written again from memory, and the checkpoint deletes the damaged file once it is durable")]
+    public static partial void StoreRewrittenFromMemory(ILogger logger, string collection, string damage);
+
     [LoggerMessage(11, LogLevel.Information, "Removed {Folder}, the staging folder of a collection create or drop that did not finish")]
     public static partial void StagingFolderRemoved(ILogger logger, string folder);
 

@@ -338,6 +338,30 @@ internal sealed class StateStore : IDisposable
     }
 
     /// <summary>
+    /// Writes every live record again through <paramref name="writeLive"/>, then drops the log
+    /// before them, as a compaction drops what it copied (the next checkpoint deletes the files);
+    /// in place of a compaction that met a damaged record. Every record is made read-only first, so
+    /// that each is appended anew rather than updated in place below the new begin address; the
+    /// begin address moves only once all are written, so a failure part way drops nothing.
+    /// Callers must not write meanwhile.
+    /// </summary>
+    public void ReplaceAll(Action<Writer> writeLive)
+    {
+        long from = _store.Log.TailAddress;
+        _store.Log.ShiftReadOnlyAddress(from, wait: true);
+        using (Writer writer = BeginWrites())
+        {
+            writeLive(writer);
+        }
+
+        // Out of service, the writer dropped the records (and no checkpoint follows).
+        if (OutOfService is null)
+        {
+            _store.Log.ShiftBeginAddress(from);
+        }
+    }
+
+    /// <summary>
     /// Takes a checkpoint that records <paramref name="logAddress"/> as covered, with the sequence
     /// number of the last entry before it (and the caller's superseded-bytes estimate), waits for it at most <paramref name="timeout"/>, and reads it
     /// back. Only a checkpoint read back whole replaces the previous one, whose files are then

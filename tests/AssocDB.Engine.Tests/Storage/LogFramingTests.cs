@@ -10,15 +10,9 @@ namespace AssocDB.Engine.Tests.Storage;
 // in hlog.log.N ended the process with an AccessViolationException (uncatchable) in its recovery,
 // taking every other collection with it; a flipped value length or header dropped a fact without
 // a word. Logs FASTER wrote whole (updates in place, deletes, compactions, many pages) still open.
-public sealed class LogFramingTests : IAsyncLifetime
+public sealed class LogFramingTests : DatabaseTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromMinutes(1);
-
-    private readonly TestDatabase _db = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync() => await _db.DisposeAsync();
 
     public enum Flipped
     {
@@ -39,14 +33,14 @@ public sealed class LogFramingTests : IAsyncLifetime
     /// its store's first log file and where fact 1's record starts in it.</summary>
     private async Task<(string File, long Record)> ClosedSampleAsync()
     {
-        Collection collection = _db.Create();
+        Collection collection = Db.Create();
         (await collection.AddFactsAsync([new FactInput("alice", "knows", "bob"), new FactInput("bob", "knows", "carol")])).AssertOk();
         string file = Path.Combine(collection.Directory, "state", "hlog.log.0");
-        await _db.Database.CloseAsync(checkpoint: true);
+        await Db.Database.CloseAsync(checkpoint: true);
         return (file, StateLogBytes.Find(file, RecordKind.Edge, 1).Record);
     }
 
-    private string OpenError() => Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(_db.Options)).Message;
+    private string OpenError() => Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options)).Message;
 
     [Theory]
     [InlineData(Flipped.HeaderLowWord)]
