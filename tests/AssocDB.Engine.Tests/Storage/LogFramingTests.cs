@@ -152,10 +152,14 @@ public sealed class LogFramingTests : DatabaseTests
     {
         var payload = new Dictionary<string, string> { ["blob"] = new string('x', payloadBytes) };
         using StateStore.Writer writer = store.BeginWrites();
-        using var encoder = new RecordEncoder();
+        using var record = new MemoryStream();
+        using var encoder = new BinaryWriter(record);
         for (int id = from; id < to; id++)
         {
-            writer.Upsert(RecordKind.Edge, id, encoder.Encode(RecordKind.Edge, new EdgeRecord(id, 0, 0, 0, 1f, payload), RecordCodec.Write));
+            record.SetLength(0);
+            RecordCodec.Write(encoder, new EdgeRecord(id, 0, 0, 0, 1f, payload));
+            encoder.Flush();
+            writer.Put(RecordKind.Edge, record.ToArray());
         }
     }
 
