@@ -14,6 +14,11 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocSe
 {
     private readonly TimeSpan _idleTimeout = options.Limits.IngestIdleTimeout;
 
+    /// <summary>How long a stopping server still waits for an acknowledgement being sent: one to a
+    /// client that reads goes out at once; only one held back by a client that stopped reading waits
+    /// this long before the stream is reset.</summary>
+    private static readonly TimeSpan AckGraceOnStop = TimeSpan.FromSeconds(2);
+
     /// <remarks>The next batch is read only after the previous one is durable and acknowledged, so a
     /// stream holds at most one batch in the engine plus what HTTP/2 flow control lets the client
     /// buffer (the stream window): a fast client is held back instead of growing server memory.</remarks>
@@ -61,19 +66,31 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocSe
     /// takes longer than <see cref="LimitOptions.IngestIdleTimeout"/> (a frozen client or a silent
     /// connection would otherwise hold its slot among <see cref="LimitOptions.MaxIngestStreams"/>).
     /// </summary>
+    /// <remarks>
+    /// Stopping does not cancel the acknowledgement's write at once: grpc-dotnet cancels a write by
+    /// resetting the HTTP/2 stream (CANCEL), so no status would reach the client, and a stop begun
+    /// while a batch was being written, the common case for a client that keeps batches in flight,
+    /// ended every such stream CANCELLED, which the client library did not resume from. The write is given
+    /// <see cref="AckGraceOnStop"/>; the stream then ends with its status.
+    /// </remarks>
     private async Task<IngestBatchRequest?> ClientTurnAsync(
         IAsyncStreamReader<IngestBatchRequest> requestStream, IServerStreamWriter<IngestAck> responseStream, IngestAck? ack, ServerCallContext context)
     {
-        using var turn = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        using var turn = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
         turn.CancelAfter(_idleTimeout);
         try
         {
             if (ack is not null)
             {
-                await responseStream.WriteAsync(ack, turn.Token);
+                using (lifetime.ApplicationStopping.Register(() => turn.CancelAfter(AckGraceOnStop)))
+                {
+                    await responseStream.WriteAsync(ack, turn.Token);
+                }
             }
 
-            return await requestStream.MoveNext(turn.Token) ? requestStream.Current : null;
+            lifetime.ApplicationStopping.ThrowIfCancellationRequested();
+            using var read = CancellationTokenSource.CreateLinkedTokenSource(turn.Token, lifetime.ApplicationStopping);
+            return await requestStream.MoveNext(read.Token) ? requestStream.Current : null;
         }
         catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
         {

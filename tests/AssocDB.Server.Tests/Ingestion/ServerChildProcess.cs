@@ -124,6 +124,13 @@ internal sealed class ServerChildProcess : IAsyncDisposable
 
     /// <summary>SIGSTOP: the process keeps its sockets open and answers nothing, not even a ping,
     /// like a server whose host hangs. Disposing still kills it.</summary>
+    /// <summary>SIGTERM, as a service manager stops the server (a graceful stop), and its exit.</summary>
+    public async Task StopAsync()
+    {
+        await Signals.SendAsync(_process.Id, "TERM");
+        await _process.WaitForExitAsync();
+    }
+
     public Task FreezeAsync() => Signals.SendAsync(_process.Id, "STOP");
 
     /// <summary>SIGKILL: no shutdown, no checkpoint, no flush.</summary>
