@@ -125,7 +125,7 @@ public sealed class BulkIngester
 
             foreach (PendingBatch batch in resend)
             {
-                await call.RequestStream.WriteAsync(batch.Request, attempt.Token);
+                await OnStreamAsync(() => call.RequestStream.WriteAsync(batch.Request, attempt.Token));
             }
 
             while (!_stop)
@@ -143,10 +143,10 @@ public sealed class BulkIngester
                     _pending.Enqueue(batch);
                 }
 
-                await call.RequestStream.WriteAsync(batch.Request, attempt.Token);
+                await OnStreamAsync(() => call.RequestStream.WriteAsync(batch.Request, attempt.Token));
             }
 
-            await call.RequestStream.CompleteAsync();
+            await OnStreamAsync(call.RequestStream.CompleteAsync);
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
         {
@@ -160,6 +160,25 @@ public sealed class BulkIngester
         }
 
         await acks;
+    }
+
+    /// <summary>
+    /// A write on the stream. grpc-dotnet reports a connection that broke under a write as the HTTP/2
+    /// layer's bare IOException ("the request was aborted"), unless the response side noticed first:
+    /// it is made the broken stream it is (UNAVAILABLE), which the caller resumes from. Left as it
+    /// was, it ended the whole run whenever the write side noticed a dropped connection first; an
+    /// IOException reading the input, on the other hand, must still end it.
+    /// </summary>
+    private static async Task OnStreamAsync(Func<Task> write)
+    {
+        try
+        {
+            await write();
+        }
+        catch (IOException e)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"the ingest stream broke: {e.Message}", e));
+        }
     }
 
     private async Task ReadAcksAsync(IAsyncStreamReader<IngestAck> responses, Action<RejectedItem>? rejected, CancellationTokenSource attempt)
@@ -192,6 +211,15 @@ public sealed class BulkIngester
                     throw new RpcException(new Status(StatusCode.Unavailable, $"the server closed the stream with {_pending.Count} batches unacknowledged"));
                 }
             }
+        }
+        catch (OperationCanceledException e) when (!attempt.IsCancellationRequested)
+        {
+            // Nothing here cancelled the stream: the connection was cut under it, or the server reset
+            // it. The client can throw OperationCanceledException for these
+            // (ThrowOperationCanceledOnCancellation), which ended the run; it is a broken stream,
+            // resumed from.
+            await attempt.CancelAsync();
+            throw new RpcException(new Status(StatusCode.Unavailable, $"the ingest stream was cancelled by the server or the connection: {e.Message}", e));
         }
         catch
         {
@@ -319,11 +347,13 @@ public sealed class BulkIngester
         }
     }
 
-    /// <summary>Failures a reconnect may cure: the connection broke, the server is (re)starting, or
-    /// it did not answer within the client's timeout.</summary>
+    /// <summary>Failures a reconnect may cure: the connection broke, the server is (re)starting, it
+    /// did not answer within the client's timeout, or it reset the stream (CANCELLED: earlier servers
+    /// did so when stopped with a batch in hand, and a proxy may; the caller's own cancellation is
+    /// told apart by its token).</summary>
     private static bool IsTransient(Exception e) =>
         ((e as RpcException)?.StatusCode ?? (e as AssocDbException)?.StatusCode)
-            is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted or StatusCode.DeadlineExceeded;
+            is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted or StatusCode.DeadlineExceeded or StatusCode.Cancelled;
 
     /// <summary>Where an item came from, kept for the server's rejections of it.</summary>
     private readonly record struct ItemOrigin(string Source, long Line);
