@@ -91,6 +91,11 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
             throw new ArgumentException($"MaxCollections is {options.MaxCollections}; it must be at least 1", nameof(options));
         }
 
+        if (options.IngestSessionsKept < 1)
+        {
+            throw new ArgumentException($"IngestSessionsKept is {options.IngestSessionsKept}; it must be at least 1", nameof(options));
+        }
+
         if (options.LogPageSizeBits is < 16 or > 30)
         {
             throw new ArgumentException($"LogPageSizeBits is {options.LogPageSizeBits}; it must be 16..30", nameof(options));

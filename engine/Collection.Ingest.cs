@@ -22,7 +22,11 @@ public sealed partial class Collection
 
     /// <summary>The last durable sequence of an ingest session, or −1 when it has none.</summary>
     public long LastIngestedSequence(string session) =>
-        ReadState(() => _ingestMarks.TryGetValue(session, out IngestMark? mark) ? mark.Sequence : -1);
+        ReadState(() => _ingestMarks.TryGet(session, out IngestMark? mark) ? mark.Sequence : -1);
+
+    /// <summary>How many ingest sessions have marks (at most <see cref="DatabaseOptions.IngestSessionsKept"/>
+    /// unless the limit was lowered since they were written).</summary>
+    internal int IngestSessionCount => ReadState(() => _ingestMarks.Count);
 
     /// <summary>The items without an error, in order (the list itself when all are valid, as a
     /// bulk load's batches are); each error becomes a rejection.</summary>
@@ -58,7 +62,7 @@ public sealed partial class Collection
             return error;
         }
 
-        if (_ingestMarks.TryGetValue(batch.Session, out IngestMark? mark) && batch.Sequence <= mark.Sequence)
+        if (_ingestMarks.TryGet(batch.Session, out IngestMark? mark) && batch.Sequence <= mark.Sequence)
         {
             var skipped = new IngestResult(true, new WriteSummary(0, batch.Concepts.Count), new WriteSummary(0, batch.Facts.Count), []);
             return new Planned<IngestResult>([], _ => skipped);
@@ -71,9 +75,10 @@ public sealed partial class Collection
         var planner = new BatchPlanner(this);
         WriteSummary conceptSummary = planner.UpsertConcepts(concepts);
         WriteSummary factSummary = planner.AddFacts(facts);
-        int markId = mark?.Id ?? _ingestMarks.Count;
+        int markId = _ingestMarks.IdFor(batch.Session, _ingestSessionsKept);
         List<Mutation> mutations = planner.Complete();
-        mutations.Add(new Mutation.PutIngestMark(new IngestMark(markId, batch.Session, batch.Sequence)));
+        // Planned under the writer lock: the batch is logged as the next entry.
+        mutations.Add(new Mutation.PutIngestMark(new IngestMark(markId, batch.Session, batch.Sequence, _logSequence + 1)));
         var result = new IngestResult(false, conceptSummary, factSummary, rejected);
         return new Planned<IngestResult>(mutations, _ => result);
     }

@@ -55,7 +55,10 @@ public sealed partial class Collection
     private readonly ConceptTable _concepts = new();
     private readonly RelationTable _relations = new();
     private readonly EdgeIndex _edges = new();
-    private readonly Dictionary<string, IngestMark> _ingestMarks = new(StringComparer.Ordinal);
+    private readonly IngestMarks _ingestMarks = new();
+
+    /// <summary>How many ingest sessions keep their marks (see <see cref="DatabaseOptions.IngestSessionsKept"/>).</summary>
+    private readonly int _ingestSessionsKept;
 
     /// <summary>Per relation, the running mean of <c>v(tail) − v(head)</c> (the closed-form relation
     /// vector), updated as facts and concept vectors change; derived state, rebuilt at open.</summary>
@@ -107,6 +110,7 @@ public sealed partial class Collection
         _manifest = manifest with { LogPageSizeBits = logPageSizeBits, FormatVersion = CollectionManifest.CurrentFormatVersion };
         _logger = logger;
         _minFreeDiskBytes = options.MinFreeDiskBytes;
+        _ingestSessionsKept = options.IngestSessionsKept;
         _log = new WriteAheadLog(Path.Combine(directory, LogFolder), logPageSizeBits);
         try
         {
@@ -413,7 +417,8 @@ public sealed partial class Collection
 
                 try
                 {
-                    _storeCatchUp = Task.Run(() => ApplyToStore(entry.Span, buffer.MutationBounds), CancellationToken.None);
+                    long sequence = _logSequence;
+                    _storeCatchUp = Task.Run(() => ApplyToStore(entry.Span, buffer.MutationBounds, sequence), CancellationToken.None);
                     Apply(batch);
                 }
                 catch (Exception exception)
@@ -527,7 +532,7 @@ public sealed partial class Collection
     {
         _stateVersion++;
         ApplyToMemory(batch.Mutations);
-        ApplyToStore(entry, batch.MutationBounds);
+        ApplyToStore(entry, batch.MutationBounds, batch.Sequence ?? 0);
     }
 
     /// <summary>Applies mutations to the in-memory indexes, the closed-form estimates and W.</summary>
@@ -580,7 +585,7 @@ public sealed partial class Collection
 
                     break;
                 case Mutation.PutIngestMark { Mark: var mark }:
-                    _ingestMarks[mark.Session] = mark;
+                    _ingestMarks.Put(mark);
                     break;
                 default:
                     throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
@@ -651,11 +656,12 @@ public sealed partial class Collection
     /// <summary>Applies a batch to the state store, the copy a checkpoint makes durable, from its
     /// log entry, which holds each record as the store stores it (see <see cref="RecordCodec"/>),
     /// rather than encoding them again. <paramref name="mutationBounds"/> says where each mutation
-    /// starts in the entry and, last, where the final one ends.</summary>
-    private void ApplyToStore(ReadOnlySpan<byte> entry, List<int> mutationBounds)
+    /// starts in the entry and, last, where the final one ends; <paramref name="sequence"/> is the
+    /// entry's.</summary>
+    private void ApplyToStore(ReadOnlySpan<byte> entry, List<int> mutationBounds, long sequence)
     {
         using StateStore.Writer store = _store.BeginWrites();
-        WriteToStore(store, entry, mutationBounds);
+        WriteToStore(store, entry, mutationBounds, sequence);
     }
 
     /// <summary>
@@ -672,11 +678,17 @@ public sealed partial class Collection
         foreach (Mutation[] records in LiveRecords().Chunk(4096))
         {
             ReadOnlyMemory<byte> entry = RecordCodec.EncodeBatch(0, records, buffer, bounds, out _, out _);
-            WriteToStore(store, entry.Span, bounds);
+            WriteToStore(store, entry.Span, bounds, sequence: 0);
+        }
+
+        // Each mark keeps the sequence of the entry that wrote it, which no entry here has.
+        foreach (IngestMark mark in _ingestMarks.All)
+        {
+            store.Put(RecordKind.IngestMark, RecordCodec.EncodeStored(mark));
         }
     });
 
-    /// <summary>Every live record, as the mutation that writes it.</summary>
+    /// <summary>Every live concept, relation and fact, as the mutation that writes it.</summary>
     private IEnumerable<Mutation> LiveRecords()
     {
         float[] row = new float[Dimension];
@@ -700,16 +712,12 @@ public sealed partial class Collection
                 yield return new Mutation.PutEdge(new EdgeRecord(id, _edges.Head(id), _edges.Relation(id), _edges.Tail(id), _edges.Weight(id), _edges.Payload(id)));
             }
         }
-
-        foreach (IngestMark mark in _ingestMarks.Values)
-        {
-            yield return new Mutation.PutIngestMark(mark);
-        }
     }
 
     /// <summary>Applies the mutations of an entry (see <see cref="RecordCodec.EncodeBatch"/>) to the
-    /// store, each record as the entry holds it.</summary>
-    private static void WriteToStore(StateStore.Writer store, ReadOnlySpan<byte> entry, List<int> mutationBounds)
+    /// store, each record as the entry holds it but ingest marks, which the store keeps with the
+    /// entry's <paramref name="sequence"/> (their order of recency).</summary>
+    private static void WriteToStore(StateStore.Writer store, ReadOnlySpan<byte> entry, List<int> mutationBounds, long sequence)
     {
         for (int i = 0; i + 1 < mutationBounds.Count; i++)
         {
@@ -718,6 +726,10 @@ public sealed partial class Collection
             {
                 // Deleting a record the store no longer holds only adds a tombstone.
                 store.Delete(mutation.Kind, mutation.Id);
+            }
+            else if (mutation.Kind == RecordKind.IngestMark)
+            {
+                store.Put(RecordKind.IngestMark, RecordCodec.EncodeStored(RecordCodec.DecodeIngestMark(mutation.Record) with { Written = sequence }));
             }
             else
             {
@@ -841,8 +853,7 @@ public sealed partial class Collection
                     _edges.Put(RecordCodec.DecodeEdge(bytes));
                     break;
                 case RecordKind.IngestMark:
-                    IngestMark mark = RecordCodec.DecodeIngestMark(bytes);
-                    _ingestMarks[mark.Session] = mark;
+                    _ingestMarks.Put(RecordCodec.DecodeIngestMark(bytes));
                     break;
                 default:
                     throw new InvalidDataException($"unknown record kind {(byte)kind} (id {id}) in the state store of '{Name}'");

@@ -42,6 +42,15 @@ public sealed record DatabaseOptions
     /// not count). A folder holding more (written under a higher limit) still opens whole.</summary>
     public int MaxCollections { get; init; } = 100;
 
+    /// <summary>How many bulk-ingest sessions per collection keep their mark (the last durable
+    /// sequence, by which an ingest resumes and a resent batch is recognised). A session past it
+    /// replaces the least recently written one's mark, so the marks do not grow with the sessions a
+    /// long-lived collection has run; a forgotten session reads as new (progress −1), so resuming it
+    /// sends its input again from the start. Each mark takes about 200 bytes of memory and a small
+    /// state-store record. Lowering it keeps the marks a collection already has (new sessions
+    /// replace old ones) rather than dropping any.</summary>
+    public int IngestSessionsKept { get; init; } = 10_000;
+
     /// <summary>log2 of the write-ahead log's page size, for collections created from now on (an
     /// existing collection keeps the size its log was written with). One write batch must fit in a
     /// page, so this bounds the encoded size of a batch: 25 → 32 MiB.</summary>

@@ -138,7 +138,8 @@ internal static class RecordCodec
     }
 
     /// <summary>The batch whose mutation count and mutations start at <paramref name="from"/> in
-    /// <paramref name="entry"/>; <paramref name="wholly"/>: nothing may follow them.</summary>
+    /// <paramref name="entry"/>; <paramref name="wholly"/>: nothing may follow them.
+    /// <paramref name="sequence"/> is the entry's, which its ingest marks were written at.</summary>
     private static LoggedBatch DecodeMutations(long? sequence, ReadOnlySpan<byte> entry, int from, bool wholly)
     {
         ReadOnlySpan<byte> bytes = entry[from..];
@@ -163,7 +164,7 @@ internal static class RecordCodec
                 MutationTag.PutRelation => new Mutation.PutRelation(ReadRelation(reader)),
                 MutationTag.PutEdge => new Mutation.PutEdge(ReadEdge(reader)),
                 MutationTag.DeleteEdge => new Mutation.DeleteEdge(reader.ReadInt32()),
-                MutationTag.PutIngestMark => new Mutation.PutIngestMark(ReadIngestMark(reader)),
+                MutationTag.PutIngestMark => new Mutation.PutIngestMark(ReadIngestMark(reader, sequence ?? 0)),
                 _ => throw new InvalidDataException($"unknown mutation tag {(byte)tag}"),
             });
         }
@@ -206,7 +207,12 @@ internal static class RecordCodec
 
     public static EdgeRecord DecodeEdge(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, ReadEdge);
 
-    public static IngestMark DecodeIngestMark(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, ReadIngestMark);
+    /// <summary>A mark as the state store holds it (see <see cref="WriteStored"/>).</summary>
+    public static IngestMark DecodeIngestMark(ReadOnlySpan<byte> bytes) => DecodeWith(bytes, reader =>
+    {
+        IngestMark mark = ReadIngestMark(reader, written: 0);
+        return reader.BaseStream.Position + sizeof(long) <= reader.BaseStream.Length ? mark with { Written = reader.ReadInt64() } : mark;
+    });
 
     private static T DecodeWith<T>(ReadOnlySpan<byte> bytes, Func<BinaryReader, T> read)
     {
@@ -307,6 +313,7 @@ internal static class RecordCodec
     private static EdgeRecord ReadEdge(BinaryReader reader) =>
         new(reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadSingle(), ReadMap(reader));
 
+    /// <summary>A mark as logged: its <see cref="IngestMark.Written"/> is the entry's sequence number.</summary>
     internal static void Write(BinaryWriter writer, IngestMark mark)
     {
         writer.Write(mark.Id);
@@ -314,7 +321,28 @@ internal static class RecordCodec
         writer.Write(mark.Sequence);
     }
 
-    private static IngestMark ReadIngestMark(BinaryReader reader) => new(reader.ReadInt32(), reader.ReadString(), reader.ReadInt64());
+    /// <summary>A mark's record as the state store holds it (see <see cref="WriteStored"/>).</summary>
+    public static byte[] EncodeStored(IngestMark mark)
+    {
+        using var record = new MemoryStream();
+        using (var writer = new BinaryWriter(record, Encoding.UTF8, leaveOpen: true))
+        {
+            WriteStored(writer, mark);
+        }
+
+        return record.ToArray();
+    }
+
+    /// <summary>A mark as the state store holds it: as logged, then <see cref="IngestMark.Written"/>,
+    /// which the store has no entry to take it from. Versions that did not keep it read the record
+    /// as before, ignoring the 8 bytes after it, and theirs read here as written at 0.</summary>
+    internal static void WriteStored(BinaryWriter writer, IngestMark mark)
+    {
+        Write(writer, mark);
+        writer.Write(mark.Written);
+    }
+
+    private static IngestMark ReadIngestMark(BinaryReader reader, long written) => new(reader.ReadInt32(), reader.ReadString(), reader.ReadInt64(), written);
 
     private static void WriteVector(BinaryWriter writer, float[]? vector)
     {

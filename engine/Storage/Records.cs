@@ -73,8 +73,11 @@ internal readonly ref struct StoredMutation(RecordKind kind, int id, ReadOnlySpa
 }
 
 /// <summary>The last durable batch sequence of one bulk-ingest session, so a resumed ingest skips
-/// what is already stored. Logged in the same entry as the batch it marks.</summary>
-internal sealed record IngestMark(int Id, string Session, long Sequence);
+/// what is already stored. Logged in the same entry as the batch it marks. <see cref="Written"/> is
+/// that entry's log sequence number, which orders the marks by recency (see <see cref="IngestMarks"/>):
+/// the log does not repeat it inside the mark, the state store's record does (0 in records and log
+/// entries written before it was kept).</summary>
+internal sealed record IngestMark(int Id, string Session, long Sequence, long Written);
 
 /// <summary>Record kinds; the first byte of every state-store key.</summary>
 internal enum RecordKind : byte

@@ -218,12 +218,18 @@ public sealed class LimitOptions
     /// (<see cref="MaxIngestStreams"/>) for good. The engine's time writing a batch does not count.</summary>
     public TimeSpan IngestIdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>How many ingest sessions per collection keep their mark, by which an ingest
+    /// resumes (see <see cref="DatabaseOptions.IngestSessionsKept"/>): a new session past it replaces
+    /// the least recently written one, whose resume then starts over from its first item.</summary>
+    public int IngestSessionsKept { get; set; } = 10_000;
+
     internal void Validate(List<string> problems)
     {
         Check(problems, nameof(MaxMessageBytes), MaxMessageBytes, 1024, int.MaxValue);
         Check(problems, nameof(MaxBatch), MaxBatch, 1, int.MaxValue);
         Check(problems, nameof(MaxCollections), MaxCollections, 1, int.MaxValue);
         Check(problems, nameof(MaxIngestStreams), MaxIngestStreams, 1, int.MaxValue);
+        Check(problems, nameof(IngestSessionsKept), IngestSessionsKept, 1, int.MaxValue);
         // The range of a cancellation timer: outside it the timeout could not be set at all.
         if (IngestIdleTimeout < TimeSpan.FromMilliseconds(1) || IngestIdleTimeout.TotalMilliseconds >= uint.MaxValue - 1)
         {

@@ -110,6 +110,7 @@ internal sealed partial class DatabaseHost(
             Device = options.Device,
             CheckpointOnClose = false,
             MaxCollections = options.Limits.MaxCollections,
+            IngestSessionsKept = options.Limits.IngestSessionsKept,
             RequireAllCollections = options.RequireAllCollections,
         };
         if (options.CheckpointInterval is TimeSpan interval)

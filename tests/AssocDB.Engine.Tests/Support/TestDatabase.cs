@@ -7,7 +7,7 @@ public sealed class TestDatabase : IAsyncDisposable
 {
     private readonly TempDirectory _folder = new();
 
-    public TestDatabase(TimeSpan? checkpointInterval = null, long stateMemoryBytes = 1L << 24, long stateSegmentBytes = 1L << 22)
+    public TestDatabase(TimeSpan? checkpointInterval = null, long stateMemoryBytes = 1L << 24, long stateSegmentBytes = 1L << 22, int? ingestSessionsKept = null)
     {
         Options = new DatabaseOptions
         {
@@ -22,6 +22,11 @@ public sealed class TestDatabase : IAsyncDisposable
             // others instead is tested in UnavailableCollectionTests.
             RequireAllCollections = true,
         };
+        if (ingestSessionsKept is int kept)
+        {
+            Options = Options with { IngestSessionsKept = kept };
+        }
+
         Database = AssocDatabase.Open(Options);
     }
 

@@ -1,0 +1,99 @@
+using System.Text;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Storage;
+
+// Guards the bound on ingest marks: a collection keeps the marks of its IngestSessionsKept most
+// recently written sessions, through restarts (log replay and checkpoint alike), so a recent session
+// still resumes while the marks of many sessions do not pile up.
+public sealed class IngestSessionRetentionTests : IAsyncLifetime
+{
+    private readonly TestDatabase _db = new(ingestSessionsKept: 3);
+
+    public Task InitializeAsync()
+    {
+        _db.Create(dimension: 4);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    private async Task IngestAsync(string session, long sequence) =>
+        (await _db.Get().IngestAsync(new IngestBatch(session, sequence, [], [new FactInput($"{session}-{sequence}", "r", "t")]))).AssertOk();
+
+    private long[] Progress(params string[] sessions) => [.. sessions.Select(_db.Get().LastIngestedSequence)];
+
+    // Every session's mark was kept for good (in memory and in the state store): a long-lived
+    // collection fed by many short sessions grew by one mark per session ever run.
+    [Fact]
+    public async Task A_new_session_past_the_limit_replaces_the_least_recently_written_mark()
+    {
+        await IngestAsync("a", 0);
+        await IngestAsync("b", 0);
+        await IngestAsync("c", 0);
+        await IngestAsync("a", 1);
+        await IngestAsync("d", 0);
+        Assert.Equal([1, -1, 0, 0], Progress("a", "b", "c", "d"));
+
+        // Replayed from the log, the same marks, and the same order of recency.
+        await _db.ReopenAsync(checkpointOnClose: false);
+        Assert.Equal([1, -1, 0, 0], Progress("a", "b", "c", "d"));
+        await IngestAsync("e", 0);
+        await IngestAsync("a", 2);
+        Assert.Equal([2, -1, 0, 0], Progress("a", "c", "d", "e"));
+
+        // Read back from the checkpoint: the recency order is in the stored marks, not in their ids
+        // (a holds the lowest id and is the most recent).
+        await _db.ReopenAsync();
+        await IngestAsync("f", 0);
+        Assert.Equal([2, -1, 0, 0], Progress("a", "d", "e", "f"));
+        Assert.Equal(3, _db.Get().IngestSessionCount);
+
+        // A forgotten session reads as new: its batch is applied again (its facts already there).
+        IngestResult again = (await _db.Get().IngestAsync(new IngestBatch("b", 0, [], [new FactInput("b-0", "r", "t")]))).AssertOk();
+        Assert.False(again.AlreadyApplied);
+        Assert.Equal(new WriteSummary(0, 1), again.Facts);
+        Assert.Equal(0, _db.Get().LastIngestedSequence("b"));
+    }
+
+    [Fact]
+    public async Task Many_sessions_keep_only_the_limit_of_marks_and_a_recent_session_resumes()
+    {
+        for (int session = 0; session < 40; session++)
+        {
+            await IngestAsync($"s{session}", 0);
+            await IngestAsync($"s{session}", 5);
+        }
+
+        await _db.ReopenAsync();
+        Assert.Equal(3, _db.Get().IngestSessionCount);
+        Assert.Equal([-1, 5, 5, 5], Progress("s36", "s37", "s38", "s39"));
+        IngestResult resent = (await _db.Get().IngestAsync(new IngestBatch("s39", 5, [], [new FactInput("never", "r", "stored")]))).AssertOk();
+        Assert.True(resent.AlreadyApplied);
+        Assert.Equal(80, _db.Get().Describe().FactCount);
+    }
+
+    // Marks stored by earlier versions hold no write order: they read as the oldest, and such a
+    // record (and a format-1 log entry's mark) still decodes.
+    [Fact]
+    public void A_mark_stored_without_its_write_order_reads_as_written_at_zero()
+    {
+        var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            RecordCodec.Write(writer, new IngestMark(7, "old", 41, Written: 99));
+        }
+
+        Assert.Equal(new IngestMark(7, "old", 41, 0), RecordCodec.DecodeIngestMark(stream.ToArray()));
+
+        stream.SetLength(0);
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            RecordCodec.WriteStored(writer, new IngestMark(7, "new", 41, Written: 99));
+        }
+
+        Assert.Equal(new IngestMark(7, "new", 41, 99), RecordCodec.DecodeIngestMark(stream.ToArray()));
+    }
+}
