@@ -8,14 +8,20 @@ namespace AssocDB.Engine.Learning;
 /// count per relation, so adding or removing a fact costs O(d).
 /// </summary>
 /// <remarks>
-/// Sums are kept in double precision because removal subtracts: in float32 a long run of adds and
-/// removes would leave rounding residue in a relation whose facts are all gone. A removal must
-/// pass the same head and tail vectors its addition did; when concept vectors change, rebuild with
-/// <see cref="Clear"/> and <see cref="AddRange"/>. Not thread-safe: the owner serialises writes.
+/// Each sum is kept as an unevaluated pair of doubles (the rounded sum and the error of every
+/// rounding, found exactly by TwoSum) because removal subtracts: with plain double sums, vectors of
+/// mixed scales (some concepts near 1e4, others near 1e-4) left the residue of their large terms in
+/// a relation once only small ones remained, hundreds of float32 ulps off the true mean after
+/// 100,000 adds and removes, and different from the sums a reopen rebuilds from the stored facts in
+/// another order. The pair holds the exact sum unless the errors themselves outgrow 53 bits, so the
+/// mean does not depend on the history that led to it. A removal must pass the same head and tail
+/// vectors its addition did; when concept vectors change, rebuild with <see cref="Clear"/> and
+/// <see cref="AddRange"/>. Not thread-safe: the owner serialises writes.
 /// </remarks>
 public sealed class RelationVectorEstimator
 {
     private double[] _sums;
+    private double[] _errors;
     private long[] _counts;
 
     /// <summary>Creates an estimator for vectors of dimension <paramref name="dimension"/>.</summary>
@@ -25,6 +31,7 @@ public sealed class RelationVectorEstimator
         ArgumentOutOfRangeException.ThrowIfLessThan(relationCapacity, 1);
         Dimension = dimension;
         _sums = new double[relationCapacity * dimension];
+        _errors = new double[relationCapacity * dimension];
         _counts = new long[relationCapacity];
     }
 
@@ -70,6 +77,7 @@ public sealed class RelationVectorEstimator
     public void Clear()
     {
         Array.Clear(_sums);
+        Array.Clear(_errors);
         Array.Clear(_counts);
     }
 
@@ -89,9 +97,11 @@ public sealed class RelationVectorEstimator
         }
 
         ReadOnlySpan<double> sum = _sums.AsSpan(relation * Dimension, Dimension);
+        ReadOnlySpan<double> error = _errors.AsSpan(relation * Dimension, Dimension);
         for (int i = 0; i < Dimension; i++)
         {
-            destination[i] = (float)(sum[i] / count);
+            // One rounding of the exact sum, whichever pair holds it.
+            destination[i] = (float)((sum[i] + error[i]) / count);
         }
 
         return true;
@@ -122,6 +132,7 @@ public sealed class RelationVectorEstimator
 
         EnsureCapacity(relation + 1);
         Span<double> sum = _sums.AsSpan(relation * Dimension, Dimension);
+        Span<double> error = _errors.AsSpan(relation * Dimension, Dimension);
         int i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
@@ -132,23 +143,39 @@ public sealed class RelationVectorEstimator
             {
                 (Vector256<double> headLow, Vector256<double> headHigh) = Vector256.Widen(Vector256.Create(head.Slice(i, Vector256<float>.Count)));
                 (Vector256<double> tailLow, Vector256<double> tailHigh) = Vector256.Widen(Vector256.Create(tail.Slice(i, Vector256<float>.Count)));
-                Span<double> low = sum.Slice(i, Vector256<double>.Count), high = sum.Slice(i + Vector256<double>.Count, Vector256<double>.Count);
-                (Vector256.Create(low) + (signs * (tailLow - headLow))).CopyTo(low);
-                (Vector256.Create(high) + (signs * (tailHigh - headHigh))).CopyTo(high);
+                Add(sum.Slice(i, Vector256<double>.Count), error.Slice(i, Vector256<double>.Count), signs * (tailLow - headLow));
+                int high = i + Vector256<double>.Count;
+                Add(sum.Slice(high, Vector256<double>.Count), error.Slice(high, Vector256<double>.Count), signs * (tailHigh - headHigh));
             }
         }
 
         for (; i < Dimension; i++)
         {
-            sum[i] += sign * ((double)tail[i] - head[i]);
+            double term = sign * ((double)tail[i] - head[i]);
+            double total = sum[i] + term;
+            double rounded = total - sum[i];
+            error[i] += (sum[i] - (total - rounded)) + (term - rounded);
+            sum[i] = total;
         }
 
         _counts[relation] += sign;
         if (_counts[relation] == 0)
         {
-            // The last fact is gone: drop the rounding residue so a re-added relation starts clean.
+            // The last fact is gone: a relation added again starts from zero whatever was left.
             sum.Clear();
+            error.Clear();
         }
+    }
+
+    /// <summary>Adds <paramref name="term"/> to the sums and the rounding error (TwoSum, exact) to
+    /// the errors; the scalar loop in <see cref="Accumulate"/> does the same per lane.</summary>
+    private static void Add(Span<double> sums, Span<double> errors, Vector256<double> term)
+    {
+        Vector256<double> sum = Vector256.Create(sums);
+        Vector256<double> total = sum + term;
+        Vector256<double> rounded = total - sum;
+        (Vector256.Create(errors) + ((sum - (total - rounded)) + (term - rounded))).CopyTo(errors);
+        total.CopyTo(sums);
     }
 
     private void EnsureCapacity(int relations)
@@ -161,5 +188,6 @@ public sealed class RelationVectorEstimator
         int capacity = Math.Max(relations, _counts.Length * 2);
         Array.Resize(ref _counts, capacity);
         Array.Resize(ref _sums, capacity * Dimension);
+        Array.Resize(ref _errors, capacity * Dimension);
     }
 }

@@ -64,6 +64,33 @@ public sealed class CollectionLearningTests : DatabaseTests
         Assert.All(Db.Get().GetRelation("shifted").AssertOk().Vector!.Zip(r), pair => Assert.Equal(pair.Second, pair.First, 0.01));
     }
 
+    // Closed-form sums are rebuilt at open from the stored facts in id order (after a checkpoint) or
+    // by replaying the log's history. With concept vectors of mixed scales the incrementally kept sums
+    // held the rounding residue of facts since removed, so after a checkpoint the vector read before a
+    // reopen differed from the one read after it.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Closed_form_vectors_after_adds_and_removes_are_the_same_after_a_reopen(bool checkpoint)
+    {
+        Collection collection = Db.Create(dimension: 8, metric: Metric.L2);
+        var random = new Random(11);
+        (await collection.UpsertConceptsAsync([.. Enumerable.Range(0, 200).Select(c => new ConceptInput(
+            $"c{c}", [.. Enumerable.Range(0, 8).Select(_ => (float)((c % 10 == 0 ? 1e4 : 1e-4) * ((random.NextDouble() * 2) - 1)))]))])).AssertOk();
+        FactInput[] facts = [.. Enumerable.Range(0, 400).Select(f => new FactInput($"c{random.Next(200)}", "r", $"c{random.Next(200)}")).Distinct()];
+        for (int round = 0; round < 5; round++)
+        {
+            (await collection.AddFactsAsync(facts)).AssertOk();
+            (await collection.RemoveFactsAsync([.. facts.Where((_, f) => f % 2 == round % 2).Select(f => new FactKey(f.Head, f.Relation, f.Tail))])).AssertOk();
+        }
+
+        (await collection.RemoveFactsAsync([.. facts.Where(f => f.Head.EndsWith('0') || f.Tail.EndsWith('0')).Select(f => new FactKey(f.Head, f.Relation, f.Tail))])).AssertOk();
+        float[] before = collection.GetRelation("r").AssertOk().Vector!;
+
+        await Db.ReopenAsync(checkpointOnClose: checkpoint);
+        Assert.Equal(before, Db.Get().GetRelation("r").AssertOk().Vector!);
+    }
+
     [Fact]
     public async Task Mined_family_rules_applied_as_learned_answer_a_held_back_fact()
     {
