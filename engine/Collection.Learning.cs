@@ -181,7 +181,7 @@ public sealed partial class Collection
 
             Triple[] stored = StoredTriples();
             int[] free = [.. _concepts.FreeIds];
-            return (embedding, ConceptRows(), relationVectors, testTriples.ToArray(), new KnownTriples(stored, [.. testTriples]),
+            return (embedding, ConceptRows(_concepts.IdLimit), relationVectors, testTriples.ToArray(), new KnownTriples(stored, [.. testTriples]),
                 _relations.All.Select(relation => relation.Name).ToArray(), unknown, free);
         });
         if (!read.IsOk)
@@ -208,11 +208,21 @@ public sealed partial class Collection
 
     private TrainingSnapshot TakeTrainingSnapshot(EmbeddingModelKind? model)
     {
-        string?[] conceptNames = Enumerable.Range(0, _concepts.IdLimit).Select(id => _concepts.IsLive(id) ? _concepts.Name(id) : null).ToArray();
+        // Ids above the highest live concept are left out: a reopen after a checkpoint rebuilds the
+        // id limit from the stored concepts and forgets them, and the trainer's draws (initial rows,
+        // negatives) depend on how many rows it is given, so a seeded run would train differently
+        // after a reopen.
+        int limit = _concepts.IdLimit;
+        while (limit > 0 && !_concepts.IsLive(limit - 1))
+        {
+            limit--;
+        }
+
+        string?[] conceptNames = Enumerable.Range(0, limit).Select(id => _concepts.IsLive(id) ? _concepts.Name(id) : null).ToArray();
         string[] relationNames = _relations.All.Select(relation => relation.Name).ToArray();
         float[]?[] relationVectors = _relations.All.Select(relation => relation.Vector).ToArray();
-        InitialVectors? initial = model is { } kind ? new InitialVectors(ConceptRows(), TrainedRelationPrefix(kind)) : null;
-        return new TrainingSnapshot(StoredTriples(), conceptNames, [.. _concepts.FreeIds], relationNames, relationVectors, initial);
+        InitialVectors? initial = model is { } kind ? new InitialVectors(ConceptRows(limit), TrainedRelationPrefix(kind)) : null;
+        return new TrainingSnapshot(StoredTriples(), conceptNames, [.. _concepts.FreeIds.TakeWhile(id => id < limit)], relationNames, relationVectors, initial);
     }
 
     private Triple[] StoredTriples()
@@ -229,8 +239,8 @@ public sealed partial class Collection
         return [.. facts];
     }
 
-    /// <summary>Rows 0..IdLimit of W, row-major (free rows are zero).</summary>
-    private float[] ConceptRows() => _concepts.IdLimit == 0 ? [] : _matrix.GetRows(Enumerable.Range(0, _concepts.IdLimit).ToArray());
+    /// <summary>Rows 0..<paramref name="limit"/> of W, row-major (free rows are zero).</summary>
+    private float[] ConceptRows(int limit) => limit == 0 ? [] : _matrix.GetRows(Enumerable.Range(0, limit).ToArray());
 
     /// <summary>
     /// Relation vectors to warm-start from: those an earlier run of the same model trained, up to
