@@ -67,7 +67,7 @@ public static partial class CliApp
                 request.ValidationFraction = fraction;
             }
 
-            Job job = await client.LearnAsync(request, ct);
+            Job job = await StartJob(client, request.Collection, token => client.LearnAsync(request, token), error, ct);
             PrintJob(o, r.GetValue(Detach) ? job : Succeeded(await Watch(client, job, error, cancelOnInterrupt: true, ct)));
         });
 
@@ -104,7 +104,7 @@ public static partial class CliApp
                 request.MinSupport = support;
             }
 
-            Job job = await client.MineAsync(request, ct);
+            Job job = await StartJob(client, collection, token => client.MineAsync(request, token), error, ct);
             if (r.GetValue(Detach))
             {
                 PrintJob(o, job);
@@ -129,7 +129,8 @@ public static partial class CliApp
         {
             List<FactKey> test = [.. File.ReadLines(r.GetValue(testFile)!.FullName).Where(line => line.Length > 0).Select(line => ParseFactLine(line, null))
                 .Select(f => new FactKey { Head = f.Head, Relation = f.Relation, Tail = f.Tail })];
-            Job job = await client.EvaluateAsync(r.GetValue(CollectionOption)!, test, ct);
+            string collection = r.GetValue(CollectionOption)!;
+            Job job = await StartJob(client, collection, token => client.EvaluateAsync(collection, test, token), error, ct);
             PrintJob(o, r.GetValue(Detach) ? job : Succeeded(await Watch(client, job, error, cancelOnInterrupt: true, ct)));
         });
 
@@ -155,6 +156,38 @@ public static partial class CliApp
         return new Command("jobs", "List, show, cancel and watch learning jobs") { list, get, cancel, watch };
     }
 
+    /// <summary>
+    /// Runs the call that starts a job. Ctrl+C does not abandon it: the server may have started the
+    /// job already, its answer on the way, and a tool that stopped listening never learnt the id of
+    /// a job left running (holding the collection; a learn writes every vector at its end). The call
+    /// is let finish, within its deadline and the tool's grace after Ctrl+C, and the job it started
+    /// is then cancelled.
+    /// </summary>
+    private static async Task<Job> StartJob(
+        AssocDbClient client, string collection, Func<CancellationToken, Task<Job>> start, TextWriter error, CancellationToken interrupt)
+    {
+        Job job;
+        using (interrupt.Register(() => error.WriteLine(
+            $"interrupted: waiting for the server's answer to cancel the job it starts (should the tool end first, `assocdb jobs list -c {collection}` shows it)")))
+        {
+            job = await start(CancellationToken.None);
+        }
+
+        if (interrupt.IsCancellationRequested)
+        {
+            await CancelJob(client, job, error);
+            interrupt.ThrowIfCancellationRequested();
+        }
+
+        return job;
+    }
+
+    private static async Task CancelJob(AssocDbClient client, Job job, TextWriter error)
+    {
+        await error.WriteLineAsync($"cancelling job {job.Id}");
+        await client.CancelJobAsync(job.Id, CancellationToken.None);
+    }
+
     /// <summary>Draws the job's progress until it ends and returns it ended. When interrupted, the
     /// job is cancelled too if <paramref name="cancelOnInterrupt"/>.</summary>
     private static async Task<Job> Watch(AssocDbClient client, Job job, TextWriter error, bool cancelOnInterrupt, CancellationToken cancellationToken)
@@ -167,8 +200,7 @@ public static partial class CliApp
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && cancelOnInterrupt)
         {
             bar.Finish();
-            await error.WriteLineAsync($"cancelling job {job.Id}");
-            await client.CancelJobAsync(job.Id, CancellationToken.None);
+            await CancelJob(client, job, error);
             throw;
         }
         finally

@@ -47,6 +47,9 @@ internal sealed class CliProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether the tool has exited.</summary>
+    public bool HasExited => _process.HasExited;
+
     public static CliProcess Start(params string[] args)
     {
         string directory = AppContext.BaseDirectory;

@@ -5,7 +5,8 @@ namespace AssocDB.Server.Tests;
 
 /// <summary>
 /// Ctrl+C on a real <c>assocdb</c> process: a watched learning job is cancelled on the server (the
-/// process used to end at once and leave it running), and an ingest writes its rejects and summary
+/// process used to end at once and leave it running), so is one whose starting call was still in
+/// flight, and an ingest writes its rejects and summary
 /// before it exits (both were lost) and resumes from where it stopped.
 /// </summary>
 public sealed class CliSignalTests(ServerFixture fixture) : IClassFixture<ServerFixture>
@@ -22,6 +23,32 @@ public sealed class CliSignalTests(ServerFixture fixture) : IClassFixture<Server
             "learn", "-c", c, "--model", "transe", "--epochs", "10000000", "--batch", "8", "--validation-fraction", "0", "--server", fixture.Server.Address);
         await cli.WaitForErrorAsync("epoch "); // the progress bar: the job runs and the tool watches it
         await cli.InterruptAsync();
+
+        (int code, _) = await cli.ExitAsync();
+        Job job = Assert.Single(await fixture.Client.ListJobsAsync(c));
+        Assert.True(code == 1, $"assocdb exited {code}: {cli.Error}");
+        Assert.Contains($"cancelling job {job.Id}", cli.Error, StringComparison.Ordinal);
+        Job ended = await fixture.Client.WaitForJobAsync(job.Id).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(JobState.Cancelled, ended.State);
+    }
+
+    // Ctrl+C abandoned the Learn call itself: when the server had already started the job and its
+    // answer was on the way, the tool exited without the job's id and the job trained on unseen.
+    [Fact]
+    public async Task Ctrl_c_while_the_learn_call_is_in_flight_cancels_the_job_it_started()
+    {
+        string c = ServerFixture.NewCollection("sigint-starting");
+        await fixture.Client.CreateCollectionAsync(c, 8);
+        await fixture.Client.AddFactsAsync(c, LearningTests.FamilyFacts());
+
+        await using var relay = new HeldReplyRelay(fixture.Server.Address);
+        await using var cli = CliProcess.Start(
+            "learn", "-c", c, "--model", "transe", "--epochs", "10000000", "--batch", "8", "--validation-fraction", "0", "--server", relay.Address);
+        // The server has started the job and answered; the answer is held on its way to the tool.
+        await cli.WaitUntilAsync(async () => (await fixture.Client.ListJobsAsync(c)).Count == 1, "starting a job");
+        await cli.InterruptAsync();
+        await cli.WaitUntilAsync(() => Task.FromResult(cli.HasExited || cli.Error.Contains("interrupted: waiting", StringComparison.Ordinal)), "taking the interrupt");
+        relay.Release();
 
         (int code, _) = await cli.ExitAsync();
         Job job = Assert.Single(await fixture.Client.ListJobsAsync(c));
