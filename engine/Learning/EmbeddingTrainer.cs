@@ -338,6 +338,8 @@ public sealed class EmbeddingTrainer
                 _relations = new Parameter(relations, requires_grad: true);
             }
 
+            NormaliseConcepts();
+
             _optimizer = new AdamOptimizer([_concepts, _relations], options.LearningRate);
         }
 
@@ -375,21 +377,37 @@ public sealed class EmbeddingTrainer
                 }
 
                 _optimizer.Step();
-                if (_options.Loss == TrainingLoss.Margin)
-                {
-                    using (no_grad())
-                    {
-                        Tensor renormed = _concepts.renorm(2, 0, 1);
-                        // Frozen rows keep their given vectors, whatever their norm.
-                        _concepts.copy_(_trainableRows is null ? renormed : where(_trainableRows.to_type(ScalarType.Bool), renormed, _concepts));
-                    }
-                }
+                NormaliseConcepts();
 
                 lossSum += loss.item<float>();
                 batches++;
             }
 
             return lossSum / Math.Max(1, batches);
+        }
+
+        /// <summary>
+        /// Under the margin loss, puts every trainable concept row on the unit sphere, as TransE
+        /// does (Bordes et al. 2013 normalise each entity to ‖e‖ = 1 before every step; relations are
+        /// left free), since otherwise growing norms satisfy any margin. Keeping rows only inside the
+        /// unit ball left some short of it (a tenth of Nations' below 0.8), and with rows of unequal
+        /// norms a cosine or dot <c>c + r</c> search of the written vectors ranked otherwise than the
+        /// model's L2 distance, which it matches when all rows have one norm.
+        /// </summary>
+        private void NormaliseConcepts()
+        {
+            if (_options.Loss != TrainingLoss.Margin)
+            {
+                return;
+            }
+
+            using IDisposable scope = NewDisposeScope();
+            using (no_grad())
+            {
+                Tensor normalised = nn.functional.normalize(_concepts, 2, 1);
+                // Frozen rows keep their given vectors, whatever their norm.
+                _concepts.copy_(_trainableRows is null ? normalised : where(_trainableRows.to_type(ScalarType.Bool), normalised, _concepts));
+            }
         }
 
         public void SnapshotBest()

@@ -6,8 +6,8 @@ namespace AssocDB.Engine.Learning;
 public enum TrainingLoss
 {
     /// <summary>Margin ranking loss <c>Σ wₖ max(0, γ + d(pos) − d(negₖ))</c> (Bordes et al. 2013).
-    /// Concept vectors are kept inside the unit ball after every step, as in TransE, since
-    /// otherwise growing norms satisfy any margin; use a margin around 1.</summary>
+    /// Concept vectors are normalised to unit L2 norm at the start and after every step, as in
+    /// TransE, since otherwise growing norms satisfy any margin; use a margin around 1.</summary>
     Margin,
 
     /// <summary>Negative-sampling loss of Sun et al. 2019:

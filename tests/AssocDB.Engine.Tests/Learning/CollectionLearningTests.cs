@@ -131,6 +131,46 @@ public sealed class CollectionLearningTests : DatabaseTests
         Assert.Equal(before, await Train("after"));
     }
 
+    // TransE under the margin loss kept concept rows inside the unit ball where Bordes et al. put
+    // them on it: rows short of norm 1 (a tenth of Nations' below 0.8) made a cosine c + r search of
+    // the written vectors rank otherwise than the model's L2 distance, which it matches when every
+    // row has the same norm.
+    [Fact]
+    public async Task Margin_trained_TransE_rows_have_unit_norm_and_cosine_search_ranks_as_the_model()
+    {
+        TripleDataset nations = KgData.Load("nations");
+        Collection collection = Db.Create("nations", dimension: 32, metric: Metric.Cosine);
+        (await collection.AddFactsAsync(nations.Train.Select(triple => Fact(nations, triple)).ToList())).AssertOk();
+        var options = new TrainingOptions
+        {
+            Model = EmbeddingModelKind.TransE,
+            Norm = DistanceNorm.L2,
+            Loss = TrainingLoss.Margin,
+            Margin = 1,
+            AdversarialTemperature = 0,
+            MaxEpochs = 30,
+            BatchSize = 128,
+            NegativeSamples = 8,
+            LearningRate = 0.01,
+            Seed = 2,
+        };
+        (await collection.TrainAsync(options, validationFraction: 0)).AssertOk();
+
+        Dictionary<string, float[]> vectors = nations.Concepts.ToDictionary(name => name, name => collection.GetConcept(name).AssertOk().Vector);
+        Assert.All(vectors, pair => Assert.True(Math.Abs(Math.Sqrt(pair.Value.Sum(x => (double)x * x)) - 1) < 1e-5, $"{pair.Key}: norm {Math.Sqrt(pair.Value.Sum(x => (double)x * x))}"));
+        foreach (string head in nations.Concepts.Take(5))
+        {
+            foreach (string relation in nations.Relations.Take(8))
+            {
+                float[] r = collection.GetRelation(relation).AssertOk().Vector!;
+                float[] query = [.. vectors[head].Zip(r, (c, x) => c + x)];
+                string[] byModel = [.. nations.Concepts.Where(c => c != head).OrderBy(c => vectors[c].Zip(query, (a, b) => (double)(a - b) * (a - b)).Sum()).Take(3)];
+                string[] bySearch = [.. collection.Search([new SearchQuery(Concept: head, Plus: [relation])], new SearchOptions(K: 3)).AssertOk()[0].Select(hit => hit.Concept)];
+                Assert.Equal(byModel, bySearch);
+            }
+        }
+    }
+
     [Fact]
     public async Task Mined_family_rules_applied_as_learned_answer_a_held_back_fact()
     {

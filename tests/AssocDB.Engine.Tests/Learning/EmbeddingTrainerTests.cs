@@ -68,7 +68,7 @@ public sealed class EmbeddingTrainerTests
         Assert.True(result.Overall.Mrr > 3 * baseline.Overall.Mrr, $"trained {result.Overall.Mrr} vs random {baseline.Overall.Mrr}");
     }
 
-    // Frozen rows keep their given vectors under either loss: the margin loss renormalizes rows
+    // Frozen rows keep their given vectors under either loss: the margin loss normalises rows
     // after each step, and once shrank frozen rows longer than 1 (these are about 2.3).
     [Theory]
     [InlineData(TrainingLoss.NegativeSampling)]
