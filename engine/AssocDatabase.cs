@@ -346,7 +346,8 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
             unavailable = [.. _unavailable];
         }
 
-        return collections.Select(collection => collection.Describe())
+        // One dropped since the copy is left out, as it would be had the listing come a moment later.
+        return collections.Select(collection => collection.Describe()).Where(described => described.IsOk).Select(described => described.Value)
             .Concat(unavailable.Select(collection => collection.Describe()))
             .OrderBy(info => info.Name, StringComparer.Ordinal)
             .ThenBy(info => info.Folder, StringComparer.Ordinal)
@@ -357,7 +358,9 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     public Result<CollectionInfo> DescribeCollection(string name)
     {
         Result<Collection> collection = GetCollection(name, "name");
-        return collection.IsOk ? collection.Value.Describe() : collection.Error!;
+        Result<CollectionInfo> described = collection.IsOk ? collection.Value.Describe() : collection.Error!;
+        // Dropped since it was looked up: the error names the request's field, as the lookup's would.
+        return described.IsOk || described.Error!.Code != ErrorCode.NotFound ? described : EngineError.NotFound("name", $"collection '{name}' does not exist");
     }
 
     /// <summary>The collection to run operations on; errors name <paramref name="field"/>, the

@@ -21,12 +21,12 @@ public sealed partial class Collection
     }
 
     /// <summary>The last durable sequence of an ingest session, or −1 when it has none.</summary>
-    public long LastIngestedSequence(string session) =>
-        ReadState(() => _ingestMarks.TryGet(session, out IngestMark? mark) ? mark.Sequence : -1);
+    public Result<long> LastIngestedSequence(string session) =>
+        Read<long>(() => _ingestMarks.TryGet(session, out IngestMark? mark) ? mark.Sequence : -1, whileStopped: true);
 
     /// <summary>How many ingest sessions have marks (at most <see cref="DatabaseOptions.IngestSessionsKept"/>
     /// unless the limit was lowered since they were written).</summary>
-    internal int IngestSessionCount => ReadState(() => _ingestMarks.Count);
+    internal Result<int> IngestSessionCount => Read<int>(() => _ingestMarks.Count, whileStopped: true);
 
     /// <summary>The items without an error, in order (the list itself when all are valid, as a
     /// bulk load's batches are); each error becomes a rejection.</summary>

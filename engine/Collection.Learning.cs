@@ -50,8 +50,14 @@ public sealed partial class Collection
         // records as they are now, with placeholder vectors, encode to the size the result will
         // (without initial vectors: no row has changed since the snapshot, so none is compared).
         float[] conceptPlaceholder = new float[Dimension], relationPlaceholder = new float[model.RelationDimension];
-        long entryBytes = ReadState(() => EncodedSize(
+        Result<long> encoded = Read<long>(() => EncodedSize(
             TrainedBatch(snapshot with { Initial = null }, trainedRelations, model, _ => conceptPlaceholder, _ => relationPlaceholder), _log.MaxEntryBytes));
+        if (!encoded.IsOk)
+        {
+            return encoded.Error!;
+        }
+
+        long entryBytes = encoded.Value;
         if (entryBytes > _log.MaxEntryBytes)
         {
             return new EngineError(

@@ -40,7 +40,7 @@ public sealed partial class Collection
     });
 
     /// <summary>Every relation, in creation order.</summary>
-    public IReadOnlyList<RelationInfo> ListRelations() => ReadState(() => _relations.All.Select(ToInfo).ToList());
+    public Result<IReadOnlyList<RelationInfo>> ListRelations() => Read<IReadOnlyList<RelationInfo>>(() => _relations.All.Select(ToInfo).ToList(), whileStopped: true);
 
     /// <summary>
     /// Every x with <c>concept relation x</c>: stored edges read from either end, and answers derived
@@ -158,28 +158,18 @@ public sealed partial class Collection
         });
     }
 
-    private T ReadState<T>(Func<T> read)
-    {
-        _state.EnterReadLock();
-        try
-        {
-            return read();
-        }
-        finally
-        {
-            _state.ExitReadLock();
-        }
-    }
-
     /// <summary>Reads under the read lock, unless the collection cannot serve (dropped, or stopped by
     /// a failed write): a caller that looked the collection up before a drop closed it must not read
-    /// its released matrix, nor answer from its facts.</summary>
-    private Result<T> Read<T>(Func<Result<T>> read)
+    /// its released matrix, nor answer from its facts. Every read goes through here, so a read that
+    /// holds the lock finishes before a drop closes the collection, and one after it is NotFound.
+    /// With <paramref name="whileStopped"/>, a collection stopped by a failed write is read too (its
+    /// description and listings, which show what it holds).</summary>
+    private Result<T> Read<T>(Func<Result<T>> read, bool whileStopped = false)
     {
         _state.EnterReadLock();
         try
         {
-            return Unavailable() is { } unavailable ? unavailable : read();
+            return (whileStopped ? Dropped() : Unavailable()) is { } refused ? refused : read();
         }
         finally
         {

@@ -171,22 +171,13 @@ public sealed partial class Collection
         }
     }
 
-    /// <summary>The definition and current counts.</summary>
-    public CollectionInfo Describe()
-    {
-        _state.EnterReadLock();
-        try
+    /// <summary>The definition and current counts; NotFound once the collection is dropped.</summary>
+    public Result<CollectionInfo> Describe() => Read<CollectionInfo>(
+        () => new CollectionInfo(Name, Dimension, _manifest.Metric, _manifest.Precision, _concepts.Count, _relations.Count, _edges.Count)
         {
-            return new CollectionInfo(Name, Dimension, _manifest.Metric, _manifest.Precision, _concepts.Count, _relations.Count, _edges.Count)
-            {
-                Folder = Path.GetFileName(Directory),
-            };
-        }
-        finally
-        {
-            _state.ExitReadLock();
-        }
-    }
+            Folder = Path.GetFileName(Directory),
+        },
+        whileStopped: true);
 
     /// <summary>
     /// Writes the state store's checkpoint and drops the log it covers. A collection stopped by a
@@ -492,8 +483,10 @@ public sealed partial class Collection
     }
 
     /// <summary>Why the collection cannot serve calls (dropped, or stopped by a failed write), or null.</summary>
-    private EngineError? Unavailable() =>
-        _closed ? EngineError.NotFound("collection", $"collection '{Name}' was dropped") : _failure;
+    private EngineError? Unavailable() => Dropped() ?? _failure;
+
+    /// <summary>NotFound once the collection is dropped (or its database closed), else null.</summary>
+    private EngineError? Dropped() => _closed ? EngineError.NotFound("collection", $"collection '{Name}' was dropped") : null;
 
     /// <summary>Why the collection cannot take writes or checkpoints, or null.</summary>
     private EngineError? Unwritable() => Unavailable() ?? _logFailure;

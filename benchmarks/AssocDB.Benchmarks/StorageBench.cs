@@ -68,8 +68,8 @@ internal static class StorageBench
 
         long loaded = ResidentBytes();
         long managed = GC.GetTotalMemory(forceFullCollection: true) - managedBaseline;
-        long matrixBytes = (long)collection.Describe().ConceptCount * dimension * sizeof(float);
-        double bytesPerFact = (loaded - baseline - matrixBytes) / (double)collection.Describe().FactCount;
+        long matrixBytes = (long)collection.Describe().Value.ConceptCount * dimension * sizeof(float);
+        double bytesPerFact = (loaded - baseline - matrixBytes) / (double)collection.Describe().Value.FactCount;
 
         var random = new Random(11);
         string[] names = Enumerable.Range(0, 100_000).Select(_ => $"c{random.Next(conceptCount)}").ToArray();
@@ -86,7 +86,7 @@ internal static class StorageBench
         var reopen = Stopwatch.StartNew();
         database = AssocDatabase.Open(options);
         reopen.Stop();
-        long reopenedFacts = database.GetCollection("bench").Value.Describe().FactCount;
+        long reopenedFacts = database.GetCollection("bench").Value.Describe().Value.FactCount;
         database.Dispose();
 
         var results = new Dictionary<string, object>

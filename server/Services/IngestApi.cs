@@ -55,7 +55,7 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocSe
         }
 
         var collection = host.Collection(request.Collection);
-        return Task.FromResult(new GetIngestProgressResponse { LastSequence = collection.LastIngestedSequence(request.Session) });
+        return Task.FromResult(new GetIngestProgressResponse { LastSequence = collection.LastIngestedSequence(request.Session).Unwrap() });
     }
 
     /// <summary>

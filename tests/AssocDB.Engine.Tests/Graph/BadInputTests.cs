@@ -18,9 +18,9 @@ public sealed class BadInputTests : DatabaseTests
 
     private async Task AssertNothingChangedAsync(Func<Task> attempt)
     {
-        CollectionInfo before = _collection.Describe();
+        CollectionInfo before = _collection.Describe().AssertOk();
         await attempt();
-        Assert.Equal(before, _collection.Describe());
+        Assert.Equal(before, _collection.Describe().AssertOk());
         Assert.Equal(NameVectorOf("a"), _collection.GetConcept("a").AssertOk().Vector);
     }
 
@@ -197,7 +197,7 @@ public sealed class BadInputTests : DatabaseTests
         EngineError error = (await wide.AddFactsAsync(facts)).AssertError(ErrorCode.ResourceExhausted, "facts");
 
         Assert.Contains("512-float vector", error.Message, StringComparison.Ordinal);
-        Assert.Equal((0L, 0L), (wide.Describe().ConceptCount, wide.Describe().FactCount));
+        Assert.Equal((0L, 0L), (wide.Describe().AssertOk().ConceptCount, wide.Describe().AssertOk().FactCount));
         (await wide.AddFactsAsync(facts[..500])).AssertOk();
     }
 }

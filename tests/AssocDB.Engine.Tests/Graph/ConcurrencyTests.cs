@@ -57,7 +57,7 @@ public sealed class ConcurrencyTests
                     Interlocked.Increment(ref torn);
                 }
 
-                collection.Describe();
+                collection.Describe().AssertOk();
                 Interlocked.Increment(ref reads);
             }
         })).ToArray();
@@ -66,7 +66,7 @@ public sealed class ConcurrencyTests
 
         Assert.Equal(0, torn);
         Assert.True(reads > 100, $"only {reads} reads ran");
-        Assert.Equal((long)written.Sum() * FactsPerBatch, collection.Describe().FactCount);
+        Assert.Equal((long)written.Sum() * FactsPerBatch, collection.Describe().AssertOk().FactCount);
         Assert.Equal(written.Sum() * FactsPerBatch, collection.GetRelation("r").AssertOk().FactCount);
     }
 

@@ -22,7 +22,7 @@ public sealed class GraphSemanticsTests : DatabaseTests
         WriteSummary first = (await _graph.AddFactsAsync([new FactInput("a", "r", "b"), new FactInput("a", "r", "b")])).AssertOk();
         Assert.Equal(new WriteSummary(1, 1, 2, 1), first);
         Assert.Equal(new WriteSummary(0, 1), (await _graph.AddFactsAsync([new FactInput("a", "r", "b")])).AssertOk());
-        Assert.Equal(1, _graph.Describe().FactCount);
+        Assert.Equal(1, _graph.Describe().AssertOk().FactCount);
 
         Assert.Equal(new WriteSummary(1, 0), (await _graph.AddFactsAsync([new FactInput("a", "r", "b", 2f)])).AssertOk());
         Assert.Equal(2f, Assert.Single(_graph.Neighbors("a").AssertOk()).Weight);
@@ -98,7 +98,7 @@ public sealed class GraphSemanticsTests : DatabaseTests
         Assert.Equal(3f, Assert.Single(_graph.Neighbors("s1100").AssertOk(), edge => edge.Fact.Tail == "s1101").Weight);
         Assert.Equal(1500, _graph.GetRelation("r").AssertOk().FactCount);
         Assert.Equal(1001, _graph.GetRelation("q").AssertOk().FactCount);
-        Assert.Equal(2001, _graph.Describe().ConceptCount);
+        Assert.Equal(2001, _graph.Describe().AssertOk().ConceptCount);
     }
 
     [Fact]
@@ -109,7 +109,7 @@ public sealed class GraphSemanticsTests : DatabaseTests
 
         Assert.Equal(new WriteSummary(1, 0), (await _graph.DeleteConceptsAsync(["b"])).AssertOk());
 
-        Assert.Equal(1, _graph.Describe().FactCount);
+        Assert.Equal(1, _graph.Describe().AssertOk().FactCount);
         Assert.Empty(_graph.Related("a", "r").AssertOk());
         Assert.DoesNotContain(_graph.Neighbors("c").AssertOk(), edge => edge.Other == "b");
         _graph.GetConcept("b").AssertError(ErrorCode.NotFound, "name");
@@ -128,10 +128,10 @@ public sealed class GraphSemanticsTests : DatabaseTests
         (await _graph.DeleteConceptsAsync(["a"])).AssertOk();
 
         (await _graph.DeleteConceptsAsync(["a", "c"])).AssertError(ErrorCode.NotFound, "names[0]");
-        Assert.Equal(1, _graph.Describe().FactCount);
+        Assert.Equal(1, _graph.Describe().AssertOk().FactCount);
 
         Assert.Equal(new WriteSummary(1, 2), (await _graph.DeleteConceptsAsync(["a", "c", "c"], missingOk: true)).AssertOk());
-        Assert.Equal((0, 2), (_graph.Describe().FactCount, _graph.Describe().ConceptCount));
+        Assert.Equal((0, 2), (_graph.Describe().AssertOk().FactCount, _graph.Describe().AssertOk().ConceptCount));
     }
 
     [Fact]

@@ -135,7 +135,7 @@ public sealed class CheckpointSafetyTests : IDisposable
     {
         await using AssocDatabase database = AssocDatabase.Open(options with { CheckpointOnClose = false });
         Collection collection = database.GetCollection("c").AssertOk();
-        Assert.Equal(concepts, collection.Describe().ConceptCount);
+        Assert.Equal(concepts, collection.Describe().AssertOk().ConceptCount);
         for (int i = 0; i < concepts; i++)
         {
             Assert.True(collection.GetConcept(ConceptName(i)).IsOk, $"acknowledged concept {i} is missing");

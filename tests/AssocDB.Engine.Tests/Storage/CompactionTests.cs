@@ -84,7 +84,7 @@ public sealed class CompactionTests : DatabaseTests
 
         await Db.ReopenAsync(checkpointOnClose: false);
         Collection reopened = Db.Get("churn");
-        Assert.Equal(1000, reopened.Describe().ConceptCount);
+        Assert.Equal(1000, reopened.Describe().AssertOk().ConceptCount);
         foreach (int c in new[] { 0, 1, 500, 999 })
         {
             Assert.Equal(Vector(c, 5), reopened.GetConcept($"c{c}").AssertOk().Vector);
@@ -182,7 +182,7 @@ public sealed class CompactionTests : DatabaseTests
         // from then on.
         await legacy.ReopenAsync(checkpointOnClose: false, stateSegmentBytes: 1L << 22);
 
-        Assert.Equal(5000, legacy.Get("legacy").Describe().ConceptCount);
+        Assert.Equal(5000, legacy.Get("legacy").Describe().AssertOk().ConceptCount);
         Assert.Equal(Vector(4999, 0), legacy.Get("legacy").GetConcept("c4999").AssertOk().Vector);
         Assert.Equal(1L << 30, JsonNode.Parse(File.ReadAllText(Path.Combine(directory, "state", "layout.json")))!["SegmentBytes"]!.GetValue<long>());
         Assert.Equal(22, JsonNode.Parse(File.ReadAllText(Path.Combine(directory, "collection.json")))!["LogPageSizeBits"]!.GetValue<int>());
@@ -203,7 +203,7 @@ public sealed class CompactionTests : DatabaseTests
         Directory.Delete(layoutStaging);
         await legacy.ReopenAsync(checkpointOnClose: false, stateSegmentBytes: 1L << 22);
 
-        Assert.Equal(5000, legacy.Get("legacy").Describe().ConceptCount);
+        Assert.Equal(5000, legacy.Get("legacy").Describe().AssertOk().ConceptCount);
         Assert.Equal(Vector(4999, 0), legacy.Get("legacy").GetConcept("c4999").AssertOk().Vector);
     }
 
@@ -217,7 +217,7 @@ public sealed class CompactionTests : DatabaseTests
         await Db.ReopenAsync(stateMemoryBytes: 1L << 20);
         await Db.ReopenAsync(checkpointOnClose: false, stateMemoryBytes: 1L << 20);
 
-        Assert.Equal(5000, Db.Get("pages").Describe().ConceptCount);
+        Assert.Equal(5000, Db.Get("pages").Describe().AssertOk().ConceptCount);
         Assert.Equal(Vector(4999, 0), Db.Get("pages").GetConcept("c4999").AssertOk().Vector);
     }
 }

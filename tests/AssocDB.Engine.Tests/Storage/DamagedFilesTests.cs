@@ -102,7 +102,7 @@ public sealed class DamagedFilesTests : DatabaseTests
 
         await using (AssocDatabase database = AssocDatabase.Open(Db.Options))
         {
-            Assert.Equal(Facts, database.GetCollection("test").AssertOk().Describe().FactCount);
+            Assert.Equal(Facts, database.GetCollection("test").AssertOk().Describe().AssertOk().FactCount);
         }
 
         Assert.Contains("\"FormatVersion\": 2", File.ReadAllText(manifest), StringComparison.Ordinal);
@@ -125,6 +125,6 @@ public sealed class DamagedFilesTests : DatabaseTests
         Directory.SetLastWriteTimeUtc(interrupted, DateTime.UtcNow.AddMinutes(1));
 
         await using AssocDatabase database = AssocDatabase.Open(Db.Options);
-        Assert.Equal(Facts, database.GetCollection("test").AssertOk().Describe().FactCount);
+        Assert.Equal(Facts, database.GetCollection("test").AssertOk().Describe().AssertOk().FactCount);
     }
 }

@@ -22,7 +22,7 @@ public sealed class DiskSpaceTests : DatabaseTests
 
         Assert.Contains("bytes free", refused.Message, StringComparison.Ordinal);
         Assert.Contains("MinFreeDiskBytes", refused.Message, StringComparison.Ordinal);
-        Assert.Equal(1L, collection.Describe().FactCount);
+        Assert.Equal(1L, collection.Describe().AssertOk().FactCount);
         Assert.Equal(["bob"], collection.Related("ann", "knows").AssertOk().Select(a => a.Concept));
         Assert.False(collection.GetConcept("carol").IsOk);
 
@@ -30,7 +30,7 @@ public sealed class DiskSpaceTests : DatabaseTests
         await Db.ReopenAsync(checkpointOnClose: false, minFreeDiskBytes: 0);
         collection = Db.Get();
         (await collection.AddFactsAsync([new FactInput("bob", "knows", "carol")])).AssertOk();
-        Assert.Equal(2L, collection.Describe().FactCount);
+        Assert.Equal(2L, collection.Describe().AssertOk().FactCount);
     }
 
     // A store without a checkpoint used to rewrite its layout file at every open, which on a full
@@ -48,6 +48,6 @@ public sealed class DiskSpaceTests : DatabaseTests
         await Db.ReopenAsync(checkpointOnClose: false);
 
         Assert.Equal(written.AddDays(-1), File.GetLastWriteTimeUtc(layout));
-        Assert.Equal(1L, Db.Get().Describe().FactCount);
+        Assert.Equal(1L, Db.Get().Describe().AssertOk().FactCount);
     }
 }

@@ -93,7 +93,7 @@ public sealed class IncompleteCheckpointTests : DatabaseTests
 
     private static void AssertFacts(Collection collection, int count)
     {
-        Assert.Equal(count, collection.Describe().FactCount);
+        Assert.Equal(count, collection.Describe().AssertOk().FactCount);
         for (int number = 0; number < count; number++)
         {
             Assert.True(collection.Neighbors($"a{number}", "knows").AssertOk().Any(edge => edge.Fact == new FactKey($"a{number}", "knows", $"b{number}")), $"fact {number} is missing");

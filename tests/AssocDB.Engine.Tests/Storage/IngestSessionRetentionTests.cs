@@ -23,7 +23,7 @@ public sealed class IngestSessionRetentionTests : IAsyncLifetime
     private async Task IngestAsync(string session, long sequence) =>
         (await _db.Get().IngestAsync(new IngestBatch(session, sequence, [], [new FactInput($"{session}-{sequence}", "r", "t")]))).AssertOk();
 
-    private long[] Progress(params string[] sessions) => [.. sessions.Select(_db.Get().LastIngestedSequence)];
+    private long[] Progress(params string[] sessions) => [.. sessions.Select(session => _db.Get().LastIngestedSequence(session).AssertOk())];
 
     // Every session's mark was kept for good (in memory and in the state store): a long-lived
     // collection fed by many short sessions grew by one mark per session ever run.
@@ -49,7 +49,7 @@ public sealed class IngestSessionRetentionTests : IAsyncLifetime
         await _db.ReopenAsync();
         await IngestAsync("f", 0);
         Assert.Equal([2, -1, 0, 0], Progress("a", "d", "e", "f"));
-        Assert.Equal(3, _db.Get().IngestSessionCount);
+        Assert.Equal(3, _db.Get().IngestSessionCount.AssertOk());
 
         // A forgotten session reads as new: its batch is applied again (its facts already there).
         IngestResult again = (await _db.Get().IngestAsync(new IngestBatch("b", 0, [], [new FactInput("b-0", "r", "t")]))).AssertOk();
@@ -68,11 +68,11 @@ public sealed class IngestSessionRetentionTests : IAsyncLifetime
         }
 
         await _db.ReopenAsync();
-        Assert.Equal(3, _db.Get().IngestSessionCount);
+        Assert.Equal(3, _db.Get().IngestSessionCount.AssertOk());
         Assert.Equal([-1, 5, 5, 5], Progress("s36", "s37", "s38", "s39"));
         IngestResult resent = (await _db.Get().IngestAsync(new IngestBatch("s39", 5, [], [new FactInput("never", "r", "stored")]))).AssertOk();
         Assert.True(resent.AlreadyApplied);
-        Assert.Equal(80, _db.Get().Describe().FactCount);
+        Assert.Equal(80, _db.Get().Describe().AssertOk().FactCount);
     }
 
     // Marks stored by earlier versions hold no write order: they read as the oldest, and such a

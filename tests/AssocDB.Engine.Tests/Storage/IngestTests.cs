@@ -31,8 +31,8 @@ public sealed class IngestTests : DatabaseTests
         Assert.Equal(new WriteSummary(1, 0), result.Concepts);
         Assert.Equal(new WriteSummary(2, 0, 2, 1), result.Facts);
         Assert.Equal([1f, 2, 3, 4], _collection.GetConcept("v").AssertOk().Vector);
-        Assert.Equal(2, _collection.Describe().FactCount);
-        Assert.Equal(0, _collection.LastIngestedSequence("load-1"));
+        Assert.Equal(2, _collection.Describe().AssertOk().FactCount);
+        Assert.Equal(0, _collection.LastIngestedSequence("load-1").AssertOk());
     }
 
     [Fact]
@@ -43,16 +43,16 @@ public sealed class IngestTests : DatabaseTests
         await Db.ReopenAsync(checkpointOnClose: false);
         _collection = Db.Get();
 
-        Assert.Equal(1, _collection.LastIngestedSequence("load-1"));
-        Assert.Equal(-1, _collection.LastIngestedSequence("another"));
+        Assert.Equal(1, _collection.LastIngestedSequence("load-1").AssertOk());
+        Assert.Equal(-1, _collection.LastIngestedSequence("another").AssertOk());
         IngestResult resent = (await _collection.IngestAsync(Batch(1, new FactInput("b", "r", "c"), new FactInput("never", "r", "stored")))).AssertOk();
         Assert.True(resent.AlreadyApplied);
         _collection.GetConcept("never").AssertError(ErrorCode.NotFound, "name");
 
         (await _collection.IngestAsync(Batch(2, new FactInput("c", "r", "d")))).AssertOk();
         await Db.ReopenAsync();
-        Assert.Equal(3, Db.Get().Describe().FactCount);
-        Assert.Equal(2, Db.Get().LastIngestedSequence("load-1"));
+        Assert.Equal(3, Db.Get().Describe().AssertOk().FactCount);
+        Assert.Equal(2, Db.Get().LastIngestedSequence("load-1").AssertOk());
     }
 
     [Fact]
@@ -70,7 +70,7 @@ public sealed class IngestTests : DatabaseTests
     {
         (await _collection.IngestAsync(new IngestBatch("", 0, [], [new FactInput("a", "r", "b")]))).AssertError(ErrorCode.InvalidArgument, "session");
         (await _collection.IngestAsync(Batch(-1, new FactInput("a", "r", "b")))).AssertError(ErrorCode.InvalidArgument, "sequence");
-        Assert.Equal(0, _collection.Describe().FactCount);
+        Assert.Equal(0, _collection.Describe().AssertOk().FactCount);
     }
 
     // Metadata and payloads over 1 MiB would make records too large for a state-store page: a write

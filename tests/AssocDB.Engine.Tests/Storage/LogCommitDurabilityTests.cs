@@ -39,7 +39,7 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
 
     private static void AssertFacts(Collection collection, int count)
     {
-        Assert.Equal(count, collection.Describe().FactCount);
+        Assert.Equal(count, collection.Describe().AssertOk().FactCount);
         for (int number = 0; number < count; number++)
         {
             Assert.True(collection.Neighbors($"head{number}", "links").AssertOk().Any(edge => edge.Fact == new FactKey($"head{number}", "links", $"tail{number}")), $"fact {number} is missing");

@@ -117,7 +117,7 @@ public sealed class RestartTests : DatabaseTests
         await WriteSampleAsync(Db.Create());
         await Db.ReopenAsync();
         AssertSample(Db.Get());
-        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 3, 4, 2) { Folder = Path.GetFileName(Db.Get().Directory) }, Db.Get().Describe());
+        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 3, 4, 2) { Folder = Path.GetFileName(Db.Get().Directory) }, Db.Get().Describe().AssertOk());
     }
 
     [Fact]
@@ -152,7 +152,7 @@ public sealed class RestartTests : DatabaseTests
 
         await Db.ReopenAsync(checkpointOnClose: false);
 
-        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 46_000, 7, 45_000) { Folder = Path.GetFileName(Db.Get().Directory) }, Db.Get().Describe());
+        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 46_000, 7, 45_000) { Folder = Path.GetFileName(Db.Get().Directory) }, Db.Get().Describe().AssertOk());
         Assert.Equal("t123", Assert.Single(Db.Get().Neighbors("h44123").AssertOk()).Other);
     }
 
@@ -277,7 +277,7 @@ public sealed class RestartTests : DatabaseTests
         }
 
         await Db.ReopenAsync(checkpointOnClose: false, logPageSizeBits: 25);
-        Assert.Equal(30, Db.Get().Describe().ConceptCount);
+        Assert.Equal(30, Db.Get().Describe().AssertOk().ConceptCount);
         Assert.Equal(blob, Db.Get().GetConcept("c29").AssertOk().Metadata["blob"]);
     }
 

@@ -86,7 +86,7 @@ public sealed class StateDamageTests : DatabaseTests
         EdgeView knows = Assert.Single(collection.Neighbors("bob", "knows").AssertOk());
         Assert.Equal((new FactKey("alice", "knows", "bob"), 0.5f, "2019"), (knows.Fact, knows.Weight, knows.Payload["since"]));
         Assert.Equal("alice", Assert.Single(collection.Related("carol", "child_of").AssertOk()).Concept);
-        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 4, 3, 4) { Folder = Path.GetFileName(collection.Directory) }, collection.Describe());
+        Assert.Equal(new CollectionInfo("test", 8, Metric.Cosine, StoragePrecision.Float32, 4, 3, 4) { Folder = Path.GetFileName(collection.Directory) }, collection.Describe().AssertOk());
     }
 
     private string OpenError() => Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options)).Message;
@@ -208,7 +208,7 @@ public sealed class StateDamageTests : DatabaseTests
         (await Db.Get().AddFactsAsync([new FactInput("dave", "knows", "erin")])).AssertOk();
         await Db.ReopenAsync(checkpointOnClose: true);
         Assert.Equal("dave", Assert.Single(Db.Get().Related("erin", "knows").AssertOk()).Concept);
-        Assert.Equal(5, Db.Get().Describe().FactCount);
+        Assert.Equal(5, Db.Get().Describe().AssertOk().FactCount);
         await Db.Database.CloseAsync(checkpoint: true);
 
         Assert.False(JsonNode.Parse(File.ReadAllText(Path.Combine(state, "layout.json")))!.AsObject().ContainsKey("RecordsChecksummed"));
@@ -315,7 +315,7 @@ public sealed class StateDamageTests : DatabaseTests
         Assert.False(File.Exists(file), "the damaged file outlived the checkpoint");
         await small.ReopenAsync(checkpointOnClose: false);
         collection = small.Get();
-        Assert.Equal(4999, collection.Describe().ConceptCount);
+        Assert.Equal(4999, collection.Describe().AssertOk().ConceptCount);
         for (int c = 0; c < 5000; c++)
         {
             Result<ConceptInfo> concept = collection.GetConcept($"c{c}");
