@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
@@ -74,6 +75,8 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     /// <exception cref="IOException">The folder is in use by another process, or unreadable (a
     /// collection's error names the collection and its folder, as the ones below do).</exception>
     /// <exception cref="InvalidDataException">A collection's files are damaged.</exception>
+    /// <exception cref="InvalidOperationException">A collection failed for another reason (e.g. an
+    /// option its state store refuses); the message names the original exception's type.</exception>
     /// <exception cref="FileNotFoundException">A collection's folder holds no manifest.</exception>
     /// <exception cref="InsufficientMemoryException">A collection did not fit in memory.</exception>
     /// <exception cref="OperationCanceledException">Recovery was abandoned.</exception>
@@ -226,20 +229,36 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     /// <summary>
     /// The error of a collection that could not be opened, naming it, of the same kind: an I/O
     /// error stays an IOException, a denied access an UnauthorizedAccessException, running out of
-    /// memory an OutOfMemoryException; anything else is what reading damaged files throws (a JSON
-    /// error in the manifest, FASTER's, a decoder's), so an InvalidDataException.
+    /// memory an InsufficientMemoryException, and what reading damaged files throws (AssocDB's checks, a
+    /// JSON error in the manifest, a decoder's) an InvalidDataException. Anything else (an option
+    /// FASTER refuses, a native library's error, a bug) says nothing of the files, so it is not
+    /// called damage: it becomes an InvalidOperationException whose message names the original's
+    /// type (see <see cref="WhatHappened"/>).
     /// </summary>
     private static Exception OpenFailed(string collection, Exception exception)
     {
-        string message = $"{collection} could not be opened: {exception.Message}";
+        string message = $"{collection} could not be opened: {WhatHappened(exception)}";
         return exception switch
         {
             IOException => new IOException(message, exception),
             UnauthorizedAccessException => new UnauthorizedAccessException(message, exception),
             OutOfMemoryException => new InsufficientMemoryException(message, exception),
-            _ => new InvalidDataException(message, exception),
+            _ when IsDamage(exception) => new InvalidDataException(message, exception),
+            _ => new InvalidOperationException(message, exception),
         };
     }
+
+    /// <summary>Whether an open failed on what the collection's files hold.</summary>
+    private static bool IsDamage(Exception exception) => exception is InvalidDataException or JsonException or FormatException;
+
+    /// <summary>Why a collection could not be opened, as its error and its unavailable reason say:
+    /// the message of an I/O error, a denied access or damage, whose kind the error's type tells;
+    /// otherwise the original's type and message, since its type is what tells a bug or a refused
+    /// option from anything the user can repair in the folder.</summary>
+    internal static string WhatHappened(Exception cause) =>
+        cause is IOException or UnauthorizedAccessException or OutOfMemoryException || IsDamage(cause)
+            ? cause.Message
+            : $"{cause.GetType().FullName}: {cause.Message}";
 
     /// <summary>Creates a collection.</summary>
     public Result<CollectionInfo> CreateCollection(CollectionSpec spec)

@@ -25,7 +25,7 @@ internal sealed class UnavailableCollection(string directory, CollectionManifest
     public string Folder { get; } = Path.GetFileName(directory);
 
     /// <summary>The cause, without the collection and folder that the error's own message adds.</summary>
-    public string Reason { get; } = (error.InnerException ?? error).Message;
+    public string Reason { get; } = AssocDatabase.WhatHappened(error.InnerException ?? error);
 
     /// <summary>The collection for logs: its name, or that it has none readable.</summary>
     public string DisplayName => Name is null ? "(name unknown: its manifest is unreadable)" : $"'{Name}'";

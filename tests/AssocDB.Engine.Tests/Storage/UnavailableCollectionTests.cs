@@ -127,6 +127,24 @@ public sealed class UnavailableCollectionTests : DatabaseTests
         Assert.Equal(CollectionState.Unavailable, Assert.Single(database.ListCollections(), c => c.Name == "broken").State);
     }
 
+    // A failure that says nothing of the files (here an index size the state store refuses: an
+    // option, not damage) was reported as an InvalidDataException, which this class documents as
+    // damaged files, and the unavailable reason gave its message without its type.
+    [Fact]
+    public void A_failure_other_than_damage_is_reported_as_what_it_is()
+    {
+        DatabaseOptions refusedIndex = Lenient with { StateIndexBytes = 0 };
+
+        InvalidOperationException error = Assert.Throws<InvalidOperationException>(() => AssocDatabase.Open(refusedIndex with { RequireAllCollections = true }));
+        Assert.Contains("could not be opened: FASTER.core.FasterException: IndexSize", error.Message, StringComparison.Ordinal);
+        Assert.Equal("FasterException", error.InnerException?.GetType().Name);
+
+        using AssocDatabase database = AssocDatabase.Open(refusedIndex);
+        CollectionInfo broken = Assert.Single(database.ListCollections(), c => c.Name == "broken");
+        Assert.Equal(CollectionState.Unavailable, broken.State);
+        Assert.StartsWith("FASTER.core.FasterException: IndexSize", broken.UnavailableReason, StringComparison.Ordinal);
+    }
+
     private void AssertRefused(EngineError error, string reason)
     {
         Assert.Contains("collection 'broken' is unavailable", error.Message, StringComparison.Ordinal);
