@@ -25,6 +25,11 @@ public static class GrpcErrors
         _ => throw new ArgumentOutOfRangeException(nameof(code), code, "an engine error code without a status mapping"),
     };
 
+    /// <summary>RESOURCE_EXHAUSTED for a reply over <c>Limits:MaxMessageBytes</c>, saying how large
+    /// it would be and what to ask for instead.</summary>
+    public static RpcException ReplyTooLarge(string method, long bytes, int limit) => ResourceExhausted("",
+        $"the {method[(method.LastIndexOf('/') + 1)..]} reply would be {bytes:N0} bytes, over the server's Limits:MaxMessageBytes ({limit:N0}); ask for less (fewer queries, a smaller k or limit, a smaller page) or raise the limit");
+
     /// <summary>The exception that answers a call with an engine error.</summary>
     public static RpcException ToRpcException(EngineError error)
     {

@@ -1,4 +1,5 @@
 using AssocDB.Server.Configuration;
+using AssocDB.Server.Hosting;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
@@ -13,7 +14,9 @@ namespace AssocDB.Server.Errors;
 /// call counted as OK in the metrics. Every count limit (queries × k, a page of edges with large
 /// payloads, a relation's learned rules) admits replies past the byte limit; listings cut their
 /// pages to the limit (<see cref="Mapping.ReplyBudget"/>), so what is refused here is a single
-/// item past it, or a search's queries × k.
+/// item past it. Search is not sized here: its handler cuts its hits to the limit, sizing each hit
+/// once, and refuses a reply that cannot be cut (a second sizing of up to the whole limit's bytes
+/// would serve nothing).
 /// </summary>
 /// <remarks>
 /// A write is exempt where its reply echoes state the write did not bound: DefineRelation answers
@@ -24,16 +27,16 @@ namespace AssocDB.Server.Errors;
 internal sealed class ReplySizeInterceptor(AssocServerOptions options) : Interceptor
 {
     private const string DefineRelation = "/assocdb.v1.RelationService/DefineRelation";
+    private const string Search = "/assocdb.v1.QueryService/Search";
 
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
         TResponse response = await continuation(request, context);
         int limit = options.Limits.MaxMessageBytes;
-        if (context.Method != DefineRelation && response is IMessage message && message.CalculateSize() is int size && size > limit)
+        if (CalledMethod.Of(context) is not (DefineRelation or Search) && response is IMessage message && message.CalculateSize() is int size && size > limit)
         {
-            string method = context.Method[(context.Method.LastIndexOf('/') + 1)..];
-            throw GrpcErrors.ResourceExhausted("", $"the {method} reply would be {size:N0} bytes, over the server's Limits:MaxMessageBytes ({limit:N0}); ask for less (fewer queries, a smaller k or limit, a smaller page) or raise the limit");
+            throw GrpcErrors.ReplyTooLarge(context.Method, size, limit);
         }
 
         return response;

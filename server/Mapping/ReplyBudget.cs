@@ -1,3 +1,4 @@
+using AssocDB.Protocol.V1;
 using AssocDB.Server.Configuration;
 using Google.Protobuf;
 using Google.Protobuf.Collections;
@@ -12,6 +13,9 @@ namespace AssocDB.Server.Mapping;
 /// </summary>
 internal sealed class ReplyBudget(AssocServerOptions options)
 {
+    /// <summary>The most bytes a reply may have.</summary>
+    public int Limit => options.Limits.MaxMessageBytes;
+
     /// <summary>
     /// Adds <paramref name="items"/> to <paramref name="list"/>, field <paramref name="fieldNumber"/>
     /// of <paramref name="reply"/>, while the reply stays within the limit with
@@ -23,7 +27,7 @@ internal sealed class ReplyBudget(AssocServerOptions options)
     public int Fill<T>(IMessage reply, RepeatedField<T> list, int fieldNumber, IEnumerable<T> items, int reserved = 0)
         where T : IMessage
     {
-        long room = (long)options.Limits.MaxMessageBytes - reply.CalculateSize() - reserved;
+        long room = (long)Limit - reply.CalculateSize() - reserved;
         int tagBytes = CodedOutputStream.ComputeTagSize(fieldNumber);
         int added = 0;
         foreach (T item in items)
@@ -39,5 +43,61 @@ internal sealed class ReplyBudget(AssocServerOptions options)
         }
 
         return added;
+    }
+
+    /// <summary>
+    /// How many of each result's leading hits a search reply holds: all of them when the reply fits
+    /// the limit; otherwise the most that fit with <paramref name="reserved"/> bytes left for the
+    /// truncated flag, the same number for every result (each query keeps its best hits, and none
+    /// is left with fewer than another); null when not even one hit per result fits, with
+    /// <paramref name="bytes"/> the size the whole reply would have. Each hit is sized once.
+    /// </summary>
+    public int? HitsThatFit(IReadOnlyList<SearchHit[]> results, int reserved, out long bytes)
+    {
+        int hitTag = CodedOutputStream.ComputeTagSize(SearchResult.HitsFieldNumber);
+        int resultTag = CodedOutputStream.ComputeTagSize(SearchResponse.ResultsFieldNumber);
+        // Per result, the bytes of its first m hits, for every m.
+        var leading = new long[results.Count][];
+        int longest = 0;
+        for (int r = 0; r < results.Count; r++)
+        {
+            SearchHit[] hits = results[r];
+            leading[r] = new long[hits.Length + 1];
+            for (int i = 0; i < hits.Length; i++)
+            {
+                leading[r][i + 1] = leading[r][i] + hitTag + CodedOutputStream.ComputeMessageSize(hits[i]);
+            }
+
+            longest = Math.Max(longest, hits.Length);
+        }
+
+        long ReplyBytes(int kept) => leading.Sum(sizes =>
+        {
+            long result = sizes[Math.Min(kept, sizes.Length - 1)];
+            return resultTag + CodedOutputStream.ComputeLengthSize((int)Math.Min(result, int.MaxValue)) + result;
+        });
+
+        bytes = ReplyBytes(longest);
+        if (bytes <= Limit)
+        {
+            return longest;
+        }
+
+        // The reply grows with the hits kept: the most that fit, by bisection.
+        int low = 0, high = longest - 1;
+        while (low < high)
+        {
+            int middle = (low + high + 1) / 2;
+            if (ReplyBytes(middle) + reserved <= Limit)
+            {
+                low = middle;
+            }
+            else
+            {
+                high = middle - 1;
+            }
+        }
+
+        return low > 0 ? low : null;
     }
 }

@@ -51,12 +51,16 @@ internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, ReplyB
             k, !request.IncludeQueryConcepts,
             request.MetadataFilter.Count > 0 ? new Dictionary<string, string>(request.MetadataFilter) : null);
         var results = (await batcher.SearchAsync(collection, request.Queries.Select(q => q.ToEngine()).ToList(), options, context.CancellationToken)).Unwrap();
+        SearchHit[][] hits = [.. results.Select(result => result.Select(h => h.ToProto()).ToArray())];
+        int kept = budget.HitsThatFit(hits, TruncatedFlagBytes, out long bytes)
+            ?? throw GrpcErrors.ReplyTooLarge(context.Method, bytes, budget.Limit);
         var response = new SearchResponse();
-        foreach (IReadOnlyList<E.SearchHit> hits in results)
+        foreach (SearchHit[] best in hits)
         {
             var result = new SearchResult();
-            result.Hits.AddRange(hits.Select(h => h.ToProto()));
+            result.Hits.AddRange(best.Length > kept ? best[..kept] : best);
             response.Results.Add(result);
+            response.Truncated |= best.Length > kept;
         }
 
         return response;

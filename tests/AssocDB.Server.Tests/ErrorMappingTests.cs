@@ -71,10 +71,11 @@ public sealed class ErrorMappingTests
         Assert.Equal(0, (await server.Client.DescribeCollectionAsync("full")).FactCount);
     }
 
-    // Count limits admit replies past the byte limit (here 8 queries × k = 100 at 4 KiB).
+    // Count limits admit replies past the byte limit (here a recall's k = 200 hits at 4 KiB).
     // grpc-dotnet failed such a call while sending it, after the work, with "Sending message
     // exceeds the maximum configured message size", and counted it OK; it is now refused saying
-    // how large the reply would be and which setting bounds it.
+    // how large the reply would be and which setting bounds it. (A search reply is cut to the
+    // limit instead: see ReplyLimitTests.)
     [Fact]
     public async Task A_reply_past_the_message_limit_is_refused_saying_so()
     {
@@ -86,13 +87,14 @@ public sealed class ErrorMappingTests
                 new AssocDB.Protocol.V1.ConceptInput { Name = $"concept{i}", Vector = AssocDB.Client.Vectors.Of([i, 1, 0, 0]) }));
         }
 
-        var queries = Enumerable.Range(0, 8).Select(i => AssocDB.Client.Queries.Vector([i, 1, 0, 0])).ToArray();
+        await server.Client.AddFactAsync("big", "concept0", "r", "concept1");
 
-        var e = await Assert.ThrowsAsync<AssocDB.Client.AssocDbException>(() => server.Client.SearchAsync("big", queries, k: 100));
+        var e = await Assert.ThrowsAsync<AssocDB.Client.AssocDbException>(() => server.Client.RecallAsync("big", "r", "concept0", k: 200));
 
         Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains("the Recall reply would be", e.Message, StringComparison.Ordinal);
         Assert.Contains("Limits:MaxMessageBytes", e.Message, StringComparison.Ordinal);
-        Assert.Equal(8, (await server.Client.SearchAsync("big", queries, k: 2)).Count);
+        Assert.Equal(2, (await server.Client.RecallAsync("big", "r", "concept0", k: 2)).Nearest.Count);
     }
 
     [Fact]

@@ -142,6 +142,48 @@ public sealed class ReplyLimitTests(SmallReplyServerFixture fixture) : IClassFix
         Assert.Equal(["a"], (await _client.RelatedAsync(c, "b", "whole")).Answers.Select(a => a.Concept));
     }
 
+    // A search reply over the limit was refused whole, although each query's best hits would have
+    // fit: it is now cut to the same number of best hits per query, marked truncated, as related
+    // answers are; only a reply that cannot hold one hit per query is refused.
+    [Fact]
+    public async Task Search_hits_cut_to_the_message_limit_keep_each_querys_best_and_are_marked_truncated()
+    {
+        // 60 concepts with ~110-byte hits: 3 queries × k = 50 are ~16 KiB, four times the limit.
+        string c = await NewCollectionAsync(4);
+        var random = new Random(3);
+        foreach (int[] batch in Enumerable.Range(0, 60).Chunk(10))
+        {
+            await _client.UpsertConceptsAsync(c, batch.Select(i => new ConceptInput { Name = $"{i:00}-" + new string('n', 100), Vector = RandomVector(random) }));
+        }
+
+        SearchQuery[] queries = [.. Enumerable.Range(0, 3).Select(_ => new SearchQuery { Vector = RandomVector(random) })];
+
+        SearchResponse cut = await _client.Query.SearchAsync(new SearchRequest { Collection = c, Queries = { queries }, K = 50 });
+
+        Assert.True(cut.Truncated);
+        Assert.InRange(cut.CalculateSize(), 1, Limit);
+        int kept = cut.Results[0].Hits.Count;
+        Assert.InRange(kept, 1, 49);
+        Assert.All(cut.Results, result => Assert.Equal(kept, result.Hits.Count));
+        // Each query's best hits, as a search for that many returns them, unmarked; and the most
+        // that fit: a search for one more is cut to as many.
+        SearchResponse whole = await _client.Query.SearchAsync(new SearchRequest { Collection = c, Queries = { queries }, K = kept });
+        Assert.False(whole.Truncated);
+        Assert.Equal(whole.Results, cut.Results);
+        SearchResponse more = await _client.Query.SearchAsync(new SearchRequest { Collection = c, Queries = { queries }, K = kept + 1 });
+        Assert.True(more.Truncated);
+        Assert.Equal(cut.Results, more.Results);
+
+        // Not even one hit per query fits: refused, saying how large the reply would be.
+        SearchQuery[] many = [.. Enumerable.Range(0, 40).Select(_ => new SearchQuery { Vector = RandomVector(random) })];
+        var e = await Assert.ThrowsAsync<RpcException>(() => _client.Query.SearchAsync(new SearchRequest { Collection = c, Queries = { many }, K = 1 }).ResponseAsync);
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains("the Search reply would be", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("Limits:MaxMessageBytes", e.Status.Detail, StringComparison.Ordinal);
+    }
+
+    private static Vector RandomVector(Random random) => new() { Values = { Enumerable.Range(0, 4).Select(_ => (float)random.NextDouble() - 0.5f) } };
+
     private async Task<string> NewCollectionAsync(int dimension)
     {
         string name = ServerFixture.NewCollection("replies");
