@@ -99,6 +99,8 @@ public static class AssocServer
         configureServices?.Invoke(services);
 
         WebApplication app = builder.Build();
+        ServerMetrics metrics = app.Services.GetRequiredService<ServerMetrics>();
+        app.Use((context, next) => UncountedCalls.CountAsync(context, next, metrics));
         app.MapGrpcService<CollectionsApi>();
         app.MapGrpcService<ConceptsApi>();
         app.MapGrpcService<RelationsApi>();
@@ -123,7 +125,7 @@ public static class AssocServer
 
             await next(context);
         }));
-        app.MapMetrics(registry: app.Services.GetRequiredService<ServerMetrics>().Registry);
+        app.MapMetrics(registry: metrics.Registry);
         return app;
     }
 

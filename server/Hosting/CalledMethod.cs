@@ -11,6 +11,8 @@ namespace AssocDB.Server.Hosting;
 /// </summary>
 internal static class CalledMethod
 {
-    public static string Of(ServerCallContext context) =>
-        context.GetHttpContext().GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method.FullName ?? "unrouted";
+    public static string Of(ServerCallContext context) => Of(context.GetHttpContext()) ?? "unrouted";
+
+    /// <summary>The gRPC method a request was routed to; null when it reached none.</summary>
+    public static string? Of(HttpContext context) => context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method.FullName;
 }

@@ -7,7 +7,8 @@ using Prometheus;
 namespace AssocDB.Server.Metrics;
 
 /// <summary>Counts every unary, server-streaming and duplex-streaming call by method and final status
-/// code, and times it (a stream until it ends); while it runs, it counts as in flight.</summary>
+/// code, and times it (a stream until it ends); while it runs, it counts as in flight. Calls refused
+/// before the interceptors run are counted by <see cref="UncountedCalls"/>.</summary>
 internal sealed class CallMetricsInterceptor(ServerMetrics metrics) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
@@ -32,6 +33,7 @@ internal sealed class CallMetricsInterceptor(ServerMetrics metrics) : Intercepto
         long start = Stopwatch.GetTimestamp();
         StatusCode code = StatusCode.Unknown;
         string method = CalledMethod.Of(context);
+        UncountedCalls.MarkCounted(context.GetHttpContext());
         Gauge.Child inFlight = metrics.InFlight.WithLabels(method);
         inFlight.Inc();
         try

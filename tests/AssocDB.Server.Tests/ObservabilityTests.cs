@@ -39,6 +39,25 @@ public sealed class ObservabilityTests
         Assert.Contains("assocdb_matrix_bytes 64", text, StringComparison.Ordinal);
     }
 
+    // grpc-dotnet refuses a request over the message limit before the interceptors run, so the
+    // refusal was counted nowhere: a client sending too much never showed among failed calls.
+    [Fact]
+    public async Task Requests_refused_for_their_size_are_counted_with_their_method_and_status()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--metrics-port", "0", "--AssocDB:Limits:MaxMessageBytes=4096"]);
+        await server.Client.CreateCollectionAsync("sized", 4);
+        var oversized = new SearchRequest { Collection = "sized", Queries = { new SearchQuery { Concept = new string('x', 5000) } } };
+
+        var e = await Assert.ThrowsAsync<RpcException>(() => server.Client.Query.SearchAsync(oversized).ResponseAsync);
+
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        string text = await server.ScrapeMetricsAsync();
+        Assert.Contains("assocdb_grpc_requests_total{method=\"/assocdb.v1.QueryService/Search\",code=\"ResourceExhausted\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("assocdb_grpc_request_duration_seconds_count{method=\"/assocdb.v1.QueryService/Search\"} 1", text, StringComparison.Ordinal);
+        // Calls the interceptor counted are counted once.
+        Assert.Contains("assocdb_grpc_requests_total{method=\"/assocdb.v1.CollectionService/CreateCollection\",code=\"OK\"} 1", text, StringComparison.Ordinal);
+    }
+
     /// <summary>Routing matches a method's path ignoring case: such calls count under the method's
     /// own name (a label per spelling grew the metrics without bound, from callers the key check
     /// refused too), and the health service is open in every spelling.</summary>
