@@ -12,8 +12,15 @@ public sealed partial class Collection
     /// length of a row, built under the read lock).</summary>
     public const int MaxRelationTerms = 64;
 
-    private readonly Dictionary<int, (long Version, RecallMemory Memory)> _recallMemories = [];
+    /// <summary>Per relation, its recall memory (its facts' row indexes, on the device), built at its
+    /// first recall and kept until a write changes the relation or its facts (see
+    /// <see cref="ForgetRecallMemory"/>).</summary>
+    private readonly Dictionary<int, RecallMemory> _recallMemories = [];
     private readonly Lock _recallCache = new();
+
+    /// <summary>How many recall memories were built: each build scans every edge, so tests check
+    /// that writes to other relations do not cause one.</summary>
+    internal int RecallMemoriesBuilt { get; private set; }
 
     /// <summary>The most queries searched under one hold of the read lock (see <see cref="Search"/>):
     /// enough for the batch kernels to run at full speed, few enough that a write waits for one
@@ -216,15 +223,15 @@ public sealed partial class Collection
         });
     }
 
-    /// <summary>The relation's memory, rebuilt only when a write happened since it was built.
+    /// <summary>The relation's memory, built when no write has changed the relation since the last.
     /// Called under the read lock, which several readers hold at once, hence its own lock.</summary>
     private RecallMemory RecallMemoryOf(int relation, CancellationToken cancellationToken)
     {
         lock (_recallCache)
         {
-            if (_recallMemories.TryGetValue(relation, out var cached) && cached.Version == _stateVersion)
+            if (_recallMemories.TryGetValue(relation, out RecallMemory? cached))
             {
-                return cached.Memory;
+                return cached;
             }
 
             var heads = new List<int>();
@@ -240,8 +247,20 @@ public sealed partial class Collection
             }
 
             var memory = new RecallMemory(_matrix, heads.ToArray(), tails.ToArray(), _relations[relation].Symmetric);
-            _recallMemories[relation] = (_stateVersion, memory);
+            _recallMemories[relation] = memory;
+            RecallMemoriesBuilt++;
             return memory;
+        }
+    }
+
+    /// <summary>Drops a relation's memory when a write changes its facts or its symmetry; under the
+    /// state lock's write side, so no recall is using it. A concept's new vector needs none: recalls
+    /// gather the rows from W.</summary>
+    private void ForgetRecallMemory(int relation)
+    {
+        if (_recallMemories.Count > 0 && _recallMemories.Remove(relation, out RecallMemory? memory))
+        {
+            memory.Dispose();
         }
     }
 

@@ -89,9 +89,6 @@ public sealed partial class Collection
 
     private readonly long _minFreeDiskBytes;
 
-    /// <summary>Counts applied batches; caches derived from the state compare it to know they are stale.</summary>
-    private long _stateVersion;
-
     /// <summary>What a compaction of the state store would reclaim; see <see cref="CompactionDue"/>.
     /// Set once the store has recovered.</summary>
     private SupersededRecords _superseded = null!;
@@ -432,7 +429,6 @@ public sealed partial class Collection
         _state.EnterWriteLock();
         try
         {
-            _stateVersion++;
             ApplyToMemory(batch);
         }
         finally
@@ -523,7 +519,6 @@ public sealed partial class Collection
     /// at once (recovery, before anyone reads).</summary>
     private void ApplyUnlocked(LoggedBatch batch, ReadOnlySpan<byte> entry)
     {
-        _stateVersion++;
         ApplyToMemory(batch.Mutations);
         ApplyToStore(entry, batch.MutationBounds, batch.Sequence ?? 0);
     }
@@ -556,22 +551,26 @@ public sealed partial class Collection
                     break;
                 case Mutation.PutRelation { Relation: var relation }:
                     _relations.Put(relation);
+                    ForgetRecallMemory(relation.Id);
                     break;
                 case Mutation.PutEdge { Edge: var edge }:
                     if (_edges.IsLive(edge.Id))
                     {
                         _relations.AddFacts(_edges.Relation(edge.Id), -1);
+                        ForgetRecallMemory(_edges.Relation(edge.Id));
                         CountClosedForm(edge.Id, -1, pendingRows);
                     }
 
                     _edges.Put(edge);
                     _relations.AddFacts(edge.Relation, 1);
+                    ForgetRecallMemory(edge.Relation);
                     CountClosedForm(edge.Id, +1, pendingRows);
                     break;
                 case Mutation.DeleteEdge { Id: var id }:
                     if (_edges.IsLive(id))
                     {
                         _relations.AddFacts(_edges.Relation(id), -1);
+                        ForgetRecallMemory(_edges.Relation(id));
                         CountClosedForm(id, -1, pendingRows);
                         _edges.Delete(id);
                     }
@@ -1062,6 +1061,12 @@ public sealed partial class Collection
     private void ReleaseResources()
     {
         _closed = true;
+        foreach (RecallMemory memory in _recallMemories.Values)
+        {
+            memory.Dispose();
+        }
+
+        _recallMemories.Clear();
         _matrix.Dispose();
         _store.Dispose();
         _log.Dispose();

@@ -30,12 +30,16 @@ namespace AssocDB.Engine.Vectors;
 /// (the per-row weights accumulated so far are rescaled when the max rises), and gathers the rows
 /// again to sum them by weight. So a call holds one chunk of rows plus a few floats per distinct
 /// row, and its work grows with the distinct rows × d plus the facts, not with facts × d.</para>
+/// <para>The fact and row indexes are uploaded to the device once, when the memory is built, and
+/// read a chunk at a time as views: a recall copies no index. They hold 16 bytes a fact and 8 a
+/// distinct row for as long as the memory lives (a collection keeps a relation's memory until a
+/// write changes the relation or its facts, and disposes it then).</para>
 /// <para>Choosing β: with unit vectors in d = 128 and 10 k facts, the true key's logit exceeds the
 /// best of the others by about β·(0.9 − 0.35) for an input at cosine 0.9, while the others' total
 /// weight grows like n·exp(β²/2d). Measured there (cosine 0.9 inputs, top-1): β = 4 recalls
 /// under half, β = 8 to 128 all; 32 (the API default) leaves margin (see RecallMemoryTests).</para>
 /// </remarks>
-public sealed class RecallMemory
+public sealed class RecallMemory : IDisposable
 {
     /// <summary>
     /// Default bound on what one chunk holds. 32 MiB is 2,048 gathered rows at d = 4096, enough that
@@ -45,20 +49,24 @@ public sealed class RecallMemory
     /// </summary>
     internal const long DefaultChunkBytes = 32L << 20;
 
-    /// <summary>What a fact costs in a chunk: its two slots (copied as int32, held as int64 on the
-    /// device, which index_add_ requires) and a float score at each end.</summary>
+    /// <summary>What a fact costs in a chunk: a float score at each end and their weights, with the
+    /// room its two slots took when each chunk copied them (kept so that chunks stay as they were).</summary>
     private const int BytesPerFact = 32;
 
     private readonly ConceptMatrix _matrix;
 
-    /// <summary>The distinct rows the facts name, ascending (so gathers walk W forward).</summary>
-    private readonly int[] _rows;
+    /// <summary>The distinct rows the facts name, ascending (so gathers walk W forward), on the device.</summary>
+    private readonly Tensor _rows;
 
-    /// <summary>Per fact, the index into <see cref="_rows"/> of its head.</summary>
-    private readonly int[] _headSlots;
+    /// <summary>How many distinct rows, and the highest (−1 when none).</summary>
+    private readonly int _rowCount;
+    private readonly int _highestRow;
 
-    /// <summary>Per fact, the index into <see cref="_rows"/> of its tail.</summary>
-    private readonly int[] _tailSlots;
+    /// <summary>Per fact, the index into <see cref="_rows"/> of its head, on the device.</summary>
+    private readonly Tensor _headSlots;
+
+    /// <summary>Per fact, the index into <see cref="_rows"/> of its tail, on the device.</summary>
+    private readonly Tensor _tailSlots;
 
     private readonly int _rowsPerChunk;
     private readonly int _factsPerChunk;
@@ -97,16 +105,20 @@ public sealed class RecallMemory
         _matrix = matrix;
         int[] rows = [.. heads, .. tails];
         Array.Sort(rows);
-        _rows = rows[..Distinct(rows)];
-        _headSlots = Slots(_rows, heads);
-        _tailSlots = Slots(_rows, tails);
+        int[] distinct = rows[..Distinct(rows)];
+        _rowCount = distinct.Length;
+        _highestRow = distinct.Length > 0 ? distinct[^1] : -1;
+        FactCount = heads.Length;
+        _rows = Upload(distinct, matrix.Device);
+        _headSlots = Upload(Slots(distinct, heads), matrix.Device);
+        _tailSlots = Upload(Slots(distinct, tails), matrix.Device);
         _rowsPerChunk = (int)Math.Clamp(chunkBytes / ((long)matrix.Dimension * sizeof(float)), 1, int.MaxValue);
         _factsPerChunk = (int)Math.Clamp(chunkBytes / BytesPerFact, 1, int.MaxValue);
         Symmetric = symmetric;
     }
 
     /// <summary>Number of facts.</summary>
-    public int FactCount => _headSlots.Length;
+    public int FactCount { get; }
 
     /// <summary>Whether every direction reads both ends.</summary>
     public bool Symmetric { get; }
@@ -143,9 +155,9 @@ public sealed class RecallMemory
             return EngineError.Invalid("k", $"k must be 1..{VectorSearch.MaxK}, got {k}");
         }
 
-        if (_rows.Length > 0 && _rows[^1] >= _matrix.RowLimit)
+        if (_highestRow >= _matrix.RowLimit)
         {
-            return new EngineError(ErrorCode.FailedPrecondition, "relation", $"fact row {_rows[^1]} is beyond the matrix's rows");
+            return new EngineError(ErrorCode.FailedPrecondition, "relation", $"fact row {_highestRow} is beyond the matrix's rows");
         }
 
         if (Symmetric)
@@ -164,7 +176,7 @@ public sealed class RecallMemory
         {
             Device device = _matrix.Device;
             Tensor prepared = tensor(query.Vectors).to(device);
-            Tensor rowScores = empty(_rows.Length, device: device);
+            Tensor rowScores = empty(_rowCount, device: device);
             ForEachRowChunk((start, index, rows) =>
                 rowScores.narrow(0, start, rows.shape[0]).copy_(Scores(rows, index, prepared, query.Offsets[0])));
 
@@ -173,7 +185,7 @@ public sealed class RecallMemory
             // everything accumulated is rescaled when a chunk raises it. Logits are taken as
             // β·(s − max), never β·s − β·max: β·s overflows float32 for a large β (a score of 4 at
             // β = 1e38 is +∞, and the weights then come out NaN).
-            Tensor rowWeights = zeros(_rows.Length, device: device);
+            Tensor rowWeights = zeros(_rowCount, device: device);
             float runningMax = float.NegativeInfinity;
             float headMass = 0;
             float tailMass = 0;
@@ -181,8 +193,8 @@ public sealed class RecallMemory
             {
                 using var step = NewDisposeScope();
                 int count = Math.Min(_factsPerChunk, FactCount - start);
-                Tensor headSlots = Upload(_headSlots, start, count, device);
-                Tensor tailSlots = Upload(_tailSlots, start, count, device);
+                Tensor headSlots = _headSlots.narrow(0, start, count);
+                Tensor tailSlots = _tailSlots.narrow(0, start, count);
                 Tensor? headScores = readsHeads ? rowScores.index_select(0, headSlots) : null;
                 Tensor? tailScores = readsTails ? rowScores.index_select(0, tailSlots) : null;
                 float chunkMax = Math.Max(
@@ -250,10 +262,10 @@ public sealed class RecallMemory
     /// freed before the next is gathered, which is what bounds a recall's memory.</summary>
     private void ForEachRowChunk(Action<int, Tensor, Tensor> use)
     {
-        for (int start = 0; start < _rows.Length; start += _rowsPerChunk)
+        for (int start = 0; start < _rowCount; start += _rowsPerChunk)
         {
             using var step = NewDisposeScope();
-            Tensor index = Upload(_rows, start, Math.Min(_rowsPerChunk, _rows.Length - start), _matrix.Device);
+            Tensor index = _rows.narrow(0, start, Math.Min(_rowsPerChunk, _rowCount - start));
             use(start, index, _matrix.Weights.index_select(0, index));
         }
     }
@@ -286,9 +298,23 @@ public sealed class RecallMemory
         return slots;
     }
 
-    /// <summary>A chunk of an index array as an int64 tensor on the device.</summary>
-    private static Tensor Upload(int[] values, int start, int count, Device device) =>
-        tensor(values.AsMemory(start, count), [count], ScalarType.Int64).to(device);
+    /// <summary>An index array as an int64 tensor on the device (index_select and index_add_ take
+    /// int64), owned by the memory whatever dispose scope it is built in.</summary>
+    private static Tensor Upload(int[] values, Device device)
+    {
+        using (NewDisposeScope())
+        {
+            return tensor(values.AsMemory(), [values.Length], ScalarType.Int64).to(device).DetachFromDisposeScope();
+        }
+    }
+
+    /// <summary>Frees the indexes on the device; the memory must not be used after.</summary>
+    public void Dispose()
+    {
+        _rows.Dispose();
+        _headSlots.Dispose();
+        _tailSlots.Dispose();
+    }
 
     /// <summary>The canonical score (see <see cref="QueryBatch"/>) of each gathered row: l2 from the
     /// differences (taken in place: the rows are a fresh gather of this chunk, and a copy would

@@ -160,6 +160,29 @@ public sealed class CollectionVectorTests : DatabaseTests
         Assert.Equal(0f, reverse.ForwardWeight);
     }
 
+    // A relation's recall memory was rebuilt after any write to the collection (each rebuild scans
+    // every edge, and uploaded its indexes again); it is kept until a write changes that relation's
+    // facts or properties, and such a write is seen by the next recall.
+    [Fact]
+    public async Task A_relations_recall_memory_outlives_writes_to_others_and_not_its_own()
+    {
+        var query = new RecallQuery("capital_of", Concept: "city9", Direction: RecallDirection.Forward, K: 1);
+        Assert.Equal("country9", Assert.Single(_collection.Recall(query).AssertOk().Nearest).Concept);
+        int built = _collection.RecallMemoriesBuilt;
+
+        (await _collection.AddFactsAsync([new FactInput("city1", "borders", "city2")])).AssertOk();
+        (await _collection.UpsertConceptsAsync([new ConceptInput("elsewhere", new float[Dimension])])).AssertOk();
+        Assert.Equal("country9", Assert.Single(_collection.Recall(query).AssertOk().Nearest).Concept);
+        Assert.Equal(built, _collection.RecallMemoriesBuilt);
+
+        (await _collection.RemoveFactsAsync([new FactKey("city9", "capital_of", "country9")])).AssertOk();
+        Assert.NotEqual("country9", Assert.Single(_collection.Recall(query).AssertOk().Nearest).Concept);
+        Assert.Equal(built + 1, _collection.RecallMemoriesBuilt);
+        (await _collection.DefineRelationAsync(new RelationSpec("capital_of", Symmetric: true))).AssertOk();
+        _collection.Recall(query).AssertOk();
+        Assert.Equal(built + 2, _collection.RecallMemoriesBuilt);
+    }
+
     [Fact]
     public async Task Searches_see_writes_and_deletes_at_once()
     {

@@ -66,21 +66,21 @@ public sealed class RecallMemoryTests
     [Fact]
     public void Forward_recalls_the_tail_of_a_noisy_head()
     {
-        var memory = new RecallMemory(Data.Value.Matrix, Heads, Tails);
+        using var memory = new RecallMemory(Data.Value.Matrix, Heads, Tails);
         Assert.True(Accuracy(memory, RecallDirection.Forward, f => f, f => Facts + f, 1) >= 0.99);
     }
 
     [Fact]
     public void Reverse_recalls_the_head_of_a_noisy_tail()
     {
-        var memory = new RecallMemory(Data.Value.Matrix, Heads, Tails);
+        using var memory = new RecallMemory(Data.Value.Matrix, Heads, Tails);
         Assert.True(Accuracy(memory, RecallDirection.Reverse, f => Facts + f, f => f, 2) >= 0.99);
     }
 
     [Fact]
     public void Auto_gates_toward_the_end_the_input_matches()
     {
-        var memory = new RecallMemory(Data.Value.Matrix, Heads, Tails);
+        using var memory = new RecallMemory(Data.Value.Matrix, Heads, Tails);
         var random = new Random(3);
         var search = new VectorSearch();
         RecallOutcome fromHead = memory.Recall(Noisy(random, 42), RecallDirection.Auto, Beta, 1, search).Value;
@@ -94,7 +94,7 @@ public sealed class RecallMemoryTests
     [Fact]
     public void Symmetric_relation_answers_from_both_ends_in_every_direction()
     {
-        var memory = new RecallMemory(Data.Value.Matrix, Heads, Tails, symmetric: true);
+        using var memory = new RecallMemory(Data.Value.Matrix, Heads, Tails, symmetric: true);
         // Forward on a symmetric relation reads both ends, so a tail recalls its head too.
         Assert.True(Accuracy(memory, RecallDirection.Forward, f => Facts + f, f => f, 4) >= 0.99);
         Assert.True(Accuracy(memory, RecallDirection.Auto, f => f, f => Facts + f, 5) >= 0.99);
@@ -105,7 +105,7 @@ public sealed class RecallMemoryTests
     {
         using var matrix = new ConceptMatrix(4, CPU, Metric.Dot, StoragePrecision.Float32);
         matrix.SetRows([0, 1, 2, 3], [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
-        var memory = new RecallMemory(matrix, [0, 2], [1, 3]);
+        using var memory = new RecallMemory(matrix, [0, 2], [1, 3]);
         var search = new VectorSearch();
         Assert.Equal(ErrorCode.InvalidArgument, memory.Recall([1, 0], RecallDirection.Forward, Beta, 1, search).Error!.Code);
         Assert.Equal(ErrorCode.InvalidArgument, memory.Recall([1, 0, 0, 0], RecallDirection.Forward, 0, 1, search).Error!.Code);
@@ -158,8 +158,8 @@ public sealed class RecallMemoryTests
         var search = new VectorSearch();
         foreach (bool symmetric in new[] { false, true })
         {
-            var chunked = new RecallMemory(matrix, heads, tails, symmetric, chunkBytes);
-            var whole = new RecallMemory(matrix, heads, tails, symmetric);
+            using var chunked = new RecallMemory(matrix, heads, tails, symmetric, chunkBytes);
+            using var whole = new RecallMemory(matrix, heads, tails, symmetric);
             foreach ((float[] x, RecallDirection direction) in inputs.SelectMany(x => Enum.GetValues<RecallDirection>().Select(direction => (x, direction))))
             {
                 string context = $"{metric} {direction} symmetric={symmetric} input {Array.IndexOf(inputs, x)}";
@@ -185,7 +185,8 @@ public sealed class RecallMemoryTests
             matrix.Remove(row);
         }
 
-        Assert.Equal(ErrorCode.FailedPrecondition, new RecallMemory(matrix, heads, tails, false, chunkBytes).Recall(inputs[1], RecallDirection.Forward, beta, 1, search).Error!.Code);
+        using var keysRemoved = new RecallMemory(matrix, heads, tails, false, chunkBytes);
+        Assert.Equal(ErrorCode.FailedPrecondition, keysRemoved.Recall(inputs[1], RecallDirection.Forward, beta, 1, search).Error!.Code);
     }
 
     /// <summary>The class remarks' formula in float64, fact by fact (no chunks, no shared rows):
