@@ -383,6 +383,12 @@ public sealed partial class Collection
                     if (await _store.AwaitAsync(_storeCatchUp) is { } outOfService)
                     {
                         StoreOutOfService(outOfService);
+                        if (!_storeCatchUp.IsCompleted)
+                        {
+                            // The abandoned store write may still read the last entry's buffer,
+                            // which the batch after this one would encode into.
+                            _entryBuffers[_logSequence & 1] = new EntryBuffer();
+                        }
                     }
                 }
                 catch (Exception exception)

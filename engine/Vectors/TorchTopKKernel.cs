@@ -173,10 +173,13 @@ public sealed class TorchTopKKernel : ISearchKernel
             return;
         }
 
+        // Chunks come in row order, so a run needs no more than its k lowest eligible rows: with
+        // millions of equal vectors, keeping every match would hold millions of rows per query.
+        int open = runs.Count;
         using (NewDisposeScope())
         {
             Tensor wanted = tensor(tiedScores).unsqueeze(1).to(matrix.Device);
-            for (int start = 0; start < rowLimit; start += chunk)
+            for (int start = 0; start < rowLimit && open > 0; start += chunk)
             {
                 using var step = NewDisposeScope();
                 Tensor found = scoresOf(start, Math.Min(chunk, rowLimit - start)).eq(wanted).nonzero();
@@ -184,22 +187,24 @@ public sealed class TorchTopKKernel : ISearchKernel
                 long[] matches = found.shape[0] == 0 ? [] : found.cpu().data<long>().ToArray();
                 for (int i = 0; i < matches.Length; i += 2)
                 {
-                    runs[(int)matches[i]].Add(start + (int)matches[i + 1]);
+                    int j = (int)matches[i], row = start + (int)matches[i + 1];
+                    List<int> run = runs[j];
+                    if (run.Count < k && matrix.IsLive(row) && !excludedFor(j).Contains(row))
+                    {
+                        run.Add(row);
+                        open -= run.Count == k ? 1 : 0;
+                    }
                 }
             }
         }
 
         foreach ((int j, List<int> run) in runs)
         {
-            IReadOnlySet<int> excluded = excludedFor(j);
-            TopKCollector top = Collect(matrix, scores, scores, rows, j, keep, k, excluded);
+            TopKCollector top = Collect(matrix, scores, scores, rows, j, keep, k, excludedFor(j));
             var listed = new HashSet<int>(rows.AsSpan(j * keep, keep).ToArray());
-            foreach (int row in run)
+            foreach (int row in run.Where(row => !listed.Contains(row)))
             {
-                if (!listed.Contains(row) && matrix.IsLive(row) && !excluded.Contains(row))
-                {
-                    top.Add(tiedScores[j], row);
-                }
+                top.Add(tiedScores[j], row);
             }
 
             hits[j] = top.ToHits();
