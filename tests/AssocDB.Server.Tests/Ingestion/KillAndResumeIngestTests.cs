@@ -11,33 +11,19 @@ namespace AssocDB.Server.Tests.Ingestion;
 /// asks for its session's last durable batch and resumes. The final contents equal a clean ingest
 /// of the same file: nothing lost, nothing applied twice (weights tell versions apart).
 /// </summary>
-public sealed class KillAndResumeIngestTests : IAsyncLifetime
+public sealed class KillAndResumeIngestTests() : ServerProcessTests("assocdb-kill-resume-")
 {
     private const int Concepts = 1500;
-    private readonly string _folder = Directory.CreateTempSubdirectory("assocdb-kill-resume-").FullName;
-    private ServerChildProcess? _server;
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        if (_server is not null)
-        {
-            await _server.DisposeAsync();
-        }
-
-        Directory.Delete(_folder, recursive: true);
-    }
 
     [Fact]
     public async Task Sigkill_during_an_ingest_then_restart_and_resume_equals_a_clean_ingest()
     {
-        string file = Path.Combine(_folder, "facts.tsv");
+        string file = Path.Combine(Folder, "facts.tsv");
         WriteFacts(file, count: 60_000, seed: 20261130);
         int port = ServerChildProcess.FreePort();
-        string data = Path.Combine(_folder, "data");
-        _server = await ServerChildProcess.StartAsync(port, data);
-        string address = _server.Address;
+        string data = Path.Combine(Folder, "data");
+        Server = await ServerChildProcess.StartAsync(port, data);
+        string address = Server.Address;
         using var client = new AssocDbClient(address);
         await client.CreateCollectionAsync("crashed", 8);
         await client.CreateCollectionAsync("clean", 8);
@@ -45,12 +31,12 @@ public sealed class KillAndResumeIngestTests : IAsyncLifetime
         // Small batches, so the kill lands between and inside many of them.
         Task<(int, string, string)> ingest = RunCliAsync(address, "ingest", file, "-c", "crashed", "--batch", "500", "--session", "s1");
         long before = await WaitForProgressAsync(client, "crashed", "s1", atLeast: 5_000, ingest);
-        await _server.KillAsync();
+        await Server.KillAsync();
         await Task.Delay(300);
-        _server = await ServerChildProcess.StartAsync(port, data);
+        Server = await ServerChildProcess.StartAsync(port, data);
 
         (int code, string output, string error) = await ingest;
-        Assert.True(code == 0, $"ingest exited {code}: {error}\nserver log:\n{_server.Log}");
+        Assert.True(code == 0, $"ingest exited {code}: {error}\nserver log:\n{Server.Log}");
         using JsonDocument summary = JsonDocument.Parse(output);
         Assert.True(summary.RootElement.GetProperty("reconnects").GetInt32() >= 1, "the CLI never had to reconnect: the kill came too late");
         Assert.True(before < 59_999, $"the ingest had finished ({before}) before the kill");

@@ -10,23 +10,9 @@ namespace AssocDB.Server.Tests.Ingestion;
 /// UNAVAILABLE, also while batches are in flight and one is being written, never with a reset; the
 /// client library then resumes once the server is back, to the same result as a clean ingest.
 /// </summary>
-public sealed class ShutdownDuringIngestTests : IAsyncLifetime
+public sealed class ShutdownDuringIngestTests() : ServerProcessTests("assocdb-stop-ingest-")
 {
     private const int Concepts = 300;
-    private readonly string _folder = Directory.CreateTempSubdirectory("assocdb-stop-ingest-").FullName;
-    private ServerChildProcess? _server;
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        if (_server is not null)
-        {
-            await _server.DisposeAsync();
-        }
-
-        Directory.Delete(_folder, recursive: true);
-    }
 
     // With batches in flight the stop nearly always came while the server was writing one; the
     // acknowledgement's write was then cancelled, which grpc-dotnet does by resetting the stream,
@@ -39,11 +25,11 @@ public sealed class ShutdownDuringIngestTests : IAsyncLifetime
     public async Task Stopping_the_server_with_batches_in_flight_ends_the_stream_unavailable()
     {
         int port = ServerChildProcess.FreePort();
-        string data = Path.Combine(_folder, "data");
+        string data = Path.Combine(Folder, "data");
         for (int round = 0; round < 6; round++)
         {
-            _server = await ServerChildProcess.StartAsync(port, data);
-            using var client = new AssocDbClient(_server.Address);
+            Server = await ServerChildProcess.StartAsync(port, data);
+            using var client = new AssocDbClient(Server.Address);
             string collection = $"c{round}";
             await client.CreateCollectionAsync(collection, 4);
             using AsyncDuplexStreamingCall<IngestRequest, IngestAck> call = client.Ingest.Ingest();
@@ -73,7 +59,7 @@ public sealed class ShutdownDuringIngestTests : IAsyncLifetime
                 await Task.Delay(5);
             }
 
-            await _server.StopAsync();
+            await Server.StopAsync();
             var ended = await Assert.ThrowsAsync<RpcException>(() => reading);
             Assert.True(
                 (ended.StatusCode == StatusCode.Unavailable && ended.Status.Detail.Contains("shutting down", StringComparison.Ordinal))
@@ -83,12 +69,12 @@ public sealed class ShutdownDuringIngestTests : IAsyncLifetime
             await Assert.ThrowsAnyAsync<Exception>(() => sending);
 
             // Every acknowledged batch is durable.
-            await _server.DisposeAsync();
-            _server = await ServerChildProcess.StartAsync(port, data);
-            using var check = new AssocDbClient(_server.Address);
+            await Server.DisposeAsync();
+            Server = await ServerChildProcess.StartAsync(port, data);
+            using var check = new AssocDbClient(Server.Address);
             Assert.True(await check.GetIngestProgressAsync(collection, "s") >= Interlocked.Read(ref acknowledged));
-            await _server.DisposeAsync();
-            _server = null;
+            await Server.DisposeAsync();
+            Server = null;
         }
     }
 
@@ -96,9 +82,9 @@ public sealed class ShutdownDuringIngestTests : IAsyncLifetime
     public async Task The_client_library_resumes_an_ingest_across_a_stop_and_restart_to_a_clean_result()
     {
         int port = ServerChildProcess.FreePort();
-        string data = Path.Combine(_folder, "data");
-        _server = await ServerChildProcess.StartAsync(port, data);
-        using var client = new AssocDbClient(_server.Address);
+        string data = Path.Combine(Folder, "data");
+        Server = await ServerChildProcess.StartAsync(port, data);
+        using var client = new AssocDbClient(Server.Address);
         await client.CreateCollectionAsync("stopped", 8);
         await client.CreateCollectionAsync("clean", 8);
         var ingester = new BulkIngester(client, new BulkIngestOptions { Collection = "stopped", Session = "s", BatchSize = 200 });
@@ -109,9 +95,9 @@ public sealed class ShutdownDuringIngestTests : IAsyncLifetime
             await Task.Delay(10);
         }
 
-        await _server.StopAsync();
-        await _server.DisposeAsync();
-        _server = await ServerChildProcess.StartAsync(port, data);
+        await Server.StopAsync();
+        await Server.DisposeAsync();
+        Server = await ServerChildProcess.StartAsync(port, data);
 
         IngestCounts counts = await run;
         Assert.True(counts.Reconnects >= 1, "the ingest never had to resume: the stop came too late");
