@@ -148,20 +148,8 @@ public sealed class LogFramingTests : DatabaseTests
         }
     }
 
-    private static void WriteEdges(StateStore store, int from, int to, int payloadBytes)
-    {
-        var payload = new Dictionary<string, string> { ["blob"] = new string('x', payloadBytes) };
-        using StateStore.Writer writer = store.BeginWrites();
-        using var record = new MemoryStream();
-        using var encoder = new BinaryWriter(record);
-        for (int id = from; id < to; id++)
-        {
-            record.SetLength(0);
-            RecordCodec.Write(encoder, new EdgeRecord(id, 0, 0, 0, 1f, payload));
-            encoder.Flush();
-            writer.Put(RecordKind.Edge, record.ToArray());
-        }
-    }
+    private static void WriteEdges(StateStore store, int from, int to, int payloadBytes) =>
+        StateLogBytes.WriteEdges(store, from, to, new Dictionary<string, string> { ["blob"] = new string('x', payloadBytes) });
 
     private static void Delete(StateStore store, int from, int to)
     {

@@ -254,9 +254,9 @@ public sealed class StateDamageTests : DatabaseTests
         // read back from their file, as written, at the reopen.
         using (var store = new StateStore(state, 1L << 16, 1L << 20, 1L << 16))
         {
-            WriteEdges(store, 0, 2000, payload);
+            StateLogBytes.WriteEdges(store, 0, 2000, payload);
             Assert.Null(await store.CheckpointAsync(100, 1, 0, Generous));
-            WriteEdges(store, 1000, 2000, payload);
+            StateLogBytes.WriteEdges(store, 1000, 2000, payload);
             Assert.Null(await store.CheckpointAsync(200, 2, 0, Generous));
         }
 
@@ -326,19 +326,5 @@ public sealed class StateDamageTests : DatabaseTests
         Assert.Equal((new FactKey("c1", "knows", "c2"), 0.5f, "2019"), (knows.Fact, knows.Weight, knows.Payload["since"]));
         Assert.Equal("c4", Assert.Single(collection.Related("c3", "knows").AssertOk()).Concept);
         Assert.Equal(0, collection.LastIngestedSequence("load-1"));
-    }
-
-    private static void WriteEdges(StateStore store, int from, int to, IReadOnlyDictionary<string, string> payload)
-    {
-        using StateStore.Writer writer = store.BeginWrites();
-        using var stream = new MemoryStream();
-        using var encoder = new BinaryWriter(stream);
-        for (int id = from; id < to; id++)
-        {
-            stream.SetLength(0);
-            RecordCodec.Write(encoder, new EdgeRecord(id, 0, 0, 0, 1f, payload));
-            encoder.Flush();
-            writer.Put(RecordKind.Edge, stream.GetBuffer().AsSpan(0, (int)stream.Length));
-        }
     }
 }

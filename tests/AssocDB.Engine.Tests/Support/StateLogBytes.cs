@@ -3,10 +3,26 @@ using AssocDB.Engine.Storage;
 
 namespace AssocDB.Engine.Tests.Support;
 
-/// <summary>Finds and damages records in a state store's log files (<c>state/hlog.log.N</c>), as a
-/// disk would.</summary>
+/// <summary>Writes, finds and damages records in a state store's log files
+/// (<c>state/hlog.log.N</c>), as a disk would.</summary>
 public static class StateLogBytes
 {
+    /// <summary>Stores edges <paramref name="from"/> … <paramref name="to"/> − 1, each carrying
+    /// <paramref name="payload"/>, straight into the store.</summary>
+    internal static void WriteEdges(StateStore store, int from, int to, IReadOnlyDictionary<string, string> payload)
+    {
+        using StateStore.Writer writer = store.BeginWrites();
+        using var stream = new MemoryStream();
+        using var encoder = new BinaryWriter(stream);
+        for (int id = from; id < to; id++)
+        {
+            stream.SetLength(0);
+            RecordCodec.Write(encoder, new EdgeRecord(id, 0, 0, 0, 1f, payload));
+            encoder.Flush();
+            writer.Put(RecordKind.Edge, stream.GetBuffer().AsSpan(0, (int)stream.Length));
+        }
+    }
+
     /// <summary>
     /// Where the latest record of <paramref name="kind"/> and <paramref name="id"/> starts in a
     /// store's log file, and where its value does. FASTER lays a record out as its 8-byte header,
