@@ -251,9 +251,13 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
             }
         }
 
-        string[] legacyRecords = Directory.GetFiles(Path.Combine(folder.Path, "log-commits"), "commit.*.0");
-        Assert.NotEmpty(legacyRecords);
-        Assert.All(legacyRecords, record => Assert.Equal(SectorBytes, new FileInfo(record).Length));
+        // FASTER's default manager deletes outdated commit records in the background, after the log
+        // is disposed too, so a record listed here may be gone when its length is read (FileInfo
+        // keeps what Exists read).
+        long[] legacyLengths = [.. Directory.GetFiles(Path.Combine(folder.Path, "log-commits"), "commit.*.0")
+            .Select(record => new FileInfo(record)).Where(record => record.Exists).Select(record => record.Length)];
+        Assert.NotEmpty(legacyLengths);
+        Assert.All(legacyLengths, length => Assert.Equal(SectorBytes, length));
         using (var log = new WriteAheadLog(folder.Path, PageSizeBits))
         {
             Assert.Equal([[1, 1], [2, 2], [3, 3]], log.ReadCommitted(WriteAheadLog.FirstAddress).Select(committed => committed.Entry));
