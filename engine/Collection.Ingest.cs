@@ -25,7 +25,7 @@ public sealed partial class Collection
         Read<long>(() => _ingestMarks.TryGet(session, out IngestMark? mark) ? mark.Sequence : -1, whileStopped: true);
 
     /// <summary>How many ingest sessions have marks (at most <see cref="DatabaseOptions.IngestSessionsKept"/>
-    /// unless the limit was lowered since they were written).</summary>
+    /// once a new session has written since the limit was lowered).</summary>
     internal Result<int> IngestSessionCount => Read<int>(() => _ingestMarks.Count, whileStopped: true);
 
     /// <summary>The items without an error, in order (the list itself when all are valid, as a
@@ -75,8 +75,10 @@ public sealed partial class Collection
         var planner = new BatchPlanner(this);
         WriteSummary conceptSummary = planner.UpsertConcepts(concepts);
         WriteSummary factSummary = planner.AddFacts(facts);
-        int markId = _ingestMarks.IdFor(batch.Session, _ingestSessionsKept);
+        var evicted = new List<int>();
+        int markId = _ingestMarks.IdFor(batch.Session, _ingestSessionsKept, evicted);
         List<Mutation> mutations = planner.Complete();
+        mutations.AddRange(evicted.Select(id => new Mutation.DeleteIngestMark(id)));
         // Planned under the writer lock: the batch is logged as the next entry.
         mutations.Add(new Mutation.PutIngestMark(new IngestMark(markId, batch.Session, batch.Sequence, _logSequence + 1)));
         var result = new IngestResult(false, conceptSummary, factSummary, rejected);

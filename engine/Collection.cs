@@ -330,7 +330,7 @@ public sealed partial class Collection
     /// <summary>After a checkpoint (or recovery) every stored record is read-only in the store's log.</summary>
     private void StartSupersededInterval()
     {
-        _superseded.StartInterval(_concepts.IdLimit, _edges.IdLimit, _relations.Count, _ingestMarks.Count);
+        _superseded.StartInterval(_concepts.IdLimit, _edges.IdLimit, _relations.Count, _ingestMarks.IdLimit);
         _intervalStartTail = _store.TailAddress;
     }
 
@@ -585,6 +585,9 @@ public sealed partial class Collection
                 case Mutation.PutIngestMark { Mark: var mark }:
                     _ingestMarks.Put(mark);
                     break;
+                case Mutation.DeleteIngestMark { Id: var id }:
+                    _ingestMarks.Delete(id);
+                    break;
                 default:
                     throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
             }
@@ -647,6 +650,9 @@ public sealed partial class Collection
                 break;
             case Mutation.PutIngestMark { Mark: var mark }:
                 _superseded.Supersede(RecordKind.IngestMark, mark.Id, Record);
+                break;
+            case Mutation.DeleteIngestMark { Id: var id }:
+                _superseded.Supersede(RecordKind.IngestMark, id, 2 * Record);
                 break;
         }
     }

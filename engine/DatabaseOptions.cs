@@ -47,8 +47,10 @@ public sealed record DatabaseOptions
     /// replaces the least recently written one's mark, so the marks do not grow with the sessions a
     /// long-lived collection has run; a forgotten session reads as new (progress −1), so resuming it
     /// sends its input again from the start. Each mark takes about 200 bytes of memory and a small
-    /// state-store record. Lowering it keeps the marks a collection already has (new sessions
-    /// replace old ones) rather than dropping any.</summary>
+    /// state-store record. After it is lowered, a collection holding more marks keeps them until a
+    /// new session's first batch, which also deletes the least recently written ones beyond it, for
+    /// good (in memory, the log and the state store); the log entry doing so is not read by
+    /// versions before 2026-12-01 (a clean close's checkpoint empties the log).</summary>
     public int IngestSessionsKept { get; init; } = 10_000;
 
     /// <summary>log2 of the write-ahead log's page size, for collections created from now on (an

@@ -36,6 +36,10 @@ internal static class RecordCodec
         PutEdge = 4,
         DeleteEdge = 5,
         PutIngestMark = 6,
+
+        /// <summary>Written only to drop marks beyond a lowered <see cref="DatabaseOptions.IngestSessionsKept"/>;
+        /// versions before it cannot read a log holding one (a checkpoint empties the log).</summary>
+        DeleteIngestMark = 7,
     }
 
     /// <summary>Encodes a batch, the log's <paramref name="sequence"/>-th, into
@@ -90,6 +94,10 @@ internal static class RecordCodec
                     case Mutation.PutIngestMark put:
                         writer.Write((byte)MutationTag.PutIngestMark);
                         Write(writer, put.Mark);
+                        break;
+                    case Mutation.DeleteIngestMark delete:
+                        writer.Write((byte)MutationTag.DeleteIngestMark);
+                        writer.Write(delete.Id);
                         break;
                     default:
                         throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
@@ -165,6 +173,7 @@ internal static class RecordCodec
                 MutationTag.PutEdge => new Mutation.PutEdge(ReadEdge(reader)),
                 MutationTag.DeleteEdge => new Mutation.DeleteEdge(reader.ReadInt32()),
                 MutationTag.PutIngestMark => new Mutation.PutIngestMark(ReadIngestMark(reader, sequence ?? 0)),
+                MutationTag.DeleteIngestMark => new Mutation.DeleteIngestMark(reader.ReadInt32()),
                 _ => throw new InvalidDataException($"unknown mutation tag {(byte)tag}"),
             });
         }
@@ -197,6 +206,7 @@ internal static class RecordCodec
             MutationTag.PutEdge => new StoredMutation(RecordKind.Edge, id, record),
             MutationTag.DeleteEdge => new StoredMutation(RecordKind.Edge, id, default),
             MutationTag.PutIngestMark => new StoredMutation(RecordKind.IngestMark, id, record),
+            MutationTag.DeleteIngestMark => new StoredMutation(RecordKind.IngestMark, id, default),
             var tag => throw new InvalidDataException($"unknown mutation tag {(byte)tag}"),
         };
     }

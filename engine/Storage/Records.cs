@@ -51,6 +51,8 @@ internal abstract record Mutation
     internal sealed record DeleteEdge(int Id) : Mutation;
 
     internal sealed record PutIngestMark(IngestMark Mark) : Mutation;
+
+    internal sealed record DeleteIngestMark(int Id) : Mutation;
 }
 
 /// <summary>A batch read back from the write-ahead log, with its sequence number (null for an

@@ -75,6 +75,54 @@ public sealed class IngestSessionRetentionTests : IAsyncLifetime
         Assert.Equal(80, _db.Get().Describe().AssertOk().FactCount);
     }
 
+    // Lowering IngestSessionsKept bounded only what new sessions added: a collection holding more
+    // marks than the new limit kept them all for good (10 marks under a limit of 3 stayed 10).
+    [Fact]
+    public async Task Lowering_the_limit_drops_the_oldest_marks_at_the_next_new_session_for_good()
+    {
+        await _db.ReopenAsync(ingestSessionsKept: 10);
+        string[] old = [.. Enumerable.Range(0, 10).Select(session => $"s{session}")];
+        foreach (string session in old)
+        {
+            await IngestAsync(session, 0);
+        }
+
+        await IngestAsync("s2", 1);
+        await _db.ReopenAsync(ingestSessionsKept: 3);
+        Assert.Equal(10, _db.Get().IngestSessionCount.AssertOk());
+
+        // The new session's batch leaves the limit's number of marks: the two most recent and its own.
+        await IngestAsync("new", 0);
+        AssertKept();
+
+        // Replayed from the log, and read back from the checkpoint, with the limit raised again:
+        // the dropped marks stay dropped, in memory and in the state store.
+        await _db.ReopenAsync(checkpointOnClose: false, ingestSessionsKept: 10);
+        AssertKept();
+        await _db.ReopenAsync(ingestSessionsKept: 10);
+        AssertKept();
+
+        // The freed ids are taken again without displacing a kept mark.
+        string[] later = [.. Enumerable.Range(0, 7).Select(session => $"later{session}")];
+        foreach (string session in later)
+        {
+            await IngestAsync(session, 4);
+        }
+
+        await _db.ReopenAsync(checkpointOnClose: false);
+        Assert.Equal(10, _db.Get().IngestSessionCount.AssertOk());
+        Assert.Equal([1, 0, 0, .. later.Select(_ => 4L)], Progress(["s2", "s9", "new", .. later]));
+        await _db.ReopenAsync();
+        Assert.Equal([1, 0, 0, .. later.Select(_ => 4L)], Progress(["s2", "s9", "new", .. later]));
+
+        void AssertKept()
+        {
+            Assert.Equal(3, _db.Get().IngestSessionCount.AssertOk());
+            Assert.Equal([1, 0, 0], Progress("s2", "s9", "new"));
+            Assert.All(old.Except(["s2", "s9"]), session => Assert.Equal(-1, _db.Get().LastIngestedSequence(session).AssertOk()));
+        }
+    }
+
     // Marks stored by earlier versions hold no write order: they read as the oldest, and such a
     // record (and a format-1 log entry's mark) still decodes.
     [Fact]

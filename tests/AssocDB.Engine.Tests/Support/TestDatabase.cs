@@ -38,7 +38,7 @@ public sealed class TestDatabase : IAsyncDisposable
 
     /// <summary>Closes and reopens the same folder.</summary>
     public async Task ReopenAsync(
-        bool checkpointOnClose = true, long? stateMemoryBytes = null, long? stateSegmentBytes = null, int? logPageSizeBits = null, long? minFreeDiskBytes = null)
+        bool checkpointOnClose = true, long? stateMemoryBytes = null, long? stateSegmentBytes = null, int? logPageSizeBits = null, long? minFreeDiskBytes = null, int? ingestSessionsKept = null)
     {
         // The closing database decides by the argument, not by the options it was opened with: a
         // close told to skip the checkpoint must leave the reopen to replay the log.
@@ -49,6 +49,7 @@ public sealed class TestDatabase : IAsyncDisposable
             StateSegmentBytes = stateSegmentBytes ?? Options.StateSegmentBytes,
             LogPageSizeBits = logPageSizeBits ?? Options.LogPageSizeBits,
             MinFreeDiskBytes = minFreeDiskBytes ?? Options.MinFreeDiskBytes,
+            IngestSessionsKept = ingestSessionsKept ?? Options.IngestSessionsKept,
         };
         Database = AssocDatabase.Open(Options);
     }
