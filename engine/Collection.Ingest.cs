@@ -10,7 +10,8 @@ public sealed partial class Collection
     /// reported instead of failing the batch; the valid ones are logged in one entry together with
     /// the session's new sequence mark, so after any crash either both are durable or neither is.
     /// A sequence at or below the session's last durable one is answered as already applied,
-    /// without writing, which makes resending after a dropped connection harmless.
+    /// without writing, which makes resending after a dropped connection harmless; its invalid
+    /// items are reported all the same.
     /// </summary>
     public Task<Result<IngestResult>> IngestAsync(IngestBatch batch, CancellationToken cancellationToken = default)
     {
@@ -62,15 +63,17 @@ public sealed partial class Collection
             return error;
         }
 
-        if (_ingestMarks.TryGet(batch.Session, out IngestMark? mark) && batch.Sequence <= mark.Sequence)
-        {
-            var skipped = new IngestResult(true, new WriteSummary(0, batch.Concepts.Count), new WriteSummary(0, batch.Facts.Count), []);
-            return new Planned<IngestResult>([], _ => skipped);
-        }
-
         var rejected = new List<IngestRejection>();
         IReadOnlyList<ConceptInput> concepts = ValidOnly(batch.Concepts, ValidateAll(batch.Concepts.Count, i => ValidateConcept(batch.Concepts[i], i)), rejected);
         IReadOnlyList<FactInput> facts = ValidOnly(batch.Facts, ValidateAll(batch.Facts.Count, i => ValidateFact(batch.Facts[i], i)), rejected);
+        if (_ingestMarks.TryGet(batch.Session, out IngestMark? mark) && batch.Sequence <= mark.Sequence)
+        {
+            // The checks depend on nothing but the items and the collection's dimension and metric,
+            // so a batch resent unchanged gets the rejections its write reported, which a client
+            // whose acknowledgement was lost, or a later run of it, has not seen.
+            var skipped = new IngestResult(true, new WriteSummary(0, concepts.Count), new WriteSummary(0, facts.Count), rejected);
+            return new Planned<IngestResult>([], _ => skipped);
+        }
 
         var planner = new BatchPlanner(this);
         WriteSummary conceptSummary = planner.UpsertConcepts(concepts);

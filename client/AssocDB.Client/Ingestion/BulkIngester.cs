@@ -16,11 +16,15 @@ namespace AssocDB.Client.Ingestion;
 /// the numbers then do not change when a client version checks more or less, and a client that
 /// numbered only the items it sent (every version before this rule) numbered each item at most as
 /// high as this one does, so resuming its session resends a few stored items (stored once; the
-/// server counts them unchanged) rather than skipping unstored ones. A run first asks the
-/// server for that sequence and skips the items up to it; after a dropped connection it asks again,
-/// forgets the in-flight batches the server already made durable and resends the rest, which it
-/// still holds (never more than the in-flight window). A batch the server has already applied is
-/// acknowledged without writing, so resending is always safe.
+/// server counts them unchanged) rather than skipping unstored ones. A batch the server has
+/// already applied is acknowledged without writing, so resending is always safe; the
+/// acknowledgement still lists the items the server refuses, as its write did. Every batch is
+/// therefore sent and its rejections reported, whichever run or attempt made it durable, and the
+/// rejected items reach <c>rejected</c> exactly once per run: a run first asks the server for that
+/// sequence and ends a batch there, so the items up to it travel in batches answered as already
+/// applied (rather than written again, which would set back what another writer changed since);
+/// after a dropped connection it resends every batch in flight, which it still holds (never more
+/// than the in-flight window), those whose acknowledgement was lost included.
 /// </remarks>
 public sealed class BulkIngester
 {
@@ -69,20 +73,15 @@ public sealed class BulkIngester
     {
         ArgumentNullException.ThrowIfNull(items);
         using IEnumerator<IngestItem> source = items.GetEnumerator();
-        bool resync = true;
+        bool resumeKnown = false;
         while (true)
         {
             try
             {
-                if (resync)
+                if (!resumeKnown)
                 {
-                    long durable = await _client.GetIngestProgressAsync(_options.Collection, _options.Session, cancellationToken);
-                    if (_ordinal < 0)
-                    {
-                        _resumeAfter = durable;
-                    }
-
-                    ForgetDurable(durable);
+                    _resumeAfter = await _client.GetIngestProgressAsync(_options.Collection, _options.Session, cancellationToken);
+                    resumeKnown = true;
                 }
 
                 await StreamAsync(source, rejected, cancellationToken);
@@ -99,7 +98,6 @@ public sealed class BulkIngester
                 Interlocked.Increment(ref _reconnects);
                 double backoff = Math.Min(_options.MaxBackoff.TotalMilliseconds, _options.InitialBackoff.TotalMilliseconds * Math.Pow(2, failures - 1));
                 await Task.Delay(TimeSpan.FromMilliseconds(backoff), cancellationToken);
-                resync = true;
             }
             catch (RpcException e)
             {
@@ -243,7 +241,9 @@ public sealed class BulkIngester
         }
     }
 
-    /// <summary>The next batch from the input, or null when it is exhausted (or a strict run must stop).</summary>
+    /// <summary>The next batch from the input, or null when it is exhausted (or a strict run must stop).
+    /// A batch ends at the item the server's mark was at when the run began, so that it is answered
+    /// as already applied, and those after it are written, as a whole.</summary>
     private PendingBatch? NextBatch(IEnumerator<IngestItem> source, Action<RejectedItem>? rejected)
     {
         _conceptOrigins.Clear();
@@ -259,20 +259,11 @@ public sealed class BulkIngester
             // A rejected item takes its number too, so numbers do not depend on which checks this
             // client runs (see the remarks).
             ++_ordinal;
-            if (item is RejectedItem bad)
-            {
-                Reject(bad, rejected);
-                continue;
-            }
-
-            if (_ordinal <= _resumeAfter)
-            {
-                Interlocked.Increment(ref _resumed);
-                continue;
-            }
-
             switch (item)
             {
+                case RejectedItem bad:
+                    Reject(bad, rejected);
+                    break;
                 case FactItem fact:
                     int factBytes = _writer.Add(fact);
                     _factOrigins.Add(new ItemOrigin(item.Source, item.Line));
@@ -288,6 +279,11 @@ public sealed class BulkIngester
                 default:
                     throw new ArgumentException($"unknown item type {item.GetType().Name}", nameof(source));
             }
+
+            if (_ordinal == _resumeAfter && _conceptOrigins.Count + _factOrigins.Count > 0)
+            {
+                break;
+            }
         }
 
         if (_conceptOrigins.Count + _factOrigins.Count == 0)
@@ -301,14 +297,6 @@ public sealed class BulkIngester
     private void Account(PendingBatch batch, IngestAck ack, Action<RejectedItem>? rejected)
     {
         Interlocked.Increment(ref _batches);
-        if (ack.AlreadyApplied)
-        {
-            Interlocked.Add(ref _resumed, batch.Count);
-            return;
-        }
-
-        Interlocked.Add(ref _stored, (ack.Concepts?.Applied ?? 0) + (ack.Facts?.Applied ?? 0));
-        Interlocked.Add(ref _duplicate, (ack.Concepts?.Unchanged ?? 0) + (ack.Facts?.Unchanged ?? 0));
         int rejectedFacts = 0;
         foreach (IngestRejection rejection in ack.Rejected)
         {
@@ -317,6 +305,17 @@ public sealed class BulkIngester
             Reject(item, rejected);
         }
 
+        if (ack.AlreadyApplied)
+        {
+            // Made durable by an earlier run, or by this one when the acknowledgement was lost; which
+            // items changed the collection is no longer known. (Servers before 2026-12-01 list no
+            // rejections here.)
+            Interlocked.Add(ref _resumed, batch.Count - ack.Rejected.Count);
+            return;
+        }
+
+        Interlocked.Add(ref _stored, (ack.Concepts?.Applied ?? 0) + (ack.Facts?.Applied ?? 0));
+        Interlocked.Add(ref _duplicate, (ack.Concepts?.Unchanged ?? 0) + (ack.Facts?.Unchanged ?? 0));
         Interlocked.Add(ref _facts, batch.Facts.Length - rejectedFacts);
     }
 
@@ -331,19 +330,6 @@ public sealed class BulkIngester
         lock (_rejectLock)
         {
             rejected?.Invoke(item);
-        }
-    }
-
-    /// <summary>Drops the pending batches the server reports durable: their acks were lost with the connection.</summary>
-    private void ForgetDurable(long durable)
-    {
-        lock (_pending)
-        {
-            while (_pending.Count > 0 && _pending.Peek().Sequence <= durable)
-            {
-                Interlocked.Add(ref _resumed, _pending.Dequeue().Count);
-                _window.Release();
-            }
         }
     }
 

@@ -8,7 +8,8 @@ namespace AssocDB.Server.Tests.Ingestion;
 /// batches and their acknowledgements are in flight, again and again, so that acknowledgements are
 /// lost, batches are resent that the server already applied (and may be applying), and a new
 /// stream's acknowledgements arrive while it is still resending. The result must equal a clean
-/// ingest (nothing lost, nothing applied twice or out of order) and every item be counted once.
+/// ingest (nothing lost, nothing applied twice or out of order) and every item be counted once,
+/// every line the server refuses reported once, however its batch became durable.
 /// </summary>
 public sealed class ReconnectDuringIngestTests
 {
@@ -21,11 +22,59 @@ public sealed class ReconnectDuringIngestTests
         await using RunningServer server = await RunningServer.StartAsync();
         await server.Client.CreateCollectionAsync("cut", 8);
         await server.Client.CreateCollectionAsync("clean", 8);
+        IngestCounts counts = await IngestWithCutsAsync(server, "cut", CollectionContents.RandomFacts(Facts, Concepts, seed: 20261201), rejected: null);
+        Assert.Equal(Facts, counts.Read);
+        Assert.Equal(counts.Read, counts.Stored + counts.Duplicate + counts.Resumed);
+
+        await new BulkIngester(server.Client, new BulkIngestOptions { Collection = "clean", Session = "s" }).RunAsync(CollectionContents.RandomFacts(Facts, Concepts, seed: 20261201));
+        await CollectionContents.AssertSameAsync(server.Client, "clean", "cut", Enumerable.Range(0, Concepts).Select(concept => $"c{concept}"));
+    }
+
+    // A batch resent after its acknowledgement was lost was answered as already applied, without
+    // the rejections its write had reported, and counted as resumed: the lines the server refused
+    // in it never reached the reject list (nor did those of batches a rerun skipped as durable).
+    [Fact]
+    public async Task Every_line_the_server_refuses_is_reported_once_however_its_batch_became_durable()
+    {
+        await using RunningServer server = await RunningServer.StartAsync();
+        await server.Client.CreateCollectionAsync("cut", 8);
+        var refused = new SortedSet<long>();
+        var lines = new List<IngestItem>();
+        foreach (IngestItem item in CollectionContents.RandomFacts(Facts, Concepts, seed: 20261201))
+        {
+            // An empty payload key: the client lets it through, the server refuses the fact.
+            if (item.Line % 37 == 0 && item is FactItem fact)
+            {
+                fact.Fact.Payload.Add("", "no key");
+                refused.Add(item.Line);
+            }
+
+            lines.Add(item);
+        }
+
+        var reported = new List<long>();
+        IngestCounts counts = await IngestWithCutsAsync(server, "cut", lines, item => reported.Add(item.Line));
+        Assert.Equal(refused, reported.Order());
+        Assert.Equal(refused.Count, counts.Rejected);
+        Assert.Equal(counts.Read, counts.Stored + counts.Duplicate + counts.Resumed + counts.Rejected);
+
+        // A rerun of the finished session stores nothing and reports the same lines.
+        reported.Clear();
+        IngestCounts rerun = await new BulkIngester(server.Client, new BulkIngestOptions { Collection = "cut", Session = "s", BatchSize = 40 })
+            .RunAsync(lines, item => reported.Add(item.Line));
+        Assert.Equal(refused, reported.Order());
+        Assert.Equal((0L, 0L, (long)Facts - refused.Count), (rerun.Stored, rerun.Duplicate, rerun.Resumed));
+    }
+
+    /// <summary>Ingests <paramref name="items"/> as session "s" through a proxy that cuts the
+    /// connection every 10-80 ms, until the ingest ends.</summary>
+    private static async Task<IngestCounts> IngestWithCutsAsync(RunningServer server, string collection, IEnumerable<IngestItem> items, Action<RejectedItem>? rejected)
+    {
         await using var proxy = new CuttingProxy(new Uri(server.Address));
         using var client = new AssocDbClient(proxy.Address);
         var ingester = new BulkIngester(client, new BulkIngestOptions
         {
-            Collection = "cut",
+            Collection = collection,
             Session = "s",
             // Small batches, many in flight: most cuts lose acknowledgements and strand batches.
             BatchSize = 40,
@@ -35,7 +84,7 @@ public sealed class ReconnectDuringIngestTests
             MaxBackoff = TimeSpan.FromMilliseconds(20),
         });
 
-        Task<IngestCounts> run = ingester.RunAsync(CollectionContents.RandomFacts(Facts, Concepts, seed: 20261201));
+        Task<IngestCounts> run = ingester.RunAsync(items, rejected);
         var random = new Random(20261201);
         while (!run.IsCompleted)
         {
@@ -45,10 +94,6 @@ public sealed class ReconnectDuringIngestTests
 
         IngestCounts counts = await run;
         Assert.True(counts.Reconnects >= 10, $"only {counts.Reconnects} reconnects: the cuts missed the ingest");
-        Assert.Equal(Facts, counts.Read);
-        Assert.Equal(counts.Read, counts.Stored + counts.Duplicate + counts.Resumed);
-
-        await new BulkIngester(server.Client, new BulkIngestOptions { Collection = "clean", Session = "s" }).RunAsync(CollectionContents.RandomFacts(Facts, Concepts, seed: 20261201));
-        await CollectionContents.AssertSameAsync(server.Client, "clean", "cut", Enumerable.Range(0, Concepts).Select(concept => $"c{concept}"));
+        return counts;
     }
 }
