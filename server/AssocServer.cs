@@ -74,6 +74,8 @@ public static class AssocServer
         services.AddHostedService(provider => provider.GetRequiredService<DatabaseHost>());
         services.AddSingleton<SearchBatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<SearchBatcher>());
+        services.AddSingleton<IngestDrain>();
+        services.AddHostedService(provider => provider.GetRequiredService<IngestDrain>());
         services.AddSingleton<JobRegistry>();
         services.AddHostedService(provider => provider.GetRequiredService<JobRegistry>());
         services.AddSingleton<ServerMetrics>();

@@ -9,7 +9,7 @@ namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.IngestService: validate → engine → map, one batch at a time (batches read as
 /// <see cref="IngestServiceDefinition"/> says).</summary>
-internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocServerOptions options, IHostApplicationLifetime lifetime)
+internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocServerOptions options, IngestDrain drain)
     : IngestServiceDefinition.ServiceBase
 {
     private readonly TimeSpan _idleTimeout = options.Limits.IngestIdleTimeout;
@@ -28,6 +28,7 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocSe
         // and taken as a resume it would be acknowledged as applied without being written.
         var lastSequences = new Dictionary<(string Collection, string Session), long>();
         using IDisposable stream = limits.IngestStream();
+        drain.Track(context.GetHttpContext());
         IngestAck? ack = null;
         while (await ClientTurnAsync(requestStream, responseStream, ack, context) is { Batch: var batch } request)
         {
@@ -39,9 +40,9 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocSe
             }
 
             lastSequences[(request.Collection, batch.Session)] = batch.Sequence;
-            // On the call's token only: a batch being written when shutdown begins is finished, as
-            // the database closes only after Kestrel has drained its calls (its acknowledgement may
-            // not go out, but a resuming client asks which batches are durable).
+            // On the call's token only: a batch being written when shutdown begins is finished, and
+            // acknowledged (see IngestDrain), as the database closes only after Kestrel has drained
+            // its calls.
             var result = (await collection.IngestAsync(batch, context.CancellationToken)).Unwrap();
             ack = result.ToProto(batch.Sequence);
         }
@@ -61,10 +62,11 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocSe
     /// <summary>
     /// The stream's wait on its client: the previous batch's acknowledgement sent, then the next batch
     /// read (null once the client has closed its side). It ends the stream with UNAVAILABLE, which
-    /// clients resume from, when the server begins to stop (Kestrel would otherwise wait out its
-    /// shutdown timeout for a client sending slowly, then reset the connection) or when the client
-    /// takes longer than <see cref="LimitOptions.IngestIdleTimeout"/> (a frozen client or a silent
-    /// connection would otherwise hold its slot among <see cref="LimitOptions.MaxIngestStreams"/>).
+    /// clients resume from, when the server begins to stop (<see cref="IngestDrain.Stopping"/>:
+    /// Kestrel would otherwise wait out its shutdown timeout for a client sending slowly, then reset
+    /// the connection) or when the client takes longer than <see cref="LimitOptions.IngestIdleTimeout"/>
+    /// (a frozen client or a silent connection would otherwise hold its slot among
+    /// <see cref="LimitOptions.MaxIngestStreams"/>).
     /// </summary>
     /// <remarks>
     /// Stopping does not cancel the acknowledgement's write at once: grpc-dotnet cancels a write by
@@ -82,19 +84,19 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocSe
         {
             if (ack is not null)
             {
-                using (lifetime.ApplicationStopping.Register(() => turn.CancelAfter(AckGraceOnStop)))
+                using (drain.Stopping.Register(() => turn.CancelAfter(AckGraceOnStop)))
                 {
                     await responseStream.WriteAsync(ack, turn.Token);
                 }
             }
 
-            lifetime.ApplicationStopping.ThrowIfCancellationRequested();
-            using var read = CancellationTokenSource.CreateLinkedTokenSource(turn.Token, lifetime.ApplicationStopping);
+            drain.Stopping.ThrowIfCancellationRequested();
+            using var read = CancellationTokenSource.CreateLinkedTokenSource(turn.Token, drain.Stopping);
             return await requestStream.MoveNext(read.Token) ? requestStream.Current : null;
         }
         catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
         {
-            throw lifetime.ApplicationStopping.IsCancellationRequested ? GrpcErrors.IngestShuttingDown() : GrpcErrors.IngestIdle(_idleTimeout);
+            throw drain.Stopping.IsCancellationRequested ? GrpcErrors.IngestShuttingDown() : GrpcErrors.IngestIdle(_idleTimeout);
         }
     }
 }
