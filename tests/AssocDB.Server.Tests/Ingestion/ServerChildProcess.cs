@@ -122,8 +122,6 @@ internal sealed class ServerChildProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>SIGSTOP: the process keeps its sockets open and answers nothing, not even a ping,
-    /// like a server whose host hangs. Disposing still kills it.</summary>
     /// <summary>SIGTERM, as a service manager stops the server (a graceful stop), and its exit.</summary>
     public async Task StopAsync()
     {
@@ -131,6 +129,8 @@ internal sealed class ServerChildProcess : IAsyncDisposable
         await _process.WaitForExitAsync();
     }
 
+    /// <summary>SIGSTOP: the process keeps its sockets open and answers nothing, not even a ping,
+    /// like a server whose host hangs. Disposing still kills it.</summary>
     public Task FreezeAsync() => Signals.SendAsync(_process.Id, "STOP");
 
     /// <summary>SIGKILL: no shutdown, no checkpoint, no flush.</summary>
