@@ -29,6 +29,11 @@ public sealed partial class Collection
 
         public Dictionary<(int, int, int), EdgeRecord?> Edges { get; } = [];
 
+        /// <summary>The planned batch: <see cref="WriteAsync"/> clears it once the batch is written.</summary>
+        public List<Mutation> Mutations { get; } = [];
+
+        public List<(string Name, float[] Vector)> UnfilledNameVectors { get; } = [];
+
         /// <summary>An array of at least <paramref name="count"/> lookups, its contents undefined.</summary>
         public StoredLookup[] Lookups(int count)
         {
@@ -61,8 +66,8 @@ public sealed partial class Collection
         private readonly Dictionary<string, ConceptRecord> _plannedConcepts = Cleared(owner._planning.Concepts);
         private readonly Dictionary<string, int> _newRelations = new(StringComparer.Ordinal);
         private readonly Dictionary<(int, int, int), EdgeRecord?> _plannedEdges = Cleared(owner._planning.Edges);
-        private readonly List<(string Name, float[] Vector)> _unfilledNameVectors = [];
-        private readonly List<Mutation> _batch = [];
+        private readonly List<(string Name, float[] Vector)> _unfilledNameVectors = Cleared(owner._planning.UnfilledNameVectors);
+        private readonly List<Mutation> _batch = Cleared(owner._planning.Mutations);
 
         /// <summary>The planned mutations, with every new concept's name vector filled in.</summary>
         public List<Mutation> Complete()
@@ -255,6 +260,12 @@ public sealed partial class Collection
 
         private static Dictionary<TKey, TValue> Cleared<TKey, TValue>(Dictionary<TKey, TValue> reused)
             where TKey : notnull
+        {
+            reused.Clear();
+            return reused;
+        }
+
+        private static List<T> Cleared<T>(List<T> reused)
         {
             reused.Clear();
             return reused;

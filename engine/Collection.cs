@@ -339,6 +339,7 @@ public sealed partial class Collection
     private async Task<Result<T>> WriteAsync<T>(Func<Result<Planned<T>>> plan, string itemsField, CancellationToken cancellationToken)
     {
         await _writer.WaitAsync(cancellationToken);
+        List<Mutation>? batch = null;
         try
         {
             if (Unwritable() is { } unwritable)
@@ -352,7 +353,7 @@ public sealed partial class Collection
                 return planned.Error!;
             }
 
-            List<Mutation> batch = planned.Value.Batch;
+            batch = planned.Value.Batch;
             if (batch.Count > 0)
             {
                 EntryBuffer buffer = _entryBuffers[(_logSequence + 1) & 1];
@@ -425,6 +426,9 @@ public sealed partial class Collection
         }
         finally
         {
+            // The planner reuses its batch (see PlanningBuffers): it keeps the capacity, not the
+            // records, which would otherwise stay reachable until the next write.
+            batch?.Clear();
             _writer.Release();
         }
     }
@@ -814,14 +818,27 @@ public sealed partial class Collection
         }
 
         int[] ids = [.. rows.Keys];
-        var flat = new float[ids.Length * Dimension];
-        for (int i = 0; i < ids.Length; i++)
+        int perChunk = Math.Max(1, StagedRowFloats / Dimension);
+        float[] staged = new float[Math.Min(ids.Length, perChunk) * Dimension];
+        for (int start = 0; start < ids.Length; start += perChunk)
         {
-            rows[ids[i]].CopyTo(flat, i * Dimension);
-        }
+            int count = Math.Min(perChunk, ids.Length - start);
+            for (int i = 0; i < count; i++)
+            {
+                rows[ids[start + i]].CopyTo(staged, i * Dimension);
+            }
 
-        _matrix.SetRows(ids, flat);
+            _matrix.SetRows(ids.AsSpan(start, count), staged.AsSpan(0, count * Dimension));
+        }
     }
+
+    /// <summary>
+    /// How many floats of new rows W is given at a time. A batch's new rows are megabytes (a batch of
+    /// 10,000 facts can create 20,000 concepts), and staged in one array they were allocated on the
+    /// large-object heap every batch, where allocations set off full collections; in chunks of 64 KB
+    /// they stay below it and nothing is kept between batches.
+    /// </summary>
+    private const int StagedRowFloats = 16 * 1024;
 
     /// <summary>Rebuilds memory from the last checkpoint, then replays the log after it.</summary>
     private void Recover(CancellationToken cancellationToken)

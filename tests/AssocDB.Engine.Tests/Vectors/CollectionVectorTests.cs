@@ -193,6 +193,28 @@ public sealed class CollectionVectorTests : DatabaseTests
             .Nearest.ToList().ForEach(hit => Assert.NotEqual("country7", hit.Concept));
     }
 
+    // W takes a write's new rows 64 KB at a time (1,024 rows at d = 16): a write of 2,500 rows
+    // spans three chunks, the last partial, and every row must land with its own norm.
+    [Fact]
+    public async Task A_write_of_more_rows_than_one_staging_chunk_sets_every_row()
+    {
+        Collection wide = Db.Create("wide", Dimension, Metric.L2);
+        var random = new Random(11);
+        ConceptInput[] concepts = [.. Enumerable.Range(0, 2500).Select(i => new ConceptInput(
+            $"c{i}", [.. Enumerable.Range(0, Dimension).Select(_ => (float)random.NextDouble())]))];
+
+        (await wide.UpsertConceptsAsync(concepts)).AssertOk();
+
+        foreach (ConceptInput concept in concepts)
+        {
+            Assert.Equal(concept.Vector, wide.GetConcept(concept.Name).AssertOk().Vector);
+        }
+
+        ConceptInput[] sampled = [.. concepts.Where((_, i) => i % 97 == 0)];
+        IReadOnlyList<IReadOnlyList<SearchHit>> hits = wide.Search([.. sampled.Select(concept => new SearchQuery(Vector: concept.Vector))], new SearchOptions(K: 1)).AssertOk();
+        Assert.Equal(sampled.Select(concept => (concept.Name, 0f)), hits.Select(best => (best[0].Concept, best[0].Score)));
+    }
+
     [Fact]
     public void Bad_queries_are_refused_naming_the_field()
     {
