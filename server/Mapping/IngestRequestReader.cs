@@ -75,7 +75,7 @@ internal static class IngestRequestReader
         request = null;
         string collection = "", session = "";
         long sequence = 0;
-        var facts = new List<E.FactInput>();
+        var facts = new List<E.FactInput>(CountFacts(bytes));
         int at = 0;
         while (at < bytes.Length)
         {
@@ -106,6 +106,25 @@ internal static class IngestRequestReader
 
         request = new IngestBatchRequest(collection, new E.IngestBatch(session, sequence, [], facts));
         return true;
+    }
+
+    /// <summary>
+    /// How many facts a request of the common shape holds, so that their list is allocated once at
+    /// its size: grown by doubling, the list of a batch of 10,000 facts allocated about 260 KB of
+    /// arrays, the last (131 KB) on the large-object heap, whose churn sets off full collections;
+    /// sized, it takes 80 KB, below that heap. Bytes of another shape give a wrong count, which only
+    /// sizes the list.
+    /// </summary>
+    private static int CountFacts(ReadOnlySpan<byte> bytes)
+    {
+        int count = 0, at = 0;
+        while (at < bytes.Length && TryReadVarint(bytes, ref at, out ulong tag)
+            && (tag == SequenceTag ? TryReadVarint(bytes, ref at, out _) : TryReadDelimited(bytes, ref at, out _)))
+        {
+            count += tag == FactTag ? 1 : 0;
+        }
+
+        return count;
     }
 
     /// <summary>A FactInput message, mapped as <see cref="ProtoMapping.ToEngine(FactInput)"/> maps
