@@ -379,9 +379,19 @@ public static partial class CliApp
                 query.Minus.AddRange(r.GetValue(minus) ?? []);
             }
 
-            IReadOnlyList<IReadOnlyList<SearchHit>> results = await client.SearchAsync(
+            ReplyList<IReadOnlyList<SearchHit>> results = await client.SearchAsync(
                 r.GetValue(CollectionOption)!, [query], r.GetValue(k) ?? 10, r.GetValue(includeSelf), cancellationToken: ct);
+            // JSON is the reply, as for the other queries, so that it carries the truncated flag.
+            if (o.WroteJson(new SearchResponse { Results = { new SearchResult { Hits = { results[0] } } }, Truncated = results.Truncated }))
+            {
+                return;
+            }
+
             PrintHits(o, results[0]);
+            if (results.Truncated)
+            {
+                output.WriteLine($"(fewer hits than asked for: the reply was cut to the server's message size limit, keeping the best {results[0].Count}; ask for a smaller -k)");
+            }
         });
 
         var a = new Argument<string>("a") { Description = "First concept" };

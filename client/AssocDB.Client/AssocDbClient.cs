@@ -301,8 +301,10 @@ public sealed class AssocDbClient : IDisposable
         while (token.Length > 0);
     }
 
-    /// <summary>The k nearest concepts of each query, one list per query in order.</summary>
-    public async Task<IReadOnlyList<IReadOnlyList<SearchHit>>> SearchAsync(
+    /// <summary>The k nearest concepts of each query, one list per query in order. A reply that
+    /// would pass the server's message size limit holds each query's best hits, as many for every
+    /// query as fit, with <see cref="ReplyList{T}.Truncated"/> set.</summary>
+    public async Task<ReplyList<IReadOnlyList<SearchHit>>> SearchAsync(
         string collection, IEnumerable<SearchQuery> queries, int k = 10, bool includeQueryConcepts = false,
         IReadOnlyDictionary<string, string>? metadataFilter = null, CancellationToken cancellationToken = default)
     {
@@ -317,13 +319,17 @@ public sealed class AssocDbClient : IDisposable
         }
 
         SearchResponse response = await Call(o => Query.SearchAsync(request, o), cancellationToken);
-        return response.Results.Select(r => (IReadOnlyList<SearchHit>)r.Hits).ToList();
+        return new ReplyList<IReadOnlyList<SearchHit>>([.. response.Results.Select(r => (IReadOnlyList<SearchHit>)r.Hits)], response.Truncated);
     }
 
-    /// <summary>The k nearest concepts of one query.</summary>
-    public async Task<IReadOnlyList<SearchHit>> SearchAsync(
-        string collection, SearchQuery query, int k = 10, CancellationToken cancellationToken = default) =>
-        (await SearchAsync(collection, [query], k, cancellationToken: cancellationToken))[0];
+    /// <summary>The k nearest concepts of one query (<see cref="ReplyList{T}.Truncated"/> when the
+    /// server's message size limit kept fewer).</summary>
+    public async Task<ReplyList<SearchHit>> SearchAsync(
+        string collection, SearchQuery query, int k = 10, CancellationToken cancellationToken = default)
+    {
+        ReplyList<IReadOnlyList<SearchHit>> results = await SearchAsync(collection, [query], k, cancellationToken: cancellationToken);
+        return new ReplyList<SearchHit>(results[0], results.Truncated);
+    }
 
     /// <summary>What relates a to b: graph relations with proofs and the vector reading.</summary>
     public Task<RelateResponse> RelateAsync(

@@ -164,7 +164,8 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
         Assert.Equal(["concept", "paris"], hits.Select(line => line.Split(' ')[0]));
         using (JsonDocument translated = JsonDocument.Parse(await Ok("search", "-c", c, "--concept", "paris", "--plus", "capital_of", "-k", "1", "--json")))
         {
-            Assert.Equal("france", Assert.Single(translated.RootElement.EnumerateArray()).GetProperty("concept").GetString());
+            Assert.Equal("france", Assert.Single(translated.RootElement.GetProperty("results")[0].GetProperty("hits").EnumerateArray()).GetProperty("concept").GetString());
+            Assert.False(translated.RootElement.GetProperty("truncated").GetBoolean());
         }
 
         string[] relate = Lines(await Ok("relate", "-c", c, "paris", "france"));

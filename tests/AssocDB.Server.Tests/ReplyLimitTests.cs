@@ -1,3 +1,4 @@
+using System.Text.Json;
 using AssocDB.Client;
 using AssocDB.Protocol.V1;
 using Grpc.Core;
@@ -149,13 +150,8 @@ public sealed class ReplyLimitTests(SmallReplyServerFixture fixture) : IClassFix
     public async Task Search_hits_cut_to_the_message_limit_keep_each_querys_best_and_are_marked_truncated()
     {
         // 60 concepts with ~110-byte hits: 3 queries × k = 50 are ~16 KiB, four times the limit.
-        string c = await NewCollectionAsync(4);
         var random = new Random(3);
-        foreach (int[] batch in Enumerable.Range(0, 60).Chunk(10))
-        {
-            await _client.UpsertConceptsAsync(c, batch.Select(i => new ConceptInput { Name = $"{i:00}-" + new string('n', 100), Vector = RandomVector(random) }));
-        }
-
+        string c = await LongNamedConceptsAsync(random);
         SearchQuery[] queries = [.. Enumerable.Range(0, 3).Select(_ => new SearchQuery { Vector = RandomVector(random) })];
 
         SearchResponse cut = await _client.Query.SearchAsync(new SearchRequest { Collection = c, Queries = { queries }, K = 50 });
@@ -182,7 +178,55 @@ public sealed class ReplyLimitTests(SmallReplyServerFixture fixture) : IClassFix
         Assert.Contains("Limits:MaxMessageBytes", e.Status.Detail, StringComparison.Ordinal);
     }
 
+    // The client's search results and the tool's output did not say when the server had cut a search
+    // reply to its message limit (SearchResponse.truncated): fewer hits than asked for read as all
+    // there were.
+    [Fact]
+    public async Task Search_cut_to_the_message_limit_is_marked_so_by_the_client_and_the_tool()
+    {
+        var random = new Random(5);
+        string c = await LongNamedConceptsAsync(random);
+        SearchQuery[] queries = [.. Enumerable.Range(0, 3).Select(_ => new SearchQuery { Vector = RandomVector(random) })];
+
+        ReplyList<IReadOnlyList<SearchHit>> cut = await _client.SearchAsync(c, queries, 50);
+        Assert.True(cut.Truncated);
+        Assert.InRange(cut[0].Count, 1, 49);
+        Assert.False((await _client.SearchAsync(c, queries, cut[0].Count)).Truncated);
+        ReplyList<SearchHit> one = await _client.SearchAsync(c, queries[0], 60);
+        Assert.True(one.Truncated);
+        Assert.InRange(one.Count, 1, 59);
+        Assert.False((await _client.SearchAsync(c, queries[0], one.Count)).Truncated);
+
+        string vector = string.Join(',', queries[0].Vector.Values.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        string table = await ToolAsync("search", "-c", c, "--vector", vector, "-k", "60");
+        Assert.Contains($"(fewer hits than asked for: the reply was cut to the server's message size limit, keeping the best {one.Count}; ask for a smaller -k)", table, StringComparison.Ordinal);
+        Assert.DoesNotContain("fewer hits", await ToolAsync("search", "-c", c, "--vector", vector, "-k", $"{one.Count}"), StringComparison.Ordinal);
+        using JsonDocument json = JsonDocument.Parse(await ToolAsync("search", "-c", c, "--vector", vector, "-k", "60", "--json"));
+        Assert.True(json.RootElement.GetProperty("truncated").GetBoolean());
+        Assert.Equal(one.Select(h => h.Concept), json.RootElement.GetProperty("results")[0].GetProperty("hits").EnumerateArray().Select(h => h.GetProperty("concept").GetString()));
+    }
+
     private static Vector RandomVector(Random random) => new() { Values = { Enumerable.Range(0, 4).Select(_ => (float)random.NextDouble() - 0.5f) } };
+
+    /// <summary>A collection of 60 concepts with ~100-byte names and random 4-float vectors.</summary>
+    private async Task<string> LongNamedConceptsAsync(Random random)
+    {
+        string c = await NewCollectionAsync(4);
+        foreach (int[] batch in Enumerable.Range(0, 60).Chunk(10))
+        {
+            await _client.UpsertConceptsAsync(c, batch.Select(i => new ConceptInput { Name = $"{i:00}-" + new string('n', 100), Vector = RandomVector(random) }));
+        }
+
+        return c;
+    }
+
+    /// <summary>What the tool prints, which must succeed.</summary>
+    private async Task<string> ToolAsync(params string[] args)
+    {
+        (int code, string output, string error) = await AssocDbTool.RunAsync([.. args, "--server", fixture.Server.Address]);
+        Assert.True(code == 0, $"assocdb {string.Join(' ', args)} exited {code}: {error}");
+        return output;
+    }
 
     private async Task<string> NewCollectionAsync(int dimension)
     {

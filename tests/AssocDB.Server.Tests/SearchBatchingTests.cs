@@ -104,7 +104,7 @@ public sealed class SearchBatchingTests(ReturnWaitServerFixture fixture) : IClas
         }
     }
 
-    private Task<IReadOnlyList<SearchHit>> SearchAsync(int client) =>
+    private Task<ReplyList<SearchHit>> SearchAsync(int client) =>
         _client.SearchAsync(_c, Queries.Vector(client % 2 == 0 ? [1f, 0.1f] : [0.1f, 1f]), 1);
 
     private async Task<(double Queries, double Searches)> BatchTotalsAsync() =>

@@ -114,9 +114,9 @@ public sealed class VectorQueryTests(BatchingServerFixture fixture) : IClassFixt
     public async Task Bad_call_among_concurrent_searches_fails_alone()
     {
         Dictionary<string, string> alone = await NearestAloneAsync();
-        Task<IReadOnlyList<SearchHit>>[] calls = [.. Enumerable.Range(0, 16).Select(i => _client.SearchAsync(_c, Queries.Concept(Concepts[i % 4]), 1))];
-        Task<IReadOnlyList<SearchHit>> bad = _client.SearchAsync(_c, Queries.Concept("nobody"));
-        IReadOnlyList<SearchHit>[] results = await Task.WhenAll(calls);
+        Task<ReplyList<SearchHit>>[] calls = [.. Enumerable.Range(0, 16).Select(i => _client.SearchAsync(_c, Queries.Concept(Concepts[i % 4]), 1))];
+        Task<ReplyList<SearchHit>> bad = _client.SearchAsync(_c, Queries.Concept("nobody"));
+        ReplyList<SearchHit>[] results = await Task.WhenAll(calls);
         for (int i = 0; i < results.Length; i++)
         {
             Assert.Equal(alone[Concepts[i % 4]], Assert.Single(results[i]).Concept);
@@ -142,9 +142,9 @@ public sealed class VectorQueryTests(BatchingServerFixture fixture) : IClassFixt
         Dictionary<string, string>[] filters = [new() { ["a"] = "1", ["b"] = "2" }, new() { ["a"] = "1\0b\02" }];
         string[] expected = ["split", "joined"];
 
-        Task<IReadOnlyList<IReadOnlyList<SearchHit>>>[] calls = [.. Enumerable.Range(0, 32)
+        Task<ReplyList<IReadOnlyList<SearchHit>>>[] calls = [.. Enumerable.Range(0, 32)
             .Select(i => _client.SearchAsync(c, [Queries.Vector([1f, 0f, 0f, 0f])], 10, metadataFilter: filters[i % 2]))];
-        IReadOnlyList<IReadOnlyList<SearchHit>>[] results = await Task.WhenAll(calls);
+        ReplyList<IReadOnlyList<SearchHit>>[] results = await Task.WhenAll(calls);
         for (int i = 0; i < results.Length; i++)
         {
             Assert.Equal(expected[i % 2], Assert.Single(results[i][0]).Concept);
