@@ -229,6 +229,11 @@ public static partial class CliApp
                     o.Blank();
                     o.List(job.Mining.Accepted, ["rule", "support", "confidence", "pca_confidence", "head_coverage"],
                         p => [p.Rule, $"{p.Statistics.Support}", Output.Number(p.Statistics.Confidence), Output.Number(p.Statistics.PcaConfidence), Output.Number(p.Statistics.HeadCoverage)]);
+                    if (job.Mining.Truncated)
+                    {
+                        o.Value("truncated", $"(the best {job.Mining.Accepted.Count} of {job.Mining.AcceptedCount} accepted rules, cut to the server's message size limit: `assocdb jobs get {job.Id}` lists them all)");
+                    }
+
                     break;
                 case Job.ResultOneofCase.Evaluation:
                     o.Blank();

@@ -393,9 +393,44 @@ public sealed class AssocDbClient : IDisposable
         return (await Call(o => Learning.EvaluateAsync(request, o), cancellationToken)).Job;
     }
 
-    /// <summary>A job with its latest progress and, once ended, its result or error.</summary>
-    public async Task<Job> GetJobAsync(string id, CancellationToken cancellationToken = default) =>
-        (await Call(o => Learning.GetJobAsync(new GetJobRequest { Id = id }, o), cancellationToken)).Job;
+    /// <summary>A job with its latest progress and, once ended, its result or error. A mining
+    /// result's accepted rules are all there: when the server's reply had to cut them to its message
+    /// size limit (<see cref="MiningReport.Truncated"/>), the rest are read with
+    /// <see cref="MinedPropertiesAsync"/> and the report is returned whole, no longer marked.</summary>
+    public async Task<Job> GetJobAsync(string id, CancellationToken cancellationToken = default)
+    {
+        Job job = (await Call(o => Learning.GetJobAsync(new GetJobRequest { Id = id }, o), cancellationToken)).Job;
+        if (job.Mining is { Truncated: true } report)
+        {
+            report.Accepted.Clear();
+            await foreach (LearnedProperty property in MinedPropertiesAsync(id, cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                report.Accepted.Add(property);
+            }
+
+            report.Truncated = false;
+        }
+
+        return job;
+    }
+
+    /// <summary>Every accepted property of a succeeded mine job, best first, read a page at a time
+    /// (<paramref name="pageSize"/> properties per call, the server's default when null; a page also
+    /// ends where the server's message size limit does).</summary>
+    public IAsyncEnumerable<LearnedProperty> MinedPropertiesAsync(string jobId, int? pageSize = null, CancellationToken cancellationToken = default) =>
+        EveryPage<LearnedProperty>(
+            async token =>
+            {
+                var request = new ListMinedPropertiesRequest { JobId = jobId, PageToken = token };
+                if (pageSize is int size)
+                {
+                    request.Limit = size;
+                }
+
+                ListMinedPropertiesResponse page = await Call(o => Learning.ListMinedPropertiesAsync(request, o), cancellationToken);
+                return (page.Properties, page.NextPageToken);
+            },
+            cancellationToken);
 
     /// <summary>The jobs the server knows, newest first; only one collection's when given.</summary>
     public async Task<IReadOnlyList<Job>> ListJobsAsync(string? collection = null, CancellationToken cancellationToken = default)

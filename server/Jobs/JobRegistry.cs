@@ -156,9 +156,10 @@ internal sealed partial class JobRegistry : IHostedService
         }
     }
 
-    /// <summary>The accepted properties of a succeeded mine job on <paramref name="collection"/> (this
-    /// one, not one of its name dropped since); errors name <paramref name="field"/>.</summary>
-    public Result<IReadOnlyList<LearnedProperty>> MinedProperties(string id, Engine.Collection collection, string field)
+    /// <summary>The report of a succeeded mine job; errors name <paramref name="field"/>. With
+    /// <paramref name="collection"/>, only a job that mined it (this one, not one of its name
+    /// dropped since).</summary>
+    public Result<MiningReport> MiningResult(string id, string field, Engine.Collection? collection = null)
     {
         Result<LearningJob> found = Get(id, field);
         if (!found.IsOk)
@@ -169,9 +170,9 @@ internal sealed partial class JobRegistry : IHostedService
         LearningJob job = found.Value;
         JobStatus status = job.Status;
         return job.Kind != JobKind.Mine ? new EngineError(ErrorCode.InvalidArgument, field, $"job {id} is a {job.Kind} job, not a mine job")
-            : job.Collection != collection.Name ? new EngineError(ErrorCode.InvalidArgument, field, $"job {id} mined collection '{job.Collection}', not '{collection.Name}'")
-            : !job.WorksOn(collection) ? new EngineError(ErrorCode.FailedPrecondition, field, $"job {id} mined a collection '{job.Collection}' that has been dropped since; mine this one")
-            : status.Result is MiningReport report ? report.Accepted.ToList()
+            : collection is not null && job.Collection != collection.Name ? new EngineError(ErrorCode.InvalidArgument, field, $"job {id} mined collection '{job.Collection}', not '{collection.Name}'")
+            : collection is not null && !job.WorksOn(collection) ? new EngineError(ErrorCode.FailedPrecondition, field, $"job {id} mined a collection '{job.Collection}' that has been dropped since; mine this one")
+            : status.Result is MiningReport report ? report
             : new EngineError(ErrorCode.FailedPrecondition, field, $"job {id} has not succeeded (it is {status.State})");
     }
 

@@ -138,7 +138,8 @@ internal static class LearningMapping
         return result.Error with { Field = field.ToString() };
     }
 
-    /// <summary>The job as it is now.</summary>
+    /// <summary>The job as it is now. A mining result comes without its accepted rules, which can
+    /// pass the message size limit: the reply adds as many as fit (see LearningApi).</summary>
     public static Job ToProto(this LearningJob job)
     {
         JobStatus status = job.Status;
@@ -221,10 +222,10 @@ internal static class LearningMapping
         return message;
     }
 
+    /// <summary>The report without its accepted rules (<see cref="ToProto(LearningJob)"/> says why).</summary>
     public static MiningReport ToProto(this E.MiningReport report)
     {
-        var message = new MiningReport { Facts = report.Facts, ElapsedSeconds = report.Elapsed.TotalSeconds };
-        message.Accepted.AddRange(report.Accepted.Select(ToProto));
+        var message = new MiningReport { Facts = report.Facts, ElapsedSeconds = report.Elapsed.TotalSeconds, AcceptedCount = report.Accepted.Count };
         message.Symmetry.AddRange(report.Symmetry.Select(ToProto));
         return message;
     }

@@ -11,9 +11,13 @@ namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.LearningService: validate → start a job running the engine call → map. The
 /// <see cref="JobRegistry"/> runs, tracks and cancels the jobs.</summary>
-internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : LearningService.LearningServiceBase
+internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs, RequestLimits limits, ReplyBudget budget) : LearningService.LearningServiceBase
 {
     private const double DefaultValidationFraction = 0.05;
+
+    /// <summary>Room kept when a mining result's rules are cut to size: the truncated flag, and the
+    /// job's and the report's length prefixes, which grow by up to 4 bytes each as rules are added.</summary>
+    private const int CutReportBytes = 2 + 4 + 4;
 
     /// <summary>The least time between two messages of a WatchJob stream.</summary>
     private static readonly TimeSpan WatchInterval = TimeSpan.FromMilliseconds(100);
@@ -52,7 +56,26 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : Learnin
     }
 
     public override Task<GetJobResponse> GetJob(GetJobRequest request, ServerCallContext context) =>
-        Task.FromResult(new GetJobResponse { Job = jobs.Get(request.Id).Unwrap().ToProto() });
+        Task.FromResult(Reply(jobs.Get(request.Id).Unwrap(), job => new GetJobResponse { Job = job }));
+
+    public override Task<ListMinedPropertiesResponse> ListMinedProperties(ListMinedPropertiesRequest request, ServerCallContext context)
+    {
+        int limit = limits.Results(request.HasLimit, request.Limit);
+        IReadOnlyList<E.LearnedProperty> accepted = jobs.MiningResult(request.JobId, "job_id").Unwrap().Accepted;
+        // A token is the position of the last rule a page returned: a finished job's list never changes.
+        int start = PageTokens.After(request.PageToken, "property") + 1;
+        if (start > accepted.Count)
+        {
+            throw GrpcErrors.InvalidArgument("page_token", $"reads on after property {start - 1}, but the job accepted {accepted.Count}");
+        }
+
+        var response = new ListMinedPropertiesResponse();
+        int end = Math.Min(accepted.Count, start + limit);
+        int kept = budget.Fill(response, response.Properties, ListMinedPropertiesResponse.PropertiesFieldNumber,
+            accepted.Take(start..end).Select(p => p.ToProto()), reserved: PageTokens.Bytes);
+        response.NextPageToken = start + kept < accepted.Count ? PageTokens.Of(start + kept - 1) : "";
+        return Task.FromResult(response);
+    }
 
     public override Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context)
     {
@@ -73,7 +96,7 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : Learnin
     {
         LearningJob job = jobs.Get(request.Id).Unwrap();
         job.Cancel();
-        return Task.FromResult(new CancelJobResponse { Job = job.ToProto() });
+        return Task.FromResult(Reply(job, message => new CancelJobResponse { Job = message }));
     }
 
     public override async Task WatchJob(WatchJobRequest request, IServerStreamWriter<JobProgress> responseStream, ServerCallContext context)
@@ -90,11 +113,32 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs) : Learnin
         Collection collection = host.Collection(request.Collection);
         IReadOnlyList<E.LearnedProperty> properties = request.SourceCase switch
         {
-            ApplyLearnedPropertiesRequest.SourceOneofCase.MineJobId => jobs.MinedProperties(request.MineJobId, collection, "mine_job_id").Unwrap(),
+            ApplyLearnedPropertiesRequest.SourceOneofCase.MineJobId => jobs.MiningResult(request.MineJobId, "mine_job_id", collection).Unwrap().Accepted,
             ApplyLearnedPropertiesRequest.SourceOneofCase.Properties => [.. request.Properties.Properties.Select((p, i) => p.ToEngine($"properties[{i}]"))],
             _ => throw GrpcErrors.InvalidArgument("source", "set mine_job_id or properties"),
         };
         int applied = (await collection.ApplyLearnedPropertiesAsync(properties, request.Declare, context.CancellationToken)).WithProtoFieldNames().Unwrap();
         return new ApplyLearnedPropertiesResponse { Applied = applied };
+    }
+
+    /// <summary>
+    /// The reply <paramref name="wrap"/> makes of the job as it is now, holding as many of a mining
+    /// result's accepted rules, best first, as the message size limit leaves room for, and marked
+    /// truncated when that is fewer than all: a large graph's rules passed the limit, and the job's
+    /// result could then not be read at all.
+    /// </summary>
+    private TReply Reply<TReply>(LearningJob job, Func<Job, TReply> wrap)
+        where TReply : Google.Protobuf.IMessage
+    {
+        Job message = job.ToProto();
+        TReply reply = wrap(message);
+        // A job with a mining result in its message is final, so its status, result included, is what was mapped.
+        if (message.Mining is MiningReport report && job.Status.Result is E.MiningReport mined)
+        {
+            int kept = budget.Fill(reply, report.Accepted, MiningReport.AcceptedFieldNumber, mined.Accepted.Select(p => p.ToProto()), reserved: CutReportBytes);
+            report.Truncated = kept < mined.Accepted.Count;
+        }
+
+        return reply;
     }
 }

@@ -206,6 +206,75 @@ public sealed class ReplyLimitTests(SmallReplyServerFixture fixture) : IClassFix
         Assert.Equal(one.Select(h => h.Concept), json.RootElement.GetProperty("results")[0].GetProperty("hits").EnumerateArray().Select(h => h.GetProperty("concept").GetString()));
     }
 
+    // GetJob sent a mining result's accepted rules whole, so a large graph's result (FB15k-237's
+    // accepts thousands) could pass the message limit, and GetJob was then refused
+    // RESOURCE_EXHAUSTED for as long as the server kept the job: the rules could not be read or
+    // shown. The reply now keeps the best rules that fit, marked truncated with their full count,
+    // ListMinedProperties reads them all a page at a time, and the client and the tool show all.
+    [Fact]
+    public async Task Mining_result_past_the_message_limit_is_cut_and_read_whole_in_pages()
+    {
+        // Four relations and their four inverses over the same ten pairs, with long names: every
+        // forward relation is the inverse of every backward one and back, 32 rules of ~200 bytes.
+        string c = await NewCollectionAsync(4);
+        string Name(string way, int k) => $"{way}-{k}-" + new string('r', 40);
+        FactInput[] facts =
+        [
+            .. Enumerable.Range(0, 4).SelectMany(k => Enumerable.Range(0, 10).SelectMany(n => new[]
+            {
+                new FactInput { Head = $"x{n}", Relation = Name("forward", k), Tail = $"y{n}" },
+                new FactInput { Head = $"y{n}", Relation = Name("backward", k), Tail = $"x{n}" },
+            })),
+        ];
+        foreach (FactInput[] chunk in facts.Chunk(20))
+        {
+            await _client.AddFactsAsync(c, chunk);
+        }
+
+        string id = (await _client.MineAsync(new MineRequest { Collection = c })).Id;
+        await _client.WatchJobAsync(id).CollectAsync();
+
+        GetJobResponse reply = await _client.Learning.GetJobAsync(new GetJobRequest { Id = id });
+        MiningReport cut = reply.Job.Mining;
+        Assert.True(cut.Truncated);
+        Assert.Equal(32, cut.AcceptedCount);
+        Assert.InRange(cut.Accepted.Count, 1, 31);
+        Assert.InRange(reply.CalculateSize(), 1, Limit);
+        CancelJobResponse cancelled = await _client.Learning.CancelJobAsync(new CancelJobRequest { Id = id });
+        Assert.True(cancelled.Job.Mining.Truncated);
+        Assert.Equal(cut.Accepted, cancelled.Job.Mining.Accepted);
+
+        List<ListMinedPropertiesResponse> pages = await ReadPagesAsync(token => _client.Learning.ListMinedPropertiesAsync(
+            new ListMinedPropertiesRequest { JobId = id, PageToken = token }).ResponseAsync, page => page.NextPageToken);
+        Assert.True(pages.Count >= 2, $"{pages.Count} page(s)");
+        Assert.All(pages, page => Assert.InRange(page.CalculateSize(), 1, Limit));
+        List<LearnedProperty> all = [.. pages.SelectMany(page => page.Properties)];
+        Assert.Equal(32, all.Count);
+        Assert.Equal(32, all.Select(p => p.Rule).Distinct().Count());
+        Assert.Equal(cut.Accepted, all.Take(cut.Accepted.Count));
+        var first = await _client.Learning.ListMinedPropertiesAsync(new ListMinedPropertiesRequest { JobId = id, Limit = 2 });
+        var second = await _client.Learning.ListMinedPropertiesAsync(new ListMinedPropertiesRequest { JobId = id, Limit = 2, PageToken = first.NextPageToken });
+        Assert.Equal(all[..4], first.Properties.Concat(second.Properties));
+
+        Job whole = await _client.GetJobAsync(id);
+        Assert.False(whole.Mining.Truncated);
+        Assert.Equal(all, whole.Mining.Accepted);
+        string shown = await ToolAsync("jobs", "get", id);
+        Assert.All(all, p => Assert.Contains(p.Rule, shown, StringComparison.Ordinal));
+        string cancelShown = await ToolAsync("jobs", "cancel", id);
+        Assert.Contains($"(the best {cut.Accepted.Count} of 32 accepted rules, cut to the server's message size limit: `assocdb jobs get {id}` lists them all)", cancelShown, StringComparison.Ordinal);
+        // Applying by the job's id takes every rule, not only those its reply held.
+        Assert.Equal(32, await _client.ApplyLearnedPropertiesAsync(c, id));
+
+        // Only a succeeded mine job has rules to list.
+        string training = (await _client.LearnAsync(new LearnRequest { Collection = c, MaxEpochs = 1, Model = EmbeddingModel.Transe })).Id;
+        var e = await Assert.ThrowsAsync<RpcException>(() => _client.Learning.ListMinedPropertiesAsync(new ListMinedPropertiesRequest { JobId = training }).ResponseAsync);
+        Assert.Equal((StatusCode.InvalidArgument, "job_id"), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
+        await _client.WaitForJobAsync(training);
+        e = await Assert.ThrowsAsync<RpcException>(() => _client.Learning.ListMinedPropertiesAsync(new ListMinedPropertiesRequest { JobId = id, PageToken = "40" }).ResponseAsync);
+        Assert.Equal((StatusCode.InvalidArgument, "page_token"), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
+    }
+
     private static Vector RandomVector(Random random) => new() { Values = { Enumerable.Range(0, 4).Select(_ => (float)random.NextDouble() - 0.5f) } };
 
     /// <summary>A collection of 60 concepts with ~100-byte names and random 4-float vectors.</summary>
