@@ -553,11 +553,14 @@ public sealed class AssocDbClient : IDisposable
             // timer's or the server's, as a cancellation). The server may have applied a write anyway.
             string name = operation.EndsWith("Async", StringComparison.Ordinal) ? operation[..^"Async".Length] : operation;
             string seconds = timeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
+            // A job's start is the one outcome a read-back cannot find by what was written: its reply,
+            // on its way as the deadline passed, held the job's id (the server cancels the job only
+            // when it gives up the call itself).
+            string advice = operation is nameof(LearnAsync) or nameof(MineAsync) or nameof(EvaluateAsync)
+                ? "the job may have started: ListJobs on the collection shows it, to watch or cancel."
+                : "a write may have been applied. Read it back to check, or write through an ingest session, which applies each batch once however often it is sent.";
             throw new AssocDbException(
-                StatusCode.DeadlineExceeded,
-                $"{name} did not finish within {seconds} s (the client's timeout), so its outcome is unknown: a write may have been applied. "
-                + "Read it back to check, or write through an ingest session, which applies each batch once however often it is sent.",
-                e);
+                StatusCode.DeadlineExceeded, $"{name} did not finish within {seconds} s (the client's timeout), so its outcome is unknown: {advice}", e);
         }
     }
 }

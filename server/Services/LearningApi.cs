@@ -29,7 +29,7 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs, RequestLi
         Collection collection = host.Collection(request.Collection);
         LearningJob job = jobs.Start(collection, JobKind.Learn, async (job, ct) =>
             (await collection.TrainAsync(options, validationFraction, job.TrainingProgress(options.TimeLimit), ct)).WithProtoFieldNames(), context.CancellationToken).Unwrap();
-        return Task.FromResult(new LearnResponse { Job = job.ToProto() });
+        return Task.FromResult(Started(job, context, new LearnResponse { Job = job.ToProto() }));
     }
 
     public override Task<MineResponse> Mine(MineRequest request, ServerCallContext context)
@@ -38,7 +38,7 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs, RequestLi
         Collection collection = host.Collection(request.Collection);
         LearningJob job = jobs.Start(collection, JobKind.Mine, (job, ct) =>
             Task.Run(() => collection.MineProperties(options, job, ct), ct), context.CancellationToken).Unwrap();
-        return Task.FromResult(new MineResponse { Job = job.ToProto() });
+        return Task.FromResult(Started(job, context, new MineResponse { Job = job.ToProto() }));
     }
 
     public override Task<EvaluateResponse> Evaluate(EvaluateRequest request, ServerCallContext context)
@@ -52,7 +52,7 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs, RequestLi
         Collection collection = host.Collection(request.Collection);
         LearningJob job = jobs.Start(collection, JobKind.Evaluate, (job, ct) =>
             Task.Run(() => collection.Evaluate(test, cancellationToken: ct), ct), context.CancellationToken).Unwrap();
-        return Task.FromResult(new EvaluateResponse { Job = job.ToProto() });
+        return Task.FromResult(Started(job, context, new EvaluateResponse { Job = job.ToProto() }));
     }
 
     public override Task<GetJobResponse> GetJob(GetJobRequest request, ServerCallContext context) =>
@@ -119,6 +119,21 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs, RequestLi
         };
         int applied = (await collection.ApplyLearnedPropertiesAsync(properties, request.Declare, context.CancellationToken)).WithProtoFieldNames().Unwrap();
         return new ApplyLearnedPropertiesResponse { Applied = applied };
+    }
+
+    /// <summary>
+    /// The reply to the call that started <paramref name="job"/>, which stays tied to the call until
+    /// the call has ended: grpc-dotnet writes the reply after the handler returns, and when the
+    /// call's deadline passes first (or its client goes) it answers DEADLINE_EXCEEDED (CANCELLED)
+    /// instead, so that client never learns the job's id. The job then ran on unseen, holding the
+    /// collection, and a learn replaced every vector at its end. The call's token fires in those
+    /// cases only, never once the call has ended OK (its deadline timer is stopped then), so a job
+    /// whose reply went out is left alone.
+    /// </summary>
+    private static TReply Started<TReply>(LearningJob job, ServerCallContext context, TReply reply)
+    {
+        context.GetHttpContext().Response.RegisterForDispose(context.CancellationToken.Register(job.Cancel));
+        return reply;
     }
 
     /// <summary>

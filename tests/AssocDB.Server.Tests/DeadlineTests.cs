@@ -10,9 +10,13 @@ namespace AssocDB.Server.Tests;
 
 /// <summary>A server whose search batcher holds the first call of a batch for a second (the longest
 /// window allowed), so a search reliably waits inside the server, and which holds a relate or a learn
-/// that has a deadline until the deadline has passed before running it; with metrics on.</summary>
+/// that has a deadline until the deadline has passed before running it (a learn sent with
+/// <see cref="HoldReplyHeader"/>: after running it, before its reply is written); with metrics on.</summary>
 public sealed class SlowBatchServerFixture : ServerFixture
 {
+    /// <summary>A request header asking the server to hold the call's reply, not the call.</summary>
+    public const string HoldReplyHeader = "test-hold-reply";
+
     protected override string[] Args => ["--metrics-port", "0", "--AssocDB:SearchBatching:MaxDelayMicroseconds=1000000"];
 
     protected override Action<IServiceCollection> Services =>
@@ -27,14 +31,25 @@ public sealed class SlowBatchServerFixture : ServerFixture
         public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
             TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
         {
-            if (context.Method is DeadlineTests.RelateMethod or DeadlineTests.LearnMethod && context.Deadline != DateTime.MaxValue)
+            bool held = context.Method is DeadlineTests.RelateMethod or DeadlineTests.LearnMethod && context.Deadline != DateTime.MaxValue;
+            bool holdReply = held && context.RequestHeaders.Get(HoldReplyHeader) is not null;
+            if (held && !holdReply)
             {
-                // The server cancels the call's token when its deadline passes.
-                await Task.Delay(Timeout.InfiniteTimeSpan, context.CancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await UntilTheDeadlineAsync(context);
             }
 
-            return await continuation(request, context);
+            TResponse response = await continuation(request, context);
+            if (holdReply)
+            {
+                await UntilTheDeadlineAsync(context);
+            }
+
+            return response;
         }
+
+        // The server cancels the call's token when its deadline passes.
+        private static async Task UntilTheDeadlineAsync(ServerCallContext context) =>
+            await Task.Delay(Timeout.InfiniteTimeSpan, context.CancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 }
 
@@ -108,21 +123,31 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
     // next learn was refused) and would at its end have replaced every vector the client was told
     // it had not asked to train.
     [Fact]
-    public async Task Learn_outliving_its_deadline_leaves_no_job_running()
+    public Task Learn_outliving_its_deadline_leaves_no_job_running() => AbandonedLearnLeavesNoJobRunningAsync(new Metadata());
+
+    // The same once the job had started and the handler had returned, the deadline passing before
+    // the reply was written: grpc-dotnet then drops the reply and answers DEADLINE_EXCEEDED, and the
+    // job, no longer tied to the call, trained on unseen.
+    [Fact]
+    public Task Learn_whose_deadline_passes_before_its_reply_is_written_leaves_no_job_running() =>
+        AbandonedLearnLeavesNoJobRunningAsync(new Metadata { { SlowBatchServerFixture.HoldReplyHeader, "1" } });
+
+    private async Task AbandonedLearnLeavesNoJobRunningAsync(Metadata headers)
     {
         string graph = ServerFixture.NewCollection("deadline-learn");
         await fixture.Client.CreateCollectionAsync(graph, 4);
         await fixture.Client.AddFactsAsync(graph, LearningTests.FamilyFacts());
 
+        double learnCalls = await LearnCallsAsync();
         using var channel = GrpcChannel.ForAddress(fixture.Server.Address, new GrpcChannelOptions { HttpHandler = new ServerOnlyDeadline("1S") });
         // Trains until cancelled, were it left running.
         var endless = new LearnRequest { Collection = graph, Model = EmbeddingModel.Transe, MaxEpochs = 10_000_000, ValidationFraction = 0 };
-        var e = await Assert.ThrowsAsync<RpcException>(async () => await new LearningService.LearningServiceClient(channel).LearnAsync(endless));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await new LearningService.LearningServiceClient(channel).LearnAsync(endless, headers));
         Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
 
         // The client hears DEADLINE_EXCEEDED as the deadline passes, and the held handler only then
         // goes on to start the job: on a loaded machine the list was read before it had.
-        await LearnAnsweredAsync();
+        await LearnAnsweredAsync(learnCalls);
         Job abandoned = Assert.Single(await fixture.Client.ListJobsAsync(graph));
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         Assert.Equal(JobState.Cancelled, (await fixture.Client.WaitForJobAsync(abandoned.Id, cancellationToken: bound.Token)).State);
@@ -149,6 +174,27 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
         Assert.Contains("ingest session", e.Message, StringComparison.Ordinal);
     }
 
+    // A job's start past the client's timeout said that a write may have been applied and to read
+    // it back, which finds no job: the job may have started (its reply on the way as the deadline
+    // passed), and only ListJobs shows it.
+    [Fact]
+    public async Task Job_start_past_the_clients_timeout_says_where_to_look_for_the_job()
+    {
+        string graph = ServerFixture.NewCollection("deadline-start");
+        await fixture.Client.CreateCollectionAsync(graph, 4);
+        await fixture.Client.AddFactsAsync(graph, LearningTests.FamilyFacts());
+        double learnCalls = await LearnCallsAsync();
+        using var hasty = new AssocDbClient(new AssocDbClientOptions { Address = new Uri(fixture.Server.Address), Timeout = TimeSpan.FromMilliseconds(200) });
+
+        // The server holds the learn until its deadline has passed, so the client's passes first.
+        var e = await Assert.ThrowsAsync<AssocDbException>(() => hasty.LearnAsync(new LearnRequest { Collection = graph, MaxEpochs = 1 }));
+
+        Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
+        Assert.Equal("Learn did not finish within 0.2 s (the client's timeout), so its outcome is unknown: the job may have started: ListJobs on the collection shows it, to watch or cancel.", e.Message);
+        // The next test counts Learn calls from a quiet server.
+        await LearnAnsweredAsync(learnCalls);
+    }
+
     private SearchRequest Search() => new() { Collection = _collection, K = 1, Queries = { Queries.Vector([1f, 0f, 0f, 0f]) } };
 
     private async Task<bool> SearchInFlightAsync() =>
@@ -159,23 +205,33 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
     private Task<double> CountedAsync(string code) =>
         FirstNonZeroAsync($"assocdb_grpc_requests_total{{method=\"{SearchMethod}\",code=\"{code}\"}}");
 
-    /// <summary>Waits (up to 10 s) until the server has finished a Learn call, whatever its status.</summary>
-    private async Task LearnAnsweredAsync()
+    /// <summary>Waits (up to 10 s) until the server has finished more Learn calls than
+    /// <paramref name="before"/>, whatever their status.</summary>
+    private async Task LearnAnsweredAsync(double before)
     {
         for (int attempt = 0; attempt < 500; attempt++)
         {
-            foreach (string code in new[] { "OK", "DeadlineExceeded", "Cancelled" })
+            if (await LearnCallsAsync() > before)
             {
-                if (await fixture.Server.MetricAsync($"assocdb_grpc_requests_total{{method=\"{LearnMethod}\",code=\"{code}\"}}") > 0)
-                {
-                    return;
-                }
+                return;
             }
 
             await Task.Delay(20);
         }
 
         Assert.Fail("the server did not finish the Learn call within 10 s");
+    }
+
+    /// <summary>The Learn calls the server has finished, OK, DEADLINE_EXCEEDED or CANCELLED.</summary>
+    private async Task<double> LearnCallsAsync()
+    {
+        double calls = 0;
+        foreach (string code in new[] { "OK", "DeadlineExceeded", "Cancelled" })
+        {
+            calls += await fixture.Server.MetricAsync($"assocdb_grpc_requests_total{{method=\"{LearnMethod}\",code=\"{code}\"}}");
+        }
+
+        return calls;
     }
 
     /// <summary>Polls a metric series for up to 5 s; its first non-zero value, or 0.</summary>
