@@ -275,6 +275,23 @@ public sealed class ReplyLimitTests(SmallReplyServerFixture fixture) : IClassFix
         Assert.Equal((StatusCode.InvalidArgument, "page_token"), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
     }
 
+    // An evaluation's test facts go in one request, and one past the server's message limit was
+    // refused by its gRPC layer with "Received message exceeds the maximum configured message size",
+    // which named neither the test set nor the setting to raise.
+    [Fact]
+    public async Task Test_set_past_the_message_limit_is_refused_naming_its_size_and_the_limit()
+    {
+        string c = await NewCollectionAsync(4);
+        FactKey[] test = [.. Enumerable.Range(0, 200).Select(i => new FactKey { Head = $"head-{i}", Relation = "relation", Tail = $"tail-{i}" })];
+
+        var e = await Assert.ThrowsAsync<AssocDbException>(() => _client.EvaluateAsync(c, test));
+
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.StartsWith("the test set (200 facts, ", e.Message, StringComparison.Ordinal);
+        Assert.Contains("Limits:MaxMessageBytes", e.Message, StringComparison.Ordinal);
+        Assert.Empty(await _client.ListJobsAsync(c));
+    }
+
     private static Vector RandomVector(Random random) => new() { Values = { Enumerable.Range(0, 4).Select(_ => (float)random.NextDouble() - 0.5f) } };
 
     /// <summary>A collection of 60 concepts with ~100-byte names and random 4-float vectors.</summary>
