@@ -75,7 +75,10 @@ public sealed class CliSignalTests(ServerFixture fixture) : IClassFixture<Server
             await using (var cli = CliProcess.Start(
                 "ingest", file, "-c", c, "--batch", "100", "--session", "s1", "--rejects", rejects, "--json", "--no-progress", "--server", fixture.Server.Address))
             {
-                await cli.WaitUntilAsync(async () => await fixture.Client.GetIngestProgressAsync(c, "s1") >= 1000, "storing 1000 facts");
+                // The summary counts the batches whose acknowledgements the tool has read, and it sends
+                // at most 4 batches (--in-flight's default) past those: once 2,000 items are durable,
+                // it has read the acknowledgements of at least the first 1,000.
+                await cli.WaitUntilAsync(async () => await fixture.Client.GetIngestProgressAsync(c, "s1") >= 2000, "storing 2000 facts");
 
                 await cli.InterruptAsync();
                 (int code, string output) = await cli.ExitAsync();
