@@ -203,6 +203,8 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     private Collection OpenCollection(string directory, CancellationToken cancellationToken)
     {
         string manifestPath = Path.Combine(directory, CollectionManifest.FileName);
+        // Before the check below, which takes a folder for a missing manifest.
+        FolderInPlaceOfFile.Refuse(manifestPath, "the collection's manifest");
         if (!File.Exists(manifestPath))
         {
             // Left as it is: a collection's folder has its manifest from the start (it is staged

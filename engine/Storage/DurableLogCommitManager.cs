@@ -39,6 +39,10 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
     {
         _directory = Path.Combine(logDirectory, "log-commits");
         Directory.CreateDirectory(_directory);
+        FolderInPlaceOfFile.RefuseAny(
+            _directory,
+            name => name == PendingFileName || (name.EndsWith(FileSuffix, StringComparison.Ordinal) && FolderInPlaceOfFile.IsNumbered(name[..^FileSuffix.Length], FilePrefix)),
+            "the write-ahead log's commit records");
 
         // Left by a write that failed or was interrupted; no record refers to it.
         File.Delete(Path.Combine(_directory, PendingFileName));

@@ -13,7 +13,7 @@ namespace AssocDB.Engine.Storage;
 /// </summary>
 internal sealed record StateLayout(long PageBytes, long SegmentBytes, bool RecordsChecksummed = false)
 {
-    private const string FileName = "layout.json";
+    public const string FileName = "layout.json";
 
     /// <summary>FASTER's default file size, which stores written before the layout was kept use.</summary>
     private const long LegacySegmentBytes = 1L << 30;

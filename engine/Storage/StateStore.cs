@@ -96,9 +96,10 @@ internal sealed class StateStore : IDisposable
     {
         Directory.CreateDirectory(directory);
         _directory = directory;
-        Layout = StateLayout.Resolve(directory, memoryBytes, segmentBytes, mayPredateLayouts);
         _checkpointDirectory = Path.Combine(directory, CheckpointFolder);
         _checkpointNames = new DefaultCheckpointNamingScheme(_checkpointDirectory);
+        RefuseFoldersInPlaceOfFiles();
+        Layout = StateLayout.Resolve(directory, memoryBytes, segmentBytes, mayPredateLayouts);
         // Outdated checkpoints are removed here, once a newer one has been read back: FASTER's own
         // removal deletes the previous checkpoint as soon as it has issued the new one's writes.
         _checkpoints = new DeviceLogCommitCheckpointManager(checkpointDevices, _checkpointNames, removeOutdated: false);
@@ -159,6 +160,23 @@ internal sealed class StateStore : IDisposable
             // Older checkpoints carry the address alone, or the address and the estimate.
             RecoveredSupersededBytes = cookie.Length >= 2 * sizeof(long) ? BitConverter.ToInt64(cookie, sizeof(long)) : 0;
             RecoveredLogSequence = cookie.Length >= 3 * sizeof(long) ? BitConverter.ToInt64(cookie, 2 * sizeof(long)) : null;
+        }
+    }
+
+    /// <summary>Refuses a folder where the store, or FASTER for it, opens a file: its layout, a log
+    /// file, or any entry of a checkpoint (FASTER keeps only files in a checkpoint's folder). See
+    /// <see cref="FolderInPlaceOfFile"/>: FASTER would wait on it forever.</summary>
+    private void RefuseFoldersInPlaceOfFiles()
+    {
+        FolderInPlaceOfFile.RefuseAny(
+            _directory, name => name == StateLayout.FileName || FolderInPlaceOfFile.IsNumbered(name, LogFileName + "."), "the state store");
+        foreach (string kind in new[] { _checkpointNames.LogCheckpointBasePath(), _checkpointNames.IndexCheckpointBasePath() })
+        {
+            string folder = Path.Combine(_checkpointDirectory, kind);
+            foreach (string checkpoint in Directory.Exists(folder) ? Directory.EnumerateDirectories(folder) : [])
+            {
+                FolderInPlaceOfFile.RefuseAny(checkpoint, _ => true, "the state store's checkpoint");
+            }
         }
     }
 

@@ -21,6 +21,8 @@ internal sealed class WriteAheadLog : IDisposable
     public WriteAheadLog(string directory, int pageSizeBits)
     {
         Directory.CreateDirectory(directory);
+        // FASTER would wait on it forever (see FolderInPlaceOfFile).
+        FolderInPlaceOfFile.RefuseNumbered(directory, LogFileName, "the write-ahead log");
         _commits = new DurableLogCommitManager(directory);
         _settings = new FasterLogSettings(directory)
         {
@@ -39,6 +41,10 @@ internal sealed class WriteAheadLog : IDisposable
 
         MaxEntryBytes = (1 << pageSizeBits) - 64;
     }
+
+    /// <summary>FASTER's log files in the log's folder, one per segment: <c>fasterlog.log.N</c>
+    /// (FasterLogSettings' default name).</summary>
+    private const string LogFileName = "fasterlog.log";
 
     /// <summary>The first address of a log never truncated (FASTER reserves the ones before it).</summary>
     public const long FirstAddress = 64;

@@ -1,3 +1,4 @@
+using System.IO.Enumeration;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
 using AssocDB.Engine.Tests.Support;
@@ -14,6 +15,9 @@ namespace AssocDB.Engine.Tests.Storage;
 // the whole database (and the server, exit 1) until a user repaired or moved it by hand.
 public sealed class UnavailableCollectionTests : DatabaseTests
 {
+    /// <summary>Far longer than an open or close of these small collections takes.</summary>
+    private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(30);
+
     private string _brokenFolder = "";
 
     /// <summary>The options the database is reopened with: serving the healthy collections (the
@@ -81,6 +85,35 @@ public sealed class UnavailableCollectionTests : DatabaseTests
 
         Assert.Equal("A", Assert.Single(database.GetCollection("healthy").AssertOk().Related("B", "child_of").AssertOk()).Concept);
         AssertRefused(database.GetCollection("broken").AssertError(ErrorCode.FailedPrecondition, "collection"), $"({file}, offset {record}): its key's length reads");
+    }
+
+    // A folder where FASTER opens a file made its device wait forever for a handle it never
+    // created: the open never returned where it read a checkpoint's metadata, and the close never
+    // returned where the write-ahead log's file had been read or written. The others reported a
+    // folder as a missing or empty file, or (the log's file) opened and hung at the next close.
+    [Theory]
+    [InlineData("collection.json")]
+    [InlineData("state/layout.json")]
+    [InlineData("state/hlog.log.0")]
+    [InlineData("state/checkpoints/cpr-checkpoints/*/info.dat.0")]
+    [InlineData("state/checkpoints/index-checkpoints/*/ht.dat.0")]
+    [InlineData("wal/fasterlog.log.0")]
+    [InlineData("wal/log-commits/commit.*.0")]
+    public async Task A_folder_in_place_of_a_file_makes_the_collection_unavailable_at_once(string file)
+    {
+        string path = Directory.EnumerateFiles(_brokenFolder, "*", SearchOption.AllDirectories)
+            .Single(candidate => FileSystemName.MatchesSimpleExpression(file, Path.GetRelativePath(_brokenFolder, candidate)));
+        File.Delete(path);
+        Directory.CreateDirectory(path);
+
+        await using AssocDatabase database = await Task.Run(() => AssocDatabase.Open(Lenient)).WaitAsync(Prompt);
+        Assert.Equal("A", Assert.Single(database.GetCollection("healthy").AssertOk().Related("B", "child_of").AssertOk()).Concept);
+        CollectionInfo broken = Assert.Single(database.ListCollections(), c => c.State == CollectionState.Unavailable);
+        Assert.StartsWith($"{path} is a folder, where ", broken.UnavailableReason, StringComparison.Ordinal);
+        database.GetCollection("broken").AssertError(ErrorCode.FailedPrecondition, "collection");
+
+        Assert.True((await database.DropCollectionAsync("broken").WaitAsync(Prompt)).AssertOk());
+        await database.CloseAsync(checkpoint: true).AsTask().WaitAsync(Prompt);
     }
 
     // A folder whose manifest is lost or unreadable has no name to show: it is listed by its
