@@ -20,6 +20,15 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     /// <summary>The widest vectors a collection may hold.</summary>
     public const int MaxDimension = Validation.MaxDimension;
 
+    /// <summary>The smallest state-store index FASTER takes, 8 buckets of 64 bytes: it refused less as
+    /// each collection opened, so one wrong option made every collection unavailable. (A size that
+    /// is not a power of two it rounded down without a word.)</summary>
+    private const long MinStateIndexBytes = 512;
+
+    /// <summary>The largest state-store index FASTER can address, 2^30 buckets: it counts buckets in
+    /// an int, so twice this overflowed as each collection opened, and more it refused.</summary>
+    private const long MaxStateIndexBytes = 1L << 36;
+
     private const string CollectionPrefix = "col-";
     private const string LockFileName = "LOCK";
 
@@ -107,6 +116,12 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
         if (!long.IsPow2(options.StateSegmentBytes) || options.StateSegmentBytes < 1L << 16)
         {
             throw new ArgumentException($"StateSegmentBytes is {options.StateSegmentBytes}; it must be a power of two of at least 65536", nameof(options));
+        }
+
+        if (!long.IsPow2(options.StateIndexBytes) || options.StateIndexBytes is < MinStateIndexBytes or > MaxStateIndexBytes)
+        {
+            throw new ArgumentException(
+                $"StateIndexBytes is {options.StateIndexBytes}; it must be a power of two from {MinStateIndexBytes} to {MaxStateIndexBytes} (2^36)", nameof(options));
         }
 
         if (options.StateCheckpointTimeout is { } checkpointTimeout && checkpointTimeout <= TimeSpan.Zero)

@@ -58,8 +58,8 @@ public sealed record DatabaseOptions
     /// page, so this bounds the encoded size of a batch: 25 → 32 MiB.</summary>
     public int LogPageSizeBits { get; init; } = 25;
 
-    /// <summary>Bytes of the state store's hash index per collection (a power of two; 64 bytes per
-    /// bucket of 7 entries). Overflow buckets absorb more records, so this trades memory for speed.
+    /// <summary>Bytes of the state store's hash index per collection (a power of two from 512 to
+    /// 2^36, FASTER's limits; 64 bytes per bucket of 7 entries; held in memory by every collection). Overflow buckets absorb more records, so this trades memory for speed.
     /// It applies to collections created from now on: a checkpointed store recovers the index size
     /// it was checkpointed with. The index is not grown as the store grows: FASTER's in-place
     /// doubling splits only the entries of records still in memory and copies the rest into both

@@ -357,6 +357,31 @@ public sealed class RestartTests : DatabaseTests
         Assert.Throws<ArgumentException>(() => AssocDatabase.Open(Db.Options with { MaxCollections = 0 }));
     }
 
+    // StateIndexBytes was not checked: FASTER refused a size below 512 bytes, and overflowed on
+    // one of 2^37 and refused any larger, as each collection opened (every collection unavailable,
+    // or the database's open failed), and rounded any other size down to a power of two unseen.
+    [Theory]
+    [InlineData(0L)]
+    [InlineData(-1L)]
+    [InlineData(256L)]
+    [InlineData(1000L)]
+    [InlineData((1L << 20) + 1)]
+    [InlineData(1L << 37)]
+    [InlineData(long.MaxValue)]
+    public async Task A_state_index_size_FASTER_cannot_use_is_refused_with_the_options(long indexBytes)
+    {
+        Collection collection = Db.Create();
+        (await collection.UpsertConceptsAsync([new ConceptInput("a", [1, 0, 0, 0, 0, 0, 0, 0])])).AssertOk();
+        await Db.Database.CloseAsync(checkpoint: true);
+
+        ArgumentException error = Assert.Throws<ArgumentException>(() => AssocDatabase.Open(Db.Options with { StateIndexBytes = indexBytes }));
+        Assert.StartsWith($"StateIndexBytes is {indexBytes}; it must be a power of two from 512 to 68719476736", error.Message, StringComparison.Ordinal);
+
+        // The smallest size FASTER takes opens the collection, which keeps the index it was checkpointed with.
+        await using AssocDatabase smallest = AssocDatabase.Open(Db.Options with { StateIndexBytes = 512 });
+        smallest.GetCollection("test").AssertOk().GetConcept("a").AssertOk();
+    }
+
     [Fact]
     public async Task A_second_process_cannot_open_a_folder_in_use()
     {

@@ -160,22 +160,25 @@ public sealed class UnavailableCollectionTests : DatabaseTests
         Assert.Equal(CollectionState.Unavailable, Assert.Single(database.ListCollections(), c => c.Name == "broken").State);
     }
 
-    // A failure that says nothing of the files (here an index size the state store refuses: an
-    // option, not damage) was reported as an InvalidDataException, which this class documents as
-    // damaged files, and the unavailable reason gave its message without its type.
+    // A failure that says nothing of the files (here the concept matrix refusing a dimension of 0,
+    // which no check of the manifest knows for damage; the state store's refusal of an index size
+    // served as the example until the options refused that size) was reported as an
+    // InvalidDataException, which this class documents as damaged files, and the unavailable
+    // reason gave its message without its type.
     [Fact]
-    public void A_failure_other_than_damage_is_reported_as_what_it_is()
+    public async Task A_failure_other_than_damage_is_reported_as_what_it_is()
     {
-        DatabaseOptions refusedIndex = Lenient with { StateIndexBytes = 0 };
+        string manifest = Path.Combine(_brokenFolder, "collection.json");
+        await File.WriteAllTextAsync(manifest, (await File.ReadAllTextAsync(manifest)).Replace("\"Dimension\": 8", "\"Dimension\": 0", StringComparison.Ordinal));
 
-        InvalidOperationException error = Assert.Throws<InvalidOperationException>(() => AssocDatabase.Open(refusedIndex with { RequireAllCollections = true }));
-        Assert.Contains("could not be opened: FASTER.core.FasterException: IndexSize", error.Message, StringComparison.Ordinal);
-        Assert.Equal("FasterException", error.InnerException?.GetType().Name);
+        InvalidOperationException error = Assert.Throws<InvalidOperationException>(() => AssocDatabase.Open(Lenient with { RequireAllCollections = true }));
+        Assert.Contains("could not be opened: System.ArgumentOutOfRangeException: dimension", error.Message, StringComparison.Ordinal);
+        Assert.IsType<ArgumentOutOfRangeException>(error.InnerException);
 
-        using AssocDatabase database = AssocDatabase.Open(refusedIndex);
+        await using AssocDatabase database = AssocDatabase.Open(Lenient);
         CollectionInfo broken = Assert.Single(database.ListCollections(), c => c.Name == "broken");
         Assert.Equal(CollectionState.Unavailable, broken.State);
-        Assert.StartsWith("FASTER.core.FasterException: IndexSize", broken.UnavailableReason, StringComparison.Ordinal);
+        Assert.StartsWith("System.ArgumentOutOfRangeException: dimension", broken.UnavailableReason, StringComparison.Ordinal);
     }
 
     private void AssertRefused(EngineError error, string reason)
