@@ -20,6 +20,13 @@ namespace AssocDB.Engine.Storage;
 /// </remarks>
 internal sealed class GuardedLogDevice(IDevice files, Action<string> writeFailed) : IDevice
 {
+    /// <summary>What a write refused after <see cref="Retire"/> reports (the error code FASTER's
+    /// own devices give a write that could not start).</summary>
+    private const uint RetiredErrorCode = uint.MaxValue;
+
+    /// <summary>Set by <see cref="Retire"/>.</summary>
+    private volatile bool _retired;
+
     public uint SectorSize => files.SectorSize;
 
     public string FileName => files.FileName;
@@ -38,6 +45,16 @@ internal sealed class GuardedLogDevice(IDevice files, Action<string> writeFailed
         set => files.ThrottleLimit = value;
     }
 
+    /// <summary>
+    /// Sends no more writes to the files; each one from now on fails at once. For a store that is
+    /// left undisposed (<see cref="StateStore.OutOfService"/>): work still running in it goes on
+    /// flushing pages, and the wrapped device opens each file by its path, so once the collection
+    /// is dropped and created again, or reopened, those writes would land in the files of the
+    /// store that took its place. A write already passed on is not stopped: one on a file it had
+    /// open reaches that file.
+    /// </summary>
+    public void Retire() => _retired = true;
+
     /// <summary>Deletes the log files wholly below <paramref name="address"/>: call only once a
     /// checkpoint whose begin address is at or past it has been read back whole.</summary>
     public void DeleteUntil(long address) => files.TruncateUntilAddress(address);
@@ -49,19 +66,35 @@ internal sealed class GuardedLogDevice(IDevice files, Action<string> writeFailed
 
     public bool Throttle() => files.Throttle();
 
-    public void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context) =>
+    public void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
+    {
+        if (_retired)
+        {
+            callback(RetiredErrorCode, 0, context);
+            return;
+        }
+
         files.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, Reporting(callback, segmentId, (long)destinationAddress), context);
+    }
 
     public void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength, DeviceIOCompletionCallback callback, object context) =>
         files.ReadAsync(segmentId, sourceAddress, destinationAddress, readLength, callback, context);
 
-    public void WriteAsync(IntPtr alignedSourceAddress, ulong alignedDestinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context) =>
+    public void WriteAsync(IntPtr alignedSourceAddress, ulong alignedDestinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
+    {
+        if (_retired)
+        {
+            callback(RetiredErrorCode, 0, context);
+            return;
+        }
+
         files.WriteAsync(
             alignedSourceAddress,
             alignedDestinationAddress,
             numBytesToWrite,
             Reporting(callback, (long)(alignedDestinationAddress / (ulong)SegmentSize), (long)(alignedDestinationAddress % (ulong)SegmentSize)),
             context);
+    }
 
     /// <summary>The completion of a write to file <paramref name="segment"/> at <paramref name="offset"/>,
     /// reporting a failure before FASTER hears of it.</summary>

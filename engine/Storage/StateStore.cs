@@ -642,9 +642,11 @@ internal sealed class StateStore : IDisposable
     {
         // Work given up on may still run, or have writes in flight from the store's buffers (a
         // slow disk rather than a failed one), and freeing them under it could crash the process:
-        // the store is left to the process's end.
+        // the store is left to the process's end, writing nothing more to its files, which the
+        // store opened in its place next may be using.
         if (OutOfService is not null)
         {
+            _logFiles.Retire();
             return;
         }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
 using AssocDB.Engine.Tests.Support;
@@ -245,6 +246,41 @@ public sealed class CheckpointSafetyTests : IDisposable
         Heal(failing);
         await AssertReopensWithAsync(options, Concepts + 20);
     }
+
+    // A store out of service is left undisposed (work may still run in it), and that work went on
+    // writing its log files by their paths: after a drop, into the folder of a collection created
+    // under the same name. Here a store write is held in FASTER's open of a log file (a FIFO,
+    // which open waits on until a reader comes) until the collection is dropped and created again.
+    [Fact]
+    public async Task A_store_out_of_service_writes_nothing_into_a_collection_created_in_its_place()
+    {
+        using var folder = new TempDirectory();
+        DatabaseOptions options = SmallStoreOptions(folder.Path, TimeSpan.FromSeconds(1));
+        string fifo = Path.Combine(folder.Path, "held-write");
+        Assert.Equal(0, MakeFifo(fifo, 0x180));
+        await using AssocDatabase database = AssocDatabase.Open(options);
+        database.CreateCollection(new CollectionSpec("c", 64, Metric.Cosine)).AssertOk();
+        Collection collection = database.GetCollection("c").AssertOk();
+        string stateFolder = Path.Combine(collection.Directory, "state");
+        File.CreateSymbolicLink(Path.Combine(stateFolder, "hlog.log.1"), fifo);
+
+        // About 600 KB of records: the store's write holds at its second file's page.
+        await UpsertAsync(collection, 0, 2000, batchSize: 2000).WaitAsync(Generous);
+        (await database.DropCollectionAsync("c").WaitAsync(Generous)).AssertOk();
+        database.CreateCollection(new CollectionSpec("c", 64, Metric.Cosine)).AssertOk();
+        Assert.Empty(Directory.GetFiles(stateFolder, "hlog.log.*"));
+
+        // The held write goes on (FASTER's open then fails: it opens its files unbuffered).
+        using (new FileStream(fifo, FileMode.Open, FileAccess.Read))
+        {
+            await Task.Delay(TimeSpan.FromSeconds(3));
+        }
+
+        Assert.Empty(Directory.GetFiles(stateFolder, "hlog.log.*"));
+    }
+
+    [DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
+    private static extern int MakeFifo(string path, uint mode);
 
     private static string ConceptName(int i) => $"concept-{i}";
 
