@@ -348,12 +348,23 @@ internal sealed class StateStore : IDisposable
     /// <exception cref="InvalidDataException">A record is damaged; nothing was copied or moved.</exception>
     public void Compact()
     {
-        _store.Log.ShiftReadOnlyAddress(_store.Log.TailAddress, wait: true);
+        MakeReadOnly(_store.Log.TailAddress);
         long until = _store.Log.SafeReadOnlyAddress;
         CheckRecords(_store.Log.BeginAddress, until);
         using var session = _store.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>();
         session.Compact(until, CompactionType.Lookup);
     }
+
+    /// <summary>
+    /// Makes the log read-only up to <paramref name="address"/> without waiting for its pages to
+    /// reach their files. FASTER's wait (<c>LogAccessor.ShiftReadOnlyAddress</c>, FASTER 2.6.5) spins
+    /// on <c>Thread.Yield</c> until they do, so one whose write failed kept a core busy until the
+    /// process exited, long after the work was given up on. Nothing here needs the pages written:
+    /// read-only records are copied rather than updated in place, and scans read the pages still in
+    /// memory from there; the move of the begin address that ends a compaction or a rewrite waits
+    /// for them, sleeping on FASTER's flush event.
+    /// </summary>
+    private void MakeReadOnly(long address) => _store.Log.ShiftReadOnlyAddress(address, wait: false);
 
     /// <summary>
     /// Writes every live record again through <paramref name="writeLive"/>, then drops the log
@@ -366,7 +377,7 @@ internal sealed class StateStore : IDisposable
     public void ReplaceAll(Action<Writer> writeLive)
     {
         long from = _store.Log.TailAddress;
-        _store.Log.ShiftReadOnlyAddress(from, wait: true);
+        MakeReadOnly(from);
         using (Writer writer = BeginWrites())
         {
             writeLive(writer);
