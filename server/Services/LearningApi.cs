@@ -38,7 +38,9 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs, RequestLi
         Collection collection = host.Collection(request.Collection);
         LearningJob job = jobs.Start(collection, JobKind.Mine, (job, ct) =>
             Task.Run(() => collection.MineProperties(options, job, ct), ct), context.CancellationToken).Unwrap();
-        return Task.FromResult(Started(job, context, new MineResponse { Job = job.ToProto() }));
+        // A job on a small graph can have ended already: its reply then holds the result, whose
+        // rules are added as GetJob adds them.
+        return Task.FromResult(Started(job, context, Reply(job, message => new MineResponse { Job = message })));
     }
 
     public override Task<EvaluateResponse> Evaluate(EvaluateRequest request, ServerCallContext context)
