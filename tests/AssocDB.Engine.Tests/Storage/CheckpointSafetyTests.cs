@@ -222,29 +222,18 @@ public sealed class CheckpointSafetyTests : IDisposable
         using var folder = new TempDirectory();
         DatabaseOptions options = SmallStoreOptions(folder.Path, TimeSpan.FromMinutes(10));
         string[] failing;
-        const int Concepts = 5000;
         await using (AssocDatabase database = AssocDatabase.Open(options))
         {
-            database.CreateCollection(new CollectionSpec("c", 8, Metric.Cosine)).AssertOk();
-            Collection collection = database.GetCollection("c").AssertOk();
-            string stateFolder = Path.Combine(collection.Directory, "state");
-            await UpsertAsync(collection, 0, Concepts, version: 0);
-            (await collection.CheckpointAsync()).AssertOk();
-
-            // Every concept rewritten: the next checkpoint compacts, flushing first the pages
-            // still in memory, whose files are not written yet.
-            await UpsertAsync(collection, 0, Concepts, version: 1);
-            failing = FailFilesFrom(stateFolder, Directory.GetFiles(stateFolder, "hlog.log.*").Length);
-            EngineError refused = (await collection.CheckpointAsync().WaitAsync(Generous)).AssertError(ErrorCode.FailedPrecondition, "collection");
+            (Collection collection, failing, EngineError refused) = await CompactOnAFailedFlushAsync(database);
             Assert.Contains("its state store is out of service", refused.Message, StringComparison.Ordinal);
             Assert.Contains(" failed (error code ", refused.Message, StringComparison.Ordinal);
 
-            await UpsertAsync(collection, Concepts, Concepts + 20).WaitAsync(Generous);
+            await UpsertAsync(collection, CompactedConcepts, CompactedConcepts + 20).WaitAsync(Generous);
             await database.CloseAsync(checkpoint: true).AsTask().WaitAsync(Generous);
         }
 
         Heal(failing);
-        await AssertReopensWithAsync(options, Concepts + 20);
+        await AssertReopensWithAsync(options, CompactedConcepts + 20);
     }
 
     // A store out of service is left undisposed (work may still run in it), and that work went on
@@ -297,17 +286,9 @@ public sealed class CheckpointSafetyTests : IDisposable
             HashSet<int> busyBefore = await BusyThreadsAsync();
             using var folder = new TempDirectory();
             DatabaseOptions options = SmallStoreOptions(folder.Path, TimeSpan.FromMinutes(10));
-            const int Concepts = 5000;
             await using (AssocDatabase database = AssocDatabase.Open(options))
             {
-                database.CreateCollection(new CollectionSpec("c", 8, Metric.Cosine)).AssertOk();
-                Collection collection = database.GetCollection("c").AssertOk();
-                string stateFolder = Path.Combine(collection.Directory, "state");
-                await UpsertAsync(collection, 0, Concepts, version: 0);
-                (await collection.CheckpointAsync()).AssertOk();
-                await UpsertAsync(collection, 0, Concepts, version: 1);
-                FailFilesFrom(stateFolder, Directory.GetFiles(stateFolder, "hlog.log.*").Length);
-                (await collection.CheckpointAsync().WaitAsync(Generous)).AssertError(ErrorCode.FailedPrecondition, "collection");
+                await CompactOnAFailedFlushAsync(database);
             }
 
             // Busy over two windows in a row: work that was finishing when the first began is not.
@@ -351,6 +332,27 @@ public sealed class CheckpointSafetyTests : IDisposable
     }
 
     private static string ConceptName(int i) => $"concept-{i}";
+
+    /// <summary>Concepts of the collection <see cref="CompactOnAFailedFlushAsync"/> makes.</summary>
+    private const int CompactedConcepts = 5000;
+
+    /// <summary>
+    /// Creates collection "c" with <see cref="CompactedConcepts"/> concepts, checkpointed, then
+    /// rewrites every one, so that the next checkpoint compacts, flushing first the pages still in
+    /// memory, whose files are made to fail: that checkpoint is refused, the store out of service.
+    /// </summary>
+    private static async Task<(Collection Collection, string[] Failing, EngineError Refused)> CompactOnAFailedFlushAsync(AssocDatabase database)
+    {
+        database.CreateCollection(new CollectionSpec("c", 8, Metric.Cosine)).AssertOk();
+        Collection collection = database.GetCollection("c").AssertOk();
+        string stateFolder = Path.Combine(collection.Directory, "state");
+        await UpsertAsync(collection, 0, CompactedConcepts, version: 0);
+        (await collection.CheckpointAsync()).AssertOk();
+        await UpsertAsync(collection, 0, CompactedConcepts, version: 1);
+        string[] failing = FailFilesFrom(stateFolder, Directory.GetFiles(stateFolder, "hlog.log.*").Length);
+        EngineError refused = (await collection.CheckpointAsync().WaitAsync(Generous)).AssertError(ErrorCode.FailedPrecondition, "collection");
+        return (collection, failing, refused);
+    }
 
     /// <summary>Upserts concepts in batches (of 20 unless <paramref name="batchSize"/> says); a
     /// <paramref name="version"/> gives them vectors of their own (else their names' vectors), so
