@@ -33,9 +33,9 @@ def main() -> None:
 
     rates = {"peak f32 GEMM": r["peak_f32_gflops"], "peak bf16 GEMM": r["peak_bf16_gflops"],
              "peak f16 GEMM": r["peak_f16_gflops"]}
-    # The int8 ceiling (AVX-VNNI multiply-adds on registers), when the CPU has it.
+    # The int8 ceiling (the int8 pass's multiply-adds on registers), when the CPU has it.
     if r.get("peak_int8_gops") is not None:
-        rates["peak int8 VNNI"] = r["peak_int8_gops"]
+        rates["peak int8"] = r["peak_int8_gops"]
     rates["AssocDB batch"] = r["batch_gflops"]
     right.bar(list(rates), list(rates.values()), color=["grey"] * (len(rates) - 1) + ["tab:blue"])
     right.set_ylabel("GFLOP/s (int8: GOP/s)")

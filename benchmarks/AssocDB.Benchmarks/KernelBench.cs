@@ -62,6 +62,12 @@ internal static class KernelBench
         long wBytes = (long)rows * d * sizeof(float);
 
         var search = new VectorSearch(new VectorSearchOptions(CoarseType: coarse));
+        if (args.Contains("--crossover"))
+        {
+            Crossover(search, matrix, queries, d, k);
+            return 0;
+        }
+
         // FAISS loads before anything is timed; from then on its searches alternate with ours.
         using FaissPeer? peer = faiss ? FaissPeer.Start(Path.Combine(ScriptDirectory(), "faiss_peer.py"), vectors, queries, d, k, faissWaitPolicy) : null;
         // One query two ways. Back to back, each side's own loop, as a stream of single queries
@@ -212,7 +218,7 @@ internal static class KernelBench
         Console.WriteLine($"{"peak GEMM f32 / bf16 / f16 (2048³)",-44} {peakF32,10:0.0} / {r["peak_bf16_gflops"]:0.0} / {r["peak_f16_gflops"]:0.0} GFLOP/s");
         if (r["peak_int8_gops"] is double peakInt8)
         {
-            Console.WriteLine($"{"peak int8 (vpdpbusd throughput, all cores)",-44} {peakInt8,10:0.0} GOP/s");
+            Console.WriteLine($"{"peak int8 (its products' throughput, all cores)",-44} {peakInt8,10:0.0} GOP/s");
         }
         Console.WriteLine($"{"load average at the end (shared machine)",-44} {r["load_average"]}");
         Console.WriteLine($"{"matrix memory (RSS delta; W = " + (wBytes / 1e6).ToString("0", Invariant) + " MB)",-44} {r["matrix_rss_mb"],10:0.0} MB");
@@ -295,14 +301,26 @@ internal static class KernelBench
         return 2.0 * N * N * N / (best * 1e6);
     }
 
-    /// <summary>The int8 ceiling: AVX-VNNI multiply-adds on registers only (12 independent chains, as
-    /// many as the kernel keeps), on every core, in GOP/s (a byte multiply and its add count as 2).
-    /// No real GEMM can beat it, so it is a stricter peak than a library GEMM's.</summary>
+    /// <summary>The int8 ceiling: the products the int8 pass uses on this CPU, on registers only (12
+    /// independent chains, as many as the VNNI kernel keeps), on every core, in GOP/s (a byte multiply
+    /// and its add count as 2). No real GEMM can beat it, so it is a stricter peak than a library GEMM's.</summary>
     private static double Int8Peak()
     {
         const int Iterations = 20_000_000;
         int threads = Environment.ProcessorCount;
-        double best = Best(3, () => Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => VnniChains(Iterations)));
+        bool vnni = Int8CoarseScorer.FastestProducts == ByteProducts.AvxVnni;
+        // Either loop does 12 · 32 byte products per iteration.
+        double best = Best(3, () => Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ =>
+        {
+            if (vnni)
+            {
+                VnniChains(Iterations);
+            }
+            else
+            {
+                WideChains(Iterations);
+            }
+        }));
         return 12.0 * 64 * Iterations * threads / (best * 1e6);
     }
 
@@ -330,6 +348,32 @@ internal static class KernelBench
 
         // Consumed so the JIT cannot drop the loop.
         return Vector256.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)));
+    }
+
+    /// <summary>The AVX-512BW products' chains: vpmaddwd (32 int16 products), vpaddd. Each chain
+    /// multiplies its own accumulator, so that the JIT cannot compute one product for all.</summary>
+    private static int WideChains(int iterations)
+    {
+        var b = Vector512.Create((short)-2);
+        Vector512<int> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+        Vector512<int> c6 = default, c7 = default, c8 = default, c9 = default, c10 = default, c11 = default;
+        for (int i = 0; i < iterations; i++)
+        {
+            c0 += Avx512BW.MultiplyAddAdjacent(c0.AsInt16(), b);
+            c1 += Avx512BW.MultiplyAddAdjacent(c1.AsInt16(), b);
+            c2 += Avx512BW.MultiplyAddAdjacent(c2.AsInt16(), b);
+            c3 += Avx512BW.MultiplyAddAdjacent(c3.AsInt16(), b);
+            c4 += Avx512BW.MultiplyAddAdjacent(c4.AsInt16(), b);
+            c5 += Avx512BW.MultiplyAddAdjacent(c5.AsInt16(), b);
+            c6 += Avx512BW.MultiplyAddAdjacent(c6.AsInt16(), b);
+            c7 += Avx512BW.MultiplyAddAdjacent(c7.AsInt16(), b);
+            c8 += Avx512BW.MultiplyAddAdjacent(c8.AsInt16(), b);
+            c9 += Avx512BW.MultiplyAddAdjacent(c9.AsInt16(), b);
+            c10 += Avx512BW.MultiplyAddAdjacent(c10.AsInt16(), b);
+            c11 += Avx512BW.MultiplyAddAdjacent(c11.AsInt16(), b);
+        }
+
+        return Vector512.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)));
     }
 
     /// <summary>Runs <paramref name="queries"/> searches (single-query scans and GEMM batches, as
@@ -446,6 +490,35 @@ internal static class KernelBench
         }
 
         return Environment.WorkingSet;
+    }
+
+    /// <summary>The scan and the GEMM on batches of growing size, alternating (the scan's time grows
+    /// with the batch, the GEMM's fixed costs do not): where the GEMM starts to win is the default
+    /// of <see cref="VectorSearchOptions.ScanBatchLimit"/> for its coarse pass.</summary>
+    private static void Crossover(VectorSearch search, ConceptMatrix matrix, float[] queries, int d, int k)
+    {
+        Console.WriteLine($"{"batch",6} {"scan ms",10} {"gemm-" + search.Gemm.CoarseType.ToString().ToLowerInvariant() + " ms",14} {"gemm/scan",10} {"fallbacks",10}");
+        foreach (int batch in new[] { 1, 2, 4, 6, 8, 10, 12, 14, 16, 20, 24, 32 }.Where(b => b * d <= queries.Length))
+        {
+            ReadOnlySpan<float> Slice() => queries.AsSpan(0, batch * d);
+            var scan = new double[5];
+            var gemm = new double[5];
+            long fallbacksBefore = search.Gemm.FallbackQueries;
+            for (int round = -1; round < scan.Length; round++)
+            {
+                var watch = Stopwatch.StartNew();
+                search.Scan.Search(matrix, Slice(), k);
+                double scanMs = watch.Elapsed.TotalMilliseconds;
+                watch.Restart();
+                search.Gemm.Search(matrix, Slice(), k);
+                if (round >= 0)
+                {
+                    (scan[round], gemm[round]) = (scanMs, watch.Elapsed.TotalMilliseconds);
+                }
+            }
+
+            Console.WriteLine($"{batch,6} {BenchData.Median(scan),10:0.0} {BenchData.Median(gemm),14:0.0} {BenchData.Median([.. gemm.Zip(scan, (g, c) => g / c)]),10:0.00} {(search.Gemm.FallbackQueries - fallbacksBefore) / (scan.Length + 1.0) / batch,10:P0}");
+        }
     }
 
     private static double Best<T>(int runs, Func<T> action)

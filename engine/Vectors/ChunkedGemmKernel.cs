@@ -23,11 +23,12 @@ namespace AssocDB.Engine.Vectors;
 /// distances do not, so such queries fail the check and the scan answers them. A query that fails the check (near-ties at the cut, or a restrictive filter
 /// or many exclusions eating the candidates) is answered by the exact scan instead;
 /// <see cref="FallbackQueries"/> counts them.</para>
-/// <para>Coarse arithmetic (<see cref="CoarseType"/>): by default int8 with AVX-VNNI and AVX-512
-/// (<see cref="Int8CoarseScorer"/>, which quantizes each chunk on the fly and has its own, per-query
-/// bound); otherwise a libtorch GEMM on the matrix's search copy when its precision is float16 or
-/// bfloat16, or in the configured type for a float32 matrix (float32 reads W as is; the others
-/// normalize and convert each chunk on the fly). The kernel bench's --coarse measures each.</para>
+/// <para>Coarse arithmetic (<see cref="CoarseType"/>): by default int8 where the CPU has AVX-512
+/// (<see cref="Int8CoarseScorer"/>, which quantizes each chunk on the fly, has its own, per-query
+/// bound, and multiplies with AVX-VNNI where the CPU has that too); otherwise a libtorch GEMM on the
+/// matrix's search copy when its precision is float16 or bfloat16, or in the configured type for a
+/// float32 matrix (float32 reads W as is; the others normalize and convert each chunk on the fly).
+/// The kernel bench's --coarse measures each.</para>
 /// </remarks>
 public sealed class ChunkedGemmKernel : ISearchKernel
 {
@@ -40,7 +41,7 @@ public sealed class ChunkedGemmKernel : ISearchKernel
     /// <summary>Creates the kernel.</summary>
     /// <param name="fallback">The exact scan used for queries whose candidates cannot prove exactness.</param>
     /// <param name="coarseType">Arithmetic of the coarse pass; <see cref="CoarsePrecision.Int8"/> throws
-    /// <see cref="PlatformNotSupportedException"/> on a CPU without AVX-VNNI and AVX-512.</param>
+    /// <see cref="PlatformNotSupportedException"/> on a CPU without AVX-512 (F and BW).</param>
     /// <param name="maxScoreElements">Bound on the per-chunk product matrix (queries × chunk rows) of the libtorch GEMM, to bound memory.</param>
     /// <param name="maxDegreeOfParallelism">Threads for the coarse pass, selection and re-rank (0: one per core).</param>
     /// <param name="maxCandidateBytes">Bound on the candidate lists a pass keeps (each query keeps up to
@@ -54,7 +55,7 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         ArgumentOutOfRangeException.ThrowIfNegative(maxDegreeOfParallelism);
         if (coarseType == CoarsePrecision.Int8 && !Int8CoarseScorer.IsSupported)
         {
-            throw new PlatformNotSupportedException("coarse precision int8 needs a CPU with AVX-VNNI and AVX-512; use auto or float32");
+            throw new PlatformNotSupportedException("coarse precision int8 needs a CPU with AVX-512 (F and BW); use auto or float32");
         }
 
         _fallback = fallback ?? new ScanKernel(maxDegreeOfParallelism);

@@ -4,11 +4,12 @@ namespace AssocDB.Engine.Vectors;
 /// re-ranked exactly in float32, so the choice changes speed, never results.</summary>
 public enum CoarsePrecision
 {
-    /// <summary>Int8 where the CPU has AVX-VNNI and AVX-512; otherwise the matrix's low-precision search copy if
+    /// <summary>Int8 where the CPU has AVX-512 (F and BW); otherwise the matrix's low-precision search copy if
     /// it has one, else float32.</summary>
     Auto,
 
-    /// <summary>8-bit integers with AVX-VNNI (<see cref="Int8CoarseScorer"/>); needs a CPU with AVX-VNNI and AVX-512.</summary>
+    /// <summary>8-bit integers (<see cref="Int8CoarseScorer"/>), multiplied with AVX-VNNI where the CPU
+    /// has it and with AVX-512BW otherwise; needs a CPU with AVX-512 (F and BW).</summary>
     Int8,
 
     /// <summary>libtorch float32 GEMM.</summary>

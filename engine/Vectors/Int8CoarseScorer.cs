@@ -8,15 +8,18 @@ namespace AssocDB.Engine.Vectors;
 /// <summary>
 /// The coarse stage of <see cref="ChunkedGemmKernel"/> in 8-bit integers: each worker takes a chunk
 /// of W's rows, quantizes it into an L1-sized block (one scale per row), multiplies every query
-/// against it with AVX-VNNI (<c>vpdpbusd</c>: 32 byte products summed into 8 int32 lanes per
-/// instruction, four times the work of a float32 FMA of the same width) and keeps each query's
-/// best candidates. W is read once per batch and never stored twice: the quantized block lives
+/// against it (<see cref="ByteProducts"/>: with AVX-VNNI's <c>vpdpbusd</c>, 32 byte products summed
+/// into 8 int32 lanes per instruction, four times the work of a float32 FMA of the same width;
+/// without it, AVX-512BW's <c>vpmaddwd</c> on the rows' bytes widened to int16) and keeps each
+/// query's best candidates. W is read once per batch and never stored twice: the quantized block lives
 /// only while its chunk is scored.
 /// </summary>
 /// <remarks>
 /// <para>Quantization: row <c>w ≈ s_w·w̃</c> with <c>s_w = max|w_i|/127</c>, query
-/// <c>q ≈ s_q·q̃</c> likewise. vpdpbusd multiplies unsigned by signed bytes, so queries are stored as
-/// <c>q̃ + 128</c> and the product corrected by <c>128·Σw̃</c> per row.</para>
+/// <c>q ≈ s_q·q̃</c> with <c>s_q = max|q_i|/L</c>, L the query levels of the products in use
+/// (<see cref="QueryLevels"/>). vpdpbusd multiplies unsigned by signed bytes, so its queries are
+/// stored as <c>q̃ + 128</c> and the product corrected by <c>128·Σw̃</c> per row; vpmaddwd multiplies
+/// signed int16, so its query codes are q̃ itself, with 4 095 levels where bytes have 127.</para>
 /// <para>Candidates are ranked by an upper bound of the exact score, not by the coarse score, so
 /// one row with a large quantization step (a row far longer than the rest, under dot or l2) widens
 /// only its own bound. Row r's bound adds to the coarse score
@@ -25,18 +28,32 @@ namespace AssocDB.Engine.Vectors;
 /// the canonical score and of the scale/offset arithmetic, doubled (the terms of the float path,
 /// with ‖q‖ ≤ ‖q‖₁). What is left per query (rounding relative to qOffset) is the bound handed to
 /// <see cref="ChunkedGemmKernel"/>, which turns it into a proof or a fallback.</para>
-/// <para>Register blocking: 6 queries × 16 rows (12 ymm accumulators, 2 row loads and broadcasts of 4
-/// query bytes): AVX-VNNI is VEX-encoded, so 16 ymm registers are all there is.</para>
+/// <para>Register blocking: 6 queries × 16 rows. With AVX-VNNI, 12 ymm accumulators, 2 row loads and
+/// broadcasts of 4 query bytes: AVX-VNNI is VEX-encoded, so 16 ymm registers are all there is. With
+/// AVX-512BW, 12 zmm accumulators, two row widenings per group of 4 coordinates and broadcasts of 4
+/// int16 query codes.</para>
 /// </remarks>
 internal static unsafe class Int8CoarseScorer
 {
-    /// <summary>Whether this CPU has the instructions: AVX-VNNI for the products, AVX-512 to
-    /// quantize rows at the speed the products need (server CPUs with AVX-VNNI all have it), FMA.</summary>
-    public static bool IsSupported => AvxVnni.IsSupported && Avx512F.IsSupported && Avx512BW.IsSupported && Fma.IsSupported;
+    /// <summary>Whether this CPU has the instructions: AVX-512 (F and BW) to quantize rows at the speed
+    /// the products need and to multiply where AVX-VNNI is missing, FMA for the bounds.</summary>
+    public static bool IsSupported => Avx512F.IsSupported && Avx512BW.IsSupported && Fma.IsSupported;
+
+    /// <summary>The products this CPU runs fastest: AVX-VNNI where it has it.</summary>
+    internal static ByteProducts FastestProducts => AvxVnni.IsSupported ? ByteProducts.AvxVnni : ByteProducts.Avx512BW;
+
+    /// <summary>The products this CPU can run (none without <see cref="IsSupported"/>).</summary>
+    internal static ByteProducts[] SupportedProducts =>
+        !IsSupported ? [] : AvxVnni.IsSupported ? [ByteProducts.AvxVnni, ByteProducts.Avx512BW] : [ByteProducts.Avx512BW];
+
+    /// <summary>The largest |q̃| of <paramref name="products"/>' query codes at a padded dimension:
+    /// 127 for bytes; for int16 codes, 4 095 (a 32nd of the bytes' rounding), or fewer where a row's
+    /// int32 sum, up to 127 · |q̃| per coordinate, could overflow (past d = 4 128).</summary>
+    internal static int QueryLevels(ByteProducts products, int paddedDimension) =>
+        products == ByteProducts.AvxVnni ? 127 : (int)Math.Min(4095, int.MaxValue / (127L * paddedDimension));
 
     private const int BlockRows = 16;
     private const int QueryGroup = 6;
-    private const int QueryBias = 128;
 
     /// <summary>Target bytes of one quantized chunk: L1-resident while every query group passes over it.</summary>
     private const int ChunkBytes = 32 * 1024;
@@ -166,18 +183,24 @@ internal static unsafe class Int8CoarseScorer
     /// leave out (float rounding relative to its qOffset), for the re-rank's proof: +∞ for a query
     /// the bounds do not cover, which the re-rank must then leave to the exact scan.</summary>
     public static (TopKCollector[] Candidates, float[] Bounds) Candidates(
-        ConceptMatrix matrix, QueryBatch batch, int m, RowFilter? allowed, int parallelism)
+        ConceptMatrix matrix, QueryBatch batch, int m, RowFilter? allowed, int parallelism) =>
+        Candidates(matrix, batch, m, allowed, parallelism, FastestProducts);
+
+    /// <summary><see cref="Candidates(ConceptMatrix, QueryBatch, int, RowFilter?, int)"/> with the
+    /// products chosen, so that tests cover each instruction set the CPU has.</summary>
+    internal static (TopKCollector[] Candidates, float[] Bounds) Candidates(
+        ConceptMatrix matrix, QueryBatch batch, int m, RowFilter? allowed, int parallelism, ByteProducts products)
     {
-        if (!IsSupported)
+        if (!IsSupported || (products == ByteProducts.AvxVnni && !AvxVnni.IsSupported))
         {
-            throw new PlatformNotSupportedException("the int8 coarse GEMM needs AVX-VNNI and AVX-512");
+            throw new PlatformNotSupportedException($"the int8 coarse GEMM with {products} products needs a CPU with {(products == ByteProducts.AvxVnni ? "AVX-VNNI and " : "")}AVX-512 (F and BW)");
         }
 
         int d = matrix.Dimension;
         int paddedDimension = (d + 3) & ~3;
         int chunkRows = Math.Clamp(ChunkBytes / paddedDimension / BlockRows * BlockRows, BlockRows, 1024);
         int chunks = (matrix.RowLimit + chunkRows - 1) / chunkRows;
-        using var queries = new QuantizedQueries(batch, paddedDimension);
+        using var queries = new QuantizedQueries(batch, paddedDimension, products);
         int workerCount = Math.Max(1, Math.Min(parallelism, chunks));
         var workers = new Worker?[workerCount];
         int nextChunk = -1;
@@ -187,7 +210,7 @@ internal static unsafe class Int8CoarseScorer
             // fewer of them at once than asked.
             Parallel.For(0, workerCount, new ParallelOptions { MaxDegreeOfParallelism = workerCount }, w =>
             {
-                var worker = new Worker(matrix, allowed, queries, m, chunkRows);
+                var worker = new Worker(matrix, allowed, queries, m, chunkRows, products);
                 workers[w] = worker;
                 worker.Run(ref nextChunk, chunks);
             });
@@ -219,24 +242,29 @@ internal static unsafe class Int8CoarseScorer
         }
     }
 
-    /// <summary>The batch as biased bytes, padded to whole query groups (padding queries are all
-    /// zero and never offered), and its per-query factors, in native memory so that a batch leaves
-    /// no garbage and the kernel reads them without bounds checks.</summary>
+    /// <summary>The batch as codes for <see cref="ByteProducts"/> (biased bytes for AVX-VNNI, int16
+    /// for AVX-512BW), padded to whole query groups (padding queries are all zero and never offered),
+    /// and its per-query factors, in native memory so that a batch leaves no garbage and the kernel
+    /// reads them without bounds checks.</summary>
     private sealed class QuantizedQueries : IDisposable
     {
-        // Bytes, then the three float arrays, in one block.
+        // Codes, then the three float arrays, in one block.
         private readonly NativeBlockPool.Block _memory;
 
-        public QuantizedQueries(QueryBatch batch, int paddedDimension)
+        public QuantizedQueries(QueryBatch batch, int paddedDimension, ByteProducts products)
         {
+            bool bytes = products == ByteProducts.AvxVnni;
+            Bias = bytes ? 128 : 0;
+            int levels = QueryLevels(products, paddedDimension);
             Count = batch.Count;
             PaddedCount = (batch.Count + QueryGroup - 1) / QueryGroup * QueryGroup;
             PaddedDimension = paddedDimension;
-            long bytesLength = ((long)PaddedCount * paddedDimension + 63) & ~63L;
-            _memory = NativeBlockPool.Rent(bytesLength + (3L * PaddedCount * sizeof(float)));
-            Bytes = _memory.Pointer;
-            new Span<byte>(Bytes, PaddedCount * paddedDimension).Fill(QueryBias);
-            Steps = (float*)(_memory.Pointer + bytesLength);
+            Stride = paddedDimension * (bytes ? 1 : sizeof(short));
+            long codesLength = ((long)PaddedCount * Stride + 63) & ~63L;
+            _memory = NativeBlockPool.Rent(codesLength + (3L * PaddedCount * sizeof(float)));
+            Codes = _memory.Pointer;
+            new Span<byte>(Codes, PaddedCount * Stride).Fill((byte)Bias);
+            Steps = (float*)(_memory.Pointer + codesLength);
             new Span<float>(Steps, 3 * PaddedCount).Clear();
             L1Norms = Steps + PaddedCount;
             Offsets = L1Norms + PaddedCount;
@@ -267,15 +295,26 @@ internal static unsafe class Int8CoarseScorer
                     continue;
                 }
 
-                Steps[j] = maxAbs / 127;
-                float inverse = 127 / maxAbs;
-                byte* target = Bytes + ((long)j * paddedDimension);
+                Steps[j] = maxAbs / levels;
+                float inverse = levels / maxAbs;
+                byte* target = Codes + ((long)j * Stride);
                 for (int i = 0; i < d; i++)
                 {
-                    target[i] = (byte)(QueryBias + (int)MathF.Round(q[i] * inverse));
+                    int code = (int)MathF.Round(q[i] * inverse);
+                    if (bytes)
+                    {
+                        target[i] = (byte)(Bias + code);
+                    }
+                    else
+                    {
+                        ((short*)target)[i] = (short)code;
+                    }
                 }
             }
         }
+
+        /// <summary>What each code adds to its q̃: 128 for bytes, so that they are unsigned.</summary>
+        public int Bias { get; }
 
         public int Count { get; }
 
@@ -283,7 +322,10 @@ internal static unsafe class Int8CoarseScorer
 
         public int PaddedDimension { get; }
 
-        public byte* Bytes { get; }
+        /// <summary>Bytes from one query's codes to the next.</summary>
+        public int Stride { get; }
+
+        public byte* Codes { get; }
 
         /// <summary>s_q per query (0 for a zero query or padding).</summary>
         public float* Steps { get; }
@@ -309,9 +351,10 @@ internal static unsafe class Int8CoarseScorer
         private readonly QuantizedQueries _queries;
         private readonly int _chunkRows;
         private readonly int _groups;
+        private readonly ByteProducts _products;
         private readonly sbyte* _block;
 
-        // Per row of the chunk: 128·Σw̃ (int), s_w·scale, the offset plus its rounding, and the
+        // Per row of the chunk: bias·Σw̃ (int), s_w·scale, the offset plus its rounding, and the
         // error bound's coefficients of s_q and ‖q‖₁. One allocation, five arrays.
         private readonly int* _correction;
         private readonly float* _factor;
@@ -353,8 +396,9 @@ internal static unsafe class Int8CoarseScorer
         // Everything above lives in this one block (64-byte aligned sections), returned once.
         private readonly NativeBlockPool.Block _memory;
 
-        public Worker(ConceptMatrix matrix, RowFilter? allowed, QuantizedQueries queries, int m, int chunkRows)
+        public Worker(ConceptMatrix matrix, RowFilter? allowed, QuantizedQueries queries, int m, int chunkRows, ByteProducts products)
         {
+            _products = products;
             _matrix = matrix;
             _allowed = allowed;
             _queries = queries;
@@ -465,7 +509,7 @@ internal static unsafe class Int8CoarseScorer
             int line = 0;
             for (int group = 0; group < _queries.PaddedCount; group += QueryGroup)
             {
-                byte* q = _queries.Bytes + ((long)group * _queries.PaddedDimension);
+                byte* q = _queries.Codes + ((long)group * _queries.Stride);
                 for (int r = 0; r < paddedRows; r += BlockRows)
                 {
                     for (int end = Math.Min(prefetchLines, line + linesPerBlock); line < end; line++)
@@ -473,7 +517,14 @@ internal static unsafe class Int8CoarseScorer
                         Sse.Prefetch1(prefetch + ((long)line * 64));
                     }
 
-                    ScoreBlock(q, group, start, r);
+                    if (_products == ByteProducts.AvxVnni)
+                    {
+                        ScoreBlockVnni(q, group, start, r);
+                    }
+                    else
+                    {
+                        ScoreBlockWide(q, group, start, r);
+                    }
                 }
             }
         }
@@ -561,7 +612,7 @@ internal static unsafe class Int8CoarseScorer
             Vector512<float> errorPerStep = Vector512.Create(1.01f) * scaleStep * Vector512.ConvertToSingle(Vector512.Load(_blockAbsoluteSums)) / Vector512.Create(2f);
             Vector512<float> errorPerL1 = (Vector512.Create(1.01f) * scaleStep / Vector512.Create(2f))
                 + (Vector512.Create(_canonicalRounding) * Vector512.Load(_blockNorms) * Vector512.Abs(scale));
-            (Vector512.Create(QueryBias) * Vector512.Load(_blockSums)).Store(_correction + blockRow);
+            (Vector512.Create(_queries.Bias) * Vector512.Load(_blockSums)).Store(_correction + blockRow);
             factor.Store(_factor + blockRow);
             shiftedOffset.Store(_offset + blockRow);
             errorPerStep.Store(_errorPerStep + blockRow);
@@ -661,15 +712,11 @@ internal static unsafe class Int8CoarseScorer
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector512<int> PairSums(Vector512<short> shorts) => Avx512BW.MultiplyAddAdjacent(shorts, Vector512<short>.One);
 
-        /// <summary>6 queries × 16 rows: integer products, then upper bounds compared with each
-        /// query's filter; only blocks with a passing bound leave the vector registers. The bound
-        /// <c>s_q·(g·s_w·scale + e_step) + (e_l1·‖q‖₁ + offset)</c> takes 3 fused multiply-adds per
-        /// 8 rows; qOffset is folded into the filter.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private void ScoreBlock(byte* q, int group, int start, int r)
+        /// <summary>6 queries × 16 rows with AVX-VNNI, then <see cref="FilterBlock"/>.</summary>
+        private void ScoreBlockVnni(byte* q, int group, int start, int r)
         {
-            int stride = _queries.PaddedDimension;
-            sbyte* w = _block + ((long)r * stride);
+            int stride = _queries.Stride;
+            sbyte* w = _block + ((long)r * _queries.PaddedDimension);
             byte* q0 = q, q1 = q + stride, q2 = q1 + stride, q3 = q2 + stride, q4 = q3 + stride, q5 = q4 + stride;
             Vector256<int> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
             Vector256<int> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
@@ -698,8 +745,71 @@ internal static unsafe class Int8CoarseScorer
                 a51 = AvxVnni.MultiplyWideningAndAdd(a51, b, w1);
             }
 
+            FilterBlock(group, start, r, a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51);
+        }
+
+        /// <summary>6 queries × 16 rows with AVX-512BW, then <see cref="FilterBlock"/>: per group of 4
+        /// coordinates, the 16 rows' bytes sign-extended to int16 (rows 0–7, then 8–15) and, per query,
+        /// vpmaddwd by its 4 int16 codes, which sums each row's products in two int32 lanes (coordinates
+        /// 0–1 and 2–3) that are added once the block is done.</summary>
+        private void ScoreBlockWide(byte* q, int group, int start, int r)
+        {
+            int stride = _queries.Stride;
+            sbyte* w = _block + ((long)r * _queries.PaddedDimension);
+            byte* q0 = q, q1 = q + stride, q2 = q1 + stride, q3 = q2 + stride, q4 = q3 + stride, q5 = q4 + stride;
+            Vector512<int> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
+            Vector512<int> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
+            for (int g = 0; g < _groups; g++, w += 64)
+            {
+                Vector512<short> w0 = Avx512BW.ConvertToVector512Int16(Vector256.Load(w));
+                Vector512<short> w1 = Avx512BW.ConvertToVector512Int16(Vector256.Load(w + 32));
+                int o = g * 4 * sizeof(short);
+                Vector512<short> b = Vector512.Create(*(long*)(q0 + o)).AsInt16();
+                a00 += Avx512BW.MultiplyAddAdjacent(w0, b);
+                a01 += Avx512BW.MultiplyAddAdjacent(w1, b);
+                b = Vector512.Create(*(long*)(q1 + o)).AsInt16();
+                a10 += Avx512BW.MultiplyAddAdjacent(w0, b);
+                a11 += Avx512BW.MultiplyAddAdjacent(w1, b);
+                b = Vector512.Create(*(long*)(q2 + o)).AsInt16();
+                a20 += Avx512BW.MultiplyAddAdjacent(w0, b);
+                a21 += Avx512BW.MultiplyAddAdjacent(w1, b);
+                b = Vector512.Create(*(long*)(q3 + o)).AsInt16();
+                a30 += Avx512BW.MultiplyAddAdjacent(w0, b);
+                a31 += Avx512BW.MultiplyAddAdjacent(w1, b);
+                b = Vector512.Create(*(long*)(q4 + o)).AsInt16();
+                a40 += Avx512BW.MultiplyAddAdjacent(w0, b);
+                a41 += Avx512BW.MultiplyAddAdjacent(w1, b);
+                b = Vector512.Create(*(long*)(q5 + o)).AsInt16();
+                a50 += Avx512BW.MultiplyAddAdjacent(w0, b);
+                a51 += Avx512BW.MultiplyAddAdjacent(w1, b);
+            }
+
+            Vector512<int> c0 = RowSums(a00, a01), c1 = RowSums(a10, a11), c2 = RowSums(a20, a21);
+            Vector512<int> c3 = RowSums(a30, a31), c4 = RowSums(a40, a41), c5 = RowSums(a50, a51);
+            FilterBlock(
+                group, start, r, c0.GetLower(), c0.GetUpper(), c1.GetLower(), c1.GetUpper(), c2.GetLower(), c2.GetUpper(),
+                c3.GetLower(), c3.GetUpper(), c4.GetLower(), c4.GetUpper(), c5.GetLower(), c5.GetUpper());
+        }
+
+        /// <summary>Rows 0–15's sums from two accumulators that hold each of rows 0–7 (then 8–15) in
+        /// two adjacent lanes: the even lanes of both plus the odd lanes of both.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<int> RowSums(Vector512<int> low, Vector512<int> high) =>
+            Avx512F.PermuteVar16x32x2(low, Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), high)
+            + Avx512F.PermuteVar16x32x2(low, Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), high);
+
+        /// <summary>Upper bounds from a block's integer products (query i's rows 0–7 in ai0, 8–15 in
+        /// ai1), compared with each query's filter; only blocks with a passing bound leave the vector
+        /// registers. The bound <c>s_q·(g·s_w·scale + e_step) + (e_l1·‖q‖₁ + offset)</c> takes 3 fused
+        /// multiply-adds per 8 rows; qOffset is folded into the filter. Inlined into each product
+        /// loop so that the accumulators stay in registers.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void FilterBlock(
+            int group, int start, int r, Vector256<int> a00, Vector256<int> a01, Vector256<int> a10, Vector256<int> a11, Vector256<int> a20, Vector256<int> a21,
+            Vector256<int> a30, Vector256<int> a31, Vector256<int> a40, Vector256<int> a41, Vector256<int> a50, Vector256<int> a51)
+        {
             // Bounds for all six queries before any call: a value live across a call would make the
-            // JIT spill the accumulators inside the loop above.
+            // JIT spill the accumulators inside the product loops.
             var h0 = new RowTerms(_correction + r, _factor + r, _offset + r, _errorPerStep + r, _errorPerL1 + r);
             var h1 = new RowTerms(_correction + r + 8, _factor + r + 8, _offset + r + 8, _errorPerStep + r + 8, _errorPerL1 + r + 8);
             float* steps = _queries.Steps + group, l1 = _queries.L1Norms + group, filters = _filters + group;

@@ -5,10 +5,11 @@ namespace AssocDB.Engine.Vectors;
 /// ones use the chunked GEMM. The scan reads W once per batch but its compute grows with the batch,
 /// while the GEMM's fixed costs (quantizing or converting W, topk passes) pay off only for several
 /// queries. Null picks the crossover of the coarse pass in use, measured at n = 100 k and 1 M,
-/// d = 128 on the reference machine: 6 for int8, 16 for libtorch's float GEMM.</param>
+/// d = 128 on the reference machine: 6 for int8, 16 for libtorch's float GEMM; int8 with AVX-512BW's
+/// products (an AMD Zen 4 host, n = 1 M) crosses at the same place (the kernel bench's --crossover).</param>
 /// <param name="GemmMinRows">Matrices with fewer rows are always scanned: the GEMM's fixed costs dominate.</param>
 /// <param name="CoarseType">Arithmetic of the GEMM kernel's coarse pass (results are exact either
-/// way). Auto by default: int8 with AVX-VNNI where the CPU has it (and AVX-512), which on the reference machine
+/// way). Auto by default: int8 where the CPU has AVX-512 (multiplied with AVX-VNNI where it has that too), which on the reference machine
 /// (2 shared cores, no AMX) runs several times faster than libtorch's float32 GEMM, while libtorch's
 /// float16 ran at most ~1.3× float32 and bfloat16 slower than float32; elsewhere the matrix's
 /// search copy or float32. The kernel bench's --coarse measures each.</param>

@@ -53,28 +53,31 @@ public sealed class Int8CoarseScorerTests
         queries.AsSpan(d, d).Clear();
         var batch = QueryBatch.Prepare(queries, d, metric);
 
-        (TopKCollector[] all, float[] residuals) = Int8CoarseScorer.Candidates(matrix, batch, Rows, allowed: null, parallelism: 2);
         var scan = new ScanKernel();
-        for (int j = 0; j < batch.Count; j++)
+        foreach (ByteProducts products in Int8CoarseScorer.SupportedProducts)
         {
-            SearchHits upper = all[j].ToHits();
-            Assert.Equal(Rows - 1, upper.Rows.Length);
-            Assert.DoesNotContain(7, upper.Rows);
-            SearchHits exact = scan.Search(matrix, queries.AsSpan(j * d, d), Rows)[0];
-            var exactScore = exact.Rows.Zip(exact.Scores).ToDictionary(p => p.First, p => p.Second);
-            var slack = new List<double>();
-            for (int i = 0; i < upper.Rows.Length; i++)
+            (TopKCollector[] all, float[] residuals) = Int8CoarseScorer.Candidates(matrix, batch, Rows, allowed: null, parallelism: 2, products);
+            for (int j = 0; j < batch.Count; j++)
             {
-                float score = exactScore[upper.Rows[i]];
-                Assert.True(score <= upper.Scores[i] + residuals[j], $"query {j} row {upper.Rows[i]}: exact {score} above its bound {upper.Scores[i]} + {residuals[j]}");
-                slack.Add(upper.Scores[i] - score);
-            }
+                SearchHits upper = all[j].ToHits();
+                Assert.Equal(Rows - 1, upper.Rows.Length);
+                Assert.DoesNotContain(7, upper.Rows);
+                SearchHits exact = scan.Search(matrix, queries.AsSpan(j * d, d), Rows)[0];
+                var exactScore = exact.Rows.Zip(exact.Scores).ToDictionary(p => p.First, p => p.Second);
+                var slack = new List<double>();
+                for (int i = 0; i < upper.Rows.Length; i++)
+                {
+                    float score = exactScore[upper.Rows[i]];
+                    Assert.True(score <= upper.Scores[i] + residuals[j], $"{products}, query {j} row {upper.Rows[i]}: exact {score} above its bound {upper.Scores[i]} + {residuals[j]}");
+                    slack.Add(upper.Scores[i] - score);
+                }
 
-            // Loose bounds would send every query to the fallback: the typical slack must be a small
-            // fraction of the spread of scores.
-            double spread = exact.Scores[0] - exact.Scores[^1];
-            slack.Sort();
-            Assert.True(slack[slack.Count / 2] <= 0.05 * spread, $"query {j}: median slack {slack[slack.Count / 2]} against a score spread of {spread}");
+                // Loose bounds would send every query to the fallback: the typical slack must be a
+                // small fraction of the spread of scores.
+                double spread = exact.Scores[0] - exact.Scores[^1];
+                slack.Sort();
+                Assert.True(slack[slack.Count / 2] <= 0.05 * spread, $"{products}, query {j}: median slack {slack[slack.Count / 2]} against a score spread of {spread}");
+            }
         }
 
         var gemm = new ChunkedGemmKernel(coarseType: CoarsePrecision.Int8);
@@ -84,20 +87,25 @@ public sealed class Int8CoarseScorerTests
     }
 
     // The bound's worst case: rows on the int8 grid (step 1, no rounding of their own) and queries
-    // whose every coordinate but the largest rounds off by 0.499 in the direction of the row's sign,
-    // so the coarse score falls short by 0.499·Σ|w̃| and only the bound's Σ|w̃| term (0.505·Σ|w̃|) covers
-    // it. Each row of three 16-row blocks is checked, so a per-row sum taken from the wrong row,
-    // lane or coordinate group breaks the bound or leaves it loose.
+    // whose every coordinate but the largest rounds off by 0.499 of the query's step in the
+    // direction of the row's sign, so the coarse score falls short by 0.499·s_q·Σ|w̃| and only the
+    // bound's Σ|w̃| term (0.505·s_q·Σ|w̃|) covers it. Each row of three 16-row blocks is checked, so a
+    // per-row sum taken from the wrong row, lane or coordinate group breaks the bound or leaves it
+    // loose; each instruction set the CPU has is checked with its own query levels.
     [Theory]
     [InlineData(128)]
     [InlineData(37)]
     public void Queries_rounding_against_a_row_at_every_coordinate_stay_within_its_bound(int d)
     {
-        if (!Int8CoarseScorer.IsSupported)
+        foreach (ByteProducts products in Int8CoarseScorer.SupportedProducts)
         {
-            return;
+            QueriesRoundingAgainstEveryCoordinate(d, products);
         }
+    }
 
+    private static void QueriesRoundingAgainstEveryCoordinate(int d, ByteProducts products)
+    {
+        float step = 127f / Int8CoarseScorer.QueryLevels(products, (d + 3) & ~3);
         const int Rows = 48;
         var random = new Random(d);
         using var matrix = new ConceptMatrix(d, CPU, Metric.Dot, StoragePrecision.Float32, initialCapacity: 64);
@@ -118,29 +126,33 @@ public sealed class Int8CoarseScorerTests
             queries[row * d] = 127;
             for (int i = 1; i < d; i++)
             {
-                queries[(row * d) + i] = 0.499f * MathF.Sign(vectors[(row * d) + i]);
+                queries[(row * d) + i] = 0.499f * step * MathF.Sign(vectors[(row * d) + i]);
             }
         }
 
         var batch = QueryBatch.Prepare(queries, d, Metric.Dot);
-        (TopKCollector[] all, float[] residuals) = Int8CoarseScorer.Candidates(matrix, batch, Rows, allowed: null, parallelism: 2);
+        (TopKCollector[] all, float[] residuals) = Int8CoarseScorer.Candidates(matrix, batch, Rows, allowed: null, parallelism: 2, products);
         for (int row = 0; row < Rows; row++)
         {
             SearchHits upper = all[row].ToHits();
             float bound = upper.Scores[Array.IndexOf(upper.Rows, row)] + residuals[row];
-            double exact = 0, shortfall = 0, queryL1 = 0;
+            double exact = 0, shortfall = 0, queryL1 = 0, rowNorm = 0;
             for (int i = 0; i < d; i++)
             {
                 exact += (double)vectors[(row * d) + i] * queries[(row * d) + i];
-                shortfall += i == 0 ? 0 : 0.499 * Math.Abs(vectors[(row * d) + i]);
+                shortfall += i == 0 ? 0 : 0.499 * step * Math.Abs(vectors[(row * d) + i]);
                 queryL1 += Math.Abs(queries[(row * d) + i]);
+                rowNorm += (double)vectors[(row * d) + i] * vectors[(row * d) + i];
             }
 
             // What the bound may add beyond the shortfall: its 1 % slack, the largest coordinate's
-            // term (which has no shortfall) and the row-rounding term ½·‖q‖₁ (this row needs none).
-            double allowance = (0.02 * shortfall) + (0.51 * (127 + queryL1));
-            Assert.True(exact <= bound, $"row {row}: exact {exact} above its bound {bound}");
-            Assert.True(bound - exact < allowance, $"row {row}: bound {bound} loose by {bound - exact}, more than {allowance}");
+            // term (which has no shortfall), the row-rounding term ½·‖q‖₁ (this row needs none) and
+            // the canonical score's float32 rounding, 2·(d·2⁻²³ + 2⁻²¹)·‖w‖·‖q‖₁ (a few units here,
+            // which only the fine steps of int16 query codes leave without a larger slack to hide in).
+            double rounding = 2 * ((d * Math.Pow(2, -23)) + Math.Pow(2, -21)) * Math.Sqrt(rowNorm) * queryL1;
+            double allowance = (0.02 * shortfall) + (0.51 * ((127 * step) + queryL1)) + (1.01 * rounding);
+            Assert.True(exact <= bound, $"{products}, row {row}: exact {exact} above its bound {bound}");
+            Assert.True(bound - exact < allowance, $"{products}, row {row}: bound {bound} loose by {bound - exact}, more than {allowance}");
         }
     }
 
