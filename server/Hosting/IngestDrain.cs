@@ -30,6 +30,11 @@ internal sealed class IngestDrain : IHostedLifecycleService, IDisposable
     /// other process-driving test classes, for a client reading 0.3 s after the signal).</summary>
     public static readonly TimeSpan StatusGrace = TimeSpan.FromSeconds(3);
 
+    /// <summary>Never disposed: Kestrel gives up on a stream it has aborted without waiting for its
+    /// handler, so a handler held in a batch's write can go on after the host's services are
+    /// disposed and then read <see cref="Stopping"/>, whose token a disposed source refuses to hand
+    /// out (ObjectDisposedException), and the source's cancel would throw the same. It has no timer
+    /// and no wait handle, so disposing it would free nothing.</summary>
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenRegistration _onApplicationStopping;
     private readonly Lock _lock = new();
@@ -125,9 +130,5 @@ internal sealed class IngestDrain : IHostedLifecycleService, IDisposable
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public void Dispose()
-    {
-        _onApplicationStopping.Dispose();
-        _stopping.Dispose();
-    }
+    public void Dispose() => _onApplicationStopping.Dispose();
 }

@@ -1,9 +1,11 @@
 using System.Diagnostics;
+using System.Reflection;
 using AssocDB.Client;
 using AssocDB.Protocol.V1;
 using Grpc.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace AssocDB.Server.Tests.Ingestion;
@@ -108,6 +110,29 @@ public sealed class IngestStreamLifetimeTests
         Http2Limits http2 = server.App.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value.Limits.Http2;
         Assert.InRange(http2.KeepAlivePingDelay, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5));
         Assert.InRange(http2.KeepAlivePingTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(1));
+    }
+
+    // Kestrel aborts a stream it has waited on past the host's shutdown timeout without waiting for
+    // its handler, so a handler held in a batch's write goes on once the host's services are
+    // disposed, and the first thing it does then is read the drain's stop token (to send the
+    // acknowledgement, or to end the stream). A disposed drain threw ObjectDisposedException there
+    // (a disposed CancellationTokenSource refuses its token). Holding a real handler across the
+    // disposal needs a write that neither finishes nor fails for that long, which nothing but a
+    // hook could arrange, so this takes the drain the server ran with (internal to the server,
+    // hence reflection) and reads its token as such a handler does.
+    [Fact]
+    public async Task A_stream_handler_outliving_the_host_can_still_read_the_stop_token()
+    {
+        RunningServer server = await RunningServer.StartAsync();
+        IHostedService drain = server.App.Services.GetServices<IHostedService>().Single(service => service.GetType().Name == "IngestDrain");
+        PropertyInfo stopping = drain.GetType().GetProperty("Stopping")!;
+        await server.DisposeAsync();
+
+        var token = (CancellationToken)stopping.GetValue(drain)!;
+        Assert.True(token.IsCancellationRequested);
+        using CancellationTokenRegistration registration = token.Register(() => { });
+        using var read = CancellationTokenSource.CreateLinkedTokenSource(CancellationToken.None, token);
+        Assert.True(read.IsCancellationRequested);
     }
 
     private static IngestRequest Batch(string session, int sequence) => new()
