@@ -18,32 +18,9 @@ namespace AssocDB.Engine.Storage;
 /// (room in memory for more records, a compaction's flush, a checkpoint) waits for it forever, and
 /// only the device sees why.
 /// </remarks>
-internal sealed class GuardedLogDevice(IDevice files, Action<string> writeFailed) : IDevice
+internal sealed class GuardedLogDevice(OpenCheckedDevice files, Action<string> writeFailed) : ForwardingDevice(files)
 {
-    /// <summary>What a write refused after <see cref="Retire"/> reports (the error code FASTER's
-    /// own devices give a write that could not start).</summary>
-    private const uint RetiredErrorCode = uint.MaxValue;
-
-    /// <summary>Set by <see cref="Retire"/>.</summary>
-    private volatile bool _retired;
-
-    public uint SectorSize => files.SectorSize;
-
-    public string FileName => files.FileName;
-
-    public long Capacity => files.Capacity;
-
-    public long SegmentSize => files.SegmentSize;
-
-    public int StartSegment => files.StartSegment;
-
-    public int EndSegment => files.EndSegment;
-
-    public int ThrottleLimit
-    {
-        get => files.ThrottleLimit;
-        set => files.ThrottleLimit = value;
-    }
+    private readonly OpenCheckedDevice _files = files;
 
     /// <summary>
     /// Sends no more writes to the files; each one from now on fails at once. For a store that is
@@ -53,48 +30,22 @@ internal sealed class GuardedLogDevice(IDevice files, Action<string> writeFailed
     /// store that took its place. A write already passed on is not stopped: one on a file it had
     /// open reaches that file.
     /// </summary>
-    public void Retire() => _retired = true;
+    public void Retire() => _files.Retire();
 
     /// <summary>Deletes the log files wholly below <paramref name="address"/>: call only once a
     /// checkpoint whose begin address is at or past it has been read back whole.</summary>
-    public void DeleteUntil(long address) => files.TruncateUntilAddress(address);
+    public void DeleteUntil(long address) => Files.TruncateUntilAddress(address);
 
-    public void Initialize(long segmentSize, LightEpoch epoch = null!, bool omitSegmentIdFromFilename = false) =>
-        files.Initialize(segmentSize, epoch, omitSegmentIdFromFilename);
+    public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context) =>
+        Files.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, Reporting(callback, segmentId, (long)destinationAddress), context);
 
-    public bool TryComplete() => files.TryComplete();
-
-    public bool Throttle() => files.Throttle();
-
-    public void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
-    {
-        if (_retired)
-        {
-            callback(RetiredErrorCode, 0, context);
-            return;
-        }
-
-        files.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, Reporting(callback, segmentId, (long)destinationAddress), context);
-    }
-
-    public void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength, DeviceIOCompletionCallback callback, object context) =>
-        files.ReadAsync(segmentId, sourceAddress, destinationAddress, readLength, callback, context);
-
-    public void WriteAsync(IntPtr alignedSourceAddress, ulong alignedDestinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
-    {
-        if (_retired)
-        {
-            callback(RetiredErrorCode, 0, context);
-            return;
-        }
-
-        files.WriteAsync(
+    public override void WriteAsync(IntPtr alignedSourceAddress, ulong alignedDestinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context) =>
+        Files.WriteAsync(
             alignedSourceAddress,
             alignedDestinationAddress,
             numBytesToWrite,
             Reporting(callback, (long)(alignedDestinationAddress / (ulong)SegmentSize), (long)(alignedDestinationAddress % (ulong)SegmentSize)),
             context);
-    }
 
     /// <summary>The completion of a write to file <paramref name="segment"/> at <paramref name="offset"/>,
     /// reporting a failure before FASTER hears of it.</summary>
@@ -109,30 +60,16 @@ internal sealed class GuardedLogDevice(IDevice files, Action<string> writeFailed
             callback(errorCode, numBytes, context);
         };
 
-    public void ReadAsync(ulong alignedSourceAddress, IntPtr alignedDestinationAddress, uint aligned_read_length, DeviceIOCompletionCallback callback, object context) =>
-        files.ReadAsync(alignedSourceAddress, alignedDestinationAddress, aligned_read_length, callback, context);
-
     // FASTER's requests to delete files: held until DeleteUntil (see the class summary).
-    public void TruncateUntilAddressAsync(long toAddress, AsyncCallback callback, IAsyncResult result) => callback(result);
+    public override void TruncateUntilAddressAsync(long toAddress, AsyncCallback callback, IAsyncResult result) => callback(result);
 
-    public void TruncateUntilAddress(long toAddress)
+    public override void TruncateUntilAddress(long toAddress)
     {
     }
 
-    public void TruncateUntilSegmentAsync(int toSegment, AsyncCallback callback, IAsyncResult result) => callback(result);
+    public override void TruncateUntilSegmentAsync(int toSegment, AsyncCallback callback, IAsyncResult result) => callback(result);
 
-    public void TruncateUntilSegment(int toSegment)
+    public override void TruncateUntilSegment(int toSegment)
     {
     }
-
-    public void RemoveSegmentAsync(int segment, AsyncCallback callback, IAsyncResult result) =>
-        files.RemoveSegmentAsync(segment, callback, result);
-
-    public void RemoveSegment(int segment) => files.RemoveSegment(segment);
-
-    public long GetFileSize(int segment) => files.GetFileSize(segment);
-
-    public void Reset() => files.Reset();
-
-    public void Dispose() => files.Dispose();
 }

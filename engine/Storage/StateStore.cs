@@ -125,7 +125,7 @@ internal sealed class StateStore : IDisposable
             CheckpointManager = _checkpoints,
             RemoveOutdatedCheckpoints = false,
         };
-        _logFiles = new GuardedLogDevice(_settings.LogDevice, TakeOutOfService);
+        _logFiles = new GuardedLogDevice(new OpenCheckedDevice(_settings.LogDevice), TakeOutOfService);
         _settings.LogDevice = _logFiles;
         if (recovering is { Log: var recovered }
             && LogFraming.Check(directory, LogFileName, Layout, _logFiles.SectorSize, recovered.beginAddress, recovered.headAddress, recovered.finalLogicalAddress) is { } misframed)

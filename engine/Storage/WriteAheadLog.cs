@@ -16,6 +16,7 @@ internal sealed class WriteAheadLog : IDisposable
 {
     private readonly FasterLogSettings _settings;
     private readonly DurableLogCommitManager _commits;
+    private readonly OpenCheckedDevice _files;
     private readonly FasterLog _log;
 
     public WriteAheadLog(string directory, int pageSizeBits)
@@ -31,6 +32,9 @@ internal sealed class WriteAheadLog : IDisposable
             SegmentSizeBits = Math.Max(30, pageSizeBits + 1),
             LogCommitManager = _commits,
         };
+        // Disposed with the settings, which created the device it wraps.
+        _files = new OpenCheckedDevice(_settings.LogDevice);
+        _settings.LogDevice = _files;
         _log = new FasterLog(_settings);
         if (_commits.UnreadableCommit is { } unreadable)
         {
@@ -157,7 +161,15 @@ internal sealed class WriteAheadLog : IDisposable
     private async Task CommitAsync()
     {
         Task committed = _log.CommitAsync().AsTask();
-        await await Task.WhenAny(committed, _commits.Failed);
+        try
+        {
+            await await Task.WhenAny(committed, _commits.Failed);
+        }
+        catch (CommitFailureException failure) when (_files.Refusal is { } refusal)
+        {
+            // FASTER's failure gives only an error code; the file it could not open says why.
+            throw new IOException($"the write-ahead log's {refusal}", failure);
+        }
     }
 
     private void ThrowIfCommitFailed()

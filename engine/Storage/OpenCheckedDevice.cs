@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using FASTER.core;
+
+namespace AssocDB.Engine.Storage;
+
+/// <summary>
+/// Opens a log file here before FASTER's device first reads or writes it, and fails that read or
+/// write at once, without passing it on, when the file cannot be opened. FASTER's local device
+/// (<c>ManagedLocalStorageDevice</c>, FASTER 2.6.5) opens files through a pool that counts a handle
+/// before creating it: when the creation throws (permission denied, a link into a missing folder, a
+/// file that refuses unbuffered I/O) the I/O fails, but the count stays, and disposing the device
+/// then waits for that handle forever, so the close of a collection whose next log file could not
+/// be opened never returned. The file is opened as FASTER opens it (unbuffered, write-through,
+/// created if missing), so what fails here would fail there.
+/// </summary>
+/// <remarks>
+/// Each file is checked until it has opened once for reads and once for writes: FASTER's pool then
+/// holds a handle to it and adds more only under concurrent I/O. A file made unopenable after that
+/// (its permissions changed while the collection runs) is not covered. Writes stop here once the
+/// device is retired (see <see cref="GuardedLogDevice.Retire"/>), also after the open, which can
+/// wait (on a FIFO, until a reader comes), so that a write held in it is not passed on once retired.
+/// </remarks>
+internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
+{
+    /// <summary>What a refused read or write reports: the error code FASTER's own device gives an
+    /// I/O that could not start.</summary>
+    private const uint RefusedErrorCode = uint.MaxValue;
+
+    /// <summary>FASTER's flag for unbuffered I/O (O_DIRECT on Linux), which its devices set by default.</summary>
+    private const FileOptions Unbuffered = (FileOptions)0x20000000;
+
+    /// <summary>The (segment, opened for writing) pairs that have opened.</summary>
+    private readonly ConcurrentDictionary<(int Segment, bool Write), bool> _opened = new();
+
+    private volatile string? _refusal;
+
+    /// <summary>Set by <see cref="Retire"/>.</summary>
+    private volatile bool _retired;
+
+    /// <summary>The latest file that could not be opened, and why; null while none.</summary>
+    public string? Refusal => _refusal;
+
+    /// <summary>Passes no more writes on; each one from now on fails at once.</summary>
+    public void Retire() => _retired = true;
+
+    public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
+    {
+        if (Writes(segmentId))
+        {
+            Files.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, callback, context);
+        }
+        else
+        {
+            callback(RefusedErrorCode, 0, context);
+        }
+    }
+
+    public override void WriteAsync(IntPtr alignedSourceAddress, ulong alignedDestinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
+    {
+        if (Writes(Segment(alignedDestinationAddress)))
+        {
+            Files.WriteAsync(alignedSourceAddress, alignedDestinationAddress, numBytesToWrite, callback, context);
+        }
+        else
+        {
+            callback(RefusedErrorCode, 0, context);
+        }
+    }
+
+    public override void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength, DeviceIOCompletionCallback callback, object context)
+    {
+        if (Opens(segmentId, write: false))
+        {
+            Files.ReadAsync(segmentId, sourceAddress, destinationAddress, readLength, callback, context);
+        }
+        else
+        {
+            callback(RefusedErrorCode, 0, context);
+        }
+    }
+
+    public override void ReadAsync(ulong alignedSourceAddress, IntPtr alignedDestinationAddress, uint aligned_read_length, DeviceIOCompletionCallback callback, object context)
+    {
+        if (Opens(Segment(alignedSourceAddress), write: false))
+        {
+            Files.ReadAsync(alignedSourceAddress, alignedDestinationAddress, aligned_read_length, callback, context);
+        }
+        else
+        {
+            callback(RefusedErrorCode, 0, context);
+        }
+    }
+
+    // A file removed may be created again under the same name: it is checked again then.
+    public override void RemoveSegment(int segment)
+    {
+        Forget(segment);
+        Files.RemoveSegment(segment);
+    }
+
+    public override void RemoveSegmentAsync(int segment, AsyncCallback callback, IAsyncResult result)
+    {
+        Forget(segment);
+        Files.RemoveSegmentAsync(segment, callback, result);
+    }
+
+    public override void Reset()
+    {
+        _opened.Clear();
+        Files.Reset();
+    }
+
+    /// <summary>Whether a write to segment <paramref name="segment"/> is passed on: asked before the
+    /// open too, as the open creates a missing file.</summary>
+    private bool Writes(int segment) => !_retired && Opens(segment, write: true) && !_retired;
+
+    private int Segment(ulong address) => (int)(address / (ulong)SegmentSize);
+
+    private void Forget(int segment)
+    {
+        _opened.TryRemove((segment, true), out _);
+        _opened.TryRemove((segment, false), out _);
+    }
+
+    /// <summary>Whether segment <paramref name="segment"/>'s file opens for the I/O; records why not.</summary>
+    private bool Opens(int segment, bool write)
+    {
+        if (_opened.ContainsKey((segment, write)))
+        {
+            return true;
+        }
+
+        string path = $"{FileName}.{segment}";
+        try
+        {
+            using var file = new FileStream(
+                path, FileMode.OpenOrCreate, write ? FileAccess.Write : FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.WriteThrough | FileOptions.Asynchronous | Unbuffered);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _refusal = $"{path} could not be opened for {(write ? "writing" : "reading")} ({e.GetType().Name}: {e.Message})";
+            return false;
+        }
+
+        _opened[(segment, write)] = true;
+        return true;
+    }
+}

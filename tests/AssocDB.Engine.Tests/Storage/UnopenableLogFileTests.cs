@@ -1,0 +1,44 @@
+using System.Diagnostics;
+using AssocDB.Engine.Model;
+using AssocDB.Engine.Tests.Support;
+
+namespace AssocDB.Engine.Tests.Storage;
+
+// A log file that cannot be opened (here a link into a missing folder, as a permission refused or
+// a file that takes no unbuffered I/O would be) fails the write that needed it, and the collection
+// still closes. FASTER's device counts a file handle before creating it, so after a failed creation
+// its disposal waited for that handle forever and the close never returned.
+public sealed class UnopenableLogFileTests : DatabaseTests
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
+
+    private static FactInput Fact(int number) => new($"head{number}", "links", $"tail{number}");
+
+    [Fact]
+    public async Task A_write_ahead_log_file_that_cannot_be_opened_stops_writes_and_the_close_still_ends()
+    {
+        Collection collection = Db.Create();
+        // A new collection's log has written nothing yet, so FASTER has not opened its first file.
+        string first = Path.Combine(collection.Directory, "wal", "fasterlog.log.0");
+        Assert.False(File.Exists(first));
+        File.CreateSymbolicLink(first, Path.Combine(Db.Folder, "missing", "fasterlog.log.0"));
+
+        EngineError refused = (await collection.AddFactsAsync([Fact(0)]).WaitAsync(Generous)).AssertError(ErrorCode.FailedPrecondition, "collection");
+        Assert.Contains($"takes no writes after its log failed to write (IOException: the write-ahead log's {first} could not be opened for writing", refused.Message, StringComparison.Ordinal);
+        (await collection.AddFactsAsync([Fact(1)])).AssertError(ErrorCode.FailedPrecondition, "collection");
+        Assert.Equal(0, collection.Describe().AssertOk().FactCount);
+
+        var clock = Stopwatch.StartNew();
+        await Db.Database.CloseAsync(checkpoint: true).AsTask().WaitAsync(Generous);
+        Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(10));
+
+        // The file can be opened again: the collection takes writes, and kept none of the refused one.
+        File.Delete(first);
+        await Db.ReopenAsync();
+        collection = Db.Get();
+        Assert.Equal(0, collection.Describe().AssertOk().FactCount);
+        (await collection.AddFactsAsync([Fact(2)])).AssertOk();
+        await Db.ReopenAsync(checkpointOnClose: false);
+        Assert.Equal(1, Db.Get().Describe().AssertOk().FactCount);
+    }
+}
