@@ -873,6 +873,12 @@ public sealed partial class Collection
                 case RecordKind.Edge:
                     _edges.Put(RecordCodec.DecodeEdge(bytes));
                     break;
+                case RecordKind.IngestMark when id < 0:
+                    // No session's: versions before marks could be deleted (DeleteIngestMark) held
+                    // a placeholder for each id missing below the highest, and their rewrite from
+                    // memory stored it, under id -1, when they read a store whose marks this
+                    // version had deleted. Taken for a mark, it made the collection fail to open.
+                    break;
                 case RecordKind.IngestMark:
                     _ingestMarks.Put(RecordCodec.DecodeIngestMark(bytes));
                     break;

@@ -123,6 +123,36 @@ public sealed class IngestSessionRetentionTests : IAsyncLifetime
         }
     }
 
+    // Versions before marks could be deleted kept a placeholder (id -1, no session) for each id
+    // missing below the highest, and their rewrite of the store from memory stored it as a record
+    // when they read a store whose marks this version had deleted (a downgrade after the limit was
+    // lowered). This version took that record for a mark, and the collection did not open
+    // (ArgumentOutOfRangeException from the mark's id).
+    [Fact]
+    public async Task A_placeholder_mark_stored_by_an_earlier_version_is_not_taken_for_a_session()
+    {
+        await IngestAsync("a", 0);
+        await IngestAsync("b", 4);
+        string state = Path.Combine(_db.Get().Directory, "state");
+        await _db.Database.CloseAsync(checkpoint: true);
+        using (var store = new StateStore(state, _db.Options.StateIndexBytes, _db.Options.StateMemoryBytes, _db.Options.StateSegmentBytes))
+        {
+            using (StateStore.Writer writer = store.BeginWrites())
+            {
+                writer.Put(RecordKind.IngestMark, RecordCodec.EncodeStored(new IngestMark(-1, "", -1, long.MinValue)));
+            }
+
+            Assert.Null(await store.CheckpointAsync(store.RecoveredLogAddress, store.RecoveredLogSequence!.Value, store.RecoveredSupersededBytes, TimeSpan.FromMinutes(1)));
+        }
+
+        await _db.ReopenAsync();
+        Assert.Equal(2, _db.Get().IngestSessionCount.AssertOk());
+        Assert.Equal([0, 4, -1], Progress("a", "b", ""));
+        await IngestAsync("c", 0);
+        await IngestAsync("d", 0);
+        Assert.Equal([-1, 4, 0, 0], Progress("a", "b", "c", "d"));
+    }
+
     // Marks stored by earlier versions hold no write order: they read as the oldest, and such a
     // record (and a format-1 log entry's mark) still decodes.
     [Fact]
