@@ -23,7 +23,7 @@ public sealed class IngestSessionRetentionTests : IAsyncLifetime
     private async Task IngestAsync(string session, long sequence) =>
         (await _db.Get().IngestAsync(new IngestBatch(session, sequence, [], [new FactInput($"{session}-{sequence}", "r", "t")]))).AssertOk();
 
-    private long[] Progress(params string[] sessions) => [.. sessions.Select(session => _db.Get().LastIngestedSequence(session).AssertOk())];
+    private long[] Progress(params string[] sessions) => ProgressIn(_db, sessions);
 
     // Every session's mark was kept for good (in memory and in the state store): a long-lived
     // collection fed by many short sessions grew by one mark per session ever run.
@@ -152,6 +152,63 @@ public sealed class IngestSessionRetentionTests : IAsyncLifetime
         await IngestAsync("d", 0);
         Assert.Equal([-1, 4, 0, 0], Progress("a", "b", "c", "d"));
     }
+
+    // Deleting marks below the highest id leaves free ids in the store, which versions before
+    // deletes took placeholders for (and stored, in a rewrite from memory; see above). This
+    // version's own rewrite from memory, after a compaction met a damaged record, stores the kept
+    // marks only, under their ids, and a reopen reads the free ids as free.
+    [Fact]
+    public async Task A_store_rewritten_from_memory_after_marks_were_deleted_keeps_the_marks_as_they_were()
+    {
+        // 64 KiB pages and files and 256 KiB of memory: the first concepts' pages are read back
+        // from their files by the compaction.
+        await using var small = new TestDatabase(stateMemoryBytes: 1L << 18, stateSegmentBytes: 1L << 16, ingestSessionsKept: 10);
+        Collection collection = small.Create(dimension: 4);
+        string[] old = [.. Enumerable.Range(0, 10).Select(session => $"s{session}")];
+        foreach (string session in old)
+        {
+            (await collection.IngestAsync(new IngestBatch(session, 0, [], [new FactInput(session, "r", "t")]))).AssertOk();
+        }
+
+        (await collection.IngestAsync(new IngestBatch("s2", 1, [], []))).AssertOk();
+        await small.ReopenAsync(ingestSessionsKept: 3);
+        collection = small.Get();
+        (await collection.IngestAsync(new IngestBatch("new", 0, [], []))).AssertOk();
+        for (int version = 0; version < 2; version++)
+        {
+            for (int start = 0; start < 5000; start += 500)
+            {
+                (await collection.UpsertConceptsAsync([.. Enumerable.Range(start, 500).Select(c => new ConceptInput($"c{c}", [c, version, 1, 1]))])).AssertOk();
+            }
+
+            if (version == 0)
+            {
+                (await collection.CheckpointAsync()).AssertOk();
+            }
+        }
+
+        string file = Path.Combine(collection.Directory, "state", "hlog.log.0");
+        (_, long value) = StateLogBytes.Find(file, RecordKind.Concept, collection.GetConcept("c5").AssertOk().Id);
+        StateLogBytes.Xor(file, value + 12, 0x01);
+        (await collection.CheckpointAsync()).AssertOk();
+        Assert.False(File.Exists(file), "the store was not rewritten from memory");
+
+        await small.ReopenAsync(checkpointOnClose: false, ingestSessionsKept: 10);
+        Assert.Equal(3, small.Get().IngestSessionCount.AssertOk());
+        Assert.Equal([1, 0, 0, .. old.Except(["s2", "s9"]).Select(_ => -1L)], ProgressIn(small, ["s2", "s9", "new", .. old.Except(["s2", "s9"])]));
+        string[] later = [.. Enumerable.Range(0, 7).Select(session => $"later{session}")];
+        foreach (string session in later)
+        {
+            (await small.Get().IngestAsync(new IngestBatch(session, 4, [], []))).AssertOk();
+        }
+
+        await small.ReopenAsync();
+        Assert.Equal(10, small.Get().IngestSessionCount.AssertOk());
+        Assert.Equal([1, 0, 0, .. later.Select(_ => 4L)], ProgressIn(small, ["s2", "s9", "new", .. later]));
+    }
+
+    private static long[] ProgressIn(TestDatabase database, params string[] sessions) =>
+        [.. sessions.Select(session => database.Get().LastIngestedSequence(session).AssertOk())];
 
     // Marks stored by earlier versions hold no write order: they read as the oldest, and such a
     // record (and a format-1 log entry's mark) still decodes.
