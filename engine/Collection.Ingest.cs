@@ -78,10 +78,13 @@ public sealed partial class Collection
         var planner = new BatchPlanner(this);
         WriteSummary conceptSummary = planner.UpsertConcepts(concepts);
         WriteSummary factSummary = planner.AddFacts(facts);
-        var evicted = new List<int>();
-        int markId = _ingestMarks.IdFor(batch.Session, _ingestSessionsKept, evicted);
+        var deleted = new List<int>();
+        var moved = new List<IngestMark>();
+        int markId = _ingestMarks.IdFor(batch.Session, _ingestSessionsKept, deleted, moved);
         List<Mutation> mutations = planner.Complete();
-        mutations.AddRange(evicted.Select(id => new Mutation.DeleteIngestMark(id)));
+        // Deletes first: a moved mark's put takes its session from the id it leaves.
+        mutations.AddRange(deleted.Select(id => new Mutation.DeleteIngestMark(id)));
+        mutations.AddRange(moved.Select(mark => new Mutation.PutIngestMark(mark, Moved: true)));
         // Planned under the writer lock: the batch is logged as the next entry.
         mutations.Add(new Mutation.PutIngestMark(new IngestMark(markId, batch.Session, batch.Sequence, _logSequence + 1)));
         var result = new IngestResult(false, conceptSummary, factSummary, rejected);

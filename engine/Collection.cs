@@ -723,8 +723,8 @@ public sealed partial class Collection
     }
 
     /// <summary>Applies the mutations of an entry (see <see cref="RecordCodec.EncodeBatch"/>) to the
-    /// store, each record as the entry holds it but ingest marks, which the store keeps with the
-    /// entry's <paramref name="sequence"/> (their order of recency).</summary>
+    /// store, each record as the entry holds it but the ingest marks the entry wrote, which the
+    /// store keeps with the entry's <paramref name="sequence"/> (their order of recency).</summary>
     private static void WriteToStore(StateStore.Writer store, ReadOnlySpan<byte> entry, List<int> mutationBounds, long sequence)
     {
         for (int i = 0; i + 1 < mutationBounds.Count; i++)
@@ -735,7 +735,7 @@ public sealed partial class Collection
                 // Deleting a record the store no longer holds only adds a tombstone.
                 store.Delete(mutation.Kind, mutation.Id);
             }
-            else if (mutation.Kind == RecordKind.IngestMark)
+            else if (!mutation.RecordAsStored)
             {
                 store.Put(RecordKind.IngestMark, RecordCodec.EncodeStored(RecordCodec.DecodeIngestMark(mutation.Record) with { Written = sequence }));
             }

@@ -8,7 +8,8 @@ namespace AssocDB.Engine.Storage;
 /// session takes the id of the least recently written one, whose mark its record replaces in the
 /// state store, so neither memory nor the store grows with the number of sessions ever run. When
 /// more marks are held than the limit (it was lowered, or the collection predates it), a new
-/// session's batch also deletes the oldest marks beyond it.
+/// session's batch also deletes the oldest marks beyond it, and moves kept marks above the limit
+/// down to the ids freed, so that the ids in use stay 0 to the number of marks less one.
 /// </summary>
 /// <remarks>
 /// Which id a new session takes is decided when its batch is planned and logged with the mark, so
@@ -47,10 +48,19 @@ internal sealed class IngestMarks
     /// one while fewer than <paramref name="kept"/> are in use; else the least recently written
     /// mark's, which the new one replaces. When <paramref name="kept"/> or more marks are held
     /// beyond that one (the limit was lowered since they were written), the next oldest are added
-    /// to <paramref name="evicted"/>, to be deleted with the new mark's write, so that it leaves
+    /// to <paramref name="deleted"/>, to be deleted with the new mark's write, so that it leaves
     /// the <paramref name="kept"/> most recent.
     /// </summary>
-    public int IdFor(string session, int kept, List<int> evicted)
+    /// <remarks>
+    /// The marks then left, the new one included, hold the ids below <paramref name="kept"/>: a kept
+    /// mark above them is added to <paramref name="deleted"/> and, under a free id below, to
+    /// <paramref name="moved"/> (with its write order), to be put after the deletes. Versions before
+    /// marks could be deleted took each id missing below the highest for a mark: those that kept a
+    /// placeholder for it stored that as a record in a rewrite of their store from memory, which
+    /// then stopped the collection's open, and those before the limit gave a new session the number
+    /// of marks as its id, which could be a kept session's, replacing its mark.
+    /// </remarks>
+    public int IdFor(string session, int kept, List<int> deleted, List<IngestMark> moved)
     {
         if (_bySession.TryGetValue(session, out IngestMark? mark))
         {
@@ -62,13 +72,32 @@ internal sealed class IngestMarks
             return _free.Count > 0 ? _free.Min : _byId.Count;
         }
 
-        int over = Count - kept;
-        foreach ((_, int id) in _byAge.Skip(1).Take(over))
+        int replaced = _byAge.Min.Id;
+        if (Count == kept && IdLimit == kept)
         {
-            evicted.Add(id);
+            return replaced;
         }
 
-        return _byAge.Min.Id;
+        var dropped = new HashSet<int>(_byAge.Skip(1).Take(Count - kept).Select(age => age.Id));
+        deleted.AddRange(dropped);
+        var free = new Queue<int>(Enumerable.Range(0, kept).Where(id => id != replaced && (id >= _byId.Count || _byId[id] is null || dropped.Contains(id))));
+        int newId = replaced;
+        if (replaced >= kept)
+        {
+            deleted.Add(replaced);
+            newId = free.Dequeue();
+        }
+
+        for (int id = kept; id < _byId.Count; id++)
+        {
+            if (id != replaced && !dropped.Contains(id) && _byId[id] is { } above)
+            {
+                deleted.Add(id);
+                moved.Add(above with { Id = free.Dequeue() });
+            }
+        }
+
+        return newId;
     }
 
     /// <summary>Records a mark (written, replayed or loaded), replacing the mark that held its id.</summary>

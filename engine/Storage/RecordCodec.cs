@@ -40,6 +40,10 @@ internal static class RecordCodec
         /// <summary>Written only to drop marks beyond a lowered <see cref="DatabaseOptions.IngestSessionsKept"/>;
         /// versions before it cannot read a log holding one (a checkpoint empties the log).</summary>
         DeleteIngestMark = 7,
+
+        /// <summary>A kept mark moved to a lower id, with its write order (the store's form of the
+        /// mark); written only beside <see cref="DeleteIngestMark"/>, so read by the same versions.</summary>
+        MovedIngestMark = 8,
     }
 
     /// <summary>Encodes a batch, the log's <paramref name="sequence"/>-th, into
@@ -90,6 +94,10 @@ internal static class RecordCodec
                     case Mutation.DeleteEdge delete:
                         writer.Write((byte)MutationTag.DeleteEdge);
                         writer.Write(delete.Id);
+                        break;
+                    case Mutation.PutIngestMark { Moved: true } moved:
+                        writer.Write((byte)MutationTag.MovedIngestMark);
+                        WriteStored(writer, moved.Mark);
                         break;
                     case Mutation.PutIngestMark put:
                         writer.Write((byte)MutationTag.PutIngestMark);
@@ -174,6 +182,7 @@ internal static class RecordCodec
                 MutationTag.DeleteEdge => new Mutation.DeleteEdge(reader.ReadInt32()),
                 MutationTag.PutIngestMark => new Mutation.PutIngestMark(ReadIngestMark(reader, sequence ?? 0)),
                 MutationTag.DeleteIngestMark => new Mutation.DeleteIngestMark(reader.ReadInt32()),
+                MutationTag.MovedIngestMark => new Mutation.PutIngestMark(ReadStoredIngestMark(reader), Moved: true),
                 _ => throw new InvalidDataException($"unknown mutation tag {(byte)tag}"),
             });
         }
@@ -205,7 +214,8 @@ internal static class RecordCodec
             MutationTag.PutRelation => new StoredMutation(RecordKind.Relation, id, record),
             MutationTag.PutEdge => new StoredMutation(RecordKind.Edge, id, record),
             MutationTag.DeleteEdge => new StoredMutation(RecordKind.Edge, id, default),
-            MutationTag.PutIngestMark => new StoredMutation(RecordKind.IngestMark, id, record),
+            MutationTag.PutIngestMark => new StoredMutation(RecordKind.IngestMark, id, record, recordAsStored: false),
+            MutationTag.MovedIngestMark => new StoredMutation(RecordKind.IngestMark, id, record),
             MutationTag.DeleteIngestMark => new StoredMutation(RecordKind.IngestMark, id, default),
             var tag => throw new InvalidDataException($"unknown mutation tag {(byte)tag}"),
         };
@@ -353,6 +363,13 @@ internal static class RecordCodec
     }
 
     private static IngestMark ReadIngestMark(BinaryReader reader, long written) => new(reader.ReadInt32(), reader.ReadString(), reader.ReadInt64(), written);
+
+    /// <summary>A mark written by <see cref="WriteStored"/>.</summary>
+    private static IngestMark ReadStoredIngestMark(BinaryReader reader)
+    {
+        IngestMark mark = ReadIngestMark(reader, written: 0);
+        return mark with { Written = reader.ReadInt64() };
+    }
 
     private static void WriteVector(BinaryWriter writer, float[]? vector)
     {

@@ -50,7 +50,10 @@ internal abstract record Mutation
 
     internal sealed record DeleteEdge(int Id) : Mutation;
 
-    internal sealed record PutIngestMark(IngestMark Mark) : Mutation;
+    /// <summary>Puts a mark. <paramref name="Moved"/>: a kept mark moved to a lower id when marks
+    /// are deleted (see <see cref="IngestMarks.IdFor"/>), logged with its write order, which replay
+    /// keeps; any other mark is written by its entry, whose sequence is its write order.</summary>
+    internal sealed record PutIngestMark(IngestMark Mark, bool Moved = false) : Mutation;
 
     internal sealed record DeleteIngestMark(int Id) : Mutation;
 }
@@ -63,7 +66,7 @@ internal sealed record LoggedBatch(long? Sequence, List<Mutation> Mutations, Lis
 /// <summary>One mutation of a log entry as the state store applies it: the kind and id of the
 /// record it puts or deletes, and the record's encoding (its id first; empty for a delete), which
 /// is a span of the entry.</summary>
-internal readonly ref struct StoredMutation(RecordKind kind, int id, ReadOnlySpan<byte> record)
+internal readonly ref struct StoredMutation(RecordKind kind, int id, ReadOnlySpan<byte> record, bool recordAsStored = true)
 {
     public RecordKind Kind { get; } = kind;
 
@@ -72,6 +75,10 @@ internal readonly ref struct StoredMutation(RecordKind kind, int id, ReadOnlySpa
     public ReadOnlySpan<byte> Record { get; } = record;
 
     public bool IsDelete => Record.IsEmpty;
+
+    /// <summary>Whether <see cref="Record"/> is what the store keeps; false for an ingest mark
+    /// written by its entry, which the store keeps with the entry's sequence after it.</summary>
+    public bool RecordAsStored { get; } = recordAsStored;
 }
 
 /// <summary>The last durable batch sequence of one bulk-ingest session, so a resumed ingest skips

@@ -153,10 +153,8 @@ public sealed class IngestSessionRetentionTests : IAsyncLifetime
         Assert.Equal([-1, 4, 0, 0], Progress("a", "b", "c", "d"));
     }
 
-    // Deleting marks below the highest id leaves free ids in the store, which versions before
-    // deletes took placeholders for (and stored, in a rewrite from memory; see above). This
-    // version's own rewrite from memory, after a compaction met a damaged record, stores the kept
-    // marks only, under their ids, and a reopen reads the free ids as free.
+    // A rewrite of the store from memory, after a compaction met a damaged record, stores the
+    // marks left after some were deleted, under their ids, with their progress and write order.
     [Fact]
     public async Task A_store_rewritten_from_memory_after_marks_were_deleted_keeps_the_marks_as_they_were()
     {
@@ -209,6 +207,49 @@ public sealed class IngestSessionRetentionTests : IAsyncLifetime
 
     private static long[] ProgressIn(TestDatabase database, params string[] sessions) =>
         [.. sessions.Select(session => database.Get().LastIngestedSequence(session).AssertOk())];
+
+    // Deleting the oldest marks left their ids free below the highest, and earlier versions take a
+    // missing id for a mark: those with the limit kept a placeholder for it, which their rewrite
+    // of the store from memory stored, and the collection's open then failed (see above); those
+    // before the limit gave a new session the number of marks as its id, a kept session's, whose
+    // mark it replaced. Kept marks above the limit now move down to the freed ids, with their
+    // write order, so that a later new session still replaces the least recently written.
+    [Fact]
+    public async Task Dropping_marks_moves_the_kept_ones_to_the_lowest_ids_in_their_order()
+    {
+        await _db.ReopenAsync(ingestSessionsKept: 10);
+        foreach (string session in Enumerable.Range(0, 10).Select(session => $"s{session}"))
+        {
+            await IngestAsync(session, 0);
+        }
+
+        await IngestAsync("s2", 1);
+        await _db.ReopenAsync(ingestSessionsKept: 3);
+        await IngestAsync("new", 0);
+
+        // Replayed from the log, then checkpointed: s9 (id 9) sits at the lowest freed id.
+        await _db.ReopenAsync(checkpointOnClose: false);
+        string state = Path.Combine(_db.Get().Directory, "state");
+        await _db.Database.CloseAsync(checkpoint: true);
+        var stored = new List<IngestMark>();
+        using (var store = new StateStore(state, _db.Options.StateIndexBytes, _db.Options.StateMemoryBytes, _db.Options.StateSegmentBytes))
+        {
+            store.ForEach((kind, _, bytes) =>
+            {
+                if (kind == RecordKind.IngestMark)
+                {
+                    stored.Add(RecordCodec.DecodeIngestMark(bytes));
+                }
+            });
+        }
+
+        Assert.Equal([(0, "new"), (1, "s9"), (2, "s2")], stored.OrderBy(mark => mark.Id).Select(mark => (mark.Id, mark.Session)));
+
+        // s9 was written before s2: the next new session replaces it.
+        await _db.ReopenAsync();
+        await IngestAsync("next", 0);
+        Assert.Equal([1, -1, 0, 0], Progress("s2", "s9", "new", "next"));
+    }
 
     // Marks stored by earlier versions hold no write order: they read as the oldest, and such a
     // record (and a format-1 log entry's mark) still decodes.
