@@ -182,23 +182,27 @@ public sealed partial class Collection
                     found[start + i] = new StoredLookup(ids[2 * i], relation, ids[(2 * i) + 1], -1);
                 }
 
-                // With the ids known, the adjacency lists the scans read are fetched ahead of them.
+                // With the ids known, the edge filter's words and then the adjacency lists the scans
+                // read are fetched ahead of them, the lists for the facts that may be stored (a bulk
+                // load's new facts mostly are not).
                 for (int i = start; i < end; i++)
                 {
-                    if (i + (2 * PrefetchDistance) < end)
+                    if (i + (3 * PrefetchDistance) < end && found[i + (3 * PrefetchDistance)] is { Head: >= 0, Relation: >= 0, Tail: >= 0 } ahead)
                     {
-                        StoredLookup later = found[i + (2 * PrefetchDistance)];
+                        owner._edges.PrefetchFilterOf(ahead.Head, ahead.Relation, ahead.Tail);
+                    }
+
+                    if (i + (2 * PrefetchDistance) < end && MayBeStored(found[i + (2 * PrefetchDistance)]) is { } later)
+                    {
                         owner._edges.PrefetchListsOf(later.Head, later.Tail, references: true);
                     }
 
-                    if (i + PrefetchDistance < end)
+                    if (i + PrefetchDistance < end && MayBeStored(found[i + PrefetchDistance]) is { } next)
                     {
-                        StoredLookup next = found[i + PrefetchDistance];
                         owner._edges.PrefetchListsOf(next.Head, next.Tail, references: false);
                     }
 
-                    (int head, int relation, int tail, _) = found[i];
-                    if (head >= 0 && relation >= 0 && tail >= 0 && owner._edges.TryFind(head, relation, tail, out int edge))
+                    if (MayBeStored(found[i]) is { } lookup && owner._edges.TryFind(lookup.Head, lookup.Relation, lookup.Tail, out int edge))
                     {
                         found[i] = found[i] with { Edge = edge };
                     }
@@ -206,6 +210,11 @@ public sealed partial class Collection
             });
             return found;
         }
+
+        /// <summary>The lookup when its fact may be stored: its names all are, and the edge filter
+        /// does not rule it out.</summary>
+        private StoredLookup? MayBeStored(StoredLookup lookup) =>
+            lookup.Head >= 0 && lookup.Relation >= 0 && lookup.Tail >= 0 && owner._edges.MayContain(lookup.Head, lookup.Relation, lookup.Tail) ? lookup : null;
 
         /// <summary>The id of a concept not stored yet (<see cref="LookUpStored"/> found none): planned
         /// earlier in this batch, or new, with its name vector.</summary>

@@ -602,9 +602,10 @@ public sealed partial class Collection
         pendingRows.Clear();
     }
 
-    /// <summary>How many mutations ahead of its edge's insertion an adjacency list and W's rows are
-    /// fetched (see <see cref="AdjacencyLists.Prefetch"/>): those of a batch's facts are scattered
-    /// over memory, and waiting for each in turn was most of applying a batch of new facts.</summary>
+    /// <summary>How many mutations ahead of its edge's insertion an adjacency list, W's rows and the
+    /// edge filter's word are fetched (see <see cref="AdjacencyLists.Prefetch"/>): those of a batch's
+    /// facts are scattered over memory, and waiting for each in turn was most of applying a batch of
+    /// new facts.</summary>
     private const int PrefetchDistance = 8;
 
     /// <summary>Starts loading what the edges a few mutations after the <paramref name="i"/>-th will touch.</summary>
@@ -613,6 +614,7 @@ public sealed partial class Collection
         if (i + (2 * PrefetchDistance) < batch.Count && batch[i + (2 * PrefetchDistance)] is Mutation.PutEdge { Edge: var later })
         {
             _edges.PrefetchListsOf(later.Head, later.Tail, references: true);
+            _edges.PrefetchFilterOf(later.Head, later.Relation, later.Tail);
         }
 
         if (i + PrefetchDistance < batch.Count && batch[i + PrefetchDistance] is Mutation.PutEdge { Edge: var next })

@@ -5,7 +5,8 @@ namespace AssocDB.Engine.Graph;
 /// <summary>
 /// Every fact stored once, as an undirected edge with its orientation, and indexed from both
 /// endpoints: each concept's adjacency list holds the ids of all edges touching it, whichever end it
-/// is. Facts are kept unique by looking them up in those lists (see <see cref="TryFind"/>).
+/// is. Facts are kept unique by looking them up in those lists (see <see cref="TryFind"/>), past a
+/// filter that rules out most facts not stored (see <see cref="FactFilter"/>).
 /// </summary>
 /// <remarks>
 /// Edges are structs in one array rather than objects to keep resident memory per fact small (16
@@ -21,6 +22,7 @@ internal sealed class EdgeIndex
     private int _count;
     private readonly IdSpace _ids = new();
     private readonly AdjacencyLists _adjacency = new();
+    private readonly FactFilter _filter = new();
 
     public int Count => _count;
 
@@ -41,11 +43,18 @@ internal sealed class EdgeIndex
 
     /// <summary>
     /// Finds the edge <c>head relation tail</c> by scanning the adjacency list of whichever endpoint
-    /// has fewer edges. A (head, relation, tail) hash index would cost about 40 bytes per fact; the
-    /// scan costs the smaller degree, which stays small unless both endpoints are hubs.
+    /// has fewer edges, unless the filter rules it out. A (head, relation, tail) hash index would
+    /// cost about 40 bytes per fact; the scan costs the smaller degree, which stays small unless
+    /// both endpoints are hubs, and the filter 1 to 4 bytes.
     /// </summary>
     public bool TryFind(int head, int relation, int tail, out int edge)
     {
+        edge = -1;
+        if (!_filter.MayContain(head, relation, tail))
+        {
+            return false;
+        }
+
         ReadOnlySpan<int> fromHead = _adjacency.Of(head), fromTail = _adjacency.Of(tail);
         foreach (int candidate in fromHead.Length <= fromTail.Length ? fromHead : fromTail)
         {
@@ -57,9 +66,11 @@ internal sealed class EdgeIndex
             }
         }
 
-        edge = -1;
         return false;
     }
+
+    /// <summary>False when the fact is certainly not stored, so <see cref="TryFind"/> need not scan.</summary>
+    public bool MayContain(int head, int relation, int tail) => _filter.MayContain(head, relation, tail);
 
     /// <summary>Starts loading the adjacency lists of two concepts, or the references to them (see
     /// <see cref="AdjacencyLists.Prefetch"/>).</summary>
@@ -68,6 +79,10 @@ internal sealed class EdgeIndex
         _adjacency.Prefetch(head, references);
         _adjacency.Prefetch(tail, references);
     }
+
+    /// <summary>Starts loading what <see cref="MayContain"/> and <see cref="Put"/> read of the filter
+    /// for a fact.</summary>
+    public void PrefetchFilterOf(int head, int relation, int tail) => _filter.Prefetch(head, relation, tail);
 
     /// <summary>Edge ids touching a concept, in either direction.</summary>
     public ReadOnlySpan<int> EdgesOf(int concept) => _adjacency.Of(concept);
@@ -95,6 +110,28 @@ internal sealed class EdgeIndex
         if (edge.Tail != edge.Head)
         {
             _adjacency.Add(edge.Tail, edge.Id);
+        }
+
+        if (_filter.Full)
+        {
+            RebuildFilter();
+        }
+        else
+        {
+            _filter.Add(edge.Head, edge.Relation, edge.Tail);
+        }
+    }
+
+    /// <summary>Refills the filter with the live edges (this one among them), sized for more.</summary>
+    private void RebuildFilter()
+    {
+        _filter.Reset(_count);
+        for (int id = 0; id < IdLimit; id++)
+        {
+            if (_live[id])
+            {
+                _filter.Add(_edges[id].Head, _edges[id].Relation, _edges[id].Tail);
+            }
         }
     }
 
