@@ -49,8 +49,10 @@ public sealed record DatabaseOptions
     /// sends its input again from the start. Each mark takes about 200 bytes of memory and a small
     /// state-store record. After it is lowered, a collection holding more marks keeps them until a
     /// new session's first batch, which also deletes the least recently written ones beyond it, for
-    /// good (in memory, the log and the state store); the log entry doing so is not read by
-    /// versions before 2026-12-01 (a clean close's checkpoint empties the log).</summary>
+    /// good (in memory, the log and the state store), and moves the kept marks at or past it down
+    /// to the ids freed; the log entry doing so is not read by versions before 2026-12-01, nor by
+    /// those of that day before the moves (tag 8), which refuse the collection's log as damaged
+    /// until a checkpoint covers the entry (a clean close's checkpoint empties the log).</summary>
     public int IngestSessionsKept { get; init; } = 10_000;
 
     /// <summary>log2 of the write-ahead log's page size, for collections created from now on (an

@@ -42,7 +42,9 @@ internal static class RecordCodec
         DeleteIngestMark = 7,
 
         /// <summary>A kept mark moved to a lower id, with its write order (the store's form of the
-        /// mark); written only beside <see cref="DeleteIngestMark"/>, so read by the same versions.</summary>
+        /// mark); written only beside <see cref="DeleteIngestMark"/>, in the same entries. Versions
+        /// that read tag 7 but predate this one refuse such an entry as unknown, as those before
+        /// tag 7 refuse it (a checkpoint empties the log).</summary>
         MovedIngestMark = 8,
     }
 
