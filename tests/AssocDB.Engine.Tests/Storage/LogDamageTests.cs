@@ -64,6 +64,29 @@ public sealed class LogDamageTests : DatabaseTests
         Assert.Contains("checksum", error, StringComparison.Ordinal);
     }
 
+    // How a version meets a mutation added after it (DeleteIngestMark, tag 7, and MovedIngestMark,
+    // tag 8, are read by no version before them): an entry whole and checksummed, but holding a tag
+    // it does not know, stops the open, naming the entry and the tag, and is never read past.
+    [Fact]
+    public async Task A_log_entry_holding_an_unknown_mutation_tag_stops_the_open_naming_it()
+    {
+        (string file, List<(long Address, long NextAddress)> entries) = await LoggedWritesAsync(3, 100);
+        long unknown = entries[1].Address;
+        byte[] bytes = File.ReadAllBytes(file);
+
+        // After FASTER's 4-byte length header: the format, the checksum, the sequence, the count,
+        // then the first mutation's tag; the checksum covers everything after itself.
+        const int Header = 4, Checksum = 1, Checksummed = Checksum + sizeof(uint), FirstTag = Checksummed + sizeof(long) + sizeof(int);
+        int length = BitConverter.ToInt32(bytes, (int)unknown);
+        byte[] entry = bytes.AsSpan((int)unknown + Header, length).ToArray();
+        entry[FirstTag] = 99;
+        BitConverter.TryWriteBytes(entry.AsSpan(Checksum), Crc32C.Of(entry.AsSpan(Checksummed)));
+        Overwrite(file, unknown + Header, entry);
+
+        string error = OpenError();
+        Assert.Contains($"entry at address {unknown} cannot be read (unknown mutation tag 99)", error, StringComparison.Ordinal);
+    }
+
     // FASTER's reader takes a zero length for the padding that ends a page, and goes on at the
     // next page: the rest of this page's entries vanished without a trace.
     [Fact]
