@@ -156,6 +156,83 @@ public sealed class Int8CoarseScorerTests
         }
     }
 
+    // The integer sums at their largest: rows and queries of ±1 (or ±2²⁰) at every coordinate quantize
+    // to ±127 and ± the full query levels, so a row's product sums d·127·L, which at the largest
+    // dimension (4 096, L = 4 095) is within 1 % of int.MaxValue; levels past what an int32 holds,
+    // or a sum taken in narrower lanes, wrap it and drop the bound far below the exact score.
+    // Dimensions under one 4-coordinate group check the padding of rows and query codes.
+    [Theory]
+    [InlineData(Validation.MaxDimension)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Full_scale_codes_sum_without_overflow_at_the_largest_and_smallest_dimensions(int d)
+    {
+        if (!Int8CoarseScorer.IsSupported)
+        {
+            return;
+        }
+
+        const int Rows = 48, Queries = 8;
+        var random = new Random(d);
+        using var matrix = new ConceptMatrix(d, CPU, Metric.Dot, StoragePrecision.Float32, initialCapacity: 64);
+        float[] vectors = FullScale(random, Rows, d);
+        matrix.SetRows(Enumerable.Range(0, Rows).ToArray(), vectors);
+        float[] queries = FullScale(random, Queries, d);
+        var batch = QueryBatch.Prepare(queries, d, Metric.Dot);
+        foreach (ByteProducts products in Int8CoarseScorer.SupportedProducts)
+        {
+            (TopKCollector[] all, float[] residuals) = Int8CoarseScorer.Candidates(matrix, batch, Rows, allowed: null, parallelism: 2, products);
+            for (int j = 0; j < Queries; j++)
+            {
+                SearchHits upper = all[j].ToHits();
+                for (int row = 0; row < Rows; row++)
+                {
+                    double exact = 0, absoluteProducts = 0, rowNorm = 0, queryL1 = 0;
+                    for (int i = 0; i < d; i++)
+                    {
+                        double w = vectors[(row * d) + i], q = queries[(j * d) + i];
+                        exact += w * q;
+                        absoluteProducts += Math.Abs(w * q);
+                        rowNorm += w * w;
+                        queryL1 += Math.Abs(q);
+                    }
+
+                    // Nothing rounds here (every coordinate is on its grid), so the bound is its own
+                    // terms: half a step of each side (at most 1/254 of the products each, with 1 %
+                    // slack) and the canonical score's float32 rounding, 2·(d·2⁻²³ + 2⁻²¹)·‖w‖·‖q‖₁.
+                    double rounding = 2 * ((d * Math.Pow(2, -23)) + Math.Pow(2, -21)) * Math.Sqrt(rowNorm) * queryL1;
+                    double allowance = (1.01 * 2 / 254 * absoluteProducts) + (1.01 * rounding);
+                    float bound = upper.Scores[Array.IndexOf(upper.Rows, row)] + residuals[j];
+                    Assert.True(exact <= bound, $"{products}, d = {d}, query {j} row {row}: exact {exact} above its bound {bound}");
+                    Assert.True(bound - exact <= allowance, $"{products}, d = {d}, query {j} row {row}: bound {bound} loose by {bound - exact}, more than {allowance}");
+                }
+            }
+        }
+
+        AssertSameAsScan(new ChunkedGemmKernel(coarseType: CoarsePrecision.Int8), matrix, queries, 1, 10);
+    }
+
+    /// <summary>Vectors whose every coordinate is ±1 or ±2²⁰, so that each quantizes to ± its full
+    /// scale: the first all +1, the second all −1 (the largest sums of both signs against each
+    /// other), the rest random signs, and every third scaled up so that rows and queries differ in
+    /// magnitude as well as direction.</summary>
+    private static float[] FullScale(Random random, int count, int d)
+    {
+        float[] vectors = new float[count * d];
+        for (int v = 0; v < count; v++)
+        {
+            float magnitude = v % 3 == 2 ? 1 << 20 : 1;
+            for (int i = 0; i < d; i++)
+            {
+                int sign = v == 0 ? 1 : v == 1 ? -1 : (random.Next(2) * 2) - 1;
+                vectors[(v * d) + i] = sign * magnitude;
+            }
+        }
+
+        return vectors;
+    }
+
     // The cut that trims a full candidate list keeps exactly the m best (rows paired with their
     // scores) and returns the lowest of them, bit for bit: lists with both signs, ±0, +∞, runs of
     // equal scores at the cut, keep = count − 1, and lengths that are not a multiple of 16.
