@@ -48,7 +48,7 @@ internal static unsafe class Int8CoarseScorer
 
     /// <summary>The largest |q̃| of <paramref name="products"/>' query codes at a padded dimension:
     /// 127 for bytes; for int16 codes, 4 095 (a 32nd of the bytes' rounding), or fewer where a row's
-    /// int32 sum, up to 127 · |q̃| per coordinate, could overflow (past d = 4 128).</summary>
+    /// int32 sum, up to 127 · |q̃| per coordinate, could overflow (from a padded d of 4 132).</summary>
     internal static int QueryLevels(ByteProducts products, int paddedDimension) =>
         products == ByteProducts.AvxVnni ? 127 : (int)Math.Min(4095, int.MaxValue / (127L * paddedDimension));
 
