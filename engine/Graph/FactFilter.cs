@@ -13,7 +13,10 @@ namespace AssocDB.Engine.Graph;
 /// when full, fewer before; rebuilt from the live facts when full, it is sized for at least twice
 /// as many, so it costs 1 to 4 bytes per live fact (1 when full) and each fact is added about
 /// twice. Removed facts keep their bits (a Bloom filter cannot clear them) until that rebuild:
-/// they only add "maybe"s.
+/// they only add "maybe"s. Not thread-safe: a rebuild replaces the words and the shift that indexes
+/// them one after the other, so a probe beside it could read a stored fact as absent. It is probed
+/// only by the collection's single writer (planning and applying a batch never overlap), never by
+/// queries.
 /// </remarks>
 internal sealed class FactFilter
 {
