@@ -29,7 +29,8 @@ public sealed class KillAndResumeIngestTests() : ServerProcessTests("assocdb-kil
         await client.CreateCollectionAsync("clean", 8);
 
         // Small batches, so the kill lands between and inside many of them.
-        Task<(int, string, string)> ingest = RunCliAsync(address, "ingest", file, "-c", "crashed", "--batch", "500", "--session", "s1");
+        Task<(int, string, string)> ingest = RunCliAsync(
+            address, "ingest", file, "-c", "crashed", "--batch", "500", "--session", "s1", "--retries", $"{ServerChildProcess.RetriesAcrossARestart}");
         long before = await WaitForProgressAsync(client, "crashed", "s1", atLeast: 5_000, ingest);
         await Server.KillAsync();
         await Task.Delay(300);

@@ -13,6 +13,22 @@ namespace AssocDB.Server.Tests.Ingestion;
 /// </summary>
 internal sealed class ServerChildProcess : IAsyncDisposable
 {
+    /// <summary>
+    /// How long a child server is given to start serving, or to exit: a guard against a hang, not a
+    /// measure of speed, which no test here asserts. A start loads the runtime, ASP.NET and libtorch
+    /// and opens the data folder (replaying its log after a kill). On 2 cores shared with the engine
+    /// tests and other servers that took 20-38 s (load average 40-50): the 30 s bounds before this
+    /// killed a strict server that had found its broken collection and was stopping, and reported
+    /// its exit code as -1 instead of 1.
+    /// </summary>
+    public static readonly TimeSpan Patience = TimeSpan.FromMinutes(3);
+
+    /// <summary>Reconnects that outlast a restart taking up to <see cref="Patience"/> at the client's
+    /// default backoff (0.25 s, doubling up to 8 s), for a client that must resume across one: the
+    /// default 8 give up after about 32 s, and a restart after a kill took up to 38 s under the load
+    /// above.</summary>
+    public const int RetriesAcrossARestart = 30;
+
     private readonly Process _process;
     private readonly StringWriter _log = new();
 
@@ -64,7 +80,8 @@ internal sealed class ServerChildProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the server (with <paramref name="args"/> after the defaults, which they
-    /// override) and waits until it answers calls.</summary>
+    /// override) and waits until it answers calls; fails, with the server's log, if it exits first
+    /// or does not answer within <see cref="Patience"/>, and kills it then.</summary>
     public static async Task<ServerChildProcess> StartAsync(int port, string dataDirectory, IEnumerable<string>? args = null)
     {
         var process = Process.Start(StartInfo(port, dataDirectory, args ?? [])) ?? throw new InvalidOperationException("could not start the server process");
@@ -74,16 +91,23 @@ internal sealed class ServerChildProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         using var client = new AssocDbClient(server.Address);
-        for (int attempt = 0; ; attempt++)
+        var waited = Stopwatch.StartNew();
+        while (true)
         {
             try
             {
                 await client.GetStatsAsync();
                 return server;
             }
-            catch (AssocDbException) when (attempt < 600 && !process.HasExited)
+            catch (AssocDbException) when (!process.HasExited && waited.Elapsed < Patience)
             {
                 await Task.Delay(50);
+            }
+            catch (AssocDbException e)
+            {
+                string outcome = process.HasExited ? $"exited with code {process.ExitCode}" : $"did not answer within {Patience.TotalMinutes} minutes";
+                await server.DisposeAsync();
+                throw new InvalidOperationException($"the server at {server.Address} {outcome} ({e.Message}); its log:\n{server.Log}", e);
             }
         }
     }
@@ -92,7 +116,7 @@ internal sealed class ServerChildProcess : IAsyncDisposable
     /// Runs the server (on a free port and a temp data folder, then <paramref name="args"/>, which
     /// may override them) with extra environment variables until it exits, as it does at once on
     /// bad settings; returns its exit code, stderr and stdout (its log). One still running after
-    /// 30 s is killed and reported as exit code -1.
+    /// <see cref="Patience"/> is killed and reported as exit code -1.
     /// </summary>
     public static async Task<(int ExitCode, string Error, string Output)> RunToExitAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment)
     {
@@ -108,7 +132,7 @@ internal sealed class ServerChildProcess : IAsyncDisposable
             using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the server process");
             Task<string> error = process.StandardError.ReadToEndAsync();
             Task<string> output = process.StandardOutput.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            using var timeout = new CancellationTokenSource(Patience);
             int exitCode;
             try
             {

@@ -125,7 +125,13 @@ public sealed class ShutdownDuringIngestTests() : ServerProcessTests("assocdb-st
         using var client = new AssocDbClient(Server.Address);
         await client.CreateCollectionAsync("stopped", 8);
         await client.CreateCollectionAsync("clean", 8);
-        var ingester = new BulkIngester(client, new BulkIngestOptions { Collection = "stopped", Session = "s", BatchSize = 200 });
+        var ingester = new BulkIngester(client, new BulkIngestOptions
+        {
+            Collection = "stopped",
+            Session = "s",
+            BatchSize = 200,
+            MaxRetries = ServerChildProcess.RetriesAcrossARestart,
+        });
         Task<IngestCounts> run = ingester.RunAsync(FactItems(30_000, seed: 20261201));
         while (await client.GetIngestProgressAsync("stopped", "s") < 3_000)
         {
