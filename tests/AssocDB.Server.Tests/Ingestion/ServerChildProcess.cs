@@ -53,16 +53,16 @@ internal sealed class ServerChildProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// The log once it holds <paramref name="text"/>, or as it is after 30 s. A line the server
-    /// logged before it answered its first call can still reach <see cref="Log"/> after that answer:
-    /// the console logger writes from a queue of its own, and the pipe is read on another thread
-    /// (seen once in six full test runs on a loaded machine).
+    /// The log once it holds <paramref name="text"/>, or as it is after <see cref="Patience"/>. A
+    /// line the server logged before it answered its first call can still reach <see cref="Log"/>
+    /// after that answer: the console logger writes from a queue of its own, and the pipe is read
+    /// on another thread (seen once in six full test runs on a loaded machine).
     /// </summary>
     public async Task<string> LogOnceItHoldsAsync(string text)
     {
         var clock = Stopwatch.StartNew();
         string log = Log;
-        while (!log.Contains(text, StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(30))
+        while (!log.Contains(text, StringComparison.Ordinal) && clock.Elapsed < Patience)
         {
             await Task.Delay(20);
             log = Log;
