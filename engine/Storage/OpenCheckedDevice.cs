@@ -29,19 +29,18 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
     /// <summary>FASTER's flag for unbuffered I/O (O_DIRECT on Linux), which its devices set by default.</summary>
     private const FileOptions Unbuffered = (FileOptions)0x20000000;
 
-    /// <summary>The (segment, opened for writing) pairs that have opened.</summary>
-    private readonly ConcurrentDictionary<(int Segment, bool Write), bool> _opened = new();
-
-    private volatile string? _refusal;
+    /// <summary>The files read or written, by segment and whether for writing.</summary>
+    private readonly ConcurrentDictionary<(int Segment, bool Write), Access> _accesses = new();
 
     /// <summary>Set by <see cref="Retire"/>.</summary>
     private volatile bool _retired;
 
-    /// <summary>The latest file that could not be opened, and why; null while none.</summary>
-    public string? Refusal => _refusal;
-
     /// <summary>Passes no more writes on; each one from now on fails at once.</summary>
     public void Retire() => _retired = true;
+
+    /// <summary>Why segment <paramref name="segment"/>'s file could not be opened for writing, while
+    /// it has not opened since (and was not removed): the cause of a write to it that failed.</summary>
+    public string? WriteRefusal(int segment) => _accesses.TryGetValue((segment, true), out Access? access) ? access.Refusal : null;
 
     public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
     {
@@ -106,7 +105,7 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
 
     public override void Reset()
     {
-        _opened.Clear();
+        _accesses.Clear();
         Files.Reset();
     }
 
@@ -114,18 +113,21 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
     /// open too, as the open creates a missing file.</summary>
     private bool Writes(int segment) => !_retired && Opens(segment, write: true) && !_retired;
 
-    private int Segment(ulong address) => (int)(address / (ulong)SegmentSize);
+    /// <summary>The segment an address lies in; a device never given a segment size (a
+    /// checkpoint file's) keeps one file, segment 0.</summary>
+    private int Segment(ulong address) => SegmentSize > 0 ? (int)(address / (ulong)SegmentSize) : 0;
 
     private void Forget(int segment)
     {
-        _opened.TryRemove((segment, true), out _);
-        _opened.TryRemove((segment, false), out _);
+        _accesses.TryRemove((segment, true), out _);
+        _accesses.TryRemove((segment, false), out _);
     }
 
     /// <summary>Whether segment <paramref name="segment"/>'s file opens for the I/O; records why not.</summary>
     private bool Opens(int segment, bool write)
     {
-        if (_opened.ContainsKey((segment, write)))
+        Access access = _accesses.GetOrAdd((segment, write), _ => new Access());
+        if (access.Opened)
         {
             return true;
         }
@@ -138,11 +140,22 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            _refusal = $"{path} could not be opened for {(write ? "writing" : "reading")} ({e.GetType().Name}: {e.Message})";
+            access.Refusal = $"{path} could not be opened for {(write ? "writing" : "reading")} ({e.GetType().Name}: {e.Message})";
             return false;
         }
 
-        _opened[(segment, write)] = true;
+        access.Refusal = null;
+        access.Opened = true;
         return true;
+    }
+
+    /// <summary>What is known of a file's opening for reads, or for writes.</summary>
+    private sealed class Access
+    {
+        /// <summary>Whether the file has opened once: FASTER's pool holds a handle from then on.</summary>
+        public volatile bool Opened;
+
+        /// <summary>Why the file last failed to open, until it opens again.</summary>
+        public volatile string? Refusal;
     }
 }

@@ -66,6 +66,7 @@ internal sealed class StateStore : IDisposable
     private readonly string _directory;
     private readonly string _checkpointDirectory;
     private readonly DefaultCheckpointNamingScheme _checkpointNames;
+    private readonly OpenCheckedDeviceFactory _checkpointFiles;
     private readonly DeviceLogCommitCheckpointManager _checkpoints;
     private readonly FasterKVSettings<SpanByte, SpanByte> _settings;
     private readonly GuardedLogDevice _logFiles;
@@ -102,7 +103,8 @@ internal sealed class StateStore : IDisposable
         Layout = StateLayout.Resolve(directory, memoryBytes, segmentBytes, mayPredateLayouts);
         // Outdated checkpoints are removed here, once a newer one has been read back: FASTER's own
         // removal deletes the previous checkpoint as soon as it has issued the new one's writes.
-        _checkpoints = new DeviceLogCommitCheckpointManager(checkpointDevices, _checkpointNames, removeOutdated: false);
+        _checkpointFiles = new OpenCheckedDeviceFactory(checkpointDevices);
+        _checkpoints = new DeviceLogCommitCheckpointManager(_checkpointFiles, _checkpointNames, removeOutdated: false);
         RecoveryChoice? recovering;
         try
         {
@@ -638,10 +640,16 @@ internal sealed class StateStore : IDisposable
         return IncompleteFile(_checkpointNames.HashTable(token), hashTableBytes);
     }
 
-    /// <summary>Why the file FASTER writes for <paramref name="descriptor"/> is shorter than
-    /// <paramref name="neededBytes"/> (or missing), or null.</summary>
+    /// <summary>Why the file FASTER writes for <paramref name="descriptor"/> could not be opened
+    /// for writing, or is shorter than <paramref name="neededBytes"/> (or missing), or null.</summary>
     private string? IncompleteFile(FileDescriptor descriptor, long neededBytes)
     {
+        if (_checkpointFiles.WriteRefusal(descriptor) is { } refusal)
+        {
+            // Asked first: a link to a missing file has a length of its own.
+            return refusal;
+        }
+
         string file = Path.Combine(_checkpointDirectory, descriptor.directoryName, descriptor.fileName + FirstSegmentSuffix);
         long length = FileLength(file);
         return length < neededBytes ? $"{file} holds {length} bytes; the checkpoint needs {neededBytes}" : null;

@@ -165,11 +165,26 @@ internal sealed class WriteAheadLog : IDisposable
         {
             await await Task.WhenAny(committed, _commits.Failed);
         }
-        catch (CommitFailureException failure) when (_files.Refusal is { } refusal)
+        catch (CommitFailureException failure) when (WriteRefusal(failure.LinkedCommitInfo.CommitInfo) is { } refusal)
         {
             // FASTER's failure gives only an error code; the file it could not open says why.
             throw new IOException($"the write-ahead log's {refusal}", failure);
         }
+    }
+
+    /// <summary>Why a file that <paramref name="failed"/> (the range whose write failed) lies in
+    /// could not be opened for writing, if that is why it failed.</summary>
+    private string? WriteRefusal(CommitInfo failed)
+    {
+        for (long segment = failed.FromAddress / _settings.SegmentSize; segment * _settings.SegmentSize < failed.UntilAddress; segment++)
+        {
+            if (_files.WriteRefusal((int)segment) is { } refusal)
+            {
+                return refusal;
+            }
+        }
+
+        return null;
     }
 
     private void ThrowIfCommitFailed()

@@ -1,0 +1,57 @@
+using System.Collections.Concurrent;
+using FASTER.core;
+
+namespace AssocDB.Engine.Storage;
+
+/// <summary>
+/// Makes the checkpoint files' devices <see cref="OpenCheckedDevice"/>s. FASTER (2.6.5) disposes
+/// each checkpoint file's device within the checkpoint (its metadata's once written, the hash
+/// table's at the checkpoint's end), and a local device whose file could not be opened waits for
+/// the handle it counted forever: a checkpoint whose file could not be opened hung until its
+/// timeout, and the store was taken out of service. Here that file's writes fail at once, the
+/// checkpoint ends, and its check finds the file missing (see <see cref="WriteRefusal"/> for why).
+/// </summary>
+internal sealed class OpenCheckedDeviceFactory(INamedDeviceFactory devices) : INamedDeviceFactory
+{
+    /// <summary>The latest device made for each file (FASTER's name for it, without the segment),
+    /// until the file is deleted.</summary>
+    private readonly ConcurrentDictionary<string, OpenCheckedDevice> _made = new();
+
+    private string _baseName = "";
+
+    public void Initialize(string baseName)
+    {
+        _baseName = baseName;
+        devices.Initialize(baseName);
+    }
+
+    public IDevice Get(FileDescriptor fileInfo)
+    {
+        var device = new OpenCheckedDevice(devices.Get(fileInfo));
+        _made[device.FileName] = device;
+        return device;
+    }
+
+    /// <summary>Why the file FASTER keeps for <paramref name="fileInfo"/> could not be opened for
+    /// writing, when its latest device was refused that: a checkpoint's files are new (their folder
+    /// is named by its token), so the reason is that checkpoint's own.</summary>
+    public string? WriteRefusal(FileDescriptor fileInfo) =>
+        _made.TryGetValue(PathOf(fileInfo), out OpenCheckedDevice? device) ? device.WriteRefusal(0) : null;
+
+    public IEnumerable<FileDescriptor> ListContents(string path) => devices.ListContents(path);
+
+    public void Delete(FileDescriptor fileInfo)
+    {
+        devices.Delete(fileInfo);
+        string deleted = PathOf(fileInfo);
+        foreach (string file in _made.Keys)
+        {
+            if (file == deleted || file.StartsWith(deleted + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            {
+                _made.TryRemove(file, out _);
+            }
+        }
+    }
+
+    private string PathOf(FileDescriptor fileInfo) => Path.Combine(_baseName, fileInfo.directoryName ?? "", fileInfo.fileName ?? "");
+}
