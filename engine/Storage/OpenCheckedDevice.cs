@@ -35,6 +35,10 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
     /// <summary>Set by <see cref="Retire"/>.</summary>
     private volatile bool _retired;
 
+    /// <summary>How many files, for reads and for writes apart, the device knows of: those read or
+    /// written since their removal or the device's start.</summary>
+    internal int KnownFiles => _accesses.Count;
+
     /// <summary>Passes no more writes on; each one from now on fails at once.</summary>
     public void Retire() => _retired = true;
 
@@ -93,14 +97,39 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
     // A file removed may be created again under the same name: it is checked again then.
     public override void RemoveSegment(int segment)
     {
-        Forget(segment);
+        Forget(removed => removed == segment);
         Files.RemoveSegment(segment);
     }
 
     public override void RemoveSegmentAsync(int segment, AsyncCallback callback, IAsyncResult result)
     {
-        Forget(segment);
+        Forget(removed => removed == segment);
         Files.RemoveSegmentAsync(segment, callback, result);
+    }
+
+    // FASTER's device removes the files it truncates by itself, without calling RemoveSegment here.
+    public override void TruncateUntilAddressAsync(long toAddress, AsyncCallback callback, IAsyncResult result)
+    {
+        Forget(removed => removed < Segment((ulong)toAddress));
+        Files.TruncateUntilAddressAsync(toAddress, callback, result);
+    }
+
+    public override void TruncateUntilAddress(long toAddress)
+    {
+        Forget(removed => removed < Segment((ulong)toAddress));
+        Files.TruncateUntilAddress(toAddress);
+    }
+
+    public override void TruncateUntilSegmentAsync(int toSegment, AsyncCallback callback, IAsyncResult result)
+    {
+        Forget(removed => removed < toSegment);
+        Files.TruncateUntilSegmentAsync(toSegment, callback, result);
+    }
+
+    public override void TruncateUntilSegment(int toSegment)
+    {
+        Forget(removed => removed < toSegment);
+        Files.TruncateUntilSegment(toSegment);
     }
 
     public override void Reset()
@@ -117,10 +146,17 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
     /// checkpoint file's) keeps one file, segment 0.</summary>
     private int Segment(ulong address) => SegmentSize > 0 ? (int)(address / (ulong)SegmentSize) : 0;
 
-    private void Forget(int segment)
+    /// <summary>Forgets the files of the segments <paramref name="removed"/> picks: removed, each is
+    /// checked again if read or written again.</summary>
+    private void Forget(Func<int, bool> removed)
     {
-        _accesses.TryRemove((segment, true), out _);
-        _accesses.TryRemove((segment, false), out _);
+        foreach ((int Segment, bool Write) file in _accesses.Keys)
+        {
+            if (removed(file.Segment))
+            {
+                _accesses.TryRemove(file, out _);
+            }
+        }
     }
 
     /// <summary>Whether segment <paramref name="segment"/>'s file opens for the I/O; records why not.</summary>
