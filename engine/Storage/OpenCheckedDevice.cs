@@ -4,8 +4,8 @@ using FASTER.core;
 namespace AssocDB.Engine.Storage;
 
 /// <summary>
-/// Opens a log file here before FASTER's device first reads or writes it, and fails that read or
-/// write at once, without passing it on, when the file cannot be opened. FASTER's local device
+/// Opens a log file here before FASTER's device opens it, and fails that read or write at once,
+/// without passing it on, when the file cannot be opened. FASTER's local device
 /// (<c>ManagedLocalStorageDevice</c>, FASTER 2.6.5) opens files through a pool that counts a handle
 /// before creating it: when the creation throws (permission denied, a link into a missing folder, a
 /// file that refuses unbuffered I/O) the I/O fails, but the count stays, and disposing the device
@@ -14,11 +14,15 @@ namespace AssocDB.Engine.Storage;
 /// created if missing), so what fails here would fail there.
 /// </summary>
 /// <remarks>
-/// Each file is checked until it has opened once for reads and once for writes: FASTER's pool then
-/// holds a handle to it and adds more only under concurrent I/O. A file made unopenable after that
-/// (its permissions changed while the collection runs) is not covered. Writes stop here once the
-/// device is retired (see <see cref="GuardedLogDevice.Retire"/>), also after the open, which can
-/// wait (on a FIFO, until a reader comes), so that a write held in it is not passed on once retired.
+/// FASTER's pool opens a file for its first read (or write), and again only when every handle it
+/// holds is busy: while another read (or write) of the file is in flight, since it never closes a
+/// handle until the file is removed. So the file is checked for the first I/O and for each one that
+/// starts while another is in flight, here counted from when it is passed on until its completion,
+/// which FASTER calls after taking the handle back: a file made unopenable while the collection
+/// runs (deleted and replaced, its permissions changed) fails the I/O that would have opened it.
+/// Writes stop here once the device is retired (see <see cref="GuardedLogDevice.Retire"/>), also
+/// after the open, which can wait (on a FIFO, until a reader comes), so that a write held in it is
+/// not passed on once retired.
 /// </remarks>
 internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
 {
@@ -48,7 +52,7 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
 
     public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
     {
-        if (Writes(segmentId))
+        if (Writes(segmentId, ref callback))
         {
             Files.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, callback, context);
         }
@@ -60,7 +64,7 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
 
     public override void WriteAsync(IntPtr alignedSourceAddress, ulong alignedDestinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
     {
-        if (Writes(Segment(alignedDestinationAddress)))
+        if (Writes(Segment(alignedDestinationAddress), ref callback))
         {
             Files.WriteAsync(alignedSourceAddress, alignedDestinationAddress, numBytesToWrite, callback, context);
         }
@@ -72,7 +76,7 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
 
     public override void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength, DeviceIOCompletionCallback callback, object context)
     {
-        if (Opens(segmentId, write: false))
+        if (Opens(segmentId, write: false, ref callback))
         {
             Files.ReadAsync(segmentId, sourceAddress, destinationAddress, readLength, callback, context);
         }
@@ -84,7 +88,7 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
 
     public override void ReadAsync(ulong alignedSourceAddress, IntPtr alignedDestinationAddress, uint aligned_read_length, DeviceIOCompletionCallback callback, object context)
     {
-        if (Opens(Segment(alignedSourceAddress), write: false))
+        if (Opens(Segment(alignedSourceAddress), write: false, ref callback))
         {
             Files.ReadAsync(alignedSourceAddress, alignedDestinationAddress, aligned_read_length, callback, context);
         }
@@ -139,8 +143,9 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
     }
 
     /// <summary>Whether a write to segment <paramref name="segment"/> is passed on: asked before the
-    /// open too, as the open creates a missing file.</summary>
-    private bool Writes(int segment) => !_retired && Opens(segment, write: true) && !_retired;
+    /// open too, as the open creates a missing file. One refused after the open completes through
+    /// <paramref name="callback"/> as <see cref="Opens"/> left it, which ends its count.</summary>
+    private bool Writes(int segment, ref DeviceIOCompletionCallback callback) => !_retired && Opens(segment, write: true, ref callback) && !_retired;
 
     /// <summary>The segment an address lies in; a device never given a segment size (a
     /// checkpoint file's) keeps one file, segment 0.</summary>
@@ -159,35 +164,47 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
         }
     }
 
-    /// <summary>Whether segment <paramref name="segment"/>'s file opens for the I/O; records why not.</summary>
-    private bool Opens(int segment, bool write)
+    /// <summary>Whether segment <paramref name="segment"/>'s file opens for an I/O, checked where
+    /// FASTER's pool would open it (see the remarks); records why not. When it does, the I/O counts as
+    /// in flight until <paramref name="callback"/>, which is replaced by one that ends the count.</summary>
+    private bool Opens(int segment, bool write, ref DeviceIOCompletionCallback callback)
     {
         Access access = _accesses.GetOrAdd((segment, write), _ => new Access());
-        if (access.Opened)
+        bool concurrent = Interlocked.Increment(ref access.InFlight) > 1;
+        if (!access.Opened || concurrent)
         {
-            return true;
+            string path = $"{FileName}.{segment}";
+            try
+            {
+                using var file = new FileStream(
+                    path, FileMode.OpenOrCreate, write ? FileAccess.Write : FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.WriteThrough | FileOptions.Asynchronous | Unbuffered);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Interlocked.Decrement(ref access.InFlight);
+                access.Refusal = $"{path} could not be opened for {(write ? "writing" : "reading")} ({e.GetType().Name}: {e.Message})";
+                return false;
+            }
+
+            access.Refusal = null;
+            access.Opened = true;
         }
 
-        string path = $"{FileName}.{segment}";
-        try
+        DeviceIOCompletionCallback completed = callback;
+        callback = (errorCode, numBytes, context) =>
         {
-            using var file = new FileStream(
-                path, FileMode.OpenOrCreate, write ? FileAccess.Write : FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.WriteThrough | FileOptions.Asynchronous | Unbuffered);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            access.Refusal = $"{path} could not be opened for {(write ? "writing" : "reading")} ({e.GetType().Name}: {e.Message})";
-            return false;
-        }
-
-        access.Refusal = null;
-        access.Opened = true;
+            Interlocked.Decrement(ref access.InFlight);
+            completed(errorCode, numBytes, context);
+        };
         return true;
     }
 
     /// <summary>What is known of a file's opening for reads, or for writes.</summary>
     private sealed class Access
     {
+        /// <summary>Reads (or writes) passed on and not yet completed.</summary>
+        public int InFlight;
+
         /// <summary>Whether the file has opened once: FASTER's pool holds a handle from then on.</summary>
         public volatile bool Opened;
 

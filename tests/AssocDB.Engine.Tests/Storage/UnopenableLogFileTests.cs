@@ -41,4 +41,43 @@ public sealed class UnopenableLogFileTests : DatabaseTests
         await Db.ReopenAsync(checkpointOnClose: false);
         Assert.Equal(1, Db.Get().Describe().AssertOk().FactCount);
     }
+    // FASTER's pool opens a log file again when every handle it holds to it is busy; a file made
+    // unopenable after it first opened (here moved away, a link into a missing folder in its place)
+    // failed that open, the count of handles stayed, and the close never returned. Here the batch
+    // that starts the log's second page writes the rest of the first page and the new one at once.
+    [Fact]
+    public async Task A_write_ahead_log_file_replaced_by_one_that_cannot_be_opened_stops_writes_and_the_close_still_ends()
+    {
+        Collection collection = Db.Create(dimension: 1024);
+        // Entries of about 2.6 MB in 4 MiB pages: the second starts the second page.
+        (await collection.UpsertConceptsAsync(LargeBatch(0))).AssertOk();
+        string first = Path.Combine(collection.Directory, "wal", "fasterlog.log.0");
+        string aside = Path.Combine(Db.Folder, "fasterlog.log.0.aside");
+        File.Move(first, aside);
+        File.CreateSymbolicLink(first, Path.Combine(Db.Folder, "missing", "fasterlog.log.0"));
+
+        EngineError refused = (await collection.UpsertConceptsAsync(LargeBatch(1)).WaitAsync(Generous)).AssertError(ErrorCode.FailedPrecondition, "collection");
+        Assert.Contains($"(IOException: the write-ahead log's {first} could not be opened for writing", refused.Message, StringComparison.Ordinal);
+
+        var clock = Stopwatch.StartNew();
+        await Db.Database.CloseAsync(checkpoint: true).AsTask().WaitAsync(Generous);
+        Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(10));
+
+        // The file back in place, the collection holds the first batch and takes writes.
+        File.Delete(first);
+        File.Move(aside, first);
+        await Db.ReopenAsync();
+        collection = Db.Get();
+        Assert.Equal(LargeBatchSize, collection.Describe().AssertOk().ConceptCount);
+        (await collection.UpsertConceptsAsync(LargeBatch(1))).AssertOk();
+        await Db.ReopenAsync(checkpointOnClose: false);
+        Assert.Equal(2 * LargeBatchSize, Db.Get().Describe().AssertOk().ConceptCount);
+    }
+
+    private const int LargeBatchSize = 640;
+
+    /// <summary>Batch <paramref name="number"/> of <see cref="LargeBatchSize"/> new concepts of
+    /// 1,024 floats each (about 2.6 MB logged).</summary>
+    private static ConceptInput[] LargeBatch(int number) =>
+        [.. Enumerable.Range(number * LargeBatchSize, LargeBatchSize).Select(i => new ConceptInput($"concept{i}", [.. Enumerable.Range(0, 1024).Select(d => (float)(i + d + 1))]))];
 }
