@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.InteropServices;
 using AssocDB.Engine.Graph;
 using AssocDB.Engine.Model;
@@ -65,6 +64,7 @@ public sealed partial class Collection
         private readonly IdAllocator _edgeIds = new(owner._edges.FreeIds, owner._edges.IdLimit);
         private readonly Dictionary<string, ConceptRecord> _plannedConcepts = Cleared(owner._planning.Concepts);
         private readonly Dictionary<string, int> _newRelations = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, ConceptRecord>.AlternateLookup<ReadOnlySpan<char>> _plannedConceptsByChars = owner._planning.Concepts.GetAlternateLookup<ReadOnlySpan<char>>();
         private readonly Dictionary<(int, int, int), EdgeRecord?> _plannedEdges = Cleared(owner._planning.Edges);
         private readonly List<(string Name, float[] Vector)> _unfilledNameVectors = Cleared(owner._planning.UnfilledNameVectors);
         private readonly List<Mutation> _batch = Cleared(owner._planning.Mutations);
@@ -120,32 +120,34 @@ public sealed partial class Collection
         public WriteSummary AddFacts(IReadOnlyList<FactInput> facts)
         {
             int applied = 0, unchanged = 0, conceptsBefore = _plannedConcepts.Count, relationsBefore = _newRelations.Count;
-            StoredLookup[] stored = LookUpStored(facts);
+            var reader = new FactReader(facts);
+            StoredLookup[] stored = LookUpStored(reader);
             _plannedEdges.EnsureCapacity(_plannedEdges.Count + facts.Count);
             _batch.EnsureCapacity(_batch.Count + facts.Count);
             for (int i = 0; i < facts.Count; i++)
             {
-                FactInput fact = facts[i];
                 StoredLookup known = stored[i];
+                FactReader.Fact fact = reader[i];
                 // Names new to the collection resolve here, in fact order, so ids are allocated as replay will.
                 int head = known.Head >= 0 ? known.Head : NewConceptId(fact.Head);
                 int relation = known.Relation >= 0 ? known.Relation : NewRelationId(fact.Relation);
                 int tail = known.Tail >= 0 ? known.Tail : NewConceptId(fact.Tail);
                 var key = (head, relation, tail);
-                IReadOnlyDictionary<string, string>? payload = fact.Payload is { Count: > 0 } ? CopyMap(fact.Payload) : null;
+                float weight = fact.Weight;
+                IReadOnlyDictionary<string, string>? payload = fact.Payload is { Count: > 0 } given ? CopyMap(given) : null;
                 // One probe finds the edge planned earlier in the batch and reserves the slot for this one.
                 ref EdgeRecord? planned = ref CollectionsMarshal.GetValueRefOrAddDefault(_plannedEdges, key, out _);
                 EdgeRecord? existing = planned
                     ?? (known.Edge >= 0
                         ? new EdgeRecord(known.Edge, head, relation, tail, owner._edges.Weight(known.Edge), owner._edges.Payload(known.Edge))
                         : (EdgeRecord?)null);
-                if (existing is { } same && same.Weight.Equals(fact.Weight) && SameMap(payload ?? RecordCodec.EmptyMap, same.Payload ?? RecordCodec.EmptyMap))
+                if (existing is { } same && same.Weight.Equals(weight) && SameMap(payload ?? RecordCodec.EmptyMap, same.Payload ?? RecordCodec.EmptyMap))
                 {
                     unchanged++;
                     continue;
                 }
 
-                var edge = new EdgeRecord(existing?.Id ?? _edgeIds.Next(), head, relation, tail, fact.Weight, payload);
+                var edge = new EdgeRecord(existing?.Id ?? _edgeIds.Next(), head, relation, tail, weight, payload);
                 planned = edge;
                 _batch.Add(new Mutation.PutEdge(edge));
                 applied++;
@@ -160,25 +162,18 @@ public sealed partial class Collection
         /// planning; the stored state does not change while the writer plans, so a large batch is
         /// looked up on all cores.
         /// </summary>
-        private StoredLookup[] LookUpStored(IReadOnlyList<FactInput> facts)
+        private StoredLookup[] LookUpStored(FactReader facts)
         {
             StoredLookup[] found = owner._planning.Lookups(facts.Count);
             InParallel(facts.Count, LookupsPerTask, (start, end) =>
             {
                 // Heads and tails are looked up together, so that their cache misses overlap.
                 int count = end - start;
-                string[] names = ArrayPool<string>.Shared.Rent(2 * count);
                 Span<int> ids = count <= LookupsPerTask ? stackalloc int[2 * LookupsPerTask].Slice(0, 2 * count) : new int[2 * count];
+                facts.FindConceptIds(owner._concepts, start, count, ids);
                 for (int i = 0; i < count; i++)
                 {
-                    (names[2 * i], names[(2 * i) + 1]) = (facts[start + i].Head, facts[start + i].Tail);
-                }
-
-                owner._concepts.FindIds(names.AsSpan(0, 2 * count), ids);
-                ArrayPool<string>.Shared.Return(names, clearArray: true);
-                for (int i = 0; i < count; i++)
-                {
-                    int relation = owner._relations.TryGetId(facts[start + i].Relation, out int id) ? id : -1;
+                    int relation = owner._relations.TryGetId(facts.Relation(start + i), out int id) ? id : -1;
                     found[start + i] = new StoredLookup(ids[2 * i], relation, ids[(2 * i) + 1], -1);
                 }
 
@@ -218,13 +213,14 @@ public sealed partial class Collection
 
         /// <summary>The id of a concept not stored yet (<see cref="LookUpStored"/> found none): planned
         /// earlier in this batch, or new, with its name vector.</summary>
-        private int NewConceptId(string name)
+        private int NewConceptId(ReadOnlySpan<char> chars)
         {
-            if (_plannedConcepts.TryGetValue(name, out ConceptRecord? planned))
+            if (_plannedConceptsByChars.TryGetValue(chars, out ConceptRecord? planned))
             {
                 return planned.Id;
             }
 
+            string name = chars.ToString();
             var record = new ConceptRecord(_conceptIds.Next(), name, NewNameVector(name), RecordCodec.EmptyMap);
             _plannedConcepts[name] = record;
             _batch.Add(new Mutation.PutConcept(record));
@@ -232,13 +228,15 @@ public sealed partial class Collection
         }
 
         /// <summary>The id of a relation not stored yet: planned earlier in this batch, or new.</summary>
-        private int NewRelationId(string name)
+        private int NewRelationId(ReadOnlySpan<char> chars)
         {
-            if (_newRelations.TryGetValue(name, out int id))
+            Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> newRelations = _newRelations.GetAlternateLookup<ReadOnlySpan<char>>();
+            if (newRelations.TryGetValue(chars, out int id))
             {
                 return id;
             }
 
+            string name = chars.ToString();
             id = owner._relations.Count + _newRelations.Count;
             _newRelations[name] = id;
             _batch.Add(new Mutation.PutRelation(new RelationRecord(id, name, null, false, false, -1, [])));

@@ -30,7 +30,8 @@ public sealed partial class Collection
     internal Result<int> IngestSessionCount => Read<int>(() => _ingestMarks.Count, whileStopped: true);
 
     /// <summary>The items without an error, in order (the list itself when all are valid, as a
-    /// bulk load's batches are); each error becomes a rejection.</summary>
+    /// bulk load's batches are; else a list of them, packed facts made into <see cref="FactInput"/>s);
+    /// each error becomes a rejection.</summary>
     private static IReadOnlyList<T> ValidOnly<T>(IReadOnlyList<T> items, EngineError?[] errors, List<IngestRejection> rejected)
     {
         if (Array.TrueForAll(errors, error => error is null))
@@ -65,7 +66,8 @@ public sealed partial class Collection
 
         var rejected = new List<IngestRejection>();
         IReadOnlyList<ConceptInput> concepts = ValidOnly(batch.Concepts, ValidateAll(batch.Concepts.Count, i => ValidateConcept(batch.Concepts[i], i)), rejected);
-        IReadOnlyList<FactInput> facts = ValidOnly(batch.Facts, ValidateAll(batch.Facts.Count, i => ValidateFact(batch.Facts[i], i)), rejected);
+        var reader = new FactReader(batch.Facts);
+        IReadOnlyList<FactInput> facts = ValidOnly(batch.Facts, ValidateAll(batch.Facts.Count, i => ValidateFact(reader, i)), rejected);
         if (_ingestMarks.TryGet(batch.Session, out IngestMark? mark) && batch.Sequence <= mark.Sequence)
         {
             // The checks depend on nothing but the items and the collection's dimension and metric,

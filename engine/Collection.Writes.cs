@@ -117,13 +117,14 @@ public sealed partial class Collection
             ?? Validation.Map(input.Metadata, "metadata"))?.At($"concepts[{index}]");
     }
 
-    private static EngineError? ValidateFact(FactInput? fact, int index)
+    private static EngineError? ValidateFact(FactReader facts, int index)
     {
-        if (fact is null)
+        if (facts.IsNull(index))
         {
             return EngineError.Invalid($"facts[{index}]", "must not be null");
         }
 
+        FactReader.Fact fact = facts[index];
         return (Validation.Name(fact.Head, "head")
             ?? Validation.Name(fact.Relation, "relation")
             ?? Validation.Name(fact.Tail, "tail")
@@ -289,7 +290,8 @@ public sealed partial class Collection
 
     private Result<Planned<WriteSummary>> PlanFactAdds(IReadOnlyList<FactInput> facts)
     {
-        if (FirstError(facts.Count, i => ValidateFact(facts[i], i)) is { } error)
+        var reader = new FactReader(facts);
+        if (FirstError(facts.Count, i => ValidateFact(reader, i)) is { } error)
         {
             return error;
         }

@@ -17,9 +17,12 @@ internal static class Validation
     /// many tiny entries), a name and a vector (at most 17 KB).</summary>
     public const int MaxMapBytes = 1 << 20;
 
-    public static EngineError? Name(string? name, string field)
+    public static EngineError? Name(string? name, string field) => Name(name.AsSpan(), field);
+
+    /// <summary>As <see cref="Name(string?, string)"/>, for a name's characters (empty when it is null).</summary>
+    public static EngineError? Name(ReadOnlySpan<char> name, string field)
     {
-        if (string.IsNullOrEmpty(name))
+        if (name.IsEmpty)
         {
             return EngineError.Invalid(field, "must not be empty");
         }
@@ -124,7 +127,7 @@ internal static class Validation
         return bytes > MaxMapBytes ? EngineError.Invalid(field, $"holds {bytes} bytes of keys and values; at most {MaxMapBytes}") : null;
     }
 
-    private static bool IsWellFormed(string text)
+    private static bool IsWellFormed(ReadOnlySpan<char> text)
     {
         for (int i = 0; i < text.Length; i++)
         {

@@ -35,25 +35,26 @@ internal sealed class ConceptTable
 
     public bool TryGetId(string name, out int id)
     {
-        id = Find(name, name.GetHashCode());
+        id = Find(name, Hash(name));
         return id >= 0;
     }
 
     /// <summary>The id of each name, or −1 where none is stored; the same answers as
     /// <see cref="TryGetId"/>, for many names at a time.</summary>
-    public void FindIds(ReadOnlySpan<string> names, Span<int> ids)
+    public void FindIds<TNames>(TNames names, Span<int> ids)
+        where TNames : INameList
     {
         ReadOnlySpan<string?> stored = CollectionsMarshal.AsSpan(_names);
-        Span<int> hashes = names.Length <= 2048 ? stackalloc int[names.Length] : new int[names.Length];
-        for (int i = 0; i < names.Length; i++)
+        Span<int> hashes = names.Count <= 2048 ? stackalloc int[names.Count] : new int[names.Count];
+        for (int i = 0; i < names.Count; i++)
         {
-            hashes[i] = names[i].GetHashCode();
+            hashes[i] = Hash(names[i]);
             CacheHint.Prefetch(ref _slots[Home(hashes[i])]);
         }
 
         // The first slot holding a name's hash is almost always its own: fetch the reference to the
         // name there, then the name, then compare.
-        for (int i = 0; i < names.Length; i++)
+        for (int i = 0; i < names.Count; i++)
         {
             ids[i] = FirstWithHash(hashes[i]);
             if (ids[i] >= 0)
@@ -62,7 +63,7 @@ internal sealed class ConceptTable
             }
         }
 
-        for (int i = 0; i < names.Length; i++)
+        for (int i = 0; i < names.Count; i++)
         {
             if (ids[i] >= 0 && stored[ids[i]] is { } name)
             {
@@ -70,9 +71,9 @@ internal sealed class ConceptTable
             }
         }
 
-        for (int i = 0; i < names.Length; i++)
+        for (int i = 0; i < names.Count; i++)
         {
-            if (ids[i] < 0 || !string.Equals(stored[ids[i]], names[i], StringComparison.Ordinal))
+            if (ids[i] < 0 || !stored[ids[i]].AsSpan().SequenceEqual(names[i]))
             {
                 ids[i] = Find(names[i], hashes[i]);
             }
@@ -99,11 +100,11 @@ internal sealed class ConceptTable
 
         if (_names[concept.Id] is { } previous && previous != concept.Name)
         {
-            RemoveName(previous, previous.GetHashCode());
+            RemoveName(previous, Hash(previous));
         }
 
         // A name another id held moves to this one, as a dictionary entry would be overwritten.
-        int hash = concept.Name.GetHashCode();
+        int hash = Hash(concept.Name);
         RemoveName(concept.Name, hash);
         _names[concept.Id] = concept.Name;
         _metadata[concept.Id] = concept.Metadata;
@@ -117,11 +118,14 @@ internal sealed class ConceptTable
             return;
         }
 
-        RemoveName(_names[id]!, _names[id]!.GetHashCode());
+        RemoveName(_names[id]!, Hash(_names[id]));
         _names[id] = null;
         _metadata[id] = RecordCodec.EmptyMap;
         _ids.Release(id);
     }
+
+    /// <summary>The runtime's randomized hash of a name's characters (a string's own, for a string).</summary>
+    private static int Hash(ReadOnlySpan<char> name) => string.GetHashCode(name);
 
     private int Mask => _slots.Length - 1;
 
@@ -148,14 +152,14 @@ internal sealed class ConceptTable
     }
 
     /// <summary>The id of <paramref name="name"/>, or −1.</summary>
-    private int Find(string name, int hash) => SlotOf(name, hash) is int slot and >= 0 ? IdOf(_slots[slot]) : -1;
+    private int Find(ReadOnlySpan<char> name, int hash) => SlotOf(name, hash) is int slot and >= 0 ? IdOf(_slots[slot]) : -1;
 
     /// <summary>The slot holding <paramref name="name"/>, or −1.</summary>
-    private int SlotOf(string name, int hash)
+    private int SlotOf(ReadOnlySpan<char> name, int hash)
     {
         for (int i = Home(hash); _slots[i] != 0; i = (i + 1) & Mask)
         {
-            if (HashOf(_slots[i]) == hash && string.Equals(_names[IdOf(_slots[i])], name, StringComparison.Ordinal))
+            if (HashOf(_slots[i]) == hash && _names[IdOf(_slots[i])].AsSpan().SequenceEqual(name))
             {
                 return i;
             }
@@ -183,7 +187,7 @@ internal sealed class ConceptTable
 
     /// <summary>Removes a name's slot, moving later slots of its run back so that every name stays
     /// reachable from its home slot without gaps (no tombstones to accumulate).</summary>
-    private void RemoveName(string name, int hash)
+    private void RemoveName(ReadOnlySpan<char> name, int hash)
     {
         int hole = SlotOf(name, hash);
         if (hole < 0)
@@ -225,4 +229,12 @@ internal sealed class ConceptTable
             }
         }
     }
+}
+
+/// <summary>Names that <see cref="ConceptTable.FindIds"/> looks up together, as characters.</summary>
+internal interface INameList
+{
+    int Count { get; }
+
+    ReadOnlySpan<char> this[int index] { get; }
 }

@@ -9,12 +9,22 @@ namespace AssocDB.Engine.Graph;
 internal sealed class RelationTable
 {
     private readonly List<RelationRecord> _relations = [];
-    private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _ids;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _idsByChars;
     private readonly List<long> _factCounts = [];
+
+    public RelationTable()
+    {
+        _ids = new(StringComparer.Ordinal);
+        _idsByChars = _ids.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
 
     public int Count => _relations.Count;
 
     public bool TryGetId(string name, out int id) => _ids.TryGetValue(name, out id);
+
+    /// <summary>As <see cref="TryGetId(string, out int)"/>, for a name's characters.</summary>
+    public bool TryGetId(ReadOnlySpan<char> name, out int id) => _idsByChars.TryGetValue(name, out id);
 
     public RelationRecord this[int id] => _relations[id];
 

@@ -8,8 +8,12 @@ using E = AssocDB.Engine.Model;
 namespace AssocDB.Server.Mapping;
 
 /// <summary>An ingest batch as the server reads it off the wire: the collection it is for, and the
-/// batch for the engine.</summary>
-internal sealed record IngestBatchRequest(string Collection, E.IngestBatch Batch);
+/// batch for the engine. Disposed once the engine is done with it: its facts may be
+/// <see cref="E.PackedFacts"/>, whose buffers then go back to their pool.</summary>
+internal sealed record IngestBatchRequest(string Collection, E.IngestBatch Batch) : IDisposable
+{
+    public void Dispose() => (Batch.Facts as E.PackedFacts)?.Dispose();
+}
 
 /// <summary>
 /// Reads an <see cref="IngestRequest"/> from its wire bytes straight into the engine's batch. The
@@ -17,7 +21,8 @@ internal sealed record IngestBatchRequest(string Collection, E.IngestBatch Batch
 /// (Google.Protobuf creates every map field eagerly), which the server then copied into the engine's
 /// <see cref="E.FactInput"/>: about 230 bytes of garbage per fact, the largest share of the server's
 /// allocations in a bulk load. Requests of the shape clients send (names, sequence, facts with
-/// weights and payloads) are read here; any other (concepts, fields this version does not know,
+/// weights and payloads) are read here, their facts into <see cref="E.PackedFacts"/>, whose names
+/// the engine resolves without making a string of each (only payloads still take objects); any other (concepts, fields this version does not know,
 /// unexpected wire types, malformed bytes, invalid UTF-8) goes to the generated parser and is mapped
 /// as before, so what the server accepts, and how it reads it, do not change.
 /// </summary>
@@ -75,12 +80,14 @@ internal static class IngestRequestReader
         request = null;
         string collection = "", session = "";
         long sequence = 0;
-        var facts = new List<E.FactInput>(CountFacts(bytes));
+        // The names take at most the request's bytes, so the buffers are sized once.
+        var facts = new E.PackedFacts(CountFacts(bytes), bytes.Length);
         int at = 0;
         while (at < bytes.Length)
         {
             if (!TryReadVarint(bytes, ref at, out ulong tag))
             {
+                facts.Dispose();
                 return false;
             }
 
@@ -96,10 +103,10 @@ internal static class IngestRequestReader
                     // int64 is sent as its two's complement, ten bytes when negative.
                     sequence = (long)value;
                     break;
-                case FactTag when TryReadDelimited(bytes, ref at, out ReadOnlySpan<byte> message) && TryReadFact(message, out E.FactInput? fact):
-                    facts.Add(fact);
+                case FactTag when TryReadDelimited(bytes, ref at, out ReadOnlySpan<byte> message) && TryReadFact(message, facts):
                     break;
                 default:
+                    facts.Dispose();
                     return false;
             }
         }
@@ -109,11 +116,10 @@ internal static class IngestRequestReader
     }
 
     /// <summary>
-    /// How many facts a request of the common shape holds, so that their list is allocated once at
-    /// its size: grown by doubling, the list of a batch of 10,000 facts allocated about 260 KB of
-    /// arrays, the last (131 KB) on the large-object heap, whose churn sets off full collections;
-    /// sized, it takes 80 KB, below that heap. Bytes of another shape give a wrong count, which only
-    /// sizes the list.
+    /// How many facts a request of the common shape holds, so that their buffer is taken once at its
+    /// size: grown by doubling, the list of a batch of 10,000 facts allocated about 260 KB of arrays,
+    /// the last (131 KB) on the large-object heap, whose churn sets off full collections. Bytes of
+    /// another shape give a wrong count, which only sizes the buffer.
     /// </summary>
     private static int CountFacts(ReadOnlySpan<byte> bytes)
     {
@@ -127,13 +133,12 @@ internal static class IngestRequestReader
         return count;
     }
 
-    /// <summary>A FactInput message, mapped as <see cref="ProtoMapping.ToEngine(FactInput)"/> maps
-    /// it: an unset weight is 1, an empty payload none; a repeated field's last value wins, and so
-    /// does a payload key's.</summary>
-    private static bool TryReadFact(ReadOnlySpan<byte> bytes, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out E.FactInput? fact)
+    /// <summary>A FactInput message, added to <paramref name="facts"/> as
+    /// <see cref="ProtoMapping.ToEngine(FactInput)"/> maps it: an unset weight is 1, an empty payload
+    /// none; a repeated field's last value wins, and so does a payload key's.</summary>
+    private static bool TryReadFact(ReadOnlySpan<byte> bytes, E.PackedFacts facts)
     {
-        fact = null;
-        string head = "", relation = "", tail = "";
+        scoped ReadOnlySpan<byte> head = default, relation = default, tail = default;
         float weight = 1f;
         Dictionary<string, string>? payload = null;
         int at = 0;
@@ -146,13 +151,13 @@ internal static class IngestRequestReader
 
             switch (tag)
             {
-                case HeadTag when TryReadString(bytes, ref at, out string? value):
+                case HeadTag when TryReadUtf8(bytes, ref at, out ReadOnlySpan<byte> value):
                     head = value;
                     break;
-                case RelationTag when TryReadString(bytes, ref at, out string? value):
+                case RelationTag when TryReadUtf8(bytes, ref at, out ReadOnlySpan<byte> value):
                     relation = value;
                     break;
-                case TailTag when TryReadString(bytes, ref at, out string? value):
+                case TailTag when TryReadUtf8(bytes, ref at, out ReadOnlySpan<byte> value):
                     tail = value;
                     break;
                 case WeightTag when at + sizeof(float) <= bytes.Length:
@@ -168,7 +173,7 @@ internal static class IngestRequestReader
             }
         }
 
-        fact = new E.FactInput(head, relation, tail, weight, payload);
+        facts.Add(head, relation, tail, weight, payload);
         return true;
     }
 
@@ -205,9 +210,13 @@ internal static class IngestRequestReader
     /// the request goes to it for its error).</summary>
     private static bool TryReadString(ReadOnlySpan<byte> bytes, ref int at, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value)
     {
-        value = TryReadDelimited(bytes, ref at, out ReadOnlySpan<byte> utf8) && Utf8.IsValid(utf8) ? Encoding.UTF8.GetString(utf8) : null;
+        value = TryReadUtf8(bytes, ref at, out ReadOnlySpan<byte> utf8) ? Encoding.UTF8.GetString(utf8) : null;
         return value is not null;
     }
+
+    /// <summary>A length-delimited string's bytes, when they are valid UTF-8.</summary>
+    private static bool TryReadUtf8(ReadOnlySpan<byte> bytes, ref int at, out ReadOnlySpan<byte> utf8) =>
+        TryReadDelimited(bytes, ref at, out utf8) && Utf8.IsValid(utf8);
 
     private static bool TryReadDelimited(ReadOnlySpan<byte> bytes, ref int at, out ReadOnlySpan<byte> content)
     {

@@ -32,6 +32,7 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocSe
         IngestAck? ack = null;
         while (await ClientTurnAsync(requestStream, responseStream, ack, context) is { Batch: var batch } request)
         {
+            using IngestBatchRequest read = request;
             var collection = host.Collection(request.Collection);
             limits.Batch(batch.Concepts.Count + batch.Facts.Count, "batch");
             if (lastSequences.TryGetValue((request.Collection, batch.Session), out long last) && batch.Sequence <= last)

@@ -75,6 +75,13 @@ public sealed class ConceptTableTests
 
     private static ConceptRecord Concept(int id, string name) => new(id, name, [], RecordCodec.EmptyMap);
 
+    private readonly struct Names(string[] names) : INameList
+    {
+        public int Count => names.Length;
+
+        public ReadOnlySpan<char> this[int index] => names[index];
+    }
+
     private static void AssertResolves(ConceptTable table, Dictionary<string, int> expected, int namesMade)
     {
         Assert.Equal(expected.Count, table.Count);
@@ -83,7 +90,7 @@ public sealed class ConceptTableTests
         foreach (string[] chunk in names.Chunk(1_000))
         {
             var ids = new int[chunk.Length];
-            table.FindIds(chunk, ids);
+            table.FindIds(new Names(chunk), ids);
             for (int i = 0; i < chunk.Length; i++)
             {
                 int want = expected.GetValueOrDefault(chunk[i], -1);
