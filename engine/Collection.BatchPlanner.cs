@@ -22,16 +22,45 @@ public sealed partial class Collection
     /// </summary>
     private sealed class PlanningBuffers
     {
+        private readonly List<Mutation.PutEdge> _edgePuts = [];
         private StoredLookup[] _lookups = [];
+        private int _edgePutsTaken;
 
         public Dictionary<string, ConceptRecord> Concepts { get; } = new(StringComparer.Ordinal);
 
         public Dictionary<(int, int, int), EdgeRecord?> Edges { get; } = [];
 
-        /// <summary>The planned batch: <see cref="WriteAsync"/> clears it once the batch is written.</summary>
-        public List<Mutation> Mutations { get; } = [];
+        private readonly List<Mutation> _mutations = [];
 
         public List<(string Name, float[] Vector)> UnfilledNameVectors { get; } = [];
+
+        /// <summary>
+        /// A put of <paramref name="edge"/>, reusing one of an earlier write: a bulk load plans one
+        /// per fact, and each lived through its write's durable append, long enough to be copied by
+        /// collections to an older generation, most of the garbage that planning left. Nothing
+        /// refers to a put once its write is done (<see cref="WriteAsync"/> clears the batch, and the
+        /// state store's writes read the log entry), so the next write's planning may reuse it.
+        /// </summary>
+        public Mutation.PutEdge PutEdge(EdgeRecord edge)
+        {
+            if (_edgePutsTaken == _edgePuts.Count)
+            {
+                _edgePuts.Add(new Mutation.PutEdge(edge));
+            }
+
+            Mutation.PutEdge put = _edgePuts[_edgePutsTaken++];
+            put.Edge = edge;
+            return put;
+        }
+
+        /// <summary>The batch of a write about to be planned, empty; the puts handed out for earlier
+        /// writes may be reused. <see cref="WriteAsync"/> clears it once the batch is written.</summary>
+        public List<Mutation> NewBatch()
+        {
+            _mutations.Clear();
+            _edgePutsTaken = 0;
+            return _mutations;
+        }
 
         /// <summary>An array of at least <paramref name="count"/> lookups, its contents undefined.</summary>
         public StoredLookup[] Lookups(int count)
@@ -67,7 +96,7 @@ public sealed partial class Collection
         private readonly Dictionary<string, ConceptRecord>.AlternateLookup<ReadOnlySpan<char>> _plannedConceptsByChars = owner._planning.Concepts.GetAlternateLookup<ReadOnlySpan<char>>();
         private readonly Dictionary<(int, int, int), EdgeRecord?> _plannedEdges = Cleared(owner._planning.Edges);
         private readonly List<(string Name, float[] Vector)> _unfilledNameVectors = Cleared(owner._planning.UnfilledNameVectors);
-        private readonly List<Mutation> _batch = Cleared(owner._planning.Mutations);
+        private readonly List<Mutation> _batch = owner._planning.NewBatch();
 
         /// <summary>The planned mutations, with every new concept's name vector filled in.</summary>
         public List<Mutation> Complete()
@@ -149,7 +178,7 @@ public sealed partial class Collection
 
                 var edge = new EdgeRecord(existing?.Id ?? _edgeIds.Next(), head, relation, tail, weight, payload);
                 planned = edge;
-                _batch.Add(new Mutation.PutEdge(edge));
+                _batch.Add(owner._planning.PutEdge(edge));
                 applied++;
             }
 

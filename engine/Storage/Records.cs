@@ -46,7 +46,12 @@ internal abstract record Mutation
 
     internal sealed record PutRelation(RelationRecord Relation) : Mutation;
 
-    internal sealed record PutEdge(EdgeRecord Edge) : Mutation;
+    /// <summary>Puts an edge. <see cref="Edge"/> is settable so that a bulk load's planning can
+    /// reuse the puts of earlier writes, one per fact (see <see cref="Collection"/>'s planning buffers).</summary>
+    internal sealed record PutEdge(EdgeRecord Edge) : Mutation
+    {
+        public EdgeRecord Edge { get; set; } = Edge;
+    }
 
     internal sealed record DeleteEdge(int Id) : Mutation;
 
