@@ -809,8 +809,11 @@ public sealed partial class Collection
 
     /// <summary>A concept's current vector: pending in this batch, or W's row (read in place on the
     /// host, copied into <paramref name="scratch"/> elsewhere). Valid until W is next written.</summary>
+    /// <remarks>A bulk load's batches mostly name stored concepts only, so nothing is pending; the
+    /// dictionary keeps the capacity of the batch that created the most, and probing its buckets at
+    /// random for each end of each new fact took 2.3 % of the server's time in a 2 M-fact load.</remarks>
     private ReadOnlySpan<float> VectorOf(int concept, float[] scratch, Dictionary<int, float[]> pendingRows) =>
-        pendingRows.TryGetValue(concept, out float[]? pending) ? pending : _matrix.RowView(concept, scratch);
+        pendingRows.Count > 0 && pendingRows.TryGetValue(concept, out float[]? pending) ? pending : _matrix.RowView(concept, scratch);
 
     private void SetMatrixRows(Dictionary<int, float[]> rows)
     {

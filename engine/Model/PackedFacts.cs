@@ -42,8 +42,14 @@ public sealed class PackedFacts : IReadOnlyList<FactInput>, IDisposable
     }
 
     /// <summary>The fact at <paramref name="index"/>, made as a new <see cref="FactInput"/>.</summary>
-    public FactInput this[int index] =>
-        new(Head(index).ToString(), Relation(index).ToString(), Tail(index).ToString(), Weight(index), Payload(index));
+    public FactInput this[int index]
+    {
+        get
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
+            return new(Head(index).ToString(), Relation(index).ToString(), Tail(index).ToString(), Weight(index), Payload(index));
+        }
+    }
 
     /// <summary>Adds a fact whose names are UTF-8 (ill-formed sequences decode to U+FFFD, as
     /// <see cref="Encoding.UTF8"/> decodes them).</summary>
@@ -80,24 +86,19 @@ public sealed class PackedFacts : IReadOnlyList<FactInput>, IDisposable
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    internal ReadOnlySpan<char> Head(int index) => Chars(At(index).Head);
+    // The engine reads these for indices below a Count it has read, several times per fact while
+    // planning, so they check neither (a disposed batch fails at Count).
+    internal ReadOnlySpan<char> Head(int index) => Chars(_facts![index].Head);
 
-    internal ReadOnlySpan<char> Relation(int index) => Chars(At(index).Relation);
+    internal ReadOnlySpan<char> Relation(int index) => Chars(_facts![index].Relation);
 
-    internal ReadOnlySpan<char> Tail(int index) => Chars(At(index).Tail);
+    internal ReadOnlySpan<char> Tail(int index) => Chars(_facts![index].Tail);
 
-    internal float Weight(int index) => At(index).Weight;
+    internal float Weight(int index) => _facts![index].Weight;
 
-    internal IReadOnlyDictionary<string, string>? Payload(int index) => At(index).Payload;
+    internal IReadOnlyDictionary<string, string>? Payload(int index) => _facts![index].Payload;
 
-    private ref readonly Fact At(int index)
-    {
-        ObjectDisposedException.ThrowIf(_facts is null, this);
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)_count, nameof(index));
-        return ref _facts[index];
-    }
-
-    private ReadOnlySpan<char> Chars(Name name) => _chars.AsSpan(name.Start, name.Length);
+    private ReadOnlySpan<char> Chars(Name name) => new(_chars, name.Start, name.Length);
 
     private Name Append(ReadOnlySpan<byte> utf8)
     {

@@ -83,6 +83,7 @@ public sealed class PackedFactsIngestTests : DatabaseTests
         Assert.Equal(Second.Length, facts.Count);
         Assert.Equal(Second.Select(fact => fact with { Payload = null }), facts.Select(fact => fact with { Payload = null }));
         Assert.Same(Payload, facts[2].Payload);
+        Assert.Throws<ArgumentOutOfRangeException>(() => facts[Second.Length]);
 
         facts.Dispose();
         Assert.Throws<ObjectDisposedException>(() => facts.Count);
