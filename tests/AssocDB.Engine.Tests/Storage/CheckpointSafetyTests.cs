@@ -4,6 +4,7 @@ using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
 using AssocDB.Engine.Tests.Support;
 using FASTER.core;
+using static AssocDB.Engine.Tests.Support.SmallStateStore;
 
 namespace AssocDB.Engine.Tests.Storage;
 
@@ -27,8 +28,7 @@ public sealed class CheckpointSafetyTests : IDisposable
     public void Dispose() => _folder.Dispose();
 
     /// <summary>The store in the test's folder, with 64 KiB log files and pages.</summary>
-    private StateStore OpenStore(INamedDeviceFactory? devices = null) =>
-        new(_state, 1L << 16, 1L << 20, 1L << 16, devices ?? new LocalStorageNamedDeviceFactory());
+    private StateStore OpenStore(INamedDeviceFactory? devices = null) => SmallStateStore.Open(_state, devices);
 
     /// <summary>Ten records checkpointed at address 100, ten more, then a checkpoint at 200 whose
     /// log metadata write fails; returns what that checkpoint reported.</summary>
@@ -367,27 +367,7 @@ public sealed class CheckpointSafetyTests : IDisposable
         }
     }
 
-    private static void Write(StateStore store, int from, int to, int valueBytes = sizeof(int))
-    {
-        using StateStore.Writer writer = store.BeginWrites();
-        byte[] value = new byte[StateRecord.AddedBytes + valueBytes];
-        for (int id = from; id < to; id++)
-        {
-            BitConverter.TryWriteBytes(value.AsSpan(StateRecord.AddedBytes), id);
-            StateRecord.Seal(RecordKind.Edge, value.AsSpan(StateRecord.AddedBytes), value);
-            writer.Upsert(RecordKind.Edge, id, value);
-        }
-    }
-
-    private void AssertRecovers(long logAddress, int records)
-    {
-        using StateStore store = OpenStore();
-        Assert.True(store.RecoveredCheckpoint);
-        Assert.Equal(logAddress, store.RecoveredLogAddress);
-        var ids = new List<int>();
-        store.ForEach((_, id, _) => ids.Add(id));
-        Assert.Equal(Enumerable.Range(0, records), ids.Order());
-    }
+    private void AssertRecovers(long logAddress, int records) => SmallStateStore.AssertRecovers(_state, logAddress, records);
 
     /// <summary>FASTER's checkpoint files on local disk, but while <see cref="Failing"/> the log
     /// checkpoint's metadata goes to /dev/full, as on a full disk (the data flush before it fits).</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using AssocDB.Engine.Storage;
 using AssocDB.Engine.Tests.Support;
 using FASTER.core;
+using static AssocDB.Engine.Tests.Support.SmallStateStore;
 
 namespace AssocDB.Engine.Tests.Storage;
 
@@ -75,30 +76,9 @@ public sealed class UnopenableCheckpointFileTests : IDisposable
     }
 
     /// <summary>The store in the test's folder, with 64 KiB log files and pages.</summary>
-    private StateStore OpenStore(INamedDeviceFactory? devices = null) =>
-        new(_state, 1L << 16, 1L << 20, 1L << 16, devices ?? new LocalStorageNamedDeviceFactory());
+    private StateStore OpenStore(INamedDeviceFactory? devices = null) => SmallStateStore.Open(_state, devices);
 
-    private static void Write(StateStore store, int from, int to)
-    {
-        using StateStore.Writer writer = store.BeginWrites();
-        byte[] value = new byte[StateRecord.AddedBytes + sizeof(int)];
-        for (int id = from; id < to; id++)
-        {
-            BitConverter.TryWriteBytes(value.AsSpan(StateRecord.AddedBytes), id);
-            StateRecord.Seal(RecordKind.Edge, value.AsSpan(StateRecord.AddedBytes), value);
-            writer.Upsert(RecordKind.Edge, id, value);
-        }
-    }
-
-    private void AssertRecovers(long logAddress, int records)
-    {
-        using StateStore store = OpenStore();
-        Assert.True(store.RecoveredCheckpoint);
-        Assert.Equal(logAddress, store.RecoveredLogAddress);
-        var ids = new List<int>();
-        store.ForEach((_, id, _) => ids.Add(id));
-        Assert.Equal(Enumerable.Range(0, records), ids.Order());
-    }
+    private void AssertRecovers(long logAddress, int records) => SmallStateStore.AssertRecovers(_state, logAddress, records);
 
     /// <summary>FASTER's checkpoint files on local disk; once <see cref="Armed"/>, the next
     /// checkpoint's <paramref name="fileName"/> in its <paramref name="part"/> folder is made
