@@ -15,7 +15,7 @@ internal readonly struct FactReader(IReadOnlyList<FactInput> facts)
     /// <summary>The fact at <paramref name="i"/>, read with one call into a list of
     /// <see cref="FactInput"/>s (each is several calls otherwise, per fact of a bulk load).</summary>
     public Fact this[int i] => _packed is { } packed
-        ? new Fact(packed.Head(i), packed.Relation(i), packed.Tail(i), packed.Weight(i), packed.Payload(i))
+        ? new Fact(packed.Head(i), packed.Relation(i), packed.Tail(i), packed.Weight(i), packed.Payload(i), null)
         : Of(facts[i]);
 
     /// <summary>Whether the fact is missing (a null in a list of <see cref="FactInput"/>s).</summary>
@@ -44,10 +44,10 @@ internal readonly struct FactReader(IReadOnlyList<FactInput> facts)
         ArrayPool<string>.Shared.Return(names, clearArray: true);
     }
 
-    private static Fact Of(FactInput fact) => new(fact.Head, fact.Relation, fact.Tail, fact.Weight, fact.Payload);
+    private static Fact Of(FactInput fact) => new(fact.Head, fact.Relation, fact.Tail, fact.Weight, fact.Payload, fact);
 
-    /// <summary>One fact's fields.</summary>
-    public readonly ref struct Fact(ReadOnlySpan<char> head, ReadOnlySpan<char> relation, ReadOnlySpan<char> tail, float weight, IReadOnlyDictionary<string, string>? payload)
+    /// <summary>One fact's fields, and the <see cref="FactInput"/> they were read from, if any.</summary>
+    public readonly ref struct Fact(ReadOnlySpan<char> head, ReadOnlySpan<char> relation, ReadOnlySpan<char> tail, float weight, IReadOnlyDictionary<string, string>? payload, FactInput? source)
     {
         public ReadOnlySpan<char> Head { get; } = head;
 
@@ -58,6 +58,10 @@ internal readonly struct FactReader(IReadOnlyList<FactInput> facts)
         public float Weight { get; } = weight;
 
         public IReadOnlyDictionary<string, string>? Payload { get; } = payload;
+
+        /// <summary>The fact as given, whose name strings a new concept or relation keeps; null for
+        /// packed facts, whose names become strings only when new.</summary>
+        public FactInput? Source { get; } = source;
     }
 
     private readonly struct PackedHeadsAndTails(PackedFacts facts, int start, int count) : INameList
