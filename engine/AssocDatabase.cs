@@ -23,11 +23,16 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     /// <summary>The smallest state-store index FASTER takes, 8 buckets of 64 bytes: it refused less as
     /// each collection opened, so one wrong option made every collection unavailable. (A size that
     /// is not a power of two it rounded down without a word.)</summary>
-    private const long MinStateIndexBytes = 512;
+    public const long MinStateIndexBytes = 512;
 
     /// <summary>The largest state-store index FASTER can address, 2^30 buckets: it counts buckets in
     /// an int, so twice this overflowed as each collection opened, and more it refused.</summary>
-    private const long MaxStateIndexBytes = 1L << 36;
+    public const long MaxStateIndexBytes = 1L << 36;
+
+    /// <summary>Whether FASTER takes <paramref name="bytes"/> as a state-store index size (see
+    /// <see cref="DatabaseOptions.StateIndexBytes"/>): a power of two from
+    /// <see cref="MinStateIndexBytes"/> to <see cref="MaxStateIndexBytes"/>.</summary>
+    public static bool IsStateIndexSize(long bytes) => long.IsPow2(bytes) && bytes is >= MinStateIndexBytes and <= MaxStateIndexBytes;
 
     private const string CollectionPrefix = "col-";
     private const string LockFileName = "LOCK";
@@ -118,7 +123,7 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
             throw new ArgumentException($"StateSegmentBytes is {options.StateSegmentBytes}; it must be a power of two of at least 65536", nameof(options));
         }
 
-        if (!long.IsPow2(options.StateIndexBytes) || options.StateIndexBytes is < MinStateIndexBytes or > MaxStateIndexBytes)
+        if (!IsStateIndexSize(options.StateIndexBytes))
         {
             throw new ArgumentException(
                 $"StateIndexBytes is {options.StateIndexBytes}; it must be a power of two from {MinStateIndexBytes} to {MaxStateIndexBytes} (2^36)", nameof(options));

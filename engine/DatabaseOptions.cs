@@ -37,7 +37,8 @@ public sealed record DatabaseOptions
 
     /// <summary>The most collections the database may hold; a create past it is refused
     /// (ResourceExhausted). Each collection keeps buffers in memory whether it holds data or not (two
-    /// log pages, the state store's memory and index: about 100 MiB with the defaults below), so
+    /// log pages and the state store's memory: about 100 MiB with the defaults below; the state
+    /// store's index takes memory as records fill it, see <see cref="StateIndexBytes"/>), so
     /// this bounds the memory that creating collections can take (unavailable ones, holding none, do
     /// not count). A folder holding more (written under a higher limit) still opens whole.</summary>
     public int MaxCollections { get; init; } = 100;
@@ -61,12 +62,19 @@ public sealed record DatabaseOptions
     public int LogPageSizeBits { get; init; } = 25;
 
     /// <summary>Bytes of the state store's hash index per collection (a power of two from 512 to
-    /// 2^36, FASTER's limits; 64 bytes per bucket of 7 entries; held in memory by every collection). Overflow buckets absorb more records, so this trades memory for speed.
-    /// It applies to collections created from now on: a checkpointed store recovers the index size
-    /// it was checkpointed with. The index is not grown as the store grows: FASTER's in-place
-    /// doubling splits only the entries of records still in memory and copies the rest into both
-    /// halves, so a store larger than its memory keeps its chains and doubles its overflow.</summary>
-    public long StateIndexBytes { get; init; } = 1L << 22;
+    /// 2^36, FASTER's limits; 64 bytes per bucket of 7 entries, about 3.7 million records' worth at
+    /// the default). Past that, overflow buckets absorb the records, and each write of a new record
+    /// walks its bucket's chain of them, one cache miss per bucket: with a 4 MiB index a 10 M-fact
+    /// bulk load spent a third of the server's time there (benchmarks/RESULTS.md, "Ingestion").
+    /// Only the buckets records land in take memory, so an index larger than a collection's records
+    /// costs little (an empty collection's 32 MiB index added about 2 MB of resident memory), but
+    /// each checkpoint writes the whole index to disk. It applies to collections created from now
+    /// on: a checkpointed store recovers the index size it was checkpointed with. The index is not
+    /// grown as the store grows: FASTER's in-place doubling splits only the entries of records still
+    /// in memory and copies the rest into both halves, so a store larger than its memory keeps its
+    /// chains and doubles its overflow. Size it for the records a collection will hold, about 8
+    /// bytes per fact and concept.</summary>
+    public long StateIndexBytes { get; init; } = 1L << 25;
 
     /// <summary>Bytes of the state store's in-memory log per collection; older records stay on disk.
     /// Queries never read the store (they use the in-memory indexes); it is read only when a
@@ -83,7 +91,7 @@ public sealed record DatabaseOptions
 
     /// <summary>How long a collection's checkpoint may take before it is given up (it must be
     /// positive); null (the default) gives a minute plus the time to write the state store's memory
-    /// and index at 1 MiB/s (1.6 minutes with the defaults above), as a fold-over checkpoint writes
+    /// and index at 1 MiB/s (2.1 minutes with the defaults above), as a fold-over checkpoint writes
     /// at most those. FASTER never finishes a checkpoint whose write failed (e.g. on a full disk);
     /// a failed write ends the wait at once, this bounds one that neither completes nor fails. Once
     /// one is given up, that collection takes no more checkpoints until the database is reopened,

@@ -270,7 +270,7 @@ internal sealed class StateStore : IDisposable
     /// <summary>
     /// How long a checkpoint may reasonably take: a fold-over checkpoint writes at most the store's
     /// in-memory log and its index (and overflow buckets, which the minute covers), so this is a
-    /// minute plus those bytes on a slow disk (1 MiB/s): 1.6 minutes with the default sizes.
+    /// minute plus those bytes on a slow disk (1 MiB/s): 2.1 minutes with the default sizes.
     /// </summary>
     public TimeSpan UnhurriedCheckpointTime => TimeSpan.FromMinutes(1) + OnSlowDisk(CheckpointBytes);
 

@@ -42,6 +42,12 @@ public sealed class AssocServerOptions
     /// free are skipped; 0 turns the check off. The engine's default (256 MiB) when null.</summary>
     public long? MinFreeDiskBytes { get; set; }
 
+    /// <summary>Bytes of each new collection's state-store hash index (the engine's
+    /// <see cref="DatabaseOptions.StateIndexBytes"/>, 32 MiB, when null): a power of two from 512 to
+    /// 2^36. About 8 bytes per fact and concept the collection will hold keeps its writes fast;
+    /// collections created earlier keep the size they were created with.</summary>
+    public long? StateIndexBytes { get; set; }
+
     /// <summary>Whether the server starts only if every collection opens. False: a collection that
     /// cannot be opened (damaged or missing files, an I/O error) is logged and served as unavailable
     /// (its calls fail with FAILED_PRECONDITION giving the reason; dropping it deletes its folder)
@@ -86,6 +92,12 @@ public sealed class AssocServerOptions
         if (MinFreeDiskBytes < 0)
         {
             problems.Add($"{Section}:MinFreeDiskBytes must be 0 (no check) or more (got {MinFreeDiskBytes}).");
+        }
+
+        if (StateIndexBytes is long indexBytes && !AssocDatabase.IsStateIndexSize(indexBytes))
+        {
+            problems.Add(
+                $"{Section}:StateIndexBytes must be a power of two from {AssocDatabase.MinStateIndexBytes} to {AssocDatabase.MaxStateIndexBytes} (2^36) (got {indexBytes}).");
         }
 
         if (string.IsNullOrWhiteSpace(DataDirectory))

@@ -123,6 +123,11 @@ internal sealed partial class DatabaseHost(
             databaseOptions = databaseOptions with { MinFreeDiskBytes = reserve };
         }
 
+        if (options.StateIndexBytes is long indexBytes)
+        {
+            databaseOptions = databaseOptions with { StateIndexBytes = indexBytes };
+        }
+
         LogOpening(directory, options.Device);
         var clock = Stopwatch.StartNew();
         try

@@ -113,6 +113,8 @@ public sealed class ConfigurationTests
             beyond.Problems.Select(p => p[..p.IndexOf(' ', StringComparison.Ordinal)]).Order(StringComparer.Ordinal));
         Assert.Single(Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--AssocDB:CheckpointInterval=00:00:00.0001"])).Problems);
         Assert.StartsWith("AssocDB:MinFreeDiskBytes", Assert.Single(Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--AssocDB:MinFreeDiskBytes=-1"])).Problems), StringComparison.Ordinal);
+        // FASTER rounded a size that is not a power of two down without a word.
+        Assert.StartsWith("AssocDB:StateIndexBytes", Assert.Single(Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--AssocDB:StateIndexBytes=100000"])).Problems), StringComparison.Ordinal);
         // A key no client could present (header values arrive trimmed).
         Assert.StartsWith("AssocDB:ApiKey", Assert.Single(Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--api-key", " key "])).Problems), StringComparison.Ordinal);
 
@@ -196,6 +198,21 @@ public sealed class ConfigurationTests
         await server.Client.CreateCollectionAsync("first", 4);
         var refused = await Assert.ThrowsAsync<AssocDB.Client.AssocDbException>(() => server.Client.CreateCollectionAsync("second", 4));
         Assert.Equal((Grpc.Core.StatusCode.ResourceExhausted, "name"), (refused.StatusCode, refused.Field));
+    }
+
+    [Fact]
+    public async Task The_state_index_size_reaches_the_store()
+    {
+        // Each checkpoint writes the state store's whole hash index (FASTER's ht.dat.0), and a
+        // little more (1 KiB here), so its size tells the index's.
+        const long IndexBytes = 1L << 16;
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: [$"--AssocDB:StateIndexBytes={IndexBytes}"]);
+        await server.Client.CreateCollectionAsync("indexed", 4);
+        await server.Client.AddFactAsync("indexed", "a", "r", "b");
+        await server.Client.CheckpointAsync("indexed");
+        string[] indexes = Directory.GetFiles(server.DataDirectory, "ht.dat.*", SearchOption.AllDirectories);
+        Assert.NotEmpty(indexes);
+        Assert.All(indexes, index => Assert.InRange(new FileInfo(index).Length, IndexBytes, 2 * IndexBytes - 1));
     }
 
     [Fact]

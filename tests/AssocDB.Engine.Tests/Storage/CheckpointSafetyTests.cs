@@ -146,7 +146,7 @@ public sealed class CheckpointSafetyTests : IDisposable
     }
 
     // FASTER never counts a page whose write failed as written: its checkpoint waited for that page
-    // until the timeout ran out (1.6 minutes by default). The failed write is seen as it happens.
+    // until the timeout ran out (2.1 minutes by default). The failed write is seen as it happens.
     [Fact]
     public async Task A_checkpoint_whose_page_flush_fails_is_refused_at_once_keeps_the_log_and_lets_writes_and_close_go_on()
     {
