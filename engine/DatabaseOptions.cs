@@ -68,8 +68,9 @@ public sealed record DatabaseOptions
     /// bulk load spent a third of the server's time there (benchmarks/RESULTS.md, "Ingestion").
     /// Only the buckets records land in take memory, so an index larger than a collection's records
     /// costs little (an empty collection's 32 MiB index added about 2 MB of resident memory), but
-    /// each checkpoint writes the whole index to disk. It applies to collections created from now
-    /// on: a checkpointed store recovers the index size it was checkpointed with. The index is not
+    /// each checkpoint writes the whole index to disk. It takes effect when a collection's store
+    /// starts without a checkpoint (a new collection, or one not checkpointed yet); a checkpointed
+    /// store recovers the index size it was checkpointed with. The index is not
     /// grown as the store grows: FASTER's in-place doubling splits only the entries of records still
     /// in memory and copies the rest into both halves, so a store larger than its memory keeps its
     /// chains and doubles its overflow. Size it for the records a collection will hold, about 8

@@ -42,10 +42,11 @@ public sealed class AssocServerOptions
     /// free are skipped; 0 turns the check off. The engine's default (256 MiB) when null.</summary>
     public long? MinFreeDiskBytes { get; set; }
 
-    /// <summary>Bytes of each new collection's state-store hash index (the engine's
+    /// <summary>Bytes of a collection's state-store hash index (the engine's
     /// <see cref="DatabaseOptions.StateIndexBytes"/>, 32 MiB, when null): a power of two from 512 to
-    /// 2^36. About 8 bytes per fact and concept the collection will hold keeps its writes fast;
-    /// collections created earlier keep the size they were created with.</summary>
+    /// 2^36. About 8 bytes per fact and concept the collection will hold keeps its writes fast. It
+    /// takes effect when a collection's store starts without a checkpoint (a new collection, or one
+    /// not checkpointed yet); a checkpointed one keeps the size it was checkpointed with.</summary>
     public long? StateIndexBytes { get; set; }
 
     /// <summary>Whether the server starts only if every collection opens. False: a collection that
