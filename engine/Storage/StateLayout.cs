@@ -9,9 +9,11 @@ namespace AssocDB.Engine.Storage;
 /// when a store starts without a checkpoint and kept beside it as <c>layout.json</c>; a later change
 /// of the options applies only when the store starts over. <see cref="RecordsChecksummed"/>: the
 /// store started since records carry checksums, so it holds none without one (see
-/// <see cref="StateRecord"/>); a store from before holds both kinds.
+/// <see cref="StateRecord"/>); a store from before holds both kinds. <see cref="OrderedKeys"/>: the
+/// store started since its hash index is kept by <see cref="StateKeyHash"/>; a store from before
+/// keeps FASTER's hash of the key's bytes for good, as its checkpointed index was built with it.
 /// </summary>
-internal sealed record StateLayout(long PageBytes, long SegmentBytes, bool RecordsChecksummed = false)
+internal sealed record StateLayout(long PageBytes, long SegmentBytes, bool RecordsChecksummed = false, bool OrderedKeys = false)
 {
     public const string FileName = "layout.json";
 
@@ -25,13 +27,14 @@ internal sealed record StateLayout(long PageBytes, long SegmentBytes, bool Recor
     /// written with (the page the options give, as then, and FASTER's default file size), kept from
     /// now on; otherwise (the store starts over, and every record it will hold is written by this
     /// version, replayed ones too) the options' sizes (a page of a quarter of the memory, at most
-    /// 4 MiB and one file) and checksummed records only, kept from now on, but never a page smaller
-    /// than a kept one: the write-ahead log that replays into the new store holds records accepted
-    /// for that page.
+    /// 4 MiB and one file), checksummed records only and <paramref name="orderedKeys"/> (tests turn
+    /// it off to make a store as versions before it did), kept from now on, but never a page
+    /// smaller than a kept one: the write-ahead log that replays into the new store holds records
+    /// accepted for that page.
     /// </summary>
     /// <exception cref="InvalidDataException">The store has a checkpoint, and lost the layout it
     /// was written with.</exception>
-    public static StateLayout Resolve(string directory, long memoryBytes, long segmentBytes, bool mayPredateLayouts)
+    public static StateLayout Resolve(string directory, long memoryBytes, long segmentBytes, bool mayPredateLayouts, bool orderedKeys = true)
     {
         string path = Path.Combine(directory, FileName);
         bool checkpointed = HasCheckpoint(directory);
@@ -53,7 +56,7 @@ internal sealed record StateLayout(long PageBytes, long SegmentBytes, bool Recor
         long page = 1L << BitOperations.Log2((ulong)Math.Min(memoryBytes / 4, 1L << 22));
         StateLayout layout = checkpointed
             ? new StateLayout(page, LegacySegmentBytes)
-            : new StateLayout(Math.Min(page, segmentBytes), segmentBytes, RecordsChecksummed: true);
+            : new StateLayout(Math.Min(page, segmentBytes), segmentBytes, RecordsChecksummed: true, orderedKeys);
         StateLayout? current = File.Exists(path) ? Read(path) : null;
         if (!checkpointed && current?.PageBytes is long kept && kept > layout.PageBytes)
         {

@@ -91,16 +91,24 @@ internal sealed class StateStore : IDisposable
     }
 
     /// <summary>Opens the store with checkpoint files made by <paramref name="checkpointDevices"/>
-    /// (tests route some of them to failing devices).</summary>
+    /// (tests route some of them to failing devices); a store that starts over orders its keys
+    /// unless <paramref name="orderedKeys"/> is false (see <see cref="StateLayout.Resolve"/>).</summary>
     internal StateStore(
-        string directory, long indexBytes, long memoryBytes, long segmentBytes, INamedDeviceFactory checkpointDevices, bool mayPredateLayouts = false, Func<long, bool>? logReplaysFrom = null)
+        string directory,
+        long indexBytes,
+        long memoryBytes,
+        long segmentBytes,
+        INamedDeviceFactory checkpointDevices,
+        bool mayPredateLayouts = false,
+        Func<long, bool>? logReplaysFrom = null,
+        bool orderedKeys = true)
     {
         Directory.CreateDirectory(directory);
         _directory = directory;
         _checkpointDirectory = Path.Combine(directory, CheckpointFolder);
         _checkpointNames = new DefaultCheckpointNamingScheme(_checkpointDirectory);
         RefuseFoldersInPlaceOfFiles();
-        Layout = StateLayout.Resolve(directory, memoryBytes, segmentBytes, mayPredateLayouts);
+        Layout = StateLayout.Resolve(directory, memoryBytes, segmentBytes, mayPredateLayouts, orderedKeys);
         // Outdated checkpoints are removed here, once a newer one has been read back: FASTER's own
         // removal deletes the previous checkpoint as soon as it has issued the new one's writes.
         _checkpointFiles = new OpenCheckedDeviceFactory(checkpointDevices);
@@ -126,6 +134,8 @@ internal sealed class StateStore : IDisposable
             TryRecoverLatest = recovering is not { InPlaceOfNewest: true },
             CheckpointManager = _checkpoints,
             RemoveOutdatedCheckpoints = false,
+            // Null: FASTER's hash of the key's bytes, which a store from before ordered keys holds its index by.
+            EqualityComparer = Layout.OrderedKeys ? StateKeyHash.Instance : null,
         };
         _logFiles = new GuardedLogDevice(new OpenCheckedDevice(_settings.LogDevice), TakeOutOfService);
         _settings.LogDevice = _logFiles;
