@@ -45,12 +45,31 @@ public sealed partial class Collection
         {
             if (_edgePutsTaken == _edgePuts.Count)
             {
-                _edgePuts.Add(new Mutation.PutEdge(edge));
+                AddEdgePuts(Math.Max(MinEdgePutsAdded, _edgePuts.Count));
             }
 
             Mutation.PutEdge put = _edgePuts[_edgePutsTaken++];
             put.Edge = edge;
             return put;
+        }
+
+        private const int MinEdgePutsAdded = 256;
+
+        /// <summary>
+        /// Adds <paramref name="count"/> puts, allocated one after another so that they lie side by
+        /// side in memory (and stay so: the collector keeps survivors' order), as a batch reads them
+        /// in order. Made one at a time among the concepts, names and vectors a batch plans, they lay
+        /// scattered over megabytes, and reading the next put's type missed the cache at every fact
+        /// in each pass over a batch (planning, encoding and applying): in a profile of a 10 M-fact
+        /// load, applying's type check alone took 2.4 % of all samples, and 0.4 % side by side.
+        /// </summary>
+        private void AddEdgePuts(int count)
+        {
+            _edgePuts.EnsureCapacity(_edgePuts.Count + count);
+            for (int i = 0; i < count; i++)
+            {
+                _edgePuts.Add(new Mutation.PutEdge(default));
+            }
         }
 
         /// <summary>The batch of a write about to be planned, empty; the puts handed out for earlier

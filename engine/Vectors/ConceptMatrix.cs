@@ -167,18 +167,22 @@ public sealed class ConceptMatrix : IDisposable
     public bool IsLive(int row) => row >= 0 && row < RowLimit && _live[row];
 
     /// <summary>
-    /// Asks the CPU to start loading a live row held in host memory, ahead of a <see cref="RowView"/>
+    /// Asks the CPU to start loading a row held in host memory, and its live flag, ahead of a <see cref="RowView"/>
     /// (writes fetch the rows of random concepts one fact after another). Up to the first
     /// <see cref="PrefetchedRowBytes"/> are fetched: the CPU's own prefetcher follows a longer row.
-    /// Does nothing for other rows, elsewhere, or where the CPU has no prefetch instruction.
+    /// Does nothing for rows at or past <see cref="RowLimit"/>, elsewhere, or where the CPU has no
+    /// prefetch instruction.
     /// </summary>
     public unsafe void Prefetch(int row)
     {
-        if (!CacheHint.Supported || !IsHostResident || !IsLive(row))
+        // Bounds only: whether the row is live would be a load of its own, as likely to miss; its
+        // flag, which RowView reads, is fetched with the row instead.
+        if (!CacheHint.Supported || !IsHostResident || (uint)row >= (uint)RowLimit)
         {
             return;
         }
 
+        CacheHint.Prefetch(ref _live[row]);
         byte* start = (byte*)(HostPointer + ((long)row * Dimension));
         int bytes = Math.Min(Dimension * sizeof(float), PrefetchedRowBytes);
         for (int offset = 0; offset < bytes; offset += CacheLineBytes)
