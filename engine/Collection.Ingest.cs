@@ -18,7 +18,12 @@ public sealed partial class Collection
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(batch.Concepts);
         ArgumentNullException.ThrowIfNull(batch.Facts);
-        return WriteAsync(() => PlanIngest(batch), "batch", cancellationToken);
+        // Checked before the writer lock: the checks read nothing a write changes (the items, the
+        // dimension and the metric), so one stream's batch is checked while another's is written.
+        var reader = new FactReader(batch.Facts);
+        EngineError?[] conceptErrors = ValidateAll(batch.Concepts.Count, i => ValidateConcept(batch.Concepts[i], i));
+        EngineError?[] factErrors = ValidateAll(batch.Facts.Count, i => ValidateFact(reader, i));
+        return WriteAsync(() => PlanIngest(batch, conceptErrors, factErrors), "batch", cancellationToken);
     }
 
     /// <summary>The last durable sequence of an ingest session, or −1 when it has none.</summary>
@@ -55,7 +60,7 @@ public sealed partial class Collection
         return valid;
     }
 
-    private Result<Planned<IngestResult>> PlanIngest(IngestBatch batch)
+    private Result<Planned<IngestResult>> PlanIngest(IngestBatch batch, EngineError?[] conceptErrors, EngineError?[] factErrors)
     {
         EngineError? error = Validation.Name(batch.Session, "session")
             ?? (batch.Sequence < 0 ? EngineError.Invalid("sequence", $"is {batch.Sequence}; it must be ≥ 0") : null);
@@ -65,9 +70,8 @@ public sealed partial class Collection
         }
 
         var rejected = new List<IngestRejection>();
-        IReadOnlyList<ConceptInput> concepts = ValidOnly(batch.Concepts, ValidateAll(batch.Concepts.Count, i => ValidateConcept(batch.Concepts[i], i)), rejected);
-        var reader = new FactReader(batch.Facts);
-        IReadOnlyList<FactInput> facts = ValidOnly(batch.Facts, ValidateAll(batch.Facts.Count, i => ValidateFact(reader, i)), rejected);
+        IReadOnlyList<ConceptInput> concepts = ValidOnly(batch.Concepts, conceptErrors, rejected);
+        IReadOnlyList<FactInput> facts = ValidOnly(batch.Facts, factErrors, rejected);
         if (_ingestMarks.TryGet(batch.Session, out IngestMark? mark) && batch.Sequence <= mark.Sequence)
         {
             // The checks depend on nothing but the items and the collection's dimension and metric,
