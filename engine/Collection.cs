@@ -533,13 +533,85 @@ public sealed partial class Collection
         ApplyToStore(entry, batch.MutationBounds, batch.Sequence ?? 0);
     }
 
-    /// <summary>Applies mutations to the in-memory indexes, the closed-form estimates and W.</summary>
+    /// <summary>
+    /// Applies mutations to the in-memory indexes, the closed-form estimates and W. A batch whose
+    /// applying reads no adjacency list (see <see cref="LinksApart"/>), as a bulk load's are, has its
+    /// edges linked into their endpoints' lists on another core meanwhile: the lists of random
+    /// concepts miss the cache at every fact, and were the largest part of applying such a batch.
+    /// </summary>
     private void ApplyToMemory(List<Mutation> batch)
     {
         Dictionary<int, float[]> pendingRows = _pendingRows;
         pendingRows.Clear(); // after a write that failed part way
+        Task? linking = LinksApart(batch) ? Task.Run(() => LinkEdges(batch)) : null;
+        try
+        {
+            ApplyMutations(batch, pendingRows, linked: linking is null);
+        }
+        finally
+        {
+            // Before anything reads the lists; and after a failure too, as the task writes them.
+            linking?.GetAwaiter().GetResult();
+        }
+
+        SetMatrixRows(pendingRows);
+        // Kept for its capacity, not its rows: they would hold the batch's vectors until the next write.
+        pendingRows.Clear();
+    }
+
+    /// <summary>
+    /// Whether applying <paramref name="batch"/> reads no adjacency list: it deletes nothing and puts
+    /// only edges and concepts not stored yet, each once (ids rising, as new ids are handed out).
+    /// Replacing a stored edge unlinks it, and a stored concept's new vector moves the closed-form
+    /// contributions of its edges, both read from the lists.
+    /// </summary>
+    private bool LinksApart(List<Mutation> batch)
+    {
+        int lastEdge = -1, lastConcept = -1;
+        foreach (Mutation mutation in batch)
+        {
+            switch (mutation)
+            {
+                case Mutation.PutEdge { Edge.Id: var id } when id > lastEdge && !_edges.IsLive(id):
+                    lastEdge = id;
+                    break;
+                case Mutation.PutConcept { Concept.Id: var id } when id > lastConcept && !_concepts.IsLive(id):
+                    lastConcept = id;
+                    break;
+                case Mutation.PutRelation or Mutation.PutIngestMark or Mutation.DeleteIngestMark:
+                    break;
+                default:
+                    return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Links a batch's edges into their endpoints' adjacency lists (see <see cref="LinksApart"/>).</summary>
+    private void LinkEdges(List<Mutation> batch)
+    {
         for (int i = 0; i < batch.Count; i++)
         {
+            PrefetchListsAhead(batch, i);
+            if (batch[i] is Mutation.PutEdge { Edge: var edge })
+            {
+                _edges.Link(edge);
+            }
+        }
+    }
+
+    /// <summary>Applies each mutation in order; edges are linked into the adjacency lists unless
+    /// <paramref name="linked"/> is false (<see cref="LinkEdges"/> links them).</summary>
+    private void ApplyMutations(List<Mutation> batch, Dictionary<int, float[]> pendingRows, bool linked)
+    {
+        for (int i = 0; i < batch.Count; i++)
+        {
+            if (linked)
+            {
+                PrefetchListsAhead(batch, i);
+            }
+
             PrefetchAhead(batch, i);
             Mutation mutation = batch[i];
             Supersede(mutation);
@@ -571,7 +643,15 @@ public sealed partial class Collection
                         CountClosedForm(edge.Id, -1, pendingRows);
                     }
 
-                    _edges.Put(edge);
+                    if (linked)
+                    {
+                        _edges.Put(edge);
+                    }
+                    else
+                    {
+                        _edges.PutUnlinked(edge);
+                    }
+
                     _relations.AddFacts(edge.Relation, 1);
                     ForgetRecallMemory(edge.Relation);
                     CountClosedForm(edge.Id, +1, pendingRows);
@@ -596,10 +676,6 @@ public sealed partial class Collection
                     throw new InvalidOperationException($"unknown mutation {mutation.GetType().Name}");
             }
         }
-
-        SetMatrixRows(pendingRows);
-        // Kept for its capacity, not its rows: they would hold the batch's vectors until the next write.
-        pendingRows.Clear();
     }
 
     /// <summary>How many mutations ahead of its edge's insertion an adjacency list, W's rows and the
@@ -608,21 +684,35 @@ public sealed partial class Collection
     /// new facts.</summary>
     private const int PrefetchDistance = 8;
 
-    /// <summary>Starts loading what the edges a few mutations after the <paramref name="i"/>-th will touch.</summary>
+    /// <summary>Starts loading the filter word and W's rows that the edges a few mutations after the
+    /// <paramref name="i"/>-th will touch.</summary>
     private void PrefetchAhead(List<Mutation> batch, int i)
     {
         if (i + (2 * PrefetchDistance) < batch.Count && batch[i + (2 * PrefetchDistance)] is Mutation.PutEdge { Edge: var later })
         {
-            _edges.PrefetchListsOf(later.Head, later.Tail, references: true);
             _edges.PrefetchFilterOf(later.Head, later.Relation, later.Tail);
         }
 
         if (i + PrefetchDistance < batch.Count && batch[i + PrefetchDistance] is Mutation.PutEdge { Edge: var next })
         {
-            _edges.PrefetchListsOf(next.Head, next.Tail, references: false);
-            // And the rows the relation's closed-form estimate reads (new concepts' are pending, at hand).
+            // The rows the relation's closed-form estimate reads (new concepts' are pending, at hand).
             _matrix.Prefetch(next.Head);
             _matrix.Prefetch(next.Tail);
+        }
+    }
+
+    /// <summary>Starts loading the adjacency lists that the edges a few mutations after the
+    /// <paramref name="i"/>-th will be linked into: the references two steps ahead, the lists one.</summary>
+    private void PrefetchListsAhead(List<Mutation> batch, int i)
+    {
+        if (i + (2 * PrefetchDistance) < batch.Count && batch[i + (2 * PrefetchDistance)] is Mutation.PutEdge { Edge: var later })
+        {
+            _edges.PrefetchListsOf(later.Head, later.Tail, references: true);
+        }
+
+        if (i + PrefetchDistance < batch.Count && batch[i + PrefetchDistance] is Mutation.PutEdge { Edge: var next })
+        {
+            _edges.PrefetchListsOf(next.Head, next.Tail, references: false);
         }
     }
 

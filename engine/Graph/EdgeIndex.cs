@@ -95,23 +95,49 @@ internal sealed class EdgeIndex
     /// <summary>Adds an edge, or replaces the edge with the same id.</summary>
     public void Put(EdgeRecord edge)
     {
-        EnsureCapacity(edge.Id + 1);
-        if (_live[edge.Id])
+        if (IsLive(edge.Id))
         {
             Unlink(edge.Id);
         }
 
-        _ids.Use(edge.Id);
-        _edges[edge.Id] = new Edge(edge.Head, edge.Relation, edge.Tail, edge.Weight);
-        _payloads[edge.Id] = edge.Payload is { Count: > 0 } ? edge.Payload : null;
-        _live[edge.Id] = true;
-        _count++;
+        Store(edge);
+        Link(edge);
+    }
+
+    /// <summary>
+    /// Adds an edge whose id is not live without linking it into its endpoints' adjacency lists:
+    /// <see cref="Link"/> does that, on another thread if the caller likes, as the two touch nothing
+    /// in common. Nothing may read the lists (find, list or unlink edges) until it is linked.
+    /// </summary>
+    public void PutUnlinked(EdgeRecord edge)
+    {
+        if (IsLive(edge.Id))
+        {
+            throw new InvalidOperationException($"edge {edge.Id} is stored; Put replaces it");
+        }
+
+        Store(edge);
+    }
+
+    /// <summary>Links an edge stored by <see cref="PutUnlinked"/> into its endpoints' adjacency lists.</summary>
+    public void Link(EdgeRecord edge)
+    {
         _adjacency.Add(edge.Head, edge.Id);
         if (edge.Tail != edge.Head)
         {
             _adjacency.Add(edge.Tail, edge.Id);
         }
+    }
 
+    /// <summary>Stores an edge's columns and adds it to the filter; its id is not live.</summary>
+    private void Store(EdgeRecord edge)
+    {
+        EnsureCapacity(edge.Id + 1);
+        _ids.Use(edge.Id);
+        _edges[edge.Id] = new Edge(edge.Head, edge.Relation, edge.Tail, edge.Weight);
+        _payloads[edge.Id] = edge.Payload is { Count: > 0 } ? edge.Payload : null;
+        _live[edge.Id] = true;
+        _count++;
         if (_filter.Full)
         {
             RebuildFilter();
