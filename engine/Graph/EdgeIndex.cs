@@ -148,12 +148,23 @@ internal sealed class EdgeIndex
         }
     }
 
+    /// <summary>How many edges ahead of its addition a rebuild fetches an edge's filter word: the
+    /// edges are read in order, their words lie at random in megabytes.</summary>
+    private const int RebuildPrefetchDistance = 16;
+
     /// <summary>Refills the filter with the live edges (this one among them), sized for more.</summary>
     private void RebuildFilter()
     {
         _filter.Reset(_count);
-        for (int id = 0; id < IdLimit; id++)
+        int limit = IdLimit;
+        for (int id = 0; id < limit; id++)
         {
+            int ahead = id + RebuildPrefetchDistance;
+            if (ahead < limit && _live[ahead])
+            {
+                _filter.Prefetch(_edges[ahead].Head, _edges[ahead].Relation, _edges[ahead].Tail);
+            }
+
             if (_live[id])
             {
                 _filter.Add(_edges[id].Head, _edges[id].Relation, _edges[id].Tail);
