@@ -167,11 +167,11 @@ public sealed class ConceptMatrix : IDisposable
     public bool IsLive(int row) => row >= 0 && row < RowLimit && _live[row];
 
     /// <summary>
-    /// Asks the CPU to start loading a row held in host memory, and its live flag, ahead of a <see cref="RowView"/>
-    /// (writes fetch the rows of random concepts one fact after another). Up to the first
-    /// <see cref="PrefetchedRowBytes"/> are fetched: the CPU's own prefetcher follows a longer row.
-    /// Does nothing for rows at or past <see cref="RowLimit"/>, elsewhere, or where the CPU has no
-    /// prefetch instruction.
+    /// Asks the CPU to start loading a row held in host memory, and its live flag, ahead of a
+    /// <see cref="RowView"/> (writes fetch the rows of random concepts one fact after another). Up
+    /// to the first <see cref="PrefetchedRowBytes"/> are fetched: the CPU's own prefetcher follows a
+    /// longer row. Does nothing for rows at or past <see cref="RowLimit"/>, elsewhere, or where the
+    /// CPU has no prefetch instruction.
     /// </summary>
     public unsafe void Prefetch(int row)
     {

@@ -92,6 +92,32 @@ public sealed class EdgeIndexTests
         Assert.InRange(passed, 0, absent / 10);
     }
 
+    // Payloads are kept apart from the edges, for those that have one: a payload must follow its
+    // edge through a replacement without one, a removal, and the reuse of its id by another edge.
+    [Fact]
+    public void A_payload_follows_its_edge_through_replacement_removal_and_reuse_of_its_id()
+    {
+        var index = new EdgeIndex();
+        var since = new Dictionary<string, string> { ["since"] = "2019" };
+        index.Put(new EdgeRecord(0, 1, 0, 2, 1f, since));
+        index.Put(new EdgeRecord(1, 1, 0, 3, 1f, null));
+        Assert.Equal("2019", index.Payload(0)["since"]);
+        Assert.Empty(index.Payload(1));
+
+        index.Put(new EdgeRecord(0, 1, 0, 2, 2f, null));
+        Assert.Empty(index.Payload(0));
+
+        index.Put(new EdgeRecord(1, 1, 0, 3, 1f, since));
+        index.Delete(1);
+        Assert.Empty(index.Payload(1));
+        index.PutUnlinked(new EdgeRecord(1, 4, 0, 5, 1f, null));
+        index.Link(new EdgeRecord(1, 4, 0, 5, 1f, null));
+        Assert.Empty(index.Payload(1));
+        Assert.True(index.TryFind(4, 0, 5, out int found));
+        Assert.Equal(1, found);
+        Assert.Equal([1], index.EdgesOf(4).ToArray());
+    }
+
     private static void Put(
         EdgeIndex index, Dictionary<(int, int, int), int> expected, Dictionary<int, (int, int, int)> keyOf, int id, (int Head, int Relation, int Tail) key)
     {
