@@ -559,21 +559,27 @@ public sealed partial class Collection
         pendingRows.Clear();
     }
 
+    /// <summary>The fewest edges a batch links on another core: handing fewer over costs more than it
+    /// saves, and would take a second pool thread for every small write.</summary>
+    private const int MinEdgesLinkedApart = 1024;
+
     /// <summary>
-    /// Whether applying <paramref name="batch"/> reads no adjacency list: it deletes nothing and puts
-    /// only edges and concepts not stored yet, each once (ids rising, as new ids are handed out).
-    /// Replacing a stored edge unlinks it, and a stored concept's new vector moves the closed-form
-    /// contributions of its edges, both read from the lists.
+    /// Whether <paramref name="batch"/> has its edges linked on another core: it has at least
+    /// <see cref="MinEdgesLinkedApart"/>, and applying it reads no adjacency list, as it deletes
+    /// nothing and puts only edges and concepts not stored yet, each once (ids rising, as new ids are
+    /// handed out). Replacing a stored edge unlinks it, and a stored concept's new vector moves the
+    /// closed-form contributions of its edges, both read from the lists.
     /// </summary>
     private bool LinksApart(List<Mutation> batch)
     {
-        int lastEdge = -1, lastConcept = -1;
+        int lastEdge = -1, lastConcept = -1, edges = 0;
         foreach (Mutation mutation in batch)
         {
             switch (mutation)
             {
                 case Mutation.PutEdge { Edge.Id: var id } when id > lastEdge && !_edges.IsLive(id):
                     lastEdge = id;
+                    edges++;
                     break;
                 case Mutation.PutConcept { Concept.Id: var id } when id > lastConcept && !_concepts.IsLive(id):
                     lastConcept = id;
@@ -585,7 +591,7 @@ public sealed partial class Collection
             }
         }
 
-        return true;
+        return edges >= MinEdgesLinkedApart;
     }
 
     /// <summary>Links a batch's edges into their endpoints' adjacency lists (see <see cref="LinksApart"/>).</summary>

@@ -4,15 +4,19 @@ using AssocDB.Engine.Tests.Support;
 namespace AssocDB.Engine.Tests.Graph;
 
 // Guards applying a write whose edges are linked into the adjacency lists on another core while the
-// rest of it is applied (a bulk load's batches: new facts, new concepts): every fact is listed at
-// both of its ends and found again as stored, after the write and after a reopen replays it. And
-// writes that read the lists while applying (a fact repeated within the batch, a stored fact
-// replaced, a stored concept given a new vector) are still applied in order, with the answers of
-// the same facts written one way or the other.
+// rest of it is applied (a bulk load's batches, of a thousand new facts or more): every fact is
+// listed at both of its ends and found again as stored, after the write and after a reopen replays
+// it. And large writes that read the lists while applying (a fact repeated within the batch, a
+// stored fact replaced, a stored concept given a new vector) are still applied in order, with the
+// answers of the same facts written one way or the other.
 public sealed class BatchApplyTests : DatabaseTests
 {
     private const int Concepts = 300;
     private static readonly string[] Relations = ["r0", "r1", "r2"];
+
+    /// <summary>New facts between new concepts, enough to make a batch of them large.</summary>
+    private static IEnumerable<FactInput> NewFacts(string prefix) =>
+        Enumerable.Range(0, 1_500).Select(i => new FactInput($"{prefix}{i}", "filler", $"{prefix}{i + 1}"));
 
     [Fact]
     public async Task New_facts_are_listed_at_both_ends_and_found_again_after_a_reopen()
@@ -68,9 +72,9 @@ public sealed class BatchApplyTests : DatabaseTests
     public async Task A_fact_repeated_within_a_batch_is_stored_once_with_its_last_weight()
     {
         Collection collection = Db.Create();
-        (await collection.AddFactsAsync([new FactInput("a", "r", "b", 1f), new FactInput("a", "r", "c", 1f), new FactInput("a", "r", "b", 2f)])).AssertOk();
+        (await collection.AddFactsAsync([new FactInput("a", "r", "b", 1f), .. NewFacts("x"), new FactInput("a", "r", "c", 1f), new FactInput("a", "r", "b", 2f)])).AssertOk();
 
-        Assert.Equal(2, collection.Describe().AssertOk().FactCount);
+        Assert.Equal(1_502, collection.Describe().AssertOk().FactCount);
         Assert.Equal(2, collection.GetConcept("a").AssertOk().Degree);
         Assert.Equal(1, collection.GetConcept("b").AssertOk().Degree);
         Assert.Equal(2f, collection.Neighbors("b").AssertOk().Single().Weight);
@@ -81,9 +85,9 @@ public sealed class BatchApplyTests : DatabaseTests
     {
         Collection collection = Db.Create();
         (await collection.AddFactsAsync([new FactInput("a", "r", "b", 1f)])).AssertOk();
-        (await collection.AddFactsAsync([new FactInput("a", "r", "c"), new FactInput("a", "r", "b", 3f), new FactInput("d", "r", "b")])).AssertOk();
+        (await collection.AddFactsAsync([.. NewFacts("x"), new FactInput("a", "r", "c"), new FactInput("a", "r", "b", 3f), new FactInput("d", "r", "b")])).AssertOk();
 
-        Assert.Equal(3, collection.Describe().AssertOk().FactCount);
+        Assert.Equal(1_503, collection.Describe().AssertOk().FactCount);
         Assert.Equal(2, collection.GetConcept("a").AssertOk().Degree);
         Assert.Equal(2, collection.GetConcept("b").AssertOk().Degree);
         Assert.Equal(3f, collection.Neighbors("a", limit: 10).AssertOk().Single(edge => edge.Other == "b").Weight);
@@ -97,11 +101,11 @@ public sealed class BatchApplyTests : DatabaseTests
         Collection stepwise = Db.Create("stepwise", dimension: 4);
         (await stepwise.UpsertConceptsAsync([new ConceptInput("a", [1, 0, 0, 0]), new ConceptInput("b", [0, 1, 0, 0]), new ConceptInput("c", [0, 0, 0, 1])])).AssertOk();
         (await stepwise.AddFactsAsync([new FactInput("a", "r", "b")])).AssertOk();
-        (await stepwise.IngestAsync(new IngestBatch("load", 0, [new ConceptInput("a", [0, 0, 1, 0])], [new FactInput("c", "r", "a")]))).AssertOk();
+        (await stepwise.IngestAsync(new IngestBatch("load", 0, [new ConceptInput("a", [0, 0, 1, 0])], [new FactInput("c", "r", "a"), .. NewFacts("x")]))).AssertOk();
 
         Collection direct = Db.Create("direct", dimension: 4);
         (await direct.UpsertConceptsAsync([new ConceptInput("a", [0, 0, 1, 0]), new ConceptInput("b", [0, 1, 0, 0]), new ConceptInput("c", [0, 0, 0, 1])])).AssertOk();
-        (await direct.AddFactsAsync([new FactInput("a", "r", "b"), new FactInput("c", "r", "a")])).AssertOk();
+        (await direct.AddFactsAsync([new FactInput("a", "r", "b"), new FactInput("c", "r", "a"), .. NewFacts("x")])).AssertOk();
 
         float[] expected = direct.GetRelation("r").AssertOk().Vector!;
         float[] estimated = stepwise.GetRelation("r").AssertOk().Vector!;
