@@ -599,7 +599,7 @@ public sealed partial class Collection
     {
         for (int i = 0; i < batch.Count; i++)
         {
-            PrefetchListsAhead(batch, i);
+            PrefetchAhead(batch, i, lists: true, rows: false);
             if (batch[i] is Mutation.PutEdge { Edge: var edge })
             {
                 _edges.Link(edge);
@@ -613,12 +613,7 @@ public sealed partial class Collection
     {
         for (int i = 0; i < batch.Count; i++)
         {
-            if (linked)
-            {
-                PrefetchListsAhead(batch, i);
-            }
-
-            PrefetchAhead(batch, i);
+            PrefetchAhead(batch, i, lists: linked, rows: true);
             Mutation mutation = batch[i];
             Supersede(mutation);
             switch (mutation)
@@ -690,35 +685,37 @@ public sealed partial class Collection
     /// new facts.</summary>
     private const int PrefetchDistance = 8;
 
-    /// <summary>Starts loading the filter word and W's rows that the edges a few mutations after the
-    /// <paramref name="i"/>-th will touch.</summary>
-    private void PrefetchAhead(List<Mutation> batch, int i)
+    /// <summary>Starts loading what the edges a few mutations after the <paramref name="i"/>-th will
+    /// touch: their adjacency lists when <paramref name="lists"/> (the references two steps ahead,
+    /// the lists one), their filter words and W's rows when <paramref name="rows"/>.</summary>
+    private void PrefetchAhead(List<Mutation> batch, int i, bool lists, bool rows)
     {
         if (i + (2 * PrefetchDistance) < batch.Count && batch[i + (2 * PrefetchDistance)] is Mutation.PutEdge { Edge: var later })
         {
-            _edges.PrefetchFilterOf(later.Head, later.Relation, later.Tail);
+            if (lists)
+            {
+                _edges.PrefetchListsOf(later.Head, later.Tail, references: true);
+            }
+
+            if (rows)
+            {
+                _edges.PrefetchFilterOf(later.Head, later.Relation, later.Tail);
+            }
         }
 
         if (i + PrefetchDistance < batch.Count && batch[i + PrefetchDistance] is Mutation.PutEdge { Edge: var next })
         {
-            // The rows the relation's closed-form estimate reads (new concepts' are pending, at hand).
-            _matrix.Prefetch(next.Head);
-            _matrix.Prefetch(next.Tail);
-        }
-    }
+            if (lists)
+            {
+                _edges.PrefetchListsOf(next.Head, next.Tail, references: false);
+            }
 
-    /// <summary>Starts loading the adjacency lists that the edges a few mutations after the
-    /// <paramref name="i"/>-th will be linked into: the references two steps ahead, the lists one.</summary>
-    private void PrefetchListsAhead(List<Mutation> batch, int i)
-    {
-        if (i + (2 * PrefetchDistance) < batch.Count && batch[i + (2 * PrefetchDistance)] is Mutation.PutEdge { Edge: var later })
-        {
-            _edges.PrefetchListsOf(later.Head, later.Tail, references: true);
-        }
-
-        if (i + PrefetchDistance < batch.Count && batch[i + PrefetchDistance] is Mutation.PutEdge { Edge: var next })
-        {
-            _edges.PrefetchListsOf(next.Head, next.Tail, references: false);
+            if (rows)
+            {
+                // The rows the relation's closed-form estimate reads (new concepts' are pending, at hand).
+                _matrix.Prefetch(next.Head);
+                _matrix.Prefetch(next.Tail);
+            }
         }
     }
 

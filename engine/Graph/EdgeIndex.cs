@@ -148,6 +148,7 @@ internal sealed class EdgeIndex
         {
             _payloads.Remove(edge.Id);
         }
+
         _live[edge.Id] = true;
         _count++;
         if (_filter.Full)
