@@ -110,6 +110,29 @@ public sealed class KnowledgeGraphIngestTests(ServerFixture fixture) : IClassFix
         Assert.Equal(1, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
     }
 
+    // A client keeps batches in flight. Written although the batch before it in the stream failed,
+    // a batch would move its session's mark past the failed one's sequence, and a resume would
+    // then skip the failed batch as applied.
+    [Fact]
+    public async Task A_batch_sent_behind_a_failing_one_is_not_written()
+    {
+        string collection = ServerFixture.NewCollection("behind");
+        await fixture.Client.CreateCollectionAsync(collection, 4);
+        IngestRequest Batch(string session, long sequence, string head) =>
+            new() { Collection = collection, Session = session, Sequence = sequence, Facts = { new FactInput { Head = head, Relation = "r", Tail = "t" } } };
+        using AsyncDuplexStreamingCall<IngestRequest, IngestAck> call = fixture.Client.Ingest.Ingest();
+
+        // The engine refuses the empty session as it plans the write.
+        await call.RequestStream.WriteAsync(Batch("", 1, "a"));
+        await call.RequestStream.WriteAsync(Batch("s", 2, "b"));
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("session", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(-1, await fixture.Client.GetIngestProgressAsync(collection, "s"));
+        Assert.Equal(0, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
+    }
+
     // Ingest streams were uncapped, and each holds up to a message of batch in the engine. One
     // past the limit is refused; a stream that ended makes room for the next.
     [Fact]
