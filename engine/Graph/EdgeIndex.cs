@@ -103,6 +103,7 @@ internal sealed class EdgeIndex
         if (IsLive(edge.Id))
         {
             Unlink(edge.Id);
+            _payloads.Remove(edge.Id);
         }
 
         Store(edge);
@@ -134,7 +135,8 @@ internal sealed class EdgeIndex
         }
     }
 
-    /// <summary>Stores an edge's columns and adds it to the filter; its id is not live.</summary>
+    /// <summary>Stores an edge's columns and adds it to the filter; its id is not live, and has no
+    /// payload (removing or replacing an edge drops its payload).</summary>
     private void Store(EdgeRecord edge)
     {
         EnsureCapacity(edge.Id + 1);
@@ -143,10 +145,6 @@ internal sealed class EdgeIndex
         if (edge.Payload is { Count: > 0 } payload)
         {
             _payloads[edge.Id] = payload;
-        }
-        else if (_payloads.Count > 0)
-        {
-            _payloads.Remove(edge.Id);
         }
 
         _live[edge.Id] = true;
