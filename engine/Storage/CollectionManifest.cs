@@ -22,12 +22,13 @@ internal sealed record CollectionManifest(
     public const string FileName = "collection.json";
 
     /// <summary>
-    /// The format this version writes: 2 since write-ahead-log entries and state-store records
-    /// carry checksums (1 before). A collection is raised to it when opened, since its next write
-    /// is in it. Versions before 2 never read this field, and misread a collection of format 2; a
+    /// The format this version writes: 3 since the write-ahead log's commit records are kept in
+    /// two slots of one file (2 since write-ahead-log entries and state-store records carry
+    /// checksums, 1 before). A collection is raised to it when opened, since its next write is in
+    /// it. Versions before 2 never read this field, and misread a collection of format 2; a
     /// version from 2 on refuses a collection of a format newer than its own rather than misread it.
     /// </summary>
-    public const int CurrentFormatVersion = 2;
+    public const int CurrentFormatVersion = 3;
 
     private static readonly JsonSerializerOptions Json = new()
     {

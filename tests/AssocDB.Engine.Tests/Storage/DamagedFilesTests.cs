@@ -1,4 +1,5 @@
 using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
 using AssocDB.Engine.Tests.Support;
 
 namespace AssocDB.Engine.Tests.Storage;
@@ -97,7 +98,8 @@ public sealed class DamagedFilesTests : DatabaseTests
     {
         string folder = await CheckpointedCollectionAsync();
         string manifest = Path.Combine(folder, "collection.json");
-        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"FormatVersion\": 2", "\"FormatVersion\": 1", StringComparison.Ordinal));
+        const int Current = CollectionManifest.CurrentFormatVersion;
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace($"\"FormatVersion\": {Current}", "\"FormatVersion\": 1", StringComparison.Ordinal));
         Assert.Contains("\"FormatVersion\": 1", File.ReadAllText(manifest), StringComparison.Ordinal);
 
         await using (AssocDatabase database = AssocDatabase.Open(Db.Options))
@@ -105,11 +107,11 @@ public sealed class DamagedFilesTests : DatabaseTests
             Assert.Equal(Facts, database.GetCollection("test").AssertOk().Describe().AssertOk().FactCount);
         }
 
-        Assert.Contains("\"FormatVersion\": 2", File.ReadAllText(manifest), StringComparison.Ordinal);
-        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"FormatVersion\": 2", "\"FormatVersion\": 3", StringComparison.Ordinal));
+        Assert.Contains($"\"FormatVersion\": {Current}", File.ReadAllText(manifest), StringComparison.Ordinal);
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace($"\"FormatVersion\": {Current}", $"\"FormatVersion\": {Current + 1}", StringComparison.Ordinal));
 
         InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
-        Assert.Contains("is of format 3, written by a newer AssocDB; this version reads formats up to 2", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"is of format {Current + 1}, written by a newer AssocDB; this version reads formats up to {Current}", error.Message, StringComparison.Ordinal);
     }
 
     // A checkpoint a crash interrupted before its metadata was written is passed over by FASTER,

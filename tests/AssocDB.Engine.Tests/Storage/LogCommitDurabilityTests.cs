@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
 using AssocDB.Engine.Tests.Support;
@@ -17,24 +18,53 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
 
     private static string CommitsFolder(Collection collection) => Path.Combine(collection.Directory, "wal", "log-commits");
 
-    private static string[] CommitFiles(Collection collection) =>
+    private static string SlotsFile(Collection collection) => Path.Combine(CommitsFolder(collection), DurableLogCommitManager.SlotsFileName);
+
+    /// <summary>The record files of earlier versions (<c>commit.N.0</c>), by name.</summary>
+    private static string[] RecordFiles(Collection collection) =>
         [.. Directory.GetFiles(CommitsFolder(collection), "commit.*.0").Order(StringComparer.Ordinal)];
 
-    /// <summary>Two facts, each in its own commit, then a closed database whose commit folder
-    /// holds the record before the newest again (the manager deleted it once the newest was
-    /// durable): the state a crash while writing the newest leaves. Returns the newest's path.</summary>
-    private async Task<string> TwoCommitsBothOnDiskAsync()
+    /// <summary>The records in the slots (null for an empty one): the commit number, and the record
+    /// file earlier versions wrote for it (the record's length as an int32, then the record).</summary>
+    private static (long CommitNum, byte[] RecordFile)?[] Slots(string slotsFile)
+    {
+        byte[] file = File.ReadAllBytes(slotsFile);
+        Assert.Equal(2 * DurableLogCommitManager.SlotBytes, file.Length);
+        return [.. Enumerable.Range(0, 2).Select(slot =>
+        {
+            ReadOnlySpan<byte> sector = file.AsSpan(slot * DurableLogCommitManager.SlotBytes, DurableLogCommitManager.SlotBytes);
+            if (!sector.ContainsAnyExcept((byte)0))
+            {
+                return ((long, byte[])?)null;
+            }
+
+            int length = BinaryPrimitives.ReadInt32LittleEndian(sector[12..]);
+            return (BinaryPrimitives.ReadInt64LittleEndian(sector[4..]), [.. sector.Slice(12, sizeof(int) + length)]);
+        })];
+    }
+
+    /// <summary>Two facts, each in its own commit, then a closed database whose records are moved
+    /// from the slots into record files as earlier versions wrote them (<c>commit.N.0</c>), both kept:
+    /// the state a crash while writing the newest left. Returns the newest's path.</summary>
+    private async Task<string> TwoCommitsInRecordFilesOfEarlierVersionsAsync()
     {
         Collection collection = Db.Create();
         (await collection.AddFactsAsync([Fact(0)])).AssertOk();
-        string previous = Assert.Single(CommitFiles(collection));
-        byte[] previousRecord = await File.ReadAllBytesAsync(previous);
         (await collection.AddFactsAsync([Fact(1)])).AssertOk();
-        string newest = Assert.Single(CommitFiles(collection));
-        Assert.NotEqual(previous, newest);
         await Db.Database.CloseAsync(checkpoint: false);
-        await File.WriteAllBytesAsync(previous, previousRecord);
-        return newest;
+
+        string[] files = [.. Slots(SlotsFile(collection)).Select(slot => slot!.Value).OrderBy(slot => slot.CommitNum).Select(slot => WriteRecordFile(collection, slot))];
+        Assert.Equal(2, files.Length);
+        File.Delete(SlotsFile(collection));
+        return files[^1];
+    }
+
+    /// <summary>Writes a slot's record as a record file of earlier versions; returns its path.</summary>
+    private static string WriteRecordFile(Collection collection, (long CommitNum, byte[] RecordFile) record)
+    {
+        string path = Path.Combine(CommitsFolder(collection), $"commit.{record.CommitNum}.0");
+        File.WriteAllBytes(path, record.RecordFile);
+        return path;
     }
 
     private static void AssertFacts(Collection collection, int count)
@@ -79,10 +109,7 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
     public async Task A_log_whose_commit_records_were_deleted_stops_the_open_instead_of_opening_empty()
     {
         Collection collection = await FactsInTheLogOnlyAsync(3);
-        foreach (string record in CommitFiles(collection))
-        {
-            File.Delete(record);
-        }
+        File.Delete(SlotsFile(collection));
 
         InvalidDataException error = OpenRefusedLeavingTheLog(collection);
         Assert.Contains("the write-ahead log of collection 'test' is damaged", error.Message, StringComparison.Ordinal);
@@ -97,20 +124,14 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
     {
         Collection collection = Db.Create();
         (await collection.AddFactsAsync([Fact(0)])).AssertOk();
-        string first = Assert.Single(CommitFiles(collection));
-        byte[] firstRecord = await File.ReadAllBytesAsync(first);
+        byte[] firstRecords = await File.ReadAllBytesAsync(SlotsFile(collection));
         for (int number = 1; number < 4; number++)
         {
             (await collection.AddFactsAsync([Fact(number)])).AssertOk();
         }
 
         await Db.Database.CloseAsync(checkpoint: false);
-        foreach (string record in CommitFiles(collection))
-        {
-            File.Delete(record);
-        }
-
-        await File.WriteAllBytesAsync(first, firstRecord);
+        await File.WriteAllBytesAsync(SlotsFile(collection), firstRecords);
         InvalidDataException error = OpenRefusedLeavingTheLog(collection);
         Assert.Contains("whole, checksummed batches 2 and 3 (and maybe more)", error.Message, StringComparison.Ordinal);
         Assert.Contains("past its last commit record (up to address", error.Message, StringComparison.Ordinal);
@@ -123,7 +144,7 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
     public async Task A_crash_during_the_first_write_still_opens_empty_and_takes_writes()
     {
         Collection first = await FactsInTheLogOnlyAsync(1);
-        File.Delete(Assert.Single(CommitFiles(first)));
+        File.Delete(SlotsFile(first));
 
         await Db.ReopenAsync(checkpointOnClose: false);
         Collection collection = Db.Get();
@@ -134,8 +155,9 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
         AssertFacts(Db.Get(), 2);
     }
 
-    // /dev/full fails every write with ENOSPC, as a full disk does; the record is written to the
-    // pending file first, so linking that to /dev/full makes the next commit record fail.
+    // /dev/full reads as zeros and fails every write with ENOSPC, as a full disk does. The newest
+    // record is moved into a record file of the earlier versions, and the slots' file replaced by a
+    // link to /dev/full: the log opens from the record file, and the next commit record fails.
     [Fact]
     public async Task A_commit_record_that_cannot_be_written_fails_the_write_and_keeps_every_acknowledged_one()
     {
@@ -146,16 +168,21 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
             (await collection.AddFactsAsync([Fact(number)])).AssertOk();
         }
 
-        string[] durableCommits = CommitFiles(collection);
-        File.CreateSymbolicLink(Path.Combine(CommitsFolder(collection), DurableLogCommitManager.PendingFileName), "/dev/full");
+        await Db.Database.CloseAsync(checkpoint: false);
+        string record = WriteRecordFile(collection, Slots(SlotsFile(collection)).Select(slot => slot!.Value).MaxBy(slot => slot.CommitNum));
+        File.Delete(SlotsFile(collection));
+        File.CreateSymbolicLink(SlotsFile(collection), "/dev/full");
+        await Db.ReopenAsync(checkpointOnClose: false);
+        collection = Db.Get();
+        AssertFacts(collection, 3);
 
         Result<WriteSummary> failed = await collection.AddFactsAsync([Fact(3)]);
         EngineError error = failed.AssertError(ErrorCode.FailedPrecondition, "collection");
         Assert.Contains("commit record", error.Message, StringComparison.Ordinal);
-        Assert.Equal(durableCommits, CommitFiles(collection));
+        Assert.Equal([record], RecordFiles(collection));
 
-        // Writes and checkpoints stay stopped until a reopen, which also drops the pending file;
-        // reads go on, and show exactly the acknowledged writes.
+        // Writes and checkpoints stay stopped until a reopen; reads go on, and show exactly the
+        // acknowledged writes.
         (await collection.AddFactsAsync([Fact(4)])).AssertError(ErrorCode.FailedPrecondition, "collection");
         (await collection.CheckpointAsync()).AssertError(ErrorCode.FailedPrecondition, "collection");
         AssertFacts(collection, 3);
@@ -164,9 +191,61 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
         collection = Db.Get();
         AssertFacts(collection, 3);
 
+        // With the disk writable again the next record goes to a slot, and the record file goes.
+        await Db.Database.CloseAsync(checkpoint: false);
+        File.Delete(SlotsFile(collection));
+        await Db.ReopenAsync(checkpointOnClose: false);
+        collection = Db.Get();
         (await collection.AddFactsAsync([Fact(3)])).AssertOk();
+        Assert.Empty(RecordFiles(collection));
         await Db.ReopenAsync(checkpointOnClose: false);
         AssertFacts(Db.Get(), 4);
+    }
+
+    // A record is one write in place: into the slot without the newest record, which stays whole
+    // whatever becomes of the write; no file is created or deleted per commit.
+    [Fact]
+    public async Task Each_commit_record_overwrites_the_slot_without_the_newest_one()
+    {
+        Collection collection = Db.Create();
+        long? previous = null;
+        for (int number = 0; number < 4; number++)
+        {
+            (await collection.AddFactsAsync([Fact(number)])).AssertOk();
+            long[] commits = [.. Slots(SlotsFile(collection)).Select(slot => slot?.CommitNum ?? -1)];
+            int newest = commits[0] > commits[1] ? 0 : 1;
+            if (previous is long before)
+            {
+                Assert.Equal(before, commits[1 - newest]);
+                Assert.True(commits[newest] > before);
+            }
+
+            previous = commits[newest];
+        }
+
+        Assert.Equal([DurableLogCommitManager.SlotsFileName], Directory.GetFiles(CommitsFolder(collection)).Select(Path.GetFileName));
+        await Db.ReopenAsync(checkpointOnClose: false);
+        AssertFacts(Db.Get(), 4);
+    }
+
+    // A crash leaves a sector whole, old or new, so a slot that fails its checksum was damaged
+    // afterwards, whichever slot it is: read as the other slot's record, a damaged newest one
+    // would lose the write it committed.
+    [Theory]
+    [InlineData(true, 4)] // the commit number
+    [InlineData(true, 40)] // FASTER's record: a bit of the committed address
+    [InlineData(false, 40)]
+    public async Task A_damaged_commit_record_slot_stops_the_open_though_the_other_slot_holds_a_record(bool newest, int flippedByte)
+    {
+        Collection collection = await FactsInTheLogOnlyAsync(2);
+        long[] commits = [.. Slots(SlotsFile(collection)).Select(slot => slot!.Value.CommitNum)];
+        int slot = (commits[0] > commits[1]) == newest ? 0 : 1;
+        byte[] file = File.ReadAllBytes(SlotsFile(collection));
+        file[(slot * DurableLogCommitManager.SlotBytes) + flippedByte] ^= 0x01;
+        File.WriteAllBytes(SlotsFile(collection), file);
+
+        InvalidDataException error = OpenRefusedLeavingTheLog(collection);
+        Assert.Contains($"the commit record in slot {slot} of {SlotsFile(collection)} is damaged: its checksum does not match", error.Message, StringComparison.Ordinal);
     }
 
     // A crash while FASTER's default manager (earlier versions) wrote a record left it empty, or a
@@ -178,7 +257,7 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
     [InlineData(SectorBytes)]
     public async Task A_torn_newest_commit_record_of_FASTERs_default_manager_falls_back_to_the_one_before(int tornLength)
     {
-        string newest = await TwoCommitsBothOnDiskAsync();
+        string newest = await TwoCommitsInRecordFilesOfEarlierVersionsAsync();
         byte[] torn = new byte[tornLength];
         File.ReadAllBytes(newest).AsSpan(0, Math.Min(tornLength, 20)).CopyTo(torn);
         File.WriteAllBytes(newest, torn);
@@ -187,20 +266,21 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
         Collection collection = Db.Get();
         AssertFacts(collection, 1);
         (await collection.AddFactsAsync([Fact(1)])).AssertOk();
+        Assert.Empty(RecordFiles(collection));
         await Db.ReopenAsync(checkpointOnClose: false);
         AssertFacts(Db.Get(), 2);
     }
 
-    // This manager writes a record whole and renames it into place, so a damaged one is damage to
-    // the disk, not a torn write, even beside an older record (a crash between the rename and the
-    // older one's deletion leaves both): it was taken for torn, and the older record recovered,
+    // Earlier versions wrote a record whole and renamed it into place, so a damaged one is damage
+    // to the disk, not a torn write, even beside an older record (a crash between the rename and the
+    // older one's deletion left both): it was taken for torn, and the older record recovered,
     // dropping the newest write silently.
     [Theory]
     [InlineData(7, -1)]
     [InlineData(-1, 28)] // a bit of the committed address, which FASTER's checksum covers
-    public async Task A_damaged_newest_commit_record_of_our_own_stops_the_open_though_an_older_one_lies_beside_it(int keptBytes, int flippedByte)
+    public async Task A_damaged_newest_commit_record_file_of_ours_stops_the_open_though_an_older_one_lies_beside_it(int keptBytes, int flippedByte)
     {
-        string newest = await TwoCommitsBothOnDiskAsync();
+        string newest = await TwoCommitsInRecordFilesOfEarlierVersionsAsync();
         byte[] record = File.ReadAllBytes(newest);
         Assert.Equal(48, record.Length); // the length and FASTER's record, unpadded
         if (flippedByte >= 0)
@@ -226,7 +306,7 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
     [Fact]
     public async Task A_newest_commit_record_that_cannot_be_read_stops_the_open()
     {
-        string newest = await TwoCommitsBothOnDiskAsync();
+        string newest = await TwoCommitsInRecordFilesOfEarlierVersionsAsync();
         File.Delete(newest);
         File.CreateSymbolicLink(newest, Path.Combine(Db.Folder, "nowhere"));
 
@@ -263,6 +343,8 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
             Assert.Equal([[1, 1], [2, 2], [3, 3]], log.ReadCommitted(WriteAheadLog.FirstAddress).Select(committed => committed.Entry));
             await log.AppendDurableAsync(new byte[] { 4, 4 });
         }
+
+        Assert.Equal([DurableLogCommitManager.SlotsFileName], Directory.GetFiles(Path.Combine(folder.Path, "log-commits")).Select(Path.GetFileName));
 
         using (var reopened = new WriteAheadLog(folder.Path, PageSizeBits))
         {

@@ -114,22 +114,26 @@ public sealed class LogDamageTests : DatabaseTests
         Assert.Contains($"its entries end at address {entries[2].Address}, but it was committed up to address {entries[2].NextAddress}", OpenError(), StringComparison.Ordinal);
     }
 
-    // A record file: its length (int32), then FASTER's version (int32), checksum, begin and
-    // committed addresses and commit number (int64 each), iterator count and cookie length (int32).
+    // The commit records' file: two 512-byte slots, each its marker (uint32), the commit number
+    // (int64), the record's length (int32), then FASTER's record: its version (int32), checksum,
+    // begin and committed addresses and commit number (int64 each), iterator count and cookie
+    // length (int32), and then a CRC-32C of the slot's bytes before it.
     [Theory]
-    [InlineData(0, -1)]
-    [InlineData(7, -1)]
-    [InlineData(-1, 28)] // a bit of the committed address, which FASTER's checksum covers
-    [InlineData(-1, 40)] // the iterator count: FASTER's parse then reads a negative length
-    public async Task A_damaged_commit_record_with_none_before_it_stops_the_open(int keptBytes, int flippedByte)
+    [InlineData(0, -1, "the file is 0 bytes long")]
+    [InlineData(7, -1, "the file is 7 bytes long")]
+    [InlineData(-1, 0, "its header is not one AssocDB writes")]
+    [InlineData(-1, 40, "its checksum does not match")] // a bit of the committed address
+    [InlineData(-1, 52, "its checksum does not match")] // the iterator count: FASTER's parse would read a negative length
+    public async Task A_damaged_commit_record_stops_the_open(int keptBytes, int flippedByte, string damage)
     {
         Collection collection = Db.Create();
         (await collection.AddFactsAsync([new FactInput("a", "links", "b")])).AssertOk();
-        string record = Assert.Single(Directory.GetFiles(Path.Combine(collection.Directory, "wal", "log-commits"), "commit.*.0"));
+        string slots = Path.Combine(collection.Directory, "wal", "log-commits", DurableLogCommitManager.SlotsFileName);
         await Db.Database.CloseAsync(checkpoint: false);
-        byte[] bytes = File.ReadAllBytes(record);
+        byte[] bytes = File.ReadAllBytes(slots);
         if (flippedByte >= 0)
         {
+            // The first record goes to the first slot.
             bytes[flippedByte] ^= 0x01;
         }
         else
@@ -137,8 +141,8 @@ public sealed class LogDamageTests : DatabaseTests
             bytes = bytes[..keptBytes];
         }
 
-        File.WriteAllBytes(record, bytes);
-        Assert.Contains("is damaged", OpenError(), StringComparison.Ordinal);
+        File.WriteAllBytes(slots, bytes);
+        Assert.Contains($"the commit record in slot 0 of {slots} is damaged: {damage}", OpenError(), StringComparison.Ordinal);
     }
 
     [Fact]
