@@ -13,18 +13,18 @@ namespace AssocDB.Engine.Storage;
 /// </summary>
 /// <remarks>
 /// <para>Every write waits for its record, so the record is one write in place: the file
-/// <c>log-commits/commit.slots</c> holds two slots of one 512-byte sector each, and a record
-/// overwrites the slot that does not hold the newest one, with a synchronous write. A crash leaves
-/// a sector whole, old or new (the same guarantee PostgreSQL's control file relies on), so the slot
-/// being written holds the record before or the new one, and the other slot the newest record
-/// before it: a slot that fails its checksum was damaged afterwards, and stops the open (see
-/// <see cref="UnreadableCommit"/>) rather than be read as the older record, which would lose the
-/// commits after it. A slot is its marker, the commit number, the record's length, FASTER's record
-/// and a CRC-32C of all four, then zeros; a slot never written is all zeros. Each record used to be
-/// a file of its own (<c>commit.N.0</c>, written and renamed into place), which cost a new file, two
-/// flushes and a delete per write, a tenth of a bulk load's time; logs committed that way, or by
-/// FASTER's default manager before, read the same, and their files are deleted once a newer record
-/// is in a slot.</para>
+/// <c>log-commits/commit.slots</c> holds two slots of one 512-byte sector each, 4 KiB apart (see
+/// <see cref="SlotStride"/>), and a record overwrites the slot that does not hold the newest one,
+/// with a synchronous write. A crash leaves a sector whole, old or new (the same guarantee
+/// PostgreSQL's control file relies on), so the slot being written holds the record before or the
+/// new one, and the other slot the newest record before it: a slot that fails its checksum was
+/// damaged afterwards, and stops the open (see <see cref="UnreadableCommit"/>) rather than be read
+/// as the older record, which would lose the commits after it. A slot is its marker, the commit
+/// number, the record's length, FASTER's record and a CRC-32C of all four, then zeros; a slot never
+/// written is all zeros. Each record used to be a file of its own (<c>commit.N.0</c>, written and
+/// renamed into place), which cost a new file, two flushes and a delete per write, a tenth of a
+/// bulk load's time; logs committed that way, or by FASTER's default manager before, read the same,
+/// and their files are deleted once a newer record is in a slot.</para>
 /// <para>FASTER calls <see cref="Commit"/> on its commit worker and swallows what it throws, leaving
 /// the commit waiters waiting; <see cref="Failed"/> is how they learn of the failure instead.</para>
 /// </remarks>
@@ -37,8 +37,13 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
     /// the file earlier versions wrote each record to.</summary>
     public const string PendingFileName = "commit.pending";
 
-    /// <summary>A sector: the most a device writes whole through a crash.</summary>
+    /// <summary>A slot's size: a sector, which a device writes whole through a crash.</summary>
     public const int SlotBytes = 512;
+
+    /// <summary>Where the second slot starts: each slot lies in a 4 KiB block of its own, since a
+    /// device with 4 KiB physical sectors rewrites the whole block for a 512-byte write (and the
+    /// page cache writes back whole 4 KiB pages), so that only the slot being written can be torn.</summary>
+    public const int SlotStride = 4096;
 
     private const string LegacyFilePrefix = "commit.";
     private const string LegacyFileSuffix = ".0";
@@ -136,7 +141,7 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
         int slot = Newest() is int newest ? 1 - newest : 0;
         try
         {
-            RandomAccess.Write(_slotsFile, Sector(record), (long)slot * SlotBytes);
+            RandomAccess.Write(_slotsFile, Sector(record), (long)slot * SlotStride);
         }
         catch
         {
@@ -144,7 +149,7 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
             // the disk still takes it, so that the reopen does not find the slot damaged.
             try
             {
-                RandomAccess.Write(_slotsFile, Sector(_slots[slot]), (long)slot * SlotBytes);
+                RandomAccess.Write(_slotsFile, Sector(_slots[slot]), (long)slot * SlotStride);
             }
             catch (IOException)
             {
@@ -190,7 +195,7 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
         string pending = Path.Combine(_directory, PendingFileName);
         using (var stream = new FileStream(pending, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
         {
-            stream.Write(new byte[2 * SlotBytes]);
+            stream.Write(new byte[2 * SlotStride]);
             stream.Flush(flushToDisk: true);
         }
 
@@ -206,7 +211,7 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
     /// <summary>Reads both slots; a damaged one is reported (see <see cref="UnreadableCommit"/>).</summary>
     private void ReadSlots()
     {
-        byte[] file = new byte[2 * SlotBytes];
+        byte[] file = new byte[2 * SlotStride];
         int read;
         try
         {
@@ -220,9 +225,9 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
 
         for (int slot = 0; slot < _slots.Length; slot++)
         {
-            Span<byte> sector = file.AsSpan(slot * SlotBytes, SlotBytes);
-            string? damage = read < (slot + 1) * SlotBytes
-                ? $"the file is {read} bytes long, and {SlotsFileName} is written whole, {2 * SlotBytes} bytes"
+            Span<byte> sector = file.AsSpan(slot * SlotStride, SlotBytes);
+            string? damage = read < (slot * SlotStride) + SlotBytes
+                ? $"the file is {read} bytes long, and {SlotsFileName} is written whole, {2 * SlotStride} bytes"
                 : ReadSlot(sector, out _slots[slot]);
             if (damage is not null)
             {
@@ -386,7 +391,7 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
         int slot = Array.FindIndex(_slots, record => record?.CommitNum == commitNum);
         if (slot >= 0)
         {
-            RandomAccess.Write(_slotsFile!, Sector(null), (long)slot * SlotBytes);
+            RandomAccess.Write(_slotsFile!, Sector(null), (long)slot * SlotStride);
             _slots[slot] = null;
         }
         else

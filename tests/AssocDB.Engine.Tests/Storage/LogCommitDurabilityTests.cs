@@ -29,10 +29,10 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
     private static (long CommitNum, byte[] RecordFile)?[] Slots(string slotsFile)
     {
         byte[] file = File.ReadAllBytes(slotsFile);
-        Assert.Equal(2 * DurableLogCommitManager.SlotBytes, file.Length);
+        Assert.Equal(2 * DurableLogCommitManager.SlotStride, file.Length);
         return [.. Enumerable.Range(0, 2).Select(slot =>
         {
-            ReadOnlySpan<byte> sector = file.AsSpan(slot * DurableLogCommitManager.SlotBytes, DurableLogCommitManager.SlotBytes);
+            ReadOnlySpan<byte> sector = file.AsSpan(slot * DurableLogCommitManager.SlotStride, DurableLogCommitManager.SlotBytes);
             if (!sector.ContainsAnyExcept((byte)0))
             {
                 return ((long, byte[])?)null;
@@ -241,7 +241,7 @@ public sealed class LogCommitDurabilityTests : DatabaseTests
         long[] commits = [.. Slots(SlotsFile(collection)).Select(slot => slot!.Value.CommitNum)];
         int slot = (commits[0] > commits[1]) == newest ? 0 : 1;
         byte[] file = File.ReadAllBytes(SlotsFile(collection));
-        file[(slot * DurableLogCommitManager.SlotBytes) + flippedByte] ^= 0x01;
+        file[(slot * DurableLogCommitManager.SlotStride) + flippedByte] ^= 0x01;
         File.WriteAllBytes(SlotsFile(collection), file);
 
         InvalidDataException error = OpenRefusedLeavingTheLog(collection);
