@@ -39,13 +39,50 @@ internal sealed class GuardedLogDevice(OpenCheckedDevice files, Action<string> w
     public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context) =>
         Files.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, Reporting(callback, segmentId, (long)destinationAddress), context);
 
+    /// <summary>FASTER writes a page at a time (4 MiB); the files take it in pieces of this size, one
+    /// after another. The write-ahead log's synchronous write of a batch goes to the same disk, and
+    /// waits behind whatever the disk was given before it: a whole page took it from about 1.6 ms to
+    /// 5.7 ms on this host's disk, against a quarter page (the same bytes per second, in a scratch
+    /// test of synchronous writes), and the log's write is on the path of every acknowledgement,
+    /// which the store's is not.</summary>
+    private const uint WritePieceBytes = 1 << 20;
+
+    /// <remarks>The form FASTER's store flushes its pages with.</remarks>
     public override void WriteAsync(IntPtr alignedSourceAddress, ulong alignedDestinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context) =>
-        Files.WriteAsync(
+        WritePieces(
             alignedSourceAddress,
             alignedDestinationAddress,
             numBytesToWrite,
+            written: 0,
             Reporting(callback, (long)(alignedDestinationAddress / (ulong)SegmentSize), (long)(alignedDestinationAddress % (ulong)SegmentSize)),
             context);
+
+    /// <summary>Writes the piece at <paramref name="written"/> bytes into the write, and the next
+    /// once it completes; <paramref name="done"/> hears of the first failure, or of the last piece.</summary>
+    private void WritePieces(IntPtr source, ulong destination, uint bytes, uint written, DeviceIOCompletionCallback done, object context)
+    {
+        uint piece = Math.Min(WritePieceBytes, bytes - written);
+        Files.WriteAsync(
+            source + (nint)written,
+            destination + written,
+            piece,
+            (errorCode, numBytes, _) =>
+            {
+                if (errorCode != 0)
+                {
+                    done(errorCode, written + numBytes, context);
+                }
+                else if (written + piece == bytes)
+                {
+                    done(0, bytes, context);
+                }
+                else
+                {
+                    WritePieces(source, destination, bytes, written + piece, done, context);
+                }
+            },
+            context);
+    }
 
     /// <summary>The completion of a write to file <paramref name="segment"/> at <paramref name="offset"/>,
     /// reporting a failure before FASTER hears of it.</summary>
