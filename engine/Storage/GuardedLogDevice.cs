@@ -9,8 +9,9 @@ namespace AssocDB.Engine.Storage;
 /// checkpoint reached disk; after a compaction those are the files the previous checkpoint reads,
 /// so a checkpoint that then failed left none to recover from. Here FASTER's truncations do
 /// nothing, and <see cref="DeleteUntil"/> deletes once a checkpoint has been read back whole.
-/// Everything else goes to the wrapped device unchanged, segment removal included: FASTER calls it
-/// only to trim files past the tail at recovery, which this store does not ask for.
+/// Page writes go to the files in pieces (see <see cref="WritePieceBytes"/>). Everything else goes
+/// to the wrapped device unchanged, segment removal included: FASTER calls it only to trim files
+/// past the tail at recovery, which this store does not ask for.
 /// </summary>
 /// <remarks>
 /// It also reports each failed write to <paramref name="writeFailed"/>, naming the file and
@@ -40,11 +41,11 @@ internal sealed class GuardedLogDevice(OpenCheckedDevice files, Action<string> w
         Files.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, Reporting(callback, segmentId, (long)destinationAddress), context);
 
     /// <summary>FASTER writes a page at a time (4 MiB); the files take it in pieces of this size, one
-    /// after another. The write-ahead log's synchronous write of a batch goes to the same disk, and
-    /// waits behind whatever the disk was given before it: a whole page took it from about 1.6 ms to
-    /// 5.7 ms on this host's disk, against a quarter page (the same bytes per second, in a scratch
-    /// test of synchronous writes), and the log's write is on the path of every acknowledgement,
-    /// which the store's is not.</summary>
+    /// after another. The write-ahead log's synchronous write of a batch goes to the same disk and
+    /// waits behind whatever the disk was given before it, and it is on the path of every
+    /// acknowledgement, which the store's write is not: in a 10 M-fact bulk load the log's write
+    /// took 1.5 ms on average with the store's pages in pieces against 1.8 ms behind whole pages
+    /// (benchmarks/RESULTS.md, Ingestion).</summary>
     private const uint WritePieceBytes = 1 << 20;
 
     /// <remarks>The form FASTER's store flushes its pages with.</remarks>
