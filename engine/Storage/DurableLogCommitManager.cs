@@ -51,7 +51,9 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
     /// <summary>"ADBC", little-endian: what starts a slot that was written.</summary>
     private const uint SlotMarker = 0x43424441;
 
-    private const int SlotHeaderBytes = sizeof(uint) + sizeof(long) + sizeof(int);
+    private const int CommitNumOffset = sizeof(uint);
+    private const int LengthOffset = CommitNumOffset + sizeof(long);
+    private const int SlotHeaderBytes = LengthOffset + sizeof(int);
     private const int SlotRecordCapacity = SlotBytes - SlotHeaderBytes - sizeof(uint);
 
     /// <summary>The sector FASTER's default manager padded its records to: its local devices on
@@ -168,8 +170,8 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
         if (record is not null)
         {
             BinaryPrimitives.WriteUInt32LittleEndian(sector, SlotMarker);
-            BinaryPrimitives.WriteInt64LittleEndian(sector.AsSpan(sizeof(uint)), record.CommitNum);
-            BinaryPrimitives.WriteInt32LittleEndian(sector.AsSpan(sizeof(uint) + sizeof(long)), record.Metadata.Length);
+            BinaryPrimitives.WriteInt64LittleEndian(sector.AsSpan(CommitNumOffset), record.CommitNum);
+            BinaryPrimitives.WriteInt32LittleEndian(sector.AsSpan(LengthOffset), record.Metadata.Length);
             record.Metadata.CopyTo(sector, SlotHeaderBytes);
             int checksummed = SlotHeaderBytes + record.Metadata.Length;
             BinaryPrimitives.WriteUInt32LittleEndian(sector.AsSpan(checksummed), Crc32C.Of(sector.AsSpan(0, checksummed)));
@@ -177,6 +179,10 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
 
         return sector;
     }
+
+    /// <summary>The index of the slot holding the record of <paramref name="commitNum"/>, or null.</summary>
+    private int? SlotOf(long commitNum) =>
+        Array.FindIndex(_slots, record => record?.CommitNum == commitNum) is var slot and >= 0 ? slot : null;
 
     /// <summary>The index of the slot holding the newest record, or null when neither holds one.</summary>
     private int? Newest() =>
@@ -246,7 +252,7 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
             return null;
         }
 
-        int length = BinaryPrimitives.ReadInt32LittleEndian(sector[(sizeof(uint) + sizeof(long))..]);
+        int length = BinaryPrimitives.ReadInt32LittleEndian(sector[LengthOffset..]);
         if (BinaryPrimitives.ReadUInt32LittleEndian(sector) != SlotMarker || length < 0 || length > SlotRecordCapacity)
         {
             return "its header is not one AssocDB writes";
@@ -264,7 +270,7 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
             return damage;
         }
 
-        record = new SlotRecord(BinaryPrimitives.ReadInt64LittleEndian(sector[sizeof(uint)..]), metadata);
+        record = new SlotRecord(BinaryPrimitives.ReadInt64LittleEndian(sector[CommitNumOffset..]), metadata);
         return null;
     }
 
@@ -299,9 +305,9 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
     /// </summary>
     public byte[]? GetCommitMetadata(long commitNum)
     {
-        if (_slots.FirstOrDefault(record => record?.CommitNum == commitNum) is { } slotRecord)
+        if (SlotOf(commitNum) is int slot)
         {
-            return slotRecord.Metadata;
+            return _slots[slot]!.Metadata;
         }
 
         byte[] file;
@@ -388,8 +394,7 @@ internal sealed class DurableLogCommitManager : ILogCommitManager
 
     public void RemoveCommit(long commitNum)
     {
-        int slot = Array.FindIndex(_slots, record => record?.CommitNum == commitNum);
-        if (slot >= 0)
+        if (SlotOf(commitNum) is int slot)
         {
             RandomAccess.Write(_slotsFile!, Sector(null), (long)slot * SlotStride);
             _slots[slot] = null;
