@@ -21,8 +21,8 @@ public sealed partial class Collection
         // Checked before the writer lock: the checks read nothing a write changes (the items, the
         // dimension and the metric), so one stream's batch is checked while another's is written.
         var reader = new FactReader(batch.Facts);
-        EngineError?[] conceptErrors = ValidateAll(batch.Concepts.Count, i => ValidateConcept(batch.Concepts[i], i));
-        EngineError?[] factErrors = ValidateAll(batch.Facts.Count, i => ValidateFact(reader, i));
+        EngineError?[]? conceptErrors = ValidateAll(batch.Concepts.Count, i => ValidateConcept(batch.Concepts[i], i));
+        EngineError?[]? factErrors = ValidateAll(batch.Facts.Count, i => ValidateFact(reader, i));
         return WriteAsync(() => PlanIngest(batch, conceptErrors, factErrors), "batch", cancellationToken);
     }
 
@@ -37,9 +37,9 @@ public sealed partial class Collection
     /// <summary>The items without an error, in order (the list itself when all are valid, as a
     /// bulk load's batches are; else a list of them, packed facts made into <see cref="FactInput"/>s);
     /// each error becomes a rejection.</summary>
-    private static IReadOnlyList<T> ValidOnly<T>(IReadOnlyList<T> items, EngineError?[] errors, List<IngestRejection> rejected)
+    private static IReadOnlyList<T> ValidOnly<T>(IReadOnlyList<T> items, EngineError?[]? errors, List<IngestRejection> rejected)
     {
-        if (Array.TrueForAll(errors, error => error is null))
+        if (errors is null)
         {
             return items;
         }
@@ -60,7 +60,7 @@ public sealed partial class Collection
         return valid;
     }
 
-    private Result<Planned<IngestResult>> PlanIngest(IngestBatch batch, EngineError?[] conceptErrors, EngineError?[] factErrors)
+    private Result<Planned<IngestResult>> PlanIngest(IngestBatch batch, EngineError?[]? conceptErrors, EngineError?[]? factErrors)
     {
         EngineError? error = Validation.Name(batch.Session, "session")
             ?? (batch.Sequence < 0 ? EngineError.Invalid("sequence", $"is {batch.Sequence}; it must be ≥ 0") : null);
