@@ -9,24 +9,27 @@ namespace AssocDB.Engine.Graph;
 /// filter that rules out most facts not stored (see <see cref="FactFilter"/>).
 /// </summary>
 /// <remarks>
-/// Edges are structs in one array rather than objects to keep resident memory per fact small (16
-/// bytes, and 8 of adjacency). An edge's head, relation and tail share a cache line: finding a fact
+/// Edges are structs in one chunked array (see <see cref="ChunkedArray{T}"/>) rather than objects,
+/// to keep resident memory per fact small (16 bytes, and 8 of adjacency). An edge's head, relation
+/// and tail share a cache line: finding a fact
 /// reads all three of each candidate, at random, and parallel columns cost a miss each. Payloads
 /// are kept only for the edges that have one. Removed edge ids are reused lowest first.
 /// </remarks>
 internal sealed class EdgeIndex
 {
-    private Edge[] _edges = new Edge[1024];
+    private readonly ChunkedArray<Edge> _edges = new(FirstCapacity);
 
     /// <summary>The payloads of the edges that have one. Most facts of a loaded graph have none, and a
     /// column of references cost 8 bytes per edge (134 MB at 10 M facts, with the doubling's room),
     /// which the collector scanned at each full collection.</summary>
     private readonly Dictionary<int, IReadOnlyDictionary<string, string>> _payloads = [];
-    private bool[] _live = new bool[1024];
+    private readonly ChunkedArray<bool> _live = new(FirstCapacity);
     private int _count;
     private readonly IdSpace _ids = new();
     private readonly AdjacencyLists _adjacency = new();
     private readonly FactFilter _filter = new();
+
+    private const int FirstCapacity = 1024;
 
     public int Count => _count;
 
@@ -209,14 +212,8 @@ internal sealed class EdgeIndex
 
     private void EnsureCapacity(int size)
     {
-        if (size <= _live.Length)
-        {
-            return;
-        }
-
-        int capacity = Math.Max(size, _live.Length * 2);
-        Array.Resize(ref _edges, capacity);
-        Array.Resize(ref _live, capacity);
+        _edges.EnsureCapacity(size);
+        _live.EnsureCapacity(size);
     }
 
     /// <summary>One stored edge's columns, 16 bytes.</summary>
