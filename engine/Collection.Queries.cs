@@ -163,14 +163,13 @@ public sealed partial class Collection
     /// its released matrix, nor answer from its facts. Every read goes through here, so a read that
     /// holds the lock finishes before a drop closes the collection, and one after it is NotFound.
     /// With <paramref name="whileStopped"/>, a collection stopped by a failed write is read too (its
-    /// description and listings, which show what it holds), unless its memory holds a batch that
-    /// is not in its log.</summary>
+    /// description and listings, which show what it holds).</summary>
     private Result<T> Read<T>(Func<Result<T>> read, bool whileStopped = false)
     {
         _state.EnterReadLock();
         try
         {
-            return (whileStopped && !_memoryAheadOfLog ? Dropped() : Unavailable()) is { } refused ? refused : read();
+            return (whileStopped ? Dropped() : Unavailable()) is { } refused ? refused : read();
         }
         finally
         {

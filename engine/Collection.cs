@@ -81,9 +81,6 @@ public sealed partial class Collection
     /// <summary>Set when a write failed after its log append (see <see cref="Fail"/>).</summary>
     private EngineError? _failure;
 
-    /// <summary>Set when a batch applied beside its log append was not written (see <see cref="Fail"/>).</summary>
-    private bool _memoryAheadOfLog;
-
     /// <summary>Set when a log append failed (see <see cref="StopWrites"/>).</summary>
     private EngineError? _logFailure;
 
@@ -337,8 +334,7 @@ public sealed partial class Collection
         _intervalStartTail = _store.TailAddress;
     }
 
-    /// <summary>Runs a planned write: validate and resolve, log durably, then apply (a large batch is
-    /// applied while it is logged: see <see cref="ApplyBesideAppend"/>).
+    /// <summary>Runs a planned write: validate and resolve, log durably, then apply.
     /// <paramref name="itemsField"/> names the input list a batch too large to log is refused for.</summary>
     private async Task<Result<T>> WriteAsync<T>(Func<Result<Planned<T>>> plan, string itemsField, CancellationToken cancellationToken)
     {
@@ -404,16 +400,26 @@ public sealed partial class Collection
                 cancellationToken.ThrowIfCancellationRequested();
 
                 // From here on the batch is committed: cancellation no longer applies.
-                EngineError? failed = batch.Count >= MinMutationsAppliedBesideAppend
-                    ? ApplyBesideAppend(batch, entry)
-                    : await AppendThenApplyAsync(batch, entry);
-                if (failed is not null)
+                try
                 {
-                    return failed;
+                    await _log.AppendDurableAsync(entry);
+                    _logSequence++;
+                }
+                catch (Exception exception)
+                {
+                    return StopWrites(exception);
                 }
 
-                long sequence = ++_logSequence;
-                _storeCatchUp = Task.Run(() => ApplyToStore(entry.Span, buffer.MutationBounds, sequence), CancellationToken.None);
+                try
+                {
+                    long sequence = _logSequence;
+                    _storeCatchUp = Task.Run(() => ApplyToStore(entry.Span, buffer.MutationBounds, sequence), CancellationToken.None);
+                    Apply(batch);
+                }
+                catch (Exception exception)
+                {
+                    return Fail(exception);
+                }
             }
 
             return planned.Value.Outcome(this);
@@ -424,83 +430,6 @@ public sealed partial class Collection
             // records, which would otherwise stay reachable until the next write.
             batch?.Clear();
             _writer.Release();
-        }
-    }
-
-    /// <summary>Logs a batch durably, then applies it to memory (see <see cref="StopWrites"/> and
-    /// <see cref="Fail"/> for the errors returned); null once it is durable and applied.</summary>
-    private async Task<EngineError?> AppendThenApplyAsync(List<Mutation> batch, ReadOnlyMemory<byte> entry)
-    {
-        try
-        {
-            await _log.AppendDurableAsync(entry);
-        }
-        catch (Exception exception)
-        {
-            return StopWrites(exception);
-        }
-
-        try
-        {
-            Apply(batch);
-            return null;
-        }
-        catch (Exception exception)
-        {
-            return Fail(exception);
-        }
-    }
-
-    /// <summary>The fewest mutations a write has for its applying to memory to overlap its log append
-    /// (<see cref="ApplyBesideAppend"/>): a bulk load's batch, whose applying takes milliseconds.</summary>
-    private const int MinMutationsAppliedBesideAppend = 1024;
-
-    /// <summary>
-    /// Applies a large batch to memory while its log entry is written, instead of after: the entry's
-    /// synchronous write (2 to 5 ms for a bulk load's batch) otherwise left the writer idle on the
-    /// path of every acknowledgement. Readers still never see a batch before it is durable: the
-    /// state lock is held for writing until the append completes, waited for on this thread (the
-    /// lock is the thread's own). If the append fails, memory holds a batch the log does not, so the
-    /// collection stops (see <see cref="Fail"/>), and no read of any kind is served until reopening
-    /// recovers it from its log; a smaller write's failed append only stops writes
-    /// (<see cref="StopWrites"/>). Returns the error, or null once the batch is durable and applied.
-    /// </summary>
-    private EngineError? ApplyBesideAppend(List<Mutation> batch, ReadOnlyMemory<byte> entry)
-    {
-        Task append = _log.AppendDurableAsync(entry).AsTask();
-        if (append.IsFaulted)
-        {
-            // Refused before writing (the log stopped after a failed commit record): nothing was applied.
-            return StopWrites(append.Exception!.InnerException!);
-        }
-
-        _state.EnterWriteLock();
-        try
-        {
-            Exception? applyFailure = null;
-            try
-            {
-                ApplyToMemory(batch);
-            }
-            catch (Exception exception)
-            {
-                applyFailure = exception;
-            }
-
-            try
-            {
-                append.GetAwaiter().GetResult();
-            }
-            catch (Exception exception)
-            {
-                return Fail(exception, memoryAheadOfLog: true);
-            }
-
-            return applyFailure is null ? null : Fail(applyFailure);
-        }
-        finally
-        {
-            _state.ExitWriteLock();
         }
     }
 
@@ -522,13 +451,10 @@ public sealed partial class Collection
     /// Takes the collection out of service after a logged write failed to apply (in memory, or in
     /// the state store in the background): memory, the store and the log may then disagree. Every
     /// later call gets this error, no checkpoint can record the disagreement, and reopening the
-    /// database rebuilds the collection from its last checkpoint and the committed log. With
-    /// <paramref name="memoryAheadOfLog"/> (a batch was applied and its log append failed), memory
-    /// holds what was never acknowledged, so not even a description or a listing is served.
+    /// database rebuilds the collection from its last checkpoint and the committed log.
     /// </summary>
-    private EngineError Fail(Exception cause, bool memoryAheadOfLog = false)
+    private EngineError Fail(Exception cause)
     {
-        _memoryAheadOfLog |= memoryAheadOfLog;
         if (_failure is null)
         {
             _failure = new EngineError(

@@ -41,38 +41,6 @@ public sealed class UnopenableLogFileTests : DatabaseTests
         await Db.ReopenAsync(checkpointOnClose: false);
         Assert.Equal(1, Db.Get().Describe().AssertOk().FactCount);
     }
-    // A bulk batch is applied to memory while its log entry is written; when the write fails,
-    // memory holds a batch the log does not, so the collection serves nothing at all (not even the
-    // session's last sequence, from which a client would resume past the lost batch) until a
-    // reopen recovers it from its log.
-    [Fact]
-    public async Task A_bulk_batch_whose_log_write_fails_stops_every_read_until_a_reopen_without_it()
-    {
-        Collection collection = Db.Create();
-        string first = Path.Combine(collection.Directory, "wal", "fasterlog.log.0");
-        File.CreateSymbolicLink(first, Path.Combine(Db.Folder, "missing", "fasterlog.log.0"));
-        FactInput[] facts = [.. Enumerable.Range(0, 2000).Select(Fact)];
-
-        EngineError refused = (await collection.IngestAsync(new IngestBatch("load", 0, [], facts)).WaitAsync(Generous)).AssertError(ErrorCode.FailedPrecondition, "collection");
-        Assert.Contains($"stopped after a failed write (IOException: the write-ahead log's {first} could not be opened for writing", refused.Message, StringComparison.Ordinal);
-        collection.LastIngestedSequence("load").AssertError(ErrorCode.FailedPrecondition, "collection");
-        collection.Describe().AssertError(ErrorCode.FailedPrecondition, "collection");
-        collection.ListRelations().AssertError(ErrorCode.FailedPrecondition, "collection");
-        collection.GetConcept("head0").AssertError(ErrorCode.FailedPrecondition, "collection");
-        (await collection.AddFactsAsync([Fact(0)])).AssertError(ErrorCode.FailedPrecondition, "collection");
-        await Db.Database.CloseAsync(checkpoint: true).AsTask().WaitAsync(Generous);
-
-        File.Delete(first);
-        await Db.ReopenAsync();
-        collection = Db.Get();
-        Assert.Equal(-1, collection.LastIngestedSequence("load").AssertOk());
-        Assert.Equal(0, collection.Describe().AssertOk().FactCount);
-        Assert.Equal(0, collection.Describe().AssertOk().ConceptCount);
-        Assert.Equal(facts.Length, (await collection.IngestAsync(new IngestBatch("load", 0, [], facts))).AssertOk().Facts.Applied);
-        await Db.ReopenAsync(checkpointOnClose: false);
-        Assert.Equal(facts.Length, Db.Get().Describe().AssertOk().FactCount);
-    }
-
     // FASTER's pool opens a log file again when every handle it holds to it is busy; a file made
     // unopenable after it first opened (here moved away, a link into a missing folder in its place)
     // failed that open, the count of handles stayed, and the close never returned. Here the batch
