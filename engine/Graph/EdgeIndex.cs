@@ -11,17 +11,17 @@ namespace AssocDB.Engine.Graph;
 /// <remarks>
 /// Edges are structs in one chunked array (see <see cref="ChunkedArray{T}"/>) rather than objects,
 /// to keep resident memory per fact small (16 bytes, and 8 of adjacency). An edge's head, relation
-/// and tail share a cache line: finding a fact
-/// reads all three of each candidate, at random, and parallel columns cost a miss each. Payloads
-/// are kept only for the edges that have one. Removed edge ids are reused lowest first.
+/// and tail share a cache line: finding a fact reads all three of each candidate, at random, and
+/// parallel columns cost a miss each. Payloads are kept only for the edges that have one. Removed
+/// edge ids are reused lowest first.
 /// </remarks>
 internal sealed class EdgeIndex
 {
     private readonly ChunkedArray<Edge> _edges = new(FirstCapacity);
 
     /// <summary>The payloads of the edges that have one. Most facts of a loaded graph have none, and a
-    /// column of references cost 8 bytes per edge (134 MB at 10 M facts, with the doubling's room),
-    /// which the collector scanned at each full collection.</summary>
+    /// column of references cost 8 bytes per edge of capacity (134 MB at 10 M facts when columns
+    /// grew by doubling), which the collector scanned at each full collection.</summary>
     private readonly Dictionary<int, IReadOnlyDictionary<string, string>> _payloads = [];
     private readonly ChunkedArray<bool> _live = new(FirstCapacity);
     private int _count;
