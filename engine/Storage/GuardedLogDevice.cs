@@ -23,14 +23,8 @@ internal sealed class GuardedLogDevice(OpenCheckedDevice files, Action<string> w
 {
     private readonly OpenCheckedDevice _files = files;
 
-    /// <summary>
-    /// Sends no more writes to the files; each one from now on fails at once. For a store that is
-    /// left undisposed (<see cref="StateStore.OutOfService"/>): work still running in it goes on
-    /// flushing pages, and the wrapped device opens each file by its path, so once the collection
-    /// is dropped and created again, or reopened, those writes would land in the files of the
-    /// store that took its place. A write already passed on is not stopped: one on a file it had
-    /// open reaches that file.
-    /// </summary>
+    /// <summary>Sends no more reads or writes to the files (see <see cref="OpenCheckedDevice.Retire"/>).
+    /// A write already passed on is not stopped: one on a file it had open reaches that file.</summary>
     public void Retire() => _files.Retire();
 
     /// <summary>Deletes the log files wholly below <paramref name="address"/>: call only once a

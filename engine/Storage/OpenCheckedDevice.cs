@@ -20,7 +20,7 @@ namespace AssocDB.Engine.Storage;
 /// starts while another is in flight, here counted from when it is passed on until its completion,
 /// which FASTER calls after taking the handle back: a file made unopenable while the collection
 /// runs (deleted and replaced, its permissions changed) fails the I/O that would have opened it.
-/// Writes stop here once the device is retired (see <see cref="GuardedLogDevice.Retire"/>), also
+/// Reads and writes stop here once the device is retired (see <see cref="Retire"/>); a write also
 /// after the open, which can wait (on a FIFO, until a reader comes), so that a write held in it is
 /// not passed on once retired.
 /// </remarks>
@@ -43,7 +43,13 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
     /// written since their removal or the device's start.</summary>
     internal int KnownFiles => _accesses.Count;
 
-    /// <summary>Passes no more writes on; each one from now on fails at once.</summary>
+    /// <summary>
+    /// Passes no more reads or writes on; each one from now on fails at once, touching no file. For
+    /// the devices of a store left undisposed (<see cref="StateStore.OutOfService"/>): work still
+    /// running in it goes on writing and reading, and both open the files by their paths (a read
+    /// creates a missing file), so once the collection is dropped and created again, or reopened,
+    /// they would land in the files of the store that took its place.
+    /// </summary>
     public void Retire() => _retired = true;
 
     /// <summary>Why segment <paramref name="segment"/>'s file could not be opened for writing, while
@@ -76,7 +82,7 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
 
     public override void ReadAsync(int segmentId, ulong sourceAddress, IntPtr destinationAddress, uint readLength, DeviceIOCompletionCallback callback, object context)
     {
-        if (Opens(segmentId, write: false, ref callback))
+        if (!_retired && Opens(segmentId, write: false, ref callback))
         {
             Files.ReadAsync(segmentId, sourceAddress, destinationAddress, readLength, callback, context);
         }
@@ -88,7 +94,7 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
 
     public override void ReadAsync(ulong alignedSourceAddress, IntPtr alignedDestinationAddress, uint aligned_read_length, DeviceIOCompletionCallback callback, object context)
     {
-        if (Opens(Segment(alignedSourceAddress), write: false, ref callback))
+        if (!_retired && Opens(Segment(alignedSourceAddress), write: false, ref callback))
         {
             Files.ReadAsync(alignedSourceAddress, alignedDestinationAddress, aligned_read_length, callback, context);
         }

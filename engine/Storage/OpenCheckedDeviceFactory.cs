@@ -19,6 +19,9 @@ internal sealed class OpenCheckedDeviceFactory(INamedDeviceFactory devices) : IN
 
     private string _baseName = "";
 
+    /// <summary>Set by <see cref="Retire"/>.</summary>
+    private volatile bool _retired;
+
     public void Initialize(string baseName)
     {
         _baseName = baseName;
@@ -27,9 +30,38 @@ internal sealed class OpenCheckedDeviceFactory(INamedDeviceFactory devices) : IN
 
     public IDevice Get(FileDescriptor fileInfo)
     {
+        if (_retired)
+        {
+            // FASTER's local device creates the file's folder as it is made.
+            var refusing = new OpenCheckedDevice(new NullDevice());
+            refusing.Retire();
+            return refusing;
+        }
+
         var device = new OpenCheckedDevice(devices.Get(fileInfo));
         _made[device.FileName] = device;
+        if (_retired)
+        {
+            device.Retire();
+        }
+
         return device;
+    }
+
+    /// <summary>
+    /// Touches no checkpoint file from now on: the devices made refuse every read and write (see
+    /// <see cref="OpenCheckedDevice.Retire"/>), those made later too, without creating their
+    /// folders, and deletions do nothing. For the checkpoints of a store left undisposed
+    /// (<see cref="StateStore.OutOfService"/>): one given up on may still finish its writes, and
+    /// FASTER then writes its metadata, into the folder of whatever store took this one's place.
+    /// </summary>
+    public void Retire()
+    {
+        _retired = true;
+        foreach (OpenCheckedDevice device in _made.Values)
+        {
+            device.Retire();
+        }
     }
 
     /// <summary>Why the file FASTER keeps for <paramref name="fileInfo"/> could not be opened for
@@ -42,6 +74,11 @@ internal sealed class OpenCheckedDeviceFactory(INamedDeviceFactory devices) : IN
 
     public void Delete(FileDescriptor fileInfo)
     {
+        if (_retired)
+        {
+            return;
+        }
+
         devices.Delete(fileInfo);
         string deleted = PathOf(fileInfo);
         foreach (string file in _made.Keys)

@@ -671,11 +671,12 @@ internal sealed class StateStore : IDisposable
     {
         // Work given up on may still run, or have writes in flight from the store's buffers (a
         // slow disk rather than a failed one), and freeing them under it could crash the process:
-        // the store is left to the process's end, writing nothing more to its files, which the
-        // store opened in its place next may be using.
+        // the store is left to the process's end, touching its files (log and checkpoints) no
+        // more, which the store opened in its place next may be using.
         if (OutOfService is not null)
         {
             _logFiles.Retire();
+            _checkpointFiles.Retire();
             return;
         }
 
