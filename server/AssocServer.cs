@@ -86,10 +86,10 @@ public static class AssocServer
         {
             grpc.MaxReceiveMessageSize = options.Limits.MaxMessageBytes;
             grpc.MaxSendMessageSize = options.Limits.MaxMessageBytes;
-            // Outermost first: metrics see the final status of every call, auth refusals included.
+            // Outermost first: metrics see the final status of every call (ApiKeyGate refuses a call
+            // without the key before these run; UncountedCalls counts it).
             grpc.Interceptors.Add<CallMetricsInterceptor>();
             grpc.Interceptors.Add<ErrorInterceptor>();
-            grpc.Interceptors.Add<ApiKeyInterceptor>();
             grpc.Interceptors.Add<ReplySizeInterceptor>();
         })
             // DefineRelation's reply is sent whatever its size (see ReplySizeInterceptor); the
@@ -103,6 +103,9 @@ public static class AssocServer
         WebApplication app = builder.Build();
         ServerMetrics metrics = app.Services.GetRequiredService<ServerMetrics>();
         app.Use((context, next) => UncountedCalls.CountAsync(context, next, metrics));
+        // Inside the count, so that refusals are counted; with a key, the metrics want it too: they
+        // name every method and count the data.
+        ApiKeyGate.Use(app, app.Services.GetRequiredService<ApiKey>());
         app.MapGrpcService<CollectionsApi>();
         app.MapGrpcService<ConceptsApi>();
         app.MapGrpcService<RelationsApi>();
@@ -113,20 +116,6 @@ public static class AssocServer
         app.MapGrpcService<LearningApi>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
-        // With an API key, the metrics want it too: they name every method and count the data.
-        ApiKey apiKey = app.Services.GetRequiredService<ApiKey>();
-        app.UseWhen(context => apiKey.Required && context.Request.Path.StartsWithSegments("/metrics"), metrics => metrics.Use(async (context, next) =>
-        {
-            if (apiKey.Refusal(context.Request.Headers.Authorization.FirstOrDefault()) is string refusal)
-            {
-                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                context.Response.Headers.WWWAuthenticate = "Bearer";
-                await context.Response.WriteAsync(refusal);
-                return;
-            }
-
-            await next(context);
-        }));
         app.MapMetrics(registry: metrics.Registry);
         return app;
     }

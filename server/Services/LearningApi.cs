@@ -65,11 +65,14 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs, RequestLi
         int limit = limits.Results(request.HasLimit, request.Limit);
         IReadOnlyList<E.LearnedProperty> accepted = jobs.MiningResult(request.JobId, "job_id").Unwrap().Accepted;
         // A token is the position of the last rule a page returned: a finished job's list never changes.
-        int start = PageTokens.After(request.PageToken, "property") + 1;
-        if (start > accepted.Count)
+        // Checked before the position moves on: the largest token, moved on, wrapped to a negative start.
+        int after = PageTokens.After(request.PageToken, "property");
+        if (after >= accepted.Count)
         {
-            throw GrpcErrors.InvalidArgument("page_token", $"reads on after property {start - 1}, but the job accepted {accepted.Count}");
+            throw GrpcErrors.InvalidArgument("page_token", $"reads on after property {after}, but the job accepted {accepted.Count}");
         }
+
+        int start = after + 1;
 
         var response = new ListMinedPropertiesResponse();
         int end = Math.Min(accepted.Count, start + limit);

@@ -173,6 +173,35 @@ public sealed class BadInputTests(GuardedServerFixture fixture) : IClassFixture<
         await fixture.Server.WaitServingAsync();
     }
 
+    // The key was checked by an interceptor, which grpc-dotnet runs only once it has read and
+    // parsed the request: a caller without the key could have the server read and parse a message
+    // up to the size limit on every call.
+    [Fact]
+    public async Task A_call_without_the_key_is_refused_before_its_message_is_read()
+    {
+        var method = new Method<byte[], byte[]>(
+            MethodType.Unary, "assocdb.v1.CollectionService", "CreateCollection",
+            Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+        CallInvoker invoker = fixture.Server.Channel.CreateCallInvoker();
+        // Read, the first would be refused as malformed (UNKNOWN) and the second as too large.
+        byte[][] unreadable = [[0x0a, 0x7f, 0x41, 0x42], new byte[65_537]];
+        foreach (byte[] message in unreadable)
+        {
+            var e = await Assert.ThrowsAsync<RpcException>(() => invoker.AsyncUnaryCall(method, null, new CallOptions(), message).ResponseAsync);
+            Assert.Equal((StatusCode.Unauthenticated, "missing 'authorization: Bearer <api key>' header"), (e.StatusCode, e.Status.Detail));
+        }
+
+        var wrong = new Metadata { { "authorization", "Bearer s3cret-kez" } };
+        var refused = await Assert.ThrowsAsync<RpcException>(() => invoker.AsyncUnaryCall(method, null, new CallOptions(wrong), unreadable[1]).ResponseAsync);
+        Assert.Equal((StatusCode.Unauthenticated, "invalid API key"), (refused.StatusCode, refused.Status.Detail));
+
+        // Streams too, before their first message.
+        using var anonymous = new AssocDbClient(fixture.Server.Address);
+        using AsyncDuplexStreamingCall<IngestRequest, IngestAck> ingest = anonymous.Ingest.Ingest();
+        var streamRefused = await Assert.ThrowsAsync<RpcException>(() => ingest.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(StatusCode.Unauthenticated, streamRefused.StatusCode);
+    }
+
     [Fact]
     public async Task Metrics_need_the_key_too()
     {
