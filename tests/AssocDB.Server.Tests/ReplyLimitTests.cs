@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using AssocDB.Client;
 using AssocDB.Protocol.V1;
@@ -271,8 +272,15 @@ public sealed class ReplyLimitTests(SmallReplyServerFixture fixture) : IClassFix
         var e = await Assert.ThrowsAsync<RpcException>(() => _client.Learning.ListMinedPropertiesAsync(new ListMinedPropertiesRequest { JobId = training }).ResponseAsync);
         Assert.Equal((StatusCode.InvalidArgument, "job_id"), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
         await _client.WaitForJobAsync(training);
-        e = await Assert.ThrowsAsync<RpcException>(() => _client.Learning.ListMinedPropertiesAsync(new ListMinedPropertiesRequest { JobId = id, PageToken = "40" }).ResponseAsync);
-        Assert.Equal((StatusCode.InvalidArgument, "page_token"), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
+        foreach (string pastTheEnd in new[] { "32", "40", int.MaxValue.ToString(CultureInfo.InvariantCulture) })
+        {
+            e = await Assert.ThrowsAsync<RpcException>(() => _client.Learning.ListMinedPropertiesAsync(new ListMinedPropertiesRequest { JobId = id, PageToken = pastTheEnd }).ResponseAsync);
+            Assert.Equal((StatusCode.InvalidArgument, "page_token"), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
+            Assert.Contains($"reads on after property {pastTheEnd}, but the job accepted 32", e.Status.Detail, StringComparison.Ordinal);
+        }
+
+        // The last rule's token reads an empty last page.
+        Assert.Empty((await _client.Learning.ListMinedPropertiesAsync(new ListMinedPropertiesRequest { JobId = id, PageToken = "31" })).Properties);
     }
 
     // An evaluation's test facts go in one request, and one past the server's message limit was
