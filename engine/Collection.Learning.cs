@@ -22,7 +22,10 @@ public sealed partial class Collection
     {
         ArgumentNullException.ThrowIfNull(options);
         options = options with { Dimension = Dimension };
-        EngineError? error = options.Validate()
+        // The dimension is the collection's, not the caller's: what the caller can change is the model.
+        EngineError? error = (options.Model == EmbeddingModelKind.RotatE && Dimension % 2 != 0
+                ? EngineError.Invalid("model", $"is RotatE (the default), which pairs dimensions into complex numbers and needs an even dimension; this collection's is {Dimension}: train TransE instead")
+                : options.Validate())
             ?? (validationFraction is >= 0 and < 0.5 ? null : EngineError.Invalid("validation_fraction", $"is {validationFraction}; it must be in [0, 0.5)"));
         if (error is not null)
         {

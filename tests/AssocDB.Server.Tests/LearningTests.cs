@@ -212,6 +212,9 @@ public sealed class LearningTests(ServerFixture fixture) : IClassFixture<ServerF
         await Refused(StatusCode.InvalidArgument, "max_epochs", () => _client.LearnAsync(new LearnRequest { Collection = c, MaxEpochs = 0 }));
         await Refused(StatusCode.InvalidArgument, "learning_rate", () => _client.LearnAsync(new LearnRequest { Collection = c, LearningRate = -1 }));
         await Refused(StatusCode.InvalidArgument, "validation_fraction", () => _client.LearnAsync(new LearnRequest { Collection = c, ValidationFraction = 0.7 }));
+        // The default model on a collection of odd dimension: the model is what the request can change.
+        string odd = await FamilyCollection("oddlearn", dimension: 7);
+        await Refused(StatusCode.InvalidArgument, "model", () => _client.LearnAsync(new LearnRequest { Collection = odd }));
         await Refused(StatusCode.InvalidArgument, "min_confidence", () => _client.MineAsync(new MineRequest { Collection = c, MinConfidence = 2 }));
         await Refused(StatusCode.InvalidArgument, "test", () => _client.EvaluateAsync(c, []));
         await Refused(StatusCode.NotFound, "id", () => _client.GetJobAsync("no-such-job"));

@@ -516,7 +516,7 @@ public sealed class CollectionLearningTests : DatabaseTests
     public async Task Training_refuses_bad_settings_and_empty_collections()
     {
         Collection collection = Db.Create(dimension: 3);
-        (await collection.TrainAsync(new TrainingOptions())).AssertError(ErrorCode.InvalidArgument, "dimension");
+        Assert.Contains("this collection's is 3: train TransE instead", (await collection.TrainAsync(new TrainingOptions())).AssertError(ErrorCode.InvalidArgument, "model").Message, StringComparison.Ordinal);
         (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE })).AssertError(ErrorCode.FailedPrecondition, "collection");
         (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE }, 0.7)).AssertError(ErrorCode.InvalidArgument, "validation_fraction");
         // 65,536 × 8,192 × 3 floats: a step's negatives would take 6.4 GB.
