@@ -39,8 +39,15 @@ public sealed partial class Collection
         return _relations.TryGetId(name, out int id) ? ToInfo(_relations[id]) : (Result<RelationInfo>)RelationNotFound("name", name);
     });
 
-    /// <summary>Every relation, in creation order.</summary>
-    public Result<IReadOnlyList<RelationInfo>> ListRelations() => Read<IReadOnlyList<RelationInfo>>(() => _relations.All.Select(ToInfo).ToList(), whileStopped: true);
+    /// <summary>Relations in creation (id) order: those after id <paramref name="after"/>, at most
+    /// <paramref name="count"/>; every relation by default. Only the page is built (each relation's
+    /// vector is copied), so reading a list page by page costs what its pages hold.</summary>
+    public Result<IReadOnlyList<RelationInfo>> ListRelations(int after = -1, int count = int.MaxValue) => Read<IReadOnlyList<RelationInfo>>(() =>
+    {
+        int first = (int)Math.Clamp(after + 1L, 0, _relations.Count);
+        int end = (int)Math.Min(first + (long)Math.Max(count, 0), _relations.Count);
+        return Enumerable.Range(first, end - first).Select(id => ToInfo(_relations[id])).ToList();
+    }, whileStopped: true);
 
     /// <summary>
     /// Every x with <c>concept relation x</c>: stored edges read from either end, and answers derived

@@ -23,7 +23,7 @@ internal sealed class RelationsApi(DatabaseHost host, RequestLimits limits, Repl
     {
         int limit = limits.Results(request.HasLimit, request.Limit);
         int after = PageTokens.After(request.PageToken, "relation");
-        var relations = host.Collection(request.Collection).ListRelations().Unwrap().Where(r => r.Id > after).Take(limit + 1).ToList();
+        var relations = host.Collection(request.Collection).ListRelations(after, limit + 1).Unwrap();
         var response = new ListRelationsResponse();
         int kept = budget.Fill(response, response.Relations, ListRelationsResponse.RelationsFieldNumber, relations.Take(limit).Select(r => r.ToProto()), reserved: PageTokens.Bytes);
         response.NextPageToken = kept < relations.Count ? PageTokens.Of(relations[kept - 1].Id) : "";

@@ -46,6 +46,17 @@ public sealed class ReplyLimitTests(SmallReplyServerFixture fixture) : IClassFix
         var first = await _client.Relations.ListRelationsAsync(new ListRelationsRequest { Collection = c, Limit = 2 });
         var second = await _client.Relations.ListRelationsAsync(new ListRelationsRequest { Collection = c, Limit = 2, PageToken = first.NextPageToken });
         Assert.Equal(names[..4], first.Relations.Concat(second.Relations).Select(r => r.Name));
+
+        // The last relation's token, and any past it, read an empty last page.
+        foreach (string pastTheEnd in new[] { "29", "30", int.MaxValue.ToString(CultureInfo.InvariantCulture) })
+        {
+            var last = await _client.Relations.ListRelationsAsync(new ListRelationsRequest { Collection = c, PageToken = pastTheEnd });
+            Assert.Equal((0, ""), (last.Relations.Count, last.NextPageToken));
+        }
+
+        var tail = await _client.Relations.ListRelationsAsync(new ListRelationsRequest { Collection = c, Limit = 5, PageToken = "26" });
+        Assert.Equal(names[27..], tail.Relations.Select(r => r.Name));
+        Assert.Equal("", tail.NextPageToken);
     }
 
     [Theory]
