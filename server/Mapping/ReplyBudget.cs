@@ -13,8 +13,17 @@ namespace AssocDB.Server.Mapping;
 /// </summary>
 internal sealed class ReplyBudget(AssocServerOptions options)
 {
+    /// <summary>The fewest bytes a search hit takes in a reply: its tag and length, and its
+    /// concept's name's (tag, length and one byte: a name is never empty); an id or score of zero
+    /// takes none.</summary>
+    private const int SmallestHitBytes = 5;
+
     /// <summary>The most bytes a reply may have.</summary>
     public int Limit => options.Limits.MaxMessageBytes;
+
+    /// <summary>More hits per query than a search reply to <paramref name="queries"/> queries can
+    /// hold, whatever the hits: a search for more would build hits only to drop them.</summary>
+    public int MostHitsPerQuery(int queries) => (int)(Limit / ((long)Math.Max(queries, 1) * SmallestHitBytes));
 
     /// <summary>
     /// Adds <paramref name="items"/> to <paramref name="list"/>, field <paramref name="fieldNumber"/>

@@ -45,7 +45,10 @@ internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, ReplyB
     public override async Task<SearchResponse> Search(SearchRequest request, ServerCallContext context)
     {
         limits.Batch(request.Queries.Count, "queries");
-        int k = limits.K(request.HasK, request.K, DefaultSearchK);
+        // 10,000 queries for 1,000 hits each asked the engine for 10 M hits, made a message of each,
+        // and sent at most the 3.3 M that 16 MiB can hold. One more than can fit still shows
+        // whether a query had more (truncated); the hits kept are the same.
+        int k = Math.Min(limits.K(request.HasK, request.K, DefaultSearchK), budget.MostHitsPerQuery(request.Queries.Count) + 1);
         var collection = host.Collection(request.Collection);
         var options = new E.SearchOptions(
             k, !request.IncludeQueryConcepts,

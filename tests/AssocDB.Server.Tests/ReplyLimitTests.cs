@@ -182,6 +182,15 @@ public sealed class ReplyLimitTests(SmallReplyServerFixture fixture) : IClassFix
         Assert.True(more.Truncated);
         Assert.Equal(cut.Results, more.Results);
 
+        // Queries for more hits than any reply could hold (41 at 5 bytes a hit, the least one
+        // takes, for 20 queries): the same best hits, the same number for each, and truncated.
+        SearchQuery[] twenty = [.. Enumerable.Range(0, 20).Select(_ => new SearchQuery { Vector = RandomVector(random) })];
+        SearchResponse past = await _client.Query.SearchAsync(new SearchRequest { Collection = c, Queries = { twenty }, K = 60 });
+        Assert.True(past.Truncated);
+        int pastKept = past.Results[0].Hits.Count;
+        Assert.All(past.Results, result => Assert.Equal(pastKept, result.Hits.Count));
+        Assert.Equal((await _client.Query.SearchAsync(new SearchRequest { Collection = c, Queries = { twenty }, K = pastKept })).Results, past.Results);
+
         // Not even one hit per query fits: refused, saying how large the reply would be.
         SearchQuery[] many = [.. Enumerable.Range(0, 40).Select(_ => new SearchQuery { Vector = RandomVector(random) })];
         var e = await Assert.ThrowsAsync<RpcException>(() => _client.Query.SearchAsync(new SearchRequest { Collection = c, Queries = { many }, K = 1 }).ResponseAsync);
