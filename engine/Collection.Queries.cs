@@ -12,6 +12,15 @@ public sealed partial class Collection
     /// <summary>The most answers one <c>related</c> or <c>neighbors</c> call may return.</summary>
     public const int MaxAnswers = 100_000;
 
+    /// <summary>
+    /// The most stored facts the proofs of one <c>related</c> call's answers hold in all; the
+    /// answers after the one that passes it are left out, and the answers marked truncated (the
+    /// first is kept whatever its proof). A proof through compositions can hold 2^depth facts, so a
+    /// thousand answers could hold tens of millions, built under the read lock to be cut down to
+    /// the server's message size (16 MiB by default, tens of bytes a fact) afterwards.
+    /// </summary>
+    public const int MaxProofFacts = 1 << 20;
+
     /// <summary>A concept with its vector (bit-exact as stored), metadata and degree.</summary>
     public Result<ConceptInfo> GetConcept(string name) => Read<ConceptInfo>(() =>
     {
@@ -84,14 +93,24 @@ public sealed partial class Collection
 
             var reasoner = new Reasoner(_relations, _edges, options.IncludeLearned, cancellationToken);
             var found = reasoner.Related(conceptId, relationId, options.MaxDepth);
-            List<Answer> answers = found
+            var answers = new List<Answer>();
+            long proofFacts = 0;
+            foreach ((int id, Derivation proof) in found
                 .OrderBy(pair => pair.Value.Kind)
                 .ThenBy(pair => pair.Value.Steps)
                 .ThenBy(pair => _concepts.Name(pair.Key), StringComparer.Ordinal)
-                .Take(options.Limit)
-                .Select(pair => new Answer(_concepts.Name(pair.Key), pair.Value.Kind, ToProof(pair.Value), pair.Value.Confidence))
-                .ToList();
-            return new RelatedAnswers(answers, reasoner.Truncated || found.Count > options.Limit);
+                .Take(options.Limit))
+            {
+                proofFacts += proof.StoredEdges.Length;
+                if (proofFacts > MaxProofFacts && answers.Count > 0)
+                {
+                    break;
+                }
+
+                answers.Add(new Answer(_concepts.Name(id), proof.Kind, ToProof(proof), proof.Confidence));
+            }
+
+            return new RelatedAnswers(answers, reasoner.Truncated || found.Count > answers.Count);
         });
     }
 
@@ -187,11 +206,7 @@ public sealed partial class Collection
     private FactKey FactOf(int edge) =>
         new(_concepts.Name(_edges.Head(edge)), _relations[_edges.Relation(edge)].Name, _concepts.Name(_edges.Tail(edge)));
 
-    private Proof ToProof(Derivation derivation)
-    {
-        (IReadOnlyList<int> edges, List<string> rules) = derivation.Flatten();
-        return new Proof(edges.Select(FactOf).ToList(), rules);
-    }
+    private Proof ToProof(Derivation derivation) => new(derivation.StoredEdges.Select(FactOf).ToList(), derivation.Rules);
 
     private RelationInfo ToInfo(RelationRecord relation)
     {

@@ -609,6 +609,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 internal sealed class Derivation
 {
     private int[]? _storedEdges;
+    private string[]? _rules;
 
     private Derivation(int edge, string? rule, Derivation[] premises, int steps, double confidence, bool learned)
     {
@@ -663,57 +664,33 @@ internal sealed class Derivation
 
     /// <summary>The stored edges used, left to right, each once. Kept once computed (a derivation
     /// never changes): tied derivations compare them at every offer.</summary>
-    public int[] StoredEdges => _storedEdges ??= CollectStoredEdges();
+    public int[] StoredEdges => _storedEdges ??= RuleText is null ? [Edge] : Distinct(Premises.Select(premise => premise.StoredEdges));
 
-    /// <summary>The stored edges used (see <see cref="StoredEdges"/>) and the rules applied
-    /// (innermost first, each once).</summary>
-    public (IReadOnlyList<int> Edges, List<string> Rules) Flatten()
+    /// <summary>The rules applied, innermost first, each once; kept as <see cref="StoredEdges"/> is.</summary>
+    public string[] Rules => _rules ??= RuleText is null ? [] : Distinct(Premises.Select(premise => premise.Rules).Append([RuleText]));
+
+    /// <summary>
+    /// The items of <paramref name="lists"/>, in order, each once. Built from the
+    /// lists the premises keep rather than by walking the tree: a proof whose premises share a
+    /// sub-proof unfolds to a tree exponentially larger than itself, and one of L facts took L²
+    /// steps to list them (a list searched per fact), uncounted by the work bound, under the read
+    /// lock: minutes for proofs of 2¹⁵ facts.
+    /// </summary>
+    private static T[] Distinct<T>(IEnumerable<T[]> lists)
     {
-        var rules = new List<string>();
-        Walk(this, rules);
-        return (StoredEdges, rules);
-
-        static void Walk(Derivation node, List<string> rules)
+        var seen = new HashSet<T>();
+        var list = new List<T>();
+        foreach (T[] items in lists)
         {
-            if (node.RuleText is null)
+            foreach (T item in items)
             {
-                return;
-            }
-
-            foreach (Derivation premise in node.Premises)
-            {
-                Walk(premise, rules);
-            }
-
-            if (!rules.Contains(node.RuleText))
-            {
-                rules.Add(node.RuleText);
-            }
-        }
-    }
-
-    private int[] CollectStoredEdges()
-    {
-        var edges = new List<int>();
-        Walk(this, edges);
-        return [.. edges];
-
-        static void Walk(Derivation node, List<int> edges)
-        {
-            if (node.RuleText is null)
-            {
-                if (!edges.Contains(node.Edge))
+                if (seen.Add(item))
                 {
-                    edges.Add(node.Edge);
+                    list.Add(item);
                 }
-
-                return;
-            }
-
-            foreach (Derivation premise in node.Premises)
-            {
-                Walk(premise, edges);
             }
         }
+
+        return [.. list];
     }
 }

@@ -161,11 +161,12 @@ public sealed record Answer(string Concept, AnswerKind Kind, Proof Proof, double
 /// <summary>The answers of a <c>related</c> query, in order.</summary>
 /// <param name="answers">The answers returned.</param>
 /// <param name="truncated">Whether there may be more: the proof search reached its work bound, or
-/// the limit cut the list.</param>
+/// the limit (or <see cref="Collection.MaxProofFacts"/>) cut the list.</param>
 public sealed class RelatedAnswers(IReadOnlyList<Answer> answers, bool truncated) : ResultList<Answer>(answers)
 {
     /// <summary>Whether there may be more answers than these: the proof search reached its work
-    /// bound (these still hold every answer of the depths it completed), or the limit cut the list.</summary>
+    /// bound (these still hold every answer of the depths it completed), or the limit (or
+    /// <see cref="Collection.MaxProofFacts"/>) cut the list.</summary>
     public bool Truncated { get; } = truncated;
 }
 

@@ -149,6 +149,43 @@ public sealed class WorkBoundTests : DatabaseTests
         Assert.Equal(($"r{Relations - 1}", AnswerKind.Stored, true), (stored.Relation, stored.Kind, cut.Truncated));
     }
 
+    // A proof through compositions doubles with each: rᵢ = rᵢ₋₁ ∘ rᵢ₋₁ makes r11 2,048 steps of
+    // r0, and 1,000 answers at the end of such a chain were 2 M facts of proof, built under the read
+    // lock for a reply that holds a few hundred thousand. Listing each proof's facts also searched
+    // a list per fact: 2 M steps an answer. Now the proofs of one call hold at most
+    // MaxProofFacts facts (the answers after are left out, marked truncated), each listed in
+    // steps proportional to its size.
+    [Fact]
+    public async Task The_proofs_of_a_related_query_are_bounded_in_size_and_listed_in_linear_time()
+    {
+        const int Depth = 11, Chain = 1 << Depth, Answers = 1000;
+        Collection graph = Db.Create(dimension: 4);
+        (await graph.DefineRelationAsync(new RelationSpec("r0"))).AssertOk();
+        for (int i = 1; i <= Depth; i++)
+        {
+            (await graph.DefineRelationAsync(new RelationSpec($"r{i}", Compositions: [new Composition($"r{i - 1}", $"r{i - 1}")]))).AssertOk();
+        }
+
+        (await graph.AddFactsAsync([
+            .. Enumerable.Range(0, Chain - 1).Select(i => new FactInput($"u{i}", "r0", $"u{i + 1}")),
+            .. Enumerable.Range(0, Answers).Select(j => new FactInput($"u{Chain - 1}", "r0", $"v{j:0000}"))])).AssertOk();
+        using var hangGuard = new CancellationTokenSource(HangGuard);
+
+        RelatedAnswers answers = graph.Related("u0", $"r{Depth}", new RelatedOptions(MaxDepth: Depth, Limit: Answers), hangGuard.Token).AssertOk();
+
+        Assert.True(answers.Truncated);
+        Assert.Equal(Collection.MaxProofFacts / Chain, answers.Count);
+        for (int j = 0; j < answers.Count; j++)
+        {
+            Answer answer = answers[j];
+            Assert.Equal($"v{j:0000}", answer.Concept);
+            Assert.Equal(Chain, answer.Proof.Facts.Count);
+            Assert.Equal(new FactKey("u0", "r0", "u1"), answer.Proof.Facts[0]);
+            Assert.Equal(new FactKey($"u{Chain - 1}", "r0", answer.Concept), answer.Proof.Facts[^1]);
+            Assert.Equal(Depth, answer.Proof.Rules.Count);
+        }
+    }
+
     /// <summary>Relations r0 … r(count − 1), each concluded by every composition of two of them.</summary>
     private static RelationTable ComposedEveryWay(int count)
     {
