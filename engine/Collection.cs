@@ -778,18 +778,59 @@ public sealed partial class Collection
         // Encoded as log entries are, some at a time, so the store takes each record as it takes a logged one.
         using var buffer = new MemoryStream();
         var bounds = new List<int>();
-        foreach (Mutation[] records in LiveRecords().Chunk(4096))
+        using IEnumerator<Mutation> live = LiveRecords().GetEnumerator();
+        var records = new List<Mutation>(RewriteChunk);
+        while (ReadForRewrite(() =>
+        {
+            records.Clear();
+            while (records.Count < RewriteChunk && live.MoveNext())
+            {
+                records.Add(live.Current);
+            }
+
+            return records.Count > 0;
+        }))
         {
             ReadOnlyMemory<byte> entry = RecordCodec.EncodeBatch(0, records, buffer, bounds, out _, out _);
             WriteToStore(store, entry.Span, bounds, sequence: 0);
         }
 
         // Each mark keeps the sequence of the entry that wrote it, which no entry here has.
-        foreach (IngestMark mark in _ingestMarks.All)
+        IngestMark[] marks = [];
+        ReadForRewrite(() =>
+        {
+            marks = [.. _ingestMarks.All];
+            return true;
+        });
+        foreach (IngestMark mark in marks)
         {
             store.Put(RecordKind.IngestMark, RecordCodec.EncodeStored(mark));
         }
     });
+
+    /// <summary>Records <see cref="RewriteStoreFromMemory"/> reads from memory at a time.</summary>
+    private const int RewriteChunk = 4096;
+
+    /// <summary>
+    /// Runs <paramref name="read"/> (a read of memory for <see cref="RewriteStoreFromMemory"/>)
+    /// under the read lock, unless the rewrite has been given up on; false then, else what it
+    /// returns. The rewrite is given up on when the store goes out of service (its writes can then
+    /// wait for ever), and the writer lock is released while it still runs: writes may then grow
+    /// the matrix, freeing the tensor it read, or a close free the matrix, so it reads a chunk at a
+    /// time under the lock and stops once given up on, rather than read memory under neither lock.
+    /// </summary>
+    private bool ReadForRewrite(Func<bool> read)
+    {
+        _state.EnterReadLock();
+        try
+        {
+            return _store.OutOfService is null && !_closed && read();
+        }
+        finally
+        {
+            _state.ExitReadLock();
+        }
+    }
 
     /// <summary>Every live concept, relation and fact, as the mutation that writes it.</summary>
     private IEnumerable<Mutation> LiveRecords()
