@@ -271,13 +271,24 @@ public sealed class TorchTopKKernel : ISearchKernel
     }
 
     /// <summary>The top k of the <paramref name="queries"/> of a batch by distance summed from the
-    /// differences over every eligible row, all of them in one pass over W: the answers when their
-    /// re-rank could not prove the matmul's cut.</summary>
+    /// differences over every eligible row: the answers when their re-rank could not prove the
+    /// matmul's cut.</summary>
     private SearchHits[] SearchByDistance(ConceptMatrix matrix, QueryBatch batch, int[] queries, int k, SearchFilter filter)
+    {
+        int keep = Math.Min(matrix.RowLimit, k + filter.MaxExcluded + 1);
+        // A chunk's differences are queries × rows × d elements, and a chunk holds at least the rows
+        // a query keeps: as many queries at a time as leave room for that. All at once, 256 queries
+        // for 10,000 hits at d = 4,096 took 42 GB against a budget of 256 MB.
+        int group = (int)Math.Clamp(_maxScoreElements / ((long)keep * batch.Dimension), 1, queries.Length);
+        return [.. queries.Chunk(group).SelectMany(part => SearchGroupByDistance(matrix, batch, part, k, keep, filter))];
+    }
+
+    /// <summary><see cref="SearchByDistance"/> for a group of queries, all of them in one pass over W,
+    /// each keeping <paramref name="keep"/> rows.</summary>
+    private SearchHits[] SearchGroupByDistance(ConceptMatrix matrix, QueryBatch batch, int[] queries, int k, int keep, SearchFilter filter)
     {
         int rowLimit = matrix.RowLimit;
         int d = batch.Dimension;
-        int keep = Math.Min(rowLimit, k + filter.MaxExcluded + 1);
         var hits = new SearchHits[queries.Length];
         using (NewDisposeScope())
         {

@@ -182,6 +182,32 @@ public sealed class ExactTopKTests
         Assert.Equal(0, new TorchTopKKernel().Search(matrix, query, 1)[0].Rows[0]);
     }
 
+    // Rows far from the origin defeat the device kernel's proof of its l2 cut, so each query is
+    // searched again by distance. A chunk of that pass holds queries × rows × d differences and at
+    // least the rows a query keeps, and it took every query at once whatever its budget: 256
+    // queries for 10,000 hits at d = 4,096 were 42 GB against 256 MB. It takes as many queries at a
+    // time as the budget leaves room for, and stays exact.
+    [Fact]
+    public void The_device_kernels_search_by_distance_takes_queries_in_groups_within_its_budget()
+    {
+        const int D = 16, Rows = 600, Queries = 8, K = 100;
+        var random = new Random(11);
+        float[] reference = [.. Enumerable.Range(0, Rows * D).Select(_ => 1000f + random.NextSingle())];
+        using var matrix = new ConceptMatrix(D, CPU, Metric.L2, StoragePrecision.Float32, initialCapacity: Rows);
+        matrix.SetRows([.. Enumerable.Range(0, Rows)], reference);
+        float[] queries = [.. Enumerable.Range(0, Queries * D).Select(_ => 1000f + random.NextSingle())];
+        // 101 rows kept × 16 dimensions: two queries at a time within 4,096 elements.
+        var kernel = new TorchTopKKernel(maxScoreElements: 4096);
+
+        SearchHits[] hits = kernel.Search(matrix, queries, K);
+
+        Assert.Equal(Queries, kernel.FallbackQueries);
+        for (int j = 0; j < Queries; j++)
+        {
+            VectorFixtures.AssertExactTopK(hits[j], VectorFixtures.BruteForce(matrix, reference, queries.AsSpan(j * D, D), _ => true), K, 1e-2, $"query {j}");
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void Every_kernel_matches_float64_brute_force_through_deletes_and_growth(Metric metric, StoragePrecision precision)
