@@ -131,13 +131,14 @@ internal sealed partial class JobRegistry : IHostedService
     }
 
     /// <summary>Cancels the job running on <paramref name="collection"/>, if any, and waits for it to
-    /// end: a dropped collection's job has nothing left to write to.</summary>
-    public async Task CancelRunningAsync(string collection)
+    /// end: a dropped collection's job has nothing left to write to. A job on another collection
+    /// of its name (created after a drop) is left running.</summary>
+    public async Task CancelRunningAsync(Engine.Collection collection)
     {
         (LearningJob Job, Task Completion) running;
         lock (_lock)
         {
-            if (!_runningByCollection.TryGetValue(collection, out running))
+            if (!_runningByCollection.TryGetValue(collection.Name, out running) || !running.Job.WorksOn(collection))
             {
                 return;
             }

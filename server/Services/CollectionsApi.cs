@@ -32,8 +32,20 @@ internal sealed class CollectionsApi(DatabaseHost host, RequestLimits limits, Jo
     public override async Task<DropCollectionResponse> DropCollection(DropCollectionRequest request, ServerCallContext context)
     {
         // A job still training or mining it would run on to no purpose (its result has nowhere to
-        // go) and keep the name busy for a new collection's jobs.
-        await jobs.CancelRunningAsync(request.Name);
-        return new() { Dropped = (await host.Database.DropCollectionAsync(request.Name)).Unwrap() };
+        // go) and keep the name busy for a new collection's jobs. One started after the first
+        // cancel, before the drop closed the collection, runs on the copy it took: cancelled after.
+        E.Result<Engine.Collection> open = host.Database.GetCollection(request.Name);
+        if (open.IsOk)
+        {
+            await jobs.CancelRunningAsync(open.Value);
+        }
+
+        bool dropped = (await host.Database.DropCollectionAsync(request.Name)).Unwrap();
+        if (open.IsOk)
+        {
+            await jobs.CancelRunningAsync(open.Value);
+        }
+
+        return new() { Dropped = dropped };
     }
 }
