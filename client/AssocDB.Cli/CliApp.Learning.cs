@@ -59,6 +59,11 @@ public static partial class CliApp
 
             if (r.GetValue(timeLimit) is double seconds)
             {
+                if (!(Math.Abs(seconds) < TimeSpan.MaxValue.TotalSeconds))
+                {
+                    throw new FormatException($"--time-limit must be a finite number of seconds, got {seconds}");
+                }
+
                 request.TimeLimit = Duration.FromTimeSpan(TimeSpan.FromSeconds(seconds));
             }
 
@@ -111,12 +116,28 @@ public static partial class CliApp
                 return;
             }
 
-            job = await Watch(client, job, error, cancelOnInterrupt: true, ct);
-            PrintJob(o, Succeeded(job));
-            if (r.GetValue(apply))
+            job = Succeeded(await Watch(client, job, error, cancelOnInterrupt: true, ct));
+            if (!r.GetValue(apply))
             {
-                int applied = await client.ApplyLearnedPropertiesAsync(collection, job.Id, r.GetValue(declare), ct);
-                o.Value(r.GetValue(declare) ? "declared" : "applied", applied);
+                PrintJob(o, job);
+                return;
+            }
+
+            // Scripts read one JSON document: the job and the count in one object.
+            if (!o.Json)
+            {
+                PrintJob(o, job);
+            }
+
+            int applied = await client.ApplyLearnedPropertiesAsync(collection, job.Id, r.GetValue(declare), ct);
+            string counted = r.GetValue(declare) ? "declared" : "applied";
+            if (o.Json)
+            {
+                o.MessageWithValue("job", job, counted, applied);
+            }
+            else
+            {
+                o.Value(counted, applied);
             }
         });
 

@@ -65,6 +65,10 @@ public static partial class CliApp
         string[] args, TextWriter output, TextWriter error, Func<string, string?> environment, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(environment);
+        // The tool's numbers are for scripts as much as people: read and written the same in every
+        // locale. System.CommandLine reads float options in the current culture, so under de-DE
+        // (where '.' groups thousands) --weight 0.5 stored 5. Set for this call's flow only.
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
         var root = new RootCommand("AssocDB command-line client: collections, concepts, relations, facts, queries, learning, administration.");
         // Built per run, since their defaults come from this run's environment.
         root.Options.Add(new Option<string>(ServerOption)
@@ -227,7 +231,8 @@ public static partial class CliApp
             ConceptInfo c = await client.GetConceptAsync(r.GetValue(CollectionOption)!, r.GetValue(name)!, ct);
             o.Message(c, ("id", $"{c.Id}"), ("name", c.Name), ("degree", $"{c.Degree}"),
                 ("metadata", string.Join(", ", c.Metadata.Select(p => $"{p.Key}={p.Value}"))),
-                ("vector", string.Join(" ", c.Vector.Values.Select(v => Output.Number(v)))));
+                // Shortest round-trip, not rounded like scores: a vector printed can be given back to --vector.
+                ("vector", string.Join(" ", c.Vector.Values.Select(v => v.ToString(CultureInfo.InvariantCulture)))));
         });
         var missingOk = new Option<bool>("--missing-ok") { Description = "Count names that do not exist as unchanged instead of refusing the batch (for a retry)" };
         var delete = new Command("delete", "Delete concepts and their facts") { CollectionOption, names, missingOk };
@@ -461,7 +466,8 @@ public static partial class CliApp
                 await error.WriteLineAsync($"error: {e.Message}");
                 return 1;
             }
-            catch (Exception e) when (e is FormatException or UriFormatException or IOException)
+            // A directory given as a file to read is UnauthorizedAccessException on Linux.
+            catch (Exception e) when (e is FormatException or UriFormatException or IOException or UnauthorizedAccessException)
             {
                 await error.WriteLineAsync($"error: {e.Message}");
                 return BadCommandLine;

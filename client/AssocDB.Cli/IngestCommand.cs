@@ -109,7 +109,12 @@ internal static class IngestCommand
     private static void AtLeast(Option<int> option, int minimum) =>
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int>() < minimum)
+            // Validators run before conversion errors are reported, and asking for a value that did
+            // not convert (--batch 5k) throws: such a value is left to the parser's own error.
+            int value = result.Tokens.Count == 0 ? result.GetValueOrDefault<int>()
+                : int.TryParse(result.Tokens[^1].Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int given) ? given
+                : minimum;
+            if (value < minimum)
             {
                 result.AddError($"{option.Name} must be at least {minimum}");
             }
@@ -176,6 +181,27 @@ internal static class IngestCommand
                 return InputFailure;
             }
 
+            // Opened before anything is sent, so that a path that cannot be written (a missing folder,
+            // a directory) is the command line's error, not an unhandled one after the server's work.
+            StreamWriter? rejectFile;
+            try
+            {
+                rejectFile = RejectsPath is null ? null : new StreamWriter(RejectsPath, append: false, new UTF8Encoding(false));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                await error.WriteLineAsync($"error: --rejects {RejectsPath} cannot be written: {e.Message}");
+                return Usage;
+            }
+
+            using (rejectFile)
+            {
+                return await IngestAsync(client, formats, rejectFile, cancellationToken);
+            }
+        }
+
+        private async Task<int> IngestAsync(AssocDbClient client, IngestFormat[] formats, StreamWriter? rejectFile, CancellationToken cancellationToken)
+        {
             CollectionInfo target;
             try
             {
@@ -193,7 +219,6 @@ internal static class IngestCommand
             var ingester = new BulkIngester(client, Options with { Session = session, CollectionDimension = target.Dimension });
             IEnumerable<IngestItem> items = Items(formats, ReadOptions with { Dimension = target.Dimension });
 
-            using StreamWriter? rejectFile = RejectsPath is null ? null : new StreamWriter(RejectsPath, append: false, new UTF8Encoding(false));
             using var stopProgress = new CancellationTokenSource();
             _clock.Start();
             Task progress = ShowProgress ? ProgressAsync(ingester, totalBytes, stopProgress.Token) : Task.CompletedTask;

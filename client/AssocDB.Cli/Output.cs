@@ -23,6 +23,10 @@ internal sealed class Output(TextWriter writer, bool json)
         return json;
     }
 
+    /// <summary>A message and a value as one JSON object, <c>{"messageName": message, "name": value}</c>.</summary>
+    public void MessageWithValue(string messageName, IMessage message, string name, object value) =>
+        writer.WriteLine($"{{{JsonSerializer.Serialize(messageName)}:{Formatter.Format(message)},{JsonSerializer.Serialize(name)}:{JsonSerializer.Serialize(value)}}}");
+
     /// <summary>One message: JSON, or a two-column table of its rendered fields.</summary>
     public void Message(IMessage message, params (string Name, string Value)[] fields)
     {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using AssocDB.Cli;
 
@@ -66,6 +67,13 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
             Assert.Contains("child_of = inverse(mother_of)", mined, StringComparison.Ordinal);
             Assert.Contains("mother_of ∘ mother_of ⇒ grandmother_of", mined, StringComparison.Ordinal);
             Assert.Contains("100%", mineProgress, StringComparison.Ordinal);
+            // One JSON document for scripts (it was the job's, then the count's on a line of its own).
+            using (JsonDocument minedJson = JsonDocument.Parse(await Ok("mine", "-c", c, "--apply", "--json")))
+            {
+                Assert.Contains("mother_of ∘ mother_of ⇒ grandmother_of", minedJson.RootElement.GetProperty("job").GetRawText(), StringComparison.Ordinal);
+                Assert.Equal(JsonValueKind.Number, minedJson.RootElement.GetProperty("applied").ValueKind);
+            }
+
             Assert.Contains("learned", await Ok("related", "-c", c, "c0", "child_of"), StringComparison.Ordinal);
             Assert.Contains("child_of = inverse(mother_of) (1)", await Ok("relation", "get", "-c", c, "child_of"), StringComparison.Ordinal);
 
@@ -86,7 +94,7 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
             Assert.Equal("JOB_STATE_SUCCEEDED", job.RootElement.GetProperty("state").GetString());
             Assert.Equal(2, job.RootElement.GetProperty("training").GetProperty("epochsRun").GetInt32());
             string list = await Ok("jobs", "list", "-c", c);
-            Assert.Equal(5, list.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+            Assert.Equal(6, list.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // a header and five jobs
             Assert.Contains("evaluate", list, StringComparison.Ordinal);
 
             (_, string refused) = await Run(2, "learn", "-c", c, "--model", "word2vec");
@@ -211,6 +219,59 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
         (int ingest, _, string ingestWhy) = await AssocDbTool.RunAsync(["ingest", "facts.tsv", "-c", "x", "--server", "127.0.0.1:50051"]);
         Assert.Equal(1, ingest); // ingest's own table: 1 is a bad command line
         Assert.DoesNotContain("   at ", ingestWhy, StringComparison.Ordinal);
+
+        // Each of these ended in an unhandled exception and a stack trace: a count that is not a
+        // number (ingest's validator asked for its value), a time limit past TimeSpan's range, a
+        // folder given as a file, a rejects file in a missing folder.
+        string input = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(input, "a\tr\tb\n");
+            foreach ((string[] args, int expected, string said) in new (string[], int, string)[]
+            {
+                (["ingest", input, "-c", "x", "--batch", "5k"], 1, "5k"),
+                (["ingest", input, "-c", "x", "--format", "tsv", "--rejects", "/no/such/folder/rejects.tsv"], 1, "--rejects /no/such/folder/rejects.tsv cannot be written"),
+                (["learn", "-c", "x", "--time-limit", "Infinity"], 2, "--time-limit must be a finite number of seconds"),
+                (["fact", "add", "-c", "x", "--file", Path.GetTempPath()], 2, Path.GetTempPath()),
+            })
+            {
+                (int code, _, string error) = await AssocDbTool.RunAsync([.. args, "--server", fixture.Server.Address]);
+                Assert.True(code == expected, $"assocdb {string.Join(' ', args)} exited {code}: {error}");
+                Assert.Contains(said, error, StringComparison.Ordinal);
+                Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            File.Delete(input);
+        }
+    }
+
+    // System.CommandLine reads float options in the current culture: under de-DE, where '.' groups
+    // thousands, --weight 0.5 stored 5 (and fr-FR refused it). A vector was printed rounded to four
+    // decimals, so it could not be given back to --vector.
+    [Fact]
+    public async Task Numbers_are_read_and_written_the_same_in_every_locale()
+    {
+        string c = ServerFixture.NewCollection("clilocale");
+        await Ok("collection", "create", c, "--dim", "4");
+        CultureInfo before = CultureInfo.CurrentCulture;
+        CultureInfo.CurrentCulture = CultureInfo.GetCultureInfo("de-DE");
+        string table;
+        try
+        {
+            await Ok("fact", "add", "-c", c, "a", "r", "b", "--weight", "0.5");
+            await Ok("concept", "upsert", "-c", c, "v", "--vector", "0.25,0.123456,1E-05,-0.1");
+            table = await Ok("concept", "get", "-c", c, "v");
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = before;
+        }
+
+        using JsonDocument edges = JsonDocument.Parse(await Ok("neighbors", "-c", c, "a", "--json"));
+        Assert.Equal(0.5, Assert.Single(edges.RootElement.GetProperty("edges").EnumerateArray()).GetProperty("weight").GetDouble());
+        Assert.Equal("0.25 0.123456 1E-05 -0.1", AssocDbTool.Field(table, "vector"));
     }
 
     // A fourth column of `fact add --file` is the weight (it was dropped), --weight the default for
