@@ -81,6 +81,8 @@ public static class AssocServer
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<ApiKey>();
         services.AddSingleton<RequestLimits>();
+        // Ingest's marshaller finds the limits through the call's HttpContext (IngestServiceDefinition).
+        services.AddHttpContextAccessor();
         services.AddSingleton<ReplyBudget>();
         services.AddGrpc(grpc =>
         {

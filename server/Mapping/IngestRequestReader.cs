@@ -32,6 +32,7 @@ internal static class IngestRequestReader
     private const int CollectionTag = (1 << 3) | LengthDelimited;
     private const int SessionTag = (2 << 3) | LengthDelimited;
     private const int SequenceTag = 3 << 3; // varint
+    private const int ConceptTag = (4 << 3) | LengthDelimited;
     private const int FactTag = (5 << 3) | LengthDelimited;
     private const int HeadTag = (1 << 3) | LengthDelimited;
     private const int RelationTag = (2 << 3) | LengthDelimited;
@@ -42,46 +43,53 @@ internal static class IngestRequestReader
     private const int MapValueTag = (2 << 3) | LengthDelimited;
 
     /// <summary>The request <paramref name="payload"/> encodes; throws as the generated parser does
-    /// for bytes that are not one.</summary>
-    public static IngestBatchRequest Read(ReadOnlySequence<byte> payload)
+    /// for bytes that are not one, and RESOURCE_EXHAUSTED naming <c>batch</c> for one of more items
+    /// than <paramref name="limits"/> allow (when given).</summary>
+    public static IngestBatchRequest Read(ReadOnlySequence<byte> payload, RequestLimits? limits)
     {
         if (payload.IsSingleSegment)
         {
-            if (TryRead(payload.FirstSpan, out IngestBatchRequest? read))
-            {
-                return read;
-            }
+            return Read(payload.FirstSpan, payload, limits);
         }
-        else
+
+        // A large message arrives in several buffers; one contiguous copy keeps the reader simple.
+        byte[] copy = ArrayPool<byte>.Shared.Rent((int)payload.Length);
+        try
         {
-            // A large message arrives in several buffers; one contiguous copy keeps the reader simple.
-            byte[] copy = ArrayPool<byte>.Shared.Rent((int)payload.Length);
-            try
-            {
-                payload.CopyTo(copy);
-                if (TryRead(copy.AsSpan(0, (int)payload.Length), out IngestBatchRequest? read))
-                {
-                    return read;
-                }
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(copy);
-            }
+            payload.CopyTo(copy);
+            return Read(copy.AsSpan(0, (int)payload.Length), payload, limits);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(copy);
+        }
+    }
+
+    private static IngestBatchRequest Read(ReadOnlySpan<byte> bytes, ReadOnlySequence<byte> payload, RequestLimits? limits)
+    {
+        // Counted before anything is built for them: the limit was checked once the request was
+        // read, and a 16 MiB message of empty facts holds 8 M of them, 370 MB read here or 2 GB
+        // through the generated parser, per stream.
+        int items = CountItems(bytes, out int facts);
+        limits?.BatchAtMost(items, "batch");
+        if (TryRead(bytes, facts, out IngestBatchRequest? read))
+        {
+            return read;
         }
 
         IngestRequest request = IngestRequest.Parser.ParseFrom(payload);
         return new IngestBatchRequest(request.Collection, request.ToEngine());
     }
 
-    /// <summary>Reads a request of the common shape, or says false for any other.</summary>
-    private static bool TryRead(ReadOnlySpan<byte> bytes, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IngestBatchRequest? request)
+    /// <summary>Reads a request of the common shape, holding <paramref name="factCount"/> facts (see
+    /// <see cref="CountItems"/>), or says false for any other.</summary>
+    private static bool TryRead(ReadOnlySpan<byte> bytes, int factCount, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IngestBatchRequest? request)
     {
         request = null;
         string collection = "", session = "";
         long sequence = 0;
         // The names take at most the request's bytes, so the buffers are sized once.
-        var facts = new E.PackedFacts(CountFacts(bytes), bytes.Length);
+        var facts = new E.PackedFacts(factCount, bytes.Length);
         int at = 0;
         while (at < bytes.Length)
         {
@@ -116,21 +124,24 @@ internal static class IngestRequestReader
     }
 
     /// <summary>
-    /// How many facts a request of the common shape holds, so that their buffer is taken once at its
-    /// size: grown by doubling, the list of a batch of 10,000 facts allocated about 260 KB of arrays,
-    /// the last (131 KB) on the large-object heap, whose churn sets off full collections. Bytes of
-    /// another shape give a wrong count, which only sizes the buffer.
+    /// How many items (concepts and facts) a request holds, and of them <paramref name="facts"/>,
+    /// so that the facts' buffer is taken once at its size: grown by doubling, the list of a batch of
+    /// 10,000 facts allocated about 260 KB of arrays, the last (131 KB) on the large-object heap,
+    /// whose churn sets off full collections. Malformed bytes are counted up to where they become
+    /// unreadable (the parser then refuses them).
     /// </summary>
-    private static int CountFacts(ReadOnlySpan<byte> bytes)
+    private static int CountItems(ReadOnlySpan<byte> bytes, out int facts)
     {
-        int count = 0, at = 0;
+        int items = 0, at = 0;
+        facts = 0;
         while (at < bytes.Length && TryReadVarint(bytes, ref at, out ulong tag)
             && (tag == SequenceTag ? TryReadVarint(bytes, ref at, out _) : TryReadDelimited(bytes, ref at, out _)))
         {
-            count += tag == FactTag ? 1 : 0;
+            facts += tag == FactTag ? 1 : 0;
+            items += tag is FactTag or ConceptTag ? 1 : 0;
         }
 
-        return count;
+        return items;
     }
 
     /// <summary>A FactInput message, added to <paramref name="facts"/> as

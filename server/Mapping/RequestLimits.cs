@@ -35,6 +35,12 @@ internal sealed class RequestLimits(AssocServerOptions options)
             throw GrpcErrors.InvalidArgument(field, "must hold at least one item");
         }
 
+        BatchAtMost(count, field);
+    }
+
+    /// <summary>At most MaxBatch items (none is allowed here).</summary>
+    public void BatchAtMost(int count, string field)
+    {
         if (count > _limits.MaxBatch)
         {
             throw GrpcErrors.ResourceExhausted(field, $"holds {count} items; the limit is {_limits.MaxBatch} per call");

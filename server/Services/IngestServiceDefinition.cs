@@ -20,7 +20,7 @@ internal static class IngestServiceDefinition
         nameof(ServiceBase.Ingest),
         Marshallers.Create<IngestBatchRequest>(
             (_, _) => throw new NotSupportedException("the server only reads ingest batches"),
-            context => IngestRequestReader.Read(context.PayloadAsReadOnlySequence())),
+            context => IngestRequestReader.Read(context.PayloadAsReadOnlySequence(), CallLimits())),
         ProtobufMarshaller(IngestAck.Parser));
 
     private static readonly Method<GetIngestProgressRequest, GetIngestProgressResponse> GetIngestProgressMethod = new(
@@ -29,6 +29,11 @@ internal static class IngestServiceDefinition
         nameof(ServiceBase.GetIngestProgress),
         ProtobufMarshaller(GetIngestProgressRequest.Parser),
         ProtobufMarshaller(GetIngestProgressResponse.Parser));
+
+    /// <summary>The limits of the server whose call is being read: a marshaller is shared by every
+    /// server in the process and is given no services, so they come from the call's HttpContext
+    /// (kept for the request's flow by the registered <see cref="IHttpContextAccessor"/>).</summary>
+    private static RequestLimits? CallLimits() => new HttpContextAccessor().HttpContext?.RequestServices.GetService<RequestLimits>();
 
     /// <summary>The service's description, for the reflection service.</summary>
     public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => IngestService.Descriptor;

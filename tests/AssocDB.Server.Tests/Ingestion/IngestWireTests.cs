@@ -71,6 +71,27 @@ public sealed class IngestWireTests
         }
     }
 
+    // The batch limit was checked once the whole request was read: a 16 MiB message of empty facts
+    // (two bytes each) held 8 M of them, read into 370 MB of buffers, or about 2 GB through the
+    // generated parser, per stream, before it was refused. The items are now counted first. Here
+    // the bytes after the items are not a message: read first, they were refused as malformed.
+    [Fact]
+    public async Task A_batch_over_the_limit_is_refused_before_it_is_read()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:Limits:MaxBatch=100"]);
+        await server.Client.CreateCollectionAsync("limited", Dimension);
+        byte[] emptyFacts = [.. Enumerable.Range(0, 101).SelectMany(_ => new byte[] { 0x2A, 0x00 })];
+        byte[] bytes = [.. Request("limited").ToByteArray(), .. emptyFacts, 0x07];
+
+        using AsyncDuplexStreamingCall<byte[], IngestAck> call = server.Channel.CreateCallInvoker().AsyncDuplexStreamingCall(RawIngest, null, new CallOptions());
+        await call.RequestStream.WriteAsync(bytes);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.Equal((StatusCode.ResourceExhausted, "batch"), (refused.StatusCode, refused.Trailers.GetValue("assocdb-field")));
+        Assert.Contains("holds 101 items; the limit is 100 per call", refused.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(0, (await server.Client.DescribeCollectionAsync("limited")).FactCount);
+    }
+
     private static readonly Dictionary<string, Func<string, byte[]>> Requests = new()
     {
         ["plain"] = collection => Request(collection, Fact("a", "r", "b"), Fact("b", "r", "c")).ToByteArray(),
