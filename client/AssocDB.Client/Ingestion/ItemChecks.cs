@@ -62,16 +62,27 @@ internal static class ItemChecks
             return $"{field} has {values.Length} components; expected {dimension}";
         }
 
+        double squaredNorm = 0;
         for (int i = 0; i < values.Length; i++)
         {
             if (!float.IsFinite(values[i]))
             {
                 return $"{field}[{i}] is {values[i].ToString(CultureInfo.InvariantCulture)}; components must be finite";
             }
+
+            squaredNorm += (double)values[i] * values[i];
         }
 
-        return null;
+        // The server refuses it too, but a JSON fact line's vectors travel as concepts of their own
+        // beside its fact: refused there, the fact was stored (its ends with name-derived vectors)
+        // while the line was reported rejected.
+        return squaredNorm > MaxSquaredNorm
+            ? $"{field} has a squared norm of {squaredNorm.ToString("G3", CultureInfo.InvariantCulture)}, beyond {MaxSquaredNorm.ToString("G3", CultureInfo.InvariantCulture)} (a fifth of float32's range, the server's limit, so that scores stay finite); scale it down"
+            : null;
     }
+
+    /// <summary>The server's limit on a vector's squared norm.</summary>
+    public const double MaxSquaredNorm = float.MaxValue / 5.0;
 
     /// <summary>Quotes at most 40 characters of an offending value.</summary>
     public static string Shorten(string text) => text.Length <= 40 ? text : string.Concat(text.AsSpan(0, 37), "...");

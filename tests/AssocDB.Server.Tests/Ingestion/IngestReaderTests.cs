@@ -87,6 +87,24 @@ public sealed class IngestReaderTests : IDisposable
         Assert.Equal("metadata.n must be a string", Rejections(items).Last().Reason);
     }
 
+    // The server refuses a vector past its norm limit; a fact line's vectors travel as concepts of
+    // their own beside its fact, so the fact was stored while the line was reported rejected.
+    [Fact]
+    public void A_fact_line_whose_vector_the_server_would_refuse_is_rejected_whole()
+    {
+        List<IngestItem> items = Read("data.jsonl", Bytes(
+            "{\"head\":\"a\",\"relation\":\"r\",\"tail\":\"b\",\"head_vector\":[1e19,0,0]}\n",
+            "{\"name\":\"c\",\"vector\":[5e18,5e18,5e18]}\n",
+            "{\"name\":\"d\",\"vector\":[1e18,1e18,1e18]}\n"), new IngestReadOptions { Dimension = 3 });
+
+        Assert.Equal(
+        [
+            (1, "head_vector has a squared norm of 1E+38, beyond 6.81E+37 (a fifth of float32's range, the server's limit, so that scores stay finite); scale it down"),
+            (2, "vector has a squared norm of 7.5E+37, beyond 6.81E+37 (a fifth of float32's range, the server's limit, so that scores stay finite); scale it down"),
+        ], Rejections(items));
+        Assert.Equal("d", Assert.IsType<ConceptItem>(Assert.Single(items, item => item is not RejectedItem)).Concept.Name);
+    }
+
     [Fact]
     public void N_triples_map_iris_to_names_and_keep_literal_types_in_the_payload()
     {
