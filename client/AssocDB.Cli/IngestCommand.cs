@@ -217,7 +217,7 @@ internal static class IngestCommand
             long totalBytes = Files.Sum(file => new FileInfo(file).Length);
             await error.WriteLineAsync($"ingesting {Files.Length} file{(Files.Length == 1 ? "" : "s")} ({Megabytes(totalBytes)} MB) into '{Collection}', session {session}");
             var ingester = new BulkIngester(client, Options with { Session = session, CollectionDimension = target.Dimension });
-            IEnumerable<IngestItem> items = Items(formats, ReadOptions with { Dimension = target.Dimension });
+            IEnumerable<IngestItem> items = Items(formats, ReadOptions with { Dimension = target.Dimension, Cosine = target.Metric == Metric.Cosine });
 
             using var stopProgress = new CancellationTokenSource();
             _clock.Start();

@@ -48,8 +48,9 @@ internal static class ItemChecks
             ? null
             : Weight(Encoding.UTF8.GetString(utf8), out weight);
 
-    /// <summary>Checks a vector's width against the expected one (fixed on first use when unknown) and its values.</summary>
-    public static string? Vector(ReadOnlySpan<float> values, ref int? dimension, string field)
+    /// <summary>Checks a vector's width against the expected one (fixed on first use when unknown), its
+    /// values and its norm, as the server does (<paramref name="cosine"/>: for a cosine collection).</summary>
+    public static string? Vector(ReadOnlySpan<float> values, ref int? dimension, string field, bool cosine)
     {
         if (values.IsEmpty)
         {
@@ -78,11 +79,16 @@ internal static class ItemChecks
         // while the line was reported rejected.
         return squaredNorm > MaxSquaredNorm
             ? $"{field} has a squared norm of {squaredNorm.ToString("G3", CultureInfo.InvariantCulture)}, beyond {MaxSquaredNorm.ToString("G3", CultureInfo.InvariantCulture)} (a fifth of float32's range, the server's limit, so that scores stay finite); scale it down"
+            : cosine && squaredNorm is > 0 and < MinCosineSquaredNorm
+            ? $"{field} has a norm of {Math.Sqrt(squaredNorm).ToString("G3", CultureInfo.InvariantCulture)}; under cosine a vector must be zero or have a norm of at least 7.9e-31 (2^-100), or normalizing it overflows float32"
             : null;
     }
 
     /// <summary>The server's limit on a vector's squared norm.</summary>
     public const double MaxSquaredNorm = float.MaxValue / 5.0;
+
+    /// <summary>The server's least squared norm of a non-zero vector in a cosine collection (2⁻²⁰⁰).</summary>
+    public const double MinCosineSquaredNorm = 6.223015277861142e-61;
 
     /// <summary>Quotes at most 40 characters of an offending value.</summary>
     public static string Shorten(string text) => text.Length <= 40 ? text : string.Concat(text.AsSpan(0, 37), "...");

@@ -50,7 +50,7 @@ internal static class JsonLinesReader
             {
                 using JsonDocument document = JsonDocument.Parse(bytes);
                 error = document.RootElement.ValueKind == JsonValueKind.Object
-                    ? Parse(document.RootElement, source, line, items, ref dimension)
+                    ? Parse(document.RootElement, source, line, items, ref dimension, options.Cosine)
                     : "a line must be a JSON object";
             }
             catch (JsonException e)
@@ -77,7 +77,7 @@ internal static class JsonLinesReader
         }
     }
 
-    private static string? Parse(JsonElement root, string source, long line, List<IngestItem> items, ref int? dimension)
+    private static string? Parse(JsonElement root, string source, long line, List<IngestItem> items, ref int? dimension, bool cosine)
     {
         bool isFact = root.TryGetProperty("head", out _);
         if (!isFact && !root.TryGetProperty("name", out _))
@@ -94,10 +94,10 @@ internal static class JsonLinesReader
             }
         }
 
-        return isFact ? ParseFact(root, source, line, items, ref dimension) : ParseConcept(root, source, line, items, ref dimension);
+        return isFact ? ParseFact(root, source, line, items, ref dimension, cosine) : ParseConcept(root, source, line, items, ref dimension, cosine);
     }
 
-    private static string? ParseFact(JsonElement root, string source, long line, List<IngestItem> items, ref int? dimension)
+    private static string? ParseFact(JsonElement root, string source, long line, List<IngestItem> items, ref int? dimension, bool cosine)
     {
         string? head = null, relation = null, tail = null;
         string? error = String(root, "head", out head) ?? String(root, "relation", out relation) ?? String(root, "tail", out tail);
@@ -132,7 +132,7 @@ internal static class JsonLinesReader
         {
             if (root.TryGetProperty(key, out JsonElement vector))
             {
-                error = Vector(vector, key, ref dimension, out float[]? values);
+                error = Vector(vector, key, ref dimension, cosine, out float[]? values);
                 if (error is not null)
                 {
                     return error;
@@ -146,7 +146,7 @@ internal static class JsonLinesReader
         return null;
     }
 
-    private static string? ParseConcept(JsonElement root, string source, long line, List<IngestItem> items, ref int? dimension)
+    private static string? ParseConcept(JsonElement root, string source, long line, List<IngestItem> items, ref int? dimension, bool cosine)
     {
         string? error = String(root, "name", out string? name);
         if (error is not null)
@@ -157,7 +157,7 @@ internal static class JsonLinesReader
         var concept = new ConceptInput { Name = name };
         if (root.TryGetProperty("vector", out JsonElement vector))
         {
-            error = Vector(vector, "vector", ref dimension, out float[]? values);
+            error = Vector(vector, "vector", ref dimension, cosine, out float[]? values);
             if (error is not null)
             {
                 return error;
@@ -226,7 +226,7 @@ internal static class JsonLinesReader
         return ItemChecks.MapSize(bytes, key);
     }
 
-    private static string? Vector(JsonElement element, string key, ref int? dimension, out float[]? values)
+    private static string? Vector(JsonElement element, string key, ref int? dimension, bool cosine, out float[]? values)
     {
         values = null;
         if (element.ValueKind != JsonValueKind.Array)
@@ -252,6 +252,6 @@ internal static class JsonLinesReader
         }
 
         values = result;
-        return ItemChecks.Vector(result, ref dimension, key);
+        return ItemChecks.Vector(result, ref dimension, key, cosine);
     }
 }

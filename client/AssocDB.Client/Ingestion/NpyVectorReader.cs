@@ -101,10 +101,10 @@ internal static partial class NpyVectorReader
             throw new InvalidDataException($"{source}: the array has {rows} rows but {namesPath} has {names} lines; they must match one to one");
         }
 
-        return ReadRows(stream, source, namesPath, rows, dimension, elementBytes, bigEndian);
+        return ReadRows(stream, source, namesPath, rows, dimension, elementBytes, bigEndian, options.Cosine);
     }
 
-    private static IEnumerable<IngestItem> ReadRows(Stream stream, string source, string namesPath, long rows, int dimension, int elementBytes, bool bigEndian)
+    private static IEnumerable<IngestItem> ReadRows(Stream stream, string source, string namesPath, long rows, int dimension, int elementBytes, bool bigEndian, bool cosine)
     {
         using Stream namesStream = IngestSource.OpenDecompressed(namesPath);
         var names = new Utf8LineReader(namesStream);
@@ -118,7 +118,7 @@ internal static partial class NpyVectorReader
             string? name = tooLong ? null : Utf8LineReader.Decode(nameBytes.Span, out reason);
             reason ??= tooLong ? "name is too long" : ItemChecks.Name(name, "name");
             float[] values = Decode(row, dimension, elementBytes, bigEndian);
-            reason ??= ItemChecks.Vector(values, ref width, "vector");
+            reason ??= ItemChecks.Vector(values, ref width, "vector", cosine);
             yield return reason is null
                 ? new ConceptItem(source, r, new ConceptInput { Name = name, Vector = Vectors.Of(values) })
                 : new RejectedItem(source, r, reason);

@@ -44,11 +44,11 @@ internal static class VectorTextReader
                 continue;
             }
 
-            yield return ToConcept(source, line, tokens, ref dimension);
+            yield return ToConcept(source, line, tokens, ref dimension, options.Cosine);
         }
     }
 
-    private static IngestItem ToConcept(string source, long line, string[] tokens, ref int? dimension)
+    private static IngestItem ToConcept(string source, long line, string[] tokens, ref int? dimension, bool cosine)
     {
         if (ItemChecks.Name(tokens[0], "name") is { } badName)
         {
@@ -69,7 +69,7 @@ internal static class VectorTextReader
             }
         }
 
-        return ItemChecks.Vector(values, ref dimension, "vector") is { } badVector
+        return ItemChecks.Vector(values, ref dimension, "vector", cosine) is { } badVector
             ? new RejectedItem(source, line, badVector)
             : new ConceptItem(source, line, new ConceptInput { Name = tokens[0], Vector = Vectors.Of(values) });
     }

@@ -103,6 +103,13 @@ public sealed class IngestReaderTests : IDisposable
             (2, "vector has a squared norm of 7.5E+37, beyond 6.81E+37 (a fifth of float32's range, the server's limit, so that scores stay finite); scale it down"),
         ], Rejections(items));
         Assert.Equal("d", Assert.IsType<ConceptItem>(Assert.Single(items, item => item is not RejectedItem)).Concept.Name);
+
+        // Under cosine, one too short to normalize too; zero is allowed, and so is any norm elsewhere.
+        byte[] tiny = Bytes("{\"head\":\"a\",\"relation\":\"r\",\"tail\":\"b\",\"tail_vector\":[1e-31,0,0]}\n", "{\"name\":\"z\",\"vector\":[0,0,0]}\n");
+        Assert.Equal(
+            [(1L, "tail_vector has a norm of 1E-31; under cosine a vector must be zero or have a norm of at least 7.9e-31 (2^-100), or normalizing it overflows float32")],
+            Rejections(Read("data.jsonl", tiny, new IngestReadOptions { Dimension = 3, Cosine = true })));
+        Assert.Empty(Rejections(Read("data.jsonl", tiny, new IngestReadOptions { Dimension = 3 })));
     }
 
     [Fact]
