@@ -41,16 +41,20 @@ public sealed class BadInputTests(GuardedServerFixture fixture) : IClassFixture<
         Assert.Equal(2, (await _client.DescribeCollectionAsync(_collection)).ConceptCount);
     }
 
+    /// <summary>CreateCollection with the request sent as given bytes.</summary>
+    private static readonly Method<byte[], byte[]> RawCreateCollection = new(
+        MethodType.Unary, "assocdb.v1.CollectionService", "CreateCollection",
+        Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+
+    /// <summary>A field header promising a 127-byte string with 2 bytes left: not a protobuf message.</summary>
+    private static readonly byte[] Malformed = [0x0a, 0x7f, 0x41, 0x42];
+
     [Fact]
     public async Task Malformed_message_is_refused_as_unknown()
     {
-        var method = new Method<byte[], byte[]>(
-            MethodType.Unary, "assocdb.v1.CollectionService", "CreateCollection",
-            Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
         var invoker = fixture.Server.Channel.CreateCallInvoker();
         var headers = new Metadata { { "authorization", "Bearer " + GuardedServerFixture.Key } };
-        // A field header promising a 127-byte string with 2 bytes left: not a protobuf message.
-        var call = invoker.AsyncUnaryCall(method, null, new CallOptions(headers), [0x0a, 0x7f, 0x41, 0x42]);
+        var call = invoker.AsyncUnaryCall(RawCreateCollection, null, new CallOptions(headers), Malformed);
         var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
         // grpc-dotnet parses the request before any interceptor or handler runs and answers a parse
         // failure as it answers any exception a handler throws: UNKNOWN with its generic message.
@@ -179,20 +183,17 @@ public sealed class BadInputTests(GuardedServerFixture fixture) : IClassFixture<
     [Fact]
     public async Task A_call_without_the_key_is_refused_before_its_message_is_read()
     {
-        var method = new Method<byte[], byte[]>(
-            MethodType.Unary, "assocdb.v1.CollectionService", "CreateCollection",
-            Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
         CallInvoker invoker = fixture.Server.Channel.CreateCallInvoker();
         // Read, the first would be refused as malformed (UNKNOWN) and the second as too large.
-        byte[][] unreadable = [[0x0a, 0x7f, 0x41, 0x42], new byte[65_537]];
+        byte[][] unreadable = [Malformed, new byte[65_537]];
         foreach (byte[] message in unreadable)
         {
-            var e = await Assert.ThrowsAsync<RpcException>(() => invoker.AsyncUnaryCall(method, null, new CallOptions(), message).ResponseAsync);
+            var e = await Assert.ThrowsAsync<RpcException>(() => invoker.AsyncUnaryCall(RawCreateCollection, null, new CallOptions(), message).ResponseAsync);
             Assert.Equal((StatusCode.Unauthenticated, "missing 'authorization: Bearer <api key>' header"), (e.StatusCode, e.Status.Detail));
         }
 
         var wrong = new Metadata { { "authorization", "Bearer s3cret-kez" } };
-        var refused = await Assert.ThrowsAsync<RpcException>(() => invoker.AsyncUnaryCall(method, null, new CallOptions(wrong), unreadable[1]).ResponseAsync);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => invoker.AsyncUnaryCall(RawCreateCollection, null, new CallOptions(wrong), unreadable[1]).ResponseAsync);
         Assert.Equal((StatusCode.Unauthenticated, "invalid API key"), (refused.StatusCode, refused.Status.Detail));
 
         // Streams too, before their first message.
