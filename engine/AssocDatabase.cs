@@ -172,14 +172,38 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
             string name = Path.GetFileName(directory);
             if (StagingFolderName().IsMatch(name))
             {
-                // A create or drop that did not finish: the collection never existed, or is gone.
-                Directory.Delete(directory, recursive: true);
-                Log.StagingFolderRemoved(_logger, directory);
+                // A create or drop that did not finish: the collection never existed, or is gone. One
+                // that cannot be removed (a file in it the server may not delete) kept the database
+                // from opening at all.
+                if (DeleteStagingFolder(directory) is { } kept)
+                {
+                    Log.StagingFolderKept(_logger, kept, directory);
+                }
+                else
+                {
+                    Log.StagingFolderRemoved(_logger, directory);
+                }
+
                 continue;
             }
 
             if (!name.StartsWith(CollectionPrefix, StringComparison.Ordinal))
             {
+                continue;
+            }
+
+            // A second folder holding a collection of the same name (a copy of a collection's
+            // folder) failed the whole open, after opening it and leaving it open.
+            if (TryReadManifest(directory) is { } read && _collections.TryGetValue(read.Name, out Collection? first))
+            {
+                var duplicate = new IOException($"collection '{read.Name}' is already open from {first.Directory}; move one of the two folders out of the data folder");
+                if (_options.RequireAllCollections)
+                {
+                    throw duplicate;
+                }
+
+                _unavailable.Add(new UnavailableCollection(directory, read, duplicate));
+                Log.DuplicateCollection(_logger, directory, read.Name, first.Directory);
                 continue;
             }
 
@@ -330,6 +354,8 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
             Directory.CreateDirectory(staging);
             var manifest = new CollectionManifest(spec.Name, spec.Dimension, spec.Metric, spec.Precision, CollectionManifest.CurrentFormatVersion, _options.LogPageSizeBits);
             manifest.Write(staging);
+            // The manifest's entry in the staging folder, before the folder is renamed into place.
+            DirectoryDurability.Flush(staging);
             Directory.Move(staging, directory);
             Collection collection;
             try
@@ -363,16 +389,19 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     private static partial Regex StagingFolderName();
 
     /// <summary>Deletes a folder already renamed to a staging name, which no longer counts as a
-    /// collection; if that fails, the next open removes it (the caller's outcome stands).</summary>
-    private static void DeleteStagingFolder(string folder)
+    /// collection; if that fails, the next open tries again (the caller's outcome stands). Returns
+    /// why it failed, or null.</summary>
+    private static Exception? DeleteStagingFolder(string folder)
     {
         try
         {
             Directory.Delete(folder, recursive: true);
+            return null;
         }
-        catch (IOException)
+        // A file the server may not delete is UnauthorizedAccessException on Linux.
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
-            // Left for the next open.
+            return exception;
         }
     }
 
@@ -468,12 +497,18 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
             DeleteCollectionFolder(name, collection?.Directory ?? unavailable!.Directory);
             return true;
         }
-        catch when (unavailable is not null)
+        catch (Exception exception)
         {
-            // Its folder is still in place (only the move fails): it stays listed, and a drop can be retried.
-            lock (_catalog)
+            // Its folder still in place under its name (the close or the move failed), it stays
+            // listed, unavailable, its name taken, and the drop can be retried. An open collection
+            // was dropped from the catalog only: hidden, and back after a restart.
+            string directory = collection?.Directory ?? unavailable!.Directory;
+            if (Directory.Exists(directory))
             {
-                _unavailable.Add(unavailable);
+                lock (_catalog)
+                {
+                    _unavailable.Add(unavailable ?? new UnavailableCollection(directory, collection!.Manifest, exception, UnavailableCollection.DropFailed));
+                }
             }
 
             throw;

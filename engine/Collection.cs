@@ -24,6 +24,9 @@ public sealed partial class Collection
 {
     private readonly CollectionManifest _manifest;
 
+    /// <summary>The collection's manifest, as its folder holds it.</summary>
+    internal CollectionManifest Manifest => _manifest;
+
     /// <summary>
     /// The state store's share of the last applied batch, running in the background. Nothing reads
     /// the store but checkpoints, which wait for it, so a write returns once the log is durable and

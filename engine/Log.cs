@@ -32,6 +32,12 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Information, "Removed {Folder}, the staging folder of a collection create or drop that did not finish")]
     public static partial void StagingFolderRemoved(ILogger logger, string folder);
 
+    [LoggerMessage(24, LogLevel.Warning, "Could not remove {Folder}, the staging folder of a collection create or drop that did not finish; it holds no collection, and the next open tries again")]
+    public static partial void StagingFolderKept(ILogger logger, Exception exception, string folder);
+
+    [LoggerMessage(25, LogLevel.Error, "Collection folder {Folder} holds collection '{Name}', which {Other} holds too (a copy of a collection's folder?); it is left unavailable until one of them is moved out of the data folder")]
+    public static partial void DuplicateCollection(ILogger logger, string folder, string name, string other);
+
     [LoggerMessage(4, LogLevel.Information, "Database opened at {Directory} on device {Device} with {Collections} collections ({Unavailable} more unavailable)")]
     public static partial void DatabaseOpened(ILogger logger, string directory, string device, int collections, int unavailable);
 

@@ -4,7 +4,8 @@ using AssocDB.Engine.Storage;
 namespace AssocDB.Engine;
 
 /// <summary>
-/// A collection folder that could not be opened when the database opened. It is kept in the
+/// A collection folder that could not be opened when the database opened, or that a drop closed
+/// but could not delete (its folder left under its name). It is kept in the
 /// catalog, not skipped, so that its data stays visible and its name taken: every operation naming
 /// it is refused with the reason, a create of its name too (the folder holds data), and a drop
 /// deletes the folder.
@@ -14,8 +15,15 @@ namespace AssocDB.Engine;
 /// identifies it, and a name answers for it when the folder is named after that name).</param>
 /// <param name="error">Why the open failed: <see cref="AssocDatabase"/>'s error naming the
 /// collection and its folder, with the original as its inner exception.</param>
-internal sealed class UnavailableCollection(string directory, CollectionManifest? manifest, Exception error)
+/// <param name="failure">What happened to it: <see cref="OpenFailed"/> or <see cref="DropFailed"/>.</param>
+internal sealed class UnavailableCollection(string directory, CollectionManifest? manifest, Exception error, string failure = UnavailableCollection.OpenFailed)
 {
+    /// <summary>The folder could not be opened when the database opened.</summary>
+    public const string OpenFailed = "could not be opened when the database opened";
+
+    /// <summary>A drop closed the collection, but its folder could not be deleted.</summary>
+    public const string DropFailed = "could not be deleted by a drop, which closed the collection";
+
     public string Directory => directory;
 
     /// <summary>The name in its manifest; null when the manifest could not be read.</summary>
@@ -47,6 +55,6 @@ internal sealed class UnavailableCollection(string directory, CollectionManifest
     /// request field <paramref name="field"/>). FailedPrecondition, not NotFound: the data exists,
     /// and the way on is to repair or discard it.</summary>
     public EngineError Refusal(string name, string field) => new(ErrorCode.FailedPrecondition, field,
-        $"collection '{name}' is unavailable: its folder {directory} could not be opened when the database opened ({Reason}); "
+        $"collection '{name}' is unavailable: its folder {directory} {failure} ({Reason}); "
         + "drop the collection to discard its data, or repair or move the folder and reopen the database");
 }

@@ -19,7 +19,8 @@ public sealed record CollectionInfo(
     long RelationCount,
     long FactCount)
 {
-    /// <summary>Whether the collection is open, or could not be opened when the database opened.</summary>
+    /// <summary>Whether the collection is open, or could not be opened when the database opened (or
+    /// a drop could not delete its folder).</summary>
     public CollectionState State { get; init; } = CollectionState.Available;
 
     /// <summary>Why an unavailable collection could not be opened; null when it is available.</summary>
@@ -36,7 +37,8 @@ public enum CollectionState
     Available,
 
     /// <summary>Its folder could not be opened when the database opened (damaged or missing files,
-    /// an I/O error). Every operation naming it is refused with
+    /// an I/O error, a second folder of a collection already open), or a drop closed it but could
+    /// not delete its folder. Every operation naming it is refused with
     /// <see cref="ErrorCode.FailedPrecondition"/> giving the reason, except a drop, which deletes
     /// the folder; its data stays on disk until then.</summary>
     Unavailable,

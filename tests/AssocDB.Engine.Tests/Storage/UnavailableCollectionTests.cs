@@ -181,6 +181,102 @@ public sealed class UnavailableCollectionTests : DatabaseTests
         Assert.StartsWith("System.ArgumentOutOfRangeException: dimension", broken.UnavailableReason, StringComparison.Ordinal);
     }
 
+    // A second folder holding a collection already open (a copy of its folder, under another col-
+    // name) failed the whole open, lenient or not, and left the copy open.
+    [Fact]
+    public async Task A_second_folder_of_an_open_collection_is_unavailable_and_the_open_goes_on()
+    {
+        string healthyFolder = Path.Combine(Db.Options.DataDirectory, "col-" + new string('0', 24));
+        CopyFolder(Directory.GetDirectories(Db.Options.DataDirectory, "col-*").Single(folder => folder != _brokenFolder), healthyFolder);
+
+        await using (AssocDatabase database = AssocDatabase.Open(Lenient))
+        {
+            Assert.Equal("A", Assert.Single(database.GetCollection("healthy").AssertOk().Related("B", "child_of").AssertOk()).Concept);
+            CollectionInfo copy = Assert.Single(database.ListCollections(), c => c is { Name: "healthy", State: CollectionState.Unavailable });
+            Assert.Contains("collection 'healthy' is already open from ", copy.UnavailableReason, StringComparison.Ordinal);
+        }
+
+        Assert.Throws<IOException>(() => AssocDatabase.Open(Lenient with { RequireAllCollections = true }));
+    }
+
+    // A staging folder that could not be deleted (a file in it the server may not remove) stopped
+    // every open of the database.
+    [Fact]
+    public async Task A_staging_folder_that_cannot_be_removed_is_left_and_the_database_opens()
+    {
+        string staging = Path.Combine(Db.Options.DataDirectory, ".assocdb-staging-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(staging);
+        string kept = Path.Combine(staging, "kept");
+        await File.WriteAllTextAsync(kept, "");
+        Chattr("+i", kept);
+        try
+        {
+            var logs = new RecordedLogs();
+            await using AssocDatabase database = AssocDatabase.Open(Lenient, logs);
+            database.GetCollection("healthy").AssertOk();
+            Assert.Contains(logs.Messages, message => message.Contains($"Could not remove {staging}", StringComparison.Ordinal));
+            Assert.True(File.Exists(kept));
+        }
+        finally
+        {
+            Chattr("-i", kept);
+        }
+
+        await using (AssocDatabase.Open(Lenient))
+        {
+            Assert.False(Directory.Exists(staging));
+        }
+    }
+
+    // A drop that closed an open collection and then failed to move its folder left it out of the
+    // catalog only: hidden, its name free for a create that then failed on the folder, and back
+    // after a restart.
+    [Fact]
+    public async Task A_drop_whose_folder_cannot_be_moved_leaves_the_collection_listed_and_can_be_retried()
+    {
+        await using AssocDatabase database = AssocDatabase.Open(Lenient);
+        string folder = database.GetCollection("healthy").AssertOk().Directory;
+        Chattr("+i", folder);
+        try
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => database.DropCollectionAsync("healthy"));
+            Assert.Equal(CollectionState.Unavailable, Assert.Single(database.ListCollections(), c => c.Name == "healthy").State);
+            EngineError refused = database.CreateCollection(new CollectionSpec("healthy", 8)).AssertError(ErrorCode.FailedPrecondition, "name");
+            Assert.Contains($"its folder {folder} could not be deleted by a drop, which closed the collection", refused.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Chattr("-i", folder);
+        }
+
+        Assert.True((await database.DropCollectionAsync("healthy")).AssertOk());
+        Assert.False(Directory.Exists(folder));
+        database.CreateCollection(new CollectionSpec("healthy", 8)).AssertOk();
+    }
+
+    /// <summary>Sets or clears a file's immutable attribute (root only): then not even root may
+    /// delete, rename or change it.</summary>
+    private static void Chattr(string change, string path)
+    {
+        using var chattr = System.Diagnostics.Process.Start("chattr", [change, path]);
+        chattr.WaitForExit();
+        Assert.True(chattr.ExitCode == 0, $"chattr {change} {path} exited {chattr.ExitCode}");
+    }
+
+    private static void CopyFolder(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (string file in Directory.GetFiles(from))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        }
+
+        foreach (string folder in Directory.GetDirectories(from))
+        {
+            CopyFolder(folder, Path.Combine(to, Path.GetFileName(folder)));
+        }
+    }
+
     private void AssertRefused(EngineError error, string reason)
     {
         Assert.Contains("collection 'broken' is unavailable", error.Message, StringComparison.Ordinal);
