@@ -148,6 +148,12 @@ public sealed class AssocServerOptions
 
         Limits.Validate(problems);
         SearchBatching.Validate(problems);
+        // A call of more queries than may wait at once would be refused for good, told to retry.
+        if (SearchBatching.Enabled && SearchBatching.MaxQueuedQueries < Limits.MaxBatch)
+        {
+            problems.Add($"{Section}:SearchBatching:MaxQueuedQueries ({SearchBatching.MaxQueuedQueries}) must be at least {Section}:Limits:MaxBatch ({Limits.MaxBatch}), the most queries one search may hold: a larger search could never be queued.");
+        }
+
         Jobs.Validate(problems);
         return problems;
     }

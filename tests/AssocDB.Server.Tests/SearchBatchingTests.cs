@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using AssocDB.Client;
 using AssocDB.Protocol.V1;
+using AssocDB.Server.Configuration;
 
 namespace AssocDB.Server.Tests;
 
@@ -93,17 +94,35 @@ public sealed class SearchBatchingTests(ReturnWaitServerFixture fixture) : IClas
     [Fact]
     public async Task Calls_past_the_queue_limit_are_refused_and_searched_calls_free_their_room()
     {
-        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:SearchBatching:MaxQueuedQueries=2"]);
+        // A batch's first call waits up to 1 s for others: the two calls below meet in the queue.
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs:
+            ["--AssocDB:SearchBatching:MaxQueuedQueries=2", "--AssocDB:Limits:MaxBatch=2", "--AssocDB:SearchBatching:MaxDelayMicroseconds=1000000"]);
         await server.Client.CreateCollectionAsync(_c, 2);
         await server.Client.UpsertConceptsAsync(_c, [Concept("east", [1f, 0f])]);
         SearchQuery query = Queries.Vector([1f, 0f]);
 
-        var refused = await Assert.ThrowsAsync<AssocDbException>(() => server.Client.SearchAsync(_c, [query, query, query], 1));
+        // Whichever comes second passes the limit of 2 waiting queries.
+        Task<ReplyList<IReadOnlyList<SearchHit>>>[] calls = [server.Client.SearchAsync(_c, [query, query], 1), server.Client.SearchAsync(_c, [query], 1)];
+        await Task.WhenAll(calls).ContinueWith(_ => { }, TaskScheduler.Default);
+        var refused = Assert.IsType<AssocDbException>(Assert.Single(calls, call => call.IsFaulted).Exception!.InnerException);
         Assert.Equal((Grpc.Core.StatusCode.ResourceExhausted, "queries"), (refused.StatusCode, refused.Field));
-        for (int call = 0; call < 5; call++)
+        Assert.Equal(1, calls.Count(call => call.IsCompletedSuccessfully));
+        for (int call = 0; call < 2; call++)
         {
             Assert.All(await server.Client.SearchAsync(_c, [query, query], 1), hits => Assert.Equal("east", Assert.Single(hits).Concept));
         }
+    }
+
+    // A queue limit below the largest search (Limits:MaxBatch queries) refused every larger call for
+    // good, telling it to retry.
+    [Fact]
+    public async Task A_queue_limit_below_the_largest_search_is_a_configuration_error()
+    {
+        var e = Assert.Throws<ServerConfigurationException>(() => AssocServer.Build(["--AssocDB:SearchBatching:MaxQueuedQueries=1000", "--metrics-port", "-1"]));
+        Assert.StartsWith("AssocDB:SearchBatching:MaxQueuedQueries (1000) must be at least AssocDB:Limits:MaxBatch (10000)", Assert.Single(e.Problems), StringComparison.Ordinal);
+        // Without batching nothing waits.
+        await using var unbatched = AssocServer.Build(["--AssocDB:SearchBatching:MaxQueuedQueries=1000", "--AssocDB:SearchBatching:Enabled=false", "--metrics-port", "-1"]);
+        Assert.NotNull(unbatched);
     }
 
     private Task<ReplyList<SearchHit>> SearchAsync(int client) =>
