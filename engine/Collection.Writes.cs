@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using AssocDB.Engine.Learning;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
 
@@ -235,6 +236,13 @@ public sealed partial class Collection
             Transitive = spec.Transitive ?? self.Transitive,
             Compositions = spec.Compositions is null ? self.Compositions : compositions.Select(rule => ResolveSelf(rule, selfId)).Distinct().ToArray(),
         };
+        if (spec.Vector is not null)
+        {
+            // A given vector is a translation (c + r), not a trained one: a relation trained by
+            // RotatE kept its rotation operator, and every c ± r query on it then wanted d/2 phases.
+            self = self with { Operator = RelationOperator.Translation, Trained = false, TrainedNorm = DistanceNorm.L1 };
+        }
+
         planned[selfId] = self;
 
         if (spec.InverseOf is not null)

@@ -82,11 +82,15 @@ public sealed record MiningOptions
     /// <summary>Minimum PCA confidence. Default 0.1.</summary>
     public double MinPcaConfidence { get; init; } = 0.1;
 
-    /// <summary>Whether a rule with this evidence passes every threshold.</summary>
+    /// <summary>Whether a rule with this evidence passes every threshold. A rule no fact confirms
+    /// never does, whatever the thresholds: with every one at 0, each relation was accepted as
+    /// symmetric and transitive and each pair as inverses (millions of rules on a large schema),
+    /// none of which could be applied (a rule needs a PCA confidence above 0).</summary>
     public bool Accepts(RuleEvidence evidence)
     {
         ArgumentNullException.ThrowIfNull(evidence);
-        return evidence.Support >= MinSupport
+        return evidence.Support > 0
+            && evidence.Support >= MinSupport
             && evidence.HeadCoverage >= MinHeadCoverage
             && evidence.Confidence >= MinConfidence
             && evidence.PcaConfidence >= MinPcaConfidence;

@@ -199,6 +199,13 @@ public sealed class CollectionLearningTests : DatabaseTests
         Assert.Equal(1.0, grandmother.Statistics.PcaConfidence);
         Assert.Equal(1.0, inverse.Statistics.PcaConfidence, 3);
 
+        // With every threshold at 0, only rules some fact confirms: those accepted zero-support
+        // rules too (every relation symmetric and transitive, every pair inverse), which could not
+        // be applied.
+        MiningReport everything = family.MineProperties(new MiningOptions { MinSupport = 0, MinHeadCoverage = 0, MinConfidence = 0, MinPcaConfidence = 0 }).AssertOk();
+        Assert.All(everything.Accepted, rule => Assert.True(rule.Statistics.Support > 0, $"{rule} has no support"));
+        Assert.Contains(inverse, everything.Accepted);
+
         Assert.Equal(2, (await family.ApplyLearnedPropertiesAsync([inverse, grandmother])).AssertOk());
         Assert.Empty(family.Related("c0", "child_of", new RelatedOptions(IncludeLearned: false)).AssertOk());
 
@@ -426,6 +433,25 @@ public sealed class CollectionLearningTests : DatabaseTests
         Assert.Equal(RelationVectorSource.Given, collection.GetRelation("r").AssertOk().VectorSource);
         Assert.Equal(1, report.RelationsWritten);
         Assert.Equal(RelationVectorSource.Trained, collection.GetRelation("s").AssertOk().VectorSource);
+    }
+
+    // A vector given to a relation trained by RotatE left it marked a trained rotation: every c ± r
+    // query on it was refused (it wanted d/2 phases), and it was reported as trained.
+    [Fact]
+    public async Task A_vector_given_to_a_trained_relation_replaces_its_operator_too()
+    {
+        Collection collection = Db.Create("retrained", dimension: 4);
+        (await collection.AddFactsAsync([.. Enumerable.Range(0, 20).Select(i => new FactInput($"h{i}", "r", $"t{i}"))])).AssertOk();
+        (await collection.TrainAsync(new TrainingOptions { MaxEpochs = 1 })).AssertOk();
+        Assert.Equal((RelationVectorSource.Trained, RelationOperator.Rotation), (collection.GetRelation("r").AssertOk().VectorSource, collection.GetRelation("r").AssertOk().Operator));
+
+        float[] given = [1f, 0f, 0f, 0f];
+        (await collection.DefineRelationAsync(new RelationSpec("r", Vector: given))).AssertOk();
+
+        RelationInfo relation = collection.GetRelation("r").AssertOk();
+        Assert.Equal((RelationVectorSource.Given, RelationOperator.Translation), (relation.VectorSource, relation.Operator));
+        Assert.Equal(given, relation.Vector);
+        collection.Search([new SearchQuery(Concept: "h1", Plus: ["r"])], new SearchOptions(K: 1)).AssertOk();
     }
 
     // The size check used to count vectors only; the records also hold names and metadata, so a
