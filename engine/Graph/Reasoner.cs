@@ -678,13 +678,14 @@ internal sealed class Derivation
     /// </summary>
     private static T[] Distinct<T>(IEnumerable<T[]> lists)
     {
-        var seen = new HashSet<T>();
         var list = new List<T>();
+        // Most proofs hold a few facts and rules: searched in the list, without a set to allocate.
+        HashSet<T>? seen = null;
         foreach (T[] items in lists)
         {
             foreach (T item in items)
             {
-                if (seen.Add(item))
+                if (list.Count < SmallProof ? !list.Contains(item) : (seen ??= [.. list]).Add(item))
                 {
                     list.Add(item);
                 }
@@ -693,4 +694,7 @@ internal sealed class Derivation
 
         return [.. list];
     }
+
+    /// <summary>Up to this many items <see cref="Distinct"/> searches its list instead of a set.</summary>
+    private const int SmallProof = 16;
 }
