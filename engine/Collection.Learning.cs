@@ -141,8 +141,10 @@ public sealed partial class Collection
     /// Filtered link prediction on <paramref name="test"/> with the current vectors: for each fact the
     /// true tail is ranked among all concepts for <c>(h, r, ?)</c> and the true head for
     /// <c>(?, r, t)</c>, other stored or test facts filtered out, ties ranked as the mean of the
-    /// optimistic and pessimistic rank. Facts naming unknown concepts, or relations without a
-    /// vector, are skipped and counted.
+    /// optimistic and pessimistic rank. One model scores them all, RotatE or TransE, whichever most
+    /// of the test facts' relations were last trained with (TransE with the norm most of its
+    /// relations were trained with). Facts naming unknown concepts, relations without a vector, or
+    /// relations of the other model are skipped and counted.
     /// </summary>
     public Result<EvaluationReport> Evaluate(IReadOnlyList<FactKey> test, CancellationToken cancellationToken = default)
     {
@@ -155,7 +157,29 @@ public sealed partial class Collection
         Result<(EmbeddingModel, float[], float[], Triple[], KnownTriples, string[], int, int[])> read =
             Read<(EmbeddingModel, float[], float[], Triple[], KnownTriples, string[], int, int[])>(() =>
         {
-            bool rotation = _relations.All.Any(relation => relation.Operator == RelationOperator.Rotation && relation.Vector is not null);
+            // One model ranks every fact: the one whose vectors most of the test facts' relations
+            // hold (a relation keeps a rotation from an earlier RotatE run that a later TransE run
+            // had no facts to retrain); the facts of the others are skipped and counted.
+            int rotationFacts = 0;
+            int translationFacts = 0;
+            foreach (FactKey fact in test)
+            {
+                if (!_relations.TryGetId(fact.Relation, out int id) || EffectiveVector(_relations[id]).Vector is null)
+                {
+                    continue;
+                }
+
+                if (_relations[id].Operator == RelationOperator.Rotation)
+                {
+                    rotationFacts++;
+                }
+                else
+                {
+                    translationFacts++;
+                }
+            }
+
+            bool rotation = rotationFacts > translationFacts;
             // TransE is scored with the norm it was trained with (most relations', should runs differ).
             DistanceNorm norm = _relations.All.Where(relation => relation.Trained && relation.Operator == RelationOperator.Translation)
                 .GroupBy(relation => relation.TrainedNorm).MaxBy(group => group.Count())?.Key ?? DistanceNorm.L1;
@@ -230,7 +254,7 @@ public sealed partial class Collection
         string?[] conceptNames = Enumerable.Range(0, limit).Select(id => _concepts.IsLive(id) ? _concepts.Name(id) : null).ToArray();
         string[] relationNames = _relations.All.Select(relation => relation.Name).ToArray();
         float[]?[] relationVectors = _relations.All.Select(relation => relation.Vector).ToArray();
-        InitialVectors? initial = model is { } kind ? new InitialVectors(ConceptRows(limit), TrainedRelationPrefix(kind)) : null;
+        InitialVectors? initial = model is { } kind ? new InitialVectors(ConceptRows(limit), TrainedRelationVectors(kind)) : null;
         return new TrainingSnapshot(StoredTriples(), conceptNames, [.. _concepts.FreeIds.TakeWhile(id => id < limit)], relationNames, relationVectors, initial);
     }
 
@@ -251,36 +275,13 @@ public sealed partial class Collection
     /// <summary>Rows 0..<paramref name="limit"/> of W, row-major (free rows are zero).</summary>
     private float[] ConceptRows(int limit) => limit == 0 ? [] : _matrix.GetRows(Enumerable.Range(0, limit).ToArray());
 
-    /// <summary>
-    /// Relation vectors to warm-start from: those an earlier run of the same model trained, up to
-    /// the last such relation; relations in between without one start from the trainer's own
-    /// initialisation range (phases in ±π for RotatE, TransE's ±6/√d).
-    /// </summary>
-    private float[] TrainedRelationPrefix(EmbeddingModelKind model)
+    /// <summary>Relation vectors to warm-start from, by id: those an earlier run of the same model
+    /// trained; the others (null) start where the trainer starts every relation.</summary>
+    private float[]?[] TrainedRelationVectors(EmbeddingModelKind model)
     {
         RelationOperator wanted = model == EmbeddingModelKind.RotatE ? RelationOperator.Rotation : RelationOperator.Translation;
         int width = model == EmbeddingModelKind.RotatE ? Dimension / 2 : Dimension;
-        RelationRecord[] trained = _relations.All.Where(relation => relation.Trained && relation.Operator == wanted && relation.Vector?.Length == width).ToArray();
-        if (trained.Length == 0)
-        {
-            return [];
-        }
-
-        int prefix = trained.Max(relation => relation.Id) + 1;
-        var vectors = new float[prefix * width];
-        var random = new Random(prefix);
-        double range = model == EmbeddingModelKind.RotatE ? Math.PI : 6 / Math.Sqrt(Dimension);
-        for (int i = 0; i < vectors.Length; i++)
-        {
-            vectors[i] = (float)(((random.NextDouble() * 2) - 1) * range);
-        }
-
-        foreach (RelationRecord relation in trained)
-        {
-            relation.Vector!.CopyTo(vectors, relation.Id * width);
-        }
-
-        return vectors;
+        return [.. _relations.All.Select(relation => relation.Trained && relation.Operator == wanted && relation.Vector?.Length == width ? relation.Vector : null)];
     }
 
     /// <summary>The bytes <paramref name="batch"/> encodes to as one log entry, or a count past

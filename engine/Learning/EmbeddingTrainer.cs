@@ -219,12 +219,12 @@ public sealed class EmbeddingTrainer
             return EngineError.Invalid("initial.concepts", $"must hold at most {n} rows of d = {model.Dimension} floats");
         }
 
-        if (initial.Relations.Length % model.RelationDimension != 0 || initial.Relations.Length / model.RelationDimension > m)
+        if (initial.Relations.Length > m || initial.Relations.Any(vector => vector is not null && vector.Length != model.RelationDimension))
         {
-            return EngineError.Invalid("initial.relations", $"must hold at most {m} rows of {model.RelationDimension} floats");
+            return EngineError.Invalid("initial.relations", $"must hold at most {m} vectors, each null or of {model.RelationDimension} floats");
         }
 
-        return initial.Concepts.Any(v => !float.IsFinite(v)) || initial.Relations.Any(v => !float.IsFinite(v))
+        return initial.Concepts.Any(v => !float.IsFinite(v)) || initial.Relations.Any(vector => vector is not null && vector.Any(v => !float.IsFinite(v)))
             ? EngineError.Invalid("initial", "vectors must be finite")
             : null;
     }
@@ -265,7 +265,11 @@ public sealed class EmbeddingTrainer
             flat[3 * i + 2] = train[i].Tail;
         }
 
-        return tensor(flat, [train.Length, 3]).to(_device);
+        using (NewDisposeScope())
+        {
+            // The host tensor is freed with the scope when the device is not the CPU.
+            return tensor(flat, [train.Length, 3]).to(_device).DetachFromDisposeScope();
+        }
     }
 
     /// <summary>The parameters, optimizer and random state of one training run.</summary>
@@ -325,8 +329,14 @@ public sealed class EmbeddingTrainer
                 Tensor relations = empty([m, model.RelationDimension], ScalarType.Float32, device).uniform_(-range, range, _generator);
                 if (initial is not null)
                 {
-                    CopyRows(concepts, initial.Concepts, model.Dimension, 1.0);
-                    CopyRows(relations, initial.Relations, model.RelationDimension, 1.0 / _phaseScale);
+                    CopyRows(concepts, 0, initial.Concepts, model.Dimension, 1.0);
+                    for (int relation = 0; relation < initial.Relations.Length; relation++)
+                    {
+                        if (initial.Relations[relation] is { } vector)
+                        {
+                            CopyRows(relations, relation, vector, model.RelationDimension, 1.0 / _phaseScale);
+                        }
+                    }
                     if (options.FreezeInitialConcepts && initial.Concepts.Length > 0)
                     {
                         _trainableRows = ones([n, 1], ScalarType.Float32, device);
@@ -352,7 +362,11 @@ public sealed class EmbeddingTrainer
         public Tensor? UnusedRows { get; }
 
         /// <summary>Relation vectors in the model's units (RotatE: phases); the caller disposes.</summary>
-        public Tensor RelationVectors() => _relations.detach().mul(_phaseScaleScalar);
+        public Tensor RelationVectors()
+        {
+            using Tensor detached = _relations.detach();
+            return detached.mul(_phaseScaleScalar);
+        }
 
         /// <summary>One pass over the shuffled triples; returns the mean batch loss.</summary>
         public double RunEpoch(Tensor triples, CancellationToken cancellationToken)
@@ -414,20 +428,21 @@ public sealed class EmbeddingTrainer
         {
             _bestConcepts?.Dispose();
             _bestRelations?.Dispose();
-            _bestConcepts = _concepts.detach().clone();
+            using Tensor detached = _concepts.detach();
+            _bestConcepts = detached.clone();
             _bestRelations = RelationVectors();
         }
 
         public (float[] Concepts, float[] Relations) Export(bool useBest)
         {
+            // Every view and host copy made here is freed with the scope, not left to the finalizer
+            // (on a GPU, a copy of W per export).
+            using (NewDisposeScope())
             using (no_grad())
-            using (Tensor relations = RelationVectors())
             {
                 Tensor c = useBest && _bestConcepts is not null ? _bestConcepts : _concepts;
-                Tensor r = useBest && _bestRelations is not null ? _bestRelations : relations;
-                using Tensor hostConcepts = c.detach().cpu();
-                using Tensor hostRelations = r.detach().cpu();
-                return (hostConcepts.data<float>().ToArray(), hostRelations.data<float>().ToArray());
+                Tensor r = useBest && _bestRelations is not null ? _bestRelations : RelationVectors();
+                return (c.detach().cpu().data<float>().ToArray(), r.detach().cpu().data<float>().ToArray());
             }
         }
 
@@ -489,7 +504,7 @@ public sealed class EmbeddingTrainer
         /// <summary><c>γ − distance</c>, computed as TorchSharp's <c>float - Tensor</c> operator does.</summary>
         private Tensor MarginMinus(Tensor distance) => distance.negative().add(_margin, TorchScalars.One);
 
-        private static void CopyRows(Tensor target, float[] rows, int width, double scale)
+        private static void CopyRows(Tensor target, int firstRow, float[] rows, int width, double scale)
         {
             if (rows.Length == 0)
             {
@@ -499,7 +514,7 @@ public sealed class EmbeddingTrainer
             using IDisposable scope = NewDisposeScope();
             Tensor source = tensor(rows, [rows.Length / width, width], ScalarType.Float32).to(target.device);
             using Scalar scaleScalar = scale.ToScalar();
-            target.narrow(0, 0, rows.Length / width).copy_(source.mul(scaleScalar));
+            target.narrow(0, firstRow, rows.Length / width).copy_(source.mul(scaleScalar));
         }
     }
 }

@@ -77,10 +77,14 @@ public sealed class LinkPredictionEvaluator
             }
         }
 
-        using Tensor conceptTensor = tensor(concepts.ToArray(), [n, model.Dimension], ScalarType.Float32).to(_device);
-        using Tensor relationTensor = tensor(relations.ToArray(), [m, model.RelationDimension], ScalarType.Float32).to(_device);
-        using Tensor? excludedRows = excluded.Count > 0 ? tensor(excluded.Select(row => (long)row).ToArray(), device: _device) : null;
-        return Evaluate(model, conceptTensor, relationTensor, test, known, excludedRows, cancellationToken);
+        // The scope frees the host tensors as well as their copies on the device.
+        using (NewDisposeScope())
+        {
+            Tensor conceptTensor = tensor(concepts.ToArray(), [n, model.Dimension], ScalarType.Float32).to(_device);
+            Tensor relationTensor = tensor(relations.ToArray(), [m, model.RelationDimension], ScalarType.Float32).to(_device);
+            Tensor? excludedRows = excluded.Count > 0 ? tensor(excluded.Select(row => (long)row).ToArray(), device: _device) : null;
+            return Evaluate(model, conceptTensor, relationTensor, test, known, excludedRows, cancellationToken);
+        }
     }
 
     /// <summary>Evaluates tensors already on the device (the trainer's parameters, read without

@@ -1,10 +1,11 @@
 namespace AssocDB.Engine.Learning;
 
-/// <summary>Vectors to start training from: the first rows of the concept and relation matrices.
-/// Concepts and relations beyond them are initialised at random.</summary>
+/// <summary>Vectors to start training from: the first rows of the concept matrix, and relations'
+/// vectors by id. Concepts beyond them, and relations without one, start at random.</summary>
 /// <param name="Concepts">Row-major <c>[n₀, d]</c>, n₀ ≤ n.</param>
-/// <param name="Relations">Row-major <c>[m₀, relation dim]</c>, m₀ ≤ m (RotatE: phases).</param>
-public sealed record InitialVectors(float[] Concepts, float[] Relations);
+/// <param name="Relations">Up to m entries, each null or the relation's vector of the model's
+/// relation dimension (RotatE: phases).</param>
+public sealed record InitialVectors(float[] Concepts, float[]?[] Relations);
 
 /// <summary>One epoch's report from <see cref="EmbeddingTrainer"/>.</summary>
 /// <param name="Epoch">1-based epoch just finished.</param>

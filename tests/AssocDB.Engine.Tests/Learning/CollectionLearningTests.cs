@@ -538,6 +538,29 @@ public sealed class CollectionLearningTests : DatabaseTests
         Assert.NotEqual(Mrr(DistanceNorm.L1), stored, 9);
     }
 
+    // A relation a TransE run had no facts for keeps the rotation an earlier RotatE run gave it;
+    // evaluation ranked every fact with RotatE as soon as one relation held a rotation, skipping
+    // all the TransE ones (here, all test facts: FAILED_PRECONDITION).
+    [Fact]
+    public async Task Evaluation_uses_the_model_most_test_relations_were_trained_with()
+    {
+        TripleDataset nations = KgData.Load("nations");
+        Collection collection = Db.Create("nations", dimension: 16, metric: Metric.L2);
+        (await collection.AddFactsAsync(nations.Train.Select(triple => Fact(nations, triple)).ToList())).AssertOk();
+        var spare = new FactInput(nations.Concepts[0], "spare", nations.Concepts[1]);
+        (await collection.AddFactsAsync([spare])).AssertOk();
+        (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.RotatE, MaxEpochs = 1 })).AssertOk();
+        (await collection.RemoveFactsAsync([new FactKey(spare.Head, spare.Relation, spare.Tail)])).AssertOk();
+        (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE, MaxEpochs = 1 })).AssertOk();
+        Assert.Equal(RelationVectorSource.Trained, collection.GetRelation("spare").AssertOk().VectorSource);
+
+        FactKey[] test = [.. nations.Test.Select(t => new FactKey(nations.Concepts[t.Head], nations.Relations[t.Relation], nations.Concepts[t.Tail]))];
+        EvaluationReport report = collection.Evaluate([.. test, new FactKey(spare.Head, spare.Relation, spare.Tail)]).AssertOk();
+
+        Assert.Equal(1, report.Skipped);
+        Assert.Equal(2 * test.Length, report.Result.Overall.Queries);
+    }
+
     [Fact]
     public async Task Training_refuses_bad_settings_and_empty_collections()
     {
