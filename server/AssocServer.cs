@@ -81,7 +81,7 @@ public static class AssocServer
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<ApiKey>();
         services.AddSingleton<RequestLimits>();
-        // Ingest's marshaller finds the limits through the call's HttpContext (IngestServiceDefinition).
+        // Marshallers find the limits through the call's HttpContext (RequestLimits.OfCurrentCall).
         services.AddHttpContextAccessor();
         services.AddSingleton<ReplyBudget>();
         services.AddGrpc(grpc =>

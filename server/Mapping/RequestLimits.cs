@@ -89,6 +89,14 @@ internal sealed class RequestLimits(AssocServerOptions options)
         }
     }
 
+    /// <summary>The limits of the server whose call is being read, for a marshaller: one is shared
+    /// by every server in the process and is given no services, so they come from the call's
+    /// HttpContext (kept for the request's flow by the registered <see cref="IHttpContextAccessor"/>).</summary>
+    public static RequestLimits? OfCurrentCall() => CallContext.HttpContext?.RequestServices.GetService<RequestLimits>();
+
+    /// <summary>Reads the current call's HttpContext (its state is static, so one serves all).</summary>
+    private static readonly HttpContextAccessor CallContext = new();
+
     private sealed class StreamLease(Action release) : IDisposable
     {
         public void Dispose() => release();

@@ -7,6 +7,7 @@ using Grpc.Core;
 namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.ConceptService: validate → engine → map.</summary>
+[BindServiceMethod(typeof(ConceptServiceBinding), nameof(ConceptServiceBinding.BindService))]
 internal sealed class ConceptsApi(DatabaseHost host, RequestLimits limits) : ConceptService.ConceptServiceBase
 {
     public override async Task<UpsertConceptsResponse> UpsertConcepts(UpsertConceptsRequest request, ServerCallContext context)

@@ -7,6 +7,7 @@ using Grpc.Core;
 namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.FactService: validate → engine → map.</summary>
+[BindServiceMethod(typeof(FactServiceBinding), nameof(FactServiceBinding.BindService))]
 internal sealed class FactsApi(DatabaseHost host, RequestLimits limits) : FactService.FactServiceBase
 {
     public override async Task<AddFactsResponse> AddFacts(AddFactsRequest request, ServerCallContext context)

@@ -20,7 +20,7 @@ internal static class IngestServiceDefinition
         nameof(ServiceBase.Ingest),
         Marshallers.Create<IngestBatchRequest>(
             (_, _) => throw new NotSupportedException("the server only reads ingest batches"),
-            context => IngestRequestReader.Read(context.PayloadAsReadOnlySequence(), CallLimits())),
+            context => IngestRequestReader.Read(context.PayloadAsReadOnlySequence(), RequestLimits.OfCurrentCall())),
         ProtobufMarshaller(IngestAck.Parser));
 
     private static readonly Method<GetIngestProgressRequest, GetIngestProgressResponse> GetIngestProgressMethod = new(
@@ -29,14 +29,6 @@ internal static class IngestServiceDefinition
         nameof(ServiceBase.GetIngestProgress),
         ProtobufMarshaller(GetIngestProgressRequest.Parser),
         ProtobufMarshaller(GetIngestProgressResponse.Parser));
-
-    /// <summary>The limits of the server whose call is being read: a marshaller is shared by every
-    /// server in the process and is given no services, so they come from the call's HttpContext
-    /// (kept for the request's flow by the registered <see cref="IHttpContextAccessor"/>).</summary>
-    private static RequestLimits? CallLimits() => CallContext.HttpContext?.RequestServices.GetService<RequestLimits>();
-
-    /// <summary>Reads the current call's HttpContext (its state is static, so one serves all).</summary>
-    private static readonly HttpContextAccessor CallContext = new();
 
     /// <summary>The service's description, for the reflection service.</summary>
     public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => IngestService.Descriptor;

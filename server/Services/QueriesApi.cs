@@ -10,6 +10,7 @@ namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.QueryService: validate → engine → map. Searches go through the
 /// <see cref="SearchBatcher"/>, which coalesces concurrent calls.</summary>
+[BindServiceMethod(typeof(QueryServiceBinding), nameof(QueryServiceBinding.BindService))]
 internal sealed class QueriesApi(DatabaseHost host, RequestLimits limits, ReplyBudget budget, SearchBatcher batcher) : QueryService.QueryServiceBase
 {
     private const int DefaultSearchK = 10;

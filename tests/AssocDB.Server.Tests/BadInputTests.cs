@@ -62,6 +62,30 @@ public sealed class BadInputTests(GuardedServerFixture fixture) : IClassFixture<
         Assert.Equal((StatusCode.Unknown, "Exception was thrown by handler."), (e.StatusCode, e.Status.Detail));
     }
 
+    // A batch over the limit was counted only once the generated parser had built every item: a
+    // message of empty items (two bytes each) holds about half its size in them, each a message
+    // with its own maps. The items are now counted before parsing; here the bytes after them are
+    // not a message, which parsed first was UNKNOWN.
+    [Theory]
+    [InlineData("FactService", "AddFacts", AddFactsRequest.FactsFieldNumber, "facts")]
+    [InlineData("FactService", "RemoveFacts", RemoveFactsRequest.FactsFieldNumber, "facts")]
+    [InlineData("ConceptService", "UpsertConcepts", UpsertConceptsRequest.ConceptsFieldNumber, "concepts")]
+    [InlineData("ConceptService", "DeleteConcepts", DeleteConceptsRequest.NamesFieldNumber, "names")]
+    [InlineData("QueryService", "Search", SearchRequest.QueriesFieldNumber, "queries")]
+    public async Task A_batch_over_the_limit_is_refused_before_it_is_parsed(string service, string method, int field, string name)
+    {
+        var raw = new Method<byte[], byte[]>(MethodType.Unary, $"assocdb.v1.{service}", method, Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+        byte[] collection = [0x0A, (byte)_collection.Length, .. System.Text.Encoding.ASCII.GetBytes(_collection)];
+        byte[] emptyItems = [.. Enumerable.Range(0, 21).SelectMany(_ => new byte[] { (byte)((field << 3) | 2), 0x00 })];
+        var headers = new Metadata { { "authorization", "Bearer " + GuardedServerFixture.Key } };
+
+        var call = fixture.Server.Channel.CreateCallInvoker().AsyncUnaryCall(raw, null, new CallOptions(headers), [.. collection, .. emptyItems, 0x07]);
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+
+        Assert.Equal((StatusCode.ResourceExhausted, name), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
+        Assert.Contains("holds 21 items; the limit is 20 per call", e.Status.Detail, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Oversized_message_is_resource_exhausted()
     {

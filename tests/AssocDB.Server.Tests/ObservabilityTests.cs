@@ -28,6 +28,8 @@ public sealed class ObservabilityTests
         Assert.True(await reflection.ResponseStream.MoveNext(CancellationToken.None));
         var services = reflection.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
         Assert.Contains("assocdb.v1.QueryService", services);
+        Assert.Contains("assocdb.v1.FactService", services);
+        Assert.Contains("assocdb.v1.ConceptService", services);
         Assert.Contains("assocdb.v1.AdminService", services);
 
         await server.Client.CreateCollectionAsync("metrics", 8);
