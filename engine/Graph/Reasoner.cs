@@ -41,6 +41,14 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     public const int MaxWork = 2_000_000;
 
     /// <summary>
+    /// How many learned inverses one chain of reasoning follows in a row (r = inverse(s),
+    /// s = inverse(t), …). Reading one costs no depth, so nothing else bounded a chain of them: each
+    /// hop nests a question, and a chain of tens of thousands of learned inverses overflowed the
+    /// stack, which ends the process. Its confidence is the product of the hops' (0.9¹⁶ ≈ 0.19).
+    /// </summary>
+    public const int MaxLearnedInverseHops = 16;
+
+    /// <summary>
     /// Concepts with at least this many edges have them grouped by relation pair when a request
     /// reads them a second time. Relate asks about every relation at a, and proofs ask about many
     /// at a hub: each read all of its edges again (7,614 at FB15k-237's most connected entity,
@@ -73,6 +81,9 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
     /// <summary>Whether a question in the current subtree had rules left that its depth did not allow.</summary>
     private bool _depthLimited;
+
+    /// <summary>Learned inverses followed on the current chain.</summary>
+    private int _learnedInverseHops;
 
     /// <summary>Whether the request stopped expanding at the work bound.</summary>
     public bool Truncated { get; private set; }
@@ -360,8 +371,20 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         Dictionary<int, Derivation>? results = null;
         foreach (LearnedRule rule in learned.Where(rule => rule.Kind == PropertyKind.Inverse && rule.Other != r.InverseId && rule.Other != r.Id))
         {
+            if (_learnedInverseHops == MaxLearnedInverseHops)
+            {
+                // Answered without this hop, a question on the chain is no answer to ask again from a
+                // shorter one, so none is kept: as at a cycle cut at the chain's start.
+                _lowestCut = 0;
+                break;
+            }
+
             string text = $"{r.Name} = inverse({relations[rule.Other].Name}) [learned {rule.Confidence:0.###}]";
-            foreach ((int answer, Derivation premise) in Solve(concept, rule.Other, !forward, depth))
+            _learnedInverseHops++;
+            Dictionary<int, Derivation> premises = Solve(concept, rule.Other, !forward, depth);
+            _learnedInverseHops--;
+
+            foreach ((int answer, Derivation premise) in premises)
             {
                 Spend(1);
                 if (results is null)

@@ -186,6 +186,32 @@ public sealed class WorkBoundTests : DatabaseTests
         }
     }
 
+    // Reading a learned inverse costs no depth, so nothing bounded a chain of them (r0 = inverse(r1),
+    // r1 = inverse(r2), …): each hop nested a question, and 50,000 overflowed the stack, ending
+    // the process. A chain now follows at most MaxLearnedInverseHops: a fact 15 hops away answers,
+    // one 17 away does not (an odd count of hops reads r0 from a fact's tail).
+    [Fact]
+    public void A_chain_of_learned_inverses_is_followed_a_bounded_number_of_hops()
+    {
+        const int Chain = 50_000, A = 0, Near = 1, Far = 2;
+        var relations = new RelationTable();
+        var statistics = new RuleStatistics(10, 10, 0.99, 0.99, 1);
+        for (int id = 0; id < Chain; id++)
+        {
+            LearnedRule[] inverse = id + 1 < Chain ? [new LearnedRule(PropertyKind.Inverse, id + 1, -1, -1, statistics)] : [];
+            relations.Put(new RelationRecord(id, $"r{id}", null, Symmetric: false, Transitive: false, InverseId: -1, [], Learned: inverse));
+        }
+
+        var edges = new EdgeIndex();
+        edges.Put(new EdgeRecord(0, Near, Reasoner.MaxLearnedInverseHops - 1, A, 1f, null));
+        edges.Put(new EdgeRecord(1, Far, Reasoner.MaxLearnedInverseHops + 1, A, 1f, null));
+
+        Dictionary<int, Derivation> answers = new Reasoner(relations, edges).Related(A, 0, maxDepth: 0);
+
+        Assert.Equal([Near], answers.Keys);
+        Assert.Equal(Math.Pow(0.99, Reasoner.MaxLearnedInverseHops - 1), answers[Near].Confidence, 9);
+    }
+
     /// <summary>Relations r0 … r(count − 1), each concluded by every composition of two of them.</summary>
     private static RelationTable ComposedEveryWay(int count)
     {
