@@ -1,4 +1,3 @@
-using System.Buffers;
 using AssocDB.Protocol.V1;
 using AssocDB.Server.Mapping;
 using Grpc.Core;
@@ -12,7 +11,7 @@ namespace AssocDB.Server.Services;
 /// (RESOURCE_EXHAUSTED naming the field) before it is parsed. The generated parser builds every
 /// item first, and the service checked the count only then: a 16 MiB AddFacts of empty facts is
 /// 8 M messages, each with its payload map, about 2 GB per call. The items are counted by a scan of
-/// the message's top-level tags, which skips their contents.
+/// the message's top-level tags (<see cref="WireScan"/>), which skips their contents.
 /// </summary>
 internal sealed class BatchLimitedBinder(ServiceBinderBase inner, params (string Method, int Field, string Name)[] batches) : ServiceBinderBase
 {
@@ -41,62 +40,10 @@ internal sealed class BatchLimitedBinder(ServiceBinderBase inner, params (string
         Marshaller<TRequest> generated = method.RequestMarshaller;
         Marshaller<TRequest> limited = Marshallers.Create(generated.ContextualSerializer, context =>
         {
-            RequestLimits.OfCurrentCall()?.BatchAtMost(Occurrences(context.PayloadAsReadOnlySequence(), field), name);
+            RequestLimits.OfCurrentCall()?.BatchAtMost(WireScan.Occurrences(context.PayloadAsReadOnlySequence(), field), name);
             return generated.ContextualDeserializer(context);
         });
         return new Method<TRequest, TResponse>(method.Type, method.ServiceName, method.Name, limited, method.ResponseMarshaller);
-    }
-
-    /// <summary>How many times top-level field <paramref name="field"/> occurs in the message,
-    /// counted up to where the bytes stop being readable (the parser then refuses them).</summary>
-    internal static int Occurrences(ReadOnlySequence<byte> message, int field)
-    {
-        var reader = new SequenceReader<byte>(message);
-        int count = 0;
-        while (!reader.End && TryReadVarint(ref reader, out ulong tag))
-        {
-            count += tag >> 3 == (ulong)field ? 1 : 0;
-            bool skipped = (tag & 7) switch
-            {
-                0 => TryReadVarint(ref reader, out _),
-                1 => TryAdvance(ref reader, 8),
-                2 => TryReadVarint(ref reader, out ulong length) && TryAdvance(ref reader, length),
-                5 => TryAdvance(ref reader, 4),
-                _ => false, // groups (deprecated, unused by these messages) and invalid wire types
-            };
-            if (!skipped)
-            {
-                break;
-            }
-        }
-
-        return count;
-    }
-
-    private static bool TryAdvance(ref SequenceReader<byte> reader, ulong count)
-    {
-        if (count > (ulong)reader.Remaining)
-        {
-            return false;
-        }
-
-        reader.Advance((long)count);
-        return true;
-    }
-
-    private static bool TryReadVarint(ref SequenceReader<byte> reader, out ulong value)
-    {
-        value = 0;
-        for (int shift = 0; shift < 64 && reader.TryRead(out byte b); shift += 7)
-        {
-            value |= (ulong)(b & 0x7F) << shift;
-            if (b < 0x80)
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 }
 
