@@ -227,7 +227,6 @@ internal sealed class SearchBatcher : BackgroundService
 
             List<SearchQuery> queries = [.. calls.SelectMany(c => c.Queries)];
             var options = calls[0].Options with { K = calls.Max(c => c.Options.K) };
-            _metrics.SearchBatchQueries.Observe(queries.Count);
             Result<IReadOnlyList<IReadOnlyList<SearchHit>>>? combined;
             using var allCancelled = new AllCancelled(calls.Select(call => call.CancellationToken));
             try
@@ -251,6 +250,10 @@ internal sealed class SearchBatcher : BackgroundService
                 calls.ForEach(c => Complete(c, () => c.Collection.Search(c.Queries, c.Options, c.CancellationToken)));
                 continue;
             }
+
+            // Observed once answered: a combined search that failed is searched again call by call,
+            // and each of those is observed.
+            _metrics.SearchBatchQueries.Observe(queries.Count);
 
             int offset = 0;
             foreach (PendingSearch call in calls)

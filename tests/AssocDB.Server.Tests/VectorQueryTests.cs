@@ -114,6 +114,7 @@ public sealed class VectorQueryTests(BatchingServerFixture fixture) : IClassFixt
     public async Task Bad_call_among_concurrent_searches_fails_alone()
     {
         Dictionary<string, string> alone = await NearestAloneAsync();
+        (double queriesBefore, _) = await BatchTotalsAsync();
         Task<ReplyList<SearchHit>>[] calls = [.. Enumerable.Range(0, 16).Select(i => _client.SearchAsync(_c, Queries.Concept(Concepts[i % 4]), 1))];
         Task<ReplyList<SearchHit>> bad = _client.SearchAsync(_c, Queries.Concept("nobody"));
         ReplyList<SearchHit>[] results = await Task.WhenAll(calls);
@@ -124,6 +125,10 @@ public sealed class VectorQueryTests(BatchingServerFixture fixture) : IClassFixt
 
         var e = await Assert.ThrowsAsync<AssocDbException>(() => bad);
         Assert.Equal(StatusCode.NotFound, e.StatusCode);
+        // Each query is counted once in the batch metric, whichever search answered it (a combined
+        // search that failed was counted as well as the calls searched again alone).
+        (double queriesAfter, _) = await BatchTotalsAsync();
+        Assert.Equal(17, queriesAfter - queriesBefore);
     }
 
     // Calls are coalesced only with calls that filter on the same metadata. Keys and values may hold
