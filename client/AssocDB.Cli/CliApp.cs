@@ -555,9 +555,11 @@ public static partial class CliApp
         where T : struct, Enum
     {
         string text = result.Tokens[0].Value;
-        if (Enum.TryParse(text.Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out T value) && Convert.ToInt32(value, CultureInfo.InvariantCulture) != 0)
+        // Matched by name only: Enum.TryParse also takes numbers ("7", undefined) and lists ("dot,l2").
+        string wanted = text.Replace("_", "", StringComparison.Ordinal);
+        if (Enum.GetNames<T>().Skip(1).FirstOrDefault(name => string.Equals(name, wanted, StringComparison.OrdinalIgnoreCase)) is { } match)
         {
-            return value;
+            return Enum.Parse<T>(match);
         }
 
         result.AddError($"'{text}' is not one of {string.Join(", ", Enum.GetNames<T>().Skip(1).Select(n => n.ToLowerInvariant()))}");

@@ -65,6 +65,14 @@ internal static class IngestCommand
         AtLeast(batch, 1);
         AtLeast(inFlight, 1);
         AtLeast(retries, 0);
+        session.Validators.Add(result =>
+        {
+            // An empty id would be taken for none by the ingester, which then failed with a stack trace.
+            if (result.Tokens.Count > 0 && result.Tokens[^1].Value.Length == 0)
+            {
+                result.AddError("--session must not be empty");
+            }
+        });
         command.SetAction(async (ParseResult result, CancellationToken cancellationToken) =>
         {
             var run = new Run(output, error)
@@ -212,6 +220,12 @@ internal static class IngestCommand
                 await error.WriteLineAsync($"error: {e.StatusCode}: {e.Message}");
                 return ServerFailure;
             }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Interrupted before anything was sent: the run exits as any interrupted one does.
+                await error.WriteLineAsync("error: interrupted");
+                return Interrupted;
+            }
 
             string session = Session ?? DeriveSession(Files, Format, ReadOptions);
             long totalBytes = Files.Sum(file => new FileInfo(file).Length);
@@ -326,7 +340,8 @@ internal static class IngestCommand
             double seconds = _clock.Elapsed.TotalSeconds;
             const int width = 30;
             int filled = (int)(fraction * width);
-            string eta = fraction > 0 && fraction < 1 ? TimeSpan.FromSeconds(seconds * (1 - fraction) / fraction).ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture) : "-";
+            // TimeSpan's own h:mm:ss wrapped at a day, which a long load's estimate often passes.
+            string eta = fraction > 0 && fraction < 1 ? ProgressBar.Duration(seconds * (1 - fraction) / fraction) : "-";
             return string.Create(CultureInfo.InvariantCulture,
                 $"[{new string('#', filled)}{new string('.', width - filled)}] {fraction * 100,5:0.0}%  {Megabytes(read)}/{Megabytes(totalBytes)} MB  {counts.Read:N0} read  {counts.Rejected:N0} rejected  {counts.Read / Math.Max(seconds, 1e-3):N0}/s  ETA {eta}");
         }

@@ -74,7 +74,8 @@ internal sealed class ProgressBar(TextWriter writer)
     private static string Eta(double elapsedSeconds, double fraction) =>
         fraction <= 0 ? "?" : Duration(elapsedSeconds * (1 - fraction) / fraction);
 
-    private static string Duration(double seconds)
+    /// <summary>m:ss, or h:mm:ss from an hour on, the hours counted past a day.</summary>
+    internal static string Duration(double seconds)
     {
         var time = TimeSpan.FromSeconds(Math.Round(seconds));
         return time.TotalHours >= 1

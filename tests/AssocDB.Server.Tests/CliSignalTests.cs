@@ -58,6 +58,34 @@ public sealed class CliSignalTests(ServerFixture fixture) : IClassFixture<Server
         Assert.Equal(JobState.Cancelled, ended.State);
     }
 
+    // Ctrl+C while the ingest's first call (describing the collection) was unanswered left the
+    // tool's handler by an exception it did not catch: exit 1, the code of a bad command line, and
+    // nothing said.
+    [Fact]
+    public async Task Ctrl_c_before_an_ingest_sends_anything_exits_as_interrupted()
+    {
+        string c = ServerFixture.NewCollection("sigint-early");
+        await fixture.Client.CreateCollectionAsync(c, 4);
+        string file = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllLinesAsync(file, ["a\tr\tb"]);
+            await using var relay = new HeldReplyRelay(fixture.Server.Address);
+            await using var cli = CliProcess.Start("ingest", file, "-c", c, "--format", "tsv", "--no-progress", "--server", relay.Address);
+            await relay.Connected.WaitAsync(TimeSpan.FromSeconds(30));
+            await cli.InterruptAsync();
+
+            (int code, _) = await cli.ExitAsync();
+            Assert.True(code == 130, $"assocdb exited {code}: {cli.Error}");
+            Assert.Contains("interrupted", cli.Error, StringComparison.Ordinal);
+            Assert.Equal(0, (await fixture.Client.DescribeCollectionAsync(c)).FactCount);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     [Fact]
     public async Task Ctrl_c_on_an_ingest_writes_its_rejects_and_summary_and_the_session_resumes()
     {

@@ -220,9 +220,9 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
         Assert.Equal(1, ingest); // ingest's own table: 1 is a bad command line
         Assert.DoesNotContain("   at ", ingestWhy, StringComparison.Ordinal);
 
-        // Each of these ended in an unhandled exception and a stack trace: a count that is not a
-        // number (ingest's validator asked for its value), a time limit past TimeSpan's range, a
-        // folder given as a file, a rejects file in a missing folder.
+        // Each of these ended in an unhandled exception and a stack trace, or was taken for a value
+        // it is not: a count that is not a number (ingest's validator asked for its value), a time
+        // limit past TimeSpan's range, a folder given as a file, a rejects file in a missing folder.
         string input = Path.GetTempFileName();
         try
         {
@@ -233,6 +233,11 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
                 (["ingest", input, "-c", "x", "--format", "tsv", "--rejects", "/no/such/folder/rejects.tsv"], 1, "--rejects /no/such/folder/rejects.tsv cannot be written"),
                 (["learn", "-c", "x", "--time-limit", "Infinity"], 2, "--time-limit must be a finite number of seconds"),
                 (["fact", "add", "-c", "x", "--file", Path.GetTempPath()], 2, Path.GetTempPath()),
+                // An empty session id reached the ingester, which threw.
+                (["ingest", input, "-c", "x", "--session", ""], 1, "--session must not be empty"),
+                // A number or a list was taken for an enum value: 7 (undefined) was sent, 2 chose l2.
+                (["collection", "create", "x", "--dim", "4", "--metric", "7"], 2, "'7' is not one of cosine, dot, l2"),
+                (["collection", "create", "x", "--dim", "4", "--metric", "dot,l2"], 2, "'dot,l2' is not one of"),
             })
             {
                 (int code, _, string error) = await AssocDbTool.RunAsync([.. args, "--server", fixture.Server.Address]);

@@ -13,6 +13,7 @@ internal sealed class HeldReplyRelay : IAsyncDisposable
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly Uri _server;
     private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
     private readonly List<TcpClient> _connections = [];
     private readonly Task _accepting;
@@ -26,6 +27,9 @@ internal sealed class HeldReplyRelay : IAsyncDisposable
 
     /// <summary>The relay's address, for the client.</summary>
     public string Address => $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+
+    /// <summary>Completes once a client has connected (a gRPC channel connects at its first call).</summary>
+    public Task Connected => _connected.Task;
 
     /// <summary>Sends what the server has answered and passes its bytes from now on.</summary>
     public void Release() => _released.TrySetResult();
@@ -57,6 +61,7 @@ internal sealed class HeldReplyRelay : IAsyncDisposable
                 }
 
                 await server.ConnectAsync(_server.Host, _server.Port, _stop.Token);
+                _connected.TrySetResult();
                 _ = PumpAsync(client.GetStream(), server.GetStream(), Task.CompletedTask);
                 _ = PumpAsync(server.GetStream(), client.GetStream(), _released.Task);
             }

@@ -10,7 +10,10 @@ namespace AssocDB.Client.Ingestion;
 /// </summary>
 /// <remarks>
 /// Resumption rests on one invariant: the items of an input are numbered 0, 1, 2, … in reading
-/// order, and a batch's sequence is the number of its last item. Reading is deterministic, so the
+/// order, and a batch's sequence is the number of the last item it sends (rejected items read after
+/// it are numbered but not covered: a run that stops at one under
+/// <see cref="BulkIngestOptions.StopOnReject"/> leaves it to be sent, fixed, by the next run of the
+/// session, which sent it marked as applied before). Reading is deterministic, so the
 /// numbers do not depend on the batch size, and "every item up to the session's last durable
 /// sequence is stored or rejected" holds after any failure. Rejected items take numbers as well:
 /// the numbers then do not change when a client version checks more or less, and a client that
@@ -251,6 +254,7 @@ public sealed class BulkIngester
         int bytes = 0;
         long logBytes = 0;
         long vectorBytes = 4L * _options.CollectionDimension;
+        long lastSent = -1;
         while (_conceptOrigins.Count + _factOrigins.Count < _options.BatchSize && bytes < _options.MaxBatchBytes && logBytes < BulkIngestOptions.MaxLogEntryBytes
                && !_stop && source.MoveNext())
         {
@@ -267,12 +271,14 @@ public sealed class BulkIngester
                 case FactItem fact:
                     int factBytes = _writer.Add(fact);
                     _factOrigins.Add(new ItemOrigin(item.Source, item.Line));
+                    lastSent = _ordinal;
                     bytes += factBytes;
                     logBytes += factBytes + (2 * vectorBytes);
                     break;
                 case ConceptItem concept:
                     int conceptBytes = _writer.Add(concept.Concept);
                     _conceptOrigins.Add(new ItemOrigin(item.Source, item.Line));
+                    lastSent = _ordinal;
                     bytes += conceptBytes;
                     logBytes += conceptBytes + vectorBytes;
                     break;
@@ -291,7 +297,7 @@ public sealed class BulkIngester
             return null;
         }
 
-        return new PendingBatch(_ordinal, _writer.Finish(_options.Collection, _options.Session, _ordinal), [.. _conceptOrigins], [.. _factOrigins]);
+        return new PendingBatch(lastSent, _writer.Finish(_options.Collection, _options.Session, lastSent), [.. _conceptOrigins], [.. _factOrigins]);
     }
 
     private void Account(PendingBatch batch, IngestAck ack, Action<RejectedItem>? rejected)
