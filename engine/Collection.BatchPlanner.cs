@@ -142,6 +142,13 @@ public sealed partial class Collection
                 }
                 else
                 {
+                    if (input.Vector is not null && _unfilledNameVectors.Count > 0)
+                    {
+                        // A concept created earlier in this batch holds zeros until its name vector is
+                        // filled: a zero vector given for it again compared equal and was dropped.
+                        FillNameVectors();
+                    }
+
                     bool sameVector = input.Vector is null || input.Vector.AsSpan().SequenceEqual(current.Vector);
                     bool sameMetadata = input.Metadata is null || SameMap(input.Metadata, current.Metadata);
                     if (sameVector && sameMetadata)

@@ -102,8 +102,9 @@ public sealed partial class Collection
     /// from RotatE, by the cosine of <c>v(a)</c> rotated by r with <c>v(b)</c>). Relations without a
     /// given or trained vector are read by their closed-form estimate. It runs one proof search per
     /// relation, all within one <see cref="Reasoner.MaxWork"/> bound (the relations of the edges
-    /// between a and b first; those not yet checked when it is spent are left out), and cancellation
-    /// is checked throughout
+    /// between a and b first; those not yet checked when it is spent are left out), and its proofs
+    /// hold at most <see cref="MaxProofFacts"/> facts (the relations after are left out, marked
+    /// truncated, as for related queries); cancellation is checked throughout
     /// (<see cref="OperationCanceledException"/>).
     /// </summary>
     public Result<RelateResult> Relate(string a, string b, int k = 5, RelatedOptions? options = null, CancellationToken cancellationToken = default)
@@ -143,13 +144,29 @@ public sealed partial class Collection
             RelationRecord[] asked = [.. _relations.All.OrderBy(relation => between.Contains(relation.Id) ? 0 : 1)];
             var reasoner = new Reasoner(_relations, _edges, options.IncludeLearned, cancellationToken);
             Dictionary<int, Derivation>[] answers = reasoner.Related(from, [.. asked.Select(relation => relation.Id)], options.MaxDepth);
-            var graph = new List<RelatedRelation>();
+            var found = new List<(string Relation, Derivation Derivation)>();
             for (int i = 0; i < asked.Length; i++)
             {
                 if (answers[i].TryGetValue(to, out Derivation? derivation))
                 {
-                    graph.Add(new RelatedRelation(asked[i].Name, derivation.Kind, ToProof(derivation), derivation.Confidence));
+                    found.Add((asked[i].Name, derivation));
                 }
+            }
+
+            // As for related queries, the proofs built under the read lock hold at most MaxProofFacts
+            // facts (tens of thousands of relations, each proven by a long chain, held gigabytes).
+            var graph = new List<RelatedRelation>();
+            long proofFacts = 0;
+            foreach ((string relation, Derivation derivation) in found
+                .OrderBy(pair => pair.Derivation.Kind).ThenBy(pair => pair.Derivation.Rules.Length).ThenBy(pair => pair.Relation, StringComparer.Ordinal))
+            {
+                proofFacts += derivation.StoredEdges.Length;
+                if (proofFacts > MaxProofFacts && graph.Count > 0)
+                {
+                    break;
+                }
+
+                graph.Add(new RelatedRelation(relation, derivation.Kind, ToProof(derivation), derivation.Confidence));
             }
 
             float[] target = _matrix.GetRow(to);
@@ -168,10 +185,7 @@ public sealed partial class Collection
                 .ThenBy(score => score.Relation, StringComparer.Ordinal)
                 .Take(k)
                 .ToList();
-            return new RelateResult(
-                graph.OrderBy(relation => relation.Kind).ThenBy(relation => relation.Proof.Rules.Count).ThenBy(relation => relation.Relation, StringComparer.Ordinal).ToList(),
-                reading,
-                reasoner.Truncated);
+            return new RelateResult(graph, reading, reasoner.Truncated || graph.Count < found.Count);
         });
     }
 

@@ -80,6 +80,20 @@ public sealed class BatchApplyTests : DatabaseTests
         Assert.Equal(2f, collection.Neighbors("b").AssertOk().Single().Weight);
     }
 
+    // A concept new in a batch holds zeros until its name vector is filled at the batch's end, so
+    // a zero vector given for it later in the batch compared equal, was counted unchanged, and the
+    // name vector was stored instead.
+    [Fact]
+    public async Task A_concept_given_a_zero_vector_after_its_creation_in_one_batch_keeps_it()
+    {
+        Collection collection = Db.Create(dimension: 4, metric: Metric.L2);
+
+        WriteSummary summary = (await collection.UpsertConceptsAsync([new ConceptInput("a"), new ConceptInput("a", [0f, 0f, 0f, 0f])])).AssertOk();
+
+        Assert.Equal(new WriteSummary(2, 0), summary);
+        Assert.Equal([0f, 0f, 0f, 0f], collection.GetConcept("a").AssertOk().Vector);
+    }
+
     [Fact]
     public async Task A_stored_fact_replaced_among_new_ones_stays_listed_once()
     {

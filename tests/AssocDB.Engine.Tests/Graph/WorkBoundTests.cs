@@ -186,6 +186,35 @@ public sealed class WorkBoundTests : DatabaseTests
         }
     }
 
+    // Relate built a proof for every relation that holds, with no bound on their facts in all: here
+    // 600 relations, each proven by the same 2,048 facts. Its proofs now stop at MaxProofFacts.
+    [Fact]
+    public async Task The_proofs_of_a_relate_call_are_bounded_in_size()
+    {
+        const int Depth = 11, Chain = 1 << Depth, Relations = 600;
+        Collection graph = Db.Create(dimension: 4);
+        (await graph.DefineRelationAsync(new RelationSpec("r0"))).AssertOk();
+        for (int i = 1; i <= Depth; i++)
+        {
+            (await graph.DefineRelationAsync(new RelationSpec($"r{i}", Compositions: [new Composition($"r{i - 1}", $"r{i - 1}")]))).AssertOk();
+        }
+
+        for (int k = 0; k < Relations; k++)
+        {
+            (await graph.DefineRelationAsync(new RelationSpec($"q{k:000}", Compositions: [new Composition($"r{Depth - 1}", $"r{Depth - 1}")]))).AssertOk();
+        }
+
+        (await graph.AddFactsAsync([.. Enumerable.Range(0, Chain).Select(i => new FactInput($"u{i}", "r0", $"u{i + 1}"))])).AssertOk();
+        using var hangGuard = new CancellationTokenSource(HangGuard);
+
+        RelateResult related = graph.Relate("u0", $"u{Chain}", options: new RelatedOptions(MaxDepth: Depth), cancellationToken: hangGuard.Token).AssertOk();
+
+        Assert.True(related.Truncated);
+        Assert.Equal(Collection.MaxProofFacts / Chain, related.Graph.Count);
+        Assert.All(related.Graph, relation => Assert.Equal(Chain, relation.Proof.Facts.Count));
+        Assert.Equal("q000", related.Graph[0].Relation);
+    }
+
     // Reading a learned inverse costs no depth, so nothing bounded a chain of them (r0 = inverse(r1),
     // r1 = inverse(r2), …): each hop nested a question, and 50,000 overflowed the stack, ending
     // the process. A chain now follows at most MaxLearnedInverseHops: a fact 15 hops away answers,
