@@ -85,6 +85,12 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     /// <summary>Learned inverses followed on the current chain.</summary>
     private int _learnedInverseHops;
 
+    /// <summary>Each relation's learned rules as this request reads them, sorted out once: a relation
+    /// may carry thousands, and finding its symmetry, transitivity, inverses and compositions among
+    /// them at every question (a composition also checked against up to a thousand declared ones)
+    /// cost far more than the one unit a question is charged.</summary>
+    private readonly Dictionary<int, LearnedRules> _learnedRules = [];
+
     /// <summary>Whether the request stopped expanding at the work bound.</summary>
     public bool Truncated { get; private set; }
 
@@ -259,8 +265,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     /// its inverse, or transitivity; at depth 0 they are left unapplied.</summary>
     private bool HasDepthRules(RelationRecord r)
     {
-        bool Composed(RelationRecord target) =>
-            target.Compositions.Count > 0 || (includeLearned && target.Learned?.Any(rule => rule.Kind == PropertyKind.Composition) == true);
+        bool Composed(RelationRecord target) => target.Compositions.Count > 0 || LearnedRulesOf(target).Compositions.Length > 0;
 
         RelationRecord? inverse = r.InverseId >= 0 && r.InverseId != r.Id ? relations[r.InverseId] : null;
         return Composed(r) || (inverse is not null && Composed(inverse))
@@ -322,7 +327,8 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         RelationRecord[] pair = r.InverseId >= 0 && r.InverseId != r.Id ? [r, relations[r.InverseId]] : [r];
         foreach (RelationRecord holder in pair)
         {
-            if (holder.Learned?.FirstOrDefault(rule => rule.Kind == kind) is { } rule)
+            LearnedRules rules = LearnedRulesOf(holder);
+            if ((kind == PropertyKind.Symmetric ? rules.Symmetric : rules.Transitive) is { } rule)
             {
                 return (holder, rule);
             }
@@ -330,6 +336,35 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
         return null;
     }
+
+    private LearnedRules LearnedRulesOf(RelationRecord r)
+    {
+        if (_learnedRules.TryGetValue(r.Id, out LearnedRules? known))
+        {
+            return known;
+        }
+
+        IReadOnlyList<LearnedRule> learned = includeLearned ? r.Learned ?? [] : [];
+        HashSet<(int, int)> declared = learned.Count > 0 ? [.. r.Compositions] : [];
+        var rules = new LearnedRules(
+            learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Symmetric),
+            learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Transitive),
+            [.. learned.Where(rule => rule.Kind == PropertyKind.Inverse && rule.Other != r.InverseId && rule.Other != r.Id)],
+            [.. learned
+                .Where(rule => rule.Kind == PropertyKind.Composition && !declared.Contains((rule.First, rule.Second)))
+                .Select(rule => (rule.First, rule.Second, rule.Confidence, true))]);
+        _learnedRules.Add(r.Id, rules);
+        return rules;
+    }
+
+    /// <summary>A relation's learned rules: its symmetry and transitivity (null when none), its
+    /// inverses other than its declared one, and the compositions concluding it that are not
+    /// declared too (those are read from the relation, each charged as it is tried).</summary>
+    private sealed record LearnedRules(
+        LearnedRule? Symmetric,
+        LearnedRule? Transitive,
+        LearnedRule[] Inverses,
+        (int First, int Second, double Confidence, bool Learned)[] Compositions);
 
     /// <summary>A learned symmetry (of r or of its declared inverse): the stored edges of r and of
     /// its inverse read the other way, with the proofs a declared symmetry gives, the rule learned.</summary>
@@ -363,13 +398,8 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     /// </summary>
     private Dictionary<int, Derivation> WithLearnedInverses(Dictionary<int, Derivation> own, int concept, RelationRecord r, bool forward, int depth)
     {
-        if (!includeLearned || r.Learned is not { } learned)
-        {
-            return own;
-        }
-
         Dictionary<int, Derivation>? results = null;
-        foreach (LearnedRule rule in learned.Where(rule => rule.Kind == PropertyKind.Inverse && rule.Other != r.InverseId && rule.Other != r.Id))
+        foreach (LearnedRule rule in LearnedRulesOf(r).Inverses)
         {
             if (_learnedInverseHops == MaxLearnedInverseHops)
             {
@@ -490,15 +520,8 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         Dictionary<int, Derivation> results, int concept, int target, bool forward, int depth, RelationRecord? viaInverse, string? symmetric)
     {
         RelationRecord targetRecord = relations[target];
-        IEnumerable<(int First, int Second, double Confidence, bool Learned)> rules = targetRecord.Compositions.Select(rule => (rule.First, rule.Second, 1.0, false));
-        if (includeLearned && targetRecord.Learned is { } learned)
-        {
-            rules = rules.Concat(learned
-                .Where(rule => rule.Kind == PropertyKind.Composition && !targetRecord.Compositions.Contains((rule.First, rule.Second)))
-                .Select(rule => (rule.First, rule.Second, rule.Confidence, true)));
-        }
-
-        foreach ((int first, int second, double confidence, bool isLearned) in rules)
+        foreach ((int first, int second, double confidence, bool isLearned) in targetRecord.Compositions
+            .Select(rule => (rule.First, rule.Second, 1.0, false)).Concat(LearnedRulesOf(targetRecord).Compositions))
         {
             // A rule costs work even when nothing joins: a relation may carry many. Its text is
             // written only once it proves something, since most rules tried join nothing.
@@ -590,9 +613,22 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         }
     }
 
-    private static void Offer(Dictionary<int, Derivation> results, int concept, Derivation candidate)
+    private void Offer(Dictionary<int, Derivation> results, int concept, Derivation candidate)
     {
-        if (!results.TryGetValue(concept, out Derivation? current) || candidate.IsBetterThan(current))
+        if (!results.TryGetValue(concept, out Derivation? current))
+        {
+            results[concept] = candidate;
+            return;
+        }
+
+        if (candidate.TiesWith(current))
+        {
+            // Tied proofs are told apart by their facts, listed (and kept) for both: work as large as
+            // the proofs, which a chain of doublings makes 2^depth facts long.
+            Spend((int)Math.Min((long)candidate.Steps + current.Steps, MaxWork + 1L));
+        }
+
+        if (candidate.IsBetterThan(current))
         {
             results[concept] = candidate;
         }
@@ -676,6 +712,9 @@ internal sealed class Derivation
         1 + premises.Sum(premise => premise.Steps),
         confidence * premises.Aggregate(1.0, (product, premise) => product * premise.Confidence),
         learned || premises.Any(premise => premise.UsesLearnedRule));
+
+    /// <summary>Whether only the facts tell this proof and <paramref name="other"/> apart.</summary>
+    public bool TiesWith(Derivation other) => Kind == other.Kind && Steps == other.Steps && Confidence == other.Confidence;
 
     public bool IsBetterThan(Derivation other) =>
         Kind != other.Kind ? Kind < other.Kind
