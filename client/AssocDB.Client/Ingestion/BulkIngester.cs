@@ -45,6 +45,10 @@ public sealed class BulkIngester
     private long _resumeAfter = -1;
     private volatile bool _stop;
 
+    /// <summary>Set with <see cref="_stop"/> when an acknowledgement rejected an item under
+    /// StopOnReject: a batch being read then is not sent (one read at a bad input line is).</summary>
+    private volatile bool _refusedByServer;
+
     /// <summary>An ingester over a client connection; run it once.</summary>
     public BulkIngester(AssocDbClient client, BulkIngestOptions options)
     {
@@ -133,7 +137,7 @@ public sealed class BulkIngester
             {
                 await _window.WaitAsync(attempt.Token);
                 PendingBatch? batch = ReadNextBatch(source, rejected);
-                if (batch is null)
+                if (batch is null || _refusedByServer)
                 {
                     _window.Release();
                     break;
@@ -308,6 +312,7 @@ public sealed class BulkIngester
         {
             RejectedItem item = batch.Locate(rejection);
             rejectedFacts += rejection.Field.StartsWith("facts[", StringComparison.Ordinal) ? 1 : 0;
+            _refusedByServer |= _options.StopOnReject;
             Reject(item, rejected);
         }
 
