@@ -101,9 +101,18 @@ public sealed class SearchBatchingTests(ReturnWaitServerFixture fixture) : IClas
         await server.Client.UpsertConceptsAsync(_c, [Concept("east", [1f, 0f])]);
         SearchQuery query = Queries.Vector([1f, 0f]);
 
-        // Whichever comes second passes the limit of 2 waiting queries.
-        Task<ReplyList<IReadOnlyList<SearchHit>>>[] calls = [server.Client.SearchAsync(_c, [query, query], 1), server.Client.SearchAsync(_c, [query], 1)];
-        await Task.WhenAll(calls).ContinueWith(_ => { }, TaskScheduler.Default);
+        // Whichever comes second passes the limit of 2 waiting queries. A loaded CI runner once
+        // sent the second after the first had been searched (both answered): then they are sent
+        // again, a few times at most.
+        Task<ReplyList<IReadOnlyList<SearchHit>>>[] calls;
+        int attempts = 0;
+        do
+        {
+            calls = [server.Client.SearchAsync(_c, [query, query], 1), server.Client.SearchAsync(_c, [query], 1)];
+            await Task.WhenAll(calls).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+        while (calls.All(call => call.IsCompletedSuccessfully) && ++attempts < 5);
+
         var refused = Assert.IsType<AssocDbException>(Assert.Single(calls, call => call.IsFaulted).Exception!.InnerException);
         Assert.Equal((Grpc.Core.StatusCode.ResourceExhausted, "queries"), (refused.StatusCode, refused.Field));
         Assert.Equal(1, calls.Count(call => call.IsCompletedSuccessfully));
