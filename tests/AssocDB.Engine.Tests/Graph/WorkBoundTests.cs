@@ -159,13 +159,7 @@ public sealed class WorkBoundTests : DatabaseTests
     public async Task The_proofs_of_a_related_query_are_bounded_in_size_and_listed_in_linear_time()
     {
         const int Depth = 11, Chain = 1 << Depth, Answers = 1000;
-        Collection graph = Db.Create(dimension: 4);
-        (await graph.DefineRelationAsync(new RelationSpec("r0"))).AssertOk();
-        for (int i = 1; i <= Depth; i++)
-        {
-            (await graph.DefineRelationAsync(new RelationSpec($"r{i}", Compositions: [new Composition($"r{i - 1}", $"r{i - 1}")]))).AssertOk();
-        }
-
+        Collection graph = await DoublingsAsync(Depth);
         (await graph.AddFactsAsync([
             .. Enumerable.Range(0, Chain - 1).Select(i => new FactInput($"u{i}", "r0", $"u{i + 1}")),
             .. Enumerable.Range(0, Answers).Select(j => new FactInput($"u{Chain - 1}", "r0", $"v{j:0000}"))])).AssertOk();
@@ -193,13 +187,7 @@ public sealed class WorkBoundTests : DatabaseTests
     public async Task Telling_tied_proofs_apart_is_charged_to_the_work_bound()
     {
         const int Depth = 11, Chain = 1 << Depth, Middles = 2_000;
-        Collection graph = Db.Create(dimension: 4);
-        (await graph.DefineRelationAsync(new RelationSpec("r0"))).AssertOk();
-        for (int i = 1; i <= Depth; i++)
-        {
-            (await graph.DefineRelationAsync(new RelationSpec($"r{i}", Compositions: [new Composition($"r{i - 1}", $"r{i - 1}")]))).AssertOk();
-        }
-
+        Collection graph = await DoublingsAsync(Depth);
         (await graph.DefineRelationAsync(new RelationSpec("then"))).AssertOk();
         (await graph.DefineRelationAsync(new RelationSpec("q", Compositions: [new Composition($"r{Depth}", "then")]))).AssertOk();
         (await graph.AddFactsAsync([
@@ -219,13 +207,7 @@ public sealed class WorkBoundTests : DatabaseTests
     public async Task The_proofs_of_a_relate_call_are_bounded_in_size()
     {
         const int Depth = 11, Chain = 1 << Depth, Relations = 600;
-        Collection graph = Db.Create(dimension: 4);
-        (await graph.DefineRelationAsync(new RelationSpec("r0"))).AssertOk();
-        for (int i = 1; i <= Depth; i++)
-        {
-            (await graph.DefineRelationAsync(new RelationSpec($"r{i}", Compositions: [new Composition($"r{i - 1}", $"r{i - 1}")]))).AssertOk();
-        }
-
+        Collection graph = await DoublingsAsync(Depth);
         for (int k = 0; k < Relations; k++)
         {
             (await graph.DefineRelationAsync(new RelationSpec($"q{k:000}", Compositions: [new Composition($"r{Depth - 1}", $"r{Depth - 1}")]))).AssertOk();
@@ -266,6 +248,20 @@ public sealed class WorkBoundTests : DatabaseTests
 
         Assert.Equal([Near], answers.Keys);
         Assert.Equal(Math.Pow(0.99, Reasoner.MaxLearnedInverseHops - 1), answers[Near].Confidence, 9);
+    }
+
+    /// <summary>A collection with relations r0 … r<paramref name="depth"/>, each r(i) = r(i−1) ∘ r(i−1):
+    /// r(i) holds across 2^i facts of r0 in a row.</summary>
+    private async Task<Collection> DoublingsAsync(int depth)
+    {
+        Collection graph = Db.Create(dimension: 4);
+        (await graph.DefineRelationAsync(new RelationSpec("r0"))).AssertOk();
+        for (int i = 1; i <= depth; i++)
+        {
+            (await graph.DefineRelationAsync(new RelationSpec($"r{i}", Compositions: [new Composition($"r{i - 1}", $"r{i - 1}")]))).AssertOk();
+        }
+
+        return graph;
     }
 
     /// <summary>Relations r0 … r(count − 1), each concluded by every composition of two of them.</summary>
