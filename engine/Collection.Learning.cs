@@ -142,8 +142,8 @@ public sealed partial class Collection
     /// true tail is ranked among all concepts for <c>(h, r, ?)</c> and the true head for
     /// <c>(?, r, t)</c>, other stored or test facts filtered out, ties ranked as the mean of the
     /// optimistic and pessimistic rank. One model scores them all, RotatE or TransE, whichever most
-    /// of the test facts' relations were last trained with (TransE with the norm most of its
-    /// relations were trained with). Facts naming unknown concepts, relations without a vector, or
+    /// of the test facts' relations were last trained with (TransE with the norm most of them were
+    /// trained with). Facts naming unknown concepts, relations without a vector, or
     /// relations of the other model are skipped and counted.
     /// </summary>
     public Result<EvaluationReport> Evaluate(IReadOnlyList<FactKey> test, CancellationToken cancellationToken = default)
@@ -154,35 +154,44 @@ public sealed partial class Collection
             return EngineError.Invalid("test", "must hold at least one fact");
         }
 
+        for (int i = 0; i < test.Count; i++)
+        {
+            if (test[i] is not { Head: not null, Relation: not null, Tail: not null })
+            {
+                return EngineError.Invalid($"test[{i}]", "must be a fact with a head, a relation and a tail");
+            }
+        }
+
         Result<(EmbeddingModel, float[], float[], Triple[], KnownTriples, string[], int, int[])> read =
             Read<(EmbeddingModel, float[], float[], Triple[], KnownTriples, string[], int, int[])>(() =>
         {
-            // One model ranks every fact: the one whose vectors most of the test facts' relations
-            // hold (a relation keeps a rotation from an earlier RotatE run that a later TransE run
-            // had no facts to retrain); the facts of the others are skipped and counted.
-            int rotationFacts = 0;
-            int translationFacts = 0;
+            // One model ranks every fact: the one most of the test facts' relations were last trained
+            // with (a relation keeps a rotation from an earlier RotatE run that a later TransE run had
+            // no facts to retrain), TransE with the norm most of them were trained with. The facts of
+            // relations of the other model are skipped and counted; given vectors and estimates are
+            // translations.
+            int rotations = 0, l1 = 0, l2 = 0;
             foreach (FactKey fact in test)
             {
-                if (!_relations.TryGetId(fact.Relation, out int id) || EffectiveVector(_relations[id]).Vector is null)
+                if (_relations.TryGetId(fact.Relation, out int id) && _relations[id] is { Trained: true } trained)
                 {
-                    continue;
-                }
-
-                if (_relations[id].Operator == RelationOperator.Rotation)
-                {
-                    rotationFacts++;
-                }
-                else
-                {
-                    translationFacts++;
+                    if (trained.Operator == RelationOperator.Rotation)
+                    {
+                        rotations++;
+                    }
+                    else if (trained.TrainedNorm == DistanceNorm.L2)
+                    {
+                        l2++;
+                    }
+                    else
+                    {
+                        l1++;
+                    }
                 }
             }
 
-            bool rotation = rotationFacts > translationFacts;
-            // TransE is scored with the norm it was trained with (most relations', should runs differ).
-            DistanceNorm norm = _relations.All.Where(relation => relation.Trained && relation.Operator == RelationOperator.Translation)
-                .GroupBy(relation => relation.TrainedNorm).MaxBy(group => group.Count())?.Key ?? DistanceNorm.L1;
+            bool rotation = rotations > l1 + l2;
+            DistanceNorm norm = l2 > l1 ? DistanceNorm.L2 : DistanceNorm.L1;
             var embedding = new EmbeddingModel(rotation ? EmbeddingModelKind.RotatE : EmbeddingModelKind.TransE, Dimension, norm);
             int width = embedding.RelationDimension;
             var relationVectors = new float[_relations.Count * width];

@@ -67,7 +67,7 @@ public sealed class PropertyMiner
 
         var stopwatch = Stopwatch.StartNew();
         var graph = new FactIndex(facts, conceptCount, relationCount);
-        (SymmetryRule[] symmetry, List<InverseRule> inverses) = MineInverses(graph);
+        (SymmetryRule[] symmetry, List<InverseRule> inverses) = MineInverses(graph, cancellationToken);
         (TransitivityRule[] transitivity, List<CompositionRule> compositions) =
             MineCompositions(graph, progress, cancellationToken);
 
@@ -84,13 +84,14 @@ public sealed class PropertyMiner
 
     /// <summary>Rules <c>Body(a, b) ⇒ Head(b, a)</c> for every pair of relations; the diagonal is
     /// symmetry.</summary>
-    private (SymmetryRule[] Symmetry, List<InverseRule> Inverses) MineInverses(FactIndex graph)
+    private (SymmetryRule[] Symmetry, List<InverseRule> Inverses) MineInverses(FactIndex graph, CancellationToken cancellationToken)
     {
         int m = graph.RelationCount;
         long[] support = new long[m * m];
         long[] pcaBody = new long[m * m];
         for (int a = 0; a < graph.ConceptCount; a++)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             for (int i = graph.HeadStart[a]; i < graph.HeadStart[a + 1]; i++)
             {
                 int body = graph.ByHeadRelation[i].Relation;
@@ -161,6 +162,8 @@ public sealed class PropertyMiner
             int start = 0;
             while (start < firstFacts.Length)
             {
+                // Per subject too: one relation of millions of facts walks billions of paths.
+                cancellationToken.ThrowIfCancellationRequested();
                 int x = firstFacts[start].Head;
                 int end = start;
                 paths.Clear();

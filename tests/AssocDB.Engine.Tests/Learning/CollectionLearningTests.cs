@@ -561,6 +561,32 @@ public sealed class CollectionLearningTests : DatabaseTests
         Assert.Equal(2 * test.Length, report.Result.Overall.Queries);
     }
 
+    // The norm, like the model, is the one the test facts' relations were last trained with: it was
+    // the majority over all relations, so relations left from an L2 run outvoted the L1 run that
+    // trained the relation under test.
+    [Fact]
+    public async Task Evaluation_uses_the_norm_the_test_relations_were_trained_with()
+    {
+        TripleDataset nations = KgData.Load("nations");
+        Collection collection = Db.Create("nations", dimension: 16, metric: Metric.L2);
+        (await collection.AddFactsAsync(nations.Train.Select(triple => Fact(nations, triple)).ToList())).AssertOk();
+        (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE, Norm = DistanceNorm.L2, MaxEpochs = 1 })).AssertOk();
+        const int Kept = 0;
+        (await collection.RemoveFactsAsync([.. nations.Train.Where(t => t.Relation != Kept).Select(t => new FactKey(nations.Concepts[t.Head], nations.Relations[t.Relation], nations.Concepts[t.Tail]))])).AssertOk();
+        (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE, Norm = DistanceNorm.L1, MaxEpochs = 1 })).AssertOk();
+
+        Triple[] kept = [.. nations.Test.Where(t => t.Relation == Kept)];
+        double stored = collection.Evaluate([.. kept.Select(t => new FactKey(nations.Concepts[t.Head], nations.Relations[t.Relation], nations.Concepts[t.Tail]))]).AssertOk().Result.Overall.Mrr;
+        float[] concepts = [.. nations.Concepts.SelectMany(name => collection.GetConcept(name).AssertOk().Vector)];
+        float[] relations = [.. nations.Relations.SelectMany(name => collection.GetRelation(name).AssertOk().Vector!)];
+        var known = new KnownTriples([.. nations.Train.Where(t => t.Relation == Kept)], kept);
+        double Mrr(DistanceNorm norm) => new LinkPredictionEvaluator(TorchSharp.torch.CPU)
+            .Evaluate(new EmbeddingModel(EmbeddingModelKind.TransE, 16, norm), concepts, relations, kept, known).Value.Overall.Mrr;
+        Assert.Equal(Mrr(DistanceNorm.L1), stored, 9);
+        Assert.NotEqual(Mrr(DistanceNorm.L2), stored, 9);
+        Assert.Equal("test[1]", collection.Evaluate([new FactKey("a", "r", "b"), null!]).Error!.Field);
+    }
+
     [Fact]
     public async Task Training_refuses_bad_settings_and_empty_collections()
     {
