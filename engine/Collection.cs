@@ -1119,16 +1119,10 @@ public sealed partial class Collection
         var past = new List<(long Sequence, long Address)>();
         foreach ((byte[] entry, long address) in _log.ReadPastCommitted())
         {
-            long? sequence;
-            try
-            {
-                sequence = RecordCodec.DecodeBatch(entry).Sequence;
-            }
-            catch (Exception exception) when (IsUnreadableEntry(exception))
-            {
-                break;
-            }
-
+            // Only the header is read: leftover bytes may look like an entry of the first format,
+            // which has no checksum, and decoding them threw what no catch expected (a negative
+            // count, a length near 2³¹), so one crash's leftovers made the collection unopenable.
+            long? sequence = RecordCodec.ChecksummedSequence(entry);
             if (sequence is null || (next is not null && sequence != next))
             {
                 break;

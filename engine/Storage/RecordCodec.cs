@@ -129,6 +129,14 @@ internal static class RecordCodec
         return entry;
     }
 
+    /// <summary>The sequence number of a whole checksummed batch, or null for anything else (an
+    /// entry of the first format, bytes that are no entry), without decoding its mutations.</summary>
+    public static long? ChecksummedSequence(ReadOnlySpan<byte> entry) =>
+        entry.Length >= ChecksummedFrom + sizeof(long) + sizeof(int) && entry[0] == BatchFormat
+            && BinaryPrimitives.ReadUInt32LittleEndian(entry[ChecksumOffset..]) == Crc32C.Of(entry[ChecksummedFrom..])
+            ? BinaryPrimitives.ReadInt64LittleEndian(entry[ChecksummedFrom..])
+            : null;
+
     /// <summary>Decodes a log entry; throws <see cref="InvalidDataException"/> for a damaged one
     /// (of the checksummed format: one of format 1 is taken as it reads).</summary>
     public static LoggedBatch DecodeBatch(ReadOnlySpan<byte> entry)

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Storage;
 using AssocDB.Engine.Tests.Support;
@@ -168,7 +169,34 @@ public sealed class LogDamageTests : DatabaseTests
             byte[] flipped = [.. entry];
             flipped[i] ^= 0x01;
             Assert.Throws<InvalidDataException>(() => RecordCodec.DecodeBatch(flipped));
+            Assert.Null(RecordCodec.ChecksummedSequence(flipped));
         }
+    }
+
+    // Bytes past the committed end are checked for whole, checksummed batches by their header
+    // alone. Leftovers that read as the first format were decoded, and threw what no catch
+    // expected, making the collection unopenable: here a relation claiming -1 compositions.
+    [Fact]
+    public void Leftover_bytes_are_told_from_checksummed_batches_without_decoding_them()
+    {
+        using var stream = new MemoryStream();
+        byte[] entry = RecordCodec.EncodeBatch(7, [new Mutation.DeleteEdge(9)], stream, null, out _, out _).ToArray();
+        Assert.Equal(7, RecordCodec.ChecksummedSequence(entry));
+
+        byte[] FirstFormat(RelationRecord relation)
+        {
+            byte[] encoded = RecordCodec.EncodeBatch(1, [new Mutation.PutRelation(relation)], stream, null, out _, out _).ToArray();
+            return [1, .. encoded[(1 + sizeof(uint) + sizeof(long))..]];
+        }
+
+        var plain = new RelationRecord(0, "r", null, Symmetric: false, Transitive: false, InverseId: -1, []);
+        byte[] leftover = FirstFormat(plain);
+        byte[] composed = FirstFormat(plain with { Compositions = [(0, 0)] });
+        int countAt = Enumerable.Range(0, leftover.Length).First(i => leftover[i] != composed[i]);
+        BinaryPrimitives.WriteInt32LittleEndian(leftover.AsSpan(countAt), -1);
+
+        Assert.Throws<OverflowException>(() => RecordCodec.DecodeBatch(leftover));
+        Assert.Null(RecordCodec.ChecksummedSequence(leftover));
     }
 
     // The state store stores each record from the log entry that logged it, at replay too, so an
