@@ -339,13 +339,17 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
     private LearnedRules LearnedRulesOf(RelationRecord r)
     {
+        if (!includeLearned || r.Learned is not { Count: > 0 } learned)
+        {
+            return LearnedRules.None;
+        }
+
         if (_learnedRules.TryGetValue(r.Id, out LearnedRules? known))
         {
             return known;
         }
 
-        IReadOnlyList<LearnedRule> learned = includeLearned ? r.Learned ?? [] : [];
-        HashSet<(int, int)> declared = learned.Count > 0 ? [.. r.Compositions] : [];
+        var declared = new HashSet<(int, int)>(r.Compositions);
         var rules = new LearnedRules(
             learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Symmetric),
             learned.FirstOrDefault(rule => rule.Kind == PropertyKind.Transitive),
@@ -364,7 +368,11 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         LearnedRule? Symmetric,
         LearnedRule? Transitive,
         LearnedRule[] Inverses,
-        (int First, int Second, double Confidence, bool Learned)[] Compositions);
+        (int First, int Second, double Confidence, bool Learned)[] Compositions)
+    {
+        /// <summary>The rules of a relation without learned ones (most), or of any when they are not asked for.</summary>
+        public static LearnedRules None { get; } = new(null, null, [], []);
+    }
 
     /// <summary>A learned symmetry (of r or of its declared inverse): the stored edges of r and of
     /// its inverse read the other way, with the proofs a declared symmetry gives, the rule learned.</summary>
