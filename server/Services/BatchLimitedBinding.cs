@@ -31,7 +31,8 @@ internal sealed class BatchLimitedBinder(ServiceBinderBase inner, params (string
         where TRequest : class
         where TResponse : class
     {
-        if (Array.FindIndex(batches, batch => batch.Method == method.Name) is not (>= 0 and int index))
+        int index = Array.FindIndex(batches, batch => batch.Method == method.Name);
+        if (index < 0)
         {
             return method;
         }
