@@ -1050,8 +1050,17 @@ public sealed partial class Collection
         int replayed = ReplayLog(cancellationToken);
         if (_store.PassedOverCheckpoint is { } incomplete)
         {
-            // Only now that the log replayed whole onto the older checkpoint is the newer one moved.
-            Log.IncompleteCheckpointPassedOver(_logger, Name, incomplete, _store.RecoveredLogAddress, _store.SetAsidePassedOverCheckpoint());
+            // Only now that the log replayed whole onto the older checkpoint (or the empty store) is
+            // the newer one moved.
+            string setAside = _store.SetAsidePassedOverCheckpoint();
+            if (_store.RecoveredCheckpoint)
+            {
+                Log.IncompleteCheckpointPassedOver(_logger, Name, incomplete, _store.RecoveredLogAddress, setAside);
+            }
+            else
+            {
+                Log.IncompleteOnlyCheckpointPassedOver(_logger, Name, incomplete, setAside);
+            }
         }
 
         Log.CollectionRecovered(_logger, Name, _concepts.Count, _edges.Count, replayed);
@@ -1173,9 +1182,10 @@ public sealed partial class Collection
         }
     }
 
-    /// <summary>Whether the log holds every committed entry from <paramref name="address"/> on: it
-    /// was not truncated past it, and was committed up to it.</summary>
-    private bool LogHoldsFrom(long address) => address >= _log.BeginAddress && address <= _log.CommittedUntil;
+    /// <summary>Whether the log holds every committed entry from <paramref name="address"/> on (0:
+    /// from its first): it was not truncated past it, and was committed up to it.</summary>
+    private bool LogHoldsFrom(long address) =>
+        Math.Max(address, WriteAheadLog.FirstAddress) >= _log.BeginAddress && address <= _log.CommittedUntil;
 
     /// <summary>
     /// Stops accepting work; waits for the write in progress and for readers to leave. The wait for

@@ -82,8 +82,9 @@ internal sealed class StateStore : IDisposable
     /// layout it was created with (see <see cref="StateLayout"/>; only a store that
     /// <paramref name="mayPredateLayouts"/> may have been written without one); its memory is raised
     /// to four pages if <paramref name="memoryBytes"/> is less. <paramref name="logReplaysFrom"/>
-    /// says whether the write-ahead log holds every entry from an address on: only then may an
-    /// older checkpoint be recovered in place of an incomplete newest one (see
+    /// says whether the write-ahead log holds every entry from an address on (0: from its first
+    /// entry): only then may an older checkpoint be recovered in place of an incomplete newest one,
+    /// or the store start empty in place of an incomplete only one (see
     /// <see cref="PassedOverCheckpoint"/>); without it the store refuses to open.</summary>
     public StateStore(string directory, long indexBytes, long memoryBytes, long segmentBytes, bool mayPredateLayouts = false, Func<long, bool>? logReplaysFrom = null)
         : this(directory, indexBytes, memoryBytes, segmentBytes, new LocalStorageNamedDeviceFactory(), mayPredateLayouts, logReplaysFrom)
@@ -131,7 +132,8 @@ internal sealed class StateStore : IDisposable
             PageSize = Layout.PageBytes,
             SegmentSize = Layout.SegmentBytes,
             MutableFraction = MutableFraction,
-            TryRecoverLatest = recovering is not { InPlaceOfNewest: true },
+            // Off where the open recovers an older checkpoint itself, or starts over from the log.
+            TryRecoverLatest = recovering is { InPlaceOfNewest: false } || (recovering is null && PassedOverCheckpoint is null),
             CheckpointManager = _checkpoints,
             RemoveOutdatedCheckpoints = false,
             // Null: FASTER's hash of the key's bytes, which a store from before ordered keys holds its index by.
@@ -214,12 +216,14 @@ internal sealed class StateStore : IDisposable
     public long? RecoveredLogSequence { get; }
 
     /// <summary>
-    /// What was wrong with the newest checkpoint when an older one was recovered in its place, or
-    /// null. A crash while a checkpoint is written and before it is read back (or one whose writes
-    /// failed unnoticed) leaves it on disk incomplete, beside the whole one before it, which is only
-    /// deleted once a newer one is read back whole, as the write-ahead log is only truncated then.
-    /// The caller replays the log from the older checkpoint, then sets the incomplete one aside
-    /// (<see cref="SetAsidePassedOverCheckpoint"/>) so that no later open weighs it again.
+    /// What was wrong with the newest checkpoint when an older one was recovered in its place (or,
+    /// where it was the only one, the store started empty: <see cref="RecoveredCheckpoint"/> is
+    /// false), or null. A crash while a checkpoint is written and before it is read back (or one
+    /// whose writes failed unnoticed) leaves it on disk incomplete, beside the whole one before it,
+    /// which is only deleted once a newer one is read back whole, as the write-ahead log is only
+    /// truncated then; so where there is none before it, the log holds every entry. The caller
+    /// replays the log from the older checkpoint (or from its start), then sets the incomplete one
+    /// aside (<see cref="SetAsidePassedOverCheckpoint"/>) so that no later open weighs it again.
     /// </summary>
     public string? PassedOverCheckpoint { get; private set; }
 
@@ -532,7 +536,8 @@ internal sealed class StateStore : IDisposable
     /// over the others (one a crash interrupted before its metadata, say); older checkpoints are
     /// deleted once a newer one is verified, so that is the newest. An incomplete one gives way to
     /// the newest whole checkpoint before it only where the write-ahead log still holds every entry
-    /// from the address that one covers, which replay then checks entry by entry; otherwise the
+    /// from the address that one covers, which replay then checks entry by entry, and, where none is
+    /// before it, to an empty store where the log holds every entry from its first; otherwise the
     /// open is refused.
     /// </summary>
     private RecoveryChoice? ChooseCheckpoint(Func<long, bool>? logReplaysFrom)
@@ -574,15 +579,26 @@ internal sealed class StateStore : IDisposable
 
                 incomplete += $", and the write-ahead log does not hold every entry after the whole checkpoint {token} before it"
                     + (covered is long from ? $" (from address {from} on)" : " (which records no address)");
-                break;
+                throw Unrecoverable(incomplete);
             }
         }
 
-        return incomplete is null
-            ? null
-            : throw new InvalidDataException(
-                $"the state store in {_directory} cannot be recovered: its {incomplete}. Opening it would lose the records held there; its files are left as they are");
+        if (incomplete is null)
+        {
+            return null;
+        }
+
+        if (logReplaysFrom?.Invoke(0) == true)
+        {
+            PassedOverCheckpoint = incomplete;
+            return null;
+        }
+
+        throw Unrecoverable(incomplete + ", and no whole checkpoint precedes it while the write-ahead log no longer holds its first entries");
     }
+
+    private InvalidDataException Unrecoverable(string incomplete) => new(
+        $"the state store in {_directory} cannot be recovered: its {incomplete}. Opening it would lose the records held there; its files are left as they are");
 
     private string? IncompleteLog(Guid token, byte[] cookie)
     {

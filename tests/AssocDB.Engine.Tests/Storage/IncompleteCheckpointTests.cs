@@ -34,24 +34,31 @@ public sealed class IncompleteCheckpointTests : DatabaseTests
     private static string CheckpointsFolder(string collection, string part) => Path.Combine(collection, "state", "checkpoints", part);
 
     /// <summary>
-    /// Batch 0 checkpointed, batch 1 in the log only, then a checkpoint of both (which replaces the
-    /// first and truncates the log), and files put back as a crash in that checkpoint, after its
-    /// metadata reached disk and before it was read back, leaves them: the first checkpoint's
-    /// folders, the state store's log file without the new checkpoint's pages, and (when
-    /// <paramref name="logKeptBack"/>) the write-ahead log not yet truncated. Returns the collection's
-    /// folder and both checkpoints' tokens.
+    /// Batch 0 checkpointed (unless <paramref name="firstCheckpoint"/>: then the crash is in the
+    /// collection's first checkpoint), batch 1 in the log only, then a checkpoint of both (which
+    /// replaces the first and truncates the log), and files put back as a crash in that checkpoint,
+    /// after its metadata reached disk and before it was read back, leaves them: the first
+    /// checkpoint's folders, the state store's log file without the new checkpoint's pages, and
+    /// (when <paramref name="logKeptBack"/>) the write-ahead log not yet truncated. Returns the
+    /// collection's folder and both checkpoints' tokens (the older null when there is none).
     /// </summary>
-    private async Task<(string Folder, string Older, string Incomplete)> CrashedInCheckpointAsync(bool logKeptBack)
+    private async Task<(string Folder, string? Older, string Incomplete)> CrashedInCheckpointAsync(bool logKeptBack, bool firstCheckpoint = false)
     {
         Collection collection = Db.Create();
         (await collection.DefineRelationAsync(new RelationSpec("knows"))).AssertOk();
         await AddFactsAsync(collection, 0);
-        (await collection.CheckpointAsync()).AssertOk();
+        if (!firstCheckpoint)
+        {
+            (await collection.CheckpointAsync()).AssertOk();
+        }
+
         await AddFactsAsync(collection, 1);
         await Db.Database.CloseAsync(checkpoint: false);
 
         string folder = collection.Directory;
-        string older = Path.GetFileName(Assert.Single(Directory.GetDirectories(CheckpointsFolder(folder, "cpr-checkpoints"))));
+        string? older = firstCheckpoint
+            ? null
+            : Path.GetFileName(Assert.Single(Directory.GetDirectories(CheckpointsFolder(folder, "cpr-checkpoints"))));
         CopyFolder(folder, _saved.Path);
 
         await Db.ReopenAsync(checkpointOnClose: false);
@@ -60,14 +67,25 @@ public sealed class IncompleteCheckpointTests : DatabaseTests
         Assert.NotEqual(older, incomplete);
         await Db.Database.CloseAsync(checkpoint: false);
 
-        foreach (string part in new[] { "cpr-checkpoints", "index-checkpoints" })
+        foreach (string part in older is null ? [] : new[] { "cpr-checkpoints", "index-checkpoints" })
         {
-            string restored = Path.Combine(CheckpointsFolder(folder, part), older);
-            CopyFolder(Path.Combine(CheckpointsFolder(_saved.Path, part), older), restored);
+            string restored = Path.Combine(CheckpointsFolder(folder, part), older!);
+            CopyFolder(Path.Combine(CheckpointsFolder(_saved.Path, part), older!), restored);
             Directory.SetLastWriteTimeUtc(restored, Directory.GetLastWriteTimeUtc(Path.Combine(CheckpointsFolder(folder, part), incomplete)).AddMinutes(-1));
         }
 
-        File.Copy(Path.Combine(_saved.Path, "state", "hlog.log.0"), Path.Combine(folder, "state", "hlog.log.0"), overwrite: true);
+        // Before its first checkpoint the store may not have written its log file at all.
+        string savedStoreLog = Path.Combine(_saved.Path, "state", "hlog.log.0");
+        string storeLog = Path.Combine(folder, "state", "hlog.log.0");
+        if (File.Exists(savedStoreLog))
+        {
+            File.Copy(savedStoreLog, storeLog, overwrite: true);
+        }
+        else
+        {
+            File.Delete(storeLog);
+        }
+
         if (logKeptBack)
         {
             Directory.Delete(Path.Combine(folder, "wal"), recursive: true);
@@ -103,7 +121,7 @@ public sealed class IncompleteCheckpointTests : DatabaseTests
     [Fact]
     public async Task An_incomplete_newest_checkpoint_gives_way_to_the_whole_one_before_it_and_the_log()
     {
-        (string folder, string older, string incomplete) = await CrashedInCheckpointAsync(logKeptBack: true);
+        (string folder, string? older, string incomplete) = await CrashedInCheckpointAsync(logKeptBack: true);
 
         var logs = new RecordedLogs();
         await using (AssocDatabase database = AssocDatabase.Open(Db.Options with { CheckpointOnClose = false }, logs))
@@ -139,7 +157,7 @@ public sealed class IncompleteCheckpointTests : DatabaseTests
     [Fact]
     public async Task An_incomplete_newest_checkpoint_still_stops_the_open_when_the_log_no_longer_reaches_back_to_the_one_before()
     {
-        (string folder, string older, string incomplete) = await CrashedInCheckpointAsync(logKeptBack: false);
+        (string folder, string? older, string incomplete) = await CrashedInCheckpointAsync(logKeptBack: false);
 
         InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
         Assert.Contains($"checkpoint {incomplete} is incomplete", error.Message, StringComparison.Ordinal);
@@ -147,5 +165,41 @@ public sealed class IncompleteCheckpointTests : DatabaseTests
         Assert.Equal(
             new[] { incomplete, older }.Order(StringComparer.Ordinal),
             Directory.GetDirectories(CheckpointsFolder(folder, "cpr-checkpoints")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    // The log is truncated only once a checkpoint is read back whole, so a collection whose first
+    // checkpoint a crash cut short still has every entry in its log. Its open was refused, though
+    // nothing was lost; it must rebuild from the log.
+    [Fact]
+    public async Task An_incomplete_only_checkpoint_gives_way_to_the_whole_log()
+    {
+        (string folder, _, string incomplete) = await CrashedInCheckpointAsync(logKeptBack: true, firstCheckpoint: true);
+
+        var logs = new RecordedLogs();
+        await using (AssocDatabase database = AssocDatabase.Open(Db.Options with { CheckpointOnClose = false }, logs))
+        {
+            Collection collection = database.GetCollection("test").AssertOk();
+            AssertFacts(collection, 2 * FactsPerBatch);
+            await AddFactsAsync(collection, 2);
+            (await collection.CheckpointAsync()).AssertOk();
+        }
+
+        string warning = Assert.Single(logs.Messages, message => message.Contains(incomplete, StringComparison.Ordinal));
+        Assert.Contains("rebuilt from its whole log", warning, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(Path.Combine(folder, "state", "checkpoints", "incomplete", incomplete, "cpr-checkpoints")), "the incomplete checkpoint was not set aside");
+
+        await Db.ReopenAsync(checkpointOnClose: false);
+        AssertFacts(Db.Get(), 3 * FactsPerBatch);
+    }
+
+    [Fact]
+    public async Task An_incomplete_only_checkpoint_still_stops_the_open_when_the_log_was_truncated()
+    {
+        (string folder, _, string incomplete) = await CrashedInCheckpointAsync(logKeptBack: false, firstCheckpoint: true);
+
+        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
+        Assert.Contains($"checkpoint {incomplete} is incomplete", error.Message, StringComparison.Ordinal);
+        Assert.Contains("no whole checkpoint precedes it while the write-ahead log no longer holds its first entries", error.Message, StringComparison.Ordinal);
+        Assert.Equal([incomplete], Directory.GetDirectories(CheckpointsFolder(folder, "cpr-checkpoints")).Select(Path.GetFileName));
     }
 }
