@@ -221,6 +221,46 @@ public sealed class CheckpointSafetyTests : IDisposable
         await AssertReopensWithAsync(options, Concepts);
     }
 
+    // The open replays the log into the store as the writer applies its batches, and met the same
+    // wait: a page write that failed while the log was replayed hung the open itself.
+    [Fact]
+    public async Task A_page_flush_failing_while_the_log_is_replayed_takes_the_store_out_of_service_and_the_open_goes_on()
+    {
+        using var folder = new TempDirectory();
+        DatabaseOptions options = SmallStoreOptions(folder.Path, TimeSpan.FromMinutes(10));
+        const int Concepts = 4000;
+        string stateFolder;
+        await using (AssocDatabase database = AssocDatabase.Open(options with { CheckpointOnClose = false }))
+        {
+            database.CreateCollection(new CollectionSpec("c", 64, Metric.Cosine)).AssertOk();
+            Collection collection = database.GetCollection("c").AssertOk();
+            stateFolder = Path.Combine(collection.Directory, "state");
+            await UpsertAsync(collection, 0, Concepts, batchSize: Concepts / 2);
+        }
+
+        // Nothing was checkpointed, so the reopen replays every batch into an empty store, whose
+        // pages (twice its memory) fill its first file and then fail.
+        foreach (string file in Directory.GetFiles(stateFolder, "hlog.log.*"))
+        {
+            File.Delete(file);
+        }
+
+        string[] failing = FailFilesFrom(stateFolder, 1);
+        AssocDatabase reopened = await Task.Run(() => AssocDatabase.Open(options)).WaitAsync(Generous);
+        await using (reopened)
+        {
+            Collection collection = reopened.GetCollection("c").AssertOk();
+            Assert.Equal(Concepts, collection.Describe().AssertOk().ConceptCount);
+            EngineError refused = (await collection.CheckpointAsync().WaitAsync(Generous)).AssertError(ErrorCode.FailedPrecondition, "collection");
+            Assert.Matches(FailedWriteTo(stateFolder), refused.Message);
+            await UpsertAsync(collection, Concepts, Concepts + 20).WaitAsync(Generous);
+            await reopened.CloseAsync(checkpoint: true).AsTask().WaitAsync(Generous);
+        }
+
+        Heal(failing);
+        await AssertReopensWithAsync(options, Concepts + 20);
+    }
+
     // A compaction first waits for the store's pages to reach their files (FASTER's own wait,
     // without end): one whose page write failed hung the checkpoint, which the timeout did not
     // cover, and every write and close after it.
