@@ -23,20 +23,15 @@ internal static class IngestMapping
         return new E.IngestBatch(request.Session, request.Sequence, concepts, facts);
     }
 
-    public static IngestAck ToProto(this E.IngestResult result, long sequence)
+    /// <summary>The acknowledgement without its rejections, which the caller lists as the reply's
+    /// size allows (see <see cref="ReplyBudget"/>).</summary>
+    public static IngestAck ToProto(this E.IngestResult result, long sequence) => new()
     {
-        var ack = new IngestAck
-        {
-            Sequence = sequence,
-            AlreadyApplied = result.AlreadyApplied,
-            Concepts = result.Concepts.ToProto(),
-            Facts = result.Facts.ToProto(),
-        };
-        foreach (E.IngestRejection rejection in result.Rejected)
-        {
-            ack.Rejected.Add(new IngestRejection { Field = rejection.Field, Message = rejection.Message });
-        }
+        Sequence = sequence,
+        AlreadyApplied = result.AlreadyApplied,
+        Concepts = result.Concepts.ToProto(),
+        Facts = result.Facts.ToProto(),
+    };
 
-        return ack;
-    }
+    public static IngestRejection ToProto(this E.IngestRejection rejection) => new() { Field = rejection.Field, Message = rejection.Message };
 }

@@ -29,11 +29,12 @@ internal sealed class ReplyBudget(AssocServerOptions options)
     /// Adds <paramref name="items"/> to <paramref name="list"/>, field <paramref name="fieldNumber"/>
     /// of <paramref name="reply"/>, while the reply stays within the limit with
     /// <paramref name="reserved"/> bytes left for fields set afterwards (a page token). Returns how
-    /// many were added: all of them, or fewer when the next would pass the limit, but always at
-    /// least one when there is one, so that paging moves on (a single item past the limit is then
-    /// refused by the reply-size guard, naming the limit).
+    /// many were added: all of them, or fewer when the next would pass the limit, but at least one
+    /// when there is one, so that paging moves on (a single item past the limit is then refused by
+    /// the reply-size guard, naming the limit), unless <paramref name="mayBeEmpty"/>: a reply that
+    /// counts what it leaves off, and must be sent, keeps none rather than one past the limit.
     /// </summary>
-    public int Fill<T>(IMessage reply, RepeatedField<T> list, int fieldNumber, IEnumerable<T> items, int reserved = 0)
+    public int Fill<T>(IMessage reply, RepeatedField<T> list, int fieldNumber, IEnumerable<T> items, int reserved = 0, bool mayBeEmpty = false)
         where T : IMessage
     {
         long room = (long)Limit - reply.CalculateSize() - reserved;
@@ -42,7 +43,7 @@ internal sealed class ReplyBudget(AssocServerOptions options)
         foreach (T item in items)
         {
             room -= tagBytes + CodedOutputStream.ComputeMessageSize(item);
-            if (room < 0 && added > 0)
+            if (room < 0 && (added > 0 || mayBeEmpty))
             {
                 break;
             }

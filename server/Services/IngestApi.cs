@@ -9,9 +9,12 @@ namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.IngestService: validate → engine → map, one batch at a time (batches read as
 /// <see cref="IngestServiceDefinition"/> says).</summary>
-internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocServerOptions options, IngestDrain drain)
+internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocServerOptions options, IngestDrain drain, ReplyBudget budget)
     : IngestServiceDefinition.ServiceBase
 {
+    /// <summary>The most bytes <see cref="IngestAck.UnlistedRejections"/> takes: its tag and a varint.</summary>
+    private const int UnlistedCountBytes = 1 + 5;
+
     private readonly TimeSpan _idleTimeout = options.Limits.IngestIdleTimeout;
 
     /// <summary>How long a stopping server still waits for an acknowledgement being sent: one to a
@@ -45,8 +48,22 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocSe
             // acknowledged (see IngestDrain), as the database closes only after Kestrel has drained
             // its calls.
             var result = (await collection.IngestAsync(batch, context.CancellationToken)).Unwrap();
-            ack = result.ToProto(batch.Sequence);
+            ack = Acknowledgement(result, batch.Sequence);
         }
+    }
+
+    /// <summary>
+    /// The batch's acknowledgement, its rejections listed while it stays within the bytes the
+    /// server sends. The batch is durable by now and its resend is answered with the same
+    /// rejections, so an acknowledgement past the limit failed the stream at every resend, and the
+    /// ingest never moved on.
+    /// </summary>
+    private IngestAck Acknowledgement(Engine.Model.IngestResult result, long sequence)
+    {
+        IngestAck ack = result.ToProto(sequence);
+        int listed = budget.Fill(ack, ack.Rejected, IngestAck.RejectedFieldNumber, result.Rejected.Select(r => r.ToProto()), UnlistedCountBytes, mayBeEmpty: true);
+        ack.UnlistedRejections = result.Rejected.Count - listed;
+        return ack;
     }
 
     public override Task<GetIngestProgressResponse> GetIngestProgress(GetIngestProgressRequest request, ServerCallContext context)

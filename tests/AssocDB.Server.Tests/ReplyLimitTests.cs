@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using AssocDB.Client;
+using AssocDB.Client.Ingestion;
 using AssocDB.Protocol.V1;
 using Grpc.Core;
 
@@ -340,6 +341,62 @@ public sealed class ReplyLimitTests(SmallReplyServerFixture fixture) : IClassFix
         (int code, string output, string error) = await AssocDbTool.RunAsync([.. args, "--server", fixture.Server.Address]);
         Assert.True(code == 0, $"assocdb {string.Join(' ', args)} exited {code}: {error}");
         return output;
+    }
+
+    // A rejection takes more bytes than the smallest invalid item, so an acknowledgement could pass
+    // the limit that its batch kept within. Sending it failed the stream after the batch was
+    // durable, and the resend's acknowledgement lists the same rejections: the ingest never moved on.
+    [Fact]
+    public async Task An_ingest_acknowledgement_lists_the_rejections_that_fit_and_counts_the_rest()
+    {
+        string c = await NewCollectionAsync(4);
+        const int Invalid = 300;
+        var request = new IngestRequest { Collection = c, Session = "s", Sequence = 0 };
+        request.Facts.AddRange(Enumerable.Range(0, Invalid).Select(i => new FactInput { Head = "", Relation = "r", Tail = $"t{i}" }));
+        request.Facts.Add(new FactInput { Head = "h", Relation = "r", Tail = "valid" });
+        Assert.InRange(request.CalculateSize(), 1, Limit);
+
+        foreach (bool resent in new[] { false, true })
+        {
+            using AsyncDuplexStreamingCall<IngestRequest, IngestAck> stream = _client.Ingest.Ingest();
+            await stream.RequestStream.WriteAsync(request);
+            await stream.RequestStream.CompleteAsync();
+            Assert.True(await stream.ResponseStream.MoveNext(CancellationToken.None));
+            IngestAck ack = stream.ResponseStream.Current;
+            Assert.False(await stream.ResponseStream.MoveNext(CancellationToken.None));
+
+            Assert.Equal(resent, ack.AlreadyApplied);
+            Assert.InRange(ack.CalculateSize(), 1, Limit);
+            Assert.InRange(ack.Rejected.Count, 1, Invalid - 1);
+            Assert.Equal(Invalid, ack.Rejected.Count + ack.UnlistedRejections);
+            Assert.Equal(Enumerable.Range(0, ack.Rejected.Count).Select(i => $"facts[{i}].head"), ack.Rejected.Select(r => r.Field));
+            Assert.Equal(resent ? (0, 1) : (1, 0), (ack.Facts.Applied, ack.Facts.Unchanged));
+        }
+
+        Assert.Equal(0, await _client.GetIngestProgressAsync(c, "s"));
+        Assert.Single(await _client.AllNeighborsAsync(c, "h").CollectAsync());
+    }
+
+    // The bulk ingester counts the rejections an acknowledgement leaves unlisted, and reports them
+    // once, at the batch's first line, saying why.
+    [Fact]
+    public async Task The_bulk_ingester_counts_rejections_its_acknowledgement_left_unlisted()
+    {
+        string c = await NewCollectionAsync(4);
+        const int Invalid = 200;
+        // An empty payload key passes the client's checks; the server refuses the fact.
+        List<IngestItem> items = [.. Enumerable.Range(1, Invalid).Select(line => new FactItem("input", line, new FactInput { Head = "h", Relation = "r", Tail = $"t{line}", Payload = { [""] = "x" } }))];
+        items.Add(new FactItem("input", Invalid + 1, new FactInput { Head = "h", Relation = "r", Tail = "valid" }));
+        var reported = new List<RejectedItem>();
+
+        IngestCounts counts = await new BulkIngester(_client, new BulkIngestOptions { Collection = c, Session = "s", BatchSize = 1000 }).RunAsync(items, reported.Add);
+
+        Assert.Equal((1L, (long)Invalid, 1L, 1L), (counts.Batches, counts.Rejected, counts.Stored, counts.Facts));
+        Assert.InRange(reported.Count - 1, 1, Invalid - 1);
+        RejectedItem unlisted = reported[^1];
+        Assert.Equal(("input", 1L), (unlisted.Source, unlisted.Line));
+        Assert.Contains($"{Invalid - (reported.Count - 1)} items of the batch that starts at this line, past the {reported.Count - 1} listed", unlisted.Reason, StringComparison.Ordinal);
+        Assert.Equal(Enumerable.Range(1, reported.Count - 1).Select(line => (long)line), reported[..^1].Select(item => item.Line));
     }
 
     private async Task<string> NewCollectionAsync(int dimension)

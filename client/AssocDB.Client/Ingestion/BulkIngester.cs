@@ -307,13 +307,26 @@ public sealed class BulkIngester
     private void Account(PendingBatch batch, IngestAck ack, Action<RejectedItem>? rejected)
     {
         Interlocked.Increment(ref _batches);
-        int rejectedFacts = 0;
         foreach (IngestRejection rejection in ack.Rejected)
         {
-            RejectedItem item = batch.Locate(rejection);
-            rejectedFacts += rejection.Field.StartsWith("facts[", StringComparison.Ordinal) ? 1 : 0;
             _refusedByServer |= _options.StopOnReject;
-            Reject(item, rejected);
+            Reject(batch.Locate(rejection), rejected);
+        }
+
+        if (ack.UnlistedRejections > 0)
+        {
+            // Left off the acknowledgement to keep it within the server's message limit: which
+            // lines they are is not known, so one entry for the batch counts them all.
+            _refusedByServer |= _options.StopOnReject;
+            ItemOrigin first = batch.FirstItem;
+            Reject(
+                new RejectedItem(
+                    first.Source,
+                    first.Line,
+                    $"refused by the server: {ack.UnlistedRejections} items of the batch that starts at this line, past the {ack.Rejected.Count} listed, "
+                        + "were left unlisted to keep the server's answer within its Limits:MaxMessageBytes; send smaller batches to have each one listed"),
+                rejected,
+                ack.UnlistedRejections);
         }
 
         if (ack.AlreadyApplied)
@@ -321,18 +334,20 @@ public sealed class BulkIngester
             // Made durable by an earlier run, or by this one when the acknowledgement was lost; which
             // items changed the collection is no longer known. (Servers before 2026-12-01 list no
             // rejections here.)
-            Interlocked.Add(ref _resumed, batch.Count - ack.Rejected.Count);
+            Interlocked.Add(ref _resumed, batch.Count - ack.Rejected.Count - ack.UnlistedRejections);
             return;
         }
 
         Interlocked.Add(ref _stored, (ack.Concepts?.Applied ?? 0) + (ack.Facts?.Applied ?? 0));
         Interlocked.Add(ref _duplicate, (ack.Concepts?.Unchanged ?? 0) + (ack.Facts?.Unchanged ?? 0));
-        Interlocked.Add(ref _facts, batch.Facts.Length - rejectedFacts);
+        // The facts the server took: its summary counts each valid one, listed rejections or not.
+        Interlocked.Add(ref _facts, (ack.Facts?.Applied ?? 0) + (ack.Facts?.Unchanged ?? 0));
     }
 
-    private void Reject(RejectedItem item, Action<RejectedItem>? rejected)
+    /// <summary>Counts <paramref name="count"/> rejected items, reported as <paramref name="item"/>.</summary>
+    private void Reject(RejectedItem item, Action<RejectedItem>? rejected, int count = 1)
     {
-        Interlocked.Increment(ref _rejected);
+        Interlocked.Add(ref _rejected, count);
         if (_options.StopOnReject)
         {
             _stop = true;
@@ -360,6 +375,9 @@ public sealed class BulkIngester
     {
         public int Count => Concepts.Length + Facts.Length;
 
+        /// <summary>Where the item the batch is reported by, when an item's own is not known, came from: its first concept, else its first fact.</summary>
+        public ItemOrigin FirstItem => Concepts.Length > 0 ? Concepts[0] : Facts[0];
+
         /// <summary>The input line a server rejection names (<c>facts[3].head</c> → the 4th fact's line).</summary>
         public RejectedItem Locate(IngestRejection rejection)
         {
@@ -374,8 +392,7 @@ public sealed class BulkIngester
                 return new RejectedItem(list[index].Source, list[index].Line, $"refused by the server: {(rest.Length > 0 ? rest + " " : "")}{rejection.Message}");
             }
 
-            ItemOrigin first = Concepts.Length > 0 ? Concepts[0] : Facts[0];
-            return new RejectedItem(first.Source, first.Line, $"refused by the server: {field}: {rejection.Message}");
+            return new RejectedItem(FirstItem.Source, FirstItem.Line, $"refused by the server: {field}: {rejection.Message}");
         }
     }
 }
