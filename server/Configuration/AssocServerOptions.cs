@@ -279,7 +279,8 @@ public sealed class SearchBatchingOptions
     /// <summary>Coalesce concurrent calls; when false each call searches on its own.</summary>
     public bool Enabled { get; set; } = true;
 
-    /// <summary>The most queries in one engine search.</summary>
+    /// <summary>The most queries in one engine search. Calls whose k are far apart are searched
+    /// apart even within it (see <see cref="Search.SearchBatcher"/>).</summary>
     public int MaxBatch { get; set; } = 256;
 
     /// <summary>How long the first call of a batch may wait for others, in microseconds, rounded up

@@ -28,8 +28,9 @@ namespace AssocDB.Server.Search;
 /// </summary>
 /// <remarks>
 /// Calls are coalesced only with calls on the same collection with the same query-exclusion and
-/// metadata filter; k may differ (the batch uses the largest and each call keeps its own prefix,
-/// which is its own top k). If a coalesced search fails, each of its calls is searched on its own,
+/// metadata filter; k may differ (the search uses the largest and each call keeps its own prefix,
+/// which is its own top k), within bounds (see <see cref="Searches"/>). If a coalesced search
+/// fails, each of its calls is searched on its own,
 /// so one call's bad query is answered to that call only, with a field path in its own request.
 /// </remarks>
 internal sealed class SearchBatcher : BackgroundService
@@ -214,11 +215,50 @@ internal sealed class SearchBatcher : BackgroundService
         return queries;
     }
 
+    /// <summary>Hits a coalesced search may compute whatever its calls asked for: the most the
+    /// default settings coalesce (256 queries, k = 1,000), so that they are always searched together.</summary>
+    private const long HitsAlwaysCoalesced = 256 * 1000;
+
+    /// <summary>
+    /// Splits calls on one collection, filter and exclusion into the searches that answer them: a
+    /// coalesced search computes the largest k for every query, so calls join one while that stays
+    /// within twice the hits they ask for (or <see cref="HitsAlwaysCoalesced"/>). With the batch
+    /// raised to 10,000 queries, one call for k = 1,000 beside 9,999 single-query calls for 10
+    /// hits made one search build 10 M hits for 110 k asked, past the per-call bound on hits that
+    /// the reply limit sets. The largest k comes first, so each search's k is its first call's.
+    /// </summary>
+    private static IEnumerable<List<PendingSearch>> Searches(IEnumerable<PendingSearch> calls)
+    {
+        var search = new List<PendingSearch>();
+        long asked = 0;
+        long queries = 0;
+        foreach (PendingSearch call in calls.OrderByDescending(call => call.Options.K))
+        {
+            long askedWith = asked + ((long)call.Options.K * call.Queries.Count);
+            long computedWith = (long)(search.Count > 0 ? search[0] : call).Options.K * (queries + call.Queries.Count);
+            if (search.Count > 0 && computedWith > Math.Max(2 * askedWith, HitsAlwaysCoalesced))
+            {
+                yield return search;
+                search = [];
+                (asked, queries) = (0, 0);
+                askedWith = (long)call.Options.K * call.Queries.Count;
+            }
+
+            search.Add(call);
+            asked = askedWith;
+            queries += call.Queries.Count;
+        }
+
+        if (search.Count > 0)
+        {
+            yield return search;
+        }
+    }
+
     private void Run(List<PendingSearch> batch)
     {
-        foreach (var group in batch.GroupBy(p => new GroupKey(p.Collection, p.Options.ExcludeQueryConcepts, FilterKey(p.Options.MetadataFilter))))
+        foreach (List<PendingSearch> calls in batch.GroupBy(p => new GroupKey(p.Collection, p.Options.ExcludeQueryConcepts, FilterKey(p.Options.MetadataFilter))).SelectMany(Searches))
         {
-            List<PendingSearch> calls = [.. group];
             if (calls.Count == 1)
             {
                 Complete(calls[0], () => calls[0].Collection.Search(calls[0].Queries, calls[0].Options, calls[0].CancellationToken));
@@ -226,12 +266,12 @@ internal sealed class SearchBatcher : BackgroundService
             }
 
             List<SearchQuery> queries = [.. calls.SelectMany(c => c.Queries)];
-            var options = calls[0].Options with { K = calls.Max(c => c.Options.K) };
+            SearchOptions options = calls[0].Options; // the largest k (see Searches)
             Result<IReadOnlyList<IReadOnlyList<SearchHit>>>? combined;
             using var allCancelled = new AllCancelled(calls.Select(call => call.CancellationToken));
             try
             {
-                combined = group.Key.Collection.Search(queries, options, allCancelled.Token);
+                combined = calls[0].Collection.Search(queries, options, allCancelled.Token);
             }
             catch (OperationCanceledException) when (allCancelled.Token.IsCancellationRequested)
             {

@@ -134,6 +134,34 @@ public sealed class SearchBatchingTests(ReturnWaitServerFixture fixture) : IClas
         Assert.NotNull(unbatched);
     }
 
+    // A coalesced search computes the largest k for every query: with the batch raised, one call
+    // for 1,000 hits beside one of 300 queries for 1 made a search of 301,000 hits for 1,300 asked.
+    // Such calls are searched apart; calls whose k are near are still searched together.
+    [Fact]
+    public async Task Calls_whose_k_are_far_apart_are_searched_apart_with_the_same_answers()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs:
+            ["--metrics-port", "0", "--AssocDB:SearchBatching:MaxBatch=1000", "--AssocDB:SearchBatching:MaxDelayMicroseconds=1000000"]);
+        await server.Client.CreateCollectionAsync(_c, 2);
+        await server.Client.UpsertConceptsAsync(_c, [.. Enumerable.Range(0, 1100).Select(i => Concept($"c{i}", [MathF.Cos(i * 0.001f), MathF.Sin(i * 0.001f)]))]);
+        SearchQuery[] many = [.. Enumerable.Range(0, 300).Select(i => Queries.Vector([MathF.Cos(i * 0.001f), MathF.Sin(i * 0.001f)]))];
+        SearchQuery one = Queries.Vector([1f, 0f]);
+        ReplyList<SearchHit> wide = await server.Client.SearchAsync(_c, one, 1000);
+        IReadOnlyList<IReadOnlyList<SearchHit>> narrow = await server.Client.SearchAsync(_c, many, 1);
+
+        foreach ((int wideK, int narrowK, int searches) in new[] { (1000, 1, 2), (2, 1, 1) })
+        {
+            double before = await server.MetricAsync("assocdb_search_batch_queries_count");
+            // Both wait in the batcher's window (1 s from the first call) and meet there.
+            Task<ReplyList<SearchHit>> wideCall = server.Client.SearchAsync(_c, one, wideK);
+            Task<ReplyList<IReadOnlyList<SearchHit>>> narrowCall = server.Client.SearchAsync(_c, many, narrowK);
+
+            Assert.Equal(wide.Take(wideK).Select(hit => hit.Concept), (await wideCall).Select(hit => hit.Concept));
+            Assert.Equal(narrow.Select(hits => hits[0].Concept), (await narrowCall).Select(hits => Assert.Single(hits).Concept));
+            Assert.Equal(searches, await server.MetricAsync("assocdb_search_batch_queries_count") - before);
+        }
+    }
+
     private Task<ReplyList<SearchHit>> SearchAsync(int client) =>
         _client.SearchAsync(_c, Queries.Vector(client % 2 == 0 ? [1f, 0.1f] : [0.1f, 1f]), 1);
 
