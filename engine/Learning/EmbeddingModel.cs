@@ -133,14 +133,29 @@ public sealed class EmbeddingModel
         return Norm == DistanceNorm.L1 ? diff.abs().sum(-1) : diff.norm(-1);
     }
 
+    /// <summary>
+    /// The concepts to rank many batches of queries against (see <see cref="DistanceToAll"/>, with
+    /// <c>centred</c> true): for TransE, moved to their mean, which leaves its queries (h ± r) and
+    /// distances as they are and spares a copy of every concept per call; for RotatE, whose
+    /// rotation a translation would change, the concepts themselves (an alias: dispose it).
+    /// </summary>
+    internal Tensor CentredForRanking(Tensor concepts)
+    {
+        using IDisposable noGrad = no_grad();
+        using IDisposable scope = NewDisposeScope();
+        return (Kind == EmbeddingModelKind.TransE ? concepts - concepts.mean([0], keepdim: true) : concepts.alias()).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Distances from every query <c>[B, d]</c> to every concept <c>[n, d]</c>: <c>[B, n]</c>,
     /// without gradients (for ranking).</summary>
     /// <remarks>TransE uses <c>cdist</c> (GEMM-based for L2). RotatE has no GEMM form (a square
     /// root per coordinate), so it materialises <c>[b, n, d/2]</c> differences for chunks of b
     /// queries, at most <paramref name="maxElements"/> elements each, in place. The default is
     /// device-dependent: ~1 M elements (4 MB) on a CPU, where cache-sized chunks measured 2–3×
-    /// faster than 16 M; 64 M on a GPU, where fewer, larger kernels win.</remarks>
-    internal Tensor DistanceToAll(Tensor queries, Tensor concepts, long maxElements = 0)
+    /// faster than 16 M; 64 M on a GPU, where fewer, larger kernels win. TransE's l2 is taken
+    /// about the concepts' mean, unless <paramref name="centred"/> says the caller has moved them
+    /// there already (see <see cref="CentredForRanking"/>).</remarks>
+    internal Tensor DistanceToAll(Tensor queries, Tensor concepts, long maxElements = 0, bool centred = false)
     {
         long batch = queries.shape[0];
         long n = concepts.shape[0];
@@ -162,6 +177,11 @@ public sealed class EmbeddingModel
             // form) cancels when the distances are small next to the norms, and rows kept frozen
             // near (1000, …) all tied with the query's own row. Centred, it cancels only where the
             // distances are small next to the concepts' spread.
+            if (centred)
+            {
+                return cdist(queries, concepts, 2);
+            }
+
             using (NewDisposeScope())
             {
                 Tensor centre = concepts.mean([0], keepdim: true);

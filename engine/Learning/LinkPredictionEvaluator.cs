@@ -19,17 +19,39 @@ namespace AssocDB.Engine.Learning;
 /// </remarks>
 public sealed class LinkPredictionEvaluator
 {
+    /// <summary>The most scores one device call holds (<c>[queries, concepts]</c>): 2²⁵, 128 MB
+    /// of float32. With 256 queries a call, a million concepts took a gigabyte of scores (twice
+    /// over where the model joins them from pieces), so calls take fewer queries as concepts grow.</summary>
+    private const long DefaultMaxScores = 1L << 25;
+
+    /// <summary>The most filtered-out answers gathered before they are applied to the scores: a
+    /// query's known answers may be nearly every concept (a hub's), so a call's list was unbounded.</summary>
+    private const int DefaultMaxFilterEntries = 1 << 20;
+
     private readonly Device _device;
     private readonly int _batchSize;
+    private readonly long _maxScores;
+    private readonly int _maxFilterEntries;
 
-    /// <summary>Creates an evaluator computing on <paramref name="device"/>, with
-    /// <paramref name="batchSize"/> queries scored per device call.</summary>
+    /// <summary>Creates an evaluator computing on <paramref name="device"/>, with up to
+    /// <paramref name="batchSize"/> queries scored per device call (fewer where the concepts are
+    /// so many that their scores would pass 2²⁵ elements).</summary>
     public LinkPredictionEvaluator(Device device, int batchSize = 256)
+        : this(device, batchSize, DefaultMaxScores, DefaultMaxFilterEntries)
+    {
+    }
+
+    /// <summary>An evaluator with its memory bounds given (tests make them small).</summary>
+    internal LinkPredictionEvaluator(Device device, int batchSize, long maxScores, int maxFilterEntries)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxScores, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxFilterEntries, 1);
         _device = device;
         _batchSize = batchSize;
+        _maxScores = maxScores;
+        _maxFilterEntries = maxFilterEntries;
     }
 
     /// <summary>
@@ -97,15 +119,17 @@ public sealed class LinkPredictionEvaluator
         var tail = new RankTally();
         var head = new RankTally();
         var perRelation = new SortedDictionary<int, RankTally>();
-        double[] ranks = new double[_batchSize];
+        int batchSize = (int)Math.Clamp(_maxScores / concepts.shape[0], 1, _batchSize);
+        double[] ranks = new double[batchSize];
         using IDisposable noGrad = no_grad();
-        for (int start = 0; start < test.Length; start += _batchSize)
+        using Tensor candidates = model.CentredForRanking(concepts);
+        for (int start = 0; start < test.Length; start += batchSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            ReadOnlySpan<Triple> batch = test.Slice(start, Math.Min(_batchSize, test.Length - start));
+            ReadOnlySpan<Triple> batch = test.Slice(start, Math.Min(batchSize, test.Length - start));
             foreach (bool predictTail in (ReadOnlySpan<bool>)[true, false])
             {
-                RankBatch(model, concepts, relations, batch, known, unusedRows, predictTail, ranks);
+                RankBatch(model, candidates, relations, batch, known, unusedRows, predictTail, ranks);
                 for (int i = 0; i < batch.Length; i++)
                 {
                     (predictTail ? tail : head).Add(ranks[i]);
@@ -128,7 +152,8 @@ public sealed class LinkPredictionEvaluator
             stopwatch.Elapsed);
     }
 
-    /// <summary>Writes the filtered, tie-aware rank of each query's true answer into
+    /// <summary>Writes the filtered, tie-aware rank of each query's true answer, among
+    /// <paramref name="concepts"/> as <see cref="EmbeddingModel.CentredForRanking"/> gives them, into
     /// <paramref name="ranks"/>. An answer scored NaN (a diverged model) gets the worst rank, every
     /// candidate's: NaN compares false both ways, which would otherwise make it rank ½.</summary>
     private void RankBatch(
@@ -138,35 +163,21 @@ public sealed class LinkPredictionEvaluator
         long[] given = new long[b];
         long[] relationIds = new long[b];
         long[] answers = new long[b];
-        var filterRows = new List<long>();
-        var filterColumns = new List<long>();
         for (int i = 0; i < b; i++)
         {
             Triple t = batch[i];
             given[i] = predictTail ? t.Head : t.Tail;
             relationIds[i] = t.Relation;
             answers[i] = predictTail ? t.Tail : t.Head;
-            ReadOnlySpan<int> correct = predictTail ? known.TailsOf(t.Head, t.Relation) : known.HeadsOf(t.Relation, t.Tail);
-            foreach (int other in correct)
-            {
-                if (other != answers[i])
-                {
-                    filterRows.Add(i);
-                    filterColumns.Add(other);
-                }
-            }
         }
 
         using IDisposable scope = NewDisposeScope();
         Tensor givenVectors = concepts.index_select(0, tensor(given, device: _device));
         Tensor relationVectors = relations.index_select(0, tensor(relationIds, device: _device));
         Tensor queries = predictTail ? model.ForwardBatch(givenVectors, relationVectors) : model.InverseBatch(givenVectors, relationVectors);
-        Tensor scores = model.DistanceToAll(queries, concepts).neg_();
+        Tensor scores = model.DistanceToAll(queries, concepts, centred: true).neg_();
         Tensor answerScores = scores.gather(1, tensor(answers, device: _device).unsqueeze(1));
-        if (filterRows.Count > 0)
-        {
-            scores.index_put_(TorchScalars.NegativeInfinity, tensor(filterRows.ToArray(), device: _device), tensor(filterColumns.ToArray(), device: _device));
-        }
+        FilterKnownAnswers(scores, batch, known, predictTail, answers);
 
         if (unusedRows is not null)
         {
@@ -182,6 +193,43 @@ public sealed class LinkPredictionEvaluator
         {
             ranks[i] = float.IsNaN(answerValues[i]) ? candidates : (better[i] + 1 + notWorse[i]) / 2.0;
         }
+    }
+
+    /// <summary>Takes every known true answer other than the one ranked out of each query's
+    /// candidates (its score set to −∞), a bounded number at a time.</summary>
+    private void FilterKnownAnswers(Tensor scores, ReadOnlySpan<Triple> batch, KnownTriples known, bool predictTail, long[] answers)
+    {
+        var rows = new List<long>();
+        var columns = new List<long>();
+        void Apply()
+        {
+            if (rows.Count > 0)
+            {
+                using IDisposable scope = NewDisposeScope();
+                scores.index_put_(TorchScalars.NegativeInfinity, tensor(rows.ToArray(), device: _device), tensor(columns.ToArray(), device: _device));
+                rows.Clear();
+                columns.Clear();
+            }
+        }
+
+        for (int i = 0; i < batch.Length; i++)
+        {
+            Triple t = batch[i];
+            foreach (int other in predictTail ? known.TailsOf(t.Head, t.Relation) : known.HeadsOf(t.Relation, t.Tail))
+            {
+                if (other != answers[i])
+                {
+                    rows.Add(i);
+                    columns.Add(other);
+                    if (rows.Count == _maxFilterEntries)
+                    {
+                        Apply();
+                    }
+                }
+            }
+        }
+
+        Apply();
     }
 
     /// <summary>Running sums for one group of ranks.</summary>

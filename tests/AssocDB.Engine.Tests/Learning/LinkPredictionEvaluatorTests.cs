@@ -90,6 +90,36 @@ public sealed class LinkPredictionEvaluatorTests
         Assert.Equal("test[0]", result.Error!.Field);
     }
 
+    // Ranking a million concepts scored 256 queries at once (a gigabyte) and gathered a batch's
+    // known answers into one list, as long as a hub's answers are; both are bounded now. The
+    // bounds split the work, and must leave every rank as it was.
+    [Theory]
+    [InlineData(EmbeddingModelKind.TransE, DistanceNorm.L1)]
+    [InlineData(EmbeddingModelKind.TransE, DistanceNorm.L2)]
+    [InlineData(EmbeddingModelKind.RotatE, DistanceNorm.L1)]
+    public void Memory_bounds_split_the_work_and_leave_the_ranks_as_they_were(EmbeddingModelKind kind, DistanceNorm norm)
+    {
+        TripleDataset nations = KgData.Load("nations");
+        var model = new EmbeddingModel(kind, 8, norm);
+        var random = new Random(20261202);
+        float[] concepts = [.. Enumerable.Range(0, nations.Concepts.Count * model.Dimension).Select(_ => (float)random.NextDouble())];
+        float[] relations = [.. Enumerable.Range(0, nations.Relations.Count * model.RelationDimension).Select(_ => (float)random.NextDouble())];
+        var known = new KnownTriples([.. nations.Train, .. nations.Validation, .. nations.Test]);
+
+        LinkPredictionResult whole = new LinkPredictionEvaluator(CPU).Evaluate(model, concepts, relations, nations.Test, known).Value;
+        // Three queries a call, and two filtered answers applied at a time.
+        LinkPredictionResult bounded = new LinkPredictionEvaluator(CPU, batchSize: 256, maxScores: 3 * nations.Concepts.Count, maxFilterEntries: 2)
+            .Evaluate(model, concepts, relations, nations.Test, known).Value;
+
+        Assert.Equal((whole.Overall, whole.TailPrediction, whole.HeadPrediction), (bounded.Overall, bounded.TailPrediction, bounded.HeadPrediction));
+        // A relation's tally adds its tail and head ranks in the order the calls end: the sums
+        // may differ in their last bit.
+        static object Rounded(RelationRankingMetrics r) =>
+            (r.Relation, r.Metrics.Queries, Math.Round(r.Metrics.Mrr, 12), Math.Round(r.Metrics.MeanRank, 12), r.Metrics.HitsAt1, r.Metrics.HitsAt3, r.Metrics.HitsAt10);
+        Assert.Equal(whole.PerRelation.Select(Rounded), bounded.PerRelation.Select(Rounded));
+        Assert.InRange(whole.Overall.Mrr, 0, 0.99);
+    }
+
     private static LinkPredictionResult Evaluate(float[] concepts, float[] relations, Triple[] test, KnownTriples known) =>
         new LinkPredictionEvaluator(CPU, batchSize: 1).Evaluate(TransE, concepts, relations, test, known).Value;
 }
