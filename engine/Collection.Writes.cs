@@ -33,7 +33,12 @@ public sealed partial class Collection
     public Task<Result<WriteSummary>> DeleteConceptsAsync(IReadOnlyList<string> names, bool missingOk = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(names);
-        return WriteAsync(() => PlanConceptDeletes(names, missingOk), "names", cancellationToken);
+        return WriteAsync(
+            () => PlanConceptDeletes(names, missingOk),
+            "names",
+            cancellationToken,
+            tooLarge: "a concept's delete deletes every fact touching it in the same write, so delete fewer concepts, "
+                + "or for a concept with that many facts, remove its facts first, a batch at a time, then delete it");
     }
 
     /// <summary>

@@ -338,8 +338,9 @@ public sealed partial class Collection
     }
 
     /// <summary>Runs a planned write: validate and resolve, log durably, then apply.
-    /// <paramref name="itemsField"/> names the input list a batch too large to log is refused for.</summary>
-    private async Task<Result<T>> WriteAsync<T>(Func<Result<Planned<T>>> plan, string itemsField, CancellationToken cancellationToken)
+    /// <paramref name="itemsField"/> names the input list a batch too large to log is refused for,
+    /// and <paramref name="tooLarge"/> says what to do then (by default: split it).</summary>
+    private async Task<Result<T>> WriteAsync<T>(Func<Result<Planned<T>>> plan, string itemsField, CancellationToken cancellationToken, string? tooLarge = null)
     {
         await _writer.WaitAsync(cancellationToken);
         List<Mutation>? batch = null;
@@ -366,7 +367,8 @@ public sealed partial class Collection
                     return new EngineError(
                         ErrorCode.ResourceExhausted,
                         itemsField,
-                        $"the write encodes to {entry.Length:N0} bytes, concepts it creates included (each with its {Dimension}-float vector); one write may hold at most {_log.MaxEntryBytes:N0} (split it)");
+                        $"the write encodes to {entry.Length:N0} bytes; one write may hold at most {_log.MaxEntryBytes:N0}: "
+                        + (tooLarge ?? $"split it (the concepts a write creates count too, each with its {Dimension}-float vector)"));
                 }
 
                 if (largestBytes > _store.MaxValueBytes)

@@ -200,4 +200,31 @@ public sealed class BadInputTests : DatabaseTests
         Assert.Equal((0L, 0L), (wide.Describe().AssertOk().ConceptCount, wide.Describe().AssertOk().FactCount));
         (await wide.AddFactsAsync(facts[..500])).AssertOk();
     }
+
+    // A concept's delete logs the deletes of its facts in the same entry (about 5 bytes each), so
+    // a hub's can pass the entry size (64 KiB here) however few concepts it names; the refusal said "split it", which a one-concept
+    // delete cannot be. It says what can be done, and that way works.
+    [Fact]
+    public async Task A_hub_whose_delete_passes_the_log_entry_size_is_refused_saying_how_to_delete_it()
+    {
+        await Db.ReopenAsync(logPageSizeBits: 16);
+        Collection hubs = Db.Create("hubs", dimension: 4);
+        FactInput[] facts = [.. Enumerable.Range(0, 20_000).Select(i => new FactInput("hub", "r", $"t{i}"))];
+        foreach (FactInput[] batch in facts.Chunk(300))
+        {
+            (await hubs.AddFactsAsync(batch)).AssertOk();
+        }
+
+        EngineError refused = (await hubs.DeleteConceptsAsync(["hub"])).AssertError(ErrorCode.ResourceExhausted, "names");
+        Assert.Contains("remove its facts first, a batch at a time, then delete it", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(20_000, hubs.Describe().AssertOk().FactCount);
+
+        foreach (FactInput[] batch in facts.Chunk(1000))
+        {
+            (await hubs.RemoveFactsAsync([.. batch.Select(fact => new FactKey(fact.Head, fact.Relation, fact.Tail))])).AssertOk();
+        }
+
+        (await hubs.DeleteConceptsAsync(["hub"])).AssertOk();
+        Assert.False(hubs.GetConcept("hub").IsOk);
+    }
 }
