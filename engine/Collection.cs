@@ -1093,11 +1093,8 @@ public sealed partial class Collection
         _superseded = new SupersededRecords(_store.RecoveredSupersededBytes);
         StartSupersededInterval();
         int replayed = ReplayLog(cancellationToken);
-        if (_store.PassedOverCheckpoint is { } incomplete)
+        if (_store is { PassedOverCheckpoint: { } incomplete, PassedOverCheckpointFolder: { } setAside })
         {
-            // Only now that the log replayed whole onto the older checkpoint (or the empty store) is
-            // the newer one moved.
-            string setAside = _store.SetAsidePassedOverCheckpoint();
             if (_store.RecoveredCheckpoint)
             {
                 Log.IncompleteCheckpointPassedOver(_logger, Name, incomplete, _store.RecoveredLogAddress, setAside);

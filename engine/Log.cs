@@ -56,7 +56,7 @@ internal static partial class Log
     [LoggerMessage(22, LogLevel.Warning, "Collection {Collection} was recovered from the checkpoint before its newest, and its log replayed from address {Address}: its state store's newest {Problem} (a crash or a failed write while it was taken). That checkpoint was moved to {Folder}, which may be deleted")]
     public static partial void IncompleteCheckpointPassedOver(ILogger logger, string collection, string problem, long address, string folder);
 
-    [LoggerMessage(26, LogLevel.Warning, "Collection {Collection} was rebuilt from its whole log, as its state store's only {Problem} (a crash or a failed write while it was taken). That checkpoint was moved to {Folder}, which may be deleted")]
+    [LoggerMessage(26, LogLevel.Warning, "Collection {Collection} was rebuilt from its whole log, as its state store's only {Problem} (a crash or a failed write while it was taken). That checkpoint was moved to {Folder}, with the store's log files, which may be deleted")]
     public static partial void IncompleteOnlyCheckpointPassedOver(ILogger logger, string collection, string problem, string folder);
 
     [LoggerMessage(21, LogLevel.Critical, "State store of {Collection} is out of service until the database is reopened ({Reason}); the collection still takes writes, which its log keeps (it is no longer truncated), and the next open replays them")]

@@ -152,6 +152,10 @@ internal static class IngestCommand
         private IngestSource? _current;
         private int _rejectsShown;
 
+        /// <summary>Rejected lines reported, which the rejected count may pass: the server's
+        /// rejections it left unlisted are reported as one line for their batch.</summary>
+        private long _rejectsReported;
+
         public required string[] Files { get; init; }
 
         public required string Collection { get; init; }
@@ -273,9 +277,9 @@ internal static class IngestCommand
                 await error.WriteLineAsync($"error: {failure}");
             }
 
-            if (rejectFile is null && counts.Rejected > _rejectsShown)
+            if (rejectFile is null && _rejectsReported > _rejectsShown)
             {
-                await error.WriteLineAsync($"... {counts.Rejected - _rejectsShown} more rejected lines (list them all with --rejects FILE)");
+                await error.WriteLineAsync($"... {_rejectsReported - _rejectsShown} more rejected lines (list them all with --rejects FILE)");
             }
 
             PrintSummary(counts, session);
@@ -301,6 +305,7 @@ internal static class IngestCommand
 
         private void Rejected(RejectedItem item, StreamWriter? rejectFile)
         {
+            _rejectsReported++;
             if (rejectFile is not null)
             {
                 rejectFile.WriteLine(item.ToString());

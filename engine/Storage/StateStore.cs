@@ -118,6 +118,12 @@ internal sealed class StateStore : IDisposable
         try
         {
             recovering = ChooseCheckpoint(logReplaysFrom);
+            if (recovering is null && PassedOverCheckpoint is not null)
+            {
+                // Starting over: the log files go with the checkpoint, before the empty store
+                // writes its own pages into them (see SetAsidePassedOverCheckpoint).
+                PassedOverCheckpointFolder = SetAsidePassedOverCheckpoint(withLogFiles: true);
+            }
         }
         catch
         {
@@ -165,6 +171,8 @@ internal sealed class StateStore : IDisposable
                     $"the state store in {directory} cannot be recovered: its {PassedOverCheckpoint}, and recovering the checkpoint {older} before it failed: {exception.Message}. Its files are left as they are",
                     exception);
             }
+
+            PassedOverCheckpointFolder = SetAsidePassedOverCheckpoint(withLogFiles: false);
         }
 
         if (_store.RecoveredCommitCookie is { Length: >= sizeof(long) } cookie)
@@ -221,11 +229,16 @@ internal sealed class StateStore : IDisposable
     /// false), or null. A crash while a checkpoint is written and before it is read back (or one
     /// whose writes failed unnoticed) leaves it on disk incomplete, beside the whole one before it,
     /// which is only deleted once a newer one is read back whole, as the write-ahead log is only
-    /// truncated then; so where there is none before it, the log holds every entry. The caller
-    /// replays the log from the older checkpoint (or from its start), then sets the incomplete one
-    /// aside (<see cref="SetAsidePassedOverCheckpoint"/>) so that no later open weighs it again.
+    /// truncated then; so where there is none before it, the log holds every entry. The
+    /// incomplete one is set aside (<see cref="PassedOverCheckpointFolder"/>) before the caller
+    /// replays the log from the older checkpoint (or from its start), so that no later open weighs
+    /// it again: the replay writes pages into the files it lacked, after which it could pass for
+    /// whole, were the replay cut short.
     /// </summary>
     public string? PassedOverCheckpoint { get; private set; }
+
+    /// <summary>Where the checkpoint <see cref="PassedOverCheckpoint"/> describes was moved, or null.</summary>
+    public string? PassedOverCheckpointFolder { get; }
 
     /// <summary>Bytes of log between its begin address and its tail, live and superseded records alike.</summary>
     public long LogBytes => _store.Log.TailAddress - _store.Log.BeginAddress;
@@ -265,13 +278,14 @@ internal sealed class StateStore : IDisposable
     /// </summary>
     public async Task<string?> AwaitAsync(Task work)
     {
-        await Task.WhenAny(work, _outOfService.Task);
+        // Not on the caller's context: the open waits for the replay's store writes synchronously.
+        await Task.WhenAny(work, _outOfService.Task).ConfigureAwait(false);
         if (!work.IsCompleted)
         {
             return OutOfService;
         }
 
-        await work;
+        await work.ConfigureAwait(false);
         return null;
     }
 
@@ -472,22 +486,37 @@ internal sealed class StateStore : IDisposable
         return null;
     }
 
-    /// <summary>Moves the checkpoint an older one was recovered in place of (see
-    /// <see cref="PassedOverCheckpoint"/>) out of the folders recovery looks in, into
-    /// <c>checkpoints/incomplete/TOKEN</c>, kept for inspection; returns that folder.</summary>
-    public string SetAsidePassedOverCheckpoint()
+    /// <summary>
+    /// Moves the checkpoint passed over (see <see cref="PassedOverCheckpoint"/>) out of the folders
+    /// recovery looks in, into <c>checkpoints/incomplete/TOKEN</c>, kept for inspection; returns
+    /// that folder. <paramref name="withLogFiles"/> (a store starting empty in its place) moves the
+    /// store's log files there too: the empty store writes from the log's start again, and its
+    /// first checkpoint, cut short, could otherwise pass for whole on the old files' lengths.
+    /// </summary>
+    private string SetAsidePassedOverCheckpoint(bool withLogFiles)
     {
         string setAside = Path.Combine(_checkpointDirectory, IncompleteFolder, _passedOver.ToString());
+        Directory.CreateDirectory(setAside);
+        // The moves are made durable before the replay writes a page: undone by a power loss, they
+        // would bring the checkpoint back beside those pages.
+        var moved = new List<string> { setAside, Path.GetDirectoryName(setAside)! };
         foreach (FileDescriptor part in new[] { _checkpointNames.LogCheckpointBase(_passedOver), _checkpointNames.IndexCheckpointBase(_passedOver) })
         {
             string folder = Path.Combine(_checkpointDirectory, part.directoryName);
             if (Directory.Exists(folder))
             {
-                Directory.CreateDirectory(setAside);
                 Directory.Move(folder, Path.Combine(setAside, Path.GetDirectoryName(part.directoryName)!));
+                moved.Add(Path.GetDirectoryName(folder)!);
             }
         }
 
+        foreach (string file in withLogFiles ? Directory.EnumerateFiles(_directory, LogFileName + ".*").ToList() : [])
+        {
+            File.Move(file, Path.Combine(setAside, Path.GetFileName(file)));
+            moved.Add(_directory);
+        }
+
+        moved.Distinct().ToList().ForEach(DirectoryDurability.Flush);
         return setAside;
     }
 
@@ -543,6 +572,13 @@ internal sealed class StateStore : IDisposable
     private RecoveryChoice? ChooseCheckpoint(Func<long, bool>? logReplaysFrom)
     {
         string? incomplete = null;
+        // Whether the log holds every entry from an address on, up to the one the incomplete
+        // checkpoint covers: that address was committed to the log before the checkpoint began, so a
+        // log that stops short of it lost entries (a lost or restored wal folder), which the
+        // replay could not tell.
+        long? incompleteCovers = null;
+        bool LogHoldsFrom(long from) =>
+            logReplaysFrom is not null && logReplaysFrom(from) && incompleteCovers is long upTo && logReplaysFrom(upTo);
         foreach (Guid token in _checkpoints.GetLogCheckpointTokens())
         {
             byte[] cookie;
@@ -566,20 +602,21 @@ internal sealed class StateStore : IDisposable
                 }
 
                 incomplete = $"checkpoint {token} is incomplete: {missing}";
+                incompleteCovers = CoveredAddress(cookie);
                 _passedOver = token;
             }
             else if (missing is null)
             {
-                long? covered = cookie.Length >= sizeof(long) ? BitConverter.ToInt64(cookie) : null;
-                if (covered is long address && logReplaysFrom?.Invoke(address) == true)
+                long? covered = CoveredAddress(cookie);
+                if (covered is long address && LogHoldsFrom(address))
                 {
                     PassedOverCheckpoint = incomplete;
                     return new RecoveryChoice(token, log, InPlaceOfNewest: true);
                 }
 
-                incomplete += $", and the write-ahead log does not hold every entry after the whole checkpoint {token} before it"
-                    + (covered is long from ? $" (from address {from} on)" : " (which records no address)");
-                throw Unrecoverable(incomplete);
+                throw Unrecoverable(
+                    $"{incomplete}, and the write-ahead log does not hold every entry after the whole checkpoint {token} before it"
+                    + (covered is long from ? $" (from address {from}" : " (which records no address") + $" up to {Covered(incompleteCovers)})");
             }
         }
 
@@ -588,14 +625,20 @@ internal sealed class StateStore : IDisposable
             return null;
         }
 
-        if (logReplaysFrom?.Invoke(0) == true)
+        if (LogHoldsFrom(0))
         {
             PassedOverCheckpoint = incomplete;
             return null;
         }
 
-        throw Unrecoverable(incomplete + ", and no whole checkpoint precedes it while the write-ahead log no longer holds its first entries");
+        throw Unrecoverable($"{incomplete}, and no whole checkpoint precedes it while the write-ahead log does not hold every entry from its first up to {Covered(incompleteCovers)}");
     }
+
+    /// <summary>The write-ahead-log address a checkpoint's cookie records, or null (none recorded).</summary>
+    private static long? CoveredAddress(byte[] cookie) => cookie.Length >= sizeof(long) ? BitConverter.ToInt64(cookie) : null;
+
+    private static string Covered(long? address) =>
+        address is long upTo ? $"address {upTo}, which the incomplete checkpoint covers" : "the address the incomplete checkpoint covers, which it does not record";
 
     private InvalidDataException Unrecoverable(string incomplete) => new(
         $"the state store in {_directory} cannot be recovered: its {incomplete}. Opening it would lose the records held there; its files are left as they are");
