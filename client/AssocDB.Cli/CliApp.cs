@@ -171,7 +171,7 @@ public static partial class CliApp
         };
         var precision = new Option<StoragePrecision>("--precision")
         {
-            Description = "float32, float16 or bfloat16",
+            Description = "float32, or a float16 or bfloat16 search copy beside it (more memory; faster only on CPUs without AVX-512)",
             HelpName = "float32|float16|bfloat16",
             DefaultValueFactory = _ => StoragePrecision.Float32,
             CustomParser = ParseEnum<StoragePrecision>,

@@ -180,7 +180,10 @@ public sealed class ChunkedGemmKernel : ISearchKernel
         int d = matrix.Dimension;
         int rowLimit = matrix.RowLimit;
         int chunk = (int)Math.Max(1024, Math.Min(_maxScoreElements / count, (1L << 22) / d)) & ~15;
-        ScalarType coarse = matrix.SearchCopy?.dtype ?? ElementType(CoarseType);
+        // Auto takes the matrix's search copy where it has one; a type chosen is kept (it took the
+        // copy's type over float32 before, which measured the wrong arithmetic).
+        ScalarType coarse = CoarseType == CoarsePrecision.Auto ? matrix.SearchCopy?.dtype ?? ScalarType.Float32 : ElementType(CoarseType);
+        Tensor? searchCopy = matrix.SearchCopy?.dtype == coarse ? matrix.SearchCopy : null;
         bool unitRows = coarse != ScalarType.Float32;
         float maxProductScale = 0, maxOffset = 0;
         ReadOnlySpan<float> norms = matrix.Norms;
@@ -220,7 +223,7 @@ public sealed class ChunkedGemmKernel : ISearchKernel
                 int rows = Math.Min(chunk, rowLimit - start);
                 using DisposeScope step = NewDisposeScope();
                 Tensor block = !unitRows ? matrix.Weights.narrow(0, start, rows)
-                    : matrix.SearchCopy?.narrow(0, start, rows)
+                    : searchCopy?.narrow(0, start, rows)
                     ?? (matrix.Weights.narrow(0, start, rows) / matrix.NormsOnDevice.narrow(0, start, rows).clamp_min(TorchScalars.FloatEpsilon).unsqueeze(1)).to(coarse);
                 // mm (not matmul): a shape mismatch throws instead of killing the process.
                 Tensor products = left.mm(block.t());

@@ -20,8 +20,10 @@ namespace AssocDB.Engine.Vectors;
 /// <para>With a <see cref="StoragePrecision"/> other than float32 the matrix also keeps a search copy
 /// of the normalized rows <c>w/‖w‖</c> in that element type, which the low-precision GEMM kernel
 /// scans before it re-ranks candidates in float32 against W. W itself stays float32: it is the
-/// source of truth for reads and for exact scores, so lowering precision speeds search up but does
-/// not shrink memory.</para>
+/// source of truth for reads and for exact scores, so lowering precision does not shrink memory
+/// (the copy adds half of W's again in float16), and it speeds up only that kernel's coarse pass
+/// where it takes the copy: its default on CPUs without AVX-512, where int8 is not available (see
+/// <see cref="CoarsePrecision.Auto"/>); a GPU scans W.</para>
 /// </remarks>
 public sealed class ConceptMatrix : IDisposable
 {
