@@ -5,22 +5,37 @@ namespace AssocDB.Server.Mapping;
 /// <summary>Reads protobuf wire bytes without parsing them into messages.</summary>
 internal static class WireScan
 {
-    /// <summary>How many times top-level field <paramref name="field"/> occurs in the message,
-    /// counted up to where the bytes stop being readable (the parser then refuses them).</summary>
+    /// <summary>Groups nested deeper than this are not parsed either (the parser's recursion limit).</summary>
+    private const int MaxGroupDepth = 100;
+
+    /// <summary>
+    /// How many times top-level field <paramref name="field"/> occurs in the message, counted up to
+    /// where the bytes stop being readable (the parser then refuses them). Bytes are read as
+    /// Google.Protobuf reads them, or a message could hold items the count does not see: it reads
+    /// a tag or a length as a 32-bit varint, dropping higher bits (a tag with bit 32 set is still
+    /// the field's), and skips an unknown group whole, parsing on after it (a scan that stopped at
+    /// one let a batch of any size through to the parser).
+    /// </summary>
     public static int Occurrences(ReadOnlySequence<byte> message, int field)
     {
         var reader = new SequenceReader<byte>(message);
         int count = 0;
-        while (!reader.End && TryReadVarint(ref reader, out ulong tag))
+        // The field numbers of the groups open where the reader is: fields within them are not top level.
+        var groups = new Stack<uint>();
+        while (!reader.End && TryReadVarint(ref reader, out ulong read))
         {
-            count += tag >> 3 == (ulong)field ? 1 : 0;
+            uint tag = (uint)read;
+            uint number = tag >> 3;
+            count += groups.Count == 0 && number == (uint)field ? 1 : 0;
             bool skipped = (tag & 7) switch
             {
                 0 => TryReadVarint(ref reader, out _),
                 1 => TryAdvance(ref reader, 8),
-                2 => TryReadVarint(ref reader, out ulong length) && TryAdvance(ref reader, length),
+                2 => TryReadVarint(ref reader, out ulong length) && (uint)length <= int.MaxValue && TryAdvance(ref reader, (uint)length),
+                3 => groups.Count < MaxGroupDepth && Open(groups, number),
+                4 => groups.TryPop(out uint open) && open == number,
                 5 => TryAdvance(ref reader, 4),
-                _ => false, // groups (deprecated, unused by these messages) and invalid wire types
+                _ => false, // invalid wire types
             };
             if (!skipped)
             {
@@ -29,6 +44,12 @@ internal static class WireScan
         }
 
         return count;
+    }
+
+    private static bool Open(Stack<uint> groups, uint number)
+    {
+        groups.Push(number);
+        return true;
     }
 
     private static bool TryAdvance(ref SequenceReader<byte> reader, ulong count)

@@ -86,6 +86,35 @@ public sealed class BadInputTests(GuardedServerFixture fixture) : IClassFixture<
         Assert.Contains("holds 21 items; the limit is 20 per call", e.Status.Detail, StringComparison.Ordinal);
     }
 
+    // The count stopped at the first group, which Google.Protobuf skips whole and parses on after,
+    // and read tags and lengths as 64-bit varints, which it reads as 32-bit ones (dropping higher
+    // bits): a message so written passed the count with any number of items, all built by the parser.
+    [Theory]
+    [InlineData("7B7C", "")] // an empty group (field 15) before the items
+    [InlineData("7B0A0012007C", "")] // a group holding what looks like items
+    [InlineData("", "tag")] // every item's tag written in five bytes, with bit 32 set
+    [InlineData("", "length")] // every item's length written in five bytes, with bit 32 set
+    public async Task A_batch_over_the_limit_is_refused_before_it_is_parsed_however_its_bytes_are_written(string prefixHex, string fiveByte)
+    {
+        var raw = new Method<byte[], byte[]>(MethodType.Unary, "assocdb.v1.FactService", "AddFacts", Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+        byte[] collection = [0x0A, (byte)_collection.Length, .. System.Text.Encoding.ASCII.GetBytes(_collection)];
+        byte tag = (AddFactsRequest.FactsFieldNumber << 3) | 2;
+        byte[] item = fiveByte switch
+        {
+            "tag" => [(byte)(tag | 0x80), 0x80, 0x80, 0x80, 0x10, 0x00],
+            "length" => [tag, 0x80, 0x80, 0x80, 0x80, 0x10],
+            _ => [tag, 0x00],
+        };
+        byte[] items = [.. Convert.FromHexString(prefixHex), .. Enumerable.Range(0, 21).SelectMany(_ => item)];
+        var headers = new Metadata { { "authorization", "Bearer " + GuardedServerFixture.Key } };
+
+        var call = fixture.Server.Channel.CreateCallInvoker().AsyncUnaryCall(raw, null, new CallOptions(headers), [.. collection, .. items, 0x07]);
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+
+        Assert.Equal((StatusCode.ResourceExhausted, "facts"), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
+        Assert.Contains("holds 21 items; the limit is 20 per call", e.Status.Detail, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Oversized_message_is_resource_exhausted()
     {
