@@ -25,6 +25,12 @@ public static class AssocServer
     /// <summary>How long the server waits for a ping's answer before closing the connection.</summary>
     private static readonly TimeSpan KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
 
+    /// <summary>The gRPC frame before each message: a compression flag and a 4-byte length.</summary>
+    private const int GrpcMessageHeaderBytes = 5;
+
+    /// <summary>Kestrel's default limit on a request's body.</summary>
+    private const long KestrelDefaultBodyBytes = 30_000_000;
+
     /// <summary>Builds the server from the command line (with appsettings.json and environment
     /// variables beneath it). Throws <see cref="ServerConfigurationException"/> for bad settings.</summary>
     /// <param name="args">Command-line arguments; see <see cref="ServerCommandLine"/>.</param>
@@ -55,6 +61,12 @@ public static class AssocServer
             // streams (ingest slots, job watches) open until the operating system gave up on it.
             kestrel.Limits.Http2.KeepAlivePingDelay = KeepAlivePingDelay;
             kestrel.Limits.Http2.KeepAlivePingTimeout = KeepAlivePingTimeout;
+            // Kestrel's own body limit (30,000,000 bytes; grpc-dotnet lifts it for streaming calls
+            // only) refused unary requests that a raised Limits:MaxMessageBytes admits, with a
+            // reset instead of a status; it is raised to a message and its gRPC header. It is not
+            // lowered with the message limit: gRPC refuses an oversized message by its header, but
+            // Kestrel counts bytes as they arrive, and would reset a call over a small limit first.
+            kestrel.Limits.MaxRequestBodySize = Math.Max(KestrelDefaultBodyBytes, (long)options.Limits.MaxMessageBytes + GrpcMessageHeaderBytes);
             AssocServerOptions.TryParseHost(options.Host, out var address);
             if (endpointUrls.Count == 0)
             {

@@ -115,6 +115,26 @@ public sealed class BadInputTests(GuardedServerFixture fixture) : IClassFixture<
         Assert.Contains("holds 21 items; the limit is 20 per call", e.Status.Detail, StringComparison.Ordinal);
     }
 
+    // Kestrel's own request body limit (30,000,000 bytes), which grpc-dotnet lifts for streaming
+    // calls only, reset unary calls that a raised Limits:MaxMessageBytes admits: this one, 30.2 MB
+    // of 30,000 facts, is answered by the server's own count check instead.
+    [Fact]
+    public async Task A_unary_call_over_kestrels_default_body_limit_is_read_when_the_message_limit_is_raised()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:Limits:MaxMessageBytes=40000000"]);
+        await server.Client.CreateCollectionAsync("big", 4);
+        var raw = new Method<byte[], byte[]>(MethodType.Unary, "assocdb.v1.FactService", "AddFacts", Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+        // A fact whose head is a 1,000-byte name: 1,006 bytes with its headers.
+        byte[] fact = [(AddFactsRequest.FactsFieldNumber << 3) | 2, 0xEB, 0x07, 0x0A, 0xE8, 0x07, .. Enumerable.Repeat((byte)'h', 1000)];
+        byte[] request = [0x0A, 3, .. "big"u8, .. Enumerable.Range(0, 30_000).SelectMany(_ => fact)];
+        Assert.InRange(request.Length, 30_000_001, 40_000_000);
+
+        var e = await Assert.ThrowsAsync<RpcException>(() => server.Channel.CreateCallInvoker().AsyncUnaryCall(raw, null, new CallOptions(), request).ResponseAsync);
+
+        Assert.Equal((StatusCode.ResourceExhausted, "facts"), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
+        Assert.Contains("holds 30000 items", e.Status.Detail, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Oversized_message_is_resource_exhausted()
     {
