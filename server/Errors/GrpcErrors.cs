@@ -83,9 +83,10 @@ public static class GrpcErrors
     public static RpcException IngestShuttingDown() =>
         new(new Status(StatusCode.Unavailable, "the server is shutting down; resume the ingest from its last acknowledged batch"));
 
-    /// <summary>An ingest stream ended because its client sent nothing, or took no acknowledgement,
-    /// for <paramref name="timeout"/>. UNAVAILABLE, which clients take as transient: one still there
-    /// opens a new stream and resumes from its last acknowledged batch.</summary>
+    /// <summary>An ingest stream ended because its client sent nothing for <paramref name="timeout"/>.
+    /// UNAVAILABLE, which clients take as transient: one still there opens a new stream and resumes
+    /// from its last acknowledged batch. (One that took no acknowledgement for as long is not sent
+    /// this: the write waiting for it is cancelled, which resets the stream.)</summary>
     public static RpcException IngestIdle(TimeSpan timeout) =>
         new(new Status(StatusCode.Unavailable, $"the ingest stream waited {timeout} on its client, the server's limit (Limits:IngestIdleTimeout); open a new one and resume from the last acknowledged batch"));
 

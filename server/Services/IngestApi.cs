@@ -84,7 +84,9 @@ internal sealed class IngestApi(DatabaseHost host, RequestLimits limits, AssocSe
     /// Kestrel would otherwise wait out its shutdown timeout for a client sending slowly, then reset
     /// the connection) or when the client takes longer than <see cref="LimitOptions.IngestIdleTimeout"/>
     /// (a frozen client or a silent connection would otherwise hold its slot among
-    /// <see cref="LimitOptions.MaxIngestStreams"/>).
+    /// <see cref="LimitOptions.MaxIngestStreams"/>): to send its next batch, that is; one that takes
+    /// no acknowledgement for as long has its stream reset, as cancelling the write does (no status
+    /// can reach a client that reads nothing), which the client library resumes from too.
     /// </summary>
     /// <remarks>
     /// Stopping does not cancel the acknowledgement's write at once: grpc-dotnet cancels a write by
