@@ -134,10 +134,10 @@ public sealed class EmbeddingModel
     }
 
     /// <summary>
-    /// The concepts to rank many batches of queries against (see <see cref="DistanceToAll"/>, with
-    /// <c>centred</c> true): for TransE, moved to their mean, which leaves its queries (h ± r) and
-    /// distances as they are and spares a copy of every concept per call; for RotatE, whose
-    /// rotation a translation would change, the concepts themselves (an alias: dispose it).
+    /// The concepts to rank queries against (see <see cref="DistanceToAll"/>), once for many
+    /// batches: for TransE, moved to their mean, which leaves its queries (h ± r) and distances as
+    /// they are; for RotatE, whose rotation a translation would change, the concepts themselves
+    /// (an alias: dispose it).
     /// </summary>
     internal Tensor CentredForRanking(Tensor concepts)
     {
@@ -152,10 +152,13 @@ public sealed class EmbeddingModel
     /// root per coordinate), so it materialises <c>[b, n, d/2]</c> differences for chunks of b
     /// queries, at most <paramref name="maxElements"/> elements each, in place. The default is
     /// device-dependent: ~1 M elements (4 MB) on a CPU, where cache-sized chunks measured 2–3×
-    /// faster than 16 M; 64 M on a GPU, where fewer, larger kernels win. TransE's l2 is taken
-    /// about the concepts' mean, unless <paramref name="centred"/> says the caller has moved them
-    /// there already (see <see cref="CentredForRanking"/>).</remarks>
-    internal Tensor DistanceToAll(Tensor queries, Tensor concepts, long maxElements = 0, bool centred = false)
+    /// faster than 16 M; 64 M on a GPU, where fewer, larger kernels win. Pass concepts from
+    /// <see cref="CentredForRanking"/>, and queries made from them: TransE's l2 (libtorch's matrix
+    /// product past 25 rows, 6–30 times faster here than its direct form) cancels when the
+    /// distances are small next to the norms, and rows kept frozen near (1000, …) all tied with the
+    /// query's own row. Centred, it cancels only where the distances are small next to the
+    /// concepts' spread.</remarks>
+    internal Tensor DistanceToAll(Tensor queries, Tensor concepts, long maxElements = 0)
     {
         long batch = queries.shape[0];
         long n = concepts.shape[0];
@@ -167,26 +170,7 @@ public sealed class EmbeddingModel
         using IDisposable noGrad = no_grad();
         if (Kind == EmbeddingModelKind.TransE)
         {
-            if (Norm == DistanceNorm.L1)
-            {
-                return cdist(queries, concepts, 1);
-            }
-
-            // Both sides move to the concepts' mean first, which leaves the distances as they are:
-            // libtorch's l2 (a matrix product past 25 rows, 6–30 times faster here than its direct
-            // form) cancels when the distances are small next to the norms, and rows kept frozen
-            // near (1000, …) all tied with the query's own row. Centred, it cancels only where the
-            // distances are small next to the concepts' spread.
-            if (centred)
-            {
-                return cdist(queries, concepts, 2);
-            }
-
-            using (NewDisposeScope())
-            {
-                Tensor centre = concepts.mean([0], keepdim: true);
-                return cdist(queries - centre, concepts - centre, 2).MoveToOuterDisposeScope();
-            }
+            return cdist(queries, concepts, Norm == DistanceNorm.L1 ? 1 : 2);
         }
 
         if (maxElements <= 0)

@@ -175,7 +175,7 @@ public sealed class LinkPredictionEvaluator
         Tensor givenVectors = concepts.index_select(0, tensor(given, device: _device));
         Tensor relationVectors = relations.index_select(0, tensor(relationIds, device: _device));
         Tensor queries = predictTail ? model.ForwardBatch(givenVectors, relationVectors) : model.InverseBatch(givenVectors, relationVectors);
-        Tensor scores = model.DistanceToAll(queries, concepts, centred: true).neg_();
+        Tensor scores = model.DistanceToAll(queries, concepts).neg_();
         Tensor answerScores = scores.gather(1, tensor(answers, device: _device).unsqueeze(1));
         FilterKnownAnswers(scores, batch, known, predictTail, answers);
 
