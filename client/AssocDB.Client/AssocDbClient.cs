@@ -480,7 +480,7 @@ public sealed class AssocDbClient : IDisposable
             }
             catch (RpcException e)
             {
-                throw new AssocDbException(e);
+                throw Failure(e, cancellationToken);
             }
 
             yield return call.ResponseStream.Current;
@@ -551,6 +551,18 @@ public sealed class AssocDbClient : IDisposable
         return Call(o => Query.RecallAsync(request, o), cancellationToken);
     }
 
+    /// <summary>
+    /// What a failed call throws. A call its caller cancelled throws
+    /// <see cref="OperationCanceledException"/> even when grpc-dotnet reports it as UNAVAILABLE: the
+    /// cancellation aborts the response, and a read that sees the abort before the call is marked
+    /// cancelled fails as a broken connection ("Error reading next message. IOException: The request
+    /// was aborted."), which callers that handle their own cancellation took for a server failure.
+    /// </summary>
+    internal static Exception Failure(RpcException e, CancellationToken cancellationToken) =>
+        cancellationToken.IsCancellationRequested && e.StatusCode is StatusCode.Unavailable or StatusCode.Cancelled
+            ? new OperationCanceledException("The call was cancelled.", e, cancellationToken)
+            : new AssocDbException(e);
+
     private async Task<T> Call<T>(Func<CallOptions, AsyncUnaryCall<T>> start, CancellationToken cancellationToken, [CallerMemberName] string operation = "")
     {
         DateTime? deadline = DateTime.UtcNow + _timeout;
@@ -561,7 +573,7 @@ public sealed class AssocDbClient : IDisposable
         }
         catch (RpcException e)
         {
-            throw new AssocDbException(e);
+            throw Failure(e, cancellationToken);
         }
         catch (OperationCanceledException e) when (_timeout is TimeSpan timeout && !cancellationToken.IsCancellationRequested)
         {

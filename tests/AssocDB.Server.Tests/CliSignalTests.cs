@@ -27,7 +27,7 @@ public sealed class CliSignalTests(ServerFixture fixture) : IClassFixture<Server
         (int code, _) = await cli.ExitAsync();
         Job job = Assert.Single(await fixture.Client.ListJobsAsync(c));
         Assert.True(code == 1, $"assocdb exited {code}: {cli.Error}");
-        Assert.Contains($"cancelling job {job.Id}", cli.Error, StringComparison.Ordinal);
+        Assert.True(cli.Error.Contains($"cancelling job {job.Id}", StringComparison.Ordinal), cli.Error);
         Job ended = await fixture.Client.WaitForJobAsync(job.Id).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(JobState.Cancelled, ended.State);
     }
@@ -53,7 +53,7 @@ public sealed class CliSignalTests(ServerFixture fixture) : IClassFixture<Server
         (int code, _) = await cli.ExitAsync();
         Job job = Assert.Single(await fixture.Client.ListJobsAsync(c));
         Assert.True(code == 1, $"assocdb exited {code}: {cli.Error}");
-        Assert.Contains($"cancelling job {job.Id}", cli.Error, StringComparison.Ordinal);
+        Assert.True(cli.Error.Contains($"cancelling job {job.Id}", StringComparison.Ordinal), cli.Error);
         Job ended = await fixture.Client.WaitForJobAsync(job.Id).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(JobState.Cancelled, ended.State);
     }

@@ -108,7 +108,7 @@ public sealed class BulkIngester
             }
             catch (RpcException e)
             {
-                throw new AssocDbException(e);
+                throw AssocDbClient.Failure(e, cancellationToken);
             }
         }
     }
