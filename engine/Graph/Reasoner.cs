@@ -94,6 +94,9 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     /// <summary>Whether the request stopped expanding at the work bound.</summary>
     public bool Truncated { get; private set; }
 
+    /// <summary>The units of work the request has spent: at most about <see cref="MaxWork"/>.</summary>
+    public int WorkSpent => _work;
+
     /// <summary>
     /// Solves <c>concept relation ?</c> at depth 0, 1, … up to <paramref name="maxDepth"/>, keeping
     /// every answer found (the best proof of each). A search deeper than the last one cannot answer
@@ -143,14 +146,29 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
         foreach (Dictionary<int, Derivation> found in answers)
         {
-            if (found.TryGetValue(concept, out Derivation? self) && self.Kind != AnswerKind.Stored)
+            if (found.TryGetValue(concept, out Derivation? self) && self.Kind != AnswerKind.Stored && !OnlySelfLoops(self, concept))
             {
-                // A derived self-answer is an artifact of a cycle (a r b, b r a under transitivity), not news.
+                // A derived self-answer through other concepts is an artifact of a cycle (a r b, b r a
+                // under transitivity), not news; one read from the concept's own loops (a likes a,
+                // asked as liked_by) is a consequence like any other.
                 found.Remove(concept);
             }
         }
 
         return answers;
+    }
+
+    private bool OnlySelfLoops(Derivation derivation, int concept)
+    {
+        foreach (int edge in derivation.StoredEdges)
+        {
+            if (edges.Head(edge) != concept || edges.Tail(edge) != concept)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>The answers to a question, which the caller must not change (they may be reused).</summary>
@@ -237,24 +255,38 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         }
         else if (!Truncated)
         {
-            foreach (bool direction in symmetricOf is not null ? [forward, !forward] : new[] { forward })
+            // The premises, a depth less, start chains of learned inverses of their own: what is
+            // found here (kept in _expanded) is then the same under any chain above, where a chain
+            // carried on had its hop limit cut premises short under a long one and kept what they
+            // lacked for the question asked again from a short one. Depth bounds how many chains
+            // nest, so the stack stays bounded.
+            int hops = _learnedInverseHops;
+            _learnedInverseHops = 0;
+            try
             {
-                string? symmetricName = direction != forward ? symmetricOf : null;
-                ApplyCompositions(results, concept, r.Id, direction, depth, viaInverse: null, symmetricName);
-                if (r.InverseId >= 0 && r.InverseId != r.Id)
+                foreach (bool direction in symmetricOf is not null ? [forward, !forward] : new[] { forward })
                 {
-                    ApplyCompositions(results, concept, r.InverseId, !direction, depth, viaInverse: r, symmetricName);
+                    ApplyCompositions(results, concept, r, r.Id, direction, depth, otherWay: direction != forward);
+                    if (r.InverseId >= 0 && r.InverseId != r.Id)
+                    {
+                        ApplyCompositions(results, concept, r, r.InverseId, !direction, depth, otherWay: direction != forward);
+                    }
+                }
+
+                if (r.Transitive || (r.InverseId >= 0 && relations[r.InverseId].Transitive))
+                {
+                    // Named for the relation declared transitive: an inverse's reverse pairs chain as its own do.
+                    string holder = r.Transitive ? r.Name : relations[r.InverseId].Name;
+                    ApplyTransitivity(results, concept, r.Id, forward, depth, $"transitive({holder})", learned: null);
+                }
+                else if (LearnedOfPair(r, PropertyKind.Transitive) is { } learnedTransitive)
+                {
+                    ApplyTransitivity(results, concept, r.Id, forward, depth, $"transitive({learnedTransitive.Holder.Name}) [learned {learnedTransitive.Rule.Confidence:0.###}]", learnedTransitive.Rule);
                 }
             }
-
-            bool transitive = r.Transitive || (r.InverseId >= 0 && relations[r.InverseId].Transitive);
-            if (transitive)
+            finally
             {
-                ApplyTransitivity(results, concept, r.Id, forward, depth, $"transitive({r.Name})", learned: null);
-            }
-            else if (LearnedOfPair(r, PropertyKind.Transitive) is { } learnedTransitive)
-            {
-                ApplyTransitivity(results, concept, r.Id, forward, depth, $"transitive({learnedTransitive.Holder.Name}) [learned {learnedTransitive.Rule.Confidence:0.###}]", learnedTransitive.Rule);
+                _learnedInverseHops = hops;
             }
         }
 
@@ -291,8 +323,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
                 if (symmetric is not null && (forward ? tail == concept : head == concept))
                 {
-                    Derivation reversed = Derivation.Rule($"symmetric({symmetric})", Derivation.Stored(edge));
-                    Offer(results, forward ? head : tail, r.Symmetric ? reversed : Derivation.Rule(InverseRule(r), reversed));
+                    Offer(results, forward ? head : tail, ReadOtherWay(r, Derivation.Stored(edge)));
                 }
             }
 
@@ -398,42 +429,70 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     }
 
     /// <summary>
-    /// Adds to <paramref name="own"/> what learned inverses of r other than its declared one answer:
-    /// <c>c r x</c> from <c>x s c</c>. Like a declared inverse, reading one costs no depth (at max depth 0
-    /// it reads s's stored edges, and the inverse and symmetric readings of them, as a declared one
-    /// does); a pair of relations learned as each other's inverse ends at the cycle check. Returns
+    /// Adds to <paramref name="own"/> what learned inverses answer, read as declared properties are:
+    /// r's own other than its declared one (<c>c r x</c> from <c>x s c</c>), those of r's declared
+    /// inverse r′ (<c>c r x ⇔ x r′ c</c>, from <c>c s′ x</c>), and, when r is symmetric, both from
+    /// the other end. Like a declared inverse, reading one costs no depth (at max depth 0 it reads
+    /// s's stored edges, and the inverse and symmetric readings of them, as a declared one does); a
+    /// pair of relations learned as each other's inverse ends at the cycle check. Returns
     /// <paramref name="own"/> itself when nothing is added, since it may be reused.
     /// </summary>
     private Dictionary<int, Derivation> WithLearnedInverses(Dictionary<int, Derivation> own, int concept, RelationRecord r, bool forward, int depth)
     {
-        Dictionary<int, Derivation>? results = null;
-        foreach (LearnedRule rule in LearnedRulesOf(r).Inverses)
+        RelationRecord? declaredInverse = r.InverseId >= 0 && r.InverseId != r.Id ? relations[r.InverseId] : null;
+        if (LearnedRulesOf(r).Inverses.Length == 0 && (declaredInverse is null || LearnedRulesOf(declaredInverse).Inverses.Length == 0))
         {
-            if (_learnedInverseHops == MaxLearnedInverseHops)
-            {
-                // Answered without this hop, a question on the chain is no answer to ask again from a
-                // shorter one, so none is kept: as at a cycle cut at the chain's start.
-                _lowestCut = 0;
-                break;
-            }
+            // Most relations: asked at every question, so nothing is allocated for them.
+            return own;
+        }
 
-            string text = $"{r.Name} = inverse({relations[rule.Other].Name}) [learned {rule.Confidence:0.###}]";
-            _learnedInverseHops++;
-            Dictionary<int, Derivation> premises = Solve(concept, rule.Other, !forward, depth);
-            _learnedInverseHops--;
-
-            foreach ((int answer, Derivation premise) in premises)
+        Dictionary<int, Derivation>? results = null;
+        foreach (bool direction in SymmetricName(r) is not null ? [forward, !forward] : new[] { forward })
+        {
+            foreach (RelationRecord holder in declaredInverse is null ? [r] : new[] { r, declaredInverse })
             {
-                Spend(1);
-                if (results is null)
+                foreach (LearnedRule rule in LearnedRulesOf(holder).Inverses)
                 {
-                    // The copy is work too: a question cut by a chain above is solved again under
-                    // each new chain, and a hub's answers were copied each time for one unit.
-                    Spend(own.Count);
-                    results = new Dictionary<int, Derivation>(own);
-                }
+                    if (Truncated)
+                    {
+                        return results ?? own;
+                    }
 
-                Offer(results, answer, Derivation.Learned(text, rule.Confidence, premise));
+                    if (_learnedInverseHops == MaxLearnedInverseHops)
+                    {
+                        // Answered without this hop, a question on the chain is no answer to ask again from a
+                        // shorter one, so none is kept: as at a cycle cut at the chain's start.
+                        _lowestCut = 0;
+                        return results ?? own;
+                    }
+
+                    string text = $"{holder.Name} = inverse({relations[rule.Other].Name}) [learned {rule.Confidence:0.###}]";
+                    _learnedInverseHops++;
+                    // x s c answers c r x, and c s′ x answers x r′ c, which is c r x.
+                    Dictionary<int, Derivation> premises = Solve(concept, rule.Other, holder == r ? !direction : direction, depth);
+                    _learnedInverseHops--;
+
+                    foreach ((int answer, Derivation premise) in premises)
+                    {
+                        if (Truncated)
+                        {
+                            return results ?? own;
+                        }
+
+                        Spend(1);
+                        if (results is null)
+                        {
+                            // The copy is work too: a question cut by a chain above is solved again under
+                            // each new chain, and a hub's answers were copied each time for one unit.
+                            Spend(own.Count);
+                            results = new Dictionary<int, Derivation>(own);
+                        }
+
+                        Derivation derivation = Derivation.Learned(text, rule.Confidence, premise);
+                        derivation = holder == r ? derivation : Derivation.Rule(InverseRule(r), derivation);
+                        Offer(results, answer, direction == forward ? derivation : ReadOtherWay(r, derivation));
+                    }
+                }
             }
         }
 
@@ -521,11 +580,13 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     /// <summary>
     /// Applies the rules <c>r1 ∘ r2 ⇒ target</c>, declared and (when asked) learned, each premise
     /// asked at one depth less. Forward: <c>c r1 y, y r2 x</c>; backward: <c>x r1 y, y r2 c</c>. When
-    /// <paramref name="viaInverse"/> is set, target is the inverse of the asked relation and each
-    /// answer is read back through it.
+    /// target is the inverse of the <paramref name="asked"/> relation each answer is read back
+    /// through it, and <paramref name="otherWay"/> reads it through the asked relation's symmetry.
+    /// Nothing more is joined once the work bound is reached: the premises asked again are answered
+    /// from what the request solved, and joining those went on for every rule left.
     /// </summary>
     private void ApplyCompositions(
-        Dictionary<int, Derivation> results, int concept, int target, bool forward, int depth, RelationRecord? viaInverse, string? symmetric)
+        Dictionary<int, Derivation> results, int concept, RelationRecord asked, int target, bool forward, int depth, bool otherWay)
     {
         RelationRecord targetRecord = relations[target];
         foreach ((int first, int second, double confidence, bool isLearned) in targetRecord.Compositions
@@ -540,22 +601,27 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
             {
                 foreach ((int answer, Derivation toAnswer) in Solve(middle, far, forward, depth - 1))
                 {
+                    if (Truncated)
+                    {
+                        return;
+                    }
+
                     Spend(1);
                     rule ??= $"{relations[first].Name} ∘ {relations[second].Name} ⇒ {targetRecord.Name}" + (isLearned ? $" [learned {confidence:0.###}]" : "");
                     Derivation[] premises = forward ? [toMiddle, toAnswer] : [toAnswer, toMiddle];
                     Derivation derivation = isLearned ? Derivation.Learned(rule, confidence, premises) : Derivation.Rule(rule, premises);
-                    if (viaInverse is { } inverseOf)
+                    if (target != asked.Id)
                     {
-                        derivation = Derivation.Rule(InverseRule(inverseOf), derivation);
+                        derivation = Derivation.Rule(InverseRule(asked), derivation);
                     }
 
-                    if (symmetric is not null)
-                    {
-                        derivation = Derivation.Rule($"symmetric({symmetric})", derivation);
-                    }
-
-                    Offer(results, answer, derivation);
+                    Offer(results, answer, otherWay ? ReadOtherWay(asked, derivation) : derivation);
                 }
+            }
+
+            if (Truncated)
+            {
+                return;
             }
         }
     }
@@ -569,6 +635,13 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
         {
             foreach ((int answer, Derivation onward) in Solve(middle, relation, forward, depth - 1))
             {
+                // Past the bound as for compositions: the premises asked again are answered from
+                // what the request solved, and joining those is unbounded.
+                if (Truncated)
+                {
+                    return;
+                }
+
                 Spend(1);
                 Derivation[] premises = forward ? [toMiddle, onward] : [onward, toMiddle];
                 Offer(results, answer, learned is null ? Derivation.Rule(rule, premises) : Derivation.Learned(rule, learned.Confidence, premises));
@@ -643,6 +716,14 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     }
 
     private string InverseRule(RelationRecord asked) => $"{asked.Name} = inverse({relations[asked.InverseId].Name})";
+
+    /// <summary>A proof of <c>x r c</c> read as one of <c>c r x</c> through r's symmetry: r's own, or
+    /// its inverse's, which holds r's pairs reversed (r′ symmetric, r = inverse(r′)).</summary>
+    private Derivation ReadOtherWay(RelationRecord r, Derivation reversed)
+    {
+        Derivation symmetric = Derivation.Rule($"symmetric({SymmetricName(r)})", reversed);
+        return r.Symmetric ? symmetric : Derivation.Rule(InverseRule(r), symmetric);
+    }
 
     /// <summary>(c, r, forward) and (c, inverse(r), backward) ask the same thing; a symmetric relation
     /// (or one whose inverse is symmetric) has no direction.</summary>

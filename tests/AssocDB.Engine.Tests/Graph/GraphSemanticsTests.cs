@@ -234,6 +234,44 @@ public sealed class GraphSemanticsTests : DatabaseTests
         Assert.Equal(["symmetric(married_to)", "spouse_of = inverse(married_to)"], reversed.Proof.Rules);
     }
 
+    // Every derived self-answer was dropped as an artifact of a cycle, so a concept's own loop read
+    // through an inverse (a likes a, asked as liked_by) answered nothing, in related and relate.
+    // One proven through other concepts still is dropped.
+    [Fact]
+    public async Task A_self_loop_read_through_an_inverse_answers_and_a_cycle_does_not()
+    {
+        (await _graph.DefineRelationAsync(new RelationSpec("likes", InverseOf: "liked_by", Transitive: true))).AssertOk();
+        (await _graph.AddFactsAsync([new FactInput("a", "likes", "a"), new FactInput("b", "likes", "c"), new FactInput("c", "likes", "b")])).AssertOk();
+
+        Answer self = Assert.Single(_graph.Related("a", "liked_by").AssertOk());
+        Assert.Equal(("a", AnswerKind.Derived), (self.Concept, self.Kind));
+        Assert.Equal(["liked_by = inverse(likes)"], self.Proof.Rules);
+        Assert.Equal([("likes", AnswerKind.Stored), ("liked_by", AnswerKind.Derived)], _graph.Relate("a", "a", k: 0).AssertOk().Graph.Select(r => (r.Relation, r.Kind)));
+        Assert.Equal(["c"], _graph.Related("b", "liked_by").AssertOk().Select(answer => answer.Concept));
+    }
+
+    // Proofs named properties that are not declared: transitivity of the relation asked when only
+    // its inverse is transitive, and a symmetry that cannot reverse the relation's facts without
+    // the inverse step when the symmetric relation is its inverse.
+    [Fact]
+    public async Task Proofs_name_the_relation_each_property_is_declared_on()
+    {
+        (await _graph.DefineRelationAsync(new RelationSpec("part_of", Transitive: true))).AssertOk();
+        (await _graph.DefineRelationAsync(new RelationSpec("has_part", InverseOf: "part_of"))).AssertOk();
+        (await _graph.DefineRelationAsync(new RelationSpec("married_to", Symmetric: true))).AssertOk();
+        (await _graph.AddFactsAsync([
+            new FactInput("wheel", "part_of", "car"), new FactInput("car", "part_of", "fleet"),
+            new FactInput("a", "p", "m"), new FactInput("m", "q", "b"),
+        ])).AssertOk();
+        (await _graph.DefineRelationAsync(new RelationSpec("spouse_of", InverseOf: "married_to", Compositions: [new Composition("p", "q")]))).AssertOk();
+
+        Answer wheel = _graph.Related("fleet", "has_part").AssertOk().Single(answer => answer.Concept == "wheel");
+        Assert.Equal(["has_part = inverse(part_of)", "transitive(part_of)"], wheel.Proof.Rules);
+        Answer spouse = Assert.Single(_graph.Related("b", "spouse_of").AssertOk());
+        Assert.Equal("a", spouse.Concept);
+        Assert.Equal(["p ∘ q ⇒ spouse_of", "symmetric(married_to)", "spouse_of = inverse(married_to)"], spouse.Proof.Rules);
+    }
+
     // A rule whose first premise is the relation it concludes (r ∘ r ⇒ r, r ∘ q ⇒ r) used to be
     // pruned as a cycle: its premise is the question being asked. Asked from the other end through
     // an inverse, a right-recursive rule is pruned the same way.

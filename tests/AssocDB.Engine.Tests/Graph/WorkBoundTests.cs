@@ -250,6 +250,80 @@ public sealed class WorkBoundTests : DatabaseTests
         Assert.Equal(Math.Pow(0.99, Reasoner.MaxLearnedInverseHops - 1), answers[Near].Confidence, 9);
     }
 
+    // Past the bound, questions already solved still answered, and the joins over them went on for
+    // every rule left: here t ⇐ nₖ ∘ f for 256 relations nₖ, all asked first (as relate asks every
+    // relation at depth 0), each rule joining c's 5 middles with their 10,000 f answers. The bound
+    // stopped the search at about the 14th rule and the others joined on, to 19 times the bound.
+    [Fact]
+    public void Joins_stop_at_the_work_bound_though_their_premises_are_solved()
+    {
+        const int Rules = 256, Middles = 5, Answers = 10_000, C = 0, F = Rules, T = Rules + 1;
+        var relations = new RelationTable();
+        for (int k = 0; k < Rules; k++)
+        {
+            relations.Put(new RelationRecord(k, $"n{k}", null, Symmetric: false, Transitive: false, InverseId: -1, []));
+        }
+
+        relations.Put(new RelationRecord(F, "f", null, Symmetric: false, Transitive: false, InverseId: -1, []));
+        relations.Put(new RelationRecord(T, "t", null, Symmetric: false, Transitive: false, InverseId: -1, [.. Enumerable.Range(0, Rules).Select(k => (k, F))]));
+        var edges = new EdgeIndex();
+        int edge = 0;
+        for (int middle = 1; middle <= Middles; middle++)
+        {
+            for (int k = 0; k < Rules; k++)
+            {
+                edges.Put(new EdgeRecord(edge++, C, k, middle, 1f, null));
+            }
+
+            for (int answer = 0; answer < Answers; answer++)
+            {
+                edges.Put(new EdgeRecord(edge++, middle, F, Middles + 1 + answer, 1f, null));
+            }
+        }
+
+        using var hangGuard = new CancellationTokenSource(HangGuard);
+        var reasoner = new Reasoner(relations, edges, cancellationToken: hangGuard.Token);
+
+        Assert.NotEmpty(reasoner.Related(C, [.. Enumerable.Range(0, Rules), T], maxDepth: 1)[^1]);
+        Assert.True(reasoner.Truncated);
+        Assert.InRange(reasoner.WorkSpent, Reasoner.MaxWork, Reasoner.MaxWork + Answers + Rules);
+    }
+
+    // The hop count of learned inverses ran on into a composition's premises, so a question reached
+    // at the end of a long chain had its premises' own chains cut, and what it found without them
+    // was reused for the question asked directly: here c t0 ? reaches c r ? after 14 learned
+    // inverses, r ⇐ a ∘ b, and m b x needs 3 more, so c r x was missing from both answers.
+    [Fact]
+    public void A_premises_learned_inverses_are_followed_however_long_the_chain_to_its_rule()
+    {
+        const int ChainToRule = 14, R = ChainToRule, A = R + 1, B = R + 2, C = 0, Middle = 1, X = 2;
+        var statistics = new RuleStatistics(10, 10, 0.99, 0.99, 1);
+        LearnedRule[] InverseOf(int other) => [new LearnedRule(PropertyKind.Inverse, other, -1, -1, statistics)];
+        var relations = new RelationTable();
+        for (int id = 0; id < ChainToRule; id++)
+        {
+            relations.Put(new RelationRecord(id, $"t{id}", null, Symmetric: false, Transitive: false, InverseId: -1, [], Learned: InverseOf(id + 1)));
+        }
+
+        relations.Put(new RelationRecord(R, "r", null, Symmetric: false, Transitive: false, InverseId: -1, [(A, B)]));
+        relations.Put(new RelationRecord(A, "a", null, Symmetric: false, Transitive: false, InverseId: -1, []));
+        // b = inverse(b1), b1 = inverse(b2), b2 = inverse(b3): m b x holds as x b3 m.
+        for (int hop = 0; hop < 3; hop++)
+        {
+            relations.Put(new RelationRecord(B + hop, $"b{hop}", null, Symmetric: false, Transitive: false, InverseId: -1, [], Learned: InverseOf(B + hop + 1)));
+        }
+
+        relations.Put(new RelationRecord(B + 3, "b3", null, Symmetric: false, Transitive: false, InverseId: -1, []));
+        var edges = new EdgeIndex();
+        edges.Put(new EdgeRecord(0, C, A, Middle, 1f, null));
+        edges.Put(new EdgeRecord(1, X, B + 3, Middle, 1f, null));
+
+        Dictionary<int, Derivation>[] answers = new Reasoner(relations, edges).Related(C, [0, R], maxDepth: 1);
+
+        Assert.Equal([X], answers[1].Keys);
+        Assert.Equal([X], answers[0].Keys);
+    }
+
     /// <summary>A collection with relations r0 … r<paramref name="depth"/>, each r(i) = r(i−1) ∘ r(i−1):
     /// r(i) holds across 2^i facts of r0 in a row.</summary>
     private async Task<Collection> DoublingsAsync(int depth)

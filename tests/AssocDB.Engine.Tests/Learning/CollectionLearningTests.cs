@@ -364,6 +364,38 @@ public sealed class CollectionLearningTests : DatabaseTests
         Assert.DoesNotContain(collection.Related("ann", "ancestor_of", new RelatedOptions(IncludeLearned: false)).AssertOk(), a => a.Concept == "dora");
     }
 
+    // A learned inverse was read only one way: not through the relation's declared symmetry (carl
+    // married_to ann answered, ann married_to carl did not) nor through its declared inverse (bob
+    // child_of ann answered, ann has_child bob did not), as declared inverses and learned symmetry
+    // and transitivity are.
+    [Fact]
+    public async Task A_learned_inverse_is_read_through_declared_symmetry_and_inverses()
+    {
+        Collection collection = Db.Create("learned-inverses");
+        (await collection.DefineRelationAsync(new RelationSpec("married_to", Symmetric: true))).AssertOk();
+        (await collection.DefineRelationAsync(new RelationSpec("child_of", InverseOf: "has_child"))).AssertOk();
+        (await collection.AddFactsAsync([new FactInput("ann", "wed_by", "carl"), new FactInput("ann", "parent_of", "bob")])).AssertOk();
+        var statistics = new RuleStatistics(4, 5, 0.9, 0.9, 0.5);
+        (await collection.ApplyLearnedPropertiesAsync(
+        [
+            new LearnedProperty(PropertyKind.Inverse, "married_to", "wed_by", null, null, statistics),
+            new LearnedProperty(PropertyKind.Inverse, "child_of", "parent_of", null, null, statistics),
+        ])).AssertOk();
+
+        foreach ((string from, string relation, string to, string[] rules) in new (string, string, string, string[])[]
+        {
+            ("carl", "married_to", "ann", ["married_to = inverse(wed_by) [learned 0.9]"]),
+            ("ann", "married_to", "carl", ["married_to = inverse(wed_by) [learned 0.9]", "symmetric(married_to)"]),
+            ("bob", "child_of", "ann", ["child_of = inverse(parent_of) [learned 0.9]"]),
+            ("ann", "has_child", "bob", ["child_of = inverse(parent_of) [learned 0.9]", "has_child = inverse(child_of)"]),
+        })
+        {
+            Answer answer = Assert.Single(collection.Related(from, relation, new RelatedOptions(MaxDepth: 0)).AssertOk());
+            Assert.Equal((to, AnswerKind.Learned, 0.9), (answer.Concept, answer.Kind, answer.Score));
+            Assert.Equal(rules, answer.Proof.Rules);
+        }
+    }
+
     // Mining a large graph can accept thousands of compositions for one head. A relation keeps at
     // most MaxLearnedRules learned and MaxCompositions declared ones, so its record stays far below
     // the state store's page; an apply that would pass either is refused whole, naming the property.
