@@ -9,8 +9,9 @@ namespace AssocDB.Cli;
 /// <summary>
 /// The <c>assocdb</c> commands. Each parses its arguments, makes one or a few client calls and
 /// prints the result: a table by default, JSON with <c>--json</c>. Exit codes: 0 success, 1 the
-/// server refused or failed the call (status and field on stderr), 2 bad command line; the
-/// long-running <c>ingest</c> has its own (see <see cref="IngestCommand"/>).
+/// server refused or failed the call (status and field on stderr), 2 bad command line, 130
+/// interrupted (Ctrl+C or SIGTERM; a watched job is cancelled first); the long-running
+/// <c>ingest</c> has its own (see <see cref="IngestCommand"/>).
 /// </summary>
 public static partial class CliApp
 {
@@ -306,7 +307,7 @@ public static partial class CliApp
                     stored += chunk.Length;
                 }
             }
-            catch (Exception e) when (stored > 0 && e is AssocDbException or FormatException or IOException)
+            catch (Exception e) when (stored > 0 && e is AssocDbException or FormatException or IOException or OperationCanceledException)
             {
                 // The batches before the failure are stored: say so, or a user is left to guess
                 // whether a rerun would store them twice.
@@ -465,6 +466,13 @@ public static partial class CliApp
             {
                 await error.WriteLineAsync($"error: {e.Message}");
                 return 1;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Ctrl+C or SIGTERM: System.CommandLine's own handling returned 1, the code of a
+                // refused call, and said nothing.
+                await error.WriteLineAsync("error: interrupted");
+                return IngestCommand.Interrupted;
             }
             // A directory given as a file to read is UnauthorizedAccessException on Linux.
             catch (Exception e) when (e is FormatException or UriFormatException or IOException or UnauthorizedAccessException)

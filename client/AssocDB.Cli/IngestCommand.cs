@@ -15,7 +15,8 @@ namespace AssocDB.Cli;
 /// same session (by default derived from the files' paths, sizes and times) resumes after the last
 /// durable batch. Exit codes: 0 done (rejected lines are reported, not fatal); 1 bad command line;
 /// 2 a line was rejected under <c>--strict</c>; 3 the server refused the ingest or stayed
-/// unreachable through every retry; 4 an input file could not be read; 130 interrupted (Ctrl+C or
+/// unreachable through every retry; 4 an input file could not be read, or the rejects file could not
+/// be written; 130 interrupted (Ctrl+C or
 /// SIGTERM) after writing the rejects and the summary of what was stored.
 /// </summary>
 internal static class IngestCommand
@@ -156,6 +157,9 @@ internal static class IngestCommand
         /// rejections it left unlisted are reported as one line for their batch.</summary>
         private long _rejectsReported;
 
+        /// <summary>Whether a write to the rejects file failed.</summary>
+        private bool _rejectsNotWritten;
+
         public required string[] Files { get; init; }
 
         public required string Collection { get; init; }
@@ -193,12 +197,22 @@ internal static class IngestCommand
                 return InputFailure;
             }
 
+            // Opening it for writing empties it: an input named by mistake (a tab completion away)
+            // was lost before a line was read, and the run then stored nothing and exited 0.
+            if (RejectsPath is not null && InputAt(RejectsPath, formats) is string input)
+            {
+                await error.WriteLineAsync($"error: --rejects {RejectsPath} is the input {input}, which writing the rejects would empty");
+                return Usage;
+            }
+
             // Opened before anything is sent, so that a path that cannot be written (a missing folder,
             // a directory) is the command line's error, not an unhandled one after the server's work.
             StreamWriter? rejectFile;
             try
             {
-                rejectFile = RejectsPath is null ? null : new StreamWriter(RejectsPath, append: false, new UTF8Encoding(false));
+                // Flushed line by line: a write that fails (a full disk) then fails where the line is
+                // reported, and is told as such, instead of at the close after the summary.
+                rejectFile = RejectsPath is null ? null : new StreamWriter(RejectsPath, append: false, new UTF8Encoding(false)) { AutoFlush = true };
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -206,10 +220,44 @@ internal static class IngestCommand
                 return Usage;
             }
 
-            using (rejectFile)
+            try
             {
                 return await IngestAsync(client, formats, rejectFile, cancellationToken);
             }
+            finally
+            {
+                try
+                {
+                    rejectFile?.Dispose();
+                }
+                catch (IOException) when (_rejectsNotWritten)
+                {
+                    // The line that failed is still buffered and fails again; the run said so.
+                }
+            }
+        }
+
+        /// <summary>The input file, or names file of a <c>.npy</c> input, that <paramref name="path"/>
+        /// is (links followed), or null.</summary>
+        private string? InputAt(string path, IngestFormat[] formats)
+        {
+            static string Identity(string file)
+            {
+                var info = new FileInfo(file);
+                try
+                {
+                    return info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? info.FullName;
+                }
+                catch (IOException)
+                {
+                    // Not there (yet): no input.
+                    return info.FullName;
+                }
+            }
+
+            string target = Identity(path);
+            IEnumerable<string> inputs = Files.Concat(Files.Select((file, i) => formats[i] == IngestFormat.Vectors ? IngestSource.NamesFileOf(file, ReadOptions) : null).OfType<string>());
+            return inputs.FirstOrDefault(input => Identity(input) == target);
         }
 
         private async Task<int> IngestAsync(AssocDbClient client, IngestFormat[] formats, StreamWriter? rejectFile, CancellationToken cancellationToken)
@@ -258,6 +306,12 @@ internal static class IngestCommand
             {
                 failure = $"{e.StatusCode}: {e.Message} (rerun with --session {session} to resume)";
                 code = ServerFailure;
+            }
+            catch (RejectsNotWrittenException e)
+            {
+                // The rerun reports the rejected lines of the batches stored before this one again.
+                failure = $"writing --rejects {RejectsPath}: {e.Message} (rerun with --session {session} and a rejects file that can be written to resume; every rejected line is reported again)";
+                code = InputFailure;
             }
             catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
             {
@@ -308,7 +362,15 @@ internal static class IngestCommand
             _rejectsReported++;
             if (rejectFile is not null)
             {
-                rejectFile.WriteLine(item.ToString());
+                try
+                {
+                    rejectFile.WriteLine(item.ToString());
+                }
+                catch (IOException e)
+                {
+                    _rejectsNotWritten = true;
+                    throw new RejectsNotWrittenException(e);
+                }
             }
             else if (_rejectsShown < RejectsShown)
             {
@@ -380,3 +442,7 @@ internal static class IngestCommand
         private static string Megabytes(long bytes) => (bytes / 1e6).ToString("0.0", CultureInfo.InvariantCulture);
     }
 }
+
+/// <summary>A write to the <c>--rejects</c> file failed. An <see cref="IOException"/>, so that the
+/// ingester passes it on as it does a failed read of the input, for the command to tell the two apart.</summary>
+internal sealed class RejectsNotWrittenException(IOException inner) : IOException(inner.Message, inner);

@@ -74,14 +74,25 @@ internal sealed class ProgressBar(TextWriter writer)
     private static string Eta(double elapsedSeconds, double fraction) =>
         fraction <= 0 ? "?" : Duration(elapsedSeconds * (1 - fraction) / fraction);
 
-    /// <summary>m:ss, or h:mm:ss from an hour on, the hours counted past a day.</summary>
+    /// <summary>m:ss, or h:mm:ss from an hour on, the hours counted past a day; "?" past
+    /// <see cref="LongestEstimate"/>, where an estimate says nothing (and TimeSpan overflows further
+    /// on: a learn of 2 billion epochs whose first took 8 minutes ended the tool and left its job
+    /// training).</summary>
     internal static string Duration(double seconds)
     {
+        if (!(seconds < LongestEstimate.TotalSeconds))
+        {
+            return "?";
+        }
+
         var time = TimeSpan.FromSeconds(Math.Round(seconds));
         return time.TotalHours >= 1
             ? string.Create(CultureInfo.InvariantCulture, $"{(int)time.TotalHours}:{time.Minutes:D2}:{time.Seconds:D2}")
             : string.Create(CultureInfo.InvariantCulture, $"{time.Minutes}:{time.Seconds:D2}");
     }
+
+    /// <summary>The longest time <see cref="Duration"/> shows.</summary>
+    internal static readonly TimeSpan LongestEstimate = TimeSpan.FromDays(10_000);
 
     internal static string State(JobState state) => state.ToString().ToLowerInvariant();
 }

@@ -26,7 +26,7 @@ public sealed class CliSignalTests(ServerFixture fixture) : IClassFixture<Server
 
         (int code, _) = await cli.ExitAsync();
         Job job = Assert.Single(await fixture.Client.ListJobsAsync(c));
-        Assert.True(code == 1, $"assocdb exited {code}: {cli.Error}");
+        Assert.True(code == 130, $"assocdb exited {code}: {cli.Error}");
         Assert.True(cli.Error.Contains($"cancelling job {job.Id}", StringComparison.Ordinal), cli.Error);
         Job ended = await fixture.Client.WaitForJobAsync(job.Id).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(JobState.Cancelled, ended.State);
@@ -52,7 +52,7 @@ public sealed class CliSignalTests(ServerFixture fixture) : IClassFixture<Server
 
         (int code, _) = await cli.ExitAsync();
         Job job = Assert.Single(await fixture.Client.ListJobsAsync(c));
-        Assert.True(code == 1, $"assocdb exited {code}: {cli.Error}");
+        Assert.True(code == 130, $"assocdb exited {code}: {cli.Error}");
         Assert.True(cli.Error.Contains($"cancelling job {job.Id}", StringComparison.Ordinal), cli.Error);
         Job ended = await fixture.Client.WaitForJobAsync(job.Id).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(JobState.Cancelled, ended.State);

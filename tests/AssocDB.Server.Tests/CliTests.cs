@@ -43,6 +43,17 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
         await Ok("checkpoint", "-c", c);
     }
 
+    // An estimate past TimeSpan's range threw out of the progress callback: the tool ended with a
+    // stack trace while watching a learn of billions of epochs, and left the job training.
+    [Fact]
+    public void A_progress_estimate_past_any_meaning_is_shown_as_unknown()
+    {
+        Assert.Equal("1:01:01", ProgressBar.Duration(3661));
+        Assert.Equal("?", ProgressBar.Duration(ProgressBar.LongestEstimate.TotalSeconds));
+        Assert.Equal("?", ProgressBar.Duration(1e12));
+        Assert.Equal("?", ProgressBar.Duration(double.NaN));
+    }
+
     [Fact]
     public async Task Refused_call_exits_non_zero_with_the_status()
     {

@@ -180,6 +180,42 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
         Assert.Equal(3, (await RunAsync("ingest", WriteFacts("c.tsv"), "-c", "no-such-collection")).Code);
     }
 
+    // --rejects naming an input emptied it as the run began (the file, or a .npy input's names), and
+    // the run then stored nothing and exited 0.
+    [Fact]
+    public async Task A_rejects_file_that_is_an_input_is_refused_and_the_input_kept()
+    {
+        string collection = await NewCollectionAsync();
+        string facts = WriteFacts("kept.tsv");
+        byte[] before = await File.ReadAllBytesAsync(facts);
+        string link = Path.Combine(_folder, "link-to-kept.tsv");
+        File.CreateSymbolicLink(link, facts);
+
+        foreach (string rejects in new[] { facts, link })
+        {
+            (int code, _, string error) = await RunAsync("ingest", facts, "-c", collection, "--rejects", rejects);
+            Assert.True(code == 1, error);
+            Assert.Contains($"is the input {facts}", error, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(before, await File.ReadAllBytesAsync(facts));
+        Assert.Equal(0, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
+    }
+
+    // A rejects file that could not be written (a full disk) failed the run as "reading facts.tsv"
+    // (exit 4, blaming the input) when a rejected line was written, or, with few rejects, at the
+    // close after the summary: a stack trace and exit 1.
+    [Fact]
+    public async Task A_rejects_file_that_cannot_be_written_fails_the_run_saying_so()
+    {
+        string collection = await NewCollectionAsync();
+        (int code, _, string error) = await RunAsync("ingest", WriteFacts("full.tsv"), "-c", collection, "--rejects", "/dev/full");
+
+        Assert.True(code == 4, error);
+        Assert.Contains("error: writing --rejects /dev/full: ", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("reading", error, StringComparison.Ordinal);
+    }
+
     private string WriteFacts(string name)
     {
         string path = Path.Combine(_folder, name);
