@@ -15,11 +15,14 @@ namespace AssocDB.Client.Ingestion;
 /// <see cref="BulkIngestOptions.StopOnReject"/> leaves it to be sent, fixed, by the next run of the
 /// session, which sent it marked as applied before). Reading is deterministic, so the
 /// numbers do not depend on the batch size, and "every item up to the session's last durable
-/// sequence is stored or rejected" holds after any failure. Rejected items take numbers as well:
+/// sequence is stored or rejected" holds after any failure. Rejected lines take numbers as well, as
+/// many as the items they would be when stored (<see cref="RejectedItem.Items"/>: a JSON-lines fact
+/// with a vector is a concept and a fact whether its vector passes this client's checks or not):
 /// the numbers then do not change when a client version checks more or less, and a client that
-/// numbered only the items it sent (every version before this rule) numbered each item at most as
-/// high as this one does, so resuming its session resends a few stored items (stored once; the
-/// server counts them unchanged) rather than skipping unstored ones. A batch the server has
+/// numbered fewer (versions before 2026-12-01 numbered only the items they sent, later ones one per
+/// rejected line) numbered each item at most as high as this one does, so resuming its session
+/// resends a few stored items (stored once; the server counts them unchanged) rather than skipping
+/// unstored ones. A batch the server has
 /// already applied is acknowledged without writing, so resending is always safe; the
 /// acknowledgement still lists the items the server refuses, as its write did. Every batch is
 /// therefore sent and its rejections reported, whichever run or attempt made it durable, and the
@@ -159,12 +162,27 @@ public sealed class BulkIngester
             // server's status, or the broken connection), so that is the error to report.
             if (await Task.WhenAny(acks, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)) != acks || !acks.IsFaulted)
             {
-                await attempt.CancelAsync();
+                await StopReadingAcksAsync(acks, attempt);
                 throw e is RpcException ? e : new RpcException(new Status(StatusCode.Unavailable, $"the ingest stream broke: {e.Message}"));
             }
         }
+        catch
+        {
+            // The caller's cancellation, or a failed input.
+            await StopReadingAcksAsync(acks, attempt);
+            throw;
+        }
 
         await acks;
+    }
+
+    /// <summary>Stops the acknowledgement reader and waits for it, so that nothing it reports (a
+    /// rejection, a count) comes after the stream is given up: it went on alongside the caller's
+    /// summary, and its rejections reached a rejects file being closed.</summary>
+    private static async Task StopReadingAcksAsync(Task acks, CancellationTokenSource attempt)
+    {
+        await attempt.CancelAsync();
+        await acks.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     /// <summary>
@@ -264,9 +282,10 @@ public sealed class BulkIngester
         {
             IngestItem item = source.Current;
             Interlocked.Increment(ref _read);
-            // A rejected item takes its number too, so numbers do not depend on which checks this
-            // client runs (see the remarks).
-            ++_ordinal;
+            // A rejected line takes the numbers of the items it would be, so numbers do not depend on
+            // which checks this client runs (see the remarks).
+            long before = _ordinal;
+            _ordinal += item is RejectedItem { Items: var numbers } ? numbers : 1;
             switch (item)
             {
                 case RejectedItem bad:
@@ -290,7 +309,9 @@ public sealed class BulkIngester
                     throw new ArgumentException($"unknown item type {item.GetType().Name}", nameof(source));
             }
 
-            if (_ordinal == _resumeAfter && _conceptOrigins.Count + _factOrigins.Count > 0)
+            // Past the mark (a rejected line's numbers may straddle it): the batch ends with the items
+            // at or before it, answered as already applied.
+            if (before < _resumeAfter && _ordinal >= _resumeAfter && _conceptOrigins.Count + _factOrigins.Count > 0)
             {
                 break;
             }

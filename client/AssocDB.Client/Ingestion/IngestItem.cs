@@ -94,6 +94,12 @@ public sealed record ConceptItem(string Source, long Line, ConceptInput Concept)
 /// <summary>A line that was not stored, and why (a sentence).</summary>
 public sealed record RejectedItem(string Source, long Line, string Reason) : IngestItem(Source, Line)
 {
+    /// <summary>How many item numbers the line takes: as many as the items it would be when stored,
+    /// as far as its shape shows (a JSON-lines fact with head_vector and tail_vector, three), so that
+    /// numbering does not depend on which values a client version accepts (see
+    /// <see cref="BulkIngester"/>'s remarks).</summary>
+    public int Items { get; init; } = 1;
+
     /// <summary>The reject-file form: <c>source:line&lt;TAB&gt;reason</c>.</summary>
     public override string ToString() => $"{Source}:{Line}\t{Reason}";
 }

@@ -46,12 +46,20 @@ internal static class JsonLinesReader
 
             items.Clear();
             string? error;
+            int itemsOfLine = 1;
             try
             {
                 using JsonDocument document = JsonDocument.Parse(bytes);
-                error = document.RootElement.ValueKind == JsonValueKind.Object
-                    ? Parse(document.RootElement, source, line, items, ref dimension, options.Cosine)
-                    : "a line must be a JSON object";
+                JsonElement root = document.RootElement;
+                if (root.ValueKind == JsonValueKind.Object)
+                {
+                    itemsOfLine = ItemsOf(root);
+                    error = Parse(root, source, line, items, ref dimension, options.Cosine);
+                }
+                else
+                {
+                    error = "a line must be a JSON object";
+                }
             }
             catch (JsonException e)
             {
@@ -66,7 +74,7 @@ internal static class JsonLinesReader
 
             if (error is not null)
             {
-                yield return new RejectedItem(source, line, error);
+                yield return new RejectedItem(source, line, error) { Items = itemsOfLine };
                 continue;
             }
 
@@ -76,6 +84,11 @@ internal static class JsonLinesReader
             }
         }
     }
+
+    /// <summary>The items a line of this shape is when stored: a fact with each of its vectors a
+    /// concept before it, or one concept.</summary>
+    private static int ItemsOf(JsonElement root) =>
+        root.TryGetProperty("head", out _) ? 1 + (root.TryGetProperty("head_vector", out _) ? 1 : 0) + (root.TryGetProperty("tail_vector", out _) ? 1 : 0) : 1;
 
     private static string? Parse(JsonElement root, string source, long line, List<IngestItem> items, ref int? dimension, bool cosine)
     {
