@@ -122,7 +122,7 @@ public sealed partial class Collection
             .ThenByDescending(property => property.Statistics.Support)
             .ToList();
         var symmetry = result.SymmetryByRelation.Select(rule => Property(PropertyKind.Symmetric, rule.Relation, rule.Evidence)).ToList();
-        return new MiningReport(accepted, symmetry, result.DistinctFacts, result.Elapsed);
+        return new MiningReport(accepted, symmetry, result.DistinctFacts, result.Elapsed, result.UnkeptRules);
     }
 
     /// <summary>

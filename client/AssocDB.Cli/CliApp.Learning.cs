@@ -252,7 +252,7 @@ public static partial class CliApp
                         p => [p.Rule, $"{p.Statistics.Support}", Output.Number(p.Statistics.Confidence), Output.Number(p.Statistics.PcaConfidence), Output.Number(p.Statistics.HeadCoverage)]);
                     if (job.Mining.Truncated)
                     {
-                        o.Value("truncated", $"(the best {job.Mining.Accepted.Count} of {job.Mining.AcceptedCount} accepted rules, cut to the server's message size limit: `assocdb jobs get {job.Id}` lists them all)");
+                        o.Value("truncated", $"(the best {job.Mining.Accepted.Count} of {job.Mining.AcceptedCount} accepted rules, cut to the server's limits: `assocdb jobs get {job.Id}` lists every one it keeps)");
                     }
 
                     break;

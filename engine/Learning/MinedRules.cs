@@ -50,6 +50,8 @@ public sealed record CompositionRule(int First, int Second, int Head, RuleEviden
 /// <param name="Compositions">Accepted length-2 composition rules.</param>
 /// <param name="DistinctFacts">Facts counted after removing duplicates.</param>
 /// <param name="Elapsed">Wall time of the mining run.</param>
+/// <param name="UnkeptRules">Accepted inverse and composition rules left out past
+/// <see cref="MiningOptions.MaxRules"/>.</param>
 /// <remarks>Accepted lists are ordered by PCA confidence, then support, both descending.</remarks>
 public sealed record MiningResult(
     IReadOnlyList<SymmetryRule> SymmetryByRelation,
@@ -59,7 +61,8 @@ public sealed record MiningResult(
     IReadOnlyList<TransitivityRule> Transitive,
     IReadOnlyList<CompositionRule> Compositions,
     long DistinctFacts,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed,
+    long UnkeptRules);
 
 /// <summary>
 /// Thresholds a mined rule must pass to be reported as accepted. The defaults follow AMIE's
@@ -81,6 +84,15 @@ public sealed record MiningOptions
 
     /// <summary>Minimum PCA confidence. Default 0.1.</summary>
     public double MinPcaConfidence { get; init; } = 0.1;
+
+    /// <summary>
+    /// The most inverse rules, and apart from them the most composition rules, kept: the best by
+    /// PCA confidence, then support. A dense graph of m relations can pass the thresholds with m²
+    /// inverse and m³ composition rules (billions at <see cref="PropertyMiner.MaxRelations"/>), which
+    /// no memory held; the rest are counted (<see cref="MiningResult.UnkeptRules"/>). At least 1;
+    /// default 100,000, some fifty times FB15k-237's rules with no thresholds at all.
+    /// </summary>
+    public int MaxRules { get; init; } = 100_000;
 
     /// <summary>Whether a rule with this evidence passes every threshold. A rule no fact confirms
     /// never does, whatever the thresholds: with every one at 0, each relation was accepted as

@@ -13,7 +13,11 @@ namespace AssocDB.Engine.Learning;
 /// enumerate every path <c>x –First→ z –Second→ y</c> once, so they cost the number of such paths
 /// (Σ over facts of the tail's out-degree) times a log factor for de-duplication: about 0.1 s for
 /// WN18RR's 87 k facts, much more on dense graphs such as FB15k-237. The PCA counts use the
-/// subject x of the head atom, as in the original AMIE. Duplicate facts are counted once.
+/// subject x of the head atom, as in the original AMIE. Duplicate facts are counted once. A fact
+/// from a concept to itself is no evidence of a rule that reverses or chains facts: a loop's reverse
+/// is itself (every relation with loops looked symmetric, at a PCA confidence of 1 where only loops
+/// had their reverse), and a path through a loop repeats its other fact (r(x, x) ∧ r(x, y) confirmed
+/// transitivity with no chain stored). Loops are left out of those counts, bodies included.
 /// </remarks>
 public sealed class PropertyMiner
 {
@@ -46,6 +50,11 @@ public sealed class PropertyMiner
             return EngineError.Invalid("relationCount", "must not be negative");
         }
 
+        if (_options.MaxRules < 1)
+        {
+            return EngineError.Invalid("max_rules", $"is {_options.MaxRules}; at least 1 rule of each kind is kept");
+        }
+
         if (relationCount > MaxRelations)
         {
             return new EngineError(ErrorCode.FailedPrecondition, "collection", $"has {relationCount} relations; mining counts every pair of them, and takes at most {MaxRelations}");
@@ -67,28 +76,31 @@ public sealed class PropertyMiner
 
         var stopwatch = Stopwatch.StartNew();
         var graph = new FactIndex(facts, conceptCount, relationCount);
-        (SymmetryRule[] symmetry, List<InverseRule> inverses) = MineInverses(graph, cancellationToken);
-        (TransitivityRule[] transitivity, List<CompositionRule> compositions) =
-            MineCompositions(graph, progress, cancellationToken);
+        var inverses = new BestRules<InverseRule>(_options.MaxRules, rule => rule.Evidence);
+        var compositions = new BestRules<CompositionRule>(_options.MaxRules, rule => rule.Evidence);
+        SymmetryRule[] symmetry = MineInverses(graph, inverses, cancellationToken);
+        TransitivityRule[] transitivity = MineCompositions(graph, compositions, progress, cancellationToken);
 
         return new MiningResult(
             symmetry,
             transitivity,
             [.. symmetry.Where(r => _options.Accepts(r.Evidence)).OrderByDescending(r => r.Evidence.PcaConfidence).ThenByDescending(r => r.Evidence.Support)],
-            [.. inverses.OrderByDescending(r => r.Evidence.PcaConfidence).ThenByDescending(r => r.Evidence.Support)],
+            inverses.Best(),
             [.. transitivity.Where(r => _options.Accepts(r.Evidence)).OrderByDescending(r => r.Evidence.PcaConfidence).ThenByDescending(r => r.Evidence.Support)],
-            [.. compositions.OrderByDescending(r => r.Evidence.PcaConfidence).ThenByDescending(r => r.Evidence.Support)],
+            compositions.Best(),
             graph.FactCount,
-            stopwatch.Elapsed);
+            stopwatch.Elapsed,
+            inverses.Unkept + compositions.Unkept);
     }
 
-    /// <summary>Rules <c>Body(a, b) ⇒ Head(b, a)</c> for every pair of relations; the diagonal is
-    /// symmetry.</summary>
-    private (SymmetryRule[] Symmetry, List<InverseRule> Inverses) MineInverses(FactIndex graph, CancellationToken cancellationToken)
+    /// <summary>Rules <c>Body(a, b) ⇒ Head(b, a)</c> for every pair of relations, the accepted ones
+    /// into <paramref name="inverses"/>; the diagonal, returned, is symmetry.</summary>
+    private SymmetryRule[] MineInverses(FactIndex graph, BestRules<InverseRule> inverses, CancellationToken cancellationToken)
     {
         int m = graph.RelationCount;
         long[] support = new long[m * m];
         long[] pcaBody = new long[m * m];
+        long[] loops = new long[m];
         for (int a = 0; a < graph.ConceptCount; a++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -96,6 +108,12 @@ public sealed class PropertyMiner
             {
                 int body = graph.ByHeadRelation[i].Relation;
                 int b = graph.ByHeadRelation[i].Tail;
+                if (b == a)
+                {
+                    loops[body]++;
+                    continue;
+                }
+
                 foreach (int head in graph.RelationsBetween(b, a))
                 {
                     support[body * m + head]++;
@@ -109,13 +127,12 @@ public sealed class PropertyMiner
         }
 
         var symmetry = new SymmetryRule[m];
-        var inverses = new List<InverseRule>();
         for (int body = 0; body < m; body++)
         {
             for (int head = 0; head < m; head++)
             {
                 var evidence = new RuleEvidence(
-                    support[body * m + head], graph.RelationSize[body], pcaBody[body * m + head], graph.RelationSize[head]);
+                    support[body * m + head], graph.RelationSize[body] - loops[body], pcaBody[body * m + head], graph.RelationSize[head]);
                 if (body == head)
                 {
                     symmetry[body] = new SymmetryRule(body, evidence);
@@ -127,18 +144,18 @@ public sealed class PropertyMiner
             }
         }
 
-        return (symmetry, inverses);
+        return symmetry;
     }
 
     /// <summary>Rules <c>First(x, z) ∧ Second(z, y) ⇒ Head(x, y)</c>, grouped by First so the
-    /// counters are m × m, not m³.</summary>
-    private (TransitivityRule[] Transitivity, List<CompositionRule> Compositions) MineCompositions(
-        FactIndex graph, IProgress<double>? progress, CancellationToken cancellationToken)
+    /// counters are m × m, not m³: the accepted ones into <paramref name="compositions"/>, and
+    /// transitivity (all three the same), returned.</summary>
+    private TransitivityRule[] MineCompositions(
+        FactIndex graph, BestRules<CompositionRule> compositions, IProgress<double>? progress, CancellationToken cancellationToken)
     {
         int m = graph.RelationCount;
         long n = graph.ConceptCount;
         var transitivity = new TransitivityRule[m];
-        var compositions = new List<CompositionRule>();
         long[] bodySize = new long[m];
         long[] support = new long[m * m];
         long[] pcaBody = new long[m * m];
@@ -169,9 +186,18 @@ public sealed class PropertyMiner
                 paths.Clear();
                 for (; end < firstFacts.Length && firstFacts[end].Head == x; end++)
                 {
-                    foreach (Triple next in graph.OutEdges(firstFacts[end].Tail))
+                    int z = firstFacts[end].Tail;
+                    if (z == x)
                     {
-                        paths.Add(next.Relation * n + next.Tail);
+                        continue;
+                    }
+
+                    foreach (Triple next in graph.OutEdges(z))
+                    {
+                        if (next.Tail != z)
+                        {
+                            paths.Add(next.Relation * n + next.Tail);
+                        }
                     }
                 }
 
@@ -204,7 +230,33 @@ public sealed class PropertyMiner
             progress?.Report((first + 1) / (double)m);
         }
 
-        return (transitivity, compositions);
+        return transitivity;
+    }
+
+    /// <summary>Accepted rules of one kind, the best <paramref name="capacity"/> of them kept: by PCA
+    /// confidence, then support, then the order they were found in. Those past it are pruned a
+    /// capacity at a time, so keeping costs a sort per capacity of rules.</summary>
+    private sealed class BestRules<T>(int capacity, Func<T, RuleEvidence> evidence)
+    {
+        private List<T> _kept = [];
+        private long _accepted;
+
+        /// <summary>Accepted rules left out.</summary>
+        public long Unkept => _accepted - Math.Min(_accepted, capacity);
+
+        public void Add(T rule)
+        {
+            _accepted++;
+            _kept.Add(rule);
+            if (_kept.Count >= 2L * capacity)
+            {
+                _kept = Best();
+            }
+        }
+
+        /// <summary>The rules kept, best first.</summary>
+        public List<T> Best() =>
+            [.. _kept.OrderByDescending(rule => evidence(rule).PcaConfidence).ThenByDescending(rule => evidence(rule).Support).Take(capacity)];
     }
 
     /// <summary>Counts, for one subject x, the distinct (Second, y) path ends: each is one body

@@ -54,7 +54,13 @@ public sealed record LearnedProperty(
 /// <param name="Symmetry">Symmetry evidence of every relation, accepted or not.</param>
 /// <param name="Facts">Distinct facts mined.</param>
 /// <param name="Elapsed">Wall time.</param>
-public sealed record MiningReport(IReadOnlyList<LearnedProperty> Accepted, IReadOnlyList<LearnedProperty> Symmetry, long Facts, TimeSpan Elapsed);
+/// <param name="UnkeptRules">Properties that passed the thresholds but were left out of
+/// <paramref name="Accepted"/>, past <see cref="Learning.MiningOptions.MaxRules"/>.</param>
+public sealed record MiningReport(IReadOnlyList<LearnedProperty> Accepted, IReadOnlyList<LearnedProperty> Symmetry, long Facts, TimeSpan Elapsed, long UnkeptRules)
+{
+    /// <summary>How many properties passed the thresholds, kept or not.</summary>
+    public long AcceptedCount => Accepted.Count + UnkeptRules;
+}
 
 /// <summary>How a training run went and what it wrote.</summary>
 /// <param name="Model">The model trained (<c>TransE</c>, <c>RotatE</c>).</param>

@@ -225,7 +225,7 @@ internal static class LearningMapping
     /// <summary>The report without its accepted rules (<see cref="ToProto(LearningJob)"/> says why).</summary>
     public static MiningReport ToProto(this E.MiningReport report)
     {
-        var message = new MiningReport { Facts = report.Facts, ElapsedSeconds = report.Elapsed.TotalSeconds, AcceptedCount = report.Accepted.Count };
+        var message = new MiningReport { Facts = report.Facts, ElapsedSeconds = report.Elapsed.TotalSeconds, AcceptedCount = report.AcceptedCount };
         message.Symmetry.AddRange(report.Symmetry.Select(ToProto));
         return message;
     }

@@ -156,7 +156,7 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs, RequestLi
         if (message.Mining is MiningReport report && job.Status.Result is E.MiningReport mined)
         {
             int kept = budget.Fill(reply, report.Accepted, MiningReport.AcceptedFieldNumber, mined.Accepted.Select(p => p.ToProto()), reserved: CutReportBytes);
-            report.Truncated = kept < mined.Accepted.Count;
+            report.Truncated = kept < mined.AcceptedCount;
         }
 
         return reply;

@@ -284,7 +284,7 @@ public sealed class ReplyLimitTests(SmallReplyServerFixture fixture) : IClassFix
         string shown = await ToolAsync("jobs", "get", id);
         Assert.All(all, p => Assert.Contains(p.Rule, shown, StringComparison.Ordinal));
         string cancelShown = await ToolAsync("jobs", "cancel", id);
-        Assert.Contains($"(the best {cut.Accepted.Count} of 32 accepted rules, cut to the server's message size limit: `assocdb jobs get {id}` lists them all)", cancelShown, StringComparison.Ordinal);
+        Assert.Contains($"(the best {cut.Accepted.Count} of 32 accepted rules, cut to the server's limits: `assocdb jobs get {id}` lists every one it keeps)", cancelShown, StringComparison.Ordinal);
         // Applying by the job's id takes every rule, not only those its reply held.
         Assert.Equal(32, await _client.ApplyLearnedPropertiesAsync(c, id));
 

@@ -121,6 +121,43 @@ public sealed class PropertyMinerTests(ITestOutputHelper output)
         Assert.Equal((ErrorCode.FailedPrecondition, "collection"), (refused.Code, refused.Field));
     }
 
+    // Every composition of m relations passed the default thresholds here (x r_i z r_j y, and x r_k y
+    // stored, twice over): m³ − m rules, 2.7 × 10⁷ from 1,800 facts at m = 300, and billions at the
+    // relation limit, all held and sorted. The best MaxRules of each kind are kept, the rest counted.
+    [Fact]
+    public void Accepted_rules_past_the_limit_are_counted_and_the_best_kept()
+    {
+        const int Relations = 6, Kept = 50;
+        Triple[] facts = [.. Enumerable.Range(0, Relations).SelectMany(r => new[] { 0, 3 }.SelectMany(x => new[]
+        {
+            new Triple(x, r, x + 1), new Triple(x + 1, r, x + 2), new Triple(x, r, x + 2),
+        })), new Triple(6, 0, 7), new Triple(7, 1, 8), new Triple(6, 2, 8)];
+        MiningResult all = new PropertyMiner().Mine(facts, 9, Relations).Value;
+        MiningResult best = new PropertyMiner(new MiningOptions { MaxRules = Kept }).Mine(facts, 9, Relations).Value;
+
+        Assert.Equal(Relations * Relations * Relations - Relations, all.Compositions.Count);
+        Assert.Equal(0, all.UnkeptRules);
+        Assert.Equal(Kept, best.Compositions.Count);
+        Assert.Equal(all.Compositions.Take(Kept), best.Compositions);
+        Assert.Equal(all.Compositions.Count + all.Inverses.Count - Kept - Math.Min(Kept, all.Inverses.Count), best.UnkeptRules);
+        Assert.Equal("max_rules", new PropertyMiner(new MiningOptions { MaxRules = 0 }).Mine(facts, 9, Relations).Error!.Field);
+    }
+
+    // A loop's reverse is itself, and a path through a loop repeats its other fact: r(a, a) with
+    // r(a, b) and r(c, c) with r(c, d) made r symmetric at a PCA confidence of 1 and transitive at a
+    // confidence of 1, though no fact's reverse and no chain is stored.
+    [Fact]
+    public void Loops_are_no_evidence_of_symmetry_or_chains()
+    {
+        Triple[] facts = [new(0, 0, 0), new(0, 0, 1), new(2, 0, 2), new(2, 0, 3)];
+        MiningResult result = new PropertyMiner().Mine(facts, 4, 1).Value;
+
+        Assert.Equal(new RuleEvidence(0, 2, 0, 4), result.SymmetryByRelation[0].Evidence);
+        Assert.Equal(new RuleEvidence(0, 0, 0, 4), result.TransitivityByRelation[0].Evidence);
+        Assert.Empty(result.Symmetric);
+        Assert.Empty(result.Transitive);
+    }
+
     [Fact]
     public void Out_of_range_ids_are_reported_not_thrown()
     {
