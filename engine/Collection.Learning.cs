@@ -246,7 +246,8 @@ public sealed partial class Collection
     /// <remarks><see cref="RelationVectors"/> are the relations' given or trained vectors when it was
     /// taken: a relation whose vector is written while training runs keeps that write;
     /// <see cref="FreeRows"/> are the concept ids free when it was taken, whose names are null.</remarks>
-    private sealed record TrainingSnapshot(Triple[] Facts, string?[] ConceptNames, int[] FreeRows, string[] RelationNames, float[]?[] RelationVectors, InitialVectors? Initial);
+    private sealed record TrainingSnapshot(
+        Triple[] Facts, string?[] ConceptNames, int[] ConceptDeletes, int[] FreeRows, string[] RelationNames, float[]?[] RelationVectors, InitialVectors? Initial);
 
     private TrainingSnapshot TakeTrainingSnapshot(EmbeddingModelKind? model)
     {
@@ -264,7 +265,8 @@ public sealed partial class Collection
         string[] relationNames = _relations.All.Select(relation => relation.Name).ToArray();
         float[]?[] relationVectors = _relations.All.Select(relation => relation.Vector).ToArray();
         InitialVectors? initial = model is { } kind ? new InitialVectors(ConceptRows(limit), TrainedRelationVectors(kind)) : null;
-        return new TrainingSnapshot(StoredTriples(), conceptNames, [.. _concepts.FreeIds.TakeWhile(id => id < limit)], relationNames, relationVectors, initial);
+        int[] conceptDeletes = [.. Enumerable.Range(0, limit).Select(_concepts.Deletes)];
+        return new TrainingSnapshot(StoredTriples(), conceptNames, conceptDeletes, [.. _concepts.FreeIds.TakeWhile(id => id < limit)], relationNames, relationVectors, initial);
     }
 
     private Triple[] StoredTriples()
@@ -351,10 +353,11 @@ public sealed partial class Collection
         float[] scratch = new float[Dimension];
         for (int id = 0; id < snapshot.ConceptNames.Length; id++)
         {
-            // A concept deleted (or deleted and its row reused) during training keeps what it has
-            // now, and so does one whose vector was written meanwhile: that write was acknowledged
-            // after the snapshot the training started from.
-            if (snapshot.ConceptNames[id] is { } name && _concepts.IsLive(id) && _concepts.Name(id) == name
+            // A concept deleted during training (its row reused, or it added again under its name,
+            // which gives it the same row and vector) keeps what it has now, and so does one whose
+            // vector was written meanwhile: that write was acknowledged after the snapshot the
+            // training started from.
+            if (snapshot.ConceptNames[id] is { } name && _concepts.IsLive(id) && _concepts.Name(id) == name && _concepts.Deletes(id) == snapshot.ConceptDeletes[id]
                 && (snapshot.Initial is not { } initial || _matrix.RowView(id, scratch).SequenceEqual(initial.Concepts.AsSpan(id * Dimension, Dimension))))
             {
                 batch.Add(new Mutation.PutConcept(new ConceptRecord(id, name, conceptVector(id), _concepts.Metadata(id))));

@@ -22,6 +22,7 @@ internal sealed class ConceptTable
 
     private readonly List<string?> _names = [];
     private readonly List<IReadOnlyDictionary<string, string>> _metadata = [];
+    private readonly List<int> _deletes = [];
     private readonly IdSpace _ids = new();
 
     /// <summary>Empty (0), or a name's hash in the high half and its id + 1 in the low; at most half full.</summary>
@@ -86,6 +87,11 @@ internal sealed class ConceptTable
 
     public IReadOnlyDictionary<string, string> Metadata(int id) => _metadata[id];
 
+    /// <summary>How often <paramref name="id"/> has been deleted: a concept deleted and added again
+    /// under its name takes the same id (the lowest free) and, without a vector given, the same
+    /// vector, and only this tells it from the one before.</summary>
+    public int Deletes(int id) => id < _deletes.Count ? _deletes[id] : 0;
+
     /// <summary>Ids free below the limit, lowest first; new ids continue from the limit.</summary>
     public IEnumerable<int> FreeIds => _ids.Free;
 
@@ -96,6 +102,7 @@ internal sealed class ConceptTable
         {
             _names.Add(null);
             _metadata.Add(RecordCodec.EmptyMap);
+            _deletes.Add(0);
         }
 
         if (_names[concept.Id] is { } previous && previous != concept.Name)
@@ -121,6 +128,7 @@ internal sealed class ConceptTable
         RemoveName(_names[id]!, Hash(_names[id]));
         _names[id] = null;
         _metadata[id] = RecordCodec.EmptyMap;
+        _deletes[id]++;
         _ids.Release(id);
     }
 

@@ -467,6 +467,27 @@ public sealed class CollectionLearningTests : DatabaseTests
         Assert.Equal(RelationVectorSource.Trained, collection.GetRelation("s").AssertOk().VectorSource);
     }
 
+    // A concept deleted during training and added again under its name takes the same row and name
+    // vector, so it looked like the one trained and got the vector learnt from the deleted facts.
+    [Fact]
+    public async Task A_concept_deleted_and_added_again_during_training_keeps_its_new_vector()
+    {
+        Collection collection = Db.Create("recreated", dimension: 4);
+        (await collection.AddFactsAsync([.. Enumerable.Range(0, 50).Select(i => new FactInput($"h{i}", "r", $"t{i}"))])).AssertOk();
+        float[]? recreated = null;
+        var during = new CallbackProgress<TrainingProgress>(_ =>
+        {
+            collection.DeleteConceptsAsync(["h1"]).GetAwaiter().GetResult().AssertOk();
+            collection.AddFactsAsync([new FactInput("h1", "s", "elsewhere")]).GetAwaiter().GetResult().AssertOk();
+            recreated = collection.GetConcept("h1").AssertOk().Vector;
+        });
+
+        TrainingReport report = (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.TransE, MaxEpochs = 1 }, progress: during)).AssertOk();
+
+        Assert.Equal(recreated, collection.GetConcept("h1").AssertOk().Vector);
+        Assert.Equal(99, report.ConceptsWritten);
+    }
+
     // A vector given to a relation trained by RotatE left it marked a trained rotation: every c ± r
     // query on it was refused (it wanted d/2 phases), and it was reported as trained.
     [Fact]
