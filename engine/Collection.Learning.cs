@@ -144,9 +144,10 @@ public sealed partial class Collection
     /// optimistic and pessimistic rank. One model scores them all, RotatE or TransE, whichever most
     /// of the test facts' relations were last trained with (TransE with the norm most of them were
     /// trained with). Facts naming unknown concepts, relations without a vector, or
-    /// relations of the other model are skipped and counted.
+    /// relations of the other model are skipped and counted. <paramref name="progress"/> receives the
+    /// share of the facts ranked (0..1) as ranking goes.
     /// </summary>
-    public Result<EvaluationReport> Evaluate(IReadOnlyList<FactKey> test, CancellationToken cancellationToken = default)
+    public Result<EvaluationReport> Evaluate(IReadOnlyList<FactKey> test, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(test);
         if (test.Count == 0)
@@ -238,7 +239,7 @@ public sealed partial class Collection
             return new EngineError(ErrorCode.FailedPrecondition, "test", $"none of the {test.Count} test facts can be ranked (unknown names, or relations without vectors)");
         }
 
-        Result<LinkPredictionResult> result = new LinkPredictionEvaluator(_matrix.Device).Evaluate(model, concepts, relations, triples, known, unused, cancellationToken);
+        Result<LinkPredictionResult> result = new LinkPredictionEvaluator(_matrix.Device).Evaluate(model, concepts, relations, triples, known, unused, progress, cancellationToken);
         return result.IsOk ? new EvaluationReport(result.Value, names, skipped) : result.Error!;
     }
 

@@ -60,6 +60,7 @@ public sealed class LinkPredictionEvaluator
     /// <paramref name="test"/>. Rows in <paramref name="unusedRows"/> (free rows of deleted
     /// concepts) are never ranked. Returns an error when the matrices do not match the model or a
     /// test triple names an id outside them or among the rows that are not candidates.
+    /// <paramref name="progress"/> receives the share of test triples ranked (0..1) after each batch.
     /// </summary>
     public Result<LinkPredictionResult> Evaluate(
         EmbeddingModel model,
@@ -68,6 +69,7 @@ public sealed class LinkPredictionEvaluator
         ReadOnlySpan<Triple> test,
         KnownTriples known,
         IReadOnlyCollection<int>? unusedRows = null,
+        IProgress<double>? progress = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -105,7 +107,7 @@ public sealed class LinkPredictionEvaluator
             Tensor conceptTensor = tensor(concepts.ToArray(), [n, model.Dimension], ScalarType.Float32).to(_device);
             Tensor relationTensor = tensor(relations.ToArray(), [m, model.RelationDimension], ScalarType.Float32).to(_device);
             Tensor? excludedRows = excluded.Count > 0 ? tensor(excluded.Select(row => (long)row).ToArray(), device: _device) : null;
-            return Evaluate(model, conceptTensor, relationTensor, test, known, excludedRows, cancellationToken);
+            return Evaluate(model, conceptTensor, relationTensor, test, known, excludedRows, cancellationToken, progress);
         }
     }
 
@@ -113,7 +115,14 @@ public sealed class LinkPredictionEvaluator
     /// gradients); <paramref name="unusedRows"/> holds row ids never ranked, or is null. Ids must
     /// have been checked by the caller.</summary>
     internal LinkPredictionResult Evaluate(
-        EmbeddingModel model, Tensor concepts, Tensor relations, ReadOnlySpan<Triple> test, KnownTriples known, Tensor? unusedRows, CancellationToken cancellationToken)
+        EmbeddingModel model,
+        Tensor concepts,
+        Tensor relations,
+        ReadOnlySpan<Triple> test,
+        KnownTriples known,
+        Tensor? unusedRows,
+        CancellationToken cancellationToken,
+        IProgress<double>? progress = null)
     {
         var stopwatch = Stopwatch.StartNew();
         var tail = new RankTally();
@@ -142,6 +151,8 @@ public sealed class LinkPredictionEvaluator
                     tally.Add(ranks[i]);
                 }
             }
+
+            progress?.Report((double)(start + batch.Length) / test.Length);
         }
 
         return new LinkPredictionResult(

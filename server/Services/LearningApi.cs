@@ -53,7 +53,7 @@ internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs, RequestLi
         List<E.FactKey> test = [.. request.Test.Select(f => f.ToEngine())];
         Collection collection = host.Collection(request.Collection);
         LearningJob job = jobs.Start(collection, JobKind.Evaluate, (job, ct) =>
-            Task.Run(() => collection.Evaluate(test, cancellationToken: ct), ct), context.CancellationToken).Unwrap();
+            Task.Run(() => collection.Evaluate(test, job, ct), ct), context.CancellationToken).Unwrap();
         return Task.FromResult(Started(job, context, new EvaluateResponse { Job = job.ToProto() }));
     }
 

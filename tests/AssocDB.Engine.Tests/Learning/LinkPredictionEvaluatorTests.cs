@@ -1,4 +1,5 @@
 using AssocDB.Engine.Learning;
+using AssocDB.Engine.Tests.Support;
 using static TorchSharp.torch;
 
 namespace AssocDB.Engine.Tests.Learning;
@@ -118,6 +119,18 @@ public sealed class LinkPredictionEvaluatorTests
             (r.Relation, r.Metrics.Queries, Math.Round(r.Metrics.Mrr, 12), Math.Round(r.Metrics.MeanRank, 12), r.Metrics.HitsAt1, r.Metrics.HitsAt3, r.Metrics.HitsAt10);
         Assert.Equal(whole.PerRelation.Select(Rounded), bounded.PerRelation.Select(Rounded));
         Assert.InRange(whole.Overall.Mrr, 0, 0.99);
+    }
+
+    // An evaluate job's progress stayed at 0 until it ended: ranking reported none.
+    [Fact]
+    public void Ranking_reports_the_share_of_test_facts_ranked_after_each_batch()
+    {
+        var reported = new List<double>();
+        Triple[] test = [new(0, 0, 1), new(1, 0, 2), new(2, 0, 3)];
+
+        new LinkPredictionEvaluator(CPU, batchSize: 2).Evaluate(TransE, Line, [1f], test, new KnownTriples(), progress: new CallbackProgress<double>(reported.Add)).AssertOk();
+
+        Assert.Equal([2.0 / 3, 1.0], reported);
     }
 
     private static LinkPredictionResult Evaluate(float[] concepts, float[] relations, Triple[] test, KnownTriples known) =>
