@@ -165,8 +165,9 @@ public sealed class LinkPredictionEvaluator
 
     /// <summary>Writes the filtered, tie-aware rank of each query's true answer, among
     /// <paramref name="concepts"/> as <see cref="EmbeddingModel.CentredForRanking"/> gives them, into
-    /// <paramref name="ranks"/>. An answer scored NaN (a diverged model) gets the worst rank, every
-    /// candidate's: NaN compares false both ways, which would otherwise make it rank ½.</summary>
+    /// <paramref name="ranks"/>. An answer scored NaN (a diverged model) gets the worst rank, that of
+    /// the last of the query's candidates (filtered answers and unused rows are none): NaN compares
+    /// false both ways, which would otherwise make it rank ½.</summary>
     private void RankBatch(
         EmbeddingModel model, Tensor concepts, Tensor relations, ReadOnlySpan<Triple> batch, KnownTriples known, Tensor? unusedRows, bool predictTail, double[] ranks)
     {
@@ -199,10 +200,11 @@ public sealed class LinkPredictionEvaluator
         long[] better = scores.gt(answerScores).sum(1).cpu().data<long>().ToArray();
         long[] notWorse = scores.ge(answerScores).sum(1).cpu().data<long>().ToArray();
         float[] answerValues = answerScores.cpu().data<float>().ToArray();
-        long candidates = concepts.shape[0] - (unusedRows?.shape[0] ?? 0);
+        // Counted only for a NaN answer, which is rare: it is a pass over every score.
+        long[]? candidates = answerValues.Any(float.IsNaN) ? scores.ne(TorchScalars.NegativeInfinity).sum(1).cpu().data<long>().ToArray() : null;
         for (int i = 0; i < b; i++)
         {
-            ranks[i] = float.IsNaN(answerValues[i]) ? candidates : (better[i] + 1 + notWorse[i]) / 2.0;
+            ranks[i] = float.IsNaN(answerValues[i]) ? candidates![i] : (better[i] + 1 + notWorse[i]) / 2.0;
         }
     }
 

@@ -84,7 +84,10 @@ public sealed record TrainingOptions
     /// <summary>Stop after the epoch during which this much time has passed; null for none.</summary>
     public TimeSpan? TimeLimit { get; init; }
 
-    /// <summary>Seed for initialisation, shuffling and negative sampling. Default 1.</summary>
+    /// <summary>Seed for initialisation, shuffling and negative sampling. Default 1. The same seed
+    /// trains the same vectors on a CPU; on a GPU the gradients of rows gathered by index are summed
+    /// with atomic adds, in no fixed order (PyTorch documents index_add_ on CUDA as
+    /// nondeterministic), so runs may differ in their last bits.</summary>
     public long Seed { get; init; } = 1;
 
     /// <summary>When warm-starting, keep the given concept vectors fixed and train only the new

@@ -67,6 +67,12 @@ public sealed class LinkPredictionEvaluatorTests
         concepts[4] = float.NaN;
         RankingMetrics tail = new LinkPredictionEvaluator(CPU).Evaluate(TransE, concepts, [1f], [new Triple(3, 0, 4)], new KnownTriples()).Value.TailPrediction;
         Assert.Equal((5.0, 0.0), (tail.MeanRank, tail.HitsAt1));
+
+        // Last among the candidates left: known answers filtered out and unused rows are not ones
+        // (it ranked 5, past the 3 left, which lowered MR and MRR beyond the worst).
+        RankingMetrics filtered = new LinkPredictionEvaluator(CPU)
+            .Evaluate(TransE, concepts, [1f], [new Triple(3, 0, 4)], new KnownTriples([new Triple(3, 0, 2)]), unusedRows: [0]).Value.TailPrediction;
+        Assert.Equal(3.0, filtered.MeanRank);
     }
 
     // Rows that are not candidates (deleted concepts, whose rows are zero) are never ranked.
