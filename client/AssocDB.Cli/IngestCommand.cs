@@ -238,26 +238,58 @@ internal static class IngestCommand
         }
 
         /// <summary>The input file, or names file of a <c>.npy</c> input, that <paramref name="path"/>
-        /// is (links followed), or null.</summary>
+        /// is (links followed, in the file's name and in its folders'), or null. Hard links are not
+        /// told apart.</summary>
         private string? InputAt(string path, IngestFormat[] formats)
         {
-            static string Identity(string file)
+            string target = Physical(path);
+            IEnumerable<string> inputs = Files.Concat(Files.Select((file, i) => formats[i] == IngestFormat.Vectors ? IngestSource.NamesFileOf(file, ReadOptions) : null).OfType<string>());
+            return inputs.FirstOrDefault(input => Physical(input) == target);
+        }
+
+        /// <summary>The full path of <paramref name="file"/> with each link on it followed, as far as
+        /// it exists: the current folder is a physical path, so an input given relative to a folder
+        /// reached through a link and the same file named through the link differed.</summary>
+        private static string Physical(string file)
+        {
+            string path = Path.GetFullPath(file);
+            // As many links as Linux follows in one lookup.
+            for (int links = 0; links < 40 && FirstLinkFollowed(path) is string followed; links++)
             {
-                var info = new FileInfo(file);
+                path = followed;
+            }
+
+            return path;
+        }
+
+        /// <summary><paramref name="path"/> with its first link (from the root) replaced by the
+        /// link's target, or null when none of its parts is a link.</summary>
+        private static string? FirstLinkFollowed(string path)
+        {
+            string root = Path.GetPathRoot(path)!;
+            string[] parts = path[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
+            string prefix = root;
+            for (int i = 0; i < parts.Length; i++)
+            {
+                prefix = Path.Combine(prefix, parts[i]);
+                string? target;
                 try
                 {
-                    return info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? info.FullName;
+                    target = new FileInfo(prefix).LinkTarget;
                 }
                 catch (IOException)
                 {
-                    // Not there (yet): no input.
-                    return info.FullName;
+                    // Not there (yet): nothing further to follow.
+                    return null;
+                }
+
+                if (target is not null)
+                {
+                    return Path.GetFullPath(Path.Combine(Path.GetDirectoryName(prefix)!, target, string.Join(Path.DirectorySeparatorChar, parts[(i + 1)..])));
                 }
             }
 
-            string target = Identity(path);
-            IEnumerable<string> inputs = Files.Concat(Files.Select((file, i) => formats[i] == IngestFormat.Vectors ? IngestSource.NamesFileOf(file, ReadOptions) : null).OfType<string>());
-            return inputs.FirstOrDefault(input => Identity(input) == target);
+            return null;
         }
 
         private async Task<int> IngestAsync(AssocDbClient client, IngestFormat[] formats, StreamWriter? rejectFile, CancellationToken cancellationToken)

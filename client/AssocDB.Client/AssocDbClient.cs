@@ -410,9 +410,10 @@ public sealed class AssocDbClient : IDisposable
     }
 
     /// <summary>A job with its latest progress and, once ended, its result or error. A mining
-    /// result's accepted rules are all there: when the server's reply had to cut them to its message
-    /// size limit (<see cref="MiningReport.Truncated"/>), the rest are read with
-    /// <see cref="MinedPropertiesAsync"/> and the report is returned whole, no longer marked.</summary>
+    /// result holds every accepted rule the server kept: when its reply had to cut them to its
+    /// message size limit (<see cref="MiningReport.Truncated"/>), the rest are read with
+    /// <see cref="MinedPropertiesAsync"/>. The report stays marked truncated only where the server
+    /// kept fewer than passed the thresholds (<see cref="MiningReport.AcceptedCount"/>).</summary>
     public async Task<Job> GetJobAsync(string id, CancellationToken cancellationToken = default)
     {
         Job job = (await Call(o => Learning.GetJobAsync(new GetJobRequest { Id = id }, o), cancellationToken)).Job;
@@ -424,7 +425,7 @@ public sealed class AssocDbClient : IDisposable
                 report.Accepted.Add(property);
             }
 
-            report.Truncated = false;
+            report.Truncated = report.Accepted.Count < report.AcceptedCount;
         }
 
         return job;

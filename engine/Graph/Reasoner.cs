@@ -85,6 +85,11 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     /// <summary>Learned inverses followed on the current chain.</summary>
     private int _learnedInverseHops;
 
+    /// <summary>The place on the chain where the current chain of learned inverses began: a
+    /// question there was asked with none followed, so a hop limit reached below it cuts the same
+    /// wherever it is asked, and only the questions after it are shaped by the cut.</summary>
+    private int _hopChainStart;
+
     /// <summary>Each relation's learned rules as this request reads them, sorted out once: a relation
     /// may carry thousands, and finding its symmetry, transitivity, inverses and compositions among
     /// them at every question (a composition also checked against up to a thousand declared ones)
@@ -94,7 +99,8 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     /// <summary>Whether the request stopped expanding at the work bound.</summary>
     public bool Truncated { get; private set; }
 
-    /// <summary>The units of work the request has spent: at most about <see cref="MaxWork"/>.</summary>
+    /// <summary>The units of work the request has spent: past <see cref="MaxWork"/> by at most the
+    /// charge that reached it.</summary>
     public int WorkSpent => _work;
 
     /// <summary>
@@ -260,8 +266,8 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
             // carried on had its hop limit cut premises short under a long one and kept what they
             // lacked for the question asked again from a short one. Depth bounds how many chains
             // nest, so the stack stays bounded.
-            int hops = _learnedInverseHops;
-            _learnedInverseHops = 0;
+            (int hops, int chainStart) = (_learnedInverseHops, _hopChainStart);
+            (_learnedInverseHops, _hopChainStart) = (0, _onChain.Count);
             try
             {
                 foreach (bool direction in symmetricOf is not null ? [forward, !forward] : new[] { forward })
@@ -286,7 +292,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
             }
             finally
             {
-                _learnedInverseHops = hops;
+                (_learnedInverseHops, _hopChainStart) = (hops, chainStart);
             }
         }
 
@@ -460,9 +466,10 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
                     if (_learnedInverseHops == MaxLearnedInverseHops)
                     {
-                        // Answered without this hop, a question on the chain is no answer to ask again from a
-                        // shorter one, so none is kept: as at a cycle cut at the chain's start.
-                        _lowestCut = 0;
+                        // Answered without this hop, a question on the chain of learned inverses is no
+                        // answer to ask again from a shorter one, so none after its start is kept: as
+                        // at a cycle cut there.
+                        _lowestCut = Math.Min(_lowestCut, _hopChainStart);
                         return results ?? own;
                     }
 
@@ -488,9 +495,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
                             results = new Dictionary<int, Derivation>(own);
                         }
 
-                        Derivation derivation = Derivation.Learned(text, rule.Confidence, premise);
-                        derivation = holder == r ? derivation : Derivation.Rule(InverseRule(r), derivation);
-                        Offer(results, answer, direction == forward ? derivation : ReadOtherWay(r, derivation));
+                        Offer(results, answer, ReadAs(r, Derivation.Learned(text, rule.Confidence, premise), ofInverse: holder != r, otherWay: direction != forward));
                     }
                 }
             }
@@ -610,12 +615,7 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
                     rule ??= $"{relations[first].Name} ∘ {relations[second].Name} ⇒ {targetRecord.Name}" + (isLearned ? $" [learned {confidence:0.###}]" : "");
                     Derivation[] premises = forward ? [toMiddle, toAnswer] : [toAnswer, toMiddle];
                     Derivation derivation = isLearned ? Derivation.Learned(rule, confidence, premises) : Derivation.Rule(rule, premises);
-                    if (target != asked.Id)
-                    {
-                        derivation = Derivation.Rule(InverseRule(asked), derivation);
-                    }
-
-                    Offer(results, answer, otherWay ? ReadOtherWay(asked, derivation) : derivation);
+                    Offer(results, answer, ReadAs(asked, derivation, ofInverse: target != asked.Id, otherWay));
                 }
             }
 
@@ -723,6 +723,29 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
     {
         Derivation symmetric = Derivation.Rule($"symmetric({SymmetricName(r)})", reversed);
         return r.Symmetric ? symmetric : Derivation.Rule(InverseRule(r), symmetric);
+    }
+
+    /// <summary>
+    /// A proof of a fact of r, or (<paramref name="ofInverse"/>) of its inverse r′, read as one of r
+    /// in the asked direction: through the inverse, and (<paramref name="otherWay"/>) through the
+    /// symmetry declared on r or on r′, a rule each. Read through r′'s symmetry after the inverse
+    /// step, a fact of r′ took the inverse step twice (one rule more, which loses ties with proofs
+    /// no longer): r′'s symmetry turns it first.
+    /// </summary>
+    private Derivation ReadAs(RelationRecord r, Derivation proof, bool ofInverse, bool otherWay)
+    {
+        if (!ofInverse)
+        {
+            return otherWay ? ReadOtherWay(r, proof) : proof;
+        }
+
+        if (otherWay && !r.Symmetric)
+        {
+            return Derivation.Rule(InverseRule(r), Derivation.Rule($"symmetric({relations[r.InverseId].Name})", proof));
+        }
+
+        Derivation inverse = Derivation.Rule(InverseRule(r), proof);
+        return otherWay ? Derivation.Rule($"symmetric({r.Name})", inverse) : inverse;
     }
 
     /// <summary>(c, r, forward) and (c, inverse(r), backward) ask the same thing; a symmetric relation

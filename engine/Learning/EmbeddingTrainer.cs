@@ -178,7 +178,7 @@ public sealed class EmbeddingTrainer
     {
         using IDisposable noGrad = no_grad();
         using Tensor relations = state.RelationVectors();
-        return evaluator.Evaluate(state.Model, state.Concepts, relations, sample, known, state.UnusedRows, cancellationToken).Overall.Mrr;
+        return evaluator.Evaluate(state.Model, state.Concepts, relations, sample, known, state.UnusedRows, progress: null, cancellationToken).Overall.Mrr;
     }
 
     private static EngineError? CheckInputs(

@@ -107,7 +107,7 @@ public sealed class LinkPredictionEvaluator
             Tensor conceptTensor = tensor(concepts.ToArray(), [n, model.Dimension], ScalarType.Float32).to(_device);
             Tensor relationTensor = tensor(relations.ToArray(), [m, model.RelationDimension], ScalarType.Float32).to(_device);
             Tensor? excludedRows = excluded.Count > 0 ? tensor(excluded.Select(row => (long)row).ToArray(), device: _device) : null;
-            return Evaluate(model, conceptTensor, relationTensor, test, known, excludedRows, cancellationToken, progress);
+            return Evaluate(model, conceptTensor, relationTensor, test, known, excludedRows, progress, cancellationToken);
         }
     }
 
@@ -121,8 +121,8 @@ public sealed class LinkPredictionEvaluator
         ReadOnlySpan<Triple> test,
         KnownTriples known,
         Tensor? unusedRows,
-        CancellationToken cancellationToken,
-        IProgress<double>? progress = null)
+        IProgress<double>? progress,
+        CancellationToken cancellationToken)
     {
         var stopwatch = Stopwatch.StartNew();
         var tail = new RankTally();
@@ -189,7 +189,7 @@ public sealed class LinkPredictionEvaluator
         Tensor queries = predictTail ? model.ForwardBatch(givenVectors, relationVectors) : model.InverseBatch(givenVectors, relationVectors);
         Tensor scores = model.DistanceToAll(queries, concepts).neg_();
         Tensor answerScores = scores.gather(1, tensor(answers, device: _device).unsqueeze(1));
-        FilterKnownAnswers(scores, batch, known, predictTail, answers);
+        long[] filtered = FilterKnownAnswers(scores, batch, known, predictTail, answers);
 
         if (unusedRows is not null)
         {
@@ -200,18 +200,18 @@ public sealed class LinkPredictionEvaluator
         long[] better = scores.gt(answerScores).sum(1).cpu().data<long>().ToArray();
         long[] notWorse = scores.ge(answerScores).sum(1).cpu().data<long>().ToArray();
         float[] answerValues = answerScores.cpu().data<float>().ToArray();
-        // Counted only for a NaN answer, which is rare: it is a pass over every score.
-        long[]? candidates = answerValues.Any(float.IsNaN) ? scores.ne(TorchScalars.NegativeInfinity).sum(1).cpu().data<long>().ToArray() : null;
+        long candidates = concepts.shape[0] - (unusedRows?.shape[0] ?? 0);
         for (int i = 0; i < b; i++)
         {
-            ranks[i] = float.IsNaN(answerValues[i]) ? candidates![i] : (better[i] + 1 + notWorse[i]) / 2.0;
+            ranks[i] = float.IsNaN(answerValues[i]) ? candidates - filtered[i] : (better[i] + 1 + notWorse[i]) / 2.0;
         }
     }
 
     /// <summary>Takes every known true answer other than the one ranked out of each query's
-    /// candidates (its score set to −∞), a bounded number at a time.</summary>
-    private void FilterKnownAnswers(Tensor scores, ReadOnlySpan<Triple> batch, KnownTriples known, bool predictTail, long[] answers)
+    /// candidates (its score set to −∞), a bounded number at a time; returns how many each query lost.</summary>
+    private long[] FilterKnownAnswers(Tensor scores, ReadOnlySpan<Triple> batch, KnownTriples known, bool predictTail, long[] answers)
     {
+        long[] filtered = new long[batch.Length];
         var rows = new List<long>();
         var columns = new List<long>();
         void Apply()
@@ -232,6 +232,7 @@ public sealed class LinkPredictionEvaluator
             {
                 if (other != answers[i])
                 {
+                    filtered[i]++;
                     rows.Add(i);
                     columns.Add(other);
                     if (rows.Count == _maxFilterEntries)
@@ -243,6 +244,7 @@ public sealed class LinkPredictionEvaluator
         }
 
         Apply();
+        return filtered;
     }
 
     /// <summary>Running sums for one group of ranks.</summary>

@@ -132,7 +132,7 @@ public sealed class PropertyMiner
             for (int head = 0; head < m; head++)
             {
                 var evidence = new RuleEvidence(
-                    support[body * m + head], graph.RelationSize[body] - loops[body], pcaBody[body * m + head], graph.RelationSize[head]);
+                    support[body * m + head], graph.RelationSize[body] - loops[body], pcaBody[body * m + head], graph.RelationSize[head] - loops[head]);
                 if (body == head)
                 {
                     symmetry[body] = new SymmetryRule(body, evidence);

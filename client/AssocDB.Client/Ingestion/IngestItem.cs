@@ -98,7 +98,11 @@ public sealed record RejectedItem(string Source, long Line, string Reason) : Ing
     /// as far as its shape shows (a JSON-lines fact with head_vector and tail_vector, three), so that
     /// numbering does not depend on which values a client version accepts (see
     /// <see cref="BulkIngester"/>'s remarks).</summary>
-    public int Items { get; init; } = 1;
+    public int Items
+    {
+        get;
+        init => field = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(Items), value, "a rejected line takes at least one number");
+    } = 1;
 
     /// <summary>The reject-file form: <c>source:line&lt;TAB&gt;reason</c>.</summary>
     public override string ToString() => $"{Source}:{Line}\t{Reason}";

@@ -53,8 +53,8 @@ internal static class JsonLinesReader
                 JsonElement root = document.RootElement;
                 if (root.ValueKind == JsonValueKind.Object)
                 {
-                    itemsOfLine = ItemsOf(root);
                     error = Parse(root, source, line, items, ref dimension, options.Cosine);
+                    itemsOfLine = error is null ? itemsOfLine : ItemsOf(root);
                 }
                 else
                 {

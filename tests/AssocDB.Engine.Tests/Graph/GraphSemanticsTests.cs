@@ -1,4 +1,6 @@
+using AssocDB.Engine.Graph;
 using AssocDB.Engine.Model;
+using AssocDB.Engine.Storage;
 using AssocDB.Engine.Tests.Support;
 using AssocDB.Engine.Vectors;
 
@@ -270,6 +272,27 @@ public sealed class GraphSemanticsTests : DatabaseTests
         Answer spouse = Assert.Single(_graph.Related("b", "spouse_of").AssertOk());
         Assert.Equal("a", spouse.Concept);
         Assert.Equal(["p ∘ q ⇒ spouse_of", "symmetric(married_to)", "spouse_of = inverse(married_to)"], spouse.Proof.Rules);
+    }
+
+    // A fact of a symmetric inverse read the other way took the inverse step twice, around the
+    // symmetry: a rule more than the proof needs, which lost ties with proofs no longer.
+    [Fact]
+    public void A_fact_of_a_symmetric_inverse_is_read_with_one_inverse_step()
+    {
+        const int P = 0, Q = 1, Married = 2, Spouse = 3, C = 0, M = 1, X = 2;
+        var relations = new RelationTable();
+        relations.Put(new RelationRecord(P, "p", null, Symmetric: false, Transitive: false, InverseId: -1, []));
+        relations.Put(new RelationRecord(Q, "q", null, Symmetric: false, Transitive: false, InverseId: -1, []));
+        relations.Put(new RelationRecord(Married, "married_to", null, Symmetric: true, Transitive: false, InverseId: Spouse, [(P, Q)]));
+        relations.Put(new RelationRecord(Spouse, "spouse_of", null, Symmetric: false, Transitive: false, InverseId: Married, []));
+        var edges = new EdgeIndex();
+        edges.Put(new EdgeRecord(0, C, P, M, 1f, null));
+        edges.Put(new EdgeRecord(1, M, Q, X, 1f, null));
+
+        Derivation proof = new Reasoner(relations, edges).Related(C, Spouse, maxDepth: 1)[X];
+
+        Assert.Equal(3, proof.Steps);
+        Assert.Equal(["p ∘ q ⇒ married_to", "symmetric(married_to)", "spouse_of = inverse(married_to)"], proof.Rules);
     }
 
     // A rule whose first premise is the relation it concludes (r ∘ r ⇒ r, r ∘ q ⇒ r) used to be

@@ -69,7 +69,7 @@ public sealed class LinkPredictionEvaluatorTests
         Assert.Equal((5.0, 0.0), (tail.MeanRank, tail.HitsAt1));
 
         // Last among the candidates left: known answers filtered out and unused rows are not ones
-        // (it ranked 5, past the 3 left, which lowered MR and MRR beyond the worst).
+        // (it ranked 4, past the 3 left, which lowered MR and MRR beyond the worst).
         RankingMetrics filtered = new LinkPredictionEvaluator(CPU)
             .Evaluate(TransE, concepts, [1f], [new Triple(3, 0, 4)], new KnownTriples([new Triple(3, 0, 2)]), unusedRows: [0]).Value.TailPrediction;
         Assert.Equal(3.0, filtered.MeanRank);

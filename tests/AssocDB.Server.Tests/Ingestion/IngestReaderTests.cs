@@ -103,6 +103,9 @@ public sealed class IngestReaderTests : IDisposable
             (2, "vector has a squared norm of 7.5E+37, beyond 6.81E+37 (a fifth of float32's range, the server's limit, so that scores stay finite); scale it down"),
         ], Rejections(items));
         Assert.Equal("d", Assert.IsType<ConceptItem>(Assert.Single(items, item => item is not RejectedItem)).Concept.Name);
+        // Each takes the numbers of the items it would be: a concept and a fact, then a concept.
+        Assert.Equal([2, 1], items.OfType<RejectedItem>().Select(r => r.Items));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new RejectedItem("f", 1, "r") { Items = 0 });
 
         // Under cosine, one too short to normalize too; zero is allowed, and so is any norm elsewhere.
         byte[] tiny = Bytes("{\"head\":\"a\",\"relation\":\"r\",\"tail\":\"b\",\"tail_vector\":[1e-31,0,0]}\n", "{\"name\":\"z\",\"vector\":[0,0,0]}\n");

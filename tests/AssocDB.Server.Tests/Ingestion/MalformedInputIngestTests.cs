@@ -230,7 +230,8 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
     }
 
     // --rejects naming an input emptied it as the run began (the file, or a .npy input's names), and
-    // the run then stored nothing and exited 0.
+    // the run then stored nothing and exited 0: by its path, a link to it, or a path through a
+    // linked folder.
     [Fact]
     public async Task A_rejects_file_that_is_an_input_is_refused_and_the_input_kept()
     {
@@ -239,8 +240,10 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
         byte[] before = await File.ReadAllBytesAsync(facts);
         string link = Path.Combine(_folder, "link-to-kept.tsv");
         File.CreateSymbolicLink(link, facts);
+        string folderLink = Path.Combine(_folder, "link-to-folder");
+        Directory.CreateSymbolicLink(folderLink, _folder);
 
-        foreach (string rejects in new[] { facts, link })
+        foreach (string rejects in new[] { facts, link, Path.Combine(folderLink, "kept.tsv") })
         {
             (int code, _, string error) = await RunAsync("ingest", facts, "-c", collection, "--rejects", rejects);
             Assert.True(code == 1, error);
