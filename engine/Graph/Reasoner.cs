@@ -335,15 +335,14 @@ internal sealed class Reasoner(RelationTable relations, EdgeIndex edges, bool in
 
             if (inverse >= 0 && inverse != r.Id && edgeRelation == inverse)
             {
-                string rule = InverseRule(r);
                 if (forward ? tail == concept : head == concept)
                 {
-                    Offer(results, forward ? head : tail, Derivation.Rule(rule, Derivation.Stored(edge)));
+                    Offer(results, forward ? head : tail, ReadAs(r, Derivation.Stored(edge), ofInverse: true, otherWay: false));
                 }
 
                 if (symmetric is not null && (forward ? head == concept : tail == concept))
                 {
-                    Offer(results, forward ? tail : head, Derivation.Rule(rule, Derivation.Rule($"symmetric({symmetric})", Derivation.Stored(edge))));
+                    Offer(results, forward ? tail : head, ReadAs(r, Derivation.Stored(edge), ofInverse: true, otherWay: true));
                 }
             }
         }

@@ -234,6 +234,10 @@ public sealed class GraphSemanticsTests : DatabaseTests
 
         Answer reversed = Assert.Single(_graph.Related("alice", "spouse_of").AssertOk());
         Assert.Equal(["symmetric(married_to)", "spouse_of = inverse(married_to)"], reversed.Proof.Rules);
+        // The inverse's fact is read as the symmetric relation's first, then turned by its symmetry
+        // (it was turned by married_to's symmetry while still a spouse_of fact).
+        Answer throughInverse = Assert.Single(_graph.Related("bob", "married_to").AssertOk());
+        Assert.Equal(["married_to = inverse(spouse_of)", "symmetric(married_to)"], throughInverse.Proof.Rules);
     }
 
     // Every derived self-answer was dropped as an artifact of a cycle, so a concept's own loop read
