@@ -286,7 +286,7 @@ internal static class KernelBench
         return matrix.Weights.narrow(0, 0, matrix.RowLimit).mv(q).topk(k).indexes.data<long>().ToArray();
     }
 
-    /// <summary>Best GFLOP/s of a 2048³ matmul in an element type (two warm-ups first).</summary>
+    /// <summary>Best GFLOP/s of a 2048³ matmul in an element type (one warm-up first).</summary>
     private static double GemmPeak(ScalarType type)
     {
         const int N = 2048;
@@ -565,7 +565,7 @@ internal static class KernelBench
         return (mine, theirs);
     }
 
-    /// <summary>The median; for an even count, the mean of the two middle values.</summary>
+    /// <summary>The median of an odd count of runs (for an even count, the upper of the two middle values).</summary>
     private static double Median<T>(int runs, Func<int, T> action)
     {
         action(0);

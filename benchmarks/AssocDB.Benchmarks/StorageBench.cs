@@ -64,9 +64,10 @@ internal static class StorageBench
         double engineRate = facts.Length / ingest.Elapsed.TotalSeconds;
         int batches = (facts.Length + batchSize - 1) / batchSize;
         int entryBytes = (int)Math.Max(1, logBytes / batches);
+        // Read before the raw log's run below, whose freed buffers the process may not have returned yet.
+        long loaded = ResidentBytes();
         (double rawEntriesPerSecond, double rawBytesPerSecond) = BenchReport.RawLogAppendRate(Path.Combine(folder, "raw"), entryBytes, entries: Math.Max(20, batches));
 
-        long loaded = ResidentBytes();
         long managed = GC.GetTotalMemory(forceFullCollection: true) - managedBaseline;
         long matrixBytes = (long)collection.Describe().Value.ConceptCount * dimension * sizeof(float);
         double bytesPerFact = (loaded - baseline - matrixBytes) / (double)collection.Describe().Value.FactCount;

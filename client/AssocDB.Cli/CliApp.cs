@@ -70,6 +70,31 @@ public static partial class CliApp
         // locale. System.CommandLine reads float options in the current culture, so under de-DE
         // (where '.' groups thousands) --weight 0.5 stored 5. Set for this call's flow only.
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        ParseResult parsed = CreateRoot(output, error, environment).Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            // The documented code for a bad command line (the parser's own action returns 1, the code
+            // for a refused call), with the errors and where help is, but not the whole help screen.
+            foreach (ParseError parseError in parsed.Errors)
+            {
+                await error.WriteLineAsync($"error: {parseError.Message}");
+            }
+
+            Command command = parsed.CommandResult.Command;
+            await error.WriteLineAsync("see: " + string.Join(' ', ["assocdb", .. CommandPath(parsed.CommandResult), "--help"]));
+            return command.Name == "ingest" ? IngestCommand.Usage : BadCommandLine;
+        }
+
+        // Without a termination timeout System.CommandLine installs no signal handler: Ctrl+C ended
+        // the process at once, and the actions' cancellation token never fired.
+        var invocation = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = InterruptGrace };
+        return await parsed.InvokeAsync(invocation, cancellationToken);
+    }
+
+    /// <summary>The tool's command tree, with its actions bound to <paramref name="output"/> and
+    /// <paramref name="error"/> and the defaults of <paramref name="environment"/>.</summary>
+    internal static RootCommand CreateRoot(TextWriter output, TextWriter error, Func<string, string?> environment)
+    {
         var root = new RootCommand("AssocDB command-line client: collections, concepts, relations, facts, queries, learning, administration.");
         // Built per run, since their defaults come from this run's environment.
         root.Options.Add(new Option<string>(ServerOption)
@@ -126,25 +151,7 @@ public static partial class CliApp
             o.Value("elapsed_seconds", o.Json ? seconds : Output.Number(seconds));
         }));
 
-        ParseResult parsed = root.Parse(args);
-        if (parsed.Errors.Count > 0)
-        {
-            // The documented code for a bad command line (the parser's own action returns 1, the code
-            // for a refused call), with the errors and where help is, but not the whole help screen.
-            foreach (ParseError parseError in parsed.Errors)
-            {
-                await error.WriteLineAsync($"error: {parseError.Message}");
-            }
-
-            Command command = parsed.CommandResult.Command;
-            await error.WriteLineAsync("see: " + string.Join(' ', ["assocdb", .. CommandPath(parsed.CommandResult), "--help"]));
-            return command.Name == "ingest" ? IngestCommand.Usage : BadCommandLine;
-        }
-
-        // Without a termination timeout System.CommandLine installs no signal handler: Ctrl+C ended
-        // the process at once, and the actions' cancellation token never fired.
-        var invocation = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = InterruptGrace };
-        return await parsed.InvokeAsync(invocation, cancellationToken);
+        return root;
     }
 
     /// <summary>The subcommand names from the root down to <paramref name="result"/>'s command.</summary>
@@ -287,6 +294,15 @@ public static partial class CliApp
         var batch = new Option<int>("--batch") { Description = "Facts per call with --file", DefaultValueFactory = _ => 1000 };
 
         var add = new Command("add", "Add a fact, or every fact of a file") { CollectionOption, head, relation, tail, weight, file, batch };
+        IngestCommand.AtLeast(batch, 1);
+        add.Validators.Add(result =>
+        {
+            // Both given, one of them would be dropped without a word.
+            if (result.GetValue(file) is not null && result.GetValue(head) is not null)
+            {
+                result.AddError("give HEAD RELATION TAIL or --file, not both");
+            }
+        });
         Action(add, output, error, async (r, client, o, ct) =>
         {
             string collection = r.GetValue(CollectionOption)!;
@@ -297,7 +313,7 @@ public static partial class CliApp
             long stored = 0;
             try
             {
-                foreach (FactInput[] chunk in facts.Chunk(Math.Max(1, r.GetValue(batch))))
+                foreach (FactInput[] chunk in facts.Chunk(r.GetValue(batch)))
                 {
                     WriteSummary s = await client.AddFactsAsync(collection, chunk, ct);
                     total.Applied += s.Applied;

@@ -115,7 +115,8 @@ internal static class IngestCommand
         return command;
     }
 
-    private static void AtLeast(Option<int> option, int minimum) =>
+    /// <summary>Refuses a value of <paramref name="option"/> below <paramref name="minimum"/> as a bad command line.</summary>
+    internal static void AtLeast(Option<int> option, int minimum) =>
         option.Validators.Add(result =>
         {
             // Validators run before conversion errors are reported, and asking for a value that did

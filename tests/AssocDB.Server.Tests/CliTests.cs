@@ -216,6 +216,8 @@ public sealed class CliTests(ServerFixture fixture) : IClassFixture<ServerFixtur
             ["search", "-c", "x", "--vector", "1,abc"],
             ["stats", "--timeout", "soon"],
             ["nosuchcommand"],
+            ["fact", "add", "a", "r", "b", "-c", "x", "--file", "facts.tsv"], // both: one was dropped without a word
+            ["fact", "add", "-c", "x", "--file", "facts.tsv", "--batch", "0"],  // was taken for 1
         })
         {
             (int code, _, string error) = await AssocDbTool.RunAsync([.. args, "--server", fixture.Server.Address]);

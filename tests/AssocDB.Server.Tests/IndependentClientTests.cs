@@ -19,7 +19,7 @@ public sealed class IndependentClientTests
         await using RunningServer server = await RunningServer.StartAsync(apiKey: key);
         string script = Path.Combine(AppContext.BaseDirectory, "python", "independent_client.py");
         string target = new Uri(server.Address).Authority;
-        (int exitCode, string output) = await RunAsync(Python, script, RepositoryProtoRoot(), target, "--api-key", key, "--checks", "family");
+        (int exitCode, string output) = await RunAsync(Python, script, Path.Combine(RepositoryFiles.Root, "proto"), target, "--api-key", key, "--checks", "family");
         Assert.True(exitCode == 0, output);
         Assert.Contains("all checks passed", output, StringComparison.Ordinal);
     }
@@ -29,7 +29,7 @@ public sealed class IndependentClientTests
     {
         await using RunningServer server = await RunningServer.StartAsync();
         string script = Path.Combine(AppContext.BaseDirectory, "python", "independent_client.py");
-        (int exitCode, string output) = await RunAsync(Python, script, RepositoryProtoRoot(), new Uri(server.Address).Authority, "--checks", "search");
+        (int exitCode, string output) = await RunAsync(Python, script, Path.Combine(RepositoryFiles.Root, "proto"), new Uri(server.Address).Authority, "--checks", "search");
         Assert.True(exitCode == 0, output);
     }
 
@@ -58,20 +58,6 @@ public sealed class IndependentClientTests
                 return false; // no python at that path
             }
         }
-    }
-
-    private static string RepositoryProtoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "proto");
-            if (File.Exists(Path.Combine(candidate, "assocdb", "v1", "common.proto")))
-            {
-                return candidate;
-            }
-        }
-
-        throw new DirectoryNotFoundException("proto/assocdb/v1 not found above " + AppContext.BaseDirectory);
     }
 
     private static async Task<(int ExitCode, string Output)> RunAsync(string file, params string[] args)

@@ -36,7 +36,7 @@ public sealed class ReadmeSessionTests(ServerFixture fixture) : IClassFixture<Se
     /// output lines the README shows under it; trailing comments on a command are dropped.</summary>
     private static List<(string[] Args, List<string> Expected)> SessionCommands()
     {
-        string[] lines = File.ReadAllLines(Path.Combine(RepositoryRoot(), "README.md"));
+        string[] lines = File.ReadAllLines(Path.Combine(RepositoryFiles.Root, "README.md"));
         int start = Array.FindIndex(lines, l => l.StartsWith("## A session", StringComparison.Ordinal));
         int open = Array.FindIndex(lines, start + 1, l => l.StartsWith("```sh", StringComparison.Ordinal));
         int close = Array.FindIndex(lines, open + 1, l => l.StartsWith("```", StringComparison.Ordinal));
@@ -59,17 +59,4 @@ public sealed class ReadmeSessionTests(ServerFixture fixture) : IClassFixture<Se
     }
 
     private static string Normalized(string line) => string.Join(' ', line.Split(' ', StringSplitOptions.RemoveEmptyEntries));
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "AssocDB.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("AssocDB.sln not found above " + AppContext.BaseDirectory);
-    }
 }

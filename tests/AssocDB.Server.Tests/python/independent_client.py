@@ -8,6 +8,9 @@ Runs the family example (inverse and composition answers with proofs) and a vect
 end, and exits non-zero with a message on the first mismatch.
 """
 import argparse
+import glob
+import importlib
+import os
 import shutil
 import subprocess
 import sys
@@ -20,11 +23,18 @@ def generate(proto_root, out_dir):
     # Debian 12's python3-grpc-tools bundles protoc 3.5, which predates proto3 `optional`; its
     # protobuf-compiler (3.21) and the grpc_python_plugin of protobuf-compiler-grpc generate code
     # that matches the installed python3-protobuf runtime.
-    files = ["assocdb/v1/%s.proto" % name for name in
-             ("common", "collections", "concepts", "relations", "facts", "queries", "admin")]
+    # Every file of the contract, those the checks do not call included: each must compile for
+    # another language too.
+    files = sorted(os.path.relpath(path, proto_root) for path in glob.glob(os.path.join(proto_root, "assocdb", "v1", "*.proto")))
+    if not files:
+        sys.exit("no .proto files under %s" % proto_root)
     subprocess.run(["protoc", "-I" + proto_root, "--python_out=" + out_dir, "--grpc_python_out=" + out_dir,
                     "--plugin=protoc-gen-grpc_python=" + shutil.which("grpc_python_plugin")] + files, check=True)
     sys.path.insert(0, out_dir)
+    for path in files:
+        module = path[:-len(".proto")].replace("/", ".")
+        importlib.import_module(module + "_pb2")
+        importlib.import_module(module + "_pb2_grpc")
 
 
 def expect(actual, expected, what):
@@ -39,6 +49,10 @@ def main():
     parser.add_argument("--api-key")
     parser.add_argument("--checks", default="family,search", help="comma-separated: family, search")
     options = parser.parse_args()
+    checks = options.checks.split(",")
+    unknown = sorted(set(checks) - {"family", "search"})
+    if unknown:
+        parser.error("unknown checks: %s" % ", ".join(unknown))
     metadata = (("authorization", "Bearer " + options.api_key),) if options.api_key else ()
     with tempfile.TemporaryDirectory() as out_dir:
         generate(options.proto_root, out_dir)
@@ -52,7 +66,6 @@ def main():
         concepts = concepts_pb2_grpc.ConceptServiceStub(channel)
         queries = queries_pb2_grpc.QueryServiceStub(channel)
 
-        checks = options.checks.split(",")
         if "family" in checks:
             family(collections, relations, facts, queries, metadata)
         if "search" in checks:
@@ -74,11 +87,13 @@ def family(collections, relations, facts, queries, metadata):
         facts_pb2.FactInput(head="A", relation="mother_of", tail="B"),
         facts_pb2.FactInput(head="B", relation="mother_of", tail="C")]), metadata=metadata)
 
+    # Only the two mother_of facts are stored, so every answer asked below is derived, with a proof.
     def related(concept, relation):
         answers = queries.Related(queries_pb2.RelatedRequest(
             collection=name, concept=concept, relation=relation), metadata=metadata).answers
         for answer in answers:
-            if answer.kind == common_pb2.ANSWER_KIND_DERIVED and not answer.proof.facts:
+            expect(answer.kind, common_pb2.ANSWER_KIND_DERIVED, "kind of related(%s, %s) answer %s" % (concept, relation, answer.concept))
+            if not answer.proof.facts:
                 sys.exit("derived answer %s without a proof" % answer.concept)
         return sorted(a.concept for a in answers)
 
