@@ -556,7 +556,7 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
         EngineError? firstStopped = null;
         foreach (Collection collection in collections)
         {
-            Result<bool> done = await collection.CheckpointAsync(cancellationToken);
+            Result<bool> done = await CheckpointOneAsync(collection, cancellationToken);
             if (!done.IsOk && done.Error!.Code != ErrorCode.NotFound)
             {
                 firstStopped ??= done.Error;
@@ -564,6 +564,22 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
         }
 
         return firstStopped is null ? true : firstStopped;
+    }
+
+    /// <summary>Checkpoints one collection; a failure the collection did not report as its error is
+    /// logged and made one, so that it does not stop the checkpoints of the others.</summary>
+    private async Task<Result<bool>> CheckpointOneAsync(Collection collection, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await collection.CheckpointAsync(cancellationToken);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            // The log still holds every write, so a failed checkpoint loses nothing.
+            Log.CheckpointFailed(_logger, exception, collection.Name);
+            return collection.CheckpointFailed(exception.Message);
+        }
     }
 
     private async Task CheckpointPeriodicallyAsync(CancellationToken stopping)
@@ -581,15 +597,8 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
 
                 foreach (Collection collection in collections.Where(collection => collection.HasUncheckpointedWrites))
                 {
-                    try
-                    {
-                        await collection.CheckpointAsync(stopping);
-                    }
-                    catch (Exception exception) when (exception is not OperationCanceledException)
-                    {
-                        // The log still holds every write, so a failed checkpoint loses nothing; it is retried next tick.
-                        Log.CheckpointFailed(_logger, exception, collection.Name);
-                    }
+                    // A failure is retried next tick.
+                    await CheckpointOneAsync(collection, stopping);
                 }
             }
         }

@@ -282,6 +282,11 @@ public sealed partial class Collection
                 return CheckpointFailed(notDurable);
             }
 
+            if (_store.OutdatedCheckpointKept is { } kept)
+            {
+                Log.OutdatedCheckpointKept(_logger, Name, kept);
+            }
+
             try
             {
                 await _log.TruncateUntilAsync(covered);
@@ -302,7 +307,8 @@ public sealed partial class Collection
     }
 
     /// <summary>The error for a checkpoint that did not happen; the log still holds every write.</summary>
-    private EngineError CheckpointFailed(string why) =>
+    /// <summary>The error for a checkpoint that failed for <paramref name="why"/>.</summary>
+    internal EngineError CheckpointFailed(string why) =>
         new(ErrorCode.FailedPrecondition, "collection", $"checkpoint of collection '{Name}' failed: {why}. Its log keeps every write, so none is lost");
 
     /// <summary>

@@ -11,7 +11,7 @@ internal static partial class Log
     [LoggerMessage(2, LogLevel.Debug, "Collection {Collection} checkpointed through log address {Address}")]
     public static partial void CheckpointTaken(ILogger logger, string collection, long address);
 
-    [LoggerMessage(3, LogLevel.Error, "Periodic checkpoint of {Collection} failed")]
+    [LoggerMessage(3, LogLevel.Error, "Checkpoint of {Collection} failed")]
     public static partial void CheckpointFailed(ILogger logger, Exception exception, string collection);
 
     [LoggerMessage(5, LogLevel.Critical, "Collection {Collection} stopped after a failed write; reopen the database to recover it from its log")]
@@ -22,6 +22,9 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Warning, "Collection {Collection} skipped a checkpoint or compaction: {Reason}")]
     public static partial void CheckpointSkipped(ILogger logger, string collection, string reason);
+
+    [LoggerMessage(27, LogLevel.Warning, "Collection {Collection} checkpointed, but {Reason}")]
+    public static partial void OutdatedCheckpointKept(ILogger logger, string collection, string reason);
 
     [LoggerMessage(6, LogLevel.Information, "Collection {Collection} compacted its state store's log from {Before} to {After} bytes; the next checkpoint frees the disk")]
     public static partial void StateCompacted(ILogger logger, string collection, long before, long after);

@@ -56,6 +56,12 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
     /// it has not opened since (and was not removed): the cause of a write to it that failed.</summary>
     public string? WriteRefusal(int segment) => _accesses.TryGetValue((segment, true), out Access? access) ? access.Refusal : null;
 
+    /// <summary>The first write to segment <paramref name="segment"/>'s file that completed with an
+    /// error, since the file was last removed (or the device started), or null. FASTER only logs a
+    /// failed write of a checkpoint file and goes on, and a later write at a higher offset can give
+    /// the file its full length around a hole: its length alone does not show the failure.</summary>
+    public string? WriteFailure(int segment) => _accesses.TryGetValue((segment, true), out Access? access) ? access.Failure : null;
+
     public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
     {
         if (Writes(segmentId, ref callback))
@@ -199,6 +205,11 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
         DeviceIOCompletionCallback completed = callback;
         callback = (errorCode, numBytes, context) =>
         {
+            if (write && errorCode != 0)
+            {
+                Interlocked.CompareExchange(ref access.Failure, $"a write to {FileName}.{segment} failed (error code {errorCode})", null);
+            }
+
             Interlocked.Decrement(ref access.InFlight);
             completed(errorCode, numBytes, context);
         };
@@ -216,5 +227,8 @@ internal sealed class OpenCheckedDevice(IDevice files) : ForwardingDevice(files)
 
         /// <summary>Why the file last failed to open, until it opens again.</summary>
         public volatile string? Refusal;
+
+        /// <summary>The first write that completed with an error (see <see cref="WriteFailure"/>).</summary>
+        public string? Failure;
     }
 }

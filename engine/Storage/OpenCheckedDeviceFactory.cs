@@ -9,7 +9,8 @@ namespace AssocDB.Engine.Storage;
 /// table's at the checkpoint's end), and a local device whose file could not be opened waits for
 /// the handle it counted forever: a checkpoint whose file could not be opened hung until its
 /// timeout, and the store was taken out of service. Here that file's writes fail at once, the
-/// checkpoint ends, and its check finds the file missing (see <see cref="WriteRefusal"/> for why).
+/// checkpoint ends, and its check finds the file missing (see <see cref="WriteRefusal"/> for why);
+/// a write that fails later is reported too (<see cref="WriteFailure"/>), as FASTER only logs it.
 /// </summary>
 internal sealed class OpenCheckedDeviceFactory(INamedDeviceFactory devices) : INamedDeviceFactory
 {
@@ -69,6 +70,12 @@ internal sealed class OpenCheckedDeviceFactory(INamedDeviceFactory devices) : IN
     /// is named by its token), so the reason is that checkpoint's own.</summary>
     public string? WriteRefusal(FileDescriptor fileInfo) =>
         _made.TryGetValue(PathOf(fileInfo), out OpenCheckedDevice? device) ? device.WriteRefusal(0) : null;
+
+    /// <summary>Why a write to the file FASTER keeps for <paramref name="fileInfo"/> failed, when its
+    /// latest device was refused the file (<see cref="WriteRefusal"/>) or a write to it completed
+    /// with an error (<see cref="OpenCheckedDevice.WriteFailure"/>), or null.</summary>
+    public string? WriteFailure(FileDescriptor fileInfo) =>
+        _made.TryGetValue(PathOf(fileInfo), out OpenCheckedDevice? device) ? device.WriteRefusal(0) ?? device.WriteFailure(0) : null;
 
     public IEnumerable<FileDescriptor> ListContents(string path) => devices.ListContents(path);
 

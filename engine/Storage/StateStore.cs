@@ -63,6 +63,10 @@ internal sealed class StateStore : IDisposable
     /// <summary>The slowest disk the store's work is waited for (see <see cref="OnSlowDisk"/>).</summary>
     private const long SlowDiskBytesPerSecond = 1L << 20;
 
+    /// <summary>The size of one of FASTER's hash buckets (eight 8-byte entries), in the index and
+    /// among its overflow buckets alike.</summary>
+    private const int HashBucketBytes = 64;
+
     private readonly string _directory;
     private readonly string _checkpointDirectory;
     private readonly DefaultCheckpointNamingScheme _checkpointNames;
@@ -240,6 +244,10 @@ internal sealed class StateStore : IDisposable
     /// <summary>Where the checkpoint <see cref="PassedOverCheckpoint"/> describes was moved, or null.</summary>
     public string? PassedOverCheckpointFolder { get; }
 
+    /// <summary>Why the last checkpoint, durable, left an older one in place (it could not be
+    /// deleted), or null.</summary>
+    public string? OutdatedCheckpointKept { get; private set; }
+
     /// <summary>Bytes of log between its begin address and its tail, live and superseded records alike.</summary>
     public long LogBytes => _store.Log.TailAddress - _store.Log.BeginAddress;
 
@@ -249,9 +257,9 @@ internal sealed class StateStore : IDisposable
     /// <summary>Bytes at the log's tail where FASTER updates records in place.</summary>
     public long MutableBytes => (long)(_settings.MemorySize * MutableFraction);
 
-    /// <summary>The most a fold-over checkpoint writes: the in-memory log and the index (its
-    /// metadata and overflow buckets aside).</summary>
-    public long CheckpointBytes => _settings.MemorySize + _settings.IndexSize;
+    /// <summary>The most a fold-over checkpoint writes: the in-memory log, the index and its
+    /// overflow buckets as they are now (the metadata's few kilobytes aside).</summary>
+    public long CheckpointBytes => _settings.MemorySize + _settings.IndexSize + (_store.OverflowBucketCount * HashBucketBytes);
 
     /// <summary>
     /// Why the store takes no more work until it is reopened, or null: a write to its log files
@@ -476,9 +484,22 @@ internal sealed class StateStore : IDisposable
             return $"the state store's checkpoint {token} did not reach disk whole ({incomplete}); the previous checkpoint is kept";
         }
 
+        OutdatedCheckpointKept = null;
         foreach (Guid outdated in CheckpointTokens().Where(other => other != token).ToList())
         {
-            _checkpoints.Purge(outdated);
+            try
+            {
+                _checkpoints.Purge(outdated);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The new checkpoint is durable, and recovery takes the newest: the old one only
+                // takes room. Recovery falls back to it should the newest prove damaged, so the log
+                // files it needs stay too. Thrown on, the failure stopped every later checkpoint at
+                // this point, and the write-ahead log was never truncated again.
+                OutdatedCheckpointKept = $"checkpoint {outdated} could not be deleted ({e.GetType().Name}: {e.Message}); it and the log files it needs are kept, and the next checkpoint tries again";
+                return null;
+            }
         }
 
         _logFiles.DeleteUntil(beginAddress);
@@ -710,13 +731,15 @@ internal sealed class StateStore : IDisposable
     }
 
     /// <summary>Why the file FASTER writes for <paramref name="descriptor"/> could not be opened
-    /// for writing, or is shorter than <paramref name="neededBytes"/> (or missing), or null.</summary>
+    /// for writing, or a write to it failed, or it is shorter than <paramref name="neededBytes"/>
+    /// (or missing), or null.</summary>
     private string? IncompleteFile(FileDescriptor descriptor, long neededBytes)
     {
-        if (_checkpointFiles.WriteRefusal(descriptor) is { } refusal)
+        if (_checkpointFiles.WriteFailure(descriptor) is { } failure)
         {
-            // Asked first: a link to a missing file has a length of its own.
-            return refusal;
+            // Asked first: a link to a missing file has a length of its own, and a file whose first
+            // write failed reaches its full length through the later ones.
+            return failure;
         }
 
         string file = Path.Combine(_checkpointDirectory, descriptor.directoryName, descriptor.fileName + FirstSegmentSuffix);

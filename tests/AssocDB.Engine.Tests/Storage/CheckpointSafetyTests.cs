@@ -95,6 +95,57 @@ public sealed class CheckpointSafetyTests : IDisposable
         AssertRecovers(100, 200);
     }
 
+    // FASTER only logs a failed write of the index's hash table and goes on; when a later write at a
+    // higher offset lands, the file has its full length around the hole, and the checkpoint was taken
+    // for whole: the previous one was purged and the log truncated, and keys whose buckets were lost
+    // later lost their deletes and updates.
+    [Fact]
+    public async Task A_checkpoint_whose_hash_table_write_fails_is_refused_even_when_the_file_reaches_its_length()
+    {
+        var devices = new HoleInHashTable();
+        using (StateStore store = OpenStore(devices))
+        {
+            Write(store, 0, 10);
+            Assert.Null(await store.CheckpointAsync(100, 1, 0, Generous));
+            Write(store, 10, 20);
+            devices.Failing = true;
+            string? failure = await store.CheckpointAsync(200, 2, 0, Generous);
+            Assert.True(devices.Failed, "the test's failing write was never made");
+            Assert.NotNull(failure);
+            Assert.Contains("did not reach disk whole", failure);
+            Assert.Contains("ht.dat.0 failed (error code 28)", failure);
+        }
+
+        AssertRecovers(100, 10);
+    }
+
+    // The purge of the checkpoints a durable one replaces threw on, before the old log files were
+    // deleted: every later checkpoint stopped there too, and the write-ahead log was never
+    // truncated again.
+    [Fact]
+    public async Task A_checkpoint_whose_predecessor_cannot_be_deleted_succeeds_and_the_next_one_deletes_it()
+    {
+        var devices = new UndeletableCheckpoints();
+        using (StateStore store = OpenStore(devices))
+        {
+            Write(store, 0, 10);
+            Assert.Null(await store.CheckpointAsync(100, 1, 0, Generous));
+            Write(store, 10, 20);
+            devices.Refusing = true;
+            Assert.Null(await store.CheckpointAsync(200, 2, 0, Generous));
+            Assert.Contains("could not be deleted (IOException: the disk refuses deletes)", store.OutdatedCheckpointKept);
+            Assert.Equal(2, Directory.GetDirectories(Path.Combine(_state, "checkpoints", "cpr-checkpoints")).Length);
+
+            devices.Refusing = false;
+            Write(store, 20, 30);
+            Assert.Null(await store.CheckpointAsync(300, 3, 0, Generous));
+            Assert.Null(store.OutdatedCheckpointKept);
+        }
+
+        Assert.Single(Directory.GetDirectories(Path.Combine(_state, "checkpoints", "cpr-checkpoints")));
+        AssertRecovers(300, 30);
+    }
+
     /// <summary>A database in <paramref name="folder"/> whose state store has 64 KiB pages and
     /// files and 256 KiB of memory, so that its pages reach their files early.</summary>
     private static DatabaseOptions SmallStoreOptions(string folder, TimeSpan checkpointTimeout) => new()
@@ -444,5 +495,75 @@ public sealed class CheckpointSafetyTests : IDisposable
         public IEnumerable<FileDescriptor> ListContents(string path) => _local.ListContents(path);
 
         public void Delete(FileDescriptor fileInfo) => _local.Delete(fileInfo);
+    }
+
+    /// <summary>FASTER's checkpoint files on local disk, but while <see cref="Failing"/> the hash
+    /// table's first write lands as zeros and completes with ENOSPC (28): the file reaches its full
+    /// length, as when a later write at a higher offset lands after an earlier one failed.</summary>
+    private sealed class HoleInHashTable : INamedDeviceFactory
+    {
+        private readonly LocalStorageNamedDeviceFactory _local = new();
+
+        public bool Failing { get; set; }
+
+        /// <summary>Whether a write was failed.</summary>
+        public bool Failed { get; private set; }
+
+        public void Initialize(string baseName) => _local.Initialize(baseName);
+
+        public IDevice Get(FileDescriptor fileInfo) =>
+            Failing && fileInfo.fileName == "ht.dat" ? new ZerosAtStart(_local.Get(fileInfo), this) : _local.Get(fileInfo);
+
+        public IEnumerable<FileDescriptor> ListContents(string path) => _local.ListContents(path);
+
+        public void Delete(FileDescriptor fileInfo) => _local.Delete(fileInfo);
+
+        private sealed class ZerosAtStart(IDevice files, HoleInHashTable owner) : ForwardingDevice(files)
+        {
+            private const uint NoSpace = 28;
+
+            public override unsafe void WriteAsync(IntPtr alignedSourceAddress, ulong alignedDestinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
+            {
+                if (alignedDestinationAddress != 0)
+                {
+                    base.WriteAsync(alignedSourceAddress, alignedDestinationAddress, numBytesToWrite, callback, context);
+                    return;
+                }
+
+                void* zeros = NativeMemory.AlignedAlloc(numBytesToWrite, 4096);
+                NativeMemory.Clear(zeros, numBytesToWrite);
+                owner.Failed = true;
+                base.WriteAsync((IntPtr)zeros, 0, numBytesToWrite, (_, _, c) =>
+                {
+                    NativeMemory.AlignedFree(zeros);
+                    callback(NoSpace, 0, c);
+                }, context);
+            }
+        }
+    }
+
+    /// <summary>FASTER's checkpoint files on local disk, but while <see cref="Refusing"/> none can be
+    /// deleted (a folder whose permissions changed, a busy network share).</summary>
+    private sealed class UndeletableCheckpoints : INamedDeviceFactory
+    {
+        private readonly LocalStorageNamedDeviceFactory _local = new();
+
+        public bool Refusing { get; set; }
+
+        public void Initialize(string baseName) => _local.Initialize(baseName);
+
+        public IDevice Get(FileDescriptor fileInfo) => _local.Get(fileInfo);
+
+        public IEnumerable<FileDescriptor> ListContents(string path) => _local.ListContents(path);
+
+        public void Delete(FileDescriptor fileInfo)
+        {
+            if (Refusing)
+            {
+                throw new IOException("the disk refuses deletes");
+            }
+
+            _local.Delete(fileInfo);
+        }
     }
 }
