@@ -39,11 +39,16 @@ internal sealed class RequestLimits(AssocServerOptions options)
     }
 
     /// <summary>At most MaxBatch items (none is allowed here).</summary>
-    public void BatchAtMost(int count, string field)
+    public void BatchAtMost(int count, string field) => ListAtMost(count, null, field);
+
+    /// <summary>At most the items <paramref name="limit"/> gives for the server's limits, or MaxBatch
+    /// when it is null (none is allowed here).</summary>
+    public void ListAtMost(int count, Func<LimitOptions, int>? limit, string field)
     {
-        if (count > _limits.MaxBatch)
+        int most = limit?.Invoke(_limits) ?? _limits.MaxBatch;
+        if (count > most)
         {
-            throw GrpcErrors.ResourceExhausted(field, $"holds {count} items; the limit is {_limits.MaxBatch} per call");
+            throw GrpcErrors.ResourceExhausted(field, $"holds {count} items; the limit is {most} per call");
         }
     }
 

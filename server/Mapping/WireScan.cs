@@ -16,7 +16,15 @@ internal static class WireScan
     /// the field's), and skips an unknown group whole, parsing on after it (a scan that stopped at
     /// one let a batch of any size through to the parser).
     /// </summary>
-    public static int Occurrences(ReadOnlySequence<byte> message, int field)
+    public static int Occurrences(ReadOnlySequence<byte> message, int field) => Occurrences(message, [field]);
+
+    /// <summary>
+    /// How many times the field at <paramref name="path"/> occurs: <c>[3, 1]</c> counts field 1 of
+    /// every occurrence of message field 3 (occurrences of a message field merge as the parser merges
+    /// them, so their counts add up). Read as <see cref="Occurrences(ReadOnlySequence{byte}, int)"/>
+    /// reads, at every level.
+    /// </summary>
+    public static int Occurrences(ReadOnlySequence<byte> message, ReadOnlySpan<int> path)
     {
         var reader = new SequenceReader<byte>(message);
         int count = 0;
@@ -26,12 +34,14 @@ internal static class WireScan
         {
             uint tag = (uint)read;
             uint number = tag >> 3;
-            count += groups.Count == 0 && number == (uint)field ? 1 : 0;
+            bool onPath = groups.Count == 0 && number == (uint)path[0];
+            count += onPath && path.Length == 1 ? 1 : 0;
             bool skipped = (tag & 7) switch
             {
                 0 => TryReadVarint(ref reader, out _),
                 1 => TryAdvance(ref reader, 8),
-                2 => TryReadVarint(ref reader, out ulong length) && (uint)length <= int.MaxValue && TryAdvance(ref reader, (uint)length),
+                2 => TryReadVarint(ref reader, out ulong length) && (uint)length <= int.MaxValue && (uint)length <= reader.Remaining
+                    && Within(ref reader, (uint)length, onPath && path.Length > 1 ? path[1..] : [], ref count),
                 3 => groups.Count < MaxGroupDepth && Open(groups, number),
                 4 => groups.TryPop(out uint open) && open == number,
                 5 => TryAdvance(ref reader, 4),
@@ -44,6 +54,18 @@ internal static class WireScan
         }
 
         return count;
+    }
+
+    /// <summary>Adds the occurrences of <paramref name="path"/> within the next
+    /// <paramref name="length"/> bytes (none for an empty path) to <paramref name="count"/>, and skips them.</summary>
+    private static bool Within(ref SequenceReader<byte> reader, uint length, ReadOnlySpan<int> path, ref int count)
+    {
+        if (!path.IsEmpty)
+        {
+            count += Occurrences(reader.UnreadSequence.Slice(0, length), path);
+        }
+
+        return TryAdvance(ref reader, length);
     }
 
     private static bool Open(Stack<uint> groups, uint number)

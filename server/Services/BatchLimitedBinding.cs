@@ -1,19 +1,29 @@
+using AssocDB.Engine;
 using AssocDB.Protocol.V1;
+using AssocDB.Server.Configuration;
 using AssocDB.Server.Mapping;
 using Grpc.Core;
 using ServiceDescriptor = Google.Protobuf.Reflection.ServiceDescriptor;
 
 namespace AssocDB.Server.Services;
 
+/// <summary>A list in a method's request, counted before the request is parsed.</summary>
+/// <param name="Method">The method.</param>
+/// <param name="Name">The field named when the list is too long.</param>
+/// <param name="Path">The list's field number, after those of the messages it lies in.</param>
+/// <param name="Limit">The most items under the server's limits; null for <c>Limits:MaxBatch</c>.</param>
+internal sealed record LimitedList(string Method, string Name, int[] Path, Func<LimitOptions, int>? Limit = null);
+
 /// <summary>
 /// Binds a generated service as its own <c>BindService</c> does, except that a request carrying a
-/// batch (facts, concepts, names, queries) of more than <c>Limits:MaxBatch</c> items is refused
-/// (RESOURCE_EXHAUSTED naming the field) before it is parsed. The generated parser builds every
-/// item first, and the service checked the count only then: a 16 MiB AddFacts of empty facts is
-/// 8 M messages, each with its payload map, about 2 GB per call. The items are counted by a scan of
-/// the message's top-level tags (<see cref="WireScan"/>), which skips their contents.
+/// list (facts, concepts, names, queries, test facts, properties, rules) of more items than its
+/// limit (<c>Limits:MaxBatch</c> for most) is refused (RESOURCE_EXHAUSTED naming the field) before
+/// it is parsed. The generated parser builds every item first, and the service checked the count
+/// only then: a 16 MiB AddFacts of empty facts is 8 M messages, each with its payload map, about
+/// 2 GB per call. The items are counted by a scan of the message's tags (<see cref="WireScan"/>),
+/// which skips their contents.
 /// </summary>
-internal sealed class BatchLimitedBinder(ServiceBinderBase inner, params (string Method, int Field, string Name)[] batches) : ServiceBinderBase
+internal sealed class BatchLimitedBinder(ServiceBinderBase inner, params LimitedList[] lists) : ServiceBinderBase
 {
     public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, UnaryServerMethod<TRequest, TResponse>? handler) =>
         inner.AddMethod(Limited(method), handler);
@@ -31,20 +41,26 @@ internal sealed class BatchLimitedBinder(ServiceBinderBase inner, params (string
         where TRequest : class
         where TResponse : class
     {
-        int index = Array.FindIndex(batches, batch => batch.Method == method.Name);
-        if (index < 0)
+        LimitedList[] limited = [.. lists.Where(list => list.Method == method.Name)];
+        if (limited.Length == 0)
         {
             return method;
         }
 
-        (_, int field, string name) = batches[index];
         Marshaller<TRequest> generated = method.RequestMarshaller;
-        Marshaller<TRequest> limited = Marshallers.Create(generated.ContextualSerializer, context =>
+        Marshaller<TRequest> counted = Marshallers.Create(generated.ContextualSerializer, context =>
         {
-            RequestLimits.OfCurrentCall()?.BatchAtMost(WireScan.Occurrences(context.PayloadAsReadOnlySequence(), field), name);
+            if (RequestLimits.OfCurrentCall() is { } limits)
+            {
+                foreach (LimitedList list in limited)
+                {
+                    limits.ListAtMost(WireScan.Occurrences(context.PayloadAsReadOnlySequence(), list.Path), list.Limit, list.Name);
+                }
+            }
+
             return generated.ContextualDeserializer(context);
         });
-        return new Method<TRequest, TResponse>(method.Type, method.ServiceName, method.Name, limited, method.ResponseMarshaller);
+        return new Method<TRequest, TResponse>(method.Type, method.ServiceName, method.Name, counted, method.ResponseMarshaller);
     }
 }
 
@@ -57,7 +73,7 @@ internal static class FactServiceBinding
     public static ServiceDescriptor Descriptor => FactService.Descriptor;
 
     public static void BindService(ServiceBinderBase binder, FactService.FactServiceBase? service) => FactService.BindService(
-        new BatchLimitedBinder(binder, ("AddFacts", AddFactsRequest.FactsFieldNumber, "facts"), ("RemoveFacts", RemoveFactsRequest.FactsFieldNumber, "facts")),
+        new BatchLimitedBinder(binder, new LimitedList("AddFacts", "facts", [AddFactsRequest.FactsFieldNumber]), new LimitedList("RemoveFacts", "facts", [RemoveFactsRequest.FactsFieldNumber])),
         service);
 }
 
@@ -68,17 +84,50 @@ internal static class ConceptServiceBinding
     public static ServiceDescriptor Descriptor => ConceptService.Descriptor;
 
     public static void BindService(ServiceBinderBase binder, ConceptService.ConceptServiceBase? service) => ConceptService.BindService(
-        new BatchLimitedBinder(binder, ("UpsertConcepts", UpsertConceptsRequest.ConceptsFieldNumber, "concepts"), ("DeleteConcepts", DeleteConceptsRequest.NamesFieldNumber, "names")),
+        new BatchLimitedBinder(binder, new LimitedList("UpsertConcepts", "concepts", [UpsertConceptsRequest.ConceptsFieldNumber]), new LimitedList("DeleteConcepts", "names", [DeleteConceptsRequest.NamesFieldNumber])),
         service);
 }
 
-/// <summary>assocdb.v1.QueryService with its search batch limited before parsing (see
+/// <summary>assocdb.v1.QueryService with its search batch and its queries' relations limited before parsing (see
 /// <see cref="BatchLimitedBinder"/>).</summary>
 internal static class QueryServiceBinding
 {
     public static ServiceDescriptor Descriptor => QueryService.Descriptor;
 
+    private static int RelationTermsOfABatch(LimitOptions limits) => (int)Math.Min(int.MaxValue, (long)limits.MaxBatch * Collection.MaxRelationTerms);
+
     public static void BindService(ServiceBinderBase binder, QueryService.QueryServiceBase? service) => QueryService.BindService(
-        new BatchLimitedBinder(binder, ("Search", SearchRequest.QueriesFieldNumber, "queries")),
+        new BatchLimitedBinder(
+            binder,
+            new LimitedList("Search", "queries", [SearchRequest.QueriesFieldNumber]),
+            // Each query holds at most MaxRelationTerms of them, checked once parsed; this bounds the parse.
+            new LimitedList("Search", "queries.plus", [SearchRequest.QueriesFieldNumber, SearchQuery.PlusFieldNumber], RelationTermsOfABatch),
+            new LimitedList("Search", "queries.minus", [SearchRequest.QueriesFieldNumber, SearchQuery.MinusFieldNumber], RelationTermsOfABatch)),
+        service);
+}
+
+/// <summary>assocdb.v1.RelationService with a relation's composition rules limited before parsing
+/// (see <see cref="BatchLimitedBinder"/>): the engine keeps at most 1,024 distinct rules, and the
+/// count of those sent is bounded as a batch.</summary>
+internal static class RelationServiceBinding
+{
+    public static ServiceDescriptor Descriptor => RelationService.Descriptor;
+
+    public static void BindService(ServiceBinderBase binder, RelationService.RelationServiceBase? service) => RelationService.BindService(
+        new BatchLimitedBinder(binder, new LimitedList("DefineRelation", "compositions", [DefineRelationRequest.CompositionsFieldNumber, CompositionList.RulesFieldNumber])),
+        service);
+}
+
+/// <summary>assocdb.v1.LearningService with its test facts and properties limited before parsing
+/// (see <see cref="BatchLimitedBinder"/>).</summary>
+internal static class LearningServiceBinding
+{
+    public static ServiceDescriptor Descriptor => LearningService.Descriptor;
+
+    public static void BindService(ServiceBinderBase binder, LearningService.LearningServiceBase? service) => LearningService.BindService(
+        new BatchLimitedBinder(
+            binder,
+            new LimitedList("Evaluate", "test", [EvaluateRequest.TestFieldNumber], _ => LearningApi.MaxTestFacts),
+            new LimitedList("ApplyLearnedProperties", "properties", [ApplyLearnedPropertiesRequest.PropertiesFieldNumber, LearnedPropertyList.PropertiesFieldNumber])),
         service);
 }

@@ -11,8 +11,14 @@ namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.LearningService: validate → start a job running the engine call → map. The
 /// <see cref="JobRegistry"/> runs, tracks and cancels the jobs.</summary>
+[BindServiceMethod(typeof(LearningServiceBinding), nameof(LearningServiceBinding.BindService))]
 internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs, RequestLimits limits, ReplyBudget budget) : LearningService.LearningServiceBase
 {
+    /// <summary>The most test facts one Evaluate call may send. Far above the standard splits
+    /// (FB15k-237 has 20,466), it bounds what the request's parser builds: a 16 MiB message of empty
+    /// facts was 8 M of them, about 400 MB before any check.</summary>
+    public const int MaxTestFacts = 1_000_000;
+
     private const double DefaultValidationFraction = 0.05;
 
     /// <summary>Room kept when a mining result's rules are cut to size: the truncated flag, and the

@@ -7,6 +7,7 @@ using Grpc.Core;
 namespace AssocDB.Server.Services;
 
 /// <summary>assocdb.v1.RelationService: validate → engine → map.</summary>
+[BindServiceMethod(typeof(RelationServiceBinding), nameof(RelationServiceBinding.BindService))]
 internal sealed class RelationsApi(DatabaseHost host, RequestLimits limits, ReplyBudget budget) : RelationService.RelationServiceBase
 {
     public override async Task<DefineRelationResponse> DefineRelation(DefineRelationRequest request, ServerCallContext context)

@@ -66,24 +66,73 @@ public sealed class BadInputTests(GuardedServerFixture fixture) : IClassFixture<
     // message of empty items (two bytes each) holds about half its size in them, each a message
     // with its own maps. The items are now counted before parsing; here the bytes after them are
     // not a message, which parsed first was UNKNOWN.
+    // Lists within messages were parsed whole before any check (DefineRelation's rules, the
+    // properties of ApplyLearnedProperties, the relations of a search's queries); they are counted
+    // through the messages holding them, a path of field numbers ("7.1").
     [Theory]
-    [InlineData("FactService", "AddFacts", AddFactsRequest.FactsFieldNumber, "facts")]
-    [InlineData("FactService", "RemoveFacts", RemoveFactsRequest.FactsFieldNumber, "facts")]
-    [InlineData("ConceptService", "UpsertConcepts", UpsertConceptsRequest.ConceptsFieldNumber, "concepts")]
-    [InlineData("ConceptService", "DeleteConcepts", DeleteConceptsRequest.NamesFieldNumber, "names")]
-    [InlineData("QueryService", "Search", SearchRequest.QueriesFieldNumber, "queries")]
-    public async Task A_batch_over_the_limit_is_refused_before_it_is_parsed(string service, string method, int field, string name)
+    [InlineData("FactService", "AddFacts", "2", "facts", 20)]
+    [InlineData("FactService", "RemoveFacts", "2", "facts", 20)]
+    [InlineData("ConceptService", "UpsertConcepts", "2", "concepts", 20)]
+    [InlineData("ConceptService", "DeleteConcepts", "2", "names", 20)]
+    [InlineData("QueryService", "Search", "2", "queries", 20)]
+    [InlineData("QueryService", "Search", "2.3", "queries.plus", 20 * 64)]
+    [InlineData("QueryService", "Search", "2.4", "queries.minus", 20 * 64)]
+    [InlineData("RelationService", "DefineRelation", "7.1", "compositions", 20)]
+    [InlineData("LearningService", "ApplyLearnedProperties", "3.1", "properties", 20)]
+    public async Task A_batch_over_the_limit_is_refused_before_it_is_parsed(string service, string method, string path, string name, int limit)
     {
         var raw = new Method<byte[], byte[]>(MethodType.Unary, $"assocdb.v1.{service}", method, Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
         byte[] collection = [0x0A, (byte)_collection.Length, .. System.Text.Encoding.ASCII.GetBytes(_collection)];
-        byte[] emptyItems = [.. Enumerable.Range(0, 21).SelectMany(_ => new byte[] { (byte)((field << 3) | 2), 0x00 })];
         var headers = new Metadata { { "authorization", "Bearer " + GuardedServerFixture.Key } };
 
-        var call = fixture.Server.Channel.CreateCallInvoker().AsyncUnaryCall(raw, null, new CallOptions(headers), [.. collection, .. emptyItems, 0x07]);
+        var call = fixture.Server.Channel.CreateCallInvoker().AsyncUnaryCall(
+            raw, null, new CallOptions(headers), [.. collection, .. EmptyItems(path, limit + 1), 0x07]);
         var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
 
         Assert.Equal((StatusCode.ResourceExhausted, name), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
-        Assert.Contains("holds 21 items; the limit is 20 per call", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains($"holds {limit + 1} items; the limit is {limit} per call", e.Status.Detail, StringComparison.Ordinal);
+    }
+
+    // A 2 MB message of empty test facts built a million messages before any check.
+    [Fact]
+    public async Task Evaluate_test_facts_over_their_limit_are_refused_before_they_are_parsed()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:Limits:MaxMessageBytes=4000000"]);
+        await server.Client.CreateCollectionAsync("eval", 4);
+        var raw = new Method<byte[], byte[]>(MethodType.Unary, "assocdb.v1.LearningService", "Evaluate", Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+        const int Limit = 1_000_000;
+        var call = server.Channel.CreateCallInvoker().AsyncUnaryCall(
+            raw, null, new CallOptions(), [0x0A, 4, .. "eval"u8, .. EmptyItems("2", Limit + 1), 0x07]);
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+
+        Assert.Equal((StatusCode.ResourceExhausted, "test"), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
+        Assert.Contains($"holds {Limit + 1} items; the limit is {Limit} per call", e.Status.Detail, StringComparison.Ordinal);
+    }
+
+    /// <summary><paramref name="count"/> empty items of the list at <paramref name="path"/> (field
+    /// numbers joined by dots), within one message of each field before the last.</summary>
+    private static byte[] EmptyItems(string path, int count)
+    {
+        int[] fields = [.. path.Split('.').Select(int.Parse)];
+        byte[] bytes = [.. Enumerable.Range(0, count).SelectMany(_ => new byte[] { (byte)((fields[^1] << 3) | 2), 0x00 })];
+        foreach (int field in fields[..^1].Reverse())
+        {
+            bytes = [(byte)((field << 3) | 2), .. Varint(bytes.Length), .. bytes];
+        }
+
+        return bytes;
+    }
+
+    private static byte[] Varint(int value)
+    {
+        var bytes = new List<byte>();
+        for (; value >= 0x80; value >>= 7)
+        {
+            bytes.Add((byte)(value | 0x80));
+        }
+
+        bytes.Add((byte)value);
+        return [.. bytes];
     }
 
     // The count stopped at the first group, which Google.Protobuf skips whole and parses on after,
