@@ -140,9 +140,17 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
         {
             lockFile = new FileStream(Path.Combine(options.DataDirectory, LockFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         }
+        catch (IOException exception) when (IsLockHeld(exception))
+        {
+            throw new IOException(
+                $"the data folder {options.DataDirectory} is in use by another process (it holds the folder's {LockFileName} file): "
+                + "stop that process, or give this one another data folder", exception);
+        }
         catch (IOException exception)
         {
-            throw new IOException($"the data folder {options.DataDirectory} is in use by another process", exception);
+            // A read-only mount, a full disk, an I/O error: not another process, which this said of
+            // every failure.
+            throw new IOException($"the data folder's {LockFileName} file could not be opened in {options.DataDirectory}: {exception.Message}", exception);
         }
 
         var database = new AssocDatabase(options, device, lockFile, loggerFactory ?? NullLoggerFactory.Instance);
@@ -165,12 +173,20 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>Whether the open of the lock file failed because another process holds it: the
+    /// errno of a refused <c>flock</c> on Linux (EWOULDBLOCK), a sharing violation on Windows.</summary>
+    private static bool IsLockHeld(IOException exception) =>
+        exception.HResult == (OperatingSystem.IsWindows() ? unchecked((int)0x80070020) : 11);
+
     private void OpenCollections(CancellationToken cancellationToken)
     {
-        foreach (string directory in Directory.EnumerateDirectories(_options.DataDirectory))
+        // Of two folders holding one collection, the one its name is kept in opens (the one writes
+        // went to before the copy was made); the listing's order decided before.
+        foreach (string directory in Directory.EnumerateDirectories(_options.DataDirectory)
+                     .OrderBy(directory => TryReadManifest(directory)?.Name is { } name && Path.GetFileName(directory) == DirectoryName(name) ? 0 : 1))
         {
             string name = Path.GetFileName(directory);
-            if (StagingFolderName().IsMatch(name))
+            if (IsStagingLeftover(directory, name))
             {
                 // A create or drop that did not finish: the collection never existed, or is gone. One
                 // that cannot be removed (a file in it the server may not delete) kept the database
@@ -234,6 +250,10 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
         {
             return CollectionManifest.Read(directory);
         }
+        catch (NewerFormatException newer)
+        {
+            return newer.Manifest;
+        }
         catch (Exception exception) when (exception is not OutOfMemoryException)
         {
             return null;
@@ -289,6 +309,7 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
             IOException => new IOException(message, exception),
             UnauthorizedAccessException => new UnauthorizedAccessException(message, exception),
             OutOfMemoryException => new InsufficientMemoryException(message, exception),
+            NewerFormatException => new NotSupportedException(message, exception),
             _ when IsDamage(exception) => new InvalidDataException(message, exception),
             _ => new InvalidOperationException(message, exception),
         };
@@ -302,7 +323,7 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     /// otherwise the original's type and message, since its type is what tells a bug or a refused
     /// option from anything the user can repair in the folder.</summary>
     internal static string WhatHappened(Exception cause) =>
-        cause is IOException or UnauthorizedAccessException or OutOfMemoryException || IsDamage(cause)
+        cause is IOException or UnauthorizedAccessException or OutOfMemoryException or NewerFormatException || IsDamage(cause)
             ? cause.Message
             : $"{cause.GetType().FullName}: {cause.Message}";
 
@@ -387,6 +408,19 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     /// not AssocDB's (a user's backup, a desktop's trash) and are left alone.</summary>
     [GeneratedRegex("^\\.(assocdb-staging-)?[0-9a-f]{32}$", RegexOptions.CultureInvariant)]
     private static partial Regex StagingFolderName();
+
+    /// <summary>The top-level entries of a collection's folder, and so of a staging folder.</summary>
+    private static readonly HashSet<string> CollectionEntries =
+        [CollectionManifest.FileName, CollectionManifest.FileName + DurableJson.StagingSuffix, Collection.LogFolder, Collection.StateFolder];
+
+    /// <summary>Whether <paramref name="directory"/> is what a create or drop left staged. A name of
+    /// this version's form is AssocDB's; one of the earlier form (a dot and 32 hex digits) is
+    /// anybody's (a cache named by a hash), so it counts only while it holds nothing but what a
+    /// collection's folder holds (a drop's delete may have emptied it part way).</summary>
+    private static bool IsStagingLeftover(string directory, string name) =>
+        StagingFolderName().IsMatch(name)
+        && (name.StartsWith(StagingPrefix, StringComparison.Ordinal)
+            || Directory.EnumerateFileSystemEntries(directory).All(entry => CollectionEntries.Contains(Path.GetFileName(entry))));
 
     /// <summary>Deletes a folder already renamed to a staging name, which no longer counts as a
     /// collection; if that fails, the next open tries again (the caller's outcome stands). Returns

@@ -44,7 +44,11 @@ public sealed partial class Collection
     private readonly EntryBuffer[] _entryBuffers = [new(), new()];
 
     /// <summary>The write-ahead log's folder in the collection's.</summary>
-    private const string LogFolder = "wal";
+    /// <summary>The write-ahead log's folder in the collection's.</summary>
+    internal const string LogFolder = "wal";
+
+    /// <summary>The state store's folder in the collection's.</summary>
+    internal const string StateFolder = "state";
 
     private readonly WriteAheadLog _log;
 
@@ -115,7 +119,7 @@ public sealed partial class Collection
         try
         {
             _store = new StateStore(
-                Path.Combine(directory, "state"), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes, predatesLayouts, LogHoldsFrom);
+                Path.Combine(directory, StateFolder), options.StateIndexBytes, options.StateMemoryBytes, options.StateSegmentBytes, predatesLayouts, LogHoldsFrom);
             if (_manifest != manifest)
             {
                 // The page is recorded only once the store has kept its layout: a checkpointed store

@@ -55,6 +55,11 @@ internal sealed class UnavailableCollection(string directory, CollectionManifest
     /// request field <paramref name="field"/>). FailedPrecondition, not NotFound: the data exists,
     /// and the way on is to repair or discard it.</summary>
     public EngineError Refusal(string name, string field) => new(ErrorCode.FailedPrecondition, field,
-        $"collection '{name}' is unavailable: its folder {directory} {failure} ({Reason}); "
-        + "drop the collection to discard its data, or repair or move the folder and reopen the database");
+        $"collection '{name}' is unavailable: its folder {directory} {failure} ({Reason}); " + WayOn);
+
+    /// <summary>What a user can do: a collection of a newer format is whole, and a drop would
+    /// discard it for nothing.</summary>
+    private string WayOn { get; } = (error.InnerException ?? error) is NewerFormatException
+        ? "its files are not damaged: open the data folder with the AssocDB version that wrote them, or a later one"
+        : "drop the collection to discard its data, or repair or move the folder and reopen the database";
 }

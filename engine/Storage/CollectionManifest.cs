@@ -50,8 +50,8 @@ internal sealed record CollectionManifest(
     public void Replace(string directory) => DurableJson.Replace(Path.Combine(directory, FileName), this, Json);
 
     /// <summary>Reads the manifest in <paramref name="directory"/>.</summary>
-    /// <exception cref="InvalidDataException">It is empty, or of a newer format than this version
-    /// reads.</exception>
+    /// <exception cref="InvalidDataException">It is empty, or names no collection.</exception>
+    /// <exception cref="NewerFormatException">It is of a newer format than this version reads.</exception>
     public static CollectionManifest Read(string directory)
     {
         string path = Path.Combine(directory, FileName);
@@ -61,9 +61,22 @@ internal sealed record CollectionManifest(
             manifest = JsonSerializer.Deserialize<CollectionManifest>(file, Json) ?? throw new InvalidDataException($"{path} is empty");
         }
 
+        if (string.IsNullOrEmpty(manifest.Name))
+        {
+            throw new InvalidDataException($"{path} does not define a collection (its name is missing)");
+        }
+
         return manifest.FormatVersion <= CurrentFormatVersion
             ? manifest
-            : throw new InvalidDataException(
-                $"{path} says the collection is of format {manifest.FormatVersion}, written by a newer AssocDB; this version reads formats up to {CurrentFormatVersion}. Open it with that version or a later one");
+            : throw new NewerFormatException(
+                $"{path} says the collection is of format {manifest.FormatVersion}, written by a newer AssocDB; this version reads formats up to {CurrentFormatVersion}. Open it with that version or a later one",
+                manifest);
     }
+}
+
+/// <summary>A collection written by a newer AssocDB, which this version does not read. Its files are
+/// not damaged: the manifest still names it (<see cref="Manifest"/>, its newer fields aside).</summary>
+internal sealed class NewerFormatException(string message, CollectionManifest manifest) : NotSupportedException(message)
+{
+    public CollectionManifest Manifest => manifest;
 }

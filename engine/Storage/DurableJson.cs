@@ -7,9 +7,12 @@ namespace AssocDB.Engine.Storage;
 /// folder is flushed after the rename, so a power loss does too.</summary>
 internal static class DurableJson
 {
+    /// <summary>What the staging file's name adds to the file's.</summary>
+    public const string StagingSuffix = ".tmp";
+
     public static void Replace<T>(string path, T value, JsonSerializerOptions? options = null)
     {
-        string staging = path + ".tmp";
+        string staging = path + StagingSuffix;
         using (var file = new FileStream(staging, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             JsonSerializer.Serialize(file, value, options);

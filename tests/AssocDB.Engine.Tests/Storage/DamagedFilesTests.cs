@@ -110,8 +110,17 @@ public sealed class DamagedFilesTests : DatabaseTests
         Assert.Contains($"\"FormatVersion\": {Current}", File.ReadAllText(manifest), StringComparison.Ordinal);
         File.WriteAllText(manifest, File.ReadAllText(manifest).Replace($"\"FormatVersion\": {Current}", $"\"FormatVersion\": {Current + 1}", StringComparison.Ordinal));
 
-        InvalidDataException error = Assert.Throws<InvalidDataException>(() => AssocDatabase.Open(Db.Options));
+        NotSupportedException error = Assert.Throws<NotSupportedException>(() => AssocDatabase.Open(Db.Options));
         Assert.Contains($"is of format {Current + 1}, written by a newer AssocDB; this version reads formats up to {Current}", error.Message, StringComparison.Ordinal);
+
+        // Served beside the others, it was listed as damaged and nameless, and its refusal invited a
+        // drop: it keeps its name, and the refusal says to open it with a newer version.
+        await using AssocDatabase lenient = AssocDatabase.Open(Db.Options with { RequireAllCollections = false });
+        CollectionInfo listed = Assert.Single(lenient.ListCollections());
+        Assert.Equal(("test", CollectionState.Unavailable), (listed.Name, listed.State));
+        EngineError refused = lenient.GetCollection("test").AssertError(ErrorCode.FailedPrecondition, "collection");
+        Assert.Contains("its files are not damaged: open the data folder with the AssocDB version that wrote them, or a later one", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("drop", refused.Message, StringComparison.Ordinal);
     }
 
     // A checkpoint a crash interrupted before its metadata was written is passed over by FASTER,

@@ -22,8 +22,14 @@ public sealed class DataFolderTests : DatabaseTests
     {
         Db.Create();
         await Db.Database.CloseAsync(checkpoint: true);
-        string[] foreign = [.. new[] { ".backup-of-x", ".Trash-0", $".{Guid.NewGuid():N}-copy", "notes" }.Select(FolderWithAFile)];
-        string[] leftovers = [FolderWithAFile($".assocdb-staging-{Guid.NewGuid():N}"), FolderWithAFile($".{Guid.NewGuid():N}")];
+        // A dot and 32 hex digits is how earlier versions named their staging folders, and a cache
+        // named by an MD5 hash too: such a folder is taken for a leftover only while it holds no
+        // more than a collection's folder holds.
+        string[] foreign = [.. new[] { ".backup-of-x", ".Trash-0", $".{Guid.NewGuid():N}-copy", "notes", $".{Guid.NewGuid():N}" }.Select(FolderWithAFile)];
+        string earlierDrop = Path.Combine(Db.Folder, $".{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(earlierDrop, "state"));
+        File.WriteAllText(Path.Combine(earlierDrop, "collection.json"), "{}");
+        string[] leftovers = [FolderWithAFile($".assocdb-staging-{Guid.NewGuid():N}"), earlierDrop, Directory.CreateDirectory(Path.Combine(Db.Folder, $".{Guid.NewGuid():N}")).FullName];
 
         var logs = new RecordedLogs();
         await using (AssocDatabase database = AssocDatabase.Open(Db.Options, logs))
@@ -34,6 +40,23 @@ public sealed class DataFolderTests : DatabaseTests
         Assert.All(foreign, folder => Assert.True(File.Exists(Path.Combine(folder, "kept.txt")), $"{folder} was not left alone"));
         Assert.All(leftovers, folder => Assert.False(Directory.Exists(folder), $"{folder} was not removed"));
         Assert.All(leftovers, folder => Assert.Single(logs.Messages, message => message.Contains(folder, StringComparison.Ordinal)));
+    }
+
+    // Any failure to open the folder's LOCK file was reported as another process using the folder.
+    [Fact]
+    public async Task A_second_open_is_refused_as_in_use_and_a_lock_file_that_cannot_be_opened_says_why()
+    {
+        Db.Create();
+        var inUse = Assert.Throws<IOException>(() => AssocDatabase.Open(Db.Options));
+        Assert.Contains("is in use by another process (it holds the folder's LOCK file): stop that process, or give this one another data folder", inUse.Message, StringComparison.Ordinal);
+        await Db.Database.CloseAsync(checkpoint: true);
+
+        string lockFile = Path.Combine(Db.Folder, "LOCK");
+        File.Delete(lockFile);
+        File.CreateSymbolicLink(lockFile, Path.Combine(Db.Folder, "no-such-folder", "LOCK"));
+        var unopenable = Assert.Throws<IOException>(() => AssocDatabase.Open(Db.Options));
+        Assert.StartsWith($"the data folder's LOCK file could not be opened in {Db.Folder}: ", unopenable.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("another process", unopenable.Message, StringComparison.Ordinal);
     }
 
     // A stray collection folder without a manifest failed the open with a bare "could not find

@@ -117,20 +117,23 @@ public sealed class UnavailableCollectionTests : DatabaseTests
     }
 
     // A folder whose manifest is lost or unreadable has no name to show: it is listed by its
-    // folder, and the name it was created under still finds it (the folder is named after it).
+    // folder, and the name it was created under still finds it (the folder is named after it). A
+    // manifest of valid JSON without the collection's fields ({}) failed the whole open with an
+    // ArgumentNullException.
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_collection_whose_manifest_is_lost_or_garbled_is_unavailable_by_its_folder(bool garbled)
+    [InlineData("lost", "holds no collection.json")]
+    [InlineData("{ \"Name\": ", "JSON")]
+    [InlineData("{}", "does not define a collection (its name is missing)")]
+    public async Task A_collection_whose_manifest_is_lost_or_garbled_is_unavailable_by_its_folder(string content, string reason)
     {
         string manifest = Path.Combine(_brokenFolder, "collection.json");
-        if (garbled)
+        if (content == "lost")
         {
-            await File.WriteAllTextAsync(manifest, "{ \"Name\": ");
+            File.Delete(manifest);
         }
         else
         {
-            File.Delete(manifest);
+            await File.WriteAllTextAsync(manifest, content);
         }
 
         await using AssocDatabase database = AssocDatabase.Open(Lenient);
@@ -138,8 +141,8 @@ public sealed class UnavailableCollectionTests : DatabaseTests
         database.GetCollection("healthy").AssertOk();
         CollectionInfo broken = Assert.Single(database.ListCollections(), c => c.State == CollectionState.Unavailable);
         Assert.Equal(("", 0, Path.GetFileName(_brokenFolder)), (broken.Name, broken.Dimension, broken.Folder));
-        Assert.Contains(garbled ? "JSON" : "holds no collection.json", broken.UnavailableReason, StringComparison.Ordinal);
-        AssertRefused(database.GetCollection("broken").AssertError(ErrorCode.FailedPrecondition, "collection"), garbled ? "JSON" : "collection.json");
+        Assert.Contains(reason, broken.UnavailableReason, StringComparison.Ordinal);
+        AssertRefused(database.GetCollection("broken").AssertError(ErrorCode.FailedPrecondition, "collection"), content == "lost" ? "collection.json" : reason);
 
         Assert.True((await database.DropCollectionAsync("broken")).AssertOk());
         Assert.False(Directory.Exists(_brokenFolder));
@@ -194,6 +197,8 @@ public sealed class UnavailableCollectionTests : DatabaseTests
             Assert.Equal("A", Assert.Single(database.GetCollection("healthy").AssertOk().Related("B", "child_of").AssertOk()).Concept);
             CollectionInfo copy = Assert.Single(database.ListCollections(), c => c is { Name: "healthy", State: CollectionState.Unavailable });
             Assert.Contains("collection 'healthy' is already open from ", copy.UnavailableReason, StringComparison.Ordinal);
+            // The folder its name is kept in opens, not whichever the listing gave first.
+            Assert.Equal(Path.GetFileName(healthyFolder), copy.Folder);
         }
 
         Assert.Throws<IOException>(() => AssocDatabase.Open(Lenient with { RequireAllCollections = true }));
