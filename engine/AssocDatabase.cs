@@ -52,8 +52,9 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     private readonly List<UnavailableCollection> _unavailable = [];
     private readonly Lock _catalog = new();
 
-    // Names whose drop has not yet moved the folder away; a create of one would collide with it.
-    private readonly HashSet<string> _dropping = new(StringComparer.Ordinal);
+    // Names whose drop has not ended, each with its end: a create of one would collide with its
+    // folder, and the database's close waits for it.
+    private readonly Dictionary<string, TaskCompletionSource> _dropping = new(StringComparer.Ordinal);
 
     /// <summary>Stateless search kernels shared by every collection.</summary>
     private readonly VectorSearch _search = new();
@@ -350,7 +351,7 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
                 return new EngineError(ErrorCode.AlreadyExists, "name", $"collection '{spec.Name}' already exists");
             }
 
-            if (_dropping.Contains(spec.Name))
+            if (_dropping.ContainsKey(spec.Name))
             {
                 return new EngineError(ErrorCode.FailedPrecondition, "name", $"collection '{spec.Name}' is being dropped; create it once the drop has returned");
             }
@@ -504,6 +505,7 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
 
         Collection? collection;
         UnavailableCollection? unavailable = null;
+        var dropped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_catalog)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -518,7 +520,7 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
                 _unavailable.Remove(unavailable);
             }
 
-            _dropping.Add(name);
+            _dropping.Add(name, dropped);
         }
 
         try
@@ -553,6 +555,8 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
             {
                 _dropping.Remove(name);
             }
+
+            dropped.SetResult();
         }
     }
 
@@ -656,6 +660,7 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     public async ValueTask CloseAsync(bool checkpoint)
     {
         Collection[] collections;
+        Task[] drops;
         lock (_catalog)
         {
             if (_disposed)
@@ -666,6 +671,7 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
             _disposed = true;
             collections = [.. _collections.Values];
             _collections.Clear();
+            drops = [.. _dropping.Values.Select(drop => drop.Task)];
         }
 
         // Every collection is closed and the folder released even if one close fails: a close
@@ -680,6 +686,9 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
             Task[] closing = [.. collections.Select(collection => collection.CloseAsync(checkpoint))];
             await Task.WhenAll(closing).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             failures.AddRange(closing.Where(close => close.IsFaulted).SelectMany(close => close.Exception!.InnerExceptions));
+            // A drop still running would delete its folder after the lock is released: under a
+            // database opened in its place, which would have opened that collection again.
+            await Task.WhenAll(drops);
         }
         finally
         {

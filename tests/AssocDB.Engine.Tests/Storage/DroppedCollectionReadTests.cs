@@ -1,3 +1,4 @@
+using System.Reflection;
 using AssocDB.Engine.Model;
 using AssocDB.Engine.Tests.Support;
 
@@ -81,6 +82,28 @@ public sealed class DroppedCollectionReadTests : DatabaseTests
         ("MineProperties", c => c.MineProperties().Error),
         ("Evaluate", c => c.Evaluate([new FactKey("c1", "near", "c2")]).Error),
     ];
+
+    // The database's close did not wait for a drop in flight, whose delete of the folder could then
+    // come after the folder's lock was released: under a database opened in its place, which had
+    // opened the collection again.
+    [Fact]
+    public async Task The_database_close_waits_for_a_drop_in_flight()
+    {
+        Collection collection = await CreateSampleAsync("doomed");
+        // Held as a write in progress holds it: the drop's close of the collection waits for it.
+        var writer = (SemaphoreSlim)typeof(Collection).GetField("_writer", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(collection)!;
+        await writer.WaitAsync();
+        Task<Result<bool>> drop = Db.Database.DropCollectionAsync("doomed");
+        Task close = Db.Database.CloseAsync(checkpoint: false).AsTask();
+
+        await Task.Delay(300);
+        Assert.False(close.IsCompleted, "the database closed before the drop ended");
+        writer.Release();
+        await close;
+        Assert.True(drop.IsCompleted, "the database closed before the drop ended");
+        Assert.True((await drop).AssertOk());
+        Assert.False(Directory.Exists(collection.Directory));
+    }
 
     private async Task<Collection> CreateSampleAsync(string name)
     {
