@@ -26,8 +26,16 @@ public sealed class VectorSearch
         Scan = new ScanKernel(_options.MaxDegreeOfParallelism);
         Gemm = new ChunkedGemmKernel(Scan, _options.CoarseType, maxDegreeOfParallelism: _options.MaxDegreeOfParallelism);
         Device = new TorchTopKKernel();
-        _scanBatchLimit = _options.ScanBatchLimit ?? (Gemm.CoarseType == CoarsePrecision.Int8 ? 6 : 16);
+        _scanBatchLimit = _options.ScanBatchLimit ?? CrossoverBatch(Gemm.CoarseType);
     }
+
+    /// <summary>The largest batch the scan answers faster than the GEMM with the coarse pass
+    /// <paramref name="coarse"/>, from the kernel bench's --crossover (benchmarks/RESULTS.md, "Vector
+    /// kernels"): with AVX-VNNI's products the GEMM wins from 2 queries at n = 1 M and from 4 at
+    /// 100 k, so batches of 3 or more take it; with AVX-512BW's from 6 at 1 M; libtorch's float
+    /// GEMM from 17.</summary>
+    internal static int CrossoverBatch(CoarsePrecision coarse) =>
+        coarse != CoarsePrecision.Int8 ? 16 : Int8CoarseScorer.FastestProducts == ByteProducts.AvxVnni ? 2 : 5;
 
     /// <summary>The CPU scan kernel.</summary>
     public ScanKernel Scan { get; }

@@ -4,9 +4,9 @@ namespace AssocDB.Engine.Vectors;
 /// <param name="ScanBatchLimit">On a CPU, batches up to this many queries use the fused scan; larger
 /// ones use the chunked GEMM. The scan reads W once per batch but its compute grows with the batch,
 /// while the GEMM's fixed costs (quantizing or converting W, topk passes) pay off only for several
-/// queries. Null picks the crossover of the coarse pass in use, measured at n = 100 k and 1 M,
-/// d = 128 on the reference machine: 6 for int8, 16 for libtorch's float GEMM; int8 with AVX-512BW's
-/// products (an AMD Zen 4 host, n = 1 M) crosses at the same place (the kernel bench's --crossover).</param>
+/// queries. Null picks the crossover of the coarse pass in use (the kernel bench's --crossover, at
+/// d = 128): 2 for int8 with AVX-VNNI's products, 5 with AVX-512BW's, 16 for libtorch's float GEMM
+/// (see <see cref="VectorSearch.CrossoverBatch"/>).</param>
 /// <param name="GemmMinRows">Matrices with fewer rows are always scanned: the GEMM's fixed costs dominate.</param>
 /// <param name="CoarseType">Arithmetic of the GEMM kernel's coarse pass (results are exact either
 /// way). Auto by default: int8 where the CPU has AVX-512 (multiplied with AVX-VNNI where it has that too), which on the reference machine
