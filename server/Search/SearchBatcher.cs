@@ -23,7 +23,7 @@ namespace AssocDB.Server.Search;
 /// When the window closes with calls still to come, they are forgotten (their clients stopped, or
 /// do not call back at once), so later batches do not wait for them;</item>
 /// <item>whatever arrives within <see cref="SearchBatchingOptions.MaxDelayMicroseconds"/> of the
-/// batch's first call.</item>
+/// batch's first call's arrival.</item>
 /// </list>
 /// </summary>
 /// <remarks>
@@ -163,7 +163,6 @@ internal sealed class SearchBatcher : BackgroundService
     /// sub-millisecond wait would end at once): waits are rounded up.</summary>
     private async Task GatherAsync(List<PendingSearch> batch, long previousEnd, CancellationToken stoppingToken)
     {
-        long delayEnd = Stopwatch.GetTimestamp() + Ticks(_options.MaxDelayMicroseconds);
         long returnEnd = previousEnd + Ticks(_options.ReturnWaitMicroseconds);
         int queries = 0;
         bool full = false;
@@ -173,6 +172,9 @@ internal sealed class SearchBatcher : BackgroundService
             while (true)
             {
                 queries = Collect(batch, queries);
+                // From the batch's first call's arrival: one that waited through the previous search
+                // has waited already.
+                long delayEnd = (batch.Count > 0 ? batch[0].Arrived : Stopwatch.GetTimestamp()) + Ticks(_options.MaxDelayMicroseconds);
                 if (queries >= _options.MaxBatch
                     || (_pending.Reader.TryPeek(out PendingSearch? next) && queries + next.Queries.Count > _options.MaxBatch))
                 {
@@ -408,6 +410,9 @@ internal sealed class SearchBatcher : BackgroundService
     private sealed record PendingSearch(
         Collection Collection, IReadOnlyList<SearchQuery> Queries, SearchOptions Options, CancellationToken CancellationToken)
     {
+        /// <summary>When the call was queued (<see cref="Stopwatch"/> ticks).</summary>
+        public long Arrived { get; } = Stopwatch.GetTimestamp();
+
         public TaskCompletionSource<Result<IReadOnlyList<IReadOnlyList<SearchHit>>>> Completion { get; } =
             new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
