@@ -33,12 +33,17 @@ public sealed class CheckpointSafetyTests : IDisposable
 
     /// <summary>Ten records checkpointed at address 100, ten more, then a checkpoint at 200 whose
     /// log metadata write fails; returns what that checkpoint reported.</summary>
-    private static async Task<string?> CheckpointThenFailAsync(StateStore store, FullDiskForLogMetadata devices)
+    private static Task<string?> CheckpointThenFailAsync(StateStore store, FullDiskForLogMetadata devices) =>
+        CheckpointThenAsync(store, () => devices.Failing = true);
+
+    /// <summary>Ten records checkpointed at address 100, ten more, then <paramref name="disturb"/>
+    /// and a checkpoint at 200; returns what that checkpoint reported.</summary>
+    private static async Task<string?> CheckpointThenAsync(StateStore store, Action disturb)
     {
         Write(store, 0, 10);
         Assert.Null(await store.CheckpointAsync(100, 1, 0, Generous));
         Write(store, 10, 20);
-        devices.Failing = true;
+        disturb();
         return await store.CheckpointAsync(200, 2, 0, Generous);
     }
 
@@ -105,11 +110,7 @@ public sealed class CheckpointSafetyTests : IDisposable
         var devices = new HoleInHashTable();
         using (StateStore store = OpenStore(devices))
         {
-            Write(store, 0, 10);
-            Assert.Null(await store.CheckpointAsync(100, 1, 0, Generous));
-            Write(store, 10, 20);
-            devices.Failing = true;
-            string? failure = await store.CheckpointAsync(200, 2, 0, Generous);
+            string? failure = await CheckpointThenAsync(store, () => devices.Failing = true);
             Assert.True(devices.Failed, "the test's failing write was never made");
             Assert.NotNull(failure);
             Assert.Contains("did not reach disk whole", failure);
@@ -128,11 +129,7 @@ public sealed class CheckpointSafetyTests : IDisposable
         var devices = new UndeletableCheckpoints();
         using (StateStore store = OpenStore(devices))
         {
-            Write(store, 0, 10);
-            Assert.Null(await store.CheckpointAsync(100, 1, 0, Generous));
-            Write(store, 10, 20);
-            devices.Refusing = true;
-            Assert.Null(await store.CheckpointAsync(200, 2, 0, Generous));
+            Assert.Null(await CheckpointThenAsync(store, () => devices.Refusing = true));
             Assert.Contains("could not be deleted (IOException: the disk refuses deletes)", store.OutdatedCheckpointKept);
             Assert.Equal(2, Directory.GetDirectories(Path.Combine(_state, "checkpoints", "cpr-checkpoints")).Length);
 
