@@ -175,9 +175,10 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Whether the open of the lock file failed because another process holds it: the
-    /// errno of a refused <c>flock</c> on Linux (EWOULDBLOCK), a sharing violation on Windows.</summary>
+    /// errno of a refused <c>flock</c> (EWOULDBLOCK: 11 on Linux, 35 on macOS and the BSDs), a sharing
+    /// violation on Windows.</summary>
     private static bool IsLockHeld(IOException exception) =>
-        exception.HResult == (OperatingSystem.IsWindows() ? unchecked((int)0x80070020) : 11);
+        exception.HResult == (OperatingSystem.IsWindows() ? unchecked((int)0x80070020) : OperatingSystem.IsLinux() ? 11 : 35);
 
     private void OpenCollections(CancellationToken cancellationToken)
     {
@@ -420,8 +421,21 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
     /// collection's folder holds (a drop's delete may have emptied it part way).</summary>
     private static bool IsStagingLeftover(string directory, string name) =>
         StagingFolderName().IsMatch(name)
-        && (name.StartsWith(StagingPrefix, StringComparison.Ordinal)
-            || Directory.EnumerateFileSystemEntries(directory).All(entry => CollectionEntries.Contains(Path.GetFileName(entry))));
+        && (name.StartsWith(StagingPrefix, StringComparison.Ordinal) || HoldsOnlyCollectionEntries(directory));
+
+    /// <summary>Whether <paramref name="directory"/> holds nothing but a collection's entries; a
+    /// folder that cannot be listed is not taken for AssocDB's (and does not stop the open).</summary>
+    private static bool HoldsOnlyCollectionEntries(string directory)
+    {
+        try
+        {
+            return Directory.EnumerateFileSystemEntries(directory).All(entry => CollectionEntries.Contains(Path.GetFileName(entry)));
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>Deletes a folder already renamed to a staging name, which no longer counts as a
     /// collection; if that fails, the next open tries again (the caller's outcome stands). Returns
@@ -509,6 +523,13 @@ public sealed partial class AssocDatabase : IDisposable, IAsyncDisposable
         lock (_catalog)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_dropping.ContainsKey(name))
+            {
+                // Before the catalog is touched: a second drop took an unavailable copy of the name
+                // out of it, then failed on the name already being dropped.
+                return new EngineError(ErrorCode.FailedPrecondition, "name", $"collection '{name}' is being dropped; retry once that drop has ended");
+            }
+
             if (!_collections.Remove(name, out collection))
             {
                 unavailable = FindUnavailable(name);

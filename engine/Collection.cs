@@ -44,7 +44,6 @@ public sealed partial class Collection
     private readonly EntryBuffer[] _entryBuffers = [new(), new()];
 
     /// <summary>The write-ahead log's folder in the collection's.</summary>
-    /// <summary>The write-ahead log's folder in the collection's.</summary>
     internal const string LogFolder = "wal";
 
     /// <summary>The state store's folder in the collection's.</summary>
@@ -310,8 +309,7 @@ public sealed partial class Collection
         }
     }
 
-    /// <summary>The error for a checkpoint that did not happen; the log still holds every write.</summary>
-    /// <summary>The error for a checkpoint that failed for <paramref name="why"/>.</summary>
+    /// <summary>The error for a checkpoint that failed for <paramref name="why"/>; the log still holds every write.</summary>
     internal EngineError CheckpointFailed(string why) =>
         new(ErrorCode.FailedPrecondition, "collection", $"checkpoint of collection '{Name}' failed: {why}. Its log keeps every write, so none is lost");
 

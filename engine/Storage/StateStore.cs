@@ -258,8 +258,9 @@ internal sealed class StateStore : IDisposable
     public long MutableBytes => (long)(_settings.MemorySize * MutableFraction);
 
     /// <summary>The most a fold-over checkpoint writes: the in-memory log, the index and its
-    /// overflow buckets as they are now (the metadata's few kilobytes aside).</summary>
-    public long CheckpointBytes => _settings.MemorySize + _settings.IndexSize + (_store.OverflowBucketCount * HashBucketBytes);
+    /// overflow buckets as they are now (the metadata's few kilobytes aside). The index is the
+    /// store's own, which a recovered store takes from its checkpoint, whatever the settings say.</summary>
+    public long CheckpointBytes => _settings.MemorySize + ((_store.IndexSize + _store.OverflowBucketCount) * HashBucketBytes);
 
     /// <summary>
     /// Why the store takes no more work until it is reopened, or null: a write to its log files
@@ -494,11 +495,11 @@ internal sealed class StateStore : IDisposable
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // The new checkpoint is durable, and recovery takes the newest: the old one only
-                // takes room. Recovery falls back to it should the newest prove damaged, so the log
-                // files it needs stay too. Thrown on, the failure stopped every later checkpoint at
-                // this point, and the write-ahead log was never truncated again.
-                OutdatedCheckpointKept = $"checkpoint {outdated} could not be deleted ({e.GetType().Name}: {e.Message}); it and the log files it needs are kept, and the next checkpoint tries again";
-                return null;
+                // takes room. Its log files go all the same: the write-ahead log is truncated past it
+                // once this returns, so recovery could not start from it anyway, and kept they grew
+                // with every checkpoint. Thrown on, the failure stopped every later checkpoint here,
+                // and the write-ahead log was never truncated again.
+                OutdatedCheckpointKept ??= $"checkpoint {outdated} could not be deleted ({e.GetType().Name}: {e.Message}); the next checkpoint tries again";
             }
         }
 

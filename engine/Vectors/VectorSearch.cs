@@ -29,11 +29,11 @@ public sealed class VectorSearch
         _scanBatchLimit = _options.ScanBatchLimit ?? CrossoverBatch(Gemm.CoarseType);
     }
 
-    /// <summary>The largest batch the scan answers faster than the GEMM with the coarse pass
-    /// <paramref name="coarse"/>, from the kernel bench's --crossover (benchmarks/RESULTS.md, "Vector
-    /// kernels"): with AVX-VNNI's products the GEMM wins from 2 queries at n = 1 M and from 4 at
-    /// 100 k, so batches of 3 or more take it; with AVX-512BW's from 6 at 1 M; libtorch's float
-    /// GEMM from 17.</summary>
+    /// <summary>The largest batch the scan takes with the coarse pass <paramref name="coarse"/>, from
+    /// the kernel bench's --crossover (benchmarks/RESULTS.md, "Vector kernels"): with AVX-VNNI's
+    /// products the GEMM wins from 2 queries at n = 1 M but only from 4 at 100 k, so 2 splits the
+    /// difference (batches of 3 or more take the GEMM); with AVX-512BW's it wins from 6 at 1 M;
+    /// libtorch's float GEMM from 17.</summary>
     internal static int CrossoverBatch(CoarsePrecision coarse) =>
         coarse != CoarsePrecision.Int8 ? 16 : Int8CoarseScorer.FastestProducts == ByteProducts.AvxVnni ? 2 : 5;
 

@@ -127,7 +127,8 @@ internal static class LearningServiceBinding
     public static void BindService(ServiceBinderBase binder, LearningService.LearningServiceBase? service) => LearningService.BindService(
         new BatchLimitedBinder(
             binder,
-            new LimitedList("Evaluate", "test", [EvaluateRequest.TestFieldNumber], _ => LearningApi.MaxTestFacts),
-            new LimitedList("ApplyLearnedProperties", "properties", [ApplyLearnedPropertiesRequest.PropertiesFieldNumber, LearnedPropertyList.PropertiesFieldNumber])),
+            new LimitedList("Evaluate", "test", [EvaluateRequest.TestFieldNumber], _ => LearningApi.MaxListedItems),
+            new LimitedList(
+                "ApplyLearnedProperties", "properties", [ApplyLearnedPropertiesRequest.PropertiesFieldNumber, LearnedPropertyList.PropertiesFieldNumber], _ => LearningApi.MaxListedItems)),
         service);
 }

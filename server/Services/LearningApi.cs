@@ -14,10 +14,11 @@ namespace AssocDB.Server.Services;
 [BindServiceMethod(typeof(LearningServiceBinding), nameof(LearningServiceBinding.BindService))]
 internal sealed class LearningApi(DatabaseHost host, JobRegistry jobs, RequestLimits limits, ReplyBudget budget) : LearningService.LearningServiceBase
 {
-    /// <summary>The most test facts one Evaluate call may send. Far above the standard splits
-    /// (FB15k-237 has 20,466), it bounds what the request's parser builds: a 16 MiB message of empty
-    /// facts was 8 M of them, about 400 MB before any check.</summary>
-    public const int MaxTestFacts = 1_000_000;
+    /// <summary>The most items of the lists one call may send: an Evaluate's test facts and an
+    /// ApplyLearnedProperties' properties. Far above the standard splits (FB15k-237 has 20,466 test
+    /// facts) and what mining applies (100,000 rules of a kind at most), it bounds what the request's
+    /// parser builds: a 16 MiB message of empty facts was 8 M of them, about 400 MB before any check.</summary>
+    public const int MaxListedItems = 1_000_000;
 
     private const double DefaultValidationFraction = 0.05;
 

@@ -78,7 +78,6 @@ public sealed class BadInputTests(GuardedServerFixture fixture) : IClassFixture<
     [InlineData("QueryService", "Search", "2.3", "queries.plus", 20 * 64)]
     [InlineData("QueryService", "Search", "2.4", "queries.minus", 20 * 64)]
     [InlineData("RelationService", "DefineRelation", "7.1", "compositions", 20)]
-    [InlineData("LearningService", "ApplyLearnedProperties", "3.1", "properties", 20)]
     public async Task A_batch_over_the_limit_is_refused_before_it_is_parsed(string service, string method, string path, string name, int limit)
     {
         var raw = new Method<byte[], byte[]>(MethodType.Unary, $"assocdb.v1.{service}", method, Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
@@ -93,19 +92,22 @@ public sealed class BadInputTests(GuardedServerFixture fixture) : IClassFixture<
         Assert.Contains($"holds {limit + 1} items; the limit is {limit} per call", e.Status.Detail, StringComparison.Ordinal);
     }
 
-    // A 2 MB message of empty test facts built a million messages before any check.
-    [Fact]
-    public async Task Evaluate_test_facts_over_their_limit_are_refused_before_they_are_parsed()
+    // A 2 MB message of empty test facts, or of empty properties, built a million messages before
+    // any check.
+    [Theory]
+    [InlineData("Evaluate", "2", "test")]
+    [InlineData("ApplyLearnedProperties", "3.1", "properties")]
+    public async Task Learning_lists_over_their_limit_are_refused_before_they_are_parsed(string method, string path, string name)
     {
         await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:Limits:MaxMessageBytes=4000000"]);
         await server.Client.CreateCollectionAsync("eval", 4);
-        var raw = new Method<byte[], byte[]>(MethodType.Unary, "assocdb.v1.LearningService", "Evaluate", Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+        var raw = new Method<byte[], byte[]>(MethodType.Unary, "assocdb.v1.LearningService", method, Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
         const int Limit = 1_000_000;
         var call = server.Channel.CreateCallInvoker().AsyncUnaryCall(
-            raw, null, new CallOptions(), [0x0A, 4, .. "eval"u8, .. EmptyItems("2", Limit + 1), 0x07]);
+            raw, null, new CallOptions(), [0x0A, 4, .. "eval"u8, .. EmptyItems(path, Limit + 1), 0x07]);
         var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
 
-        Assert.Equal((StatusCode.ResourceExhausted, "test"), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
+        Assert.Equal((StatusCode.ResourceExhausted, name), (e.StatusCode, e.Trailers.GetValue("assocdb-field")));
         Assert.Contains($"holds {Limit + 1} items; the limit is {Limit} per call", e.Status.Detail, StringComparison.Ordinal);
     }
 
