@@ -298,7 +298,11 @@ internal static class IngestCommand
             CollectionInfo target;
             try
             {
-                target = await client.DescribeCollectionAsync(Collection, cancellationToken);
+                target = await BulkIngester.RetryAsync(
+                    Options,
+                    token => client.DescribeCollectionAsync(Collection, token),
+                    (e, wait) => error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.StatusCode}: {e.Message}; retrying in {wait.TotalSeconds:0.##} s")),
+                    cancellationToken);
             }
             catch (AssocDbException e)
             {
@@ -384,7 +388,8 @@ internal static class IngestCommand
                     yield return item;
                 }
 
-                Interlocked.Add(ref _bytesDone, _current.Length);
+                // What was read, not the size: a pipe (/dev/stdin, a FIFO) has none.
+                Interlocked.Add(ref _bytesDone, _current.BytesRead);
                 _current.Dispose();
                 _current = null;
             }
@@ -435,15 +440,23 @@ internal static class IngestCommand
 
         private string ProgressLine(IngestCounts counts, long totalBytes)
         {
-            long read = Math.Min(totalBytes, Interlocked.Read(ref _bytesDone) + (_current?.BytesRead ?? 0));
-            double fraction = totalBytes == 0 ? 1 : (double)read / totalBytes;
+            long read = Interlocked.Read(ref _bytesDone) + (_current?.BytesRead ?? 0);
             double seconds = _clock.Elapsed.TotalSeconds;
+            string counted = string.Create(CultureInfo.InvariantCulture, $"{counts.Read:N0} read  {counts.Rejected:N0} rejected  {counts.Read / Math.Max(seconds, 1e-3):N0}/s");
+            if (read > totalBytes)
+            {
+                // Past the files' sizes: an input is a pipe, which has none, or a file still being
+                // written, so how much is left is not known.
+                return $"{Megabytes(read)} MB  {counted}";
+            }
+
+            double fraction = totalBytes == 0 ? 1 : (double)read / totalBytes;
             const int width = 30;
             int filled = (int)(fraction * width);
             // TimeSpan's own h:mm:ss wrapped at a day, which a long load's estimate often passes.
             string eta = fraction > 0 && fraction < 1 ? ProgressBar.Duration(seconds * (1 - fraction) / fraction) : "-";
             return string.Create(CultureInfo.InvariantCulture,
-                $"[{new string('#', filled)}{new string('.', width - filled)}] {fraction * 100,5:0.0}%  {Megabytes(read)}/{Megabytes(totalBytes)} MB  {counts.Read:N0} read  {counts.Rejected:N0} rejected  {counts.Read / Math.Max(seconds, 1e-3):N0}/s  ETA {eta}");
+                $"[{new string('#', filled)}{new string('.', width - filled)}] {fraction * 100,5:0.0}%  {Megabytes(read)}/{Megabytes(totalBytes)} MB  {counted}  ETA {eta}");
         }
 
         private void PrintSummary(IngestCounts counts, string session)

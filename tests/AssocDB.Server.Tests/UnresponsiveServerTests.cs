@@ -50,6 +50,30 @@ public sealed class UnresponsiveServerTests
         Assert.Equal(2, ingester.Counts.Reconnects);
     }
 
+    // The CLI's look at the collection, before the ingester's progress query, failed the run at
+    // once, so a server still starting (or not answering) ended it without the retries it documents.
+    [Fact]
+    public async Task Ingest_retries_its_first_look_at_the_collection()
+    {
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        string input = Path.Combine(Path.GetTempPath(), $"assocdb-unanswered-{Guid.NewGuid():N}.tsv");
+        await File.WriteAllTextAsync(input, "a\tr\tb\n");
+        try
+        {
+            (int code, _, string error) = await AssocDbTool.RunAsync(
+                ["ingest", input, "-c", "c", "--retries", "2", "--no-progress", "--timeout", "300ms", "--server", $"http://127.0.0.1:{((IPEndPoint)silent.LocalEndpoint).Port}"]);
+
+            Assert.True(code == 3, $"assocdb exited {code}: {error}");
+            Assert.Equal(2, error.Split('\n').Count(line => line.StartsWith("DeadlineExceeded: ", StringComparison.Ordinal) && line.Contains("; retrying in ", StringComparison.Ordinal)));
+            Assert.Contains("error: DeadlineExceeded: ", error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(input);
+        }
+    }
+
     [Fact]
     public async Task Watching_a_job_on_a_frozen_server_fails_once_a_ping_goes_unanswered()
     {

@@ -106,8 +106,7 @@ public sealed class BulkIngester
                 }
 
                 Interlocked.Increment(ref _reconnects);
-                double backoff = Math.Min(_options.MaxBackoff.TotalMilliseconds, _options.InitialBackoff.TotalMilliseconds * Math.Pow(2, failures - 1));
-                await Task.Delay(TimeSpan.FromMilliseconds(backoff), cancellationToken);
+                await Task.Delay(Backoff(_options, failures), cancellationToken);
             }
             catch (RpcException e)
             {
@@ -115,6 +114,35 @@ public sealed class BulkIngester
             }
         }
     }
+
+    /// <summary>A call made before a run (a look at the collection, say), retried as the run's own
+    /// calls are: after a failure a reconnect may cure, up to <see cref="BulkIngestOptions.MaxRetries"/>
+    /// times with the same backoff, each reported to <paramref name="retrying"/> with the wait.
+    /// Without it, a server still starting failed the run at once, before its retries applied.</summary>
+    public static async Task<T> RetryAsync<T>(
+        BulkIngestOptions options, Func<CancellationToken, Task<T>> call, Action<AssocDbException, TimeSpan>? retrying = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(call);
+        for (int failures = 1; ; failures++)
+        {
+            try
+            {
+                return await call(cancellationToken);
+            }
+            catch (AssocDbException e) when (IsTransient(e) && failures <= options.MaxRetries && !cancellationToken.IsCancellationRequested)
+            {
+                TimeSpan wait = Backoff(options, failures);
+                retrying?.Invoke(e, wait);
+                await Task.Delay(wait, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>The wait after the <paramref name="failures"/>-th failure in a row: doubling from the
+    /// initial backoff, up to the longest.</summary>
+    private static TimeSpan Backoff(BulkIngestOptions options, int failures) =>
+        TimeSpan.FromMilliseconds(Math.Min(options.MaxBackoff.TotalMilliseconds, options.InitialBackoff.TotalMilliseconds * Math.Pow(2, failures - 1)));
 
     /// <summary>One stream: resend what is pending, then send new batches until the input ends.</summary>
     private async Task StreamAsync(IEnumerator<IngestItem> source, Action<RejectedItem>? rejected, CancellationToken cancellationToken)

@@ -28,7 +28,7 @@ public sealed class IngestSource : IDisposable
     /// <summary>The format it is read as (never <see cref="IngestFormat.Auto"/>).</summary>
     public IngestFormat Format { get; }
 
-    /// <summary>The file's size on disk.</summary>
+    /// <summary>The file's size on disk; 0 for one that has none to tell, a pipe or a FIFO.</summary>
     public long Length => _file.Length;
 
     /// <summary>Bytes of the file read so far; safe to read from any thread.</summary>
@@ -108,7 +108,7 @@ public sealed class IngestSource : IDisposable
 
         public override bool CanWrite => false;
 
-        public override long Length => inner.Length;
+        public override long Length => inner.CanSeek ? inner.Length : 0;
 
         public override long Position
         {

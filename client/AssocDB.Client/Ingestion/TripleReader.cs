@@ -8,7 +8,7 @@ namespace AssocDB.Client.Ingestion;
 /// Reads <c>head, relation, tail[, weight]</c> triples, one per line: TSV (tab-separated, no
 /// quoting, the layout of the usual knowledge-graph splits) or CSV (comma-separated, RFC 4180
 /// quoting with <c>""</c> for a quote; a record may not span lines). Fields are taken as they are,
-/// spaces included. Blank lines are skipped; a first line that reads <c>head, relation, tail</c>
+/// spaces included; an empty weight (a trailing separator, as spreadsheets export) is none. Blank lines are skipped; a first line that reads <c>head, relation, tail</c>
 /// (optionally <c>, weight</c>) is a header and skipped.
 /// </summary>
 /// <remarks>Splitting is done here rather than by a CSV library because each line is first checked
@@ -78,7 +78,7 @@ internal sealed class TripleReader(string source, byte separator)
             ?? ItemChecks.Name(relationEnd - headEnd - 1, "relation")
             ?? ItemChecks.Name(tailEnd - relationEnd - 1, "tail");
         float? weight = null;
-        if (error is null && count == 4)
+        if (error is null && count == 4 && tailEnd + 1 < text.Length)
         {
             error = ItemChecks.Weight(text[(tailEnd + 1)..], out float parsed);
             weight = parsed;
@@ -132,7 +132,7 @@ internal sealed class TripleReader(string source, byte separator)
 
         error = ItemChecks.Name(_fields[0], "head") ?? ItemChecks.Name(_fields[1], "relation") ?? ItemChecks.Name(_fields[2], "tail");
         var fact = new FactInput { Head = _fields[0], Relation = _fields[1], Tail = _fields[2] };
-        if (error is null && _fields.Count == 4)
+        if (error is null && _fields.Count == 4 && _fields[3].Length > 0)
         {
             error = ItemChecks.Weight(_fields[3], out float weight);
             fact.Weight = weight;

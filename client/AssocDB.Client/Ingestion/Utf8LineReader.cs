@@ -4,7 +4,7 @@ namespace AssocDB.Client.Ingestion;
 
 /// <summary>
 /// Splits a stream into lines of raw bytes (<c>\n</c> or <c>\r\n</c> ends; a UTF-8 byte-order mark
-/// at the start is dropped) and decodes each one on its own with a strict UTF-8 decoder, so a bad
+/// at the start is dropped, a UTF-16 one refuses the input) and decodes each one on its own with a strict UTF-8 decoder, so a bad
 /// byte rejects its line only and every later line keeps its number. A line longer than
 /// <see cref="MaxLineBytes"/> is skipped and reported, so memory stays bounded whatever the input.
 /// </summary>
@@ -112,6 +112,14 @@ internal sealed class Utf8LineReader(Stream stream)
     {
         int from = _start;
         int to = lineEnd > from && _buffer[lineEnd - 1] == '\r' ? lineEnd - 1 : lineEnd;
+        if (_first && lineEnd - from >= 2 && (_buffer[from], _buffer[from + 1]) is (0xFF, 0xFE) or (0xFE, 0xFF))
+        {
+            // Read as UTF-8, a UTF-16 file's ASCII lines are valid, with a NUL byte beside each
+            // character: they would be stored as names nobody can type, and only the lines with
+            // other characters rejected.
+            throw new InvalidDataException("the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8, for example with iconv -f UTF-16 -t UTF-8");
+        }
+
         if (_first && to - from >= 3 && _buffer[from] == 0xEF && _buffer[from + 1] == 0xBB && _buffer[from + 2] == 0xBF)
         {
             from += 3;

@@ -56,6 +56,27 @@ public sealed class IngestReaderTests : IDisposable
         Assert.Equal([(3, "unterminated quoted field"), (4, "a quote inside an unquoted field at column 4")], Rejections(items));
     }
 
+    // Spreadsheets export a trailing separator; the empty weight was rejected as "weight '' is not
+    // a number", where `fact add --file` and the docs take it as the default.
+    [Fact]
+    public void An_empty_weight_is_none()
+    {
+        Assert.Equal([(1, "a r b"), (2, "c r d 2")], Facts(Read("trailing.tsv", Bytes("a\tr\tb\t\n", "c\tr\td\t2\n"))));
+        Assert.Equal([(1, "a r b"), (2, "q r d")], Facts(Read("trailing.csv", Bytes("a,r,b,\n", "\"q\",r,d,\"\"\n"))));
+    }
+
+    // Read as UTF-8, a UTF-16 file's ASCII lines were valid, a NUL beside each character, and
+    // were stored as such; only its first line (the byte-order mark) was rejected.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_UTF16_file_is_refused_whole(bool bigEndian)
+    {
+        var utf16 = new UnicodeEncoding(bigEndian, byteOrderMark: true);
+        var error = Assert.Throws<InvalidDataException>(() => Read("wide.tsv", [.. utf16.GetPreamble(), .. utf16.GetBytes("a\tr\tb\nc\tr\td\n")]));
+        Assert.Contains("UTF-16", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Json_lines_carry_facts_concepts_vectors_payload_and_metadata()
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using AssocDB.Cli;
@@ -266,6 +267,29 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
         Assert.True(code == 4, error);
         Assert.Contains("error: writing --rejects /dev/full: ", error, StringComparison.Ordinal);
         Assert.DoesNotContain("reading", error, StringComparison.Ordinal);
+    }
+
+    // Reading a pipe (/dev/stdin, a FIFO) to its end asked it for its length, which it has none
+    // of: the last batch was lost and the run failed with exit 4, "does not support seeking".
+    [Fact]
+    public async Task A_pipe_is_read_to_its_end()
+    {
+        string collection = await NewCollectionAsync();
+        string fifo = Path.Combine(_folder, "facts.fifo");
+        using (Process mkfifo = Process.Start("mkfifo", [fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        // Opening a FIFO for writing waits for its reader, the run below.
+        Task writer = Task.Run(() => File.WriteAllLines(fifo, Enumerable.Range(0, 5).Select(i => $"h{i}\tr\tt{i}")));
+        (int code, string output, string error) = await RunAsync("ingest", fifo, "--format", "tsv", "-c", collection, "--batch", "2");
+        await writer.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(code == 0, error);
+        Assert.Equal(5L, Counted(output, "stored"));
+        Assert.Equal(5, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
     }
 
     private string WriteFacts(string name)
