@@ -79,9 +79,18 @@ public sealed class ObservabilityTests
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, HealthCheckResponse.Parser.ParseFrom(answer).Status);
 
         using var http = new HttpClient { DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", key) } };
-        string text = await http.GetStringAsync(new Uri(new Uri(server.MetricsAddress!), "/metrics"));
-        Assert.Contains("assocdb_grpc_requests_total{method=\"/assocdb.v1.AdminService/GetStats\",code=\"Unauthenticated\"} 1", text, StringComparison.Ordinal);
-        Assert.Contains("assocdb_grpc_requests_total{method=\"/grpc.health.v1.Health/Check\",code=\"OK\"}", text, StringComparison.Ordinal);
+        const string RefusedCount = "assocdb_grpc_requests_total{method=\"/assocdb.v1.AdminService/GetStats\",code=\"Unauthenticated\"} 1";
+        const string HealthCount = "assocdb_grpc_requests_total{method=\"/grpc.health.v1.Health/Check\",code=\"OK\"}";
+        // A call is counted once its handler has returned, which may be after its client has the answer.
+        string text = "";
+        for (int attempt = 0; attempt < 50 && !(text.Contains(RefusedCount, StringComparison.Ordinal) && text.Contains(HealthCount, StringComparison.Ordinal)); attempt++)
+        {
+            await Task.Delay(attempt == 0 ? 0 : 100);
+            text = await http.GetStringAsync(new Uri(new Uri(server.MetricsAddress!), "/metrics"));
+        }
+
+        Assert.Contains(RefusedCount, text, StringComparison.Ordinal);
+        Assert.Contains(HealthCount, text, StringComparison.Ordinal);
         Assert.DoesNotContain("ASSOCDB", text, StringComparison.Ordinal);
         Assert.DoesNotContain("GRPC.HEALTH", text, StringComparison.Ordinal);
     }

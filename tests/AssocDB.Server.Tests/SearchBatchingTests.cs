@@ -22,7 +22,7 @@ public sealed class ReturnWaitServerFixture : ServerFixture
 public sealed class SearchBatchingTests(ReturnWaitServerFixture fixture) : IClassFixture<ReturnWaitServerFixture>, IAsyncLifetime
 {
     private const int Clients = 8;
-    private const int Rounds = 25;
+    private const int Rounds = 50;
     private readonly AssocDbClient _client = fixture.Client;
     private readonly string _c = ServerFixture.NewCollection("batching");
 
@@ -52,13 +52,13 @@ public sealed class SearchBatchingTests(ReturnWaitServerFixture fixture) : IClas
         (double queriesAfter, double searchesAfter) = await BatchTotalsAsync();
         Assert.Equal(Clients * Rounds, queriesAfter - queriesBefore);
         // Once every client has sent its first call, each round is one search of all eight; the
-        // slack covers the first rounds, while the clients' first calls trickle in, the last, if
-        // they end apart, and a round that a client delayed past the window splits in two (the
-        // test runs beside others on two cores: 42 searches in one CI run, one over a slack of two
-        // per client). Without the window the engine answers each call (or the few that meet) as
-        // it arrives: 59–103 searches in 11 runs here.
+        // first rounds, while the clients' first calls trickle in, the last, if they end apart,
+        // and rounds that a client delayed past the window (the test runs beside others on two
+        // cores) split in two: 42 searches for 25 rounds in one CI run. Without the window the
+        // engine answers each call (or the few that meet) as it arrives: 59–103 searches for 25
+        // rounds in 11 runs here. Splits come with rounds, so the bound does too.
         double searches = searchesAfter - searchesBefore;
-        Assert.True(searches <= Rounds + (3 * Clients), $"{Clients} clients x {Rounds} calls ran as {searches} engine searches");
+        Assert.True(searches <= 2 * Rounds, $"{Clients} clients x {Rounds} calls ran as {searches} engine searches");
     }
 
     [Fact]
@@ -66,27 +66,48 @@ public sealed class SearchBatchingTests(ReturnWaitServerFixture fixture) : IClas
     {
         // A call of ten queries, then one of one: the client came back (calls are counted, not
         // queries), so the second is searched at once.
-        await _client.SearchAsync(_c, [.. Enumerable.Range(0, 10).Select(i => Queries.Vector([1f, i]))], 1);
-        var shrinking = Stopwatch.StartNew();
-        await SearchAsync(0);
-        Assert.True(shrinking.ElapsedMilliseconds < ReturnWaitServerFixture.WindowMilliseconds * 0.9, $"a one-query call after a ten-query call took {shrinking.ElapsedMilliseconds} ms");
+        TimeSpan shrinking = await QuickestOfThreeAsync(
+            () => _client.SearchAsync(_c, [.. Enumerable.Range(0, 10).Select(i => Queries.Vector([1f, i]))], 1),
+            () => SearchAsync(0));
+        Assert.True(shrinking.TotalMilliseconds < ReturnWaitServerFixture.WindowMilliseconds * 0.9, $"a one-query call after a ten-query call took {shrinking.TotalMilliseconds:0} ms");
 
         // A burst leaves the batcher expecting eight calls back; after a pause longer than the
         // window, nobody is expected, so the next call is searched at once.
-        await Task.WhenAll(Enumerable.Range(0, Clients).Select(SearchAsync));
-        await Task.Delay(ReturnWaitServerFixture.WindowMilliseconds + 200);
-        var clock = Stopwatch.StartNew();
-        await SearchAsync(0);
-        Assert.True(clock.ElapsedMilliseconds < ReturnWaitServerFixture.WindowMilliseconds * 0.9, $"the call after the pause took {clock.ElapsedMilliseconds} ms");
+        TimeSpan afterPause = await QuickestOfThreeAsync(
+            async () =>
+            {
+                await Task.WhenAll(Enumerable.Range(0, Clients).Select(SearchAsync));
+                await Task.Delay(ReturnWaitServerFixture.WindowMilliseconds + 200);
+            },
+            () => SearchAsync(0));
+        Assert.True(afterPause.TotalMilliseconds < ReturnWaitServerFixture.WindowMilliseconds * 0.9, $"the call after the pause took {afterPause.TotalMilliseconds:0} ms");
 
-        // One client's calls come back one at a time: each batch expects one call and has it.
-        clock.Restart();
+        // One client's calls come back one at a time: each batch expects one call and has it
+        // (waiting out the window instead, 20 calls take 20 s).
+        var clock = Stopwatch.StartNew();
         for (int i = 0; i < 20; i++)
         {
             await SearchAsync(i);
         }
 
-        Assert.True(clock.ElapsedMilliseconds < 5 * ReturnWaitServerFixture.WindowMilliseconds, $"20 calls of one client took {clock.ElapsedMilliseconds} ms");
+        Assert.True(clock.ElapsedMilliseconds < 15 * ReturnWaitServerFixture.WindowMilliseconds, $"20 calls of one client took {clock.ElapsedMilliseconds} ms");
+    }
+
+    /// <summary>The quickest of three runs of <paramref name="call"/>, each after
+    /// <paramref name="setUp"/>: a call made to wait out the window does so every time, while a
+    /// loaded machine stalls one now and then.</summary>
+    private static async Task<TimeSpan> QuickestOfThreeAsync(Func<Task> setUp, Func<Task> call)
+    {
+        TimeSpan quickest = TimeSpan.MaxValue;
+        for (int run = 0; run < 3; run++)
+        {
+            await setUp();
+            var clock = Stopwatch.StartNew();
+            await call();
+            quickest = clock.Elapsed < quickest ? clock.Elapsed : quickest;
+        }
+
+        return quickest;
     }
 
     // The queue of calls waiting for a batch was unbounded. A call that would pass the limit is
@@ -94,16 +115,16 @@ public sealed class SearchBatchingTests(ReturnWaitServerFixture fixture) : IClas
     [Fact]
     public async Task Calls_past_the_queue_limit_are_refused_and_searched_calls_free_their_room()
     {
-        // A batch's first call waits up to 1 s for others: the two calls below meet in the queue.
         await using RunningServer server = await RunningServer.StartAsync(extraArgs:
-            ["--AssocDB:SearchBatching:MaxQueuedQueries=2", "--AssocDB:Limits:MaxBatch=2", "--AssocDB:SearchBatching:MaxDelayMicroseconds=1000000"]);
+            ["--AssocDB:SearchBatching:MaxQueuedQueries=2", "--AssocDB:Limits:MaxBatch=2"]);
         await server.Client.CreateCollectionAsync(_c, 2);
         await server.Client.UpsertConceptsAsync(_c, [Concept("east", [1f, 0f])]);
         SearchQuery query = Queries.Vector([1f, 0f]);
 
-        // Whichever comes second passes the limit of 2 waiting queries. A loaded CI runner once
-        // sent the second after the first had been searched (both answered): then they are sent
-        // again, a few times at most.
+        // Whichever comes second passes the limit of 2 waiting queries, if it arrives before the
+        // batcher's loop takes the first from the queue (into a batch, waiting or not, it no longer
+        // counts). Sent together they usually do; a loaded CI runner once sent the second after
+        // the first had been taken (both answered): then they are sent again.
         Task<ReplyList<IReadOnlyList<SearchHit>>>[] calls;
         int attempts = 0;
         do
@@ -111,7 +132,7 @@ public sealed class SearchBatchingTests(ReturnWaitServerFixture fixture) : IClas
             calls = [server.Client.SearchAsync(_c, [query, query], 1), server.Client.SearchAsync(_c, [query], 1)];
             await Task.WhenAll(calls).ContinueWith(_ => { }, TaskScheduler.Default);
         }
-        while (calls.All(call => call.IsCompletedSuccessfully) && ++attempts < 5);
+        while (calls.All(call => call.IsCompletedSuccessfully) && ++attempts < 50);
 
         var refused = Assert.IsType<AssocDbException>(Assert.Single(calls, call => call.IsFaulted).Exception!.InnerException);
         Assert.Equal((Grpc.Core.StatusCode.ResourceExhausted, "queries"), (refused.StatusCode, refused.Field));
@@ -212,9 +233,11 @@ public sealed class SearchBatchingTests(ReturnWaitServerFixture fixture) : IClas
             await Task.Delay(20);
         }
 
+        // Held, the first small call waits out the large search, which then ends the loop: one or
+        // two calls. A stall of the loaded machine may slow one call, not stop them all.
         Assert.Equal(whole.Length, (await large).Count);
-        Assert.True(calls > 1, $"only {calls} small call was made while the large one ran");
-        Assert.True(slowest < alone.Elapsed / 4, $"a one-query call took {slowest.TotalMilliseconds:0} ms beside a large call that takes {alone.ElapsedMilliseconds} ms alone");
+        Assert.True(calls >= 10, $"only {calls} small calls were made while the large one ran for about {alone.ElapsedMilliseconds} ms");
+        Assert.True(slowest < alone.Elapsed / 2, $"a one-query call took {slowest.TotalMilliseconds:0} ms beside a large call that takes {alone.ElapsedMilliseconds} ms alone");
     }
 
     private Task<ReplyList<SearchHit>> SearchAsync(int client) =>

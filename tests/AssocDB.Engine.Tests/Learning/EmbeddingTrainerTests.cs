@@ -13,15 +13,8 @@ public sealed class EmbeddingTrainerTests
 {
     private readonly ITestOutputHelper _output;
 
-    public EmbeddingTrainerTests(ITestOutputHelper output)
-    {
-        _output = output;
-
-        // libtorch's intra-op threads wait for each other at every operation; on a 2-core runner
-        // shared with other test processes that made small training steps 10–50× slower than one
-        // thread, so these small tests use one.
-        set_num_threads(1);
-    }
+    // On one libtorch thread, as every test here (OneTorchThread).
+    public EmbeddingTrainerTests(ITestOutputHelper output) => _output = output;
 
     /// <remarks>Measured with these seeds (20 epochs, d = 64, 2–5 s each; the same to the digit in
     /// repeated runs, 2026-12-01): TransE-L1 test MRR 0.272, RotatE 0.689; random vectors 0.04

@@ -230,7 +230,8 @@ public sealed class CheckpointSafetyTests : IDisposable
             clock.Restart();
             (await collection.CheckpointAsync()).AssertError(ErrorCode.FailedPrecondition, "collection");
             (await database.CheckpointAsync()).AssertError(ErrorCode.FailedPrecondition, "collection");
-            Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(1));
+            // Refused before any I/O; waiting for the store's timeout instead takes 30 s each.
+            Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(10));
             await database.CloseAsync(checkpoint: true).AsTask().WaitAsync(Generous);
         }
 
@@ -355,8 +356,11 @@ public sealed class CheckpointSafetyTests : IDisposable
         database.CreateCollection(new CollectionSpec("c", 64, Metric.Cosine)).AssertOk();
         Assert.Empty(Directory.GetFiles(stateFolder, "hlog.log.*"));
 
-        // The held write goes on (FASTER's open then fails: it opens its files unbuffered).
-        using (new FileStream(fifo, FileMode.Open, FileAccess.Read))
+        // The held write goes on (FASTER's open then fails: it opens its files unbuffered). Opening
+        // the reader end waits for the writer, which a store write never begun would never be.
+        Task<FileStream> reader = Task.Factory.StartNew(() => new FileStream(fifo, FileMode.Open, FileAccess.Read), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Assert.True(await Task.WhenAny(reader, Task.Delay(Generous)) == reader, "no store write was held at the FIFO");
+        using (await reader)
         {
             await Task.Delay(TimeSpan.FromSeconds(3));
         }

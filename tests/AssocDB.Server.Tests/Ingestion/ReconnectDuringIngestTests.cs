@@ -79,7 +79,9 @@ public sealed class ReconnectDuringIngestTests
             // Small batches, many in flight: most cuts lose acknowledgements and strand batches.
             BatchSize = 40,
             MaxInFlight = 8,
-            MaxRetries = 100,
+            // Failures in a row: a slow disk can make several reconnects in a row lose their first
+            // acknowledgement to the next cut. The test needs no limit, only an end.
+            MaxRetries = 1000,
             InitialBackoff = TimeSpan.FromMilliseconds(1),
             MaxBackoff = TimeSpan.FromMilliseconds(20),
         });
