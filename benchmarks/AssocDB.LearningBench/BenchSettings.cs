@@ -51,7 +51,7 @@ internal sealed record BenchSettings
             {
                 "--data" => settings with { DataRoot = Next() },
                 "--datasets" => settings with { Datasets = Next().Split(',') },
-                "--models" => settings with { Models = [.. Next().Split(',').Select(m => Enum.Parse<EmbeddingModelKind>(m, ignoreCase: true))] },
+                "--models" => settings with { Models = Next() is "none" ? [] : [.. args[i].Split(',').Select(m => Enum.Parse<EmbeddingModelKind>(m, ignoreCase: true))] },
                 "--dim" => settings with { Dimension = NextInt() },
                 "--negatives" => settings with { NegativeSamples = NextInt() },
                 "--batch" => settings with { BatchSize = NextInt() },

@@ -29,9 +29,11 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"settings: d={settings.Dimension} negatives={settings.NegativeSamples} batch={settings.BatchSize} lr={settings.LearningRate} time limit {settings.TimeLimitSeconds} s, validate every {settings.ValidateEvery} epochs on {settings.ValidationSample} triples"));
 
 var rows = new List<BenchRow>();
+var mining = new List<MiningRow>();
 foreach (string name in settings.Datasets)
 {
     TripleDataset data = TripleDataset.Load(Path.Combine(dataRoot, name));
+    mining.Add(Mine(name, data));
     var known = new KnownTriples(data.Train, data.Validation, data.Test);
     Triple[] test = Sample(data.Test, settings.TestLimit);
     foreach (EmbeddingModelKind kind in settings.Models)
@@ -48,10 +50,18 @@ foreach (BenchRow r in rows)
         $"{r.Dataset,-10} {r.Model,-8} {r.Epochs,6} {r.SecondsPerEpoch,8:F1} {r.TriplesPerSecond,10:F0} {r.EstimatedGflops,9:F2} {r.Mrr,6:F3} {r.HitsAt10,6:F3} {r.PaperMrr,9:F3} {r.PaperHitsAt10,10:F3} {r.TestTriples,6}"));
 }
 
+Console.WriteLine();
+Console.WriteLine($"{"data set",-10} {"facts",8} {"symmetric",9} {"inverses",8} {"transitive",10} {"compositions",12} {"s",6} {"rules, thresholds off",21} {"s",6}");
+foreach (MiningRow r in mining)
+{
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"{r.Dataset,-10} {r.DistinctFacts,8} {r.Symmetric,9} {r.Inverses,8} {r.Transitive,10} {r.Compositions,12} {r.Seconds,6:F2} {r.RulesWithThresholdsOff,21} {r.SecondsWithThresholdsOff,6:F2}"));
+}
+
 if (settings.JsonPath is { } jsonPath)
 {
     File.WriteAllText(jsonPath, JsonSerializer.Serialize(
-        new { Device = device.type.ToString(), Threads = get_num_threads(), GemmGflops = gemm, Settings = settings, Results = rows },
+        new { Device = device.type.ToString(), Threads = get_num_threads(), GemmGflops = gemm, Settings = settings, Results = rows, Mining = mining },
         new JsonSerializerOptions { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } }));
 }
 
@@ -143,6 +153,19 @@ static double MeasureGemmGflops(Device device)
     }
 
     return 2.0 * Size * Size * Size * runs / stopwatch.Elapsed.TotalSeconds / 1e9;
+}
+
+// The rules `mine` finds in a collection holding the train split, and how long finding them takes.
+static MiningRow Mine(string name, TripleDataset data)
+{
+    MiningResult defaults = new PropertyMiner().Mine(data.Train, data.Concepts.Count, data.Relations.Count).Value;
+    MiningResult all = new PropertyMiner(new MiningOptions { MinConfidence = 0, MinPcaConfidence = 0, MinSupport = 1 })
+        .Mine(data.Train, data.Concepts.Count, data.Relations.Count).Value;
+    return new MiningRow(
+        name, defaults.DistinctFacts, defaults.Symmetric.Count, defaults.Inverses.Count, defaults.Transitive.Count, defaults.Compositions.Count,
+        defaults.Elapsed.TotalSeconds, RuleCount(all), all.Elapsed.TotalSeconds);
+
+    static int RuleCount(MiningResult result) => result.Symmetric.Count + result.Inverses.Count + result.Transitive.Count + result.Compositions.Count;
 }
 
 static string FindDataRoot()

@@ -2,14 +2,15 @@ namespace AssocDB.Engine.Learning;
 
 /// <summary>
 /// The counts behind a mined rule <c>body ⇒ head(x, y)</c>, as AMIE defines them (Galárraga et
-/// al., WWW 2013): pairs are distinct <c>(x, y)</c> bindings of the head's variables.
+/// al., WWW 2013): pairs are distinct <c>(x, y)</c> bindings of the head's variables, with x ≠ y (a
+/// conclusion about a concept and itself is no answer of the reasoner's, so it is no evidence).
 /// </summary>
 /// <param name="Support">Pairs for which the body holds and the head fact is stored.</param>
 /// <param name="BodySize">Pairs for which the body holds.</param>
 /// <param name="PcaBodySize">Pairs for which the body holds and x has at least one stored fact of
 /// the head relation (the partial-completeness assumption: a subject with some known objects is
 /// assumed to have all of them, so only those pairs can count as counter-examples).</param>
-/// <param name="HeadSize">Stored facts of the head relation.</param>
+/// <param name="HeadSize">Stored facts of the head relation between two different concepts.</param>
 public sealed record RuleEvidence(long Support, long BodySize, long PcaBodySize, long HeadSize)
 {
     /// <summary>Standard confidence: <c>Support / BodySize</c> (closed-world).</summary>

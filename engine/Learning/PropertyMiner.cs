@@ -78,8 +78,9 @@ public sealed class PropertyMiner
         var graph = new FactIndex(facts, conceptCount, relationCount);
         var inverses = new BestRules<InverseRule>(_options.MaxRules, rule => rule.Evidence);
         var compositions = new BestRules<CompositionRule>(_options.MaxRules, rule => rule.Evidence);
-        SymmetryRule[] symmetry = MineInverses(graph, inverses, cancellationToken);
-        TransitivityRule[] transitivity = MineCompositions(graph, compositions, progress, cancellationToken);
+        long[] loops = SelfLoops(graph);
+        SymmetryRule[] symmetry = MineInverses(graph, loops, inverses, cancellationToken);
+        TransitivityRule[] transitivity = MineCompositions(graph, loops, compositions, progress, cancellationToken);
 
         return new MiningResult(
             symmetry,
@@ -93,14 +94,30 @@ public sealed class PropertyMiner
             inverses.Unkept + compositions.Unkept);
     }
 
+    /// <summary>Each relation's facts <c>a r a</c>. A rule's conclusion about a concept and itself
+    /// is no answer (the reasoner drops such answers as cycles), so those facts are neither body
+    /// pairs nor head facts a rule could cover.</summary>
+    private static long[] SelfLoops(FactIndex graph)
+    {
+        long[] loops = new long[graph.RelationCount];
+        foreach (Triple fact in graph.ByHeadRelation)
+        {
+            if (fact.Head == fact.Tail)
+            {
+                loops[fact.Relation]++;
+            }
+        }
+
+        return loops;
+    }
+
     /// <summary>Rules <c>Body(a, b) ⇒ Head(b, a)</c> for every pair of relations, the accepted ones
     /// into <paramref name="inverses"/>; the diagonal, returned, is symmetry.</summary>
-    private SymmetryRule[] MineInverses(FactIndex graph, BestRules<InverseRule> inverses, CancellationToken cancellationToken)
+    private SymmetryRule[] MineInverses(FactIndex graph, long[] loops, BestRules<InverseRule> inverses, CancellationToken cancellationToken)
     {
         int m = graph.RelationCount;
         long[] support = new long[m * m];
         long[] pcaBody = new long[m * m];
-        long[] loops = new long[m];
         for (int a = 0; a < graph.ConceptCount; a++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -110,7 +127,6 @@ public sealed class PropertyMiner
                 int b = graph.ByHeadRelation[i].Tail;
                 if (b == a)
                 {
-                    loops[body]++;
                     continue;
                 }
 
@@ -149,9 +165,11 @@ public sealed class PropertyMiner
 
     /// <summary>Rules <c>First(x, z) ∧ Second(z, y) ⇒ Head(x, y)</c>, grouped by First so the
     /// counters are m × m, not m³: the accepted ones into <paramref name="compositions"/>, and
-    /// transitivity (all three the same), returned.</summary>
+    /// transitivity (all three the same), returned. Paths back to their start (x → z → x) are no
+    /// body pairs: counted, a rule such as child_of ∘ parent_of ⇒ sibling_of lost confidence for
+    /// every child, as "x is x's sibling" is never stored.</summary>
     private TransitivityRule[] MineCompositions(
-        FactIndex graph, BestRules<CompositionRule> compositions, IProgress<double>? progress, CancellationToken cancellationToken)
+        FactIndex graph, long[] loops, BestRules<CompositionRule> compositions, IProgress<double>? progress, CancellationToken cancellationToken)
     {
         int m = graph.RelationCount;
         long n = graph.ConceptCount;
@@ -194,7 +212,7 @@ public sealed class PropertyMiner
 
                     foreach (Triple next in graph.OutEdges(z))
                     {
-                        if (next.Tail != z)
+                        if (next.Tail != z && next.Tail != x)
                         {
                             paths.Add(next.Relation * n + next.Tail);
                         }
@@ -206,7 +224,7 @@ public sealed class PropertyMiner
             }
 
             int diagonal = (first * m) + first;
-            transitivity[first] = new TransitivityRule(first, new RuleEvidence(support[diagonal], bodySize[first], pcaBody[diagonal], graph.RelationSize[first]));
+            transitivity[first] = new TransitivityRule(first, new RuleEvidence(support[diagonal], bodySize[first], pcaBody[diagonal], graph.RelationSize[first] - loops[first]));
             // In relation order, as rules of equal confidence and support are listed in it.
             touched.Sort();
             foreach (int second in touched)
@@ -219,7 +237,7 @@ public sealed class PropertyMiner
                         continue;
                     }
 
-                    var evidence = new RuleEvidence(cell, bodySize[second], pcaBody[(second * m) + head], graph.RelationSize[head]);
+                    var evidence = new RuleEvidence(cell, bodySize[second], pcaBody[(second * m) + head], graph.RelationSize[head] - loops[head]);
                     if (_options.Accepts(evidence))
                     {
                         compositions.Add(new CompositionRule(first, second, head, evidence));

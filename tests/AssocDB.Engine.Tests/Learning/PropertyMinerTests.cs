@@ -56,6 +56,34 @@ public sealed class PropertyMinerTests(ITestOutputHelper output)
         Assert.Empty(result.Transitive);
     }
 
+    // A path back to its start (a child_of p, p parent_of a) was a body pair (a, a): every child
+    // counted against child_of ∘ parent_of ⇒ sibling_of, and every sibling against sibling_of's
+    // transitivity, since nobody is stored as their own sibling (the reasoner drops such answers).
+    [Fact]
+    public void Paths_back_to_their_start_are_no_evidence_against_a_rule()
+    {
+        // Relations: 0 parent_of, 1 child_of, 2 sibling_of; ten families of a parent and three children.
+        var facts = new List<Triple>();
+        for (int family = 0; family < 10; family++)
+        {
+            int parent = family * 4;
+            int[] children = [parent + 1, parent + 2, parent + 3];
+            foreach (int child in children)
+            {
+                facts.Add(new Triple(parent, 0, child));
+                facts.Add(new Triple(child, 1, parent));
+                facts.AddRange(children.Where(other => other != child).Select(other => new Triple(child, 2, other)));
+            }
+        }
+
+        MiningResult result = new PropertyMiner().Mine(facts.ToArray(), 40, 3).Value;
+
+        CompositionRule siblings = Assert.Single(result.Compositions, r => r.First == 1 && r.Second == 0 && r.Head == 2);
+        Assert.Equal((60L, 60L, 1.0), (siblings.Evidence.Support, siblings.Evidence.BodySize, siblings.Evidence.Confidence));
+        TransitivityRule transitive = Assert.Single(result.Transitive);
+        Assert.Equal((2, 1.0, 1.0), (transitive.Relation, transitive.Evidence.Confidence, transitive.Evidence.HeadCoverage));
+    }
+
     [Fact]
     public void Wn18rr_train_has_three_symmetric_relations_and_also_see_partly()
     {
@@ -150,7 +178,8 @@ public sealed class PropertyMinerTests(ITestOutputHelper output)
         MiningResult result = new PropertyMiner().Mine(facts, 4, 1).Value;
 
         Assert.Equal(new RuleEvidence(0, 2, 0, 2), result.SymmetryByRelation[0].Evidence);
-        Assert.Equal(new RuleEvidence(0, 0, 0, 4), result.TransitivityByRelation[0].Evidence);
+        // Nor are loops head facts a chain could cover.
+        Assert.Equal(new RuleEvidence(0, 0, 0, 2), result.TransitivityByRelation[0].Evidence);
         Assert.Empty(result.Symmetric);
         Assert.Empty(result.Transitive);
     }
