@@ -163,8 +163,8 @@ public sealed partial class Collection
             }
         }
 
-        Result<(EmbeddingModel, float[], float[], Triple[], KnownTriples, string[], int, int[])> read =
-            Read<(EmbeddingModel, float[], float[], Triple[], KnownTriples, string[], int, int[])>(() =>
+        Result<(EmbeddingModel, float[], float[], Triple[], Triple[], string[], int, int[])> read =
+            Read<(EmbeddingModel, float[], float[], Triple[], Triple[], string[], int, int[])>(() =>
         {
             // One model ranks every fact: the one most of the test facts' relations were last trained
             // with (a relation keeps a rotation from an earlier RotatE run that a later TransE run had
@@ -222,9 +222,8 @@ public sealed partial class Collection
                 }
             }
 
-            Triple[] stored = StoredTriples();
             int[] free = [.. _concepts.FreeIds];
-            return (embedding, ConceptRows(_concepts.IdLimit), relationVectors, testTriples.ToArray(), new KnownTriples(stored, [.. testTriples]),
+            return (embedding, ConceptRows(_concepts.IdLimit), relationVectors, testTriples.ToArray(), StoredTriples(),
                 _relations.All.Select(relation => relation.Name).ToArray(), unknown, free);
         });
         if (!read.IsOk)
@@ -232,7 +231,10 @@ public sealed partial class Collection
             return read.Error!;
         }
 
-        var (model, concepts, relations, triples, known, names, skipped, unused) = read.Value;
+        var (model, concepts, relations, triples, stored, names, skipped, unused) = read.Value;
+        // Indexed once the lock is released: over millions of facts that takes seconds, which held
+        // a waiting write, and every read queued behind it, on the collection.
+        var known = new KnownTriples(stored, triples);
 
         if (triples.Length == 0)
         {
