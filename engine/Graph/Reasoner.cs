@@ -18,7 +18,9 @@ namespace AssocDB.Engine.Graph;
 /// <item>symmetry of r, or of r′ (the inverse of a symmetric relation holds the same pairs);</item>
 /// <item>transitivity, as the composition of r with itself;</item>
 /// <item>when asked to, the same properties learned from data, each with its confidence; answers
-/// that need one are of kind learned, scored by the product of the confidences used.</item>
+/// that need one are of kind learned, scored by the product of the confidences used. A learned
+/// symmetry reads stored facts the other way, not derived ones (which the tests' exhaustive
+/// reference, LearnedRuleClosure, and its proof check hold it to).</item>
 /// </list>
 /// The depth bounds how deeply rules nest in a proof; reading through an inverse or a symmetry costs
 /// none. Each question is solved once per request and its answers reused wherever it is asked
