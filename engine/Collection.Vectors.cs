@@ -190,7 +190,8 @@ public sealed partial class Collection
     }
 
     /// <summary>
-    /// Reads a relation's facts as a bidirectional key–value memory: forward
+    /// Reads a relation's facts (and its declared inverse's, read the other way) as a bidirectional
+    /// key–value memory: forward
     /// <c>y = Vᵀ softmax(β K x)</c> with heads as keys and tails as values, reverse
     /// <c>y′ = Kᵀ softmax(β V x)</c>, or auto (see <see cref="RecallMemory"/> for the gate). K and V
     /// are gathered from the concept matrix by index; nothing is copied into storage. Cancellation
@@ -248,33 +249,59 @@ public sealed partial class Collection
                 return cached;
             }
 
+            // A fact of the declared inverse is one of the relation read the other way (x child_of
+            // m is m mother_of x), as everywhere else a fact is answered from either end; recalling
+            // child_of over facts stored as mother_of found none.
+            int inverse = _relations.Inverse(relation);
             var heads = new List<int>();
             var tails = new List<int>();
             for (int edge = 0; edge < _edges.IdLimit; edge++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (_edges.IsLive(edge) && _edges.Relation(edge) == relation)
+                if (!_edges.IsLive(edge))
+                {
+                    continue;
+                }
+
+                int edgeRelation = _edges.Relation(edge);
+                if (edgeRelation == relation)
                 {
                     heads.Add(_edges.Head(edge));
                     tails.Add(_edges.Tail(edge));
                 }
+                else if (edgeRelation == inverse)
+                {
+                    heads.Add(_edges.Tail(edge));
+                    tails.Add(_edges.Head(edge));
+                }
             }
 
-            var memory = new RecallMemory(_matrix, heads.ToArray(), tails.ToArray(), _relations[relation].Symmetric);
+            // The inverse of a symmetric relation holds the same pairs, so it is symmetric too.
+            bool symmetric = _relations[relation].Symmetric || (inverse >= 0 && _relations[inverse].Symmetric);
+            var memory = new RecallMemory(_matrix, heads.ToArray(), tails.ToArray(), symmetric);
             _recallMemories[relation] = memory;
             RecallMemoriesBuilt++;
             return memory;
         }
     }
 
-    /// <summary>Drops a relation's memory when a write changes its facts or its symmetry; under the
-    /// state lock's write side, so no recall is using it. A concept's new vector needs none: recalls
-    /// gather the rows from W.</summary>
+    /// <summary>Drops the memories a write to a relation's facts or properties changes: its own and
+    /// its declared inverse's, which holds its facts read the other way. Under the state lock's
+    /// write side, so no recall is using them. A concept's new vector needs none: recalls gather
+    /// the rows from W.</summary>
     private void ForgetRecallMemory(int relation)
     {
-        if (_recallMemories.Count > 0 && _recallMemories.Remove(relation, out RecallMemory? memory))
+        if (_recallMemories.Count == 0 || relation >= _relations.Count)
         {
-            memory.Dispose();
+            return;
+        }
+
+        foreach (int changed in new[] { relation, _relations.Inverse(relation) })
+        {
+            if (changed >= 0 && _recallMemories.Remove(changed, out RecallMemory? memory))
+            {
+                memory.Dispose();
+            }
         }
     }
 

@@ -689,6 +689,8 @@ public sealed partial class Collection
                     _matrix.Remove(id);
                     break;
                 case Mutation.PutRelation { Relation: var relation }:
+                    // Before and after: a changed inverse leaves the old one's memory and the new one's stale.
+                    ForgetRecallMemory(relation.Id);
                     _relations.Put(relation);
                     ForgetRecallMemory(relation.Id);
                     break;

@@ -160,6 +160,21 @@ public sealed class CollectionVectorTests : DatabaseTests
         Assert.Equal(0f, reverse.ForwardWeight);
     }
 
+    // A fact is answered from either end, so it is recalled through its relation's declared inverse
+    // too: recalling has_capital over facts stored as capital_of failed ("no fact has a live
+    // concept at the end being read"). A write to capital_of reaches has_capital's memory.
+    [Fact]
+    public async Task Recall_reads_the_facts_of_the_declared_inverse_the_other_way()
+    {
+        (await _collection.DefineRelationAsync(new RelationSpec("has_capital", InverseOf: "capital_of"))).AssertOk();
+        var query = new RecallQuery("has_capital", Concept: "country9", Direction: RecallDirection.Forward, K: 1);
+        Assert.Equal("city9", Assert.Single(_collection.Recall(query).AssertOk().Nearest).Concept);
+        Assert.Equal("country9", Assert.Single(_collection.Recall(query with { Concept = "city9", Direction = RecallDirection.Reverse }).AssertOk().Nearest).Concept);
+
+        (await _collection.RemoveFactsAsync([new FactKey("city9", "capital_of", "country9")])).AssertOk();
+        Assert.NotEqual("city9", Assert.Single(_collection.Recall(query).AssertOk().Nearest).Concept);
+    }
+
     // A relation's recall memory was rebuilt after any write to the collection (each rebuild scans
     // every edge, and uploaded its indexes again); it is kept until a write changes that relation's
     // facts or properties, and such a write is seen by the next recall.
