@@ -344,23 +344,30 @@ public sealed partial class Collection
         return new Planned<TrainingReport>(batch, _ => report);
     }
 
-    /// <summary>The records a training run writes: every concept still as it was in the snapshot
-    /// (same name, and same vector when the snapshot holds the initial vectors), and the relations
-    /// it trained on whose vector is still the snapshot's. A relation without training facts is left
-    /// alone: it got no gradient, so its vector would be the random start (and a given vector would
-    /// be replaced).</summary>
+    /// <summary>The records a training run writes: every concept of a fact that is still as it was
+    /// in the snapshot (same name, and same vector when the snapshot holds the initial vectors), and
+    /// the relations it trained on whose vector is still the snapshot's. A relation without training
+    /// facts, or a concept in no fact, is left alone: what moved it was no fact of its own (a
+    /// relation got no gradient, a concept only its turns as a negative), so a vector the client
+    /// gave it would be replaced by a meaningless one.</summary>
     private List<Mutation> TrainedBatch(
         TrainingSnapshot snapshot, int[] trainedRelations, EmbeddingModel model, Func<int, float[]> conceptVector, Func<int, float[]> relationVector)
     {
         var batch = new List<Mutation>();
         float[] scratch = new float[Dimension];
+        bool[] inFacts = new bool[snapshot.ConceptNames.Length];
+        foreach (Triple fact in snapshot.Facts)
+        {
+            inFacts[fact.Head] = inFacts[fact.Tail] = true;
+        }
+
         for (int id = 0; id < snapshot.ConceptNames.Length; id++)
         {
             // A concept deleted during training (its row reused, or it added again under its name,
             // which gives it the same row and vector) keeps what it has now, and so does one whose
             // vector was written meanwhile: that write was acknowledged after the snapshot the
             // training started from.
-            if (snapshot.ConceptNames[id] is { } name && _concepts.IsLive(id) && _concepts.Name(id) == name && _concepts.Deletes(id) == snapshot.ConceptDeletes[id]
+            if (inFacts[id] && snapshot.ConceptNames[id] is { } name && _concepts.IsLive(id) && _concepts.Name(id) == name && _concepts.Deletes(id) == snapshot.ConceptDeletes[id]
                 && (snapshot.Initial is not { } initial || _matrix.RowView(id, scratch).SequenceEqual(initial.Concepts.AsSpan(id * Dimension, Dimension))))
             {
                 batch.Add(new Mutation.PutConcept(new ConceptRecord(id, name, conceptVector(id), _concepts.Metadata(id))));

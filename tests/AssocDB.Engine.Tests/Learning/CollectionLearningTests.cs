@@ -556,15 +556,17 @@ public sealed class CollectionLearningTests : DatabaseTests
 
     // TransE is evaluated with the norm it was trained with (every evaluation used L1 before), and a
     // relation with no training facts keeps its given vector (it used to get its random start, marked
-    // trained). A diverging run writes nothing.
+    // trained), as does a concept in no fact (moved only as a negative, it was replaced). A
+    // diverging run writes nothing.
     [Fact]
-    public async Task Training_keeps_its_norm_and_leaves_relations_without_facts_alone()
+    public async Task Training_keeps_its_norm_and_leaves_relations_and_concepts_without_facts_alone()
     {
         TripleDataset nations = KgData.Load("nations");
         Collection collection = Db.Create("nations", dimension: 16, metric: Metric.L2);
         (await collection.AddFactsAsync(nations.Train.Select(triple => Fact(nations, triple)).ToList())).AssertOk();
         float[] given = [.. Enumerable.Range(0, 16).Select(i => i / 16f)];
         (await collection.DefineRelationAsync(new RelationSpec("unused", Vector: given))).AssertOk();
+        (await collection.UpsertConceptsAsync([new ConceptInput("alone", given)])).AssertOk();
         float[] before = collection.GetConcept(nations.Concepts[0]).AssertOk().Vector;
 
         (await collection.TrainAsync(new TrainingOptions { Model = EmbeddingModelKind.RotatE, MaxEpochs = 2, LearningRate = 1e20 }))
@@ -577,6 +579,10 @@ public sealed class CollectionLearningTests : DatabaseTests
         RelationInfo unused = collection.GetRelation("unused").AssertOk();
         Assert.Equal(RelationVectorSource.Given, unused.VectorSource);
         Assert.Equal(given, unused.Vector);
+        Assert.Equal(nations.Train.SelectMany(triple => new[] { triple.Head, triple.Tail }).Distinct().Count(), report.ConceptsWritten);
+        Assert.Equal(given, collection.GetConcept("alone").AssertOk().Vector);
+        // Out of the ranking below, which compares with the Nations concepts alone.
+        (await collection.DeleteConceptsAsync(["alone"])).AssertOk();
 
         await Db.ReopenAsync(checkpointOnClose: false);
         collection = Db.Get("nations");
