@@ -97,7 +97,7 @@ public sealed class BulkIngester
                 await StreamAsync(source, rejected, cancellationToken);
                 return Counts;
             }
-            catch (Exception e) when (IsTransient(e) && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when ((IsTransient(e) || (_reconnects > 0 && IsServerFull(e))) && !cancellationToken.IsCancellationRequested)
             {
                 int failures = Interlocked.Increment(ref _failures);
                 if (failures > _options.MaxRetries)
@@ -415,6 +415,13 @@ public sealed class BulkIngester
     private static bool IsTransient(Exception e) =>
         ((e as RpcException)?.StatusCode ?? (e as AssocDbException)?.StatusCode)
             is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted or StatusCode.DeadlineExceeded or StatusCode.Cancelled;
+
+    /// <summary>A refusal for the server's state, not the request's (no field named): its ingest
+    /// streams all taken, or its disk full. Retried on a reconnect, where the server may still count
+    /// the broken stream until it notices the connection is gone (for a half-open one, when its
+    /// pings go unanswered); a run's first stream refused so ends the run.</summary>
+    private static bool IsServerFull(Exception e) =>
+        e is RpcException { StatusCode: StatusCode.ResourceExhausted } refused && string.IsNullOrEmpty(refused.Trailers.GetValue(AssocDbException.FieldTrailer));
 
     /// <summary>Where an item came from, kept for the server's rejections of it.</summary>
     private readonly record struct ItemOrigin(string Source, long Line);

@@ -1,5 +1,7 @@
 using AssocDB.Client;
 using AssocDB.Client.Ingestion;
+using AssocDB.Protocol.V1;
+using Grpc.Core;
 
 namespace AssocDB.Server.Tests.Ingestion;
 
@@ -64,6 +66,97 @@ public sealed class ReconnectDuringIngestTests
             .RunAsync(lines, item => reported.Add(item.Line));
         Assert.Equal(refused, reported.Order());
         Assert.Equal((0L, 0L, (long)Facts - refused.Count), (rerun.Stored, rerun.Duplicate, rerun.Resumed));
+    }
+
+    // After a stream breaks, the server may still count it until it notices (for a half-open
+    // connection, when its pings go unanswered), and at its stream limit it refused the reconnect
+    // RESOURCE_EXHAUSTED, which ended the run: every loader of a full server failed at one network
+    // blip. Here the broken stream's slot is taken by another stream before the reconnect comes.
+    [Fact]
+    public async Task A_reconnect_refused_at_the_stream_limit_is_retried()
+    {
+        await using RunningServer server = await RunningServer.StartAsync(extraArgs: ["--AssocDB:Limits:MaxIngestStreams=1"]);
+        await server.Client.CreateCollectionAsync("full", 8);
+        await server.Client.CreateCollectionAsync("other", 8);
+        await using var proxy = new CuttingProxy(new Uri(server.Address));
+        using var client = new AssocDbClient(proxy.Address);
+        using var cutDone = new SemaphoreSlim(0);
+        var ingester = new BulkIngester(client, new BulkIngestOptions
+        {
+            Collection = "full",
+            Session = "s",
+            BatchSize = 10,
+            InitialBackoff = TimeSpan.FromSeconds(1),
+            MaxBackoff = TimeSpan.FromSeconds(1),
+        });
+        Task<IngestCounts> run = Task.Run(() => ingester.RunAsync(FactsHeldAfterTheFirstBatch(cutDone)));
+
+        await UntilAsync(async () => await server.Client.GetIngestProgressAsync("full", "s") == 9, run);
+        proxy.Cut();
+        using AsyncDuplexStreamingCall<IngestRequest, IngestAck> holder = await TakeTheOnlyStreamAsync(server);
+        // The ingester reads on, finds its stream broken, and reconnects into the limit.
+        cutDone.Release();
+        await UntilAsync(() => Task.FromResult(ingester.Counts.Reconnects >= 2), run);
+        await holder.RequestStream.CompleteAsync();
+        Assert.False(await holder.ResponseStream.MoveNext(CancellationToken.None));
+
+        IngestCounts counts = await run.WaitAsync(TimeSpan.FromMinutes(1));
+        Assert.Equal(20, counts.Read);
+        Assert.Equal(20, (await server.Client.DescribeCollectionAsync("full")).FactCount);
+    }
+
+    /// <summary>Ten facts, then, once <paramref name="cutDone"/> is released, ten more.</summary>
+    private static IEnumerable<IngestItem> FactsHeldAfterTheFirstBatch(SemaphoreSlim cutDone)
+    {
+        for (int line = 1; line <= 20; line++)
+        {
+            if (line == 11)
+            {
+                cutDone.Wait();
+            }
+
+            yield return new FactItem("facts", line, new FactInput { Head = $"h{line}", Relation = "r", Tail = $"t{line}" });
+        }
+    }
+
+    /// <summary>An ingest stream of the server's only one, admitted once the slot is free (a stream
+    /// past the limit is refused as it starts).</summary>
+    private static async Task<AsyncDuplexStreamingCall<IngestRequest, IngestAck>> TakeTheOnlyStreamAsync(RunningServer server)
+    {
+        for (int attempt = 0; attempt < 500; attempt++)
+        {
+            AsyncDuplexStreamingCall<IngestRequest, IngestAck> call = server.Client.Ingest.Ingest();
+            await call.RequestStream.WriteUnlessEndedAsync(new IngestRequest { Collection = "other", Session = "holder", Facts = { new FactInput { Head = "a", Relation = "r", Tail = "b" } } });
+            try
+            {
+                Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+                return call;
+            }
+            catch (RpcException refused) when (refused.StatusCode == StatusCode.ResourceExhausted)
+            {
+                call.Dispose();
+                await Task.Delay(20);
+            }
+        }
+
+        throw new TimeoutException("the broken stream's slot was not freed within 10 s");
+    }
+
+    /// <summary>Waits (up to 30 s) for <paramref name="condition"/>, failing at once if the run ends first.</summary>
+    private static async Task UntilAsync(Func<Task<bool>> condition, Task<IngestCounts> run)
+    {
+        for (int attempt = 0; attempt < 1500 && !await condition(); attempt++)
+        {
+            if (run.IsCompleted)
+            {
+                await run;
+                Assert.Fail("the ingest ended before the condition held");
+            }
+
+            await Task.Delay(20);
+        }
+
+        Assert.True(await condition(), "the condition did not hold within 30 s");
     }
 
     /// <summary>Ingests <paramref name="items"/> as session "s" through a proxy that cuts the
