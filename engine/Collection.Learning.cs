@@ -395,6 +395,7 @@ public sealed partial class Collection
     private Result<Planned<int>> PlanLearnedProperties(IReadOnlyList<LearnedProperty> properties, bool declare)
     {
         var updated = new Dictionary<int, RelationRecord>();
+        var learnedLists = new Dictionary<int, LearnedRuleList>();
         RelationRecord Current(int id) => updated.GetValueOrDefault(id) ?? _relations[id];
         int applied = 0;
         for (int i = 0; i < properties.Count; i++)
@@ -413,17 +414,39 @@ public sealed partial class Collection
 
             (int head, int other, int first, int second) = resolved.Value;
             RelationRecord record = Current(head);
-            RelationRecord changed = declare ? Declare(record, property.Kind, other, first, second, Current) : Learn(record, property, other, first, second);
-            // Only growth past a cap is refused, so a relation stored with more rules by an earlier
-            // version still takes refreshes and declarations.
+            if (!declare)
+            {
+                if (IsDeclared(record, property.Kind, other, first, second))
+                {
+                    continue;
+                }
+
+                if (!learnedLists.TryGetValue(head, out LearnedRuleList? learned))
+                {
+                    learnedLists[head] = learned = new LearnedRuleList(record.Learned);
+                }
+
+                int before = learned.Count;
+                if (!learned.Put(new LearnedRule(property.Kind, other, first, second, property.Statistics)))
+                {
+                    continue; // already in place with the same evidence: nothing to count or write
+                }
+
+                // Only growth past a cap is refused, so a relation stored with more rules by an
+                // earlier version still takes refreshes.
+                if (learned.Count > MaxLearnedRules && learned.Count > before)
+                {
+                    return EngineError.Invalid($"properties[{i}]", $"would give relation '{property.Relation}' {learned.Count} learned rules; a relation may keep at most {MaxLearnedRules}");
+                }
+
+                applied++;
+                continue;
+            }
+
+            RelationRecord changed = Declare(record, property.Kind, other, first, second, Current);
             if (changed.Compositions.Count > MaxCompositions && changed.Compositions.Count > record.Compositions.Count)
             {
                 return EngineError.Invalid($"properties[{i}]", $"would give relation '{property.Relation}' {changed.Compositions.Count} declared composition rules; a relation may have at most {MaxCompositions}");
-            }
-
-            if (changed.Learned?.Count > MaxLearnedRules && changed.Learned.Count > (record.Learned?.Count ?? 0))
-            {
-                return EngineError.Invalid($"properties[{i}]", $"would give relation '{property.Relation}' {changed.Learned.Count} learned rules; a relation may keep at most {MaxLearnedRules}");
             }
 
             if (changed != record)
@@ -436,6 +459,11 @@ public sealed partial class Collection
 
                 applied++;
             }
+        }
+
+        foreach ((int id, LearnedRuleList learned) in learnedLists.Where(pair => pair.Value.Changed))
+        {
+            updated[id] = Current(id) with { Learned = learned.ToList() };
         }
 
         var batch = updated.OrderBy(pair => pair.Key).Select(pair => (Mutation)new Mutation.PutRelation(pair.Value)).ToList();
@@ -494,30 +522,69 @@ public sealed partial class Collection
         return (head.Value, other.Value, first.Value, second.Value);
     }
 
-    /// <summary>Adds or refreshes a learned rule, unless a declared property already says it.</summary>
-    private static RelationRecord Learn(RelationRecord record, LearnedProperty property, int other, int first, int second)
+    /// <summary>Whether a declared property already says what a learned one would.</summary>
+    private static bool IsDeclared(RelationRecord record, PropertyKind kind, int other, int first, int second) => kind switch
     {
-        bool declared = property.Kind switch
+        PropertyKind.Symmetric => record.Symmetric,
+        PropertyKind.Transitive => record.Transitive,
+        PropertyKind.Inverse => record.InverseId == other,
+        _ => record.Compositions.Contains((first, second)),
+    };
+
+    /// <summary>
+    /// A relation's learned rules while properties are applied to it. A rule refreshed with new
+    /// evidence moves to the end, as when the list was rebuilt for each property; that rebuild (a
+    /// pass and a copy of up to <see cref="MaxLearnedRules"/> rules per property) made applying a
+    /// million properties billions of steps, holding the writer.
+    /// </summary>
+    private sealed class LearnedRuleList
+    {
+        private readonly List<LearnedRule?> _rules;
+        private readonly Dictionary<(PropertyKind, int, int, int), int> _at = [];
+
+        public LearnedRuleList(IReadOnlyList<LearnedRule>? rules)
         {
-            PropertyKind.Symmetric => record.Symmetric,
-            PropertyKind.Transitive => record.Transitive,
-            PropertyKind.Inverse => record.InverseId == other,
-            _ => record.Compositions.Contains((first, second)),
-        };
-        if (declared)
-        {
-            return record;
+            _rules = [.. rules ?? []];
+            for (int i = 0; i < _rules.Count; i++)
+            {
+                _at[Key(_rules[i]!)] = i;
+            }
+
+            Count = _rules.Count;
         }
 
-        var rule = new LearnedRule(property.Kind, other, first, second, property.Statistics);
-        if (record.Learned?.Contains(rule) == true)
+        /// <summary>Rules held.</summary>
+        public int Count { get; private set; }
+
+        /// <summary>Whether a rule was added or refreshed.</summary>
+        public bool Changed { get; private set; }
+
+        /// <summary>Adds a rule, or refreshes the one of its kind and relations; false when it is in
+        /// place already with the same evidence.</summary>
+        public bool Put(LearnedRule rule)
         {
-            return record; // already in place with the same evidence: nothing to count or write
+            (PropertyKind, int, int, int) key = Key(rule);
+            if (_at.TryGetValue(key, out int at))
+            {
+                if (_rules[at] == rule)
+                {
+                    return false;
+                }
+
+                _rules[at] = null;
+                Count--;
+            }
+
+            _at[key] = _rules.Count;
+            _rules.Add(rule);
+            Count++;
+            Changed = true;
+            return true;
         }
 
-        List<LearnedRule> learned = (record.Learned ?? []).Where(existing => (existing.Kind, existing.Other, existing.First, existing.Second) != (rule.Kind, other, first, second)).ToList();
-        learned.Add(rule);
-        return record with { Learned = learned };
+        public List<LearnedRule> ToList() => [.. _rules.OfType<LearnedRule>()];
+
+        private static (PropertyKind, int, int, int) Key(LearnedRule rule) => (rule.Kind, rule.Other, rule.First, rule.Second);
     }
 
     /// <summary>Turns a property into a declared one (an inverse only when neither side has one).</summary>
