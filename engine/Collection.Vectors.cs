@@ -130,14 +130,27 @@ public sealed partial class Collection
                 return ConceptNotFound("b", b);
             }
 
-            // The relations of the edges between a and b are searched first: with many relations the
-            // shared work bound can run out, and it must not leave out a stored fact.
+            // The relations that hold by the edges between a and b are searched first (r for a
+            // stored a r b; for b r a, r's inverse, and r, which may be symmetric): with many
+            // relations the shared work bound can run out. A stored a r b is answered from this scan
+            // even then: a concept of a million edges spends the bound reading its own edges.
             var between = new HashSet<int>();
+            var storedBetween = new Dictionary<int, int>();
             foreach (int edge in _edges.EdgesOf(from))
             {
-                if (_edges.Head(edge) == to || _edges.Tail(edge) == to)
+                int relation = _edges.Relation(edge);
+                if (_edges.Head(edge) == from && _edges.Tail(edge) == to)
                 {
-                    between.Add(_edges.Relation(edge));
+                    between.Add(relation);
+                    storedBetween.TryAdd(relation, edge);
+                }
+                else if (_edges.Head(edge) == to)
+                {
+                    between.Add(relation);
+                    if (_relations.Inverse(relation) is >= 0 and int inverse)
+                    {
+                        between.Add(inverse);
+                    }
                 }
             }
 
@@ -150,6 +163,10 @@ public sealed partial class Collection
                 if (answers[i].TryGetValue(to, out Derivation? derivation))
                 {
                     found.Add((asked[i].Name, derivation));
+                }
+                else if (storedBetween.TryGetValue(asked[i].Id, out int edge))
+                {
+                    found.Add((asked[i].Name, Derivation.Stored(edge)));
                 }
             }
 

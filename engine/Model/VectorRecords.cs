@@ -30,7 +30,8 @@ public sealed record RelationScore(string Relation, float Score);
 /// <param name="Graph">The relations that hold in the graph.</param>
 /// <param name="VectorReading">The relations nearest to <c>v(b) − v(a)</c>, best first.</param>
 /// <param name="Truncated">Whether the proof searches reached their shared work bound, leaving
-/// relations unchecked (those of the edges between a and b are always checked).</param>
+/// relations unchecked (those of the edges between a and b first; a stored fact a r b is listed
+/// whatever the bound).</param>
 public sealed record RelateResult(
     IReadOnlyList<RelatedRelation> Graph,
     IReadOnlyList<RelationScore> VectorReading,

@@ -149,6 +149,30 @@ public sealed class WorkBoundTests : DatabaseTests
         Assert.Equal(($"r{Relations - 1}", AnswerKind.Stored, true), (stored.Relation, stored.Kind, cut.Truncated));
     }
 
+    // A concept of over a million edges spends the work bound reading them (once to scan, once to
+    // group them by relation), so relate left out facts stored between a and b that it had not
+    // reached, though it said those were always checked; and for a stored b r a it put r first,
+    // not r's inverse, which is what holds from a to b. Stored facts between them are now answered
+    // from relate's own scan of the edges between a and b.
+    [Fact]
+    public async Task Relate_lists_every_fact_stored_between_a_and_b_however_large_a_is()
+    {
+        Collection graph = Db.Create(dimension: 4);
+        (await graph.DefineRelationAsync(new RelationSpec("under", InverseOf: "over"))).AssertOk();
+        (await graph.AddFactsAsync([new FactInput("a", "r0", "b"), new FactInput("a", "r1", "b"), new FactInput("a", "r2", "b"), new FactInput("b", "over", "a")])).AssertOk();
+        const int Spokes = 1_100_000, SpokeRelations = 1_100;
+        for (int start = 0; start < Spokes; start += 100_000)
+        {
+            (await graph.AddFactsAsync([.. Enumerable.Range(start, 100_000).Select(i => new FactInput("a", $"spoke{i % SpokeRelations}", $"x{i / SpokeRelations}"))])).AssertOk();
+        }
+
+        RelateResult related = graph.Relate("a", "b", k: 0).AssertOk();
+
+        Assert.True(related.Truncated);
+        Assert.Equal(["r0", "r1", "r2"], related.Graph.Where(relation => relation.Kind == AnswerKind.Stored).Select(relation => relation.Relation).Order(StringComparer.Ordinal));
+        Assert.Contains(related.Graph, relation => relation is { Relation: "under", Kind: AnswerKind.Derived });
+    }
+
     // A proof through compositions doubles with each: rᵢ = rᵢ₋₁ ∘ rᵢ₋₁ makes r11 2,048 steps of
     // r0, and 1,000 answers at the end of such a chain were 2 M facts of proof, built under the read
     // lock for a reply that holds a few hundred thousand. Listing each proof's facts also searched
