@@ -46,7 +46,7 @@ public sealed partial class Collection
         }
 
         (Triple[] train, Triple[] validation) = Split(snapshot.Facts, validationFraction, options.Seed);
-        int[] trainedRelations = [.. train.Select(triple => triple.Relation).Distinct().Order()];
+        var trainedIds = TrainedIds.Of(train, snapshot.ConceptNames.Length);
         var model = new EmbeddingModel(options.Model, Dimension, options.Norm);
         // The result is written as one log entry, atomically: refuse now, not after every epoch, a
         // collection whose trained records cannot fit one. Vectors have a fixed width, so the
@@ -54,7 +54,7 @@ public sealed partial class Collection
         // (without initial vectors: no row has changed since the snapshot, so none is compared).
         float[] conceptPlaceholder = new float[Dimension], relationPlaceholder = new float[model.RelationDimension];
         Result<long> encoded = Read<long>(() => EncodedSize(
-            TrainedBatch(snapshot with { Initial = null }, trainedRelations, model, _ => conceptPlaceholder, _ => relationPlaceholder), _log.MaxEntryBytes));
+            TrainedBatch(snapshot with { Initial = null }, trainedIds, model, _ => conceptPlaceholder, _ => relationPlaceholder), _log.MaxEntryBytes));
         if (!encoded.IsOk)
         {
             return encoded.Error!;
@@ -79,7 +79,7 @@ public sealed partial class Collection
         }
 
         TrainedEmbedding embedding = trained.Value;
-        return await WriteAsync(() => PlanTrainedVectors(snapshot, trainedRelations, embedding), "vectors", CancellationToken.None);
+        return await WriteAsync(() => PlanTrainedVectors(snapshot, trainedIds, embedding), "vectors", CancellationToken.None);
     }
 
     /// <summary>
@@ -232,17 +232,33 @@ public sealed partial class Collection
         }
 
         var (model, concepts, relations, triples, stored, names, skipped, unused) = read.Value;
-        // Indexed once the lock is released: over millions of facts that takes seconds, which held
-        // a waiting write, and every read queued behind it, on the collection.
-        var known = new KnownTriples(stored, triples);
-
         if (triples.Length == 0)
         {
             return new EngineError(ErrorCode.FailedPrecondition, "test", $"none of the {test.Count} test facts can be ranked (unknown names, or relations without vectors)");
         }
 
+        // Indexed once the lock is released: over millions of facts that takes seconds, which held
+        // a waiting write, and every read queued behind it, on the collection.
+        var known = new KnownTriples(stored, triples);
+
         Result<LinkPredictionResult> result = new LinkPredictionEvaluator(_matrix.Device).Evaluate(model, concepts, relations, triples, known, unused, progress, cancellationToken);
         return result.IsOk ? new EvaluationReport(result.Value, names, skipped) : result.Error!;
+    }
+
+    /// <summary>The relations (in id order) and concepts (by id) a run's training facts name: those
+    /// whose vectors it writes.</summary>
+    private sealed record TrainedIds(int[] Relations, bool[] Concepts)
+    {
+        public static TrainedIds Of(Triple[] train, int conceptCount)
+        {
+            bool[] concepts = new bool[conceptCount];
+            foreach (Triple fact in train)
+            {
+                concepts[fact.Head] = concepts[fact.Tail] = true;
+            }
+
+            return new TrainedIds([.. train.Select(triple => triple.Relation).Distinct().Order()], concepts);
+        }
     }
 
     /// <summary>Facts and vectors training or mining reads, taken under the read lock.</summary>
@@ -327,7 +343,7 @@ public sealed partial class Collection
         return (shuffled[held..], shuffled[..held]);
     }
 
-    private Result<Planned<TrainingReport>> PlanTrainedVectors(TrainingSnapshot snapshot, int[] trainedRelations, TrainedEmbedding embedding)
+    private Result<Planned<TrainingReport>> PlanTrainedVectors(TrainingSnapshot snapshot, TrainedIds trained, TrainedEmbedding embedding)
     {
         if (!embedding.Concepts.All(float.IsFinite) || !embedding.Relations.All(float.IsFinite))
         {
@@ -336,7 +352,7 @@ public sealed partial class Collection
 
         int width = embedding.Model.RelationDimension;
         List<Mutation> batch = TrainedBatch(
-            snapshot, trainedRelations, embedding.Model, id => embedding.Concepts.AsSpan(id * Dimension, Dimension).ToArray(), id => embedding.Relations.AsSpan(id * width, width).ToArray());
+            snapshot, trained, embedding.Model, id => embedding.Concepts.AsSpan(id * Dimension, Dimension).ToArray(), id => embedding.Relations.AsSpan(id * width, width).ToArray());
         int relationsWritten = batch.Count(mutation => mutation is Mutation.PutRelation);
         var report = new TrainingReport(
             embedding.Model.Kind.ToString(), embedding.EpochsRun, embedding.BestEpoch, embedding.BestValidationMrr, embedding.StopReason.ToString(),
@@ -344,30 +360,24 @@ public sealed partial class Collection
         return new Planned<TrainingReport>(batch, _ => report);
     }
 
-    /// <summary>The records a training run writes: every concept of a fact that is still as it was
-    /// in the snapshot (same name, and same vector when the snapshot holds the initial vectors), and
-    /// the relations it trained on whose vector is still the snapshot's. A relation without training
-    /// facts, or a concept in no fact, is left alone: what moved it was no fact of its own (a
-    /// relation got no gradient, a concept only its turns as a negative), so a vector the client
-    /// gave it would be replaced by a meaningless one.</summary>
+    /// <summary>The records a training run writes: every concept of a training fact that is still as
+    /// it was in the snapshot (same name, and same vector when the snapshot holds the initial
+    /// vectors), and the relations it trained on whose vector is still the snapshot's. A relation or
+    /// concept in no training fact (none at all, or only held-out validation ones) is left alone:
+    /// what moved it was no fact of its own (a relation got no gradient, a concept only its turns as
+    /// a negative), so a vector the client gave it would be replaced by a meaningless one.</summary>
     private List<Mutation> TrainedBatch(
-        TrainingSnapshot snapshot, int[] trainedRelations, EmbeddingModel model, Func<int, float[]> conceptVector, Func<int, float[]> relationVector)
+        TrainingSnapshot snapshot, TrainedIds trained, EmbeddingModel model, Func<int, float[]> conceptVector, Func<int, float[]> relationVector)
     {
         var batch = new List<Mutation>();
         float[] scratch = new float[Dimension];
-        bool[] inFacts = new bool[snapshot.ConceptNames.Length];
-        foreach (Triple fact in snapshot.Facts)
-        {
-            inFacts[fact.Head] = inFacts[fact.Tail] = true;
-        }
-
         for (int id = 0; id < snapshot.ConceptNames.Length; id++)
         {
             // A concept deleted during training (its row reused, or it added again under its name,
             // which gives it the same row and vector) keeps what it has now, and so does one whose
             // vector was written meanwhile: that write was acknowledged after the snapshot the
             // training started from.
-            if (inFacts[id] && snapshot.ConceptNames[id] is { } name && _concepts.IsLive(id) && _concepts.Name(id) == name && _concepts.Deletes(id) == snapshot.ConceptDeletes[id]
+            if (trained.Concepts[id] && snapshot.ConceptNames[id] is { } name && _concepts.IsLive(id) && _concepts.Name(id) == name && _concepts.Deletes(id) == snapshot.ConceptDeletes[id]
                 && (snapshot.Initial is not { } initial || _matrix.RowView(id, scratch).SequenceEqual(initial.Concepts.AsSpan(id * Dimension, Dimension))))
             {
                 batch.Add(new Mutation.PutConcept(new ConceptRecord(id, name, conceptVector(id), _concepts.Metadata(id))));
@@ -375,7 +385,7 @@ public sealed partial class Collection
         }
 
         RelationOperator @operator = model.Kind == EmbeddingModelKind.RotatE ? RelationOperator.Rotation : RelationOperator.Translation;
-        foreach (int id in trainedRelations.Where(id => SameVector(_relations[id].Vector, snapshot.RelationVectors[id])))
+        foreach (int id in trained.Relations.Where(id => SameVector(_relations[id].Vector, snapshot.RelationVectors[id])))
         {
             batch.Add(new Mutation.PutRelation(_relations[id] with
             {
