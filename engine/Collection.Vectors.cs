@@ -269,9 +269,13 @@ public sealed partial class Collection
             // A fact of the declared inverse is one of the relation read the other way (x child_of
             // m is m mother_of x), as everywhere else a fact is answered from either end; recalling
             // child_of over facts stored as mother_of found none.
+            // A pair stored both ways (a r b and b r′ a, as mining finds inverses) is one fact, and
+            // weighs as one in the softmax.
             int inverse = _relations.Inverse(relation);
             var heads = new List<int>();
             var tails = new List<int>();
+            var ownPairs = new HashSet<(int, int)>();
+            var inversePairs = new List<(int Head, int Tail)>();
             for (int edge = 0; edge < _edges.IdLimit; edge++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -285,12 +289,21 @@ public sealed partial class Collection
                 {
                     heads.Add(_edges.Head(edge));
                     tails.Add(_edges.Tail(edge));
+                    if (inverse >= 0)
+                    {
+                        ownPairs.Add((_edges.Head(edge), _edges.Tail(edge)));
+                    }
                 }
                 else if (edgeRelation == inverse)
                 {
-                    heads.Add(_edges.Tail(edge));
-                    tails.Add(_edges.Head(edge));
+                    inversePairs.Add((_edges.Tail(edge), _edges.Head(edge)));
                 }
+            }
+
+            foreach ((int head, int tail) in inversePairs.Where(pair => !ownPairs.Contains(pair)))
+            {
+                heads.Add(head);
+                tails.Add(tail);
             }
 
             // The inverse of a symmetric relation holds the same pairs, so it is symmetric too.
@@ -308,7 +321,7 @@ public sealed partial class Collection
     /// the rows from W.</summary>
     private void ForgetRecallMemory(int relation)
     {
-        if (_recallMemories.Count == 0 || relation >= _relations.Count)
+        if (_recallMemories.Count == 0)
         {
             return;
         }

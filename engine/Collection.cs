@@ -689,8 +689,7 @@ public sealed partial class Collection
                     _matrix.Remove(id);
                     break;
                 case Mutation.PutRelation { Relation: var relation }:
-                    // Before and after: a changed inverse leaves the old one's memory and the new one's stale.
-                    ForgetRecallMemory(relation.Id);
+                    // A changed inverse is written with its old and new partners, each forgetting its own.
                     _relations.Put(relation);
                     ForgetRecallMemory(relation.Id);
                     break;

@@ -175,6 +175,21 @@ public sealed class CollectionVectorTests : DatabaseTests
         Assert.NotEqual("city9", Assert.Single(_collection.Recall(query).AssertOk().Nearest).Concept);
     }
 
+    // A pair stored both ways, x r y1 and y1 r′ x, is one fact and weighs as one: x's keys are all
+    // alike, so forward recall is the plain mean of its values, (y1 + y2) / 2, not (2 y1 + y2) / 3.
+    [Fact]
+    public async Task Recall_counts_a_pair_stored_both_ways_once()
+    {
+        Collection both = Db.Create("both-ways", dimension: 4, metric: Metric.Dot);
+        (await both.UpsertConceptsAsync([new ConceptInput("x", [0, 0, 1, 0]), new ConceptInput("y1", [1, 0, 0, 0]), new ConceptInput("y2", [0, 1, 0, 0])])).AssertOk();
+        (await both.DefineRelationAsync(new RelationSpec("r", InverseOf: "r_of"))).AssertOk();
+        (await both.AddFactsAsync([new FactInput("x", "r", "y1"), new FactInput("x", "r", "y2"), new FactInput("y1", "r_of", "x")])).AssertOk();
+
+        float[] recalled = both.Recall(new RecallQuery("r", Concept: "x", Direction: RecallDirection.Forward)).AssertOk().Vector;
+
+        Assert.Equal([0.5f, 0.5f, 0f, 0f], recalled, (a, b) => Math.Abs(a - b) < 1e-5f);
+    }
+
     // A relation's recall memory was rebuilt after any write to the collection (each rebuild scans
     // every edge, and uploaded its indexes again); it is kept until a write changes that relation's
     // facts or properties, and such a write is seen by the next recall.
