@@ -51,7 +51,7 @@ internal sealed record BenchSettings
             {
                 "--data" => settings with { DataRoot = Next() },
                 "--datasets" => settings with { Datasets = Next().Split(',') },
-                "--models" => settings with { Models = Next() is "none" ? [] : [.. args[i].Split(',').Select(m => Enum.Parse<EmbeddingModelKind>(m, ignoreCase: true))] },
+                "--models" => settings with { Models = ParseModels(Next()) },
                 "--dim" => settings with { Dimension = NextInt() },
                 "--negatives" => settings with { NegativeSamples = NextInt() },
                 "--batch" => settings with { BatchSize = NextInt() },
@@ -70,6 +70,10 @@ internal sealed record BenchSettings
 
         return settings;
     }
+
+    /// <summary>The models of <c>--models</c>: names separated by commas, or <c>none</c> to only mine.</summary>
+    private static EmbeddingModelKind[] ParseModels(string names) =>
+        names.Equals("none", StringComparison.OrdinalIgnoreCase) ? [] : [.. names.Split(',').Select(m => Enum.Parse<EmbeddingModelKind>(m, ignoreCase: true))];
 
     /// <summary>Sun et al.'s margin γ and adversarial temperature α for a data set (their
     /// best_config.sh uses the same pair for TransE and RotatE).</summary>

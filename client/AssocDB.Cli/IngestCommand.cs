@@ -152,6 +152,9 @@ internal static class IngestCommand
         private readonly bool _terminal = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
         private long _bytesDone;
         private IngestSource? _current;
+
+        /// <summary>Set once an input without a size (a pipe) is read: the run's total is not known.</summary>
+        private volatile bool _unsized;
         private int _rejectsShown;
 
         /// <summary>Rejected lines reported, which the rejected count may pass: the server's
@@ -383,6 +386,7 @@ internal static class IngestCommand
             for (int i = 0; i < Files.Length; i++)
             {
                 _current = IngestSource.Open(Files[i], formats[i], readOptions);
+                _unsized |= !_current.HasLength;
                 foreach (IngestItem item in _current.Read())
                 {
                     yield return item;
@@ -443,14 +447,14 @@ internal static class IngestCommand
             long read = Interlocked.Read(ref _bytesDone) + (_current?.BytesRead ?? 0);
             double seconds = _clock.Elapsed.TotalSeconds;
             string counted = string.Create(CultureInfo.InvariantCulture, $"{counts.Read:N0} read  {counts.Rejected:N0} rejected  {counts.Read / Math.Max(seconds, 1e-3):N0}/s");
-            if (read > totalBytes)
+            if (_unsized || totalBytes == 0 || read > totalBytes)
             {
-                // Past the files' sizes: an input is a pipe, which has none, or a file still being
-                // written, so how much is left is not known.
+                // A pipe has no size, and a file still being written grows past its own: how much
+                // is left is not known.
                 return $"{Megabytes(read)} MB  {counted}";
             }
 
-            double fraction = totalBytes == 0 ? 1 : (double)read / totalBytes;
+            double fraction = (double)read / totalBytes;
             const int width = 30;
             int filled = (int)(fraction * width);
             // TimeSpan's own h:mm:ss wrapped at a day, which a long load's estimate often passes.

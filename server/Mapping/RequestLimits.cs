@@ -21,6 +21,8 @@ internal sealed class RequestLimits(AssocServerOptions options)
         if (Interlocked.Increment(ref _ingestStreams) > _limits.MaxIngestStreams)
         {
             Interlocked.Decrement(ref _ingestStreams);
+            // The client library knows this refusal by "(Limits:MaxIngestStreams)" and retries it
+            // after a broken stream, which the server may still be counting.
             throw GrpcErrors.ResourceExhausted("", $"{_limits.MaxIngestStreams} ingest streams are open, the server's limit (Limits:MaxIngestStreams); retry when one has ended");
         }
 

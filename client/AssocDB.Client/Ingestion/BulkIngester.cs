@@ -48,6 +48,9 @@ public sealed class BulkIngester
     private long _resumeAfter = -1;
     private volatile bool _stop;
 
+    /// <summary>Whether the server has acknowledged a batch of this run: it admitted a stream.</summary>
+    private volatile bool _admitted;
+
     /// <summary>Set with <see cref="_stop"/> when an acknowledgement rejected an item under
     /// StopOnReject: a batch being read then is not sent (one read at a bad input line is).</summary>
     private volatile bool _refusedByServer;
@@ -97,7 +100,7 @@ public sealed class BulkIngester
                 await StreamAsync(source, rejected, cancellationToken);
                 return Counts;
             }
-            catch (Exception e) when ((IsTransient(e) || (_reconnects > 0 && IsServerFull(e))) && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when ((IsTransient(e) || (_admitted && IsStreamLimit(e))) && !cancellationToken.IsCancellationRequested)
             {
                 int failures = Interlocked.Increment(ref _failures);
                 if (failures > _options.MaxRetries)
@@ -250,6 +253,7 @@ public sealed class BulkIngester
                     batch = _pending.Dequeue();
                 }
 
+                _admitted = true;
                 Account(batch, ack, rejected);
                 _window.Release();
                 Interlocked.Exchange(ref _failures, 0);
@@ -416,12 +420,14 @@ public sealed class BulkIngester
         ((e as RpcException)?.StatusCode ?? (e as AssocDbException)?.StatusCode)
             is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted or StatusCode.DeadlineExceeded or StatusCode.Cancelled;
 
-    /// <summary>A refusal for the server's state, not the request's (no field named): its ingest
-    /// streams all taken, or its disk full. Retried on a reconnect, where the server may still count
-    /// the broken stream until it notices the connection is gone (for a half-open one, when its
-    /// pings go unanswered); a run's first stream refused so ends the run.</summary>
-    private static bool IsServerFull(Exception e) =>
-        e is RpcException { StatusCode: StatusCode.ResourceExhausted } refused && string.IsNullOrEmpty(refused.Trailers.GetValue(AssocDbException.FieldTrailer));
+    /// <summary>The server's refusal of a stream past its Limits:MaxIngestStreams. Retried once a
+    /// stream of the run was admitted: the server may still count that stream, broken, until it
+    /// notices the connection is gone (a half-open one, when its pings go unanswered). A run whose
+    /// first stream is refused so ends.</summary>
+    private static bool IsStreamLimit(Exception e) =>
+        e is RpcException { StatusCode: StatusCode.ResourceExhausted } refused
+        && string.IsNullOrEmpty(refused.Trailers.GetValue(AssocDbException.FieldTrailer))
+        && refused.Status.Detail.Contains("(Limits:MaxIngestStreams)", StringComparison.Ordinal);
 
     /// <summary>Where an item came from, kept for the server's rejections of it.</summary>
     private readonly record struct ItemOrigin(string Source, long Line);

@@ -31,6 +31,9 @@ public sealed class IngestSource : IDisposable
     /// <summary>The file's size on disk; 0 for one that has none to tell, a pipe or a FIFO.</summary>
     public long Length => _file.Length;
 
+    /// <summary>Whether the file has a size (false for a pipe or a FIFO).</summary>
+    public bool HasLength => _file.HasLength;
+
     /// <summary>Bytes of the file read so far; safe to read from any thread.</summary>
     public long BytesRead => _file.BytesRead;
 
@@ -108,7 +111,9 @@ public sealed class IngestSource : IDisposable
 
         public override bool CanWrite => false;
 
-        public override long Length => inner.CanSeek ? inner.Length : 0;
+        public bool HasLength => inner.CanSeek;
+
+        public override long Length => HasLength ? inner.Length : 0;
 
         public override long Position
         {

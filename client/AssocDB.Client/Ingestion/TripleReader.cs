@@ -8,8 +8,9 @@ namespace AssocDB.Client.Ingestion;
 /// Reads <c>head, relation, tail[, weight]</c> triples, one per line: TSV (tab-separated, no
 /// quoting, the layout of the usual knowledge-graph splits) or CSV (comma-separated, RFC 4180
 /// quoting with <c>""</c> for a quote; a record may not span lines). Fields are taken as they are,
-/// spaces included; an empty weight (a trailing separator, as spreadsheets export) is none. Blank lines are skipped; a first line that reads <c>head, relation, tail</c>
-/// (optionally <c>, weight</c>) is a header and skipped.
+/// spaces included; an empty weight (a trailing separator, as spreadsheets export) is none. Blank
+/// lines are skipped; a first line that reads <c>head, relation, tail</c> (then optionally
+/// <c>weight</c> or an empty field) is a header and skipped.
 /// </summary>
 /// <remarks>Splitting is done here rather than by a CSV library because each line is first checked
 /// as UTF-8 on its own (see <see cref="Utf8LineReader"/>), so a bad byte costs one line, not the file.</remarks>
@@ -89,9 +90,25 @@ internal sealed class TripleReader(string source, byte separator)
             : new RejectedItem(source, line, error);
     }
 
-    private bool IsHeader(ReadOnlySpan<byte> text, int count) => separator == (byte)','
-        ? text.SequenceEqual(count == 3 ? "head,relation,tail"u8 : "head,relation,tail,weight"u8)
-        : text.SequenceEqual(count == 3 ? "head\trelation\ttail"u8 : "head\trelation\ttail\tweight"u8);
+    /// <summary>Whether a first line is the header: head, relation, tail, then weight or, as a
+    /// spreadsheet exports it with a trailing separator, nothing.</summary>
+    private bool IsHeader(ReadOnlySpan<byte> text, int count)
+    {
+        ReadOnlySpan<byte> names = separator == (byte)',' ? "head,relation,tail"u8 : "head\trelation\ttail"u8;
+        if (count == 3)
+        {
+            return text.SequenceEqual(names);
+        }
+
+        // Past three fields, the text goes on after the names' last one.
+        if (!text.StartsWith(names) || text[names.Length] != separator)
+        {
+            return false;
+        }
+
+        ReadOnlySpan<byte> last = text[(names.Length + 1)..];
+        return last.IsEmpty || last.SequenceEqual("weight"u8);
+    }
 
     /// <summary>A copy of <paramref name="bytes"/> that outlives the line reader's buffer.</summary>
     private ReadOnlyMemory<byte> Keep(ReadOnlySpan<byte> bytes)
@@ -142,7 +159,7 @@ internal sealed class TripleReader(string source, byte separator)
     }
 
     private static bool IsHeader(List<string> fields) =>
-        fields.Count is 3 or 4 && fields[0] == "head" && fields[1] == "relation" && fields[2] == "tail" && (fields.Count == 3 || fields[3] == "weight");
+        fields.Count is 3 or 4 && fields[0] == "head" && fields[1] == "relation" && fields[2] == "tail" && (fields.Count == 3 || fields[3] is "weight" or "");
 
     private static string? SplitCsv(string text, List<string> fields)
     {

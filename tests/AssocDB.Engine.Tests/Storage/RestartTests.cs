@@ -305,9 +305,13 @@ public sealed class RestartTests : DatabaseTests
     [Fact]
     public async Task Periodic_checkpoints_capture_writes_and_truncate_the_log()
     {
-        // Only a checkpoint clears the writes' flag, so it is waited for, not first checked set: a
-        // tick may land between the last write and such a check (at 50 ms one did, on a loaded
-        // machine), which only means a periodic checkpoint ran sooner.
+        // Writes set the flag that only a checkpoint clears. Checked where no timer runs: with one,
+        // a tick may land between the last write and the check (at 50 ms one did, on a loaded
+        // machine), so below the flag's clearing is waited for, not its setting checked.
+        Collection untimed = Db.Create("untimed");
+        await WriteSampleAsync(untimed);
+        Assert.True(untimed.HasUncheckpointedWrites);
+
         await using var periodic = new TestDatabase(checkpointInterval: TimeSpan.FromMilliseconds(500));
         Collection collection = periodic.Create();
         await WriteSampleAsync(collection);

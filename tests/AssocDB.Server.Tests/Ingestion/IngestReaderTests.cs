@@ -63,6 +63,10 @@ public sealed class IngestReaderTests : IDisposable
     {
         Assert.Equal([(1, "a r b"), (2, "c r d 2")], Facts(Read("trailing.tsv", Bytes("a\tr\tb\t\n", "c\tr\td\t2\n"))));
         Assert.Equal([(1, "a r b"), (2, "q r d")], Facts(Read("trailing.csv", Bytes("a,r,b,\n", "\"q\",r,d,\"\"\n"))));
+        // Nor is a header with a trailing separator a fact.
+        Assert.Equal([(2, "a r b")], Facts(Read("header.tsv", Bytes("head\trelation\ttail\t\n", "a\tr\tb\t\n"))));
+        Assert.Equal([(2, "a r b")], Facts(Read("header.csv", Bytes("\"head\",relation,tail,\n", "a,r,b,\n"))));
+        Assert.Equal([(2, "a r b")], Facts(Read("plain-header.csv", Bytes("head,relation,tail,\n", "a,r,b\n"))));
     }
 
     // Read as UTF-8, a UTF-16 file's ASCII lines were valid, a NUL beside each character, and

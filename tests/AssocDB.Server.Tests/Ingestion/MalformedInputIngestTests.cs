@@ -285,9 +285,9 @@ public sealed class MalformedInputIngestTests(MalformedInputIngestTests.LimitedS
         // Opening a FIFO for writing waits for its reader, the run below.
         Task writer = Task.Run(() => File.WriteAllLines(fifo, Enumerable.Range(0, 5).Select(i => $"h{i}\tr\tt{i}")));
         (int code, string output, string error) = await RunAsync("ingest", fifo, "--format", "tsv", "-c", collection, "--batch", "2");
+        Assert.True(code == 0, error);
         await writer.WaitAsync(TimeSpan.FromSeconds(30));
 
-        Assert.True(code == 0, error);
         Assert.Equal(5L, Counted(output, "stored"));
         Assert.Equal(5, (await fixture.Client.DescribeCollectionAsync(collection)).FactCount);
     }
