@@ -102,7 +102,8 @@ public sealed partial class Collection
     /// from RotatE, by the cosine of <c>v(a)</c> rotated by r with <c>v(b)</c>). Relations without a
     /// given or trained vector are read by their closed-form estimate. It runs one proof search per
     /// relation, all within one <see cref="Reasoner.MaxWork"/> bound (the relations of the edges
-    /// between a and b first; those not yet checked when it is spent are left out), and its proofs
+    /// between a and b first; those not yet checked when it is spent are left out, except that a
+    /// stored a r b is always listed), and its proofs
     /// hold at most <see cref="MaxProofFacts"/> facts (the relations after are left out, marked
     /// truncated, as for related queries); cancellation is checked throughout
     /// (<see cref="OperationCanceledException"/>).
@@ -139,12 +140,15 @@ public sealed partial class Collection
             foreach (int edge in _edges.EdgesOf(from))
             {
                 int relation = _edges.Relation(edge);
-                if (_edges.Head(edge) == from && _edges.Tail(edge) == to)
+                bool forward = _edges.Head(edge) == from && _edges.Tail(edge) == to;
+                if (forward)
                 {
                     between.Add(relation);
                     storedBetween.TryAdd(relation, edge);
                 }
-                else if (_edges.Head(edge) == to)
+
+                // b r a (for a self-loop, a r a read from its other end).
+                if (_edges.Head(edge) == to && _edges.Tail(edge) == from)
                 {
                     between.Add(relation);
                     if (_relations.Inverse(relation) is >= 0 and int inverse)
@@ -268,13 +272,16 @@ public sealed partial class Collection
 
             // A fact of the declared inverse is one of the relation read the other way (x child_of
             // m is m mother_of x), as everywhere else a fact is answered from either end; recalling
-            // child_of over facts stored as mother_of found none.
-            // A pair stored both ways (a r b and b r′ a, as mining finds inverses) is one fact, and
-            // weighs as one in the softmax.
+            // child_of over facts stored as mother_of found none. A pair stored both ways (a r b and
+            // b r′ a, as mining finds inverses) is one fact, and weighs as one in the softmax; so do
+            // a r b and b r a for a symmetric relation, whose memory reads every fact both ways.
             int inverse = _relations.Inverse(relation);
+            // The inverse of a symmetric relation holds the same pairs, so it is symmetric too.
+            bool symmetric = _relations[relation].Symmetric || (inverse >= 0 && _relations[inverse].Symmetric);
+            (int, int) Pair(int head, int tail) => symmetric && tail < head ? (tail, head) : (head, tail);
             var heads = new List<int>();
             var tails = new List<int>();
-            var ownPairs = new HashSet<(int, int)>();
+            var pairs = new HashSet<(int, int)>();
             var inversePairs = new List<(int Head, int Tail)>();
             for (int edge = 0; edge < _edges.IdLimit; edge++)
             {
@@ -287,12 +294,13 @@ public sealed partial class Collection
                 int edgeRelation = _edges.Relation(edge);
                 if (edgeRelation == relation)
                 {
+                    if ((symmetric || inverse >= 0) && !pairs.Add(Pair(_edges.Head(edge), _edges.Tail(edge))))
+                    {
+                        continue; // b r a beside a r b, under a symmetric r
+                    }
+
                     heads.Add(_edges.Head(edge));
                     tails.Add(_edges.Tail(edge));
-                    if (inverse >= 0)
-                    {
-                        ownPairs.Add((_edges.Head(edge), _edges.Tail(edge)));
-                    }
                 }
                 else if (edgeRelation == inverse)
                 {
@@ -300,14 +308,15 @@ public sealed partial class Collection
                 }
             }
 
-            foreach ((int head, int tail) in inversePairs.Where(pair => !ownPairs.Contains(pair)))
+            foreach ((int head, int tail) in inversePairs)
             {
-                heads.Add(head);
-                tails.Add(tail);
+                if (pairs.Add(Pair(head, tail)))
+                {
+                    heads.Add(head);
+                    tails.Add(tail);
+                }
             }
 
-            // The inverse of a symmetric relation holds the same pairs, so it is symmetric too.
-            bool symmetric = _relations[relation].Symmetric || (inverse >= 0 && _relations[inverse].Symmetric);
             var memory = new RecallMemory(_matrix, heads.ToArray(), tails.ToArray(), symmetric);
             _recallMemories[relation] = memory;
             RecallMemoriesBuilt++;

@@ -66,7 +66,8 @@ public sealed record MiningReport(IReadOnlyList<LearnedProperty> Accepted, IRead
 /// <param name="Model">The model trained (<c>TransE</c>, <c>RotatE</c>).</param>
 /// <param name="EpochsRun">Epochs trained.</param>
 /// <param name="BestEpoch">The epoch whose parameters were written.</param>
-/// <param name="BestValidationMrr">Filtered validation MRR of those parameters, when validated.</param>
+/// <param name="BestValidationMrr">Filtered validation MRR of those parameters as trained, when
+/// validated (a concept only in held-out facts keeps its stored vector instead).</param>
 /// <param name="StopReason">Why training ended.</param>
 /// <param name="TriplesPerSecond">Mean training throughput.</param>
 /// <param name="Elapsed">Wall time.</param>

@@ -48,8 +48,8 @@ public sealed class BulkIngester
     private long _resumeAfter = -1;
     private volatile bool _stop;
 
-    /// <summary>Whether the server has acknowledged a batch of this run: it admitted a stream.</summary>
-    private volatile bool _admitted;
+    /// <summary>Whether a stream of this run broke, which the server may still be counting.</summary>
+    private bool _streamBroke;
 
     /// <summary>Set with <see cref="_stop"/> when an acknowledgement rejected an item under
     /// StopOnReject: a batch being read then is not sent (one read at a bad input line is).</summary>
@@ -100,8 +100,10 @@ public sealed class BulkIngester
                 await StreamAsync(source, rejected, cancellationToken);
                 return Counts;
             }
-            catch (Exception e) when ((IsTransient(e) || (_admitted && IsStreamLimit(e))) && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when ((IsTransient(e) || (_streamBroke && IsStreamLimit(e))) && !cancellationToken.IsCancellationRequested)
             {
+                // Past the progress query, the failure is the stream's.
+                _streamBroke |= resumeKnown;
                 int failures = Interlocked.Increment(ref _failures);
                 if (failures > _options.MaxRetries)
                 {
@@ -253,7 +255,6 @@ public sealed class BulkIngester
                     batch = _pending.Dequeue();
                 }
 
-                _admitted = true;
                 Account(batch, ack, rejected);
                 _window.Release();
                 Interlocked.Exchange(ref _failures, 0);
@@ -420,10 +421,10 @@ public sealed class BulkIngester
         ((e as RpcException)?.StatusCode ?? (e as AssocDbException)?.StatusCode)
             is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted or StatusCode.DeadlineExceeded or StatusCode.Cancelled;
 
-    /// <summary>The server's refusal of a stream past its Limits:MaxIngestStreams. Retried once a
-    /// stream of the run was admitted: the server may still count that stream, broken, until it
-    /// notices the connection is gone (a half-open one, when its pings go unanswered). A run whose
-    /// first stream is refused so ends.</summary>
+    /// <summary>The server's refusal of a stream past its Limits:MaxIngestStreams. Retried after a
+    /// stream of the run broke: the server may still count that stream until it notices the
+    /// connection is gone (a half-open one, when its pings go unanswered). A run whose first stream
+    /// is refused so ends.</summary>
     private static bool IsStreamLimit(Exception e) =>
         e is RpcException { StatusCode: StatusCode.ResourceExhausted } refused
         && string.IsNullOrEmpty(refused.Trailers.GetValue(AssocDbException.FieldTrailer))

@@ -422,6 +422,28 @@ public sealed class CollectionLearningTests : DatabaseTests
         Assert.Empty(head.Compositions);
     }
 
+    // Applying keeps each relation's rules in an index while it runs (rebuilding the list per
+    // property made a large apply quadratic). A rule refreshed with new evidence moves to the end,
+    // within one request as across requests; one applied again unchanged is not counted.
+    [Fact]
+    public async Task A_refreshed_learned_rule_moves_to_the_end_and_an_unchanged_one_is_not_counted()
+    {
+        Collection collection = Db.Create("refreshed");
+        (await collection.AddFactsAsync([new FactInput("a", "p", "b"), new FactInput("a", "q", "b"), new FactInput("a", "head", "b")])).AssertOk();
+        LearnedProperty Rule(string first, double confidence) => new(PropertyKind.Composition, "head", null, first, "p", new RuleStatistics(2, 2, confidence, confidence, 1));
+        (string?, double)[] Order() => [.. collection.GetRelation("head").AssertOk().Learned.Select(rule => (rule.First, rule.Statistics.Confidence))];
+
+        Assert.Equal(3, (await collection.ApplyLearnedPropertiesAsync([Rule("p", 0.5), Rule("q", 0.5), Rule("p", 0.6)])).AssertOk());
+        Assert.Equal([("q", 0.5), ("p", 0.6)], Order());
+        Assert.Equal(0, (await collection.ApplyLearnedPropertiesAsync([Rule("q", 0.5), Rule("p", 0.6)])).AssertOk());
+        Assert.Equal(1, (await collection.ApplyLearnedPropertiesAsync([Rule("q", 0.7), Rule("p", 0.6)])).AssertOk());
+        Assert.Equal([("p", 0.6), ("q", 0.7)], Order());
+
+        await Db.ReopenAsync(checkpointOnClose: false);
+        collection = Db.Get("refreshed");
+        Assert.Equal([("p", 0.6), ("q", 0.7)], Order());
+    }
+
     // A training result is written as one log entry. A collection whose vectors cannot fit one is
     // refused before training, not after its last epoch.
     [Fact]
