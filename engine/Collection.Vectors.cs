@@ -140,8 +140,7 @@ public sealed partial class Collection
             foreach (int edge in _edges.EdgesOf(from))
             {
                 int relation = _edges.Relation(edge);
-                bool forward = _edges.Head(edge) == from && _edges.Tail(edge) == to;
-                if (forward)
+                if (_edges.Head(edge) == from && _edges.Tail(edge) == to)
                 {
                     between.Add(relation);
                     storedBetween.TryAdd(relation, edge);

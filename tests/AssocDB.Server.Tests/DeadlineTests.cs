@@ -210,20 +210,8 @@ public sealed class DeadlineTests(SlowBatchServerFixture fixture) : IClassFixtur
 
     /// <summary>Waits (up to 10 s) until the server has finished more Learn calls than
     /// <paramref name="before"/>, whatever their status.</summary>
-    private async Task LearnAnsweredAsync(double before)
-    {
-        for (int attempt = 0; attempt < 500; attempt++)
-        {
-            if (await LearnCallsAsync() > before)
-            {
-                return;
-            }
-
-            await Task.Delay(20);
-        }
-
-        Assert.Fail("the server did not finish the Learn call within 10 s");
-    }
+    private Task LearnAnsweredAsync(double before) =>
+        Polling.UntilAsync(async () => await LearnCallsAsync() > before, "end of the Learn call on the server", TimeSpan.FromSeconds(10));
 
     /// <summary>The Learn calls the server has finished, OK, DEADLINE_EXCEEDED or CANCELLED.</summary>
     private async Task<double> LearnCallsAsync()

@@ -83,11 +83,11 @@ public sealed class ObservabilityTests
         const string HealthCount = "assocdb_grpc_requests_total{method=\"/grpc.health.v1.Health/Check\",code=\"OK\"}";
         // A call is counted once its handler has returned, which may be after its client has the answer.
         string text = "";
-        for (int attempt = 0; attempt < 50 && !(text.Contains(RefusedCount, StringComparison.Ordinal) && text.Contains(HealthCount, StringComparison.Ordinal)); attempt++)
-        {
-            await Task.Delay(attempt == 0 ? 0 : 100);
-            text = await http.GetStringAsync(new Uri(new Uri(server.MetricsAddress!), "/metrics"));
-        }
+        await Polling.UntilAsync(
+            async () => (text = await http.GetStringAsync(new Uri(new Uri(server.MetricsAddress!), "/metrics"))).Contains(RefusedCount, StringComparison.Ordinal)
+                && text.Contains(HealthCount, StringComparison.Ordinal),
+            "count of both calls",
+            TimeSpan.FromSeconds(10));
 
         Assert.Contains(RefusedCount, text, StringComparison.Ordinal);
         Assert.Contains(HealthCount, text, StringComparison.Ordinal);

@@ -91,21 +91,13 @@ public sealed class RunningServer : IAsyncDisposable
 
     /// <summary>Polls gRPC health on <paramref name="channel"/> until the server says SERVING (it
     /// answers NOT_SERVING while the engine recovers).</summary>
-    public static async Task WaitServingAsync(GrpcChannel channel)
+    public static Task WaitServingAsync(GrpcChannel channel)
     {
         var health = new Health.HealthClient(channel);
-        for (int attempt = 0; attempt < 600; attempt++)
-        {
-            HealthCheckResponse response = await health.CheckAsync(new HealthCheckRequest());
-            if (response.Status == HealthCheckResponse.Types.ServingStatus.Serving)
-            {
-                return;
-            }
-
-            await Task.Delay(50);
-        }
-
-        throw new TimeoutException("the server did not become SERVING within 30 s");
+        return Polling.UntilAsync(
+            async () => (await health.CheckAsync(new HealthCheckRequest())).Status == HealthCheckResponse.Types.ServingStatus.Serving,
+            "SERVING from the server's health check",
+            TimeSpan.FromSeconds(30));
     }
 
     public async ValueTask DisposeAsync()

@@ -91,12 +91,12 @@ public sealed class ReconnectDuringIngestTests
         });
         Task<IngestCounts> run = Task.Run(() => ingester.RunAsync(FactsHeldAfterTheFirstBatch(cutDone)));
 
-        await UntilAsync(async () => await server.Client.GetIngestProgressAsync("full", "s") == 9, run);
+        await Polling.UntilAsync(async () => await server.Client.GetIngestProgressAsync("full", "s") == 9, "first batch durable", TimeSpan.FromSeconds(30), Ended(run));
         proxy.Cut();
         using AsyncDuplexStreamingCall<IngestRequest, IngestAck> holder = await TakeTheOnlyStreamAsync(server);
         // The ingester reads on, finds its stream broken, and reconnects into the limit.
         cutDone.Release();
-        await UntilAsync(() => Task.FromResult(ingester.Counts.Reconnects >= 2), run);
+        await Polling.UntilAsync(() => Task.FromResult(ingester.Counts.Reconnects >= 2), "refused reconnect", TimeSpan.FromSeconds(30), Ended(run));
         await holder.RequestStream.CompleteAsync();
         Assert.False(await holder.ResponseStream.MoveNext(CancellationToken.None));
 
@@ -142,22 +142,9 @@ public sealed class ReconnectDuringIngestTests
         throw new TimeoutException("the broken stream's slot was not freed within 10 s");
     }
 
-    /// <summary>Waits (up to 30 s) for <paramref name="condition"/>, failing at once if the run ends first.</summary>
-    private static async Task UntilAsync(Func<Task<bool>> condition, Task<IngestCounts> run)
-    {
-        for (int attempt = 0; attempt < 1500 && !await condition(); attempt++)
-        {
-            if (run.IsCompleted)
-            {
-                await run;
-                Assert.Fail("the ingest ended before the condition held");
-            }
-
-            await Task.Delay(20);
-        }
-
-        Assert.True(await condition(), "the condition did not hold within 30 s");
-    }
+    /// <summary>Why a wait on the ingest's progress can end early: the run ended, or failed.</summary>
+    private static Func<string?> Ended(Task<IngestCounts> run) =>
+        () => run.IsCompleted ? $"the ingest ended ({run.Exception?.GetBaseException().Message ?? "done"})" : null;
 
     /// <summary>Ingests <paramref name="items"/> as session "s" through a proxy that cuts the
     /// connection every 10-80 ms, until the ingest ends.</summary>
